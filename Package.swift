@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+// sskd — Stage-by-Stage Knowledge Distillation (Gao et al., arXiv 1812.01819) in Swift.
+// Targets are layered: Tensors <- Networks <- Datasets/Distillation <- Plotting/Interpreter <- sskd.
+import PackageDescription
+
+let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "sskd",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "sskd", targets: ["sskd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, libreadline-dev, zlib1g-dev; see scripts/setup).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CReadline", path: "Sources/CReadline"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+
+        // The core: tensors, autograd, ops, optimizers.
+        .target(name: "Tensors", dependencies: ["CBLAS"], swiftSettings: optimized),
+        // Layers, the model zoo, stages, checkpoints (safetensors, PyTorch .pth).
+        .target(name: "Networks", dependencies: ["Tensors", "CZlib"], swiftSettings: optimized),
+        // Fashion-MNIST/IDX, CIFAR, NumPy readers; splits, batches, augmentation.
+        .target(name: "Datasets", dependencies: ["Tensors", "CZlib"], swiftSettings: optimized),
+        // SSKD mimic/freeze/head, KD, FitNets, AT, metrics, run records.
+        .target(name: "Distillation", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
+        // gnuplot pipe and notebooks.
+        .target(name: "Plotting", dependencies: ["Distillation"]),
+        // The sskd command language: lexer, parser, commands, REPL.
+        .target(name: "Interpreter", dependencies: ["Tensors", "Networks", "Datasets", "Distillation", "Plotting", "CReadline"]),
+        .executableTarget(name: "sskd", dependencies: [
+            "Interpreter", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NetworksTests", dependencies: ["Networks"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+        .testTarget(name: "DistillationTests", dependencies: ["Distillation"]),
+        .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
+        .testTarget(name: "InterpreterTests", dependencies: ["Interpreter"]),
+    ],
+    swiftLanguageModes: [.v5]
+)
