@@ -1,2 +1,67 @@
+// The sskd command-line entry point: parses arguments, builds a Session and runs the REPL, a script,
+// `-c` commands or piped input. Exit codes: 64 usage, 65 syntax error, 70 runtime error (sysexits.h).
+import ArgumentParser
+import Foundation
 import Interpreter
-print("sskd")
+
+struct SSKD: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sskd",
+        abstract: "Stage-by-Stage Knowledge Distillation: an interactive command language.",
+        discussion: "Without FILE or -c, runs the REPL when stdin is a terminal and reads commands from stdin otherwise.",
+        version: Session.version)
+
+    @Option(name: .customShort("c"), help: "Run these commands instead of a file.")
+    var commands: String?
+
+    @Flag(help: "Print each statement before its output, like a transcript (sskd> ...).")
+    var echo = false
+
+    @Flag(help: "Hide notes, the banner and progress output.")
+    var quiet = false
+
+    @Option(help: "Set the session option seed.")
+    var seed: Int?
+
+    @Option(help: "Set the session option threads.")
+    var threads: Int?
+
+    @Flag(help: "Continue after errors instead of stopping at the first one.")
+    var keepGoing = false
+
+    @Argument(parsing: .captureForPassthrough, help: "A script FILE.sskd and the arguments it sees as $1, $2, ...")
+    var script: [String] = []
+
+    func run() throws {
+        if let first = script.first, first.hasPrefix("-"), first != "-" {
+            throw ValidationError("unknown option '\(first)'")
+        }
+        let session = Session.standard()
+        session.echo = echo
+        session.keepGoing = keepGoing
+        for (name, value) in [("quiet", quiet ? Value.bool(true) : nil), ("seed", seed.map { Value.number(Double($0)) }),
+                              ("threads", threads.map { Value.number(Double($0)) })] {
+            if let value, let problem = session.options.set(name, value) { throw ValidationError(problem) }
+        }
+        let arguments = commands == nil ? Array(script.dropFirst()) : script
+        for (i, argument) in arguments.enumerated() { session.bind(String(i + 1), .string(argument)) }
+        let status: RunStatus
+        if let commands {
+            status = session.run(commands, name: "<command>")
+        } else if let file = script.first {
+            session.bind("0", .string(file))
+            do { status = try session.runFile(file) } catch {
+                FileHandle.standardError.write(Data("sskd: \(error)\n".utf8))
+                throw ExitCode(66)
+            }
+        } else if isatty(STDIN_FILENO) != 0 {
+            throw ExitCode(REPL(session: session).run())
+        } else {
+            let input = FileHandle.standardInput.readDataToEndOfFile()
+            status = session.run(String(decoding: input, as: UTF8.self), name: "<stdin>")
+        }
+        throw ExitCode(status.exitCode)
+    }
+}
+
+SSKD.main()

@@ -1,0 +1,206 @@
+/// The type of a command argument, option or session option; drives conversion, error texts and help.
+public enum ValueType {
+    /// A whole number (`3`, `3.0`).
+    case integer
+    /// Any number.
+    case number
+    /// A string value (a literal or an expression that evaluates to one).
+    case string
+    /// `true` or `false`.
+    case bool
+    /// A bare word taken as written, not evaluated (`help train`, `set seed 1`); `choices` restricts it when non-empty.
+    case word(choices: [String])
+    /// A file path: a string, or a bare path written without quotes (`source lessons/intro.sskd`).
+    case path
+    /// A session object whose `typeName` is this (`model`, `dataset`, `run`).
+    case object(String)
+    /// Any value.
+    case any
+    /// Any value, but an unbound bare name or a bare path is taken as written (`set out runs/a`, `set terminal png`).
+    case valueOrWord
+
+    /// The phrase used in "expects ...": `an integer`, `a number`, `one of a, b`, `a model`.
+    public var phrase: String {
+        switch self {
+        case .integer: return "an integer"
+        case .number: return "a number"
+        case .string: return "a string"
+        case .bool: return "true or false"
+        case let .word(choices): return choices.isEmpty ? "a name" : "one of " + choices.joined(separator: ", ")
+        case .path: return "a file path"
+        case let .object(t): return (t.first.map { "aeiou".contains($0) } ?? false ? "an " : "a ") + t
+        case .any, .valueOrWord: return "a value"
+        }
+    }
+
+    /// The placeholder used in usage lines: `INT`, `NUMBER`, `STRING`, `BOOL`, `a|b`, `NAME`, `FILE`, `MODEL`, `VALUE`.
+    public var metavar: String {
+        switch self {
+        case .integer: return "INT"
+        case .number: return "NUMBER"
+        case .string: return "STRING"
+        case .bool: return "BOOL"
+        case let .word(choices): return choices.isEmpty ? "NAME" : choices.joined(separator: "|")
+        case .path: return "FILE"
+        case let .object(t): return t.uppercased()
+        case .any, .valueOrWord: return "VALUE"
+        }
+    }
+
+    /// Checks `value` against the type (bare words and paths are handled before evaluation);
+    /// returns the value to pass on, or nil when it does not fit.
+    public func accept(_ value: Value) -> Value? {
+        switch (self, value) {
+        case (.integer, _): return value.integer.map { .number(Double($0)) }
+        case (.number, .number), (.string, .string), (.bool, .bool), (.path, .string), (.any, _), (.valueOrWord, _): return value
+        case let (.word(choices), .string(s)): return choices.isEmpty || choices.contains(s) ? value : nil
+        case let (.object(t), .object(o)): return o.typeName == t ? value : nil
+        default: return nil
+        }
+    }
+}
+
+/// A positional argument of a command.
+public struct ArgumentSpec {
+    /// Lowercase name used in help (shown uppercased) and in `Invocation` lookups.
+    public let name: String
+    public let type: ValueType
+    public let help: String
+    /// May be left out (the `Invocation` then has no value for it).
+    public let optional: Bool
+    /// Takes all remaining positional arguments as a list (must be last).
+    public let variadic: Bool
+
+    /// Declares a positional argument.
+    public init(_ name: String, _ type: ValueType, _ help: String, optional: Bool = false, variadic: Bool = false) {
+        self.name = name
+        self.type = type
+        self.help = help
+        self.optional = optional
+        self.variadic = variadic
+    }
+}
+
+/// A `key=value` option of a command.
+public struct OptionSpec {
+    public let name: String
+    public let type: ValueType
+    /// Used when the option is not given; nil means "no value" unless `session` names a session option.
+    public let defaultValue: Value?
+    /// A session option (`set NAME VALUE`) whose current value is the default, e.g. `lr`.
+    public let sessionDefault: String?
+    public let help: String
+
+    /// Declares an option with a fixed default, a session-option default, or none.
+    public init(_ name: String, _ type: ValueType, default defaultValue: Value? = nil, session sessionDefault: String? = nil,
+                _ help: String) {
+        self.name = name
+        self.type = type
+        self.defaultValue = defaultValue
+        self.sessionDefault = sessionDefault
+        self.help = help
+    }
+}
+
+/// Everything about one command, declared once: help, completion, argument checking and the action all come
+/// from this value. Register it with `session.commands.register(_:)`.
+public struct CommandSpec {
+    public let name: String
+    /// Other names for the same command (`exit` for `quit`).
+    public let aliases: [String]
+    /// One line for `help`.
+    public let summary: String
+    public let arguments: [ArgumentSpec]
+    public let options: [OptionSpec]
+    /// A complete example line shown by `help CMD`.
+    public let example: String
+    /// Whether `save session` writes successful calls of this command into the saved script.
+    public let recorded: Bool
+    /// The action. Thrown errors are reported at the statement (or use `Invocation.error(_:at:)` for an argument).
+    public let run: (Invocation, Session) throws -> Value
+
+    /// Declares a command. Argument and option names must be distinct; only the last argument may be variadic.
+    public init(_ name: String, aliases: [String] = [], summary: String, arguments: [ArgumentSpec] = [],
+                options: [OptionSpec] = [], example: String, recorded: Bool = true,
+                run: @escaping (Invocation, Session) throws -> Value) {
+        let names = arguments.map(\.name) + options.map(\.name)
+        precondition(Set(names).count == names.count, "command '\(name)': duplicate argument/option names")
+        precondition(arguments.dropLast().allSatisfy { !$0.variadic }, "command '\(name)': only the last argument may be variadic")
+        self.name = name
+        self.aliases = aliases
+        self.summary = summary
+        self.arguments = arguments
+        self.options = options
+        self.example = example
+        self.recorded = recorded
+        self.run = run
+    }
+
+    /// `train MODEL DATA [epochs=INT] [lr=NUMBER]`
+    public var usage: String {
+        var parts = [name]
+        for a in arguments {
+            var p = a.name.uppercased()
+            if a.variadic { p += "..." }
+            parts.append(a.optional ? "[\(p)]" : p)
+        }
+        for o in options { parts.append("[\(o.name)=\(o.type.metavar)]") }
+        return parts.joined(separator: " ")
+    }
+}
+
+/// The checked arguments of one command call, as the command's `run` closure sees them.
+/// Positional arguments and options are looked up by their declared names; options have defaults filled in.
+public struct Invocation {
+    /// The command being run.
+    public let command: CommandSpec
+    /// The command name's location (where whole-statement errors are reported).
+    public let location: SourceLocation
+    let values: [String: Value]
+    let locations: [String: SourceLocation]
+
+    /// Whether `name` has a value (given, defaulted, or a variadic list).
+    public func has(_ name: String) -> Bool { values[name] != nil }
+
+    /// The value of argument/option `name`, or `.none` when absent.
+    public func value(_ name: String) -> Value { values[name] ?? .none }
+
+    /// Where argument/option `name` was written, or the command location.
+    public func location(of name: String) -> SourceLocation { locations[name] ?? location }
+
+    /// A runtime error located at argument/option `name` (or the command when nil).
+    public func error(_ message: String, at name: String? = nil) -> InterpreterError {
+        .runtime(message, name.map { location(of: $0) } ?? location)
+    }
+
+    private func typed<T>(_ name: String, _ what: String, _ get: (Value) -> T?) throws -> T {
+        guard let v = values[name], let t = get(v) else {
+            throw error("'\(command.name)' has no \(what) value for '\(name)'", at: name)
+        }
+        return t
+    }
+
+    /// An integer argument/option; throws when absent.
+    public func int(_ name: String) throws -> Int { try typed(name, "integer") { $0.integer } }
+    /// A number argument/option; throws when absent.
+    public func double(_ name: String) throws -> Double {
+        try typed(name, "number") { if case let .number(d) = $0 { return d } else { return nil } }
+    }
+    /// A string, word or path argument/option; throws when absent.
+    public func string(_ name: String) throws -> String {
+        try typed(name, "string") { if case let .string(s) = $0 { return s } else { return nil } }
+    }
+    /// A boolean argument/option; throws when absent.
+    public func bool(_ name: String) throws -> Bool {
+        try typed(name, "bool") { if case let .bool(b) = $0 { return b } else { return nil } }
+    }
+    /// The list of a variadic argument (empty when none were given).
+    public func list(_ name: String) -> [Value] {
+        if case let .list(items) = values[name] ?? .none { return items }
+        return []
+    }
+    /// A session object of class `T`; throws when absent or of another class.
+    public func object<T>(_ name: String, as type: T.Type) throws -> T {
+        try typed(name, "\(T.self)") { if case let .object(o) = $0 { return o as? T } else { return nil } }
+    }
+}

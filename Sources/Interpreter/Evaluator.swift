@@ -1,0 +1,280 @@
+/// Statement execution and expression evaluation (a tree-walking interpreter, as jlox's `Interpreter`).
+extension Session {
+    /// Runs one statement; shows the value of bare expressions and of unbound command results.
+    func execute(_ stmt: Stmt) throws {
+        switch stmt {
+        case let .expression(e):
+            let v = try evaluate(e)
+            if case .none = v {} else { print(v.display) }
+        case let .command(call):
+            let v = try invoke(call)
+            if case .none = v {} else { print(v.display) }
+        case let .assign(name, e, _):
+            bind(name, try evaluate(e))
+        case let .assignCommand(name, c, _):
+            let v = try invoke(c)
+            if case .none = v { throw InterpreterError.runtime("'\(c.name)' returns nothing to bind to '\(name)'", c.location) }
+            bind(name, v)
+        case let .forLoop(variable, sequence, body, location):
+            let items = try evaluate(sequence)
+            guard case let .list(values) = items else {
+                throw InterpreterError.runtime("'for' expects a list or range, got \(items.literal)", sequence.startLocation)
+            }
+            for item in values {
+                try interruptCheck(location)
+                bind(variable, item)
+                for s in body { try execute(s) }
+            }
+        case let .ifElse(condition, then, otherwise, _):
+            for s in try truth(condition, "'if'") ? then : (otherwise ?? []) { try execute(s) }
+        }
+    }
+
+    private func interruptCheck(_ location: SourceLocation) throws {
+        if interruptRequested {
+            interruptRequested = false
+            throw InterpreterError.runtime("interrupted", location)
+        }
+    }
+
+    private func truth(_ e: Expr, _ what: String) throws -> Bool {
+        let v = try evaluate(e)
+        guard case let .bool(b) = v else {
+            throw InterpreterError.runtime("\(what) expects true or false, got \(v.literal)", e.startLocation)
+        }
+        return b
+    }
+
+    /// Looks up the command, checks the arguments against its declaration and runs it.
+    /// Errors that are not `InterpreterError`s are reported at the command name.
+    func invoke(_ c: CommandCall) throws -> Value {
+        guard let spec = commands.lookup(c.name) else {
+            throw InterpreterError.runtime("unknown command '\(c.name)'" + didYouMean(c.name, commands.names), c.location)
+        }
+        let invocation = try bindArguments(spec, c)
+        do {
+            return try spec.run(invocation, self)
+        } catch let error as InterpreterError {
+            throw error
+        } catch let signal as ControlSignal {
+            throw signal
+        } catch {
+            throw InterpreterError.runtime("\(error)", c.location)
+        }
+    }
+
+    // MARK: Expressions
+
+    /// Evaluates `e`; errors are located at the offending operator, name or operand.
+    public func evaluate(_ e: Expr) throws -> Value {
+        switch e {
+        case let .number(d, _): return .number(d)
+        case let .string(s, _): return .string(s)
+        case let .bool(b, _): return .bool(b)
+        case let .interpolation(parts, _):
+            var s = ""
+            for part in parts {
+                switch part {
+                case let .text(t): s += t
+                case let .expression(x): s += try evaluate(x).display
+                }
+            }
+            return .string(s)
+        case let .name(n, location):
+            if let v = lookup(n) { return v }
+            if commands.contains(n) {
+                throw InterpreterError.runtime(
+                    "'\(n)' is a command, not a value; run it as a statement or bind it: x = \(n) ...", location)
+            }
+            throw InterpreterError.runtime("undefined name '\(n)'" + didYouMean(n, Array(bindings.keys)), location)
+        case let .list(items, _):
+            return .list(try items.map(evaluate))
+        case let .range(lo, hi, _):
+            let a = try integer(lo, "range bound"), b = try integer(hi, "range bound")
+            return .list(a <= b ? (a...b).map { .number(Double($0)) } : [])
+        case let .unary(op, x, location):
+            let v = try evaluate(x)
+            switch (op, v) {
+            case let (.negate, .number(d)): return .number(-d)
+            case let (.not, .bool(b)): return .bool(!b)
+            default:
+                throw InterpreterError.runtime("'\(op.rawValue)' expects \(op == .not ? "true or false" : "a number"), got \(v.literal)", location)
+            }
+        case let .binary(op, lhs, rhs, location):
+            return try binary(op, lhs, rhs, location)
+        case let .member(base, name, location):
+            return try member(try evaluate(base), name, location)
+        case let .index(base, index, location):
+            let container = try evaluate(base)
+            let i = try integer(index, "index")
+            switch container {
+            case let .list(items):
+                let j = i < 0 ? items.count + i : i
+                guard j >= 0, j < items.count else {
+                    throw InterpreterError.runtime("index \(i) out of range for a list of \(items.count)", index.startLocation)
+                }
+                return items[j]
+            case let .object(o):
+                return try wrap(location) { try o.index(i) }
+            default:
+                throw InterpreterError.runtime("cannot index \(container.typeName) \(container.literal)", location)
+            }
+        }
+    }
+
+    private func integer(_ e: Expr, _ what: String) throws -> Int {
+        let v = try evaluate(e)
+        guard let i = v.integer else { throw InterpreterError.runtime("\(what) must be an integer, got \(v.literal)", e.startLocation) }
+        return i
+    }
+
+    private func wrap(_ location: SourceLocation, _ body: () throws -> Value) throws -> Value {
+        do { return try body() } catch let e as InterpreterError { throw e } catch {
+            throw InterpreterError.runtime("\(error)", location)
+        }
+    }
+
+    private func member(_ base: Value, _ name: String, _ location: SourceLocation) throws -> Value {
+        switch base {
+        case let .object(o):
+            let names = o.memberNames
+            if !names.isEmpty, !names.contains(name) {
+                throw InterpreterError.runtime("\(o.typeName) has no member '\(name)'" + didYouMean(name, names), location)
+            }
+            return try wrap(location) { try o.member(name) }
+        case let .list(items) where name == "count": return .number(Double(items.count))
+        case let .string(s) where name == "count": return .number(Double(s.count))
+        default:
+            throw InterpreterError.runtime("\(base.typeName) has no member '\(name)'", location)
+        }
+    }
+
+    private func binary(_ op: BinaryOperator, _ lhs: Expr, _ rhs: Expr, _ location: SourceLocation) throws -> Value {
+        if op == .and || op == .or {
+            let a = try truth(lhs, "'\(op.rawValue)'")
+            if a == (op == .or) { return .bool(a) }
+            return .bool(try truth(rhs, "'\(op.rawValue)'"))
+        }
+        let a = try evaluate(lhs), b = try evaluate(rhs)
+        switch (op, a, b) {
+        case (.equal, _, _): return .bool(Value.equal(a, b))
+        case (.notEqual, _, _): return .bool(!Value.equal(a, b))
+        case let (.add, .number(x), .number(y)): return .number(x + y)
+        case let (.add, .list(x), .list(y)): return .list(x + y)
+        case (.add, .string, _), (.add, _, .string): return .string(a.display + b.display)
+        case let (.subtract, .number(x), .number(y)): return .number(x - y)
+        case let (.multiply, .number(x), .number(y)): return .number(x * y)
+        case let (.divide, .number(x), .number(y)):
+            guard y != 0 else { throw InterpreterError.runtime("division by zero", location) }
+            return .number(x / y)
+        case let (.remainder, .number(x), .number(y)):
+            guard y != 0 else { throw InterpreterError.runtime("division by zero", location) }
+            return .number(x.truncatingRemainder(dividingBy: y))
+        case let (_, .number(x), .number(y)): return .bool(compare(op, x, y))
+        case let (_, .string(x), .string(y)) where [.less, .lessEqual, .greater, .greaterEqual].contains(op):
+            return .bool(compare(op, x, y))
+        default:
+            throw InterpreterError.runtime("cannot apply '\(op.rawValue)' to \(a.typeName) \(a.literal) and \(b.typeName) \(b.literal)", location)
+        }
+    }
+
+    private func compare<T: Comparable>(_ op: BinaryOperator, _ x: T, _ y: T) -> Bool {
+        switch op {
+        case .less: return x < y
+        case .lessEqual: return x <= y
+        case .greater: return x > y
+        default: return x >= y
+        }
+    }
+
+    // MARK: Arguments
+
+    /// Matches a call's arguments to `spec`: options by name, positionals in order; converts and type-checks
+    /// them, fills option defaults. Errors name the option/argument and point at it.
+    func bindArguments(_ spec: CommandSpec, _ c: CommandCall) throws -> Invocation {
+        var values: [String: Value] = [:]
+        var locations: [String: SourceLocation] = [:]
+        var positionals: [CommandArgument] = []
+        for arg in c.arguments {
+            guard let key = arg.key else { positionals.append(arg); continue }
+            guard let option = spec.options.first(where: { $0.name == key }) else {
+                let names = spec.options.map(\.name)
+                if names.isEmpty { throw InterpreterError.runtime("'\(spec.name)' takes no options, got '\(key)'", arg.location) }
+                let hint = didYouMean(key, names)
+                throw InterpreterError.runtime("unknown option '\(key)' for '\(spec.name)'"
+                    + (hint.isEmpty ? " (options: \(names.joined(separator: ", ")))" : hint), arg.location)
+            }
+            guard values[key] == nil else { throw InterpreterError.runtime("option '\(key)' given twice for '\(spec.name)'", arg.location) }
+            values[key] = try convert(arg, option.type, "option '\(key)' for '\(spec.name)'")
+            locations[key] = arg.location
+        }
+        var next = 0
+        for a in spec.arguments {
+            let what = "argument '\(a.name)' for '\(spec.name)'"
+            if a.variadic {
+                let rest = positionals[next...]
+                if rest.isEmpty && !a.optional { throw InterpreterError.runtime("missing argument '\(a.name)' for '\(spec.name)'", c.location) }
+                values[a.name] = .list(try rest.map { try convert($0, a.type, what) })
+                locations[a.name] = rest.first?.location
+                next = positionals.count
+            } else if next < positionals.count {
+                values[a.name] = try convert(positionals[next], a.type, what)
+                locations[a.name] = positionals[next].location
+                next += 1
+            } else if !a.optional {
+                throw InterpreterError.runtime("missing argument '\(a.name)' for '\(spec.name)'", c.location)
+            }
+        }
+        if next < positionals.count {
+            let extra = positionals[next]
+            let message = spec.arguments.isEmpty
+                ? "'\(spec.name)' takes no arguments"
+                : "too many arguments for '\(spec.name)': expected at most \(spec.arguments.count), got \(positionals.count)"
+            throw InterpreterError.runtime(message, extra.location)
+        }
+        for o in spec.options where values[o.name] == nil {
+            if let d = o.defaultValue ?? o.sessionDefault.flatMap({ options.value($0) }) { values[o.name] = d }
+        }
+        return Invocation(command: spec, location: c.location, values: values, locations: locations)
+    }
+
+    /// Evaluates one argument for `type`: bare words and bare paths are taken as written.
+    private func convert(_ arg: CommandArgument, _ type: ValueType, _ what: String) throws -> Value {
+        var value: Value
+        switch type {
+        case .word where !arg.text.hasPrefix("$"):
+            if case let .name(n, _) = arg.value { value = .string(n) } else { value = try evaluate(arg.value) }
+        case .path where !arg.text.hasPrefix("$") && Session.isBarePath(arg.value):
+            value = .string(arg.text)
+        case .valueOrWord where !arg.text.hasPrefix("$"):
+            if case let .name(n, _) = arg.value, lookup(n) == nil {
+                value = .string(n)
+            } else if case .name = arg.value {
+                value = try evaluate(arg.value)
+            } else if case .number = arg.value {
+                value = try evaluate(arg.value)
+            } else if Session.isBarePath(arg.value), !(arg.text.first.map { $0 == "-" } ?? false) {
+                value = .string(arg.text)
+            } else {
+                value = try evaluate(arg.value)
+            }
+        default:
+            value = try evaluate(arg.value)
+        }
+        guard let accepted = type.accept(value) else {
+            throw InterpreterError.runtime("\(what) expects \(type.phrase), got \(value.literal)", arg.value.startLocation)
+        }
+        return accepted
+    }
+
+    /// Names, numbers and `.`/`/`/`-` between them: `data/run-1.sskd` written without quotes.
+    static func isBarePath(_ e: Expr) -> Bool {
+        switch e {
+        case .name, .number: return true
+        case let .member(base, _, _): return isBarePath(base)
+        case let .binary(op, l, r, _) where op == .divide || op == .subtract: return isBarePath(l) && isBarePath(r)
+        case let .unary(.negate, x, _): return isBarePath(x)
+        default: return false
+        }
+    }
+}

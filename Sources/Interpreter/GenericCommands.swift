@@ -1,0 +1,151 @@
+import Foundation
+
+/// The commands every session has, independent of the ML engine (see docs/language.md, "Commands").
+extension Session {
+    /// Registers help, set, show, vars, print/echo, note, pause, source, history, reset, quit/exit and save.
+    public func registerGenericCommands() {
+        commands.register(CommandSpec(
+            "help", summary: "list the commands, or show how to use one",
+            arguments: [ArgumentSpec("command", .word(choices: []), "the command to describe", optional: true)],
+            example: "help set", recorded: false
+        ) { inv, session in
+            guard inv.has("command") else { session.write(session.commands.helpListing()); return .none }
+            let name = try inv.string("command")
+            guard let spec = session.commands.lookup(name) else {
+                throw inv.error("unknown command '\(name)'" + didYouMean(name, session.commands.names), at: "command")
+            }
+            session.write(session.commands.helpPage(spec, options: session.options))
+            return .none
+        })
+
+        commands.register(CommandSpec(
+            "set", summary: "set a session option (see 'show options')",
+            arguments: [ArgumentSpec("name", .word(choices: []), "the option"),
+                        ArgumentSpec("value", .valueOrWord, "its new value")],
+            example: "set seed 42"
+        ) { inv, session in
+            if let problem = session.options.set(try inv.string("name"), inv.value("value")) {
+                throw inv.error(problem, at: problem.hasPrefix("unknown") ? "name" : "value")
+            }
+            return .none
+        })
+
+        commands.register(CommandSpec(
+            "show", summary: "show the session options, one option, or a bound value",
+            arguments: [ArgumentSpec("what", .word(choices: []), "'options', an option name or a bound name")],
+            example: "show options", recorded: false
+        ) { inv, session in
+            let what = try inv.string("what")
+            if what == "options" {
+                session.write(table(["option\tvalue\tdefault\tdescription"] + session.options.declared.map {
+                    "\($0.name)\t\(session.options.value($0.name)?.literal ?? "none")\t\($0.defaultValue.literal)\t\($0.help)"
+                }))
+            } else if let value = session.options.value(what) {
+                session.print("\(what) = \(value.literal)")
+            } else if let value = session.lookup(what) {
+                session.print(value.display)
+            } else {
+                let candidates = ["options"] + session.options.declared.map(\.name) + Array(session.bindings.keys)
+                throw inv.error("nothing called '\(what)' to show" + didYouMean(what, candidates), at: "what")
+            }
+            return .none
+        })
+
+        commands.register(CommandSpec(
+            "vars", summary: "list bound names with their type and summary", example: "vars", recorded: false
+        ) { _, session in
+            if session.bindings.isEmpty { session.print("(no variables)"); return .none }
+            session.write(table(session.bindings.keys.sorted().compactMap { name in
+                session.lookup(name).map { "\(name)\t\($0.typeName)\t\($0.display)" }
+            }))
+            return .none
+        })
+
+        commands.register(CommandSpec(
+            "print", aliases: ["echo"], summary: "print values separated by spaces",
+            arguments: [ArgumentSpec("values", .any, "values to print", optional: true, variadic: true)],
+            example: "print \"accuracy\" acc * 100 \"%\""
+        ) { inv, session in
+            session.print(inv.list("values").map(\.display).joined(separator: " "))
+            return .none
+        })
+
+        commands.register(CommandSpec(
+            "note", summary: "print explanatory text (lessons); hidden when the option quiet is true",
+            arguments: [ArgumentSpec("text", .any, "the text", variadic: true)],
+            example: "note \"Stage 1 copies the teacher's first block.\""
+        ) { inv, session in
+            if !session.options.quiet { session.print(inv.list("text").map(\.display).joined(separator: " ")) }
+            return .none
+        })
+
+        commands.register(CommandSpec(
+            "pause", summary: "wait for Enter in the interactive REPL (skipped when replaying a script)",
+            arguments: [ArgumentSpec("message", .string, "text shown while waiting", optional: true)],
+            example: "pause \"Look at the loss curve, then press Enter\""
+        ) { inv, session in
+            guard session.interactive else { return .none }
+            session.write((inv.has("message") ? try inv.string("message") : "(press Enter to continue)") + " ")
+            _ = session.readLine()
+            return .none
+        })
+
+        commands.register(CommandSpec(
+            "source", summary: "run the statements of a file in this session",
+            arguments: [ArgumentSpec("file", .path, "the .sskd file")],
+            example: "source lessons/intro.sskd"
+        ) { inv, session in
+            let path = try inv.string("file")
+            let text: String
+            do { text = try SourceFileError.read(path) } catch { throw inv.error("\(error)", at: "file") }
+            try session.runNested(text, name: path, at: inv.location)
+            return .none
+        })
+
+        commands.register(CommandSpec(
+            "history", summary: "list previous inputs (rerun one in the REPL with !N)",
+            arguments: [ArgumentSpec("count", .integer, "show only the last COUNT entries", optional: true)],
+            example: "history 10", recorded: false
+        ) { inv, session in
+            let count = inv.has("count") ? max(0, try inv.int("count")) : session.history.count
+            let first = max(0, session.history.count - count)
+            for (i, entry) in session.history.enumerated().dropFirst(first) {
+                session.print(String(repeating: " ", count: max(0, 5 - String(i + 1).count)) + "\(i + 1)  \(entry)")
+            }
+            return .none
+        })
+
+        commands.register(CommandSpec(
+            "reset", summary: "forget all bound names and restore every option to its default", example: "reset"
+        ) { _, session in
+            session.reset()
+            return .none
+        })
+
+        commands.register(CommandSpec(
+            "quit", aliases: ["exit"], summary: "leave sskd (scripts stop with the given exit code)",
+            arguments: [ArgumentSpec("code", .integer, "exit status, 0 by default", optional: true)],
+            example: "quit", recorded: false
+        ) { inv, _ in
+            let code = inv.has("code") ? try inv.int("code") : 0
+            guard (0...255).contains(code) else { throw inv.error("exit code must be 0...255, got \(code)", at: "code") }
+            throw ControlSignal.quit(Int32(code))
+        })
+
+        commands.register(CommandSpec(
+            "save", summary: "save the successful statements of this session as a replayable script",
+            arguments: [ArgumentSpec("what", .word(choices: ["session"]), "what to save"),
+                        ArgumentSpec("file", .path, "the script to write, e.g. work.sskd")],
+            example: "save session work.sskd", recorded: false
+        ) { inv, session in
+            let path = try inv.string("file")
+            let body = session.cells.filter { $0.succeeded && $0.recorded }.map(\.source).joined(separator: "\n")
+            let script = "# sskd session; replay with: sskd \(path)\n" + body + (body.isEmpty ? "" : "\n")
+            do { try Data(script.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+                throw inv.error("cannot write '\(path)': \(error.localizedDescription)", at: "file")
+            }
+            session.print("saved \(session.cells.filter { $0.succeeded && $0.recorded }.count) statements to \(path)")
+            return .none
+        })
+    }
+}

@@ -1,0 +1,49 @@
+/// An error in sskd input, located at the character at fault.
+///
+/// Printed clox/jlox style, e.g.
+/// ```
+/// demo.sskd:12:7: error: unknown option 'lrr' for 'train'; did you mean 'lr'?
+///     train student data lrr=0.1
+///                        ^
+/// ```
+public enum InterpreterError: Error, CustomStringConvertible, Equatable {
+    /// The text cannot be parsed (script exit code 65).
+    case syntax(String, SourceLocation)
+    /// A statement failed while running: bad arguments, unknown names, errors thrown by commands (exit code 70).
+    case runtime(String, SourceLocation)
+
+    /// The message without location.
+    public var message: String {
+        switch self {
+        case let .syntax(m, _), let .runtime(m, _): return m
+        }
+    }
+
+    /// Where the error is reported.
+    public var location: SourceLocation {
+        switch self {
+        case let .syntax(_, l), let .runtime(_, l): return l
+        }
+    }
+
+    /// True for syntax errors.
+    public var isSyntax: Bool {
+        if case .syntax = self { return true }
+        return false
+    }
+
+    /// `file:line:col: error: message`
+    public var description: String { "\(location): error: \(message)" }
+
+    /// The description, then the source line and a caret under the column.
+    public var rendered: String {
+        let line = location.source.line(location.line)
+        let prefix = line.prefix(max(0, location.column - 1)).map { $0 == "\t" ? "\t" : " " }.joined()
+        return "\(description)\n    \(line)\n    \(prefix)^"
+    }
+}
+
+/// Control flow that unwinds the evaluator without being an error (`quit`).
+enum ControlSignal: Error {
+    case quit(Int32)
+}

@@ -1,0 +1,131 @@
+import CReadline
+import Foundation
+
+// readline's C callbacks cannot capture context, so the REPL's state lives in these process globals.
+nonisolated(unsafe) private var completionSession: Session?
+nonisolated(unsafe) private var completionList: [String] = []
+nonisolated(unsafe) private var completionNext = 0
+/// 0 running nothing, 1 reading a line, 2 running a statement.
+nonisolated(unsafe) private var replState: Int32 = 0
+nonisolated(unsafe) private var lineCancelled: Int32 = 0
+nonisolated(unsafe) private let mainPrompt = strdup("sskd> ")
+
+/// The interactive loop on GNU readline: line editing, Ctrl-R search, persistent history, tab completion,
+/// `...>` continuation prompts, `!N` to rerun history entry N, Ctrl-C to cancel, Ctrl-D to leave.
+public final class REPL {
+    /// The session the REPL feeds.
+    public let session: Session
+    /// The history file: `$SSKD_HISTORY`, else `~/.sskd_history`.
+    public let historyPath: String
+    /// Entries kept in the history file.
+    public static let historyLimit: Int32 = 1000
+
+    /// Makes a REPL for `session` (marked interactive, reading `pause` input through readline).
+    public init(session: Session, historyPath: String? = nil) {
+        self.session = session
+        let env = ProcessInfo.processInfo.environment
+        self.historyPath = historyPath ?? env["SSKD_HISTORY"]
+            ?? (env["HOME"] ?? NSHomeDirectory()) + "/.sskd_history"
+        session.interactive = true
+        session.readLine = {
+            guard let line = readline("") else { return nil }
+            defer { free(line) }
+            return String(cString: line)
+        }
+    }
+
+    /// Runs until Ctrl-D or `quit`; returns the exit code.
+    public func run() -> Int32 {
+        setUpReadline()
+        if !session.options.quiet {
+            session.write("sskd \(Session.version): Stage-by-Stage Knowledge Distillation. Type 'help' for commands, Ctrl-D to leave.\n")
+        }
+        var pending: [String] = []
+        defer { history_truncate_file(historyPath, REPL.historyLimit) }
+        while true {
+            replState = 1
+            let raw = readline(pending.isEmpty ? "sskd> " : "...> ")
+            replState = 0
+            guard let raw else { session.write("\n"); return 0 }
+            var line = String(cString: raw)
+            free(raw)
+            if lineCancelled != 0 { lineCancelled = 0; pending = [] }
+            if pending.isEmpty && line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
+            if pending.isEmpty, line.hasPrefix("!"), let n = Int(line.dropFirst().trimmingCharacters(in: .whitespaces)) {
+                guard n >= 1 && n <= session.history.count else {
+                    session.write("sskd: no history entry \(n) (see 'history')\n")
+                    continue
+                }
+                line = session.history[n - 1]
+                session.write(line + "\n")
+            }
+            pending.append(line)
+            let input = pending.joined(separator: "\n")
+            if Parser.needsContinuation(input) { continue }
+            pending = []
+            remember(input)
+            session.interruptRequested = false
+            replState = 2
+            let status = session.run(input, name: "<stdin>", recordHistory: false)
+            replState = 0
+            if case let .quit(code) = status { return code }
+        }
+    }
+
+    private func remember(_ input: String) {
+        add_history(input)
+        session.history.append(input)
+        if FileManager.default.fileExists(atPath: historyPath) {
+            append_history(1, historyPath)
+        } else {
+            write_history(historyPath)
+        }
+    }
+
+    private func setUpReadline() {
+        using_history()
+        stifle_history(REPL.historyLimit)
+        read_history(historyPath)
+        session.history = (0..<history_length).compactMap { i in
+            history_get(history_base + i).flatMap { $0.pointee.line.map { String(cString: $0) } }
+        }
+        completionSession = session
+        rl_readline_name = UnsafePointer(strdup("sskd"))
+        rl_basic_word_break_characters = UnsafePointer(strdup(Completion.wordBreaks))
+        rl_attempted_completion_function = { text, _, end in
+            guard let text, let session = completionSession, let buffer = rl_line_buffer else { return nil }
+            let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(buffer).assumingMemoryBound(to: UInt8.self),
+                                                  count: Int(end)))
+            let line = String(decoding: bytes, as: UTF8.self)
+            let (candidates, files) = Completion.candidates(session, line: line, word: String(cString: text))
+            if files { rl_attempted_completion_over = 0; return nil }
+            rl_attempted_completion_over = 1
+            guard !candidates.isEmpty else { return nil }
+            completionList = candidates
+            rl_completion_append_character = candidates.count == 1 && candidates[0].hasSuffix("=") ? 0 : 32
+            return rl_completion_matches(text) { _, state in
+                if state == 0 { completionNext = 0 }
+                guard completionNext < completionList.count else { return nil }
+                completionNext += 1
+                return strdup(completionList[completionNext - 1])
+            }
+        }
+        rl_catch_signals = 0
+        signal(SIGINT) { _ in
+            switch replState {
+            case 1:
+                lineCancelled = 1
+                _ = write(STDOUT_FILENO, "^C\n", 3)
+                rl_set_prompt(mainPrompt)
+                rl_on_new_line()
+                rl_replace_line("", 0)
+                rl_redisplay()
+            case 2:
+                if interruptFlag != 0 { _exit(130) }
+                interruptFlag = 1
+            default:
+                _exit(130)
+            }
+        }
+    }
+}

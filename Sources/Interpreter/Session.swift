@@ -1,0 +1,205 @@
+import Foundation
+
+/// Process-wide Ctrl-C flag, set by the REPL's SIGINT handler (signals are per process).
+nonisolated(unsafe) var interruptFlag: Int32 = 0
+
+/// One executed top-level statement: the unit a notebook shows and `save session` replays.
+public struct Cell {
+    /// 1-based cell number (`[3]`).
+    public let number: Int
+    /// The statement as written.
+    public let source: String
+    /// Everything the statement printed.
+    public internal(set) var output: String
+    /// The error that stopped it, if any.
+    public internal(set) var error: InterpreterError?
+    /// Whether `save session` writes it (false for help, vars, history, save, quit...).
+    public internal(set) var recorded: Bool
+    /// Whether it ran without error.
+    public var succeeded: Bool { error == nil }
+}
+
+/// How running a script or input ended; `exitCode` follows sysexits (65 syntax, 70 runtime).
+public enum RunStatus: Equatable {
+    case ok
+    case syntaxError
+    case runtimeError
+    /// `quit CODE` was run.
+    case quit(Int32)
+
+    /// 0, 65 (EX_DATAERR), 70 (EX_SOFTWARE) or the `quit` code.
+    public var exitCode: Int32 {
+        switch self {
+        case .ok: return 0
+        case .syntaxError: return 65
+        case .runtimeError: return 70
+        case let .quit(code): return code
+        }
+    }
+}
+
+/// The state of one sskd session: commands, bindings, options, cells and history; runs source text.
+public final class Session {
+    /// The version printed by `sskd --version`.
+    public static let version = "0.1.0"
+    /// Extra command installers run by `standard()` after the generic commands (the engine adds its commands here).
+    public static var installers: [(Session) -> Void] = []
+
+    /// The known commands; `commands.register(CommandSpec(...))` adds one.
+    public let commands = CommandRegistry()
+    /// Session options (`set`/`show options`).
+    public let options = SessionOptions()
+    /// Where output and errors go.
+    public var output: OutputSink
+    /// Bound names.
+    public private(set) var bindings: [String: Value] = [:]
+    /// Executed top-level statements, in order.
+    public private(set) var cells: [Cell] = []
+    /// Input history (`history`, `!N`): REPL inputs, or the statements of scripts.
+    public var history: [String] = []
+    /// True in the interactive REPL: `pause` waits for Enter.
+    public var interactive = false
+    /// Print each top-level statement as `sskd> statement` before its output (transcripts).
+    public var echo = false
+    /// Continue after errors instead of stopping at the first.
+    public var keepGoing = false
+    /// Reads one line for `pause` (stdin by default; the REPL uses readline).
+    public var readLine: () -> String? = { Swift.readLine() }
+
+    private var currentCell: Int?
+    private var sourceDepth = 0
+
+    /// An empty session (no commands) writing to `output`.
+    public init(output: OutputSink = StandardOutputSink()) {
+        self.output = output
+    }
+
+    /// A session with the generic commands (help, set, show, vars, print, ...) and everything in `installers`.
+    public static func standard(output: OutputSink = StandardOutputSink()) -> Session {
+        let session = Session(output: output)
+        session.registerGenericCommands()
+        for install in installers { install(session) }
+        return session
+    }
+
+    /// Set by Ctrl-C; long-running commands should call `checkInterrupt()` between batches.
+    public var interruptRequested: Bool {
+        get { interruptFlag != 0 }
+        set { interruptFlag = newValue ? 1 : 0 }
+    }
+
+    /// Throws `SessionInterrupted` (and clears the flag) when Ctrl-C was pressed.
+    public func checkInterrupt() throws {
+        if interruptRequested {
+            interruptRequested = false
+            throw SessionInterrupted()
+        }
+    }
+
+    // MARK: Output
+
+    /// Writes `text` to the output sink and the current cell.
+    public func write(_ text: String) {
+        if let c = currentCell { cells[c].output += text }
+        output.write(text)
+    }
+
+    /// Writes `line` and a newline.
+    public func print(_ line: String) { write(line + "\n") }
+
+    // MARK: Bindings
+
+    /// The value bound to `name`.
+    public func lookup(_ name: String) -> Value? { bindings[name] }
+
+    /// Binds `name` to `value`.
+    public func bind(_ name: String, _ value: Value) { bindings[name] = value }
+
+    /// Removes all bindings and restores all options to their defaults.
+    public func reset() {
+        bindings = [:]
+        options.reset()
+    }
+
+    // MARK: Running
+
+    /// Parses and runs `text` (named `name` in diagnostics) as top-level cells.
+    ///
+    /// Without `keepGoing`, a syntax error anywhere reports that one error and runs nothing (exit code 65);
+    /// a runtime error stops at that statement (70). With `keepGoing` each bad statement is reported and skipped.
+    /// Bindings survive errors.
+    /// Each statement's text is appended to `history` when `recordHistory` is true (the REPL records whole inputs itself).
+    @discardableResult
+    public func run(_ text: String, name: String, recordHistory: Bool = true) -> RunStatus {
+        let source = SourceText(name: name, text: text)
+        var parser = Parser(text, source: source, isCommand: commands.contains)
+        let statements = parser.parseProgram()
+        if !keepGoing, let bad = statements.first(where: { if case .failure = $0.result { return true } else { return false } }),
+           case let .failure(error) = bad.result {
+            output.report(error)
+            return .syntaxError
+        }
+        var status = RunStatus.ok
+        for statement in statements {
+            if recordHistory { history.append(statement.text) }
+            if echo {
+                output.write("sskd> " + statement.text.replacingOccurrences(of: "\n", with: "\n...> ") + "\n")
+            }
+            cells.append(Cell(number: cells.count + 1, source: statement.text, output: "", error: nil,
+                              recorded: isRecorded(statement)))
+            currentCell = cells.count - 1
+            defer { currentCell = nil }
+            do {
+                switch statement.result {
+                case let .failure(error): throw error
+                case let .success(stmt): try execute(stmt)
+                }
+            } catch let error as InterpreterError {
+                cells[cells.count - 1].error = error
+                output.report(error)
+                if status == .ok { status = error.isSyntax ? .syntaxError : .runtimeError }
+                if !keepGoing { return status }
+            } catch ControlSignal.quit(let code) {
+                return .quit(code)
+            } catch {
+                preconditionFailure("evaluator leaked an untyped error: \(error)")
+            }
+        }
+        return status
+    }
+
+    /// Runs the file at `path` as top-level cells (see `run(_:name:recordHistory:)`).
+    /// Throws `SourceFileError` when the file cannot be read.
+    public func runFile(_ path: String) throws -> RunStatus {
+        run(try SourceFileError.read(path), name: path)
+    }
+
+    /// Runs `text` inside the current statement (`source FILE`): stops at and throws the first error.
+    func runNested(_ text: String, name: String, at location: SourceLocation) throws {
+        guard sourceDepth < 32 else { throw InterpreterError.runtime("'source' nested more than 32 deep", location) }
+        sourceDepth += 1
+        defer { sourceDepth -= 1 }
+        let source = SourceText(name: name, text: text)
+        var parser = Parser(text, source: source, isCommand: commands.contains)
+        for statement in parser.parseProgram() {
+            switch statement.result {
+            case let .failure(error): throw error
+            case let .success(stmt): try execute(stmt)
+            }
+        }
+    }
+
+    private func isRecorded(_ statement: ParsedStatement) -> Bool {
+        switch statement.result {
+        case let .success(.command(call)), let .success(.assignCommand(_, call, _)):
+            return commands.lookup(call.name)?.recorded ?? true
+        default:
+            return true
+        }
+    }
+}
+
+/// Thrown by `Session.checkInterrupt()` after Ctrl-C; reported as `interrupted` at the running statement.
+public struct SessionInterrupted: Error, CustomStringConvertible {
+    public var description: String { "interrupted" }
+}

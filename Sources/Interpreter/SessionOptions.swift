@@ -1,0 +1,89 @@
+/// One session option (`set NAME VALUE`), typed, with a default and an optional extra check.
+public struct SessionOption {
+    public let name: String
+    public let type: ValueType
+    public let defaultValue: Value
+    public let help: String
+    /// Returns an error message (e.g. `must be at least 1`) when a well-typed value is still unacceptable.
+    public let check: ((Value) -> String?)?
+
+    /// Declares an option.
+    public init(_ name: String, _ type: ValueType, default defaultValue: Value, _ help: String,
+                check: ((Value) -> String?)? = nil) {
+        self.name = name
+        self.type = type
+        self.defaultValue = defaultValue
+        self.help = help
+        self.check = check
+    }
+}
+
+/// The session's option table: the standard options plus any the engine declares with `declare(_:)`.
+public final class SessionOptions {
+    /// Declared options in declaration order.
+    public private(set) var declared: [SessionOption] = []
+    private var values: [String: Value] = [:]
+
+    /// The standard table: seed, threads, batch, lr, terminal, out, quiet.
+    public init() {
+        let positive: (Value) -> String? = { ($0.integer ?? 0) >= 1 ? nil : "must be at least 1" }
+        declare(SessionOption("seed", .integer, default: .number(0), "random seed for initialisation, shuffling and splits"))
+        declare(SessionOption("threads", .integer, default: .number(1), "compute threads used by the tensor engine",
+                              check: positive))
+        declare(SessionOption("batch", .integer, default: .number(64), "mini-batch size for training and evaluation",
+                              check: positive))
+        declare(SessionOption("lr", .number, default: .number(0.1), "default learning rate",
+                              check: { if case let .number(d) = $0, d > 0 { return nil } else { return "must be positive" } }))
+        declare(SessionOption("terminal", .word(choices: []), default: .string("dumb"),
+                              "gnuplot terminal for plots (dumb draws in the console)"))
+        declare(SessionOption("out", .path, default: .string("out"), "folder for checkpoints, plots and saved runs"))
+        declare(SessionOption("quiet", .bool, default: .bool(false), "hide notes and progress output"))
+    }
+
+    /// Adds (or replaces) an option and sets it to its default.
+    public func declare(_ option: SessionOption) {
+        declared.removeAll { $0.name == option.name }
+        declared.append(option)
+        values[option.name] = option.defaultValue
+    }
+
+    /// The option called `name`.
+    public func option(_ name: String) -> SessionOption? { declared.first { $0.name == name } }
+
+    /// The current value of `name`, nil if there is no such option.
+    public func value(_ name: String) -> Value? { values[name] }
+
+    /// Sets `name` to `value`; returns an error message (`unknown session option ...`, `... expects an integer, got "x"`)
+    /// instead of throwing so callers can locate it.
+    public func set(_ name: String, _ value: Value) -> String? {
+        guard let option = option(name) else {
+            return "unknown session option '\(name)'" + didYouMean(name, declared.map(\.name))
+        }
+        guard let accepted = option.type.accept(value) else {
+            return "session option '\(name)' expects \(option.type.phrase), got \(value.literal)"
+        }
+        if let problem = option.check?(accepted) { return "session option '\(name)' \(problem), got \(accepted.literal)" }
+        values[name] = accepted
+        return nil
+    }
+
+    /// Restores every option to its default.
+    public func reset() {
+        for o in declared { values[o.name] = o.defaultValue }
+    }
+
+    /// `seed` as an integer.
+    public var seed: Int { values["seed"]?.integer ?? 0 }
+    /// `threads` as an integer.
+    public var threads: Int { values["threads"]?.integer ?? 1 }
+    /// `batch` as an integer.
+    public var batch: Int { values["batch"]?.integer ?? 64 }
+    /// `lr` as a number.
+    public var lr: Double { if case let .number(d) = values["lr"] ?? .none { return d } else { return 0.1 } }
+    /// `terminal`, the gnuplot terminal name.
+    public var terminal: String { if case let .string(s) = values["terminal"] ?? .none { return s } else { return "dumb" } }
+    /// `out`, the output folder.
+    public var out: String { if case let .string(s) = values["out"] ?? .none { return s } else { return "out" } }
+    /// `quiet`.
+    public var quiet: Bool { if case let .bool(b) = values["quiet"] ?? .none { return b } else { return false } }
+}

@@ -1,0 +1,92 @@
+import Foundation
+
+/// Something a command returns that the language can bind, print and navigate:
+/// a model, a data set, a training run. The lead implements it for engine objects.
+///
+/// `student.stage[2]` evaluates as `student.member("stage").index(2)`; `vars` shows
+/// `typeName` and `summary`; tab completion offers `memberNames` after a dot.
+public protocol SessionObject: AnyObject {
+    /// A short lowercase type name: `model`, `dataset`, `run`.
+    var typeName: String { get }
+    /// One line for `vars` and for display, e.g. `resnet20, 0.27M parameters`.
+    var summary: String { get }
+    /// The member `name`; throw (any error) when there is none.
+    func member(_ name: String) throws -> Value
+    /// The element at `i` (the object decides whether it counts from 0 or 1); throw when out of range.
+    func index(_ i: Int) throws -> Value
+    /// Member names offered by tab completion.
+    var memberNames: [String] { get }
+}
+
+/// A value of the sskd language.
+public enum Value {
+    /// The result of commands that return nothing.
+    case none
+    /// All numbers are doubles; integral values print without a fraction.
+    case number(Double)
+    case string(String)
+    case bool(Bool)
+    case list([Value])
+    case object(SessionObject)
+
+    /// The type name used in messages and `vars`: `number`, `string`, `bool`, `list`, `none`, or the object's.
+    public var typeName: String {
+        switch self {
+        case .none: return "none"
+        case .number: return "number"
+        case .string: return "string"
+        case .bool: return "bool"
+        case .list: return "list"
+        case let .object(o): return o.typeName
+        }
+    }
+
+    /// How `print` shows the value: strings without quotes, numbers like `3` or `0.25`.
+    public var display: String {
+        switch self {
+        case let .string(s): return s
+        case let .object(o): return o.summary
+        default: return literal
+        }
+    }
+
+    /// The value as it would be written in source (strings quoted); used in error messages and lists.
+    public var literal: String {
+        switch self {
+        case .none: return "none"
+        case let .number(d): return Value.format(d)
+        case let .string(s):
+            let escaped = s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\n", with: "\\n")
+            return "\"\(escaped)\""
+        case let .bool(b): return b ? "true" : "false"
+        case let .list(items): return "[" + items.map(\.literal).joined(separator: ", ") + "]"
+        case let .object(o): return "<\(o.typeName)>"
+        }
+    }
+
+    /// `3`, `-2`, `0.1`, `1e-05`: integers without a fraction, others in Swift's shortest round-trip form.
+    public static func format(_ d: Double) -> String {
+        if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
+        return String(d)
+    }
+
+    /// The value as an exact integer, or nil.
+    public var integer: Int? {
+        guard case let .number(d) = self, d == d.rounded(), abs(d) < 1e15 else { return nil }
+        return Int(d)
+    }
+
+    /// Structural equality; objects are equal only to themselves.
+    public static func equal(_ a: Value, _ b: Value) -> Bool {
+        switch (a, b) {
+        case (.none, .none): return true
+        case let (.number(x), .number(y)): return x == y
+        case let (.string(x), .string(y)): return x == y
+        case let (.bool(x), .bool(y)): return x == y
+        case let (.list(x), .list(y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
+        case let (.object(x), .object(y)): return x === y
+        default: return false
+        }
+    }
+}
