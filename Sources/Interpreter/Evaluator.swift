@@ -1,5 +1,8 @@
 /// Statement execution and expression evaluation (a tree-walking interpreter, as jlox's `Interpreter`).
 extension Session {
+    /// The most elements a range may have (guards memory against typos like `1..1e9`).
+    public static let maxRange = 1_000_000
+
     /// Runs one statement; shows the value of bare expressions and of unbound command results.
     func execute(_ stmt: Stmt) throws {
         switch stmt {
@@ -91,6 +94,9 @@ extension Session {
             return .list(try items.map(evaluate))
         case let .range(lo, hi, _):
             let a = try integer(lo, "range bound"), b = try integer(hi, "range bound")
+            guard b - a < Session.maxRange else {
+                throw InterpreterError.runtime("range \(a)..\(b) has more than \(Session.maxRange) elements", e.location)
+            }
             return .list(a <= b ? (a...b).map { .number(Double($0)) } : [])
         case let .unary(op, x, location):
             let v = try evaluate(x)
@@ -206,7 +212,7 @@ extension Session {
             }
             guard values[key] == nil else { throw InterpreterError.runtime("option '\(key)' given twice for '\(spec.name)'", arg.location) }
             values[key] = try convert(arg, option.type, "option '\(key)' for '\(spec.name)'")
-            locations[key] = arg.location
+            locations[key] = arg.value.startLocation
         }
         var next = 0
         for a in spec.arguments {

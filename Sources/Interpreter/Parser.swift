@@ -30,6 +30,10 @@ public struct Parser {
     private var nesting = 0
     /// True while parsing a top-level command argument (enables the argument-splitting rules).
     private var argumentMode = false
+    /// Current recursion depth of `expression`/`unary`, bounded by `maxDepth`.
+    private var depth = 0
+    /// Deepest nesting accepted (guards the stack against inputs like 10,000 `(`).
+    static let maxDepth = 200
 
     /// Prepares to parse `text`, which starts at `line`:`column` of `source`.
     /// `isCommand` tells whether a name is a registered command.
@@ -97,7 +101,19 @@ public struct Parser {
 
     private mutating func expect(_ kind: TokenKind, _ message: String) throws -> Token {
         let t = peek()
-        guard t.kind == kind else { throw unexpected(t, message) }
+        guard t.kind == kind else {
+            // An unclosed bracket: report at the end of the line where it was left open, and resume there.
+            var i = current
+            while i > 0 && tokens[i - 1].kind == .newline { i -= 1 }
+            if i < current, i > 0 {
+                current = i
+                let last = tokens[i - 1]
+                let end = SourceLocation(source: last.location.source, line: last.location.line,
+                                         column: last.location.column + last.end - last.start)
+                throw InterpreterError.syntax("\(message), found end of line", end)
+            }
+            throw unexpected(t, message)
+        }
         return advance()
     }
 
@@ -240,6 +256,9 @@ public struct Parser {
 
     private mutating func block() throws -> [Stmt] {
         let open = try expect(.leftBrace, "expected '{' to start a block")
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Parser.maxDepth else { throw InterpreterError.syntax("blocks nested too deeply", open.location) }
         var body: [Stmt] = []
         while true {
             while [.newline, .semicolon].contains(peek().kind) { advance() }
@@ -257,7 +276,16 @@ public struct Parser {
 
     // MARK: Expressions
 
-    private mutating func expression() throws -> Expr { try or() }
+    private mutating func expression() throws -> Expr {
+        try deeper { try $0.or() }
+    }
+
+    private mutating func deeper(_ body: (inout Parser) throws -> Expr) throws -> Expr {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Parser.maxDepth else { throw InterpreterError.syntax("expression nested too deeply", peek().location) }
+        return try body(&self)
+    }
 
     private mutating func keyword(_ word: String) -> Token? {
         guard case let .name(n) = peek().kind, n == word else { return nil }
@@ -323,9 +351,9 @@ public struct Parser {
     private mutating func unary() throws -> Expr {
         if peek().kind == .minus {
             let op = advance()
-            return .unary(.negate, try unary(), op.location)
+            return .unary(.negate, try deeper { try $0.unary() }, op.location)
         }
-        if let op = keyword("not") { return .unary(.not, try unary(), op.location) }
+        if let op = keyword("not") { return .unary(.not, try deeper { try $0.unary() }, op.location) }
         return try postfix()
     }
 

@@ -11,7 +11,7 @@ struct SSKD: ParsableCommand {
         discussion: "Without FILE or -c, runs the REPL when stdin is a terminal and reads commands from stdin otherwise.",
         version: Session.version)
 
-    @Option(name: .customShort("c"), help: "Run these commands instead of a file.")
+    @Option(name: .customShort("c"), help: ArgumentHelp("Run these commands instead of a file.", valueName: "commands"))
     var commands: String?
 
     @Flag(help: "Print each statement before its output, like a transcript (sskd> ...).")
