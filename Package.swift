@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation"]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
-        .testTarget(name: "InterpreterTests", dependencies: ["Interpreter"]),
+        .testTarget(name: "InterpreterTests", dependencies: ["Interpreter"], resources: [.copy("Golden")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -17,7 +17,7 @@
 /// ```
 ///
 /// A statement that starts with a registered command name (or a name followed by an argument) is a command
-/// call. Inside command arguments a `+`/`-` preceded by a space but not followed by one starts a new argument
+/// call. Inside command arguments a `+`, `-` or `/` preceded by a space but not followed by one starts a new argument
 /// (`print a -1` has two arguments), as does a `[` preceded by a space.
 public struct Parser {
     static let keywords: Set<String> = ["for", "in", "if", "else", "true", "false", "and", "or", "not"]
@@ -309,7 +309,8 @@ public struct Parser {
         var e = try operand(&self)
         while let op = operatorAt(ops) {
             let t = peek()
-            if argumentMode && nesting == 0 && (op == .add || op == .subtract) && t.spaceBefore && !peekNext().spaceBefore {
+            if argumentMode && nesting == 0 && [.add, .subtract, .divide].contains(op) && t.spaceBefore
+                && !peekNext().spaceBefore && !atStatementEnd(peekNext()) {
                 break
             }
             advance()
@@ -423,6 +424,8 @@ public struct Parser {
                 }
                 return .list(items, t.location)
             }
+        case .slash:
+            throw InterpreterError.syntax("expected an expression, found '/' (write paths that start with '/' in quotes)", t.location)
         default:
             throw unexpected(t, "expected an expression")
         }

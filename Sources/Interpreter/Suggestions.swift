@@ -18,12 +18,13 @@ public func editDistance(_ a: String, _ b: String) -> Int {
     return d[x.count][y.count]
 }
 
-/// The candidate closest to `word` if it is within `max(1, word.count / 3)` edits (ties: alphabetical first).
+/// The candidate closest to `word` if it is within `max(1, word.count / 3)` edits and fewer edits than either
+/// word has characters (so `b` does not suggest `a`); ties: alphabetical first.
 public func closestMatch(to word: String, among candidates: [String]) -> String? {
     let limit = max(1, word.count / 3)
     return candidates.sorted()
         .map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
-        .filter { $0.1 <= limit }
+        .filter { $0.1 <= limit && $0.1 < min(word.count, $0.0.count) }
         .min { $0.1 < $1.1 }?.0
 }
 

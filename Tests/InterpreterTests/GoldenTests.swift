@@ -6,7 +6,7 @@ import XCTest
 /// file's `# expect: LINE` and `# expect error: LINE:COL: MESSAGE` comments (as Crafting Interpreters' test runner).
 final class GoldenTests: XCTestCase {
     func testGoldenFiles() throws {
-        let folder = packageRoot.appendingPathComponent("Tests/InterpreterTests/Golden")
+        let folder = try XCTUnwrap(Bundle.module.url(forResource: "Golden", withExtension: nil))
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sskd") }.sorted()
         XCTAssertGreaterThanOrEqual(files.count, 8, "golden files missing in \(folder.path)")
         for file in files {

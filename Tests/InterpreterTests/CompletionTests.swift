@@ -1,0 +1,49 @@
+import XCTest
+@testable import Interpreter
+
+/// Tab completion candidates (the REPL passes these to readline).
+final class CompletionTests: XCTestCase {
+    private let session: Session = {
+        let s = testSession()
+        s.run("student = testmodel resnet8; steps = 3", name: "t")
+        return s
+    }()
+
+    private func complete(_ line: String, _ word: String) -> [String] {
+        Completion.candidates(session, line: line, word: word).candidates
+    }
+
+    func testCommandNamesAndBoundNamesAtStatementStart() {
+        XCTAssertEqual(complete("pri", "pri"), ["print"])
+        XCTAssertEqual(complete("st", "st"), ["steps", "student"])
+        XCTAssertEqual(complete("x = te", "te"), ["testmodel"])
+        XCTAssertEqual(complete("print 1; he", "he"), ["help"])
+        XCTAssertEqual(complete("for k in 1..2 { pr", "pr"), ["print"])
+    }
+
+    func testOptionNamesWithEqualsThenBoundNames() {
+        XCTAssertEqual(complete("train student l", "l"), ["lr="])
+        XCTAssertEqual(complete("train student ", ""), ["epochs=", "lr=", "steps", "student", "verbose="])
+        XCTAssertEqual(complete("train student epochs=2 ", ""), ["lr=", "steps", "student", "verbose="])
+        XCTAssertEqual(complete("train s", "s"), ["steps", "student"])
+        XCTAssertEqual(complete("testmodel res", "res"), ["resnet20", "resnet8"])
+    }
+
+    func testHelpSetAndShowComplete() {
+        XCTAssertEqual(complete("help tr", "tr"), ["train"])
+        XCTAssertEqual(complete("set th", "th"), ["threads"])
+        XCTAssertEqual(complete("show o", "o"), ["options", "out"])
+    }
+
+    func testMembersOfSessionObjects() {
+        XCTAssertEqual(complete("student.", "student."), ["student.backbone", "student.head", "student.name", "student.stage"])
+        XCTAssertEqual(complete("print student.he", "student.he"), ["student.head"])
+        XCTAssertEqual(complete("student.stage[2].p", ".p"), [".parameters"])
+        XCTAssertEqual(complete("steps.", "steps."), [])
+    }
+
+    func testInsideAStringCompletesFiles() {
+        XCTAssertTrue(Completion.candidates(session, line: "source \"less", word: "less").files)
+        XCTAssertFalse(Completion.candidates(session, line: "print \"a\" x", word: "x").files)
+    }
+}

@@ -1,0 +1,61 @@
+import XCTest
+@testable import Interpreter
+
+/// Randomised robustness: thousands of seeded token soups and byte strings never crash the lexer, parser or
+/// evaluator, and every failure is an error with a location inside the input.
+final class FuzzTests: XCTestCase {
+    /// SplitMix64, so the inputs are the same on every run.
+    private struct SplitMix {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    }
+
+    private let vocabulary = [
+        "print", "x", "y", "=", "==", "!=", "1", "2.5", "1e-3", "..", ".", "(", ")", "[", "]", "{", "}", ",", ";",
+        "\n", "\\\n", "#c", "\"s\"", "\"$x\"", "\"${x+1}\"", "\"${\"", "\"\\q\"", "\"open", "$", "$1", "+", "-", "*", "/",
+        "%", "<", ">=", "and", "or", "not", "for", "in", "if", "else", "true", "help", "set", "seed", "lr=", "train",
+        "epochs=", "vars", "show", "options", "testmodel", "resnet8", "m", "m.stage", "[1]", "@", "!", "é", " ", "\t",
+    ]
+
+    private func checkLocations(_ errors: [InterpreterError], _ text: String) {
+        let lineCount = text.split(separator: "\n", omittingEmptySubsequences: false).count
+        for e in errors {
+            XCTAssertTrue((1...lineCount).contains(e.location.line), "bad line in \(e) for \(text.debugDescription)")
+            XCTAssertGreaterThanOrEqual(e.location.column, 1, "bad column in \(e) for \(text.debugDescription)")
+            XCTAssertFalse(e.message.isEmpty)
+        }
+    }
+
+    func testTokenSoupsParseAndRunOrFailWithALocation() {
+        var rng = SplitMix(state: 20_260_101)
+        for _ in 0..<3000 {
+            let text = (0..<(1 + rng.below(14))).map { _ in vocabulary[rng.below(vocabulary.count)] }.joined(separator: rng.below(3) == 0 ? "" : " ")
+            let sink = CaptureSink()
+            let session = testSession(sink)
+            session.keepGoing = true
+            session.run("m = testmodel resnet8\n" + text, name: "fuzz")
+            let errors = sink.events.compactMap { if case let .error(e) = $0 { return e } else { return nil } }
+            checkLocations(errors, "m = testmodel resnet8\n" + text)
+        }
+    }
+
+    func testRandomBytesParseOrFailWithALocation() {
+        var rng = SplitMix(state: 7)
+        for _ in 0..<3000 {
+            let bytes = (0..<rng.below(60)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let text = String(decoding: bytes, as: UTF8.self)
+            var parser = Parser(text, source: SourceText(name: "bytes", text: text), isCommand: { $0 == "print" })
+            let statements = parser.parseProgram()
+            let errors = statements.compactMap { if case let .failure(e) = $0.result { return e } else { return nil } }
+            checkLocations(errors, text)
+            XCTAssertTrue(errors.allSatisfy(\.isSyntax))
+        }
+    }
+}
