@@ -72,9 +72,17 @@ public final class REPL {
         }
     }
 
+    /// Adds `input` to the history (file lines cannot hold newlines, so a block becomes one `;`-joined line
+    /// when that is equivalent: no comments and no `\` continuations).
     private func remember(_ input: String) {
-        add_history(input)
-        session.history.append(input)
+        var entry = input
+        let lines = input.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        if lines.count > 1 {
+            guard !lines.contains(where: { $0.contains("#") || $0.hasSuffix("\\") }) else { return }
+            entry = lines.filter { !$0.isEmpty }.joined(separator: "; ")
+        }
+        add_history(entry)
+        session.history.append(entry)
         if FileManager.default.fileExists(atPath: historyPath) {
             append_history(1, historyPath)
         } else {

@@ -29,12 +29,16 @@ struct SSKD: ParsableCommand {
     @Flag(help: "Continue after errors instead of stopping at the first one.")
     var keepGoing = false
 
-    @Argument(parsing: .captureForPassthrough, help: "A script FILE.sskd and the arguments it sees as $1, $2, ...")
-    var script: [String] = []
+    @Argument(help: ArgumentHelp("A script to replay.", valueName: "FILE.sskd"))
+    var script: String?
+
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Arguments the script sees as $1, $2, ...", valueName: "ARGS"))
+    var scriptArguments: [String] = []
 
     func run() throws {
-        if let first = script.first, first.hasPrefix("-"), first != "-" {
-            throw ValidationError("unknown option '\(first)'")
+        if let bad = ([script].compactMap { $0 } + scriptArguments).first(where: { $0.hasPrefix("-") && $0.count > 1 }),
+           script == nil || script == bad {
+            throw ValidationError("unknown option '\(bad)'")
         }
         let session = Session.standard()
         session.echo = echo
@@ -43,12 +47,12 @@ struct SSKD: ParsableCommand {
                               ("threads", threads.map { Value.number(Double($0)) })] {
             if let value, let problem = session.options.set(name, value) { throw ValidationError(problem) }
         }
-        let arguments = commands == nil ? Array(script.dropFirst()) : script
+        let arguments = commands == nil ? scriptArguments : [script].compactMap { $0 } + scriptArguments
         for (i, argument) in arguments.enumerated() { session.bind(String(i + 1), .string(argument)) }
         let status: RunStatus
         if let commands {
             status = session.run(commands, name: "<command>")
-        } else if let file = script.first {
+        } else if let file = script {
             session.bind("0", .string(file))
             do { status = try session.runFile(file) } catch {
                 FileHandle.standardError.write(Data("sskd: \(error)\n".utf8))
