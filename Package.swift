@@ -36,6 +36,8 @@ let package = Package(
             "Interpreter", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        .executableTarget(name: "sskd-bench", dependencies: ["Tensors"], swiftSettings: optimized),
+
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NetworksTests", dependencies: ["Networks"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
