@@ -12,7 +12,7 @@ public struct Augmentation: Sendable, Equatable, CustomStringConvertible {
     /// Mirror left-right with probability 1/2 (on for CIFAR, off for digits and Fashion-MNIST).
     public var horizontalFlip: Bool
 
-    /// - Parameters: cropPadding `p >= 0` in pixels; horizontalFlip on/off.
+    /// - Parameters: cropPadding `p` in pixels (a negative value is taken as 0); horizontalFlip on/off.
     public init(cropPadding: Int = 0, horizontalFlip: Bool = false) {
         self.cropPadding = max(0, cropPadding)
         self.horizontalFlip = horizontalFlip

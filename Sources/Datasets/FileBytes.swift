@@ -66,9 +66,9 @@ enum FileBytes {
             count = produced
         }
         guard status == Z_STREAM_END, produced == outputSize else {
-            let reason = status == Z_STREAM_END || status == Z_BUF_ERROR && produced == outputSize
-                ? "expected \(outputSize) bytes, inflated \(produced)"
-                : stream.msg.map { String(cString: $0) } ?? "data ends early or is corrupt (zlib status \(status))"
+            let reason = status == Z_STREAM_END ? "expected \(outputSize) bytes, inflated \(produced)"
+                : produced == outputSize ? "holds more than the \(outputSize) bytes expected"
+                : stream.msg.map { String(cString: $0) } ?? "data ends early (zlib status \(status))"
             throw DatasetError.unreadableGzip(path: path, reason: reason)
         }
         return output

@@ -163,7 +163,11 @@ struct NpyArray {
         let body = UnsafeRawBufferPointer(rebasing: raw[start..<(start + bytes)])
         switch (kind, itemSize) {
         case ("u", 1): values = .bytes(Array(body))
-        case ("f", 4): values = .floats((0..<count).map { body.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) })
+        case ("f", 4):  // little-endian file on a little-endian host (x86-64, arm64): a plain copy
+            values = .floats([Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: body)
+                initialized = count
+            })
         default:
             values = .integers((0..<count).map { i in
                 let o = i * itemSize
