@@ -57,9 +57,9 @@ extension PlotSpec {
     static let rawLossColor = "#c8c8c8"
 
     /// Training loss: raw per-step loss (light grey, no legend entry when there are several stages), its
-    /// bias-corrected EMA (``exponentialMovingAverage(_:smoothing:)``) and per-epoch means as points. With
-    /// several curves (a stage-by-stage run) each stage gets its own smoothed curve and a dotted marker at
-    /// its first step.
+    /// bias-corrected EMA (``exponentialMovingAverage(_:smoothing:)``) and per-epoch means as black points.
+    /// With several curves (a stage-by-stage run) each stage gets its own coloured smoothed curve, a dotted
+    /// marker at its first step, and the legend moves above the plot.
     ///
     /// - Parameters: `lossLabel` names the loss and its unit for the Y axis; `smoothing` is the EMA `β`.
     /// - Throws: ``PlotError/invalidSmoothing(_:)``.
@@ -71,17 +71,19 @@ extension PlotSpec {
             let raw = curve.steps.map { ($0.x, $0.y) }
             series.append(Series(name: single ? "loss per step" : "", points: raw, color: rawLossColor))
         }
-        for curve in stages {
+        for (index, curve) in stages.enumerated() {
             let smooth = try exponentialMovingAverage(curve.steps.map(\.y), smoothing: smoothing)
             let name = (single ? "" : curve.name + " ") + "EMA \(smoothing)"
-            series.append(Series(name: name, points: zip(curve.steps, smooth).map { ($0.x, $1) }))
+            series.append(Series(name: name, points: zip(curve.steps, smooth).map { ($0.x, $1) },
+                                 color: GnuplotScript.palette[index % GnuplotScript.palette.count]))
         }
         let epochs = stages.flatMap(\.epochs).map { ($0.x, $0.y) }
-        series.append(Series(name: "epoch mean", points: epochs, style: .points))
+        series.append(Series(name: "epoch mean", points: epochs, style: .points, color: "#000000"))
         let markers = single ? [] : stages.dropFirst().compactMap { curve in
             curve.steps.first.map { ReferenceLine($0.x, label: curve.name) }
         }
-        return PlotSpec(title: title, xLabel: "step", yLabel: lossLabel, series: series, verticalMarkers: markers)
+        return PlotSpec(title: title, xLabel: "step", yLabel: lossLabel, series: series, verticalMarkers: markers,
+                        legend: single ? .topRight : .above)
     }
 
     /// Validation top-1 accuracy (%) per epoch, one line per run, and the teacher's top-1 as a dashed line.
@@ -109,8 +111,8 @@ extension PlotSpec {
             series.append(Series(name: "top-1 gap", points: top1, style: .linespoints, axis: .right))
         }
         let highest = stages.flatMap { [$0.before, $0.after] }.filter(\.isFinite).max() ?? 1
-        return PlotSpec(title: title, xLabel: "stage", yLabel: "normalised feature distance (student vs teacher)",
-                        y2Label: "top-1 gap, teacher − student (pp)", series: series,
+        return PlotSpec(title: title, xLabel: "stage", yLabel: "normalised feature distance",
+                        y2Label: "top-1 gap (pp)", series: series,
                         xTicks: zip(positions, stages).map { Tick($0, label: $1.stage) },
                         xRange: 0.4...(Double(stages.count) + 0.6), yRange: 0...(highest > 0 ? highest * 1.15 : 1))
     }

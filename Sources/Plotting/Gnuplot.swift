@@ -47,10 +47,13 @@ public final class Gnuplot {
             let env = ProcessInfo.processInfo.environment
             guard env["DISPLAY"] != nil || env["WAYLAND_DISPLAY"] != nil else { throw PlotError.noDisplay(terminal: terminal) }
         }
-        let script = try GnuplotScript.make(spec, terminalCommand: output.terminalCommand)
+        let script = try GnuplotScript.make(spec, for: output)
         try requireTerminal(output.terminalName, for: output)
         switch output {
-        case .text, .sixel:
+        case .text:
+            // The dumb terminal starts each page with a form feed; a REPL wants plain lines.
+            return String(decoding: try run(script), as: UTF8.self).replacingOccurrences(of: "\u{0C}", with: "")
+        case .sixel:
             return String(decoding: try run(script), as: UTF8.self)
         case let .file(url, _, _, _):
             try writeAtomically(try run(script), to: url)

@@ -59,6 +59,8 @@ public struct PlotSpec: Equatable {
         case topLeft = "top left"
         /// Lower left corner.
         case bottomLeft = "bottom left"
+        /// Above the plot area in a row, when every corner has data (e.g. stage-by-stage loss).
+        case above = "above center horizontal"
 
         /// The `set key` position words.
         var gnuplot: String { rawValue }
