@@ -2,32 +2,7 @@ import Foundation
 import XCTest
 @testable import Plotting
 
-/// Shared fixtures: synthetic training records shaped like a real SSKD session.
-enum Sample {
-    /// Three stages of 100 steps each, loss decaying with a deterministic wiggle.
-    static let lossStages: [LossCurve] = (0..<3).map { stage in
-        let steps = (0..<100).map { i -> (Double, Double) in
-            let step = Double(stage * 100 + i)
-            return (step, 2.0 / Double(stage + 1) * exp(-Double(i) / 40) + 0.1 + 0.05 * sin(step))
-        }
-        let epochs = [49, 99].map { i in (steps[i].0, steps[i - 49...i].map(\.1).reduce(0, +) / 50) }
-        return LossCurve(name: "stage \(stage + 1)", steps: steps, epochs: epochs)
-    }
-
-    static let accuracyRuns: [AccuracyCurve] = ["scratch", "KD", "SSKD"].enumerated().map { index, name in
-        AccuracyCurve(name: name, points: (1...10).map { epoch in
-            (Double(epoch), 80 + Double(index) + 8 * (1 - exp(-Double(epoch) / 3)))
-        })
-    }
-
-    static let gaps = [
-        StageGap(stage: "stage 1", before: 0.92, after: 0.31, top1Gap: 6.5),
-        StageGap(stage: "stage 2", before: 0.85, after: 0.27, top1Gap: 3.1),
-        StageGap(stage: "stage 3", before: 0.77, after: 0.22, top1Gap: 1.4),
-    ]
-}
-
-final class PlottingTests: XCTestCase {
+final class GnuplotTests: XCTestCase {
     var directory: URL!
 
     override func setUpWithError() throws {
@@ -101,6 +76,36 @@ final class PlottingTests: XCTestCase {
         let text = try Gnuplot().render(spec, to: .text(width: 80, height: 20))
         XCTAssertTrue(text.contains(title), text)
         XCTAssertTrue(text.contains("O'Brien \"fit\""), text)
+    }
+
+    func testLargeDataDoesNotDeadlockThePipes() throws {
+        // ~0.8 MB of script through stdin, well past a 64 KiB pipe buffer.
+        let points = (0..<40_000).map { (Double($0), sin(Double($0) / 1000)) }
+        let spec = PlotSpec(title: "many points", xLabel: "step", yLabel: "value (1)",
+                            series: [.init(name: "sine", points: points)])
+        let text = try Gnuplot().render(spec, to: .text(width: 60, height: 15))
+        XCTAssertTrue(text.contains("many points"))
+    }
+
+    func testInlineOutputFollowsTerminalSize() throws {
+        try XCTSkipIf(isatty(STDOUT_FILENO) != 0, "stdout is a terminal: its TIOCGWINSZ size wins over COLUMNS")
+        setenv("COLUMNS", "132", 1)
+        setenv("LINES", "60", 1)
+        defer { unsetenv("COLUMNS"); unsetenv("LINES") }
+        XCTAssertEqual(PlotOutput.inline(), .text(width: 132, height: 30))
+        setenv("LINES", "20", 1)
+        XCTAssertEqual(PlotOutput.inline(), .text(width: 132, height: 19))
+        unsetenv("COLUMNS")
+        unsetenv("LINES")
+        XCTAssertEqual(PlotOutput.inline(), .text(width: 100, height: 30))
+    }
+
+    func testWindowWithoutDisplayIsRefused() throws {
+        let env = ProcessInfo.processInfo.environment
+        try XCTSkipIf(env["DISPLAY"] != nil || env["WAYLAND_DISPLAY"] != nil, "a display is present")
+        XCTAssertThrowsError(try Gnuplot().render(.gap(stages: Sample.gaps), to: .window(terminal: "qt"))) { error in
+            XCTAssertEqual(error as? PlotError, .noDisplay(terminal: "qt"))
+        }
     }
 
     // MARK: chart builders
