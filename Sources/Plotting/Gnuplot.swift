@@ -44,6 +44,9 @@ public final class Gnuplot {
     @discardableResult
     public func render(_ spec: PlotSpec, to output: PlotOutput) throws -> String {
         if case let .window(terminal) = output {
+            guard PlotOutput.windowTerminals.contains(terminal) else {
+                throw PlotError.terminalUnavailable(terminal: terminal, purpose: "a plot window (use qt, x11 or wxt)")
+            }
             let env = ProcessInfo.processInfo.environment
             guard env["DISPLAY"] != nil || env["WAYLAND_DISPLAY"] != nil else { throw PlotError.noDisplay(terminal: terminal) }
         }
@@ -60,7 +63,7 @@ public final class Gnuplot {
             return ""
         case .window:
             // -persist keeps the window open after gnuplot has read the whole script and exited.
-            _ = try run(script, arguments: ["-persist"], outputGrace: 0.5)
+            _ = try run(script, arguments: ["-persist"], window: true)
             return ""
         }
     }
@@ -95,9 +98,10 @@ public final class Gnuplot {
 
     /// Runs gnuplot on `script` and returns its stdout. stdin is written and stdout/stderr are drained on
     /// background queues, so a full pipe cannot deadlock; after ``timeout`` seconds the process gets SIGTERM,
-    /// then SIGKILL one second later. `outputGrace` bounds the wait for stdout/stderr to close after exit
-    /// (a window helper such as `gnuplot_qt` may keep them open).
-    func run(_ script: String, arguments: [String] = [], outputGrace: Double = 5) throws -> Data {
+    /// then SIGKILL one second later. With `window`, a gnuplot still running after 2 s is the open window
+    /// (some terminals keep gnuplot alive until the window closes): it is left running and `run` returns, and
+    /// the wait for stdout/stderr to close is short because a window helper such as `gnuplot_qt` may hold them.
+    func run(_ script: String, arguments: [String] = [], window: Bool = false) throws -> Data {
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw PlotError.gnuplotNotFound(path: executable.path)
         }
@@ -124,6 +128,7 @@ public final class Gnuplot {
             try? stdin.write(contentsOf: Data(script.utf8))
             try? stdin.close()
         }
+        if window, exited.wait(timeout: .now() + min(2, timeout)) == .timedOut { return Data() }
         if exited.wait(timeout: .now() + timeout) == .timedOut {
             process.terminate()
             if exited.wait(timeout: .now() + 1) == .timedOut {
@@ -132,6 +137,7 @@ public final class Gnuplot {
             }
             throw PlotError.timedOut(path: executable.path, seconds: timeout)
         }
+        let outputGrace = window ? 0.5 : 5
         let result = stdout.data(waitingAtMost: outputGrace)
         guard process.terminationStatus == 0 else {
             let message = String(decoding: stderr.data(waitingAtMost: outputGrace), as: UTF8.self)

@@ -35,6 +35,9 @@ public enum PlotOutput: Equatable {
         }
     }
 
+    /// The terminals ``window(terminal:)`` accepts (each needs a gnuplot built with it, e.g. `gnuplot-qt`).
+    public static let windowTerminals = ["qt", "x11", "wxt"]
+
     /// Default pixel size of image and sixel output.
     public static let defaultImageSize = (width: 800, height: 500)
 

@@ -108,6 +108,22 @@ final class GnuplotTests: XCTestCase {
         }
     }
 
+    func testWindowLeavesARunningGnuplotOpen() throws {
+        let gnuplot = Gnuplot(executable: try fakeGnuplot("""
+            if [ "$1" = "-persist" ]; then exec sleep 4; else cat >/dev/null; echo 'qt dumb'; fi
+            """))
+        let saved = ProcessInfo.processInfo.environment["DISPLAY"]
+        setenv("DISPLAY", ":99", 1)
+        defer { if let saved { setenv("DISPLAY", saved, 1) } else { unsetenv("DISPLAY") } }
+        let start = Date()
+        XCTAssertEqual(try gnuplot.render(.gap(stages: Sample.gaps), to: .window(terminal: "qt")), "")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3.5)
+        XCTAssertThrowsError(try gnuplot.render(.gap(stages: Sample.gaps), to: .window(terminal: "png"))) { error in
+            XCTAssertEqual(error as? PlotError, .terminalUnavailable(terminal: "png",
+                                                                     purpose: "a plot window (use qt, x11 or wxt)"))
+        }
+    }
+
     // MARK: chart builders
 
     func testLossChartMarksStagesAndSmoothsWithEMA() throws {
