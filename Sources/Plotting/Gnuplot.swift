@@ -40,7 +40,7 @@ public final class Gnuplot {
     /// - Returns: the picture for ``PlotOutput/text(width:height:)`` (ASCII lines) and
     ///   ``PlotOutput/sixel(width:height:)`` (escape sequence) for the REPL to print; `""` for files and windows.
     /// - Throws: ``PlotError``: `gnuplotNotFound`, `gnuplotFailed`, `timedOut`, `terminalUnavailable` (no
-    ///   `sixelgd`/`pdfcairo`/window terminal in this build), `noDisplay`, `noData`, `writeFailed`.
+    ///   `sixelgd`/`pdfcairo`/window terminal in this build), `noDisplay`, `invalidSize`, `noData`, `writeFailed`.
     @discardableResult
     public func render(_ spec: PlotSpec, to output: PlotOutput) throws -> String {
         if case let .window(terminal) = output {
@@ -49,6 +49,11 @@ public final class Gnuplot {
             }
             let env = ProcessInfo.processInfo.environment
             guard env["DISPLAY"] != nil || env["WAYLAND_DISPLAY"] != nil else { throw PlotError.noDisplay(terminal: terminal) }
+        }
+        switch output {
+        case let .text(width, height), let .sixel(width, height), let .file(_, _, width, height):
+            guard width > 0, height > 0 else { throw PlotError.invalidSize(width: width, height: height) }
+        case .window: break
         }
         let script = try GnuplotScript.make(spec, for: output)
         try requireTerminal(output.terminalName, for: output)
@@ -97,7 +102,8 @@ public final class Gnuplot {
     }
 
     /// Runs gnuplot on `script` and returns its stdout. stdin is written and stdout/stderr are drained on
-    /// background queues, so a full pipe cannot deadlock; after ``timeout`` seconds the process gets SIGTERM,
+    /// their own threads (not GCD's small pool, where blocked reads would starve the writer), so a full pipe
+    /// cannot deadlock; after ``timeout`` seconds the process gets SIGTERM,
     /// then SIGKILL one second later. With `window`, a gnuplot still running after 2 s is the open window
     /// (some terminals keep gnuplot alive until the window closes): it is left running and `run` returns, and
     /// the wait for stdout/stderr to close is short because a window helper such as `gnuplot_qt` may hold them.
@@ -123,11 +129,11 @@ public final class Gnuplot {
         let stdout = PipeReader(output.fileHandleForReading)
         let stderr = PipeReader(errors.fileHandleForReading)
         let stdin = input.fileHandleForWriting
-        DispatchQueue.global().async {
+        Thread {
             // Fails with EPIPE if gnuplot died early; its exit status then tells what happened.
             try? stdin.write(contentsOf: Data(script.utf8))
             try? stdin.close()
-        }
+        }.start()
         if window, exited.wait(timeout: .now() + min(2, timeout)) == .timedOut { return Data() }
         if exited.wait(timeout: .now() + timeout) == .timedOut {
             process.terminate()
@@ -150,20 +156,20 @@ public final class Gnuplot {
     private static let ignoreBrokenPipe: Void = { signal(SIGPIPE, SIG_IGN) }()
 }
 
-/// Reads a file handle to its end on a background queue, so the caller can wait with a time limit.
+/// Reads a file handle to its end on its own thread, so the caller can wait with a time limit.
 private final class PipeReader {
     private let lock = NSLock()
     private let done = DispatchSemaphore(value: 0)
     private var collected = Data()
 
     init(_ handle: FileHandle) {
-        DispatchQueue.global().async { [self] in
+        Thread { [self] in
             let data = handle.readDataToEndOfFile()
             lock.lock()
             collected = data
             lock.unlock()
             done.signal()
-        }
+        }.start()
     }
 
     /// What was read, after waiting up to `seconds` for end of file (empty if it did not come).

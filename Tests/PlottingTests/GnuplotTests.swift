@@ -227,6 +227,9 @@ final class GnuplotTests: XCTestCase {
         XCTAssertThrowsError(try PlotOutput.file(path: "/tmp/a.svg", width: 0, height: 10)) { error in
             XCTAssertEqual(error as? PlotError, .invalidSize(width: 0, height: 10))
         }
+        XCTAssertThrowsError(try Gnuplot().render(.gap(stages: Sample.gaps), to: .text(width: 80, height: -1))) { error in
+            XCTAssertEqual(error as? PlotError, .invalidSize(width: 80, height: -1))
+        }
         XCTAssertEqual(PlotOutput.file(URL(fileURLWithPath: "/x.pdf"), format: .pdf, width: 800, height: 500).terminalCommand,
                        "set terminal pdfcairo size 8.0in,5.0in")
     }
