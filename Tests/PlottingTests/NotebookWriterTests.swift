@@ -34,6 +34,19 @@ final class NotebookWriterTests: XCTestCase {
                        ["plot-2.png", "plot-2-2.png"])
     }
 
+    func testImageLinksArePercentEncoded() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-notebook-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let writer = NotebookWriter(path: directory.appendingPathComponent("run (1).md").path)
+        let image = directory.appendingPathComponent("a.png")
+        try Data([0x89, 0x50, 0x4E, 0x47]).write(to: image)
+        try writer.write(cells: [NotebookCell(number: 7, source: "plot gap", images: [image])])
+        let markdown = try String(contentsOf: writer.url, encoding: .utf8)
+        XCTAssertTrue(markdown.hasSuffix("![plot 7](run%20%281%29_files/plot-7.png)\n"), markdown)
+        XCTAssertEqual(try Data(contentsOf: writer.imageURL(cell: 7)), Data([0x89, 0x50, 0x4E, 0x47]))
+    }
+
     func testMissingImageIsATypedError() {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-notebook-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
