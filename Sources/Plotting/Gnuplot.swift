@@ -64,7 +64,11 @@ public final class Gnuplot {
         case .sixel:
             return String(decoding: try run(script), as: UTF8.self)
         case let .file(url, _, _, _):
-            try writeAtomically(try run(script), to: url)
+            let image = try run(script)
+            guard !image.isEmpty else {
+                throw PlotError.gnuplotFailed(path: executable.path, status: 0, message: "no image on stdout")
+            }
+            try writeAtomically(image, to: url)
             return ""
         case .window:
             // -persist keeps the window open after gnuplot has read the whole script and exited.

@@ -1,6 +1,6 @@
 /// A chart described as plain data, independent of gnuplot and of any training code.
 ///
-/// A `PlotSpec` is what the REPL builds (usually with ``PlotSpec/loss(stages:title:smoothing:)``,
+/// A `PlotSpec` is what the REPL builds (usually with ``PlotSpec/loss(stages:title:lossLabel:smoothing:)``,
 /// ``PlotSpec/accuracy(runs:teacherTop1:title:)`` or ``PlotSpec/gap(stages:title:)``) and hands to
 /// ``Gnuplot/render(_:to:)``; the same value is exported as CSV with ``PlotSpec/csvColumns``.
 /// Every chart carries a title, axis labels with units and a legend (series names).
