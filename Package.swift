@@ -29,12 +29,14 @@ let package = Package(
         // SSKD mimic/freeze/head, KD, FitNets, AT, metrics, run records.
         .target(name: "Distillation", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
         // gnuplot pipe and notebooks.
-        .target(name: "Plotting", dependencies: ["Distillation"]),
+        .target(name: "Plotting", dependencies: ["Tensors"]),
         // The sskd command language: lexer, parser, commands, REPL.
         .target(name: "Interpreter", dependencies: ["Tensors", "Networks", "Datasets", "Distillation", "Plotting", "CReadline"]),
         .executableTarget(name: "sskd", dependencies: [
             "Interpreter", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+
+        .executableTarget(name: "sskd-bench", dependencies: ["Tensors"], swiftSettings: optimized),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NetworksTests", dependencies: ["Networks"]),

@@ -1,3 +1,5 @@
+import Dispatch
+
 // 2-D convolution (`F.conv2d`) by im2col + `cblas_sgemm`, forward and backward side by side,
 // with a direct convolution kept as the test oracle.
 //
@@ -53,32 +55,41 @@ public struct Conv2dGeometry: Equatable {
 
     var outputShape: [Int] { [n, cOut, hOut, wOut] }
     var kPerGroup: Int { cIn / groups * kH * kW }
-    /// Samples per chunk so that the column matrix stays within `columnBudget` floats.
-    var chunk: Int { Swift.max(1, Swift.min(n, columnBudget / Swift.max(1, cIn * kH * kW * hOut * wOut))) }
 }
 
-/// Largest column matrix (in floats) built at once: 16 M floats = 64 MiB.
-let columnBudget = 16 << 20
+/// Largest column matrix (in floats) one worker builds at once: 8 M floats = 32 MiB.
+let columnBudget = 8 << 20
+
+extension Conv2dGeometry {
+    /// Samples per chunk so that one worker's column matrix stays within `columnBudget` floats.
+    var chunk: Int { Swift.max(1, columnBudget / Swift.max(1, cIn * kH * kW * hOut * wOut)) }
+}
 
 /// Unfolds samples `n0..<n0+nb` of `x` into `cols [Cin·kH·kW, nb·Hout·Wout]` (rows ordered c, i, j).
+/// With stride 1 along W each output row is one contiguous copy of an input row segment.
 func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, cols: UnsafeMutablePointer<Float>) {
     let hw = g.hOut * g.wOut, rowLen = nb * hw
-    Parallel.forEach(g.cIn * g.kH * g.kW, costPerItem: rowLen) { rows in
-        for r in rows {
-            let c = r / (g.kH * g.kW), i = (r / g.kW) % g.kH, j = r % g.kW
-            let dst = cols + r * rowLen
-            for s in 0..<nb {
-                let plane = x + ((n0 + s) * g.cIn + c) * g.h * g.w
-                for oh in 0..<g.hOut {
-                    let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h
-                    let o = dst + s * hw + oh * g.wOut
-                    if ih < 0 || ih >= g.h { o.update(repeating: 0, count: g.wOut); continue }
-                    let rowPtr = plane + ih * g.w
-                    for ow in 0..<g.wOut {
-                        let iw = ow * g.stride.w - g.padding.w + j * g.dilation.w
-                        o[ow] = (iw >= 0 && iw < g.w) ? rowPtr[iw] : 0
-                    }
+    for r in 0..<(g.cIn * g.kH * g.kW) {
+        let c = r / (g.kH * g.kW), i = (r / g.kW) % g.kH, j = r % g.kW
+        let dst = cols + r * rowLen
+        let shift = j * g.dilation.w - g.padding.w   // iw = ow·stride + shift
+        // Output columns whose input column is inside the image: lo..<hi.
+        let lo = shift >= 0 ? 0 : (-shift + g.stride.w - 1) / g.stride.w
+        let hi = Swift.max(lo, Swift.min(g.wOut, (g.w - shift + g.stride.w - 1) / g.stride.w))
+        for s in 0..<nb {
+            let plane = x + ((n0 + s) * g.cIn + c) * g.h * g.w
+            for oh in 0..<g.hOut {
+                let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h
+                let o = dst + s * hw + oh * g.wOut
+                if ih < 0 || ih >= g.h { o.update(repeating: 0, count: g.wOut); continue }
+                let rowPtr = plane + ih * g.w + shift
+                if lo > 0 { o.update(repeating: 0, count: lo) }
+                if g.stride.w == 1 {
+                    (o + lo).update(from: rowPtr + lo, count: hi - lo)
+                } else {
+                    for ow in lo..<hi { o[ow] = rowPtr[ow * g.stride.w] }
                 }
+                if hi < g.wOut { (o + hi).update(repeating: 0, count: g.wOut - hi) }
             }
         }
     }
@@ -87,66 +98,76 @@ func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, co
 /// Adds `cols [Cin·kH·kW, nb·Hout·Wout]` back into samples `n0..<n0+nb` of `dx` (the adjoint of `im2col`).
 func col2im(_ cols: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, dx: UnsafeMutablePointer<Float>) {
     let hw = g.hOut * g.wOut, rowLen = nb * hw
-    Parallel.forEach(g.cIn, costPerItem: g.kH * g.kW * rowLen) { channels in
-        for c in channels {
-            for i in 0..<g.kH {
-                for j in 0..<g.kW {
-                    let src = cols + ((c * g.kH + i) * g.kW + j) * rowLen
-                    for s in 0..<nb {
-                        let plane = dx + ((n0 + s) * g.cIn + c) * g.h * g.w
-                        for oh in 0..<g.hOut {
-                            let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h
-                            if ih < 0 || ih >= g.h { continue }
-                            let srow = src + s * hw + oh * g.wOut
-                            for ow in 0..<g.wOut {
-                                let iw = ow * g.stride.w - g.padding.w + j * g.dilation.w
-                                if iw >= 0 && iw < g.w { plane[ih * g.w + iw] += srow[ow] }
-                            }
-                        }
-                    }
+    for r in 0..<(g.cIn * g.kH * g.kW) {
+        let c = r / (g.kH * g.kW), i = (r / g.kW) % g.kH, j = r % g.kW
+        let src = cols + r * rowLen
+        let shift = j * g.dilation.w - g.padding.w
+        let lo = shift >= 0 ? 0 : (-shift + g.stride.w - 1) / g.stride.w
+        let hi = Swift.max(lo, Swift.min(g.wOut, (g.w - shift + g.stride.w - 1) / g.stride.w))
+        for s in 0..<nb {
+            let plane = dx + ((n0 + s) * g.cIn + c) * g.h * g.w
+            for oh in 0..<g.hOut {
+                let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h
+                if ih < 0 || ih >= g.h { continue }
+                let srow = src + s * hw + oh * g.wOut, rowPtr = plane + ih * g.w + shift
+                if g.stride.w == 1 {
+                    for ow in lo..<hi { rowPtr[ow] += srow[ow] }
+                } else {
+                    for ow in lo..<hi { rowPtr[ow * g.stride.w] += srow[ow] }
                 }
             }
         }
     }
 }
 
+/// Splits the batch `0..<n` into one contiguous part per worker and runs `body(worker, part)` in parallel.
+/// Each worker owns its samples, so writes to per-sample outputs never overlap.
+func forEachBatchPart(_ n: Int, work: Int, _ body: (Int, Range<Int>) -> Void) {
+    let parts = Swift.max(1, Swift.min(Parallel.threads, n))
+    if parts == 1 || work < 32_768 { body(0, 0..<n); return }
+    DispatchQueue.concurrentPerform(iterations: parts) { p in body(p, (n * p / parts)..<(n * (p + 1) / parts)) }
+}
+
 /// 2-D convolution (`F.conv2d`): x `[N, Cin, H, W]`, weight `[Cout, Cin/groups, kH, kW]`, bias `[Cout]`
 /// → `[N, Cout, Hout, Wout]`. Groups include depthwise (groups = Cin).
+/// The batch is split across workers; each unfolds its samples chunk by chunk and runs one single-threaded
+/// GEMM per group, out_g[Cout/g, n·HW] = W_g[Cout/g, K/g] · cols_g[K/g, n·HW].
 /// - Throws: `TensorError` naming the shapes when input, weight, bias and geometry disagree.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: Conv2dGeometry = Conv2dGeometry()) throws -> Tensor {
     let g = try geometry.validated(input: x.shape, weight: weight.shape, bias: bias?.shape)
     let hw = g.hOut * g.wOut, coutG = g.cOut / g.groups, kG = g.kPerGroup
-    var out = [Float](repeating: 0, count: g.outputShape.reduce(1, *))
-    var cols = [Float](repeating: 0, count: g.cIn * g.kH * g.kW * g.chunk * hw)
-    var tmp = [Float](repeating: 0, count: g.cOut * g.chunk * hw)
-    x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in
-    cols.withUnsafeMutableBufferPointer { pc in tmp.withUnsafeMutableBufferPointer { pt in out.withUnsafeMutableBufferPointer { po in
-        for n0 in stride(from: 0, to: g.n, by: g.chunk) {
-            let nb = Swift.min(g.chunk, g.n - n0), cols = nb * hw
-            im2col(px.baseAddress!, g, n0: n0, nb: nb, cols: pc.baseAddress!)
-            for grp in 0..<g.groups {
-                sgemm(m: coutG, n: cols, k: kG, a: pw.baseAddress! + grp * coutG * kG, lda: kG,
-                      b: pc.baseAddress! + grp * kG * cols, ldb: cols, c: pt.baseAddress! + grp * coutG * cols, ldc: cols)
-            }
-            // [Cout, nb, HW] → [nb, Cout, HW], adding the bias.
-            Parallel.forEach(nb * g.cOut, costPerItem: hw) { range in
-                for idx in range {
-                    let s = idx / g.cOut, co = idx % g.cOut
-                    let b = bias?.data[co] ?? 0
-                    let src = pt.baseAddress! + co * cols + s * hw, dst = po.baseAddress! + ((n0 + s) * g.cOut + co) * hw
-                    for p in 0..<hw { dst[p] = src[p] + b }
+    var out = [Float](unsafeUninitializedCapacity: g.outputShape.reduce(1, *)) { _, n in n = g.outputShape.reduce(1, *) }
+    let biasData = bias?.data
+    x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
+        forEachBatchPart(g.n, work: g.cOut * kG * hw * g.n) { _, part in
+            let chunk = Swift.min(g.chunk, part.count)
+            let cols = UnsafeMutablePointer<Float>.allocate(capacity: g.cIn * g.kH * g.kW * chunk * hw)
+            let tmp = UnsafeMutablePointer<Float>.allocate(capacity: g.cOut * chunk * hw)
+            defer { cols.deallocate(); tmp.deallocate() }
+            for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
+                let nb = Swift.min(chunk, part.upperBound - n0), colsN = nb * hw
+                im2col(px.baseAddress!, g, n0: n0, nb: nb, cols: cols)
+                for grp in 0..<g.groups {
+                    sgemm(m: coutG, n: colsN, k: kG, a: pw.baseAddress! + grp * coutG * kG, lda: kG,
+                          b: cols + grp * kG * colsN, ldb: colsN, c: tmp + grp * coutG * colsN, ldc: colsN)
+                }
+                // [Cout, nb, HW] → [nb, Cout, HW], adding the bias.
+                for s in 0..<nb {
+                    for co in 0..<g.cOut {
+                        let b = biasData?[co] ?? 0
+                        let src = tmp + co * colsN + s * hw, dst = po.baseAddress! + ((n0 + s) * g.cOut + co) * hw
+                        if b == 0 { dst.update(from: src, count: hw) } else { for p in 0..<hw { dst[p] = src[p] + b } }
+                    }
                 }
             }
         }
-    } } } } }
+    } } }
     return .result(shape: g.outputShape, data: out, op: .conv2d(x, weight: weight, bias: bias, g),
                    inputs: [x, weight] + [bias].compactMap { $0 })
 }
 
 func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv2dGeometry, grad dy: [Float]) -> [[Float]?] {
     let hw = g.hOut * g.wOut, coutG = g.cOut / g.groups, kG = g.kPerGroup
-    var dX: [Float]? = x.requiresGrad ? [Float](repeating: 0, count: x.count) : nil
-    var dW: [Float]? = weight.requiresGrad ? [Float](repeating: 0, count: weight.count) : nil
     var dB: [Float]? = nil
     if hasBias {
         var d = [Float](repeating: 0, count: g.cOut)
@@ -158,44 +179,48 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
         } }
         dB = d
     }
-    if dX == nil && dW == nil { return hasBias ? [nil, nil, dB] : [nil, nil] }
-    var cols = [Float](repeating: 0, count: g.cIn * g.kH * g.kW * g.chunk * hw)
-    var dyT = [Float](repeating: 0, count: g.cOut * g.chunk * hw)
-    var dWLocal = dW ?? []
-    var dXLocal = dX ?? []
+    let needX = x.requiresGrad, needW = weight.requiresGrad
+    if !needX && !needW { return hasBias ? [nil, nil, dB] : [nil, nil] }
+    let workers = Swift.max(1, Swift.min(Parallel.threads, g.n))
+    var dX = [Float](repeating: 0, count: needX ? x.count : 0)
+    var dWParts = [Float](repeating: 0, count: needW ? workers * weight.count : 0)
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in dy.withUnsafeBufferPointer { pdy in
-    cols.withUnsafeMutableBufferPointer { pc in dyT.withUnsafeMutableBufferPointer { pt in
-    dWLocal.withUnsafeMutableBufferPointer { pdw in dXLocal.withUnsafeMutableBufferPointer { pdx in
-        for n0 in stride(from: 0, to: g.n, by: g.chunk) {
-            let nb = Swift.min(g.chunk, g.n - n0), colsN = nb * hw
-            // dy chunk [nb, Cout, HW] → [Cout, nb·HW]
-            Parallel.forEach(nb * g.cOut, costPerItem: hw) { range in
-                for idx in range {
-                    let s = idx / g.cOut, co = idx % g.cOut
-                    (pt.baseAddress! + co * colsN + s * hw).update(from: pdy.baseAddress! + ((n0 + s) * g.cOut + co) * hw, count: hw)
+    dX.withUnsafeMutableBufferPointer { pdx in dWParts.withUnsafeMutableBufferPointer { pdw in
+        forEachBatchPart(g.n, work: 2 * g.cOut * kG * hw * g.n) { worker, part in
+            let chunk = Swift.min(g.chunk, part.count)
+            let cols = UnsafeMutablePointer<Float>.allocate(capacity: g.cIn * g.kH * g.kW * chunk * hw)
+            let dyT = UnsafeMutablePointer<Float>.allocate(capacity: g.cOut * chunk * hw)
+            defer { cols.deallocate(); dyT.deallocate() }
+            let dW = needW ? pdw.baseAddress! + worker * weight.count : nil
+            for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
+                let nb = Swift.min(chunk, part.upperBound - n0), colsN = nb * hw
+                for s in 0..<nb { for co in 0..<g.cOut {   // dy chunk [nb, Cout, HW] → [Cout, nb·HW]
+                    (dyT + co * colsN + s * hw).update(from: pdy.baseAddress! + ((n0 + s) * g.cOut + co) * hw, count: hw)
+                } }
+                if let dW {
+                    im2col(px.baseAddress!, g, n0: n0, nb: nb, cols: cols)
+                    for grp in 0..<g.groups {   // dW_g[CoutG, Kg] += dY_g[CoutG, cols] · cols_gᵀ
+                        sgemm(transB: true, m: coutG, n: kG, k: colsN, a: dyT + grp * coutG * colsN, lda: colsN,
+                              b: cols + grp * kG * colsN, ldb: colsN, beta: 1, c: dW + grp * coutG * kG, ldc: kG)
+                    }
                 }
-            }
-            if weight.requiresGrad {
-                im2col(px.baseAddress!, g, n0: n0, nb: nb, cols: pc.baseAddress!)
-                for grp in 0..<g.groups {
-                    // dW_g[CoutG, Kg] += dY_g[CoutG, cols] · cols_gᵀ
-                    sgemm(transB: true, m: coutG, n: kG, k: colsN, a: pt.baseAddress! + grp * coutG * colsN, lda: colsN,
-                          b: pc.baseAddress! + grp * kG * colsN, ldb: colsN, beta: 1, c: pdw.baseAddress! + grp * coutG * kG, ldc: kG)
+                if needX {
+                    for grp in 0..<g.groups {   // dCols_g[Kg, cols] = W_gᵀ · dY_g
+                        sgemm(transA: true, m: kG, n: colsN, k: coutG, a: pw.baseAddress! + grp * coutG * kG, lda: kG,
+                              b: dyT + grp * coutG * colsN, ldb: colsN, c: cols + grp * kG * colsN, ldc: colsN)
+                    }
+                    col2im(cols, g, n0: n0, nb: nb, dx: pdx.baseAddress!)
                 }
-            }
-            if x.requiresGrad {
-                for grp in 0..<g.groups {
-                    // dCols_g[Kg, cols] = W_gᵀ · dY_g
-                    sgemm(transA: true, m: kG, n: colsN, k: coutG, a: pw.baseAddress! + grp * coutG * kG, lda: kG,
-                          b: pt.baseAddress! + grp * coutG * colsN, ldb: colsN, c: pc.baseAddress! + grp * kG * colsN, ldc: colsN)
-                }
-                col2im(pc.baseAddress!, g, n0: n0, nb: nb, dx: pdx.baseAddress!)
             }
         }
-    } } } } } } }
-    if dW != nil { dW = dWLocal }
-    if dX != nil { dX = dXLocal }
-    return hasBias ? [dX, dW, dB] : [dX, dW]
+    } } } } }
+    var dW: [Float]? = nil
+    if needW {
+        var sum = Array(dWParts[0..<weight.count])
+        for w in 1..<workers { for i in 0..<weight.count { sum[i] += dWParts[w * weight.count + i] } }
+        dW = sum
+    }
+    return hasBias ? [needX ? dX : nil, dW, dB] : [needX ? dX : nil, dW]
 }
 
 /// Direct (seven-loop) convolution in Double, the oracle the im2col path is tested against.

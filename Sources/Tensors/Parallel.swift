@@ -2,15 +2,16 @@ import CBLAS
 import Dispatch
 import Foundation
 
-/// How many cores sskd uses: OpenBLAS's GEMM threads and our own parallel loops.
+/// How many cores sskd uses. Parallelism is ours: the batch (or channels, or rows) is split across
+/// `threads` workers, and each calls a single-threaded OpenBLAS GEMM, so OpenBLAS's own spinning
+/// threads never compete with our workers for the cores.
 public enum Parallel {
-    /// Worker count; setting it also sets OpenBLAS's thread count (`openblas_set_num_threads`).
-    /// Defaults to the number of active cores.
-    nonisolated(unsafe) public static var threads: Int = ProcessInfo.processInfo.activeProcessorCount {
-        didSet {
-            threads = Swift.max(1, threads)
-            openblas_set_num_threads(Int32(threads))
-        }
+    /// Worker count (≥ 1). Defaults to the number of active cores.
+    nonisolated(unsafe) public static var threads: Int = {
+        openblas_set_num_threads(1)
+        return ProcessInfo.processInfo.activeProcessorCount
+    }() {
+        didSet { threads = Swift.max(1, threads); openblas_set_num_threads(1) }
     }
 
     /// Runs `body` over `0..<n` split into at most `threads` contiguous chunks, in parallel when
