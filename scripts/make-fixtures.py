@@ -7,7 +7,8 @@ Run from the repository root (needs torch; CI does not, so the output is committ
     /work/main/.venv/bin/python scripts/make-fixtures.py
 
 It rewrites every Tests/TensorsTests/Fixtures/*.json. All randomness comes from torch.manual_seed, so the
-output is reproducible for a given torch version (made with torch 2.13 CPU).
+output is reproducible for a given torch version (made with torch 2.13 CPU). Each group of cases is seeded
+from its function name, so adding a group or a case leaves the other groups' files unchanged.
 
 Format: one JSON object per case, `Fixtures/<case>.json`:
 
@@ -21,6 +22,7 @@ the forward output is `out`; when `out` is not a scalar, the loss is `(out * out
 """
 import json
 import os
+import zlib
 
 import torch
 import torch.nn.functional as F
@@ -106,11 +108,27 @@ def batch_norm_cases():
              extra={"running_mean": rm.clone(), "running_var": rv.clone()})
 
 
+def batch_norm_extra_cases():
+    # BatchNorm1d over [N, C, L] (statistics over N and L).
+    rm, rv = torch.zeros(3), torch.ones(3)
+    case("batchnorm1d_3d_train", {"x": torch.randn(4, 3, 6), "w": 1 + 0.2 * torch.randn(3), "b": 0.1 * torch.randn(3)},
+         lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=True, momentum=0.1, eps=1e-5),
+         extra={"running_mean_after": rm, "running_var_after": rv})
+    # affine=False: no weight or bias.
+    rm2, rv2 = torch.zeros(3), torch.ones(3)
+    case("batchnorm2d_train_noaffine", {"x": torch.randn(2, 3, 4, 4) * 3 - 1},
+         lambda x: F.batch_norm(x, rm2, rv2, None, None, training=True, momentum=0.1, eps=1e-5),
+         extra={"running_mean_after": rm2, "running_var_after": rv2})
+
+
 def pool_cases():
     for name, shape, k, s, p in (("maxpool_k3s2p1", (2, 3, 7, 7), 3, 2, 1), ("maxpool_k2", (2, 3, 6, 6), 2, 2, 0),
                                  ("maxpool_k2_odd", (2, 3, 7, 5), 2, 2, 0)):
         case(name, {"x": torch.randn(shape)}, lambda x: F.max_pool2d(x, k, s, p),
              params={"kernel": [k, k], "stride": [s, s], "padding": [p, p]})
+    # Ties (small integers, as after ReLU): PyTorch's CPU kernel sends the gradient to the first maximum in scan order.
+    case("maxpool_ties_k3s2p1", {"x": torch.randint(-1, 2, (2, 3, 7, 7)).float()}, lambda x: F.max_pool2d(x, 3, 2, 1),
+         params={"kernel": [3, 3], "stride": [2, 2], "padding": [1, 1]})
     for name, shape, k, s, p in (("avgpool_k3s2p1", (2, 3, 7, 7), 3, 2, 1), ("avgpool_k2", (2, 3, 6, 6), 2, 2, 0)):
         case(name, {"x": torch.randn(shape)}, lambda x: F.avg_pool2d(x, k, s, p, count_include_pad=True),
              params={"kernel": [k, k], "stride": [s, s], "padding": [p, p]})
@@ -130,11 +148,20 @@ def pointwise_cases():
     case("tanh", {"x": x}, lambda x: torch.tanh(x))
     case("softmax", {"x": torch.randn(4, 7) * 2}, lambda x: F.softmax(x, dim=-1))
     case("log_softmax", {"x": torch.randn(4, 7) * 2}, lambda x: F.log_softmax(x, dim=-1))
+    # Large logits (needs the max shift) and a 3-D input (softmax over the last axis).
+    case("softmax_large", {"x": torch.randn(4, 7) * 40}, lambda x: F.softmax(x, dim=-1))
+    case("log_softmax_large", {"x": torch.randn(4, 7) * 40}, lambda x: F.log_softmax(x, dim=-1))
+    case("softmax_3d", {"x": torch.randn(2, 3, 5)}, lambda x: F.softmax(x, dim=-1))
     case("flatten", {"x": torch.randn(2, 3, 4, 4)}, lambda x: torch.flatten(x, 1))
     case("reshape", {"x": torch.randn(2, 3, 4, 4)}, lambda x: x.reshape(6, -1), params={"shape": [6, -1]})
     pos = torch.rand(3, 5) + 0.5
     case("scalar_ops", {"x": pos}, lambda x: torch.cat([(x + 2.5), (x - 1.25), (x * -1.5), (x / 4), x.pow(2),
                                                         x.exp(), x.log(), x.sqrt(), x.pow(-0.5)], dim=1))
+    signed = torch.randn(3, 5)
+    case("pow_signed", {"x": signed}, lambda x: torch.cat([x.pow(2), x.pow(3)], dim=1))
+    # One tensor used twice by the same op, and on both sides of a division: gradients must accumulate.
+    case("mul_self", {"x": signed}, lambda x: x * x)
+    case("div_shared", {"x": signed}, lambda x: x / (x * x + 1))
 
 
 def broadcast_cases():
@@ -147,6 +174,9 @@ def broadcast_cases():
         case("broadcast_mul_" + label, {"x": a, "y": other}, lambda x, y: x * y)
     case("broadcast_div_channel", {"x": a, "y": away_from_zero(1, 3, 1, 1)}, lambda x, y: x / y)
     case("broadcast_div_sample", {"x": a, "y": away_from_zero(2, 1, 1, 1)}, lambda x, y: x / y)
+    case("broadcast_add_both", {"x": torch.randn(2, 1, 4, 1), "y": torch.randn(1, 3, 1, 5)}, lambda x, y: x + y)
+    case("broadcast_mul_rank", {"x": torch.randn(3, 4), "y": torch.randn(4)}, lambda x, y: x * y)
+    case("broadcast_div_both", {"x": torch.randn(2, 1, 4), "y": away_from_zero(3, 1)}, lambda x, y: x / y)
     case("broadcast_div_lhs", {"x": torch.randn(1, 3, 1, 1), "y": away_from_zero(2, 3, 4, 4)}, lambda x, y: x / y)
 
 
@@ -157,7 +187,10 @@ def reduce_shape_cases():
     case("sum_all", {"x": x}, lambda x: x.sum())
     case("mean_axes02", {"x": x}, lambda x: x.mean(dim=(0, 2)), params={"axes": [0, 2]})
     case("mean_all", {"x": x}, lambda x: x.mean())
+    case("sum_negative_axis", {"x": x}, lambda x: x.sum(dim=-1), params={"axes": [-1]})
+    case("mean_axes13_keepdim", {"x": x}, lambda x: x.mean(dim=(1, 3), keepdim=True), params={"axes": [1, 3]})
     case("max_axis1", {"x": torch.randn(3, 5, 4)}, lambda x: x.max(dim=1).values, params={"axis": [1]})
+    case("max_axis0", {"x": torch.randn(4, 3, 2)}, lambda x: x.max(dim=0).values, params={"axis": [0]})
     case("max_axis_last", {"x": torch.randn(4, 6)}, lambda x: x.max(dim=-1).values, params={"axis": [-1]})
     case("matmul", {"x": torch.randn(5, 7), "y": torch.randn(7, 4)}, lambda x, y: x @ y)
     case("linear", {"x": torch.randn(5, 7), "w": torch.randn(4, 7) * 0.4, "b": torch.randn(4) * 0.1}, lambda x, w, b: F.linear(x, w, b))
@@ -165,6 +198,7 @@ def reduce_shape_cases():
     case("concat_axis0", {"x": torch.randn(2, 3, 4), "y": torch.randn(3, 3, 4)}, lambda x, y: torch.cat([x, y], 0))
     case("concat_axis1", {"x": torch.randn(2, 3, 4), "y": torch.randn(2, 5, 4), "z": torch.randn(2, 1, 4)},
          lambda x, y, z: torch.cat([x, y, z], 1))
+    case("concat_axis2", {"x": torch.randn(2, 3, 4), "y": torch.randn(2, 3, 2)}, lambda x, y: torch.cat([x, y], 2))
     case("transpose", {"x": torch.randn(5, 3)}, lambda x: x.t())
 
 
@@ -176,6 +210,9 @@ def loss_cases():
         case("cross_entropy_smoothing%g" % eps, {"x": logits},
              lambda x: F.cross_entropy(x, targets, label_smoothing=eps),
              extra={"targets": targets.float()}, params={"label_smoothing": [eps]})
+    case("cross_entropy_large_logits", {"x": torch.randn(n, c) * 30},
+         lambda x: F.cross_entropy(x, targets, label_smoothing=0.1),
+         extra={"targets": targets.float()}, params={"label_smoothing": [0.1]})
     case("mse", {"x": torch.randn(4, 5), "y": torch.randn(4, 5)}, lambda x, y: F.mse_loss(x, y))
     student, teacher, T, alpha = torch.randn(n, c) * 3, torch.randn(n, c) * 3, 4.0, 0.9
     case("kl_divergence_T4", {"x": student, "y": teacher},
@@ -214,7 +251,48 @@ def cnn_case():
     for k, v in model.state_dict().items():
         if "running" in k:
             tensors[k + "_after"] = v
+    model.eval()  # eval mode normalises with the running statistics just updated
+    with torch.no_grad():
+        tensors["logits_eval"] = model(x)
     write("cnn", tensors)
+
+
+class BasicBlock(torch.nn.Module):
+    """torchvision's ResNet BasicBlock with a 1x1 stride-2 downsample (conv-bn) on the shortcut."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(cout)
+        self.conv2 = torch.nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(cout)
+        self.downsample = torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 1, stride=2, bias=False),
+                                              torch.nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.downsample(x))
+
+
+def residual_block_case():
+    """A ResNet basic block with downsample, global average pooled; loss = (pooled * out_weight).sum()."""
+    block = BasicBlock(4, 8)
+    with torch.no_grad():
+        for m in block.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.add_(0.2 * torch.randn_like(m.weight))
+                m.bias.add_(0.1 * torch.randn_like(m.bias))
+    x = torch.randn(2, 4, 6, 6, requires_grad=True)
+    tensors = {"x": x.detach().clone()}
+    tensors.update({k: v.detach().clone() for k, v in block.state_dict().items() if "num_batches" not in k})
+    out = block(x).mean(dim=(2, 3))
+    weight = torch.randn_like(out)
+    (out * weight).sum().backward()
+    tensors.update({"out": out.detach(), "out_weight": weight, "grad_x": x.grad})
+    for k, p in block.named_parameters():
+        tensors["grad_" + k] = p.grad
+    write("residual_block", tensors)
 
 
 def optimizer_cases():
@@ -272,9 +350,9 @@ def main():
     for f in os.listdir(OUT_DIR):
         if f.endswith(".json"):
             os.remove(os.path.join(OUT_DIR, f))
-    torch.manual_seed(0)
-    for make in (conv_cases, batch_norm_cases, pool_cases, pointwise_cases, broadcast_cases, reduce_shape_cases,
-                 loss_cases, cnn_case, optimizer_cases, schedule_cases):
+    for make in (conv_cases, batch_norm_cases, batch_norm_extra_cases, pool_cases, pointwise_cases, broadcast_cases,
+                 reduce_shape_cases, loss_cases, cnn_case, residual_block_case, optimizer_cases, schedule_cases):
+        torch.manual_seed(zlib.crc32(make.__name__.encode()))
         make()
     size = sum(os.path.getsize(os.path.join(OUT_DIR, f)) for f in os.listdir(OUT_DIR))
     print("wrote %d fixtures, %.1f KB, to %s" % (len(os.listdir(OUT_DIR)), size / 1024, OUT_DIR))

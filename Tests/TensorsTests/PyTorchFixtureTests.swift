@@ -44,6 +44,20 @@ final class PyTorchFixtureTests: XCTestCase {
         }
     }
 
+    func testBatchNorm1dOverLengthAndWithoutAffine() throws {
+        for (name, affine) in [("batchnorm1d_3d_train", true), ("batchnorm2d_train_noaffine", false)] {
+            let f = try Fixture.load(name)
+            let c = try f.values("x").shape[1]
+            let runningMean = Tensor.zeros([c]), runningVar = Tensor.ones([c])
+            try checkForwardBackward(name, inputs: affine ? ["x", "w", "b"] : ["x"]) { _, t in
+                try batchNorm(t["x"]!, weight: t["w"], bias: t["b"], runningMean: runningMean, runningVar: runningVar,
+                              training: true)
+            }
+            assertClose(runningMean, try f.values("running_mean_after"), "\(name) running_mean")
+            assertClose(runningVar, try f.values("running_var_after"), "\(name) running_var (unbiased)")
+        }
+    }
+
     func testBatchNormEval() throws {
         for name in ["batchnorm2d_eval", "batchnorm1d_eval"] {
             let f = try Fixture.load(name)
@@ -63,7 +77,8 @@ final class PyTorchFixtureTests: XCTestCase {
         func geometry(_ f: Fixture) throws -> Pool2dGeometry {
             Pool2dGeometry(kernel: try f.pair("kernel"), stride: try f.pair("stride"), padding: try f.pair("padding"))
         }
-        for name in ["maxpool_k3s2p1", "maxpool_k2", "maxpool_k2_odd"] {
+        // maxpool_ties_k3s2p1: integer inputs with ties; the gradient goes to the first maximum, as PyTorch's CPU kernel.
+        for name in ["maxpool_k3s2p1", "maxpool_k2", "maxpool_k2_odd", "maxpool_ties_k3s2p1"] {
             try checkForwardBackward(name, inputs: ["x"]) { f, t in try t["x"]!.maxPool2d(geometry(f)) }
         }
         for name in ["avgpool_k3s2p1", "avgpool_k2"] {
@@ -91,6 +106,9 @@ final class PyTorchFixtureTests: XCTestCase {
         try checkForwardBackward("tanh", inputs: ["x"]) { _, t in t["x"]!.tanh() }
         try checkForwardBackward("softmax", inputs: ["x"]) { _, t in t["x"]!.softmax() }
         try checkForwardBackward("log_softmax", inputs: ["x"]) { _, t in t["x"]!.logSoftmax() }
+        try checkForwardBackward("softmax_large", inputs: ["x"]) { _, t in t["x"]!.softmax() }
+        try checkForwardBackward("log_softmax_large", inputs: ["x"]) { _, t in t["x"]!.logSoftmax() }
+        try checkForwardBackward("softmax_3d", inputs: ["x"]) { _, t in t["x"]!.softmax() }
     }
 
     func testScalarOps() throws {
@@ -98,6 +116,10 @@ final class PyTorchFixtureTests: XCTestCase {
             let x = t["x"]!
             return try concat([x + 2.5, x - 1.25, x * -1.5, x / 4, x.pow(2), x.exp(), x.log(), x.sqrt(), x.pow(-0.5)], axis: 1)
         }
+        try checkForwardBackward("pow_signed", inputs: ["x"]) { _, t in try concat([t["x"]!.pow(2), t["x"]!.pow(3)], axis: 1) }
+        // The same tensor twice in one op, and on both sides of a division: gradients accumulate.
+        try checkForwardBackward("mul_self", inputs: ["x"]) { _, t in try t["x"]! * t["x"]! }
+        try checkForwardBackward("div_shared", inputs: ["x"]) { _, t in try t["x"]! / (t["x"]! * t["x"]! + 1) }
     }
 
     func testBroadcastingArithmetic() throws {
@@ -107,6 +129,10 @@ final class PyTorchFixtureTests: XCTestCase {
             try checkForwardBackward("broadcast_mul_" + kind, inputs: ["x", "y"]) { _, t in try t["x"]! * t["y"]! }
             try checkForwardBackward("broadcast_div_" + kind, inputs: ["x", "y"]) { _, t in try t["x"]! / t["y"]! }
         }
+        // Both operands stretched ([2, 1, 4, 1] + [1, 3, 1, 5]) and operands of different rank ([3, 4] * [4], [2, 1, 4] / [3, 1]).
+        try checkForwardBackward("broadcast_add_both", inputs: ["x", "y"]) { _, t in try t["x"]! + t["y"]! }
+        try checkForwardBackward("broadcast_mul_rank", inputs: ["x", "y"]) { _, t in try t["x"]! * t["y"]! }
+        try checkForwardBackward("broadcast_div_both", inputs: ["x", "y"]) { _, t in try t["x"]! / t["y"]! }
         // The broadcast operand on the left of a division: [1, C, 1, 1] / [N, C, H, W].
         try checkForwardBackward("broadcast_div_lhs", inputs: ["x", "y"]) { _, t in try t["x"]! / t["y"]! }
     }
@@ -119,6 +145,7 @@ final class PyTorchFixtureTests: XCTestCase {
         try checkForwardBackward("concat_axis1", inputs: ["x", "y", "z"]) { _, t in
             try concat([t["x"]!, t["y"]!, t["z"]!], axis: 1)
         }
+        try checkForwardBackward("concat_axis2", inputs: ["x", "y"]) { _, t in try concat([t["x"]!, t["y"]!], axis: 2) }
     }
 
     func testReductions() throws {
@@ -129,6 +156,11 @@ final class PyTorchFixtureTests: XCTestCase {
         try checkForwardBackward("sum_all", inputs: ["x"]) { _, t in try t["x"]!.sum() }
         try checkForwardBackward("mean_axes02", inputs: ["x"]) { f, t in try t["x"]!.mean(axes: try f.ints("axes")) }
         try checkForwardBackward("mean_all", inputs: ["x"]) { _, t in try t["x"]!.mean() }
+        try checkForwardBackward("sum_negative_axis", inputs: ["x"]) { f, t in try t["x"]!.sum(axes: try f.ints("axes")) }
+        try checkForwardBackward("mean_axes13_keepdim", inputs: ["x"]) { f, t in
+            try t["x"]!.mean(axes: try f.ints("axes"), keepDims: true)
+        }
+        try checkForwardBackward("max_axis0", inputs: ["x"]) { f, t in try t["x"]!.max(axis: try f.int("axis")) }
         try checkForwardBackward("max_axis1", inputs: ["x"]) { f, t in try t["x"]!.max(axis: try f.int("axis")) }
         try checkForwardBackward("max_axis_last", inputs: ["x"]) { f, t in try t["x"]!.max(axis: try f.int("axis")) }
     }
@@ -142,7 +174,7 @@ final class PyTorchFixtureTests: XCTestCase {
     // MARK: - Losses
 
     func testCrossEntropyWithAndWithoutLabelSmoothing() throws {
-        for name in ["cross_entropy_smoothing0", "cross_entropy_smoothing0.1"] {
+        for name in ["cross_entropy_smoothing0", "cross_entropy_smoothing0.1", "cross_entropy_large_logits"] {
             try checkForwardBackward(name, inputs: ["x"]) { f, t in
                 try crossEntropy(t["x"]!, targets: try f.indices("targets"), labelSmoothing: try f.float("label_smoothing"))
             }
@@ -189,16 +221,19 @@ final class PyTorchFixtureTests: XCTestCase {
             for s in ["running_mean", "running_var"] { stats["\(bn).\(s)"] = try f.tensor("\(bn).\(s)") }
         }
         func param(_ name: String) throws -> Tensor { try XCTUnwrap(p[name], "no parameter \(name)") }
+        func model(_ x: Tensor, training: Bool) throws -> Tensor {
+            let same = Conv2dGeometry(padding: (1, 1))
+            var h = try conv2d(x, weight: param("0.weight"), bias: nil, geometry: same)
+            h = try batchNorm(h, weight: param("1.weight"), bias: param("1.bias"), runningMean: stats["1.running_mean"],
+                              runningVar: stats["1.running_var"], training: training).relu()
+            h = try h.maxPool2d(Pool2dGeometry(kernel: (3, 3), stride: (2, 2), padding: (1, 1)))
+            h = try conv2d(h, weight: param("4.weight"), bias: param("4.bias"), geometry: same)
+            h = try batchNorm(h, weight: param("5.weight"), bias: param("5.bias"), runningMean: stats["5.running_mean"],
+                              runningVar: stats["5.running_var"], training: training).relu()
+            return try linear(h.globalAvgPool(), weight: param("9.weight"), bias: param("9.bias"))
+        }
         let x = try f.tensor("x", requiresGrad: true)
-        let same = Conv2dGeometry(padding: (1, 1))
-        var h = try conv2d(x, weight: param("0.weight"), bias: nil, geometry: same)
-        h = try batchNorm(h, weight: param("1.weight"), bias: param("1.bias"), runningMean: stats["1.running_mean"],
-                          runningVar: stats["1.running_var"], training: true).relu()
-        h = try h.maxPool2d(Pool2dGeometry(kernel: (3, 3), stride: (2, 2), padding: (1, 1)))
-        h = try conv2d(h, weight: param("4.weight"), bias: param("4.bias"), geometry: same)
-        h = try batchNorm(h, weight: param("5.weight"), bias: param("5.bias"), runningMean: stats["5.running_mean"],
-                          runningVar: stats["5.running_var"], training: true).relu()
-        let logits = try linear(h.globalAvgPool(), weight: param("9.weight"), bias: param("9.bias"))
+        let logits = try model(x, training: true)
         let loss = try crossEntropy(logits, targets: f.indices("targets"))
         assertClose(logits, try f.values("logits"), "cnn logits")
         assertClose(loss, try f.values("loss"), "cnn loss")
@@ -206,6 +241,31 @@ final class PyTorchFixtureTests: XCTestCase {
         assertClose(x.grad, try f.values("grad_x"), "cnn d/dx")
         for name in parameterNames.sorted() { assertClose(p[name]?.grad, try f.values("grad_" + name), "cnn d/d\(name)") }
         for (name, t) in stats { assertClose(t, try f.values(name + "_after"), "cnn \(name) after the step") }
+        let evalLogits = try withNoGrad { try model(f.tensor("x"), training: false) }
+        assertClose(evalLogits, try f.values("logits_eval"), "cnn eval-mode logits with the updated running stats")
+    }
+
+    /// torchvision's ResNet BasicBlock with a 1x1 stride-2 conv-bn downsample on the shortcut (train mode),
+    /// global average pooled: output and every parameter's gradient, through the residual addition.
+    func testResidualBlockWithDownsample() throws {
+        let f = try Fixture.load("residual_block")
+        let parameterNames = f.tensors.keys.filter { $0.hasPrefix("grad_") }.map { String($0.dropFirst(5)) }
+        XCTAssertEqual(parameterNames.count, 10, "x; conv1, bn1 (2), conv2, bn2 (2), downsample conv, bn (2)")
+        try checkForwardBackward("residual_block", inputs: parameterNames) { f, t in
+            func p(_ name: String) throws -> Tensor { try XCTUnwrap(t[name], "no parameter \(name)") }
+            func bn(_ h: Tensor, _ prefix: String) throws -> Tensor {
+                try batchNorm(h, weight: p(prefix + ".weight"), bias: p(prefix + ".bias"),
+                              runningMean: f.tensor(prefix + ".running_mean"), runningVar: f.tensor(prefix + ".running_var"),
+                              training: true)
+            }
+            let x = try p("x")
+            var out = try conv2d(x, weight: p("conv1.weight"), geometry: Conv2dGeometry(stride: (2, 2), padding: (1, 1)))
+            out = try bn(out, "bn1").relu()
+            out = try bn(conv2d(out, weight: p("conv2.weight"), geometry: Conv2dGeometry(padding: (1, 1))), "bn2")
+            let shortcut = try bn(conv2d(x, weight: p("downsample.0.weight"), geometry: Conv2dGeometry(stride: (2, 2))),
+                                  "downsample.1")
+            return try (out + shortcut).relu().globalAvgPool()
+        }
     }
 
     // MARK: - Optimizers
