@@ -144,6 +144,10 @@ def pointwise_cases():
     case("relu", {"x": x}, lambda x: F.relu(x))
     case("leaky_relu_default", {"x": x}, lambda x: F.leaky_relu(x))
     case("leaky_relu_0.2", {"x": x}, lambda x: F.leaky_relu(x, 0.2), params={"slope": [0.2]})
+    # Exact zeros: the ReLU / leaky-ReLU gradient at 0 is the negative side's (0 / slope), as PyTorch.
+    zeros = torch.randint(-1, 2, (4, 6)).float()
+    case("relu_at_zero", {"x": zeros}, lambda x: F.relu(x))
+    case("leaky_relu_at_zero", {"x": zeros}, lambda x: F.leaky_relu(x, 0.2), params={"slope": [0.2]})
     case("sigmoid", {"x": x * 2}, lambda x: torch.sigmoid(x))
     case("tanh", {"x": x}, lambda x: torch.tanh(x))
     case("softmax", {"x": torch.randn(4, 7) * 2}, lambda x: F.softmax(x, dim=-1))
@@ -190,6 +194,10 @@ def reduce_shape_cases():
     case("sum_negative_axis", {"x": x}, lambda x: x.sum(dim=-1), params={"axes": [-1]})
     case("mean_axes13_keepdim", {"x": x}, lambda x: x.mean(dim=(1, 3), keepdim=True), params={"axes": [1, 3]})
     case("max_axis1", {"x": torch.randn(3, 5, 4)}, lambda x: x.max(dim=1).values, params={"axis": [1]})
+    # Ties: PyTorch's CPU max(dim) and argmax return (and route the gradient to) the first maximum.
+    ties = torch.randint(-1, 2, (4, 3, 6)).float()
+    case("max_axis1_ties", {"x": ties}, lambda x: x.max(dim=1).values, extra={"argmax": ties.argmax(dim=1).float()},
+         params={"axis": [1]})
     case("max_axis0", {"x": torch.randn(4, 3, 2)}, lambda x: x.max(dim=0).values, params={"axis": [0]})
     case("max_axis_last", {"x": torch.randn(4, 6)}, lambda x: x.max(dim=-1).values, params={"axis": [-1]})
     case("matmul", {"x": torch.randn(5, 7), "y": torch.randn(7, 4)}, lambda x, y: x @ y)

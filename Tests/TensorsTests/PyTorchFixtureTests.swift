@@ -102,6 +102,8 @@ final class PyTorchFixtureTests: XCTestCase {
         try checkForwardBackward("relu", inputs: ["x"]) { _, t in t["x"]!.relu() }
         try checkForwardBackward("leaky_relu_default", inputs: ["x"]) { _, t in t["x"]!.leakyRelu() }
         try checkForwardBackward("leaky_relu_0.2", inputs: ["x"]) { f, t in t["x"]!.leakyRelu(slope: try f.float("slope")) }
+        try checkForwardBackward("relu_at_zero", inputs: ["x"]) { _, t in t["x"]!.relu() }
+        try checkForwardBackward("leaky_relu_at_zero", inputs: ["x"]) { f, t in t["x"]!.leakyRelu(slope: try f.float("slope")) }
         try checkForwardBackward("sigmoid", inputs: ["x"]) { _, t in t["x"]!.sigmoid() }
         try checkForwardBackward("tanh", inputs: ["x"]) { _, t in t["x"]!.tanh() }
         try checkForwardBackward("softmax", inputs: ["x"]) { _, t in t["x"]!.softmax() }
@@ -159,6 +161,12 @@ final class PyTorchFixtureTests: XCTestCase {
         try checkForwardBackward("sum_negative_axis", inputs: ["x"]) { f, t in try t["x"]!.sum(axes: try f.ints("axes")) }
         try checkForwardBackward("mean_axes13_keepdim", inputs: ["x"]) { f, t in
             try t["x"]!.mean(axes: try f.ints("axes"), keepDims: true)
+        }
+        // Ties: value, gradient and argmax go to the first maximum, as PyTorch's CPU max(dim) / argmax.
+        try checkForwardBackward("max_axis1_ties", inputs: ["x"]) { f, t in
+            let x = t["x"]!, axis = try f.int("axis")
+            XCTAssertEqual(try x.argmax(axis: axis), try f.indices("argmax"), "argmax on ties")
+            return try x.max(axis: axis)
         }
         try checkForwardBackward("max_axis0", inputs: ["x"]) { f, t in try t["x"]!.max(axis: try f.int("axis")) }
         try checkForwardBackward("max_axis1", inputs: ["x"]) { f, t in try t["x"]!.max(axis: try f.int("axis")) }
