@@ -16,11 +16,17 @@ Format: one JSON object per case, `Fixtures/<case>.json`:
      "params": {"<name>": [numbers...], ...},           # hyper-parameters (ints as numbers), always lists
      "tensors": {"<name>": {"shape": [...], "data": [...]}, ...}}   # float32, row-major (NCHW), 9 sig. digits
 
+The `*_large` cases (big enough to take the engine's multi-threaded `Parallel.forEach` paths) keep the files
+small in two ways: an input may be `{"shape": [...], "wave": [a, b, c, d]}`, meaning element i (flat, row-major)
+is c*sin(a*i + b)*cos(d*i) computed in float64 and rounded to float32 (both sides compute it), and a large
+expected tensor may be `{"shape": [...], "every": k, "data": [...]}`, holding only flat elements 0, k, 2k, ...
+
 Conventions for forward/backward cases (helper `case` below): differentiable inputs are `x`, `w`, ...;
 the forward output is `out`; when `out` is not a scalar, the loss is `(out * out_weight).sum()` with
 `out_weight` random and exported; the gradient of that loss w.r.t. input `k` is `grad_k`.
 """
 import json
+import math
 import os
 import zlib
 
@@ -31,7 +37,32 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_DIR = os.path.join(ROOT, "Tests", "TensorsTests", "Fixtures")
 
 
+class Wave:
+    """An input both sides generate instead of storing: x[i] = c*sin(a*i + b)*cos(d*i) in float64 -> float32."""
+
+    def __init__(self, shape, a, b, c=1.0, d=0.0137):
+        self.shape, self.coefficients = tuple(shape), (a, b, c, d)
+
+    def tensor(self):
+        a, b, c, d = self.coefficients
+        i = torch.arange(math.prod(self.shape), dtype=torch.float64)
+        return (c * torch.sin(a * i + b) * torch.cos(d * i)).float().reshape(self.shape)
+
+
+class Every:
+    """Only every k-th element (flat indices 0, k, 2k, ...) of a large expected tensor is stored."""
+
+    def __init__(self, t, k):
+        self.t, self.k = t, k
+
+
 def encode(t):
+    if isinstance(t, Wave):
+        return '{"shape":%s,"wave":%s}' % (json.dumps(list(t.shape)), json.dumps(list(t.coefficients)))
+    if isinstance(t, Every):
+        flat = t.t.detach().flatten()[::t.k]
+        return '{"shape":%s,"every":%d,"data":[%s]}' % (json.dumps(list(t.t.shape)), t.k,
+                                                        ",".join("%.9g" % v for v in flat.tolist()))
     t = torch.as_tensor(t, dtype=torch.float32).detach()
     data = ",".join("%.9g" % v for v in t.flatten().tolist())
     return '{"shape":%s,"data":[%s]}' % (json.dumps(list(t.shape)), data)
@@ -50,23 +81,29 @@ def write(name, tensors, params=None):
         f.write("\n".join(lines) + "\n")
 
 
-def case(name, inputs, fn, extra=None, params=None):
+def case(name, inputs, fn, extra=None, params=None, every=1):
     """Runs `fn(**inputs)` (inputs require grad), backprops a fixed random weighting of the output
-    (or the output itself when it is a scalar) and writes inputs, `out`, `out_weight` and `grad_<k>`."""
-    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in inputs.items()}
+    (or the output itself when it is a scalar) and writes inputs, `out`, `out_weight` and `grad_<k>`.
+    With `every` > 1 (large cases), inputs may be `Wave`s, the weighting is a `Wave`, and expected tensors of
+    more than 1000 elements keep only every `every`-th element."""
+    leaves = {k: (v.tensor() if isinstance(v, Wave) else v).detach().clone().requires_grad_(True)
+              for k, v in inputs.items()}
     out = fn(**leaves)
-    tensors = {k: v.detach() for k, v in leaves.items()}
+    tensors = {k: inputs[k] if isinstance(inputs[k], Wave) else v.detach() for k, v in leaves.items()}
     tensors.update(extra or {})
-    tensors["out"] = out.detach()
+    expected = {"out": out.detach()}
+    tensors["out"] = None  # placeholder: keeps `out` before `out_weight` in the file
     if out.dim() == 0:
         loss = out
     else:
-        weight = torch.randn_like(out)
+        weight = Wave(out.shape, 0.4142136, 0.5) if every > 1 else torch.randn_like(out)
         tensors["out_weight"] = weight
-        loss = (out * weight).sum()
+        loss = (out * (weight.tensor() if isinstance(weight, Wave) else weight)).sum()
     loss.backward()
     for k, v in leaves.items():
-        tensors["grad_" + k] = v.grad
+        expected["grad_" + k] = v.grad
+    for k, v in expected.items():
+        tensors[k] = Every(v, every) if every > 1 and v.numel() > 1000 else v
     write(name, tensors, params)
 
 
@@ -303,6 +340,26 @@ def residual_block_case():
     write("residual_block", tensors)
 
 
+def large_cases():
+    """Shapes large enough for the multi-threaded paths (Parallel.forEach runs in parallel from ~32k
+    element-operations): im2col/col2im/bias in conv2d, batch-norm statistics and normalisation, pooling."""
+    x = Wave((4, 16, 16, 16), 0.7390851, 0.3, 2.0)
+    case("conv2d_large", {"x": x, "w": Wave((32, 16, 3, 3), 0.5772157, 1.1, 0.15), "b": Wave((32,), 1.618034, 0.2, 0.1)},
+         lambda x, w, b: F.conv2d(x, w, b, padding=1), params={"stride": [1, 1], "padding": [1, 1], "dilation": [1, 1],
+                                                                "groups": [1]}, every=7)
+    case("conv2d_groups_stride2_large", {"x": x, "w": Wave((32, 4, 3, 3), 0.5772157, 1.1, 0.3)},
+         lambda x, w: F.conv2d(x, w, None, stride=2, padding=1, groups=4),
+         params={"stride": [2, 2], "padding": [1, 1], "dilation": [1, 1], "groups": [4]}, every=7)
+    rm, rv = torch.zeros(16), torch.ones(16)
+    case("batchnorm2d_train_large", {"x": Wave((8, 16, 16, 16), 0.3183099, 0.7, 3.0),
+                                     "w": Wave((16,), 2.7182818, 0.1, 0.5), "b": Wave((16,), 1.4142136, 0.4, 0.2)},
+         lambda x, w, b: F.batch_norm(x, rm, rv, w + 1, b, training=True, momentum=0.1, eps=1e-5),
+         extra={"running_mean_after": rm, "running_var_after": rv}, every=7)
+    for name, fn in (("maxpool_k3s2p1_large", lambda x: F.max_pool2d(x, 3, 2, 1)),
+                     ("avgpool_k3s2p1_large", lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=True))):
+        case(name, {"x": x}, fn, params={"kernel": [3, 3], "stride": [2, 2], "padding": [1, 1]}, every=7)
+
+
 def optimizer_cases():
     x, y = torch.randn(8, 4), torch.randn(8, 3)
     w0, b0 = torch.randn(3, 4) * 0.5, torch.randn(3) * 0.1
@@ -359,7 +416,7 @@ def main():
         if f.endswith(".json"):
             os.remove(os.path.join(OUT_DIR, f))
     for make in (conv_cases, batch_norm_cases, batch_norm_extra_cases, pool_cases, pointwise_cases, broadcast_cases,
-                 reduce_shape_cases, loss_cases, cnn_case, residual_block_case, optimizer_cases, schedule_cases):
+                 reduce_shape_cases, loss_cases, cnn_case, residual_block_case, large_cases, optimizer_cases, schedule_cases):
         torch.manual_seed(zlib.crc32(make.__name__.encode()))
         make()
     size = sum(os.path.getsize(os.path.join(OUT_DIR, f)) for f in os.listdir(OUT_DIR))

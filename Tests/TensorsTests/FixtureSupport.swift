@@ -4,14 +4,37 @@ import XCTest
 
 /// One PyTorch reference case, `Fixtures/<case>.json`, written by `scripts/make-fixtures.py`:
 /// `{"case": name, "params": {name: [numbers]}, "tensors": {name: {"shape": [...], "data": [...]}}}`.
+/// Large cases may give an input as `"wave": [a, b, c, d]` (element i = c·sin(a·i + b)·cos(d·i), computed in
+/// Double, rounded to Float) and an expected tensor as `"every": k` with only flat elements 0, k, 2k, ... stored.
 struct Fixture: Decodable {
     /// A float32 array with its shape, row-major as PyTorch's `contiguous()` layout.
     struct Values: Decodable {
         let shape: [Int]
+        /// All elements, or with `every > 1` only flat elements 0, every, 2·every, ...
         let data: [Float]
+        let every: Int
+
+        init(shape: [Int], data: [Float], every: Int = 1) {
+            self.shape = shape; self.data = data; self.every = every
+        }
+
+        private enum Keys: String, CodingKey { case shape, data, every, wave }
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: Keys.self)
+            shape = try c.decode([Int].self, forKey: .shape)
+            if let w = try c.decodeIfPresent([Double].self, forKey: .wave) {
+                data = (0..<shape.reduce(1, *)).map { i in Float(w[2] * sin(w[0] * Double(i) + w[1]) * cos(w[3] * Double(i))) }
+                every = 1
+            } else {
+                data = try c.decode([Float].self, forKey: .data)
+                every = try c.decodeIfPresent(Int.self, forKey: .every) ?? 1
+            }
+        }
 
         /// Entry `i` of the outermost axis (e.g. the parameters after step `i` of `[steps, ...]`).
         func row(_ i: Int) -> Values {
+            precondition(every == 1, "row of a sampled tensor")
             let size = shape.dropFirst().reduce(1, *)
             return Values(shape: Array(shape.dropFirst()), data: Array(data[(i * size)..<((i + 1) * size)]))
         }
@@ -41,6 +64,7 @@ struct Fixture: Decodable {
     /// Tensor `key` as a fresh leaf.
     func tensor(_ key: String, requiresGrad: Bool = false) throws -> Tensor {
         let v = try values(key)
+        guard v.every == 1 else { throw Missing(description: "fixture \(self.case) stores only samples of '\(key)'") }
         return Tensor(shape: v.shape, data: v.data, requiresGrad: requiresGrad)
     }
 
@@ -65,7 +89,8 @@ func assertClose(_ got: Tensor?, _ expected: Fixture.Values, tolerance: Float = 
     guard got.shape == expected.shape else {
         return XCTFail("\(label): shape \(formatShape(got.shape)), PyTorch \(formatShape(expected.shape))", file: file, line: line)
     }
-    assertClose(got.data, expected.data, tolerance: tolerance, label, file: file, line: line)
+    let sampled = expected.every == 1 ? got.data : stride(from: 0, to: got.count, by: expected.every).map { got.data[$0] }
+    assertClose(sampled, expected.data, tolerance: tolerance, label, file: file, line: line)
 }
 
 /// Elementwise |a − b| ≤ tol·max(1, |b|) on flat arrays of equal length.

@@ -276,6 +276,34 @@ final class PyTorchFixtureTests: XCTestCase {
         }
     }
 
+    // MARK: - Large shapes (the multi-threaded Parallel.forEach paths)
+
+    /// Inputs generated from a formula and outputs sampled every 7th element (see FixtureSupport.swift), with
+    /// shapes over the ~32k-operation threshold at which conv2d (im2col, col2im, bias), batch-norm and the pools
+    /// split work across threads.
+    func testLargeShapesOnParallelPaths() throws {
+        for name in ["conv2d_large", "conv2d_groups_stride2_large"] {
+            let hasBias = try Fixture.load(name).tensors["b"] != nil
+            try checkForwardBackward(name, inputs: hasBias ? ["x", "w", "b"] : ["x", "w"]) { f, t in
+                let geometry = Conv2dGeometry(stride: try f.pair("stride"), padding: try f.pair("padding"),
+                                              dilation: try f.pair("dilation"), groups: try f.int("groups"))
+                return try conv2d(t["x"]!, weight: t["w"]!, bias: t["b"], geometry: geometry)
+            }
+        }
+        let f = try Fixture.load("batchnorm2d_train_large")
+        let runningMean = Tensor.zeros([16]), runningVar = Tensor.ones([16])
+        try checkForwardBackward("batchnorm2d_train_large", inputs: ["x", "w", "b"]) { _, t in
+            // The script scales by weight + 1, so γ is near 1.
+            try batchNorm(t["x"]!, weight: t["w"]! + 1, bias: t["b"], runningMean: runningMean, runningVar: runningVar,
+                          training: true)
+        }
+        assertClose(runningMean, try f.values("running_mean_after"), "large batch-norm running_mean")
+        assertClose(runningVar, try f.values("running_var_after"), "large batch-norm running_var")
+        let pool = Pool2dGeometry(kernel: (3, 3), stride: (2, 2), padding: (1, 1))
+        try checkForwardBackward("maxpool_k3s2p1_large", inputs: ["x"]) { _, t in try t["x"]!.maxPool2d(pool) }
+        try checkForwardBackward("avgpool_k3s2p1_large", inputs: ["x"]) { _, t in try t["x"]!.avgPool2d(pool) }
+    }
+
     // MARK: - Optimizers
 
     /// Five steps on a linear model `mse(linear(x, w, b), y)`; the parameters after each step vs PyTorch.
