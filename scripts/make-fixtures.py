@@ -270,8 +270,8 @@ def loss_cases():
          params={"temperature": [T], "alpha": [alpha]})
 
 
-def cnn_case():
-    """conv-bn-relu-maxpool-conv-bn-relu-global avg pool-linear, cross-entropy, BatchNorm in train mode."""
+def small_cnn():
+    """conv-bn-relu-maxpool-conv-bn-relu-global avg pool-linear; state-dict keys 0.weight, 1.weight, ... 9.bias."""
     model = torch.nn.Sequential(
         torch.nn.Conv2d(3, 4, 3, padding=1, bias=False), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
         torch.nn.MaxPool2d(3, 2, 1),
@@ -281,6 +281,12 @@ def cnn_case():
         for bn in (model[1], model[5]):
             bn.weight.add_(0.2 * torch.randn_like(bn.weight))
             bn.bias.add_(0.1 * torch.randn_like(bn.bias))
+    return model
+
+
+def cnn_case():
+    """The small CNN, cross-entropy, batch-norm in train mode: one forward/backward, then eval logits."""
+    model = small_cnn()
     x, targets = torch.randn(4, 3, 8, 8), torch.randint(0, 5, (4,))
     x.requires_grad_(True)
     tensors = {"x": x.detach().clone(), "targets": targets.float()}
@@ -300,6 +306,27 @@ def cnn_case():
     with torch.no_grad():
         tensors["logits_eval"] = model(x)
     write("cnn", tensors)
+
+
+def cnn_training_case():
+    """Three SGD steps (momentum 0.9, weight decay 5e-4, lr 0.05) of the small CNN on one batch: the loss at each
+    step, then every parameter and running statistic after the last step."""
+    model = small_cnn()
+    x, targets = torch.randn(6, 3, 8, 8), torch.randint(0, 5, (6,))
+    tensors = {"x": x, "targets": targets.float()}
+    tensors.update({k: v.detach().clone() for k, v in model.state_dict().items() if "num_batches" not in k})
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    model.train()
+    losses = []
+    for _ in range(3):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), targets)
+        loss.backward()
+        opt.step()
+        losses.append(loss.detach())
+    tensors["losses"] = torch.stack(losses)
+    tensors.update({k + "_final": v for k, v in model.state_dict().items() if "num_batches" not in k})
+    write("cnn_sgd_training", tensors, {"lr": [0.05], "momentum": [0.9], "weight_decay": [5e-4]})
 
 
 class BasicBlock(torch.nn.Module):
@@ -416,7 +443,7 @@ def main():
         if f.endswith(".json"):
             os.remove(os.path.join(OUT_DIR, f))
     for make in (conv_cases, batch_norm_cases, batch_norm_extra_cases, pool_cases, pointwise_cases, broadcast_cases,
-                 reduce_shape_cases, loss_cases, cnn_case, residual_block_case, large_cases, optimizer_cases, schedule_cases):
+                 reduce_shape_cases, loss_cases, cnn_case, cnn_training_case, residual_block_case, large_cases, optimizer_cases, schedule_cases):
         torch.manual_seed(zlib.crc32(make.__name__.encode()))
         make()
     size = sum(os.path.getsize(os.path.join(OUT_DIR, f)) for f in os.listdir(OUT_DIR))

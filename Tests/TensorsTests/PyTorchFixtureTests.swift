@@ -215,42 +215,78 @@ final class PyTorchFixtureTests: XCTestCase {
 
     // MARK: - A whole CNN
 
-    /// conv(no bias)-bn-relu-maxpool(3,2,1)-conv-bn-relu-global avg pool-linear, cross-entropy, batch-norm in
-    /// train mode; weights are PyTorch's `state_dict` loaded by name. Checks logits, loss, the gradient of every
-    /// parameter and of the input, and the running statistics after the step.
+    /// The small CNN of `make-fixtures.py` (`small_cnn`): conv(no bias)-bn-relu-maxpool(3,2,1)-conv-bn-relu-
+    /// global avg pool-linear, with its PyTorch state-dict keys. Parameters load with `requiresGrad`, running
+    /// statistics without; `forward` updates the running statistics in training mode.
+    private struct SmallCNN {
+        static let parameterNames = ["0.weight", "1.weight", "1.bias", "4.weight", "4.bias", "5.weight", "5.bias",
+                                     "9.weight", "9.bias"]
+        static let statNames = ["1.running_mean", "1.running_var", "5.running_mean", "5.running_var"]
+        var parameters: [String: Tensor] = [:]
+        var stats: [String: Tensor] = [:]
+
+        init(_ f: Fixture) throws {
+            for name in Self.parameterNames { parameters[name] = try f.tensor(name, requiresGrad: true) }
+            for name in Self.statNames { stats[name] = try f.tensor(name) }
+        }
+
+        func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+            func p(_ name: String) throws -> Tensor { try XCTUnwrap(parameters[name], "no parameter \(name)") }
+            func bn(_ h: Tensor, _ i: String) throws -> Tensor {
+                try batchNorm(h, weight: p(i + ".weight"), bias: p(i + ".bias"), runningMean: stats[i + ".running_mean"],
+                              runningVar: stats[i + ".running_var"], training: training)
+            }
+            let same = Conv2dGeometry(padding: (1, 1))
+            var h = try bn(conv2d(x, weight: p("0.weight"), bias: nil, geometry: same), "1").relu()
+            h = try h.maxPool2d(Pool2dGeometry(kernel: (3, 3), stride: (2, 2), padding: (1, 1)))
+            h = try bn(conv2d(h, weight: p("4.weight"), bias: p("4.bias"), geometry: same), "5").relu()
+            return try linear(h.globalAvgPool(), weight: p("9.weight"), bias: p("9.bias"))
+        }
+    }
+
+    /// The small CNN, cross-entropy, batch-norm in train mode; weights are PyTorch's `state_dict` loaded by name.
+    /// Checks logits, loss, the gradient of every parameter and of the input, the running statistics after the
+    /// step, and eval-mode logits with those statistics.
     func testSmallCNNForwardBackward() throws {
         let f = try Fixture.load("cnn")
-        let parameterNames = f.tensors.keys.filter { $0.hasPrefix("grad_") && $0 != "grad_x" }.map { String($0.dropFirst(5)) }
-        XCTAssertEqual(parameterNames.count, 9, "conv1 w; bn1 w, b; conv2 w, b; bn2 w, b; fc w, b")
-        var p: [String: Tensor] = [:]
-        for name in parameterNames { p[name] = try f.tensor(name, requiresGrad: true) }
-        var stats: [String: Tensor] = [:]
-        for bn in ["1", "5"] {
-            for s in ["running_mean", "running_var"] { stats["\(bn).\(s)"] = try f.tensor("\(bn).\(s)") }
-        }
-        func param(_ name: String) throws -> Tensor { try XCTUnwrap(p[name], "no parameter \(name)") }
-        func model(_ x: Tensor, training: Bool) throws -> Tensor {
-            let same = Conv2dGeometry(padding: (1, 1))
-            var h = try conv2d(x, weight: param("0.weight"), bias: nil, geometry: same)
-            h = try batchNorm(h, weight: param("1.weight"), bias: param("1.bias"), runningMean: stats["1.running_mean"],
-                              runningVar: stats["1.running_var"], training: training).relu()
-            h = try h.maxPool2d(Pool2dGeometry(kernel: (3, 3), stride: (2, 2), padding: (1, 1)))
-            h = try conv2d(h, weight: param("4.weight"), bias: param("4.bias"), geometry: same)
-            h = try batchNorm(h, weight: param("5.weight"), bias: param("5.bias"), runningMean: stats["5.running_mean"],
-                              runningVar: stats["5.running_var"], training: training).relu()
-            return try linear(h.globalAvgPool(), weight: param("9.weight"), bias: param("9.bias"))
-        }
+        let gradNames = Set(f.tensors.keys.filter { $0.hasPrefix("grad_") && $0 != "grad_x" }.map { String($0.dropFirst(5)) })
+        XCTAssertEqual(gradNames, Set(SmallCNN.parameterNames), "every PyTorch parameter gradient is checked")
+        let model = try SmallCNN(f)
         let x = try f.tensor("x", requiresGrad: true)
-        let logits = try model(x, training: true)
+        let logits = try model.forward(x, training: true)
         let loss = try crossEntropy(logits, targets: f.indices("targets"))
         assertClose(logits, try f.values("logits"), "cnn logits")
         assertClose(loss, try f.values("loss"), "cnn loss")
         try loss.backward()
         assertClose(x.grad, try f.values("grad_x"), "cnn d/dx")
-        for name in parameterNames.sorted() { assertClose(p[name]?.grad, try f.values("grad_" + name), "cnn d/d\(name)") }
-        for (name, t) in stats { assertClose(t, try f.values(name + "_after"), "cnn \(name) after the step") }
-        let evalLogits = try withNoGrad { try model(f.tensor("x"), training: false) }
+        for name in SmallCNN.parameterNames {
+            assertClose(model.parameters[name]?.grad, try f.values("grad_" + name), "cnn d/d\(name)")
+        }
+        for (name, t) in model.stats { assertClose(t, try f.values(name + "_after"), "cnn \(name) after the step") }
+        let evalLogits = try withNoGrad { try model.forward(f.tensor("x"), training: false) }
         assertClose(evalLogits, try f.values("logits_eval"), "cnn eval-mode logits with the updated running stats")
+    }
+
+    /// Three SGD steps (momentum, weight decay) of the small CNN on one batch: the loss at each step, then every
+    /// parameter and running statistic after the last step, vs PyTorch.
+    func testSmallCNNTrainingSteps() throws {
+        let f = try Fixture.load("cnn_sgd_training")
+        let model = try SmallCNN(f)
+        let x = try f.tensor("x"), targets = try f.indices("targets")
+        let optimizer = try SGD(SmallCNN.parameterNames.compactMap { model.parameters[$0] }, lr: f.float("lr"),
+                                momentum: f.float("momentum"), weightDecay: f.float("weight_decay"))
+        var losses: [Float] = []
+        for _ in 0..<3 {
+            optimizer.zeroGrad()
+            let loss = try crossEntropy(model.forward(x, training: true), targets: targets)
+            try loss.backward()
+            optimizer.step()
+            losses.append(loss.item)
+        }
+        assertClose(losses, try f.values("losses").data, "cnn training losses")
+        for (name, t) in model.parameters.merging(model.stats, uniquingKeysWith: { a, _ in a }) {
+            assertClose(t, try f.values(name + "_final"), "cnn \(name) after 3 SGD steps")
+        }
     }
 
     /// torchvision's ResNet BasicBlock with a 1x1 stride-2 conv-bn downsample on the shortcut (train mode),
