@@ -58,6 +58,14 @@ def describe(sd, metadata=None):
             "metadata": metadata or {}}
 
 
+def in_file_order(sd, safetensors_path):
+    """`sd` reordered as the tensors lie in a safetensors file (save_file sorts them by dtype size, then name)."""
+    with open(safetensors_path, "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    header.pop("__metadata__", None)
+    return collections.OrderedDict((k, sd[k]) for k in sorted(header, key=lambda k: header[k]["data_offsets"][0]))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
@@ -71,7 +79,7 @@ def main():
 
     meta = {"arch": "tiny", "dataset": "cifar10", "top1": "94.1", "seed": "0"}
     save_file(dict(sd), path("tiny.safetensors"), metadata=meta)
-    expected["tiny.safetensors"] = describe(sd, meta)
+    expected["tiny.safetensors"] = describe(in_file_order(sd, path("tiny.safetensors")), meta)
 
     torch.save(sd, path("tiny_bare.pth"))
     expected["tiny_bare.pth"] = describe(sd)
@@ -98,7 +106,7 @@ def main():
     for dtype, tag in [(torch.float16, "f16"), (torch.bfloat16, "bf16"), (torch.float64, "f64")]:
         low = tiny_model().to(dtype).state_dict()  # num_batches_tracked stays int64
         save_file(dict(low), path(f"tiny_{tag}.safetensors"))
-        expected[f"tiny_{tag}.safetensors"] = describe(low)
+        expected[f"tiny_{tag}.safetensors"] = describe(in_file_order(low, path(f"tiny_{tag}.safetensors")))
         torch.save(low, path(f"tiny_{tag}.pth"))
         expected[f"tiny_{tag}.pth"] = describe(low)
 
@@ -111,7 +119,7 @@ def main():
         ("step", torch.tensor(9, dtype=torch.int64)),
     ])
     save_file(dict(ints), path("dtypes.safetensors"))
-    expected["dtypes.safetensors"] = describe(ints)
+    expected["dtypes.safetensors"] = describe(in_file_order(ints, path("dtypes.safetensors")))
     torch.save(ints, path("dtypes.pth"))
     expected["dtypes.pth"] = describe(ints)
 
@@ -134,6 +142,17 @@ def main():
         z.writestr("malicious/data.pkl", payload)
         z.writestr("malicious/byteorder", "little")
         z.writestr("malicious/version", "3\n")
+
+    # Files sskd must refuse with a clear error: a whole pickled nn.Module (its class is not allowed), a complex
+    # tensor (no Float32 conversion), and a hand-written pickle whose view reaches past its 4-element storage.
+    torch.save(tiny_model(), path("whole_model.pth"))
+    torch.save({"z": torch.zeros(2, dtype=torch.complex64)}, path("complex.pth"))
+    bad_view = (b"\x80\x02}(X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage"
+                b"ctorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x04tQK\x02K\x03\x85K\x01\x85\x89"
+                b"ccollections\nOrderedDict\n)RtRu.")
+    with zipfile.ZipFile(path("bad_view.pth"), "w", zipfile.ZIP_STORED) as z:
+        z.writestr("bad_view/data.pkl", bad_view)
+        z.writestr("bad_view/data/0", bytes(16))
 
     # A deflated copy of tiny_bare.pth (torch writes stored members; other zip tools may compress).
     with zipfile.ZipFile(path("tiny_bare.pth")) as src, \

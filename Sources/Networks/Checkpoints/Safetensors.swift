@@ -15,21 +15,23 @@ enum Safetensors {
         let data_offsets: [Int]
     }
 
-    /// A header value: tensor info, or the `__metadata__` string map.
+    /// A header value: tensor info, the `__metadata__` string map, or neither (with the decoder's reason).
     private enum HeaderValue: Decodable {
         case tensor(TensorInfo)
         case metadata([String: String])
+        case invalid(String)
         init(from decoder: Decoder) throws {
-            if let metadata = try? [String: String](from: decoder) { self = .metadata(metadata) } else {
-                self = .tensor(try TensorInfo(from: decoder))
+            if let metadata = try? [String: String](from: decoder) {
+                self = .metadata(metadata)
+            } else {
+                do { self = .tensor(try TensorInfo(from: decoder)) } catch { self = .invalid(jsonReason(error)) }
             }
         }
     }
 
     /// Parses a safetensors file's bytes into a `StateDict` (entries in buffer order).
     /// - Throws: `CheckpointError` (`.truncated`, `.badHeader`, `.badOffsets`, `.unsupportedDType`) naming `path`.
-    static func read(_ data: Data, path: String) throws -> StateDict {
-        let bytes = [UInt8](data)
+    static func read(_ bytes: [UInt8], path: String) throws -> StateDict {
         guard bytes.count >= 8 else { throw CheckpointError.truncated(path: path, needed: "8-byte header length, got \(bytes.count) bytes") }
         let n = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard n <= UInt64(maxHeaderSize) else {
@@ -52,8 +54,10 @@ enum Safetensors {
             switch value {
             case let .metadata(map) where name == "__metadata__": metadata = map
             case .metadata: throw CheckpointError.badHeader(path: path, reason: "entry '\(name)' is not a tensor")
-            case .tensor where name == "__metadata__":
+            case .tensor where name == "__metadata__", .invalid where name == "__metadata__":
                 throw CheckpointError.badHeader(path: path, reason: "__metadata__ must map strings to strings")
+            case let .invalid(reason):
+                throw CheckpointError.badHeader(path: path, reason: "entry '\(name)' is not a tensor (\(reason))")
             case let .tensor(info):
                 guard let dtype = DType(rawValue: info.dtype) else {
                     throw CheckpointError.unsupportedDType(path: path, tensor: name, dtype: info.dtype)
@@ -154,8 +158,9 @@ func jsonString(_ s: String) -> String {
 /// A short reason from a JSONDecoder error.
 private func jsonReason(_ error: Error) -> String {
     switch error {
+    case let DecodingError.keyNotFound(key, _): return "missing \"\(key.stringValue)\""
     case let DecodingError.dataCorrupted(context), let DecodingError.typeMismatch(_, context),
-         let DecodingError.keyNotFound(_, context), let DecodingError.valueNotFound(_, context):
+         let DecodingError.valueNotFound(_, context):
         let at = context.codingPath.map(\.stringValue).joined(separator: ".")
         return at.isEmpty ? context.debugDescription : "at \(at): \(context.debugDescription)"
     default: return "\(error)"

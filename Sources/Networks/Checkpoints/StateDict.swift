@@ -79,24 +79,26 @@ public struct StateDict {
     /// - Throws: `CheckpointError` naming `url.path` and the problem (unreadable, truncated, bad header,
     ///   offsets out of range, unsupported dtype, forbidden pickle global, ...).
     public static func load(contentsOf url: URL) throws -> StateDict {
-        let path = url.path
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw CheckpointError.unreadable(path: path, reason: osReason(error))
-        }
+        try decode(readFile(url.path), path: url.path)
+    }
+
+    /// Parses checkpoint bytes (as `load(contentsOf:)`); `path` is only used in error messages.
+    static func decode(_ data: Data, path: String) throws -> StateDict {
+        try decode(data.withUnsafeBytes { [UInt8]($0) }, path: path)
+    }
+
+    static func decode(_ bytes: [UInt8], path: String) throws -> StateDict {
         let state: StateDict
-        if data.starts(with: [0x50, 0x4B, 0x03, 0x04]) {                 // "PK\u{3}\u{4}": a zip
-            state = try TorchCheckpoint.read(data, path: path)
-        } else if data.first == 0x80 {                                    // a bare pickle: pre-1.6 torch.save
+        if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) {                 // "PK\u{3}\u{4}": a zip
+            state = try TorchCheckpoint.read(bytes, path: path)
+        } else if bytes.first == 0x80 {                                    // a bare pickle: pre-1.6 torch.save
             throw CheckpointError.unknownFormat(path: path, reason: "legacy (pre-1.6) torch.save format; re-save it"
                 + " with torch.save(obj, path) from PyTorch >= 1.6, or convert it to safetensors")
-        } else if data.count >= 9, data[data.startIndex + 8] == UInt8(ascii: "{") {
-            state = try Safetensors.read(data, path: path)
+        } else if bytes.count >= 9, bytes[8] == UInt8(ascii: "{") {
+            state = try Safetensors.read(bytes, path: path)
         } else {
             throw CheckpointError.unknownFormat(path: path, reason: "neither a torch.save zip nor safetensors"
-                + " (\(data.count) bytes)")
+                + " (\(bytes.count) bytes)")
         }
         return state.entries.contains { $0.name.hasPrefix("module.") } ? state.removingPrefix("module.") : state
     }
@@ -133,12 +135,3 @@ public struct StateDict {
     }
 }
 
-/// The operating system's sentence for a Foundation file error ("No such file or directory").
-func osReason(_ error: Error) -> String {
-    let ns = error as NSError
-    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-        return String(cString: strerror(Int32(underlying.code)))
-    }
-    if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-    return ns.localizedDescription
-}

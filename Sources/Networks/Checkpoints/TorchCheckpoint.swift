@@ -14,8 +14,8 @@ enum TorchCheckpoint {
     /// Reads a `torch.save` zip archive's bytes into a `StateDict`.
     /// - Throws: `CheckpointError` naming `path`: archive problems, pickle problems (forbidden global,
     ///   unknown opcode), storage/stride problems, unsupported dtypes, or no state dict inside.
-    static func read(_ data: Data, path: String) throws -> StateDict {
-        let zip = try ZipArchive([UInt8](data), path: path)
+    static func read(_ bytes: [UInt8], path: String) throws -> StateDict {
+        let zip = try ZipArchive(bytes, path: path)
         guard let pickleName = zip.names.first(where: { $0.hasSuffix("data.pkl") && $0.split(separator: "/").count <= 2 }),
               let pickle = try zip.read(pickleName) else {
             throw CheckpointError.unknownFormat(path: path, reason: "zip archive without data.pkl (not written by torch.save)")

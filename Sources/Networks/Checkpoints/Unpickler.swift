@@ -107,7 +107,7 @@ struct Unpickler {
     private mutating func run() throws -> PickleValue {
         while true {
             opcodeOffset = position
-            let op = try take(1)[0]
+            let op = UInt8(try uint(1))
             switch op {
             case 0x80: _ = try take(1)                                       // PROTO
             case 0x95: _ = try take(8)                                       // FRAME (a length hint)

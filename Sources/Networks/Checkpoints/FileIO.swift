@@ -39,3 +39,22 @@ func atomicWrite(_ bytes: [UInt8], to url: URL) throws {
         close(folderFD)
     }
 }
+
+/// The bytes of the file at `path`.
+/// - Throws: `CheckpointError.unreadable(path:reason:)` with the OS reason (`No such file or directory`,
+///   `Is a directory`, `Permission denied`, ...).
+func readFile(_ path: String) throws -> [UInt8] {
+    guard let file = fopen(path, "rb") else {
+        throw CheckpointError.unreadable(path: path, reason: String(cString: strerror(errno)))
+    }
+    defer { fclose(file) }
+    var bytes: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let n = fread(&chunk, 1, chunk.count, file)
+        bytes += chunk.prefix(n)
+        if n < chunk.count {
+            guard ferror(file) == 0 else { throw CheckpointError.unreadable(path: path, reason: String(cString: strerror(errno))) }
+            return bytes
+        }
+    }
+}
