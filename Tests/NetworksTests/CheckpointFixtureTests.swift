@@ -97,4 +97,30 @@ final class CheckpointFixtureTests: XCTestCase {
                            + " re-save it with torch.save(obj, path) from PyTorch >= 1.6, or convert it to safetensors")
         }
     }
+
+    func testPthConvertsToSafetensorsKeepingValuesAndInt64Buffers() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-convert-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var state = try StateDict.load(contentsOf: Self.fixture("tiny_repdistiller.pth"))
+        state.metadata["arch"] = "tiny"
+        let url = folder.appendingPathComponent("teacher.safetensors")
+        try state.save(to: url)
+        let back = try StateDict.load(contentsOf: url)
+        XCTAssertEqual(back.names, state.names)
+        XCTAssertEqual(back.metadata, ["epoch": "240", "best_acc": "94.1", "arch": "tiny"])
+        XCTAssertEqual(back.entries.map(\.dtype), [.f32, .f32, .f32, .f32, .f32, .i64, .f32, .f32])
+        for entry in state.entries { XCTAssertEqual(back[entry.name]?.data, entry.tensor.data, entry.name) }
+    }
+
+    func testUnreadableFilesNameTheReason() throws {
+        let folder = try Self.fixture("")
+        XCTAssertThrowsError(try StateDict.load(contentsOf: folder)) { error in
+            XCTAssertEqual("\(error)", "\(folder.path): cannot read: Is a directory")
+        }
+        let missing = folder.appendingPathComponent("nope.pth")
+        XCTAssertThrowsError(try StateDict.load(contentsOf: missing)) { error in
+            XCTAssertEqual(error as? CheckpointError, .unreadable(path: missing.path, reason: "No such file or directory"))
+        }
+    }
 }

@@ -13,22 +13,26 @@ final class CheckpointPickleTests: XCTestCase {
         return out
     }
 
-    /// Flattens a value into a Python-like string for assertions.
-    static func show(_ value: PickleValue) -> String {
-        switch value {
-        case .none: return "None"
-        case let .bool(b): return b ? "True" : "False"
-        case let .int(i): return String(i)
-        case let .float(x): return String(x)
-        case let .string(s): return "'\(s)'"
-        case let .bytes(b): return "b\(b)"
-        case let .tuple(items): return "(" + items.map(show).joined(separator: ", ") + ")"
-        case let .list(list): return "[" + list.items.map(show).joined(separator: ", ") + "]"
-        case let .dict(dict): return "{" + dict.items.map { show($0.key) + ": " + show($0.value) }.joined(separator: ", ") + "}"
-        case let .global(name): return name
-        case let .storage(s): return "storage(\(s.key))"
-        case let .tensor(t): return "tensor(\(t.size))"
+    /// Unpickles hex and renders the result as a Python-like string.
+    static func show(_ hex: String) throws -> String {
+        let (root, heap) = try Unpickler.load(bytes(hex), path: "p")
+        func show(_ value: PickleValue) -> String {
+            switch value {
+            case .none: return "None"
+            case let .bool(b): return b ? "True" : "False"
+            case let .int(i): return String(i)
+            case let .float(x): return String(x)
+            case let .string(s): return "'\(s)'"
+            case let .bytes(b): return "b\(b)"
+            case let .tuple(i): return "(" + heap.tuples[i].map(show).joined(separator: ", ") + ")"
+            case let .list(i): return "[" + heap.lists[i].map(show).joined(separator: ", ") + "]"
+            case let .dict(i): return "{" + heap.dicts[i].items.map { show($0.key) + ": " + show($0.value) }.joined(separator: ", ") + "}"
+            case let .global(name): return name
+            case let .storage(s): return "storage(\(s.key))"
+            case let .tensor(t): return "tensor(\(t.size))"
+            }
         }
+        return show(root)
     }
 
     func assertError(_ hex: String, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
@@ -40,28 +44,38 @@ final class CheckpointPickleTests: XCTestCase {
     func testProtocol2Values() throws {
         // pickle.dumps({'a': [1, -2, 3.5, None, True], 'b': (2**40, -300, -70000), 'c': 'é',
         //               'e': [(), (1,), (1, 2), {}], 'f': -2**63}, protocol=2)
-        let value = try Unpickler.load(Self.bytes(
+        let value = try Self.show(
             "80027d71002858010000006171015d7102284b014afeffffff47400c0000000000004e886558010000006271038a06000000000001"
             + "4ad4feffff4a90eefeff87710458010000006371055802000000c3a9710658010000006571075d710828294b018571094b014b0286"
-            + "710a7d710b65580100000066710c8a080000000000000080752e"), path: "p")
-        XCTAssertEqual(Self.show(value), "{'a': [1, -2, 3.5, None, True], 'b': (1099511627776, -300, -70000), 'c': 'é',"
+            + "710a7d710b65580100000066710c8a080000000000000080752e")
+        XCTAssertEqual(value, "{'a': [1, -2, 3.5, None, True], 'b': (1099511627776, -300, -70000), 'c': 'é',"
                        + " 'e': [(), (1), (1, 2), {}], 'f': -9223372036854775808}")
     }
 
     func testProtocol5FramesMemoizeAndBytes() throws {
         // pickle.dumps({'a': [1, -2, 3.5, None, True], 'b': (2**40, -300, -70000), 'c': 'é', 'd': b'xy'}, protocol=5)
-        let value = try Unpickler.load(Self.bytes(
+        let value = try Self.show(
             "80059549000000000000007d94288c0161945d94284b014afeffffff47400c0000000000004e88658c0162948a06000000000001"
-            + "4ad4feffff4a90eefeff87948c0163948c02c3a9948c0164944302787994752e"), path: "p")
-        XCTAssertEqual(Self.show(value), "{'a': [1, -2, 3.5, None, True], 'b': (1099511627776, -300, -70000), 'c': 'é', 'd': b[120, 121]}")
+            + "4ad4feffff4a90eefeff87948c0163948c02c3a9948c0164944302787994752e")
+        XCTAssertEqual(value, "{'a': [1, -2, 3.5, None, True], 'b': (1099511627776, -300, -70000), 'c': 'é', 'd': b[120, 121]}")
     }
 
     func testOrderedDictReduceAndRepeatedKeysKeepTheLastValue() throws {
         // OrderedDict() then SETITEM 'x' = 2, plus a SETITEM overwriting an existing key.
-        let value = try Unpickler.load(Self.bytes("800263636f6c6c656374696f6e730a4f726465726564446963740a71002952710158010000007871024b02732e"), path: "p")
-        XCTAssertEqual(Self.show(value), "{'x': 2}")
-        let twice = try Unpickler.load(Self.bytes("80027d2858010000007871004b016800" + "4b0275" + "2e"), path: "p")
-        XCTAssertEqual(Self.show(twice), "{'x': 2}")
+        XCTAssertEqual(try Self.show("800263636f6c6c656374696f6e730a4f726465726564446963740a71002952710158010000007871024b02732e"),
+                       "{'x': 2}")
+        XCTAssertEqual(try Self.show("80027d2858010000007871004b016800" + "4b0275" + "2e"), "{'x': 2}")
+        // {1: 'a', True: 'b', 'k': None}: True is the key 1, as in Python.
+        XCTAssertEqual(try Self.show("80027d284b015801000000618858010000006258010000006b4e752e"), "{1: 'b', 'k': None}")
+    }
+
+    func testDeeplyNestedPickleDoesNotOverflowTheStack() throws {
+        let depth = 200_000
+        let bytes: [UInt8] = [0x80, 0x02, 0x29] + [UInt8](repeating: 0x85, count: depth) + [0x2E]   // ((((),),),...)
+        let (root, heap) = try Unpickler.load(bytes, path: "deep")
+        guard case let .tuple(i) = root else { return XCTFail("root is not a tuple") }
+        XCTAssertEqual(i, depth)
+        XCTAssertEqual(heap.tuples.count, depth + 1)
     }
 
     func testForbiddenGlobalsAreNamedAndNeverCalled() {

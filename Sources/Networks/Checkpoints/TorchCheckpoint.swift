@@ -24,11 +24,13 @@ enum TorchCheckpoint {
         if let order = try zip.read(folder + "byteorder"), String(decoding: order, as: UTF8.self) != "little" {
             throw CheckpointError.unknownFormat(path: path, reason: "big-endian torch.save archives are not supported")
         }
-        guard case let .dict(top) = try Unpickler.load(pickle, path: path) else {
+        let (root, heap) = try Unpickler.load(pickle, path: path)
+        guard case let .dict(topIndex) = root else {
             throw CheckpointError.notAStateDict(path: path, reason: "the pickled object is not a dict")
         }
-        let nested = nestedKeys.lazy.compactMap { key -> (String, PickleDict)? in
-            if case let .dict(dict)? = top[key] { return (key, dict) } else { return nil }
+        let top = heap.dicts[topIndex]
+        let nested = nestedKeys.lazy.compactMap { key -> (String, PickleHeap.Dict)? in
+            if case let .dict(index)? = top[key] { return (key, heap.dicts[index]) } else { return nil }
         }.first
         var storages = StorageReader(zip: zip, folder: folder, path: path)
         var state = StateDict()

@@ -1,16 +1,21 @@
 import Foundation
 
 /// A value built by the restricted unpickler: Python data plus PyTorch tensor references.
-indirect enum PickleValue {
+/// Containers are indices into a `PickleHeap`, so values never nest: a hostile, deeply nested pickle
+/// cannot overflow the stack when it is built, walked or freed.
+enum PickleValue {
     case none
     case bool(Bool)
     case int(Int)
     case float(Double)
     case string(String)
     case bytes([UInt8])
-    case tuple([PickleValue])
-    case list(PickleList)
-    case dict(PickleDict)
+    /// `heap.tuples[i]`.
+    case tuple(Int)
+    /// `heap.lists[i]` (lists and dicts are filled after they are memoized, hence the indirection).
+    case list(Int)
+    /// `heap.dicts[i]`.
+    case dict(Int)
     /// An allow-listed global (`module.name`), only ever used as a tag, never executed.
     case global(String)
     /// A storage named by a persistent id: `('storage', torch.FloatStorage, key, location, numel)`.
@@ -19,34 +24,48 @@ indirect enum PickleValue {
     case tensor(TorchTensor)
 }
 
-/// A Python list (a class, because pickles append to a list after memoizing it).
-final class PickleList {
-    var items: [PickleValue] = []
-}
+/// The containers of one unpickled object graph.
+struct PickleHeap {
+    /// A Python dict: items in insertion order, with an index for str/int keys.
+    struct Dict {
+        private(set) var items: [(key: PickleValue, value: PickleValue)] = []
+        private var index: [String: Int] = [:]
 
-/// A Python dict keeping insertion order (a class, because pickles fill a dict after memoizing it).
-final class PickleDict {
-    private(set) var items: [(key: PickleValue, value: PickleValue)] = []
-
-    /// Sets `key` to `value`, replacing an equal str/int/bool key as Python would.
-    func set(_ key: PickleValue, _ value: PickleValue) {
-        if let i = items.firstIndex(where: { Self.sameKey($0.key, key) }) { items[i].value = value } else {
+        /// Sets `key` to `value`, replacing an equal str/int key (True counts as 1) as Python would.
+        mutating func set(_ key: PickleValue, _ value: PickleValue) {
+            let hashable: String?
+            switch key {
+            case let .string(s): hashable = "s" + s
+            case let .int(i): hashable = "i\(i)"
+            case let .bool(b): hashable = b ? "i1" : "i0"
+            default: hashable = nil
+            }
+            if let hashable, let i = index[hashable] { items[i].value = value; return }
+            if let hashable { index[hashable] = items.count }
             items.append((key, value))
         }
+
+        /// The value for string key `key`, or nil.
+        subscript(key: String) -> PickleValue? { index["s" + key].map { items[$0].value } }
     }
 
-    /// The value for string key `key`, or nil.
-    subscript(key: String) -> PickleValue? {
-        items.first { if case .string(key) = $0.key { return true } else { return false } }?.value
+    var tuples: [[PickleValue]] = []
+    var lists: [[PickleValue]] = []
+    var dicts: [Dict] = []
+
+    mutating func tuple(_ items: [PickleValue]) -> PickleValue {
+        tuples.append(items)
+        return .tuple(tuples.count - 1)
     }
 
-    private static func sameKey(_ a: PickleValue, _ b: PickleValue) -> Bool {
-        switch (a, b) {
-        case let (.string(x), .string(y)): return x == y
-        case let (.int(x), .int(y)): return x == y
-        case let (.bool(x), .bool(y)): return x == y
-        default: return false
-        }
+    mutating func list(_ items: [PickleValue]) -> PickleValue {
+        lists.append(items)
+        return .list(lists.count - 1)
+    }
+
+    mutating func dict() -> PickleValue {
+        dicts.append(Dict())
+        return .dict(dicts.count - 1)
     }
 }
 
@@ -87,12 +106,15 @@ struct Unpickler {
     private var stack: [PickleValue] = []
     private var marks: [[PickleValue]] = []
     private var memo: [Int: PickleValue] = [:]
+    private var heap = PickleHeap()
 
-    /// Unpickles `bytes` (the `data.pkl` of a `torch.save` archive named `path`).
+    /// Unpickles `bytes` (the `data.pkl` of a `torch.save` archive named `path`) into a root value and
+    /// the heap holding its containers.
     /// - Throws: `CheckpointError.forbiddenGlobal`, `.unknownOpcode` (with its byte offset), `.badPickle`.
-    static func load(_ bytes: [UInt8], path: String) throws -> PickleValue {
+    static func load(_ bytes: [UInt8], path: String) throws -> (root: PickleValue, heap: PickleHeap) {
         var unpickler = Unpickler(bytes: bytes, path: path)
-        return try unpickler.run()
+        let root = try unpickler.run()
+        return (root, unpickler.heap)
     }
 
     private init(bytes: [UInt8], path: String) {
@@ -137,31 +159,27 @@ struct Unpickler {
             case 0x8D: stack.append(.string(try text(try length(try uint(8)))))         // BINUNICODE8
             case UInt8(ascii: "B"): stack.append(.bytes(Array(try take(Int(try uint(4))))))     // BINBYTES
             case UInt8(ascii: "C"): stack.append(.bytes(Array(try take(Int(try uint(1))))))     // SHORT_BINBYTES
-            case UInt8(ascii: ")"): stack.append(.tuple([]))                             // EMPTY_TUPLE
-            case UInt8(ascii: "t"): stack.append(.tuple(try popMark()))                  // TUPLE
+            case UInt8(ascii: ")"): stack.append(heap.tuple([]))                         // EMPTY_TUPLE
+            case UInt8(ascii: "t"): stack.append(heap.tuple(try popMark()))              // TUPLE
             case 0x85, 0x86, 0x87:                                                       // TUPLE1..3
                 let n = Int(op - 0x84)
                 guard stack.count >= n else { throw fail("TUPLE\(n) needs \(n) values") }
-                stack.append(.tuple(Array(stack.suffix(n))))
+                stack.append(heap.tuple(Array(stack.suffix(n))))
                 stack.removeSubrange((stack.count - n - 1)..<(stack.count - 1))
-            case UInt8(ascii: "]"): stack.append(.list(PickleList()))                   // EMPTY_LIST
-            case UInt8(ascii: "l"):                                                      // LIST
-                let list = PickleList()
-                list.items = try popMark()
-                stack.append(.list(list))
+            case UInt8(ascii: "]"): stack.append(heap.list([]))                          // EMPTY_LIST
+            case UInt8(ascii: "l"): stack.append(heap.list(try popMark()))               // LIST
             case UInt8(ascii: "a"), UInt8(ascii: "e"):                                   // APPEND, APPENDS
                 let items = op == UInt8(ascii: "a") ? [try pop()] : try popMark()
                 guard case let .list(list) = try top() else { throw fail("APPEND to a non-list") }
-                list.items += items
-            case UInt8(ascii: "}"): stack.append(.dict(PickleDict()))                   // EMPTY_DICT
+                heap.lists[list] += items
+            case UInt8(ascii: "}"): stack.append(heap.dict())                            // EMPTY_DICT
             case UInt8(ascii: "d"):                                                      // DICT
-                let dict = PickleDict()
-                try fill(dict, try popMark())
-                stack.append(.dict(dict))
+                let items = try popMark(), dict = heap.dict()
+                try fill(dict, items)
+                stack.append(dict)
             case UInt8(ascii: "s"), UInt8(ascii: "u"):                                   // SETITEM, SETITEMS
                 let items = op == UInt8(ascii: "s") ? try popPair() : try popMark()
-                guard case let .dict(dict) = try top() else { throw fail("SETITEM on a non-dict") }
-                try fill(dict, items)
+                try fill(try top(), items)
             case UInt8(ascii: "q"): memo[Int(try uint(1))] = try top()                  // BINPUT
             case UInt8(ascii: "r"): memo[Int(try uint(4))] = try top()                  // LONG_BINPUT
             case 0x94: memo[memo.count] = try top()                                      // MEMOIZE
@@ -179,11 +197,11 @@ struct Unpickler {
             case UInt8(ascii: "R"):                                                      // REDUCE
                 let args = try pop(), callable = try pop()
                 guard case let .tuple(values) = args else { throw fail("REDUCE arguments are not a tuple") }
-                stack.append(try call(callable, values))
+                stack.append(try call(callable, heap.tuples[values]))
             case 0x81:                                                                   // NEWOBJ: cls.__new__(cls, *args)
                 _ = try pop()
                 guard case .global("collections.OrderedDict") = try pop() else { throw fail("NEWOBJ of a class other than OrderedDict") }
-                stack.append(.dict(PickleDict()))
+                stack.append(heap.dict())
             case UInt8(ascii: "b"): _ = try pop(); _ = try top()                         // BUILD: instance state is not needed
             case UInt8(ascii: "Q"): stack.append(try persistentLoad(try pop()))          // BINPERSID
             default: throw CheckpointError.unknownOpcode(path: path, opcode: op, offset: opcodeOffset)
@@ -202,15 +220,15 @@ struct Unpickler {
     }
 
     /// Applies an allow-listed function to its pickled arguments (building data, running no code).
-    private func call(_ callable: PickleValue, _ args: [PickleValue]) throws -> PickleValue {
+    private mutating func call(_ callable: PickleValue, _ args: [PickleValue]) throws -> PickleValue {
         guard case let .global(name) = callable else { throw fail("REDUCE of a value that is not a function") }
         switch name {
         case "collections.OrderedDict":
-            let dict = PickleDict()
+            let dict = heap.dict()
             if case let .list(pairs)? = args.first {
-                for case let .tuple(pair) in pairs.items where pair.count == 2 { dict.set(pair[0], pair[1]) }
+                for case let .tuple(pair) in heap.lists[pairs] { try fill(dict, heap.tuples[pair]) }
             }
-            return .dict(dict)
+            return dict
         case "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2":
             guard args.count >= 4, case let .storage(storage) = args[0], case let .int(offset) = args[1],
                   let size = ints(args[2]), let stride = ints(args[3]) else {
@@ -222,14 +240,14 @@ struct Unpickler {
             return args[0]
         case "torch._tensor._rebuild_from_type_v2":      // (func, type, args, state): a Tensor subclass
             guard args.count >= 3, case let .tuple(inner) = args[2] else { throw fail("\(name) expects (func, type, args, state)") }
-            return try call(args[0], inner)
+            return try call(args[0], heap.tuples[inner])
         default: throw fail("\(name) cannot be called")
         }
     }
 
     /// `torch.save`'s persistent id: `('storage', storage_type, key, location, numel)`.
     private func persistentLoad(_ pid: PickleValue) throws -> PickleValue {
-        guard case let .tuple(fields) = pid, fields.count >= 5, case .string("storage") = fields[0],
+        guard case let .tuple(index) = pid, case let fields = heap.tuples[index], fields.count >= 5, case .string("storage") = fields[0],
               case let .global(typeName) = fields[1], case let .string(key) = fields[2], case let .int(count) = fields[4],
               count >= 0 else {
             throw fail("persistent id is not ('storage', type, key, location, numel)")
@@ -239,16 +257,19 @@ struct Unpickler {
     }
 
     private func ints(_ value: PickleValue) -> [Int]? {
-        guard case let .tuple(items) = value else { return nil }
+        guard case let .tuple(index) = value else { return nil }
+        let items = heap.tuples[index]
         let out = items.compactMap { item -> Int? in if case let .int(i) = item { return i } else { return nil } }
         return out.count == items.count ? out : nil
     }
 
     // MARK: Stack and input
 
-    private func fill(_ dict: PickleDict, _ flat: [PickleValue]) throws {
+    /// Sets key/value pairs given flat (`k1, v1, k2, v2, ...`) in the dict `target`.
+    private mutating func fill(_ target: PickleValue, _ flat: [PickleValue]) throws {
+        guard case let .dict(dict) = target else { throw fail("SETITEM on a non-dict") }
         guard flat.count % 2 == 0 else { throw fail("odd number of values for SETITEMS") }
-        for i in stride(from: 0, to: flat.count, by: 2) { dict.set(flat[i], flat[i + 1]) }
+        for i in stride(from: 0, to: flat.count, by: 2) { heap.dicts[dict].set(flat[i], flat[i + 1]) }
     }
 
     private mutating func pop() throws -> PickleValue {
