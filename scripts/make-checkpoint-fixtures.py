@@ -147,6 +147,7 @@ def main():
     # tensor (no Float32 conversion), and a hand-written pickle whose view reaches past its 4-element storage.
     torch.save(tiny_model(), path("whole_model.pth"))
     torch.save({"z": torch.zeros(2, dtype=torch.complex64)}, path("complex.pth"))
+    torch.save({"epoch": 1, "model": {}}, path("no_tensors.pth"))
     bad_view = (b"\x80\x02}(X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage"
                 b"ctorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x04tQK\x02K\x03\x85K\x01\x85\x89"
                 b"ccollections\nOrderedDict\n)RtRu.")

@@ -117,6 +117,7 @@ final class CheckpointPickleTests: XCTestCase {
                        + " (sskd reads F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL)")
         XCTAssertEqual(try message("bad_view.pth"), "bad_view.pth: tensor 'w': size [3], stride [1], offset 2 reach outside"
                        + " its storage of 4 elements")
+        XCTAssertEqual(try message("no_tensors.pth"), "no_tensors.pth: no state dict found: 'model' holds no tensors")
         XCTAssertEqual(try message("no-such-file.pth"), "no-such-file.pth: cannot read: No such file or directory")
     }
 }

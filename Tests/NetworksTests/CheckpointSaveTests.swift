@@ -69,7 +69,14 @@ final class CheckpointSaveTests: XCTestCase {
         XCTAssertEqual(state["module.fc.bias"]?.data, [1, 1])
         XCTAssertEqual(state.dtype(of: "extra"), .i64)
         state["module.fc.weight"] = nil
+        XCTAssertEqual(state.names, ["module.fc.bias", "extra"])
+        XCTAssertNil(state["module.fc.weight"])
+        XCTAssertEqual(state["extra"]?.data, [3])
         XCTAssertEqual(state.removingPrefix("module.").names, ["fc.bias", "extra"])
+        state["fc.bias"] = .full([2], 5)
+        let merged = state.removingPrefix("module.")
+        XCTAssertEqual(merged.names, ["fc.bias", "extra"])
+        XCTAssertEqual(merged["fc.bias"]?.data, [5, 5])
     }
 
     func testCheckReportsEveryProblemLikePyTorch() throws {

@@ -36,6 +36,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case stateDictMismatch(model: String, missing: [String], unexpected: [String],
                            mismatched: [(name: String, checkpoint: [Int], model: [Int])])
 
+    /// The message shown to the user: file (or model), then the problem.
     public var description: String {
         switch self {
         case let .unreadable(path, reason): return "\(path): cannot read: \(reason)"
@@ -69,6 +70,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         }
     }
 
+    /// Two errors are equal when their messages are (the mismatch lists hold tuples, which are not Equatable).
     public static func == (lhs: CheckpointError, rhs: CheckpointError) -> Bool {
         lhs.description == rhs.description
     }

@@ -2,7 +2,9 @@
 /// (huggingface/safetensors `Dtype`). sskd computes in Float32; the original dtype is kept so that
 /// integer buffers such as BatchNorm's `num_batches_tracked` (int64 in PyTorch) are saved back as I64.
 public enum DType: String, CaseIterable, Sendable {
+    /// Floating point: IEEE binary32, binary16, bfloat16 (the top half of a binary32), binary64.
     case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
+    /// Integers (two's complement, little-endian) and booleans (one byte, nonzero is true).
     case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8", u8 = "U8", bool = "BOOL"
 
     /// Bytes per element.

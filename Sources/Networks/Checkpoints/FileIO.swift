@@ -22,8 +22,9 @@ func atomicWrite(_ bytes: [UInt8], to url: URL) throws {
     }
     var written = 0
     try bytes.withUnsafeBytes { buffer in
+        guard let base = buffer.baseAddress else { return }
         while written < buffer.count {
-            let n = write(fd, buffer.baseAddress! + written, buffer.count - written)
+            let n = write(fd, base + written, buffer.count - written)
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw failure("write") }
             written += n

@@ -17,6 +17,7 @@ public struct StateDict {
         /// Element type in the file; `.i64` entries are saved as I64, all others as F32.
         public var dtype: DType
 
+        /// An entry named `name` (a dotted PyTorch key) holding `tensor`, stored in files as `dtype`.
         public init(name: String, tensor: Tensor, dtype: DType = .f32) {
             self.name = name
             self.tensor = tensor
@@ -26,15 +27,16 @@ public struct StateDict {
 
     /// The entries in file (or model) order; names are unique.
     public private(set) var entries: [Entry] = []
+    /// Position of each name in `entries`.
+    private var index: [String: Int] = [:]
     /// String facts about the checkpoint (architecture, dataset, top-1, seed, command, epoch, ...).
     public var metadata: [String: String]
 
-    /// A state dict from entries in order.
-    /// - Precondition: names are unique (callers building from files check this first).
+    /// A state dict from entries in order; a repeated name replaces the earlier tensor in its place
+    /// (as assigning to a Python dict does).
     public init(_ entries: [Entry] = [], metadata: [String: String] = [:]) {
         self.metadata = metadata
         for entry in entries { self[entry.name, dtype: entry.dtype] = entry.tensor }
-        precondition(self.entries.count == entries.count, "StateDict: duplicate names")
     }
 
     /// The entry names in order.
@@ -45,31 +47,35 @@ public struct StateDict {
     /// The tensor named `name`, or nil. Setting replaces it in place (keeping its position and dtype
     /// unless a new one is given) or appends a new entry; setting nil removes it.
     public subscript(name: String, dtype dtype: DType? = nil) -> Tensor? {
-        get { entries.first { $0.name == name }?.tensor }
+        get { index[name].map { entries[$0].tensor } }
         set {
-            let index = entries.firstIndex { $0.name == name }
-            switch (index, newValue) {
+            switch (index[name], newValue) {
             case let (i?, tensor?):
                 entries[i].tensor = tensor
                 if let dtype { entries[i].dtype = dtype }
-            case let (nil, tensor?): entries.append(Entry(name: name, tensor: tensor, dtype: dtype ?? .f32))
-            case let (i?, nil): entries.remove(at: i)
+            case let (nil, tensor?):
+                index[name] = entries.count
+                entries.append(Entry(name: name, tensor: tensor, dtype: dtype ?? .f32))
+            case let (i?, nil):
+                entries.remove(at: i)
+                index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
             case (nil, nil): break
             }
         }
     }
 
     /// The dtype the entry `name` had in its file, or nil when there is no such entry.
-    public func dtype(of name: String) -> DType? { entries.first { $0.name == name }?.dtype }
+    public func dtype(of name: String) -> DType? { index[name].map { entries[$0].dtype } }
 
     /// A copy with `prefix` removed from every key that starts with it (e.g. `module.` added by
     /// `nn.DataParallel`/`DistributedDataParallel`). Keys without the prefix are kept as they are.
+    /// If both `module.x` and `x` exist, the later entry wins, in the earlier one's place.
     public func removingPrefix(_ prefix: String) -> StateDict {
-        var out = self
-        for i in out.entries.indices where out.entries[i].name.hasPrefix(prefix) {
-            out.entries[i].name.removeFirst(prefix.count)
-        }
-        return out
+        StateDict(entries.map { entry in
+            var entry = entry
+            if entry.name.hasPrefix(prefix) { entry.name.removeFirst(prefix.count) }
+            return entry
+        }, metadata: metadata)
     }
 
     // MARK: - Files

@@ -16,7 +16,7 @@ enum TorchCheckpoint {
     ///   unknown opcode), storage/stride problems, unsupported dtypes, or no state dict inside.
     static func read(_ bytes: [UInt8], path: String) throws -> StateDict {
         let zip = try ZipArchive(bytes, path: path)
-        guard let pickleName = zip.names.first(where: { $0.hasSuffix("data.pkl") && $0.split(separator: "/").count <= 2 }),
+        guard let pickleName = zip.names.first(where: { $0 == "data.pkl" || ($0.hasSuffix("/data.pkl") && $0.split(separator: "/").count == 2) }),
               let pickle = try zip.read(pickleName) else {
             throw CheckpointError.unknownFormat(path: path, reason: "zip archive without data.pkl (not written by torch.save)")
         }
@@ -52,7 +52,7 @@ enum TorchCheckpoint {
             case let .float(x): state.metadata[name] = String(x)
             case let .string(s): state.metadata[name] = s
             case let .bool(b): state.metadata[name] = b ? "True" : "False"
-            case let .tensor(t) where nested != nil && t.size.reduce(1, *) == 1:
+            case let .tensor(t) where nested != nil && t.size.allSatisfy({ $0 == 1 }):   // e.g. best_acc as a tensor
                 if let scalar = try? storages.materialise(t, name: name) { state.metadata[name] = String(scalar.data[0]) }
             default: break
             }

@@ -60,11 +60,13 @@ struct ZipArchive {
             var compressed = UInt64(u32(at + 20)), size = UInt64(u32(at + 24)), local = UInt64(u32(at + 42))
             // ZIP64 extended information (header 0x0001): the 64-bit values of the saturated fields, in this order.
             var field = at + 46 + nameLength
-            while field + 4 <= at + 46 + nameLength + extraLength {
+            let extraEnd = field + extraLength
+            while field + 4 <= extraEnd {
                 let (id, length) = (u16(field), Int(u16(field + 2)))
+                let fieldEnd = min(field + 4 + length, extraEnd)
                 var value = field + 4
                 func next(_ v: inout UInt64) {
-                    guard v == 0xFFFF_FFFF, value + 8 <= field + 4 + length else { return }
+                    guard v == 0xFFFF_FFFF, value + 8 <= fieldEnd else { return }
                     v = u64(value)
                     value += 8
                 }
