@@ -100,6 +100,10 @@ def main():
     torch.save(nn.DataParallel(model).state_dict(), path("tiny_dataparallel.pth"))
     expected["tiny_dataparallel.pth"] = describe(sd)  # keys without `module.`
 
+    params = collections.OrderedDict(model.named_parameters())  # nn.Parameter pickles via _rebuild_parameter
+    torch.save(params, path("tiny_parameters.pth"))
+    expected["tiny_parameters.pth"] = describe(params)
+
     torch.save(sd, path("tiny_proto4.pth"), pickle_protocol=4)
     expected["tiny_proto4.pth"] = describe(sd)
 

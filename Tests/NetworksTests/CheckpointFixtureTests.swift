@@ -27,7 +27,7 @@ final class CheckpointFixtureTests: XCTestCase {
 
     func testEveryFixtureMatchesPyTorchValuesExactly() throws {
         let all = try Self.expected()
-        XCTAssertEqual(all.count, 16)
+        XCTAssertEqual(all.count, 17)
         for (file, want) in all.sorted(by: { $0.key < $1.key }) {
             let state = try StateDict.load(contentsOf: Self.fixture(file))
             XCTAssertEqual(state.names, want.entries.map(\.name), file)
