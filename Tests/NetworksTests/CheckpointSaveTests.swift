@@ -41,15 +41,20 @@ final class CheckpointSaveTests: XCTestCase {
         let before = try Data(contentsOf: url)
         let big = StateDict([.init(name: "w", tensor: Tensor.zeros([100_000]))])
 
+        #if os(Linux)
+        let fileSize = Int32(RLIMIT_FSIZE.rawValue)
+        #else
+        let fileSize = RLIMIT_FSIZE
+        #endif
         var limit = rlimit()
-        getrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
+        getrlimit(fileSize, &limit)
         let saved = limit
         let previousHandler = signal(SIGXFSZ, SIG_IGN)
         limit.rlim_cur = 4096
-        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
+        setrlimit(fileSize, &limit)
         defer {
             var restore = saved
-            setrlimit(Int32(RLIMIT_FSIZE.rawValue), &restore)
+            setrlimit(fileSize, &restore)
             signal(SIGXFSZ, previousHandler)
         }
         XCTAssertThrowsError(try big.save(to: url)) { error in
