@@ -84,6 +84,15 @@ final class CheckpointSaveTests: XCTestCase {
         XCTAssertEqual(merged["fc.bias"]?.data, [5, 5])
     }
 
+    func testNamedTensorsMarkBatchNormCountersAsInt64() {
+        let state = StateDict(namedTensors: [("bn1.weight", .ones([2])), ("bn1.num_batches_tracked", .scalar(7))],
+                              metadata: ["arch": "resnet8"])
+        XCTAssertEqual(state.entries.map(\.dtype), [.f32, .i64])
+        XCTAssertEqual(state.namedTensors.map(\.0), ["bn1.weight", "bn1.num_batches_tracked"])
+        XCTAssertEqual(state.namedTensors.map(\.1.data), [[1, 1], [7]])
+        XCTAssertEqual(state.metadata, ["arch": "resnet8"])
+    }
+
     func testCheckReportsEveryProblemLikePyTorch() throws {
         let state = StateDict([.init(name: "conv1.weight", tensor: .zeros([16, 3, 3, 3])),
                                .init(name: "fc.weight", tensor: .zeros([10, 64])),

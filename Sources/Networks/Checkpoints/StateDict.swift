@@ -39,6 +39,17 @@ public struct StateDict {
         for entry in entries { self[entry.name, dtype: entry.dtype] = entry.tensor }
     }
 
+    /// A state dict from `(name, tensor)` pairs in order, such as a model's `stateDict()`. Entries named
+    /// `*num_batches_tracked` get dtype I64 (an int64 buffer in PyTorch's BatchNorm), all others F32.
+    public init(namedTensors: [(String, Tensor)], metadata: [String: String] = [:]) {
+        self.init(namedTensors.map { name, tensor in
+            Entry(name: name, tensor: tensor, dtype: name.hasSuffix("num_batches_tracked") ? .i64 : .f32)
+        }, metadata: metadata)
+    }
+
+    /// The `(name, tensor)` pairs in order, e.g. to copy into a model with `Model.load(_:strict:)`.
+    public var namedTensors: [(String, Tensor)] { entries.map { ($0.name, $0.tensor) } }
+
     /// The entry names in order.
     public var names: [String] { entries.map(\.name) }
     /// Number of entries.
