@@ -39,7 +39,7 @@ let package = Package(
         .executableTarget(name: "sskd-bench", dependencies: ["Tensors"], swiftSettings: optimized),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NetworksTests", dependencies: ["Networks"]),
+        .testTarget(name: "NetworksTests", dependencies: ["Networks"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation"]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
