@@ -12,13 +12,13 @@ public final class BasicBlock: Layer {
     public let downsample: Sequential?
 
     /// - Precondition: positive sizes.
-    public init(_ inPlanes: Int, _ planes: Int, stride: Int = 1, rng: inout SeededRandom) {
-        conv1 = Conv2d(inPlanes, planes, kernel: 3, stride: stride, padding: 1, rng: &rng)
+    public init(_ inPlanes: Int, _ planes: Int, stride: Int = 1, initializer rng: inout WeightInit) {
+        conv1 = Conv2d(inPlanes, planes, kernel: 3, stride: stride, padding: 1, initializer: &rng)
         bn1 = BatchNorm(planes)
-        conv2 = Conv2d(planes, planes, kernel: 3, padding: 1, rng: &rng)
+        conv2 = Conv2d(planes, planes, kernel: 3, padding: 1, initializer: &rng)
         bn2 = BatchNorm(planes)
         downsample = stride != 1 || inPlanes != planes
-            ? Sequential([Conv2d(inPlanes, planes, kernel: 1, stride: stride, rng: &rng), BatchNorm(planes)]) : nil
+            ? Sequential([Conv2d(inPlanes, planes, kernel: 1, stride: stride, initializer: &rng), BatchNorm(planes)]) : nil
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
@@ -50,16 +50,16 @@ public final class Bottleneck: Layer {
     public let downsample: Sequential?
 
     /// - Precondition: positive sizes.
-    public init(_ inPlanes: Int, _ planes: Int, stride: Int = 1, rng: inout SeededRandom) {
+    public init(_ inPlanes: Int, _ planes: Int, stride: Int = 1, initializer rng: inout WeightInit) {
         let out = planes * Bottleneck.expansion
-        conv1 = Conv2d(inPlanes, planes, kernel: 1, rng: &rng)
+        conv1 = Conv2d(inPlanes, planes, kernel: 1, initializer: &rng)
         bn1 = BatchNorm(planes)
-        conv2 = Conv2d(planes, planes, kernel: 3, stride: stride, padding: 1, rng: &rng)
+        conv2 = Conv2d(planes, planes, kernel: 3, stride: stride, padding: 1, initializer: &rng)
         bn2 = BatchNorm(planes)
-        conv3 = Conv2d(planes, out, kernel: 1, rng: &rng)
+        conv3 = Conv2d(planes, out, kernel: 1, initializer: &rng)
         bn3 = BatchNorm(out)
         downsample = stride != 1 || inPlanes != out
-            ? Sequential([Conv2d(inPlanes, out, kernel: 1, stride: stride, rng: &rng), BatchNorm(out)]) : nil
+            ? Sequential([Conv2d(inPlanes, out, kernel: 1, stride: stride, initializer: &rng), BatchNorm(out)]) : nil
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
@@ -93,12 +93,12 @@ public final class WideBasicBlock: Layer {
     public let convShortcut: Conv2d?
 
     /// - Precondition: positive sizes.
-    public init(_ inPlanes: Int, _ outPlanes: Int, stride: Int, rng: inout SeededRandom) {
+    public init(_ inPlanes: Int, _ outPlanes: Int, stride: Int, initializer rng: inout WeightInit) {
         bn1 = BatchNorm(inPlanes)
-        conv1 = Conv2d(inPlanes, outPlanes, kernel: 3, stride: stride, padding: 1, rng: &rng)
+        conv1 = Conv2d(inPlanes, outPlanes, kernel: 3, stride: stride, padding: 1, initializer: &rng)
         bn2 = BatchNorm(outPlanes)
-        conv2 = Conv2d(outPlanes, outPlanes, kernel: 3, padding: 1, rng: &rng)
-        convShortcut = inPlanes != outPlanes ? Conv2d(inPlanes, outPlanes, kernel: 1, stride: stride, rng: &rng) : nil
+        conv2 = Conv2d(outPlanes, outPlanes, kernel: 3, padding: 1, initializer: &rng)
+        convShortcut = inPlanes != outPlanes ? Conv2d(inPlanes, outPlanes, kernel: 1, stride: stride, initializer: &rng) : nil
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
