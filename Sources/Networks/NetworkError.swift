@@ -20,6 +20,7 @@ public enum NetworkError: Error, CustomStringConvertible, Equatable {
 
     /// A tensor whose checkpoint shape differs from the model's.
     public struct ShapeMismatch: Equatable {
+        /// The state-dict key, the shape found in the checkpoint, and the model's shape.
         public let key: String, checkpoint: [Int], model: [Int]
     }
 

@@ -7,6 +7,7 @@ import Tensors
 public final class BasicBlock: Layer {
     /// Output channels over `planes` (1 for the basic block).
     public static let expansion = 1
+    /// 3x3 convolutions (`conv1` strided) and their BatchNorms.
     public let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm
     /// `Sequential(Conv2d 1x1, BatchNorm2d)` named `downsample.0`/`downsample.1`, or nil for identity.
     public let downsample: Sequential?
@@ -45,6 +46,7 @@ public final class BasicBlock: Layer {
 public final class Bottleneck: Layer {
     /// Output channels over `planes`.
     public static let expansion = 4
+    /// 1x1 reduce, 3x3 (strided), 1x1 expand convolutions and their BatchNorms.
     public let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm, conv3: Conv2d, bn3: BatchNorm
     /// `Sequential(Conv2d 1x1, BatchNorm2d)`, or nil for identity.
     public let downsample: Sequential?
@@ -88,6 +90,7 @@ public final class Bottleneck: Layer {
 /// `[N, Cin, H, W]` → `[N, Cout, H/stride, W/stride]`. Children: `bn1 conv1 bn2 conv2 convShortcut`
 /// (`convShortcut` only when widths differ, as RepDistiller; dropout is not used, dropRate 0).
 public final class WideBasicBlock: Layer {
+    /// Pre-activation BatchNorms and the two 3x3 convolutions (`conv1` strided).
     public let bn1: BatchNorm, conv1: Conv2d, bn2: BatchNorm, conv2: Conv2d
     /// 1x1 conv (stride) when input and output widths differ, else nil.
     public let convShortcut: Conv2d?
