@@ -27,7 +27,7 @@ public enum NetworkError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .unknownArchitecture(name, known, suggestion):
-            return "unknown architecture '\(name)'" + (suggestion.map { ", did you mean '\($0)'?" } ?? "")
+            return "unknown architecture '\(name)'" + (suggestion.map { ", did you mean '\($0)'?" } ?? ".")
                 + " Known: " + known.joined(separator: ", ")
         case let .invalidConfiguration(arch, reason):
             return "\(arch): \(reason)"
