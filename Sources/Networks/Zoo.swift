@@ -107,15 +107,17 @@ public enum Zoo {
             guard spec.depth >= 8, (spec.depth - 2) % 6 == 0 else {
                 throw NetworkError.invalidConfiguration(architecture: name, reason: "depth \(spec.depth) is not 6n+2 (8, 14, 20, 32, ...)")
             }
-            return (name, .cifarResNet(blocks: (spec.depth - 2) / 6, widths: spec.widths))
+            return (name, .cifarResNet(blocks: try blockCount((spec.depth - 2) / 6, name), widths: spec.widths))
         }
-        if let wrn = try wideResNetSpec(name) { return (name, .wideResNet(blocks: wrn.n, widen: wrn.k)) }
-        if let cfg = vgg[name.hasSuffix("-bn") ? String(name.dropLast(3)) : name] { return (name, .vgg(cfg)) }
+        if let wrn = try wideResNetSpec(name) { return (name, .wideResNet(blocks: try blockCount(wrn.n, name), widen: wrn.k)) }
+        let plain = name.hasSuffix("-bn") ? String(name.dropLast(3)) : name
+        if let cfg = vgg[plain] { return (plain, .vgg(cfg)) }
         if name == "mlp" || name == "cnn" {
             let w = widths ?? (name == "mlp" ? [256, 128] : [32, 64, 128])
             guard !w.isEmpty, w.allSatisfy({ $0 > 0 }) else {
                 throw NetworkError.invalidConfiguration(architecture: name, reason: "widths \(w) must be a non-empty list of positive sizes")
             }
+            _ = try blockCount(w.count, name)
             if name == "cnn" { return (name, .cnn(widths: w)) }
             let size = inputSize ?? (channels == 1 ? [28, 28] : [32, 32])
             guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 <= 1 << 20 }) else {
@@ -128,6 +130,17 @@ public enum Zoo {
             return (name, .mlp(features: features.partialValue, widths: w))
         }
         throw NetworkError.unknownArchitecture(arch, known: architectures, suggestion: closest(to: name, in: architectures))
+    }
+
+    /// Most blocks per stage (ResNet/WRN) or layers (MLP/CNN); the deepest published CIFAR ResNet, resnet1202, has 200.
+    public static let maxBlocks = 1000
+
+    /// `n` when it is at most `maxBlocks`.
+    static func blockCount(_ n: Int, _ name: String) throws -> Int {
+        guard n <= maxBlocks else {
+            throw NetworkError.invalidConfiguration(architecture: name, reason: "\(n) blocks exceed the maximum of \(maxBlocks)")
+        }
+        return n
     }
 
     /// `resnetD` → D for the CIFAR family (not the torchvision depths 18/34/50).

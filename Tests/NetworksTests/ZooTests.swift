@@ -105,8 +105,15 @@ final class ZooTests: XCTestCase {
             XCTAssertGreaterThan(parameters, limit)
         }
         XCTAssertThrowsError(try Zoo.make("resnet120002", channels: 3, classes: 10)) {
-            XCTAssertTrue("\($0)".contains("exceed the limit of 1000000000"), "\($0)")
+            XCTAssertEqual("\($0)", "resnet120002: 20000 blocks exceed the maximum of 1000")
         }
+        XCTAssertThrowsError(try Zoo.make("resnet32x4", channels: 3, classes: 10_000_000)) {
+            XCTAssertEqual("\($0)", "resnet32x4: 2577408160 parameters exceed the limit of 1000000000; use smaller widths or depth")
+        }
+        XCTAssertThrowsError(try Zoo.make("mlp", channels: 1, classes: 10, widths: Array(repeating: 4, count: 1001))) {
+            XCTAssertEqual("\($0)", "mlp: 1001 blocks exceed the maximum of 1000")
+        }
+        XCTAssertEqual(try Zoo.make("VGG8_bn", channels: 1, classes: 10, initialize: false).architecture, "vgg8")
         XCTAssertThrowsError(try Zoo.make("mlp", channels: 1, classes: 10, widths: [1 << 40])) {
             guard case NetworkError.tooLarge = $0 else { return XCTFail("\($0)") }
         }
