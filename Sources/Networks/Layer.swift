@@ -34,8 +34,11 @@ public struct LayerProfile: Equatable {
 }
 
 extension Layer {
+    /// Default: no parameters of its own.
     public var ownParameters: [(String, Tensor)] { [] }
+    /// Default: no buffers of its own.
     public var ownBuffers: [(String, Tensor)] { [] }
+    /// Default: a leaf layer.
     public var children: [(String, Layer)] { [] }
 
     /// Every parameter with its dotted name, in `torch.nn.Module.named_parameters()` order

@@ -68,6 +68,7 @@ public final class Model: Layer {
         defaultSplit = ends
         split = ends
         frozen = Array(repeating: false, count: units.count)
+        for (key, tensor) in stateDict() { tensor.name = key }
     }
 
     // MARK: Layer

@@ -20,13 +20,14 @@ public enum NetworkError: Error, CustomStringConvertible, Equatable {
 
     /// A tensor whose checkpoint shape differs from the model's.
     public struct ShapeMismatch: Equatable {
+        /// The state-dict key, the shape found in the checkpoint, and the model's shape.
         public let key: String, checkpoint: [Int], model: [Int]
     }
 
     public var description: String {
         switch self {
         case let .unknownArchitecture(name, known, suggestion):
-            return "unknown architecture '\(name)'" + (suggestion.map { ", did you mean '\($0)'?" } ?? "")
+            return "unknown architecture '\(name)'" + (suggestion.map { ", did you mean '\($0)'?" } ?? ".")
                 + " Known: " + known.joined(separator: ", ")
         case let .invalidConfiguration(arch, reason):
             return "\(arch): \(reason)"

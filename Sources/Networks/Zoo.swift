@@ -25,7 +25,17 @@ public enum Zoo {
         "resnet18", "resnet34", "resnet50", "mlp", "cnn",
     ]
 
-    /// Builds an architecture by name with freshly initialised weights.
+    /// An architecture resolved from its name, with everything needed to count or build it.
+    enum Spec {
+        case cifarResNet(blocks: Int, widths: [Int])
+        case torchvisionResNet(blocks: [Int], bottleneck: Bool)
+        case wideResNet(blocks: Int, widen: Int)
+        case vgg([[Int]])
+        case mlp(features: Int, widths: [Int])
+        case cnn(widths: [Int])
+    }
+
+    /// Builds an architecture by name.
     /// - Parameters:
     ///   - arch: a name from `architectures` (case-insensitive; `_` and `-` interchangeable; `vgg8_bn` = `vgg8`).
     ///   - channels: input channels (1 for 28x28 grey images, 3 for RGB).
@@ -34,15 +44,54 @@ public enum Zoo {
     ///   - inputSize: `[H, W]` of the input, needed only by `mlp` (its first layer has C·H·W inputs);
     ///     default 28x28 for one channel, else 32x32.
     ///   - seed: seed of the weight initialisation.
+    ///   - initialize: false skips the random draws (zero weights) for a model about to `load` a checkpoint.
     /// - Throws: `NetworkError.unknownArchitecture` (listing the known names, with a close match),
-    ///   `.invalidConfiguration` for non-positive sizes or impossible depths, `.tooLarge` above `parameterLimit`.
+    ///   `.invalidConfiguration` for non-positive sizes or impossible depths, `.tooLarge` above `parameterLimit`
+    ///   (checked in closed form before anything is allocated).
     public static func make(_ arch: String, channels: Int, classes: Int, widths: [Int]? = nil,
-                            inputSize: [Int]? = nil, seed: UInt64 = 0) throws -> Model {
+                            inputSize: [Int]? = nil, seed: UInt64 = 0, initialize: Bool = true) throws -> Model {
+        let (name, spec) = try resolve(arch, channels: channels, classes: classes, widths: widths, inputSize: inputSize)
+        let count = parameters(spec, channels: channels, classes: classes)
+        guard count <= Double(parameterLimit) else {
+            throw NetworkError.tooLarge(architecture: name, parameters: count < 9e18 ? Int(count) : Int.max, limit: parameterLimit)
+        }
+        var rng = initialize ? WeightInit(seed: seed) : .skip
+        switch spec {
+        case let .cifarResNet(n, w): return cifarResNet(name, blocks: n, widths: w, channels: channels, classes: classes, initializer: &rng)
+        case let .torchvisionResNet(b, bottleneck):
+            return torchvisionResNet(name, b, bottleneck: bottleneck, channels: channels, classes: classes, initializer: &rng)
+        case let .wideResNet(n, k): return wideResNet(name, blocks: n, widen: k, channels: channels, classes: classes, initializer: &rng)
+        case let .vgg(cfg): return vggNet(name, cfg, channels: channels, classes: classes, initializer: &rng)
+        case let .mlp(features, w): return mlp(features, w, classes: classes, initializer: &rng)
+        case let .cnn(w): return cnn(w, channels: channels, classes: classes, initializer: &rng)
+        }
+    }
+
+    /// The parameter count of `make(arch, ...)` in closed form, without building anything (may exceed `parameterLimit`).
+    /// - Throws: as `make`, except `.tooLarge`.
+    public static func parameterCount(_ arch: String, channels: Int, classes: Int, widths: [Int]? = nil,
+                                      inputSize: [Int]? = nil) throws -> Double {
+        let spec = try resolve(arch, channels: channels, classes: classes, widths: widths, inputSize: inputSize).spec
+        return parameters(spec, channels: channels, classes: classes)
+    }
+
+    static func parameters(_ spec: Spec, channels: Int, classes: Int) -> Double {
+        switch spec {
+        case let .cifarResNet(n, w): return cifarResNetParameters(n, w, channels, classes)
+        case let .torchvisionResNet(b, bottleneck): return torchvisionResNetParameters(b, bottleneck, channels, classes)
+        case let .wideResNet(n, k): return wideResNetParameters(n, k, channels, classes)
+        case let .vgg(cfg): return vggParameters(cfg, channels, classes)
+        case let .mlp(features, w): return mlpParameters(features, w, classes)
+        case let .cnn(w): return cnnParameters(w, channels, classes)
+        }
+    }
+
+    /// Parses and validates a name and its options.
+    static func resolve(_ arch: String, channels: Int, classes: Int, widths: [Int]?, inputSize: [Int]?) throws -> (name: String, spec: Spec) {
         let name = arch.lowercased().replacingOccurrences(of: "_", with: "-")
         guard channels > 0, classes > 0 else {
             throw NetworkError.invalidConfiguration(architecture: name, reason: "channels (\(channels)) and classes (\(classes)) must be positive")
         }
-        var rng = SeededRandom(seed: seed)
         let cifar: [String: (depth: Int, widths: [Int])] = [
             "resnet8x4": (8, [32, 64, 128, 256]), "resnet32x4": (32, [32, 64, 128, 256])]
         let imagenet: [String: (blocks: [Int], bottleneck: Bool)] = [
@@ -53,51 +102,45 @@ public enum Zoo {
             "vgg13": [[64, 64], [128, 128], [256, 256], [512, 512], [512, 512]],
             "vgg16": [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]],
             "vgg19": [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512, 512, 512, 512]]]
-        if let spec = imagenet[name] {
-            try check(name, torchvisionResNetParameters(spec.blocks, spec.bottleneck, channels, classes))
-            return torchvisionResNet(name, spec.blocks, bottleneck: spec.bottleneck, channels: channels, classes: classes, rng: &rng)
-        }
+        if let spec = imagenet[name] { return (name, .torchvisionResNet(blocks: spec.blocks, bottleneck: spec.bottleneck)) }
         if let spec = cifar[name] ?? cifarDepth(name).map({ ($0, [16, 16, 32, 64]) }) {
             guard spec.depth >= 8, (spec.depth - 2) % 6 == 0 else {
                 throw NetworkError.invalidConfiguration(architecture: name, reason: "depth \(spec.depth) is not 6n+2 (8, 14, 20, 32, ...)")
             }
-            let n = (spec.depth - 2) / 6
-            try check(name, cifarResNetParameters(n, spec.widths, channels, classes))
-            return cifarResNet(name, blocks: n, widths: spec.widths, channels: channels, classes: classes, rng: &rng)
+            return (name, .cifarResNet(blocks: try blockCount((spec.depth - 2) / 6, name), widths: spec.widths))
         }
-        if let wrn = try wideResNetSpec(name) {
-            try check(name, wideResNetParameters(wrn.n, wrn.k, channels, classes))
-            return wideResNet(name, blocks: wrn.n, widen: wrn.k, channels: channels, classes: classes, rng: &rng)
-        }
-        if let cfg = vgg[name.hasSuffix("-bn") ? String(name.dropLast(3)) : name] {
-            try check(name, vggParameters(cfg, channels, classes))
-            return vggNet(name, cfg, channels: channels, classes: classes, rng: &rng)
-        }
+        if let wrn = try wideResNetSpec(name) { return (name, .wideResNet(blocks: try blockCount(wrn.n, name), widen: wrn.k)) }
+        let plain = name.hasSuffix("-bn") ? String(name.dropLast(3)) : name
+        if let cfg = vgg[plain] { return (plain, .vgg(cfg)) }
         if name == "mlp" || name == "cnn" {
             let w = widths ?? (name == "mlp" ? [256, 128] : [32, 64, 128])
             guard !w.isEmpty, w.allSatisfy({ $0 > 0 }) else {
                 throw NetworkError.invalidConfiguration(architecture: name, reason: "widths \(w) must be a non-empty list of positive sizes")
             }
-            if name == "cnn" {
-                try check(name, cnnParameters(w, channels, classes))
-                return cnn(w, channels: channels, classes: classes, rng: &rng)
-            }
+            _ = try blockCount(w.count, name)
+            if name == "cnn" { return (name, .cnn(widths: w)) }
             let size = inputSize ?? (channels == 1 ? [28, 28] : [32, 32])
-            guard size.count == 2, size.allSatisfy({ $0 > 0 }) else {
-                throw NetworkError.invalidConfiguration(architecture: name, reason: "inputSize \(size) must be [H, W] with positive sizes")
+            guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 <= 1 << 20 }) else {
+                throw NetworkError.invalidConfiguration(architecture: name, reason: "inputSize \(size) must be [H, W] with sizes in 1...1048576")
             }
-            let features = channels.multipliedReportingOverflow(by: size[0] * size[1]).partialValue
-            try check(name, mlpParameters(features, w, classes))
-            return mlp(features, w, classes: classes, rng: &rng)
+            let features = channels.multipliedReportingOverflow(by: size[0] * size[1])
+            guard !features.overflow else {
+                throw NetworkError.invalidConfiguration(architecture: name, reason: "\(channels)x\(size[0])x\(size[1]) inputs overflow")
+            }
+            return (name, .mlp(features: features.partialValue, widths: w))
         }
         throw NetworkError.unknownArchitecture(arch, known: architectures, suggestion: closest(to: name, in: architectures))
     }
 
-    /// Throws `tooLarge` when `parameters` (computed in Double so absurd sizes cannot overflow) exceeds the limit.
-    static func check(_ name: String, _ parameters: Double) throws {
-        guard parameters <= Double(parameterLimit) else {
-            throw NetworkError.tooLarge(architecture: name, parameters: parameters < 9e18 ? Int(parameters) : Int.max, limit: parameterLimit)
+    /// Most blocks per stage (ResNet/WRN) or layers (MLP/CNN); the deepest published CIFAR ResNet, resnet1202, has 200.
+    public static let maxBlocks = 1000
+
+    /// `n` when it is at most `maxBlocks`.
+    static func blockCount(_ n: Int, _ name: String) throws -> Int {
+        guard n <= maxBlocks else {
+            throw NetworkError.invalidConfiguration(architecture: name, reason: "\(n) blocks exceed the maximum of \(maxBlocks)")
         }
+        return n
     }
 
     /// `resnetD` → D for the CIFAR family (not the torchvision depths 18/34/50).

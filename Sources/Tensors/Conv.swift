@@ -58,7 +58,7 @@ public struct Conv2dGeometry: Equatable {
 }
 
 /// Largest column matrix (in floats) one worker builds at once: 8 M floats = 32 MiB.
-let columnBudget = 8 << 20
+nonisolated(unsafe) var columnBudget = 8 << 20   // a var so tests can force chunking
 
 extension Conv2dGeometry {
     /// Samples per chunk so that one worker's column matrix stays within `columnBudget` floats.

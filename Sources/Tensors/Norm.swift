@@ -34,7 +34,7 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
             throw TensorError.invalidShape(op: "batch_norm", shape: x.shape, reason: "has 1 value per channel; training needs more")
         }
         var variance = [Float](repeating: 0, count: c)
-        x.data.withUnsafeBufferPointer { px in
+        x.data.withUnsafeBufferPointer { px in mean.withUnsafeMutableBufferPointer { mean in variance.withUnsafeMutableBufferPointer { variance in
             Parallel.forEach(c, costPerItem: m) { range in
                 for ch in range {
                     var s = 0.0
@@ -45,7 +45,7 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
                     mean[ch] = Float(mu); variance[ch] = Float(v / Double(m))
                 }
             }
-        }
+        } } }
         for ch in 0..<c { invStd[ch] = 1 / (variance[ch] + eps).squareRoot() }
         if let runningMean { for ch in 0..<c { runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * mean[ch] } }
         if let runningVar {
@@ -82,6 +82,7 @@ func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, saved: Batch
     let n = x.shape[0], c = x.shape[1], hw = x.shape[2...].reduce(1, *), m = Float(n * hw)
     var sumDy = [Float](repeating: 0, count: c), sumDyXHat = [Float](repeating: 0, count: c)
     dy.withUnsafeBufferPointer { pdy in saved.xHat.withUnsafeBufferPointer { ph in
+    sumDy.withUnsafeMutableBufferPointer { sumDy in sumDyXHat.withUnsafeMutableBufferPointer { sumDyXHat in
         Parallel.forEach(c, costPerItem: n * hw) { range in
             for ch in range {
                 var a = 0.0, b = 0.0
@@ -92,7 +93,7 @@ func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, saved: Batch
                 sumDy[ch] = Float(a); sumDyXHat[ch] = Float(b)
             }
         }
-    } }
+    } } } }
     var dX: [Float]? = nil
     if x.requiresGrad {
         var d = [Float](repeating: 0, count: x.count)

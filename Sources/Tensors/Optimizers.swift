@@ -104,7 +104,8 @@ public enum LearningRateSchedule: Equatable {
     case step(every: Int, gamma: Float)
     /// × gamma at each milestone passed (`MultiStepLR`).
     case multiStep(milestones: [Int], gamma: Float)
-    /// Cosine from the base rate to `minimum` over `total` steps (`CosineAnnealingLR`, closed form).
+    /// Cosine from the base rate to `minimum` over `total` steps (`CosineAnnealingLR`, closed form); after
+    /// `total` steps it stays at `minimum` (PyTorch's closed form would rise again).
     case cosine(total: Int, minimum: Float)
     /// Linear warm-up from `startFactor`·base to base over `steps`, then `then` counted from the warm-up's end
     /// (`LinearLR` chained with `SequentialLR`).

@@ -31,7 +31,11 @@ final class OracleTests: XCTestCase {
     }
 
     func testConvChunkingOverTheBatchGivesTheSameResult() throws {
-        // A batch larger than one column chunk must equal per-sample convolution.
+        // A batch larger than one column chunk (budget lowered to 2 samples' columns) must equal
+        // per-sample convolution, forward and backward.
+        let saved = columnBudget
+        columnBudget = 2 * 2 * 9 * 25
+        defer { columnBudget = saved }
         var rng = SeededRandom(seed: 3)
         let g = Conv2dGeometry(padding: (1, 1))
         let x = Tensor.uniform([3, 2, 5, 5], low: -1, high: 1, rng: &rng), w = Tensor.uniform([2, 2, 3, 3], low: -1, high: 1, rng: &rng)
@@ -40,6 +44,12 @@ final class OracleTests: XCTestCase {
             let one = try conv2d(try x.slice(s, length: 1), weight: w, geometry: g)
             XCTAssertEqual(Array(whole.data[(s * 50)..<((s + 1) * 50)]), one.data)
         }
+        let xg = Tensor(shape: x.shape, data: x.data, requiresGrad: true), wg = Tensor(shape: w.shape, data: w.data, requiresGrad: true)
+        try conv2d(xg, weight: wg, geometry: g).sum().backward()
+        columnBudget = saved
+        let xr = Tensor(shape: x.shape, data: x.data, requiresGrad: true), wr = Tensor(shape: w.shape, data: w.data, requiresGrad: true)
+        try conv2d(xr, weight: wr, geometry: g).sum().backward()
+        for (a, b) in zip(xg.grad!.data + wg.grad!.data, xr.grad!.data + wr.grad!.data) { XCTAssertEqual(a, b, accuracy: 1e-5) }
     }
 
     func testErrorsNameTheOpAndShapes() {

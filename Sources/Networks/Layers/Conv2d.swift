@@ -14,10 +14,10 @@ public final class Conv2d: Layer {
 
     /// - Precondition: positive sizes and `groups` dividing both channel counts (the zoo validates user input first).
     public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
-                groups: Int = 1, bias: Bool = false, rng: inout SeededRandom) {
+                groups: Int = 1, bias: Bool = false, initializer rng: inout WeightInit) {
         precondition(inChannels > 0 && outChannels > 0 && kernel > 0 && groups > 0
                      && inChannels % groups == 0 && outChannels % groups == 0, "Conv2d: bad configuration")
-        weight = .kaimingNormal([outChannels, inChannels / groups, kernel, kernel], rng: &rng)
+        weight = rng.kaimingNormal([outChannels, inChannels / groups, kernel, kernel])
         self.bias = bias ? .zeros([outChannels], requiresGrad: true) : nil
         geometry = Conv2dGeometry(stride: (stride, stride), padding: (padding, padding), groups: groups)
     }
@@ -53,10 +53,10 @@ public final class Linear: Layer {
     public let bias: Tensor?
 
     /// - Precondition: positive sizes (the zoo validates user input first).
-    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, rng: inout SeededRandom) {
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, initializer rng: inout WeightInit) {
         precondition(inFeatures > 0 && outFeatures > 0, "Linear: sizes must be positive")
-        weight = .defaultWeight([outFeatures, inFeatures], rng: &rng)
-        self.bias = bias ? .defaultBias(outFeatures, fanIn: inFeatures, rng: &rng) : nil
+        weight = rng.defaultWeight([outFeatures, inFeatures])
+        self.bias = bias ? rng.defaultBias(outFeatures, fanIn: inFeatures) : nil
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {

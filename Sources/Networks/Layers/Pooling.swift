@@ -2,6 +2,7 @@ import Tensors
 
 /// Rectified linear unit (`torch.nn.ReLU`), any shape.
 public final class ReLU: Layer {
+    /// A parameter-free ReLU.
     public init() {}
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor { x.relu() }
     public func profile(_ input: [Int]) throws -> LayerProfile { LayerProfile(output: input, macs: 0) }
@@ -43,6 +44,7 @@ func poolProfile(_ g: Pool2dGeometry, _ input: [Int], op: String) throws -> Laye
 /// Global average pooling (`torch.nn.AdaptiveAvgPool2d((1, 1))`): `[N, C, H, W]` → `[N, C, 1, 1]`, so the
 /// head works for any input size.
 public final class GlobalAvgPool2d: Layer {
+    /// A parameter-free global average pool.
     public init() {}
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor { try x.adaptiveAvgPool2d(1, 1) }
     public func profile(_ input: [Int]) throws -> LayerProfile {
@@ -53,6 +55,7 @@ public final class GlobalAvgPool2d: Layer {
 
 /// `torch.nn.Flatten()`: `[N, d1, d2, ...]` → `[N, d1·d2·...]`.
 public final class Flatten: Layer {
+    /// A parameter-free flatten from axis 1.
     public init() {}
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor { x.flattened() }
     public func profile(_ input: [Int]) throws -> LayerProfile {

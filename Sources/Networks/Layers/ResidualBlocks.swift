@@ -7,18 +7,19 @@ import Tensors
 public final class BasicBlock: Layer {
     /// Output channels over `planes` (1 for the basic block).
     public static let expansion = 1
+    /// 3x3 convolutions (`conv1` strided) and their BatchNorms.
     public let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm
     /// `Sequential(Conv2d 1x1, BatchNorm2d)` named `downsample.0`/`downsample.1`, or nil for identity.
     public let downsample: Sequential?
 
     /// - Precondition: positive sizes.
-    public init(_ inPlanes: Int, _ planes: Int, stride: Int = 1, rng: inout SeededRandom) {
-        conv1 = Conv2d(inPlanes, planes, kernel: 3, stride: stride, padding: 1, rng: &rng)
+    public init(_ inPlanes: Int, _ planes: Int, stride: Int = 1, initializer rng: inout WeightInit) {
+        conv1 = Conv2d(inPlanes, planes, kernel: 3, stride: stride, padding: 1, initializer: &rng)
         bn1 = BatchNorm(planes)
-        conv2 = Conv2d(planes, planes, kernel: 3, padding: 1, rng: &rng)
+        conv2 = Conv2d(planes, planes, kernel: 3, padding: 1, initializer: &rng)
         bn2 = BatchNorm(planes)
         downsample = stride != 1 || inPlanes != planes
-            ? Sequential([Conv2d(inPlanes, planes, kernel: 1, stride: stride, rng: &rng), BatchNorm(planes)]) : nil
+            ? Sequential([Conv2d(inPlanes, planes, kernel: 1, stride: stride, initializer: &rng), BatchNorm(planes)]) : nil
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
@@ -45,21 +46,22 @@ public final class BasicBlock: Layer {
 public final class Bottleneck: Layer {
     /// Output channels over `planes`.
     public static let expansion = 4
+    /// 1x1 reduce, 3x3 (strided), 1x1 expand convolutions and their BatchNorms.
     public let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm, conv3: Conv2d, bn3: BatchNorm
     /// `Sequential(Conv2d 1x1, BatchNorm2d)`, or nil for identity.
     public let downsample: Sequential?
 
     /// - Precondition: positive sizes.
-    public init(_ inPlanes: Int, _ planes: Int, stride: Int = 1, rng: inout SeededRandom) {
+    public init(_ inPlanes: Int, _ planes: Int, stride: Int = 1, initializer rng: inout WeightInit) {
         let out = planes * Bottleneck.expansion
-        conv1 = Conv2d(inPlanes, planes, kernel: 1, rng: &rng)
+        conv1 = Conv2d(inPlanes, planes, kernel: 1, initializer: &rng)
         bn1 = BatchNorm(planes)
-        conv2 = Conv2d(planes, planes, kernel: 3, stride: stride, padding: 1, rng: &rng)
+        conv2 = Conv2d(planes, planes, kernel: 3, stride: stride, padding: 1, initializer: &rng)
         bn2 = BatchNorm(planes)
-        conv3 = Conv2d(planes, out, kernel: 1, rng: &rng)
+        conv3 = Conv2d(planes, out, kernel: 1, initializer: &rng)
         bn3 = BatchNorm(out)
         downsample = stride != 1 || inPlanes != out
-            ? Sequential([Conv2d(inPlanes, out, kernel: 1, stride: stride, rng: &rng), BatchNorm(out)]) : nil
+            ? Sequential([Conv2d(inPlanes, out, kernel: 1, stride: stride, initializer: &rng), BatchNorm(out)]) : nil
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
@@ -88,17 +90,18 @@ public final class Bottleneck: Layer {
 /// `[N, Cin, H, W]` → `[N, Cout, H/stride, W/stride]`. Children: `bn1 conv1 bn2 conv2 convShortcut`
 /// (`convShortcut` only when widths differ, as RepDistiller; dropout is not used, dropRate 0).
 public final class WideBasicBlock: Layer {
+    /// Pre-activation BatchNorms and the two 3x3 convolutions (`conv1` strided).
     public let bn1: BatchNorm, conv1: Conv2d, bn2: BatchNorm, conv2: Conv2d
     /// 1x1 conv (stride) when input and output widths differ, else nil.
     public let convShortcut: Conv2d?
 
     /// - Precondition: positive sizes.
-    public init(_ inPlanes: Int, _ outPlanes: Int, stride: Int, rng: inout SeededRandom) {
+    public init(_ inPlanes: Int, _ outPlanes: Int, stride: Int, initializer rng: inout WeightInit) {
         bn1 = BatchNorm(inPlanes)
-        conv1 = Conv2d(inPlanes, outPlanes, kernel: 3, stride: stride, padding: 1, rng: &rng)
+        conv1 = Conv2d(inPlanes, outPlanes, kernel: 3, stride: stride, padding: 1, initializer: &rng)
         bn2 = BatchNorm(outPlanes)
-        conv2 = Conv2d(outPlanes, outPlanes, kernel: 3, padding: 1, rng: &rng)
-        convShortcut = inPlanes != outPlanes ? Conv2d(inPlanes, outPlanes, kernel: 1, stride: stride, rng: &rng) : nil
+        conv2 = Conv2d(outPlanes, outPlanes, kernel: 3, padding: 1, initializer: &rng)
+        convShortcut = inPlanes != outPlanes ? Conv2d(inPlanes, outPlanes, kernel: 1, stride: stride, initializer: &rng) : nil
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
