@@ -3,7 +3,12 @@
 // Targets are layered: Tensors <- Networks <- Datasets/Distillation <- Plotting/Interpreter <- sskd.
 import PackageDescription
 
-let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+// The numeric targets are optimised in debug builds too, so that `swift test` trains real models in
+// seconds rather than minutes; release builds drop bounds checks in them as well.
+let optimized: [SwiftSetting] = [
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
 
 let package = Package(
     name: "sskd",
@@ -29,17 +34,19 @@ let package = Package(
         // SSKD mimic/freeze/head, KD, FitNets, AT, metrics, run records.
         .target(name: "Distillation", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
         // gnuplot pipe and notebooks.
-        .target(name: "Plotting", dependencies: ["Distillation"]),
+        .target(name: "Plotting", dependencies: ["Tensors"]),
         // The sskd command language: lexer, parser, commands, REPL.
         .target(name: "Interpreter", dependencies: ["Tensors", "Networks", "Datasets", "Distillation", "Plotting", "CReadline"]),
         .executableTarget(name: "sskd", dependencies: [
             "Interpreter", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        .executableTarget(name: "sskd-bench", dependencies: ["Tensors"], swiftSettings: optimized),
+
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NetworksTests", dependencies: ["Networks"]),
+        .testTarget(name: "NetworksTests", dependencies: ["Networks"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
-        .testTarget(name: "DistillationTests", dependencies: ["Distillation"]),
+        .testTarget(name: "DistillationTests", dependencies: ["Distillation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
         .testTarget(name: "InterpreterTests", dependencies: ["Interpreter"], resources: [.copy("Golden")]),
     ],

@@ -1,4 +1,263 @@
-/// The op that produced a tensor, with what its backward pass needs. (Filled in by the engine.)
-public indirect enum Op {
+import Foundation
+
+/// Reverse-mode automatic differentiation over a dynamic graph (as PyTorch's autograd).
+///
+/// Every differentiable op records an `Op` case holding its inputs and what its backward pass
+/// needs. `Tensor.backward()` sorts the graph topologically and applies `Op.backward` in one
+/// exhaustive `switch` (as candle's `backprop.rs`): an op without a gradient rule does not compile.
+/// The kernels themselves (`conv2dBackward`, `batchNormBackward`, ...) sit beside their forward
+/// in the op family's file.
+
+/// Global switch for graph recording, like `torch.no_grad()`.
+public enum GradMode {
+    /// Whether ops on tensors with `requiresGrad` record a graph. Training loops run single-threaded
+    /// at the top level, so a plain static is enough.
+    nonisolated(unsafe) public static var isEnabled = true
+}
+
+/// Runs `body` with graph recording off (`torch.no_grad()`), restoring the previous mode after.
+public func withNoGrad<T>(_ body: () throws -> T) rethrows -> T {
+    let previous = GradMode.isEnabled
+    GradMode.isEnabled = false
+    defer { GradMode.isEnabled = previous }
+    return try body()
+}
+
+/// The op that produced a tensor, with its inputs and the values its backward pass needs.
+public enum Op {
+    case add(Tensor, Tensor)
+    case sub(Tensor, Tensor)
+    case mul(Tensor, Tensor)
+    case div(Tensor, Tensor)
+    case addScalar(Tensor)
+    case mulScalar(Tensor, Float)
+    case powScalar(Tensor, Float)
+    case exp(Tensor)
+    case log(Tensor)
+    case relu(Tensor)
+    case leakyRelu(Tensor, slope: Float)
+    case sigmoid(Tensor)
+    case tanh(Tensor)
+    case dropout(Tensor, mask: [Float])
     case reshape(Tensor)
+    case transpose2d(Tensor)
+    case slice(Tensor, start: Int)
+    case concat([Tensor], axis: Int)
+    case sum(Tensor, axes: [Int])
+    case mean(Tensor, axes: [Int])
+    case max(Tensor, argmax: [Int32], axis: Int)
+    case matmul(Tensor, Tensor)
+    case linear(Tensor, weight: Tensor, bias: Tensor?)
+    case conv2d(Tensor, weight: Tensor, bias: Tensor?, Conv2dGeometry)
+    case maxPool2d(Tensor, argmax: [Int32])
+    case avgPool2d(Tensor, Pool2dGeometry)
+    case adaptiveAvgPool2d(Tensor)
+    case batchNorm(Tensor, weight: Tensor?, bias: Tensor?, BatchNormSaved)
+    case softmax(Tensor)
+    case logSoftmax(Tensor)
+    case crossEntropy(Tensor, targets: [Int], smoothing: Float)
+    case mseLoss(Tensor, Tensor)
+    case klDivergence(student: Tensor, teacher: Tensor, temperature: Float)
+
+    /// The tensors this op read, in order.
+    var inputs: [Tensor] {
+        switch self {
+        case let .add(a, b), let .sub(a, b), let .mul(a, b), let .div(a, b), let .matmul(a, b), let .mseLoss(a, b),
+             let .klDivergence(a, b, _):
+            return [a, b]
+        case let .addScalar(a), let .mulScalar(a, _), let .powScalar(a, _), let .exp(a), let .log(a), let .relu(a),
+             let .leakyRelu(a, _), let .sigmoid(a), let .tanh(a), let .dropout(a, _), let .reshape(a), let .transpose2d(a),
+             let .slice(a, _), let .sum(a, _), let .mean(a, _), let .max(a, _, _), let .maxPool2d(a, _), let .avgPool2d(a, _),
+             let .adaptiveAvgPool2d(a), let .softmax(a), let .logSoftmax(a), let .crossEntropy(a, _, _):
+            return [a]
+        case let .concat(parts, _):
+            return parts
+        case let .linear(x, w, b), let .conv2d(x, w, b, _):
+            return [x, w] + [b].compactMap { $0 }
+        case let .batchNorm(x, w, b, _):
+            return [x] + [w, b].compactMap { $0 }
+        }
+    }
+
+    /// Gradients of the loss with respect to each of `inputs` (same order), given the gradient
+    /// `g` of the loss with respect to `out`. Inputs that do not require a gradient may get `nil`.
+    func backward(out: Tensor, grad g: [Float]) -> [[Float]?] {
+        switch self {
+        case let .add(a, b):
+            return [reduceBroadcast(g, from: out.shape, to: a.shape), reduceBroadcast(g, from: out.shape, to: b.shape)]
+        case let .sub(a, b):
+            return [reduceBroadcast(g, from: out.shape, to: a.shape),
+                    reduceBroadcast(g.map { -$0 }, from: out.shape, to: b.shape)]
+        case let .mul(a, b):
+            return mulBackward(a, b, out: out, grad: g)
+        case let .div(a, b):
+            return divBackward(a, b, out: out, grad: g)
+        case .addScalar:
+            return [g]
+        case let .mulScalar(_, s):
+            return [g.map { $0 * s }]
+        case let .powScalar(a, p):
+            return [zipMap(g, a.data) { g, x in g * p * powf(x, p - 1) }]
+        case .exp:
+            return [zipMap(g, out.data, *)]
+        case let .log(a):
+            return [zipMap(g, a.data, /)]
+        case let .relu(a):
+            return [zipMap(g, a.data) { g, x in x > 0 ? g : 0 }]
+        case let .leakyRelu(a, slope):
+            return [zipMap(g, a.data) { g, x in x > 0 ? g : g * slope }]
+        case .sigmoid:
+            return [zipMap(g, out.data) { g, y in g * y * (1 - y) }]
+        case .tanh:
+            return [zipMap(g, out.data) { g, y in g * (1 - y * y) }]
+        case let .dropout(_, mask):
+            return [zipMap(g, mask, *)]
+        case .reshape:
+            return [g]
+        case let .transpose2d(a):
+            return [transpose2dData(g, rows: a.shape[1], cols: a.shape[0])]
+        case let .slice(a, start):
+            return [sliceBackward(g, input: a.shape, start: start, length: out.shape[0])]
+        case let .concat(parts, axis):
+            return concatBackward(g, parts: parts.map(\.shape), axis: axis)
+        case let .sum(a, axes):
+            return [expandReduced(g, to: a.shape, axes: axes, scale: 1)]
+        case let .mean(a, axes):
+            return [expandReduced(g, to: a.shape, axes: axes, scale: 1 / Float(Swift.max(axes.map { a.shape[$0] }.reduce(1, *), 1)))]
+        case let .max(a, argmax, axis):
+            return [maxBackward(g, input: a.shape, argmax: argmax, axis: axis)]
+        case let .matmul(a, b):
+            return matmulBackward(a, b, grad: g)
+        case let .linear(x, w, b):
+            return linearBackward(x, weight: w, hasBias: b != nil, grad: g)
+        case let .conv2d(x, w, b, geometry):
+            return conv2dBackward(x, weight: w, hasBias: b != nil, geometry: geometry, grad: g)
+        case let .maxPool2d(a, argmax):
+            return [maxPool2dBackward(g, input: a.shape, argmax: argmax)]
+        case let .avgPool2d(a, geometry):
+            return [avgPool2dBackward(g, input: a.shape, geometry: geometry)]
+        case let .adaptiveAvgPool2d(a):
+            return [adaptiveAvgPool2dBackward(g, input: a.shape, output: out.shape)]
+        case let .batchNorm(x, w, b, saved):
+            return batchNormBackward(x, weight: w, hasBias: b != nil, saved: saved, grad: g)
+        case .softmax:
+            return [softmaxBackward(g, out: out)]
+        case .logSoftmax:
+            return [logSoftmaxBackward(g, out: out)]
+        case let .crossEntropy(logits, targets, smoothing):
+            return [crossEntropyBackward(logits, targets: targets, smoothing: smoothing, grad: g[0])]
+        case let .mseLoss(a, b):
+            return mseBackward(a, b, grad: g[0])
+        case let .klDivergence(s, t, temperature):
+            return klDivergenceBackward(student: s, teacher: t, temperature: temperature, grad: g[0])
+        }
+    }
+}
+
+extension Tensor {
+    /// Wraps `data` as the result of `op`, recording the graph when grad mode is on and an input needs a gradient.
+    static func result(shape: [Int], data: [Float], op: @autoclosure () -> Op, inputs: [Tensor]) -> Tensor {
+        let t = Tensor(shape: shape, data: data)
+        if GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) {
+            t.requiresGrad = true
+            t.gradFn = op()
+        }
+        return t
+    }
+
+    /// Whether this tensor is a leaf (created by the user, not by an op).
+    public var isLeaf: Bool { gradFn == nil }
+
+    /// Backpropagates from this tensor, accumulating `grad` into every leaf that requires one.
+    ///
+    /// - Parameter gradient: d(loss)/d(self); defaults to 1 for a one-element tensor (a loss).
+    /// - Throws: `TensorError.invalidArgument` when `self` does not require a gradient, or is not a
+    ///   scalar and no `gradient` of its shape is given.
+    /// The graph is freed afterwards (PyTorch's `retain_graph=False`).
+    public func backward(gradient: Tensor? = nil) throws {
+        guard requiresGrad else {
+            throw TensorError.invalidArgument(op: "backward", reason: "tensor \(formatShape(shape)) does not require grad")
+        }
+        let seed: [Float]
+        if let gradient {
+            guard gradient.shape == shape else { throw TensorError.shapeMismatch(op: "backward", lhs: shape, rhs: gradient.shape) }
+            seed = gradient.data
+        } else {
+            guard count == 1 else {
+                throw TensorError.invalidArgument(op: "backward", reason: "grad can be implicitly created only for scalar outputs, got \(formatShape(shape))")
+            }
+            seed = [1]
+        }
+        // Iterative depth-first topological order (no recursion: deep graphs must not blow the stack).
+        var order: [Tensor] = []
+        var visited = Set<ObjectIdentifier>()
+        var stack: [(Tensor, Bool)] = [(self, false)]
+        while let (node, expanded) = stack.popLast() {
+            if expanded { order.append(node); continue }
+            guard visited.insert(ObjectIdentifier(node)).inserted else { continue }
+            stack.append((node, true))
+            for input in node.gradFn?.inputs ?? [] where input.requiresGrad && !visited.contains(ObjectIdentifier(input)) {
+                stack.append((input, false))
+            }
+        }
+        var grads: [ObjectIdentifier: [Float]] = [ObjectIdentifier(self): seed]
+        for node in order.reversed() {
+            guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
+            guard let op = node.gradFn else {
+                node.accumulateGrad(g)
+                continue
+            }
+            let inputs = op.inputs
+            let inputGrads = op.backward(out: node, grad: g)
+            for (input, ig) in zip(inputs, inputGrads) where input.requiresGrad {
+                guard let ig else { continue }
+                let key = ObjectIdentifier(input)
+                if var existing = grads[key] {
+                    addInPlace(&existing, ig)
+                    grads[key] = existing
+                } else {
+                    grads[key] = ig
+                }
+            }
+            node.gradFn = nil
+        }
+    }
+
+    /// Adds `g` to `grad` (PyTorch accumulates gradients until `zeroGrad`).
+    func accumulateGrad(_ g: [Float]) {
+        if let grad {
+            addInPlace(&grad.data, g)
+        } else {
+            grad = Tensor(shape: shape, data: g)
+        }
+    }
+
+    /// Clears the accumulated gradient (`optimizer.zero_grad(set_to_none=True)`).
+    public func zeroGrad() { grad = nil }
+
+    /// A tensor sharing the values but cut from the graph (`tensor.detach()`).
+    public func detached() -> Tensor { Tensor(shape: shape, data: data) }
+}
+
+/// `a += b` elementwise. - Precondition: equal counts.
+@inline(__always) func addInPlace(_ a: inout [Float], _ b: [Float]) {
+    precondition(a.count == b.count)
+    a.withUnsafeMutableBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            for i in 0..<pa.count { pa[i] += pb[i] }
+        }
+    }
+}
+
+/// Elementwise `f(a[i], b[i])`. - Precondition: equal counts.
+@inline(__always) func zipMap(_ a: [Float], _ b: [Float], _ f: (Float, Float) -> Float) -> [Float] {
+    precondition(a.count == b.count)
+    return [Float](unsafeUninitializedCapacity: a.count) { out, n in
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                for i in 0..<pa.count { out[i] = f(pa[i], pb[i]) }
+            }
+        }
+        n = a.count
+    }
 }

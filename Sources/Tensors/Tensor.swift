@@ -83,7 +83,7 @@ extension Tensor {
     public static func scalar(_ value: Float) -> Tensor { Tensor(shape: [], data: [value]) }
     /// `[start, start+step, ...]` below `end`, shape `[n]` (as `torch.arange`).
     public static func arange(_ start: Float = 0, _ end: Float, step: Float = 1) -> Tensor {
-        let n = max(0, Int(((end - start) / step).rounded(.up)))
+        let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
         return Tensor(shape: [n], data: (0..<n).map { start + Float($0) * step })
     }
     /// Normal samples N(mean, std²) from a seeded generator.

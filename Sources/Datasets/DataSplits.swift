@@ -1,0 +1,166 @@
+import Foundation
+
+/// How pixel values are normalised after scaling to `[0, 1]`: `x' = (x - mean[c]) / std[c]` per channel.
+public enum Normalization: Sendable, Equatable {
+    /// Mean and standard deviation of each channel over the (final) train split.
+    case computed
+    /// Given per-channel values (e.g. CIFAR-10's mean `[0.4914, 0.4822, 0.4465]`), one per channel.
+    case given(mean: [Float], std: [Float])
+    /// Only the `[0, 1]` scaling (mean 0, std 1).
+    case none
+}
+
+/// Options turning a loaded train/test pair into `DataSplits` (the REPL's `data ... val=5000 limit=1000 seed=1`).
+public struct DataConfig: Sendable, Equatable {
+    /// Number of train images held out (class-balanced, seeded) as the validation split; 0 = none.
+    public var validation: Int
+    /// When set, train and test are each cut to at most this many images (class-balanced, seeded),
+    /// after the validation hold-out; for quick demos and tests.
+    public var limit: Int?
+    /// Seed of the hold-out, the limit, the per-epoch shuffle and the augmentation.
+    public var seed: UInt64
+    /// Train-time augmentation; nil = the data set's default (CIFAR: crop 4 + flip; MNIST family: crop 2).
+    public var augmentation: Augmentation?
+    /// Per-channel normalisation.
+    public var normalization: Normalization
+
+    /// Defaults: no validation split, no limit, seed 0, the data set's augmentation, computed mean/std.
+    public init(validation: Int = 0, limit: Int? = nil, seed: UInt64 = 0, augmentation: Augmentation? = nil,
+                normalization: Normalization = .computed) {
+        self.validation = validation
+        self.limit = limit
+        self.seed = seed
+        self.augmentation = augmentation
+        self.normalization = normalization
+    }
+}
+
+/// The train / validation / test splits of one data set, with the normalisation and augmentation
+/// every batch uses.
+public struct DataSplits: Sendable {
+    /// Which split to draw batches from.
+    public enum Split: String, Sendable, CaseIterable { case train, val, test }
+
+    /// Training images (what is left after the validation hold-out, then `limit`).
+    public let train: Dataset
+    /// Held-out validation images, taken from the original train split (empty when `validation == 0`).
+    public let val: Dataset
+    /// Test images (cut to `limit` when set).
+    public let test: Dataset
+    /// Per-channel mean subtracted after scaling to `[0, 1]`, `[C]`.
+    public let mean: [Float]
+    /// Per-channel standard deviation divided by, `[C]` (never 0).
+    public let std: [Float]
+    /// Augmentation of train batches.
+    public let augmentation: Augmentation
+    /// Seed of the shuffle and augmentation streams.
+    public let seed: UInt64
+
+    /// Splits `train` into train/val, applies `limit`, and fixes mean/std.
+    /// - Throws: `DatasetError.invalidOption` when `train` and `test` differ in image shape or classes,
+    ///   `validation` is negative or leaves no training image, `limit` is not positive, or given
+    ///   mean/std do not have one value per channel (or a std is not positive).
+    public init(train fullTrain: Dataset, test fullTest: Dataset, config: DataConfig = DataConfig()) throws {
+        guard fullTrain.imageShape == fullTest.imageShape, fullTrain.classNames == fullTest.classNames else {
+            throw DatasetError.invalidOption(
+                name: "test", reason: "\(fullTest.name) \(fullTest.imageShape) with \(fullTest.classCount) classes does not match \(fullTrain.name) \(fullTrain.imageShape) with \(fullTrain.classCount) classes")
+        }
+        guard config.validation >= 0, config.validation < fullTrain.count else {
+            throw DatasetError.invalidOption(name: "val", reason: "\(config.validation) must be in 0..<\(fullTrain.count) (the train size)")
+        }
+        if let limit = config.limit, limit <= 0 {
+            throw DatasetError.invalidOption(name: "limit", reason: "\(limit) must be positive")
+        }
+        let heldOut = Sampling.balanced(labels: fullTrain.labels, classCount: fullTrain.classCount,
+                                        count: config.validation, seed: Sampling.mix(config.seed, 1))
+        var isHeldOut = [Bool](repeating: false, count: fullTrain.count)
+        for i in heldOut { isHeldOut[i] = true }
+        let base = fullTrain.name.split(separator: "/").first.map(String.init) ?? fullTrain.name
+        var train = fullTrain.subset((0..<fullTrain.count).filter { !isHeldOut[$0] })
+        var test = fullTest
+        val = fullTrain.subset(heldOut, name: base + "/val")
+        if let limit = config.limit {
+            func cut(_ d: Dataset, tag: UInt64) -> Dataset {
+                d.count <= limit ? d : d.subset(Sampling.balanced(labels: d.labels, classCount: d.classCount, count: limit,
+                                                                  seed: Sampling.mix(config.seed, tag)))
+            }
+            train = cut(train, tag: 2)
+            test = cut(test, tag: 3)
+        }
+        self.train = train
+        self.test = test
+        let channels = train.channels
+        switch config.normalization {
+        case .computed: (mean, std) = DataSplits.channelStatistics(train)
+        case .none: (mean, std) = ([Float](repeating: 0, count: channels), [Float](repeating: 1, count: channels))
+        case let .given(mean, std):
+            guard mean.count == channels, std.count == channels, std.allSatisfy({ $0 > 0 }) else {
+                throw DatasetError.invalidOption(name: "normalize", reason: "needs \(channels) means and \(channels) positive stds, got \(mean) and \(std)")
+            }
+            (self.mean, self.std) = (mean, std)
+        }
+        augmentation = config.augmentation ?? fullTrain.defaultAugmentation
+        seed = config.seed
+    }
+
+    /// The data set behind `split`.
+    public func dataset(_ split: Split) -> Dataset {
+        switch split {
+        case .train: return train
+        case .val: return val
+        case .test: return test
+        }
+    }
+
+    /// Mini-batches of `split`. With `shuffle` (default: only for `.train`) the order is a fresh
+    /// permutation per epoch, seeded by (seed, epoch), and train batches are augmented; otherwise
+    /// the order is fixed and nothing is augmented (evaluation). The last partial batch is kept.
+    /// The next batch is assembled on a background thread while the current one is in use.
+    /// - Throws: `DatasetError.invalidOption` when `batchSize < 1` or `epoch < 0`.
+    public func batches(_ split: Split, batchSize: Int, epoch: Int = 0, shuffle: Bool? = nil) throws -> BatchSequence {
+        guard batchSize >= 1 else { throw DatasetError.invalidOption(name: "batch", reason: "\(batchSize) must be at least 1") }
+        guard epoch >= 0 else { throw DatasetError.invalidOption(name: "epoch", reason: "\(epoch) must be at least 0") }
+        let data = dataset(split)
+        let training = shuffle ?? (split == .train)
+        let epochSeed = Sampling.mix(seed, 100, UInt64(epoch))
+        let order = training ? Sampling.permutation(data.count, seed: epochSeed) : Array(0..<data.count)
+        let augment = training && split == .train ? augmentation : .none
+        return BatchSequence(dataset: data, order: order, batchSize: batchSize, mean: mean, std: std,
+                             augmentation: augment, seed: epochSeed)
+    }
+
+    /// Several lines for the REPL's `data` command: each split, the shape, classes and preprocessing.
+    public var summary: String {
+        let fmt = { (values: [Float]) in "[" + values.map { String(format: "%.4f", Double($0)) }.joined(separator: ", ") + "]" }
+        return [train.summary, "\(val.name): \(val.count) images", "\(test.name): \(test.count) images",
+                "normalize: mean \(fmt(mean)) std \(fmt(std)); augmentation: \(augmentation); seed \(seed)"]
+            .joined(separator: "\n")
+    }
+
+    /// Per-channel mean and (population) standard deviation of `data` in `[0, 1]` units; std 0 becomes 1.
+    static func channelStatistics(_ data: Dataset) -> (mean: [Float], std: [Float]) {
+        let plane = data.height * data.width
+        var sums = [Double](repeating: 0, count: data.channels)
+        var squares = sums
+        func accumulate<T>(_ values: [T], _ scale: Double, _ toDouble: (T) -> Double) {
+            values.withUnsafeBufferPointer { v in
+                for n in 0..<data.count {
+                    for c in 0..<data.channels {
+                        var s = 0.0, q = 0.0
+                        let base = (n * data.channels + c) * plane
+                        for p in 0..<plane { let x = toDouble(v[base + p]) * scale; s += x; q += x * x }
+                        sums[c] += s; squares[c] += q
+                    }
+                }
+            }
+        }
+        switch data.pixels {
+        case let .uint8(values): accumulate(values, 1.0 / 255) { Double($0) }
+        case let .float32(values): accumulate(values, 1) { Double($0) }
+        }
+        let n = Double(max(1, data.count * plane))
+        let mean = sums.map { $0 / n }
+        let std = zip(squares, mean).map { q, m in (max(0, q / n - m * m)).squareRoot() }
+        return (mean.map { Float($0) }, std.map { $0 > 0 ? Float($0) : 1 })
+    }
+}

@@ -1,0 +1,51 @@
+/// Why a data set could not be loaded or used. Every case names the file (or option) at fault.
+///
+/// Thrown by `DatasetLoader`, `DataSplits` and the readers behind them; never a crash on bad input.
+public enum DatasetError: Error, CustomStringConvertible, Equatable {
+    /// The file or folder does not exist.
+    case missingFile(path: String)
+    /// The file exists but could not be read (permissions, I/O error).
+    case unreadable(path: String, reason: String)
+    /// The leading magic number is not the one the format requires.
+    case badMagic(path: String, expected: String, found: String)
+    /// The file holds fewer bytes than its header (or the format) promises.
+    case truncated(path: String, expectedBytes: Int, actualBytes: Int)
+    /// The header describes something this reader does not accept (rank, dtype, size).
+    case badHeader(path: String, reason: String)
+    /// The image file and the label file disagree on the number of samples.
+    case countMismatch(images: String, imageCount: Int, labels: String, labelCount: Int)
+    /// A label lies outside `0..<classCount`.
+    case labelOutOfRange(path: String, index: Int, label: Int, classCount: Int)
+    /// A gzip (`.gz`) file or zip member could not be inflated.
+    case unreadableGzip(path: String, reason: String)
+    /// A NumPy `.npy` header is malformed or unsupported (spec: numpy.lib.format, version 1–3).
+    case badNpyHeader(path: String, reason: String)
+    /// A `.npz` archive is not a readable zip, or lacks a member.
+    case badZip(path: String, reason: String)
+    /// A loader or split option is invalid (e.g. `val` larger than the train set).
+    case invalidOption(name: String, reason: String)
+    /// `DatasetLoader.standard` was given a name it does not know.
+    case unknownDataset(name: String, known: [String])
+
+    /// One line naming the file or option and the problem.
+    public var description: String {
+        switch self {
+        case let .missingFile(path): return "\(path): no such file or folder"
+        case let .unreadable(path, reason): return "\(path): cannot read: \(reason)"
+        case let .badMagic(path, expected, found): return "\(path): bad magic number \(found), expected \(expected)"
+        case let .truncated(path, expected, actual):
+            return "\(path): truncated: header needs \(expected) bytes, file has \(actual)"
+        case let .badHeader(path, reason): return "\(path): bad header: \(reason)"
+        case let .countMismatch(images, imageCount, labels, labelCount):
+            return "\(images) holds \(imageCount) images but \(labels) holds \(labelCount) labels"
+        case let .labelOutOfRange(path, index, label, classCount):
+            return "\(path): label \(label) of sample \(index) is outside 0..<\(classCount)"
+        case let .unreadableGzip(path, reason): return "\(path): unreadable gzip data: \(reason)"
+        case let .badNpyHeader(path, reason): return "\(path): bad .npy header: \(reason)"
+        case let .badZip(path, reason): return "\(path): bad .npz archive: \(reason)"
+        case let .invalidOption(name, reason): return "option \(name): \(reason)"
+        case let .unknownDataset(name, known):
+            return "unknown data set '\(name)' (known: \(known.joined(separator: ", ")))"
+        }
+    }
+}

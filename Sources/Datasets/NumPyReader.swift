@@ -1,0 +1,186 @@
+import Foundation
+
+/// How a rank-4 NumPy image array is laid out. Images always end up `[N, C, H, W]`.
+public enum ImageLayout: String, Sendable {
+    /// `[N, H, W, C]` when the last size is at most 4 (e.g. Keras CIFAR `(50000, 32, 32, 3)`),
+    /// else `[N, C, H, W]` when the second size is at most 4.
+    case auto
+    /// `[N, C, H, W]` (PyTorch).
+    case nchw
+    /// `[N, H, W, C]` (NumPy/TensorFlow); transposed to NCHW on load.
+    case nhwc
+}
+
+/// Readers for NumPy `.npy` arrays and `.npz` archives of them.
+///
+/// `.npy` spec: numpy.lib.format (magic `\x93NUMPY`, version 1.0/2.0/3.0, a Python-dict header with
+/// `descr`, `fortran_order`, `shape`). Images: `uint8` (`|u1`) or little-endian `float32` (`<f4`,
+/// taken to be in `[0, 1]`), rank 3 `[N, H, W]` or rank 4 (see `ImageLayout`). Labels: any
+/// little-endian integer type (`int64`, `int32`, `uint8`, ...), shape `[N]` or `[N, 1]`.
+/// `.npz` is a zip archive (PKWARE APPNOTE) of `.npy` members, stored or deflated, zip64 allowed.
+extension DatasetLoader {
+    /// Images and labels from two `.npy` files. Classes as in `idx(images:labels:)`; no default augmentation.
+    /// - Throws: `DatasetError.missingFile`, `.badNpyHeader`, `.truncated`, `.countMismatch`,
+    ///   `.labelOutOfRange`, `.invalidOption` (ambiguous layout).
+    public static func npy(images: String, labels: String, name: String? = nil, classNames: [String]? = nil,
+                           layout: ImageLayout = .auto) throws -> Dataset {
+        let imageArray = try FileBytes.mapped(images).withUnsafeBytes { try NpyArray(parsing: $0, path: images) }
+        let labelArray = try FileBytes.mapped(labels).withUnsafeBytes { try NpyArray(parsing: $0, path: labels) }
+        return try makeDataset(imageArray, labelArray, name: name ?? URL(fileURLWithPath: images).lastPathComponent,
+                               classNames: classNames, layout: layout)
+    }
+
+    /// Images and labels from two members of a `.npz` archive (Keras `mnist.npz` uses
+    /// `x_train`/`y_train`/`x_test`/`y_test`). Keys may omit the `.npy` suffix.
+    /// - Throws: `DatasetError.badZip` (not a zip, member missing, unsupported compression), plus the
+    ///   errors of `npy(images:labels:)`.
+    public static func npz(_ path: String, imagesKey: String = "x_train", labelsKey: String = "y_train",
+                           name: String? = nil, classNames: [String]? = nil,
+                           layout: ImageLayout = .auto) throws -> Dataset {
+        let data = try FileBytes.mapped(path)
+        let (imageArray, labelArray) = try data.withUnsafeBytes { raw in
+            let archive = try ZipArchive(raw, path: path)
+            return (try archive.npyMember(imagesKey), try archive.npyMember(labelsKey))
+        }
+        return try makeDataset(imageArray, labelArray, name: name ?? "\(URL(fileURLWithPath: path).lastPathComponent):\(imagesKey)",
+                               classNames: classNames, layout: layout)
+    }
+
+    private static func makeDataset(_ images: NpyArray, _ labels: NpyArray, name: String, classNames: [String]?,
+                                    layout: ImageLayout) throws -> Dataset {
+        let s = images.shape
+        guard s.count == 3 || s.count == 4, s.dropFirst().allSatisfy({ $0 > 0 }) else {
+            throw DatasetError.badNpyHeader(path: images.path, reason: "images need shape (N, H, W) or rank 4, got \(s)")
+        }
+        var nhwc = false
+        if s.count == 4 {
+            switch layout {
+            case .nchw: nhwc = false
+            case .nhwc: nhwc = true
+            case .auto:
+                guard s[3] <= 4 || s[1] <= 4 else {
+                    throw DatasetError.invalidOption(name: "layout", reason: "\(images.path): cannot tell NCHW from NHWC in \(s); pass nchw or nhwc")
+                }
+                nhwc = s[3] <= 4
+            }
+        }
+        let (c, h, w) = s.count == 3 ? (1, s[1], s[2]) : nhwc ? (s[3], s[1], s[2]) : (s[1], s[2], s[3])
+        guard labels.shape.count == 1 || labels.shape.count == 2 && labels.shape[1] == 1 else {
+            throw DatasetError.badNpyHeader(path: labels.path, reason: "labels need shape (N,) or (N, 1), got \(labels.shape)")
+        }
+        let values: [Int]
+        switch labels.values {
+        case let .integers(v): values = v
+        case let .bytes(v): values = v.map(Int.init)
+        case .floats: throw DatasetError.badNpyHeader(path: labels.path, reason: "labels must be integers, got \(labels.descr)")
+        }
+        guard s[0] == values.count else {
+            throw DatasetError.countMismatch(images: images.path, imageCount: s[0], labels: labels.path, labelCount: values.count)
+        }
+        let classes = classNames ?? Dataset.numberedClasses(max(values.max() ?? 0, 0) + 1)
+        try Dataset.checkLabels(values, classCount: classes.count, path: labels.path)
+        let pixels: Pixels
+        switch images.values {
+        case let .bytes(v): pixels = .uint8(nhwc ? toNCHW(v, n: s[0], h: h, w: w, c: c) : v)
+        case let .floats(v): pixels = .float32(nhwc ? toNCHW(v, n: s[0], h: h, w: w, c: c) : v)
+        case .integers: throw DatasetError.badNpyHeader(path: images.path, reason: "images must be uint8 or float32, got \(images.descr)")
+        }
+        return Dataset(unchecked: name, pixels: pixels, labels: values, channels: c, height: h, width: w,
+                       classNames: classes, defaultAugmentation: Augmentation())
+    }
+
+    /// `[N, H, W, C]` → `[N, C, H, W]`.
+    private static func toNCHW<T>(_ v: [T], n: Int, h: Int, w: Int, c: Int) -> [T] {
+        var out = v
+        let plane = h * w
+        for i in 0..<n {
+            let base = i * plane * c
+            for p in 0..<plane { for ch in 0..<c { out[base + ch * plane + p] = v[base + p * c + ch] } }
+        }
+        return out
+    }
+}
+
+/// A decoded `.npy` array (C order, little-endian).
+struct NpyArray {
+    enum Values { case bytes([UInt8]), floats([Float]), integers([Int]) }
+    let path: String
+    let descr: String
+    let shape: [Int]
+    let values: Values
+
+    /// Parses a whole `.npy` file. Sizes from the header are checked against the byte count before allocating.
+    /// - Throws: `DatasetError.badNpyHeader`, `.truncated`.
+    init(parsing raw: UnsafeRawBufferPointer, path: String) throws {
+        func bad(_ reason: String) -> DatasetError { .badNpyHeader(path: path, reason: reason) }
+        let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
+        guard raw.count >= 10, Array(raw[0..<6]) == magic else { throw bad("no \\x93NUMPY magic") }
+        let major = raw[6]
+        guard (1...3).contains(major) else { throw bad("unknown format version \(major)") }
+        let lengthBytes = major == 1 ? 2 : 4
+        guard raw.count >= 8 + lengthBytes else { throw bad("file ends inside the header length") }
+        let headerLength = (0..<lengthBytes).reversed().reduce(0) { $0 << 8 | Int(raw[8 + $1]) }
+        let start = 8 + lengthBytes + headerLength
+        guard raw.count >= start else { throw DatasetError.truncated(path: path, expectedBytes: start, actualBytes: raw.count) }
+        let header = String(decoding: UnsafeRawBufferPointer(rebasing: raw[(8 + lengthBytes)..<start]), as: UTF8.self)
+
+        func value(of key: String) throws -> Substring {
+            guard let keyRange = header.range(of: "'\(key)':") else { throw bad("no '\(key)' in \(header)") }
+            return header[keyRange.upperBound...].drop { $0 == " " }
+        }
+        let descrText = try value(of: "descr")
+        guard let quote = descrText.first, quote == "'" || quote == "\"",
+              let end = descrText.dropFirst().firstIndex(of: quote) else { throw bad("unreadable descr in \(header)") }
+        descr = String(descrText[descrText.index(after: descrText.startIndex)..<end])
+        if try value(of: "fortran_order").hasPrefix("True") { throw bad("fortran_order arrays are not supported") }
+        let shapeText = try value(of: "shape")
+        guard shapeText.first == "(", let close = shapeText.firstIndex(of: ")") else { throw bad("unreadable shape in \(header)") }
+        let sizes = shapeText[shapeText.index(after: shapeText.startIndex)..<close]
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        shape = try sizes.map { text in
+            guard let size = Int(text), size >= 0 else { throw bad("bad size '\(text)' in shape") }
+            return size
+        }
+        self.path = path
+
+        // descr: byte order (<, |, =), kind (u, i, f), item size in bytes.
+        let order = descr.first ?? " "
+        let kind = descr.dropFirst().first ?? " "
+        guard "<|=".contains(order), let itemSize = Int(descr.dropFirst(2)), [1, 2, 4, 8].contains(itemSize),
+              kind == "u" || kind == "i" || kind == "f" && itemSize == 4 else {
+            throw bad("unsupported dtype '\(descr)' (need uint8, float32 or little-endian integers)")
+        }
+        var count = 1
+        for size in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: size)
+            guard !overflow else { throw bad("shape \(shape) is too large") }
+            count = product
+        }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: itemSize)
+        guard !overflow, raw.count - start >= bytes else {
+            throw DatasetError.truncated(path: path, expectedBytes: overflow ? Int.max : start + bytes, actualBytes: raw.count)
+        }
+        let body = UnsafeRawBufferPointer(rebasing: raw[start..<(start + bytes)])
+        switch (kind, itemSize) {
+        case ("u", 1): values = .bytes(Array(body))
+        case ("f", 4):  // little-endian file on a little-endian host (x86-64, arm64): a plain copy
+            values = .floats([Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: body)
+                initialized = count
+            })
+        default:
+            values = .integers((0..<count).map { i in
+                let o = i * itemSize
+                switch (kind, itemSize) {
+                case ("u", 2): return Int(body.loadUnaligned(fromByteOffset: o, as: UInt16.self))
+                case ("u", 4): return Int(body.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+                case ("u", _): return Int(truncatingIfNeeded: body.loadUnaligned(fromByteOffset: o, as: UInt64.self))
+                case (_, 1): return Int(body.load(fromByteOffset: o, as: Int8.self))
+                case (_, 2): return Int(body.loadUnaligned(fromByteOffset: o, as: Int16.self))
+                case (_, 4): return Int(body.loadUnaligned(fromByteOffset: o, as: Int32.self))
+                default: return Int(body.loadUnaligned(fromByteOffset: o, as: Int64.self))
+                }
+            })
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Networks
+import Tensors
+
+/// Errors of the training and distillation commands, each naming the model, stage or option at fault.
+public enum DistillationError: Error, CustomStringConvertible, Equatable {
+    /// Every parameter the command would train is frozen.
+    case nothingToTrain(what: String)
+    /// Student and teacher stage outputs differ in spatial size and pooling was not asked for.
+    case spatialMismatch(student: [Int], teacher: [Int], stage: Int)
+    /// Student and teacher disagree on something the method needs (class count, stage count...).
+    case incompatible(String)
+    /// A training option out of range.
+    case invalidOption(name: String, reason: String)
+    /// The data split needed is empty.
+    case emptySplit(String)
+
+    public var description: String {
+        switch self {
+        case let .nothingToTrain(what):
+            return "nothing to train: \(what) is frozen (unfreeze it first)"
+        case let .spatialMismatch(s, t, stage):
+            return "stage \(stage + 1): student feature \(formatShape(s)) and teacher feature \(formatShape(t)) differ in size; pass pool=true to average-pool the larger one"
+        case let .incompatible(reason):
+            return reason
+        case let .invalidOption(name, reason):
+            return "option '\(name)': \(reason)"
+        case let .emptySplit(split):
+            return "the \(split) split is empty (load data with a larger limit or val=N)"
+        }
+    }
+}

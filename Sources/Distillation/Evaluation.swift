@@ -1,0 +1,83 @@
+import Datasets
+import Foundation
+import Networks
+import Tensors
+
+/// Classification quality of a model on one split: top-1, top-5, mean cross-entropy, and the
+/// predictions behind them (for per-class accuracy, the confusion matrix and agreement).
+public struct Evaluation {
+    /// Split name (`train`, `val`, `test`).
+    public let split: String
+    /// Images evaluated.
+    public var count: Int { labels.count }
+    /// Top-1 accuracy in percent.
+    public let top1: Double
+    /// Top-5 accuracy in percent (top-k with k = min(5, classes)).
+    public let top5: Double
+    /// Mean cross-entropy in nats.
+    public let loss: Double
+    /// Arg-max class per image, in split order.
+    public let predictions: [Int]
+    /// True class per image.
+    public let labels: [Int]
+    /// Class names of the data set.
+    public let classNames: [String]
+
+    /// Accuracy per class in percent (NaN for a class with no image).
+    public var perClassAccuracy: [Double] {
+        var right = [Int](repeating: 0, count: classNames.count), total = right
+        for (p, y) in zip(predictions, labels) where y < total.count { total[y] += 1; if p == y { right[y] += 1 } }
+        return zip(right, total).map { $1 == 0 ? .nan : 100 * Double($0) / Double($1) }
+    }
+
+    /// Confusion counts `[true class][predicted class]`.
+    public var confusionMatrix: [[Int]] {
+        var m = [[Int]](repeating: [Int](repeating: 0, count: classNames.count), count: classNames.count)
+        for (p, y) in zip(predictions, labels) where y < m.count && p < m.count { m[y][p] += 1 }
+        return m
+    }
+
+    /// `test: top-1 91.23%  top-5 99.80%  loss 0.2512  (10000 images)` plus optional tables.
+    public func report(perClass: Bool = false, confusion: Bool = false) -> String {
+        var lines = [String(format: "%@: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%d images)", split, top1, top5, loss, count)]
+        if perClass {
+            let width = max(5, classNames.map(\.count).max() ?? 5)
+            for (name, acc) in zip(classNames, perClassAccuracy) {
+                lines.append("  " + name.padding(toLength: width, withPad: " ", startingAt: 0) + String(format: "  %6.2f%%", acc))
+            }
+        }
+        if confusion {
+            lines.append("  confusion (rows: true class, columns: predicted)")
+            for (i, row) in confusionMatrix.enumerated() {
+                lines.append(String(format: "  %2d ", i) + row.map { String(format: "%5d", $0) }.joined())
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Evaluates `model` in eval mode, without gradients, on `split`.
+/// - Throws: `DistillationError.emptySplit`, `TensorError` when the data do not fit the model.
+public func evaluate(_ model: Model, data: DataSplits, split: DataSplits.Split, batchSize: Int = 256) throws -> Evaluation {
+    let set = data.dataset(split)
+    guard set.count > 0 else { throw DistillationError.emptySplit(split.rawValue) }
+    var predictions: [Int] = [], labels: [Int] = [], correct5 = 0, lossSum = 0.0
+    try withNoGrad {
+        for batch in try data.batches(split, batchSize: batchSize, shuffle: false) {
+            let logits = try model.forward(batch.images, training: false)
+            let k = min(5, logits.shape[1])
+            let top = try logits.topK(k)
+            predictions += top.map { $0[0] }
+            labels += batch.labels
+            correct5 += zip(top, batch.labels).filter { $0.contains($1) }.count
+            lossSum += Double(try crossEntropy(logits, targets: batch.labels).item) * Double(batch.labels.count)
+        }
+    }
+    let n = Double(labels.count)
+    let top1 = 100 * Double(zip(predictions, labels).filter { $0 == $1 }.count) / n
+    return Evaluation(split: split.rawValue, top1: top1, top5: 100 * Double(correct5) / n, loss: lossSum / n,
+                      predictions: predictions, labels: labels, classNames: set.classNames)
+}
+
+/// The split per-epoch validation uses: `val` when the data have one, else `test`.
+func validationSplit(_ data: DataSplits) -> DataSplits.Split { data.val.count > 0 ? .val : .test }

@@ -1,0 +1,191 @@
+import Datasets
+import Foundation
+import Networks
+import Tensors
+
+/// Optimizer choice of a training command.
+public enum OptimizerKind: String, CaseIterable, Codable {
+    /// SGD with momentum (and weight decay), the CIFAR/KD default.
+    case sgd
+    /// SGD with Nesterov momentum.
+    case nesterov
+    /// Adam with L2 weight decay.
+    case adam
+    /// AdamW (decoupled weight decay).
+    case adamw
+}
+
+/// Learning-rate schedule of a training command, applied per optimizer step.
+public enum ScheduleKind: String, CaseIterable, Codable {
+    /// Constant learning rate.
+    case constant
+    /// Cosine annealing to 0 over the run (`CosineAnnealingLR`).
+    case cosine
+    /// × 0.1 at 50% and 75% of the run (`MultiStepLR`, the CIFAR recipe).
+    case step
+}
+
+/// Hyper-parameters shared by every training command. Defaults follow the CIFAR/KD literature
+/// (RepDistiller): SGD, momentum 0.9, weight decay 5e-4, batch 128, cosine schedule.
+public struct TrainingConfig: Equatable {
+    public var epochs: Int = 1
+    public var batchSize: Int = 128
+    public var learningRate: Float = 0.05
+    public var momentum: Float = 0.9
+    public var weightDecay: Float = 5e-4
+    public var optimizer: OptimizerKind = .sgd
+    public var schedule: ScheduleKind = .cosine
+    /// Linear warm-up steps at the start (0 = none).
+    public var warmupSteps: Int = 0
+    /// Cross-entropy label smoothing ε (classification losses only).
+    public var labelSmoothing: Float = 0
+    /// Seed of batch order and augmentation (the epoch is mixed in).
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    /// Checks ranges before any work.
+    /// - Throws: `DistillationError.invalidOption` naming the option.
+    public func validate() throws {
+        guard epochs >= 1 else { throw DistillationError.invalidOption(name: "epochs", reason: "must be at least 1, got \(epochs)") }
+        guard batchSize >= 1 && batchSize <= 65_536 else {
+            throw DistillationError.invalidOption(name: "batch", reason: "must be in 1...65536, got \(batchSize)")
+        }
+        guard learningRate > 0 && learningRate.isFinite else {
+            throw DistillationError.invalidOption(name: "lr", reason: "must be positive, got \(learningRate)")
+        }
+        guard (0..<1).contains(momentum) else { throw DistillationError.invalidOption(name: "momentum", reason: "must be in [0, 1), got \(momentum)") }
+        guard weightDecay >= 0 else { throw DistillationError.invalidOption(name: "wd", reason: "must be non-negative, got \(weightDecay)") }
+        guard (0...1).contains(labelSmoothing) else {
+            throw DistillationError.invalidOption(name: "smoothing", reason: "must be in [0, 1], got \(labelSmoothing)")
+        }
+    }
+
+    /// The common hyper-parameters as report strings.
+    public var hyperParameters: [String: String] {
+        ["epochs": "\(epochs)", "batch": "\(batchSize)", "lr": "\(learningRate)", "optimizer": optimizer.rawValue,
+         "momentum": "\(momentum)", "wd": "\(weightDecay)", "schedule": schedule.rawValue]
+    }
+
+    func makeOptimizer(_ parameters: [Tensor]) throws -> Optimizer {
+        switch optimizer {
+        case .sgd, .nesterov:
+            return try SGD(parameters, lr: learningRate, momentum: momentum, weightDecay: weightDecay, nesterov: optimizer == .nesterov && momentum > 0)
+        case .adam, .adamw:
+            return try Adam(parameters, lr: learningRate, weightDecay: weightDecay, decoupled: optimizer == .adamw)
+        }
+    }
+
+    func scheduleFor(totalSteps: Int) -> LearningRateSchedule {
+        let main: LearningRateSchedule
+        let rest = max(1, totalSteps - warmupSteps)
+        switch schedule {
+        case .constant: main = .constant
+        case .cosine: main = .cosine(total: rest, minimum: 0)
+        case .step: main = .multiStep(milestones: [rest / 2, rest * 3 / 4], gamma: 0.1)
+        }
+        return warmupSteps > 0 ? .warmup(steps: warmupSteps, startFactor: 0.1, then: main) : main
+    }
+}
+
+/// Metrics measured at the end of an epoch.
+public struct EpochMetrics {
+    public var top1: Double?, valLoss: Double?, featureDistance: Double?, cosine: Double?
+    public init(top1: Double? = nil, valLoss: Double? = nil, featureDistance: Double? = nil, cosine: Double? = nil) {
+        self.top1 = top1; self.valLoss = valLoss; self.featureDistance = featureDistance; self.cosine = cosine
+    }
+}
+
+/// The one training loop every command uses (scratch, KD, FitNets, AT, SSKD mimic and head).
+///
+/// Per batch: set the scheduled learning rate, zero gradients, compute the loss with `step`, check it is
+/// finite, backpropagate, update. Per epoch: measure `validate`, record, report a line, and keep a copy of
+/// every tensor in `guarded` as the last good state. A NaN/Inf loss restores that state and ends the run
+/// with status `.diverged` naming the step and the loss; Ctrl-C (`observer.shouldStop`) ends it after the
+/// current batch with status `.interrupted`, models intact.
+public enum Trainer {
+    /// Runs the loop and fills `record`.
+    /// - Parameters:
+    ///   - trainable: tensors the optimizer updates (frozen ones are filtered out).
+    ///   - guarded: every tensor (parameters and buffers) to restore on divergence.
+    ///   - step: the loss for one batch (with the graph recorded).
+    ///   - validate: metrics at the end of epoch `e` (1-based).
+    /// - Throws: `DistillationError.nothingToTrain` when `trainable` has no unfrozen tensor; errors of `step`.
+    public static func run(_ record: RunRecord, trainable: [Tensor], guarded: [Tensor], data: DataSplits,
+                           config: TrainingConfig, observer: TrainingObserver, what: String,
+                           step: (Batch) throws -> Tensor, validate: (Int) throws -> EpochMetrics) throws {
+        try config.validate()
+        let params = trainable.filter(\.requiresGrad)
+        guard !params.isEmpty else { throw DistillationError.nothingToTrain(what: what) }
+        guard data.train.count > 0 else { throw DistillationError.emptySplit("train") }
+        let optimizer = try config.makeOptimizer(params)
+        let perEpoch = try data.batches(.train, batchSize: config.batchSize, epoch: 0).count
+        let schedule = config.scheduleFor(totalSteps: perEpoch * config.epochs)
+        var lastGood = guarded.map(\.data)
+        let start = Date()
+        var stepIndex = 0
+        defer { record.seconds = Date().timeIntervalSince(start) }
+        epochs: for epoch in 1...config.epochs {
+            let batches = try data.batches(.train, batchSize: config.batchSize, epoch: epoch - 1)
+            let epochStart = Date()
+            var lossSum = 0.0, seen = 0, batchNumber = 0
+            for batch in batches {
+                optimizer.learningRate = schedule.rate(at: stepIndex, base: config.learningRate)
+                optimizer.zeroGrad()
+                let loss = try step(batch)
+                let value = Double(loss.item)
+                guard value.isFinite else {
+                    for (t, d) in zip(guarded, lastGood) { t.data = d }
+                    params.forEach { $0.zeroGrad() }
+                    record.status = .diverged
+                    record.stopReason = "loss became \(value) at step \(stepIndex + 1) (epoch \(epoch)); weights restored to "
+                        + (epoch == 1 ? "the start of the run" : "the end of epoch \(epoch - 1)")
+                    observer.report("\(record.name): stopped, \(record.stopReason!)")
+                    return
+                }
+                try loss.backward()
+                optimizer.step()
+                stepIndex += 1; batchNumber += 1
+                lossSum += value * Double(batch.labels.count); seen += batch.labels.count
+                record.steps.append(.init(step: stepIndex, epoch: epoch, loss: value, learningRate: Double(optimizer.learningRate)))
+                let elapsed = Date().timeIntervalSince(epochStart)
+                let rate = Double(seen) / max(elapsed, 1e-9)
+                let remaining = Double((config.epochs - epoch) * batches.count + batches.count - batchNumber) * elapsed / Double(batchNumber)
+                observer.batchEnded(BatchProgress(run: record.name, epoch: epoch, epochs: config.epochs, batch: batchNumber,
+                                                  batches: batches.count, loss: value, imagesPerSecond: rate, eta: remaining))
+                if observer.shouldStop {
+                    record.status = .interrupted
+                    record.stopReason = "interrupted at step \(stepIndex) (epoch \(epoch), batch \(batchNumber)/\(batches.count))"
+                    observer.report("\(record.name): \(record.stopReason!); models are consistent")
+                    break epochs
+                }
+            }
+            let metrics = try validate(epoch)
+            let entry = RunRecord.Epoch(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), top1: metrics.top1,
+                                        valLoss: metrics.valLoss, featureDistance: metrics.featureDistance, cosine: metrics.cosine,
+                                        seconds: Date().timeIntervalSince(start))
+            record.epochs.append(entry)
+            lastGood = guarded.map(\.data)
+            observer.report(epochLine(record, entry, epochs: config.epochs, imagesPerSecond: Double(seen) / max(Date().timeIntervalSince(epochStart), 1e-9)))
+        }
+    }
+
+    static func epochLine(_ r: RunRecord, _ e: RunRecord.Epoch, epochs: Int, imagesPerSecond: Double) -> String {
+        var parts = ["[\(r.name)] epoch \(e.epoch)/\(epochs)", String(format: "loss %.4f", e.trainLoss)]
+        if let top1 = e.top1 { parts.append(String(format: "%@ top-1 %.2f%%", r.validationSplit, top1)) }
+        if let d = e.featureDistance { parts.append(String(format: "%@ distance %.4f", r.validationSplit, d)) }
+        if let c = e.cosine { parts.append(String(format: "cosine %.4f", c)) }
+        parts.append(String(format: "%.0f img/s", imagesPerSecond))
+        parts.append(String(format: "%.1fs", e.seconds))
+        return parts.joined(separator: "  ")
+    }
+}
+
+/// Tensors of a model's units (parameters, or parameters and buffers) whose dotted names start with one of `paths`.
+func tensors(of model: Model, units paths: [String], buffers: Bool = false) -> [Tensor] {
+    let entries = buffers ? model.stateDict() : model.namedParameters()
+    return entries.filter { name, _ in paths.contains { name.hasPrefix($0 + ".") } }.map(\.1)
+}
+
+/// Every parameter and buffer of `model` (what a divergence restores).
+func allState(_ model: Model) -> [Tensor] { model.stateDict().map(\.1) }

@@ -1,0 +1,40 @@
+import Tensors
+
+/// Keys that `Model.load(_:strict: false)` skipped (PyTorch's `_IncompatibleKeys`).
+public struct IncompatibleKeys: Equatable {
+    /// Model keys absent from the given entries (left unchanged).
+    public let missing: [String]
+    /// Given keys the model does not have (ignored).
+    public let unexpected: [String]
+}
+
+extension Model {
+    /// Copies tensors into the model's parameters and buffers by name (`model.load_state_dict(sd, strict)`).
+    ///
+    /// Entries are `(state_dict key, tensor)` pairs, e.g. from a safetensors or `.pth` reader. Every shape is
+    /// checked before anything is copied, so a failed load leaves the model unchanged. Values are copied into
+    /// the existing tensors (optimizers holding them stay valid); `requiresGrad` is kept.
+    /// - Parameter strict: when true, missing or unexpected keys are errors; shape mismatches always are.
+    /// - Returns: the keys that were missing or unexpected (both empty after a strict load).
+    /// - Throws: `NetworkError.stateDictMismatch` listing all missing keys, unexpected keys and shape
+    ///   mismatches at once, worded as PyTorch's `load_state_dict` error.
+    @discardableResult
+    public func load(_ entries: [(String, Tensor)], strict: Bool = true) throws -> IncompatibleKeys {
+        let own = stateDict()
+        let given = Dictionary(entries, uniquingKeysWith: { _, last in last })
+        let ownKeys = Set(own.map(\.0))
+        let missing = own.map(\.0).filter { given[$0] == nil }
+        var seen = Set<String>()
+        let unexpected = entries.map(\.0).filter { !ownKeys.contains($0) && seen.insert($0).inserted }
+        let mismatches = own.compactMap { key, t -> NetworkError.ShapeMismatch? in
+            guard let g = given[key], g.shape != t.shape else { return nil }
+            return .init(key: key, checkpoint: g.shape, model: t.shape)
+        }
+        if !mismatches.isEmpty || (strict && !(missing.isEmpty && unexpected.isEmpty)) {
+            throw NetworkError.stateDictMismatch(model: architecture, missing: strict ? missing : [],
+                                                 unexpected: strict ? unexpected : [], shapeMismatches: mismatches)
+        }
+        for (key, t) in own { if let g = given[key] { t.data = g.data } }
+        return IncompatibleKeys(missing: missing, unexpected: unexpected)
+    }
+}

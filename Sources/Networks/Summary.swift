@@ -1,0 +1,68 @@
+import Tensors
+import Foundation
+
+extension Model {
+    /// One row of `summary(inputShape:)`: a stage (or the head) and its cost.
+    public struct SummaryRow: Equatable {
+        /// Stage name, `head`, or `total`.
+        public let name: String
+        /// Output shape for the summarised input, e.g. `[1, 16, 32, 32]`.
+        public let output: [Int]
+        /// Trainable scalars in this part (frozen ones included).
+        public let parameters: Int
+        /// Multiply-accumulates for the whole input batch (conv: output elements × Cin/groups × kH × kW;
+        /// linear: output elements × in_features).
+        public let macs: Int
+        /// Whether the part is frozen.
+        public let isFrozen: Bool
+    }
+
+    /// Per-stage output shapes, parameter counts and MACs for an input shape, then the head and a total,
+    /// computed from shapes alone (nothing is run).
+    /// - Throws: `TensorError` when `inputShape` does not fit the network (e.g. wrong channel count).
+    public func summaryRows(inputShape: [Int]) throws -> [SummaryRow] {
+        var shape = inputShape, rows: [SummaryRow] = []
+        for part in stages + [head] {
+            let p = try profileChain(units[part.range].map(\.layer), shape)
+            let params = units[part.range].reduce(0) { $0 + $1.layer.parameterCount }
+            rows.append(SummaryRow(name: part.name, output: p.output, parameters: params, macs: p.macs, isFrozen: part.isFrozen))
+            shape = p.output
+        }
+        rows.append(SummaryRow(name: "total", output: shape, parameters: rows.reduce(0) { $0 + $1.parameters },
+                               macs: rows.reduce(0) { $0 + $1.macs }, isFrozen: frozen.allSatisfy { $0 }))
+        return rows
+    }
+
+    /// A plain-text table of `summaryRows(inputShape:)`:
+    /// ```
+    /// resnet20, input [1, 3, 32, 32] (stage layer1 includes the stem: conv1 bn1 relu)
+    /// stage   output           params   MACs        frozen
+    /// layer1  [1, 16, 32, 32]  14,448   14,745,600  no
+    /// ```
+    /// - Throws: `TensorError` when `inputShape` does not fit the network.
+    public func summary(inputShape: [Int]) throws -> String {
+        let rows = try summaryRows(inputShape: inputShape)
+        let stemNote = stem.modules.isEmpty ? "" : " (stage \(stages[0].name) includes the stem: \(stem.modules.joined(separator: " ")))"
+        let table = [["stage", "output", "params", "MACs", "frozen"]] + rows.map {
+            [$0.name, formatShape($0.output), grouped($0.parameters), grouped($0.macs), $0.name == "total" ? "" : ($0.isFrozen ? "yes" : "no")]
+        }
+        let widths = (0..<5).map { c in table.map { $0[c].count }.max() ?? 0 }
+        let lines = table.map { row in
+            row.enumerated().map { c, cell in
+                c == 2 || c == 3 ? String(repeating: " ", count: widths[c] - cell.count) + cell
+                                 : cell + String(repeating: " ", count: widths[c] - cell.count)
+            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
+        return "\(architecture), input \(formatShape(inputShape))\(stemNote)\n" + lines.joined(separator: "\n")
+    }
+}
+
+/// `1234567` → `1,234,567`.
+func grouped(_ n: Int) -> String {
+    let digits = String(n.magnitude)
+    let parts = stride(from: digits.count, to: 0, by: -3).map { end -> Substring in
+        let s = digits.index(digits.startIndex, offsetBy: max(0, end - 3)), e = digits.index(digits.startIndex, offsetBy: end)
+        return digits[s..<e]
+    }
+    return (n < 0 ? "-" : "") + parts.reversed().joined(separator: ",")
+}

@@ -1,0 +1,96 @@
+import Foundation
+
+/// Turns a ``PlotSpec`` into gnuplot commands with the data inline as datablocks (`$s0 << EOD ... EOD`),
+/// so nothing touches the file system (gnuplot 5 manual, "Inline data and datablocks").
+enum GnuplotScript {
+    /// The whole script drawing `spec` on `output`'s terminal; the picture goes to gnuplot's stdout.
+    /// ASCII output has no grid (it would bury the curves in dots) and prints the Y labels horizontally above
+    /// the axes, because the `dumb` terminal cannot rotate text.
+    ///
+    /// - Throws: ``PlotError/noData(title:)`` when no series has points and there is no horizontal line.
+    static func make(_ spec: PlotSpec, for output: PlotOutput) throws -> String {
+        let ascii: Bool
+        if case .text = output { ascii = true } else { ascii = false }
+        let drawn = spec.series.enumerated().filter { !$0.element.points.isEmpty }
+        guard !drawn.isEmpty || !spec.horizontalLines.isEmpty else { throw PlotError.noData(title: spec.title) }
+
+        var lines = [output.terminalCommand, "set termoption noenhanced", "set encoding utf8"]
+        lines += palette.enumerated().map { "set linetype \($0 + 1) linecolor rgb '\($1)' pointtype \($0 + 5)" }
+        lines.append("set linetype cycle \(palette.count)")
+        for (index, series) in drawn {
+            lines.append("$s\(index) << EOD")
+            lines += series.points.map { "\(number($0.x)) \(number($0.y))" }
+            lines.append("EOD")
+        }
+        lines += [
+            "set title \(quote(spec.title))",
+            "set xlabel \(quote(spec.xLabel))",
+            // A box around a legend outside the plot costs the dumb terminal two rows it lacks.
+            "set key \(spec.legend.gnuplot) " + (ascii && spec.legend == .above ? "nobox" : "box opaque"),
+        ]
+        let rightAxis = spec.series.contains { $0.axis == .right }
+        if ascii {
+            lines.append("set label \(quote(spec.yLabel)) at screen 0, graph 1 offset character 1, 2 left")
+            if rightAxis {
+                lines.append("set label \(quote(spec.y2Label ?? "")) at screen 1, graph 1 offset character -1, 2 right")
+            }
+        } else {
+            lines += ["set ylabel \(quote(spec.yLabel))", "set grid"]
+            if rightAxis { lines.append("set y2label \(quote(spec.y2Label ?? ""))") }
+        }
+        if rightAxis { lines += ["set ytics nomirror", "set y2tics"] }
+        if spec.logY { lines.append("set logscale y") }
+        if let range = spec.xRange { lines.append("set xrange [\(number(range.lowerBound)):\(number(range.upperBound))]") }
+        if let range = spec.yRange { lines.append("set yrange [\(number(range.lowerBound)):\(number(range.upperBound))]") }
+        if let ticks = spec.xTicks {
+            lines.append("set xtics (" + ticks.map { "\(quote($0.label)) \(number($0.x))" }.joined(separator: ", ") + ")")
+        }
+        if spec.series.contains(where: { if case .boxes = $0.style { return true } else { return false } }) {
+            lines.append("set style fill solid 0.6 border -1")
+        }
+        for marker in spec.verticalMarkers {
+            let x = number(marker.value)
+            // graph 0.999, not 1: the dumb terminal rounds the end of a line at graph 1 one row past the border.
+            lines.append("set arrow from \(x), graph 0 to \(x), graph 0.999 nohead dashtype 3 linecolor rgb '#606060'")
+            lines.append("set label \(quote(marker.label)) at \(x), graph 0.96 left offset character \(ascii ? 2 : 1), 0")
+        }
+
+        var plots = drawn.map { index, series in "$s\(index) " + clause(series) }
+        plots += spec.horizontalLines.map {
+            "\(number($0.value)) with lines dashtype 2 linewidth 2 linecolor rgb '#404040' title \(quote($0.label))"
+        }
+        lines.append("plot " + plots.joined(separator: ", \\\n     "))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Matplotlib's "tab10" colours (what PyTorch users see in their own plots), minus grey and olive.
+    static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+    /// The `using ... with ... title ...` part of one plot element.
+    static func clause(_ series: PlotSpec.Series) -> String {
+        var text: String
+        switch series.style {
+        case .lines: text = "using 1:2 with lines linewidth 2"
+        case .points: text = "using 1:2 with points pointsize 1"
+        case .linespoints: text = "using 1:2 with linespoints linewidth 2 pointsize 1"
+        case .steps: text = "using 1:2 with steps linewidth 2"
+        case let .boxes(width): text = "using 1:2:(\(number(width))) with boxes"
+        }
+        if let color = series.color { text += " linecolor rgb \(quote(color))" }
+        if series.axis == .right { text += " axes x1y2" }
+        text += series.name.isEmpty ? " notitle" : " title \(quote(series.name))"
+        return text
+    }
+
+    /// A gnuplot single-quoted string literal: `'` is doubled (the only escape gnuplot applies inside single
+    /// quotes, so backslashes, `@` and backquotes stay literal) and control characters become spaces.
+    static func quote(_ text: String) -> String {
+        let cleaned = String(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : Character($0) })
+        return "'" + cleaned.replacingOccurrences(of: "'", with: "''") + "'"
+    }
+
+    /// A number as gnuplot reads it: Swift's shortest round-trip form, `NaN` (a gap) for non-finite values.
+    static func number(_ value: Double) -> String {
+        value.isFinite ? "\(value)" : "NaN"
+    }
+}

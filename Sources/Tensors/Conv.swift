@@ -1,0 +1,245 @@
+import Dispatch
+
+// 2-D convolution (`F.conv2d`) by im2col + `cblas_sgemm`, forward and backward side by side,
+// with a direct convolution kept as the test oracle.
+//
+// Layout: input x `[N, Cin, H, W]`, weight `[Cout, Cin/groups, kH, kW]`, bias `[Cout]`,
+// output `[N, Cout, Hout, Wout]` with Hout = (H + 2·padH − dilH·(kH−1) − 1) / strideH + 1 (PyTorch docs, Conv2d).
+// The batch is processed in chunks so that the column matrix `[Cin·kH·kW, n·Hout·Wout]` stays below
+// `columnBudget` floats; within a chunk each group is one GEMM: out_g[Cout/g, n·HW] = W_g · cols_g.
+
+/// Stride, padding, dilation and groups of a convolution, plus the sizes derived from its input and weight.
+public struct Conv2dGeometry: Equatable {
+    public var stride: (h: Int, w: Int)
+    public var padding: (h: Int, w: Int)
+    public var dilation: (h: Int, w: Int)
+    public var groups: Int
+    // Derived on validation:
+    var n = 0, cIn = 0, h = 0, w = 0, cOut = 0, kH = 0, kW = 0, hOut = 0, wOut = 0
+
+    /// Creates a geometry; sizes are symmetric pairs `(h, w)` as PyTorch's `Conv2d(stride=, padding=, dilation=, groups=)`.
+    public init(stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) {
+        self.stride = (stride.0, stride.1); self.padding = (padding.0, padding.1)
+        self.dilation = (dilation.0, dilation.1); self.groups = groups
+    }
+
+    public static func == (a: Conv2dGeometry, b: Conv2dGeometry) -> Bool {
+        a.stride == b.stride && a.padding == b.padding && a.dilation == b.dilation && a.groups == b.groups
+    }
+
+    /// Checks input and weight against each other and fills in the derived sizes.
+    /// - Throws: `TensorError` naming the shapes, e.g. `conv2d: input [8, 3, 28, 28] has 3 channels, weight expects 1`.
+    func validated(input x: [Int], weight: [Int], bias: [Int]?) throws -> Conv2dGeometry {
+        guard x.count == 4 else { throw TensorError.invalidShape(op: "conv2d", shape: x, reason: "is not [N, C, H, W]") }
+        guard weight.count == 4 else { throw TensorError.invalidShape(op: "conv2d weight", shape: weight, reason: "is not [Cout, Cin/groups, kH, kW]") }
+        guard groups >= 1, stride.h >= 1, stride.w >= 1, dilation.h >= 1, dilation.w >= 1, padding.h >= 0, padding.w >= 0 else {
+            throw TensorError.invalidArgument(op: "conv2d", reason: "stride \(stride), padding \(padding), dilation \(dilation), groups \(groups) out of range")
+        }
+        guard x[1] == weight[1] * groups else {
+            throw TensorError.invalidShape(op: "conv2d", shape: x,
+                                           reason: "has \(x[1]) channels, weight \(formatShape(weight)) expects \(weight[1] * groups)")
+        }
+        guard weight[0] % groups == 0 else {
+            throw TensorError.invalidArgument(op: "conv2d", reason: "\(weight[0]) output channels not divisible by groups \(groups)")
+        }
+        if let bias, bias != [weight[0]] { throw TensorError.shapeMismatch(op: "conv2d bias", lhs: [weight[0]], rhs: bias) }
+        var g = self
+        g.n = x[0]; g.cIn = x[1]; g.h = x[2]; g.w = x[3]; g.cOut = weight[0]; g.kH = weight[2]; g.kW = weight[3]
+        g.hOut = (g.h + 2 * padding.h - dilation.h * (g.kH - 1) - 1) / stride.h + 1
+        g.wOut = (g.w + 2 * padding.w - dilation.w * (g.kW - 1) - 1) / stride.w + 1
+        guard g.h + 2 * padding.h - dilation.h * (g.kH - 1) - 1 >= 0, g.w + 2 * padding.w - dilation.w * (g.kW - 1) - 1 >= 0 else {
+            throw TensorError.invalidShape(op: "conv2d", shape: x, reason: "is smaller than the (dilated) kernel \(g.kH)x\(g.kW)")
+        }
+        return g
+    }
+
+    var outputShape: [Int] { [n, cOut, hOut, wOut] }
+    var kPerGroup: Int { cIn / groups * kH * kW }
+}
+
+/// Largest column matrix (in floats) one worker builds at once: 8 M floats = 32 MiB.
+nonisolated(unsafe) var columnBudget = 8 << 20   // a var so tests can force chunking
+
+extension Conv2dGeometry {
+    /// Samples per chunk so that one worker's column matrix stays within `columnBudget` floats.
+    var chunk: Int { Swift.max(1, columnBudget / Swift.max(1, cIn * kH * kW * hOut * wOut)) }
+}
+
+/// Unfolds samples `n0..<n0+nb` of `x` into `cols [Cin·kH·kW, nb·Hout·Wout]` (rows ordered c, i, j).
+/// With stride 1 along W each output row is one contiguous copy of an input row segment.
+func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, cols: UnsafeMutablePointer<Float>) {
+    let hw = g.hOut * g.wOut, rowLen = nb * hw
+    for r in 0..<(g.cIn * g.kH * g.kW) {
+        let c = r / (g.kH * g.kW), i = (r / g.kW) % g.kH, j = r % g.kW
+        let dst = cols + r * rowLen
+        let shift = j * g.dilation.w - g.padding.w   // iw = ow·stride + shift
+        // Output columns whose input column is inside the image: lo..<hi.
+        let lo = shift >= 0 ? 0 : (-shift + g.stride.w - 1) / g.stride.w
+        let hi = Swift.max(lo, Swift.min(g.wOut, (g.w - shift + g.stride.w - 1) / g.stride.w))
+        for s in 0..<nb {
+            let plane = x + ((n0 + s) * g.cIn + c) * g.h * g.w
+            for oh in 0..<g.hOut {
+                let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h
+                let o = dst + s * hw + oh * g.wOut
+                if ih < 0 || ih >= g.h { o.update(repeating: 0, count: g.wOut); continue }
+                let rowPtr = plane + ih * g.w + shift
+                if lo > 0 { o.update(repeating: 0, count: lo) }
+                if g.stride.w == 1 {
+                    (o + lo).update(from: rowPtr + lo, count: hi - lo)
+                } else {
+                    for ow in lo..<hi { o[ow] = rowPtr[ow * g.stride.w] }
+                }
+                if hi < g.wOut { (o + hi).update(repeating: 0, count: g.wOut - hi) }
+            }
+        }
+    }
+}
+
+/// Adds `cols [Cin·kH·kW, nb·Hout·Wout]` back into samples `n0..<n0+nb` of `dx` (the adjoint of `im2col`).
+func col2im(_ cols: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, dx: UnsafeMutablePointer<Float>) {
+    let hw = g.hOut * g.wOut, rowLen = nb * hw
+    for r in 0..<(g.cIn * g.kH * g.kW) {
+        let c = r / (g.kH * g.kW), i = (r / g.kW) % g.kH, j = r % g.kW
+        let src = cols + r * rowLen
+        let shift = j * g.dilation.w - g.padding.w
+        let lo = shift >= 0 ? 0 : (-shift + g.stride.w - 1) / g.stride.w
+        let hi = Swift.max(lo, Swift.min(g.wOut, (g.w - shift + g.stride.w - 1) / g.stride.w))
+        for s in 0..<nb {
+            let plane = dx + ((n0 + s) * g.cIn + c) * g.h * g.w
+            for oh in 0..<g.hOut {
+                let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h
+                if ih < 0 || ih >= g.h { continue }
+                let srow = src + s * hw + oh * g.wOut, rowPtr = plane + ih * g.w + shift
+                if g.stride.w == 1 {
+                    for ow in lo..<hi { rowPtr[ow] += srow[ow] }
+                } else {
+                    for ow in lo..<hi { rowPtr[ow * g.stride.w] += srow[ow] }
+                }
+            }
+        }
+    }
+}
+
+/// Splits the batch `0..<n` into one contiguous part per worker and runs `body(worker, part)` in parallel.
+/// Each worker owns its samples, so writes to per-sample outputs never overlap.
+func forEachBatchPart(_ n: Int, work: Int, _ body: (Int, Range<Int>) -> Void) {
+    let parts = Swift.max(1, Swift.min(Parallel.threads, n))
+    if parts == 1 || work < 32_768 { body(0, 0..<n); return }
+    DispatchQueue.concurrentPerform(iterations: parts) { p in body(p, (n * p / parts)..<(n * (p + 1) / parts)) }
+}
+
+/// 2-D convolution (`F.conv2d`): x `[N, Cin, H, W]`, weight `[Cout, Cin/groups, kH, kW]`, bias `[Cout]`
+/// → `[N, Cout, Hout, Wout]`. Groups include depthwise (groups = Cin).
+/// The batch is split across workers; each unfolds its samples chunk by chunk and runs one single-threaded
+/// GEMM per group, out_g[Cout/g, n·HW] = W_g[Cout/g, K/g] · cols_g[K/g, n·HW].
+/// - Throws: `TensorError` naming the shapes when input, weight, bias and geometry disagree.
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: Conv2dGeometry = Conv2dGeometry()) throws -> Tensor {
+    let g = try geometry.validated(input: x.shape, weight: weight.shape, bias: bias?.shape)
+    let hw = g.hOut * g.wOut, coutG = g.cOut / g.groups, kG = g.kPerGroup
+    var out = [Float](unsafeUninitializedCapacity: g.outputShape.reduce(1, *)) { _, n in n = g.outputShape.reduce(1, *) }
+    let biasData = bias?.data
+    x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
+        forEachBatchPart(g.n, work: g.cOut * kG * hw * g.n) { _, part in
+            let chunk = Swift.min(g.chunk, part.count)
+            let cols = UnsafeMutablePointer<Float>.allocate(capacity: g.cIn * g.kH * g.kW * chunk * hw)
+            let tmp = UnsafeMutablePointer<Float>.allocate(capacity: g.cOut * chunk * hw)
+            defer { cols.deallocate(); tmp.deallocate() }
+            for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
+                let nb = Swift.min(chunk, part.upperBound - n0), colsN = nb * hw
+                im2col(px.baseAddress!, g, n0: n0, nb: nb, cols: cols)
+                for grp in 0..<g.groups {
+                    sgemm(m: coutG, n: colsN, k: kG, a: pw.baseAddress! + grp * coutG * kG, lda: kG,
+                          b: cols + grp * kG * colsN, ldb: colsN, c: tmp + grp * coutG * colsN, ldc: colsN)
+                }
+                // [Cout, nb, HW] → [nb, Cout, HW], adding the bias.
+                for s in 0..<nb {
+                    for co in 0..<g.cOut {
+                        let b = biasData?[co] ?? 0
+                        let src = tmp + co * colsN + s * hw, dst = po.baseAddress! + ((n0 + s) * g.cOut + co) * hw
+                        if b == 0 { dst.update(from: src, count: hw) } else { for p in 0..<hw { dst[p] = src[p] + b } }
+                    }
+                }
+            }
+        }
+    } } }
+    return .result(shape: g.outputShape, data: out, op: .conv2d(x, weight: weight, bias: bias, g),
+                   inputs: [x, weight] + [bias].compactMap { $0 })
+}
+
+func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv2dGeometry, grad dy: [Float]) -> [[Float]?] {
+    let hw = g.hOut * g.wOut, coutG = g.cOut / g.groups, kG = g.kPerGroup
+    var dB: [Float]? = nil
+    if hasBias {
+        var d = [Float](repeating: 0, count: g.cOut)
+        for s in 0..<g.n { for co in 0..<g.cOut {
+            var acc: Float = 0
+            let base = (s * g.cOut + co) * hw
+            for p in 0..<hw { acc += dy[base + p] }
+            d[co] += acc
+        } }
+        dB = d
+    }
+    let needX = x.requiresGrad, needW = weight.requiresGrad
+    if !needX && !needW { return hasBias ? [nil, nil, dB] : [nil, nil] }
+    let workers = Swift.max(1, Swift.min(Parallel.threads, g.n))
+    var dX = [Float](repeating: 0, count: needX ? x.count : 0)
+    var dWParts = [Float](repeating: 0, count: needW ? workers * weight.count : 0)
+    x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in dy.withUnsafeBufferPointer { pdy in
+    dX.withUnsafeMutableBufferPointer { pdx in dWParts.withUnsafeMutableBufferPointer { pdw in
+        forEachBatchPart(g.n, work: 2 * g.cOut * kG * hw * g.n) { worker, part in
+            let chunk = Swift.min(g.chunk, part.count)
+            let cols = UnsafeMutablePointer<Float>.allocate(capacity: g.cIn * g.kH * g.kW * chunk * hw)
+            let dyT = UnsafeMutablePointer<Float>.allocate(capacity: g.cOut * chunk * hw)
+            defer { cols.deallocate(); dyT.deallocate() }
+            let dW = needW ? pdw.baseAddress! + worker * weight.count : nil
+            for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
+                let nb = Swift.min(chunk, part.upperBound - n0), colsN = nb * hw
+                for s in 0..<nb { for co in 0..<g.cOut {   // dy chunk [nb, Cout, HW] → [Cout, nb·HW]
+                    (dyT + co * colsN + s * hw).update(from: pdy.baseAddress! + ((n0 + s) * g.cOut + co) * hw, count: hw)
+                } }
+                if let dW {
+                    im2col(px.baseAddress!, g, n0: n0, nb: nb, cols: cols)
+                    for grp in 0..<g.groups {   // dW_g[CoutG, Kg] += dY_g[CoutG, cols] · cols_gᵀ
+                        sgemm(transB: true, m: coutG, n: kG, k: colsN, a: dyT + grp * coutG * colsN, lda: colsN,
+                              b: cols + grp * kG * colsN, ldb: colsN, beta: 1, c: dW + grp * coutG * kG, ldc: kG)
+                    }
+                }
+                if needX {
+                    for grp in 0..<g.groups {   // dCols_g[Kg, cols] = W_gᵀ · dY_g
+                        sgemm(transA: true, m: kG, n: colsN, k: coutG, a: pw.baseAddress! + grp * coutG * kG, lda: kG,
+                              b: dyT + grp * coutG * colsN, ldb: colsN, c: cols + grp * kG * colsN, ldc: colsN)
+                    }
+                    col2im(cols, g, n0: n0, nb: nb, dx: pdx.baseAddress!)
+                }
+            }
+        }
+    } } } } }
+    var dW: [Float]? = nil
+    if needW {
+        var sum = Array(dWParts[0..<weight.count])
+        for w in 1..<workers { for i in 0..<weight.count { sum[i] += dWParts[w * weight.count + i] } }
+        dW = sum
+    }
+    return hasBias ? [needX ? dX : nil, dW, dB] : [needX ? dX : nil, dW]
+}
+
+/// Direct (seven-loop) convolution in Double, the oracle the im2col path is tested against.
+/// Same shapes and geometry as `conv2d`; no autograd.
+/// - Throws: `TensorError` as `conv2d`.
+public func naiveConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: Conv2dGeometry = Conv2dGeometry()) throws -> Tensor {
+    let g = try geometry.validated(input: x.shape, weight: weight.shape, bias: bias?.shape)
+    let cinG = g.cIn / g.groups, coutG = g.cOut / g.groups
+    var out = [Float](repeating: 0, count: g.outputShape.reduce(1, *))
+    for s in 0..<g.n { for co in 0..<g.cOut { for oh in 0..<g.hOut { for ow in 0..<g.wOut {
+        var acc = Double(bias?.data[co] ?? 0)
+        let grp = co / coutG
+        for ci in 0..<cinG { for i in 0..<g.kH { for j in 0..<g.kW {
+            let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h, iw = ow * g.stride.w - g.padding.w + j * g.dilation.w
+            guard ih >= 0, ih < g.h, iw >= 0, iw < g.w else { continue }
+            acc += Double(x.data[((s * g.cIn + grp * cinG + ci) * g.h + ih) * g.w + iw])
+                 * Double(weight.data[((co * cinG + ci) * g.kH + i) * g.kW + j])
+        } } }
+        out[((s * g.cOut + co) * g.hOut + oh) * g.wOut + ow] = Float(acc)
+    } } } }
+    return Tensor(shape: g.outputShape, data: out)
+}

@@ -1,0 +1,122 @@
+import CBLAS
+
+// Matrix products on OpenBLAS `cblas_sgemm`, with the naive triple loop kept as the test oracle
+// (as llm.c keeps `matmul_forward_naive`). Backward of C = A·B: dA = dC·Bᵀ, dB = Aᵀ·dC.
+
+/// C[M, N] = alpha · op(A) · op(B) + beta · C, row-major, on raw buffers (`cblas_sgemm`).
+/// `transA`/`transB` say whether A is stored `[K, M]` / B is stored `[N, K]`.
+@inline(__always)
+func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    if m == 0 || n == 0 { return }
+    _ = Parallel.threads   // first use pins OpenBLAS to one thread (see Parallel)
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// The naive reference product of row-major `a [M, K]` and `b [K, N]`, accumulated in Double.
+/// Kept as the oracle the OpenBLAS path is tested against.
+public func naiveMatmul(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) -> [Float] {
+    var c = [Float](repeating: 0, count: m * n)
+    for i in 0..<m {
+        for j in 0..<n {
+            var s = 0.0
+            for p in 0..<k { s += Double(a[i * k + p]) * Double(b[p * n + j]) }
+            c[i * n + j] = Float(s)
+        }
+    }
+    return c
+}
+
+/// `a [M, K] · b [K, N] → [M, N]` (`torch.mm`).
+/// - Throws: `TensorError.shapeMismatch` unless both are matrices with matching inner sizes.
+public func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    guard a.rank == 2, b.rank == 2, a.shape[1] == b.shape[0] else {
+        throw TensorError.shapeMismatch(op: "matmul", lhs: a.shape, rhs: b.shape)
+    }
+    let m = a.shape[0], k = a.shape[1], n = b.shape[1]
+    var out = [Float](repeating: 0, count: m * n)
+    if k > 0 {
+        a.data.withUnsafeBufferPointer { pa in b.data.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { pc in
+            sgemm(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, b: pb.baseAddress!, ldb: n, c: pc.baseAddress!, ldc: n)
+        } } }
+    }
+    return .result(shape: [m, n], data: out, op: .matmul(a, b), inputs: [a, b])
+}
+
+func matmulBackward(_ a: Tensor, _ b: Tensor, grad g: [Float]) -> [[Float]?] {
+    let m = a.shape[0], k = a.shape[1], n = b.shape[1]
+    var dA: [Float]? = nil, dB: [Float]? = nil
+    g.withUnsafeBufferPointer { pg in
+        if a.requiresGrad {
+            var d = [Float](repeating: 0, count: m * k)
+            b.data.withUnsafeBufferPointer { pb in d.withUnsafeMutableBufferPointer { pd in
+                sgemm(transB: true, m: m, n: k, k: n, a: pg.baseAddress!, lda: n, b: pb.baseAddress!, ldb: n, c: pd.baseAddress!, ldc: k)
+            } }
+            dA = d
+        }
+        if b.requiresGrad {
+            var d = [Float](repeating: 0, count: k * n)
+            a.data.withUnsafeBufferPointer { pa in d.withUnsafeMutableBufferPointer { pd in
+                sgemm(transA: true, m: k, n: n, k: m, a: pa.baseAddress!, lda: k, b: pg.baseAddress!, ldb: n, c: pd.baseAddress!, ldc: n)
+            } }
+            dB = d
+        }
+    }
+    return [dA, dB]
+}
+
+/// Fully connected layer `y = x · Wᵀ + b` (`F.linear`): x `[N, in]`, weight `[out, in]`, bias `[out]` → `[N, out]`.
+/// - Throws: `TensorError.invalidShape` naming the sizes when x, weight and bias disagree.
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+    guard x.rank == 2 else { throw TensorError.invalidShape(op: "linear", shape: x.shape, reason: "is not [N, features]") }
+    guard weight.rank == 2, weight.shape[1] == x.shape[1] else {
+        throw TensorError.invalidShape(op: "linear", shape: x.shape,
+                                       reason: "has \(x.shape[1]) features, weight \(formatShape(weight.shape)) expects \(weight.rank == 2 ? weight.shape[1] : -1)")
+    }
+    let n = x.shape[0], i = x.shape[1], o = weight.shape[0]
+    if let bias, bias.shape != [o] {
+        throw TensorError.shapeMismatch(op: "linear bias", lhs: [o], rhs: bias.shape)
+    }
+    var out = [Float](repeating: 0, count: n * o)
+    out.withUnsafeMutableBufferPointer { pc in
+        if let bias {
+            for r in 0..<n { for c in 0..<o { pc[r * o + c] = bias.data[c] } }
+        }
+        if i > 0 {
+            x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in
+                sgemm(transB: true, m: n, n: o, k: i, a: px.baseAddress!, lda: i, b: pw.baseAddress!, ldb: i,
+                      beta: bias == nil ? 0 : 1, c: pc.baseAddress!, ldc: o)
+            } }
+        }
+    }
+    return .result(shape: [n, o], data: out, op: .linear(x, weight: weight, bias: bias), inputs: [x, weight] + [bias].compactMap { $0 })
+}
+
+func linearBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, grad g: [Float]) -> [[Float]?] {
+    let n = x.shape[0], i = x.shape[1], o = weight.shape[0]
+    var dX: [Float]? = nil, dW: [Float]? = nil, dB: [Float]? = nil
+    g.withUnsafeBufferPointer { pg in
+        if x.requiresGrad {
+            var d = [Float](repeating: 0, count: n * i)
+            weight.data.withUnsafeBufferPointer { pw in d.withUnsafeMutableBufferPointer { pd in
+                sgemm(m: n, n: i, k: o, a: pg.baseAddress!, lda: o, b: pw.baseAddress!, ldb: i, c: pd.baseAddress!, ldc: i)
+            } }
+            dX = d
+        }
+        if weight.requiresGrad {
+            var d = [Float](repeating: 0, count: o * i)
+            x.data.withUnsafeBufferPointer { px in d.withUnsafeMutableBufferPointer { pd in
+                sgemm(transA: true, m: o, n: i, k: n, a: pg.baseAddress!, lda: o, b: px.baseAddress!, ldb: i, c: pd.baseAddress!, ldc: i)
+            } }
+            dW = d
+        }
+        if hasBias {
+            var d = [Float](repeating: 0, count: o)
+            for r in 0..<n { for c in 0..<o { d[c] += pg[r * o + c] } }
+            dB = d
+        }
+    }
+    return hasBias ? [dX, dW, dB] : [dX, dW]
+}

@@ -1,0 +1,114 @@
+import XCTest
+@testable import Datasets
+
+final class NumPyTests: XCTestCase {
+    /// 2 RGB images 2x3 in NHWC, value = 100 * n + 10 * c + (y * 3 + x).
+    static let nhwc: [UInt8] = {
+        var out = [UInt8]()
+        for n in 0..<2 { for p in 0..<6 { for c in 0..<3 { out.append(UInt8(100 * n + 10 * c + p)) } } }
+        return out
+    }()
+
+    func testNpyNHWCUint8WithInt64Labels() throws {
+        let f = try Fixtures()
+        let images = try f.write("x.npy", Fixtures.npy(descr: "|u1", shape: [2, 2, 3, 3], Self.nhwc))
+        let labels = try f.write("y.npy", Fixtures.npy(descr: "<i8", shape: [2], Fixtures.bytes([Int64(1), 0])))
+        let d = try DatasetLoader.npy(images: images, labels: labels, classNames: ["a", "b"])
+        XCTAssertEqual(d.imageShape, [3, 2, 3])
+        XCTAssertEqual(d.labels, [1, 0])
+        // NCHW: image 1, channel 2, pixel 4 is 100 + 20 + 4.
+        guard case let .uint8(values) = d.pixels else { return XCTFail("expected uint8 pixels") }
+        XCTAssertEqual(values[(1 * 3 + 2) * 6 + 4], 124)
+        XCTAssertEqual(Array(values[0..<6]), [0, 1, 2, 3, 4, 5])
+    }
+
+    func testNpyFloat32NCHWWithInt32AndUint8Labels() throws {
+        let f = try Fixtures()
+        let pixels: [Float] = (0..<8).map { Float($0) / 8 }
+        let images = try f.write("x.npy", Fixtures.npy(descr: "<f4", shape: [2, 1, 2, 2], Fixtures.bytes(pixels)))
+        let int32 = try f.write("y32.npy", Fixtures.npy(descr: "<i4", shape: [2, 1], Fixtures.bytes([Int32(3), 1])))
+        let d = try DatasetLoader.npy(images: images, labels: int32, layout: .nchw)
+        XCTAssertEqual(d.pixels, .float32(pixels))
+        XCTAssertEqual(d.labels, [3, 1])
+        XCTAssertEqual(d.classCount, 4)
+        XCTAssertEqual(d.image(1), [0.5, 0.625, 0.75, 0.875])
+        let uint8 = try f.write("y8.npy", Fixtures.npy(descr: "|u1", shape: [2], [2, 2]))
+        XCTAssertEqual(try DatasetLoader.npy(images: images, labels: uint8, layout: .nchw).labels, [2, 2])
+    }
+
+    func testNpzStoredAndDeflated() throws {
+        let f = try Fixtures()
+        let x = Fixtures.npy(descr: "|u1", shape: [2, 2, 3, 3], Self.nhwc)
+        let y = Fixtures.npy(descr: "<i8", shape: [2], Fixtures.bytes([Int64(0), 1]))
+        let xt = Fixtures.npy(descr: "|u1", shape: [1, 2, 3, 3], Array(Self.nhwc.prefix(18)))
+        let yt = Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(1)]))
+        for deflate in [false, true] {
+            let path = try f.write("d\(deflate).npz", Fixtures.zip([("x_train.npy", x), ("y_train.npy", y),
+                                                                   ("x_test.npy", xt), ("y_test.npy", yt)], deflate: deflate))
+            let train = try DatasetLoader.npz(path)
+            XCTAssertEqual(train.imageShape, [3, 2, 3])
+            XCTAssertEqual(train.labels, [0, 1])
+            XCTAssertEqual(train.image(1)[2 * 6 + 4], Float(124) / 255, accuracy: 1e-7)
+            let test = try DatasetLoader.npz(path, imagesKey: "x_test", labelsKey: "y_test.npy", classNames: ["a", "b"])
+            XCTAssertEqual(test.labels, [1])
+            XCTAssertEqual(test.count, 1)
+        }
+    }
+
+    func testBadNpyHeader() throws {
+        let f = try Fixtures()
+        let labels = try f.write("y.npy", Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(0)])))
+        let noMagic = try f.write("a.npy", Array("not numpy at all".utf8))
+        assertDatasetError(try DatasetLoader.npy(images: noMagic, labels: labels)) {
+            $0 == .badNpyHeader(path: noMagic, reason: "no \\x93NUMPY magic")
+        }
+        let fortran = Fixtures.npy(descr: "|u1", shape: [1, 2, 2], [1, 2, 3, 4])
+        let fortranPath = try f.write("b.npy", patch(fortran, "False", "True "))
+        assertDatasetError(try DatasetLoader.npy(images: fortranPath, labels: labels)) {
+            $0 == .badNpyHeader(path: fortranPath, reason: "fortran_order arrays are not supported")
+        }
+        let float64 = try f.write("c.npy", Fixtures.npy(descr: "<f8", shape: [1, 2, 2], [UInt8](repeating: 0, count: 32)))
+        assertDatasetError(try DatasetLoader.npy(images: float64, labels: labels)) {
+            $0 == .badNpyHeader(path: float64, reason: "unsupported dtype '<f8' (need uint8, float32 or little-endian integers)")
+        }
+        let shortBytes = Fixtures.npy(descr: "|u1", shape: [1, 28, 28], [1, 2, 3])
+        let short = try f.write("d.npy", shortBytes)
+        XCTAssertEqual(shortBytes.count, 128 + 3)  // 128-byte preamble (header padded to 64-byte multiple)
+        assertDatasetError(try DatasetLoader.npy(images: short, labels: labels)) {
+            $0 == .truncated(path: short, expectedBytes: 128 + 784, actualBytes: 128 + 3)
+        }
+        let floatLabels = try f.write("e.npy", Fixtures.npy(descr: "<f4", shape: [1], Fixtures.bytes([Float(1)])))
+        let image = try f.write("f.npy", Fixtures.npy(descr: "|u1", shape: [1, 2, 2], [1, 2, 3, 4]))
+        assertDatasetError(try DatasetLoader.npy(images: image, labels: floatLabels)) {
+            $0 == .badNpyHeader(path: floatLabels, reason: "labels must be integers, got <f4")
+        }
+    }
+
+    func testNpzErrors() throws {
+        let f = try Fixtures()
+        let notZip = try f.write("a.npz", Array(repeating: 7, count: 100))
+        assertDatasetError(try DatasetLoader.npz(notZip)) {
+            $0 == .badZip(path: notZip, reason: "no end-of-central-directory record (not a zip file)")
+        }
+        let y = Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(0)]))
+        let onlyLabels = try f.write("b.npz", Fixtures.zip([("y_train.npy", y)], deflate: false))
+        assertDatasetError(try DatasetLoader.npz(onlyLabels)) {
+            $0 == .badZip(path: onlyLabels, reason: "no member 'x_train' (has: y_train)")
+        }
+        let negative = try f.write("c.npz", Fixtures.zip([("x.npy", Fixtures.npy(descr: "|u1", shape: [1, 2, 2], [0, 0, 0, 0])),
+                                                          ("y.npy", Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(-1)])))],
+                                                         deflate: true))
+        assertDatasetError(try DatasetLoader.npz(negative, imagesKey: "x", labelsKey: "y", classNames: ["a"])) {
+            $0 == .labelOutOfRange(path: negative + ":y.npy", index: 0, label: -1, classCount: 1)
+        }
+    }
+
+    /// Replaces the first occurrence of ASCII `old` in `bytes` by `new` (same length).
+    private func patch(_ bytes: [UInt8], _ old: String, _ new: String) -> [UInt8] {
+        let o = Array(old.utf8)
+        guard let at = (0...(bytes.count - o.count)).first(where: { Array(bytes[$0..<$0 + o.count]) == o }) else { return bytes }
+        var out = bytes
+        out.replaceSubrange(at..<at + o.count, with: Array(new.utf8))
+        return out
+    }
+}
