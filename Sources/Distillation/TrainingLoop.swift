@@ -166,18 +166,8 @@ public enum Trainer {
                                         seconds: Date().timeIntervalSince(start))
             record.epochs.append(entry)
             lastGood = guarded.map(\.data)
-            observer.report(epochLine(record, entry, epochs: config.epochs, imagesPerSecond: Double(seen) / max(Date().timeIntervalSince(epochStart), 1e-9)))
+            observer.report(record.epochLine(entry, of: config.epochs, imagesPerSecond: Double(seen) / max(Date().timeIntervalSince(epochStart), 1e-9)))
         }
-    }
-
-    static func epochLine(_ r: RunRecord, _ e: RunRecord.Epoch, epochs: Int, imagesPerSecond: Double) -> String {
-        var parts = ["[\(r.name)] epoch \(e.epoch)/\(epochs)", String(format: "loss %.4f", e.trainLoss)]
-        if let top1 = e.top1 { parts.append(String(format: "%@ top-1 %.2f%%", r.validationSplit, top1)) }
-        if let d = e.featureDistance { parts.append(String(format: "%@ distance %.4f", r.validationSplit, d)) }
-        if let c = e.cosine { parts.append(String(format: "cosine %.4f", c)) }
-        parts.append(String(format: "%.0f img/s", imagesPerSecond))
-        parts.append(String(format: "%.1fs", e.seconds))
-        return parts.joined(separator: "  ")
     }
 }
 

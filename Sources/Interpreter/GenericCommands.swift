@@ -43,7 +43,11 @@ extension Session {
             } else if let value = session.options.value(what) {
                 session.print("\(what) = \(value.literal)")
             } else if let value = session.lookup(what) {
-                session.print(value.display)
+                if case let .object(o) = value, let detailed = o as? DetailedObject {
+                    session.print(detailed.detail(session.workspace))
+                } else {
+                    session.print(value.display)
+                }
             } else {
                 let candidates = ["options"] + session.options.declared.map(\.name) + Array(session.bindings.keys)
                 throw inv.error("nothing called '\(what)' to show" + didYouMean(what, candidates), at: "what")
@@ -133,12 +137,19 @@ extension Session {
         })
 
         commands.register(CommandSpec(
-            "save", summary: "save the successful statements of this session as a replayable script",
-            arguments: [ArgumentSpec("what", .word(choices: ["session"]), "what to save"),
-                        ArgumentSpec("file", .path, "the script to write, e.g. work.sskd")],
-            example: "save session work.sskd", recorded: false
+            "save", summary: "save a model as a safetensors checkpoint, or the session's successful statements as a script",
+            arguments: [ArgumentSpec("what", .valueOrWord, "a model, or the word session"),
+                        ArgumentSpec("file", .path, "the file to write, e.g. student.safetensors or work.sskd")],
+            example: "save student \"student.safetensors\"", recorded: false
         ) { inv, session in
             let path = try inv.string("file")
+            if case let .object(o) = inv.value("what"), let model = o as? ModelObject {
+                try session.saveModel(model, to: path, inv)
+                return .none
+            }
+            guard case .string("session") = inv.value("what") else {
+                throw inv.error("save takes a model or the word session, got \(inv.value("what").literal)", at: "what")
+            }
             let body = session.cells.filter { $0.succeeded && $0.recorded }.map(\.source).joined(separator: "\n")
             let script = "# sskd session; replay with: sskd \(path)\n" + body + (body.isEmpty ? "" : "\n")
             do { try Data(script.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {

@@ -66,6 +66,9 @@ public final class Session {
     /// Reads one line for `pause` (stdin by default; the REPL uses readline).
     public var readLine: () -> String? = { Swift.readLine() }
 
+    /// The engine state (data, runs, plots) of this session.
+    lazy var workspace = Workspace()
+
     private var currentCell: Int?
     private var sourceDepth = 0
 
@@ -78,6 +81,7 @@ public final class Session {
     public static func standard(output: OutputSink = StandardOutputSink()) -> Session {
         let session = Session(output: output)
         session.registerGenericCommands()
+        session.registerEngineCommands()
         for install in installers { install(session) }
         return session
     }
@@ -119,6 +123,7 @@ public final class Session {
     public func reset() {
         bindings = [:]
         options.reset()
+        workspace = Workspace()
     }
 
     // MARK: Running

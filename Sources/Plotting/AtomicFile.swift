@@ -4,7 +4,7 @@ import Foundation
 /// directory and renames it over `url`, so readers never see a half-written CSV, PNG or notebook.
 ///
 /// - Throws: ``PlotError/writeFailed(path:reason:)`` naming `url` when the directory is missing or unwritable.
-func writeAtomically(_ data: Data, to url: URL) throws {
+public func writeAtomically(_ data: Data, to url: URL) throws {
     do {
         try data.write(to: url, options: .atomic)
     } catch {

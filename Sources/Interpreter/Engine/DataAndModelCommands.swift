@@ -1,0 +1,190 @@
+import Datasets
+import Distillation
+import Foundation
+import Networks
+import Tensors
+
+// data, model, load, split, eval, freeze, unfreeze (and the model half of `save`, `show`).
+
+extension Session {
+    /// Registers every engine command (data, models, training, distillation, plots).
+    func registerEngineCommands() {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        options.declare(SessionOption("threads", .integer, default: .number(Double(cores)),
+                                      "compute threads used by the tensor engine (default: all \(cores) cores)",
+                                      check: { ($0.integer ?? 0) >= 1 && ($0.integer ?? 0) <= 256 ? nil : "must be in 1...256" }))
+        registerDataAndModelCommands()
+        registerTrainingCommands()
+        registerPlotCommands()
+    }
+
+    /// Applies the `threads` option to the engine.
+    func applyThreads() { Parallel.threads = options.threads }
+
+    func registerDataAndModelCommands() {
+        commands.register(CommandSpec(
+            "data", summary: "load a data set and split it into train, val and test (it becomes the current data)",
+            arguments: [ArgumentSpec("name", .valueOrWord, "fashion-mnist, mnist, kmnist, cifar10, cifar100, cifar100-coarse, or an .npz file")],
+            options: [OptionSpec("val", .integer, default: .number(0), "images held out of train for validation (seeded, class-balanced)"),
+                      OptionSpec("limit", .integer, "keep a seeded class-balanced subset of this many train (and test) images"),
+                      OptionSpec("seed", .integer, session: "seed", "seed of the hold-out, subset, shuffling and augmentation"),
+                      OptionSpec("augment", .bool, "random crop (+ flip for CIFAR) on train batches; default: the data set's"),
+                      OptionSpec("path", .path, "folder of the files (default: the Debian package's for fashion-mnist)")],
+            example: "data fashion-mnist val=5000"
+        ) { inv, session in
+            let name = inv.value("name").display
+            let sets: (train: Dataset, test: Dataset)
+            do {
+                if name.hasSuffix(".npz") {
+                    sets = (try DatasetLoader.npz(name, imagesKey: "x_train", labelsKey: "y_train", name: name),
+                            try DatasetLoader.npz(name, imagesKey: "x_test", labelsKey: "y_test", name: name))
+                } else {
+                    sets = try DatasetLoader.standard(name, path: inv.has("path") ? try inv.string("path") : nil)
+                }
+            } catch { throw inv.error("\(error)", at: "name") }
+            var config = DataConfig(validation: try inv.int("val"), limit: inv.has("limit") ? try inv.int("limit") : nil,
+                                    seed: UInt64(max(0, try inv.int("seed"))))
+            if inv.has("augment") { config.augmentation = try inv.bool("augment") ? sets.train.defaultAugmentation : Augmentation.none }
+            let splits: DataSplits
+            do { splits = try DataSplits(train: sets.train, test: sets.test, config: config) } catch { throw inv.error("\(error)") }
+            let object = DataObject(name: name, splits: splits)
+            session.workspace.data = object
+            session.print(splits.summary)
+            return .object(object)
+        })
+
+        commands.register(CommandSpec(
+            "model", summary: "create a model of the zoo with fresh weights",
+            arguments: [ArgumentSpec("arch", .word(choices: []), "resnet8 ... resnet110, resnet8x4, resnet32x4, wrn-16-2, vgg8, resnet18, mlp, cnn, ...")],
+            options: [OptionSpec("channels", .integer, "input channels (default: the current data's, else 1)"),
+                      OptionSpec("classes", .integer, "output classes (default: the current data's, else 10)"),
+                      OptionSpec("widths", .any, "hidden widths of mlp / block widths of cnn, e.g. [32, 64]"),
+                      OptionSpec("seed", .integer, session: "seed", "seed of the weight initialisation")],
+            example: "student = model resnet8 channels=1 classes=10"
+        ) { inv, session in
+            let data = session.workspace.data?.splits
+            let channels = inv.has("channels") ? try inv.int("channels") : data?.train.channels ?? 1
+            let classes = inv.has("classes") ? try inv.int("classes") : data?.train.classCount ?? 10
+            var widths: [Int]?
+            if inv.has("widths") {
+                guard case let .list(items) = inv.value("widths"), let w = Optional(items.compactMap(\.integer)), w.count == items.count else {
+                    throw inv.error("widths must be a list of whole numbers, e.g. [32, 64]", at: "widths")
+                }
+                widths = w
+            }
+            let arch = try inv.string("arch")
+            let size = data.map { [$0.train.height, $0.train.width] }
+            let model: Model
+            do {
+                model = try Zoo.make(arch, channels: channels, classes: classes, widths: widths, inputSize: size,
+                                     seed: UInt64(max(0, try inv.int("seed"))))
+            } catch { throw inv.error("\(error)", at: "arch") }
+            var meta = [CheckpointKey.channels: "\(channels)", CheckpointKey.classes: "\(classes)", CheckpointKey.seed: "\(try inv.int("seed"))"]
+            if let widths { meta[CheckpointKey.widths] = widths.map(String.init).joined(separator: ",") }
+            return .object(ModelObject(model, metadata: meta))
+        })
+
+        commands.register(CommandSpec(
+            "load", summary: "load a model from a checkpoint (sskd safetensors, PyTorch .pth/.pt, or safetensors from PyTorch)",
+            arguments: [ArgumentSpec("file", .path, "the checkpoint")],
+            options: [OptionSpec("arch", .word(choices: []), "architecture, when the file does not say (PyTorch checkpoints)"),
+                      OptionSpec("channels", .integer, "input channels (default: read off the first convolution)"),
+                      OptionSpec("classes", .integer, "classes (default: read off the last linear layer)")],
+            example: "teacher = load \"sessions/teachers/fashion-resnet20.safetensors\""
+        ) { inv, session in
+            let path = try inv.string("file")
+            let (model, meta): (Model, [String: String])
+            do {
+                (model, meta) = try Model.load(contentsOf: URL(fileURLWithPath: path),
+                                               architecture: inv.has("arch") ? try inv.string("arch") : nil,
+                                               channels: inv.has("channels") ? try inv.int("channels") : nil,
+                                               classes: inv.has("classes") ? try inv.int("classes") : nil)
+            } catch { throw inv.error("\(error)", at: "file") }
+            let object = ModelObject(model, metadata: meta)
+            var line = "loaded \(model.architecture) from \(path): \(grouped(model.parameterCount)) parameters"
+            if let top1 = meta[CheckpointKey.top1] { line += ", recorded top-1 \(top1)%" }
+            if let dataset = meta[CheckpointKey.dataset] { line += " on \(dataset)" }
+            session.print(line)
+            return .object(object)
+        })
+
+        commands.register(CommandSpec(
+            "split", summary: "split a model into stages: automatically where the resolution halves, or after the named modules",
+            arguments: [ArgumentSpec("model", .object("model"), "the model"),
+                        ArgumentSpec("at", .valueOrWord, "module names ending each stage, e.g. layer1 layer2.1", optional: true, variadic: true)],
+            example: "split student layer1 layer2.1"
+        ) { inv, session in
+            let object = try inv.object("model", as: ModelObject.self)
+            let names = inv.list("at").flatMap { v -> [String] in if case let .list(items) = v { return items.map(\.display) } else { return [v.display] } }
+            do {
+                if names.isEmpty { object.model.splitAutomatically() } else { try object.model.split(at: names) }
+            } catch { throw inv.error("\(error)", at: names.isEmpty ? "model" : "at") }
+            object.alignments = [:]
+            session.print(try stageTable(object, session))
+            return .none
+        })
+
+        commands.register(CommandSpec(
+            "eval", summary: "evaluate a model: top-1, top-5 and loss on a split (test by default)",
+            arguments: [ArgumentSpec("model", .object("model"), "the model")],
+            options: [OptionSpec("split", .word(choices: ["test", "val", "train"]), default: .string("test"), "which split"),
+                      OptionSpec("per_class", .bool, default: .bool(false), "also print the accuracy of each class"),
+                      OptionSpec("confusion", .bool, default: .bool(false), "also print the confusion matrix"),
+                      OptionSpec("data", .object("dataset"), "data set (default: the current one)")],
+            example: "eval teacher per_class=true"
+        ) { inv, session in
+            session.applyThreads()
+            let object = try inv.object("model", as: ModelObject.self)
+            let data = try session.workspace.data(inv)
+            let split = DataSplits.Split(rawValue: try inv.string("split")) ?? .test
+            let result: Evaluation
+            do { result = try evaluate(object.model, data: data.splits, split: split, batchSize: max(64, session.options.batch)) }
+            catch { throw inv.error("\(error)", at: "model") }
+            if split == .test { object.lastEvaluation = result }
+            session.print(session.workspace.name(of: object, in: session) + " " + result.report(perClass: try inv.bool("per_class"), confusion: try inv.bool("confusion")))
+            return .none
+        })
+
+        for (name, freezing) in [("freeze", true), ("unfreeze", false)] {
+            commands.register(CommandSpec(
+                name, summary: freezing ? "freeze a stage, the head, the backbone or a whole model: no gradients, no updates, BatchNorm in eval mode"
+                                        : "make a frozen part trainable again",
+                arguments: [ArgumentSpec("part", .any, "student.stage[k], student.head, student.backbone or a model")],
+                example: "\(name) student.stage[1]"
+            ) { inv, session in
+                let (owner, part, label) = try modelPart(inv, "part", session)
+                do { freezing ? try owner.model.freeze(part) : try owner.model.unfreeze(part) } catch { throw inv.error("\(error)", at: "part") }
+                session.print("\(freezing ? "froze" : "unfroze") \(label)")
+                return .none
+            })
+        }
+    }
+}
+
+/// The model and part an argument names: a `ModelPart` (`student.stage[2]`) or a whole model.
+func modelPart(_ inv: Invocation, _ name: String, _ session: Session) throws -> (ModelObject, Model.Part, String) {
+    if case let .object(o) = inv.value(name) {
+        if let part = o as? ModelPart { return (part.owner, part.part, session.workspace.name(of: part.owner, in: session) + "." + part.label) }
+        if let model = o as? ModelObject { return (model, .all, session.workspace.name(of: model, in: session)) }
+    }
+    throw inv.error("expected a model or a model part (student.stage[1], student.head, student.backbone), got \(inv.value(name).literal)", at: name)
+}
+
+/// The stage table `split` and `show` print: stage, modules, output shape, parameters, MACs, frozen.
+func stageTable(_ object: ModelObject, _ session: Session) throws -> String {
+    let input = [1] + (session.workspace.data?.splits.train.imageShape ?? object.defaultInputShape)
+    return "\(session.workspace.name(of: object, in: session)): " + (try object.model.summary(inputShape: input))
+}
+
+extension Session {
+    /// `save MODEL FILE`: safetensors with the architecture and provenance (data set, test top-1, seed, command).
+    func saveModel(_ object: ModelObject, to path: String, _ inv: Invocation) throws {
+        var meta = object.metadata
+        if let data = workspace.data { meta[CheckpointKey.dataset] = data.name }
+        if let e = object.lastEvaluation { meta[CheckpointKey.top1] = String(format: "%.2f", e.top1) }
+        if let r = object.records.last { meta[CheckpointKey.command] = r.command; meta[CheckpointKey.seed] = "\(r.seed)" }
+        do { try object.model.save(to: URL(fileURLWithPath: path), metadata: meta) } catch { throw inv.error("\(error)", at: "file") }
+        object.metadata = meta
+        print("saved \(object.model.architecture) to \(path)" + (meta[CheckpointKey.top1].map { " (test top-1 \($0)%)" } ?? ""))
+    }
+}
