@@ -1,8 +1,12 @@
 /// One session option (`set NAME VALUE`), typed, with a default and an optional extra check.
 public struct SessionOption {
+    /// The name used by `set` and `show`.
     public let name: String
+    /// The accepted type.
     public let type: ValueType
+    /// The value after start-up and `reset`.
     public let defaultValue: Value
+    /// One line shown by `show options`.
     public let help: String
     /// Returns an error message (e.g. `must be at least 1`) when a well-typed value is still unacceptable.
     public let check: ((Value) -> String?)?

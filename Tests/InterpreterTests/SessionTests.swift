@@ -165,6 +165,19 @@ final class SessionTests: XCTestCase {
         XCTAssertNil(closestMatch(to: "zzz", among: ["epochs", "lr"]))
     }
 
+    func testLongOperatorChainsAndNestedInterpolationAreBounded() {
+        let (chain, _, s1) = run("print " + Array(repeating: "1", count: 5000).joined(separator: " + "))
+        XCTAssertEqual(s1, .syntaxError)
+        XCTAssertTrue(chain.lines.first?.hasSuffix("expression nested too deeply") ?? false, "\(chain.lines)")
+        let (ok, _, s2) = run("print " + Array(repeating: "1", count: 100).joined(separator: "+"))
+        XCTAssertEqual(s2, .ok)
+        XCTAssertEqual(ok.lines, ["100"])
+        var nested = "1"
+        for _ in 0..<300 { nested = "\"${" + nested + "}\"" }
+        let (deep, _, s3) = run("print " + nested)
+        XCTAssertEqual(s3, .syntaxError, "\(deep.lines)")
+    }
+
     func testDeepNestingIsASyntaxErrorNotACrash() {
         let (sink, _, status) = run("print " + String(repeating: "(", count: 5000) + "1")
         XCTAssertEqual(status, .syntaxError)
