@@ -140,6 +140,19 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(sink.lines, ["sskd> x = 1", "sskd> print x", "1", "sskd> for k in [1] {", "...>   print k", "...> }", "1"])
     }
 
+    func testDeclaredOptionIsCheckedAppliedAndReset() {
+        let sink = CaptureSink()
+        let session = testSession(sink)
+        var applied: [String] = []
+        session.options.declare(SessionOption("momentum", .number, default: .number(0.9), "SGD momentum",
+                                              check: { ($0.integer ?? 0) < 1 ? nil : "must be below 1" },
+                                              apply: { applied.append($0.literal) }))
+        session.keepGoing = true
+        session.run("set momentum 0.5\nset momentum 2\nshow momentum\nreset", name: "t")
+        XCTAssertEqual(sink.lines, ["error: 2:14: session option 'momentum' must be below 1, got 2", "momentum = 0.5"])
+        XCTAssertEqual(applied, ["0.9", "0.5", "0.9"])
+    }
+
     func testResetClearsBindingsAndOptions() {
         let (_, session, _) = run("set batch 8; n = 1; reset")
         XCTAssertNil(session.lookup("n"))
