@@ -66,8 +66,11 @@ public final class Session {
     public var echo = false
     /// Continue after errors instead of stopping at the first.
     public var keepGoing = false
-    /// Reads one line for `pause` (stdin by default; the REPL uses readline).
-    public var readLine: () -> String? = { Swift.readLine() }
+    /// Shows a prompt and reads one line, for `pause` (stdout/stdin by default; the REPL uses readline).
+    public lazy var readLine: (String) -> String? = { [unowned self] prompt in
+        self.output.write(prompt)
+        return Swift.readLine()
+    }
 
     private var currentCell: Int?
     private var sourceDepth = 0

@@ -123,7 +123,7 @@ final class SessionTests: XCTestCase {
         let sink = CaptureSink()
         let session = testSession(sink)
         var reads = 0
-        session.readLine = { reads += 1; return "" }
+        session.readLine = { prompt in reads += 1; sink.write(prompt); return "" }
         session.run("pause", name: "t")
         XCTAssertEqual(reads, 0)
         session.interactive = true
