@@ -144,11 +144,13 @@ public struct CommandSpec {
         self.run = run
     }
 
-    /// `train MODEL DATA [epochs=INT] [lr=NUMBER]`
+    /// `train MODEL DATA [epochs=INT] [lr=NUMBER]`; a word argument with a single choice is shown as that word
+    /// (`save session FILE`).
     public var usage: String {
         var parts = [name]
         for a in arguments {
             var p = a.name.uppercased()
+            if case let .word(choices) = a.type, choices.count == 1 { p = choices[0] }
             if a.variadic { p += "..." }
             parts.append(a.optional ? "[\(p)]" : p)
         }
