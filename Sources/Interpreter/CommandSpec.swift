@@ -64,7 +64,9 @@ public enum ValueType {
 public struct ArgumentSpec {
     /// Lowercase name used in help (shown uppercased) and in `Invocation` lookups.
     public let name: String
+    /// The accepted type (drives conversion, error text and the usage placeholder).
     public let type: ValueType
+    /// One line shown by `help CMD`.
     public let help: String
     /// May be left out (the `Invocation` then has no value for it).
     public let optional: Bool
@@ -83,12 +85,15 @@ public struct ArgumentSpec {
 
 /// A `key=value` option of a command.
 public struct OptionSpec {
+    /// The key written before `=`.
     public let name: String
+    /// The accepted value type.
     public let type: ValueType
     /// Used when the option is not given; nil means "no value" unless `session` names a session option.
     public let defaultValue: Value?
     /// A session option (`set NAME VALUE`) whose current value is the default, e.g. `lr`.
     public let sessionDefault: String?
+    /// One line shown by `help CMD`.
     public let help: String
 
     /// Declares an option with a fixed default, a session-option default, or none.
@@ -105,12 +110,15 @@ public struct OptionSpec {
 /// Everything about one command, declared once: help, completion, argument checking and the action all come
 /// from this value. Register it with `session.commands.register(_:)`.
 public struct CommandSpec {
+    /// The name typed at the start of a statement.
     public let name: String
     /// Other names for the same command (`exit` for `quit`).
     public let aliases: [String]
     /// One line for `help`.
     public let summary: String
+    /// Positional arguments in order.
     public let arguments: [ArgumentSpec]
+    /// `key=value` options.
     public let options: [OptionSpec]
     /// A complete example line shown by `help CMD`.
     public let example: String
@@ -136,11 +144,13 @@ public struct CommandSpec {
         self.run = run
     }
 
-    /// `train MODEL DATA [epochs=INT] [lr=NUMBER]`
+    /// `train MODEL DATA [epochs=INT] [lr=NUMBER]`; a word argument with a single choice is shown as that word
+    /// (`save session FILE`).
     public var usage: String {
         var parts = [name]
         for a in arguments {
             var p = a.name.uppercased()
+            if case let .word(choices) = a.type, choices.count == 1 { p = choices[0] }
             if a.variadic { p += "..." }
             parts.append(a.optional ? "[\(p)]" : p)
         }

@@ -89,8 +89,7 @@ extension Session {
             example: "pause \"Look at the loss curve, then press Enter\""
         ) { inv, session in
             guard session.interactive else { return .none }
-            session.write((inv.has("message") ? try inv.string("message") : "(press Enter to continue)") + " ")
-            _ = session.readLine()
+            _ = session.readLine((inv.has("message") ? try inv.string("message") : "(press Enter to continue)") + " ")
             return .none
         })
 

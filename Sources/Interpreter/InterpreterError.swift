@@ -45,5 +45,6 @@ public enum InterpreterError: Error, CustomStringConvertible, Equatable {
 
 /// Control flow that unwinds the evaluator without being an error (`quit`).
 enum ControlSignal: Error {
+    /// `quit CODE`: stop running and exit with CODE.
     case quit(Int32)
 }

@@ -14,10 +14,12 @@ public final class StandardOutputSink: OutputSink {
     /// Makes a sink on the process's stdout/stderr.
     public init() {}
 
+    /// Writes `text` to standard output.
     public func write(_ text: String) {
         FileHandle.standardOutput.write(Data(text.utf8))
     }
 
+    /// Writes `error.rendered` to standard error.
     public func report(_ error: InterpreterError) {
         FileHandle.standardError.write(Data((error.rendered + "\n").utf8))
     }
@@ -37,7 +39,9 @@ public final class CaptureSink: OutputSink {
     /// Makes an empty recorder.
     public init() {}
 
+    /// Records `text`.
     public func write(_ text: String) { events.append(.output(text)) }
+    /// Records `error`.
     public func report(_ error: InterpreterError) { events.append(.error(error)) }
 
     /// All output text concatenated (errors excluded).

@@ -37,12 +37,14 @@ public struct Parser {
 
     /// Prepares to parse `text`, which starts at `line`:`column` of `source`.
     /// `isCommand` tells whether a name is a registered command.
-    public init(_ text: String, source: SourceText, line: Int = 1, column: Int = 1,
+    /// `depth` is the nesting already used by an enclosing parser (for `${...}` inside strings).
+    public init(_ text: String, source: SourceText, line: Int = 1, column: Int = 1, depth: Int = 0,
                 isCommand: @escaping (String) -> Bool) {
         var lexer = Lexer(text, source: source, line: line, column: column)
         self.tokens = lexer.tokens()
         self.chars = Array(text)
         self.isCommand = isCommand
+        self.depth = depth
     }
 
     /// Parses every statement; a syntax error replaces only the statement it occurs in (no cascade).
@@ -307,7 +309,11 @@ public struct Parser {
     private mutating func binaryLoop(_ ops: KeyValuePairs<TokenKind, BinaryOperator>,
                                      _ operand: (inout Parser) throws -> Expr) throws -> Expr {
         var e = try operand(&self)
+        let outer = depth
+        defer { depth = outer }
         while let op = operatorAt(ops) {
+            depth += 1
+            guard depth <= Parser.maxDepth else { throw InterpreterError.syntax("expression nested too deeply", peek().location) }
             let t = peek()
             if argumentMode && nesting == 0 && [.add, .subtract, .divide].contains(op) && t.spaceBefore
                 && !peekNext().spaceBefore && !atStatementEnd(peekNext()) {
@@ -360,8 +366,12 @@ public struct Parser {
 
     private mutating func postfix() throws -> Expr {
         var e = try primary()
+        let outer = depth
+        defer { depth = outer }
         while true {
             let t = peek()
+            depth += 1
+            guard depth <= Parser.maxDepth else { throw InterpreterError.syntax("expression nested too deeply", t.location) }
             if t.kind == .dot {
                 advance()
                 let nameToken = peek()
@@ -438,7 +448,7 @@ public struct Parser {
             case let .text(s): result.append(.text(s))
             case let .name(n, l): result.append(.expression(.name(n, l)))
             case let .code(code, l):
-                var sub = Parser(code, source: l.source, line: l.line, column: l.column, isCommand: isCommand)
+                var sub = Parser(code, source: l.source, line: l.line, column: l.column, depth: depth, isCommand: isCommand)
                 result.append(.expression(try sub.parseExpression()))
             }
         }

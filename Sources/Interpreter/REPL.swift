@@ -27,8 +27,8 @@ public final class REPL {
         self.historyPath = historyPath ?? env["SSKD_HISTORY"]
             ?? (env["HOME"] ?? NSHomeDirectory()) + "/.sskd_history"
         session.interactive = true
-        session.readLine = {
-            guard let line = readline("") else { return nil }
+        session.readLine = { prompt in
+            guard let line = readline(prompt) else { return nil }
             defer { free(line) }
             return String(cString: line)
         }

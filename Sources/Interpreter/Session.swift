@@ -21,8 +21,11 @@ public struct Cell {
 
 /// How running a script or input ended; `exitCode` follows sysexits (65 syntax, 70 runtime).
 public enum RunStatus: Equatable {
+    /// Everything ran.
     case ok
+    /// A syntax error (exit code 65).
     case syntaxError
+    /// A runtime error (exit code 70).
     case runtimeError
     /// `quit CODE` was run.
     case quit(Int32)
@@ -63,8 +66,11 @@ public final class Session {
     public var echo = false
     /// Continue after errors instead of stopping at the first.
     public var keepGoing = false
-    /// Reads one line for `pause` (stdin by default; the REPL uses readline).
-    public var readLine: () -> String? = { Swift.readLine() }
+    /// Shows a prompt and reads one line, for `pause` (stdout/stdin by default; the REPL uses readline).
+    public lazy var readLine: (String) -> String? = { [unowned self] prompt in
+        self.output.write(prompt)
+        return Swift.readLine()
+    }
 
     /// The engine state (data, runs, plots) of this session.
     lazy var workspace = Workspace()
@@ -167,7 +173,11 @@ public final class Session {
             } catch ControlSignal.quit(let code) {
                 return .quit(code)
             } catch {
-                preconditionFailure("evaluator leaked an untyped error: \(error)")
+                let located = InterpreterError.runtime("\(error)", SourceLocation(source: source, line: 1, column: 1))
+                cells[cells.count - 1].error = located
+                output.report(located)
+                if status == .ok { status = .runtimeError }
+                if !keepGoing { return status }
             }
         }
         return status
@@ -206,5 +216,6 @@ public final class Session {
 
 /// Thrown by `Session.checkInterrupt()` after Ctrl-C; reported as `interrupted` at the running statement.
 public struct SessionInterrupted: Error, CustomStringConvertible {
+    /// `interrupted`
     public var description: String { "interrupted" }
 }

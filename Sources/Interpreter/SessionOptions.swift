@@ -1,20 +1,28 @@
 /// One session option (`set NAME VALUE`), typed, with a default and an optional extra check.
 public struct SessionOption {
+    /// The name used by `set` and `show`.
     public let name: String
+    /// The accepted type.
     public let type: ValueType
+    /// The value after start-up and `reset`.
     public let defaultValue: Value
+    /// One line shown by `show options`.
     public let help: String
     /// Returns an error message (e.g. `must be at least 1`) when a well-typed value is still unacceptable.
     public let check: ((Value) -> String?)?
+    /// Called with the new value after each successful `set`, `declare` and `reset`
+    /// (e.g. to pass `threads` to the BLAS library).
+    public let apply: ((Value) -> Void)?
 
     /// Declares an option.
     public init(_ name: String, _ type: ValueType, default defaultValue: Value, _ help: String,
-                check: ((Value) -> String?)? = nil) {
+                check: ((Value) -> String?)? = nil, apply: ((Value) -> Void)? = nil) {
         self.name = name
         self.type = type
         self.defaultValue = defaultValue
         self.help = help
         self.check = check
+        self.apply = apply
     }
 }
 
@@ -45,6 +53,7 @@ public final class SessionOptions {
         declared.removeAll { $0.name == option.name }
         declared.append(option)
         values[option.name] = option.defaultValue
+        option.apply?(option.defaultValue)
     }
 
     /// The option called `name`.
@@ -64,12 +73,16 @@ public final class SessionOptions {
         }
         if let problem = option.check?(accepted) { return "session option '\(name)' \(problem), got \(accepted.literal)" }
         values[name] = accepted
+        option.apply?(accepted)
         return nil
     }
 
     /// Restores every option to its default.
     public func reset() {
-        for o in declared { values[o.name] = o.defaultValue }
+        for o in declared {
+            values[o.name] = o.defaultValue
+            o.apply?(o.defaultValue)
+        }
     }
 
     /// `seed` as an integer.

@@ -2,10 +2,14 @@ import Foundation
 
 /// Why a script file could not be read (`sskd FILE`, `source FILE`).
 public enum SourceFileError: Error, CustomStringConvertible, Equatable {
+    /// No file at the path.
     case notFound(String)
+    /// The file is not UTF-8 text.
     case notText(String)
+    /// A directory, or no permission to read.
     case unreadable(String)
 
+    /// `cannot read 'PATH': REASON`
     public var description: String {
         switch self {
         case let .notFound(p): return "cannot read '\(p)': no such file"

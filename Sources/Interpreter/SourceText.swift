@@ -40,6 +40,7 @@ public struct SourceLocation: CustomStringConvertible, Equatable {
     /// `file:line:col`, the prefix of a diagnostic.
     public var description: String { "\(source.name):\(line):\(column)" }
 
+    /// Same source object, line and column.
     public static func == (a: SourceLocation, b: SourceLocation) -> Bool {
         a.source === b.source && a.line == b.line && a.column == b.column
     }

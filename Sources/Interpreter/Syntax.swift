@@ -1,18 +1,24 @@
 /// Binary operators, lowest to highest precedence group: `or`; `and`; `== !=`; `< <= > >=`; `+ -`; `* / %`.
 public enum BinaryOperator: String {
+    /// Logical, short-circuit.
     case or, and
+    /// Equality of any two values.
     case equal = "==", notEqual = "!="
+    /// Comparison of two numbers or two strings.
     case less = "<", lessEqual = "<=", greater = ">", greaterEqual = ">="
+    /// Arithmetic; `+` also joins strings and lists.
     case add = "+", subtract = "-", multiply = "*", divide = "/", remainder = "%"
 }
 
 /// Prefix operators: arithmetic negation `-x` and logical `not x`.
 public enum UnaryOperator: String {
+    /// `-x` on numbers, `not x` on bools.
     case negate = "-", not
 }
 
 /// One part of an interpolated string after parsing: literal text or an embedded expression.
 public enum InterpolationPart {
+    /// Literal text, or an expression whose `display` is inserted.
     case text(String)
     case expression(Expr)
 }
@@ -20,15 +26,20 @@ public enum InterpolationPart {
 /// Expressions. Every case carries the location reported when evaluating it fails
 /// (for operators: the operator; for member and index access: the `.` or `[`).
 public indirect enum Expr {
+    /// Literals.
     case number(Double, SourceLocation)
     case string(String, SourceLocation)
     case interpolation([InterpolationPart], SourceLocation)
     case bool(Bool, SourceLocation)
+    /// A bound name (also `$name`).
     case name(String, SourceLocation)
+    /// `[a, b, ...]`
     case list([Expr], SourceLocation)
     /// Inclusive integer range `lo..hi`.
     case range(Expr, Expr, SourceLocation)
+    /// `-x`, `not x` (location: the operator).
     case unary(UnaryOperator, Expr, SourceLocation)
+    /// `a op b` (location: the operator).
     case binary(BinaryOperator, Expr, Expr, SourceLocation)
     /// `object.member`
     case member(Expr, String, SourceLocation)
@@ -70,8 +81,11 @@ public struct CommandArgument {
 
 /// A command invocation such as `train student data lr=0.1`.
 public struct CommandCall {
+    /// The command name as written.
     public let name: String
+    /// Where the name starts (whole-statement errors point here).
     public let location: SourceLocation
+    /// Positional arguments and options, in written order.
     public let arguments: [CommandArgument]
 }
 

@@ -10,24 +10,34 @@ public enum StringPart: Equatable {
 
 /// The kinds of tokens of the sskd language (see docs/language.md, "Lexical structure").
 public enum TokenKind: Equatable {
+    /// A name or keyword.
     case name(String)
+    /// A number literal.
     case number(Double)
+    /// A string literal, split into text and interpolations.
     case string([StringPart])
     /// `$name` or `$1` outside a string.
     case dollar(String)
+    /// Brackets.
     case leftParen, rightParen, leftBracket, rightBracket, leftBrace, rightBrace
+    /// Punctuation and statement separators.
     case comma, dot, dotDot, semicolon, newline
+    /// `=` and comparison operators.
     case equal, equalEqual, bangEqual, less, lessEqual, greater, greaterEqual
+    /// Arithmetic operators.
     case plus, minus, star, slash, percent
     /// A lexical error (bad character, unterminated string); the parser reports it.
     case error(String)
+    /// End of input.
     case eof
 }
 
 /// A token with its location, its character offsets in the source and whether whitespace precedes it
 /// (used to split command arguments: `print a -1` is two arguments, `a - 1` one).
 public struct Token {
+    /// What the token is.
     public let kind: TokenKind
+    /// Where its first character is.
     public let location: SourceLocation
     /// Character offset of the first character.
     public let start: Int

@@ -24,9 +24,13 @@ public enum Value {
     case none
     /// All numbers are doubles; integral values print without a fraction.
     case number(Double)
+    /// Text.
     case string(String)
+    /// `true` or `false`.
     case bool(Bool)
+    /// A list (ranges evaluate to lists).
     case list([Value])
+    /// An engine object: model, data set, run.
     case object(SessionObject)
 
     /// The type name used in messages and `vars`: `number`, `string`, `bool`, `list`, `none`, or the object's.

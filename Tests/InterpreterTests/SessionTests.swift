@@ -123,7 +123,7 @@ final class SessionTests: XCTestCase {
         let sink = CaptureSink()
         let session = testSession(sink)
         var reads = 0
-        session.readLine = { reads += 1; return "" }
+        session.readLine = { prompt in reads += 1; sink.write(prompt); return "" }
         session.run("pause", name: "t")
         XCTAssertEqual(reads, 0)
         session.interactive = true
@@ -138,6 +138,19 @@ final class SessionTests: XCTestCase {
         session.echo = true
         session.run("x = 1; print x\nfor k in [1] {\n  print k\n}", name: "t")
         XCTAssertEqual(sink.lines, ["sskd> x = 1", "sskd> print x", "1", "sskd> for k in [1] {", "...>   print k", "...> }", "1"])
+    }
+
+    func testDeclaredOptionIsCheckedAppliedAndReset() {
+        let sink = CaptureSink()
+        let session = testSession(sink)
+        var applied: [String] = []
+        session.options.declare(SessionOption("momentum", .number, default: .number(0.9), "SGD momentum",
+                                              check: { ($0.integer ?? 0) < 1 ? nil : "must be below 1" },
+                                              apply: { applied.append($0.literal) }))
+        session.keepGoing = true
+        session.run("set momentum 0.5\nset momentum 2\nshow momentum\nreset", name: "t")
+        XCTAssertEqual(sink.lines, ["error: 2:14: session option 'momentum' must be below 1, got 2", "momentum = 0.5"])
+        XCTAssertEqual(applied, ["0.9", "0.5", "0.9"])
     }
 
     func testResetClearsBindingsAndOptions() {
@@ -163,6 +176,19 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(editDistance("", "abc"), 3)
         XCTAssertEqual(closestMatch(to: "epohcs", among: ["epochs", "lr"]), "epochs")
         XCTAssertNil(closestMatch(to: "zzz", among: ["epochs", "lr"]))
+    }
+
+    func testLongOperatorChainsAndNestedInterpolationAreBounded() {
+        let (chain, _, s1) = run("print " + Array(repeating: "1", count: 5000).joined(separator: " + "))
+        XCTAssertEqual(s1, .syntaxError)
+        XCTAssertTrue(chain.lines.first?.hasSuffix("expression nested too deeply") ?? false, "\(chain.lines)")
+        let (ok, _, s2) = run("print " + Array(repeating: "1", count: 100).joined(separator: "+"))
+        XCTAssertEqual(s2, .ok)
+        XCTAssertEqual(ok.lines, ["100"])
+        var nested = "1"
+        for _ in 0..<300 { nested = "\"${" + nested + "}\"" }
+        let (deep, _, s3) = run("print " + nested)
+        XCTAssertEqual(s3, .syntaxError, "\(deep.lines)")
     }
 
     func testDeepNestingIsASyntaxErrorNotACrash() {
