@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
-        .testTarget(name: "InterpreterTests", dependencies: ["Interpreter"], resources: [.copy("Golden")]),
+        .testTarget(name: "InterpreterTests", dependencies: ["Interpreter"], resources: [.copy("Golden"), .copy("EngineGolden")]),
     ],
     swiftLanguageModes: [.v5]
 )

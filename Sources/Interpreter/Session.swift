@@ -83,11 +83,12 @@ public final class Session {
         self.output = output
     }
 
-    /// A session with the generic commands (help, set, show, vars, print, ...) and everything in `installers`.
-    public static func standard(output: OutputSink = StandardOutputSink()) -> Session {
+    /// A session with the generic commands (help, set, show, vars, print, ...), the engine's commands (data, model,
+    /// mimic, train, plot, ...) unless `engine` is false, and everything in `installers`.
+    public static func standard(output: OutputSink = StandardOutputSink(), engine: Bool = true) -> Session {
         let session = Session(output: output)
         session.registerGenericCommands()
-        session.registerEngineCommands()
+        if engine { session.registerEngineCommands() }
         for install in installers { install(session) }
         return session
     }

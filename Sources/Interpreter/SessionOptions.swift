@@ -1,3 +1,6 @@
+import Foundation
+import Tensors
+
 /// One session option (`set NAME VALUE`), typed, with a default and an optional extra check.
 public struct SessionOption {
     /// The name used by `set` and `show`.
@@ -36,8 +39,9 @@ public final class SessionOptions {
     public init() {
         let positive: (Value) -> String? = { ($0.integer ?? 0) >= 1 ? nil : "must be at least 1" }
         declare(SessionOption("seed", .integer, default: .number(0), "random seed for initialisation, shuffling and splits"))
-        declare(SessionOption("threads", .integer, default: .number(1), "compute threads used by the tensor engine",
-                              check: positive))
+        declare(SessionOption("threads", .integer, default: .number(0), "compute threads of the tensor engine (0: every core)",
+                              check: { (0...256).contains($0.integer ?? -1) ? nil : "must be in 0...256" },
+                              apply: { Parallel.threads = ($0.integer ?? 0) == 0 ? ProcessInfo.processInfo.activeProcessorCount : $0.integer! }))
         declare(SessionOption("batch", .integer, default: .number(64), "mini-batch size for training and evaluation",
                               check: positive))
         declare(SessionOption("lr", .number, default: .number(0.1), "default learning rate",
@@ -88,7 +92,7 @@ public final class SessionOptions {
     /// `seed` as an integer.
     public var seed: Int { values["seed"]?.integer ?? 0 }
     /// `threads` as an integer.
-    public var threads: Int { values["threads"]?.integer ?? 1 }
+    public var threads: Int { values["threads"]?.integer ?? 0 }
     /// `batch` as an integer.
     public var batch: Int { values["batch"]?.integer ?? 64 }
     /// `lr` as a number.

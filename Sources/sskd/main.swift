@@ -29,6 +29,9 @@ struct SSKD: ParsableCommand {
     @Flag(help: "Continue after errors instead of stopping at the first one.")
     var keepGoing = false
 
+    @Option(help: ArgumentHelp("Write the session as a Markdown notebook (cells, outputs, plots) when it ends.", valueName: "FILE.md"))
+    var notebook: String?
+
     @Argument(help: ArgumentHelp("A script to replay.", valueName: "FILE.sskd"))
     var script: String?
 
@@ -59,12 +62,24 @@ struct SSKD: ParsableCommand {
                 throw ExitCode(66)
             }
         } else if isatty(STDIN_FILENO) != 0 {
-            throw ExitCode(REPL(session: session).run())
+            let code = REPL(session: session).run()
+            try writeNotebook(session)
+            throw ExitCode(code)
         } else {
             let input = FileHandle.standardInput.readDataToEndOfFile()
             status = session.run(String(decoding: input, as: UTF8.self), name: "<stdin>")
         }
+        try writeNotebook(session)
         throw ExitCode(status.exitCode)
+    }
+
+    /// Writes `--notebook FILE.md` when asked; exit code 73 (EX_CANTCREAT) when it cannot.
+    func writeNotebook(_ session: Session) throws {
+        guard let notebook else { return }
+        do { try session.writeNotebook(to: notebook) } catch {
+            FileHandle.standardError.write(Data("sskd: cannot write the notebook: \(error)\n".utf8))
+            throw ExitCode(73)
+        }
     }
 }
 

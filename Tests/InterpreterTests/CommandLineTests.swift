@@ -49,7 +49,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(kept.out, "1\n2\n")
         XCTAssertEqual(try sskd(["--bogus"]).code, 64)
         XCTAssertEqual(try sskd(["--seed", "abc", "-c", "print 1"]).code, 64)
-        XCTAssertEqual(try sskd(["--threads", "0", "-c", "print 1"]).code, 64)
+        XCTAssertEqual(try sskd(["--threads", "300", "-c", "print 1"]).code, 64)
         XCTAssertEqual(try sskd(["-c", "quit 4"]).code, 4)
         XCTAssertEqual(try sskd(["no-such-file.sskd"]).code, 66)
     }

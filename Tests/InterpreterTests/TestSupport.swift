@@ -53,9 +53,9 @@ enum FakeError: Error, CustomStringConvertible {
     }
 }
 
-/// A standard session plus two engine-like commands declared the way the lead will bind ML commands.
+/// A session with the generic commands plus two engine-like stand-ins, so the language tests do not depend on the engine.
 func testSession(_ sink: OutputSink = CaptureSink()) -> Session {
-    let session = Session.standard(output: sink)
+    let session = Session.standard(output: sink, engine: false)
     session.commands.register(CommandSpec(
         "testmodel", summary: "make a fake model",
         arguments: [ArgumentSpec("arch", .word(choices: ["resnet8", "resnet20"]), "architecture")],

@@ -9,17 +9,10 @@ import Tensors
 extension Session {
     /// Registers every engine command (data, models, training, distillation, plots).
     func registerEngineCommands() {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        options.declare(SessionOption("threads", .integer, default: .number(Double(cores)),
-                                      "compute threads used by the tensor engine (default: all \(cores) cores)",
-                                      check: { ($0.integer ?? 0) >= 1 && ($0.integer ?? 0) <= 256 ? nil : "must be in 1...256" }))
         registerDataAndModelCommands()
         registerTrainingCommands()
         registerPlotCommands()
     }
-
-    /// Applies the `threads` option to the engine.
-    func applyThreads() { Parallel.threads = options.threads }
 
     func registerDataAndModelCommands() {
         commands.register(CommandSpec(
@@ -133,12 +126,11 @@ extension Session {
                       OptionSpec("data", .object("dataset"), "data set (default: the current one)")],
             example: "eval teacher per_class=true"
         ) { inv, session in
-            session.applyThreads()
             let object = try inv.object("model", as: ModelObject.self)
             let data = try session.workspace.data(inv)
             let split = DataSplits.Split(rawValue: try inv.string("split")) ?? .test
             let result: Evaluation
-            do { result = try evaluate(object.model, data: data.splits, split: split, batchSize: max(64, session.options.batch)) }
+            do { result = try Distillation.evaluate(object.model, data: data.splits, split: split, batchSize: max(64, session.options.batch)) }
             catch { throw inv.error("\(error)", at: "model") }
             if split == .test { object.lastEvaluation = result }
             session.print(session.workspace.name(of: object, in: session) + " " + result.report(perClass: try inv.bool("per_class"), confusion: try inv.bool("confusion")))

@@ -33,7 +33,9 @@ extension Session {
                 } else {
                     let terminal = session.options.terminal
                     switch terminal {
-                    case "dumb": session.write(try gnuplot.render(spec, to: .inline()))
+                    case "dumb":
+                        let text = try gnuplot.render(spec, to: .inline())
+                        session.write(text.hasSuffix("\n") ? text : text + "\n")
                     case "sixel": session.output.write(try gnuplot.render(spec, to: .sixel(width: size[0], height: size[1])))
                     case _ where PlotOutput.windowTerminals.contains(terminal): try gnuplot.render(spec, to: .window(terminal: terminal))
                     default: throw inv.error("set terminal to dumb, sixel, qt, x11 or wxt, or give to=FILE (terminal is '\(terminal)')")

@@ -157,7 +157,9 @@ final class RunObject: SessionObject, DetailedObject {
         let seconds = records.reduce(0) { $0 + $1.seconds }
         var parts = ["\(label): \(records.count == 1 ? records[0].name : "\(records.count) runs")"]
         if let top1 = records.last?.lastTop1 { parts.append(String(format: "%@ top-1 %.2f%%", records.last!.validationSplit, top1)) }
-        if let d = records.last?.epochs.last?.featureDistance { parts.append(String(format: "distance %.4f", d)) }
+        if let r = records.last, let d = r.epochs.last?.featureDistance {
+            parts.append(r.distanceBefore.map { String(format: "distance %.4f -> %.4f", $0, d) } ?? String(format: "distance %.4f", d))
+        }
         if let r = records.first(where: { $0.status != .completed }) { parts.append(r.status.rawValue) }
         parts.append(String(format: "%.1fs", seconds))
         return parts.joined(separator: ", ")

@@ -25,7 +25,6 @@ let trainingOptions: [OptionSpec] = [
 extension Session {
     /// The `TrainingConfig` of a training command's options.
     func trainingConfig(_ inv: Invocation, epochs: String = "epochs") throws -> TrainingConfig {
-        applyThreads()
         var c = TrainingConfig()
         c.epochs = try inv.int(epochs)
         c.learningRate = Float(try inv.double("lr"))
@@ -101,22 +100,21 @@ extension Session {
             example: "train student.head epochs=1 lr=0.05"
         ) { inv, session in
             let (owner, part, label) = try modelPart(inv, "target", session)
+            if case .all = part {} else if case .head = part {} else {
+                throw inv.error("train takes a model or its head; train \(label) with 'mimic', or freeze the rest and 'train' the model", at: "target")
+            }
             let config = try session.trainingConfig(inv)
             let data = try session.workspace.data(inv)
-            switch part {
-            case .head:
+            if case .head = part {
                 let teacher = inv.has("from_teacher") ? try inv.object("from_teacher", as: ModelObject.self) : nil
                 return try session.train(inv, model: owner, label: "head") { observer, name in
                     [try SSKD.trainHead(student: owner.model, teacher: teacher?.model, fromTeacher: teacher != nil, data: data.splits,
                                         config: config, observer: observer, command: session.commandText(inv), modelName: name)]
                 }
-            case .all:
-                return try session.train(inv, model: owner, label: "train") { observer, name in
-                    [try Baselines.scratch(owner.model, data: data.splits, config: config, observer: observer,
-                                           command: session.commandText(inv), modelName: name)]
-                }
-            default:
-                throw inv.error("train takes a model or its head; train \(label) with 'mimic', or freeze the rest and 'train' the model", at: "target")
+            }
+            return try session.train(inv, model: owner, label: "train") { observer, name in
+                [try Baselines.scratch(owner.model, data: data.splits, config: config, observer: observer,
+                                       command: session.commandText(inv), modelName: name)]
             }
         })
 
@@ -212,7 +210,6 @@ extension Session {
                       OptionSpec("data", .object("dataset"), "data set (default: the current one)")],
             example: "gap student teacher baseline=scratch"
         ) { inv, session in
-            session.applyThreads()
             let s = try inv.object("student", as: ModelObject.self), t = try inv.object("teacher", as: ModelObject.self)
             let data = try session.workspace.data(inv)
             let split = DataSplits.Split(rawValue: try inv.string("split")) ?? .test
@@ -220,7 +217,7 @@ extension Session {
             if inv.has("baseline") {
                 switch inv.value("baseline") {
                 case let .object(m as ModelObject):
-                    let e = try evaluate(m.model, data: data.splits, split: split)
+                    let e = try Distillation.evaluate(m.model, data: data.splits, split: split)
                     baseline = (session.workspace.name(of: m, in: session), e.top1)
                 case let .object(r as RunObject):
                     guard let top1 = r.records.last?.lastTop1 else { throw inv.error("the baseline run has no top-1", at: "baseline") }
@@ -249,7 +246,6 @@ extension Session {
                       OptionSpec("data", .object("dataset"), "data set (default: the current one)")],
             example: "compare teacher scratch student baseline=scratch"
         ) { inv, session in
-            session.applyThreads()
             let models = try inv.list("models").map { v -> ModelObject in
                 guard case let .object(o) = v, let m = o as? ModelObject else { throw inv.error("compare takes models, got \(v.literal)", at: "models") }
                 return m
@@ -258,7 +254,7 @@ extension Session {
             let data = try session.workspace.data(inv)
             var top1: [ObjectIdentifier: Double] = [:]
             for m in models + [inv.has("baseline") ? try inv.object("baseline", as: ModelObject.self) : nil].compactMap({ $0 }) {
-                let e = try evaluate(m.model, data: data.splits, split: .test)
+                let e = try Distillation.evaluate(m.model, data: data.splits, split: .test)
                 m.lastEvaluation = e
                 top1[ObjectIdentifier(m)] = e.top1
             }
