@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the checkpoint fixtures for Tests/NetworksTests (run: /work/main/.venv/bin/python scripts/make-checkpoint-fixtures.py).
+"""Write the checkpoint fixtures for Tests/NetworksTests (run: .venv/bin/python scripts/make-checkpoint-fixtures.py).
 
 Every file holds one small state dict with fixed values (a conv weight, BatchNorm running stats and the int64
 num_batches_tracked, an fc layer), saved the ways sskd must read: safetensors, torch.save of a bare dict, the

@@ -4,7 +4,7 @@ Swift tensor engine (Sources/Tensors) against.
 
 Run from the repository root (needs torch; CI does not, so the output is committed):
 
-    /work/main/.venv/bin/python scripts/make-fixtures.py
+    .venv/bin/python scripts/make-fixtures.py
 
 It rewrites every Tests/TensorsTests/Fixtures/*.json. All randomness comes from torch.manual_seed, so the
 output is reproducible for a given torch version (made with torch 2.13 CPU). Each group of cases is seeded

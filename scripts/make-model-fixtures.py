@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Makes the PyTorch reference fixtures for Tests/NetworksTests (run with the project's torch venv):
 
-    /work/main/.venv/bin/python scripts/make-model-fixtures.py
+    .venv/bin/python scripts/make-model-fixtures.py
 
 Writes to Tests/NetworksTests/Fixtures/:
   models.json        per architecture: state_dict keys with shapes (in order), parameter count, MACs and

@@ -3,7 +3,7 @@
 // Fixtures: Tests/TensorsTests/Fixtures/<case>.json, one JSON per case (format in FixtureSupport.swift and
 // in the docstring of scripts/make-fixtures.py), written by
 //
-//     /work/main/.venv/bin/python scripts/make-fixtures.py      # any Python with torch; seeded, reproducible
+//     .venv/bin/python scripts/make-fixtures.py      # any Python with torch; seeded, reproducible
 //
 // and committed (CI has no torch). To add a case, add it to the script, rerun it (the other groups' files stay
 // byte-identical: each group is seeded from its name), and add the Swift side here.
