@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // sskd — Stage-by-Stage Knowledge Distillation (Gao et al., arXiv 1812.01819) in Swift.
-// Targets are layered: Tensors <- Networks <- Datasets/Distillation <- Plotting/Interpreter <- sskd.
+// Targets are layered: Tensors <- Networks, Datasets, Plotting; Networks + Datasets <- Distillation;
+// everything <- Interpreter <- sskd.
 import PackageDescription
 
 // The numeric targets are optimised in debug builds too, so that `swift test` trains real models in

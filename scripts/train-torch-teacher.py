@@ -8,7 +8,7 @@ to <out>.predictions.json.
 
 Run (CPU, ~2 min per epoch for resnet20 on 2 cores):
     .venv/bin/python scripts/train-torch-teacher.py --arch resnet20 --epochs 3 \
-        --out Tests/NetworksTests/Fixtures/teachers/torch-fashion-resnet20.pth
+        --out Tests/DistillationTests/Fixtures/teachers/torch-fashion-resnet20.pth
 Data: the Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
 """
 import argparse, gzip, json, time

@@ -34,7 +34,8 @@ public struct FeatureAlignment {
     public var poolTo: (h: Int, w: Int)?
 
     /// Plans the alignment of a student feature of shape `student` with a teacher feature of shape `teacher`
-    /// (both `[N, C, H, W]`, or `[N, F]` for MLPs), reusing `existing` when its channels fit.
+    /// (both `[N, C, H, W]`, or `[N, F]` for MLPs): `existing` when its channels fit (even if the counts are
+    /// equal), else a new adapter when the channel counts differ, else the identity.
     /// - Throws: `DistillationError.spatialMismatch` when sizes differ and `pool` is false;
     ///   `.incompatible` for ranks that cannot be compared.
     public static func plan(student: [Int], teacher: [Int], stage: Int, pool: Bool, existing: Adapter?, seed: UInt64) throws -> FeatureAlignment {
@@ -42,12 +43,13 @@ public struct FeatureAlignment {
             throw DistillationError.incompatible("stage \(stage + 1): student feature \(formatShape(student)) and teacher feature \(formatShape(teacher)) cannot be compared")
         }
         var plan = FeatureAlignment()
-        if student[1] != teacher[1] {
+        if let existing, student.count == 4, existing.conv.weight.shape == [teacher[1], student[1], 1, 1] {
+            plan.adapter = existing   // kept from an earlier run, or a FitNets regressor (used even when channels match)
+        } else if student[1] != teacher[1] {
             guard student.count == 4 else {
                 throw DistillationError.incompatible("stage \(stage + 1): student has \(student[1]) features, teacher \(teacher[1]); adapters need [N, C, H, W] maps")
             }
-            if let existing, existing.conv.weight.shape == [teacher[1], student[1], 1, 1] { plan.adapter = existing }
-            else { plan.adapter = Adapter(from: student[1], to: teacher[1], seed: seed) }
+            plan.adapter = Adapter(from: student[1], to: teacher[1], seed: seed)
         }
         if student.count == 4 && student[2...] != teacher[2...] {
             guard pool else { throw DistillationError.spatialMismatch(student: student, teacher: teacher, stage: stage) }

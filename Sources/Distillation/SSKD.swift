@@ -87,26 +87,29 @@ public enum SSKD {
     }
 
     /// The whole recipe: for each stage, mimic then freeze; then train the head. Returns one record per
-    /// stage and one for the head, and a table (stage, epochs, loss, distance before → after, cosine, time).
+    /// stage and one for the head, a table (stage, epochs, loss, distance before → after, cosine, time), and
+    /// the alignment (adapter) each stage used.
     /// - Throws: as `mimic` and `trainHead`; `DistillationError.incompatible` when stage counts differ.
     public static func recipe(student: Model, teacher: Model, data: DataSplits, stageConfig: TrainingConfig,
                               headConfig: TrainingConfig, pool: Bool = false, headFromTeacher: Bool = false,
-                              observer: TrainingObserver, command: String, modelName: String) throws -> (records: [RunRecord], table: String) {
+                              observer: TrainingObserver, command: String, modelName: String) throws -> (records: [RunRecord], table: String, alignments: [Int: FeatureAlignment]) {
         guard student.stages.count == teacher.stages.count else {
             throw DistillationError.incompatible("student has \(student.stages.count) stages, teacher \(teacher.stages.count); split them to the same count")
         }
         var records: [RunRecord] = []
+        var alignments: [Int: FeatureAlignment] = [:]
         for k in student.stages.indices {
-            let (record, _) = try mimic(student: student, stage: k, teacher: teacher, teacherStage: k, data: data, config: stageConfig,
+            let (record, alignment) = try mimic(student: student, stage: k, teacher: teacher, teacherStage: k, data: data, config: stageConfig,
                                         pool: pool, observer: observer, command: command, modelName: modelName)
             records.append(record)
-            guard record.status == .completed else { return (records, stageTable(records)) }
+            alignments[k] = alignment
+            guard record.status == .completed else { return (records, stageTable(records), alignments) }
             try student.freeze(.stage(k))
         }
         let head = try trainHead(student: student, teacher: teacher, fromTeacher: headFromTeacher, data: data, config: headConfig,
                                  observer: observer, command: command, modelName: modelName)
         records.append(head)
-        return (records, stageTable(records))
+        return (records, stageTable(records), alignments)
     }
 
     /// A table of SSKD runs: one row per mimicked stage and one for the head.

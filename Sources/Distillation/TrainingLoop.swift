@@ -26,7 +26,8 @@ public enum ScheduleKind: String, CaseIterable, Codable {
 }
 
 /// Hyper-parameters shared by every training command. Defaults follow the CIFAR/KD literature
-/// (RepDistiller): SGD, momentum 0.9, weight decay 5e-4, batch 128, cosine schedule.
+/// (RepDistiller): SGD, momentum 0.9, weight decay 5e-4, cosine schedule; the REPL fills `learningRate` and
+/// `batchSize` from its session options `lr` and `batch` unless a command gives them.
 public struct TrainingConfig: Equatable {
     public var epochs: Int = 1
     public var batchSize: Int = 128

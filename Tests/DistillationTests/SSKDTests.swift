@@ -77,9 +77,10 @@ final class SSKDTests: XCTestCase {
         let student = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 2)
         var stageConfig = config
         stageConfig.epochs = 2
-        let (records, table) = try SSKD.recipe(student: student, teacher: teacher, data: data, stageConfig: stageConfig,
+        let (records, table, alignments) = try SSKD.recipe(student: student, teacher: teacher, data: data, stageConfig: stageConfig,
                                                headConfig: config, observer: observer, command: "sskd", modelName: "student")
         XCTAssertEqual(records.map(\.name), ["mimic stage 1", "mimic stage 2", "head"])
+        XCTAssertEqual(alignments[0]?.adapter?.conv.weight.shape, [16, 8, 1, 1], "8 -> 16 channels need an adapter")
         XCTAssertTrue(student.stages.allSatisfy(\.isFrozen))
         for r in records.prefix(2) {
             XCTAssertLessThan(try XCTUnwrap(r.epochs.last?.featureDistance), try XCTUnwrap(r.distanceBefore), "mimic must bring features closer")
@@ -87,9 +88,11 @@ final class SSKDTests: XCTestCase {
         let test = try evaluate(student, data: data, split: .test)
         XCTAssertGreaterThan(test.top1, 45, "SSKD student on 2000 images: \(test.report())\n\(table)")
         XCTAssertTrue(table.hasPrefix("stage  epochs  loss"))
-        let gap = try GapReport.measure(student: student, teacher: teacher, data: data, baseline: ("chance", 10))
+        let gap = try GapReport.measure(student: student, teacher: teacher, data: data, baseline: ("chance", 10), alignments: alignments)
         XCTAssertEqual(gap.stages.count, 2)
-        XCTAssertNil(gap.stages[0], "8 vs 16 channels cannot be compared without an adapter")
+        XCTAssertNotNil(gap.stages[0], "the recipe's adapters make 8 vs 16 channels comparable")
+        let bare = try GapReport.measure(student: student, teacher: teacher, data: data)
+        XCTAssertNil(bare.stages[0], "8 vs 16 channels cannot be compared without an adapter")
         XCTAssertEqual(gap.gap, gap.teacherTop1 - gap.studentTop1, accuracy: 1e-9)
         XCTAssertGreaterThan(try XCTUnwrap(gap.gapClosed), 0)
     }

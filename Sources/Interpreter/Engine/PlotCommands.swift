@@ -144,10 +144,12 @@ extension Session {
             guard let (student, report) = workspace.lastGap else { throw inv.error("measure the gap first: gap STUDENT TEACHER") }
             let stages = report.stages.enumerated().compactMap { k, m -> StageGap? in
                 guard let m else { return nil }
-                return StageGap(stage: "stage \(k + 1)", before: student.distanceBefore[k] ?? .nan, after: m.distance, top1Gap: report.gap)
+                return StageGap(stage: "stage \(k + 1)", before: student.distanceBefore[k] ?? .nan, after: m.distance)
             }
             guard !stages.isEmpty else { throw inv.error("no stage of the student can be compared with the teacher's (channel counts differ and no mimic ran)") }
-            return PlotSpec.gap(stages: stages, title: String(format: "Student-teacher gap per stage (top-1 gap %.2f points)", report.gap))
+            var title = String(format: "Student-teacher gap per stage; top-1 gap %.2f points", report.gap)
+            if let b = report.baseline { title += String(format: " (%@: %.2f)", b.name, report.teacherTop1 - b.top1) }
+            return PlotSpec.gap(stages: stages, title: title)
         }
     }
 }

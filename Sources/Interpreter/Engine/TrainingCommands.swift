@@ -135,10 +135,11 @@ extension Session {
             stage.epochs = try inv.int("stage_epochs")
             let data = try session.workspace.data(inv)
             let result = try session.train(inv, model: s, label: "sskd", teacher: t) { observer, name in
-                let (records, table) = try SSKD.recipe(student: s.model, teacher: t.model, data: data.splits, stageConfig: stage,
+                let (records, table, alignments) = try SSKD.recipe(student: s.model, teacher: t.model, data: data.splits, stageConfig: stage,
                                                        headConfig: head, pool: try inv.bool("pool"), headFromTeacher: try inv.bool("from_teacher"),
                                                        observer: observer, command: session.commandText(inv), modelName: name)
                 for r in records { if let k = r.stage, s.distanceBefore[k] == nil { s.distanceBefore[k] = r.distanceBefore } }
+                s.alignments.merge(alignments) { _, new in new }
                 session.print(table)
                 return records
             }

@@ -1,0 +1,40 @@
+import Foundation
+import XCTest
+@testable import Interpreter
+import Networks
+
+/// Replays sessions/demo.sskd, reduced to 300 training images and one epoch, and checks its final table,
+/// its gap report and the files it writes (the README's first command runs the full version).
+final class DemoTests: XCTestCase {
+    func testReducedDemoPrintsTheComparisonAndWritesItsFiles() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        let root = packageRoot
+        var script = try String(contentsOf: root.appendingPathComponent("sessions/demo.sskd"), encoding: .utf8)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-demo-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        for (knob, reduced) in [("epochs = ", "epochs = 1"), ("limit = ", "limit = 300"), ("val = ", "val = 100")] {
+            let line = try XCTUnwrap(script.split(separator: "\n").first { $0.hasPrefix(knob) }, "the demo lost its '\(knob)' knob")
+            script = script.replacingOccurrences(of: String(line), with: reduced)
+        }
+        script = script.replacingOccurrences(of: "\"out/", with: "\"\(out.path)/")
+        script = script.replacingOccurrences(of: "\"sessions/", with: "\"\(root.path)/sessions/")
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        XCTAssertNil(session.options.set("out", .string(out.path)))
+        XCTAssertEqual(session.run(script, name: "demo.sskd"), .ok, sink.text)
+        let lines = sink.lines
+        let header = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("  model    arch      parameters  test top-1  gap") }, sink.text)
+        XCTAssertTrue(lines[header + 1].hasPrefix("  teacher  resnet20  272,186     "), lines[header + 1])
+        XCTAssertTrue(lines[header + 2].hasPrefix("  scratch  resnet8   77,754      "), lines[header + 2])
+        XCTAssertTrue(lines[header + 3].hasPrefix("  student  resnet8   77,754      "), lines[header + 3])
+        XCTAssertTrue(lines.contains { $0.hasPrefix("baseline scratch top-1 ") }, sink.text)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("test: teacher top-1 ") }, sink.text)
+        for png in ["loss.png", "gap.png"] {
+            let bytes = try Data(contentsOf: out.appendingPathComponent(png))
+            XCTAssertEqual(Array(bytes.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], png)
+        }
+        let (student, meta) = try Model.load(contentsOf: out.appendingPathComponent("student.safetensors"))
+        XCTAssertEqual(student.architecture, "resnet8")
+        XCTAssertEqual(meta["dataset"], "fashion-mnist")
+    }
+}
