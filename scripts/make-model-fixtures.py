@@ -10,6 +10,9 @@ Writes to Tests/NetworksTests/Fixtures/:
                      seeded weights and nontrivial BatchNorm running stats, a fixed input [2, 1, 28, 28], and its
                      eval-mode logits and stage features (layer1, layer2, layer3 after the stem).
   resnet8-1ch.bin    the tensors as little-endian float32 (num_batches_tracked converted to float).
+  resnet8-1ch.safetensors, resnet8-1ch.pth
+                     the same state dict saved with safetensors.torch.save_file and, RepDistiller-style, with
+                     torch.save({'model': state_dict, 'epoch': 240, 'best_acc': 71.5}).
 
 The model definitions below follow the layouts (and so the state_dict names) of RepDistiller models/resnet.py,
 wrn.py and vgg.py and of torchvision models/resnet.py, written independently; heads use global average pooling
@@ -338,6 +341,12 @@ def export_resnet8():
         f.write(b"".join(blobs))
     with open(os.path.join(OUT, "resnet8-1ch.json"), "w") as f:
         json.dump(index, f, indent=1)
+    # The same weights as the checkpoints users bring: safetensors from safetensors.torch.save_file, and a
+    # RepDistiller-style torch.save({'model': state_dict, 'epoch': ..., 'best_acc': ...}).
+    from safetensors.torch import save_file
+    sd = model.state_dict()
+    save_file({k: v.contiguous() for k, v in sd.items()}, os.path.join(OUT, "resnet8-1ch.safetensors"))
+    torch.save({"model": sd, "epoch": 240, "best_acc": 71.5}, os.path.join(OUT, "resnet8-1ch.pth"))
 
 
 def main():

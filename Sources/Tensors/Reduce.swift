@@ -102,3 +102,31 @@ func maxBackward(_ g: [Float], input: [Int], argmax: [Int32], axis: Int) -> [Flo
     }
     return out
 }
+
+// MARK: - Comparisons (no gradient)
+
+extension Tensor {
+    /// 1 where `self == other` elementwise (with broadcasting), else 0; no gradient (`torch.eq(...).float()`).
+    /// - Throws: `TensorError.shapeMismatch` on incompatible shapes.
+    public func equals(_ other: Tensor) throws -> Tensor {
+        let shape = try broadcastShape(self.shape, other.shape, op: "eq")
+        return Tensor(shape: shape, data: broadcastMap(self, other, out: shape) { $0 == $1 ? 1 : 0 })
+    }
+
+    /// 1 where `self > other` elementwise (with broadcasting), else 0; no gradient (`torch.gt(...).float()`).
+    /// - Throws: `TensorError.shapeMismatch` on incompatible shapes.
+    public func greater(_ other: Tensor) throws -> Tensor {
+        let shape = try broadcastShape(self.shape, other.shape, op: "gt")
+        return Tensor(shape: shape, data: broadcastMap(self, other, out: shape) { $0 > $1 ? 1 : 0 })
+    }
+
+    /// Share of rows of `[N, C]` logits whose arg-max equals the label, in [0, 1] (top-1 accuracy).
+    /// - Throws: `TensorError` unless `self` is `[N, C]` with N labels.
+    public func accuracy(labels: [Int]) throws -> Double {
+        guard rank == 2, shape[0] == labels.count else {
+            throw TensorError.invalidShape(op: "accuracy", shape: shape, reason: "is not [N, classes] for \(labels.count) labels")
+        }
+        let predictions = try argmax(axis: 1)
+        return labels.isEmpty ? 0 : Double(zip(predictions, labels).filter { $0 == $1 }.count) / Double(labels.count)
+    }
+}

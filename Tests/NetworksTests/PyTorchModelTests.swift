@@ -26,4 +26,23 @@ final class PyTorchModelTests: XCTestCase {
         // The loaded values sit in the model's own tensors: the stateDict round-trips bit for bit.
         XCTAssertEqual(model.stateDict().map(\.1.data), stateDict.map(\.1.data))
     }
+
+    /// The same weights as users bring them: `safetensors.torch.save_file` and a RepDistiller-style
+    /// `torch.save({'model': state_dict, 'epoch': 240, 'best_acc': 71.5})`, loaded by file into the zoo's resnet8.
+    func testResNet8FromSafetensorsAndPthReproducesPyTorch() throws {
+        let (_, outputs) = try ModelFixtures.resnet8()
+        let x = try XCTUnwrap(outputs["input"])
+        for file in ["resnet8-1ch.safetensors", "resnet8-1ch.pth"] {
+            let (model, metadata) = try Model.load(contentsOf: try ModelFixtures.url(file), architecture: "resnet8")
+            XCTAssertEqual(model.parameterCount, 77_754, file)
+            ModelFixtures.assertClose(try model.forward(x, training: false), try XCTUnwrap(outputs["logits"]), "\(file) logits")
+            for (k, feature) in try model.features(x).enumerated() {
+                ModelFixtures.assertClose(feature, try XCTUnwrap(outputs["features.layer\(k + 1)"]), "\(file) stage \(k + 1)")
+            }
+            if file.hasSuffix(".pth") {
+                XCTAssertEqual(metadata["epoch"], "240")
+                XCTAssertEqual(metadata["best_acc"], "71.5")
+            }
+        }
+    }
 }

@@ -94,3 +94,15 @@ final class OracleTests: XCTestCase {
         XCTAssertEqual(variance, 1, accuracy: 0.05)
     }
 }
+
+/// Comparisons used for accuracy.
+final class ComparisonTests: XCTestCase {
+    func testEqualsGreaterAndAccuracy() throws {
+        let a = Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]), b = Tensor(shape: [3], data: [1, 5, 3])
+        XCTAssertEqual(try a.equals(b).data, [1, 0, 1, 0, 1, 0])
+        XCTAssertEqual(try a.greater(b).data, [0, 0, 0, 1, 0, 1])
+        let logits = Tensor(shape: [3, 2], data: [0.1, 0.9, 0.8, 0.2, 0.3, 0.7])
+        XCTAssertEqual(try logits.accuracy(labels: [1, 0, 0]), 2.0 / 3.0, accuracy: 1e-12)
+        XCTAssertThrowsError(try logits.accuracy(labels: [1]))
+    }
+}
