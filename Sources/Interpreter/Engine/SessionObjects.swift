@@ -36,7 +36,8 @@ final class ModelObject: SessionObject, DetailedObject {
     var typeName: String { "model" }
     var summary: String {
         let frozen = model.stages.filter(\.isFrozen).count + (model.head.isFrozen ? 1 : 0)
-        return "\(model.architecture): \(grouped(model.parameterCount)) parameters, \(model.stages.count) stages ("
+        let stages = model.stages.count == 1 ? "1 stage" : "\(model.stages.count) stages"
+        return "\(model.architecture): \(grouped(model.parameterCount)) parameters, \(stages) ("
             + model.stages.map(\.name).joined(separator: ", ") + ")" + (frozen > 0 ? ", \(frozen) frozen" : "")
     }
     var memberNames: [String] { ["stage", "head", "backbone", "arch", "params", "top1"] }
