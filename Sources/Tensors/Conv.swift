@@ -100,10 +100,11 @@ func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, co
             if g.isShiftedPlane {
                 let offset = (i * g.dilation.h - g.padding.h) * g.w + shift
                 // dst[t] = src[t + offset] for t in the valid rows, clipped to the plane.
-                let t0 = Swift.max(rows.lo * g.w, -offset), t1 = Swift.min(rows.hi * g.w, plane - offset)
-                for t in (rows.lo * g.w)..<Swift.max(rows.lo * g.w, t0) { o[t] = 0 }
-                if t1 > t0 { (o + t0).update(from: src + t0 + offset, count: t1 - t0) }
-                for t in Swift.max(t0, t1)..<(rows.hi * g.w) { o[t] = 0 }
+                let (a, b) = (rows.lo * g.w, rows.hi * g.w)
+                let t0 = Swift.min(Swift.max(a, -offset), b), t1 = Swift.min(Swift.max(t0, plane - offset), b)
+                for t in a..<t0 { o[t] = 0 }
+                (o + t0).update(from: src + t0 + offset, count: t1 - t0)
+                for t in t1..<b { o[t] = 0 }
                 for oh in rows.lo..<rows.hi {
                     let row = o + oh * g.w
                     for ow in 0..<lo { row[ow] = 0 }
@@ -141,8 +142,9 @@ func col2im(_ cols: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry, n0: Int, n
                     for ow in hi..<g.w { row[ow] = 0 }
                 }
                 let offset = (i * g.dilation.h - g.padding.h) * g.w + shift
-                let t0 = Swift.max(rows.lo * g.w, -offset), t1 = Swift.min(rows.hi * g.w, plane - offset)
-                if t1 > t0 { addInPlace(d + t0 + offset, UnsafePointer(o + t0), count: t1 - t0) }
+                let (a, b) = (rows.lo * g.w, rows.hi * g.w)
+                let t0 = Swift.min(Swift.max(a, -offset), b), t1 = Swift.min(Swift.max(t0, plane - offset), b)
+                if t1 > t0 { vectorAdd(d + t0 + offset, o + t0, d + t0 + offset, t1 - t0) }
             } else {
                 for oh in rows.lo..<rows.hi {
                     let rowPtr = d + (oh * g.stride.h + i * g.dilation.h - g.padding.h) * g.w + shift, row = o + oh * g.wOut
@@ -151,18 +153,6 @@ func col2im(_ cols: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry, n0: Int, n
             }
         }
     }
-}
-
-/// `a[0..<count] += b[0..<count]` on raw buffers that do not overlap.
-@inline(__always) func addInPlace(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
-    var t = 0
-    while t + 16 <= count {
-        let va = UnsafeRawPointer(a + t).loadUnaligned(as: SIMD16<Float>.self)
-        let vb = UnsafeRawPointer(b + t).loadUnaligned(as: SIMD16<Float>.self)
-        UnsafeMutableRawPointer(a + t).storeBytes(of: va + vb, as: SIMD16<Float>.self)
-        t += 16
-    }
-    while t < count { a[t] += b[t]; t += 1 }
 }
 
 /// Splits the batch `0..<n` into one contiguous part per worker and runs `body(worker, part)` in parallel.
