@@ -57,9 +57,9 @@ public struct Conv2dGeometry: Equatable {
     var kPerGroup: Int { cIn / groups * kH * kW }
 }
 
-/// Largest column matrix (in floats) one worker builds at once: 256 Ki floats = 1 MiB, so that the columns
+/// Largest column matrix (in floats) one worker builds at once: 64 Ki floats = 256 KiB, so that the columns
 /// stay in the core's L2 cache between im2col and the GEMM that reads them.
-nonisolated(unsafe) var columnBudget = 256 << 10   // a var so tests can force chunking
+nonisolated(unsafe) var columnBudget = 64 << 10   // a var so tests can force chunking
 
 extension Conv2dGeometry {
     /// Samples per chunk so that one worker's column matrix stays within `columnBudget` floats.
