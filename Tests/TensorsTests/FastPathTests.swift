@@ -88,4 +88,22 @@ final class FastPathTests: XCTestCase {
         XCTAssertEqual(b.grad!.data, [Float](repeating: 1, count: n))
         XCTAssertEqual(Tensor(shape: [2], data: [-0.0, .nan]).relu().data.map { $0 == 0 }, [true, true])
     }
+
+    func testUnrolledMaxPoolTakesTheFirstMaximumOfEachWindow() throws {
+        // 5x5 input (the last row and column are dropped), ties and a NaN.
+        var values = (0..<25).map { Float(($0 * 7) % 5) }
+        values[6] = .nan
+        let x = Tensor(shape: [1, 1, 5, 5], data: values, requiresGrad: true)
+        let y = try x.maxPool2d(Pool2dGeometry(kernel: (2, 2)))
+        for oh in 0..<2 { for ow in 0..<2 {
+            let window = [0, 1, 5, 6].map { (2 * oh) * 5 + 2 * ow + $0 }
+            var best = window[0]
+            for k in window.dropFirst() where values[k] > values[best] || values[k].isNaN { best = k }
+            let got = y.data[oh * 2 + ow]
+            XCTAssertTrue(got == values[best] || (got.isNaN && values[best].isNaN), "window \(oh),\(ow)")
+        } }
+        try y.sum().backward()
+        XCTAssertEqual(x.grad!.data.filter { $0 == 1 }.count, 4)
+        XCTAssertEqual(x.grad!.data[6], 1)   // the NaN window routes its gradient to the NaN
+    }
 }
