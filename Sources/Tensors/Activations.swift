@@ -6,7 +6,10 @@ import Foundation
 extension Tensor {
     /// max(x, 0) elementwise (`torch.relu`); the gradient at 0 is 0, as PyTorch.
     public func relu() -> Tensor {
-        .result(shape: shape, data: data.map { $0 > 0 ? $0 : 0 }, op: .relu(self), inputs: [self])
+        let out = data.withUnsafeBufferPointer { px in
+            parallelFill(count) { po, r in vectorRelu(px.baseAddress! + r.lowerBound, po + r.lowerBound, r.count) }
+        }
+        return .result(shape: shape, data: out, op: .relu(self), inputs: [self])
     }
     /// x for x > 0, `slope * x` otherwise (`F.leaky_relu`, default slope 0.01).
     public func leakyRelu(slope: Float = 0.01) -> Tensor {

@@ -103,7 +103,11 @@ public enum Op {
         case let .log(a):
             return [zipMap(g, a.data, /)]
         case let .relu(a):
-            return [zipMap(g, a.data) { g, x in x > 0 ? g : 0 }]
+            return [g.withUnsafeBufferPointer { pg in a.data.withUnsafeBufferPointer { px in
+                parallelFill(g.count) { po, r in
+                    vectorReluBackward(pg.baseAddress! + r.lowerBound, px.baseAddress! + r.lowerBound, po + r.lowerBound, r.count)
+                }
+            } }]
         case let .leakyRelu(a, slope):
             return [zipMap(g, a.data) { g, x in x > 0 ? g : g * slope }]
         case .sigmoid:
@@ -212,9 +216,8 @@ extension Tensor {
             for (input, ig) in zip(inputs, inputGrads) where input.requiresGrad {
                 guard let ig else { continue }
                 let key = ObjectIdentifier(input)
-                if var existing = grads[key] {
-                    addInPlace(&existing, ig)
-                    grads[key] = existing
+                if grads[key] != nil {
+                    addInPlace(&grads[key]!, ig)   // in place: no copy of the accumulated gradient
                 } else {
                     grads[key] = ig
                 }
@@ -244,7 +247,8 @@ extension Tensor {
     precondition(a.count == b.count)
     a.withUnsafeMutableBufferPointer { pa in
         b.withUnsafeBufferPointer { pb in
-            for i in 0..<pa.count { pa[i] += pb[i] }
+            let pa = pa.baseAddress, pb = pb.baseAddress
+            if let pa, let pb { Parallel.forEach(b.count) { r in vectorAdd(pa + r.lowerBound, pb + r.lowerBound, pa + r.lowerBound, r.count) } }
         }
     }
 }

@@ -57,63 +57,98 @@ public struct Conv2dGeometry: Equatable {
     var kPerGroup: Int { cIn / groups * kH * kW }
 }
 
-/// Largest column matrix (in floats) one worker builds at once: 8 M floats = 32 MiB.
-nonisolated(unsafe) var columnBudget = 8 << 20   // a var so tests can force chunking
+/// Largest column matrix (in floats) one worker builds at once: 64 Ki floats = 256 KiB, so that the columns
+/// stay in the core's L2 cache between im2col and the GEMM that reads them.
+nonisolated(unsafe) var columnBudget = 64 << 10   // a var so tests can force chunking
 
 extension Conv2dGeometry {
     /// Samples per chunk so that one worker's column matrix stays within `columnBudget` floats.
     var chunk: Int { Swift.max(1, columnBudget / Swift.max(1, cIn * kH * kW * hOut * wOut)) }
 }
 
+extension Conv2dGeometry {
+    /// Output columns `lo..<hi` of kernel column `j` whose input column is inside the image, and the input
+    /// offset `shift` (iw = ow·strideW + shift).
+    @inline(__always) func validColumns(_ j: Int) -> (lo: Int, hi: Int, shift: Int) {
+        let shift = j * dilation.w - padding.w
+        let lo = shift >= 0 ? 0 : (-shift + stride.w - 1) / stride.w
+        let hi = Swift.max(lo, Swift.min(wOut, (w - shift + stride.w - 1) / stride.w))
+        return (lo, hi, shift)
+    }
+    /// Output rows `lo..<hi` of kernel row `i` whose input row is inside the image.
+    @inline(__always) func validRows(_ i: Int) -> (lo: Int, hi: Int) {
+        let shift = i * dilation.h - padding.h
+        let lo = shift >= 0 ? 0 : (-shift + stride.h - 1) / stride.h
+        return (lo, Swift.max(lo, Swift.min(hOut, (h - shift + stride.h - 1) / stride.h)))
+    }
+    /// A stride-1 "same" convolution: output rows as long as input rows, so one kernel tap reads the input
+    /// plane shifted by a constant offset and a whole plane is one contiguous copy.
+    var isShiftedPlane: Bool { stride == (1, 1) && wOut == w }
+}
+
 /// Unfolds samples `n0..<n0+nb` of `x` into `cols [Cin·kH·kW, nb·Hout·Wout]` (rows ordered c, i, j).
-/// With stride 1 along W each output row is one contiguous copy of an input row segment.
+/// For stride-1 "same" convolutions each (tap, sample) block is one contiguous shifted copy of the input plane
+/// whose out-of-image columns and rows are then zeroed; otherwise rows are copied element by element.
 func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, cols: UnsafeMutablePointer<Float>) {
-    let hw = g.hOut * g.wOut, rowLen = nb * hw
+    let hw = g.hOut * g.wOut, rowLen = nb * hw, plane = g.h * g.w
     for r in 0..<(g.cIn * g.kH * g.kW) {
         let c = r / (g.kH * g.kW), i = (r / g.kW) % g.kH, j = r % g.kW
+        let (lo, hi, shift) = g.validColumns(j), rows = g.validRows(i)
         let dst = cols + r * rowLen
-        let shift = j * g.dilation.w - g.padding.w   // iw = ow·stride + shift
-        // Output columns whose input column is inside the image: lo..<hi.
-        let lo = shift >= 0 ? 0 : (-shift + g.stride.w - 1) / g.stride.w
-        let hi = Swift.max(lo, Swift.min(g.wOut, (g.w - shift + g.stride.w - 1) / g.stride.w))
         for s in 0..<nb {
-            let plane = x + ((n0 + s) * g.cIn + c) * g.h * g.w
-            for oh in 0..<g.hOut {
-                let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h
-                let o = dst + s * hw + oh * g.wOut
-                if ih < 0 || ih >= g.h { o.update(repeating: 0, count: g.wOut); continue }
-                let rowPtr = plane + ih * g.w + shift
-                if lo > 0 { o.update(repeating: 0, count: lo) }
-                if g.stride.w == 1 {
-                    (o + lo).update(from: rowPtr + lo, count: hi - lo)
-                } else {
-                    for ow in lo..<hi { o[ow] = rowPtr[ow * g.stride.w] }
+            let src = x + ((n0 + s) * g.cIn + c) * plane, o = dst + s * hw
+            if g.isShiftedPlane {
+                let offset = (i * g.dilation.h - g.padding.h) * g.w + shift
+                // dst[t] = src[t + offset] for t in the valid rows, clipped to the plane.
+                let (a, b) = (rows.lo * g.w, rows.hi * g.w)
+                let t0 = Swift.min(Swift.max(a, -offset), b), t1 = Swift.min(Swift.max(t0, plane - offset), b)
+                for t in a..<t0 { o[t] = 0 }
+                (o + t0).update(from: src + t0 + offset, count: t1 - t0)
+                for t in t1..<b { o[t] = 0 }
+                for oh in rows.lo..<rows.hi {
+                    let row = o + oh * g.w
+                    for ow in 0..<lo { row[ow] = 0 }
+                    for ow in hi..<g.w { row[ow] = 0 }
                 }
-                if hi < g.wOut { (o + hi).update(repeating: 0, count: g.wOut - hi) }
+            } else {
+                for oh in rows.lo..<rows.hi {
+                    let rowPtr = src + (oh * g.stride.h + i * g.dilation.h - g.padding.h) * g.w + shift, row = o + oh * g.wOut
+                    for ow in 0..<lo { row[ow] = 0 }
+                    for ow in lo..<hi { row[ow] = rowPtr[ow * g.stride.w] }
+                    for ow in hi..<g.wOut { row[ow] = 0 }
+                }
             }
+            for t in 0..<(rows.lo * g.wOut) { o[t] = 0 }
+            for t in (rows.hi * g.wOut)..<hw { o[t] = 0 }
         }
     }
 }
 
 /// Adds `cols [Cin·kH·kW, nb·Hout·Wout]` back into samples `n0..<n0+nb` of `dx` (the adjoint of `im2col`).
-func col2im(_ cols: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, dx: UnsafeMutablePointer<Float>) {
-    let hw = g.hOut * g.wOut, rowLen = nb * hw
+/// For stride-1 "same" convolutions the out-of-image columns of `cols` are zeroed first (`cols` is scratch),
+/// so that each (tap, sample) block is one contiguous shifted addition.
+func col2im(_ cols: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, dx: UnsafeMutablePointer<Float>) {
+    let hw = g.hOut * g.wOut, rowLen = nb * hw, plane = g.h * g.w
     for r in 0..<(g.cIn * g.kH * g.kW) {
         let c = r / (g.kH * g.kW), i = (r / g.kW) % g.kH, j = r % g.kW
+        let (lo, hi, shift) = g.validColumns(j), rows = g.validRows(i)
         let src = cols + r * rowLen
-        let shift = j * g.dilation.w - g.padding.w
-        let lo = shift >= 0 ? 0 : (-shift + g.stride.w - 1) / g.stride.w
-        let hi = Swift.max(lo, Swift.min(g.wOut, (g.w - shift + g.stride.w - 1) / g.stride.w))
         for s in 0..<nb {
-            let plane = dx + ((n0 + s) * g.cIn + c) * g.h * g.w
-            for oh in 0..<g.hOut {
-                let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h
-                if ih < 0 || ih >= g.h { continue }
-                let srow = src + s * hw + oh * g.wOut, rowPtr = plane + ih * g.w + shift
-                if g.stride.w == 1 {
-                    for ow in lo..<hi { rowPtr[ow] += srow[ow] }
-                } else {
-                    for ow in lo..<hi { rowPtr[ow * g.stride.w] += srow[ow] }
+            let d = dx + ((n0 + s) * g.cIn + c) * plane, o = src + s * hw
+            if g.isShiftedPlane {
+                for oh in rows.lo..<rows.hi {
+                    let row = o + oh * g.w
+                    for ow in 0..<lo { row[ow] = 0 }
+                    for ow in hi..<g.w { row[ow] = 0 }
+                }
+                let offset = (i * g.dilation.h - g.padding.h) * g.w + shift
+                let (a, b) = (rows.lo * g.w, rows.hi * g.w)
+                let t0 = Swift.min(Swift.max(a, -offset), b), t1 = Swift.min(Swift.max(t0, plane - offset), b)
+                if t1 > t0 { vectorAdd(d + t0 + offset, o + t0, d + t0 + offset, t1 - t0) }
+            } else {
+                for oh in rows.lo..<rows.hi {
+                    let rowPtr = d + (oh * g.stride.h + i * g.dilation.h - g.padding.h) * g.w + shift, row = o + oh * g.wOut
+                    for ow in lo..<hi { rowPtr[ow * g.stride.w] += row[ow] }
                 }
             }
         }
@@ -142,11 +177,23 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: C
         forEachBatchPart(g.n, work: g.cOut * kG * hw * g.n) { _, part in
             let chunk = Swift.min(g.chunk, part.count)
             let cols = UnsafeMutablePointer<Float>.allocate(capacity: g.cIn * g.kH * g.kW * chunk * hw)
-            let tmp = UnsafeMutablePointer<Float>.allocate(capacity: g.cOut * chunk * hw)
+            let tmp = UnsafeMutablePointer<Float>.allocate(capacity: chunk > 1 ? g.cOut * chunk * hw : 0)
             defer { cols.deallocate(); tmp.deallocate() }
             for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
                 let nb = Swift.min(chunk, part.upperBound - n0), colsN = nb * hw
                 im2col(px.baseAddress!, g, n0: n0, nb: nb, cols: cols)
+                if nb == 1 {   // one sample: the GEMM writes its [Cout, HW] output in place
+                    let dst = po.baseAddress! + n0 * g.cOut * hw
+                    for grp in 0..<g.groups {
+                        sgemm(m: coutG, n: hw, k: kG, a: pw.baseAddress! + grp * coutG * kG, lda: kG,
+                              b: cols + grp * kG * hw, ldb: hw, c: dst + grp * coutG * hw, ldc: hw)
+                    }
+                    if let biasData { for co in 0..<g.cOut where biasData[co] != 0 {
+                        let b = biasData[co], row = dst + co * hw
+                        for p in 0..<hw { row[p] += b }
+                    } }
+                    continue
+                }
                 for grp in 0..<g.groups {
                     sgemm(m: coutG, n: colsN, k: kG, a: pw.baseAddress! + grp * coutG * kG, lda: kG,
                           b: cols + grp * kG * colsN, ldb: colsN, c: tmp + grp * coutG * colsN, ldc: colsN)
@@ -182,33 +229,41 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
     let needX = x.requiresGrad, needW = weight.requiresGrad
     if !needX && !needW { return hasBias ? [nil, nil, dB] : [nil, nil] }
     let workers = Swift.max(1, Swift.min(Parallel.threads, g.n))
-    var dX = [Float](repeating: 0, count: needX ? x.count : 0)
+    var dX = [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }   // zeroed per chunk
     var dWParts = [Float](repeating: 0, count: needW ? workers * weight.count : 0)
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in dy.withUnsafeBufferPointer { pdy in
     dX.withUnsafeMutableBufferPointer { pdx in dWParts.withUnsafeMutableBufferPointer { pdw in
         forEachBatchPart(g.n, work: 2 * g.cOut * kG * hw * g.n) { worker, part in
             let chunk = Swift.min(g.chunk, part.count)
             let cols = UnsafeMutablePointer<Float>.allocate(capacity: g.cIn * g.kH * g.kW * chunk * hw)
-            let dyT = UnsafeMutablePointer<Float>.allocate(capacity: g.cOut * chunk * hw)
+            let dyT = UnsafeMutablePointer<Float>.allocate(capacity: chunk > 1 ? g.cOut * chunk * hw : 0)
             defer { cols.deallocate(); dyT.deallocate() }
             let dW = needW ? pdw.baseAddress! + worker * weight.count : nil
             for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
                 let nb = Swift.min(chunk, part.upperBound - n0), colsN = nb * hw
-                for s in 0..<nb { for co in 0..<g.cOut {   // dy chunk [nb, Cout, HW] → [Cout, nb·HW]
-                    (dyT + co * colsN + s * hw).update(from: pdy.baseAddress! + ((n0 + s) * g.cOut + co) * hw, count: hw)
-                } }
+                // dY of the chunk as [Cout, nb·HW]: one sample's [Cout, HW] is already that layout.
+                let dY: UnsafePointer<Float>
+                if nb == 1 {
+                    dY = pdy.baseAddress! + n0 * g.cOut * hw
+                } else {
+                    for s in 0..<nb { for co in 0..<g.cOut {
+                        (dyT + co * colsN + s * hw).update(from: pdy.baseAddress! + ((n0 + s) * g.cOut + co) * hw, count: hw)
+                    } }
+                    dY = UnsafePointer(dyT)
+                }
                 if let dW {
                     im2col(px.baseAddress!, g, n0: n0, nb: nb, cols: cols)
                     for grp in 0..<g.groups {   // dW_g[CoutG, Kg] += dY_g[CoutG, cols] · cols_gᵀ
-                        sgemm(transB: true, m: coutG, n: kG, k: colsN, a: dyT + grp * coutG * colsN, lda: colsN,
+                        sgemm(transB: true, m: coutG, n: kG, k: colsN, a: dY + grp * coutG * colsN, lda: colsN,
                               b: cols + grp * kG * colsN, ldb: colsN, beta: 1, c: dW + grp * coutG * kG, ldc: kG)
                     }
                 }
                 if needX {
                     for grp in 0..<g.groups {   // dCols_g[Kg, cols] = W_gᵀ · dY_g
                         sgemm(transA: true, m: kG, n: colsN, k: coutG, a: pw.baseAddress! + grp * coutG * kG, lda: kG,
-                              b: dyT + grp * coutG * colsN, ldb: colsN, c: cols + grp * kG * colsN, ldc: colsN)
+                              b: dY + grp * coutG * colsN, ldb: colsN, c: cols + grp * kG * colsN, ldc: colsN)
                     }
+                    (pdx.baseAddress! + n0 * g.cIn * g.h * g.w).update(repeating: 0, count: nb * g.cIn * g.h * g.w)
                     col2im(cols, g, n0: n0, nb: nb, dx: pdx.baseAddress!)
                 }
             }

@@ -85,6 +85,12 @@ func reduceBroadcast(_ g: [Float], from: [Int], to: [Int]) -> [Float] {
 /// `a + b` with broadcasting. - Throws: `TensorError.shapeMismatch` on incompatible shapes.
 public func + (a: Tensor, b: Tensor) throws -> Tensor {
     let shape = try broadcastShape(a.shape, b.shape, op: "add")
+    if a.shape == b.shape {   // the residual add: one vectorised pass
+        let out = a.data.withUnsafeBufferPointer { pa in b.data.withUnsafeBufferPointer { pb in
+            parallelFill(a.count) { po, r in vectorAdd(pa.baseAddress! + r.lowerBound, pb.baseAddress! + r.lowerBound, po + r.lowerBound, r.count) }
+        } }
+        return .result(shape: shape, data: out, op: .add(a, b), inputs: [a, b])
+    }
     return .result(shape: shape, data: broadcastMap(a, b, out: shape, +), op: .add(a, b), inputs: [a, b])
 }
 

@@ -5,9 +5,10 @@
 //             (unbiased), m = momentum = 0.1 by default, M = N·H·W;
 //   eval:     normalise with running_mean / running_var.
 
-/// What the batch-norm backward pass needs: the normalised input x̂ and 1/sqrt(var + eps) per channel.
+/// What the batch-norm backward pass needs besides the input: the mean and 1/sqrt(var + eps) per channel
+/// used to normalise (x̂ = (x − mean)·invStd is recomputed rather than stored, saving one activation-sized array).
 public struct BatchNormSaved {
-    var xHat: [Float]
+    var mean: [Float]
     var invStd: [Float]
     var training: Bool
 }
@@ -34,15 +35,16 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
             throw TensorError.invalidShape(op: "batch_norm", shape: x.shape, reason: "has 1 value per channel; training needs more")
         }
         var variance = [Float](repeating: 0, count: c)
+        // Two passes per channel (mean, then squared deviations): 16-lane Float sums within a plane, Double across planes.
         x.data.withUnsafeBufferPointer { px in mean.withUnsafeMutableBufferPointer { mean in variance.withUnsafeMutableBufferPointer { variance in
             Parallel.forEach(c, costPerItem: m) { range in
                 for ch in range {
                     var s = 0.0
-                    for s0 in 0..<n { let base = (s0 * c + ch) * hw; for p in 0..<hw { s += Double(px[base + p]) } }
-                    let mu = s / Double(m)
+                    for s0 in 0..<n { s += Double(vectorSum(px.baseAddress! + (s0 * c + ch) * hw, hw)) }
+                    let mu = Float(s / Double(m))
                     var v = 0.0
-                    for s0 in 0..<n { let base = (s0 * c + ch) * hw; for p in 0..<hw { let d = Double(px[base + p]) - mu; v += d * d } }
-                    mean[ch] = Float(mu); variance[ch] = Float(v / Double(m))
+                    for s0 in 0..<n { v += Double(vectorSquaredDeviation(px.baseAddress! + (s0 * c + ch) * hw, hw, mean: mu)) }
+                    mean[ch] = mu; variance[ch] = Float(v / Double(m))
                 }
             }
         } } }
@@ -59,55 +61,57 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
         mean = runningMean.data
         for ch in 0..<c { invStd[ch] = 1 / (runningVar.data[ch] + eps).squareRoot() }
     }
-    var xHat = [Float](repeating: 0, count: x.count), out = [Float](repeating: 0, count: x.count)
-    x.data.withUnsafeBufferPointer { px in xHat.withUnsafeMutableBufferPointer { ph in out.withUnsafeMutableBufferPointer { po in
+    // y = x·scale + shift with scale = γ·invStd, shift = β − mean·scale, one pass per plane.
+    let scale = (0..<c).map { (weight?.data[$0] ?? 1) * invStd[$0] }
+    let shift = (0..<c).map { (bias?.data[$0] ?? 0) - mean[$0] * scale[$0] }
+    var out = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count }
+    x.data.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in
         Parallel.forEach(n * c, costPerItem: hw) { range in
             for idx in range {
-                let ch = idx % c, base = idx * hw
-                let gamma = weight?.data[ch] ?? 1, beta = bias?.data[ch] ?? 0, mu = mean[ch], inv = invStd[ch]
-                for p in 0..<hw {
-                    let h = (px[base + p] - mu) * inv
-                    ph[base + p] = h
-                    po[base + p] = h * gamma + beta
-                }
+                let ch = idx % c
+                vectorAffine(px.baseAddress! + idx * hw, po.baseAddress! + idx * hw, hw, scale: scale[ch], shift: shift[ch])
             }
         }
-    } } }
-    let saved = BatchNormSaved(xHat: xHat, invStd: invStd, training: training)
+    } }
+    let saved = BatchNormSaved(mean: mean, invStd: invStd, training: training)
     return .result(shape: x.shape, data: out, op: .batchNorm(x, weight: weight, bias: bias, saved),
                    inputs: [x] + [weight, bias].compactMap { $0 })
 }
 
 func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, saved: BatchNormSaved, grad dy: [Float]) -> [[Float]?] {
     let n = x.shape[0], c = x.shape[1], hw = x.shape[2...].reduce(1, *), m = Float(n * hw)
+    // Σdy and Σdy·x̂ per channel, with x̂ = (x − mean)·invStd.
     var sumDy = [Float](repeating: 0, count: c), sumDyXHat = [Float](repeating: 0, count: c)
-    dy.withUnsafeBufferPointer { pdy in saved.xHat.withUnsafeBufferPointer { ph in
+    dy.withUnsafeBufferPointer { pdy in x.data.withUnsafeBufferPointer { px in
     sumDy.withUnsafeMutableBufferPointer { sumDy in sumDyXHat.withUnsafeMutableBufferPointer { sumDyXHat in
         Parallel.forEach(c, costPerItem: n * hw) { range in
             for ch in range {
                 var a = 0.0, b = 0.0
                 for s in 0..<n {
                     let base = (s * c + ch) * hw
-                    for p in 0..<hw { a += Double(pdy[base + p]); b += Double(pdy[base + p] * ph[base + p]) }
+                    let (sa, sb) = vectorSumAndDot(pdy.baseAddress! + base, px.baseAddress! + base, hw, mean: saved.mean[ch])
+                    a += Double(sa); b += Double(sb)
                 }
-                sumDy[ch] = Float(a); sumDyXHat[ch] = Float(b)
+                sumDy[ch] = Float(a); sumDyXHat[ch] = Float(b) * saved.invStd[ch]
             }
         }
     } } } }
     var dX: [Float]? = nil
     if x.requiresGrad {
-        var d = [Float](repeating: 0, count: x.count)
-        dy.withUnsafeBufferPointer { pdy in saved.xHat.withUnsafeBufferPointer { ph in d.withUnsafeMutableBufferPointer { pd in
+        // training: dx = k·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) with k = γ·invStd, i.e. a·dy − b·x + c per channel;
+        // eval: dx = k·dy.
+        var d = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count }
+        dy.withUnsafeBufferPointer { pdy in x.data.withUnsafeBufferPointer { px in d.withUnsafeMutableBufferPointer { pd in
             Parallel.forEach(n * c, costPerItem: hw) { range in
                 for idx in range {
                     let ch = idx % c, base = idx * hw
                     let k = (weight?.data[ch] ?? 1) * saved.invStd[ch]
                     if saved.training {
-                        // dx = γ·invstd/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
-                        let meanDy = sumDy[ch] / m, meanDyXHat = sumDyXHat[ch] / m
-                        for p in 0..<hw { pd[base + p] = k * (pdy[base + p] - meanDy - ph[base + p] * meanDyXHat) }
+                        let b = k * saved.invStd[ch] * sumDyXHat[ch] / m
+                        vectorLinear2(pdy.baseAddress! + base, px.baseAddress! + base, pd.baseAddress! + base, hw,
+                                      a: k, b: b, c: b * saved.mean[ch] - k * sumDy[ch] / m)
                     } else {
-                        for p in 0..<hw { pd[base + p] = k * pdy[base + p] }
+                        vectorAffine(pdy.baseAddress! + base, pd.baseAddress! + base, hw, scale: k, shift: 0)
                     }
                 }
             }

@@ -9,6 +9,7 @@ public enum Parallel {
     /// Worker count (≥ 1). Defaults to the number of active cores.
     nonisolated(unsafe) public static var threads: Int = {
         openblas_set_num_threads(1)
+        keepFreedMemory()
         return ProcessInfo.processInfo.activeProcessorCount
     }() {
         didSet { threads = Swift.max(1, threads); openblas_set_num_threads(1) }
@@ -29,3 +30,19 @@ public enum Parallel {
         }
     }
 }
+
+/// Keeps activation-sized buffers (up to 32 MiB) on the malloc heap instead of fresh `mmap`s, and freed memory
+/// mapped instead of trimmed, so that a training step reuses the previous step's pages instead of taking a page
+/// fault (and a kernel page clear) on every 4 KiB of every new activation (glibc `mallopt`, M_MMAP_THRESHOLD /
+/// M_TRIM_THRESHOLD).
+private func keepFreedMemory() {
+    #if os(Linux)
+    _ = glibcMallopt(-3, 32 << 20)    // M_MMAP_THRESHOLD (<malloc.h>)
+    _ = glibcMallopt(-1, 256 << 20)   // M_TRIM_THRESHOLD
+    #endif
+}
+
+#if os(Linux)
+/// glibc's `int mallopt(int param, int value)`; <malloc.h> is not part of Swift's Glibc module.
+@_silgen_name("mallopt") private func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
+#endif

@@ -43,10 +43,27 @@ extension Tensor {
     public func maxPool2d(_ geometry: Pool2dGeometry) throws -> Tensor {
         let g = try geometry.validated(shape, op: "max_pool2d")
         let planes = g.n * g.c, outHW = g.hOut * g.wOut
-        var out = [Float](repeating: 0, count: planes * outHW)
-        var argmax = [Int32](repeating: 0, count: planes * outHW)
+        var out = [Float](unsafeUninitializedCapacity: planes * outHW) { _, k in k = planes * outHW }
+        var argmax = [Int32](unsafeUninitializedCapacity: planes * outHW) { _, k in k = planes * outHW }
         data.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in argmax.withUnsafeMutableBufferPointer { pa in
             Parallel.forEach(planes, costPerItem: outHW * g.kernel.h * g.kernel.w) { range in
+                if g.kernel == (2, 2) && g.stride == (2, 2) && g.padding == (0, 0) {
+                    // The common 2x2/2 window, unrolled; same first-maximum and NaN rule as below.
+                    for p in range {
+                        let plane = px.baseAddress! + p * g.h * g.w, o = po.baseAddress! + p * outHW, ai = pa.baseAddress! + p * outHW
+                        for oh in 0..<g.hOut { for ow in 0..<g.wOut {
+                            let i0 = 2 * oh * g.w + 2 * ow
+                            var best = plane[i0], bestIndex = i0
+                            for d in 1...3 {
+                                let k = i0 + (d >> 1) * g.w + (d & 1), v = plane[k]
+                                if v > best || v.isNaN { best = v; bestIndex = k }
+                            }
+                            o[oh * g.wOut + ow] = best
+                            ai[oh * g.wOut + ow] = Int32(bestIndex)
+                        } }
+                    }
+                    return
+                }
                 for p in range {
                     let plane = px.baseAddress! + p * g.h * g.w
                     for oh in 0..<g.hOut { for ow in 0..<g.wOut {

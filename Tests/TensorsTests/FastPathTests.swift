@@ -1,0 +1,109 @@
+import XCTest
+@testable import Tensors
+
+/// The vectorised and shifted-plane fast paths (docs/performance.md) against plain Double loops.
+final class FastPathTests: XCTestCase {
+    /// dL/dx and dL/dw of L = Σ conv(x, w)·r by the direct adjoint loops, in Double.
+    func naiveConvGradients(_ x: Tensor, _ w: Tensor, _ g: Conv2dGeometry, _ r: [Float]) throws -> ([Float], [Float]) {
+        let v = try g.validated(input: x.shape, weight: w.shape, bias: nil)
+        var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: w.count)
+        for s in 0..<v.n { for co in 0..<v.cOut { for oh in 0..<v.hOut { for ow in 0..<v.wOut {
+            let gy = Double(r[((s * v.cOut + co) * v.hOut + oh) * v.wOut + ow])
+            for ci in 0..<v.cIn { for i in 0..<v.kH { for j in 0..<v.kW {
+                let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h, iw = ow * g.stride.w - g.padding.w + j * g.dilation.w
+                guard ih >= 0, ih < v.h, iw >= 0, iw < v.w else { continue }
+                let xi = ((s * v.cIn + ci) * v.h + ih) * v.w + iw, wi = ((co * v.cIn + ci) * v.kH + i) * v.kW + j
+                dx[xi] += Double(w.data[wi]) * gy
+                dw[wi] += Double(x.data[xi]) * gy
+            } } }
+        } } } }
+        return (dx.map(Float.init), dw.map(Float.init))
+    }
+
+    func testShiftedPlaneConvolutionMatchesDirectLoopsForwardAndBackward() throws {
+        var rng = SeededRandom(seed: 11)
+        // Stride-1 "same" convolutions (the shifted-plane path) down to planes smaller than the kernel,
+        // and one strided case on the row-by-row path; each with the columns in one chunk and split per sample.
+        let cases: [([Int], [Int], Conv2dGeometry)] = [
+            ([3, 4, 6, 5], [5, 4, 3, 3], Conv2dGeometry(padding: (1, 1))),
+            ([2, 3, 1, 1], [4, 3, 3, 3], Conv2dGeometry(padding: (1, 1))),
+            ([2, 2, 2, 3], [3, 2, 3, 3], Conv2dGeometry(padding: (1, 1))),
+            ([2, 2, 7, 7], [2, 2, 3, 3], Conv2dGeometry(padding: (2, 2), dilation: (2, 2))),
+            ([2, 3, 5, 5], [4, 3, 5, 5], Conv2dGeometry(padding: (2, 2))),
+            ([3, 3, 7, 6], [4, 3, 3, 3], Conv2dGeometry(stride: (2, 2), padding: (1, 1))),
+        ]
+        let saved = columnBudget
+        defer { columnBudget = saved }
+        for budget in [saved, 1] {
+            columnBudget = budget
+            for (xs, ws, g) in cases {
+                let x = Tensor.uniform(xs, low: -1, high: 1, rng: &rng, requiresGrad: true)
+                let w = Tensor.uniform(ws, low: -1, high: 1, rng: &rng, requiresGrad: true)
+                let y = try conv2d(x, weight: w, geometry: g), slow = try naiveConv2d(x, weight: w, geometry: g)
+                XCTAssertEqual(y.shape, slow.shape)
+                for (p, q) in zip(y.data, slow.data) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "\(xs) \(ws)") }
+                let r = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng)
+                try (y * r).sum().backward()
+                let (dx, dw) = try naiveConvGradients(x, w, g, r.data)
+                for (p, q) in zip(x.grad!.data, dx) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dx \(xs) \(ws)") }
+                for (p, q) in zip(w.grad!.data, dw) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dw \(xs) \(ws)") }
+            }
+        }
+    }
+
+    func testBatchNormMatchesTheTextbookFormulaOnOffsetData() throws {
+        // Values around 100 with spread 1: the variance must not suffer from cancellation.
+        var rng = SeededRandom(seed: 12)
+        let (n, c, hw) = (3, 2, 37)
+        let x = Tensor(shape: [n, c, hw, 1], data: (0..<(n * c * hw)).map { _ in 100 + rng.nextNormal() }, requiresGrad: true)
+        let gamma = Tensor(shape: [c], data: [1.5, -0.5], requiresGrad: true), beta = Tensor(shape: [c], data: [0.25, 2], requiresGrad: true)
+        let y = try batchNorm(x, weight: gamma, bias: beta, runningMean: nil, runningVar: nil, training: true)
+        let r = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng)
+        try (y * r).sum().backward()
+        let m = Double(n * hw)
+        for ch in 0..<c {
+            let idx = (0..<n).flatMap { s in (0..<hw).map { (s * c + ch) * hw + $0 } }
+            let xs = idx.map { Double(x.data[$0]) }, gs = idx.map { Double(r.data[$0]) }
+            let mu = xs.reduce(0, +) / m, inv = 1 / ((xs.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / m + 1e-5).squareRoot())
+            let xhat = xs.map { ($0 - mu) * inv }
+            let sumG = gs.reduce(0, +), sumGX = zip(gs, xhat).map(*).reduce(0, +)
+            for (k, i) in idx.enumerated() {
+                XCTAssertEqual(Double(y.data[i]), Double(gamma.data[ch]) * xhat[k] + Double(beta.data[ch]), accuracy: 1e-4)
+                let dx = Double(gamma.data[ch]) * inv / m * (m * gs[k] - sumG - xhat[k] * sumGX)
+                XCTAssertEqual(Double(x.grad!.data[i]), dx, accuracy: 1e-3 * max(1, abs(dx)))
+            }
+            XCTAssertEqual(Double(beta.grad!.data[ch]), sumG, accuracy: 1e-4)
+            XCTAssertEqual(Double(gamma.grad!.data[ch]), sumGX, accuracy: 1e-3)
+        }
+    }
+
+    func testVectorisedReluAndAddHandleTailsAndSigns() throws {
+        let n = 16 * 3 + 5   // full 16-lane blocks plus a scalar tail
+        let a = Tensor(shape: [n], data: (0..<n).map { Float($0 % 7) - 3 }, requiresGrad: true)
+        let b = Tensor(shape: [n], data: (0..<n).map { Float($0) * 0.5 }, requiresGrad: true)
+        let y = try (a.relu() + b)
+        XCTAssertEqual(y.data, (0..<n).map { Swift.max(Float($0 % 7) - 3, 0) + Float($0) * 0.5 })
+        try y.sum().backward()
+        XCTAssertEqual(a.grad!.data, (0..<n).map { Float($0 % 7) - 3 > 0 ? 1 : 0 })
+        XCTAssertEqual(b.grad!.data, [Float](repeating: 1, count: n))
+        XCTAssertEqual(Tensor(shape: [2], data: [-0.0, .nan]).relu().data.map { $0 == 0 }, [true, true])
+    }
+
+    func testUnrolledMaxPoolTakesTheFirstMaximumOfEachWindow() throws {
+        // 5x5 input (the last row and column are dropped), ties and a NaN.
+        var values = (0..<25).map { Float(($0 * 7) % 5) }
+        values[6] = .nan
+        let x = Tensor(shape: [1, 1, 5, 5], data: values, requiresGrad: true)
+        let y = try x.maxPool2d(Pool2dGeometry(kernel: (2, 2)))
+        for oh in 0..<2 { for ow in 0..<2 {
+            let window = [0, 1, 5, 6].map { (2 * oh) * 5 + 2 * ow + $0 }
+            var best = window[0]
+            for k in window.dropFirst() where values[k] > values[best] || values[k].isNaN { best = k }
+            let got = y.data[oh * 2 + ow]
+            XCTAssertTrue(got == values[best] || (got.isNaN && values[best].isNaN), "window \(oh),\(ow)")
+        } }
+        try y.sum().backward()
+        XCTAssertEqual(x.grad!.data.filter { $0 == 1 }.count, 4)
+        XCTAssertEqual(x.grad!.data[6], 1)   // the NaN window routes its gradient to the NaN
+    }
+}
