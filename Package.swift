@@ -42,7 +42,7 @@ let package = Package(
             "Interpreter", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .executableTarget(name: "sskd-bench", dependencies: ["Tensors", "Networks"], swiftSettings: optimized),
+        .executableTarget(name: "sskd-bench", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NetworksTests", dependencies: ["Networks"], resources: [.copy("Fixtures")]),

@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import Networks
 import Tensors
@@ -7,6 +8,7 @@ import Tensors
 // (`scripts/bench-vs-torch` runs both interleaved). See docs/performance.md.
 //
 // usage: sskd-bench [--threads 2] [--only name,name] [--json FILE] [--quiet SECONDS]
+//        sskd-bench --data    time loading the Fashion-MNIST train set (issue 4's "under one second")
 
 // MARK: - Options
 
@@ -15,6 +17,7 @@ struct Options {
     var only: [String] = []
     var json: String?
     var quiet: Double = 0
+    var data = false
 }
 
 func parseOptions() -> Options {
@@ -30,8 +33,9 @@ func parseOptions() -> Options {
         case "--only": o.only = value(a).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         case "--json": o.json = value(a)
         case "--quiet": guard let q = Double(value(a)), q >= 0 else { fail("--quiet needs seconds ≥ 0") }; o.quiet = q
+        case "--data": o.data = true
         case "-h", "--help":
-            print("usage: sskd-bench [--threads N] [--only name,...] [--json FILE] [--quiet SECONDS]"); exit(0)
+            print("usage: sskd-bench [--threads N] [--only name,...] [--json FILE] [--quiet SECONDS] | --data"); exit(0)
         default: fail("unknown option \(a)")
         }
     }
@@ -212,6 +216,19 @@ func mimicStep(teacher: Model, student: Model, x: Tensor) throws -> () throws ->
 struct Bench { let name: String; let batch: Int; let macsPerImage: Int; let flopFactor: Int; let make: () throws -> () throws -> Void }
 
 let options = parseOptions()
+if options.data {
+    // Median of 5 loads of the 60,000 gzipped training images and labels from the Debian package.
+    var times: [Double] = []
+    var count = 0
+    for _ in 0..<5 {
+        let t0 = now()
+        do { count = try DatasetLoader.fashionMNIST(train: true).count } catch { fail("\(error)") }
+        times.append(now() - t0)
+    }
+    times.sort()
+    print("load fashion-mnist train (\(count) images): median \(String(format: "%.3f", times[2])) s, min \(String(format: "%.3f", times[0])) s")
+    exit(0)
+}
 Parallel.threads = options.threads
 var rng = SeededRandom(seed: 0)
 let batch = 64
