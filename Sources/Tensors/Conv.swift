@@ -6,7 +6,9 @@ import Dispatch
 // Layout: input x `[N, Cin, H, W]`, weight `[Cout, Cin/groups, kH, kW]`, bias `[Cout]`,
 // output `[N, Cout, Hout, Wout]` with Hout = (H + 2·padH − dilH·(kH−1) − 1) / strideH + 1 (PyTorch docs, Conv2d).
 // The batch is processed in chunks so that the column matrix `[Cin·kH·kW, n·Hout·Wout]` stays below
-// `columnBudget` floats; within a chunk each group is one GEMM: out_g[Cout/g, n·HW] = W_g · cols_g.
+// `columnBudget` floats (in L2 between im2col and the GEMM). A one-sample chunk's GEMM per group writes
+// its `[Cout/g, HW]` output in place; a larger chunk runs one GEMM per group, out_g[Cout/g, n·HW] = W_g · cols_g,
+// and reorders the result to `[n, Cout, HW]`. docs/performance.md measures the choices.
 
 /// Stride, padding, dilation and groups of a convolution, plus the sizes derived from its input and weight.
 public struct Conv2dGeometry: Equatable {
@@ -165,8 +167,8 @@ func forEachBatchPart(_ n: Int, work: Int, _ body: (Int, Range<Int>) -> Void) {
 
 /// 2-D convolution (`F.conv2d`): x `[N, Cin, H, W]`, weight `[Cout, Cin/groups, kH, kW]`, bias `[Cout]`
 /// → `[N, Cout, Hout, Wout]`. Groups include depthwise (groups = Cin).
-/// The batch is split across workers; each unfolds its samples chunk by chunk and runs one single-threaded
-/// GEMM per group, out_g[Cout/g, n·HW] = W_g[Cout/g, K/g] · cols_g[K/g, n·HW].
+/// The batch is split across workers; each unfolds its samples chunk by chunk and runs single-threaded
+/// GEMMs per group, out_g[Cout/g, n·HW] = W_g[Cout/g, K/g] · cols_g[K/g, n·HW] (see the file header).
 /// - Throws: `TensorError` naming the shapes when input, weight, bias and geometry disagree.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: Conv2dGeometry = Conv2dGeometry()) throws -> Tensor {
     let g = try geometry.validated(input: x.shape, weight: weight.shape, bias: bias?.shape)
