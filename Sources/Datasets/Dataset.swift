@@ -126,6 +126,9 @@ public struct Dataset: Sendable {
         }
     }
 
+    /// Largest class count a file without class names may imply (labels are class indices below it).
+    public static let maximumClasses = 100_000
+
     /// Class names `"0"`, `"1"`, ... for sets without names (MNIST digits, plain IDX/NumPy files).
     static func numberedClasses(_ count: Int) -> [String] { (0..<count).map(String.init) }
 }

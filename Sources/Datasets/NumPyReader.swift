@@ -77,12 +77,20 @@ extension DatasetLoader {
         guard s[0] == values.count else {
             throw DatasetError.countMismatch(images: images.path, imageCount: s[0], labels: labels.path, labelCount: values.count)
         }
+        // Class names are numbered up to the largest label: refuse absurd labels before building them.
+        if classNames == nil, let index = values.firstIndex(where: { $0 < 0 || $0 >= Dataset.maximumClasses }) {
+            throw DatasetError.labelOutOfRange(path: labels.path, index: index, label: values[index], classCount: Dataset.maximumClasses)
+        }
         let classes = classNames ?? Dataset.numberedClasses(max(values.max() ?? 0, 0) + 1)
         try Dataset.checkLabels(values, classCount: classes.count, path: labels.path)
         let pixels: Pixels
         switch images.values {
         case let .bytes(v): pixels = .uint8(nhwc ? toNCHW(v, n: s[0], h: h, w: w, c: c) : v)
-        case let .floats(v): pixels = .float32(nhwc ? toNCHW(v, n: s[0], h: h, w: w, c: c) : v)
+        case let .floats(v):
+            if let bad = v.firstIndex(where: { !$0.isFinite }) {
+                throw DatasetError.badNpyHeader(path: images.path, reason: "pixel \(bad) of image \(bad / max(c * h * w, 1)) is \(v[bad]); images must be finite")
+            }
+            pixels = .float32(nhwc ? toNCHW(v, n: s[0], h: h, w: w, c: c) : v)
         case .integers: throw DatasetError.badNpyHeader(path: images.path, reason: "images must be uint8 or float32, got \(images.descr)")
         }
         return Dataset(unchecked: name, pixels: pixels, labels: values, channels: c, height: h, width: w,

@@ -1,6 +1,16 @@
 import Networks
 import Tensors
 
+/// How long loops outside the training loop (evaluation, feature metrics, the gap report) learn that the
+/// user pressed Ctrl-C: the REPL sets `isRequested` to read its interrupt flag; they then throw
+/// `DistillationError.interrupted` between batches.
+public enum Cancellation {
+    nonisolated(unsafe) public static var isRequested: () -> Bool = { false }
+
+    /// Throws `DistillationError.interrupted` when a stop was requested.
+    static func check() throws { if isRequested() { throw DistillationError.interrupted } }
+}
+
 /// Errors of the training and distillation commands, each naming the model, stage or option at fault.
 public enum DistillationError: Error, CustomStringConvertible, Equatable {
     /// Every parameter the command would train is frozen.
@@ -13,6 +23,8 @@ public enum DistillationError: Error, CustomStringConvertible, Equatable {
     case invalidOption(name: String, reason: String)
     /// The data split needed is empty.
     case emptySplit(String)
+    /// `Cancellation.isRequested` turned true (Ctrl-C) during an evaluation.
+    case interrupted
 
     public var description: String {
         switch self {
@@ -24,6 +36,8 @@ public enum DistillationError: Error, CustomStringConvertible, Equatable {
             return reason
         case let .invalidOption(name, reason):
             return "option '\(name)': \(reason)"
+        case .interrupted:
+            return "interrupted"
         case let .emptySplit(split):
             return "the \(split) split is empty (load data with a larger limit or val=N)"
         }

@@ -64,6 +64,7 @@ public func evaluate(_ model: Model, data: DataSplits, split: DataSplits.Split, 
     var predictions: [Int] = [], labels: [Int] = [], correct5 = 0, lossSum = 0.0
     try withNoGrad {
         for batch in try data.batches(split, batchSize: batchSize, shuffle: false) {
+            try Cancellation.check()
             let logits = try model.forward(batch.images, training: false)
             let k = min(5, logits.shape[1])
             let top = try logits.topK(k)

@@ -94,6 +94,7 @@ public func featureMetrics(student: Model, stage s: Int, teacher: Model, stage t
     try withNoGrad {
         for batch in try data.batches(split, batchSize: batchSize, shuffle: false) {
             if let limit, images >= limit { break }
+            try Cancellation.check()
             let fs = try alignment.student(try student.forward(batch.images, throughStage: s, training: false), training: false)
             let ft = try alignment.teacher(try teacher.forward(batch.images, throughStage: t, training: false))
             guard fs.shape == ft.shape else { throw DistillationError.incompatible("stage \(s + 1): aligned student \(formatShape(fs.shape)) vs teacher \(formatShape(ft.shape))") }

@@ -66,6 +66,7 @@ public struct GapReport {
             var right = 0, total = 0
             try withNoGrad {
                 for batch in try data.batches(split, batchSize: 256, shuffle: false) {
+                    try Cancellation.check()
                     let f = try student.forward(batch.images, throughStage: last, training: false)
                     let p = try teacher.forwardHead(f, training: false).argmax(axis: 1)
                     right += zip(p, batch.labels).filter { $0 == $1 }.count; total += batch.labels.count

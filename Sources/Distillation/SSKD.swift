@@ -30,6 +30,9 @@ public enum SSKD {
         }
         let alignment = try FeatureAlignment.plan(student: ps, teacher: pt, stage: k, pool: pool, existing: adapter, seed: config.seed &+ 17)
         let units = student.stages[0...k].flatMap(\.modules)
+        guard tensors(of: student, units: units).contains(where: \.requiresGrad) else {
+            throw DistillationError.nothingToTrain(what: k == 0 ? "student stage 1" : "every student stage 1...\(k + 1)")
+        }
         let split = validationSplit(data)
         var hp = config.hyperParameters
         hp["teacher_stage"] = "\(tk + 1)"; hp["adapter"] = alignment.adapter == nil ? "identity" : "1x1 conv + BN"

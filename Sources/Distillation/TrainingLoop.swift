@@ -162,6 +162,14 @@ public enum Trainer {
                 }
             }
             let metrics = try validate(epoch)
+            if let bad = [metrics.valLoss, metrics.top1, metrics.featureDistance].compactMap({ $0 }).first(where: { !$0.isFinite }) {
+                for (t, d) in zip(guarded, lastGood) { t.data = d }
+                record.status = .diverged
+                record.stopReason = "validation gave \(bad) after epoch \(epoch); weights restored to "
+                    + (epoch == 1 ? "the start of the run" : "the end of epoch \(epoch - 1)")
+                observer.report("\(record.name): stopped, \(record.stopReason!)")
+                return
+            }
             let entry = RunRecord.Epoch(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), top1: metrics.top1,
                                         valLoss: metrics.valLoss, featureDistance: metrics.featureDistance, cosine: metrics.cosine,
                                         seconds: Date().timeIntervalSince(start))

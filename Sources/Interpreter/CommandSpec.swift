@@ -16,7 +16,7 @@ public enum ValueType {
     case object(String)
     /// Any value.
     case any
-    /// Any value, but an unbound bare name or a bare path is taken as written (`set out runs/a`, `set terminal png`).
+    /// Any value, but an unbound bare name or a bare path is taken as written (`set out runs/a`, `set terminal sixel`).
     case valueOrWord
 
     /// The phrase used in "expects ...": `an integer`, `a number`, `one of a, b`, `a model`.

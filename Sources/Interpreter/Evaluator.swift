@@ -2,6 +2,8 @@
 extension Session {
     /// The most elements a range may have (guards memory against typos like `1..1e9`).
     public static let maxRange = 1_000_000
+    /// The longest string (in UTF-8 bytes) concatenation may build.
+    public static let maxString = 16 << 20
 
     /// Runs one statement; shows the value of bare expressions and of unbound command results.
     func execute(_ stmt: Stmt) throws {
@@ -166,8 +168,17 @@ extension Session {
         case (.equal, _, _): return .bool(Value.equal(a, b))
         case (.notEqual, _, _): return .bool(!Value.equal(a, b))
         case let (.add, .number(x), .number(y)): return .number(x + y)
-        case let (.add, .list(x), .list(y)): return .list(x + y)
-        case (.add, .string, _), (.add, _, .string): return .string(a.display + b.display)
+        case let (.add, .list(x), .list(y)):
+            guard x.count + y.count <= Session.maxRange else {
+                throw InterpreterError.runtime("a list may hold at most \(Session.maxRange) elements, this one would hold \(x.count + y.count)", location)
+            }
+            return .list(x + y)
+        case (.add, .string, _), (.add, _, .string):
+            let text = a.display + b.display
+            guard text.utf8.count <= Session.maxString else {
+                throw InterpreterError.runtime("a string may hold at most \(Session.maxString) bytes, this one would hold \(text.utf8.count)", location)
+            }
+            return .string(text)
         case let (.subtract, .number(x), .number(y)): return .number(x - y)
         case let (.multiply, .number(x), .number(y)): return .number(x * y)
         case let (.divide, .number(x), .number(y)):

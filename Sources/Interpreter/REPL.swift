@@ -129,8 +129,13 @@ public final class REPL {
                 rl_replace_line("", 0)
                 rl_redisplay()
             case 2:
-                if interruptFlag != 0 { _exit(130) }
-                interruptFlag = 1
+                // First press: stop the command after its current batch. Third press: quit (losing the session).
+                interruptFlag += 1
+                if interruptFlag == 2 {
+                    let hint = "\n(stopping after the current batch; press Ctrl-C once more to quit sskd and lose this session)\n"
+                    _ = hint.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+                }
+                if interruptFlag >= 3 { _exit(130) }
             default:
                 _exit(130)
             }

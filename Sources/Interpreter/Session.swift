@@ -142,7 +142,8 @@ public final class Session {
     /// Bindings survive errors.
     /// Each statement's text is appended to `history` when `recordHistory` is true (the REPL records whole inputs itself).
     @discardableResult
-    public func run(_ text: String, name: String, recordHistory: Bool = true) -> RunStatus {
+    public func run(_ rawText: String, name: String, recordHistory: Bool = true) -> RunStatus {
+        let text = rawText.replacingOccurrences(of: "\r\n", with: "\n")   // scripts saved with Windows line ends
         let source = SourceText(name: name, text: text)
         var parser = Parser(text, source: source, isCommand: commands.contains)
         let statements = parser.parseProgram()
@@ -195,14 +196,18 @@ public final class Session {
         guard sourceDepth < 32 else { throw InterpreterError.runtime("'source' nested more than 32 deep", location) }
         sourceDepth += 1
         defer { sourceDepth -= 1 }
+        let text = text.replacingOccurrences(of: "\r\n", with: "\n")
         let source = SourceText(name: name, text: text)
         var parser = Parser(text, source: source, isCommand: commands.contains)
+        // Like a script, a sourced file with a syntax error anywhere runs nothing.
+        var statements: [Stmt] = []
         for statement in parser.parseProgram() {
             switch statement.result {
             case let .failure(error): throw error
-            case let .success(stmt): try execute(stmt)
+            case let .success(stmt): statements.append(stmt)
             }
         }
+        for stmt in statements { try execute(stmt) }
     }
 
     private func isRecorded(_ statement: ParsedStatement) -> Bool {

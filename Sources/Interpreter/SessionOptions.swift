@@ -37,17 +37,16 @@ public final class SessionOptions {
 
     /// The standard table: seed, threads, batch, lr, terminal, out, quiet.
     public init() {
-        let positive: (Value) -> String? = { ($0.integer ?? 0) >= 1 ? nil : "must be at least 1" }
         declare(SessionOption("seed", .integer, default: .number(0), "random seed for initialisation, shuffling and splits"))
         declare(SessionOption("threads", .integer, default: .number(0), "compute threads of the tensor engine (0: every core)",
                               check: { (0...256).contains($0.integer ?? -1) ? nil : "must be in 0...256" },
                               apply: { Parallel.threads = ($0.integer ?? 0) == 0 ? ProcessInfo.processInfo.activeProcessorCount : $0.integer! }))
         declare(SessionOption("batch", .integer, default: .number(64), "mini-batch size for training and evaluation",
-                              check: positive))
+                              check: { (1...65_536).contains($0.integer ?? 0) ? nil : "must be in 1...65536" }))
         declare(SessionOption("lr", .number, default: .number(0.1), "default learning rate",
-                              check: { if case let .number(d) = $0, d > 0 { return nil } else { return "must be positive" } }))
-        declare(SessionOption("terminal", .word(choices: []), default: .string("dumb"),
-                              "gnuplot terminal for plots (dumb draws in the console)"))
+                              check: { if case let .number(d) = $0, d > 0, d.isFinite { return nil } else { return "must be positive and finite" } }))
+        declare(SessionOption("terminal", .word(choices: ["dumb", "sixel", "qt", "x11", "wxt"]), default: .string("dumb"),
+                              "where plots without to=FILE go: dumb (text in the console), sixel, or a window (qt, x11, wxt)"))
         declare(SessionOption("out", .path, default: .string("out"), "folder for checkpoints, plots and saved runs"))
         declare(SessionOption("quiet", .bool, default: .bool(false), "hide notes and progress output"))
     }

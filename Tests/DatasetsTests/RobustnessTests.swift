@@ -42,3 +42,46 @@ final class RobustnessTests: XCTestCase {
         try check(npz, name: "d.npz", count: 3) { try DatasetLoader.npz($0) }
     }
 }
+
+/// Inputs found by a user trying to break `data`: absurd labels and non-finite pixels in NumPy files.
+final class NumPyLabelAndPixelLimitTests: XCTestCase {
+    func npy(_ descr: String, _ shape: [Int], _ payload: [UInt8]) -> Data {
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(shape.map(String.init).joined(separator: ", "))\(shape.count == 1 ? "," : "")), }"
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        var d = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
+        let n = UInt16(header.utf8.count)
+        d.append(contentsOf: [UInt8(n & 0xFF), UInt8(n >> 8)])
+        d.append(contentsOf: Array(header.utf8))
+        d.append(contentsOf: payload)
+        return d
+    }
+
+    func testHugeLabelIsRefusedBeforeBuildingClassNames() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-npy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let images = dir.appendingPathComponent("x.npy"), labels = dir.appendingPathComponent("y.npy")
+        try npy("|u1", [2, 2, 2], [UInt8](repeating: 7, count: 8)).write(to: images)
+        var big = [UInt8]()
+        for v: Int64 in [1, Int64.max] { withUnsafeBytes(of: v.littleEndian) { big += $0 } }
+        try npy("<i8", [2], big).write(to: labels)
+        XCTAssertThrowsError(try DatasetLoader.npy(images: images.path, labels: labels.path)) { error in
+            XCTAssertTrue("\(error)".contains(labels.path) && "\(error)".contains("\(Int64.max)"), "\(error)")
+        }
+    }
+
+    func testNonFinitePixelsAreRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-npy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let images = dir.appendingPathComponent("x.npy"), labels = dir.appendingPathComponent("y.npy")
+        var pixels = [UInt8]()
+        for v: Float in [0, 0.5, .nan, 1] { withUnsafeBytes(of: v.bitPattern.littleEndian) { pixels += $0 } }
+        try npy("<f4", [1, 2, 2], pixels).write(to: images)
+        try npy("|u1", [1], [0]).write(to: labels)
+        XCTAssertThrowsError(try DatasetLoader.npy(images: images.path, labels: labels.path)) { error in
+            XCTAssertTrue("\(error)".contains("pixel 2 of image 0 is nan"), "\(error)")
+        }
+    }
+}

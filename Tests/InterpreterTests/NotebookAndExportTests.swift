@@ -3,7 +3,8 @@ import XCTest
 @testable import Interpreter
 import Distillation
 
-/// A short script written as a notebook matches its golden Markdown (timings and measured numbers masked as #),
+/// A short script written as a notebook matches its golden Markdown (timings and measured numbers masked: each
+/// run of digits on the training and evaluation lines becomes #),
 /// and `export` writes exactly the recorded run.
 final class NotebookAndExportTests: XCTestCase {
     func testShortScriptNotebookMatchesGoldenAndExportEqualsTheRecord() throws {
@@ -24,7 +25,7 @@ final class NotebookAndExportTests: XCTestCase {
         try session.writeNotebook(to: "nb.md")
 
         let masked = try String(contentsOfFile: "nb.md", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            line.hasPrefix("[scratch]") || line.contains("top-1") ? line.replacingOccurrences(of: "[0-9]", with: "#", options: .regularExpression) : String(line)
+            line.hasPrefix("[scratch]") || line.contains("top-1") ? line.replacingOccurrences(of: "[0-9]+", with: "#", options: .regularExpression) : String(line)
         }.joined(separator: "\n")
         let golden = try String(contentsOf: folder.appendingPathComponent("short.md"), encoding: .utf8)
         XCTAssertEqual(masked, golden)

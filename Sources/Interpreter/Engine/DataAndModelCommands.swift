@@ -9,6 +9,7 @@ import Tensors
 extension Session {
     /// Registers every engine command (data, models, training, distillation, plots).
     func registerEngineCommands() {
+        Cancellation.isRequested = { interruptFlag != 0 }
         registerDataAndModelCommands()
         registerTrainingCommands()
         registerPlotCommands()
@@ -48,7 +49,7 @@ extension Session {
 
         commands.register(CommandSpec(
             "model", summary: "create a model of the zoo with fresh weights",
-            arguments: [ArgumentSpec("arch", .word(choices: []), "resnet8 ... resnet110, resnet8x4, resnet32x4, wrn-16-2, vgg8, resnet18, mlp, cnn, ...")],
+            arguments: [ArgumentSpec("arch", .word(choices: []), "resnet8 ... resnet110, resnet8x4, resnet32x4, wrn_16_2 (or \"wrn-16-2\"), vgg8, resnet18, mlp, cnn, ...")],
             options: [OptionSpec("channels", .integer, "input channels (default: the current data's, else 1)"),
                       OptionSpec("classes", .integer, "output classes (default: the current data's, else 10)"),
                       OptionSpec("widths", .any, "hidden widths of mlp / block widths of cnn, e.g. [32, 64]"),
@@ -105,7 +106,7 @@ extension Session {
             "split", summary: "split a model into stages: automatically where the resolution halves, or after the named modules",
             arguments: [ArgumentSpec("model", .object("model"), "the model"),
                         ArgumentSpec("at", .valueOrWord, "module names ending each stage, e.g. layer1 layer2.1", optional: true, variadic: true)],
-            example: "split student layer1 layer2.1"
+            example: "split student layer1 \"layer2.1\""
         ) { inv, session in
             let object = try inv.object("model", as: ModelObject.self)
             let names = inv.list("at").flatMap { v -> [String] in if case let .list(items) = v { return items.map(\.display) } else { return [v.display] } }
@@ -129,9 +130,10 @@ extension Session {
             let object = try inv.object("model", as: ModelObject.self)
             let data = try session.workspace.data(inv)
             let split = DataSplits.Split(rawValue: try inv.string("split")) ?? .test
+            try session.checkFits(object, data, inv, at: "model")
             let result: Evaluation
             do { result = try Distillation.evaluate(object.model, data: data.splits, split: split, batchSize: max(64, session.options.batch)) }
-            catch { throw inv.error("\(error)", at: "model") }
+            catch { throw session.engineError(inv, error, at: "model") }
             if split == .test { object.lastEvaluation = result }
             session.print(session.workspace.name(of: object, in: session) + " " + result.report(perClass: try inv.bool("per_class"), confusion: try inv.bool("confusion")))
             return .none
@@ -175,7 +177,10 @@ extension Session {
         if let data = workspace.data { meta[CheckpointKey.dataset] = data.name }
         if let e = object.lastEvaluation { meta[CheckpointKey.top1] = String(format: "%.2f", e.top1) }
         if let r = object.records.last { meta[CheckpointKey.command] = r.command; meta[CheckpointKey.seed] = "\(r.seed)" }
-        do { try object.model.save(to: URL(fileURLWithPath: path), metadata: meta) } catch { throw inv.error("\(error)", at: "file") }
+        do {
+            try createParentFolder(of: path)
+            try object.model.save(to: URL(fileURLWithPath: path), metadata: meta)
+        } catch { throw inv.error("\(error)", at: "file") }
         object.metadata = meta
         print("saved \(object.model.architecture) to \(path)" + (meta[CheckpointKey.top1].map { " (test top-1 \($0)%)" } ?? ""))
     }

@@ -18,8 +18,8 @@ extension Session {
             let spec: PlotSpec
             do { spec = try session.plotSpec(inv) } catch let e as InterpreterError { throw e } catch { throw inv.error("\(error)") }
             let size = try inv.string("size").split(separator: "x").compactMap { Int($0) }
-            guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 <= 10_000 }) else {
-                throw inv.error("size must be WIDTHxHEIGHT in pixels, e.g. 800x500", at: "size")
+            guard size.count == 2, size.allSatisfy({ $0 >= 16 && $0 <= 10_000 }) else {
+                throw inv.error("size must be \"WIDTHxHEIGHT\" in pixels, each 16...10000, e.g. size=\"800x500\"", at: "size")
             }
             let cell = session.cells.count
             let gnuplot = session.workspace.gnuplot
@@ -27,6 +27,7 @@ extension Session {
                 var images: [URL] = []
                 if inv.has("to") {
                     let path = try inv.string("to")
+                    try createParentFolder(of: path)
                     try gnuplot.render(spec, to: try PlotOutput.file(path: path, width: size[0], height: size[1]))
                     session.print("wrote \(path)")
                     images.append(URL(fileURLWithPath: path))
@@ -40,12 +41,13 @@ extension Session {
                     case _ where PlotOutput.windowTerminals.contains(terminal): try gnuplot.render(spec, to: .window(terminal: terminal))
                     default: throw inv.error("set terminal to dumb, sixel, qt, x11 or wxt, or give to=FILE (terminal is '\(terminal)')")
                     }
-                    // A PNG copy for the notebook of the session.
+                    // A PNG copy for the notebook of the session; best effort (an unwritable `out` only loses the copy).
                     let dir = URL(fileURLWithPath: session.options.out).appendingPathComponent("plots")
-                    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
                     let url = dir.appendingPathComponent("cell-\(cell)-\(try inv.string("kind")).png")
-                    try gnuplot.render(spec, to: .file(url, format: .png, width: size[0], height: size[1]))
-                    images.append(url)
+                    if (try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)) != nil,
+                       (try? gnuplot.render(spec, to: .file(url, format: .png, width: max(size[0], 320), height: max(size[1], 200)))) != nil {
+                        images.append(url)
+                    }
                 }
                 session.workspace.images[cell, default: []] += images
             } catch let e as InterpreterError { throw e } catch { throw inv.error("\(error)") }
@@ -63,6 +65,7 @@ extension Session {
             let path = try inv.string("to")
             let url = URL(fileURLWithPath: path)
             do {
+                try createParentFolder(of: path)
                 switch url.pathExtension.lowercased() {
                 case "csv":
                     try CSVWriter.write(csvColumns(records), to: url)
@@ -138,7 +141,7 @@ extension Session {
                 AccuracyCurve(name: "\(workspace.name(of: m, in: self)) \(r.name)",
                               points: r.epochs.compactMap { e in e.top1.map { (Double(e.epoch), $0) } })
             }
-            return PlotSpec.accuracy(runs: curves, teacherTop1: workspace.teacher?.lastEvaluation?.top1,
+            return PlotSpec.accuracy(runs: curves, teacherTop1: workspace.teacher?.testTop1,
                                      title: "Validation top-1 per epoch")
         default:
             guard let (student, report) = workspace.lastGap else { throw inv.error("measure the gap first: gap STUDENT TEACHER") }
@@ -151,6 +154,21 @@ extension Session {
             if let b = report.baseline { title += String(format: " (%@: %.2f)", b.name, report.teacherTop1 - b.top1) }
             return PlotSpec.gap(stages: stages, title: title)
         }
+    }
+}
+
+/// Creates the folder that will hold `path`, if it is missing.
+/// - Throws: `EngineError` naming the path when something that is not a folder is in the way or the folder
+///   cannot be created.
+func createParentFolder(of path: String) throws {
+    let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+    var isFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder) {
+        guard isFolder.boolValue else { throw EngineError("cannot write \(path): \(folder.path) is not a folder") }
+        return
+    }
+    do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
+        throw EngineError("cannot write \(path): cannot create the folder \(folder.path)")
     }
 }
 

@@ -26,7 +26,9 @@ final class ModelObject: SessionObject, DetailedObject {
     /// Normalised feature distance per 0-based stage before its first mimic (for `plot gap`).
     var distanceBefore: [Int: Double] = [:]
     /// The last evaluation on the test split.
-    var lastEvaluation: Evaluation?
+    var lastEvaluation: Evaluation? { didSet { if let e = lastEvaluation { testTop1 = e.top1 } } }
+    /// The last test top-1 measured (by `eval`, `gap` or `compare`), in percent.
+    var testTop1: Double?
 
     init(_ model: Model, metadata: [String: String] = [:]) {
         self.model = model
@@ -50,8 +52,8 @@ final class ModelObject: SessionObject, DetailedObject {
         case "arch": return .string(model.architecture)
         case "params": return .number(Double(model.parameterCount))
         case "top1":
-            guard let e = lastEvaluation else { throw EngineError("the model has not been evaluated yet (run 'eval' first)") }
-            return .number(e.top1)
+            guard let top1 = testTop1 else { throw EngineError("the model has not been evaluated yet (run 'eval' first)") }
+            return .number(top1)
         default: throw EngineError("a model has no member '\(name)'" + didYouMean(name, memberNames))
         }
     }

@@ -37,7 +37,10 @@ extension Session {
         c.labelSmoothing = Float(try inv.double("smoothing"))
         c.seed = UInt64(max(0, try inv.int("seed")))
         do { try c.validate() } catch let e as DistillationError {
-            if case let .invalidOption(name, _) = e, inv.has(name) { throw inv.error("\(e)", at: name) }
+            if case let .invalidOption(name, reason) = e {
+                let given = name == "epochs" ? epochs : name
+                throw inv.error("option '\(given)': \(reason)", at: inv.has(given) ? given : nil)
+            }
             throw inv.error("\(e)")
         }
         return c
@@ -50,15 +53,38 @@ extension Session {
         defer { observer.finish() }
         let name = workspace.name(of: model, in: self)
         let records: [RunRecord]
-        do { records = try body(observer, name) } catch let e as InterpreterError { throw e } catch { throw inv.error("\(error)") }
+        do { records = try body(observer, name) } catch let e as InterpreterError { throw e } catch { throw engineError(inv, error) }
         model.records += records
         workspace.runs += records.map { (model, $0) }
         workspace.lastTrained = model
         if let teacher { workspace.teacher = teacher }
         if let bad = records.first(where: { $0.status == .diverged }) {
-            throw inv.error("\(bad.name) diverged: \(bad.stopReason ?? "")")
+            throw inv.error("\(bad.name) diverged (weights restored; see the line above)")
+        }
+        if records.contains(where: { $0.status == .interrupted }) {
+            throw SessionInterrupted()   // stops enclosing loops and the rest of the line; the run is kept
         }
         return .object(RunObject(records, label: label))
+    }
+
+    /// A command error for `error`: Ctrl-C during an evaluation becomes `interrupted` (flag cleared), others keep their text.
+    func engineError(_ inv: Invocation, _ error: Error, at name: String? = nil) -> Error {
+        if case DistillationError.interrupted = error {
+            interruptRequested = false
+            return SessionInterrupted()
+        }
+        return inv.error("\(error)", at: name)
+    }
+
+    /// Checks that `model` fits the data: input channels and (for labels) class count, in the user's terms.
+    func checkFits(_ model: ModelObject, _ data: DataObject, _ inv: Invocation, at name: String) throws {
+        let tensors = model.model.stateDict()
+        if let conv = tensors.first(where: { $0.1.rank == 4 }), conv.1.shape[1] != data.splits.train.channels {
+            throw inv.error("\(workspace.name(of: model, in: self)) takes \(conv.1.shape[1])-channel images, but \(data.name) has \(data.splits.train.channels) channel(s)", at: name)
+        }
+        if let fc = tensors.last(where: { $0.0.hasSuffix(".weight") && $0.1.rank == 2 }), fc.1.shape[0] < data.splits.train.classCount {
+            throw inv.error("\(workspace.name(of: model, in: self)) has \(fc.1.shape[0]) outputs, but \(data.name) has \(data.splits.train.classCount) classes", at: name)
+        }
     }
 
     /// The source line of the command being run (what run records keep as their command).
@@ -82,6 +108,7 @@ extension Session {
             guard s.owner !== t.owner else { throw inv.error("student and teacher are the same model", at: "teacher") }
             let config = try session.trainingConfig(inv)
             let data = try session.workspace.data(inv)
+            try session.checkFits(s.owner, data, inv, at: "student"); try session.checkFits(t.owner, data, inv, at: "teacher")
             return try session.train(inv, model: s.owner, label: "mimic", teacher: t.owner) { observer, name in
                 let (record, alignment) = try SSKD.mimic(student: s.owner.model, stage: k, teacher: t.owner.model, teacherStage: tk,
                                                          data: data.splits, config: config, adapter: s.owner.alignments[k]?.adapter,
@@ -105,6 +132,7 @@ extension Session {
             }
             let config = try session.trainingConfig(inv)
             let data = try session.workspace.data(inv)
+            try session.checkFits(owner, data, inv, at: "target")
             if case .head = part {
                 let teacher = inv.has("from_teacher") ? try inv.object("from_teacher", as: ModelObject.self) : nil
                 return try session.train(inv, model: owner, label: "head") { observer, name in
@@ -129,11 +157,14 @@ extension Session {
             example: "sskd student teacher stage_epochs=2 head_epochs=1 lr=0.05"
         ) { inv, session in
             let s = try inv.object("student", as: ModelObject.self), t = try inv.object("teacher", as: ModelObject.self)
+            guard s !== t else { throw inv.error("student and teacher are the same model", at: "teacher") }
             var stage = try session.trainingConfig(inv, epochs: "stage_epochs")
             var head = stage
             head.epochs = try inv.int("head_epochs")
+            guard head.epochs >= 1 else { throw inv.error("option 'head_epochs': must be at least 1, got \(head.epochs)", at: "head_epochs") }
             stage.epochs = try inv.int("stage_epochs")
             let data = try session.workspace.data(inv)
+            try session.checkFits(s, data, inv, at: "student"); try session.checkFits(t, data, inv, at: "teacher")
             let result = try session.train(inv, model: s, label: "sskd", teacher: t) { observer, name in
                 let (records, table, alignments) = try SSKD.recipe(student: s.model, teacher: t.model, data: data.splits, stageConfig: stage,
                                                        headConfig: head, pool: try inv.bool("pool"), headFromTeacher: try inv.bool("from_teacher"),
@@ -156,6 +187,11 @@ extension Session {
             let s = try inv.object("student", as: ModelObject.self), t = try inv.object("teacher", as: ModelObject.self)
             let config = try session.trainingConfig(inv)
             let data = try session.workspace.data(inv)
+            try session.checkFits(s, data, inv, at: "student"); try session.checkFits(t, data, inv, at: "teacher")
+            guard try inv.double("T") > 0 else { throw inv.error("option 'T': must be positive, got \(Value.format(try inv.double("T")))", at: "T") }
+            guard (0...1).contains(try inv.double("alpha")) else {
+                throw inv.error("option 'alpha': must be in [0, 1], got \(Value.format(try inv.double("alpha")))", at: "alpha")
+            }
             session.print(String(format: "kd: T=%g alpha=%g (soft term scaled by T^2 = %g)", try inv.double("T"), try inv.double("alpha"),
                                  try inv.double("T") * inv.double("T")))
             return try session.train(inv, model: s, label: "kd", teacher: t) { observer, name in
@@ -177,6 +213,9 @@ extension Session {
             let s = try inv.object("student", as: ModelObject.self), t = try inv.object("teacher", as: ModelObject.self)
             let config = try session.trainingConfig(inv)
             let hint = try inv.int("hint")
+            guard try inv.int("hint_epochs") >= 1 else {
+                throw inv.error("option 'hint_epochs': must be at least 1, got \(try inv.int("hint_epochs"))", at: "hint_epochs")
+            }
             guard (1...s.model.stages.count).contains(hint) else {
                 throw inv.error("hint must be a stage 1...\(s.model.stages.count), got \(hint)", at: "hint")
             }
@@ -197,6 +236,7 @@ extension Session {
             let s = try inv.object("student", as: ModelObject.self), t = try inv.object("teacher", as: ModelObject.self)
             let config = try session.trainingConfig(inv)
             let data = try session.workspace.data(inv)
+            try session.checkFits(s, data, inv, at: "student"); try session.checkFits(t, data, inv, at: "teacher")
             return try session.train(inv, model: s, label: "at", teacher: t) { observer, name in
                 [try Baselines.attentionTransfer(student: s.model, teacher: t.model, beta: Float(try inv.double("beta")), data: data.splits,
                                                  config: config, observer: observer, command: session.commandText(inv), modelName: name)]
@@ -218,7 +258,8 @@ extension Session {
             if inv.has("baseline") {
                 switch inv.value("baseline") {
                 case let .object(m as ModelObject):
-                    let e = try Distillation.evaluate(m.model, data: data.splits, split: split)
+                    let e: Evaluation
+                    do { e = try Distillation.evaluate(m.model, data: data.splits, split: split) } catch { throw session.engineError(inv, error, at: "baseline") }
                     baseline = (session.workspace.name(of: m, in: session), e.top1)
                 case let .object(r as RunObject):
                     guard let top1 = r.records.last?.lastTop1 else { throw inv.error("the baseline run has no top-1", at: "baseline") }
@@ -229,12 +270,14 @@ extension Session {
                     throw inv.error("baseline must be a model, a run or a top-1 number", at: "baseline")
                 }
             }
+            try session.checkFits(s, data, inv, at: "student"); try session.checkFits(t, data, inv, at: "teacher")
             let report: GapReport
             do {
                 report = try GapReport.measure(student: s.model, teacher: t.model, data: data.splits, split: split, baseline: baseline,
                                                alignments: s.alignments)
-            } catch { throw inv.error("\(error)") }
+            } catch { throw session.engineError(inv, error) }
             session.workspace.lastGap = (s, report)
+            if split == .test { t.testTop1 = report.teacherTop1; s.testTop1 = report.studentTop1 }
             session.workspace.teacher = t
             session.print(report.text)
             return .none
@@ -255,7 +298,9 @@ extension Session {
             let data = try session.workspace.data(inv)
             var top1: [ObjectIdentifier: Double] = [:]
             for m in models + [inv.has("baseline") ? try inv.object("baseline", as: ModelObject.self) : nil].compactMap({ $0 }) {
-                let e = try Distillation.evaluate(m.model, data: data.splits, split: .test)
+                try session.checkFits(m, data, inv, at: "models")
+                let e: Evaluation
+                do { e = try Distillation.evaluate(m.model, data: data.splits, split: .test) } catch { throw session.engineError(inv, error) }
                 m.lastEvaluation = e
                 top1[ObjectIdentifier(m)] = e.top1
             }

@@ -32,6 +32,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case notAStateDict(path: String, reason: String)
     /// Saving failed; the previous file at `path` (if any) is unchanged. `reason` is the OS message.
     case writeFailed(path: String, reason: String)
+    /// A checkpoint without architecture metadata was loaded without naming one.
+    case missingArchitecture(path: String)
     /// Strict loading found missing keys, unexpected keys or shape mismatches (see `StateDict.check`).
     case stateDictMismatch(model: String, missing: [String], unexpected: [String],
                            mismatched: [(name: String, checkpoint: [Int], model: [Int])])
@@ -56,6 +58,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case let .badPickle(path, offset, reason): return "\(path): malformed pickle at byte \(offset) of data.pkl: \(reason)"
         case let .badTensor(path, tensor, reason): return "\(path): tensor '\(tensor)': \(reason)"
         case let .notAStateDict(path, reason): return "\(path): no state dict found: \(reason)"
+        case let .missingArchitecture(path):
+            return "\(path): the checkpoint does not say its architecture; name it (e.g. arch=resnet20)"
         case let .writeFailed(path, reason): return "cannot save \(path): \(reason) (any previous file is unchanged)"
         case let .stateDictMismatch(model, missing, unexpected, mismatched):
             var lines = ["Error(s) in loading state_dict for \(model):"]

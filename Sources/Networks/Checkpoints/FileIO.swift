@@ -45,6 +45,10 @@ func atomicWrite(_ bytes: [UInt8], to url: URL) throws {
 /// - Throws: `CheckpointError.unreadable(path:reason:)` with the OS reason (`No such file or directory`,
 ///   `Is a directory`, `Permission denied`, ...).
 func readFile(_ path: String) throws -> [UInt8] {
+    var info = stat()
+    if stat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+        throw CheckpointError.unreadable(path: path, reason: "not a regular file")
+    }
     guard let file = fopen(path, "rb") else {
         throw CheckpointError.unreadable(path: path, reason: String(cString: strerror(errno)))
     }

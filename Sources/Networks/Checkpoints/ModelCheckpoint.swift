@@ -38,14 +38,13 @@ extension Model {
     /// the arguments, the metadata, or the shapes of the first 4-D weight (`[Cout, Cin, k, k]`) and the last
     /// `*.weight` matrix (`[classes, features]`). The load is strict (`load_state_dict(strict=True)`).
     /// - Returns: the model and the checkpoint's metadata (provenance and, for `.pth`, scalars like `epoch`).
-    /// - Throws: `CheckpointError` for unreadable files, `NetworkError.invalidConfiguration` when the architecture is
-    ///   unknown and not given, `NetworkError.stateDictMismatch` listing missing/unexpected keys and shape mismatches.
+    /// - Throws: `CheckpointError` for unreadable files and when the architecture is unknown and not given, `NetworkError.stateDictMismatch` listing missing/unexpected keys and shape mismatches.
     public static func load(contentsOf url: URL, architecture: String? = nil, channels: Int? = nil, classes: Int? = nil,
                             widths: [Int]? = nil) throws -> (Model, [String: String]) {
         let dict = try StateDict.load(contentsOf: url)
         let meta = dict.metadata
         guard let arch = architecture ?? meta[CheckpointKey.architecture] else {
-            throw NetworkError.invalidConfiguration(architecture: "?", reason: "\(url.path) does not say its architecture; name it (e.g. arch=resnet20)")
+            throw CheckpointError.missingArchitecture(path: url.path)
         }
         let tensors = dict.namedTensors
         let firstConv = tensors.first { $0.1.rank == 4 }?.1.shape[1]
