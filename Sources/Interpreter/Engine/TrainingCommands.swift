@@ -76,6 +76,17 @@ extension Session {
         return inv.error("\(error)", at: name)
     }
 
+    /// The student, teacher, training configuration and data of a two-model command (kd, fitnet, at),
+    /// with both models checked against the data and against each other.
+    func distillationInputs(_ inv: Invocation) throws -> (ModelObject, ModelObject, TrainingConfig, DataObject) {
+        let s = try inv.object("student", as: ModelObject.self), t = try inv.object("teacher", as: ModelObject.self)
+        guard s !== t else { throw inv.error("student and teacher are the same model", at: "teacher") }
+        let config = try trainingConfig(inv)
+        let data = try workspace.data(inv)
+        try checkFits(s, data, inv, at: "student"); try checkFits(t, data, inv, at: "teacher")
+        return (s, t, config, data)
+    }
+
     /// Checks that `model` fits the data: input channels and (for labels) class count, in the user's terms.
     func checkFits(_ model: ModelObject, _ data: DataObject, _ inv: Invocation, at name: String) throws {
         let tensors = model.model.stateDict()
@@ -184,10 +195,7 @@ extension Session {
                                         OptionSpec("alpha", .number, default: .number(0.9), "weight of the soft-target term")],
             example: "kd student teacher T=4 alpha=0.9 epochs=5"
         ) { inv, session in
-            let s = try inv.object("student", as: ModelObject.self), t = try inv.object("teacher", as: ModelObject.self)
-            let config = try session.trainingConfig(inv)
-            let data = try session.workspace.data(inv)
-            try session.checkFits(s, data, inv, at: "student"); try session.checkFits(t, data, inv, at: "teacher")
+            let (s, t, config, data) = try session.distillationInputs(inv)
             guard try inv.double("T") > 0 else { throw inv.error("option 'T': must be positive, got \(Value.format(try inv.double("T")))", at: "T") }
             guard (0...1).contains(try inv.double("alpha")) else {
                 throw inv.error("option 'alpha': must be in [0, 1], got \(Value.format(try inv.double("alpha")))", at: "alpha")
@@ -210,8 +218,7 @@ extension Session {
                                         OptionSpec("pool", .bool, default: .bool(false), "average-pool when the hint maps differ in size")],
             example: "fitnet student teacher hint=2 hint_epochs=1 epochs=4"
         ) { inv, session in
-            let s = try inv.object("student", as: ModelObject.self), t = try inv.object("teacher", as: ModelObject.self)
-            let config = try session.trainingConfig(inv)
+            let (s, t, config, data) = try session.distillationInputs(inv)
             let hint = try inv.int("hint")
             guard try inv.int("hint_epochs") >= 1 else {
                 throw inv.error("option 'hint_epochs': must be at least 1, got \(try inv.int("hint_epochs"))", at: "hint_epochs")
@@ -219,7 +226,6 @@ extension Session {
             guard (1...s.model.stages.count).contains(hint) else {
                 throw inv.error("hint must be a stage 1...\(s.model.stages.count), got \(hint)", at: "hint")
             }
-            let data = try session.workspace.data(inv)
             return try session.train(inv, model: s, label: "fitnet", teacher: t) { observer, name in
                 try Baselines.fitnet(student: s.model, teacher: t.model, hintStage: hint - 1, hintEpochs: try inv.int("hint_epochs"),
                                      temperature: Float(try inv.double("T")), alpha: Float(try inv.double("alpha")), pool: try inv.bool("pool"),
@@ -233,10 +239,7 @@ extension Session {
             options: trainingOptions + [OptionSpec("beta", .number, default: .number(1000), "weight of the attention term")],
             example: "at student teacher beta=1000 epochs=5"
         ) { inv, session in
-            let s = try inv.object("student", as: ModelObject.self), t = try inv.object("teacher", as: ModelObject.self)
-            let config = try session.trainingConfig(inv)
-            let data = try session.workspace.data(inv)
-            try session.checkFits(s, data, inv, at: "student"); try session.checkFits(t, data, inv, at: "teacher")
+            let (s, t, config, data) = try session.distillationInputs(inv)
             return try session.train(inv, model: s, label: "at", teacher: t) { observer, name in
                 [try Baselines.attentionTransfer(student: s.model, teacher: t.model, beta: Float(try inv.double("beta")), data: data.splits,
                                                  config: config, observer: observer, command: session.commandText(inv), modelName: name)]
