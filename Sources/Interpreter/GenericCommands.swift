@@ -90,6 +90,7 @@ extension Session {
         ) { inv, session in
             guard session.interactive else { return .none }
             _ = session.readLine((inv.has("message") ? try inv.string("message") : "(press Enter to continue)") + " ")
+            try session.checkInterrupt()   // Ctrl-C while waiting stops the rest of the input, like any long command
             return .none
         })
 
@@ -127,10 +128,12 @@ extension Session {
 
         commands.register(CommandSpec(
             "quit", aliases: ["exit"], summary: "leave sskd (scripts stop with the given exit code)",
-            arguments: [ArgumentSpec("code", .integer, "exit status, 0 by default", optional: true)],
+            arguments: [ArgumentSpec("code", .integer, "exit status; by default the run's so far: 0, or 65/70 after errors with --keep-going",
+                                     optional: true)],
             example: "quit", recorded: false
         ) { inv, _ in
-            let code = inv.has("code") ? try inv.int("code") : 0
+            guard inv.has("code") else { throw ControlSignal.quit(nil) }
+            let code = try inv.int("code")
             guard (0...255).contains(code) else { throw inv.error("exit code must be 0...255, got \(code)", at: "code") }
             throw ControlSignal.quit(Int32(code))
         })

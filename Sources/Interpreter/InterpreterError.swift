@@ -45,6 +45,6 @@ public enum InterpreterError: Error, CustomStringConvertible, Equatable {
 
 /// Control flow that unwinds the evaluator without being an error (`quit`).
 enum ControlSignal: Error {
-    /// `quit CODE`: stop running and exit with CODE.
-    case quit(Int32)
+    /// `quit CODE`: stop running and exit with CODE; nil for a bare `quit` (the status of the run so far).
+    case quit(Int32?)
 }

@@ -5,9 +5,11 @@ import Foundation
 nonisolated(unsafe) private var completionSession: Session?
 nonisolated(unsafe) private var completionList: [String] = []
 nonisolated(unsafe) private var completionNext = 0
-/// 0 running nothing, 1 reading a line, 2 running a statement.
+/// 0 running nothing, 1 reading a line, 2 running a statement, 3 reading the answer to `pause`.
 nonisolated(unsafe) private var replState: Int32 = 0
 nonisolated(unsafe) private var lineCancelled: Int32 = 0
+/// Set by Ctrl-C during `pause`: the input function returns end of input so that `readline` returns.
+nonisolated(unsafe) private var pauseCancelled: Int32 = 0
 nonisolated(unsafe) private let mainPrompt = strdup("sskd> ")
 
 /// The interactive loop on GNU readline: line editing, Ctrl-R search, persistent history, tab completion,
@@ -28,9 +30,14 @@ public final class REPL {
             ?? (env["HOME"] ?? NSHomeDirectory()) + "/.sskd_history"
         session.interactive = true
         session.readLine = { prompt in
+            // Ctrl-C must end the wait: SIGINT interrupts read(2) here (no SA_RESTART) and `readKey` gives up.
+            pauseCancelled = 0
+            replState = 3
+            siginterrupt(SIGINT, 1)
+            defer { siginterrupt(SIGINT, 0); replState = 2 }
             guard let line = readline(prompt) else { return nil }
             defer { free(line) }
-            return String(cString: line)
+            return pauseCancelled != 0 ? nil : String(cString: line)
         }
     }
 
@@ -119,6 +126,16 @@ public final class REPL {
             }
         }
         rl_catch_signals = 0
+        rl_getc_function = { stream in
+            // readline's own rl_getc retries reads interrupted by a signal; this one ends the input after Ctrl-C in `pause`.
+            var byte: UInt8 = 0
+            while true {
+                let n = read(stream.map { fileno($0) } ?? STDIN_FILENO, &byte, 1)
+                if n == 1 { return Int32(byte) }
+                if n < 0 && errno == EINTR && pauseCancelled == 0 { continue }
+                return EOF
+            }
+        }
         signal(SIGINT) { _ in
             switch replState {
             case 1:
@@ -129,15 +146,18 @@ public final class REPL {
                 rl_replace_line("", 0)
                 rl_redisplay()
             case 2:
-                // First press: stop the command after its current batch. Third press: quit (losing the session).
+                // First press: stop the command after its current batch. Second: a hint. Ctrl-C never ends sskd.
                 interruptFlag += 1
                 if interruptFlag == 2 {
-                    let hint = "\n(stopping after the current batch; press Ctrl-C once more to quit sskd and lose this session)\n"
+                    let hint = "\n(stopping after the current batch; Ctrl-C does not leave sskd: type quit or press Ctrl-D at the prompt)\n"
                     _ = hint.withCString { write(STDERR_FILENO, $0, strlen($0)) }
                 }
-                if interruptFlag >= 3 { _exit(130) }
+            case 3:
+                interruptFlag = 1
+                pauseCancelled = 1
+                _ = write(STDOUT_FILENO, "^C\n", 3)
             default:
-                _exit(130)
+                break   // between statements: nothing runs, nothing to stop
             }
         }
     }

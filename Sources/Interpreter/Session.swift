@@ -2,6 +2,8 @@ import Foundation
 
 /// Process-wide Ctrl-C flag, set by the REPL's SIGINT handler (signals are per process).
 nonisolated(unsafe) var interruptFlag: Int32 = 0
+/// The signal (SIGTERM) that asked the process to stop, 0 if none; set by `Session.installTerminationHandler()`.
+nonisolated(unsafe) var terminationSignal: Int32 = 0
 
 /// One executed top-level statement: the unit a notebook shows and `save session` replays.
 public struct Cell {
@@ -27,16 +29,19 @@ public enum RunStatus: Equatable {
     case syntaxError
     /// A runtime error (exit code 70).
     case runtimeError
-    /// `quit CODE` was run.
+    /// `quit CODE` was run (a bare `quit` gives the status of the run so far: 0, or 65/70 after errors under `--keep-going`).
     case quit(Int32)
+    /// A signal (SIGTERM) stopped the run after its current batch or write (exit code 128 + signal, 143 for SIGTERM).
+    case terminated(Int32)
 
-    /// 0, 65 (EX_DATAERR), 70 (EX_SOFTWARE) or the `quit` code.
+    /// 0, 65 (EX_DATAERR), 70 (EX_SOFTWARE), the `quit` code, or 128 + the signal number.
     public var exitCode: Int32 {
         switch self {
         case .ok: return 0
         case .syntaxError: return 65
         case .runtimeError: return 70
         case let .quit(code): return code
+        case let .terminated(signal): return 128 + signal
         }
     }
 }
@@ -93,10 +98,22 @@ public final class Session {
         return session
     }
 
-    /// Set by Ctrl-C; long-running commands should call `checkInterrupt()` between batches.
+    /// Set by Ctrl-C (and kept set after SIGTERM); long-running commands should call `checkInterrupt()` between batches.
     public var interruptRequested: Bool {
-        get { interruptFlag != 0 }
+        get { interruptFlag != 0 || terminationSignal != 0 }
         set { interruptFlag = newValue ? 1 : 0 }
+    }
+
+    /// The signal that asked the process to stop (SIGTERM), if any: every running command stops after its current
+    /// batch or write, and `run` stops before the next statement.
+    public var terminationRequested: Int32? { terminationSignal == 0 ? nil : terminationSignal }
+
+    /// Makes SIGTERM stop the session cleanly instead of killing it mid-write: the handler only records the signal;
+    /// training and evaluation stop after their current batch, a write in progress finishes (saves are atomic), the
+    /// statement reports `terminated by SIGTERM`, and `run` returns `.terminated(SIGTERM)` (exit status 143).
+    /// For script modes (`sskd FILE`, `-c`, piped input); the REPL keeps the default action.
+    public static func installTerminationHandler() {
+        signal(SIGTERM) { sig in terminationSignal = sig }
     }
 
     /// Throws `SessionInterrupted` (and clears the flag) when Ctrl-C was pressed.
@@ -154,6 +171,7 @@ public final class Session {
         }
         var status = RunStatus.ok
         for statement in statements {
+            if let signal = terminationRequested { return terminated(signal, at: statement, source) }
             if recordHistory { history.append(statement.text) }
             if echo {
                 output.write("sskd> " + statement.text.replacingOccurrences(of: "\n", with: "\n...> ") + "\n")
@@ -167,13 +185,15 @@ public final class Session {
                 case let .failure(error): throw error
                 case let .success(stmt): try execute(stmt)
                 }
+            } catch _ where terminationRequested != nil {
+                return terminated(terminationRequested!, at: statement, source, cell: cells.count - 1)
             } catch let error as InterpreterError {
                 cells[cells.count - 1].error = error
                 output.report(error)
                 if status == .ok { status = error.isSyntax ? .syntaxError : .runtimeError }
                 if !keepGoing { return status }
             } catch ControlSignal.quit(let code) {
-                return .quit(code)
+                return .quit(code ?? status.exitCode)
             } catch {
                 let located = InterpreterError.runtime("\(error)", SourceLocation(source: source, line: 1, column: 1))
                 cells[cells.count - 1].error = located
@@ -182,7 +202,21 @@ public final class Session {
                 if !keepGoing { return status }
             }
         }
+        if let signal = terminationRequested { return terminated(signal, at: statements.last, source) }
         return status
+    }
+
+    /// Reports that `signal` stopped the run at `statement` (the one that was running, or the next one) and returns
+    /// `.terminated`; the statement's cell, if it ran, records the error.
+    private func terminated(_ signal: Int32, at statement: ParsedStatement?, _ source: SourceText, cell: Int? = nil) -> RunStatus {
+        let name = signal == SIGTERM ? "SIGTERM" : "signal \(signal)"
+        var location = SourceLocation(source: source, line: 1, column: 1)
+        if let statement, case let .success(stmt) = statement.result { location = stmt.location }
+        let error = InterpreterError.runtime("terminated by \(name): stopped after the current batch or write; "
+            + "models and files are consistent, the statements after this one did not run", location)
+        if let cell { cells[cell].error = error }
+        output.report(error)
+        return .terminated(signal)
     }
 
     /// Runs the file at `path` as top-level cells (see `run(_:name:recordHistory:)`).

@@ -1,5 +1,6 @@
 // The sskd command-line entry point: parses arguments, builds a Session and runs the REPL, a script,
-// `-c` commands or piped input. Exit codes: 64 usage, 65 syntax error, 70 runtime error (sysexits.h).
+// `-c` commands or piped input. Exit codes: 64 usage, 65 syntax error, 70 runtime error (sysexits.h), 143 SIGTERM
+// in script modes (stopped after the current batch or write).
 import ArgumentParser
 import Foundation
 import Interpreter
@@ -53,6 +54,8 @@ struct SSKD: ParsableCommand {
         let arguments = commands == nil ? scriptArguments : [script].compactMap { $0 } + scriptArguments
         for (i, argument) in arguments.enumerated() { session.bind(String(i + 1), .string(argument)) }
         let status: RunStatus
+        let repl = commands == nil && script == nil && isatty(STDIN_FILENO) != 0
+        if !repl { Session.installTerminationHandler() }
         if let commands {
             status = session.run(commands, name: "<command>")
         } else if let file = script {
@@ -61,7 +64,7 @@ struct SSKD: ParsableCommand {
                 FileHandle.standardError.write(Data("sskd: \(error)\n".utf8))
                 throw ExitCode(66)
             }
-        } else if isatty(STDIN_FILENO) != 0 {
+        } else if repl {
             let code = REPL(session: session).run()
             try writeNotebook(session)
             throw ExitCode(code)
