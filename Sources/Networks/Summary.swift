@@ -33,6 +33,20 @@ extension Model {
         return rows
     }
 
+    /// Activation elements one forward pass produces for `inputShape` (the sum of every top-level unit's output size),
+    /// computed from shapes alone; a lower bound of what training keeps for the backward pass (blocks keep several
+    /// tensors per output), used to refuse an absurd batch before any memory is taken.
+    /// - Throws: `TensorError` when `inputShape` does not fit the network.
+    public func activationCount(inputShape: [Int]) throws -> Int {
+        var shape = inputShape, total = 0
+        for unit in units {
+            shape = try profileChain([unit.layer], shape).output
+            let (sum, overflow) = total.addingReportingOverflow(shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue })
+            total = overflow ? Int.max : sum
+        }
+        return total
+    }
+
     /// A plain-text table of `summaryRows(inputShape:)`:
     /// ```
     /// resnet20, input [1, 3, 32, 32] (stage layer1 includes the stem: conv1 bn1 relu)

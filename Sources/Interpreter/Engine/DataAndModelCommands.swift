@@ -27,6 +27,8 @@ extension Session {
             example: "data fashion-mnist val=5000"
         ) { inv, session in
             let name = inv.value("name").display
+            if inv.has("limit") { try Limits.check(inv, "limit", try inv.int("limit"), 1...Int(Int32.max)) }
+            try Limits.check(inv, "val", try inv.int("val"), 0...Int(Int32.max))
             let sets: (train: Dataset, test: Dataset)
             do {
                 if name.hasSuffix(".npz") {
@@ -36,6 +38,10 @@ extension Session {
                     sets = try DatasetLoader.standard(name, path: inv.has("path") ? try inv.string("path") : nil)
                 }
             } catch { throw inv.error("\(error)", at: "name") }
+            try session.checkInterrupt()   // Ctrl-C while reading the files: the previous data stays current
+            guard try inv.int("val") < sets.train.count else {
+                throw inv.error("option 'val': must be less than the \(sets.train.count) train images, got \(try inv.int("val"))", at: "val")
+            }
             var config = DataConfig(validation: try inv.int("val"), limit: inv.has("limit") ? try inv.int("limit") : nil,
                                     seed: UInt64(max(0, try inv.int("seed"))))
             if inv.has("augment") { config.augmentation = try inv.bool("augment") ? sets.train.defaultAugmentation : Augmentation.none }
@@ -59,15 +65,28 @@ extension Session {
             let data = session.workspace.data?.splits
             let channels = inv.has("channels") ? try inv.int("channels") : data?.train.channels ?? 1
             let classes = inv.has("classes") ? try inv.int("classes") : data?.train.classCount ?? 10
+            try Limits.check(inv, "channels", channels, Limits.channels)
+            try Limits.check(inv, "classes", classes, Limits.classes)
             var widths: [Int]?
             if inv.has("widths") {
                 guard case let .list(items) = inv.value("widths"), let w = Optional(items.compactMap(\.integer)), w.count == items.count else {
                     throw inv.error("widths must be a list of whole numbers, e.g. [32, 64]", at: "widths")
                 }
+                guard (1...Zoo.maxBlocks).contains(w.count) else {
+                    throw inv.error("option 'widths': give 1...\(Zoo.maxBlocks) widths, got \(w.count)", at: "widths")
+                }
+                for width in w { try Limits.check(inv, "widths", width, Limits.width, what: "each width") }
                 widths = w
             }
             let arch = try inv.string("arch")
             let size = data.map { [$0.train.height, $0.train.width] }
+            // The closed-form parameter count, before a single weight is allocated.
+            if let count = try? Zoo.parameterCount(arch, channels: channels, classes: classes, widths: widths, inputSize: size),
+               count > Double(Limits.parameters) {
+                let culprit = ["widths", "classes", "channels"].first { inv.has($0) } ?? "arch"
+                throw inv.error("\(arch) with these sizes would have \(count < 1e15 ? grouped(Int(count)) : String(format: "%.3g", count)) parameters, "
+                    + "more than the limit of \(grouped(Limits.parameters))" + (culprit == "arch" ? "" : "; use a smaller '\(culprit)'"), at: culprit)
+            }
             let model: Model
             do {
                 model = try Zoo.make(arch, channels: channels, classes: classes, widths: widths, inputSize: size,
@@ -87,6 +106,8 @@ extension Session {
             example: "teacher = load \"sessions/teachers/fashion-resnet20.safetensors\""
         ) { inv, session in
             let path = try inv.string("file")
+            if inv.has("channels") { try Limits.check(inv, "channels", try inv.int("channels"), Limits.channels) }
+            if inv.has("classes") { try Limits.check(inv, "classes", try inv.int("classes"), Limits.classes) }
             let (model, meta): (Model, [String: String])
             do {
                 (model, meta) = try Model.load(contentsOf: URL(fileURLWithPath: path),
@@ -94,6 +115,7 @@ extension Session {
                                                channels: inv.has("channels") ? try inv.int("channels") : nil,
                                                classes: inv.has("classes") ? try inv.int("classes") : nil)
             } catch { throw inv.error("\(error)", at: "file") }
+            try session.checkInterrupt()   // Ctrl-C while reading: nothing is bound
             let object = ModelObject(model, metadata: meta)
             var line = "loaded \(model.architecture) from \(path): \(grouped(model.parameterCount)) parameters"
             if let top1 = meta[CheckpointKey.top1] { line += ", recorded top-1 \(top1)%" }
@@ -151,6 +173,27 @@ extension Session {
                 session.print("\(freezing ? "froze" : "unfroze") \(label)")
                 return .none
             })
+        }
+    }
+}
+
+/// Bounds on user-given sizes, checked before anything is allocated (see docs/language.md, "Bounds on sizes").
+enum Limits {
+    /// Input channels of `model`/`load` (`channels=`).
+    static let channels = 1...4096
+    /// Output classes of `model`/`load` (`classes=`); ImageNet-21k has 21,841.
+    static let classes = 1...100_000
+    /// One hidden width of `model mlp`/`cnn` (`widths=`).
+    static let width = 1...65_536
+    /// Parameters of a model built by `model` (800 MB of Float32 weights, about 2.4 GB with gradients and momentum).
+    static let parameters = 200_000_000
+
+    /// Throws an error at option `name` when `value` is outside `range`.
+    static func check(_ inv: Invocation, _ name: String, _ value: Int, _ range: ClosedRange<Int>, what: String? = nil) throws {
+        guard range.contains(value) else {
+            let bound = range.upperBound == Int(Int32.max) ? "be at least \(range.lowerBound)" : "be in \(range.lowerBound)...\(range.upperBound)"
+            throw inv.error("option '\(name)': \(what.map { $0 + " " } ?? "")must \(bound), got \(value)",
+                            at: inv.has(name) ? name : nil)
         }
     }
 }

@@ -87,7 +87,8 @@ extension Session {
         return (s, t, config, data)
     }
 
-    /// Checks that `model` fits the data: input channels and (for labels) class count, in the user's terms.
+    /// Checks that `model` fits the data: input channels and (for labels) class count, in the user's terms; then that
+    /// a batch of the command's `batch=` (or the session's) fits in memory (`checkBatchMemory`).
     func checkFits(_ model: ModelObject, _ data: DataObject, _ inv: Invocation, at name: String) throws {
         let tensors = model.model.stateDict()
         if let conv = tensors.first(where: { $0.1.rank == 4 }), conv.1.shape[1] != data.splits.train.channels {
@@ -96,6 +97,23 @@ extension Session {
         if let fc = tensors.last(where: { $0.0.hasSuffix(".weight") && $0.1.rank == 2 }), fc.1.shape[0] < data.splits.train.classCount {
             throw inv.error("\(workspace.name(of: model, in: self)) has \(fc.1.shape[0]) outputs, but \(data.name) has \(data.splits.train.classCount) classes", at: name)
         }
+        try checkBatchMemory(model, data, inv)
+    }
+
+    /// Refuses a batch whose activations would not fit in this machine's memory, before anything is allocated:
+    /// the estimate is 16 bytes (Float32 value and gradient, twice over for what blocks keep inside) per activation
+    /// element of one image (`Model.activationCount`) times the batch. The batch is the command's `batch=` when it
+    /// has one, else the session option.
+    func checkBatchMemory(_ model: ModelObject, _ data: DataObject, _ inv: Invocation) throws {
+        let hasOption = inv.command.options.contains { $0.name == "batch" }
+        let batch = hasOption ? try inv.int("batch") : options.batch
+        guard let perImage = try? model.model.activationCount(inputShape: [1] + data.splits.train.imageShape) else { return }
+        let bytes = Double(perImage) * 16 * Double(batch), memory = Double(ProcessInfo.processInfo.physicalMemory)
+        guard bytes > memory else { return }
+        let what = hasOption ? "option 'batch'" : "session option 'batch'"
+        throw inv.error(String(format: "%@: a batch of %d through %@ needs about %.1f GB of activations, more than this machine's %.1f GB; use a smaller batch",
+                               what, batch, workspace.name(of: model, in: self), bytes / 1e9, memory / 1e9),
+                        at: hasOption && inv.has("batch") ? "batch" : nil)
     }
 
     /// The source line of the command being run (what run records keep as their command).
