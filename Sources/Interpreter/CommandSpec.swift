@@ -124,12 +124,14 @@ public struct CommandSpec {
     public let example: String
     /// Whether `save session` writes successful calls of this command into the saved script.
     public let recorded: Bool
+    /// False for commands that never return a value (`freeze`, `plot`, ...): `x = freeze s` is refused before it runs.
+    public let returnsValue: Bool
     /// The action. Thrown errors are reported at the statement (or use `Invocation.error(_:at:)` for an argument).
     public let run: (Invocation, Session) throws -> Value
 
     /// Declares a command. Argument and option names must be distinct; only the last argument may be variadic.
     public init(_ name: String, aliases: [String] = [], summary: String, arguments: [ArgumentSpec] = [],
-                options: [OptionSpec] = [], example: String, recorded: Bool = true,
+                options: [OptionSpec] = [], example: String, recorded: Bool = true, returnsValue: Bool = true,
                 run: @escaping (Invocation, Session) throws -> Value) {
         let names = arguments.map(\.name) + options.map(\.name)
         precondition(Set(names).count == names.count, "command '\(name)': duplicate argument/option names")
@@ -141,6 +143,7 @@ public struct CommandSpec {
         self.options = options
         self.example = example
         self.recorded = recorded
+        self.returnsValue = returnsValue
         self.run = run
     }
 

@@ -17,6 +17,9 @@ extension Session {
         case let .assign(name, e, _):
             bind(name, try evaluate(e))
         case let .assignCommand(name, c, _):
+            if let spec = commands.lookup(c.name), !spec.returnsValue {   // refused before any side effect
+                throw InterpreterError.runtime("'\(c.name)' returns nothing to bind to '\(name)'; run it without '\(name) ='", c.location)
+            }
             let v = try invoke(c)
             if case .none = v { throw InterpreterError.runtime("'\(c.name)' returns nothing to bind to '\(name)'", c.location) }
             bind(name, v)
@@ -260,7 +263,11 @@ extension Session {
         var value: Value
         switch type {
         case .word where !arg.text.hasPrefix("$"):
-            if case let .name(n, _) = arg.value { value = .string(n) } else { value = try evaluate(arg.value) }
+            if case let .name(n, _) = arg.value { value = .string(n) }
+            else if Session.isHyphenatedWord(arg.value) { value = .string(arg.text) }   // model wrn-16-2
+            else { value = try evaluate(arg.value) }
+        case .string where Session.isSizeWord(arg.value):
+            value = .string(arg.text)   // size=800x600
         case .path where !arg.text.hasPrefix("$") && Session.isBarePath(arg.value):
             value = .string(arg.text)
         case .valueOrWord where !arg.text.hasPrefix("$"):
@@ -282,6 +289,23 @@ extension Session {
             throw InterpreterError.runtime("\(what) expects \(type.phrase), got \(value.literal)", arg.value.startLocation)
         }
         return accepted
+    }
+
+    /// A name and names or numbers joined by `-`: `wrn-16-2` written without quotes where a word is expected.
+    static func isHyphenatedWord(_ e: Expr) -> Bool {
+        switch e {
+        case .name: return true
+        case let .binary(.subtract, l, r, _):
+            if case .number = r { return isHyphenatedWord(l) }
+            return isHyphenatedWord(l) && isHyphenatedWord(r)
+        default: return false
+        }
+    }
+
+    /// A `WIDTHxHEIGHT` size word such as `800x600` (lexed as a name starting with a digit).
+    static func isSizeWord(_ e: Expr) -> Bool {
+        if case let .name(n, _) = e { return n.first?.isNumber ?? false }
+        return false
     }
 
     /// Names, numbers and `.`/`/`/`-` between them: `data/run-1.sskd` written without quotes.

@@ -7,7 +7,7 @@ extension Session {
         commands.register(CommandSpec(
             "help", summary: "list the commands, or show how to use one",
             arguments: [ArgumentSpec("command", .word(choices: []), "the command to describe", optional: true)],
-            example: "help set", recorded: false
+            example: "help set", recorded: false, returnsValue: false
         ) { inv, session in
             guard inv.has("command") else { session.write(session.commands.helpListing()); return .none }
             let name = try inv.string("command")
@@ -22,7 +22,7 @@ extension Session {
             "set", summary: "set a session option (see 'show options')",
             arguments: [ArgumentSpec("name", .word(choices: []), "the option"),
                         ArgumentSpec("value", .valueOrWord, "its new value")],
-            example: "set seed 42"
+            example: "set seed 42", returnsValue: false
         ) { inv, session in
             if let problem = session.options.set(try inv.string("name"), inv.value("value")) {
                 throw inv.error(problem, at: problem.hasPrefix("unknown") ? "name" : "value")
@@ -33,7 +33,7 @@ extension Session {
         commands.register(CommandSpec(
             "show", summary: "show the session options, one option, or a bound value",
             arguments: [ArgumentSpec("what", .word(choices: []), "'options', an option name or a bound name")],
-            example: "show options", recorded: false
+            example: "show options", recorded: false, returnsValue: false
         ) { inv, session in
             let what = try inv.string("what")
             if what == "options" {
@@ -56,7 +56,7 @@ extension Session {
         })
 
         commands.register(CommandSpec(
-            "vars", summary: "list bound names with their type and summary", example: "vars", recorded: false
+            "vars", summary: "list bound names with their type and summary", example: "vars", recorded: false, returnsValue: false
         ) { _, session in
             if session.bindings.isEmpty { session.print("(no variables)"); return .none }
             session.write(table(session.bindings.keys.sorted().compactMap { name in
@@ -68,7 +68,7 @@ extension Session {
         commands.register(CommandSpec(
             "print", aliases: ["echo"], summary: "print values separated by spaces",
             arguments: [ArgumentSpec("values", .any, "values to print", optional: true, variadic: true)],
-            example: "print \"accuracy\" acc * 100 \"%\""
+            example: "print \"accuracy\" acc * 100 \"%\"", returnsValue: false
         ) { inv, session in
             session.print(inv.list("values").map(\.display).joined(separator: " "))
             return .none
@@ -77,7 +77,7 @@ extension Session {
         commands.register(CommandSpec(
             "note", summary: "print explanatory text (lessons); hidden when the option quiet is true",
             arguments: [ArgumentSpec("text", .any, "the text", variadic: true)],
-            example: "note \"Stage 1 copies the teacher's first block.\""
+            example: "note \"Stage 1 copies the teacher's first block.\"", returnsValue: false
         ) { inv, session in
             if !session.options.quiet { session.print(inv.list("text").map(\.display).joined(separator: " ")) }
             return .none
@@ -86,7 +86,7 @@ extension Session {
         commands.register(CommandSpec(
             "pause", summary: "wait for Enter in the interactive REPL (skipped when replaying a script)",
             arguments: [ArgumentSpec("message", .string, "text shown while waiting", optional: true)],
-            example: "pause \"Look at the loss curve, then press Enter\""
+            example: "pause \"Look at the loss curve, then press Enter\"", returnsValue: false
         ) { inv, session in
             guard session.interactive else { return .none }
             _ = session.readLine((inv.has("message") ? try inv.string("message") : "(press Enter to continue)") + " ")
@@ -97,7 +97,7 @@ extension Session {
         commands.register(CommandSpec(
             "source", summary: "run the statements of a file in this session",
             arguments: [ArgumentSpec("file", .path, "the .sskd file")],
-            example: "source lessons/intro.sskd"
+            example: "source lessons/intro.sskd", returnsValue: false
         ) { inv, session in
             let path = try inv.string("file")
             let text: String
@@ -109,7 +109,7 @@ extension Session {
         commands.register(CommandSpec(
             "history", summary: "list previous inputs (rerun one in the REPL with !N)",
             arguments: [ArgumentSpec("count", .integer, "show only the last COUNT entries", optional: true)],
-            example: "history 10", recorded: false
+            example: "history 10", recorded: false, returnsValue: false
         ) { inv, session in
             let count = inv.has("count") ? max(0, try inv.int("count")) : session.history.count
             let first = max(0, session.history.count - count)
@@ -120,7 +120,7 @@ extension Session {
         })
 
         commands.register(CommandSpec(
-            "reset", summary: "forget all bound names and restore every option to its default", example: "reset"
+            "reset", summary: "forget all bound names and restore every option to its default", example: "reset", returnsValue: false
         ) { _, session in
             session.reset()
             return .none
@@ -130,7 +130,7 @@ extension Session {
             "quit", aliases: ["exit"], summary: "leave sskd (scripts stop with the given exit code)",
             arguments: [ArgumentSpec("code", .integer, "exit status; by default the run's so far: 0, or 65/70 after errors with --keep-going",
                                      optional: true)],
-            example: "quit", recorded: false
+            example: "quit", recorded: false, returnsValue: false
         ) { inv, _ in
             guard inv.has("code") else { throw ControlSignal.quit(nil) }
             let code = try inv.int("code")
@@ -142,7 +142,7 @@ extension Session {
             "save", summary: "save a model as a safetensors checkpoint, or the session's successful statements as a script",
             arguments: [ArgumentSpec("what", .valueOrWord, "a model, or the word session"),
                         ArgumentSpec("file", .path, "the file to write, e.g. student.safetensors or work.sskd")],
-            example: "save student \"student.safetensors\"", recorded: false
+            example: "save student \"student.safetensors\"", recorded: false, returnsValue: false
         ) { inv, session in
             let path = try inv.string("file")
             if case let .object(o) = inv.value("what"), let model = o as? ModelObject {

@@ -123,9 +123,16 @@ public struct Lexer {
         return s
     }
 
-    /// `12`, `0.5`, `1e-3`; `1..3` is a range, so a `.` is a fraction only when a digit follows.
+    /// `12`, `0.5`, `1e-3`; `1..3` is a range, so a `.` is a fraction only when a digit follows; `800x600` is a size word.
     private mutating func number() -> TokenKind {
         var s = digits()
+        // A size word, `800x600` (WIDTHxHEIGHT): lexed as a name so that `size=800x600` needs no quotes.
+        if peek() == "x", let d = peek(1), d.isASCII, d.isNumber {
+            s.append(advance())
+            s += digits()
+            if let c = peek(), c.isLetter || c == "_" || c == "." { return .error("malformed size '\(s)\(word())'") }
+            return .name(s)
+        }
         if peek() == ".", let d = peek(1), d.isASCII, d.isNumber {
             s.append(advance())
             s += digits()

@@ -247,6 +247,8 @@ public final class Session {
     private func isRecorded(_ statement: ParsedStatement) -> Bool {
         switch statement.result {
         case let .success(.command(call)), let .success(.assignCommand(_, call, _)):
+            // `save MODEL FILE` is part of the work and replays; `save session FILE` is not.
+            if commands.lookup(call.name)?.name == "save" { return call.arguments.first?.text != "session" }
             return commands.lookup(call.name)?.recorded ?? true
         default:
             return true

@@ -80,7 +80,7 @@ struct SSKD: ParsableCommand {
     func writeNotebook(_ session: Session) throws {
         guard let notebook else { return }
         do { try session.writeNotebook(to: notebook) } catch {
-            FileHandle.standardError.write(Data("sskd: cannot write the notebook: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("sskd: --notebook: \(error)\n".utf8))
             throw ExitCode(73)
         }
     }

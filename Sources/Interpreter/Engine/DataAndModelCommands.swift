@@ -128,7 +128,7 @@ extension Session {
             "split", summary: "split a model into stages: automatically where the resolution halves, or after the named modules",
             arguments: [ArgumentSpec("model", .object("model"), "the model"),
                         ArgumentSpec("at", .valueOrWord, "module names ending each stage, e.g. layer1 layer2.1", optional: true, variadic: true)],
-            example: "split student layer1 \"layer2.1\""
+            example: "split student layer1 \"layer2.1\"", returnsValue: false
         ) { inv, session in
             let object = try inv.object("model", as: ModelObject.self)
             let names = inv.list("at").flatMap { v -> [String] in if case let .list(items) = v { return items.map(\.display) } else { return [v.display] } }
@@ -147,7 +147,7 @@ extension Session {
                       OptionSpec("per_class", .bool, default: .bool(false), "also print the accuracy of each class"),
                       OptionSpec("confusion", .bool, default: .bool(false), "also print the confusion matrix"),
                       OptionSpec("data", .object("dataset"), "data set (default: the current one)")],
-            example: "eval teacher per_class=true"
+            example: "eval teacher per_class=true", returnsValue: false
         ) { inv, session in
             let object = try inv.object("model", as: ModelObject.self)
             let data = try session.workspace.data(inv)
@@ -166,7 +166,7 @@ extension Session {
                 name, summary: freezing ? "freeze a stage, the head, the backbone or a whole model: no gradients, no updates, BatchNorm in eval mode"
                                         : "make a frozen part trainable again",
                 arguments: [ArgumentSpec("part", .any, "student.stage[k], student.head, student.backbone or a model")],
-                example: "\(name) student.stage[1]"
+                example: "\(name) student.stage[1]", returnsValue: false
             ) { inv, session in
                 let (owner, part, label) = try modelPart(inv, "part", session)
                 do { freezing ? try owner.model.freeze(part) : try owner.model.unfreeze(part) } catch { throw inv.error("\(error)", at: "part") }

@@ -13,7 +13,7 @@ extension Session {
                         ArgumentSpec("target", .any, "loss: a model or run (default: the last trained model)", optional: true)],
             options: [OptionSpec("to", .path, "write an image file (.png, .svg, .pdf) instead of drawing in the console"),
                       OptionSpec("size", .string, default: .string("800x500"), "image size in pixels, WIDTHxHEIGHT")],
-            example: "plot gap to=\"gap.png\""
+            example: "plot gap to=\"gap.png\"", returnsValue: false
         ) { inv, session in
             let spec: PlotSpec
             do { spec = try session.plotSpec(inv) } catch let e as InterpreterError { throw e } catch { throw inv.error("\(error)") }
@@ -58,7 +58,7 @@ extension Session {
             "export", summary: "write the data behind the plots of a run or model: per-step CSV, or the full record as JSON",
             arguments: [ArgumentSpec("target", .any, "a run or a model")],
             options: [OptionSpec("to", .path, "the file: .csv or .json")],
-            example: "export student to=\"out/student.csv\""
+            example: "export student to=\"out/student.csv\"", returnsValue: false
         ) { inv, session in
             let records = try session.records(inv, "target")
             guard inv.has("to") else { throw inv.error("give the file with to=FILE.csv or to=FILE.json") }
@@ -75,7 +75,7 @@ extension Session {
                 default:
                     throw inv.error("export writes .csv or .json files, not '\(url.pathExtension)'", at: "to")
                 }
-            } catch let e as InterpreterError { throw e } catch { throw inv.error("\(error)", at: "to") }
+            } catch let e as InterpreterError { throw e } catch { throw inv.error(ownMessage(error), at: "to") }
             session.print("wrote \(records.reduce(0) { $0 + $1.steps.count }) steps of \(records.count) run(s) to \(path)")
             return .none
         })
@@ -84,24 +84,27 @@ extension Session {
             "notebook", summary: "write this session as a Markdown notebook: each command a cell, its output, its plots",
             arguments: [ArgumentSpec("action", .word(choices: ["save"]), "what to do"),
                         ArgumentSpec("file", .path, "the .md file (images go to FILE_files/)")],
-            example: "notebook save out/session.md", recorded: false
+            example: "notebook save out/session.md", recorded: false, returnsValue: false
         ) { inv, session in
             let path = try inv.string("file")
-            do { try session.writeNotebook(to: path) } catch { throw inv.error("\(error)", at: "file") }
+            do { try session.writeNotebook(to: path) } catch { throw inv.error("\(error)", at: "file") }   // `cannot write FILE: ...`
             session.print("wrote \(path)")
             return .none
         })
     }
 
     /// Writes every cell so far (source, output, error, plot images) as a Markdown notebook.
-    /// - Throws: `PlotError` when a file cannot be written.
+    /// - Throws: an error naming the file (`cannot write FILE: reason`) when a file cannot be written.
     public func writeNotebook(to path: String) throws {
+        do { try writeNotebookCells(to: path) } catch { throw EngineError(ownMessage(error)) }
+    }
+
+    private func writeNotebookCells(to path: String) throws {
         let cells = self.cells.map { c in
             NotebookCell(number: c.number, source: c.source,
                          output: c.output + (c.error.map { "\($0)\n" } ?? ""), images: workspace.images[c.number] ?? [])
         }
-        let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try createParentFolder(of: path)
         try NotebookWriter(path: path).write(cells: cells, title: "sskd session")
     }
 
@@ -141,8 +144,16 @@ extension Session {
                 AccuracyCurve(name: "\(workspace.name(of: m, in: self)) \(r.name)",
                               points: r.epochs.compactMap { e in e.top1.map { (Double(e.epoch), $0) } })
             }
-            return PlotSpec.accuracy(runs: curves, teacherTop1: workspace.teacher?.testTop1,
-                                     title: "Validation top-1 per epoch")
+            var spec = PlotSpec.accuracy(runs: curves, teacherTop1: workspace.teacher?.testTop1,
+                                         title: "Validation top-1 per epoch")
+            // Half an epoch and a few points of margin: a one-epoch run is a marker inside the frame, not on its border.
+            let xs = curves.flatMap { $0.points.map(\.x) }
+            let ys = curves.flatMap { $0.points.map(\.y) } + [workspace.teacher?.testTop1].compactMap { $0 }
+            if let x0 = xs.min(), let x1 = xs.max(), let y0 = ys.min(), let y1 = ys.max() {
+                spec.xRange = (x0 - 0.5)...(x1 + 0.5)
+                spec.yRange = (y0 - 2 - (y1 - y0) * 0.05)...(y1 + 2 + (y1 - y0) * 0.05)
+            }
+            return spec
         default:
             guard let (student, report) = workspace.lastGap else { throw inv.error("measure the gap first: gap STUDENT TEACHER") }
             let stages = report.stages.enumerated().compactMap { k, m -> StageGap? in
@@ -155,6 +166,13 @@ extension Session {
             return PlotSpec.gap(stages: stages, title: title)
         }
     }
+}
+
+/// The text of an error from the Plotting module for a command other than `plot` (`export`, `notebook`,
+/// `--notebook`): without the `plot: ` its messages start with, since the caller names itself.
+func ownMessage(_ error: Error) -> String {
+    let text = "\(error)"
+    return text.hasPrefix("plot: ") ? String(text.dropFirst(6)) : text
 }
 
 /// Creates the folder that will hold `path`, if it is missing.

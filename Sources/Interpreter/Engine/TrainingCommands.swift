@@ -270,7 +270,7 @@ extension Session {
             options: [OptionSpec("baseline", .any, "a baseline model or run (e.g. the scratch student) for the share of the gap closed"),
                       OptionSpec("split", .word(choices: ["test", "val"]), default: .string("test"), "which split"),
                       OptionSpec("data", .object("dataset"), "data set (default: the current one)")],
-            example: "gap student teacher baseline=scratch"
+            example: "gap student teacher baseline=scratch", returnsValue: false
         ) { inv, session in
             let s = try inv.object("student", as: ModelObject.self), t = try inv.object("teacher", as: ModelObject.self)
             let data = try session.workspace.data(inv)
@@ -309,7 +309,7 @@ extension Session {
             arguments: [ArgumentSpec("models", .object("model"), "teacher first, then the students", variadic: true)],
             options: [OptionSpec("baseline", .object("model"), "the model whose top-1 is 0% of the gap closed (e.g. the scratch student)"),
                       OptionSpec("data", .object("dataset"), "data set (default: the current one)")],
-            example: "compare teacher scratch student baseline=scratch"
+            example: "compare teacher scratch student baseline=scratch", returnsValue: false
         ) { inv, session in
             let models = try inv.list("models").map { v -> ModelObject in
                 guard case let .object(o) = v, let m = o as? ModelObject else { throw inv.error("compare takes models, got \(v.literal)", at: "models") }
@@ -341,7 +341,7 @@ extension Session {
         })
 
         commands.register(CommandSpec(
-            "runs", summary: "list the training runs of this session", example: "runs", recorded: false
+            "runs", summary: "list the training runs of this session", example: "runs", recorded: false, returnsValue: false
         ) { _, session in
             let runs = session.workspace.runs
             guard !runs.isEmpty else { session.print("(no runs yet)"); return .none }
