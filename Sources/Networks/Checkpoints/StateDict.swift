@@ -108,11 +108,11 @@ public struct StateDict {
         let state: StateDict
         if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) {                 // "PK\u{3}\u{4}": a zip
             state = try TorchCheckpoint.read(bytes, path: path)
+        } else if bytes.count >= 9, bytes[8] == UInt8(ascii: "{") {     // before the pickle test: a header of
+            state = try Safetensors.read(bytes, path: path)                // 0x..80 bytes also starts with 0x80
         } else if bytes.first == 0x80 {                                    // a bare pickle: pre-1.6 torch.save
             throw CheckpointError.unknownFormat(path: path, reason: "legacy (pre-1.6) torch.save format; re-save it"
                 + " with torch.save(obj, path) from PyTorch >= 1.6, or convert it to safetensors")
-        } else if bytes.count >= 9, bytes[8] == UInt8(ascii: "{") {
-            state = try Safetensors.read(bytes, path: path)
         } else {
             throw CheckpointError.unknownFormat(path: path, reason: "neither a torch.save zip nor safetensors"
                 + " (\(bytes.count) bytes)")
