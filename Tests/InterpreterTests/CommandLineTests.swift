@@ -51,6 +51,8 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try sskd(["--seed", "abc", "-c", "print 1"]).code, 64)
         XCTAssertEqual(try sskd(["--threads", "300", "-c", "print 1"]).code, 64)
         XCTAssertEqual(try sskd(["-c", "quit 4"]).code, 4)
+        XCTAssertEqual(try sskd(["--keep-going", "-c", "print nope; quit; print 2"]).code, 70, "bare quit: the status so far")
+        XCTAssertEqual(try sskd(["--keep-going", "-c", "print 1; quit; print 2"]).code, 0)
         XCTAssertEqual(try sskd(["no-such-file.sskd"]).code, 66)
     }
 

@@ -3,7 +3,8 @@ import XCTest
 @testable import Interpreter
 
 /// Drives the real `sskd` REPL through a pseudo-terminal (tmux): prompt, tab completion of a command name,
-/// line editing, history recall, continuation prompt, Ctrl-C, `!N`, Ctrl-D and the persistent history file.
+/// line editing, history recall, continuation prompt, Ctrl-C (at the prompt and in `pause`), `!N`, Ctrl-D and the
+/// persistent history file.
 final class TerminalTests: XCTestCase {
     private var socket = "sskd-test-\(getpid())"
 
@@ -80,12 +81,23 @@ final class TerminalTests: XCTestCase {
         try keys("!1", "Enter")
         try waitFor("!1 rerun") { $0.filter { $0 == "42" }.count == 2 }
 
+        // Ctrl-C ends `pause` (the rest of the line does not run); Ctrl-C at the prompt never leaves sskd.
+        try keys("pause \"waiting\"; print \"after\"", "Enter")
+        try waitFor("pause prompt") { $0.contains { $0.hasPrefix("waiting") } }
+        try keys("C-c")
+        try waitFor("pause interrupted") { $0.contains { $0.hasSuffix("error: interrupted") } }
+        for _ in 0..<3 { try keys("C-c"); usleep(100_000) }
+        try keys("print 77", "Enter")
+        try waitFor("output after three Ctrl-C at the prompt") { $0.contains("77") }
+        XCTAssertFalse(try screen().contains("after"), "the statement after the interrupted pause did not run")
+
         try keys("C-d")
                 for _ in 0..<100 where !((try? String(contentsOfFile: history, encoding: .utf8))?.contains("print 3") ?? false) {
             usleep(50_000)
         }
         let saved = try String(contentsOfFile: history, encoding: .utf8)
         XCTAssertEqual(saved.split(separator: "\n").map(String.init),
-                       ["print 40+2", "print 495", "print 495", "for k in 7..8 {; print k; }", "print 3", "print 40+2"])
+                       ["print 40+2", "print 495", "print 495", "for k in 7..8 {; print k; }", "print 3", "print 40+2",
+                        "pause \"waiting\"; print \"after\"", "print 77"])
     }
 }
