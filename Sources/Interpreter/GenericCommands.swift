@@ -84,7 +84,7 @@ extension Session {
         })
 
         commands.register(CommandSpec(
-            "pause", summary: "wait for Enter in the interactive REPL (skipped when replaying a script)",
+            "pause", summary: "wait for Enter in the interactive REPL (Ctrl-C stops the lesson; skipped when replaying a script)",
             arguments: [ArgumentSpec("message", .string, "text shown while waiting", optional: true)],
             example: "pause \"Look at the loss curve, then press Enter\"", returnsValue: false
         ) { inv, session in
