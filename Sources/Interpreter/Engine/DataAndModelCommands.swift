@@ -55,7 +55,7 @@ extension Session {
 
         commands.register(CommandSpec(
             "model", summary: "create a model of the zoo with fresh weights",
-            arguments: [ArgumentSpec("arch", .word(choices: []), "resnet8 ... resnet110, resnet8x4, resnet32x4, wrn_16_2 (or \"wrn-16-2\"), vgg8, resnet18, mlp, cnn, ...")],
+            arguments: [ArgumentSpec("arch", .word(choices: []), "resnet8 ... resnet110, resnet8x4, resnet32x4, wrn-16-2, vgg8, resnet18, mlp, cnn, ...")],
             options: [OptionSpec("channels", .integer, "input channels (default: the current data's, else 1)"),
                       OptionSpec("classes", .integer, "output classes (default: the current data's, else 10)"),
                       OptionSpec("widths", .any, "hidden widths of mlp / block widths of cnn, e.g. [32, 64]"),
