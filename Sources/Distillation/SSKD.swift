@@ -15,6 +15,9 @@ public enum SSKD {
     /// not-frozen parameters in stages 0...k plus the adapter — so freezing earlier stages (the paper's recipe)
     /// or not (an ablation) is the caller's choice. Per epoch the validation split gives the normalised feature
     /// distance and cosine similarity; the distance before training is stored in `record.distanceBefore`.
+    /// Without augmentation the teacher's stage-k maps and, when stages 1...k-1 are frozen, their output are
+    /// computed once per run (`FeatureCache`, up to 2 GiB) instead of every step; the record's `cached`
+    /// hyper-parameter says what was cached.
     /// - Parameters:
     ///   - adapter: an adapter kept from an earlier mimic of this stage, reused when its channels fit.
     ///   - pool: average-pool the larger feature map when spatial sizes differ (else that is an error).
@@ -42,13 +45,30 @@ public enum SSKD {
         let limit = 5000
         record.distanceBefore = try featureMetrics(student: student, stage: k, teacher: teacher, stage: tk, alignment: alignment,
                                                    data: data, split: split, limit: limit).distance
+        // Without augmentation the teacher's targets and a frozen prefix's outputs are the same every epoch:
+        // compute them once (FeatureCache), then each step runs only the stages that learn.
+        let targets = try FeatureCache.build(data, budget: FeatureCache.memoryBudget) {
+            try alignment.teacher(try teacher.forward($0, throughStage: tk, training: false))
+        }
+        let prefixFrozen = k > 0 && student.stages[0..<k].allSatisfy(\.isFrozen)
+        let prefix = prefixFrozen
+            ? try FeatureCache.build(data, budget: FeatureCache.memoryBudget - (targets?.bytes ?? 0)) {
+                try student.forward($0, throughStage: k - 1, training: false)
+            } : nil
+        if targets != nil || prefix != nil {
+            hp["cached"] = [targets.map { _ in "teacher stage \(tk + 1)" }, prefix.map { _ in "student stages 1...\(k)" }]
+                .compactMap { $0 }.joined(separator: " + ")
+            record.hyperParameters = hp
+        }
         try Trainer.run(record, trainable: tensors(of: student, units: units) + alignment.parameters,
                         guarded: allState(student) + alignment.state, data: data, config: config, observer: observer,
                         what: "student stages 1...\(k + 1)",
                         step: { batch in
-                            let target = try withNoGrad { try alignment.teacher(try teacher.forward(batch.images, throughStage: tk, training: false)) }
-                            let feature = try alignment.student(try student.forward(batch.images, throughStage: k, training: true), training: true)
-                            return try mseLoss(feature, target)
+                            let target = try targets?.gather(batch.indices)
+                                ?? withNoGrad { try alignment.teacher(try teacher.forward(batch.images, throughStage: tk, training: false)) }
+                            let output = try prefix.map { try student.forward(stage: k, $0.gather(batch.indices), training: true) }
+                                ?? student.forward(batch.images, throughStage: k, training: true)
+                            return try mseLoss(try alignment.student(output, training: true), target)
                         },
                         validate: { _ in
                             let m = try featureMetrics(student: student, stage: k, teacher: teacher, stage: tk, alignment: alignment,
@@ -59,7 +79,8 @@ public enum SSKD {
     }
 
     /// Trains only the student's head (pooling + classifier) with cross-entropy on the labels; the backbone
-    /// runs in eval mode without gradients for the whole run (as if frozen).
+    /// runs in eval mode without gradients for the whole run (as if frozen), so without augmentation its
+    /// output `[N, C, H, W]` is computed once per run (`FeatureCache`).
     /// - Parameter fromTeacher: first copy the teacher's head parameters when every name and shape matches.
     /// - Throws: `DistillationError.incompatible` when `fromTeacher` is asked and the heads differ; training errors.
     public static func trainHead(student: Model, teacher: Model? = nil, fromTeacher: Bool = false, data: DataSplits,
@@ -76,12 +97,18 @@ public enum SSKD {
         let split = validationSplit(data)
         var hp = config.hyperParameters
         if fromTeacher { hp["from_teacher"] = "true" }
+        // The backbone runs in eval mode without gradients: without augmentation its output is computed once.
+        let backbone = try FeatureCache.build(data, budget: FeatureCache.memoryBudget) {
+            try student.forward($0, throughStage: last, training: false)
+        }
+        if backbone != nil { hp["cached"] = "student stages 1...\(last + 1)" }
         let record = RunRecord(name: "head", method: "head", model: modelName, command: command, seed: config.seed,
                                hyperParameters: hp, validationSplit: split.rawValue)
         try Trainer.run(record, trainable: tensors(of: student, units: student.head.modules), guarded: allState(student),
                         data: data, config: config, observer: observer, what: "the head",
                         step: { batch in
-                            let features = try withNoGrad { try student.forward(batch.images, throughStage: last, training: false) }
+                            let features = try backbone?.gather(batch.indices)
+                                ?? withNoGrad { try student.forward(batch.images, throughStage: last, training: false) }
                             return try crossEntropy(try student.forwardHead(features, training: true), targets: batch.labels,
                                                     labelSmoothing: config.labelSmoothing)
                         },
