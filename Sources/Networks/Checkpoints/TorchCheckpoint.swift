@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import Tensors
 
 /// PyTorch checkpoints written by `torch.save` since 1.6 (`.pth`/`.pt`): a zip archive whose members sit
@@ -15,7 +16,11 @@ enum TorchCheckpoint {
     /// - Throws: `CheckpointError` naming `path`: archive problems, pickle problems (forbidden global,
     ///   unknown opcode), storage/stride problems, unsupported dtypes, or no state dict inside.
     static func read(_ bytes: [UInt8], path: String) throws -> StateDict {
-        let zip = try ZipArchive(bytes, path: path)
+        try mappingStorageErrors { try read(archive: ZipArchive(bytes, path: path)) }
+    }
+
+    private static func read(archive zip: ZipArchive) throws -> StateDict {
+        let path = zip.path
         guard let pickleName = zip.names.first(where: { $0 == "data.pkl" || ($0.hasSuffix("/data.pkl") && $0.split(separator: "/").count == 2) }),
               let pickle = try zip.read(pickleName) else {
             throw CheckpointError.unknownFormat(path: path, reason: "zip archive without data.pkl (not written by torch.save)")
