@@ -74,6 +74,12 @@ private struct StorageReader {
     var cache: [String: [Float]] = [:]
     /// Largest tensor accepted (2^30 Float32 elements, 4 GiB), checked before allocating.
     static let maxElements = 1 << 30
+    /// Views may repeat storage elements (stride 0, as `Tensor.expand` makes), but a small file must not
+    /// make us allocate gigabytes: all tensors together may hold at most 4 × the elements of the storages
+    /// they view, plus this many (2^24 Float32 elements, 64 MiB).
+    static let repetitionAllowance = 1 << 24
+    /// Elements materialised so far, and the elements of the storages read (each counted once).
+    var materialised = 0, stored = 0
 
     /// The tensor `name` as a contiguous Float32 tensor of shape `tensor.size`.
     /// - Throws: `CheckpointError.unsupportedDType`, `.badTensor` (view outside its storage), `.badArchive`.
@@ -103,6 +109,11 @@ private struct StorageReader {
             throw fail("size \(formatShape(size)) has \(count) elements, more than sskd's limit of \(StorageReader.maxElements)")
         }
         let values = try load(storage, dtype: dtype, tensor: name)
+        guard materialised + count <= StorageReader.repetitionAllowance + 4 * stored else {
+            throw fail("size \(formatShape(size)), stride \(formatShape(stride)) repeats its storage's elements: \(count)"
+                       + " elements, with \(materialised) already read, from storages of \(stored) elements in all")
+        }
+        materialised += count
         if count == 0 { return Tensor(shape: size, data: []) }
         // Gather in row-major order: walk a multi-index over `size`, tracking the storage position.
         var out = [Float](), index = [Int](repeating: 0, count: size.count), position = tensor.offset
@@ -134,6 +145,7 @@ private struct StorageReader {
         }
         let values = bytes.withUnsafeBytes { dtype.decode($0, offset: 0, count: storage.count) }
         cache[storage.key] = values
+        stored += storage.count
         return values
     }
 }
