@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NetworksTests", dependencies: ["Networks"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], resources: [.copy("Crashers")]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
         .testTarget(name: "InterpreterTests", dependencies: ["Interpreter"], resources: [.copy("Golden"), .copy("EngineGolden")]),
