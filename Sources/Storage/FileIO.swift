@@ -67,7 +67,7 @@ public func readFile(_ path: String) throws -> [UInt8] {
         let code = errno
         return .unreadable(path: path, reason: String(cString: strerror(code)), code: code)
     }
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // O_NONBLOCK: a FIFO is refused below, not waited on
     guard fd >= 0 else { throw failure() }
     defer { close(fd) }
     var info = stat()

@@ -69,6 +69,11 @@ final class StorageTests: XCTestCase {
         XCTAssertThrowsError(try readFile(folder)) { error in
             XCTAssertEqual(error as? StorageError, .unreadable(path: folder, reason: "is a folder", code: EISDIR))
         }
+        let fifo = folder + "/fifo"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        XCTAssertThrowsError(try readFile(fifo)) { error in  // refused at once, not waited on for a writer
+            XCTAssertEqual(error as? StorageError, .unreadable(path: fifo, reason: "not a regular file", code: 0))
+        }
     }
 
     /// A stored zip of `members` (APPNOTE 4.3): local headers, central directory, end record.
