@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // sskd — Stage-by-Stage Knowledge Distillation (Gao et al., arXiv 1812.01819) in Swift.
-// Targets are layered: Tensors <- Networks, Datasets, Plotting; Networks + Datasets <- Distillation;
-// everything <- Interpreter <- sskd.
+// Targets are layered: Storage (files, zip) and Tensors <- Networks, Datasets, Plotting; Networks + Datasets
+// <- Distillation; everything <- Interpreter <- sskd. The libFuzzer targets live in their own package, Fuzz/.
 import PackageDescription
 
 // The numeric targets are optimised in debug builds too, so that `swift test` trains real models in
@@ -16,6 +16,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "sskd", targets: ["sskd"]),
+        // For the libFuzzer package in Fuzz/ (a package can only depend on another package's products).
+        .library(name: "SSKDReaders", targets: ["Storage", "Networks", "Datasets", "Interpreter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,24 +28,27 @@ let package = Package(
         .systemLibrary(name: "CReadline", path: "Sources/CReadline"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
 
+        // File plumbing: whole-file reads, atomic writes (fsync + rename), the zip reader, inflation.
+        .target(name: "Storage", dependencies: ["CZlib"]),
         // The core: tensors, autograd, ops, optimizers.
         .target(name: "Tensors", dependencies: ["CBLAS"], swiftSettings: optimized),
         // Layers, the model zoo, stages, checkpoints (safetensors, PyTorch .pth).
-        .target(name: "Networks", dependencies: ["Tensors", "CZlib"], swiftSettings: optimized),
+        .target(name: "Networks", dependencies: ["Tensors", "Storage"], swiftSettings: optimized),
         // Fashion-MNIST/IDX, CIFAR, NumPy readers; splits, batches, augmentation.
-        .target(name: "Datasets", dependencies: ["Tensors", "CZlib"], swiftSettings: optimized),
+        .target(name: "Datasets", dependencies: ["Tensors", "Storage"], swiftSettings: optimized),
         // SSKD mimic/freeze/head, KD, FitNets, AT, metrics, run records.
         .target(name: "Distillation", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
         // gnuplot pipe and notebooks.
-        .target(name: "Plotting", dependencies: ["Tensors"]),
+        .target(name: "Plotting", dependencies: ["Tensors", "Storage"]),
         // The sskd command language: lexer, parser, commands, REPL.
-        .target(name: "Interpreter", dependencies: ["Tensors", "Networks", "Datasets", "Distillation", "Plotting", "CReadline"]),
+        .target(name: "Interpreter", dependencies: ["Tensors", "Networks", "Datasets", "Distillation", "Plotting", "Storage", "CReadline"]),
         .executableTarget(name: "sskd", dependencies: [
             "Interpreter", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .executableTarget(name: "sskd-bench", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
 
+        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NetworksTests", dependencies: ["Networks"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),

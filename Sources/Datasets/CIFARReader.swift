@@ -41,33 +41,41 @@ extension DatasetLoader {
     /// Concatenates the records of `files`; each record is `labelBytes` labels then 3 * 32 * 32 pixels.
     private static func readCIFAR(_ files: [String], labelBytes: Int, labelOffset: Int, classNames: [String],
                                   name: String) throws -> Dataset {
-        let imageSize = 3 * 32 * 32
-        let recordSize = labelBytes + imageSize
         var pixels = [UInt8]()
         var labels = [Int]()
         for file in files {
-            let data = try FileBytes.mapped(file)
-            guard data.count % recordSize == 0, data.count > 0 else {
-                throw DatasetError.truncated(path: file, expectedBytes: (data.count / recordSize + 1) * recordSize,
-                                             actualBytes: data.count)
-            }
-            let records = data.count / recordSize
-            pixels.reserveCapacity(pixels.count + records * imageSize)
-            var fileLabels = [Int]()
-            fileLabels.reserveCapacity(records)
-            data.withUnsafeBytes { raw in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                for r in 0..<records {
-                    let start = r * recordSize
-                    fileLabels.append(Int(bytes[start + labelOffset]))
-                    pixels.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start + labelBytes ..< start + recordSize]))
-                }
-            }
-            try Dataset.checkLabels(fileLabels, classCount: classNames.count, path: file)
+            let (filePixels, fileLabels) = try parseCIFAR(FileBytes.contents(file), path: file, labelBytes: labelBytes,
+                                                          labelOffset: labelOffset, classCount: classNames.count)
+            pixels += filePixels
             labels += fileLabels
         }
         return Dataset(unchecked: name, pixels: .uint8(pixels), labels: labels, channels: 3, height: 32, width: 32,
                        classNames: classNames, defaultAugmentation: Augmentation(cropPadding: 4, horizontalFlip: true))
+    }
+
+    /// The pixels `[N, 3, 32, 32]` and labels of one CIFAR binary file's bytes: records of `labelBytes`
+    /// label bytes (the one used at `labelOffset`) and 3 * 32 * 32 pixel bytes.
+    /// - Throws: `DatasetError.truncated` (not a whole, non-zero number of records), `.labelOutOfRange`
+    ///   (a label not below `classCount`), naming `path`.
+    static func parseCIFAR(_ data: [UInt8], path: String, labelBytes: Int, labelOffset: Int,
+                           classCount: Int) throws -> (pixels: [UInt8], labels: [Int]) {
+        let imageSize = 3 * 32 * 32
+        let recordSize = labelBytes + imageSize
+        guard data.count % recordSize == 0, data.count > 0 else {
+            throw DatasetError.truncated(path: path, expectedBytes: (data.count / recordSize + 1) * recordSize,
+                                         actualBytes: data.count)
+        }
+        let records = data.count / recordSize
+        var pixels = [UInt8](), labels = [Int]()
+        pixels.reserveCapacity(records * imageSize)
+        labels.reserveCapacity(records)
+        for r in 0..<records {
+            let start = r * recordSize
+            labels.append(Int(data[start + labelOffset]))
+            pixels += data[(start + labelBytes)..<(start + recordSize)]
+        }
+        try Dataset.checkLabels(labels, classCount: classCount, path: path)
+        return (pixels, labels)
     }
 
     /// `dir` itself when it holds `marker`, else `dir/subfolder` when that does.
@@ -82,7 +90,13 @@ extension DatasetLoader {
     /// - Throws: `DatasetError.badHeader` when it has not exactly `count` names.
     private static func classNames(_ path: String, count: Int) throws -> [String]? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let text = String(decoding: try FileBytes.mapped(path), as: UTF8.self)
+        return try parseClassNames(FileBytes.contents(path), path: path, count: count)
+    }
+
+    /// The non-empty, trimmed lines of a class-name file's bytes.
+    /// - Throws: `DatasetError.badHeader` naming `path` when there are not exactly `count` names.
+    static func parseClassNames(_ bytes: [UInt8], path: String, count: Int) throws -> [String] {
+        let text = String(decoding: bytes, as: UTF8.self)
         let names = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
         guard names.count == count else {

@@ -1,7 +1,7 @@
-import CZlib
 import Foundation
+import Storage
 
-/// Whole-file reading for the data set readers, with gzip and raw-deflate inflation by zlib.
+/// Whole-file reading for the data set readers (through `Storage`), with gzip inflation.
 ///
 /// Sizes are checked before any large allocation: a gzip file's uncompressed size comes from its
 /// trailer (ISIZE, RFC 1952 §2.3.1) and must be reachable from the compressed size (deflate expands
@@ -11,66 +11,43 @@ enum FileBytes {
     /// - Throws: `DatasetError.missingFile`, `.unreadable`, or `.unreadableGzip` (also when the
     ///   name ends in `.gz` but the content is not gzip).
     static func read(_ path: String) throws -> [UInt8] {
-        let data = try mapped(path)
-        let isGzip = data.count >= 2 && data[data.startIndex] == 0x1F && data[data.startIndex + 1] == 0x8B
+        try decode(contents(path), path: path)
+    }
+
+    /// `bytes` as they are, or inflated when they start with the gzip magic `1f 8b`.
+    /// - Throws: `DatasetError.unreadableGzip` naming `path` (also when it ends in `.gz` but is not gzip).
+    static func decode(_ data: [UInt8], path: String) throws -> [UInt8] {
+        let isGzip = data.count >= 2 && data[0] == 0x1F && data[1] == 0x8B
         if !isGzip {
             if path.hasSuffix(".gz") { throw DatasetError.unreadableGzip(path: path, reason: "no gzip magic 1f 8b") }
-            return [UInt8](data)
+            return data
         }
         guard data.count >= 18 else {
             throw DatasetError.unreadableGzip(path: path, reason: "only \(data.count) bytes")
         }
         let size = data.suffix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
-        guard size <= data.count * 1032 else {
+        guard size <= inflationBound(data.count) else {
             throw DatasetError.unreadableGzip(path: path, reason: "trailer claims \(size) bytes from \(data.count)")
         }
-        return try data.withUnsafeBytes { try inflate($0, windowBits: 15 + 16, outputSize: size, path: path) }
+        return try mapping { try data.withUnsafeBytes { try inflate($0, format: .gzip, size: size, path: path) } }
     }
 
-    /// The file's bytes, memory-mapped when possible.
+    /// The file's bytes, not inflated.
     /// - Throws: `DatasetError.missingFile` or `.unreadable`.
-    static func mapped(_ path: String) throws -> Data {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw DatasetError.missingFile(path: path)
-        }
-        if isDirectory.boolValue { throw DatasetError.unreadable(path: path, reason: "is a folder") }
-        do {
-            return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw DatasetError.unreadable(path: path, reason: error.localizedDescription)
-        }
+    static func contents(_ path: String) throws -> [UInt8] {
+        try mapping { try readFile(path) }
     }
 
-    /// Inflates `input` into exactly `outputSize` bytes. `windowBits` 31 reads gzip, -15 raw deflate
-    /// (zip members, APPNOTE 4.4.5 method 8). - Throws: `DatasetError.unreadableGzip`.
-    static func inflate(_ input: UnsafeRawBufferPointer, windowBits: Int32, outputSize: Int,
-                        path: String) throws -> [UInt8] {
-        guard input.count <= Int(UInt32.max), outputSize >= 0, outputSize <= Int(UInt32.max) else {
-            throw DatasetError.unreadableGzip(path: path, reason: "larger than 4 GiB")
+    /// Runs `body`, turning a `StorageError` into the matching `DatasetError` (naming the same file).
+    static func mapping<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as StorageError {
+            switch error {
+            case let .unreadable(path, _, code) where code == ENOENT: throw DatasetError.missingFile(path: path)
+            case let .unreadable(path, reason, _), let .writeFailed(path, reason, _):
+                throw DatasetError.unreadable(path: path, reason: reason)
+            case let .badZip(path, reason), let .truncatedZip(path, reason): throw DatasetError.badZip(path: path, reason: reason)
+            case let .badCompressedData(path, reason): throw DatasetError.unreadableGzip(path: path, reason: reason)
+            }
         }
-        var stream = z_stream()
-        guard inflateInit2_(&stream, windowBits, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw DatasetError.unreadableGzip(path: path, reason: "zlib could not start")
-        }
-        defer { inflateEnd(&stream) }
-        var status: Int32 = Z_OK
-        var produced = 0
-        let output = [UInt8](unsafeUninitializedCapacity: outputSize) { buffer, count in
-            stream.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress)
-            stream.avail_in = uInt(input.count)
-            stream.next_out = buffer.baseAddress
-            stream.avail_out = uInt(outputSize)
-            status = CZlib.inflate(&stream, Z_FINISH)
-            produced = Int(stream.total_out)
-            count = produced
-        }
-        guard status == Z_STREAM_END, produced == outputSize else {
-            let reason = status == Z_STREAM_END ? "expected \(outputSize) bytes, inflated \(produced)"
-                : produced == outputSize ? "holds more than the \(outputSize) bytes expected"
-                : stream.msg.map { String(cString: $0) } ?? "data ends early (zlib status \(status))"
-            throw DatasetError.unreadableGzip(path: path, reason: reason)
-        }
-        return output
     }
 }

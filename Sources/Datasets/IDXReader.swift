@@ -40,13 +40,21 @@ extension DatasetLoader {
     ///   `.truncated`, `.countMismatch`, `.labelOutOfRange`.
     public static func idx(images: String, labels: String, name: String? = nil,
                            classNames: [String]? = nil) throws -> Dataset {
-        let (imageDims, pixels) = try readIDX(images, rank: 3)
-        let (labelDims, labelBytes) = try readIDX(labels, rank: 1)
+        try idx(imageBytes: FileBytes.read(images), imagesPath: images, labelBytes: FileBytes.read(labels),
+                labelsPath: labels, name: name, classNames: classNames)
+    }
+
+    /// `idx(images:labels:)` on the (already inflated) bytes of the two files; the paths are named in errors.
+    /// - Throws: `DatasetError.badMagic`, `.badHeader`, `.truncated`, `.countMismatch`, `.labelOutOfRange`.
+    static func idx(imageBytes: [UInt8], imagesPath images: String, labelBytes: [UInt8], labelsPath labels: String,
+                    name: String? = nil, classNames: [String]? = nil) throws -> Dataset {
+        let (imageDims, pixels) = try parseIDX(imageBytes, path: images, rank: 3)
+        let (labelDims, labelValues) = try parseIDX(labelBytes, path: labels, rank: 1)
         guard imageDims[0] == labelDims[0] else {
             throw DatasetError.countMismatch(images: images, imageCount: imageDims[0],
                                              labels: labels, labelCount: labelDims[0])
         }
-        let values = labelBytes.map(Int.init)
+        let values = labelValues.map(Int.init)
         let classes = classNames ?? Dataset.numberedClasses((values.max() ?? 0) + 1)
         try Dataset.checkLabels(values, classCount: classes.count, path: labels)
         return Dataset(unchecked: name ?? URL(fileURLWithPath: images).lastPathComponent, pixels: .uint8(pixels),
@@ -54,10 +62,10 @@ extension DatasetLoader {
                        classNames: classes, defaultAugmentation: Augmentation(cropPadding: 2))
     }
 
-    /// Reads one unsigned-byte IDX file of rank `rank`: its sizes and its `product(sizes)` bytes.
-    /// Sizes are checked against the file length before the payload is copied.
-    static func readIDX(_ path: String, rank: Int) throws -> (dims: [Int], bytes: [UInt8]) {
-        var bytes = try FileBytes.read(path)
+    /// Parses one unsigned-byte IDX file of rank `rank` (its bytes, inflated): its sizes and its
+    /// `product(sizes)` bytes. Sizes are checked against the byte count before the payload is copied.
+    /// - Throws: `DatasetError.truncated`, `.badMagic`, `.badHeader` naming `path`.
+    static func parseIDX(_ bytes: [UInt8], path: String, rank: Int) throws -> (dims: [Int], bytes: [UInt8]) {
         guard bytes.count >= 4 else { throw DatasetError.truncated(path: path, expectedBytes: 4, actualBytes: bytes.count) }
         guard bytes[0] == 0, bytes[1] == 0, bytes[2] == 0x08, Int(bytes[3]) == rank else {
             let found = bytes[0..<4].map { String(format: "%02x", $0) }.joined()
@@ -79,9 +87,7 @@ extension DatasetLoader {
         guard bytes.count - headerSize >= payload else {
             throw DatasetError.truncated(path: path, expectedBytes: headerSize + payload, actualBytes: bytes.count)
         }
-        bytes.removeSubrange(0..<headerSize)
-        bytes.removeSubrange(payload...)
-        return (dims, bytes)
+        return (dims, Array(bytes[headerSize..<(headerSize + payload)]))
     }
 
     /// The single file in `dir` for this split and kind, e.g. `t10k-labels-idx1-ubyte.gz`.

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// How a rank-4 NumPy image array is laid out. Images always end up `[N, C, H, W]`.
 public enum ImageLayout: String, Sendable {
@@ -24,8 +25,16 @@ extension DatasetLoader {
     ///   `.labelOutOfRange`, `.invalidOption` (ambiguous layout).
     public static func npy(images: String, labels: String, name: String? = nil, classNames: [String]? = nil,
                            layout: ImageLayout = .auto) throws -> Dataset {
-        let imageArray = try FileBytes.mapped(images).withUnsafeBytes { try NpyArray(parsing: $0, path: images) }
-        let labelArray = try FileBytes.mapped(labels).withUnsafeBytes { try NpyArray(parsing: $0, path: labels) }
+        try npy(imageBytes: FileBytes.contents(images), imagesPath: images, labelBytes: FileBytes.contents(labels),
+                labelsPath: labels, name: name, classNames: classNames, layout: layout)
+    }
+
+    /// `npy(images:labels:)` on the two files' bytes; the paths are named in errors.
+    /// - Throws: as `npy(images:labels:)`, except `.missingFile`.
+    static func npy(imageBytes: [UInt8], imagesPath images: String, labelBytes: [UInt8], labelsPath labels: String,
+                    name: String? = nil, classNames: [String]? = nil, layout: ImageLayout = .auto) throws -> Dataset {
+        let imageArray = try imageBytes.withUnsafeBytes { try NpyArray(parsing: $0, path: images) }
+        let labelArray = try labelBytes.withUnsafeBytes { try NpyArray(parsing: $0, path: labels) }
         return try makeDataset(imageArray, labelArray, name: name ?? URL(fileURLWithPath: images).lastPathComponent,
                                classNames: classNames, layout: layout)
     }
@@ -37,11 +46,16 @@ extension DatasetLoader {
     public static func npz(_ path: String, imagesKey: String = "x_train", labelsKey: String = "y_train",
                            name: String? = nil, classNames: [String]? = nil,
                            layout: ImageLayout = .auto) throws -> Dataset {
-        let data = try FileBytes.mapped(path)
-        let (imageArray, labelArray) = try data.withUnsafeBytes { raw in
-            let archive = try ZipArchive(raw, path: path)
-            return (try archive.npyMember(imagesKey), try archive.npyMember(labelsKey))
-        }
+        try npz(bytes: FileBytes.contents(path), path: path, imagesKey: imagesKey, labelsKey: labelsKey, name: name,
+                classNames: classNames, layout: layout)
+    }
+
+    /// `npz(_:)` on the archive's bytes; `path` is named in errors.
+    /// - Throws: as `npz(_:)`, except `.missingFile`.
+    static func npz(bytes: [UInt8], path: String, imagesKey: String = "x_train", labelsKey: String = "y_train",
+                    name: String? = nil, classNames: [String]? = nil, layout: ImageLayout = .auto) throws -> Dataset {
+        let archive = try FileBytes.mapping { try ZipArchive(bytes, path: path) }
+        let (imageArray, labelArray) = (try archive.npyMember(imagesKey), try archive.npyMember(labelsKey))
         return try makeDataset(imageArray, labelArray, name: name ?? "\(URL(fileURLWithPath: path).lastPathComponent):\(imagesKey)",
                                classNames: classNames, layout: layout)
     }
@@ -106,6 +120,19 @@ extension DatasetLoader {
             for p in 0..<plane { for ch in 0..<c { out[base + ch * plane + p] = v[base + p * c + ch] } }
         }
         return out
+    }
+}
+
+extension ZipArchive {
+    /// The `.npy` array stored as `key` or `key.npy`, its errors naming `path:member`.
+    /// - Throws: `DatasetError.badZip` (missing member, unsupported method, CRC mismatch), `.badNpyHeader`, `.truncated`.
+    func npyMember(_ key: String) throws -> NpyArray {
+        let name = names.contains(key) ? key : key + ".npy"
+        guard let bytes = try FileBytes.mapping({ try read(name) }) else {
+            let keys = names.map { $0.hasSuffix(".npy") ? String($0.dropLast(4)) : $0 }
+            throw DatasetError.badZip(path: path, reason: "no member '\(key)' (has: \(keys.joined(separator: ", ")))")
+        }
+        return try bytes.withUnsafeBytes { try NpyArray(parsing: $0, path: "\(path):\(name)") }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// The commands every session has, independent of the ML engine (see docs/language.md, "Commands").
 extension Session {
@@ -154,8 +155,8 @@ extension Session {
             }
             let body = session.cells.filter { $0.succeeded && $0.recorded }.map(\.source).joined(separator: "\n")
             let script = "# sskd session; replay with: sskd \(path)\n" + body + (body.isEmpty ? "" : "\n")
-            do { try Data(script.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-                throw inv.error("cannot write '\(path)': \(error.localizedDescription)", at: "file")
+            do { try atomicWrite(Data(script.utf8), to: path) } catch let error as StorageError {
+                throw inv.error("cannot write '\(path)': \(error.reason) (any previous file is unchanged)", at: "file")
             }
             session.print("saved \(session.cells.filter { $0.succeeded && $0.recorded }.count) statements to \(path)")
             return .none

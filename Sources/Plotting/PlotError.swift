@@ -21,7 +21,7 @@ public enum PlotError: Error, CustomStringConvertible, Equatable {
     case invalidSmoothing(Double)
     /// The chart `title` has no series with points and no reference line: nothing to draw.
     case noData(title: String)
-    /// Writing `path` failed (permissions, missing directory, full disk).
+    /// Writing `path` failed (permissions, missing directory, full disk); the previous file, if any, is unchanged.
     case writeFailed(path: String, reason: String)
 
     static let installHint = "install gnuplot with `sudo apt-get install gnuplot-nox` (or run `scripts/setup`)"
@@ -53,7 +53,7 @@ public enum PlotError: Error, CustomStringConvertible, Equatable {
         case let .noData(title):
             return "plot: chart '\(title)' has no data points to draw"
         case let .writeFailed(path, reason):
-            return "plot: cannot write \(path): \(reason)"
+            return "plot: cannot write \(path): \(reason) (any previous file is unchanged)"
         }
     }
 }

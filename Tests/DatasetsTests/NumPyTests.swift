@@ -88,7 +88,7 @@ final class NumPyTests: XCTestCase {
         let f = try Fixtures()
         let notZip = try f.write("a.npz", Array(repeating: 7, count: 100))
         assertDatasetError(try DatasetLoader.npz(notZip)) {
-            $0 == .badZip(path: notZip, reason: "no end-of-central-directory record (not a zip file)")
+            $0 == .badZip(path: notZip, reason: "no end-of-central-directory record (not a zip file, or cut short)")
         }
         let y = Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(0)]))
         let onlyLabels = try f.write("b.npz", Fixtures.zip([("y_train.npy", y)], deflate: false))

@@ -46,6 +46,39 @@ final class FuzzTests: XCTestCase {
         }
     }
 
+    /// Seeded mutants of the shipped sessions and lessons (bytes flipped, lines cut, duplicated or deleted)
+    /// lex and parse into statements or syntax errors located inside the text.
+    func testMutatedSessionsParseOrFailWithALocation() throws {
+        let folder = packageRoot.appendingPathComponent("sessions")
+        let files = try FileManager.default.subpathsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sskd") }.sorted()
+        XCTAssertGreaterThanOrEqual(files.count, 5)
+        let commands = Set(Session.standard(output: CaptureSink()).commands.names)
+        var rng = SplitMix(state: 1812)
+        for file in files {
+            let base = try [UInt8](Data(contentsOf: folder.appendingPathComponent(file)))
+            for _ in 0..<80 {
+                var bytes = base
+                for _ in 0..<(1 + rng.below(4)) {
+                    let at = rng.below(bytes.count + 1)
+                    switch rng.below(5) {
+                    case 0 where at < bytes.count: bytes[at] = UInt8(truncatingIfNeeded: rng.next())
+                    case 1 where at < bytes.count: bytes[at] = Array("{}[]()\"=.,$#\\\n".utf8)[rng.below(14)]
+                    case 2: bytes.removeSubrange(at...)
+                    case 3: bytes.insert(contentsOf: bytes[at..<min(at + rng.below(80), bytes.count)], at: at)
+                    default: bytes.removeSubrange(at..<min(at + rng.below(20), bytes.count))
+                    }
+                }
+                let text = String(decoding: bytes, as: UTF8.self)
+                var lexer = Lexer(text, source: SourceText(name: file, text: text))
+                XCTAssertFalse(lexer.tokens().isEmpty)
+                var parser = Parser(text, source: SourceText(name: file, text: text), isCommand: commands.contains)
+                let errors = parser.parseProgram().compactMap { if case let .failure(e) = $0.result { return e } else { return nil } }
+                checkLocations(errors, text)
+                XCTAssertTrue(errors.allSatisfy(\.isSyntax))
+            }
+        }
+    }
+
     func testRandomBytesParseOrFailWithALocation() {
         var rng = SplitMix(state: 7)
         for _ in 0..<3000 {

@@ -88,6 +88,18 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["work.sskd"])
     }
 
+    /// `save session` below a regular file fails naming the path and the OS reason; the file is untouched.
+    func testSaveSessionFailureNamesTheReason() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-plain-\(getpid())").path
+        try "keep".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let (sink, _, status) = run("x = 1\nsave session \"\(file)/s.sskd\"")
+        XCTAssertEqual(status, .runtimeError)
+        XCTAssertEqual(sink.lines.last, "error: 2:14: cannot write '\(file)/s.sskd': cannot create a temporary file in \(file):"
+                       + " Not a directory (any previous file is unchanged)")
+        XCTAssertEqual(try String(contentsOfFile: file, encoding: .utf8), "keep")
+    }
+
     func testSourceRunsAFileAndLocatesErrorsInsideIt() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-source-\(getpid()).sskd").path
         try "x = 5\nprint x * 2\nprint y\n".write(toFile: path, atomically: true, encoding: .utf8)

@@ -116,7 +116,7 @@ final class CheckpointFixtureTests: XCTestCase {
     func testUnreadableFilesNameTheReason() throws {
         let folder = try Self.fixture("")
         XCTAssertThrowsError(try StateDict.load(contentsOf: folder)) { error in
-            XCTAssertEqual("\(error)", "\(folder.path): cannot read: not a regular file")
+            XCTAssertEqual("\(error)", "\(folder.path): cannot read: is a folder")
         }
         let missing = folder.appendingPathComponent("nope.pth")
         XCTAssertThrowsError(try StateDict.load(contentsOf: missing)) { error in

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Networks
+import Storage
 
 /// Cut-off and corrupted files must produce a `CheckpointError`, never a crash or a silent wrong result.
 final class CheckpointRobustnessTests: XCTestCase {
@@ -54,7 +55,7 @@ final class CheckpointRobustnessTests: XCTestCase {
                 return "\(error)"
             }
         }
-        XCTAssertEqual(message(data.prefix(100)), "z.pth: file is truncated: zip end-of-central-directory record not found")
+        XCTAssertEqual(message(data.prefix(100)), "z.pth: file is truncated: no end-of-central-directory record (not a zip file, or cut short)")
         // A flipped byte inside the first storage (conv1.weight, the member data/0) fails its CRC-32.
         let storage = try XCTUnwrap(ZipArchive([UInt8](data), path: "z.pth").members["tiny_bare/data/0"])
         let local = storage.localHeaderOffset

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import Tensors
 
 /// A model's parameters and buffers by PyTorch name (`conv1.weight`, `bn1.running_mean`, `fc.bias`, ...),
@@ -96,7 +97,7 @@ public struct StateDict {
     /// - Throws: `CheckpointError` naming `url.path` and the problem (unreadable, truncated, bad header,
     ///   offsets out of range, unsupported dtype, forbidden pickle global, ...).
     public static func load(contentsOf url: URL) throws -> StateDict {
-        try decode(readFile(url.path), path: url.path)
+        try decode(mappingStorageErrors { try readFile(url.path) }, path: url.path)
     }
 
     /// Parses checkpoint bytes (as `load(contentsOf:)`); `path` is only used in error messages.
@@ -125,7 +126,7 @@ public struct StateDict {
     /// over `url`, so a failed save never damages an existing file.
     /// - Throws: `CheckpointError.writeFailed` naming the path and the OS reason (e.g. permission denied).
     public func save(to url: URL) throws {
-        try atomicWrite(Safetensors.encode(self), to: url)
+        try mappingStorageErrors { try atomicWrite(Safetensors.encode(self), to: url.path) }
     }
 
     // MARK: - Strict loading

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import Tensors
 
 /// PyTorch checkpoints written by `torch.save` since 1.6 (`.pth`/`.pt`): a zip archive whose members sit
@@ -15,7 +16,11 @@ enum TorchCheckpoint {
     /// - Throws: `CheckpointError` naming `path`: archive problems, pickle problems (forbidden global,
     ///   unknown opcode), storage/stride problems, unsupported dtypes, or no state dict inside.
     static func read(_ bytes: [UInt8], path: String) throws -> StateDict {
-        let zip = try ZipArchive(bytes, path: path)
+        try mappingStorageErrors { try read(archive: ZipArchive(bytes, path: path)) }
+    }
+
+    private static func read(archive zip: ZipArchive) throws -> StateDict {
+        let path = zip.path
         guard let pickleName = zip.names.first(where: { $0 == "data.pkl" || ($0.hasSuffix("/data.pkl") && $0.split(separator: "/").count == 2) }),
               let pickle = try zip.read(pickleName) else {
             throw CheckpointError.unknownFormat(path: path, reason: "zip archive without data.pkl (not written by torch.save)")
@@ -69,6 +74,12 @@ private struct StorageReader {
     var cache: [String: [Float]] = [:]
     /// Largest tensor accepted (2^30 Float32 elements, 4 GiB), checked before allocating.
     static let maxElements = 1 << 30
+    /// Views may repeat storage elements (stride 0, as `Tensor.expand` makes), but a small file must not
+    /// make us allocate gigabytes: all tensors together may hold at most 4 × the elements of the storages
+    /// they view, plus this many (2^24 Float32 elements, 64 MiB).
+    static let repetitionAllowance = 1 << 24
+    /// Elements materialised so far, and the elements of the storages read (each counted once).
+    var materialised = 0, stored = 0
 
     /// The tensor `name` as a contiguous Float32 tensor of shape `tensor.size`.
     /// - Throws: `CheckpointError.unsupportedDType`, `.badTensor` (view outside its storage), `.badArchive`.
@@ -98,6 +109,11 @@ private struct StorageReader {
             throw fail("size \(formatShape(size)) has \(count) elements, more than sskd's limit of \(StorageReader.maxElements)")
         }
         let values = try load(storage, dtype: dtype, tensor: name)
+        guard materialised + count <= StorageReader.repetitionAllowance + 4 * stored else {
+            throw fail("size \(formatShape(size)), stride \(formatShape(stride)) repeats its storage's elements: \(count)"
+                       + " elements, with \(materialised) already read, from storages of \(stored) elements in all")
+        }
+        materialised += count
         if count == 0 { return Tensor(shape: size, data: []) }
         // Gather in row-major order: walk a multi-index over `size`, tracking the storage position.
         var out = [Float](), index = [Int](repeating: 0, count: size.count), position = tensor.offset
@@ -129,6 +145,7 @@ private struct StorageReader {
         }
         let values = bytes.withUnsafeBytes { dtype.decode($0, offset: 0, count: storage.count) }
         cache[storage.key] = values
+        stored += storage.count
         return values
     }
 }

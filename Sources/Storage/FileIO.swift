@@ -1,0 +1,89 @@
+import Foundation
+
+/// The steps of `atomicWrite`, named in its error messages and used by the test fault-injection seam.
+enum WriteStep: String {
+    case create = "create", write = "write", fsync = "fsync", close = "close", rename = "rename"
+}
+
+/// Test seam: when set, `atomicWrite` fails at `step` as if the OS had returned `errno` (e.g. `ENOSPC` at
+/// `.write` simulates a full disk). Internal; only `@testable` tests set it, and they reset it.
+nonisolated(unsafe) var injectedWriteFault: (step: WriteStep, errno: Int32)?
+
+/// Writes `bytes` to `path` so that readers see either the old file or the complete new one: the bytes go
+/// to a temporary file in the same folder (same file system, so `rename(2)` is atomic), which is written,
+/// fsynced, closed, renamed over `path`, and then the folder is fsynced so the rename survives a crash.
+/// On any failure the temporary file is removed and the old file is untouched.
+/// - Throws: `StorageError.writeFailed(path:reason:code:)`; `reason` is the step and the OS message, e.g.
+///   `write: No space left on device`, `rename: Is a directory`, or
+///   `cannot create a temporary file in /a/b: Permission denied` (also `Not a directory` when a parent
+///   of `path` is a regular file).
+public func atomicWrite<Bytes: ContiguousBytes>(_ bytes: Bytes, to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let folder = url.deletingLastPathComponent().path
+    let temporary = folder + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+    func failure(_ step: WriteStep, _ code: Int32 = errno) -> StorageError {
+        let prefix = step == .create ? "cannot create a temporary file in \(folder)" : step.rawValue
+        return .writeFailed(path: path, reason: "\(prefix): \(String(cString: strerror(code)))", code: code)
+    }
+    /// Runs the step `ok` (unless a fault is injected for it, which then fails instead) and throws on failure.
+    func check(_ step: WriteStep, _ ok: @autoclosure () -> Bool) throws {
+        if let fault = injectedWriteFault, fault.step == step { throw failure(step, fault.errno) }
+        guard ok() else { throw failure(step) }
+    }
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    try check(.create, fd >= 0)
+    var closed = false
+    defer {
+        if !closed { close(fd) }
+        unlink(temporary)  // after a successful rename the name is gone and this is a no-op
+    }
+    try bytes.withUnsafeBytes { buffer in
+        var written = 0
+        while written < buffer.count {
+            let n = write(fd, buffer.baseAddress! + written, buffer.count - written)
+            if n < 0 && errno == EINTR { continue }
+            try check(.write, n > 0)
+            written += n
+        }
+        if buffer.isEmpty { try check(.write, true) }
+    }
+    try check(.fsync, fsync(fd) == 0)
+    closed = true
+    let closedOK = close(fd) == 0
+    try check(.close, closedOK)
+    try check(.rename, rename(temporary, path) == 0)
+    let folderFD = open(folder, O_RDONLY | O_CLOEXEC)
+    if folderFD >= 0 {
+        _ = fsync(folderFD)  // best effort: makes the rename durable; not every file system allows it
+        close(folderFD)
+    }
+}
+
+/// The whole content of the regular file at `path`.
+/// - Throws: `StorageError.unreadable(path:reason:code:)` with the OS reason (`No such file or directory`,
+///   `Permission denied`, ...) or `is a folder` / `not a regular file`.
+public func readFile(_ path: String) throws -> [UInt8] {
+    func failure() -> StorageError {
+        let code = errno
+        return .unreadable(path: path, reason: String(cString: strerror(code)), code: code)
+    }
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // O_NONBLOCK: a FIFO is refused below, not waited on
+    guard fd >= 0 else { throw failure() }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { throw failure() }
+    switch info.st_mode & S_IFMT {
+    case S_IFREG: break
+    case S_IFDIR: throw StorageError.unreadable(path: path, reason: "is a folder", code: EISDIR)
+    default: throw StorageError.unreadable(path: path, reason: "not a regular file", code: 0)
+    }
+    var bytes = [UInt8](), chunk = [UInt8](repeating: 0, count: 1 << 20)
+    bytes.reserveCapacity(Int(info.st_size))
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n >= 0 else { throw failure() }
+        if n == 0 { return bytes }
+        bytes += chunk.prefix(n)
+    }
+}

@@ -1,0 +1,36 @@
+/// Why a file could not be read, written, or unpacked. Every case names the file; callers map it into
+/// their own error type (`DatasetError`, `CheckpointError`, `PlotError`, interpreter errors).
+public enum StorageError: Error, CustomStringConvertible, Equatable {
+    /// The file could not be opened or read. `reason` is the OS message (`No such file or directory`,
+    /// `Permission denied`, ...) or `not a regular file`; `code` is the `errno` (0 when not from the OS).
+    case unreadable(path: String, reason: String, code: Int32)
+    /// Writing failed and the previous file at `path` (if any) is unchanged. `reason` is the failing step
+    /// and the OS message, e.g. `write: No space left on device`; `code` is the `errno`.
+    case writeFailed(path: String, reason: String, code: Int32)
+    /// A zip archive whose structure is broken or unsupported (bad record, CRC mismatch, encryption).
+    case badZip(path: String, reason: String)
+    /// A zip archive cut short: a record or member reaches past the end of the file.
+    case truncatedZip(path: String, reason: String)
+    /// gzip or raw-deflate data that does not inflate to the expected size.
+    case badCompressedData(path: String, reason: String)
+
+    /// One line naming the file and the problem.
+    public var description: String {
+        switch self {
+        case let .unreadable(path, reason, _): return "\(path): cannot read: \(reason)"
+        case let .writeFailed(path, reason, _): return "cannot write \(path): \(reason) (any previous file is unchanged)"
+        case let .badZip(path, reason): return "\(path): bad zip archive: \(reason)"
+        case let .truncatedZip(path, reason): return "\(path): zip archive is truncated: \(reason)"
+        case let .badCompressedData(path, reason): return "\(path): bad compressed data: \(reason)"
+        }
+    }
+
+    /// The reason alone (without the path), for callers that wrap it in their own message.
+    public var reason: String {
+        switch self {
+        case let .unreadable(_, reason, _), let .writeFailed(_, reason, _), let .badZip(_, reason),
+             let .truncatedZip(_, reason), let .badCompressedData(_, reason):
+            return reason
+        }
+    }
+}

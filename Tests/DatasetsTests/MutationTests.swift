@@ -1,0 +1,84 @@
+import Foundation
+import Tensors
+import XCTest
+@testable import Datasets
+
+/// `count` seeded mutants of `base`, as a fuzzer makes them: flipped bits, random bytes, boundary integers
+/// written over header fields, cut, inserted, repeated or deleted runs. The same on every run.
+func mutants(of base: [UInt8], count: Int, seed: UInt64) -> [[UInt8]] {
+    var rng = SeededRandom(seed: seed)
+    let boundaries: [[UInt8]] = [[0xFF, 0xFF, 0xFF, 0xFF], [0x7F, 0xFF, 0xFF, 0xFF], [0, 0, 0, 0], [0xFF, 0xFF, 0xFF, 0x7F],
+                                 [0x80, 0, 0, 0], [0, 0, 0, 0x80], [0xFF, 0xFF], [0x39, 0x39, 0x39, 0x39]]
+    return (0..<count).map { _ in
+        var bytes = base
+        for _ in 0..<Int.random(in: 1...4, using: &rng) {
+            let at = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &rng)
+            switch Int.random(in: 0..<6, using: &rng) {
+            case 0 where !bytes.isEmpty: bytes[at] ^= UInt8(1) << UInt8.random(in: 0...7, using: &rng)
+            case 1 where !bytes.isEmpty: bytes[at] = UInt8.random(in: 0...255, using: &rng)
+            case 2:
+                let b = boundaries[Int.random(in: 0..<boundaries.count, using: &rng)]
+                bytes.replaceSubrange(at..<min(at + b.count, bytes.count), with: b)
+            case 3: bytes.removeSubrange(at...)
+            case 4: bytes.insert(contentsOf: bytes[at..<min(at + Int.random(in: 1...64, using: &rng), bytes.count)], at: at)
+            default: bytes.removeSubrange(at..<min(at + Int.random(in: 1...16, using: &rng), bytes.count))
+            }
+        }
+        return bytes
+    }
+}
+
+/// Seeded random inputs for every reader, in memory: each mutant of a valid file gives a data set or a
+/// `DatasetError` naming the file, never a crash (libFuzzer's findings are in `CrasherTests`).
+final class MutationTests: XCTestCase {
+    /// Runs `read` on each mutant; a result must be self-consistent, an error a `DatasetError` naming `path`.
+    private func check(_ base: [UInt8], path: String, seed: UInt64, count: Int = 800, read: ([UInt8]) throws -> Dataset) {
+        var loaded = 0
+        for bytes in mutants(of: base, count: count, seed: seed) {
+            do {
+                let d = try read(bytes)
+                XCTAssertEqual(d.pixels.count, d.count * d.imageSize)
+                XCTAssertTrue(d.labels.allSatisfy { (0..<d.classCount).contains($0) })
+                loaded += 1
+            } catch let error as DatasetError {
+                XCTAssertTrue(error.description.contains(path), "\(error) does not name \(path)")
+            } catch {
+                XCTFail("untyped error \(error)")
+            }
+        }
+        XCTAssertLessThan(loaded, count, "no mutant was refused: the mutations do not reach the reader")
+    }
+
+    func testIDXMutants() throws {
+        let images = Fixtures.idx([3, 4, 4], Fixtures.pattern(n: 3, size: 16)), labels = Fixtures.idx([3], [0, 1, 2])
+        check(images, path: "i", seed: 1) { try DatasetLoader.idx(imageBytes: $0, imagesPath: "i", labelBytes: labels, labelsPath: "l") }
+        check(labels, path: "l", seed: 2) { try DatasetLoader.idx(imageBytes: images, imagesPath: "i", labelBytes: $0, labelsPath: "l") }
+        let f = try Fixtures()
+        let gzipped = try Array(Data(contentsOf: URL(fileURLWithPath: f.write("g.gz", images, gzip: true))))
+        check(gzipped, path: "g.gz", seed: 3) {
+            try DatasetLoader.idx(imageBytes: FileBytes.decode($0, path: "g.gz"), imagesPath: "g.gz", labelBytes: labels, labelsPath: "l")
+        }
+    }
+
+    func testCIFARMutants() {
+        let record = [UInt8(3)] + Fixtures.pattern(n: 1, size: 3072)
+        check(record + record, path: "c.bin", seed: 4, count: 300) { bytes in
+            let (pixels, labels) = try DatasetLoader.parseCIFAR(bytes, path: "c.bin", labelBytes: 1, labelOffset: 0, classCount: 10)
+            return Dataset(unchecked: "c", pixels: .uint8(pixels), labels: labels, channels: 3, height: 32, width: 32,
+                           classNames: DatasetLoader.cifar10Classes, defaultAugmentation: Augmentation())
+        }
+    }
+
+    func testNumPyMutants() {
+        let x = Fixtures.npy(descr: "|u1", shape: [3, 2, 2], Array(0..<12))
+        let xf = Fixtures.npy(descr: "<f4", shape: [3, 2, 2, 1], Fixtures.bytes((0..<12).map { Float($0) / 12 }))
+        let y = Fixtures.npy(descr: "<i8", shape: [3], Fixtures.bytes([Int64(0), 1, 2]))
+        check(x, path: "x.npy", seed: 5) { try DatasetLoader.npy(imageBytes: $0, imagesPath: "x.npy", labelBytes: y, labelsPath: "y.npy") }
+        check(xf, path: "x.npy", seed: 6) { try DatasetLoader.npy(imageBytes: $0, imagesPath: "x.npy", labelBytes: y, labelsPath: "y.npy") }
+        check(y, path: "y.npy", seed: 7) { try DatasetLoader.npy(imageBytes: x, imagesPath: "x.npy", labelBytes: $0, labelsPath: "y.npy") }
+        for deflate in [false, true] {
+            let npz = Fixtures.zip([("x_train.npy", x), ("y_train.npy", y)], deflate: deflate)
+            check(npz, path: "d.npz", seed: deflate ? 8 : 9) { try DatasetLoader.npz(bytes: $0, path: "d.npz") }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import XCTest
+@testable import Storage
+
+/// Atomic writes (including injected faults), whole-file reads and the zip reader.
+final class StorageTests: XCTestCase {
+    var folder: String!
+
+    override func setUpWithError() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-storage-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        injectedWriteFault = nil
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    func testWriteReplacesAndReadsBack() throws {
+        let path = folder + "/a.bin"
+        try atomicWrite([1, 2, 3] as [UInt8], to: path)
+        try atomicWrite(Data([4, 5]), to: path)
+        XCTAssertEqual(try readFile(path), [4, 5])
+        try atomicWrite([UInt8](), to: path)
+        XCTAssertEqual(try readFile(path), [])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["a.bin"])
+    }
+
+    /// A full disk (ENOSPC injected at each step) keeps the old file and says so; no temporary file is left.
+    func testFullDiskKeepsTheOldFile() throws {
+        let path = folder + "/run.sskd"
+        try atomicWrite(Array("old".utf8), to: path)
+        for step in [WriteStep.write, .fsync, .close, .rename] {
+            injectedWriteFault = (step, ENOSPC)
+            XCTAssertThrowsError(try atomicWrite(Array("new and longer".utf8), to: path)) { error in
+                XCTAssertEqual(error as? StorageError, .writeFailed(path: path, reason: "\(step.rawValue): No space left on device", code: ENOSPC))
+                XCTAssertEqual("\(error)", "cannot write \(path): \(step.rawValue): No space left on device (any previous file is unchanged)")
+            }
+            XCTAssertEqual(try readFile(path), Array("old".utf8))
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["run.sskd"], "temporary file left after \(step)")
+        }
+    }
+
+    func testPermissionDeniedIsNamed() throws {
+        injectedWriteFault = (.create, EACCES)
+        XCTAssertThrowsError(try atomicWrite([1] as [UInt8], to: folder + "/x")) { error in
+            XCTAssertEqual("\(error)", "cannot write \(folder!)/x: cannot create a temporary file in \(folder!): Permission denied"
+                           + " (any previous file is unchanged)")
+        }
+    }
+
+    func testParentThatIsAFileFails() throws {
+        let file = folder + "/plain"
+        try atomicWrite([7] as [UInt8], to: file)
+        XCTAssertThrowsError(try atomicWrite([1] as [UInt8], to: file + "/child")) { error in
+            XCTAssertEqual(error as? StorageError, .writeFailed(path: file + "/child",
+                           reason: "cannot create a temporary file in \(file): Not a directory", code: ENOTDIR))
+        }
+        XCTAssertEqual(try readFile(file), [7])
+        XCTAssertThrowsError(try readFile(file + "/child")) { error in
+            XCTAssertEqual(error as? StorageError, .unreadable(path: file + "/child", reason: "Not a directory", code: ENOTDIR))
+        }
+    }
+
+    func testReadErrorsNameTheFile() {
+        XCTAssertThrowsError(try readFile(folder + "/missing")) { error in
+            XCTAssertEqual("\(error)", "\(folder!)/missing: cannot read: No such file or directory")
+        }
+        XCTAssertThrowsError(try readFile(folder)) { error in
+            XCTAssertEqual(error as? StorageError, .unreadable(path: folder, reason: "is a folder", code: EISDIR))
+        }
+        let fifo = folder + "/fifo"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        XCTAssertThrowsError(try readFile(fifo)) { error in  // refused at once, not waited on for a writer
+            XCTAssertEqual(error as? StorageError, .unreadable(path: fifo, reason: "not a regular file", code: 0))
+        }
+    }
+
+    /// A stored zip of `members` (APPNOTE 4.3): local headers, central directory, end record.
+    static func zip(_ members: [(String, [UInt8])]) -> [UInt8] {
+        func le(_ v: Int, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        var out = [UInt8](), central = [UInt8]()
+        for (name, data) in members {
+            let crc = Int(data.withUnsafeBytes(crc32))
+            let fields = le(0, 2) + le(0, 4) + le(crc, 4) + le(data.count, 4) + le(data.count, 4) + le(name.utf8.count, 2) + le(0, 2)
+            central += le(0x0201_4B50, 4) + le(20, 2) + le(20, 2) + le(0, 2) + fields + le(0, 6) + le(0, 4) + le(out.count, 4) + Array(name.utf8)
+            out += le(0x0403_4B50, 4) + le(20, 2) + le(0, 2) + fields + Array(name.utf8) + data
+        }
+        return out + central + le(0x0605_4B50, 4) + le(0, 4) + le(members.count, 2) + le(members.count, 2)
+            + le(central.count, 4) + le(out.count, 4) + le(0, 2)
+    }
+
+    func testZipReadsMembersAndChecksThem() throws {
+        let bytes = Self.zip([("a/x", [1, 2, 3]), ("a/y", [])])
+        let archive = try ZipArchive(bytes, path: "t.zip")
+        XCTAssertEqual(archive.names, ["a/x", "a/y"])
+        XCTAssertEqual(try archive.read("a/x"), [1, 2, 3])
+        XCTAssertEqual(try archive.read("a/y"), [])
+        XCTAssertNil(try archive.read("a/z"))
+        var corrupt = bytes
+        corrupt[30 + 3 + 1] ^= 0xFF  // the second data byte of a/x
+        XCTAssertThrowsError(try ZipArchive(corrupt, path: "t.zip").read("a/x")) { error in
+            XCTAssertEqual("\(error)", "t.zip: bad zip archive: member a/x: CRC-32 mismatch (the file is corrupted)")
+        }
+        XCTAssertThrowsError(try ZipArchive(Array(bytes.prefix(40)), path: "t.zip")) { error in
+            XCTAssertEqual(error as? StorageError, .truncatedZip(path: "t.zip", reason: "no end-of-central-directory record (not a zip file, or cut short)"))
+        }
+        // An entry count of 65,534 in a 2-entry directory is refused before any entry is read.
+        var many = bytes
+        many[many.count - 12] = 0xFE; many[many.count - 11] = 0xFF
+        XCTAssertThrowsError(try ZipArchive(many, path: "t.zip")) { error in
+            XCTAssertEqual("\(error)", "t.zip: bad zip archive: 65534 entries cannot fit in a 98-byte directory")
+        }
+    }
+}
