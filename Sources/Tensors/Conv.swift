@@ -172,47 +172,61 @@ func forEachBatchPart(_ n: Int, work: Int, _ body: (Int, Range<Int>) -> Void) {
 /// - Throws: `TensorError` naming the shapes when input, weight, bias and geometry disagree.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: Conv2dGeometry = Conv2dGeometry()) throws -> Tensor {
     let g = try geometry.validated(input: x.shape, weight: weight.shape, bias: bias?.shape)
-    let hw = g.hOut * g.wOut, coutG = g.cOut / g.groups, kG = g.kPerGroup
     var out = [Float](unsafeUninitializedCapacity: g.outputShape.reduce(1, *)) { _, n in n = g.outputShape.reduce(1, *) }
-    let biasData = bias?.data
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
-        forEachBatchPart(g.n, work: g.cOut * kG * hw * g.n) { _, part in
-            let chunk = Swift.min(g.chunk, part.count)
-            let cols = UnsafeMutablePointer<Float>.allocate(capacity: g.cIn * g.kH * g.kW * chunk * hw)
-            let tmp = UnsafeMutablePointer<Float>.allocate(capacity: chunk > 1 ? g.cOut * chunk * hw : 0)
-            defer { cols.deallocate(); tmp.deallocate() }
-            for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
-                let nb = Swift.min(chunk, part.upperBound - n0), colsN = nb * hw
-                im2col(px.baseAddress!, g, n0: n0, nb: nb, cols: cols)
-                if nb == 1 {   // one sample: the GEMM writes its [Cout, HW] output in place
-                    let dst = po.baseAddress! + n0 * g.cOut * hw
-                    for grp in 0..<g.groups {
-                        sgemm(m: coutG, n: hw, k: kG, a: pw.baseAddress! + grp * coutG * kG, lda: kG,
-                              b: cols + grp * kG * hw, ldb: hw, c: dst + grp * coutG * hw, ldc: hw)
-                    }
-                    if let biasData { for co in 0..<g.cOut where biasData[co] != 0 {
-                        let b = biasData[co], row = dst + co * hw
-                        for p in 0..<hw { row[p] += b }
-                    } }
-                    continue
-                }
-                for grp in 0..<g.groups {
-                    sgemm(m: coutG, n: colsN, k: kG, a: pw.baseAddress! + grp * coutG * kG, lda: kG,
-                          b: cols + grp * kG * colsN, ldb: colsN, c: tmp + grp * coutG * colsN, ldc: colsN)
-                }
-                // [Cout, nb, HW] → [nb, Cout, HW], adding the bias.
-                for s in 0..<nb {
-                    for co in 0..<g.cOut {
-                        let b = biasData?[co] ?? 0
-                        let src = tmp + co * colsN + s * hw, dst = po.baseAddress! + ((n0 + s) * g.cOut + co) * hw
-                        if b == 0 { dst.update(from: src, count: hw) } else { for p in 0..<hw { dst[p] = src[p] + b } }
-                    }
-                }
-            }
+        forEachBatchPart(g.n, work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n) { _, part in
+            convolve(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, samples: part, into: po.baseAddress!)
         }
     } } }
     return .result(shape: g.outputShape, data: out, op: .conv2d(x, weight: weight, bias: bias, g),
                    inputs: [x, weight] + [bias].compactMap { $0 })
+}
+
+extension Conv2dGeometry {
+    /// A 1x1 convolution with stride 1 and no padding: one sample's input `[Cin, H·W]` is already its column matrix.
+    var isPointwise: Bool { kH == 1 && kW == 1 && stride == (1, 1) && padding == (0, 0) }
+    /// Stride 1 with output planes as large as the input planes ("same" padding, `padding = dilation·(k−1)/2`).
+    var isSame: Bool { stride == (1, 1) && hOut == h && wOut == w }
+}
+
+/// One worker's share of a forward convolution: samples `samples` of `x` into `out` (both laid out as `g` says),
+/// chunk by chunk within `columnBudget`, adding `bias` when given.
+func convolve(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dGeometry, bias: [Float]?,
+              samples part: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    let hw = g.hOut * g.wOut, coutG = g.cOut / g.groups, kG = g.kPerGroup
+    let chunk = g.isPointwise ? 1 : Swift.min(g.chunk, part.count)
+    let cols = UnsafeMutablePointer<Float>.allocate(capacity: g.isPointwise ? 0 : g.cIn * g.kH * g.kW * chunk * hw)
+    let tmp = UnsafeMutablePointer<Float>.allocate(capacity: chunk > 1 ? g.cOut * chunk * hw : 0)
+    defer { cols.deallocate(); tmp.deallocate() }
+    for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
+        let nb = Swift.min(chunk, part.upperBound - n0), colsN = nb * hw
+        let b: UnsafePointer<Float>
+        if g.isPointwise { b = x + n0 * g.cIn * hw } else { im2col(x, g, n0: n0, nb: nb, cols: cols); b = UnsafePointer(cols) }
+        if nb == 1 {   // one sample: the GEMM writes its [Cout, HW] output in place
+            let dst = out + n0 * g.cOut * hw
+            for grp in 0..<g.groups {
+                sgemm(m: coutG, n: hw, k: kG, a: w + grp * coutG * kG, lda: kG,
+                      b: b + grp * kG * hw, ldb: hw, c: dst + grp * coutG * hw, ldc: hw)
+            }
+            if let bias { for co in 0..<g.cOut where bias[co] != 0 {
+                let v = bias[co], row = dst + co * hw
+                for p in 0..<hw { row[p] += v }
+            } }
+            continue
+        }
+        for grp in 0..<g.groups {
+            sgemm(m: coutG, n: colsN, k: kG, a: w + grp * coutG * kG, lda: kG,
+                  b: b + grp * kG * colsN, ldb: colsN, c: tmp + grp * coutG * colsN, ldc: colsN)
+        }
+        // [Cout, nb, HW] → [nb, Cout, HW], adding the bias.
+        for s in 0..<nb {
+            for co in 0..<g.cOut {
+                let v = bias?[co] ?? 0
+                let src = tmp + co * colsN + s * hw, dst = out + ((n0 + s) * g.cOut + co) * hw
+                if v == 0 { dst.update(from: src, count: hw) } else { for p in 0..<hw { dst[p] = src[p] + v } }
+            }
+        }
+    }
 }
 
 func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv2dGeometry, grad dy: [Float]) -> [[Float]?] {
@@ -220,24 +234,37 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
     var dB: [Float]? = nil
     if hasBias {
         var d = [Float](repeating: 0, count: g.cOut)
-        for s in 0..<g.n { for co in 0..<g.cOut {
-            var acc: Float = 0
-            let base = (s * g.cOut + co) * hw
-            for p in 0..<hw { acc += dy[base + p] }
-            d[co] += acc
-        } }
+        dy.withUnsafeBufferPointer { pdy in
+            for s in 0..<g.n { for co in 0..<g.cOut { d[co] += vectorSum(pdy.baseAddress! + (s * g.cOut + co) * hw, hw) } }
+        }
         dB = d
     }
     let needX = x.requiresGrad, needW = weight.requiresGrad
     if !needX && !needW { return hasBias ? [nil, nil, dB] : [nil, nil] }
+    // dX of a stride-1 "same" convolution is itself one: dX = conv(dY, W̃) with the same padding and dilation and
+    // W̃[grp·CinG + ci, co, i, j] = W[grp·CoutG + co, ci, kH−1−i, kW−1−j]. Its GEMMs have the large inner size
+    // CoutG·kH·kW and write dX in place: no col2im scatter, no zero-filling.
+    let adjoint = needX && g.isSame
+    var ga = g
+    ga.cIn = g.cOut; ga.cOut = g.cIn
+    let cinG = g.cIn / g.groups, taps = g.kH * g.kW
+    var wT = [Float](unsafeUninitializedCapacity: adjoint ? weight.count : 0) { _, n in n = adjoint ? weight.count : 0 }
+    if adjoint {
+        for grp in 0..<g.groups { for co in 0..<coutG { for ci in 0..<cinG { for t in 0..<taps {
+            wT[((grp * cinG + ci) * coutG + co) * taps + t] = weight.data[((grp * coutG + co) * cinG + ci) * taps + taps - 1 - t]
+        } } } }
+    }
     let workers = Swift.max(1, Swift.min(Parallel.threads, g.n))
-    var dX = [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }   // zeroed per chunk
+    var dX = [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }   // every element written
     var dWParts = [Float](repeating: 0, count: needW ? workers * weight.count : 0)
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in dy.withUnsafeBufferPointer { pdy in
-    dX.withUnsafeMutableBufferPointer { pdx in dWParts.withUnsafeMutableBufferPointer { pdw in
+    dX.withUnsafeMutableBufferPointer { pdx in dWParts.withUnsafeMutableBufferPointer { pdw in wT.withUnsafeBufferPointer { pwT in
         forEachBatchPart(g.n, work: 2 * g.cOut * kG * hw * g.n) { worker, part in
-            let chunk = Swift.min(g.chunk, part.count)
-            let cols = UnsafeMutablePointer<Float>.allocate(capacity: g.cIn * g.kH * g.kW * chunk * hw)
+            if adjoint { convolve(pdy.baseAddress!, pwT.baseAddress!, ga, bias: nil, samples: part, into: pdx.baseAddress!) }
+            let scatter = needX && !adjoint
+            guard needW || scatter else { return }
+            let chunk = g.isPointwise ? 1 : Swift.min(g.chunk, part.count)
+            let cols = UnsafeMutablePointer<Float>.allocate(capacity: g.isPointwise && !scatter ? 0 : g.cIn * g.kH * g.kW * chunk * hw)
             let dyT = UnsafeMutablePointer<Float>.allocate(capacity: chunk > 1 ? g.cOut * chunk * hw : 0)
             defer { cols.deallocate(); dyT.deallocate() }
             let dW = needW ? pdw.baseAddress! + worker * weight.count : nil
@@ -254,13 +281,16 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
                     dY = UnsafePointer(dyT)
                 }
                 if let dW {
-                    im2col(px.baseAddress!, g, n0: n0, nb: nb, cols: cols)
+                    let b: UnsafePointer<Float>
+                    if g.isPointwise { b = px.baseAddress! + n0 * g.cIn * hw } else {
+                        im2col(px.baseAddress!, g, n0: n0, nb: nb, cols: cols); b = UnsafePointer(cols)
+                    }
                     for grp in 0..<g.groups {   // dW_g[CoutG, Kg] += dY_g[CoutG, cols] · cols_gᵀ
                         sgemm(transB: true, m: coutG, n: kG, k: colsN, a: dY + grp * coutG * colsN, lda: colsN,
-                              b: cols + grp * kG * colsN, ldb: colsN, beta: 1, c: dW + grp * coutG * kG, ldc: kG)
+                              b: b + grp * kG * colsN, ldb: colsN, beta: 1, c: dW + grp * coutG * kG, ldc: kG)
                     }
                 }
-                if needX {
+                if scatter {
                     for grp in 0..<g.groups {   // dCols_g[Kg, cols] = W_gᵀ · dY_g
                         sgemm(transA: true, m: kG, n: colsN, k: coutG, a: pw.baseAddress! + grp * coutG * kG, lda: kG,
                               b: dY + grp * coutG * colsN, ldb: colsN, c: cols + grp * kG * colsN, ldc: colsN)
@@ -270,7 +300,7 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
                 }
             }
         }
-    } } } } }
+    } } } } } }
     var dW: [Float]? = nil
     if needW {
         var sum = Array(dWParts[0..<weight.count])

@@ -3,16 +3,17 @@ import XCTest
 
 /// The vectorised and shifted-plane fast paths (docs/performance.md) against plain Double loops.
 final class FastPathTests: XCTestCase {
-    /// dL/dx and dL/dw of L = Σ conv(x, w)·r by the direct adjoint loops, in Double.
+    /// dL/dx and dL/dw of L = Σ conv(x, w)·r by the direct adjoint loops (groups included), in Double.
     func naiveConvGradients(_ x: Tensor, _ w: Tensor, _ g: Conv2dGeometry, _ r: [Float]) throws -> ([Float], [Float]) {
         let v = try g.validated(input: x.shape, weight: w.shape, bias: nil)
         var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: w.count)
         for s in 0..<v.n { for co in 0..<v.cOut { for oh in 0..<v.hOut { for ow in 0..<v.wOut {
             let gy = Double(r[((s * v.cOut + co) * v.hOut + oh) * v.wOut + ow])
-            for ci in 0..<v.cIn { for i in 0..<v.kH { for j in 0..<v.kW {
+            let cinG = v.cIn / g.groups, grp = co / (v.cOut / g.groups)
+            for ci in 0..<cinG { for i in 0..<v.kH { for j in 0..<v.kW {
                 let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h, iw = ow * g.stride.w - g.padding.w + j * g.dilation.w
                 guard ih >= 0, ih < v.h, iw >= 0, iw < v.w else { continue }
-                let xi = ((s * v.cIn + ci) * v.h + ih) * v.w + iw, wi = ((co * v.cIn + ci) * v.kH + i) * v.kW + j
+                let xi = ((s * v.cIn + grp * cinG + ci) * v.h + ih) * v.w + iw, wi = ((co * cinG + ci) * v.kH + i) * v.kW + j
                 dx[xi] += Double(w.data[wi]) * gy
                 dw[wi] += Double(x.data[xi]) * gy
             } } }
@@ -31,6 +32,14 @@ final class FastPathTests: XCTestCase {
             ([2, 2, 7, 7], [2, 2, 3, 3], Conv2dGeometry(padding: (2, 2), dilation: (2, 2))),
             ([2, 3, 5, 5], [4, 3, 5, 5], Conv2dGeometry(padding: (2, 2))),
             ([3, 3, 7, 6], [4, 3, 3, 3], Conv2dGeometry(stride: (2, 2), padding: (1, 1))),
+            // dX as the convolution of dY with the flipped, per-group transposed kernel: groups, non-square
+            // kernels, 1x1 (no im2col) and a strided 1x1 (im2col, col2im).
+            ([2, 4, 5, 6], [6, 2, 3, 3], Conv2dGeometry(padding: (1, 1), groups: 2)),
+            ([2, 2, 5, 4], [3, 2, 3, 1], Conv2dGeometry(padding: (1, 0))),
+            ([2, 3, 4, 6], [2, 3, 1, 5], Conv2dGeometry(padding: (0, 2))),
+            ([3, 4, 5, 3], [6, 4, 1, 1], Conv2dGeometry()),
+            ([2, 4, 3, 3], [4, 2, 1, 1], Conv2dGeometry(groups: 2)),
+            ([2, 3, 6, 5], [4, 3, 1, 1], Conv2dGeometry(stride: (2, 2))),
         ]
         let saved = columnBudget
         defer { columnBudget = saved }
