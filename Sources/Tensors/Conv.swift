@@ -241,15 +241,16 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
     }
     let needX = x.requiresGrad, needW = weight.requiresGrad
     if !needX && !needW { return hasBias ? [nil, nil, dB] : [nil, nil] }
-    // dX of a stride-1 "same" convolution is itself one: dX = conv(dY, W̃) with the same padding and dilation and
+    // A stride-1 "same" convolution's dX is itself one: dX = conv(dY, W̃) with the same padding and dilation and
     // W̃[grp·CinG + ci, co, i, j] = W[grp·CoutG + co, ci, kH−1−i, kW−1−j]. Its GEMMs have the large inner size
-    // CoutG·kH·kW and write dX in place: no col2im scatter, no zero-filling.
-    let adjoint = needX && g.isSame
+    // CoutG·kH·kW and write dX in place (no col2im scatter, no zero-filling), and the same columns of dY give
+    // dW̃[grp·CinG + ci, co, i, j] = Σ_p x[ci, p]·cols_dY[(co, i, j), p], so x is not unfolded again.
+    let same = g.isSame
     var ga = g
     ga.cIn = g.cOut; ga.cOut = g.cIn
     let cinG = g.cIn / g.groups, taps = g.kH * g.kW
-    var wT = [Float](unsafeUninitializedCapacity: adjoint ? weight.count : 0) { _, n in n = adjoint ? weight.count : 0 }
-    if adjoint {
+    var wT = [Float](unsafeUninitializedCapacity: same ? weight.count : 0) { _, n in n = same ? weight.count : 0 }
+    if same {   // also maps dW̃ back to dW below (the map is its own inverse)
         for grp in 0..<g.groups { for co in 0..<coutG { for ci in 0..<cinG { for t in 0..<taps {
             wT[((grp * cinG + ci) * coutG + co) * taps + t] = weight.data[((grp * coutG + co) * cinG + ci) * taps + taps - 1 - t]
         } } } }
@@ -260,11 +261,13 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in dy.withUnsafeBufferPointer { pdy in
     dX.withUnsafeMutableBufferPointer { pdx in dWParts.withUnsafeMutableBufferPointer { pdw in wT.withUnsafeBufferPointer { pwT in
         forEachBatchPart(g.n, work: 2 * g.cOut * kG * hw * g.n) { worker, part in
-            if adjoint { convolve(pdy.baseAddress!, pwT.baseAddress!, ga, bias: nil, samples: part, into: pdx.baseAddress!) }
-            let scatter = needX && !adjoint
-            guard needW || scatter else { return }
-            let chunk = g.isPointwise ? 1 : Swift.min(g.chunk, part.count)
-            let cols = UnsafeMutablePointer<Float>.allocate(capacity: g.isPointwise && !scatter ? 0 : g.cIn * g.kH * g.kW * chunk * hw)
+            if same {
+                backwardSame(x: px.baseAddress!, wT: pwT.baseAddress!, dy: pdy.baseAddress!, ga, samples: part,
+                             dX: needX ? pdx.baseAddress! : nil, dWT: needW ? pdw.baseAddress! + worker * weight.count : nil)
+                return
+            }
+            let chunk = Swift.min(g.chunk, part.count)
+            let cols = UnsafeMutablePointer<Float>.allocate(capacity: g.cIn * g.kH * g.kW * chunk * hw)
             let dyT = UnsafeMutablePointer<Float>.allocate(capacity: chunk > 1 ? g.cOut * chunk * hw : 0)
             defer { cols.deallocate(); dyT.deallocate() }
             let dW = needW ? pdw.baseAddress! + worker * weight.count : nil
@@ -281,16 +284,13 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
                     dY = UnsafePointer(dyT)
                 }
                 if let dW {
-                    let b: UnsafePointer<Float>
-                    if g.isPointwise { b = px.baseAddress! + n0 * g.cIn * hw } else {
-                        im2col(px.baseAddress!, g, n0: n0, nb: nb, cols: cols); b = UnsafePointer(cols)
-                    }
+                    im2col(px.baseAddress!, g, n0: n0, nb: nb, cols: cols)
                     for grp in 0..<g.groups {   // dW_g[CoutG, Kg] += dY_g[CoutG, cols] · cols_gᵀ
                         sgemm(transB: true, m: coutG, n: kG, k: colsN, a: dY + grp * coutG * colsN, lda: colsN,
-                              b: b + grp * kG * colsN, ldb: colsN, beta: 1, c: dW + grp * coutG * kG, ldc: kG)
+                              b: cols + grp * kG * colsN, ldb: colsN, beta: 1, c: dW + grp * coutG * kG, ldc: kG)
                     }
                 }
-                if scatter {
+                if needX {
                     for grp in 0..<g.groups {   // dCols_g[Kg, cols] = W_gᵀ · dY_g
                         sgemm(transA: true, m: kG, n: colsN, k: coutG, a: pw.baseAddress! + grp * coutG * kG, lda: kG,
                               b: dY + grp * coutG * colsN, ldb: colsN, c: cols + grp * kG * colsN, ldc: colsN)
@@ -305,9 +305,57 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
     if needW {
         var sum = Array(dWParts[0..<weight.count])
         for w in 1..<workers { for i in 0..<weight.count { sum[i] += dWParts[w * weight.count + i] } }
+        if same {
+            var d = sum
+            for grp in 0..<g.groups { for co in 0..<coutG { for ci in 0..<cinG { for t in 0..<taps {
+                d[((grp * coutG + co) * cinG + ci) * taps + taps - 1 - t] = sum[((grp * cinG + ci) * coutG + co) * taps + t]
+            } } } }
+            sum = d
+        }
         dW = sum
     }
     return hasBias ? [needX ? dX : nil, dW, dB] : [needX ? dX : nil, dW]
+}
+
+/// One worker's share of the backward pass of a stride-1 "same" convolution `g`, given `ga` (its adjoint: channels
+/// swapped), the flipped, per-group transposed weight `wT` `[Cin, CoutG, kH, kW]` and `dy` `[N, Cout, H, W]`:
+/// for samples `part`, writes dX `[N, Cin, H, W]` (when non-nil) and adds dW̃ `[Cin, CoutG, kH, kW]` into `dWT`.
+func backwardSame(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>, _ ga: Conv2dGeometry,
+                  samples part: Range<Int>, dX: UnsafeMutablePointer<Float>?, dWT: UnsafeMutablePointer<Float>?) {
+    let hw = ga.h * ga.w, cinG = ga.cOut / ga.groups, kG = ga.kPerGroup   // kG = CoutG·kH·kW
+    let chunk = ga.isPointwise ? 1 : Swift.min(ga.chunk, part.count)
+    let cols = UnsafeMutablePointer<Float>.allocate(capacity: ga.isPointwise ? 0 : ga.cIn * ga.kH * ga.kW * chunk * hw)
+    let tmp = UnsafeMutablePointer<Float>.allocate(capacity: chunk > 1 ? ga.cOut * chunk * hw : 0)
+    defer { cols.deallocate(); tmp.deallocate() }
+    for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
+        let nb = Swift.min(chunk, part.upperBound - n0), colsN = nb * hw
+        let b: UnsafePointer<Float>
+        if ga.isPointwise { b = dy + n0 * ga.cIn * hw } else { im2col(dy, ga, n0: n0, nb: nb, cols: cols); b = UnsafePointer(cols) }
+        if let dWT {   // dW̃_g[CinG, kG] += X_g[CinG, nb·HW] · cols_gᵀ
+            let xs: UnsafePointer<Float>
+            if nb == 1 { xs = x + n0 * ga.cOut * hw } else {
+                for s in 0..<nb { for c in 0..<ga.cOut {
+                    (tmp + c * colsN + s * hw).update(from: x + ((n0 + s) * ga.cOut + c) * hw, count: hw)
+                } }
+                xs = UnsafePointer(tmp)
+            }
+            for grp in 0..<ga.groups {
+                sgemm(transB: true, m: cinG, n: kG, k: colsN, a: xs + grp * cinG * colsN, lda: colsN,
+                      b: b + grp * kG * colsN, ldb: colsN, beta: 1, c: dWT + grp * cinG * kG, ldc: kG)
+            }
+        }
+        guard let dX else { continue }
+        let out = nb == 1 ? dX + n0 * ga.cOut * hw : tmp   // dX_g[CinG, nb·HW] = W̃_g · cols_g
+        for grp in 0..<ga.groups {
+            sgemm(m: cinG, n: colsN, k: kG, a: wT + grp * cinG * kG, lda: kG,
+                  b: b + grp * kG * colsN, ldb: colsN, c: out + grp * cinG * colsN, ldc: colsN)
+        }
+        if nb > 1 {   // [Cin, nb, HW] → [nb, Cin, HW]
+            for s in 0..<nb { for c in 0..<ga.cOut {
+                (dX + ((n0 + s) * ga.cOut + c) * hw).update(from: tmp + c * colsN + s * hw, count: hw)
+            } }
+        }
+    }
 }
 
 /// Direct (seven-loop) convolution in Double, the oracle the im2col path is tested against.
