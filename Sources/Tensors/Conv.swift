@@ -95,35 +95,40 @@ func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, co
     let hw = g.hOut * g.wOut, rowLen = nb * hw, plane = g.h * g.w
     for r in 0..<(g.cIn * g.kH * g.kW) {
         let c = r / (g.kH * g.kW), i = (r / g.kW) % g.kH, j = r % g.kW
-        let (lo, hi, shift) = g.validColumns(j), rows = g.validRows(i)
+        let (lo, hi, shift) = g.validColumns(j), rows = g.validRows(i), right = g.wOut - hi
         let dst = cols + r * rowLen
+        // The shifted copy dst[t] = src[t + offset] for t in the valid rows, clipped to the plane.
+        let offset = (i * g.dilation.h - g.padding.h) * g.w + shift, (a, b) = (rows.lo * g.wOut, rows.hi * g.wOut)
+        let t0 = Swift.min(Swift.max(a, -offset), b), t1 = Swift.min(Swift.max(t0, plane - offset), b)
         for s in 0..<nb {
             let src = x + ((n0 + s) * g.cIn + c) * plane, o = dst + s * hw
+            zeroFill(o, a)   // rows above the image
             if g.isShiftedPlane {
-                let offset = (i * g.dilation.h - g.padding.h) * g.w + shift
-                // dst[t] = src[t + offset] for t in the valid rows, clipped to the plane.
-                let (a, b) = (rows.lo * g.w, rows.hi * g.w)
-                let t0 = Swift.min(Swift.max(a, -offset), b), t1 = Swift.min(Swift.max(t0, plane - offset), b)
-                for t in a..<t0 { o[t] = 0 }
+                zeroFill(o + a, t0 - a)
                 (o + t0).update(from: src + t0 + offset, count: t1 - t0)
-                for t in t1..<b { o[t] = 0 }
-                for oh in rows.lo..<rows.hi {
-                    let row = o + oh * g.w
-                    for ow in 0..<lo { row[ow] = 0 }
-                    for ow in hi..<g.w { row[ow] = 0 }
+                zeroFill(o + t1, b - t1)
+                if lo > 0 || right > 0 {   // columns left and right of the image
+                    var row = o + a
+                    for _ in rows.lo..<rows.hi { zeroFill(row, lo); zeroFill(row + hi, right); row += g.w }
                 }
             } else {
                 for oh in rows.lo..<rows.hi {
                     let rowPtr = src + (oh * g.stride.h + i * g.dilation.h - g.padding.h) * g.w + shift, row = o + oh * g.wOut
-                    for ow in 0..<lo { row[ow] = 0 }
-                    for ow in lo..<hi { row[ow] = rowPtr[ow * g.stride.w] }
-                    for ow in hi..<g.wOut { row[ow] = 0 }
+                    zeroFill(row, lo)
+                    if g.stride.w == 1 { (row + lo).update(from: rowPtr + lo, count: hi - lo) } else {
+                        for ow in lo..<hi { row[ow] = rowPtr[ow * g.stride.w] }
+                    }
+                    zeroFill(row + hi, right)
                 }
             }
-            for t in 0..<(rows.lo * g.wOut) { o[t] = 0 }
-            for t in (rows.hi * g.wOut)..<hw { o[t] = 0 }
+            zeroFill(o + b, hw - b)   // rows below the image
         }
     }
+}
+
+/// Zeroes `p[0..<n]`; one store for the common one-element border, no call for none.
+@inline(__always) func zeroFill(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+    if n == 1 { p[0] = 0 } else if n > 1 { p.update(repeating: 0, count: n) }
 }
 
 /// Adds `cols [Cin·kH·kW, nb·Hout·Wout]` back into samples `n0..<n0+nb` of `dx` (the adjoint of `im2col`).
