@@ -93,10 +93,10 @@ extension Conv2dGeometry {
 /// whose out-of-image columns and rows are then zeroed; otherwise rows are copied element by element.
 func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, cols: UnsafeMutablePointer<Float>) {
     let hw = g.hOut * g.wOut, rowLen = nb * hw, plane = g.h * g.w
-    for r in 0..<(g.cIn * g.kH * g.kW) {
-        let c = r / (g.kH * g.kW), i = (r / g.kW) % g.kH, j = r % g.kW
-        let (lo, hi, shift) = g.validColumns(j), rows = g.validRows(i), right = g.wOut - hi
-        let dst = cols + r * rowLen
+    let columns = (0..<g.kW).map { g.validColumns($0) }, validRows = (0..<g.kH).map { g.validRows($0) }   // per tap, not per row
+    for c in 0..<g.cIn { for i in 0..<g.kH { for j in 0..<g.kW {
+        let (lo, hi, shift) = columns[j], rows = validRows[i], right = g.wOut - hi
+        let dst = cols + ((c * g.kH + i) * g.kW + j) * rowLen
         // The shifted copy dst[t] = src[t + offset] for t in the valid rows, clipped to the plane.
         let offset = (i * g.dilation.h - g.padding.h) * g.w + shift, (a, b) = (rows.lo * g.wOut, rows.hi * g.wOut)
         let t0 = Swift.min(Swift.max(a, -offset), b), t1 = Swift.min(Swift.max(t0, plane - offset), b)
@@ -123,7 +123,7 @@ func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, co
             }
             zeroFill(o + b, hw - b)   // rows below the image
         }
-    }
+    } } }
 }
 
 /// Zeroes `p[0..<n]`; one store for the common one-element border, no call for none.
