@@ -151,7 +151,7 @@ final class BenchCNNSmall: Layer {
     func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
         var h = x
         for i in 0..<3 {
-            h = try bns[i](convs[i](h, training: training), training: training).relu()
+            h = try bns[i](convs[i](h, training: training), training: training, relu: true)
             if i < 2 { h = try h.maxPool2d(Pool2dGeometry(kernel: (2, 2))) }
         }
         return try fc(h.mean(axes: [2, 3]), training: training)

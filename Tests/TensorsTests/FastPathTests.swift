@@ -86,6 +86,30 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    func testFusedBatchNormReluEqualsBatchNormThenReluExactly() throws {
+        // Bit-for-bit the same values and gradients as the two ops in sequence, in training and eval, with a
+        // plane of 21 (a SIMD tail), roughly half the outputs negative, and weight decay-free γ of both signs.
+        var rng = SeededRandom(seed: 13)
+        let shape = [3, 2, 3, 7]
+        let x0 = Tensor.normal(shape, rng: &rng), r = Tensor.uniform(shape, low: -1, high: 1, rng: &rng)
+        for training in [true, false] {
+            var results: [[[Float]]] = []
+            for fused in [false, true] {
+                let x = Tensor(shape: shape, data: x0.data, requiresGrad: true)
+                let gamma = Tensor(shape: [2], data: [1.5, -0.75], requiresGrad: true)
+                let beta = Tensor(shape: [2], data: [0.25, -0.1], requiresGrad: true)
+                let mean = Tensor(shape: [2], data: [0.1, -0.2]), variance = Tensor(shape: [2], data: [0.9, 1.3])
+                let y = fused
+                    ? try batchNorm(x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training, relu: true)
+                    : try batchNorm(x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training).relu()
+                try (y * r).sum().backward()
+                results.append([y.data, x.grad!.data, gamma.grad!.data, beta.grad!.data, mean.data, variance.data])
+            }
+            XCTAssertEqual(results[0], results[1], "training \(training)")
+            XCTAssertTrue(results[1][0].contains(0) && results[1][0].contains { $0 > 0 })
+        }
+    }
+
     func testVectorisedReluAndAddHandleTailsAndSigns() throws {
         let n = 16 * 3 + 5   // full 16-lane blocks plus a scalar tail
         let a = Tensor(shape: [n], data: (0..<n).map { Float($0 % 7) - 3 }, requiresGrad: true)
