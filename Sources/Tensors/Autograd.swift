@@ -143,7 +143,7 @@ public enum Op {
         case let .adaptiveAvgPool2d(a):
             return [adaptiveAvgPool2dBackward(g, input: a.shape, output: out.shape)]
         case let .batchNorm(x, w, b, saved):
-            return batchNormBackward(x, weight: w, hasBias: b != nil, saved: saved, grad: g)
+            return batchNormBackward(x, weight: w, hasBias: b != nil, saved: saved, out: out, grad: g)
         case .softmax:
             return [softmaxBackward(g, out: out)]
         case .logSoftmax:

@@ -11,15 +11,19 @@ public struct BatchNormSaved {
     var mean: [Float]
     var invStd: [Float]
     var training: Bool
+    /// Whether a ReLU followed in the same pass (`batchNorm(..., relu: true)`); the backward then masks dy by output > 0.
+    var relu = false
 }
 
 /// Batch normalisation (`F.batch_norm`): x `[N, C]` or `[N, C, H, W]`; weight (γ), bias (β),
 /// running mean and running variance `[C]` (any may be nil, as `affine=False` / `track_running_stats=False`).
 /// In training, `runningMean`/`runningVar` are updated in place (not part of the graph).
+/// With `relu: true` the result is `relu(batch_norm(x))` computed in one pass, exactly as the two ops in sequence
+/// (same values and gradients), without the intermediate tensor.
 /// - Throws: `TensorError` when x is not `[N, C, ...]`, a `[C]` vector has the wrong size, eval mode has no
 ///   running stats, or training sees one value per channel (as PyTorch's "Expected more than 1 value per channel").
 public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
-                      training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) throws -> Tensor {
+                      training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false) throws -> Tensor {
     guard x.rank == 2 || x.rank == 4 || x.rank == 3 else {
         throw TensorError.invalidShape(op: "batch_norm", shape: x.shape, reason: "is not [N, C] or [N, C, H, W]")
     }
@@ -69,39 +73,45 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
         Parallel.forEach(n * c, costPerItem: hw) { range in
             for idx in range {
                 let ch = idx % c
-                vectorAffine(px.baseAddress! + idx * hw, po.baseAddress! + idx * hw, hw, scale: scale[ch], shift: shift[ch])
+                vectorAffine(px.baseAddress! + idx * hw, po.baseAddress! + idx * hw, hw, scale: scale[ch], shift: shift[ch], relu: relu)
             }
         }
     } }
-    let saved = BatchNormSaved(mean: mean, invStd: invStd, training: training)
+    let saved = BatchNormSaved(mean: mean, invStd: invStd, training: training, relu: relu)
     return .result(shape: x.shape, data: out, op: .batchNorm(x, weight: weight, bias: bias, saved),
                    inputs: [x] + [weight, bias].compactMap { $0 })
 }
 
-func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, saved: BatchNormSaved, grad dy: [Float]) -> [[Float]?] {
+func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, saved: BatchNormSaved, out: Tensor, grad dy: [Float]) -> [[Float]?] {
     let n = x.shape[0], c = x.shape[1], hw = x.shape[2...].reduce(1, *), m = Float(n * hw)
+    // With a fused ReLU, dy below is the ReLU's input gradient (out > 0 ? dy : 0), formed on the fly.
+    let maskData = saved.relu ? out.data : []
     // Σdy and Σdy·x̂ per channel, with x̂ = (x − mean)·invStd.
     var sumDy = [Float](repeating: 0, count: c), sumDyXHat = [Float](repeating: 0, count: c)
-    dy.withUnsafeBufferPointer { pdy in x.data.withUnsafeBufferPointer { px in
+    dy.withUnsafeBufferPointer { pdy in x.data.withUnsafeBufferPointer { px in maskData.withUnsafeBufferPointer { pm in
     sumDy.withUnsafeMutableBufferPointer { sumDy in sumDyXHat.withUnsafeMutableBufferPointer { sumDyXHat in
+        let mask = saved.relu ? pm.baseAddress : nil
         Parallel.forEach(c, costPerItem: n * hw) { range in
             for ch in range {
                 var a = 0.0, b = 0.0
                 for s in 0..<n {
                     let base = (s * c + ch) * hw
-                    let (sa, sb) = vectorSumAndDot(pdy.baseAddress! + base, px.baseAddress! + base, hw, mean: saved.mean[ch])
+                    let (sa, sb) = vectorSumAndDot(pdy.baseAddress! + base, px.baseAddress! + base, hw, mean: saved.mean[ch],
+                                                   mask: mask.map { $0 + base })
                     a += Double(sa); b += Double(sb)
                 }
                 sumDy[ch] = Float(a); sumDyXHat[ch] = Float(b) * saved.invStd[ch]
             }
         }
-    } } } }
+    } } } } }
     var dX: [Float]? = nil
     if x.requiresGrad {
         // training: dx = k·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) with k = γ·invStd, i.e. a·dy − b·x + c per channel;
         // eval: dx = k·dy.
         var d = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count }
         dy.withUnsafeBufferPointer { pdy in x.data.withUnsafeBufferPointer { px in d.withUnsafeMutableBufferPointer { pd in
+        maskData.withUnsafeBufferPointer { pm in
+            let mask = saved.relu ? pm.baseAddress : nil
             Parallel.forEach(n * c, costPerItem: hw) { range in
                 for idx in range {
                     let ch = idx % c, base = idx * hw
@@ -109,13 +119,13 @@ func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, saved: Batch
                     if saved.training {
                         let b = k * saved.invStd[ch] * sumDyXHat[ch] / m
                         vectorLinear2(pdy.baseAddress! + base, px.baseAddress! + base, pd.baseAddress! + base, hw,
-                                      a: k, b: b, c: b * saved.mean[ch] - k * sumDy[ch] / m)
+                                      a: k, b: b, c: b * saved.mean[ch] - k * sumDy[ch] / m, mask: mask.map { $0 + base })
                     } else {
-                        vectorAffine(pdy.baseAddress! + base, pd.baseAddress! + base, hw, scale: k, shift: 0)
+                        vectorAffine(pdy.baseAddress! + base, pd.baseAddress! + base, hw, scale: k, shift: 0, mask: mask.map { $0 + base })
                     }
                 }
             }
-        } } }
+        } } } }
         dX = d
     }
     var grads: [[Float]?] = [dX]

@@ -7,7 +7,8 @@ import Tensors
 // models, batch sizes, steps, MAC counts and output columns, so that the two can be compared row by row
 // (`scripts/bench-vs-torch` runs both interleaved). See docs/performance.md.
 //
-// usage: sskd-bench [--threads 2] [--only name,name] [--json FILE] [--quiet SECONDS]
+// usage: sskd-bench [--threads 2] [--only name,name] [--steps 50] [--json FILE] [--quiet SECONDS]
+//        (--steps: timed steps after min(10, steps) warm-up steps; small values for callgrind)
 //        sskd-bench --data    time loading the Fashion-MNIST train set (issue 4's "under one second")
 
 // MARK: - Options
@@ -18,6 +19,7 @@ struct Options {
     var json: String?
     var quiet: Double = 0
     var data = false
+    var steps = 50
 }
 
 func parseOptions() -> Options {
@@ -34,8 +36,9 @@ func parseOptions() -> Options {
         case "--json": o.json = value(a)
         case "--quiet": guard let q = Double(value(a)), q >= 0 else { fail("--quiet needs seconds ≥ 0") }; o.quiet = q
         case "--data": o.data = true
+        case "--steps": guard let n = Int(value(a)), n >= 1 else { fail("--steps needs a positive integer") }; o.steps = n
         case "-h", "--help":
-            print("usage: sskd-bench [--threads N] [--only name,...] [--json FILE] [--quiet SECONDS] | --data"); exit(0)
+            print("usage: sskd-bench [--threads N] [--only name,...] [--steps N] [--json FILE] [--quiet SECONDS] | --data"); exit(0)
         default: fail("unknown option \(a)")
         }
     }
@@ -101,11 +104,11 @@ func timeit(_ step: () throws -> Void, warmup: Int = 10, iterations: Int = 50) r
 }
 
 /// Times `step`; with `quiet` > 0 waits for an idle machine first and retries (up to 6 times) while other load was seen.
-func measure(_ step: () throws -> Void, quiet: Double) rethrows -> Timing {
+func measure(_ step: () throws -> Void, quiet: Double, steps: Int) rethrows -> Timing {
     var best: Timing?
     for _ in 0..<(quiet > 0 ? 6 : 1) {
         if quiet > 0 { waitQuiet(timeout: quiet) }
-        let r = try timeit(step)
+        let r = try timeit(step, warmup: Swift.min(10, steps), iterations: steps)
         if best == nil || r.foreign < best!.foreign { best = r }
         if r.foreign <= 0.1 { break }
     }
@@ -148,7 +151,7 @@ final class BenchCNNSmall: Layer {
     func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
         var h = x
         for i in 0..<3 {
-            h = try bns[i](convs[i](h, training: training), training: training).relu()
+            h = try bns[i](convs[i](h, training: training), training: training, relu: true)
             if i < 2 { h = try h.maxPool2d(Pool2dGeometry(kernel: (2, 2))) }
         }
         return try fc(h.mean(axes: [2, 3]), training: training)
@@ -271,7 +274,7 @@ for b in benches where options.only.isEmpty || options.only.contains(where: { b.
     let t: Timing
     do {
         let step = try b.make()
-        t = try measure(step, quiet: options.quiet)
+        t = try measure(step, quiet: options.quiet, steps: options.steps)
     } catch {
         fail("\(b.name): \(error)")
     }

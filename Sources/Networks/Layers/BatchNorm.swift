@@ -36,12 +36,19 @@ public final class BatchNorm: Layer {
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
+        try callAsFunction(x, training: training, relu: false)
+    }
+
+    /// `relu(self(x))` in one pass when `relu` (the same values and gradients as the two ops in sequence,
+    /// without the intermediate tensor; `batchNorm(..., relu:)`).
+    /// - Throws: `TensorError` when `x` is not of rank `rank` or has the wrong channel count.
+    public func callAsFunction(_ x: Tensor, training: Bool, relu: Bool) throws -> Tensor {
         guard x.rank == rank else {
             throw TensorError.invalidShape(op: rank == 4 ? "BatchNorm2d" : "BatchNorm1d", shape: x.shape,
                                            reason: rank == 4 ? "is not [N, C, H, W]" : "is not [N, C]")
         }
         let y = try batchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                              training: training, momentum: momentum, eps: eps)
+                              training: training, momentum: momentum, eps: eps, relu: relu)
         if training { numBatchesTracked.data[0] += 1 }
         return y
     }

@@ -23,7 +23,7 @@ public final class BasicBlock: Layer {
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
-        let out = try bn2(conv2(bn1(conv1(x, training: training), training: training).relu(), training: training), training: training)
+        let out = try bn2(conv2(bn1(conv1(x, training: training), training: training, relu: true), training: training), training: training)
         return try (out + (downsample?(x, training: training) ?? x)).relu()
     }
 
@@ -65,8 +65,8 @@ public final class Bottleneck: Layer {
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
-        var out = try bn1(conv1(x, training: training), training: training).relu()
-        out = try bn2(conv2(out, training: training), training: training).relu()
+        var out = try bn1(conv1(x, training: training), training: training, relu: true)
+        out = try bn2(conv2(out, training: training), training: training, relu: true)
         out = try bn3(conv3(out, training: training), training: training)
         return try (out + (downsample?(x, training: training) ?? x)).relu()
     }
@@ -105,8 +105,8 @@ public final class WideBasicBlock: Layer {
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
-        let a = try bn1(x, training: training).relu()
-        let out = try conv2(bn2(conv1(a, training: training), training: training).relu(), training: training)
+        let a = try bn1(x, training: training, relu: true)
+        let out = try conv2(bn2(conv1(a, training: training), training: training, relu: true), training: training)
         return try (convShortcut?(a, training: training) ?? x) + out
     }
 
