@@ -108,12 +108,14 @@ public final class Session {
     /// batch or write, and `run` stops before the next statement.
     public var terminationRequested: Int32? { terminationSignal == 0 ? nil : terminationSignal }
 
-    /// Makes SIGTERM stop the session cleanly instead of killing it mid-write: the handler only records the signal;
-    /// training and evaluation stop after their current batch, a write in progress finishes (saves are atomic), the
-    /// statement reports `terminated by SIGTERM`, and `run` returns `.terminated(SIGTERM)` (exit status 143).
-    /// For script modes (`sskd FILE`, `-c`, piped input); the REPL keeps the default action.
+    /// Makes SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop the session cleanly instead of killing it mid-write: the
+    /// handler only records the signal; training and evaluation stop after their current batch, a write in progress
+    /// finishes (saves are atomic, no temporary file is left), the statement reports `terminated by SIGTERM` (or
+    /// SIGINT, SIGHUP), and `run` returns `.terminated(signal)` (exit status 128 + signal: 143, 130, 129).
+    /// For script modes (`sskd FILE`, `-c`, piped input); the REPL handles Ctrl-C itself and keeps the default
+    /// action for the others.
     public static func installTerminationHandler() {
-        signal(SIGTERM) { sig in terminationSignal = sig }
+        for sig in [SIGTERM, SIGINT, SIGHUP] { signal(sig) { sig in terminationSignal = sig } }
     }
 
     /// Throws `SessionInterrupted` (and clears the flag) when Ctrl-C was pressed.
@@ -209,7 +211,7 @@ public final class Session {
     /// Reports that `signal` stopped the run at `statement` (the one that was running, or the next one) and returns
     /// `.terminated`; the statement's cell, if it ran, records the error.
     private func terminated(_ signal: Int32, at statement: ParsedStatement?, _ source: SourceText, cell: Int? = nil) -> RunStatus {
-        let name = signal == SIGTERM ? "SIGTERM" : "signal \(signal)"
+        let name = [SIGTERM: "SIGTERM", SIGINT: "SIGINT (Ctrl-C)", SIGHUP: "SIGHUP"][signal] ?? "signal \(signal)"
         var location = SourceLocation(source: source, line: 1, column: 1)
         if let statement, case let .success(stmt) = statement.result { location = stmt.location }
         let error = InterpreterError.runtime("terminated by \(name): stopped after the current batch or write; "

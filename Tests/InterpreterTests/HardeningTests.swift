@@ -120,7 +120,7 @@ final class HardeningTests: XCTestCase {
 
     /// Runs `script` in a fresh folder with the built sskd, sends SIGTERM once `ready` exists there plus `delay`,
     /// and returns the exit status, stderr and the folder's files (the script excluded).
-    private func terminate(_ script: String, ready: String, delay: TimeInterval) throws -> (Int32, Process.TerminationReason, String, [String], URL) {
+    private func terminate(_ script: String, ready: String, delay: TimeInterval, signal: Int32 = SIGTERM) throws -> (Int32, Process.TerminationReason, String, [String], URL) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-term-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try Data(script.utf8).write(to: dir.appendingPathComponent("job.sskd"))
@@ -139,7 +139,7 @@ final class HardeningTests: XCTestCase {
         }
         Thread.sleep(forTimeInterval: delay)
         XCTAssertTrue(process.isRunning, "the script ended before SIGTERM")
-        process.terminate()   // SIGTERM
+        kill(process.processIdentifier, signal)
         let sent = Date()
         process.waitUntilExit()
         XCTAssertLessThan(Date().timeIntervalSince(sent), 10, "stopping took too long")
@@ -176,6 +176,22 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(files, ["m.safetensors"])
         let session = Session.standard(output: CaptureSink())
         XCTAssertEqual(session.run("m = load \"\(dir.path)/m.safetensors\"", name: "check"), .ok, "the last save is complete")
+    }
+
+    /// Ctrl-C (SIGINT) and SIGHUP in script mode stop like SIGTERM: the write in progress finishes, no temporary
+    /// file is left, exit status 128 + signal.
+    func testSIGINTAndSIGHUPDuringSavesStopCleanly() throws {
+        for (sig, name) in [(SIGINT, "SIGINT (Ctrl-C)"), (SIGHUP, "SIGHUP")] {
+            let (status, reason, stderr, files, dir) = try terminate("""
+                m = model resnet20
+                for k in 1..100000 { save m "m.safetensors" }
+                """, ready: "m.safetensors", delay: 0.5, signal: sig)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            XCTAssertEqual(reason, .exit, name)
+            XCTAssertEqual(status, 128 + sig, name)
+            XCTAssertTrue(stderr.contains("terminated by \(name): stopped after the current batch or write"), stderr)
+            XCTAssertEqual(files, ["m.safetensors"], name)
+        }
     }
 
     /// Leftovers: `x = CMD` for a command that returns nothing runs nothing; `save session` keeps `save MODEL`;

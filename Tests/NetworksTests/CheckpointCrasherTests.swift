@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Networks
+import Tensors
 
 /// Every input in `Fixtures/crashers` once crashed, hung or exhausted memory in a checkpoint reader (found
 /// by the libFuzzer targets in Fuzz/ or by review; docs/reliability.md). Each must now fail with a
@@ -16,6 +17,19 @@ final class CheckpointCrasherTests: XCTestCase {
                 XCTAssertTrue(error is CheckpointError, "\(file): untyped error \(error)")
                 XCTAssertTrue("\(error)".hasPrefix(url.path), "\(file): \(error)")
             }
+        }
+    }
+
+    /// A 165-byte checkpoint whose metadata names an mlp with two 30,000-wide layers made `load` build a 900M-parameter
+    /// model (3.6 GB) before the strict load refused it; the architecture must now fit in what the file holds.
+    func testMetadataCannotAskForAModelLargerThanTheFile() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-huge-meta-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try StateDict(namedTensors: [("x", Tensor(shape: [1], data: [0]))],
+                      metadata: ["arch": "mlp", "channels": "1", "classes": "10", "widths": "30000,30000"]).save(to: url)
+        XCTAssertThrowsError(try Model.load(contentsOf: url)) { error in
+            XCTAssertEqual("\(error)".contains("\(url.path) holds 1 values, but mlp with channels 1, classes 10, widths 30000,30000 has"), true, "\(error)")
+            guard case NetworkError.invalidConfiguration = error else { return XCTFail("\(error)") }
         }
     }
 

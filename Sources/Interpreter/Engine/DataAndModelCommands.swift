@@ -9,7 +9,7 @@ import Tensors
 extension Session {
     /// Registers every engine command (data, models, training, distillation, plots).
     func registerEngineCommands() {
-        Cancellation.isRequested = { interruptFlag != 0 }
+        Cancellation.isRequested = { interruptFlag != 0 || terminationSignal != 0 }
         registerDataAndModelCommands()
         registerTrainingCommands()
         registerPlotCommands()

@@ -38,7 +38,10 @@ extension Model {
     /// the arguments, the metadata, or the shapes of the first 4-D weight (`[Cout, Cin, k, k]`) and the last
     /// `*.weight` matrix (`[classes, features]`). The load is strict (`load_state_dict(strict=True)`).
     /// - Returns: the model and the checkpoint's metadata (provenance and, for `.pth`, scalars like `epoch`).
-    /// - Throws: `CheckpointError` for unreadable files and when the architecture is unknown and not given, `NetworkError.stateDictMismatch` listing missing/unexpected keys and shape mismatches.
+    /// - Throws: `CheckpointError` for unreadable files and when the architecture is unknown and not given,
+    ///   `NetworkError.invalidConfiguration` when the architecture needs more parameters than the file holds
+    ///   (checked before anything is allocated), `NetworkError.stateDictMismatch` listing missing/unexpected keys
+    ///   and shape mismatches.
     public static func load(contentsOf url: URL, architecture: String? = nil, channels: Int? = nil, classes: Int? = nil,
                             widths: [Int]? = nil) throws -> (Model, [String: String]) {
         let dict = try StateDict.load(contentsOf: url)
@@ -55,6 +58,15 @@ extension Model {
         }
         let w = widths ?? meta[CheckpointKey.widths].map { $0.split(separator: ",").compactMap { Int($0) } }
         let size = meta[CheckpointKey.inputSize].map { $0.split(separator: ",").compactMap { Int($0) } }
+        // Bounds before allocation: the architecture the metadata describes must fit in what the file holds
+        // (a strict load needs every parameter from the file), so a tiny file cannot make us build a huge model.
+        let stored = tensors.reduce(0.0) { $0 + Double($1.1.count) }
+        let needed = try Zoo.parameterCount(arch, channels: c, classes: k, widths: w, inputSize: size)
+        guard needed <= stored else {
+            throw NetworkError.invalidConfiguration(architecture: arch, reason: "\(url.path) holds \(Int(stored)) values, but \(arch) with "
+                + "channels \(c), classes \(k)\(w.map { ", widths \($0.map(String.init).joined(separator: ","))" } ?? "") has "
+                + (needed < 9e18 ? "\(Int(needed))" : "too many") + " parameters; the file's metadata or the options given do not match its tensors")
+        }
         let model = try Zoo.make(arch, channels: c, classes: k, widths: w, inputSize: size, initialize: false)
         try model.load(tensors, strict: true)
         if let points = meta[CheckpointKey.split], !points.isEmpty {
