@@ -52,7 +52,8 @@ public enum ValueType {
     public func accept(_ value: Value) -> Value? {
         switch (self, value) {
         case (.integer, _): return value.integer.map { .number(Double($0)) }
-        case (.number, .number), (.string, .string), (.bool, .bool), (.path, .string), (.any, _), (.valueOrWord, _): return value
+        case let (.path, .string(s)): return s.isEmpty ? nil : value   // "" would name the working folder
+        case (.number, .number), (.string, .string), (.bool, .bool), (.any, _), (.valueOrWord, _): return value
         case let (.word(choices), .string(s)): return choices.isEmpty || choices.contains(s) ? value : nil
         case let (.object(t), .object(o)): return o.typeName == t ? value : nil
         default: return nil

@@ -39,6 +39,7 @@ extension Session {
                 }
             } catch { throw inv.error("\(error)", at: "name") }
             try session.checkInterrupt()   // Ctrl-C while reading the files: the previous data stays current
+            guard sets.train.count > 0 else { throw inv.error("\(sets.train.name) has no training images", at: "name") }
             guard try inv.int("val") < sets.train.count else {
                 throw inv.error("option 'val': must be less than the \(sets.train.count) train images, got \(try inv.int("val"))", at: "val")
             }
