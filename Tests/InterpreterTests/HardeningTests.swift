@@ -217,7 +217,7 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(sink.lines.last, "error: 1:11: no training runs to show yet", "800x600 is a size word, not a malformed number")
 
         XCTAssertEqual(session.run("load \"\"", name: "empty"), .runtimeError, "an empty path must not name the working folder")
-        XCTAssertTrue(sink.text.contains("argument 'file' for 'load' expects a file path, got \"\""), sink.text)
+        XCTAssertTrue(sink.lines.last?.contains("argument 'file' for 'load' expects a file path, got \"\"") ?? false, "\(sink.lines.last ?? "")")
 
         session.keepGoing = true
         XCTAssertEqual(session.run("print nope\nquit\nprint 2", name: "d"), .quit(70), "bare quit after an error: the run's status")
