@@ -1,32 +1,12 @@
 import Foundation
 import Tensors
+import TestSupport
 import XCTest
 @testable import Datasets
 
-/// `count` seeded mutants of `base`, as a fuzzer makes them: flipped bits, random bytes, boundary integers
-/// written over header fields, cut, inserted, repeated or deleted runs. The same on every run.
-func mutants(of base: [UInt8], count: Int, seed: UInt64) -> [[UInt8]] {
-    var rng = SeededRandom(seed: seed)
-    let boundaries: [[UInt8]] = [[0xFF, 0xFF, 0xFF, 0xFF], [0x7F, 0xFF, 0xFF, 0xFF], [0, 0, 0, 0], [0xFF, 0xFF, 0xFF, 0x7F],
-                                 [0x80, 0, 0, 0], [0, 0, 0, 0x80], [0xFF, 0xFF], [0x39, 0x39, 0x39, 0x39]]
-    return (0..<count).map { _ in
-        var bytes = base
-        for _ in 0..<Int.random(in: 1...4, using: &rng) {
-            let at = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &rng)
-            switch Int.random(in: 0..<6, using: &rng) {
-            case 0 where !bytes.isEmpty: bytes[at] ^= UInt8(1) << UInt8.random(in: 0...7, using: &rng)
-            case 1 where !bytes.isEmpty: bytes[at] = UInt8.random(in: 0...255, using: &rng)
-            case 2:
-                let b = boundaries[Int.random(in: 0..<boundaries.count, using: &rng)]
-                bytes.replaceSubrange(at..<min(at + b.count, bytes.count), with: b)
-            case 3: bytes.removeSubrange(at...)
-            case 4: bytes.insert(contentsOf: bytes[at..<min(at + Int.random(in: 1...64, using: &rng), bytes.count)], at: at)
-            default: bytes.removeSubrange(at..<min(at + Int.random(in: 1...16, using: &rng), bytes.count))
-            }
-        }
-        return bytes
-    }
-}
+/// Boundary integers written over header fields by `mutants` (Tests/Support/Mutations.swift).
+let datasetBoundaries: [[UInt8]] = [[0xFF, 0xFF, 0xFF, 0xFF], [0x7F, 0xFF, 0xFF, 0xFF], [0, 0, 0, 0], [0xFF, 0xFF, 0xFF, 0x7F],
+                                    [0x80, 0, 0, 0], [0, 0, 0, 0x80], [0xFF, 0xFF], [0x39, 0x39, 0x39, 0x39]]
 
 /// Seeded random inputs for every reader, in memory: each mutant of a valid file gives a data set or a
 /// `DatasetError` naming the file, never a crash (libFuzzer's findings are in `CrasherTests`).
@@ -34,7 +14,7 @@ final class MutationTests: XCTestCase {
     /// Runs `read` on each mutant; a result must be self-consistent, an error a `DatasetError` naming `path`.
     private func check(_ base: [UInt8], path: String, seed: UInt64, count: Int = 800, read: ([UInt8]) throws -> Dataset) {
         var loaded = 0
-        for bytes in mutants(of: base, count: count, seed: seed) {
+        for bytes in mutants(of: base, count: count, seed: seed, boundaries: datasetBoundaries) {
             do {
                 let d = try read(bytes)
                 XCTAssertEqual(d.pixels.count, d.count * d.imageSize)
