@@ -30,8 +30,10 @@ let package = Package(
 
         // File plumbing: whole-file reads, atomic writes (fsync + rename), the zip reader, inflation.
         .target(name: "Storage", dependencies: ["CZlib"]),
+        // The core's C kernels (the direct convolution), optimised in debug builds too; see the file header.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // The core: tensors, autograd, ops, optimizers.
-        .target(name: "Tensors", dependencies: ["CBLAS"], swiftSettings: optimized),
+        .target(name: "Tensors", dependencies: ["CBLAS", "CKernels"], swiftSettings: optimized),
         // Layers, the model zoo, stages, checkpoints (safetensors, PyTorch .pth).
         .target(name: "Networks", dependencies: ["Tensors", "Storage"], swiftSettings: optimized),
         // Fashion-MNIST/IDX, CIFAR, NumPy readers; splits, batches, augmentation.

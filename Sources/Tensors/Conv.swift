@@ -180,7 +180,11 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: C
     var out = [Float](unsafeUninitializedCapacity: g.outputShape.reduce(1, *)) { _, n in n = g.outputShape.reduce(1, *) }
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
         forEachBatchPart(g.n, work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n) { _, part in
-            convolve(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, samples: part, into: po.baseAddress!)
+            if g.usesFlatDirect {
+                convolveFlat(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, samples: part, into: po.baseAddress!)
+            } else {
+                convolve(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, samples: part, into: po.baseAddress!)
+            }
         }
     } } }
     return .result(shape: g.outputShape, data: out, op: .conv2d(x, weight: weight, bias: bias, g),
@@ -251,7 +255,8 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
     // CoutG·kH·kW and write dX in place (no col2im scatter, no zero-filling), and the same columns of dY give
     // dW̃ᵀ[grp][(co, i, j), ci] = Σ_p cols_dY[(co, i, j), p]·x[ci, p] = dW[co, ci, kH−1−i, kW−1−j], so x is not unfolded
     // again. (This orientation, with x as OpenBLAS's second operand, packs the columns ~2x faster than dW̃ = X·colsᵀ.)
-    let same = g.isSame
+    // The flat direct kernels (DirectConv.swift) take the same W̃ and write dW in PyTorch's layout.
+    let flat = g.usesFlatDirect, same = g.isSame
     var ga = g
     ga.cIn = g.cOut; ga.cOut = g.cIn
     let cinG = g.cIn / g.groups, taps = g.kH * g.kW
@@ -267,6 +272,11 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in dy.withUnsafeBufferPointer { pdy in
     dX.withUnsafeMutableBufferPointer { pdx in dWParts.withUnsafeMutableBufferPointer { pdw in wT.withUnsafeBufferPointer { pwT in
         forEachBatchPart(g.n, work: 2 * g.cOut * kG * hw * g.n) { worker, part in
+            if flat {
+                backwardFlat(x: px.baseAddress!, wT: pwT.baseAddress!, dy: pdy.baseAddress!, g, samples: part,
+                             dX: needX ? pdx.baseAddress! : nil, dW: needW ? pdw.baseAddress! + worker * weight.count : nil)
+                return
+            }
             if same {
                 backwardSame(x: px.baseAddress!, wT: pwT.baseAddress!, dy: pdy.baseAddress!, ga, samples: part,
                              dX: needX ? pdx.baseAddress! : nil, dWT: needW ? pdw.baseAddress! + worker * weight.count : nil)
@@ -311,7 +321,7 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
     if needW {
         var sum = Array(dWParts[0..<weight.count])
         for w in 1..<workers { for i in 0..<weight.count { sum[i] += dWParts[w * weight.count + i] } }
-        if same {
+        if same && !flat {
             var d = sum
             for grp in 0..<g.groups { for co in 0..<coutG { for ci in 0..<cinG { for t in 0..<taps {
                 d[((grp * coutG + co) * cinG + ci) * taps + taps - 1 - t] = sum[((grp * coutG + co) * taps + t) * cinG + ci]

@@ -32,6 +32,11 @@ final class FastPathTests: XCTestCase {
             ([2, 2, 7, 7], [2, 2, 3, 3], Conv2dGeometry(padding: (2, 2), dilation: (2, 2))),
             ([2, 3, 5, 5], [4, 3, 5, 5], Conv2dGeometry(padding: (2, 2))),
             ([3, 3, 7, 6], [4, 3, 3, 3], Conv2dGeometry(stride: (2, 2), padding: (1, 1))),
+            // The flat direct kernels' blocks and tails: 6+6+1 output channels, 4+1 input channels for dW,
+            // 64-position blocks plus single vectors, a plane (8x8) whose positions end exactly on a vector.
+            ([2, 5, 9, 11], [13, 5, 3, 3], Conv2dGeometry(padding: (1, 1))),
+            ([3, 16, 8, 8], [16, 16, 3, 3], Conv2dGeometry(padding: (1, 1))),
+            ([2, 6, 4, 9], [6, 3, 3, 3], Conv2dGeometry(padding: (1, 1), dilation: (1, 1), groups: 2)),
             // dX as the convolution of dY with the flipped, per-group transposed kernel: groups, non-square
             // kernels, 1x1 (no im2col) and a strided 1x1 (im2col, col2im).
             ([2, 4, 5, 6], [6, 2, 3, 3], Conv2dGeometry(padding: (1, 1), groups: 2)),
@@ -56,6 +61,39 @@ final class FastPathTests: XCTestCase {
                 let (dx, dw) = try naiveConvGradients(x, w, g, r.data)
                 for (p, q) in zip(x.grad!.data, dx) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dx \(xs) \(ws)") }
                 for (p, q) in zip(w.grad!.data, dw) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dw \(xs) \(ws)") }
+            }
+        }
+    }
+
+    func testFlatDirectConvolutionMatchesTheGEMMPathOnResNetShapes() throws {
+        // The three CIFAR ResNet stages (16/32/64 channels on 32/16/8 planes) and the 1-channel Fashion-MNIST stem,
+        // split over two workers: forward, dX and dW of the flat kernels against im2col + GEMM.
+        var rng = SeededRandom(seed: 13)
+        let cases: [([Int], [Int])] = [([4, 16, 32, 32], [16, 16, 3, 3]), ([5, 32, 16, 16], [32, 32, 3, 3]),
+                                       ([6, 64, 8, 8], [64, 64, 3, 3]), ([3, 1, 28, 28], [16, 1, 3, 3])]
+        let savedFlat = flatConvolutionEnabled, savedThreads = Parallel.threads
+        defer { flatConvolutionEnabled = savedFlat; Parallel.threads = savedThreads }
+        Parallel.threads = 2
+        for (xs, ws) in cases {
+            let x = Tensor.uniform(xs, low: -1, high: 1, rng: &rng), w = Tensor.uniform(ws, low: -1, high: 1, rng: &rng)
+            let b = Tensor.uniform([ws[0]], low: -1, high: 1, rng: &rng)
+            let r = Tensor.uniform([xs[0], ws[0], xs[2], xs[3]], low: -1, high: 1, rng: &rng)
+            var results: [[[Float]]] = []
+            for flat in [true, false] {
+                flatConvolutionEnabled = flat
+                let (xg, wg, bg) = (Tensor(shape: x.shape, data: x.data, requiresGrad: true),
+                                    Tensor(shape: w.shape, data: w.data, requiresGrad: true),
+                                    Tensor(shape: b.shape, data: b.data, requiresGrad: true))
+                XCTAssertEqual(Conv2dGeometry(padding: (1, 1)).validatedForTest(xs, ws).usesFlatDirect, flat)
+                let y = try conv2d(xg, weight: wg, bias: bg, geometry: Conv2dGeometry(padding: (1, 1)))
+                try (y * r).sum().backward()
+                results.append([y.data, xg.grad!.data, wg.grad!.data, bg.grad!.data])
+            }
+            for (k, name) in ["y", "dx", "dw", "db"].enumerated() {
+                let scale = results[1][k].map(abs).max()!
+                for (p, q) in zip(results[0][k], results[1][k]) {
+                    XCTAssertEqual(p, q, accuracy: 2e-5 * max(1, scale), "\(name) \(xs) \(ws)")
+                }
             }
         }
     }
@@ -139,4 +177,9 @@ final class FastPathTests: XCTestCase {
         XCTAssertEqual(x.grad!.data.filter { $0 == 1 }.count, 4)
         XCTAssertEqual(x.grad!.data[6], 1)   // the NaN window routes its gradient to the NaN
     }
+}
+
+extension Conv2dGeometry {
+    /// The geometry validated against an input and weight shape (for asserting which path a shape takes).
+    func validatedForTest(_ x: [Int], _ w: [Int]) -> Conv2dGeometry { try! validated(input: x, weight: w, bias: nil) }
 }

@@ -1,0 +1,159 @@
+import CKernels
+
+// The direct stride-1 convolution on zero-padded "flat" planes (third round of docs/performance.md), used by
+// `conv2d` and its backward pass for stride-1 "same" convolutions (ResNet's 3x3 convolutions with padding 1).
+//
+// Each sample's planes are copied once into zero-padded planes of Hp × Wp = (H + 2·padH) × (W + 2·padW) floats,
+// laid out row after row with 16 zero floats after each plane. In that layout the output (oh, ow) is flat position
+// p = oh·Wp + ow and kernel tap (i, j) reads the input at p + i·dilH·Wp + j·dilW: every tap is one shifted vector
+// load, so the C kernels (Sources/CKernels) need neither im2col nor GEMM packing. The Wp − Wout extra positions per
+// row are computed and dropped when the rows are copied out.
+//
+// Backward, with dY padded the same way (a "same" convolution pads dY by dil·(k−1) − pad = pad):
+//   dX = conv(dY, W̃), W̃[ci, co, i, j] = W[co, ci, kH−1−i, kW−1−j]   (the forward kernel again)
+//   dW[co, ci, i, j] = Σ_s Σ_p dY_flat[s, co, p] · X_flat[s, ci, p + off(i, j)]
+// where dY_flat holds dY at the flat positions oh·Wp + ow in 64-byte aligned rows and zeros at every other position
+// (the weight-gradient kernel sums over all positions).
+
+/// Switches the flat direct convolution off (tests compare it against the im2col + GEMM path).
+nonisolated(unsafe) var flatConvolutionEnabled = true
+
+extension Conv2dGeometry {
+    /// Whether `conv2d` and its backward pass use the flat direct kernels: stride 1, output planes as large as the
+    /// input ("same" padding, so dY pads like x), and not a 1x1 convolution without padding (one GEMM, no im2col).
+    var usesFlatDirect: Bool { flatConvolutionEnabled && isSame && !isPointwise }
+}
+
+/// The padded-plane geometry of a stride-1 convolution: plane sizes, tap offsets and the output positions.
+struct FlatPlanes {
+    let g: Conv2dGeometry
+    /// Padded plane width and height: Wp = W + 2·padW, Hp = H + 2·padH.
+    let wp: Int, hp: Int
+    /// Floats from one padded plane to the next: Hp·Wp plus 16 zero floats that over-reading vector loads may touch.
+    let stride: Int
+    /// Output positions per plane, Hout·Wp (the last Wp − Wout of each row are dropped), and the row length of the
+    /// kernels' output buffers, that count rounded up to 16.
+    let npos: Int, ldo: Int
+    /// Tap offsets i·dilH·Wp + j·dilW in floats, taps in PyTorch's (i, j) order.
+    let offsets: [Int]
+
+    init(_ g: Conv2dGeometry) {
+        self.g = g
+        wp = g.w + 2 * g.padding.w; hp = g.h + 2 * g.padding.h
+        stride = hp * wp + 16
+        npos = g.hOut * wp; ldo = (npos + 15) & ~15
+        var off: [Int] = []
+        for i in 0..<g.kH { for j in 0..<g.kW { off.append(i * g.dilation.h * wp + j * g.dilation.w) } }
+        offsets = off
+    }
+
+    /// Copies `channels` planes `[H, W]` from `src` into the interiors of the padded planes at `dst`
+    /// (the borders and the 16 floats after each plane stay as they are: zero).
+    func pack(_ src: UnsafePointer<Float>, channels: Int, into dst: UnsafeMutablePointer<Float>) {
+        let top = g.padding.h * wp + g.padding.w
+        for c in 0..<channels {
+            let s = src + c * g.h * g.w, d = dst + c * stride + top
+            for r in 0..<g.h { (d + r * wp).update(from: s + r * g.w, count: g.w) }
+        }
+    }
+
+    /// Copies the valid `[Hout, Wout]` part of `channels` kernel output rows (`ldo` floats apart) into `dst`,
+    /// adding `bias[c]` when given.
+    func unpack(_ src: UnsafePointer<Float>, channels: Int, bias: [Float]?, into dst: UnsafeMutablePointer<Float>) {
+        let hw = g.hOut * g.wOut
+        for c in 0..<channels {
+            let s = src + c * ldo, d = dst + c * hw, v = bias?[c] ?? 0
+            for r in 0..<g.hOut {
+                if v == 0 { (d + r * g.wOut).update(from: s + r * wp, count: g.wOut) } else {
+                    for k in 0..<g.wOut { d[r * g.wOut + k] = s[r * wp + k] + v }
+                }
+            }
+        }
+    }
+
+    /// Copies `channels` output planes `[Hout, Wout]` into rows of `ldo` floats at flat positions oh·Wp + ow
+    /// (the weight-gradient kernel's dY); the other positions stay as they are: zero.
+    func packOutputRows(_ src: UnsafePointer<Float>, channels: Int, into dst: UnsafeMutablePointer<Float>) {
+        for c in 0..<channels {
+            let s = src + c * g.hOut * g.wOut, d = dst + c * ldo
+            for r in 0..<g.hOut { (d + r * wp).update(from: s + r * g.wOut, count: g.wOut) }
+        }
+    }
+
+    /// Zeroed, 64-byte aligned scratch for `rows` rows of `ldo` floats (so that their vector loads never straddle
+    /// cache lines).
+    func outputRows(_ rows: Int) -> UnsafeMutablePointer<Float> {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, rows * ldo) * 4, alignment: 64)
+        let p = raw.bindMemory(to: Float.self, capacity: Swift.max(1, rows * ldo))
+        p.initialize(repeating: 0, count: rows * ldo)
+        return p
+    }
+
+    /// Zeroed scratch for `planes` padded planes.
+    func planes(_ planes: Int) -> UnsafeMutablePointer<Float> {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: planes * stride)
+        p.initialize(repeating: 0, count: planes * stride)
+        return p
+    }
+}
+
+/// One worker's share of a forward flat direct convolution: samples `part` of `x` `[N, Cin, H, W]` with weight
+/// `w` `[Cout, Cin/groups, kH, kW]` into `out` `[N, Cout, Hout, Wout]`, adding `bias` when given.
+func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dGeometry, bias: [Float]?,
+                  samples part: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
+    let xp = f.planes(g.cIn), tmp = UnsafeMutablePointer<Float>.allocate(capacity: g.cOut * f.ldo)
+    defer { xp.deallocate(); tmp.deallocate() }
+    f.offsets.withUnsafeBufferPointer { off in
+        for s in part {
+            f.pack(x + s * g.cIn * g.h * g.w, channels: g.cIn, into: xp)
+            for grp in 0..<g.groups {
+                sskd_conv_flat_forward(xp + grp * cinG * f.stride, f.stride, Int32(cinG), off.baseAddress!, Int32(taps),
+                                       w + grp * coutG * cinG * taps, Int32(coutG), tmp + grp * coutG * f.ldo, f.ldo, f.npos)
+            }
+            f.unpack(tmp, channels: g.cOut, bias: bias, into: out + s * g.cOut * g.hOut * g.wOut)
+        }
+    }
+}
+
+/// One worker's share of the backward pass of a flat direct convolution `g`: for samples `part`, writes dX
+/// `[N, Cin, H, W]` (when `dX` is non-nil, using the flipped, per-group transposed weight `wT` `[Cin, CoutG, kH, kW]`)
+/// and adds dW `[Cout, CinG, kH, kW]` into `dW` (when non-nil), from x `[N, Cin, H, W]` and dy `[N, Cout, H, W]`.
+func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>, _ g: Conv2dGeometry,
+                  samples part: Range<Int>, dX: UnsafeMutablePointer<Float>?, dW: UnsafeMutablePointer<Float>?) {
+    let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
+    // Samples per chunk: the weight-gradient kernel rereads 4 input channels of the chunk for every block of
+    // output channels, so keep 4 · chunk planes within 32 KiB of L1.
+    let chunk = Swift.max(1, Swift.min(part.count, 2048 / f.stride))
+    let xp = f.planes(dW == nil ? 0 : chunk * g.cIn), dyp = f.planes(dX == nil ? 0 : chunk * g.cOut)
+    let dyw = f.outputRows(dW == nil ? 0 : chunk * g.cOut)
+    let tmp = UnsafeMutablePointer<Float>.allocate(capacity: dX == nil ? 0 : g.cIn * f.ldo)
+    defer { xp.deallocate(); dyp.deallocate(); dyw.deallocate(); tmp.deallocate() }
+    let hw = g.h * g.w
+    f.offsets.withUnsafeBufferPointer { off in
+        for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
+            let nb = Swift.min(chunk, part.upperBound - n0)
+            if let dW {
+                for s in 0..<nb {
+                    f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride)
+                    f.packOutputRows(dy + (n0 + s) * g.cOut * hw, channels: g.cOut, into: dyw + s * g.cOut * f.ldo)
+                }
+                for grp in 0..<g.groups {
+                    sskd_conv_flat_weight_grad(dyw + grp * coutG * f.ldo, f.ldo, g.cOut * f.ldo, Int32(coutG),
+                                               xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
+                                               off.baseAddress!, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
+                                               dW + grp * coutG * cinG * taps)
+                }
+            }
+            guard let dX else { continue }
+            for s in 0..<nb { f.pack(dy + (n0 + s) * g.cOut * hw, channels: g.cOut, into: dyp + s * g.cOut * f.stride) }
+            for s in 0..<nb {
+                for grp in 0..<g.groups {
+                    sskd_conv_flat_forward(dyp + (s * g.cOut + grp * coutG) * f.stride, f.stride, Int32(coutG), off.baseAddress!,
+                                           Int32(taps), wT + grp * cinG * coutG * taps, Int32(cinG), tmp + grp * cinG * f.ldo, f.ldo, f.npos)
+                }
+                f.unpack(tmp, channels: g.cIn, bias: nil, into: dX + (n0 + s) * g.cIn * hw)
+            }
+        }
+    }
+}
