@@ -167,7 +167,7 @@ func col2im(_ cols: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry, n0: Int, n
 func forEachBatchPart(_ n: Int, work: Int, _ body: (Int, Range<Int>) -> Void) {
     let parts = Swift.max(1, Swift.min(Parallel.threads, n))
     if parts == 1 || work < 32_768 { body(0, 0..<n); return }
-    DispatchQueue.concurrentPerform(iterations: parts) { p in body(p, (n * p / parts)..<(n * (p + 1) / parts)) }
+    Parallel.run(parts) { p in body(p, (n * p / parts)..<(n * (p + 1) / parts)) }
 }
 
 /// 2-D convolution (`F.conv2d`): x `[N, Cin, H, W]`, weight `[Cout, Cin/groups, kH, kW]`, bias `[Cout]`

@@ -50,34 +50,25 @@ struct FlatPlanes {
     /// Copies `channels` planes `[H, W]` from `src` into the interiors of the padded planes at `dst`
     /// (the borders and the 16 floats after each plane stay as they are: zero).
     func pack(_ src: UnsafePointer<Float>, channels: Int, into dst: UnsafeMutablePointer<Float>) {
-        let top = g.padding.h * wp + g.padding.w
-        for c in 0..<channels {
-            let s = src + c * g.h * g.w, d = dst + c * stride + top
-            for r in 0..<g.h { (d + r * wp).update(from: s + r * g.w, count: g.w) }
-        }
+        sskd_pack_planes(src, Int32(channels), Int32(g.h), Int32(g.w), dst, stride, wp, g.padding.h * wp + g.padding.w)
     }
 
     /// Copies the valid `[Hout, Wout]` part of `channels` kernel output rows (`ldo` floats apart) into `dst`,
     /// adding `bias[c]` when given.
     func unpack(_ src: UnsafePointer<Float>, channels: Int, bias: [Float]?, into dst: UnsafeMutablePointer<Float>) {
-        let hw = g.hOut * g.wOut
-        for c in 0..<channels {
-            let s = src + c * ldo, d = dst + c * hw, v = bias?[c] ?? 0
-            for r in 0..<g.hOut {
-                if v == 0 { (d + r * g.wOut).update(from: s + r * wp, count: g.wOut) } else {
-                    for k in 0..<g.wOut { d[r * g.wOut + k] = s[r * wp + k] + v }
-                }
+        if let bias {
+            bias.withUnsafeBufferPointer { b in
+                sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), b.baseAddress, dst)
             }
+        } else {
+            sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), nil, dst)
         }
     }
 
     /// Copies `channels` output planes `[Hout, Wout]` into rows of `ldo` floats at flat positions oh·Wp + ow
     /// (the weight-gradient kernel's dY); the other positions stay as they are: zero.
     func packOutputRows(_ src: UnsafePointer<Float>, channels: Int, into dst: UnsafeMutablePointer<Float>) {
-        for c in 0..<channels {
-            let s = src + c * g.hOut * g.wOut, d = dst + c * ldo
-            for r in 0..<g.hOut { (d + r * wp).update(from: s + r * g.wOut, count: g.wOut) }
-        }
+        sskd_pack_planes(src, Int32(channels), Int32(g.hOut), Int32(g.wOut), dst, ldo, wp, 0)
     }
 
     /// Zeroed, 64-byte aligned scratch for `rows` rows of `ldo` floats (so that their vector loads never straddle

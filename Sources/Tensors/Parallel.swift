@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Dispatch
 import Foundation
 
@@ -24,11 +25,30 @@ public enum Parallel {
             if n > 0 { body(0..<n) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        run(chunks) { c in
             let lo = n * c / chunks, hi = n * (c + 1) / chunks
             if lo < hi { body(lo..<hi) }
         }
     }
+
+    /// Runs `body(i)` for every i in `0..<items` on the calling thread and up to `threads − 1` pool workers
+    /// (Sources/CKernels/pool.c: workers spin briefly between jobs, so back-to-back regions start at once),
+    /// returning when all are done. Nested calls run serially. `body` must only write memory item `i` owns.
+    public static func run(_ items: Int, _ body: (Int) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            let job = ParallelJob(body)
+            sskd_parallel_run(items, Int32(clamping: threads), { context, i in
+                Unmanaged<ParallelJob>.fromOpaque(context!).takeUnretainedValue().body(i)
+            }, Unmanaged.passUnretained(job).toOpaque())
+            withExtendedLifetime(job) {}
+        }
+    }
+}
+
+/// The Swift closure behind a `sskd_parallel_run` job (passed to C as an unretained context pointer).
+private final class ParallelJob {
+    let body: (Int) -> Void
+    init(_ body: @escaping (Int) -> Void) { self.body = body }
 }
 
 /// Keeps activation-sized buffers (up to 32 MiB) on the malloc heap instead of fresh `mmap`s, and freed memory

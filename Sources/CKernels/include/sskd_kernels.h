@@ -30,6 +30,39 @@ void sskd_conv_flat_weight_grad(const float *dy, long ldy, long dys, int cout,
                                 const float *x, long ldx, long xs, int cin,
                                 const long *off, int taps, int kw, int nsamp, long npos, float *dw);
 
+// Elementwise and per-plane loops (elementwise.c); n elements, out may equal an input. "Masked" g: g where
+// mask > 0 else 0 (mask NULL: g itself).
+
+/// Σ p[i] (16 lanes, pairwise lane reduction, then the tail in order).
+float sskd_sum(const float *p, long n);
+/// Σ (p[i] − mu)².
+float sskd_squared_deviation(const float *p, long n, float mu);
+/// *sum = Σ masked g[i], *dot = Σ masked g[i]·(x[i] − mu).
+void sskd_sum_and_dot(const float *g, const float *x, long n, float mu, const float *mask, float *sum, float *dot);
+/// out = x·scale + shift, then max(·, 0) when relu (NaN → 0); with a mask (and relu 0), x is masked first.
+void sskd_affine(const float *x, float *out, long n, float scale, float shift, int relu, const float *mask);
+/// out = a·(masked g) − b·x + c.
+void sskd_linear2(const float *g, const float *x, float *out, long n, float a, float b, float c, const float *mask);
+/// out = x > 0 ? x : 0.
+void sskd_relu(const float *x, float *out, long n);
+/// out = x > 0 ? g : 0.
+void sskd_relu_backward(const float *g, const float *x, float *out, long n);
+/// out = a + b.
+void sskd_add(const float *a, const float *b, float *out, long n);
+/// Copies `channels` planes [h, w] from src into rows wp floats apart, starting `top` floats into planes `stride`
+/// floats apart (the flat convolution's padded planes).
+void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, long top);
+/// Copies the first w of every wp floats of h rows of `channels` planes (ldo floats apart) into dst [channels, h, w],
+/// adding bias[c] when bias is not NULL.
+void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, float *dst);
+
+/// A parallel loop body: runs item `i` of a job; `context` is the caller's.
+typedef void (*sskd_parallel_body)(void *context, long i);
+/// Runs body(context, i) for every i < items on the calling thread and up to threads − 1 pool workers (pool.c),
+/// returning when all are done. Items are claimed dynamically. A nested or concurrent call runs its items serially
+/// on its own thread. Workers spin 0.3 ms after a job, then sleep.
+void sskd_parallel_run(long items, int threads, sskd_parallel_body body, void *context);
+
 #ifdef __cplusplus
 }
 #endif

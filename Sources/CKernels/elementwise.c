@@ -1,0 +1,126 @@
+// Elementwise and per-plane loops of the engine (Sources/Tensors/Vectorized.swift calls them), compiled like
+// conv_flat.c for AVX-512, AVX2 and the baseline with the CPU's version picked at load time. Swift code here is
+// compiled for baseline x86-64 (SSE2, 4 lanes); these loops are memory-bound, but with 16 lanes per instruction
+// they run at the memory's pace instead of the instruction decoder's.
+//
+// Sums use 16 lanes and a pairwise reduction of the lanes at the end, then the tail in order. "Masked" means
+// g where mask > 0, else 0 (the ReLU backward from the ReLU's output); NaN masks give 0 as PyTorch's
+// threshold_backward does.
+#include "sskd_kernels.h"
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+typedef int i16 __attribute__((vector_size(64)));
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v4 __attribute__((vector_size(16)));
+
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define load16(p) (*(const v16u *)(p))
+#define store16(p, v) (*(v16u *)(p) = (v))
+#define splat(s) ((v16){0} + (s))
+// v where keep > 0, else 0 (lane by lane).
+#define positive_part(v, keep) ((v16)((i16)(v) & ((keep) > (v16){0})))
+#define hsum16(v) ({                                                                                    \
+    v16 h_ = (v);                                                                                        \
+    v8 a_ = __builtin_shufflevector(h_, h_, 0, 1, 2, 3, 4, 5, 6, 7)                                      \
+          + __builtin_shufflevector(h_, h_, 8, 9, 10, 11, 12, 13, 14, 15);                               \
+    v4 b_ = __builtin_shufflevector(a_, a_, 0, 1, 2, 3) + __builtin_shufflevector(a_, a_, 4, 5, 6, 7);   \
+    (b_[0] + b_[2]) + (b_[1] + b_[3]);                                                                   \
+})
+
+CLONES float sskd_sum(const float *p, long n) {
+    v16 acc = {0};
+    long t = 0;
+    for (; t + 16 <= n; t += 16) acc += load16(p + t);
+    float s = hsum16(acc);
+    for (; t < n; t++) s += p[t];
+    return s;
+}
+
+CLONES float sskd_squared_deviation(const float *p, long n, float mu) {
+    v16 acc = {0}, m = splat(mu);
+    long t = 0;
+    for (; t + 16 <= n; t += 16) { v16 d = load16(p + t) - m; acc += d * d; }
+    float s = hsum16(acc);
+    for (; t < n; t++) { float d = p[t] - mu; s += d * d; }
+    return s;
+}
+
+CLONES void sskd_sum_and_dot(const float *g, const float *x, long n, float mu, const float *mask, float *sum, float *dot) {
+    v16 a = {0}, b = {0}, m = splat(mu);
+    long t = 0;
+    if (mask) {
+        for (; t + 16 <= n; t += 16) { v16 gv = positive_part(load16(g + t), load16(mask + t)); a += gv; b += gv * (load16(x + t) - m); }
+    } else {
+        for (; t + 16 <= n; t += 16) { v16 gv = load16(g + t); a += gv; b += gv * (load16(x + t) - m); }
+    }
+    float sa = hsum16(a), sb = hsum16(b);
+    for (; t < n; t++) { float gt = mask && !(mask[t] > 0) ? 0 : g[t]; sa += gt; sb += gt * (x[t] - mu); }
+    *sum = sa; *dot = sb;
+}
+
+CLONES void sskd_affine(const float *x, float *out, long n, float scale, float shift, int relu, const float *mask) {
+    v16 s = splat(scale), h = splat(shift);
+    long t = 0;
+    if (relu) {
+        for (; t + 16 <= n; t += 16) { v16 v = load16(x + t) * s + h; store16(out + t, positive_part(v, v)); }
+        for (; t < n; t++) { float v = x[t] * scale + shift; out[t] = v > 0 ? v : 0; }
+    } else if (mask) {
+        for (; t + 16 <= n; t += 16) store16(out + t, positive_part(load16(x + t), load16(mask + t)) * s + h);
+        for (; t < n; t++) out[t] = (mask[t] > 0 ? x[t] : 0) * scale + shift;
+    } else {
+        for (; t + 16 <= n; t += 16) store16(out + t, load16(x + t) * s + h);
+        for (; t < n; t++) out[t] = x[t] * scale + shift;
+    }
+}
+
+CLONES void sskd_linear2(const float *g, const float *x, float *out, long n, float a, float b, float c, const float *mask) {
+    v16 va = splat(a), vb = splat(b), vc = splat(c);
+    long t = 0;
+    if (mask) {
+        for (; t + 16 <= n; t += 16) store16(out + t, va * positive_part(load16(g + t), load16(mask + t)) - vb * load16(x + t) + vc);
+        for (; t < n; t++) out[t] = a * (mask[t] > 0 ? g[t] : 0) - b * x[t] + c;
+    } else {
+        for (; t + 16 <= n; t += 16) store16(out + t, va * load16(g + t) - vb * load16(x + t) + vc);
+        for (; t < n; t++) out[t] = a * g[t] - b * x[t] + c;
+    }
+}
+
+CLONES void sskd_relu(const float *x, float *out, long n) {
+    long t = 0;
+    for (; t + 16 <= n; t += 16) { v16 v = load16(x + t); store16(out + t, positive_part(v, v)); }
+    for (; t < n; t++) out[t] = x[t] > 0 ? x[t] : 0;
+}
+
+CLONES void sskd_relu_backward(const float *g, const float *x, float *out, long n) {
+    long t = 0;
+    for (; t + 16 <= n; t += 16) store16(out + t, positive_part(load16(g + t), load16(x + t)));
+    for (; t < n; t++) out[t] = x[t] > 0 ? g[t] : 0;
+}
+
+CLONES void sskd_add(const float *a, const float *b, float *out, long n) {
+    long t = 0;
+    for (; t + 16 <= n; t += 16) store16(out + t, load16(a + t) + load16(b + t));
+    for (; t < n; t++) out[t] = a[t] + b[t];
+}
+
+CLONES void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, long top) {
+    for (int c = 0; c < channels; c++) {
+        const float *s = src + (long)c * h * w;
+        float *d = dst + c * stride + top;
+        for (int r = 0; r < h; r++) for (int k = 0; k < w; k++) d[(long)r * wp + k] = s[(long)r * w + k];
+    }
+}
+
+CLONES void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, float *dst) {
+    for (int c = 0; c < channels; c++) {
+        const float *s = src + c * ldo;
+        float *d = dst + (long)c * h * w;
+        float v = bias ? bias[c] : 0;
+        if (v == 0) {   // a plain copy, so that -0 stays -0
+            for (int r = 0; r < h; r++) for (int k = 0; k < w; k++) d[(long)r * w + k] = s[(long)r * wp + k];
+        } else {
+            for (int r = 0; r < h; r++) for (int k = 0; k < w; k++) d[(long)r * w + k] = s[(long)r * wp + k] + v;
+        }
+    }
+}

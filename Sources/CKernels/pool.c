@@ -1,0 +1,125 @@
+// A small fork-join pool for the engine's parallel loops (Sources/Tensors/Parallel.swift).
+//
+// Why not DispatchQueue.concurrentPerform: on this 2-vCPU machine its worker often wakes tens of microseconds
+// after the caller, so a 40 µs region ran in 95 µs, slower than serially (docs/performance.md, third round). A
+// training step runs a few hundred such regions. Here the workers spin for a short while (SPIN_NS) after each
+// job, so the next region starts on both cores at once, then sleep on a condition variable. OpenMP runtimes,
+// which PyTorch uses, do the same (OMP_WAIT_POLICY, GOMP_SPINCOUNT).
+//
+// Publication protocol (a sequence lock): the caller makes `generation` odd, waits until no worker is `active`,
+// writes the job, makes `generation` even. A worker that sees an even generation it has not run registers as
+// active, re-reads the generation and backs off if it changed; so workers only read a job while it is stable,
+// and the caller never rewrites a job a worker is still reading. Items are claimed with an atomic counter; the
+// caller returns when all are done. A caller that finds the pool busy (a nested or concurrent call) runs its
+// items itself.
+#include "sskd_kernels.h"
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#define MAX_WORKERS 64
+#define SPIN_NS 300000L   // 0.3 ms
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;
+static int workers = 0;   // guarded by pool_lock
+static _Atomic unsigned long generation = 0;
+static _Atomic int active = 0, sleepers = 0;
+static _Atomic long next_item = 0, remaining = 0;
+static sskd_parallel_body job_body;
+static void *job_context;
+static long job_items;
+
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+static void run_items(void) {
+    long i;
+    while ((i = atomic_fetch_add_explicit(&next_item, 1, memory_order_relaxed)) < job_items) {
+        job_body(job_context, i);
+        atomic_fetch_sub_explicit(&remaining, 1, memory_order_release);
+    }
+}
+
+static int has_new_job(unsigned long seen) {
+    unsigned long g = atomic_load(&generation);
+    return (g & 1) == 0 && g != seen;
+}
+
+static void *worker_main(void *unused) {
+    (void)unused;
+    sigset_t all;   // signals (Ctrl-C, SIGTERM) go to the REPL's own threads, never to a pool worker
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, 0);
+    unsigned long seen = 0;
+    for (;;) {
+        if (!has_new_job(seen)) {
+            long start = now_ns();
+            int spins = 0;
+            while (!has_new_job(seen)) {
+                relax();
+                if (++spins % 128 == 0 && now_ns() - start > SPIN_NS) {
+                    pthread_mutex_lock(&sleep_lock);
+                    atomic_fetch_add(&sleepers, 1);
+                    while (!has_new_job(seen)) pthread_cond_wait(&sleep_cond, &sleep_lock);
+                    atomic_fetch_sub(&sleepers, 1);
+                    pthread_mutex_unlock(&sleep_lock);
+                }
+            }
+        }
+        unsigned long g = atomic_load(&generation);
+        if ((g & 1) || g == seen) continue;
+        atomic_fetch_add(&active, 1);
+        if (atomic_load(&generation) == g) {   // the job is stable while we are active
+            seen = g;
+            run_items();
+        }
+        atomic_fetch_sub(&active, 1);
+    }
+    return 0;
+}
+
+void sskd_parallel_run(long items, int threads, sskd_parallel_body body, void *context) {
+    if (items <= 0) return;
+    if (threads < 2 || items < 2 || pthread_mutex_trylock(&pool_lock) != 0) {
+        for (long i = 0; i < items; i++) body(context, i);
+        return;
+    }
+    int want = threads - 1 < MAX_WORKERS ? threads - 1 : MAX_WORKERS;
+    while (workers < want) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 8 << 20);
+        int failed = pthread_create(&t, &attr, worker_main, 0);
+        pthread_attr_destroy(&attr);
+        if (failed) break;   // fewer workers: the caller runs the rest
+        workers++;
+    }
+    atomic_fetch_add(&generation, 1);                       // odd: the job is being written
+    while (atomic_load(&active) != 0) relax();              // no worker still reads the previous job
+    job_body = body; job_context = context; job_items = items;
+    atomic_store(&next_item, 0);
+    atomic_store(&remaining, items);
+    atomic_fetch_add(&generation, 1);                       // even: published
+    if (atomic_load(&sleepers) > 0) {
+        pthread_mutex_lock(&sleep_lock);
+        pthread_cond_broadcast(&sleep_cond);
+        pthread_mutex_unlock(&sleep_lock);
+    }
+    run_items();
+    while (atomic_load_explicit(&remaining, memory_order_acquire) != 0) relax();
+    pthread_mutex_unlock(&pool_lock);
+}

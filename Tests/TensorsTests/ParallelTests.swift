@@ -1,0 +1,57 @@
+import Dispatch
+import XCTest
+@testable import Tensors
+
+/// The fork-join pool behind `Parallel.run` / `Parallel.forEach` (Sources/CKernels/pool.c).
+final class ParallelTests: XCTestCase {
+    /// Every item runs exactly once, back-to-back jobs of different sizes never see each other's items,
+    /// and a nested call (from inside an item) runs serially instead of deadlocking.
+    func testEveryItemRunsOnceAcrossBackToBackAndNestedJobs() {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        for threads in [2, 3] {
+            Parallel.threads = threads
+            for items in [1, 2, 3, 7, 64, 1000] {
+                for _ in 0..<50 {
+                    var counts = [Int](repeating: 0, count: items)
+                    counts.withUnsafeMutableBufferPointer { c in Parallel.run(items) { c[$0] += 1 } }
+                    XCTAssertEqual(counts, [Int](repeating: 1, count: items), "threads \(threads), items \(items)")
+                }
+            }
+            var nested = [Int](repeating: 0, count: 4 * 5)
+            nested.withUnsafeMutableBufferPointer { c in
+                Parallel.run(4) { i in Parallel.run(5) { j in c[i * 5 + j] += 1 } }
+            }
+            XCTAssertEqual(nested, [Int](repeating: 1, count: 20))
+        }
+    }
+
+    /// Callers on several threads at once: one gets the pool, the others run their items themselves; no item is
+    /// lost or run twice.
+    func testConcurrentCallersEachCompleteTheirOwnJob() {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        Parallel.threads = 2
+        let callers = 4, items = 257, rounds = 200
+        var counts = [Int](repeating: 0, count: callers * items)
+        counts.withUnsafeMutableBufferPointer { c in
+            let base = c.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: callers) { k in
+                for _ in 0..<rounds { Parallel.run(items) { i in base[k * items + i] += 1 } }
+            }
+        }
+        XCTAssertEqual(counts, [Int](repeating: rounds, count: callers * items))
+    }
+
+    /// The sum of a large vector computed in chunks over the pool equals the serial sum of the same chunks.
+    func testForEachCoversTheRangeInContiguousChunks() {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        Parallel.threads = 2
+        var seen = [Int](repeating: 0, count: 100_003)
+        seen.withUnsafeMutableBufferPointer { s in
+            Parallel.forEach(s.count) { range in for i in range { s[i] += i } }
+        }
+        XCTAssertEqual(seen, Array(0..<100_003))
+    }
+}
