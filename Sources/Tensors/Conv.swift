@@ -162,11 +162,18 @@ func col2im(_ cols: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry, n0: Int, n
     }
 }
 
-/// Splits the batch `0..<n` into one contiguous part per worker and runs `body(worker, part)` in parallel.
-/// Each worker owns its samples, so writes to per-sample outputs never overlap.
+/// How many parts `forEachBatchPart` splits a batch of `n` samples into: 1 for small work or one thread, else
+/// 4 per thread (at most n), claimed dynamically, so that a core slowed by anything else does not hold up the
+/// step (each part then allocates its own scratch, a small cost against a conv's work).
+func batchPartCount(_ n: Int, work: Int) -> Int {
+    Parallel.threads == 1 || work < 32_768 ? 1 : Swift.max(1, Swift.min(4 * Parallel.threads, n))
+}
+
+/// Splits the batch `0..<n` into `batchPartCount(n, work:)` contiguous parts and runs `body(part index, part)`
+/// in parallel. Each part owns its samples, so writes to per-sample outputs never overlap.
 func forEachBatchPart(_ n: Int, work: Int, _ body: (Int, Range<Int>) -> Void) {
-    let parts = Swift.max(1, Swift.min(Parallel.threads, n))
-    if parts == 1 || work < 32_768 { body(0, 0..<n); return }
+    let parts = batchPartCount(n, work: work)
+    if parts == 1 { body(0, 0..<n); return }
     Parallel.run(parts) { p in body(p, (n * p / parts)..<(n * (p + 1) / parts)) }
 }
 
@@ -266,7 +273,7 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
             wT[((grp * cinG + ci) * coutG + co) * taps + t] = weight.data[((grp * coutG + co) * cinG + ci) * taps + taps - 1 - t]
         } } } }
     }
-    let workers = Swift.max(1, Swift.min(Parallel.threads, g.n))
+    let workers = batchPartCount(g.n, work: 2 * g.cOut * kG * hw * g.n)   // dW partial sums, one per part
     var dX = [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }   // every element written
     var dWParts = [Float](repeating: 0, count: needW ? workers * weight.count : 0)
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in dy.withUnsafeBufferPointer { pdy in
@@ -320,7 +327,9 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
     var dW: [Float]? = nil
     if needW {
         var sum = Array(dWParts[0..<weight.count])
-        for w in 1..<workers { for i in 0..<weight.count { sum[i] += dWParts[w * weight.count + i] } }
+        sum.withUnsafeMutableBufferPointer { s in dWParts.withUnsafeBufferPointer { parts in
+            for w in 1..<workers { vectorAdd(s.baseAddress!, parts.baseAddress! + w * weight.count, s.baseAddress!, weight.count) }
+        } }
         if same && !flat {
             var d = sum
             for grp in 0..<g.groups { for co in 0..<coutG { for ci in 0..<cinG { for t in 0..<taps {
