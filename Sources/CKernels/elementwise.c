@@ -104,6 +104,12 @@ CLONES void sskd_add(const float *a, const float *b, float *out, long n) {
     for (; t < n; t++) out[t] = a[t] + b[t];
 }
 
+CLONES void sskd_add_relu(const float *a, const float *b, float *out, long n) {
+    long t = 0;
+    for (; t + 16 <= n; t += 16) { v16 v = load16(a + t) + load16(b + t); store16(out + t, positive_part(v, v)); }
+    for (; t < n; t++) { float v = a[t] + b[t]; out[t] = v > 0 ? v : 0; }
+}
+
 CLONES void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, long top) {
     for (int c = 0; c < channels; c++) {
         const float *s = src + (long)c * h * w;

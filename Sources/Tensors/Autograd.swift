@@ -35,6 +35,8 @@ public enum Op {
     case exp(Tensor)
     case log(Tensor)
     case relu(Tensor)
+    /// relu(a + b) in one op (the residual block's output), same shapes.
+    case addRelu(Tensor, Tensor)
     case leakyRelu(Tensor, slope: Float)
     case sigmoid(Tensor)
     case tanh(Tensor)
@@ -62,7 +64,7 @@ public enum Op {
     /// The tensors this op read, in order.
     var inputs: [Tensor] {
         switch self {
-        case let .add(a, b), let .sub(a, b), let .mul(a, b), let .div(a, b), let .matmul(a, b), let .mseLoss(a, b),
+        case let .add(a, b), let .addRelu(a, b), let .sub(a, b), let .mul(a, b), let .div(a, b), let .matmul(a, b), let .mseLoss(a, b),
              let .klDivergence(a, b, _):
             return [a, b]
         case let .addScalar(a), let .mulScalar(a, _), let .powScalar(a, _), let .exp(a), let .log(a), let .relu(a),
@@ -108,6 +110,13 @@ public enum Op {
                     vectorReluBackward(pg.baseAddress! + r.lowerBound, px.baseAddress! + r.lowerBound, po + r.lowerBound, r.count)
                 }
             } }]
+        case .addRelu:   // the ReLU's mask from the output, then the add passes it to both inputs
+            let masked = g.withUnsafeBufferPointer { pg in out.data.withUnsafeBufferPointer { py in
+                parallelFill(g.count) { po, r in
+                    vectorReluBackward(pg.baseAddress! + r.lowerBound, py.baseAddress! + r.lowerBound, po + r.lowerBound, r.count)
+                }
+            } }
+            return [masked, masked]
         case let .leakyRelu(a, slope):
             return [zipMap(g, a.data) { g, x in x > 0 ? g : g * slope }]
         case .sigmoid:

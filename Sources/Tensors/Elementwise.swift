@@ -94,6 +94,17 @@ public func + (a: Tensor, b: Tensor) throws -> Tensor {
     return .result(shape: shape, data: broadcastMap(a, b, out: shape, +), op: .add(a, b), inputs: [a, b])
 }
 
+/// relu(a + b) (`F.relu(a + b)`, the residual block's output) in one pass for same-shape tensors, exactly as the two
+/// ops in sequence (same values and gradients) without the intermediate tensor; broadcasts by the two ops otherwise.
+/// - Throws: `TensorError.shapeMismatch` on incompatible shapes.
+public func addRelu(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    guard a.shape == b.shape else { return try (a + b).relu() }
+    let out = a.data.withUnsafeBufferPointer { pa in b.data.withUnsafeBufferPointer { pb in
+        parallelFill(a.count) { po, r in vectorAddRelu(pa.baseAddress! + r.lowerBound, pb.baseAddress! + r.lowerBound, po + r.lowerBound, r.count) }
+    } }
+    return .result(shape: a.shape, data: out, op: .addRelu(a, b), inputs: [a, b])
+}
+
 /// `a - b` with broadcasting. - Throws: `TensorError.shapeMismatch` on incompatible shapes.
 public func - (a: Tensor, b: Tensor) throws -> Tensor {
     let shape = try broadcastShape(a.shape, b.shape, op: "sub")

@@ -60,6 +60,11 @@ typealias Float16x = SIMD16<Float>
     sskd_add(a, b, out, n)
 }
 
+/// out[i] = max(a[i] + b[i], 0) for i < n (NaN → 0, as `vectorRelu`).
+@inline(__always) func vectorAddRelu(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+    sskd_add_relu(a, b, out, n)
+}
+
 /// A new array of `n` elements filled by `body(out, range)` over chunks split across `Parallel.threads`.
 /// `body` must write every element of its range.
 @inline(__always) func parallelFill(_ n: Int, _ body: (UnsafeMutablePointer<Float>, Range<Int>) -> Void) -> [Float] {

@@ -98,6 +98,28 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    func testFusedAddReluEqualsAddThenReluExactly() throws {
+        // 37 elements (two 16-lane vectors and a tail), values of both signs, zeros and a NaN; then a broadcast pair.
+        var rng = SeededRandom(seed: 14)
+        var av = (0..<37).map { _ in rng.nextNormal() }, bv = (0..<37).map { _ in rng.nextNormal() }
+        av[3] = 0; bv[3] = 0; av[5] = 1; bv[5] = -1; av[20] = .nan
+        for (ashape, bshape) in [([37], [37]), ([2, 3], [3])] {
+            let na = ashape.reduce(1, *), nb = bshape.reduce(1, *)
+            let a1 = Tensor(shape: ashape, data: Array(av[0..<na]), requiresGrad: true)
+            let b1 = Tensor(shape: bshape, data: Array(bv[0..<nb]), requiresGrad: true)
+            let a2 = Tensor(shape: ashape, data: Array(av[0..<na]), requiresGrad: true)
+            let b2 = Tensor(shape: bshape, data: Array(bv[0..<nb]), requiresGrad: true)
+            let fused = try addRelu(a1, b1), plain = try (a2 + b2).relu()
+            XCTAssertEqual(fused.data.map(\.bitPattern), plain.data.map(\.bitPattern), "\(ashape) + \(bshape)")
+            let r = (0..<na).map { Float($0) - 10 }
+            try (fused * Tensor(shape: ashape, data: r)).sum().backward()
+            try (plain * Tensor(shape: ashape, data: r)).sum().backward()
+            XCTAssertEqual(a1.grad!.data, a2.grad!.data)
+            XCTAssertEqual(b1.grad!.data, b2.grad!.data)
+        }
+        XCTAssertEqual(try addRelu(Tensor(shape: [2], data: [1, -3]), Tensor(shape: [2], data: [-2, 4])).data, [0, 1])
+    }
+
     func testBatchNormMatchesTheTextbookFormulaOnOffsetData() throws {
         // Values around 100 with spread 1: the variance must not suffer from cancellation.
         var rng = SeededRandom(seed: 12)

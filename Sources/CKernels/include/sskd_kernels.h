@@ -49,6 +49,8 @@ void sskd_relu(const float *x, float *out, long n);
 void sskd_relu_backward(const float *g, const float *x, float *out, long n);
 /// out = a + b.
 void sskd_add(const float *a, const float *b, float *out, long n);
+/// out = max(a + b, 0) (NaN → 0).
+void sskd_add_relu(const float *a, const float *b, float *out, long n);
 /// Copies `channels` planes [h, w] from src into rows wp floats apart, starting `top` floats into planes `stride`
 /// floats apart (the flat convolution's padded planes).
 void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, long top);

@@ -24,7 +24,7 @@ public final class BasicBlock: Layer {
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
         let out = try bn2(conv2(bn1(conv1(x, training: training), training: training, relu: true), training: training), training: training)
-        return try (out + (downsample?(x, training: training) ?? x)).relu()
+        return try addRelu(out, downsample?(x, training: training) ?? x)
     }
 
     public var children: [(String, Layer)] {
@@ -68,7 +68,7 @@ public final class Bottleneck: Layer {
         var out = try bn1(conv1(x, training: training), training: training, relu: true)
         out = try bn2(conv2(out, training: training), training: training, relu: true)
         out = try bn3(conv3(out, training: training), training: training)
-        return try (out + (downsample?(x, training: training) ?? x)).relu()
+        return try addRelu(out, downsample?(x, training: training) ?? x)
     }
 
     public var children: [(String, Layer)] {
