@@ -110,11 +110,17 @@ CLONES void sskd_add_relu(const float *a, const float *b, float *out, long n) {
     for (; t < n; t++) { float v = a[t] + b[t]; out[t] = v > 0 ? v : 0; }
 }
 
-CLONES void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, long top) {
+CLONES void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph, int pw) {
     for (int c = 0; c < channels; c++) {
         const float *s = src + (long)c * h * w;
-        float *d = dst + c * stride + top;
-        for (int r = 0; r < h; r++) for (int k = 0; k < w; k++) d[(long)r * wp + k] = s[(long)r * w + k];
+        float *d = dst + c * stride;
+        long base = (long)ph * wp + pw;   // where row 0 of the data starts
+        for (long k = 0; k < base; k++) d[k] = 0;
+        for (int r = 0; r < h; r++, base += wp) {
+            for (int k = 0; k < w; k++) d[base + k] = s[(long)r * w + k];
+            long end = r + 1 < h ? base + wp : stride;   // the gap up to the next row's data, or to the plane's end
+            for (long k = base + w; k < end; k++) d[k] = 0;
+        }
     }
 }
 

@@ -48,9 +48,9 @@ struct FlatPlanes {
     }
 
     /// Copies `channels` planes `[H, W]` from `src` into the interiors of the padded planes at `dst`
-    /// (the borders and the 16 floats after each plane stay as they are: zero).
+    /// and zeroes the borders and the 16 floats after each plane (every float of each plane is written).
     func pack(_ src: UnsafePointer<Float>, channels: Int, into dst: UnsafeMutablePointer<Float>) {
-        sskd_pack_planes(src, Int32(channels), Int32(g.h), Int32(g.w), dst, stride, wp, g.padding.h * wp + g.padding.w)
+        sskd_pack_planes(src, Int32(channels), Int32(g.h), Int32(g.w), dst, stride, wp, Int32(g.padding.h), Int32(g.padding.w))
     }
 
     /// Copies the valid `[Hout, Wout]` part of `channels` kernel output rows (`ldo` floats apart) into `dst`,
@@ -66,25 +66,33 @@ struct FlatPlanes {
     }
 
     /// Copies `channels` output planes `[Hout, Wout]` into rows of `ldo` floats at flat positions oh·Wp + ow
-    /// (the weight-gradient kernel's dY); the other positions stay as they are: zero.
+    /// (the weight-gradient kernel's dY), zeroing the other positions of each row of `ldo` floats.
     func packOutputRows(_ src: UnsafePointer<Float>, channels: Int, into dst: UnsafeMutablePointer<Float>) {
-        sskd_pack_planes(src, Int32(channels), Int32(g.hOut), Int32(g.wOut), dst, ldo, wp, 0)
+        sskd_pack_planes(src, Int32(channels), Int32(g.hOut), Int32(g.wOut), dst, ldo, wp, 0, 0)
     }
 
-    /// Zeroed, 64-byte aligned scratch for `rows` rows of `ldo` floats (so that their vector loads never straddle
+    /// Uninitialised, 64-byte aligned scratch for `rows` rows of `ldo` floats (so that their vector loads never straddle
     /// cache lines).
     func outputRows(_ rows: Int) -> UnsafeMutablePointer<Float> {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, rows * ldo) * 4, alignment: 64)
         let p = raw.bindMemory(to: Float.self, capacity: Swift.max(1, rows * ldo))
-        p.initialize(repeating: 0, count: rows * ldo)
+        poison(p, rows * ldo)
         return p
     }
 
-    /// Zeroed scratch for `planes` padded planes.
+    /// Uninitialised scratch for `planes` padded planes (`pack` writes every float of a plane).
     func planes(_ planes: Int) -> UnsafeMutablePointer<Float> {
         let p = UnsafeMutablePointer<Float>.allocate(capacity: planes * stride)
-        p.initialize(repeating: 0, count: planes * stride)
+        poison(p, planes * stride)
         return p
+    }
+
+    /// Debug builds (the tests) fill scratch with NaN, so that any float a kernel reads but `pack` did not write
+    /// turns the results into NaN instead of passing unnoticed.
+    @inline(__always) func poison(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        #if DEBUG
+        p.initialize(repeating: .nan, count: n)
+        #endif
     }
 }
 

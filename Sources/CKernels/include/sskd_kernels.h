@@ -51,9 +51,10 @@ void sskd_relu_backward(const float *g, const float *x, float *out, long n);
 void sskd_add(const float *a, const float *b, float *out, long n);
 /// out = max(a + b, 0) (NaN → 0).
 void sskd_add_relu(const float *a, const float *b, float *out, long n);
-/// Copies `channels` planes [h, w] from src into rows wp floats apart, starting `top` floats into planes `stride`
-/// floats apart (the flat convolution's padded planes).
-void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, long top);
+/// Writes `channels` planes of `stride` floats at dst: each holds src's plane [h, w] in rows wp floats apart, starting
+/// ph rows and pw columns in, and zeros everywhere else (the flat convolution's padded planes; every float of the
+/// plane is written, so dst needs no clearing). Requires (ph + h)·wp + pw ≤ stride.
+void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph, int pw);
 /// Copies the first w of every wp floats of h rows of `channels` planes (ldo floats apart) into dst [channels, h, w],
 /// adding bias[c] when bias is not NULL.
 void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, float *dst);
