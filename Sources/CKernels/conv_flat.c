@@ -13,25 +13,7 @@
 // cache lines. docs/performance.md (third round) has the measurements.
 #include "sskd_kernels.h"
 
-typedef float v16 __attribute__((vector_size(64)));
-typedef float v16u __attribute__((vector_size(64), aligned(4)));
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v4 __attribute__((vector_size(16)));
-
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#pragma STDC FP_CONTRACT ON
-
-// Unaligned loads and stores, and the sum of the 16 lanes (macros: a v16 function argument would change the
-// ABI between the clones).
-#define load16(p) (*(const v16u *)(p))
-#define store16(p, v) (*(v16u *)(p) = (v))
-#define hsum16(v) ({                                                                                    \
-    v16 h_ = (v);                                                                                        \
-    v8 a_ = __builtin_shufflevector(h_, h_, 0, 1, 2, 3, 4, 5, 6, 7)                                      \
-          + __builtin_shufflevector(h_, h_, 8, 9, 10, 11, 12, 13, 14, 15);                               \
-    v4 b_ = __builtin_shufflevector(a_, a_, 0, 1, 2, 3) + __builtin_shufflevector(a_, a_, 4, 5, 6, 7);   \
-    (b_[0] + b_[2]) + (b_[1] + b_[3]);                                                                   \
-})
+#include "vec16.h"
 
 // out[co + r][p + 16v] for r < R, v < V, over all input channels and taps.
 #define FORWARD_BLOCK(R, V)                                                                              \

@@ -8,25 +8,7 @@
 // threshold_backward does.
 #include "sskd_kernels.h"
 
-typedef float v16 __attribute__((vector_size(64)));
-typedef float v16u __attribute__((vector_size(64), aligned(4)));
-typedef int i16 __attribute__((vector_size(64)));
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v4 __attribute__((vector_size(16)));
-
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#define load16(p) (*(const v16u *)(p))
-#define store16(p, v) (*(v16u *)(p) = (v))
-#define splat(s) ((v16){0} + (s))
-// v where keep > 0, else 0 (lane by lane).
-#define positive_part(v, keep) ((v16)((i16)(v) & ((keep) > (v16){0})))
-#define hsum16(v) ({                                                                                    \
-    v16 h_ = (v);                                                                                        \
-    v8 a_ = __builtin_shufflevector(h_, h_, 0, 1, 2, 3, 4, 5, 6, 7)                                      \
-          + __builtin_shufflevector(h_, h_, 8, 9, 10, 11, 12, 13, 14, 15);                               \
-    v4 b_ = __builtin_shufflevector(a_, a_, 0, 1, 2, 3) + __builtin_shufflevector(a_, a_, 4, 5, 6, 7);   \
-    (b_[0] + b_[2]) + (b_[1] + b_[3]);                                                                   \
-})
+#include "vec16.h"
 
 CLONES float sskd_sum(const float *p, long n) {
     v16 acc = {0};
