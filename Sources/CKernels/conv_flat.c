@@ -7,7 +7,9 @@
 //
 // Forward: an R×V block of accumulators (R output channels × V·16 positions). Per (input channel, tap) it loads
 // V shifted input vectors and broadcasts R weights, then does R·V fused multiply-adds: with R = 6, V = 4 that is
-// 10 loads per 24 FMAs, so the FMA units, not the loads, set the pace. Weight gradient: an R×S block (R output
+// 10 loads per 24 FMAs, so the FMA units, not the loads, set the pace. Planes whose position count is a multiple
+// of 5 or 6 vectors (not of 4) use 4 × 5 or 4 × 6 blocks, so that no single-vector tail (1 load and R broadcasts
+// per R FMAs) is left over. Weight gradient: an R×S block (R output
 // channels × S input channels) per tap, or R × S × 3 for a row of three taps, summed over positions, then one
 // horizontal sum per accumulator; dY is read from 64-byte aligned planes, so only the shifted input loads straddle
 // cache lines. docs/performance.md (third round) has the measurements.
@@ -34,23 +36,29 @@
         for (int r = 0; r < R; r++) for (int v = 0; v < V; v++) store16(out + (co + r) * ldo + p + 16 * v, acc[r][v]); \
     } while (0)
 
-// All positions of output channels co..<co+R: blocks of 64 positions, then single vectors.
-#define FORWARD_ROWS(R)                                                                                  \
+// All positions of output channels co..<co+R: blocks of V vectors, then single vectors.
+#define FORWARD_ROWS(R, V)                                                                               \
     do {                                                                                                 \
         long p = 0;                                                                                      \
-        for (; p + 64 <= npos16; p += 64) FORWARD_BLOCK(R, 4);                                           \
+        for (; p + 16 * V <= npos16; p += 16 * V) FORWARD_BLOCK(R, V);                                   \
         for (; p < npos16; p += 16) FORWARD_BLOCK(R, 1);                                                 \
     } while (0)
 
 CLONES
 void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, int taps,
                             const float *w, int cout, float *out, long ldo, long npos) {
-    const long npos16 = (npos + 15) & ~15L;
+    const long npos16 = (npos + 15) & ~15L, nvec = npos16 / 16;
     int co = 0;
-    for (; co + 6 <= cout; co += 6) FORWARD_ROWS(6);
-    for (; co + 4 <= cout; co += 4) FORWARD_ROWS(4);
-    for (; co + 2 <= cout; co += 2) FORWARD_ROWS(2);
-    for (; co < cout; co += 1) FORWARD_ROWS(1);
+    if (nvec % 4 != 0 && nvec % 5 == 0) {          // e.g. 8x8 planes with padding 1: 80 positions
+        for (; co + 4 <= cout; co += 4) FORWARD_ROWS(4, 5);
+    } else if (nvec % 4 != 0 && nvec % 6 == 0) {   // e.g. 16x16 planes with padding 1: 288 positions
+        for (; co + 4 <= cout; co += 4) FORWARD_ROWS(4, 6);
+    } else {                                       // e.g. 32x32 planes with padding 1: 1088 positions
+        for (; co + 6 <= cout; co += 6) FORWARD_ROWS(6, 4);
+        for (; co + 4 <= cout; co += 4) FORWARD_ROWS(4, 4);
+    }
+    for (; co + 2 <= cout; co += 2) FORWARD_ROWS(2, 4);
+    for (; co < cout; co += 1) FORWARD_ROWS(1, 4);
 }
 
 // dw[co + r][ci + q][t] += Σ_s Σ_p dy[s][co + r][p] · x[s][ci + q][p + off[t]] for r < R, q < S.
