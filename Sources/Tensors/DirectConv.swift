@@ -121,9 +121,11 @@ func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Con
 func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>, _ g: Conv2dGeometry,
                   samples part: Range<Int>, dX: UnsafeMutablePointer<Float>?, dW: UnsafeMutablePointer<Float>?) {
     let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
-    // Samples per chunk: the weight-gradient kernel rereads 4 input channels of the chunk for every block of
-    // output channels, so keep 4 · chunk planes within 32 KiB of L1.
-    let chunk = Swift.max(1, Swift.min(part.count, 2048 / f.stride))
+    // Samples per chunk: the weight-gradient kernel rereads 2 input channels of the chunk for every block of
+    // 4 output channels, so keep those 2 · chunk planes near 8 KiB, leaving L1 to the 4 dY rows streaming past
+    // (a standalone run of the kernel on the ResNet stage shapes was fastest at 1, 2–4 and 8 samples for
+    // 32x32, 16x16 and 8x8 planes; 1024 / stride gives 1, 3 and 8).
+    let chunk = Swift.max(1, Swift.min(part.count, 1024 / f.stride))
     let xp = f.planes(dW == nil ? 0 : chunk * g.cIn), dyp = f.planes(dX == nil ? 0 : chunk * g.cOut)
     let dyw = f.outputRows(dW == nil ? 0 : chunk * g.cOut)
     let tmp = UnsafeMutablePointer<Float>.allocate(capacity: dX == nil ? 0 : g.cIn * f.ldo)
