@@ -9,9 +9,13 @@ typedef int i16 __attribute__((vector_size(64)));
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v4 __attribute__((vector_size(16)));
 
-// Each kernel is compiled for AVX-512 (x86-64-v4), AVX2+FMA (x86-64-v3) and the baseline; the dynamic loader
-// picks one per CPU (an ifunc).
+// On x86-64 each kernel is compiled for AVX-512 (x86-64-v4), AVX2+FMA (x86-64-v3) and the baseline, and the
+// dynamic loader picks one per CPU (an ifunc); elsewhere (e.g. arm64, where the vectors map to NEON) once.
+#if defined(__x86_64__) && defined(__ELF__)
 #define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CLONES
+#endif
 #pragma STDC FP_CONTRACT ON
 
 // Macros rather than functions: a v16 function argument would change the ABI between the clones.
