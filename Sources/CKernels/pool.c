@@ -11,7 +11,8 @@
 // active, re-reads the generation and backs off if it changed; so workers only read a job while it is stable,
 // and the caller never rewrites a job a worker is still reading. Items are claimed with an atomic counter; the
 // caller returns when all are done. A caller that finds the pool busy (a nested or concurrent call) runs its
-// items itself.
+// items itself. Workers beyond the latest job's `threads − 1` park on their own condition variable (no spinning,
+// no part in jobs) until a job asks for more threads again.
 #include "sskd_kernels.h"
 #include <pthread.h>
 #include <signal.h>
@@ -23,8 +24,10 @@
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;
-static int workers = 0;   // guarded by pool_lock
+static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;   // idle workers wait here for the next job
+static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;    // workers beyond `wanted` wait here
+static int workers = 0;   // started so far, guarded by pool_lock; worker k has index k
+static _Atomic int wanted = 0;   // workers 0..<wanted take part in jobs (threads − 1 of the latest job)
 static _Atomic unsigned long generation = 0;
 static _Atomic int active = 0, sleepers = 0;
 static _Atomic long next_item = 0, remaining = 0;
@@ -57,22 +60,27 @@ static int has_new_job(unsigned long seen) {
     return (g & 1) == 0 && g != seen;
 }
 
-static void *worker_main(void *unused) {
-    (void)unused;
+static void *worker_main(void *arg) {
+    const int index = (int)(long)arg;
     sigset_t all;   // signals (Ctrl-C, SIGTERM) go to the REPL's own threads, never to a pool worker
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, 0);
     unsigned long seen = 0;
     for (;;) {
+        if (index >= atomic_load(&wanted)) {   // fewer threads than before: park until they are raised again
+            pthread_mutex_lock(&sleep_lock);
+            while (index >= atomic_load(&wanted)) pthread_cond_wait(&park_cond, &sleep_lock);
+            pthread_mutex_unlock(&sleep_lock);
+        }
         if (!has_new_job(seen)) {
             long start = now_ns();
             int spins = 0;
-            while (!has_new_job(seen)) {
+            while (!has_new_job(seen) && index < atomic_load(&wanted)) {
                 relax();
                 if (++spins % 128 == 0 && now_ns() - start > SPIN_NS) {
                     pthread_mutex_lock(&sleep_lock);
                     atomic_fetch_add(&sleepers, 1);
-                    while (!has_new_job(seen)) pthread_cond_wait(&sleep_cond, &sleep_lock);
+                    while (!has_new_job(seen) && index < atomic_load(&wanted)) pthread_cond_wait(&sleep_cond, &sleep_lock);
                     atomic_fetch_sub(&sleepers, 1);
                     pthread_mutex_unlock(&sleep_lock);
                 }
@@ -83,7 +91,7 @@ static void *worker_main(void *unused) {
         atomic_fetch_add(&active, 1);
         if (atomic_load(&generation) == g) {   // the job is stable while we are active
             seen = g;
-            run_items();
+            if (index < atomic_load(&wanted)) run_items();
         }
         atomic_fetch_sub(&active, 1);
     }
@@ -103,10 +111,18 @@ void sskd_parallel_run(long items, int threads, sskd_parallel_body body, void *c
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, 8 << 20);
-        int failed = pthread_create(&t, &attr, worker_main, 0);
+        int failed = pthread_create(&t, &attr, worker_main, (void *)(long)workers);
         pthread_attr_destroy(&attr);
         if (failed) break;   // fewer workers: the caller runs the rest
         workers++;
+    }
+    if (want > workers) want = workers;
+    if (atomic_load(&wanted) != want) {                     // park or unpark workers beyond threads − 1
+        pthread_mutex_lock(&sleep_lock);
+        atomic_store(&wanted, want);
+        pthread_cond_broadcast(&park_cond);
+        pthread_cond_broadcast(&sleep_cond);
+        pthread_mutex_unlock(&sleep_lock);
     }
     atomic_fetch_add(&generation, 1);                       // odd: the job is being written
     while (atomic_load(&active) != 0) relax();              // no worker still reads the previous job

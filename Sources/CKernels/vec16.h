@@ -11,7 +11,14 @@ typedef float v4 __attribute__((vector_size(16)));
 
 // On x86-64 each kernel is compiled for AVX-512 (x86-64-v4), AVX2+FMA (x86-64-v3) and the baseline, and the
 // dynamic loader picks one per CPU (an ifunc); elsewhere (e.g. arm64, where the vectors map to NEON) once.
-#if defined(__x86_64__) && defined(__ELF__)
+// ThreadSanitizer builds compile them once too: TSan instruments the ifunc resolver, which the loader runs before
+// the TSan runtime is up, and the process crashes at start.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SSKD_NO_CLONES 1
+#endif
+#endif
+#if defined(__x86_64__) && defined(__ELF__) && !defined(SSKD_NO_CLONES)
 #define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define CLONES

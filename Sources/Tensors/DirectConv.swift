@@ -4,7 +4,7 @@ import CKernels
 // `conv2d` and its backward pass for stride-1 "same" convolutions (ResNet's 3x3 convolutions with padding 1).
 //
 // Each sample's planes are copied once into zero-padded planes of Hp × Wp = (H + 2·padH) × (W + 2·padW) floats,
-// laid out row after row with 16 zero floats after each plane. In that layout the output (oh, ow) is flat position
+// laid out row after row with (kW − 1)·dilW + 16 zero floats after each plane. In that layout the output (oh, ow) is flat position
 // p = oh·Wp + ow and kernel tap (i, j) reads the input at p + i·dilH·Wp + j·dilW: every tap is one shifted vector
 // load, so the C kernels (Sources/CKernels) need neither im2col nor GEMM packing. The Wp − Wout extra positions per
 // row are computed and dropped when the rows are copied out.
@@ -29,7 +29,8 @@ struct FlatPlanes {
     let g: Conv2dGeometry
     /// Padded plane width and height: Wp = W + 2·padW, Hp = H + 2·padH.
     let wp: Int, hp: Int
-    /// Floats from one padded plane to the next: Hp·Wp plus 16 zero floats that over-reading vector loads may touch.
+    /// Floats from one padded plane to the next: Hp·Wp plus (kW − 1)·dilW + 16 zero floats that over-reading
+    /// vector loads touch.
     let stride: Int
     /// Output positions per plane, Hout·Wp (the last Wp − Wout of each row are dropped), and the row length of the
     /// kernels' output buffers, that count rounded up to 16.
@@ -40,7 +41,9 @@ struct FlatPlanes {
     init(_ g: Conv2dGeometry) {
         self.g = g
         wp = g.w + 2 * g.padding.w; hp = g.h + 2 * g.padding.h
-        stride = hp * wp + 16
+        // The kernels read up to position npos16 − 1 + (the last tap's offset) = Hp·Wp + (kW − 1)·dilW + 14 of a
+        // plane (npos16 ≤ Hout·Wp + 15 and Hout + (kH − 1)·dilH = Hp), so each plane gets that much zero slack.
+        stride = hp * wp + (g.kW - 1) * g.dilation.w + 16
         npos = g.hOut * wp; ldo = (npos + 15) & ~15
         var off: [Int] = []
         for i in 0..<g.kH { for j in 0..<g.kW { off.append(i * g.dilation.h * wp + j * g.dilation.w) } }
@@ -48,7 +51,7 @@ struct FlatPlanes {
     }
 
     /// Copies `channels` planes `[H, W]` from `src` into the interiors of the padded planes at `dst`
-    /// and zeroes the borders and the 16 floats after each plane (every float of each plane is written).
+    /// and zeroes the borders and the slack after each plane (every float of each plane is written).
     func pack(_ src: UnsafePointer<Float>, channels: Int, into dst: UnsafeMutablePointer<Float>) {
         sskd_pack_planes(src, Int32(channels), Int32(g.h), Int32(g.w), dst, stride, wp, Int32(g.padding.h), Int32(g.padding.w))
     }

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import XCTest
 @testable import Tensors
 
@@ -24,6 +25,25 @@ final class ParallelTests: XCTestCase {
             }
             XCTAssertEqual(nested, [Int](repeating: 1, count: 20))
         }
+    }
+
+    /// After a job with many threads, a job with 2 runs on at most 2 threads (the other workers are parked).
+    func testLoweringThreadsParksTheExtraWorkers() {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        Parallel.threads = 6
+        Parallel.run(64) { _ in usleep(200) }   // start 5 workers
+        Parallel.threads = 2
+        for _ in 0..<20 {
+            var ids = [pthread_t](repeating: 0, count: 64)
+            ids.withUnsafeMutableBufferPointer { ids in Parallel.run(64) { i in ids[i] = pthread_self(); usleep(50) } }
+            XCTAssertLessThanOrEqual(Set(ids).count, 2)
+        }
+        Parallel.threads = 4   // raised again: parked workers take part again
+        var ids = [pthread_t](repeating: 0, count: 64)
+        ids.withUnsafeMutableBufferPointer { ids in Parallel.run(64) { i in ids[i] = pthread_self(); usleep(300) } }
+        XCTAssertGreaterThan(Set(ids).count, 1)
+        XCTAssertLessThanOrEqual(Set(ids).count, 4)
     }
 
     /// Callers on several threads at once: one gets the pool, the others run their items themselves; no item is

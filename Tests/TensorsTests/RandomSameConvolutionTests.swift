@@ -1,0 +1,121 @@
+import XCTest
+@testable import Tensors
+
+/// Random stride-1 "same" convolutions (the flat direct path, Sources/Tensors/DirectConv.swift) against direct Double
+/// loops at 1, 2 and 3 threads: kernels 1-5 (even ones with dilation 2), dilation 1-2, groups 1-4, up to 70 channels,
+/// planes 1x1 to 40x40, batch 1-9, with and without bias. (Found, with the over-read geometries below, by a
+/// breaker run: planes once got too little slack, and dW read NaN from the neighbouring memory.)
+final class RandomSameConvolutionTests: XCTestCase {
+    struct Case { var n, cin, cout, h, w, kh, kw, dh, dw, groups: Int; var bias: Bool }
+
+    static func oracle(_ c: Case, _ x: [Float], _ wt: [Float], _ b: [Float]?, _ r: [Float])
+        -> (y: [Double], dx: [Double], dw: [Double], db: [Double]) {
+        let ph = c.dh * (c.kh - 1) / 2, pw = c.dw * (c.kw - 1) / 2
+        let cinG = c.cin / c.groups, coutG = c.cout / c.groups
+        var y = [Double](repeating: 0, count: c.n * c.cout * c.h * c.w)
+        var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: wt.count)
+        var db = [Double](repeating: 0, count: c.cout)
+        x.withUnsafeBufferPointer { x in wt.withUnsafeBufferPointer { wt in r.withUnsafeBufferPointer { r in
+        y.withUnsafeMutableBufferPointer { y in dx.withUnsafeMutableBufferPointer { dx in dw.withUnsafeMutableBufferPointer { dw in
+        for s in 0..<c.n { for co in 0..<c.cout { for oh in 0..<c.h { for ow in 0..<c.w {
+            let oi = ((s * c.cout + co) * c.h + oh) * c.w + ow
+            let gy = Double(r[oi])
+            var acc = Double(b?[co] ?? 0)
+            db[co] += gy
+            let grp = co / coutG
+            for ci in 0..<cinG { for i in 0..<c.kh { for j in 0..<c.kw {
+                let ih = oh - ph + i * c.dh, iw = ow - pw + j * c.dw
+                if ih < 0 || ih >= c.h || iw < 0 || iw >= c.w { continue }
+                let xi = ((s * c.cin + grp * cinG + ci) * c.h + ih) * c.w + iw, wi = ((co * cinG + ci) * c.kh + i) * c.kw + j
+                acc += Double(x[xi]) * Double(wt[wi])
+                dx[xi] += Double(wt[wi]) * gy
+                dw[wi] += Double(x[xi]) * gy
+            } } }
+            y[oi] = acc
+        } } } }
+        } } } } } }
+        return (y, dx, dw, db)
+    }
+
+    /// Worst error |p − q| / max(0.01·scale, |q|, 1) with scale = max(1, max|q|); infinity when p has a NaN or infinity.
+    static func err(_ p: [Float], _ q: [Double]) -> Double {
+        let scale = max(1.0, q.map(abs).max() ?? 0)
+        var worst = 0.0
+        for (a, b) in zip(p, q) {
+            if !a.isFinite { return .infinity }
+            worst = max(worst, abs(Double(a) - b) / max(scale * 1e-2, abs(b), 1))
+        }
+        return worst
+    }
+
+    func run(_ c: Case, threads: Int, rng: inout SeededRandom) throws -> (Double, String) {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        Parallel.threads = threads
+        let g = Conv2dGeometry(padding: (c.dh * (c.kh - 1) / 2, c.dw * (c.kw - 1) / 2), dilation: (c.dh, c.dw), groups: c.groups)
+        let x = Tensor.uniform([c.n, c.cin, c.h, c.w], low: -1, high: 1, rng: &rng, requiresGrad: true)
+        let w = Tensor.uniform([c.cout, c.cin / c.groups, c.kh, c.kw], low: -1, high: 1, rng: &rng, requiresGrad: true)
+        let b = c.bias ? Tensor.uniform([c.cout], low: -1, high: 1, rng: &rng, requiresGrad: true) : nil
+        let v = try g.validated(input: x.shape, weight: w.shape, bias: b?.shape)
+        XCTAssertTrue(v.hOut == c.h && v.wOut == c.w && v.usesFlatDirect, "\(c) is not a flat 'same' convolution")
+        let y = try conv2d(x, weight: w, bias: b, geometry: g)
+        let r = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng)
+        try (y * r).sum().backward()
+        let o = RandomSameConvolutionTests.oracle(c, x.data, w.data, b?.data, r.data)
+        let e = [RandomSameConvolutionTests.err(y.data, o.y), RandomSameConvolutionTests.err(x.grad!.data, o.dx),
+                 RandomSameConvolutionTests.err(w.grad!.data, o.dw), b == nil ? 0 : RandomSameConvolutionTests.err(b!.grad!.data, o.db)]
+        return (e.max()!, "\(c) threads \(threads) flat \(v.usesFlatDirect) errs y/dx/dw/db \(e)")
+    }
+
+    func randomCase(_ rng: inout SeededRandom) -> Case {
+        func pick(_ lo: Int, _ hi: Int) -> Int { lo + Int(rng.next() % UInt64(hi - lo + 1)) }
+        while true {
+            let groups = pick(1, 4)
+            let cin = groups * pick(1, 70 / groups), cout = groups * pick(1, 70 / groups)
+            var kh = [1, 3, 5][pick(0, 2)], kw = [1, 3, 5][pick(0, 2)]
+            let dh = pick(1, 2), dw = pick(1, 2)
+            if pick(0, 9) == 0 { kh = dh == 2 ? [2, 4][pick(0, 1)] : kh }   // even kernels are "same" with dilation 2
+            if pick(0, 9) == 0 { kw = dw == 2 ? [2, 4][pick(0, 1)] : kw }
+            let h = pick(1, 40), w = pick(1, 40), n = pick(1, 9)
+            let work = n * cout * (cin / groups) * kh * kw * h * w
+            if work > 3_000_000 { continue }
+            if kh == 1 && kw == 1 { continue }
+            return Case(n: n, cin: cin, cout: cout, h: h, w: w, kh: kh, kw: kw, dh: dh, dw: dw, groups: groups, bias: pick(0, 1) == 1)
+        }
+    }
+
+    func testRandomSameConvolutions() throws {
+        var rng = SeededRandom(seed: UInt64(ProcessInfo.processInfo.environment["SSKD_CONV_SEED"] ?? "7")!)
+        let count = Int(ProcessInfo.processInfo.environment["SSKD_CONV_CASES"] ?? "60")!
+        var worst = 0.0, bad = 0
+        for k in 0..<count {
+            let c = randomCase(&rng)
+            for threads in [1, 2, 3] {
+                let (e, desc) = try run(c, threads: threads, rng: &rng)
+                worst = max(worst, e)
+                if e > 1e-4 { bad += 1; print("MISMATCH case \(k): \(desc)") }
+            }
+        }
+        print("random same convolutions: \(count) cases x 3 thread counts, worst normalised error \(worst), mismatches \(bad)")
+        XCTAssertEqual(bad, 0)
+    }
+
+    /// Planes whose output-position count npos = H·(W + 2·padW) rounds up to 16 by 13..15 floats, with padW ≥ 1:
+    /// the kernels read up to (kW − 1)·dilW + 14 floats past Hp·Wp, into the plane's slack (once too short).
+    func testOverReadGeometries() throws {
+        var rng = SeededRandom(seed: 99)
+        var bad = 0
+        let cases = [
+            Case(n: 1, cin: 1, cout: 1, h: 1, w: 15, kh: 3, kw: 3, dh: 1, dw: 1, groups: 1, bias: false),   // r=15, pad 1: 1 float
+            Case(n: 1, cin: 1, cout: 1, h: 1, w: 13, kh: 5, kw: 5, dh: 1, dw: 1, groups: 1, bias: false),   // r=15, pad 2: 3 floats
+            Case(n: 1, cin: 1, cout: 1, h: 1, w: 9, kh: 5, kw: 5, dh: 2, dw: 2, groups: 1, bias: false),    // r=15, pad 4: 7 floats
+            Case(n: 2, cin: 3, cout: 2, h: 3, w: 9, kh: 5, kw: 5, dh: 2, dw: 2, groups: 1, bias: true),
+            Case(n: 1, cin: 2, cout: 2, h: 1, w: 9, kh: 3, kw: 5, dh: 1, dw: 2, groups: 2, bias: true),
+        ]
+        for c in cases { for t in [1, 2] { for _ in 0..<20 {
+            let (e, desc) = try run(c, threads: t, rng: &rng)
+            if e > 1e-4 { bad += 1; print("MISMATCH overread: \(desc)") }
+        } } }
+        XCTAssertEqual(bad, 0)
+    }
+}
