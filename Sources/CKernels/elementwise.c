@@ -118,3 +118,14 @@ CLONES void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, 
         }
     }
 }
+
+const char *sskd_kernel_instruction_set(void) {
+#if defined(__x86_64__) && defined(__ELF__) && !defined(SSKD_NO_CLONES)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("x86-64-v4")) return "x86-64-v4 (AVX-512)";
+    if (__builtin_cpu_supports("x86-64-v3")) return "x86-64-v3 (AVX2+FMA)";
+    return "x86-64 (baseline)";
+#else
+    return "single build (no per-CPU versions)";
+#endif
+}

@@ -45,6 +45,10 @@ public enum Parallel {
     }
 }
 
+/// The instruction set the C kernels (Sources/CKernels) run with on this CPU, e.g. "x86-64-v4 (AVX-512)":
+/// each kernel is compiled for AVX-512, AVX2+FMA and baseline x86-64, and the loader picks the best one supported.
+public var kernelInstructionSet: String { String(cString: sskd_kernel_instruction_set()) }
+
 /// The Swift closure behind a `sskd_parallel_run` job (passed to C as an unretained context pointer).
 private final class ParallelJob {
     let body: (Int) -> Void

@@ -262,7 +262,7 @@ let benches: [Bench] = try [
         try mimicStep(teacher: zoo("resnet20", 100), student: zoo("resnet8", 10), x: cifarX) },
 ]
 
-print("sskd-bench threads=\(Parallel.threads)")
+print("sskd-bench threads=\(Parallel.threads) kernels=\(kernelInstructionSet)")
 func pad(_ s: String, _ n: Int, left: Bool = false) -> String {
     s.count >= n ? s : (left ? s + String(repeating: " ", count: n - s.count) : String(repeating: " ", count: n - s.count) + s)
 }

@@ -46,6 +46,12 @@ final class ParallelTests: XCTestCase {
         XCTAssertLessThanOrEqual(Set(ids).count, 4)
     }
 
+    /// The kernels' instruction set is one of the versions they are compiled for.
+    func testKernelInstructionSetIsOneOfTheCompiledVersions() {
+        XCTAssertTrue(["x86-64-v4 (AVX-512)", "x86-64-v3 (AVX2+FMA)", "x86-64 (baseline)", "single build (no per-CPU versions)"]
+            .contains(kernelInstructionSet), kernelInstructionSet)
+    }
+
     /// Callers on several threads at once: one gets the pool, the others run their items themselves; no item is
     /// lost or run twice.
     func testConcurrentCallersEachCompleteTheirOwnJob() {

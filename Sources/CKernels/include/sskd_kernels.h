@@ -59,6 +59,10 @@ void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, 
 /// adding bias[c] when bias is not NULL.
 void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, float *dst);
 
+/// Which version of the cloned kernels the loader picked for this CPU (the same test as the ifunc resolvers),
+/// e.g. "x86-64-v4 (AVX-512)".
+const char *sskd_kernel_instruction_set(void);
+
 /// A parallel loop body: runs item `i` of a job; `context` is the caller's.
 typedef void (*sskd_parallel_body)(void *context, long i);
 /// Runs body(context, i) for every i < items on the calling thread and up to threads − 1 pool workers (pool.c),
