@@ -4,10 +4,10 @@ import CKernels
 // `conv2d` and its backward pass for stride-1 "same" convolutions (ResNet's 3x3 convolutions with padding 1).
 //
 // Each sample's planes are copied once into zero-padded planes of Hp × Wp = (H + 2·padH) × (W + 2·padW) floats,
-// laid out row after row with (kW − 1)·dilW + 16 zero floats after each plane. In that layout the output (oh, ow) is flat position
-// p = oh·Wp + ow and kernel tap (i, j) reads the input at p + i·dilH·Wp + j·dilW: every tap is one shifted vector
-// load, so the C kernels (Sources/CKernels) need neither im2col nor GEMM packing. The Wp − Wout extra positions per
-// row are computed and dropped when the rows are copied out.
+// laid out row after row with (kW − 1)·dilW + 16 zero floats after each plane. In that layout the output (oh, ow)
+// is flat position p = oh·Wp + ow and kernel tap (i, j) reads the input at p + i·dilH·Wp + j·dilW: every tap is one
+// shifted vector load, so the C kernels (Sources/CKernels) need neither im2col nor GEMM packing. The Wp − Wout extra
+// positions per row are computed and dropped when the rows are copied out.
 //
 // Backward, with dY padded the same way (a "same" convolution pads dY by dil·(k−1) − pad = pad):
 //   dX = conv(dY, W̃), W̃[ci, co, i, j] = W[co, ci, kH−1−i, kW−1−j]   (the forward kernel again)
