@@ -105,17 +105,9 @@ public enum Op {
         case let .log(a):
             return [zipMap(g, a.data, /)]
         case let .relu(a):
-            return [g.withUnsafeBufferPointer { pg in a.data.withUnsafeBufferPointer { px in
-                parallelFill(g.count) { po, r in
-                    vectorReluBackward(pg.baseAddress! + r.lowerBound, px.baseAddress! + r.lowerBound, po + r.lowerBound, r.count)
-                }
-            } }]
+            return [reluBackward(g, mask: a.data)]
         case .addRelu:   // the ReLU's mask from the output, then the add passes it to both inputs
-            let masked = g.withUnsafeBufferPointer { pg in out.data.withUnsafeBufferPointer { py in
-                parallelFill(g.count) { po, r in
-                    vectorReluBackward(pg.baseAddress! + r.lowerBound, py.baseAddress! + r.lowerBound, po + r.lowerBound, r.count)
-                }
-            } }
+            let masked = reluBackward(g, mask: out.data)
             return [masked, masked]
         case let .leakyRelu(a, slope):
             return [zipMap(g, a.data) { g, x in x > 0 ? g : g * slope }]
@@ -273,4 +265,14 @@ extension Tensor {
         }
         n = a.count
     }
+}
+
+/// g where mask > 0, else 0 (the ReLU backward; `mask` is the ReLU's input, or its output, which is positive
+/// exactly where the input is), over chunks split across the workers.
+func reluBackward(_ g: [Float], mask: [Float]) -> [Float] {
+    g.withUnsafeBufferPointer { pg in mask.withUnsafeBufferPointer { pm in
+        parallelFill(g.count) { po, r in
+            vectorReluBackward(pg.baseAddress! + r.lowerBound, pm.baseAddress! + r.lowerBound, po + r.lowerBound, r.count)
+        }
+    } }
 }

@@ -1,12 +1,8 @@
-// Raw-buffer loops shared by the elementwise, activation and normalisation kernels. The hot ones call the C
-// clones in Sources/CKernels/elementwise.c (AVX-512/AVX2/baseline picked at load time: Swift code is compiled for
-// baseline x86-64); the 16-lane Swift SIMD helpers remain for the few loops written inline. None allocates.
+// Raw-buffer loops shared by the elementwise, activation and normalisation kernels: Swift names for the C clones
+// in Sources/CKernels/elementwise.c (AVX-512/AVX2/baseline picked at load time; Swift code is compiled for
+// baseline x86-64). "Masked" g means g[i] where mask[i] > 0, else 0 (the ReLU backward, `mask` being the ReLU's
+// output or input). None allocates.
 import CKernels
-
-typealias Float16x = SIMD16<Float>
-
-@inline(__always) func load16(_ p: UnsafePointer<Float>) -> Float16x { UnsafeRawPointer(p).loadUnaligned(as: Float16x.self) }
-@inline(__always) func store16(_ v: Float16x, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float16x.self) }
 
 /// Σ p[i] for i < n, accumulated in 16 Float lanes.
 @inline(__always) func vectorSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float { sskd_sum(p, n) }
@@ -16,17 +12,7 @@ typealias Float16x = SIMD16<Float>
     sskd_squared_deviation(p, n, mu)
 }
 
-/// g[i] where mask[i] > 0, else 0 (the ReLU backward, `mask` being the ReLU's output or input); `g` itself without a mask.
-@inline(__always) func masked(_ g: Float16x, _ mask: UnsafePointer<Float>?, _ t: Int) -> Float16x {
-    guard let mask else { return g }
-    return g.replacing(with: Float16x(), where: .!(load16(mask + t) .> Float16x()))
-}
-@inline(__always) func masked(_ g: Float, _ mask: UnsafePointer<Float>?, _ t: Int) -> Float {
-    guard let mask else { return g }
-    return mask[t] > 0 ? g : 0
-}
-
-/// (Σ g[i], Σ g[i]·(x[i] − mu)) for i < n, g masked by `mask` (see `masked`) when given.
+/// (Σ g[i], Σ g[i]·(x[i] − mu)) for i < n, g masked by `mask` when given.
 @inline(__always) func vectorSumAndDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean mu: Float,
                                        mask: UnsafePointer<Float>? = nil) -> (Float, Float) {
     var a: Float = 0, b: Float = 0
@@ -35,13 +21,13 @@ typealias Float16x = SIMD16<Float>
 }
 
 /// out[i] = x[i]·scale + shift for i < n (`out` may be `x`), then max(·, 0) as `vectorRelu` when `relu`;
-/// x masked by `mask` (see `masked`) first when given.
+/// x masked by `mask` first when given.
 @inline(__always) func vectorAffine(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int, scale: Float, shift: Float,
                                     relu: Bool = false, mask: UnsafePointer<Float>? = nil) {
     sskd_affine(x, out, n, scale, shift, relu ? 1 : 0, relu ? nil : mask)
 }
 
-/// out[i] = a·g[i] − b·x[i] + c for i < n, g masked by `mask` (see `masked`) when given.
+/// out[i] = a·g[i] − b·x[i] + c for i < n, g masked by `mask` when given.
 @inline(__always) func vectorLinear2(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
                                      a: Float, b: Float, c: Float, mask: UnsafePointer<Float>? = nil) {
     sskd_linear2(g, x, out, n, a, b, c, mask)
