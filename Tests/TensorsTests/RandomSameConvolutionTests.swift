@@ -8,35 +8,6 @@ import XCTest
 final class RandomSameConvolutionTests: XCTestCase {
     struct Case { var n, cin, cout, h, w, kh, kw, dh, dw, groups: Int; var bias: Bool }
 
-    static func oracle(_ c: Case, _ x: [Float], _ wt: [Float], _ b: [Float]?, _ r: [Float])
-        -> (y: [Double], dx: [Double], dw: [Double], db: [Double]) {
-        let ph = c.dh * (c.kh - 1) / 2, pw = c.dw * (c.kw - 1) / 2
-        let cinG = c.cin / c.groups, coutG = c.cout / c.groups
-        var y = [Double](repeating: 0, count: c.n * c.cout * c.h * c.w)
-        var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: wt.count)
-        var db = [Double](repeating: 0, count: c.cout)
-        x.withUnsafeBufferPointer { x in wt.withUnsafeBufferPointer { wt in r.withUnsafeBufferPointer { r in
-        y.withUnsafeMutableBufferPointer { y in dx.withUnsafeMutableBufferPointer { dx in dw.withUnsafeMutableBufferPointer { dw in
-        for s in 0..<c.n { for co in 0..<c.cout { for oh in 0..<c.h { for ow in 0..<c.w {
-            let oi = ((s * c.cout + co) * c.h + oh) * c.w + ow
-            let gy = Double(r[oi])
-            var acc = Double(b?[co] ?? 0)
-            db[co] += gy
-            let grp = co / coutG
-            for ci in 0..<cinG { for i in 0..<c.kh { for j in 0..<c.kw {
-                let ih = oh - ph + i * c.dh, iw = ow - pw + j * c.dw
-                if ih < 0 || ih >= c.h || iw < 0 || iw >= c.w { continue }
-                let xi = ((s * c.cin + grp * cinG + ci) * c.h + ih) * c.w + iw, wi = ((co * cinG + ci) * c.kh + i) * c.kw + j
-                acc += Double(x[xi]) * Double(wt[wi])
-                dx[xi] += Double(wt[wi]) * gy
-                dw[wi] += Double(x[xi]) * gy
-            } } }
-            y[oi] = acc
-        } } } }
-        } } } } } }
-        return (y, dx, dw, db)
-    }
-
     /// Worst error |p − q| / max(0.01·scale, |q|, 1) with scale = max(1, max|q|); infinity when p has a NaN or infinity.
     static func err(_ p: [Float], _ q: [Double]) -> Double {
         let scale = max(1.0, q.map(abs).max() ?? 0)
@@ -61,9 +32,14 @@ final class RandomSameConvolutionTests: XCTestCase {
         let y = try conv2d(x, weight: w, bias: b, geometry: g)
         let r = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng)
         try (y * r).sum().backward()
-        let o = RandomSameConvolutionTests.oracle(c, x.data, w.data, b?.data, r.data)
-        let e = [RandomSameConvolutionTests.err(y.data, o.y), RandomSameConvolutionTests.err(x.grad!.data, o.dx),
-                 RandomSameConvolutionTests.err(w.grad!.data, o.dw), b == nil ? 0 : RandomSameConvolutionTests.err(b!.grad!.data, o.db)]
+        // The oracles: direct loops in Double (naiveConv2d, naiveConvGradients), and dL/db = Σ r per channel.
+        let yRef = try naiveConv2d(x, weight: w, bias: b, geometry: g).data.map(Double.init)
+        let (dxRef, dwRef) = try naiveConvGradients(x, w, g, r.data)
+        var dbRef = [Double](repeating: 0, count: c.cout)
+        for (i, gy) in r.data.enumerated() { dbRef[(i / (c.h * c.w)) % c.cout] += Double(gy) }
+        let e = [RandomSameConvolutionTests.err(y.data, yRef), RandomSameConvolutionTests.err(x.grad!.data, dxRef.map(Double.init)),
+                 RandomSameConvolutionTests.err(w.grad!.data, dwRef.map(Double.init)),
+                 b == nil ? 0 : RandomSameConvolutionTests.err(b!.grad!.data, dbRef)]
         return (e.max()!, "\(c) threads \(threads) flat \(v.usesFlatDirect) errs y/dx/dw/db \(e)")
     }
 
