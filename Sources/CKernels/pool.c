@@ -47,10 +47,10 @@ static long now_ns(void) {
     return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
-static void run_items(void) {
+static void run_items(int thread) {
     long i;
     while ((i = atomic_fetch_add_explicit(&next_item, 1, memory_order_relaxed)) < job_items) {
-        job_body(job_context, i);
+        job_body(job_context, i, thread);
         atomic_fetch_sub_explicit(&remaining, 1, memory_order_release);
     }
 }
@@ -91,7 +91,7 @@ static void *worker_main(void *arg) {
         atomic_fetch_add(&active, 1);
         if (atomic_load(&generation) == g) {   // the job is stable while we are active
             seen = g;
-            if (index < atomic_load(&wanted)) run_items();
+            if (index < atomic_load(&wanted)) run_items(index + 1);
         }
         atomic_fetch_sub(&active, 1);
     }
@@ -101,7 +101,7 @@ static void *worker_main(void *arg) {
 void sskd_parallel_run(long items, int threads, sskd_parallel_body body, void *context) {
     if (items <= 0) return;
     if (threads < 2 || items < 2 || pthread_mutex_trylock(&pool_lock) != 0) {
-        for (long i = 0; i < items; i++) body(context, i);
+        for (long i = 0; i < items; i++) body(context, i, 0);
         return;
     }
     int want = threads - 1 < MAX_WORKERS ? threads - 1 : MAX_WORKERS;
@@ -135,7 +135,7 @@ void sskd_parallel_run(long items, int threads, sskd_parallel_body body, void *c
         pthread_cond_broadcast(&sleep_cond);
         pthread_mutex_unlock(&sleep_lock);
     }
-    run_items();
+    run_items(0);
     while (atomic_load_explicit(&remaining, memory_order_acquire) != 0) relax();
     pthread_mutex_unlock(&pool_lock);
 }

@@ -186,12 +186,12 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: C
     let g = try geometry.validated(input: x.shape, weight: weight.shape, bias: bias?.shape)
     var out = [Float](unsafeUninitializedCapacity: g.outputShape.reduce(1, *)) { _, n in n = g.outputShape.reduce(1, *) }
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
+        if g.usesFlatDirect {
+            convolveFlat(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, into: po.baseAddress!)
+            return
+        }
         forEachBatchPart(g.n, work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n) { _, part in
-            if g.usesFlatDirect {
-                convolveFlat(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, samples: part, into: po.baseAddress!)
-            } else {
-                convolve(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, samples: part, into: po.baseAddress!)
-            }
+            convolve(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, samples: part, into: po.baseAddress!)
         }
     } } }
     return .result(shape: g.outputShape, data: out, op: .conv2d(x, weight: weight, bias: bias, g),
@@ -273,17 +273,21 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
             wT[((grp * cinG + ci) * coutG + co) * taps + t] = weight.data[((grp * coutG + co) * cinG + ci) * taps + taps - 1 - t]
         } } } }
     }
-    let workers = batchPartCount(g.n, work: 2 * g.cOut * kG * hw * g.n)   // dW partial sums, one per part
     var dX = [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }   // every element written
+    if flat {
+        var dW = [Float](unsafeUninitializedCapacity: needW ? weight.count : 0) { _, n in n = needW ? weight.count : 0 }
+        x.data.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in wT.withUnsafeBufferPointer { pwT in
+        dX.withUnsafeMutableBufferPointer { pdx in dW.withUnsafeMutableBufferPointer { pdw in
+            backwardFlat(x: px.baseAddress!, wT: pwT.baseAddress!, dy: pdy.baseAddress!, g,
+                         dX: needX ? pdx.baseAddress! : nil, dW: needW ? pdw.baseAddress! : nil)
+        } } } } }
+        return hasBias ? [needX ? dX : nil, needW ? dW : nil, dB] : [needX ? dX : nil, needW ? dW : nil]
+    }
+    let workers = batchPartCount(g.n, work: 2 * g.cOut * kG * hw * g.n)   // dW partial sums, one per part
     var dWParts = [Float](repeating: 0, count: needW ? workers * weight.count : 0)
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in dy.withUnsafeBufferPointer { pdy in
     dX.withUnsafeMutableBufferPointer { pdx in dWParts.withUnsafeMutableBufferPointer { pdw in wT.withUnsafeBufferPointer { pwT in
         forEachBatchPart(g.n, work: 2 * g.cOut * kG * hw * g.n) { worker, part in
-            if flat {
-                backwardFlat(x: px.baseAddress!, wT: pwT.baseAddress!, dy: pdy.baseAddress!, g, samples: part,
-                             dX: needX ? pdx.baseAddress! : nil, dW: needW ? pdw.baseAddress! + worker * weight.count : nil)
-                return
-            }
             if same {
                 backwardSame(x: px.baseAddress!, wT: pwT.baseAddress!, dy: pdy.baseAddress!, ga, samples: part,
                              dX: needX ? pdx.baseAddress! : nil, dWT: needW ? pdw.baseAddress! + worker * weight.count : nil)
@@ -330,7 +334,7 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
         sum.withUnsafeMutableBufferPointer { s in dWParts.withUnsafeBufferPointer { parts in
             for w in 1..<workers { vectorAdd(s.baseAddress!, parts.baseAddress! + w * weight.count, s.baseAddress!, weight.count) }
         } }
-        if same && !flat {
+        if same {
             var d = sum
             for grp in 0..<g.groups { for co in 0..<coutG { for ci in 0..<cinG { for t in 0..<taps {
                 d[((grp * coutG + co) * cinG + ci) * taps + taps - 1 - t] = sum[((grp * coutG + co) * taps + t) * cinG + ci]

@@ -99,57 +99,93 @@ struct FlatPlanes {
     }
 }
 
-/// One worker's share of a forward flat direct convolution: samples `part` of `x` `[N, Cin, H, W]` with weight
-/// `w` `[Cout, Cin/groups, kH, kW]` into `out` `[N, Cout, Hout, Wout]`, adding `bias` when given.
+/// How many threads a convolution of `work` multiply-adds uses: 1 below 32 Ki (a parallel region would cost more
+/// than it saves), else `Parallel.threads`.
+func convolutionThreads(work: Int) -> Int { work < 32_768 ? 1 : Parallel.threads }
+
+/// Scratch in `blocks` blocks of `count` floats (one per thread, or per parallel item), each 64-byte aligned,
+/// poisoned with NaN in debug builds.
+struct ScratchBlocks {
+    let base: UnsafeMutablePointer<Float>, count: Int
+    init(_ blocks: Int, count: Int) {
+        self.count = (count + 15) & ~15
+        let n = Swift.max(1, blocks * self.count)
+        base = UnsafeMutableRawPointer.allocate(byteCount: n * 4, alignment: 64).bindMemory(to: Float.self, capacity: n)
+        #if DEBUG
+        base.initialize(repeating: .nan, count: n)
+        #endif
+    }
+    subscript(block: Int) -> UnsafeMutablePointer<Float> { base + block * count }
+    func deallocate() { base.deallocate() }
+}
+
+/// Forward flat direct convolution: x `[N, Cin, H, W]` with weight `w` `[Cout, Cin/groups, kH, kW]` into `out`
+/// `[N, Cout, Hout, Wout]`, adding `bias` when given, one sample per parallel item (each thread packs into its own
+/// scratch). Packing again in the backward pass costs less than keeping the padded planes: measured, keeping them
+/// (an extra activation-sized write and read through memory) made the resnet20 step slower.
 func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dGeometry, bias: [Float]?,
-                  samples part: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+                  into out: UnsafeMutablePointer<Float>) {
     let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
-    let xp = f.planes(g.cIn), tmp = UnsafeMutablePointer<Float>.allocate(capacity: g.cOut * f.ldo)
-    defer { xp.deallocate(); tmp.deallocate() }
+    let threads = convolutionThreads(work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
+    let xs = ScratchBlocks(threads, count: g.cIn * f.stride)
+    let tmp = ScratchBlocks(threads, count: g.cOut * f.ldo)
+    defer { xs.deallocate(); tmp.deallocate() }
     f.offsets.withUnsafeBufferPointer { off in
-        for s in part {
+        Parallel.run(g.n, threads: threads) { s, t in
+            let xp = xs[t]
             f.pack(x + s * g.cIn * g.h * g.w, channels: g.cIn, into: xp)
             for grp in 0..<g.groups {
                 sskd_conv_flat_forward(xp + grp * cinG * f.stride, f.stride, Int32(cinG), off.baseAddress!, Int32(taps),
-                                       w + grp * coutG * cinG * taps, Int32(coutG), tmp + grp * coutG * f.ldo, f.ldo, f.npos)
+                                       w + grp * coutG * cinG * taps, Int32(coutG), tmp[t] + grp * coutG * f.ldo, f.ldo, f.npos)
             }
-            f.unpack(tmp, channels: g.cOut, bias: bias, into: out + s * g.cOut * g.hOut * g.wOut)
+            f.unpack(tmp[t], channels: g.cOut, bias: bias, into: out + s * g.cOut * g.hOut * g.wOut)
         }
     }
 }
 
-/// One worker's share of the backward pass of a flat direct convolution `g`: for samples `part`, writes dX
-/// `[N, Cin, H, W]` (when `dX` is non-nil, using the flipped, per-group transposed weight `wT` `[Cin, CoutG, kH, kW]`)
-/// and adds dW `[Cout, CinG, kH, kW]` into `dW` (when non-nil), from x `[N, Cin, H, W]` and dy `[N, Cout, H, W]`.
-func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>, _ g: Conv2dGeometry,
-                  samples part: Range<Int>, dX: UnsafeMutablePointer<Float>?, dW: UnsafeMutablePointer<Float>?) {
+/// Backward pass of a flat direct convolution `g` over the whole batch: writes dX `[N, Cin, H, W]` (when `dX` is
+/// non-nil, using the flipped, per-group transposed weight `wT` `[Cin, CoutG, kH, kW]`) and dW `[Cout, CinG, kH, kW]`
+/// (when `dW` is non-nil; overwritten), from x `[N, Cin, H, W]` and
+/// dy `[N, Cout, H, W]`. Parallel items are chunks of samples, each with its own dW partial sum; the partial sums
+/// are then added in chunk order (in parallel over the weights), so the result does not depend on which thread ran
+/// which chunk.
+func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                  _ g: Conv2dGeometry, dX: UnsafeMutablePointer<Float>?, dW: UnsafeMutablePointer<Float>?) {
     let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
+    let threads = convolutionThreads(work: 2 * g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
     // Samples per chunk: the weight-gradient kernel rereads 2 input channels of the chunk for every block of
     // 4 output channels, so keep those 2 · chunk planes near 8 KiB, leaving L1 to the 4 dY rows streaming past
     // (a standalone run of the kernel on the ResNet stage shapes was fastest at 1, 2–4 and 8 samples for
-    // 32x32, 16x16 and 8x8 planes; 1024 / stride gives 1, 3 and 8).
-    let chunk = Swift.max(1, Swift.min(part.count, 1024 / f.stride))
-    let xp = f.planes(dW == nil ? 0 : chunk * g.cIn), dyp = f.planes(dX == nil ? 0 : chunk * g.cOut)
-    let dyw = f.outputRows(dW == nil ? 0 : chunk * g.cOut)
-    let tmp = UnsafeMutablePointer<Float>.allocate(capacity: dX == nil ? 0 : g.cIn * f.ldo)
-    defer { xp.deallocate(); dyp.deallocate(); dyw.deallocate(); tmp.deallocate() }
+    // 32x32, 16x16 and 8x8 planes; 1024 / stride gives 1, 3 and 8), and at least 4 chunks per thread.
+    let chunk = Swift.max(1, Swift.min(1024 / f.stride, g.n / (4 * threads)))
+    let items = (g.n + chunk - 1) / chunk, wCount = g.cOut * cinG * taps
+    let xs = ScratchBlocks(dW == nil ? 0 : threads, count: chunk * g.cIn * f.stride)
+    let dyps = ScratchBlocks(dX == nil ? 0 : threads, count: chunk * g.cOut * f.stride)
+    let dyws = ScratchBlocks(dW == nil ? 0 : threads, count: chunk * g.cOut * f.ldo)
+    let tmps = ScratchBlocks(dX == nil ? 0 : threads, count: g.cIn * f.ldo)
+    let partials = ScratchBlocks(dW == nil ? 0 : items, count: wCount)
+    defer { xs.deallocate(); dyps.deallocate(); dyws.deallocate(); tmps.deallocate(); partials.deallocate() }
     let hw = g.h * g.w
     f.offsets.withUnsafeBufferPointer { off in
-        for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
-            let nb = Swift.min(chunk, part.upperBound - n0)
-            if let dW {
+        Parallel.run(items, threads: threads) { item, t in
+            let n0 = item * chunk, nb = Swift.min(chunk, g.n - n0)
+            if dW != nil {
+                partials[item].update(repeating: 0, count: wCount)
+                let xp = xs[t]
+                for s in 0..<nb { f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride) }
+                let dyw = dyws[t]
                 for s in 0..<nb {
-                    f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride)
                     f.packOutputRows(dy + (n0 + s) * g.cOut * hw, channels: g.cOut, into: dyw + s * g.cOut * f.ldo)
                 }
                 for grp in 0..<g.groups {
                     sskd_conv_flat_weight_grad(dyw + grp * coutG * f.ldo, f.ldo, g.cOut * f.ldo, Int32(coutG),
                                                xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
                                                off.baseAddress!, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
-                                               dW + grp * coutG * cinG * taps)
+                                               partials[item] + grp * coutG * cinG * taps)
                 }
             }
-            guard let dX else { continue }
+            guard let dX else { return }
+            let dyp = dyps[t], tmp = tmps[t]
             for s in 0..<nb { f.pack(dy + (n0 + s) * g.cOut * hw, channels: g.cOut, into: dyp + s * g.cOut * f.stride) }
             for s in 0..<nb {
                 for grp in 0..<g.groups {
@@ -159,5 +195,12 @@ func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafeP
                 f.unpack(tmp, channels: g.cIn, bias: nil, into: dX + (n0 + s) * g.cIn * hw)
             }
         }
+    }
+    guard let dW else { return }
+    if items == 0 { dW.update(repeating: 0, count: wCount); return }
+    Parallel.forEach(wCount, costPerItem: threads == 1 ? 1 : items) { range in
+        let lo = range.lowerBound, n = range.count
+        (dW + lo).update(from: partials[0] + lo, count: n)
+        for item in 1..<Swift.max(1, items) { vectorAdd(dW + lo, partials[item] + lo, dW + lo, n) }
     }
 }

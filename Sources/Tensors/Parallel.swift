@@ -35,10 +35,19 @@ public enum Parallel {
     /// (Sources/CKernels/pool.c: workers spin briefly between jobs, so back-to-back regions start at once),
     /// returning when all are done. Nested calls run serially. `body` must only write memory item `i` owns.
     public static func run(_ items: Int, _ body: (Int) -> Void) {
+        run(items, threads: threads) { i, _ in body(i) }
+    }
+
+    /// Runs `body(i, thread)` for every i in `0..<items` on at most `threads` threads, as `run(_:_:)`, telling each
+    /// call which thread runs it: `0 ≤ thread < threads`, 0 being the caller (and every item of a nested call), so
+    /// that items can share per-thread scratch or partial sums (conv2d's weight gradient). Items are claimed one at a
+    /// time, so many small items balance the threads' loads. `body` must only write memory that item `i` or
+    /// thread `thread` owns.
+    static func run(_ items: Int, threads: Int, _ body: (Int, Int) -> Void) {
         withoutActuallyEscaping(body) { body in
             let job = ParallelJob(body)
-            sskd_parallel_run(items, Int32(clamping: threads), { context, i in
-                Unmanaged<ParallelJob>.fromOpaque(context!).takeUnretainedValue().body(i)
+            sskd_parallel_run(items, Int32(clamping: threads), { context, i, thread in
+                Unmanaged<ParallelJob>.fromOpaque(context!).takeUnretainedValue().body(i, Int(thread))
             }, Unmanaged.passUnretained(job).toOpaque())
             withExtendedLifetime(job) {}
         }
@@ -51,8 +60,8 @@ public var kernelInstructionSet: String { String(cString: sskd_kernel_instructio
 
 /// The Swift closure behind a `sskd_parallel_run` job (passed to C as an unretained context pointer).
 private final class ParallelJob {
-    let body: (Int) -> Void
-    init(_ body: @escaping (Int) -> Void) { self.body = body }
+    let body: (Int, Int) -> Void
+    init(_ body: @escaping (Int, Int) -> Void) { self.body = body }
 }
 
 /// Keeps activation-sized buffers (up to 32 MiB) on the malloc heap instead of fresh `mmap`s, and freed memory

@@ -46,6 +46,34 @@ final class ParallelTests: XCTestCase {
         XCTAssertLessThanOrEqual(Set(ids).count, 4)
     }
 
+    /// `run(_:threads:_:)` numbers the threads 0..<threads, the caller being 0, and one number is never used by
+    /// two OS threads within a job (so per-thread scratch is safe); a nested call runs every item as thread 0.
+    func testThreadNumbersAreBelowThreadsAndEachBelongsToOneOSThread() {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        for threads in [1, 2, 3] {
+            Parallel.threads = threads
+            for _ in 0..<20 {
+                var numbers = [Int](repeating: -1, count: 200), ids = [pthread_t](repeating: 0, count: 200)
+                let caller = pthread_self()
+                numbers.withUnsafeMutableBufferPointer { n in ids.withUnsafeMutableBufferPointer { ids in
+                    Parallel.run(200, threads: threads) { i, t in n[i] = t; ids[i] = pthread_self(); if i % 7 == 0 { usleep(20) } }
+                } }
+                XCTAssertTrue(numbers.allSatisfy { (0..<threads).contains($0) }, "threads \(threads): \(Set(numbers))")
+                var owner: [Int: pthread_t] = [:]
+                for (t, id) in zip(numbers, ids) {
+                    if let o = owner[t] { XCTAssertEqual(o, id, "thread number \(t) used by two OS threads") } else { owner[t] = id }
+                }
+                if let zero = owner[0] { XCTAssertEqual(zero, caller, "thread 0 is the caller") }
+            }
+            var nested = [Int](repeating: -1, count: 4 * 5)
+            nested.withUnsafeMutableBufferPointer { c in
+                Parallel.run(4, threads: threads) { i, _ in Parallel.run(5, threads: threads) { j, t in c[i * 5 + j] = t } }
+            }
+            XCTAssertEqual(nested, [Int](repeating: 0, count: 20), "a nested call runs as thread 0")
+        }
+    }
+
     /// The kernels' instruction set is one of the versions they are compiled for.
     func testKernelInstructionSetIsOneOfTheCompiledVersions() {
         XCTAssertTrue(["x86-64-v4 (AVX-512)", "x86-64-v3 (AVX2+FMA)", "x86-64 (baseline)", "single build (no per-CPU versions)"]

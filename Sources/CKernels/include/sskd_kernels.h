@@ -63,11 +63,12 @@ void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, 
 /// e.g. "x86-64-v4 (AVX-512)".
 const char *sskd_kernel_instruction_set(void);
 
-/// A parallel loop body: runs item `i` of a job; `context` is the caller's.
-typedef void (*sskd_parallel_body)(void *context, long i);
-/// Runs body(context, i) for every i < items on the calling thread and up to threads − 1 pool workers (pool.c),
-/// returning when all are done. Items are claimed dynamically. A nested or concurrent call runs its items serially
-/// on its own thread. Workers spin 0.3 ms after a job, then sleep.
+/// A parallel loop body: runs item `i` of a job on the thread numbered `thread` (0 ≤ thread < the job's `threads`:
+/// 0 is the caller, k the pool's k-th worker), so that the body can use per-thread scratch; `context` is the caller's.
+typedef void (*sskd_parallel_body)(void *context, long i, int thread);
+/// Runs body(context, i, thread) for every i < items on the calling thread and up to threads − 1 pool workers
+/// (pool.c), returning when all are done. Items are claimed dynamically. A nested or concurrent call runs its items
+/// serially on its own thread, as thread 0. Workers spin 0.3 ms after a job, then sleep.
 void sskd_parallel_run(long items, int threads, sskd_parallel_body body, void *context);
 
 #ifdef __cplusplus
