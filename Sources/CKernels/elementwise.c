@@ -5,7 +5,7 @@
 //
 // Sums use 16 lanes and a pairwise reduction of the lanes at the end, then the tail in order. "Masked" means
 // g where mask > 0, else 0 (the ReLU backward from the ReLU's output); NaN masks give 0 as PyTorch's
-// threshold_backward does.
+// threshold_backward does. The batch-norm backward loops recompute the fused ReLU's mask from their x instead.
 #include "sskd_kernels.h"
 
 #include "vec16.h"
@@ -28,16 +28,28 @@ CLONES float sskd_squared_deviation(const float *p, long n, float mu) {
     return s;
 }
 
-CLONES void sskd_sum_and_dot(const float *g, const float *x, long n, float mu, const float *mask, float *sum, float *dot) {
-    v16 a = {0}, b = {0}, m = splat(mu);
+// The fused batch norm + ReLU's mask, recomputed from the batch norm's input: lane kept where x·rs + rh > 0. The
+// expression is sskd_affine's own (same operations, contracted to the same FMA per clone), so the mask equals the
+// forward output's > 0 bit for bit without reading that output again.
+#define relu_keep(xv, rs, rh) ((xv) * (rs) + (rh))
+
+CLONES void sskd_sum_and_dot(const float *g, const float *x, long n, float mu, int relu, float rs, float rh,
+                             float *sum, float *dot) {
+    v16 a = {0}, b = {0}, m = splat(mu), s = splat(rs), h = splat(rh);
     long t = 0;
-    if (mask) {
-        for (; t + 16 <= n; t += 16) { v16 gv = positive_part(load16(g + t), load16(mask + t)); a += gv; b += gv * (load16(x + t) - m); }
+    if (relu) {
+        for (; t + 16 <= n; t += 16) {
+            v16 xv = load16(x + t), gv = positive_part(load16(g + t), relu_keep(xv, s, h));
+            a += gv; b += gv * (xv - m);
+        }
     } else {
         for (; t + 16 <= n; t += 16) { v16 gv = load16(g + t); a += gv; b += gv * (load16(x + t) - m); }
     }
     float sa = hsum16(a), sb = hsum16(b);
-    for (; t < n; t++) { float gt = mask && !(mask[t] > 0) ? 0 : g[t]; sa += gt; sb += gt * (x[t] - mu); }
+    for (; t < n; t++) {
+        float gt = relu && !(relu_keep(x[t], rs, rh) > 0) ? 0 : g[t];
+        sa += gt; sb += gt * (x[t] - mu);
+    }
     *sum = sa; *dot = sb;
 }
 
@@ -56,12 +68,16 @@ CLONES void sskd_affine(const float *x, float *out, long n, float scale, float s
     }
 }
 
-CLONES void sskd_linear2(const float *g, const float *x, float *out, long n, float a, float b, float c, const float *mask) {
-    v16 va = splat(a), vb = splat(b), vc = splat(c);
+CLONES void sskd_linear2(const float *g, const float *x, float *out, long n, float a, float b, float c,
+                         int relu, float rs, float rh) {
+    v16 va = splat(a), vb = splat(b), vc = splat(c), s = splat(rs), h = splat(rh);
     long t = 0;
-    if (mask) {
-        for (; t + 16 <= n; t += 16) store16(out + t, va * positive_part(load16(g + t), load16(mask + t)) - vb * load16(x + t) + vc);
-        for (; t < n; t++) out[t] = a * (mask[t] > 0 ? g[t] : 0) - b * x[t] + c;
+    if (relu) {
+        for (; t + 16 <= n; t += 16) {
+            v16 xv = load16(x + t);
+            store16(out + t, va * positive_part(load16(g + t), relu_keep(xv, s, h)) - vb * xv + vc);
+        }
+        for (; t < n; t++) out[t] = a * (relu_keep(x[t], rs, rh) > 0 ? g[t] : 0) - b * x[t] + c;
     } else {
         for (; t + 16 <= n; t += 16) store16(out + t, va * load16(g + t) - vb * load16(x + t) + vc);
         for (; t < n; t++) out[t] = a * g[t] - b * x[t] + c;

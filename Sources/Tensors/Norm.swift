@@ -13,6 +13,10 @@ public struct BatchNormSaved {
     var training: Bool
     /// Whether a ReLU followed in the same pass (`batchNorm(..., relu: true)`); the backward then masks dy by output > 0.
     var relu = false
+    /// The per-channel affine map y = x·scale + shift the forward pass applied (scale = γ·invStd, shift = β − mean·scale):
+    /// with `relu`, the backward recomputes the mask output > 0 as x·scale + shift > 0 (bit for bit the forward's
+    /// test) instead of reading the output again.
+    var scale: [Float] = [], shift: [Float] = []
 }
 
 /// Batch normalisation (`F.batch_norm`): x `[N, C]` or `[N, C, H, W]`; weight (γ), bias (β),
@@ -77,41 +81,42 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
             }
         }
     } }
-    let saved = BatchNormSaved(mean: mean, invStd: invStd, training: training, relu: relu)
+    let saved = BatchNormSaved(mean: mean, invStd: invStd, training: training, relu: relu, scale: scale, shift: shift)
     return .result(shape: x.shape, data: out, op: .batchNorm(x, weight: weight, bias: bias, saved),
                    inputs: [x] + [weight, bias].compactMap { $0 })
 }
 
 func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, saved: BatchNormSaved, out: Tensor, grad dy: [Float]) -> [[Float]?] {
     let n = x.shape[0], c = x.shape[1], hw = x.shape[2...].reduce(1, *), m = Float(n * hw)
-    // With a fused ReLU, dy below is the ReLU's input gradient (out > 0 ? dy : 0), formed on the fly.
-    let maskData = saved.relu ? out.data : []
+    // With a fused ReLU, dy below is the ReLU's input gradient (out > 0 ? dy : 0), formed on the fly: the training
+    // loops recompute out > 0 from x (`FusedReluMask`), the eval loop reads it from the output.
+    let relu = { (ch: Int) in saved.relu ? FusedReluMask(scale: saved.scale[ch], shift: saved.shift[ch]) : nil }
     // Σdy and Σdy·x̂ per channel, with x̂ = (x − mean)·invStd.
     var sumDy = [Float](repeating: 0, count: c), sumDyXHat = [Float](repeating: 0, count: c)
-    dy.withUnsafeBufferPointer { pdy in x.data.withUnsafeBufferPointer { px in maskData.withUnsafeBufferPointer { pm in
+    dy.withUnsafeBufferPointer { pdy in x.data.withUnsafeBufferPointer { px in
     sumDy.withUnsafeMutableBufferPointer { sumDy in sumDyXHat.withUnsafeMutableBufferPointer { sumDyXHat in
-        let mask = saved.relu ? pm.baseAddress : nil
         Parallel.forEach(c, costPerItem: n * hw) { range in
             for ch in range {
                 var a = 0.0, b = 0.0
                 for s in 0..<n {
                     let base = (s * c + ch) * hw
                     let (sa, sb) = vectorSumAndDot(pdy.baseAddress! + base, px.baseAddress! + base, hw, mean: saved.mean[ch],
-                                                   mask: mask.map { $0 + base })
+                                                   relu: relu(ch))
                     a += Double(sa); b += Double(sb)
                 }
                 sumDy[ch] = Float(a); sumDyXHat[ch] = Float(b) * saved.invStd[ch]
             }
         }
-    } } } } }
+    } } } }
     var dX: [Float]? = nil
     if x.requiresGrad {
         // training: dx = k·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) with k = γ·invStd, i.e. a·dy − b·x + c per channel;
         // eval: dx = k·dy.
         var d = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count }
+        let maskData = saved.relu && !saved.training ? out.data : []
         dy.withUnsafeBufferPointer { pdy in x.data.withUnsafeBufferPointer { px in d.withUnsafeMutableBufferPointer { pd in
         maskData.withUnsafeBufferPointer { pm in
-            let mask = saved.relu ? pm.baseAddress : nil
+            let mask = saved.relu && !saved.training ? pm.baseAddress : nil
             Parallel.forEach(n * c, costPerItem: hw) { range in
                 for idx in range {
                     let ch = idx % c, base = idx * hw
@@ -119,7 +124,7 @@ func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, saved: Batch
                     if saved.training {
                         let b = k * saved.invStd[ch] * sumDyXHat[ch] / m
                         vectorLinear2(pdy.baseAddress! + base, px.baseAddress! + base, pd.baseAddress! + base, hw,
-                                      a: k, b: b, c: b * saved.mean[ch] - k * sumDy[ch] / m, mask: mask.map { $0 + base })
+                                      a: k, b: b, c: b * saved.mean[ch] - k * sumDy[ch] / m, relu: relu(ch))
                     } else {
                         vectorAffine(pdy.baseAddress! + base, pd.baseAddress! + base, hw, scale: k, shift: 0, mask: mask.map { $0 + base })
                     }

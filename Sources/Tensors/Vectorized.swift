@@ -12,11 +12,15 @@ import CKernels
     sskd_squared_deviation(p, n, mu)
 }
 
-/// (Σ g[i], Σ g[i]·(x[i] − mu)) for i < n, g masked by `mask` when given.
+/// The ReLU fused after a per-channel affine map y = x·scale + shift (`vectorAffine(..., relu: true)`): its
+/// backward keeps g[i] where x[i]·scale + shift > 0, recomputed from x bit for bit as the forward computed it.
+struct FusedReluMask { var scale: Float, shift: Float }
+
+/// (Σ g[i], Σ g[i]·(x[i] − mu)) for i < n, g masked by the fused ReLU's mask when given.
 @inline(__always) func vectorSumAndDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean mu: Float,
-                                       mask: UnsafePointer<Float>? = nil) -> (Float, Float) {
+                                       relu: FusedReluMask? = nil) -> (Float, Float) {
     var a: Float = 0, b: Float = 0
-    sskd_sum_and_dot(g, x, n, mu, mask, &a, &b)
+    sskd_sum_and_dot(g, x, n, mu, relu == nil ? 0 : 1, relu?.scale ?? 0, relu?.shift ?? 0, &a, &b)
     return (a, b)
 }
 
@@ -27,10 +31,10 @@ import CKernels
     sskd_affine(x, out, n, scale, shift, relu ? 1 : 0, relu ? nil : mask)
 }
 
-/// out[i] = a·g[i] − b·x[i] + c for i < n, g masked by `mask` when given.
+/// out[i] = a·g[i] − b·x[i] + c for i < n, g masked by the fused ReLU's mask when given.
 @inline(__always) func vectorLinear2(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
-                                     a: Float, b: Float, c: Float, mask: UnsafePointer<Float>? = nil) {
-    sskd_linear2(g, x, out, n, a, b, c, mask)
+                                     a: Float, b: Float, c: Float, relu: FusedReluMask? = nil) {
+    sskd_linear2(g, x, out, n, a, b, c, relu == nil ? 0 : 1, relu?.scale ?? 0, relu?.shift ?? 0)
 }
 
 /// out[i] = x[i] > 0 ? x[i] : 0 for i < n.

@@ -37,12 +37,15 @@ void sskd_conv_flat_weight_grad(const float *dy, long ldy, long dys, int cout,
 float sskd_sum(const float *p, long n);
 /// Σ (p[i] − mu)².
 float sskd_squared_deviation(const float *p, long n, float mu);
-/// *sum = Σ masked g[i], *dot = Σ masked g[i]·(x[i] − mu).
-void sskd_sum_and_dot(const float *g, const float *x, long n, float mu, const float *mask, float *sum, float *dot);
+/// *sum = Σ g'[i], *dot = Σ g'[i]·(x[i] − mu), with g' = g, or with relu ≠ 0, g[i] where x[i]·rs + rh > 0 else 0
+/// (the mask of a ReLU fused after the affine map x·rs + rh, recomputed exactly as sskd_affine computes it).
+void sskd_sum_and_dot(const float *g, const float *x, long n, float mu, int relu, float rs, float rh,
+                      float *sum, float *dot);
 /// out = x·scale + shift, then max(·, 0) when relu (NaN → 0); with a mask (and relu 0), x is masked first.
 void sskd_affine(const float *x, float *out, long n, float scale, float shift, int relu, const float *mask);
-/// out = a·(masked g) − b·x + c.
-void sskd_linear2(const float *g, const float *x, float *out, long n, float a, float b, float c, const float *mask);
+/// out = a·g' − b·x + c, g' as in sskd_sum_and_dot.
+void sskd_linear2(const float *g, const float *x, float *out, long n, float a, float b, float c,
+                  int relu, float rs, float rh);
 /// out = x > 0 ? x : 0.
 void sskd_relu(const float *x, float *out, long n);
 /// out = x > 0 ? g : 0.
