@@ -61,6 +61,9 @@ void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, 
     for (; co < cout; co += 1) FORWARD_ROWS(1, 4);
 }
 
+// Each call writes every dw element once: added to it (accumulate) or stored over it.
+#define STORE_DW(lhs, v) do { if (accumulate) (lhs) += (v); else (lhs) = (v); } while (0)
+
 // dw[co + r][ci + q][t] += Σ_s Σ_p dy[s][co + r][p] · x[s][ci + q][p + off[t]] for r < R, q < S.
 #define WEIGHT_BLOCK(R, S)                                                                               \
     do {                                                                                                 \
@@ -78,7 +81,7 @@ void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, 
             }                                                                                            \
         }                                                                                                \
         for (int r = 0; r < R; r++) for (int q = 0; q < S; q++)                                          \
-            dw[((long)(co + r) * cin + ci + q) * taps + t] += hsum16(acc[r][q]);                         \
+            STORE_DW(dw[((long)(co + r) * cin + ci + q) * taps + t], hsum16(acc[r][q]));                 \
     } while (0)
 
 // The same for the three taps t..t+2 of one kernel row (kW = 3): the dY vectors are loaded once for three taps,
@@ -103,7 +106,7 @@ void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, 
             }                                                                                            \
         }                                                                                                \
         for (int r = 0; r < R; r++) for (int q = 0; q < S; q++) for (int k = 0; k < 3; k++)              \
-            dw[((long)(co + r) * cin + ci + q) * taps + t + k] += hsum16(acc[r][q][k]);                  \
+            STORE_DW(dw[((long)(co + r) * cin + ci + q) * taps + t + k], hsum16(acc[r][q][k]));          \
     } while (0)
 
 #define WEIGHT_COLUMNS(BLOCK, S)                                                                         \
@@ -116,7 +119,7 @@ void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, 
 CLONES
 void sskd_conv_flat_weight_grad(const float *dy, long ldy, long dys, int cout,
                                 const float *x, long ldx, long xs, int cin,
-                                const long *off, int taps, int kw, int nsamp, long npos, float *dw) {
+                                const long *off, int taps, int kw, int nsamp, long npos, float *dw, int accumulate) {
     const long npos16 = (npos + 15) & ~15L;
     if (kw == 3) {
         for (int t = 0; t < taps; t += 3) {

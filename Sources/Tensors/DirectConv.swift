@@ -145,10 +145,9 @@ func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Con
 
 /// Backward pass of a flat direct convolution `g` over the whole batch: writes dX `[N, Cin, H, W]` (when `dX` is
 /// non-nil, using the flipped, per-group transposed weight `wT` `[Cin, CoutG, kH, kW]`) and dW `[Cout, CinG, kH, kW]`
-/// (when `dW` is non-nil; overwritten), from x `[N, Cin, H, W]` and
-/// dy `[N, Cout, H, W]`. Parallel items are chunks of samples, each with its own dW partial sum; the partial sums
-/// are then added in chunk order (in parallel over the weights), so the result does not depend on which thread ran
-/// which chunk.
+/// (when `dW` is non-nil; overwritten), from x `[N, Cin, H, W]` and dy `[N, Cout, H, W]`. Parallel items are chunks
+/// of samples, each with its own dW partial sum (stored by the kernel, so never cleared); the partial sums are then
+/// added in chunk order (in parallel over the weights), so the result does not depend on which thread ran which chunk.
 func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                   _ g: Conv2dGeometry, dX: UnsafeMutablePointer<Float>?, dW: UnsafeMutablePointer<Float>?) {
     let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
@@ -170,7 +169,6 @@ func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafeP
         Parallel.run(items, threads: threads) { item, t in
             let n0 = item * chunk, nb = Swift.min(chunk, g.n - n0)
             if dW != nil {
-                partials[item].update(repeating: 0, count: wCount)
                 let xp = xs[t]
                 for s in 0..<nb { f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride) }
                 let dyw = dyws[t]
@@ -181,7 +179,7 @@ func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafeP
                     sskd_conv_flat_weight_grad(dyw + grp * coutG * f.ldo, f.ldo, g.cOut * f.ldo, Int32(coutG),
                                                xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
                                                off.baseAddress!, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
-                                               partials[item] + grp * coutG * cinG * taps)
+                                               partials[item] + grp * coutG * cinG * taps, 0)
                 }
             }
             guard let dX else { return }

@@ -22,13 +22,14 @@ void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, 
                             const float *w, int cout, float *out, long ldo, long npos);
 
 /// Weight gradient of the same convolution over `nsamp` samples:
-///   dw[(co·cin + ci)·taps + t] += Σ_s Σ_{p < npos16} dy[s·dys + co·ldy + p] · x[s·xs + ci·ldx + p + off[t]]
+///   dw[(co·cin + ci)·taps + t] (+)= Σ_s Σ_{p < npos16} dy[s·dys + co·ldy + p] · x[s·xs + ci·ldx + p + off[t]]
 /// dy must be zero at every position that is not a real output (ow ≥ Wout or beyond the last row, up to npos16);
-/// x must be allocated and finite wherever read. dw: [cout, cin, taps], accumulated into. kw: taps per kernel row
-/// (offsets within a row must be increasing; kw = 3 takes a faster path that shares loads across the row).
+/// x must be allocated and finite wherever read. dw: [cout, cin, taps], added to when accumulate ≠ 0, else
+/// overwritten (so it needs no clearing). kw: taps per kernel row (offsets within a row must be increasing;
+/// kw = 3 takes a faster path that shares loads across the row).
 void sskd_conv_flat_weight_grad(const float *dy, long ldy, long dys, int cout,
                                 const float *x, long ldx, long xs, int cin,
-                                const long *off, int taps, int kw, int nsamp, long npos, float *dw);
+                                const long *off, int taps, int kw, int nsamp, long npos, float *dw, int accumulate);
 
 // Elementwise and per-plane loops (elementwise.c); n elements, out may equal an input. "Masked" g: g where
 // mask > 0 else 0 (mask NULL: g itself).
