@@ -122,15 +122,30 @@ CLONES void sskd_pack_planes(const float *src, int channels, int h, int w, float
     }
 }
 
-CLONES void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, float *dst) {
+CLONES void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, float *dst,
+                             float *mean, float *m2) {
+    const long hw = (long)h * w;
     for (int c = 0; c < channels; c++) {
         const float *s = src + c * ldo;
-        float *d = dst + (long)c * h * w;
+        float *d = dst + c * hw;
         float v = bias ? bias[c] : 0;
         if (v == 0) {   // a plain copy, so that -0 stays -0
             for (int r = 0; r < h; r++) for (int k = 0; k < w; k++) d[(long)r * w + k] = s[(long)r * wp + k];
         } else {
             for (int r = 0; r < h; r++) for (int k = 0; k < w; k++) d[(long)r * w + k] = s[(long)r * wp + k] + v;
+        }
+        if (mean && hw > 0) {   // the plane is in L1: its mean, then Σ (d − mean)², as sskd_sum / sskd_squared_deviation
+            v16 acc = {0};
+            long t = 0;
+            for (; t + 16 <= hw; t += 16) acc += load16(d + t);
+            float sum = hsum16(acc);
+            for (; t < hw; t++) sum += d[t];
+            float mu = sum / (float)hw;
+            v16 q = {0}, m = splat(mu);
+            for (t = 0; t + 16 <= hw; t += 16) { v16 e = load16(d + t) - m; q += e * e; }
+            float sq = hsum16(q);
+            for (; t < hw; t++) { float e = d[t] - mu; sq += e * e; }
+            mean[c] = mu; m2[c] = sq;
         }
     }
 }

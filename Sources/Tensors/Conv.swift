@@ -185,17 +185,24 @@ func forEachBatchPart(_ n: Int, work: Int, _ body: (Int, Range<Int>) -> Void) {
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: Conv2dGeometry = Conv2dGeometry()) throws -> Tensor {
     let g = try geometry.validated(input: x.shape, weight: weight.shape, bias: bias?.shape)
     var out = [Float](unsafeUninitializedCapacity: g.outputShape.reduce(1, *)) { _, n in n = g.outputShape.reduce(1, *) }
+    // While grad mode is on (training), the flat path also records the output planes' moments for a batch norm that
+    // follows (`PlaneMoments`), so that it need not read the output again.
+    var moments = g.usesFlatDirect && GradMode.isEnabled ? PlaneMoments(planes: g.n * g.cOut) : nil
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
         if g.usesFlatDirect {
-            convolveFlat(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, into: po.baseAddress!)
+            moments.withPointers { m in
+                convolveFlat(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, into: po.baseAddress!, moments: m)
+            }
             return
         }
         forEachBatchPart(g.n, work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n) { _, part in
             convolve(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, samples: part, into: po.baseAddress!)
         }
     } } }
-    return .result(shape: g.outputShape, data: out, op: .conv2d(x, weight: weight, bias: bias, g),
-                   inputs: [x, weight] + [bias].compactMap { $0 })
+    let result = Tensor.result(shape: g.outputShape, data: out, op: .conv2d(x, weight: weight, bias: bias, g),
+                               inputs: [x, weight] + [bias].compactMap { $0 })
+    result.planeMoments = moments
+    return result
 }
 
 extension Conv2dGeometry {

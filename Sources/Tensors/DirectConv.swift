@@ -57,14 +57,16 @@ struct FlatPlanes {
     }
 
     /// Copies the valid `[Hout, Wout]` part of `channels` kernel output rows (`ldo` floats apart) into `dst`,
-    /// adding `bias[c]` when given.
-    func unpack(_ src: UnsafePointer<Float>, channels: Int, bias: [Float]?, into dst: UnsafeMutablePointer<Float>) {
+    /// adding `bias[c]` when given, and, when `moments` is given, writes each plane's mean and Σ (value − mean)²
+    /// at `moments.mean[c]` and `moments.m2[c]` (`PlaneMoments`).
+    func unpack(_ src: UnsafePointer<Float>, channels: Int, bias: [Float]?, into dst: UnsafeMutablePointer<Float>,
+                moments: (mean: UnsafeMutablePointer<Float>, m2: UnsafeMutablePointer<Float>)? = nil) {
         if let bias {
             bias.withUnsafeBufferPointer { b in
-                sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), b.baseAddress, dst)
+                sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), b.baseAddress, dst, moments?.mean, moments?.m2)
             }
         } else {
-            sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), nil, dst)
+            sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), nil, dst, moments?.mean, moments?.m2)
         }
     }
 
@@ -122,9 +124,11 @@ struct ScratchBlocks {
 /// Forward flat direct convolution: x `[N, Cin, H, W]` with weight `w` `[Cout, Cin/groups, kH, kW]` into `out`
 /// `[N, Cout, Hout, Wout]`, adding `bias` when given, one sample per parallel item (each thread packs into its own
 /// scratch). Packing again in the backward pass costs less than keeping the padded planes: measured, keeping them
-/// (an extra activation-sized write and read through memory) made the resnet20 step slower.
+/// (an extra activation-sized write and read through memory) made the resnet20 step slower. With `moments`
+/// (`[N·Cout]` each) it also records each output plane's `PlaneMoments` while the plane is in cache.
 func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dGeometry, bias: [Float]?,
-                  into out: UnsafeMutablePointer<Float>) {
+                  into out: UnsafeMutablePointer<Float>,
+                  moments: (mean: UnsafeMutablePointer<Float>, m2: UnsafeMutablePointer<Float>)? = nil) {
     let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
     let threads = convolutionThreads(work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
     let xs = ScratchBlocks(threads, count: g.cIn * f.stride)
@@ -138,7 +142,8 @@ func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Con
                 sskd_conv_flat_forward(xp + grp * cinG * f.stride, f.stride, Int32(cinG), off.baseAddress!, Int32(taps),
                                        w + grp * coutG * cinG * taps, Int32(coutG), tmp[t] + grp * coutG * f.ldo, f.ldo, f.npos)
             }
-            f.unpack(tmp[t], channels: g.cOut, bias: bias, into: out + s * g.cOut * g.hOut * g.wOut)
+            f.unpack(tmp[t], channels: g.cOut, bias: bias, into: out + s * g.cOut * g.hOut * g.wOut,
+                     moments: moments.map { ($0.mean + s * g.cOut, $0.m2 + s * g.cOut) })
         }
     }
 }

@@ -5,6 +5,30 @@
 //             (unbiased), m = momentum = 0.1 by default, M = N·H·W;
 //   eval:     normalise with running_mean / running_var.
 
+/// Per-plane statistics of an `[N, C, H, W]` tensor, recorded by the op that wrote it (conv2d's flat path, while
+/// each output plane is in cache) so that a training-mode batch norm that follows need not read the tensor for its
+/// statistics: the mean and M2 = Σ (x − mean)² of every `[H, W]` plane, `[N·C]` floats each in the tensor's order.
+/// `batchNorm` merges them per channel with the parallel-variance formula of Chan, Golub & LeVeque (1979):
+/// M2 = Σ_s M2_s + H·W·Σ_s (mean_s − mean)².
+struct PlaneMoments {
+    var mean: [Float], m2: [Float]
+    init(planes: Int) {
+        mean = [Float](repeating: 0, count: planes); m2 = [Float](repeating: 0, count: planes)
+    }
+}
+
+extension Optional where Wrapped == PlaneMoments {
+    /// Calls `body` with pointers to the mean and M2 arrays (nil when there are no moments to record).
+    mutating func withPointers(_ body: ((mean: UnsafeMutablePointer<Float>, m2: UnsafeMutablePointer<Float>)?) -> Void) {
+        guard var m = self else { body(nil); return }
+        self = nil   // keep the arrays uniquely referenced while they are written
+        m.mean.withUnsafeMutableBufferPointer { mean in m.m2.withUnsafeMutableBufferPointer { m2 in
+            body((mean.baseAddress!, m2.baseAddress!))
+        } }
+        self = m
+    }
+}
+
 /// What the batch-norm backward pass needs besides the input: the mean and 1/sqrt(var + eps) per channel
 /// used to normalise (x̂ = (x − mean)·invStd is recomputed rather than stored, saving one activation-sized array).
 public struct BatchNormSaved {
@@ -42,20 +66,8 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
         guard m > 1 else {
             throw TensorError.invalidShape(op: "batch_norm", shape: x.shape, reason: "has 1 value per channel; training needs more")
         }
-        var variance = [Float](repeating: 0, count: c)
-        // Two passes per channel (mean, then squared deviations): 16-lane Float sums within a plane, Double across planes.
-        x.data.withUnsafeBufferPointer { px in mean.withUnsafeMutableBufferPointer { mean in variance.withUnsafeMutableBufferPointer { variance in
-            Parallel.forEach(c, costPerItem: m) { range in
-                for ch in range {
-                    var s = 0.0
-                    for s0 in 0..<n { s += Double(vectorSum(px.baseAddress! + (s0 * c + ch) * hw, hw)) }
-                    let mu = Float(s / Double(m))
-                    var v = 0.0
-                    for s0 in 0..<n { v += Double(vectorSquaredDeviation(px.baseAddress! + (s0 * c + ch) * hw, hw, mean: mu)) }
-                    mean[ch] = mu; variance[ch] = Float(v / Double(m))
-                }
-            }
-        } } }
+        let variance: [Float]
+        (mean, variance) = batchMoments(x, n: n, c: c, hw: hw)
         for ch in 0..<c { invStd[ch] = 1 / (variance[ch] + eps).squareRoot() }
         if let runningMean { for ch in 0..<c { runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * mean[ch] } }
         if let runningVar {
@@ -84,6 +96,38 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
     let saved = BatchNormSaved(mean: mean, invStd: invStd, training: training, relu: relu, scale: scale, shift: shift)
     return .result(shape: x.shape, data: out, op: .batchNorm(x, weight: weight, bias: bias, saved),
                    inputs: [x] + [weight, bias].compactMap { $0 })
+}
+
+/// Per-channel mean and biased variance of x `[N, C, (H, W)]` over N·H·W values: merged from the `PlaneMoments` the op
+/// that wrote x recorded when there are any, else two passes per channel (mean, then squared deviations) with
+/// 16-lane Float sums within a plane and Double across planes.
+func batchMoments(_ x: Tensor, n: Int, c: Int, hw: Int) -> (mean: [Float], variance: [Float]) {
+    var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
+    let m = Double(n * hw)
+    if let pm = x.planeMoments, pm.mean.count == n * c, pm.m2.count == n * c, hw > 0 {
+        for ch in 0..<c {
+            var s = 0.0
+            for s0 in 0..<n { s += Double(pm.mean[s0 * c + ch]) }
+            let mu = s / Double(n)
+            var q = 0.0
+            for s0 in 0..<n { let d = Double(pm.mean[s0 * c + ch]) - mu; q += Double(pm.m2[s0 * c + ch]) + Double(hw) * d * d }
+            mean[ch] = Float(mu); variance[ch] = Float(q / m)
+        }
+        return (mean, variance)
+    }
+    x.data.withUnsafeBufferPointer { px in mean.withUnsafeMutableBufferPointer { mean in variance.withUnsafeMutableBufferPointer { variance in
+        Parallel.forEach(c, costPerItem: n * hw) { range in
+            for ch in range {
+                var s = 0.0
+                for s0 in 0..<n { s += Double(vectorSum(px.baseAddress! + (s0 * c + ch) * hw, hw)) }
+                let mu = Float(s / m)
+                var v = 0.0
+                for s0 in 0..<n { v += Double(vectorSquaredDeviation(px.baseAddress! + (s0 * c + ch) * hw, hw, mean: mu)) }
+                mean[ch] = mu; variance[ch] = Float(v / m)
+            }
+        }
+    } } }
+    return (mean, variance)
 }
 
 func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, saved: BatchNormSaved, out: Tensor, grad dy: [Float]) -> [[Float]?] {

@@ -14,7 +14,10 @@ public final class Tensor {
     /// Sizes of each axis, outermost first, e.g. `[N, C, H, W]`.
     public private(set) var shape: [Int]
     /// The elements in row-major order; `data.count == shape.product`.
-    public var data: [Float]
+    public var data: [Float] { didSet { planeMoments = nil } }
+    /// Per-plane statistics of `data` recorded by the op that wrote it (`conv2d`), for a batch norm that follows;
+    /// any write to `data` drops them.
+    var planeMoments: PlaneMoments?
     /// Whether gradients flow to (and are accumulated in) this tensor.
     public var requiresGrad: Bool
     /// Accumulated gradient, same shape as `self`; `nil` until a backward pass reaches it.

@@ -128,6 +128,40 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    func testBatchNormStatisticsFromTheConvolutionsPlaneMomentsMatchTheTwoPassOnes() throws {
+        // A flat-path conv2d records each output plane's mean and M2 while unpacking it, and a training-mode batch norm
+        // merges them (Chan et al.) instead of reading the output. Outputs around 1000 with spread ~0.1 (a bias of
+        // 1000 and small weights) must not lose the variance to cancellation, and the result must match both the
+        // two-pass statistics of a copy without moments and a Double reference; 8x9 planes leave a SIMD tail.
+        var rng = SeededRandom(seed: 21)
+        let (n, cin, cout, h, w) = (5, 3, 4, 8, 9)
+        let x = Tensor.normal([n, cin, h, w], rng: &rng)
+        let weight = Tensor.normal([cout, cin, 3, 3], std: 0.03, rng: &rng, requiresGrad: true)
+        let bias = Tensor(shape: [cout], data: [1000, -1000, 0.5, 1000.25])
+        let geometry = Conv2dGeometry(padding: (1, 1))
+        let y = try conv2d(x, weight: weight, bias: bias, geometry: geometry)
+        let moments = try XCTUnwrap(y.planeMoments, "a flat conv2d under grad mode records plane moments")
+        XCTAssertEqual(moments.mean.count, n * cout)
+        let copy = Tensor(shape: y.shape, data: y.data)
+        XCTAssertNil(copy.planeMoments)
+        let (mean, variance) = batchMoments(y, n: n, c: cout, hw: h * w)
+        let (mean2, variance2) = batchMoments(copy, n: n, c: cout, hw: h * w)
+        for ch in 0..<cout {
+            let values = (0..<n).flatMap { s in (0..<(h * w)).map { Double(y.data[(s * cout + ch) * h * w + $0]) } }
+            let mu = values.reduce(0, +) / Double(values.count)
+            let v = values.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / Double(values.count)
+            XCTAssertGreaterThan(v, 1e-3, "channel \(ch) is not degenerate")
+            XCTAssertEqual(Double(mean[ch]), mu, accuracy: 1e-6 * max(1, abs(mu)))
+            XCTAssertEqual(Double(variance[ch]), v, accuracy: 1e-4 * v, "channel \(ch)")
+            XCTAssertEqual(Double(variance2[ch]), v, accuracy: 1e-4 * v, "channel \(ch), two passes")
+            XCTAssertEqual(mean[ch], mean2[ch], accuracy: 1e-6 * max(1, abs(mean2[ch])))
+        }
+        // Any write to the data drops the moments; without grad mode none are recorded.
+        y.data[0] += 1
+        XCTAssertNil(y.planeMoments)
+        XCTAssertNil(try withNoGrad { try conv2d(x, weight: weight, bias: bias, geometry: geometry) }.planeMoments)
+    }
+
     func testFusedBatchNormReluEqualsBatchNormThenReluExactly() throws {
         // Bit-for-bit the same values and gradients as the two ops in sequence, in training and eval, with a
         // plane of 21 (a SIMD tail), roughly half the outputs negative, and weight decay-free γ of both signs.

@@ -60,8 +60,10 @@ void sskd_add_relu(const float *a, const float *b, float *out, long n);
 /// plane is written, so dst needs no clearing). Requires (ph + h)·wp + pw ≤ stride.
 void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph, int pw);
 /// Copies the first w of every wp floats of h rows of `channels` planes (ldo floats apart) into dst [channels, h, w],
-/// adding bias[c] when bias is not NULL.
-void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, float *dst);
+/// adding bias[c] when bias is not NULL. When mean is not NULL, also writes each written plane's mean (16-lane sum / hw)
+/// to mean[c] and its Σ (value − mean)² to m2[c], read back while the plane is in L1 (a batch norm's statistics).
+void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, float *dst,
+                      float *mean, float *m2);
 
 /// Which version of the cloned kernels the loader picked for this CPU (the same test as the ifunc resolvers),
 /// e.g. "x86-64-v4 (AVX-512)".
