@@ -27,6 +27,11 @@ final class FastPathTests: XCTestCase {
             ([3, 4, 5, 3], [6, 4, 1, 1], Conv2dGeometry()),
             ([2, 4, 3, 3], [4, 2, 1, 1], Conv2dGeometry(groups: 2)),
             ([2, 3, 6, 5], [4, 3, 1, 1], Conv2dGeometry(stride: (2, 2))),
+            // The C im2col/col2im blocks' general stride (3), stride 1 on a shrinking ("valid") convolution, and
+            // mixed strides with padding on one side only.
+            ([2, 3, 11, 10], [4, 3, 3, 2], Conv2dGeometry(stride: (3, 2), padding: (1, 0))),
+            ([2, 2, 6, 7], [3, 2, 3, 3], Conv2dGeometry()),
+            ([1, 2, 9, 8], [2, 2, 2, 3], Conv2dGeometry(stride: (1, 3), padding: (0, 1), dilation: (2, 1))),
         ]
         let saved = columnBudget
         defer { columnBudget = saved }
