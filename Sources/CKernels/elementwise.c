@@ -150,41 +150,6 @@ CLONES void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, 
     }
 }
 
-// Stride 2 (ResNet's downsampling convolutions) gets its own loops: with the stride a constant the compiler
-// vectorises the even-element gather and scatter with shuffles instead of one element at a time.
-CLONES void sskd_im2col_block(const float *src, long w, long ih0, long sh, long iw0, long sw, int hout, int wout,
-                              int row_lo, int row_hi, int lo, int hi, float *dst) {
-    for (int oh = 0; oh < hout; oh++) {
-        float *row = dst + (long)oh * wout;
-        if (oh < row_lo || oh >= row_hi) { for (int k = 0; k < wout; k++) row[k] = 0; continue; }
-        const long b = (oh * sh + ih0) * w + iw0;   // + k·sw ≥ 0 for k ≥ lo
-        for (int k = 0; k < lo; k++) row[k] = 0;
-        if (sw == 1) {
-            for (int k = lo; k < hi; k++) row[k] = src[b + k];
-        } else if (sw == 2) {
-            for (int k = lo; k < hi; k++) row[k] = src[b + 2 * k];
-        } else {
-            for (int k = lo; k < hi; k++) row[k] = src[b + k * sw];
-        }
-        for (int k = hi; k < wout; k++) row[k] = 0;
-    }
-}
-
-CLONES void sskd_col2im_block(const float *cols, long w, long ih0, long sh, long iw0, long sw, int wout,
-                              int row_lo, int row_hi, int lo, int hi, float *dx) {
-    for (int oh = row_lo; oh < row_hi; oh++) {
-        const float *row = cols + (long)oh * wout;
-        const long b = (oh * sh + ih0) * w + iw0;
-        if (sw == 1) {
-            for (int k = lo; k < hi; k++) dx[b + k] += row[k];
-        } else if (sw == 2) {
-            for (int k = lo; k < hi; k++) dx[b + 2 * k] += row[k];
-        } else {
-            for (int k = lo; k < hi; k++) dx[b + k * sw] += row[k];
-        }
-    }
-}
-
 const char *sskd_kernel_instruction_set(void) {
 #if defined(__x86_64__) && defined(__ELF__) && !defined(SSKD_NO_CLONES)
     __builtin_cpu_init();

@@ -1,4 +1,3 @@
-import CKernels
 import Dispatch
 
 // 2-D convolution (`F.conv2d`) by im2col + `cblas_sgemm`, forward and backward side by side,
@@ -91,8 +90,7 @@ extension Conv2dGeometry {
 
 /// Unfolds samples `n0..<n0+nb` of `x` into `cols [Cin·kH·kW, nb·Hout·Wout]` (rows ordered c, i, j).
 /// For stride-1 "same" convolutions each (tap, sample) block is one contiguous shifted copy of the input plane
-/// whose out-of-image columns and rows are then zeroed; otherwise each block is copied row by row in C
-/// (`sskd_im2col_block`, whose stride-2 gather vectorises).
+/// whose out-of-image columns and rows are then zeroed; otherwise rows are copied element by element.
 func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, cols: UnsafeMutablePointer<Float>) {
     let hw = g.hOut * g.wOut, rowLen = nb * hw, plane = g.h * g.w
     let columns = (0..<g.kW).map { g.validColumns($0) }, validRows = (0..<g.kH).map { g.validRows($0) }   // per tap, not per row
@@ -104,18 +102,24 @@ func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, co
         let t0 = Swift.min(Swift.max(a, -offset), b), t1 = Swift.min(Swift.max(t0, plane - offset), b)
         for s in 0..<nb {
             let src = x + ((n0 + s) * g.cIn + c) * plane, o = dst + s * hw
-            guard g.isShiftedPlane else {   // strided or shrinking: row by row, in C (stride 2 gathers vectorise there)
-                sskd_im2col_block(src, g.w, i * g.dilation.h - g.padding.h, g.stride.h, shift, g.stride.w,
-                                  Int32(g.hOut), Int32(g.wOut), Int32(rows.lo), Int32(rows.hi), Int32(lo), Int32(hi), o)
-                continue
-            }
             zeroFill(o, a)   // rows above the image
-            zeroFill(o + a, t0 - a)
-            (o + t0).update(from: src + t0 + offset, count: t1 - t0)
-            zeroFill(o + t1, b - t1)
-            if lo > 0 || right > 0 {   // columns left and right of the image
-                var row = o + a
-                for _ in rows.lo..<rows.hi { zeroFill(row, lo); zeroFill(row + hi, right); row += g.w }
+            if g.isShiftedPlane {
+                zeroFill(o + a, t0 - a)
+                (o + t0).update(from: src + t0 + offset, count: t1 - t0)
+                zeroFill(o + t1, b - t1)
+                if lo > 0 || right > 0 {   // columns left and right of the image
+                    var row = o + a
+                    for _ in rows.lo..<rows.hi { zeroFill(row, lo); zeroFill(row + hi, right); row += g.w }
+                }
+            } else {
+                for oh in rows.lo..<rows.hi {
+                    let rowPtr = src + (oh * g.stride.h + i * g.dilation.h - g.padding.h) * g.w + shift, row = o + oh * g.wOut
+                    zeroFill(row, lo)
+                    if g.stride.w == 1 { (row + lo).update(from: rowPtr + lo, count: hi - lo) } else {
+                        for ow in lo..<hi { row[ow] = rowPtr[ow * g.stride.w] }
+                    }
+                    zeroFill(row + hi, right)
+                }
             }
             zeroFill(o + b, hw - b)   // rows below the image
         }
@@ -149,8 +153,10 @@ func col2im(_ cols: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry, n0: Int, n
                 let t0 = Swift.min(Swift.max(a, -offset), b), t1 = Swift.min(Swift.max(t0, plane - offset), b)
                 if t1 > t0 { vectorAdd(d + t0 + offset, o + t0, d + t0 + offset, t1 - t0) }
             } else {
-                sskd_col2im_block(o, g.w, i * g.dilation.h - g.padding.h, g.stride.h, shift, g.stride.w,
-                                  Int32(g.wOut), Int32(rows.lo), Int32(rows.hi), Int32(lo), Int32(hi), d)
+                for oh in rows.lo..<rows.hi {
+                    let rowPtr = d + (oh * g.stride.h + i * g.dilation.h - g.padding.h) * g.w + shift, row = o + oh * g.wOut
+                    for ow in lo..<hi { rowPtr[ow * g.stride.w] += row[ow] }
+                }
             }
         }
     }

@@ -65,15 +65,6 @@ void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, 
 void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, float *dst,
                       float *mean, float *m2);
 
-/// One (kernel tap, sample) block of im2col for a convolution that is not a stride-1 "same" one: writes the whole
-/// [hout, wout] block dst[oh·wout + ow] = src[(oh·sh + ih0)·w + ow·sw + iw0] for row_lo ≤ oh < row_hi and
-/// lo ≤ ow < hi (the output positions whose input is inside the image), and 0 everywhere else.
-void sskd_im2col_block(const float *src, long w, long ih0, long sh, long iw0, long sw, int hout, int wout,
-                       int row_lo, int row_hi, int lo, int hi, float *dst);
-/// Its adjoint: dx[(oh·sh + ih0)·w + ow·sw + iw0] += cols[oh·wout + ow] for the same rows and columns.
-void sskd_col2im_block(const float *cols, long w, long ih0, long sh, long iw0, long sw, int wout,
-                       int row_lo, int row_hi, int lo, int hi, float *dx);
-
 /// Which version of the cloned kernels the loader picked for this CPU (the same test as the ifunc resolvers),
 /// e.g. "x86-64-v4 (AVX-512)".
 const char *sskd_kernel_instruction_set(void);
