@@ -7,6 +7,7 @@ typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4)));   // the same, for unaligned access
 typedef int i16 __attribute__((vector_size(64)));
 typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4)));    // unaligned 8-float access
 typedef float v4 __attribute__((vector_size(16)));
 
 // On x86-64 each kernel is compiled for AVX-512 (x86-64-v4), AVX2+FMA (x86-64-v3) and the baseline, and the
@@ -29,6 +30,8 @@ typedef float v4 __attribute__((vector_size(16)));
 #define load16(p) (*(const v16u *)(p))
 #define store16(p, v) (*(v16u *)(p) = (v))
 #define splat(s) ((v16){0} + (s))
+#define load8(p) (*(const v8u *)(p))
+#define store8(p, v) (*(v8u *)(p) = (v))
 // v where keep > 0, else 0 (lane by lane; NaN keeps give 0).
 #define positive_part(v, keep) ((v16)((i16)(v) & ((keep) > (v16){0})))
 // The sum of the 16 lanes, pairwise.
