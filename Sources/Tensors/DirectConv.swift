@@ -153,6 +153,7 @@ func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Con
 /// (when `dW` is non-nil; overwritten), from x `[N, Cin, H, W]` and dy `[N, Cout, H, W]`. Parallel items are chunks
 /// of samples, each with its own dW partial sum (stored by the kernel, so never cleared); the partial sums are then
 /// added in chunk order (in parallel over the weights), so the result does not depend on which thread ran which chunk.
+/// On one thread the chunks add into a single partial sum instead.
 func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                   _ g: Conv2dGeometry, dX: UnsafeMutablePointer<Float>?, dW: UnsafeMutablePointer<Float>?) {
     let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
@@ -167,7 +168,9 @@ func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafeP
     let dyps = ScratchBlocks(dX == nil ? 0 : threads, count: chunk * g.cOut * f.stride)
     let dyws = ScratchBlocks(dW == nil ? 0 : threads, count: chunk * g.cOut * f.ldo)
     let tmps = ScratchBlocks(dX == nil ? 0 : threads, count: g.cIn * f.ldo)
-    let partials = ScratchBlocks(dW == nil ? 0 : items, count: wCount)
+    // One thread runs the chunks in order and adds them all into one partial sum (no reduction pass).
+    let serial = threads == 1, partialCount = serial ? 1 : items
+    let partials = ScratchBlocks(dW == nil ? 0 : partialCount, count: wCount)
     defer { xs.deallocate(); dyps.deallocate(); dyws.deallocate(); tmps.deallocate(); partials.deallocate() }
     let hw = g.h * g.w
     f.offsets.withUnsafeBufferPointer { off in
@@ -184,7 +187,8 @@ func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafeP
                     sskd_conv_flat_weight_grad(dyw + grp * coutG * f.ldo, f.ldo, g.cOut * f.ldo, Int32(coutG),
                                                xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
                                                off.baseAddress!, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
-                                               partials[item] + grp * coutG * cinG * taps, 0)
+                                               partials[serial ? 0 : item] + grp * coutG * cinG * taps,
+                                               serial && item > 0 ? 1 : 0)
                 }
             }
             guard let dX else { return }
@@ -204,6 +208,6 @@ func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafeP
     Parallel.forEach(wCount, costPerItem: threads == 1 ? 1 : items) { range in
         let lo = range.lowerBound, n = range.count
         (dW + lo).update(from: partials[0] + lo, count: n)
-        for item in 1..<Swift.max(1, items) { vectorAdd(dW + lo, partials[item] + lo, dW + lo, n) }
+        for item in 1..<Swift.max(1, partialCount) { vectorAdd(dW + lo, partials[item] + lo, dW + lo, n) }
     }
 }
