@@ -149,18 +149,9 @@ CLONES void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, 
         } else {
             for (int r = 0; r < h; r++) copy_row_add(d + (long)r * w, s + (long)r * wp, w, v);
         }
-        if (mean && hw > 0) {   // the plane is in L1: its mean, then Σ (d − mean)², as sskd_sum / sskd_squared_deviation
-            v16 acc = {0};
-            long t = 0;
-            for (; t + 16 <= hw; t += 16) acc += load16(d + t);
-            float sum = hsum16(acc);
-            for (; t < hw; t++) sum += d[t];
-            float mu = sum / (float)hw;
-            v16 q = {0}, m = splat(mu);
-            for (t = 0; t + 16 <= hw; t += 16) { v16 e = load16(d + t) - m; q += e * e; }
-            float sq = hsum16(q);
-            for (; t < hw; t++) { float e = d[t] - mu; sq += e * e; }
-            mean[c] = mu; m2[c] = sq;
+        if (mean && hw > 0) {   // the plane is in L1: its mean, then Σ (d − mean)²
+            float mu = sskd_sum(d, hw) / (float)hw;
+            mean[c] = mu; m2[c] = sskd_squared_deviation(d, hw, mu);
         }
     }
 }
