@@ -33,6 +33,15 @@ CLONES float sskd_squared_deviation(const float *p, long n, float mu) {
 // forward output's > 0 bit for bit without reading that output again.
 #define relu_keep(xv, rs, rh) ((xv) * (rs) + (rh))
 
+CLONES void sskd_deviations(const float *p, long n, float mu, float *sum, float *sumsq) {
+    v16 a = {0}, q = {0}, m = splat(mu);
+    long t = 0;
+    for (; t + 16 <= n; t += 16) { v16 d = load16(p + t) - m; a += d; q += d * d; }
+    float sa = hsum16(a), sq = hsum16(q);
+    for (; t < n; t++) { float d = p[t] - mu; sa += d; sq += d * d; }
+    *sum = sa; *sumsq = sq;
+}
+
 CLONES void sskd_sum_and_dot(const float *g, const float *x, long n, float mu, int relu, float rs, float rh,
                              float *sum, float *dot) {
     v16 a = {0}, b = {0}, m = splat(mu), s = splat(rs), h = splat(rh);
@@ -138,7 +147,7 @@ CLONES void sskd_pack_planes(const float *src, int channels, int h, int w, float
 }
 
 CLONES void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, float *dst,
-                             float *mean, float *m2) {
+                             float *mean, float *residual, float *m2) {
     const long hw = (long)h * w;
     for (int c = 0; c < channels; c++) {
         const float *s = src + c * ldo;
@@ -149,9 +158,10 @@ CLONES void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, 
         } else {
             for (int r = 0; r < h; r++) copy_row_add(d + (long)r * w, s + (long)r * wp, w, v);
         }
-        if (mean && hw > 0) {   // the plane is in L1: its mean, then Σ (d − mean)²
+        if (mean && hw > 0) {   // the plane is in L1: its rounded mean, then Σ (d − mean) and Σ (d − mean)²
             float mu = sskd_sum(d, hw) / (float)hw;
-            mean[c] = mu; m2[c] = sskd_squared_deviation(d, hw, mu);
+            mean[c] = mu;
+            sskd_deviations(d, hw, mu, &residual[c], &m2[c]);
         }
     }
 }

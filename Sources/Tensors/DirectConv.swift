@@ -57,16 +57,16 @@ struct FlatPlanes {
     }
 
     /// Copies the valid `[Hout, Wout]` part of `channels` kernel output rows (`ldo` floats apart) into `dst`,
-    /// adding `bias[c]` when given, and, when `moments` is given, writes each plane's mean and Σ (value − mean)²
-    /// at `moments.mean[c]` and `moments.m2[c]` (`PlaneMoments`).
+    /// adding `bias[c]` when given, and, when `moments` is given, writes each plane's `PlaneMoments` (rounded mean,
+    /// Σ (value − mean), Σ (value − mean)²) at index c of its three arrays.
     func unpack(_ src: UnsafePointer<Float>, channels: Int, bias: [Float]?, into dst: UnsafeMutablePointer<Float>,
-                moments: (mean: UnsafeMutablePointer<Float>, m2: UnsafeMutablePointer<Float>)? = nil) {
+                moments: PlaneMoments.Pointers? = nil) {
         if let bias {
             bias.withUnsafeBufferPointer { b in
-                sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), b.baseAddress, dst, moments?.mean, moments?.m2)
+                sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), b.baseAddress, dst, moments?.mean, moments?.residual, moments?.m2)
             }
         } else {
-            sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), nil, dst, moments?.mean, moments?.m2)
+            sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), nil, dst, moments?.mean, moments?.residual, moments?.m2)
         }
     }
 
@@ -127,8 +127,7 @@ struct ScratchBlocks {
 /// (an extra activation-sized write and read through memory) made the resnet20 step slower. With `moments`
 /// (`[N·Cout]` each) it also records each output plane's `PlaneMoments` while the plane is in cache.
 func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dGeometry, bias: [Float]?,
-                  into out: UnsafeMutablePointer<Float>,
-                  moments: (mean: UnsafeMutablePointer<Float>, m2: UnsafeMutablePointer<Float>)? = nil) {
+                  into out: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil) {
     let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
     let threads = convolutionThreads(work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
     let xs = ScratchBlocks(threads, count: g.cIn * f.stride)
@@ -143,17 +142,17 @@ func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Con
                                        w + grp * coutG * cinG * taps, Int32(coutG), tmp[t] + grp * coutG * f.ldo, f.ldo, f.npos)
             }
             f.unpack(tmp[t], channels: g.cOut, bias: bias, into: out + s * g.cOut * g.hOut * g.wOut,
-                     moments: moments.map { ($0.mean + s * g.cOut, $0.m2 + s * g.cOut) })
+                     moments: moments.map { $0.advanced(by: s * g.cOut) })
         }
     }
 }
 
 /// Backward pass of a flat direct convolution `g` over the whole batch: writes dX `[N, Cin, H, W]` (when `dX` is
 /// non-nil, using the flipped, per-group transposed weight `wT` `[Cin, CoutG, kH, kW]`) and dW `[Cout, CinG, kH, kW]`
-/// (when `dW` is non-nil; overwritten), from x `[N, Cin, H, W]` and dy `[N, Cout, H, W]`. Parallel items are chunks
-/// of samples, each with its own dW partial sum (stored by the kernel, so never cleared); the partial sums are then
-/// added in chunk order (in parallel over the weights), so the result does not depend on which thread ran which chunk.
-/// On one thread the chunks add into a single partial sum instead.
+/// (when `dW` is non-nil; overwritten), from x `[N, Cin, H, W]` and dy `[N, Cout, H, W]`. The batch is cut into chunks
+/// of samples and the chunks into consecutive "slots", the parallel items; each slot sums its chunks' dW in order
+/// into its own partial sum (the first chunk stores, so partials are never cleared), and the partial sums are then
+/// added in slot order (in parallel over the weights), so the result does not depend on which thread ran which slot.
 func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                   _ g: Conv2dGeometry, dX: UnsafeMutablePointer<Float>?, dW: UnsafeMutablePointer<Float>?) {
     let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
@@ -168,46 +167,49 @@ func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafeP
     let dyps = ScratchBlocks(dX == nil ? 0 : threads, count: chunk * g.cOut * f.stride)
     let dyws = ScratchBlocks(dW == nil ? 0 : threads, count: chunk * g.cOut * f.ldo)
     let tmps = ScratchBlocks(dX == nil ? 0 : threads, count: g.cIn * f.ldo)
-    // One thread runs the chunks in order and adds them all into one partial sum (no reduction pass).
-    let serial = threads == 1, partialCount = serial ? 1 : items
-    let partials = ScratchBlocks(dW == nil ? 0 : partialCount, count: wCount)
+    // Parallel items are "slots" of consecutive chunks, each run in order into the slot's own dW partial sum: one
+    // slot on one thread (no reduction), else up to 8 per thread for balance, but no more than 8 Mi floats of
+    // partial sums in all unless that leaves fewer slots than threads (a 512x512 3x3 layer: 3 slots, not 8).
+    let slots = threads == 1 ? Swift.min(items, 1)
+        : Swift.min(items, Swift.max(threads, Swift.min(8 * threads, (8 << 20) / Swift.max(1, wCount))))
+    let partials = ScratchBlocks(dW == nil ? 0 : slots, count: wCount)
     defer { xs.deallocate(); dyps.deallocate(); dyws.deallocate(); tmps.deallocate(); partials.deallocate() }
     let hw = g.h * g.w
     f.offsets.withUnsafeBufferPointer { off in
-        Parallel.run(items, threads: threads) { item, t in
-            let n0 = item * chunk, nb = Swift.min(chunk, g.n - n0)
-            if dW != nil {
-                let xp = xs[t]
-                for s in 0..<nb { f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride) }
-                let dyw = dyws[t]
+        Parallel.run(slots, threads: threads) { slot, t in
+            for item in (items * slot / slots)..<(items * (slot + 1) / slots) {
+                let n0 = item * chunk, nb = Swift.min(chunk, g.n - n0), first = item == items * slot / slots
+                if dW != nil {
+                    let xp = xs[t], dyw = dyws[t]
+                    for s in 0..<nb {
+                        f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride)
+                        f.packOutputRows(dy + (n0 + s) * g.cOut * hw, channels: g.cOut, into: dyw + s * g.cOut * f.ldo)
+                    }
+                    for grp in 0..<g.groups {   // the slot's first chunk stores its sums, the others add to them
+                        sskd_conv_flat_weight_grad(dyw + grp * coutG * f.ldo, f.ldo, g.cOut * f.ldo, Int32(coutG),
+                                                   xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
+                                                   off.baseAddress!, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
+                                                   partials[slot] + grp * coutG * cinG * taps, first ? 0 : 1)
+                    }
+                }
+                guard let dX else { continue }
+                let dyp = dyps[t], tmp = tmps[t]
+                for s in 0..<nb { f.pack(dy + (n0 + s) * g.cOut * hw, channels: g.cOut, into: dyp + s * g.cOut * f.stride) }
                 for s in 0..<nb {
-                    f.packOutputRows(dy + (n0 + s) * g.cOut * hw, channels: g.cOut, into: dyw + s * g.cOut * f.ldo)
+                    for grp in 0..<g.groups {
+                        sskd_conv_flat_forward(dyp + (s * g.cOut + grp * coutG) * f.stride, f.stride, Int32(coutG), off.baseAddress!,
+                                               Int32(taps), wT + grp * cinG * coutG * taps, Int32(cinG), tmp + grp * cinG * f.ldo, f.ldo, f.npos)
+                    }
+                    f.unpack(tmp, channels: g.cIn, bias: nil, into: dX + (n0 + s) * g.cIn * hw)
                 }
-                for grp in 0..<g.groups {
-                    sskd_conv_flat_weight_grad(dyw + grp * coutG * f.ldo, f.ldo, g.cOut * f.ldo, Int32(coutG),
-                                               xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
-                                               off.baseAddress!, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
-                                               partials[serial ? 0 : item] + grp * coutG * cinG * taps,
-                                               serial && item > 0 ? 1 : 0)
-                }
-            }
-            guard let dX else { return }
-            let dyp = dyps[t], tmp = tmps[t]
-            for s in 0..<nb { f.pack(dy + (n0 + s) * g.cOut * hw, channels: g.cOut, into: dyp + s * g.cOut * f.stride) }
-            for s in 0..<nb {
-                for grp in 0..<g.groups {
-                    sskd_conv_flat_forward(dyp + (s * g.cOut + grp * coutG) * f.stride, f.stride, Int32(coutG), off.baseAddress!,
-                                           Int32(taps), wT + grp * cinG * coutG * taps, Int32(cinG), tmp + grp * cinG * f.ldo, f.ldo, f.npos)
-                }
-                f.unpack(tmp, channels: g.cIn, bias: nil, into: dX + (n0 + s) * g.cIn * hw)
             }
         }
     }
     guard let dW else { return }
-    if items == 0 { dW.update(repeating: 0, count: wCount); return }
-    Parallel.forEach(wCount, costPerItem: threads == 1 ? 1 : items) { range in
+    if slots == 0 { dW.update(repeating: 0, count: wCount); return }
+    Parallel.forEach(wCount, costPerItem: slots) { range in   // the partial sums in slot order
         let lo = range.lowerBound, n = range.count
         (dW + lo).update(from: partials[0] + lo, count: n)
-        for item in 1..<Swift.max(1, partialCount) { vectorAdd(dW + lo, partials[item] + lo, dW + lo, n) }
+        for slot in 1..<slots { vectorAdd(dW + lo, partials[slot] + lo, dW + lo, n) }
     }
 }

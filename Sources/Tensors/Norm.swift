@@ -7,23 +7,32 @@
 
 /// Per-plane statistics of an `[N, C, H, W]` tensor, recorded by the op that wrote it (conv2d's flat path, while
 /// each output plane is in cache) so that a training-mode batch norm that follows need not read the tensor for its
-/// statistics: the mean and M2 = Σ (x − mean)² of every `[H, W]` plane, `[N·C]` floats each in the tensor's order.
-/// `batchNorm` merges them per channel with the parallel-variance formula of Chan, Golub & LeVeque (1979):
-/// M2 = Σ_s M2_s + H·W·Σ_s (mean_s − mean)².
+/// statistics. Per `[H, W]` plane, `[N·C]` floats each in the tensor's order: the rounded mean m, the residual
+/// r = Σ (x − m) and M2 = Σ (x − m)²; the plane's exact mean is m + r/(H·W) and its M2 about that mean
+/// M2 − r²/(H·W) (so the rounding of m does not reach the variance). `batchNorm` merges the planes per channel with
+/// the parallel-variance formula of Chan, Golub & LeVeque (1979): M2 = Σ_s M2_s + H·W·Σ_s (mean_s − mean)².
 struct PlaneMoments {
-    var mean: [Float], m2: [Float]
+    var mean: [Float], residual: [Float], m2: [Float]
     init(planes: Int) {
-        mean = [Float](repeating: 0, count: planes); m2 = [Float](repeating: 0, count: planes)
+        mean = [Float](repeating: 0, count: planes); residual = mean; m2 = mean
+    }
+
+    /// Where the writer puts one plane's three values (index c of each pointer).
+    struct Pointers {
+        var mean, residual, m2: UnsafeMutablePointer<Float>
+        func advanced(by k: Int) -> Pointers { Pointers(mean: mean + k, residual: residual + k, m2: m2 + k) }
     }
 }
 
 extension Optional where Wrapped == PlaneMoments {
-    /// Calls `body` with pointers to the mean and M2 arrays (nil when there are no moments to record).
-    mutating func withPointers(_ body: ((mean: UnsafeMutablePointer<Float>, m2: UnsafeMutablePointer<Float>)?) -> Void) {
+    /// Calls `body` with pointers to the three arrays (nil when there are no moments to record).
+    mutating func withPointers(_ body: (PlaneMoments.Pointers?) -> Void) {
         guard var m = self else { body(nil); return }
         self = nil   // keep the arrays uniquely referenced while they are written
-        m.mean.withUnsafeMutableBufferPointer { mean in m.m2.withUnsafeMutableBufferPointer { m2 in
-            body((mean.baseAddress!, m2.baseAddress!))
+        m.mean.withUnsafeMutableBufferPointer { mean in m.residual.withUnsafeMutableBufferPointer { residual in
+            m.m2.withUnsafeMutableBufferPointer { m2 in
+                body(PlaneMoments.Pointers(mean: mean.baseAddress!, residual: residual.baseAddress!, m2: m2.baseAddress!))
+            }
         } }
         self = m
     }
@@ -104,14 +113,17 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
 func batchMoments(_ x: Tensor, n: Int, c: Int, hw: Int) -> (mean: [Float], variance: [Float]) {
     var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
     let m = Double(n * hw)
-    if let pm = x.planeMoments, pm.mean.count == n * c, pm.m2.count == n * c, hw > 0 {
+    if let pm = x.planeMoments, pm.mean.count == n * c, pm.residual.count == n * c, pm.m2.count == n * c, hw > 0 {
+        let size = Double(hw)
         for ch in 0..<c {
-            var s = 0.0
-            for s0 in 0..<n { s += Double(pm.mean[s0 * c + ch]) }
-            let mu = s / Double(n)
-            var q = 0.0
-            for s0 in 0..<n { let d = Double(pm.mean[s0 * c + ch]) - mu; q += Double(pm.m2[s0 * c + ch]) + Double(hw) * d * d }
-            mean[ch] = Float(mu); variance[ch] = Float(q / m)
+            // Each plane's exact mean and M2 (the residual corrects the rounded mean), then Chan et al.'s merge.
+            let planes = (0..<n).map { s0 -> (mean: Double, m2: Double) in
+                let k = s0 * c + ch, r = Double(pm.residual[k])
+                return (Double(pm.mean[k]) + r / size, Double(pm.m2[k]) - r * r / size)
+            }
+            let mu = planes.reduce(0) { $0 + $1.mean } / Double(n)
+            let q = planes.reduce(0) { $0 + $1.m2 + size * ($1.mean - mu) * ($1.mean - mu) }
+            mean[ch] = Float(mu); variance[ch] = Float(Swift.max(0, q) / m)
         }
         return (mean, variance)
     }

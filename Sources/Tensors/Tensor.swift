@@ -13,8 +13,17 @@ import Foundation
 public final class Tensor {
     /// Sizes of each axis, outermost first, e.g. `[N, C, H, W]`.
     public private(set) var shape: [Int]
-    /// The elements in row-major order; `data.count == shape.product`.
-    public var data: [Float] { didSet { planeMoments = nil } }
+    /// The elements in row-major order; `data.count == shape.product`. Writes (whole or in place, from any
+    /// module) change the storage in place, as a stored property would, and drop `planeMoments`.
+    public var data: [Float] {
+        get { storage }
+        set { planeMoments = nil; storage = newValue }
+        // In place, without copying the array: a `didSet` here would make every element write from another
+        // module copy the whole array (a read, the change, a write back).
+        _modify { planeMoments = nil; yield &storage }
+    }
+    /// The elements behind `data`.
+    private var storage: [Float]
     /// Per-plane statistics of `data` recorded by the op that wrote it (`conv2d`), for a batch norm that follows;
     /// any write to `data` drops them.
     var planeMoments: PlaneMoments?
@@ -34,7 +43,7 @@ public final class Tensor {
         precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == data.count,
                      "Tensor: \(data.count) elements do not fill shape \(shape)")
         self.shape = shape
-        self.data = data
+        self.storage = data
         self.requiresGrad = requiresGrad
     }
 

@@ -50,6 +50,17 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(Float(y.data.filter { $0 == 0 }.count) / 1000, 0.5, accuracy: 0.06)
     }
 
+    /// `Tensor.data` written from outside the Tensors module changes the array in place: the storage stays where it
+    /// was (an observer on `data` once made every element write from another module copy the whole array).
+    func testWritingTensorDataFromAnotherModuleDoesNotCopyIt() {
+        let t = Tensor(shape: [1 << 16], data: [Float](repeating: 0, count: 1 << 16))
+        let before = t.data.withUnsafeBufferPointer { $0.baseAddress }
+        t.data[7] = 3
+        t.data.withUnsafeMutableBufferPointer { $0[8] = 4 }
+        XCTAssertEqual(t.data.withUnsafeBufferPointer { $0.baseAddress }, before)
+        XCTAssertEqual(Array(t.data[6...9]), [0, 3, 4, 0])
+    }
+
     func testModelTensorsCarryTheirStateDictNames() throws {
         let m = try Zoo.make("wrn-16-2", channels: 3, classes: 10, initialize: false)
         XCTAssertEqual(m.stateDict().map { $0.1.name ?? "" }, m.stateDict().map(\.0))

@@ -38,6 +38,8 @@ void sskd_conv_flat_weight_grad(const float *dy, long ldy, long dys, int cout,
 float sskd_sum(const float *p, long n);
 /// Σ (p[i] − mu)².
 float sskd_squared_deviation(const float *p, long n, float mu);
+/// *sum = Σ (p[i] − mu), *sumsq = Σ (p[i] − mu)².
+void sskd_deviations(const float *p, long n, float mu, float *sum, float *sumsq);
 /// *sum = Σ g'[i], *dot = Σ g'[i]·(x[i] − mu), with g' = g, or with relu ≠ 0, g[i] where x[i]·rs + rh > 0 else 0
 /// (the mask of a ReLU fused after the affine map x·rs + rh, recomputed exactly as sskd_affine computes it).
 void sskd_sum_and_dot(const float *g, const float *x, long n, float mu, int relu, float rs, float rh,
@@ -60,10 +62,12 @@ void sskd_add_relu(const float *a, const float *b, float *out, long n);
 /// plane is written, so dst needs no clearing). Requires (ph + h)·wp + pw ≤ stride.
 void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph, int pw);
 /// Copies the first w of every wp floats of h rows of `channels` planes (ldo floats apart) into dst [channels, h, w],
-/// adding bias[c] when bias is not NULL. When mean is not NULL, also writes each written plane's mean (16-lane sum / hw)
-/// to mean[c] and its Σ (value − mean)² to m2[c], read back while the plane is in L1 (a batch norm's statistics).
+/// adding bias[c] when bias is not NULL. When mean is not NULL, also writes each written plane's rounded mean
+/// (16-lane sum / hw) to mean[c], and Σ (value − mean[c]) and Σ (value − mean[c])² to residual[c] and m2[c] (as
+/// sskd_deviations), read back while the plane is in L1 (a batch norm's statistics; the residual corrects the
+/// rounding of the mean).
 void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, float *dst,
-                      float *mean, float *m2);
+                      float *mean, float *residual, float *m2);
 
 /// Which version of the cloned kernels the loader picked for this CPU (the same test as the ifunc resolvers),
 /// e.g. "x86-64-v4 (AVX-512)".
