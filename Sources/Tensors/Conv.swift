@@ -179,8 +179,10 @@ func forEachBatchPart(_ n: Int, work: Int, _ body: (Int, Range<Int>) -> Void) {
 
 /// 2-D convolution (`F.conv2d`): x `[N, Cin, H, W]`, weight `[Cout, Cin/groups, kH, kW]`, bias `[Cout]`
 /// → `[N, Cout, Hout, Wout]`. Groups include depthwise (groups = Cin).
-/// The batch is split across workers; each unfolds its samples chunk by chunk and runs single-threaded
-/// GEMMs per group, out_g[Cout/g, n·HW] = W_g[Cout/g, K/g] · cols_g[K/g, n·HW] (see the file header).
+/// Stride-1 "same" convolutions run the flat direct kernels one sample per parallel item (DirectConv.swift) and,
+/// under grad mode, record the output planes' `PlaneMoments` for a batch norm that follows; the others split the
+/// batch across workers, each unfolding its samples chunk by chunk for single-threaded GEMMs per group,
+/// out_g[Cout/g, n·HW] = W_g[Cout/g, K/g] · cols_g[K/g, n·HW] (see the file header).
 /// - Throws: `TensorError` naming the shapes when input, weight, bias and geometry disagree.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: Conv2dGeometry = Conv2dGeometry()) throws -> Tensor {
     let g = try geometry.validated(input: x.shape, weight: weight.shape, bias: bias?.shape)
