@@ -75,38 +75,15 @@ struct FlatPlanes {
     func packOutputRows(_ src: UnsafePointer<Float>, channels: Int, into dst: UnsafeMutablePointer<Float>) {
         sskd_pack_planes(src, Int32(channels), Int32(g.hOut), Int32(g.wOut), dst, ldo, wp, 0, 0)
     }
-
-    /// Uninitialised, 64-byte aligned scratch for `rows` rows of `ldo` floats (so that their vector loads never straddle
-    /// cache lines).
-    func outputRows(_ rows: Int) -> UnsafeMutablePointer<Float> {
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, rows * ldo) * 4, alignment: 64)
-        let p = raw.bindMemory(to: Float.self, capacity: Swift.max(1, rows * ldo))
-        poison(p, rows * ldo)
-        return p
-    }
-
-    /// Uninitialised scratch for `planes` padded planes (`pack` writes every float of a plane).
-    func planes(_ planes: Int) -> UnsafeMutablePointer<Float> {
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: planes * stride)
-        poison(p, planes * stride)
-        return p
-    }
-
-    /// Debug builds (the tests) fill scratch with NaN, so that any float a kernel reads but `pack` did not write
-    /// turns the results into NaN instead of passing unnoticed.
-    @inline(__always) func poison(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        #if DEBUG
-        p.initialize(repeating: .nan, count: n)
-        #endif
-    }
 }
 
 /// How many threads a convolution of `work` multiply-adds uses: 1 below 32 Ki (a parallel region would cost more
 /// than it saves), else `Parallel.threads`.
 func convolutionThreads(work: Int) -> Int { work < 32_768 ? 1 : Parallel.threads }
 
-/// Scratch in `blocks` blocks of `count` floats (one per thread, or per parallel item), each 64-byte aligned,
-/// poisoned with NaN in debug builds.
+/// Uninitialised scratch in `blocks` blocks of `count` floats (one per thread, or per parallel item), each 64-byte
+/// aligned (so that aligned rows never straddle cache lines). Debug builds (the tests) fill it with NaN, so that any
+/// float a kernel reads but `pack` did not write turns the results into NaN instead of passing unnoticed.
 struct ScratchBlocks {
     let base: UnsafeMutablePointer<Float>, count: Int
     init(_ blocks: Int, count: Int) {
