@@ -166,7 +166,8 @@ func col2im(_ cols: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry, n0: Int, n
 /// 4 per thread (at most n), claimed dynamically, so that a core slowed by anything else does not hold up the
 /// step (each part then allocates its own scratch, a small cost against a conv's work).
 func batchPartCount(_ n: Int, work: Int) -> Int {
-    Parallel.threads == 1 || work < 32_768 ? 1 : Swift.max(1, Swift.min(4 * Parallel.threads, n))
+    let threads = convolutionThreads(work: work)
+    return threads == 1 ? 1 : Swift.max(1, Swift.min(4 * threads, n))
 }
 
 /// Splits the batch `0..<n` into `batchPartCount(n, work:)` contiguous parts and runs `body(part index, part)`
