@@ -19,15 +19,6 @@ CLONES float sskd_sum(const float *p, long n) {
     return s;
 }
 
-CLONES float sskd_squared_deviation(const float *p, long n, float mu) {
-    v16 acc = {0}, m = splat(mu);
-    long t = 0;
-    for (; t + 16 <= n; t += 16) { v16 d = load16(p + t) - m; acc += d * d; }
-    float s = hsum16(acc);
-    for (; t < n; t++) { float d = p[t] - mu; s += d * d; }
-    return s;
-}
-
 // The fused batch norm + ReLU's mask, recomputed from the batch norm's input: lane kept where x·rs + rh > 0. The
 // expression is sskd_affine's own (same operations, contracted to the same FMA per clone), so the mask equals the
 // forward output's > 0 bit for bit without reading that output again.

@@ -9,7 +9,9 @@ import CKernels
 
 /// Σ (p[i] − mu)² for i < n.
 @inline(__always) func vectorSquaredDeviation(_ p: UnsafePointer<Float>, _ n: Int, mean mu: Float) -> Float {
-    sskd_squared_deviation(p, n, mu)
+    var sum: Float = 0, squares: Float = 0
+    sskd_deviations(p, n, mu, &sum, &squares)   // the same 16-lane sum of squares as the plane moments
+    return squares
 }
 
 /// The ReLU fused after a per-channel affine map y = x·scale + shift (`vectorAffine(..., relu: true)`): its

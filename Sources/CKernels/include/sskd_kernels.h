@@ -36,8 +36,6 @@ void sskd_conv_flat_weight_grad(const float *dy, long ldy, long dys, int cout,
 
 /// Σ p[i] (16 lanes, pairwise lane reduction, then the tail in order).
 float sskd_sum(const float *p, long n);
-/// Σ (p[i] − mu)².
-float sskd_squared_deviation(const float *p, long n, float mu);
 /// *sum = Σ (p[i] − mu), *sumsq = Σ (p[i] − mu)².
 void sskd_deviations(const float *p, long n, float mu, float *sum, float *sumsq);
 /// *sum = Σ g'[i], *dot = Σ g'[i]·(x[i] − mu), with g' = g, or with relu ≠ 0, g[i] where x[i]·rs + rh > 0 else 0
