@@ -68,6 +68,35 @@ CLONES void sskd_affine(const float *x, float *out, long n, float scale, float s
     }
 }
 
+CLONES void sskd_affine_add(const float *x, const float *r, float *out, long n, float scale, float shift, int relu) {
+    v16 s = splat(scale), h = splat(shift);
+    long t = 0;
+    if (relu) {   // (x·scale + shift) + r, rounded as sskd_affine then sskd_add_relu round it
+        for (; t + 16 <= n; t += 16) { v16 v = (load16(x + t) * s + h) + load16(r + t); store16(out + t, positive_part(v, v)); }
+        for (; t < n; t++) { float v = (x[t] * scale + shift) + r[t]; out[t] = v > 0 ? v : 0; }
+    } else {
+        for (; t + 16 <= n; t += 16) store16(out + t, (load16(x + t) * s + h) + load16(r + t));
+        for (; t < n; t++) out[t] = (x[t] * scale + shift) + r[t];
+    }
+}
+
+CLONES void sskd_mask_sum_and_dot(const float *g, const float *mask, const float *x, float *out, long n, float mu,
+                                  float *sum, float *dot) {
+    v16 a = {0}, b = {0}, m = splat(mu);
+    long t = 0;
+    for (; t + 16 <= n; t += 16) {
+        v16 gv = positive_part(load16(g + t), load16(mask + t));
+        store16(out + t, gv);
+        a += gv; b += gv * (load16(x + t) - m);
+    }
+    float sa = hsum16(a), sb = hsum16(b);
+    for (; t < n; t++) {
+        float gt = mask[t] > 0 ? g[t] : 0;
+        out[t] = gt; sa += gt; sb += gt * (x[t] - mu);
+    }
+    *sum = sa; *dot = sb;
+}
+
 CLONES void sskd_linear2(const float *g, const float *x, float *out, long n, float a, float b, float c,
                          int relu, float rs, float rh) {
     v16 va = splat(a), vb = splat(b), vc = splat(c), s = splat(rs), h = splat(rh);
@@ -118,6 +147,13 @@ static inline __attribute__((always_inline)) void copy_row(float *d, const float
     for (; k < n; k++) d[k] = s[k];
 }
 
+static inline __attribute__((always_inline)) void add_row(float *d, const float *s, long n) {
+    long k = 0;
+    for (; k + 16 <= n; k += 16) store16(d + k, load16(d + k) + load16(s + k));
+    for (; k + 8 <= n; k += 8) store8(d + k, load8(d + k) + load8(s + k));
+    for (; k < n; k++) d[k] = d[k] + s[k];
+}
+
 static inline __attribute__((always_inline)) void copy_row_add(float *d, const float *s, long n, float v) {
     long k = 0;
     for (; k + 16 <= n; k += 16) store16(d + k, load16(s + k) + splat(v));
@@ -137,14 +173,16 @@ CLONES void sskd_pack_planes(const float *src, int channels, int h, int w, float
     }
 }
 
-CLONES void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, float *dst,
-                             float *mean, float *residual, float *m2) {
+CLONES void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, int accumulate,
+                             float *dst, float *mean, float *residual, float *m2) {
     const long hw = (long)h * w;
     for (int c = 0; c < channels; c++) {
         const float *s = src + c * ldo;
         float *d = dst + c * hw;
         float v = bias ? bias[c] : 0;
-        if (v == 0) {   // a plain copy, so that -0 stays -0
+        if (accumulate) {   // dst + src, the order the autograd engine adds a second gradient in
+            for (int r = 0; r < h; r++) add_row(d + (long)r * w, s + (long)r * wp, w);
+        } else if (v == 0) {   // a plain copy, so that -0 stays -0
             for (int r = 0; r < h; r++) copy_row(d + (long)r * w, s + (long)r * wp, w);
         } else {
             for (int r = 0; r < h; r++) copy_row_add(d + (long)r * w, s + (long)r * wp, w, v);

@@ -54,7 +54,8 @@ public enum Op {
     case maxPool2d(Tensor, argmax: [Int32])
     case avgPool2d(Tensor, Pool2dGeometry)
     case adaptiveAvgPool2d(Tensor)
-    case batchNorm(Tensor, weight: Tensor?, bias: Tensor?, BatchNormSaved)
+    /// A batch norm, with the residual it adds (before its ReLU, if fused) when given.
+    case batchNorm(Tensor, weight: Tensor?, bias: Tensor?, residual: Tensor?, BatchNormSaved)
     case softmax(Tensor)
     case logSoftmax(Tensor)
     case crossEntropy(Tensor, targets: [Int], smoothing: Float)
@@ -76,14 +77,16 @@ public enum Op {
             return parts
         case let .linear(x, w, b), let .conv2d(x, w, b, _):
             return [x, w] + [b].compactMap { $0 }
-        case let .batchNorm(x, w, b, _):
-            return [x] + [w, b].compactMap { $0 }
+        case let .batchNorm(x, w, b, r, _):
+            return [x] + [w, b, r].compactMap { $0 }
         }
     }
 
     /// Gradients of the loss with respect to each of `inputs` (same order), given the gradient
     /// `g` of the loss with respect to `out`. Inputs that do not require a gradient may get `nil`.
-    func backward(out: Tensor, grad g: [Float]) -> [[Float]?] {
+    /// `firstInputGradient` is the gradient `inputs[0]` has already received from other ops, if any: an op that can
+    /// add its own into it (conv2d) takes it, leaving nil, and returns the sum; otherwise it is left for the caller.
+    func backward(out: Tensor, grad g: [Float], firstInputGradient: inout [Float]?) -> [[Float]?] {
         switch self {
         case let .add(a, b):
             return [reduceBroadcast(g, from: out.shape, to: a.shape), reduceBroadcast(g, from: out.shape, to: b.shape)]
@@ -136,15 +139,15 @@ public enum Op {
         case let .linear(x, w, b):
             return linearBackward(x, weight: w, hasBias: b != nil, grad: g)
         case let .conv2d(x, w, b, geometry):
-            return conv2dBackward(x, weight: w, hasBias: b != nil, geometry: geometry, grad: g)
+            return conv2dBackward(x, weight: w, hasBias: b != nil, geometry: geometry, grad: g, adding: &firstInputGradient)
         case let .maxPool2d(a, argmax):
             return [maxPool2dBackward(g, input: a.shape, argmax: argmax)]
         case let .avgPool2d(a, geometry):
             return [avgPool2dBackward(g, input: a.shape, geometry: geometry)]
         case let .adaptiveAvgPool2d(a):
             return [adaptiveAvgPool2dBackward(g, input: a.shape, output: out.shape)]
-        case let .batchNorm(x, w, b, saved):
-            return batchNormBackward(x, weight: w, hasBias: b != nil, saved: saved, out: out, grad: g)
+        case let .batchNorm(x, w, b, r, saved):
+            return batchNormBackward(x, weight: w, hasBias: b != nil, residual: r, saved: saved, out: out, grad: g)
         case .softmax:
             return [softmaxBackward(g, out: out)]
         case .logSoftmax:
@@ -213,7 +216,12 @@ extension Tensor {
                 continue
             }
             let inputs = op.inputs
-            let inputGrads = op.backward(out: node, grad: g)
+            // The first input's gradient so far goes to the op, which may add its own into it in the same pass
+            // (conv2d's dX); if it does not take it, it goes back to be added below as for any other input.
+            let firstKey = inputs.first.map { ObjectIdentifier($0) }
+            var first = firstKey.flatMap { grads.removeValue(forKey: $0) }
+            let inputGrads = op.backward(out: node, grad: g, firstInputGradient: &first)
+            if let firstKey, let first { grads[firstKey] = first }
             for (input, ig) in zip(inputs, inputGrads) where input.requiresGrad {
                 guard let ig else { continue }
                 let key = ObjectIdentifier(input)

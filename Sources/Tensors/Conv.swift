@@ -255,7 +255,11 @@ func convolve(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dG
     }
 }
 
-func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv2dGeometry, grad dy: [Float]) -> [[Float]?] {
+/// Gradients of conv2d's inputs [x, weight, bias?] from dy `[N, Cout, Hout, Wout]`. When `existing` holds a gradient
+/// x has already received (taken from it, left nil), dX is added to it: the flat path adds while it writes dX
+/// (existing + dX, the engine's own order, so bit for bit the same as adding after), saving a pass over x's size.
+func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv2dGeometry, grad dy: [Float],
+                    adding existing: inout [Float]?) -> [[Float]?] {
     let hw = g.hOut * g.wOut, coutG = g.cOut / g.groups, kG = g.kPerGroup
     var dB: [Float]? = nil
     if hasBias {
@@ -267,6 +271,8 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
     }
     let needX = x.requiresGrad, needW = weight.requiresGrad
     if !needX && !needW { return hasBias ? [nil, nil, dB] : [nil, nil] }
+    var earlier: [Float]? = nil   // the gradient x already has, now owned here alone
+    if needX, existing?.count == x.count { earlier = existing; existing = nil }
     // A stride-1 "same" convolution's dX is itself one: dX = conv(dY, W̃) with the same padding and dilation and
     // W̃[grp·CinG + ci, co, i, j] = W[grp·CoutG + co, ci, kH−1−i, kW−1−j]. Its GEMMs have the large inner size
     // CoutG·kH·kW and write dX in place (no col2im scatter, no zero-filling), and the same columns of dY give
@@ -283,16 +289,19 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
             wT[((grp * cinG + ci) * coutG + co) * taps + t] = weight.data[((grp * coutG + co) * cinG + ci) * taps + taps - 1 - t]
         } } } }
     }
-    var dX = [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }   // every element written
     if flat {
+        let accumulate = earlier != nil
+        var dX = earlier ?? [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }   // every element written
+        earlier = nil
         var dW = [Float](unsafeUninitializedCapacity: needW ? weight.count : 0) { _, n in n = needW ? weight.count : 0 }
         x.data.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in wT.withUnsafeBufferPointer { pwT in
         dX.withUnsafeMutableBufferPointer { pdx in dW.withUnsafeMutableBufferPointer { pdw in
             backwardFlat(x: px.baseAddress!, wT: pwT.baseAddress!, dy: pdy.baseAddress!, g,
-                         dX: needX ? pdx.baseAddress! : nil, dW: needW ? pdw.baseAddress! : nil)
+                         dX: needX ? pdx.baseAddress! : nil, accumulateDX: accumulate, dW: needW ? pdw.baseAddress! : nil)
         } } } } }
         return hasBias ? [needX ? dX : nil, needW ? dW : nil, dB] : [needX ? dX : nil, needW ? dW : nil]
     }
+    var dX = [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }   // every element written
     let workers = batchPartCount(g.n, work: 2 * g.cOut * kG * hw * g.n)   // dW partial sums, one per part
     var dWParts = [Float](repeating: 0, count: needW ? workers * weight.count : 0)
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in dy.withUnsafeBufferPointer { pdy in
@@ -352,6 +361,10 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
             sum = d
         }
         dW = sum
+    }
+    if earlier != nil {   // earlier + dX, as the engine would add them (in place: earlier is owned here alone)
+        addInPlace(&earlier!, dX)
+        dX = earlier!
     }
     return hasBias ? [needX ? dX : nil, dW, dB] : [needX ? dX : nil, dW]
 }

@@ -57,16 +57,20 @@ struct FlatPlanes {
     }
 
     /// Copies the valid `[Hout, Wout]` part of `channels` kernel output rows (`ldo` floats apart) into `dst`,
-    /// adding `bias[c]` when given, and, when `moments` is given, writes each plane's `PlaneMoments` (rounded mean,
-    /// Σ (value − mean), Σ (value − mean)²) at index c of its three arrays.
-    func unpack(_ src: UnsafePointer<Float>, channels: Int, bias: [Float]?, into dst: UnsafeMutablePointer<Float>,
-                moments: PlaneMoments.Pointers? = nil) {
+    /// adding `bias[c]` when given, or with `accumulate` adds them to what `dst` holds (dst + rows; no bias), and,
+    /// when `moments` is given, writes each plane's `PlaneMoments` (rounded mean, Σ (value − mean),
+    /// Σ (value − mean)²) at index c of its three arrays.
+    func unpack(_ src: UnsafePointer<Float>, channels: Int, bias: [Float]?, accumulate: Bool = false,
+                into dst: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil) {
+        let add: Int32 = accumulate ? 1 : 0
         if let bias {
             bias.withUnsafeBufferPointer { b in
-                sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), b.baseAddress, dst, moments?.mean, moments?.residual, moments?.m2)
+                sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), b.baseAddress, add, dst,
+                                 moments?.mean, moments?.residual, moments?.m2)
             }
         } else {
-            sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), nil, dst, moments?.mean, moments?.residual, moments?.m2)
+            sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), nil, add, dst,
+                             moments?.mean, moments?.residual, moments?.m2)
         }
     }
 
@@ -125,13 +129,15 @@ func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Con
 }
 
 /// Backward pass of a flat direct convolution `g` over the whole batch: writes dX `[N, Cin, H, W]` (when `dX` is
-/// non-nil, using the flipped, per-group transposed weight `wT` `[Cin, CoutG, kH, kW]`) and dW `[Cout, CinG, kH, kW]`
+/// non-nil, using the flipped, per-group transposed weight `wT` `[Cin, CoutG, kH, kW]`; with `accumulateDX`, adds
+/// it to what `dX` holds, as dX + new) and dW `[Cout, CinG, kH, kW]`
 /// (when `dW` is non-nil; overwritten), from x `[N, Cin, H, W]` and dy `[N, Cout, H, W]`. The batch is cut into chunks
 /// of samples and the chunks into consecutive "slots", the parallel items; each slot sums its chunks' dW in order
 /// into its own partial sum (the first chunk stores, so partials are never cleared), and the partial sums are then
 /// added in slot order (in parallel over the weights), so the result does not depend on which thread ran which slot.
 func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                  _ g: Conv2dGeometry, dX: UnsafeMutablePointer<Float>?, dW: UnsafeMutablePointer<Float>?) {
+                  _ g: Conv2dGeometry, dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false,
+                  dW: UnsafeMutablePointer<Float>?) {
     let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
     let threads = convolutionThreads(work: 2 * g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
     // Samples per chunk: the weight-gradient kernel rereads 2 input channels of the chunk for every block of
@@ -177,7 +183,7 @@ func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafeP
                         sskd_conv_flat_forward(dyp + (s * g.cOut + grp * coutG) * f.stride, f.stride, Int32(coutG), off.baseAddress!,
                                                Int32(taps), wT + grp * cinG * coutG * taps, Int32(cinG), tmp + grp * cinG * f.ldo, f.ldo, f.npos)
                     }
-                    f.unpack(tmp, channels: g.cIn, bias: nil, into: dX + (n0 + s) * g.cIn * hw)
+                    f.unpack(tmp, channels: g.cIn, bias: nil, accumulate: accumulateDX, into: dX + (n0 + s) * g.cIn * hw)
                 }
             }
         }

@@ -56,13 +56,22 @@ public struct BatchNormSaved {
 /// running mean and running variance `[C]` (any may be nil, as `affine=False` / `track_running_stats=False`).
 /// In training, `runningMean`/`runningVar` are updated in place (not part of the graph).
 /// With `relu: true` the result is `relu(batch_norm(x))` computed in one pass, exactly as the two ops in sequence
-/// (same values and gradients), without the intermediate tensor.
-/// - Throws: `TensorError` when x is not `[N, C, ...]`, a `[C]` vector has the wrong size, eval mode has no
-///   running stats, or training sees one value per channel (as PyTorch's "Expected more than 1 value per channel").
+/// (same values and gradients), without the intermediate tensor. With a `residual` of x's shape it is
+/// `batch_norm(x) + residual`, or with `relu` `relu(batch_norm(x) + residual)` (the end of a ResNet block, as
+/// `addRelu(bn2(...), shortcut)`), again one pass with the same values and gradients as the ops in sequence: the
+/// backward masks dy by output > 0 and sums for the batch norm in the same pass, and passes the masked dy to the
+/// residual.
+/// - Throws: `TensorError` when x is not `[N, C, ...]`, a `[C]` vector has the wrong size, `residual` is not of x's
+///   shape, eval mode has no running stats, or training sees one value per channel (as PyTorch's "Expected more
+///   than 1 value per channel").
 public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
-                      training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false) throws -> Tensor {
+                      training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false,
+                      residual: Tensor? = nil) throws -> Tensor {
     guard x.rank == 2 || x.rank == 4 || x.rank == 3 else {
         throw TensorError.invalidShape(op: "batch_norm", shape: x.shape, reason: "is not [N, C] or [N, C, H, W]")
+    }
+    if let residual, residual.shape != x.shape {
+        throw TensorError.shapeMismatch(op: "batch_norm + residual", lhs: x.shape, rhs: residual.shape)
     }
     let n = x.shape[0], c = x.shape[1], hw = x.shape[2...].reduce(1, *), m = n * hw
     for (name, t) in [("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVar)] {
@@ -94,17 +103,23 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
     let scale = (0..<c).map { (weight?.data[$0] ?? 1) * invStd[$0] }
     let shift = (0..<c).map { (bias?.data[$0] ?? 0) - mean[$0] * scale[$0] }
     var out = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count }
-    x.data.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in
+    let residualData = residual?.data ?? []
+    x.data.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in residualData.withUnsafeBufferPointer { pr in
         Parallel.forEach(n * c, costPerItem: hw) { range in
             for idx in range {
                 let ch = idx % c
-                vectorAffine(px.baseAddress! + idx * hw, po.baseAddress! + idx * hw, hw, scale: scale[ch], shift: shift[ch], relu: relu)
+                if residual != nil {
+                    vectorAffineAdd(px.baseAddress! + idx * hw, pr.baseAddress! + idx * hw, po.baseAddress! + idx * hw, hw,
+                                    scale: scale[ch], shift: shift[ch], relu: relu)
+                } else {
+                    vectorAffine(px.baseAddress! + idx * hw, po.baseAddress! + idx * hw, hw, scale: scale[ch], shift: shift[ch], relu: relu)
+                }
             }
         }
-    } }
+    } } }
     let saved = BatchNormSaved(mean: mean, invStd: invStd, training: training, relu: relu, scale: scale, shift: shift)
-    return .result(shape: x.shape, data: out, op: .batchNorm(x, weight: weight, bias: bias, saved),
-                   inputs: [x] + [weight, bias].compactMap { $0 })
+    return .result(shape: x.shape, data: out, op: .batchNorm(x, weight: weight, bias: bias, residual: residual, saved),
+                   inputs: [x] + [weight, bias, residual].compactMap { $0 })
 }
 
 /// Per-channel mean and biased variance of x `[N, C, (H, W)]` over N·H·W values: merged from the `PlaneMoments` the op
@@ -142,37 +157,48 @@ func batchMoments(_ x: Tensor, n: Int, c: Int, hw: Int) -> (mean: [Float], varia
     return (mean, variance)
 }
 
-func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, saved: BatchNormSaved, out: Tensor, grad dy: [Float]) -> [[Float]?] {
+func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, residual: Tensor?, saved: BatchNormSaved, out: Tensor,
+                       grad: [Float]) -> [[Float]?] {
     let n = x.shape[0], c = x.shape[1], hw = x.shape[2...].reduce(1, *), m = Float(n * hw)
-    // With a fused ReLU, dy below is the ReLU's input gradient (out > 0 ? dy : 0), formed on the fly: the training
-    // loops recompute out > 0 from x (`FusedReluMask`), the eval loop reads it from the output.
-    let relu = { (ch: Int) in saved.relu ? FusedReluMask(scale: saved.scale[ch], shift: saved.shift[ch]) : nil }
+    // With a residual and a ReLU after it, the first pass writes dy = (out > 0 ? grad : 0), the gradient of both the
+    // batch norm's output and the residual, while it sums; without a ReLU both get grad itself.
+    let masksOutput = residual != nil && saved.relu
+    var masked = [Float]()
+    if masksOutput { masked = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count } }
+    // With a fused ReLU and no residual, dy below is the ReLU's input gradient (out > 0 ? dy : 0), formed on the fly:
+    // the training loops recompute out > 0 from x (`FusedReluMask`), the eval loop reads it from the output.
+    let relu = { (ch: Int) in saved.relu && residual == nil ? FusedReluMask(scale: saved.scale[ch], shift: saved.shift[ch]) : nil }
     // Σdy and Σdy·x̂ per channel, with x̂ = (x − mean)·invStd.
     var sumDy = [Float](repeating: 0, count: c), sumDyXHat = [Float](repeating: 0, count: c)
-    dy.withUnsafeBufferPointer { pdy in x.data.withUnsafeBufferPointer { px in
+    let outData = masksOutput ? out.data : []
+    grad.withUnsafeBufferPointer { pg in x.data.withUnsafeBufferPointer { px in outData.withUnsafeBufferPointer { pout in
+    masked.withUnsafeMutableBufferPointer { pmasked in
     sumDy.withUnsafeMutableBufferPointer { sumDy in sumDyXHat.withUnsafeMutableBufferPointer { sumDyXHat in
         Parallel.forEach(c, costPerItem: n * hw) { range in
             for ch in range {
                 var a = 0.0, b = 0.0
                 for s in 0..<n {
                     let base = (s * c + ch) * hw
-                    let (sa, sb) = vectorSumAndDot(pdy.baseAddress! + base, px.baseAddress! + base, hw, mean: saved.mean[ch],
-                                                   relu: relu(ch))
+                    let (sa, sb) = masksOutput
+                        ? vectorMaskSumAndDot(pg.baseAddress! + base, mask: pout.baseAddress! + base, px.baseAddress! + base,
+                                              pmasked.baseAddress! + base, hw, mean: saved.mean[ch])
+                        : vectorSumAndDot(pg.baseAddress! + base, px.baseAddress! + base, hw, mean: saved.mean[ch], relu: relu(ch))
                     a += Double(sa); b += Double(sb)
                 }
                 sumDy[ch] = Float(a); sumDyXHat[ch] = Float(b) * saved.invStd[ch]
             }
         }
-    } } } }
+    } } } } } }
+    let dy = masksOutput ? masked : grad
     var dX: [Float]? = nil
     if x.requiresGrad {
         // training: dx = k·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) with k = γ·invStd, i.e. a·dy − b·x + c per channel;
         // eval: dx = k·dy.
         var d = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count }
-        let maskData = saved.relu && !saved.training ? out.data : []
+        let maskData = saved.relu && residual == nil && !saved.training ? out.data : []
         dy.withUnsafeBufferPointer { pdy in x.data.withUnsafeBufferPointer { px in d.withUnsafeMutableBufferPointer { pd in
         maskData.withUnsafeBufferPointer { pm in
-            let mask = saved.relu && !saved.training ? pm.baseAddress : nil
+            let mask = saved.relu && residual == nil && !saved.training ? pm.baseAddress : nil
             Parallel.forEach(n * c, costPerItem: hw) { range in
                 for idx in range {
                     let ch = idx % c, base = idx * hw
@@ -192,5 +218,6 @@ func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, saved: Batch
     var grads: [[Float]?] = [dX]
     if weight != nil { grads.append(sumDyXHat) }
     if hasBias { grads.append(sumDy) }
+    if let residual { grads.append(residual.requiresGrad ? dy : nil) }
     return grads
 }

@@ -33,6 +33,22 @@ struct FusedReluMask { var scale: Float, shift: Float }
     sskd_affine(x, out, n, scale, shift, relu ? 1 : 0, relu ? nil : mask)
 }
 
+/// out[i] = (x[i]·scale + shift) + r[i] for i < n, then max(·, 0) when `relu`: a batch norm, the residual add and
+/// the ReLU in one pass, rounded exactly as `vectorAffine` followed by `vectorAddRelu` (or `vectorAdd`).
+@inline(__always) func vectorAffineAdd(_ x: UnsafePointer<Float>, _ r: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
+                                       scale: Float, shift: Float, relu: Bool) {
+    sskd_affine_add(x, r, out, n, scale, shift, relu ? 1 : 0)
+}
+
+/// Writes masked g (g[i] where mask[i] > 0, else 0) to `out` and returns (Σ out[i], Σ out[i]·(x[i] − mu)) for i < n:
+/// `vectorReluBackward` and `vectorSumAndDot` in one pass.
+@inline(__always) func vectorMaskSumAndDot(_ g: UnsafePointer<Float>, mask: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                           _ out: UnsafeMutablePointer<Float>, _ n: Int, mean mu: Float) -> (Float, Float) {
+    var a: Float = 0, b: Float = 0
+    sskd_mask_sum_and_dot(g, mask, x, out, n, mu, &a, &b)
+    return (a, b)
+}
+
 /// out[i] = a·g[i] − b·x[i] + c for i < n, g masked by the fused ReLU's mask when given.
 @inline(__always) func vectorLinear2(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
                                      a: Float, b: Float, c: Float, relu: FusedReluMask? = nil) {

@@ -204,6 +204,72 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    func testBatchNormWithResidualEqualsBatchNormThenAddReluExactly() throws {
+        // batchNorm(x, relu:, residual: s) against batchNorm(x) followed by addRelu(·, s) (or + s): bit for bit the same
+        // output, x, γ, β and residual gradients and running statistics, in training and eval, on planes of 21 (16-lane
+        // blocks and a tail) with about half the sums negative, and a residual that is itself computed (a graph node).
+        var rng = SeededRandom(seed: 15)
+        let shape = [3, 2, 3, 7]
+        let x0 = Tensor.normal(shape, rng: &rng), s0 = Tensor.normal(shape, rng: &rng), w = Tensor.uniform(shape, low: -1, high: 1, rng: &rng)
+        for relu in [true, false] { for training in [true, false] {
+            var results: [[[Float]]] = []
+            for fused in [false, true] {
+                let x = Tensor(shape: shape, data: x0.data, requiresGrad: true), s = Tensor(shape: shape, data: s0.data, requiresGrad: true)
+                let gamma = Tensor(shape: [2], data: [1.5, -0.75], requiresGrad: true)
+                let beta = Tensor(shape: [2], data: [0.25, -0.1], requiresGrad: true)
+                let mean = Tensor(shape: [2], data: [0.1, -0.2]), variance = Tensor(shape: [2], data: [0.9, 1.3])
+                let shortcut = s * 2   // a node, so its gradient flows on to s
+                let y: Tensor
+                if fused {
+                    y = try batchNorm(x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training,
+                                      relu: relu, residual: shortcut)
+                } else {
+                    let b = try batchNorm(x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training)
+                    y = relu ? try addRelu(b, shortcut) : try b + shortcut
+                }
+                try (y * w).sum().backward()
+                results.append([y.data, x.grad!.data, gamma.grad!.data, beta.grad!.data, s.grad!.data, mean.data, variance.data])
+            }
+            for (k, name) in ["output", "x.grad", "weight.grad", "bias.grad", "residual.grad", "running_mean", "running_var"].enumerated() {
+                XCTAssertEqual(results[0][k].map(\.bitPattern), results[1][k].map(\.bitPattern), "relu \(relu), training \(training): \(name)")
+            }
+            if relu { XCTAssertTrue(results[1][0].contains(0) && results[1][0].contains { $0 > 0 }) }
+        } }
+        let x = Tensor.zeros([2, 2, 3, 3])
+        XCTAssertThrowsError(try batchNorm(x, weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true,
+                                           residual: Tensor.zeros([2, 2, 3, 2]))) { error in
+            XCTAssertTrue("\(error)".contains("[2, 2, 3, 3]") && "\(error)".contains("[2, 2, 3, 2]"), "\(error)")
+        }
+    }
+
+    func testConvolutionAddsItsInputGradientToTheOneAlreadyThere() throws {
+        // An input used by a convolution and by other ops: conv2d's backward adds its dX into the gradient the input
+        // already has (the flat path while it writes dX). x.grad must be bit for bit the sum of the separate gradients,
+        // for the flat path (two flat convolutions and a scaling, so one convolution adds to the other's sum) and the
+        // im2col path (stride 2).
+        var rng = SeededRandom(seed: 16)
+        let x0 = Tensor.normal([3, 4, 9, 27], rng: &rng)   // rows of 27: 16- and 8-float steps and a tail
+        for geometry in [Conv2dGeometry(padding: (1, 1)), Conv2dGeometry(stride: (2, 2), padding: (1, 1))] {
+            let w1 = Tensor.normal([5, 4, 3, 3], rng: &rng), w2 = Tensor.normal([5, 4, 3, 3], rng: &rng)
+            let outShape = try conv2d(x0, weight: w1, geometry: geometry).shape
+            let r1 = Tensor.normal(outShape, rng: &rng), r2 = Tensor.normal(outShape, rng: &rng), r3 = Tensor.normal(x0.shape, rng: &rng)
+            func grad(_ terms: [Int]) throws -> [Float] {
+                let x = Tensor(shape: x0.shape, data: x0.data, requiresGrad: true)
+                var loss = try (x * r3).sum() * (terms.contains(3) ? 1 : 0)
+                if terms.contains(1) { loss = try loss + (conv2d(x, weight: w1, geometry: geometry) * r1).sum() }
+                if terms.contains(2) { loss = try loss + (conv2d(x, weight: w2, geometry: geometry) * r2).sum() }
+                try loss.backward()
+                return x.grad!.data
+            }
+            let all = try grad([1, 2, 3]), g1 = try grad([1]), g2 = try grad([2]), g3 = try grad([3])
+            // The engine's order: the scaling's gradient first, then each convolution adds its own.
+            let sums = [zip(zip(g3, g2).map { $0 + $1 }, g1).map { $0 + $1 }, zip(zip(g3, g1).map { $0 + $1 }, g2).map { $0 + $1 }]
+            XCTAssertTrue(sums.contains { $0.map(\.bitPattern) == all.map(\.bitPattern) },
+                          "stride \(geometry.stride): x.grad is not the sum of the three gradients")
+            XCTAssertFalse(all.contains { !$0.isFinite })
+        }
+    }
+
     func testVectorisedReluAndAddHandleTailsAndSigns() throws {
         let n = 16 * 3 + 5   // full 16-lane blocks plus a scalar tail
         let a = Tensor(shape: [n], data: (0..<n).map { Float($0 % 7) - 3 }, requiresGrad: true)

@@ -143,6 +143,26 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    func testBatchNormWithResidualAndRelu() throws {
+        // relu(batch_norm(x) + r) and batch_norm(x) + r: gradients of x, γ, β and the residual r, training and eval.
+        // With the ReLU, r puts every sum at least 0.3 from 0 (of either sign), so that ±h never crosses the kink.
+        let x = input([4, 3, 2, 2]), gamma = input([3], low: 0.5, high: 1.5), beta = input([3])
+        let mean = Tensor(shape: [3], data: [0.1, -0.2, 0.3]), variance = Tensor(shape: [3], data: [0.5, 1.5, 2])
+        for relu in [false, true] { for training in [true, false] {
+            var r = input([4, 3, 2, 2])
+            if relu {
+                let bn = try withNoGrad { try batchNorm(x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: false) }
+                let bnTrain = try withNoGrad { try batchNorm(x, weight: gamma, bias: beta, runningMean: nil, runningVar: nil, training: true) }
+                let away = (0..<r.count).map { i -> Float in (i % 3 == 0 ? -1 : 1) * (0.3 + 0.7 * abs(r.data[i])) }
+                r = Tensor(shape: r.shape, data: (0..<r.count).map { -(training ? bnTrain : bn).data[$0] + away[$0] }, requiresGrad: true)
+            }
+            try check([x, gamma, beta, r]) {
+                try batchNorm($0[0], weight: $0[1], bias: $0[2], runningMean: training ? nil : mean, runningVar: training ? nil : variance,
+                              training: training, relu: relu, residual: $0[3])
+            }
+        } }
+    }
+
     func testSoftmaxFamilyAndLosses() throws {
         let logits = input([3, 5], low: -2, high: 2)
         try check([logits]) { $0[0].softmax() }

@@ -44,6 +44,13 @@ void sskd_sum_and_dot(const float *g, const float *x, long n, float mu, int relu
                       float *sum, float *dot);
 /// out = x·scale + shift, then max(·, 0) when relu (NaN → 0); with a mask (and relu 0), x is masked first.
 void sskd_affine(const float *x, float *out, long n, float scale, float shift, int relu, const float *mask);
+/// out = (x·scale + shift) + r, then max(·, 0) when relu (NaN → 0): a batch norm's affine map, the residual add and
+/// the ReLU in one pass, rounded exactly as sskd_affine followed by sskd_add_relu (or sskd_add).
+void sskd_affine_add(const float *x, const float *r, float *out, long n, float scale, float shift, int relu);
+/// out = g masked by mask (mask[i] > 0 ? g[i] : 0, NaN → 0), *sum = Σ out[i], *dot = Σ out[i]·(x[i] − mu): the ReLU
+/// backward and the batch-norm backward's sums in one pass, equal to sskd_relu_backward then sskd_sum_and_dot.
+void sskd_mask_sum_and_dot(const float *g, const float *mask, const float *x, float *out, long n, float mu,
+                           float *sum, float *dot);
 /// out = a·g' − b·x + c, g' as in sskd_sum_and_dot.
 void sskd_linear2(const float *g, const float *x, float *out, long n, float a, float b, float c,
                   int relu, float rs, float rh);
@@ -60,12 +67,12 @@ void sskd_add_relu(const float *a, const float *b, float *out, long n);
 /// plane is written, so dst needs no clearing). Requires (ph + h)·wp + pw ≤ stride.
 void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph, int pw);
 /// Copies the first w of every wp floats of h rows of `channels` planes (ldo floats apart) into dst [channels, h, w],
-/// adding bias[c] when bias is not NULL. When mean is not NULL, also writes each written plane's rounded mean
+/// adding bias[c] when bias is not NULL; with accumulate ≠ 0 (and bias NULL) adds them to dst instead (dst + src). When mean is not NULL, also writes each written plane's rounded mean
 /// (16-lane sum / hw) to mean[c], and Σ (value − mean[c]) and Σ (value − mean[c])² to residual[c] and m2[c] (as
 /// sskd_deviations), read back while the plane is in L1 (a batch norm's statistics; the residual corrects the
 /// rounding of the mean).
-void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, float *dst,
-                      float *mean, float *residual, float *m2);
+void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, int accumulate,
+                      float *dst, float *mean, float *residual, float *m2);
 
 /// Which version of the cloned kernels the loader picked for this CPU (the same test as the ifunc resolvers),
 /// e.g. "x86-64-v4 (AVX-512)".

@@ -40,15 +40,17 @@ public final class BatchNorm: Layer {
     }
 
     /// `relu(self(x))` in one pass when `relu` (the same values and gradients as the two ops in sequence,
-    /// without the intermediate tensor; `batchNorm(..., relu:)`).
-    /// - Throws: `TensorError` when `x` is not of rank `rank` or has the wrong channel count.
-    public func callAsFunction(_ x: Tensor, training: Bool, relu: Bool) throws -> Tensor {
+    /// without the intermediate tensor; `batchNorm(..., relu:)`). With a `residual` of x's shape,
+    /// `self(x) + residual`, or `relu(self(x) + residual)` with `relu` (a ResNet block's end), also in one pass.
+    /// - Throws: `TensorError` when `x` is not of rank `rank`, has the wrong channel count, or `residual` is not of
+    ///   x's shape.
+    public func callAsFunction(_ x: Tensor, training: Bool, relu: Bool, residual: Tensor? = nil) throws -> Tensor {
         guard x.rank == rank else {
             throw TensorError.invalidShape(op: rank == 4 ? "BatchNorm2d" : "BatchNorm1d", shape: x.shape,
                                            reason: rank == 4 ? "is not [N, C, H, W]" : "is not [N, C]")
         }
         let y = try batchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                              training: training, momentum: momentum, eps: eps, relu: relu)
+                              training: training, momentum: momentum, eps: eps, relu: relu, residual: residual)
         if training { numBatchesTracked.data[0] += 1 }
         return y
     }

@@ -23,8 +23,9 @@ public final class BasicBlock: Layer {
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
-        let out = try bn2(conv2(bn1(conv1(x, training: training), training: training, relu: true), training: training), training: training)
-        return try addRelu(out, downsample?(x, training: training) ?? x)
+        let out = try conv2(bn1(conv1(x, training: training), training: training, relu: true), training: training)
+        // relu(bn2(out) + shortcut) in one pass, as addRelu(bn2(out), shortcut) computes it
+        return try bn2(out, training: training, relu: true, residual: downsample?(x, training: training) ?? x)
     }
 
     public var children: [(String, Layer)] {
@@ -67,8 +68,8 @@ public final class Bottleneck: Layer {
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
         var out = try bn1(conv1(x, training: training), training: training, relu: true)
         out = try bn2(conv2(out, training: training), training: training, relu: true)
-        out = try bn3(conv3(out, training: training), training: training)
-        return try addRelu(out, downsample?(x, training: training) ?? x)
+        return try bn3(conv3(out, training: training), training: training, relu: true,
+                       residual: downsample?(x, training: training) ?? x)
     }
 
     public var children: [(String, Layer)] {
