@@ -12,8 +12,9 @@ import CKernels
 // Backward, with dY padded the same way (a "same" convolution pads dY by dil·(k−1) − pad = pad):
 //   dX = conv(dY, W̃), W̃[ci, co, i, j] = W[co, ci, kH−1−i, kW−1−j]   (the forward kernel again)
 //   dW[co, ci, i, j] = Σ_s Σ_p dY_flat[s, co, p] · X_flat[s, ci, p + off(i, j)]
-// where dY_flat holds dY at the flat positions oh·Wp + ow in 64-byte aligned rows and zeros at every other position
-// (the weight-gradient kernel sums over all positions).
+// where dY_flat is the padded dY itself read from (padH, padW) on: dY(oh, ow) then sits at flat position oh·Wp + ow and
+// every other position falls on a zero of the padding, so the weight-gradient kernel sums over all positions and one
+// packing of dY serves both kernels.
 
 /// Switches the flat direct convolution off (tests compare it against the im2col + GEMM path).
 nonisolated(unsafe) var flatConvolutionEnabled = true
@@ -72,12 +73,6 @@ struct FlatPlanes {
             sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), nil, add, dst,
                              moments?.mean, moments?.residual, moments?.m2)
         }
-    }
-
-    /// Copies `channels` output planes `[Hout, Wout]` into rows of `ldo` floats at flat positions oh·Wp + ow
-    /// (the weight-gradient kernel's dY), zeroing the other positions of each row of `ldo` floats.
-    func packOutputRows(_ src: UnsafePointer<Float>, channels: Int, into dst: UnsafeMutablePointer<Float>) {
-        sskd_pack_planes(src, Int32(channels), Int32(g.hOut), Int32(g.wOut), dst, ldo, wp, 0, 0)
     }
 }
 
@@ -147,8 +142,13 @@ func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafeP
     let chunk = Swift.max(1, Swift.min(1024 / f.stride, g.n / (4 * threads)))
     let items = (g.n + chunk - 1) / chunk, wCount = g.cOut * cinG * taps
     let xs = ScratchBlocks(dW == nil ? 0 : threads, count: chunk * g.cIn * f.stride)
-    let dyps = ScratchBlocks(dX == nil ? 0 : threads, count: chunk * g.cOut * f.stride)
-    let dyws = ScratchBlocks(dW == nil ? 0 : threads, count: chunk * g.cOut * f.ldo)
+    // dY is packed once into padded planes that serve both kernels: the dX kernel reads them as its input, and the
+    // weight-gradient kernel reads dY_flat at `interior` floats into each plane (output (oh, ow) sits at padded
+    // (oh + padH, ow + padW), and the dropped positions land on zero padding). Each plane starts `lead` floats into a
+    // block of `dyStride` (a multiple of 16), so that the weight-gradient kernel's dY loads are 64-byte aligned.
+    let interior = g.padding.h * f.wp + g.padding.w
+    let lead = (16 - interior % 16) % 16, dyStride = (lead + f.stride + 15) & ~15
+    let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyStride + 16)   // + 16: the last plane's zeros run past
     let tmps = ScratchBlocks(dX == nil ? 0 : threads, count: g.cIn * f.ldo)
     // Parallel items are "slots" of consecutive chunks, each run in order into the slot's own dW partial sum: one
     // slot on one thread (no reduction), else up to 8 per thread for balance, but no more than 8 Mi floats of
@@ -156,31 +156,32 @@ func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafeP
     let slots = threads == 1 ? Swift.min(items, 1)
         : Swift.min(items, Swift.max(threads, Swift.min(8 * threads, (8 << 20) / Swift.max(1, wCount))))
     let partials = ScratchBlocks(dW == nil ? 0 : slots, count: wCount)
-    defer { xs.deallocate(); dyps.deallocate(); dyws.deallocate(); tmps.deallocate(); partials.deallocate() }
+    defer { xs.deallocate(); dyps.deallocate(); tmps.deallocate(); partials.deallocate() }
     let hw = g.h * g.w
     f.offsets.withUnsafeBufferPointer { off in
         Parallel.run(slots, threads: threads) { slot, t in
             for item in (items * slot / slots)..<(items * (slot + 1) / slots) {
                 let n0 = item * chunk, nb = Swift.min(chunk, g.n - n0), first = item == items * slot / slots
+                let dyp = dyps[t] + lead
+                for s in 0..<nb {
+                    sskd_pack_planes(dy + (n0 + s) * g.cOut * hw, Int32(g.cOut), Int32(g.h), Int32(g.w), dyp + s * g.cOut * dyStride,
+                                     dyStride, f.wp, Int32(g.padding.h), Int32(g.padding.w))
+                }
                 if dW != nil {
-                    let xp = xs[t], dyw = dyws[t]
-                    for s in 0..<nb {
-                        f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride)
-                        f.packOutputRows(dy + (n0 + s) * g.cOut * hw, channels: g.cOut, into: dyw + s * g.cOut * f.ldo)
-                    }
+                    let xp = xs[t]
+                    for s in 0..<nb { f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride) }
                     for grp in 0..<g.groups {   // the slot's first chunk stores its sums, the others add to them
-                        sskd_conv_flat_weight_grad(dyw + grp * coutG * f.ldo, f.ldo, g.cOut * f.ldo, Int32(coutG),
+                        sskd_conv_flat_weight_grad(dyp + grp * coutG * dyStride + interior, dyStride, g.cOut * dyStride, Int32(coutG),
                                                    xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
                                                    off.baseAddress!, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
                                                    partials[slot] + grp * coutG * cinG * taps, first ? 0 : 1)
                     }
                 }
                 guard let dX else { continue }
-                let dyp = dyps[t], tmp = tmps[t]
-                for s in 0..<nb { f.pack(dy + (n0 + s) * g.cOut * hw, channels: g.cOut, into: dyp + s * g.cOut * f.stride) }
+                let tmp = tmps[t]
                 for s in 0..<nb {
                     for grp in 0..<g.groups {
-                        sskd_conv_flat_forward(dyp + (s * g.cOut + grp * coutG) * f.stride, f.stride, Int32(coutG), off.baseAddress!,
+                        sskd_conv_flat_forward(dyp + (s * g.cOut + grp * coutG) * dyStride, dyStride, Int32(coutG), off.baseAddress!,
                                                Int32(taps), wT + grp * cinG * coutG * taps, Int32(cinG), tmp + grp * cinG * f.ldo, f.ldo, f.npos)
                     }
                     f.unpack(tmp, channels: g.cIn, bias: nil, accumulate: accumulateDX, into: dX + (n0 + s) * g.cIn * hw)
