@@ -17,19 +17,23 @@
 
 #include "vec16.h"
 
-// out[co + r][p + 16v] for r < R, v < V, over all input channels and taps.
+// out[co + r][p + 16v] for r < R, v < V, over all segments, their input channels and their taps.
 #define FORWARD_BLOCK(R, V)                                                                              \
     do {                                                                                                 \
         v16 acc[R][V];                                                                                   \
         for (int r = 0; r < R; r++) for (int v = 0; v < V; v++) acc[r][v] = (v16){0};                    \
-        for (int ci = 0; ci < cin; ci++) {                                                               \
-            const float *xc = x + ci * ldx + p, *wc = w + ((long)co * cin + ci) * taps;                   \
-            for (int t = 0; t < taps; t++) {                                                             \
-                v16 xv[V];                                                                               \
-                for (int v = 0; v < V; v++) xv[v] = load16(xc + off[t] + 16 * v);                         \
-                for (int r = 0; r < R; r++) {                                                            \
-                    float s = wc[(long)r * cin * taps + t];                                              \
-                    for (int v = 0; v < V; v++) acc[r][v] += xv[v] * s;                                  \
+        for (int sg = 0; sg < nseg; sg++) {                                                              \
+            const int cin = cins[sg], taps = tapss[sg];                                                  \
+            const long *off = offs[sg];                                                                  \
+            for (int ci = 0; ci < cin; ci++) {                                                           \
+                const float *xc = xs[sg] + ci * ldx + p, *wc = ws[sg] + ((long)co * cin + ci) * taps;    \
+                for (int t = 0; t < taps; t++) {                                                         \
+                    v16 xv[V];                                                                           \
+                    for (int v = 0; v < V; v++) xv[v] = load16(xc + off[t] + 16 * v);                     \
+                    for (int r = 0; r < R; r++) {                                                        \
+                        float s = wc[(long)r * cin * taps + t];                                          \
+                        for (int v = 0; v < V; v++) acc[r][v] += xv[v] * s;                              \
+                    }                                                                                    \
                 }                                                                                        \
             }                                                                                            \
         }                                                                                                \
@@ -45,8 +49,8 @@
     } while (0)
 
 CLONES
-void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, int taps,
-                            const float *w, int cout, float *out, long ldo, long npos) {
+void sskd_conv_flat_forward_segments(int nseg, const float *const *xs, long ldx, const int *cins, const long *const *offs,
+                                     const int *tapss, const float *const *ws, int cout, float *out, long ldo, long npos) {
     const long npos16 = (npos + 15) & ~15L, nvec = npos16 / 16;
     int co = 0;
     if (nvec % 4 != 0 && nvec % 5 == 0) {          // e.g. 8x8 planes with padding 1: 80 positions
@@ -59,6 +63,11 @@ void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, 
     }
     for (; co + 2 <= cout; co += 2) FORWARD_ROWS(2, 4);
     for (; co < cout; co += 1) FORWARD_ROWS(1, 4);
+}
+
+void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, int taps,
+                            const float *w, int cout, float *out, long ldo, long npos) {
+    sskd_conv_flat_forward_segments(1, &x, ldx, &cin, &off, &taps, &w, cout, out, ldo, npos);
 }
 
 // Each call writes every dw element once: added to it (accumulate) or stored over it.

@@ -195,6 +195,77 @@ CLONES void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, 
     }
 }
 
+// A row's even and odd elements, 16 and 8 at a time (the stride-2 convolution's phases).
+#define EVENS16 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define ODDS16 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
+CLONES void sskd_pack_phases(const float *src, int channels, int h, int w, int phases, float *dst, long stride, long wq,
+                             int top, int left) {
+    const int w2 = w / 2;
+    for (int c = 0; c < channels; c++) {
+        for (int q = 0; q < 4; q++) {
+            if (!(phases >> q & 1)) continue;
+            float *d = dst + ((long)q * channels + c) * stride;
+            long k = 0;
+            for (; k + 16 <= stride; k += 16) store16(d + k, (v16){0});
+            for (; k < stride; k++) d[k] = 0;
+        }
+        for (int r = 0; r < h; r++) {
+            const int a = r & 1, m = r >> 1;
+            const float *s = src + ((long)c * h + r) * w;
+            float *d0 = phases >> (2 * a) & 1 ? dst + ((long)(2 * a) * channels + c) * stride + (long)(top + m) * wq + left : 0;
+            float *d1 = phases >> (2 * a + 1) & 1 ? dst + ((long)(2 * a + 1) * channels + c) * stride + (long)(top + m) * wq + left : 0;
+            int n = 0;
+            for (; n + 16 <= w2; n += 16) {
+                v16 lo = load16(s + 2 * n), hi = load16(s + 2 * n + 16);
+                if (d0) store16(d0 + n, __builtin_shufflevector(lo, hi, EVENS16));
+                if (d1) store16(d1 + n, __builtin_shufflevector(lo, hi, ODDS16));
+            }
+            for (; n + 8 <= w2; n += 8) {
+                v16 v = load16(s + 2 * n);
+                if (d0) store8(d0 + n, __builtin_shufflevector(v, v, 0, 2, 4, 6, 8, 10, 12, 14));
+                if (d1) store8(d1 + n, __builtin_shufflevector(v, v, 1, 3, 5, 7, 9, 11, 13, 15));
+            }
+            for (; n < w2; n++) {
+                if (d0) d0[n] = s[2 * n];
+                if (d1) d1[n] = s[2 * n + 1];
+            }
+        }
+    }
+}
+
+CLONES void sskd_unpack_phases(const float *const *src, long ldo, long wd, int channels, int h2, int w2, int accumulate,
+                               float *dst) {
+    const long w = 2L * w2;
+    for (int c = 0; c < channels; c++) {
+        for (int m = 0; m < h2; m++) {
+            for (int a = 0; a < 2; a++) {
+                const float *e = src[2 * a] ? src[2 * a] + c * ldo + m * wd : 0;
+                const float *o = src[2 * a + 1] ? src[2 * a + 1] + c * ldo + m * wd : 0;
+                float *d = dst + ((long)c * 2 * h2 + 2 * m + a) * w;
+                int n = 0;
+                for (; n + 16 <= w2; n += 16) {
+                    v16 ev = e ? load16(e + n) : (v16){0}, ov = o ? load16(o + n) : (v16){0};
+                    v16 lo = __builtin_shufflevector(ev, ov, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+                    v16 hi = __builtin_shufflevector(ev, ov, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+                    if (accumulate) { lo = load16(d + 2 * n) + lo; hi = load16(d + 2 * n + 16) + hi; }
+                    store16(d + 2 * n, lo); store16(d + 2 * n + 16, hi);
+                }
+                for (; n + 8 <= w2; n += 8) {
+                    v8 ev = e ? load8(e + n) : (v8){0}, ov = o ? load8(o + n) : (v8){0};
+                    v16 v = __builtin_shufflevector(ev, ov, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+                    if (accumulate) v = load16(d + 2 * n) + v;
+                    store16(d + 2 * n, v);
+                }
+                for (; n < w2; n++) {
+                    float ve = e ? e[n] : 0, vo = o ? o[n] : 0;
+                    if (accumulate) { d[2 * n] = d[2 * n] + ve; d[2 * n + 1] = d[2 * n + 1] + vo; }
+                    else { d[2 * n] = ve; d[2 * n + 1] = vo; }
+                }
+            }
+        }
+    }
+}
+
 const char *sskd_kernel_instruction_set(void) {
 #if defined(__x86_64__) && defined(__ELF__) && !defined(SSKD_NO_CLONES)
     __builtin_cpu_init();

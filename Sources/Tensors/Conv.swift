@@ -190,11 +190,17 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: C
     var out = [Float](unsafeUninitializedCapacity: g.outputShape.reduce(1, *)) { _, n in n = g.outputShape.reduce(1, *) }
     // While grad mode is on (training), the flat path also records the output planes' moments for a batch norm that
     // follows (`PlaneMoments`), so that it need not read the output again.
-    var moments = g.usesFlatDirect && GradMode.isEnabled ? PlaneMoments(planes: g.n * g.cOut) : nil
+    var moments = (g.usesFlatDirect || g.usesPhaseDirect) && GradMode.isEnabled ? PlaneMoments(planes: g.n * g.cOut) : nil
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
         if g.usesFlatDirect {
             moments.withPointers { m in
                 convolveFlat(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, into: po.baseAddress!, moments: m)
+            }
+            return
+        }
+        if g.usesPhaseDirect {
+            moments.withPointers { m in
+                convolvePhases(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, into: po.baseAddress!, moments: m)
             }
             return
         }
@@ -288,6 +294,18 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
         for grp in 0..<g.groups { for co in 0..<coutG { for ci in 0..<cinG { for t in 0..<taps {
             wT[((grp * cinG + ci) * coutG + co) * taps + t] = weight.data[((grp * coutG + co) * cinG + ci) * taps + taps - 1 - t]
         } } } }
+    }
+    if g.usesPhaseDirect {
+        let accumulate = earlier != nil
+        var dX = earlier ?? [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }   // every element written
+        earlier = nil
+        var dW = [Float](unsafeUninitializedCapacity: needW ? weight.count : 0) { _, n in n = needW ? weight.count : 0 }
+        x.data.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in weight.data.withUnsafeBufferPointer { pw in
+        dX.withUnsafeMutableBufferPointer { pdx in dW.withUnsafeMutableBufferPointer { pdw in
+            backwardPhases(x: px.baseAddress!, w: pw.baseAddress!, dy: pdy.baseAddress!, g,
+                           dX: needX ? pdx.baseAddress! : nil, accumulateDX: accumulate, dW: needW ? pdw.baseAddress! : nil)
+        } } } } }
+        return hasBias ? [needX ? dX : nil, needW ? dW : nil, dB] : [needX ? dX : nil, needW ? dW : nil]
     }
     if flat {
         let accumulate = earlier != nil

@@ -242,15 +242,54 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    func testStrideTwoConvolutionOnPhasePlanesMatchesDirectLoops() throws {
+        // The phase-split stride-2 path (PhaseConv.swift) against Double loops: forward, dX, dW and db, for ResNet's
+        // 3x3/pad 1 and 1x1 downsampling shapes, the 7x7/pad 3 stem, an even kernel (4x4/pad 1), a non-square kernel,
+        // and rows whose phases take the 16-float, 8-float and scalar steps (half-widths 16, 24, 5, 3).
+        var rng = SeededRandom(seed: 17)
+        let cases: [([Int], [Int], Conv2dGeometry)] = [
+            ([2, 3, 6, 10], [4, 3, 3, 3], Conv2dGeometry(stride: (2, 2), padding: (1, 1))),
+            ([2, 4, 32, 32], [7, 4, 3, 3], Conv2dGeometry(stride: (2, 2), padding: (1, 1))),
+            ([2, 3, 16, 48], [5, 3, 3, 3], Conv2dGeometry(stride: (2, 2), padding: (1, 1))),
+            ([2, 3, 6, 6], [4, 3, 1, 1], Conv2dGeometry(stride: (2, 2))),
+            ([1, 2, 14, 14], [3, 2, 7, 7], Conv2dGeometry(stride: (2, 2), padding: (3, 3))),
+            ([2, 2, 8, 6], [3, 2, 4, 4], Conv2dGeometry(stride: (2, 2), padding: (1, 1))),
+            ([2, 2, 8, 10], [3, 2, 5, 3], Conv2dGeometry(stride: (2, 2), padding: (2, 1))),
+        ]
+        for (xs, ws, geometry) in cases {
+            let g = try geometry.validated(input: xs, weight: ws, bias: [ws[0]])
+            XCTAssertTrue(g.usesPhaseDirect, "\(xs) \(ws)")
+            let x = Tensor.uniform(xs, low: -1, high: 1, rng: &rng, requiresGrad: true)
+            let w = Tensor.uniform(ws, low: -1, high: 1, rng: &rng, requiresGrad: true)
+            let b = Tensor.uniform([ws[0]], low: -1, high: 1, rng: &rng, requiresGrad: true)
+            let y = try conv2d(x, weight: w, bias: b, geometry: geometry), slow = try naiveConv2d(x, weight: w, bias: b, geometry: geometry)
+            XCTAssertEqual(y.shape, slow.shape)
+            for (p, q) in zip(y.data, slow.data) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "\(xs) \(ws)") }
+            let r = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng)
+            try (y * r).sum().backward()
+            let (dx, dw) = try naiveConvGradients(x, w, g, r.data)
+            for (p, q) in zip(x.grad!.data, dx) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dx \(xs) \(ws)") }
+            for (p, q) in zip(w.grad!.data, dw) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dw \(xs) \(ws)") }
+            let hw = y.shape[2] * y.shape[3]
+            for co in 0..<ws[0] {
+                var db = 0.0
+                for s in 0..<xs[0] { for p in 0..<hw { db += Double(r.data[(s * ws[0] + co) * hw + p]) } }
+                XCTAssertEqual(Double(b.grad!.data[co]), db, accuracy: 1e-3, "db \(xs) \(ws)")
+            }
+        }
+    }
+
     func testConvolutionAddsItsInputGradientToTheOneAlreadyThere() throws {
         // An input used by a convolution and by other ops: conv2d's backward adds its dX into the gradient the input
         // already has (the flat path while it writes dX). x.grad must be bit for bit the sum of the separate gradients,
         // for the flat path (two flat convolutions and a scaling, so one convolution adds to the other's sum) and the
         // im2col path (stride 2).
         var rng = SeededRandom(seed: 16)
-        let x0 = Tensor.normal([3, 4, 9, 27], rng: &rng)   // rows of 27: 16- and 8-float steps and a tail
-        for geometry in [Conv2dGeometry(padding: (1, 1)), Conv2dGeometry(stride: (2, 2), padding: (1, 1))] {
-            let w1 = Tensor.normal([5, 4, 3, 3], rng: &rng), w2 = Tensor.normal([5, 4, 3, 3], rng: &rng)
+        // Rows of 58 (stride 1) and 29 (the stride-2 phases): 16- and 8-float steps and a tail.
+        let x0 = Tensor.normal([3, 4, 10, 58], rng: &rng)
+        for (geometry, k) in [(Conv2dGeometry(padding: (1, 1)), 3), (Conv2dGeometry(stride: (2, 2), padding: (1, 1)), 3),
+                              (Conv2dGeometry(stride: (2, 2)), 1), (Conv2dGeometry(stride: (3, 2), padding: (1, 1)), 3)] {
+            let w1 = Tensor.normal([5, 4, k, k], rng: &rng), w2 = Tensor.normal([5, 4, k, k], rng: &rng)
             let outShape = try conv2d(x0, weight: w1, geometry: geometry).shape
             let r1 = Tensor.normal(outShape, rng: &rng), r2 = Tensor.normal(outShape, rng: &rng), r3 = Tensor.normal(x0.shape, rng: &rng)
             func grad(_ terms: [Int]) throws -> [Float] {

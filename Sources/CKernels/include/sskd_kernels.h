@@ -20,6 +20,11 @@ extern "C" {
 /// out: cout rows of ldo ≥ npos16 floats; overwritten (no accumulation).
 void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, int taps,
                             const float *w, int cout, float *out, long ldo, long npos);
+/// The same summed over `nseg` segments, each with its own planes, taps and weights (the stride-2 convolution's
+/// four input phases, each read by its own subset of the kernel's taps):
+///   out[co·ldo + p] = Σ_sg Σ_ci Σ_t ws[sg][(co·cins[sg] + ci)·tapss[sg] + t] · xs[sg][ci·ldx + p + offs[sg][t]].
+void sskd_conv_flat_forward_segments(int nseg, const float *const *xs, long ldx, const int *cins, const long *const *offs,
+                                     const int *tapss, const float *const *ws, int cout, float *out, long ldo, long npos);
 
 /// Weight gradient of the same convolution over `nsamp` samples:
 ///   dw[(co·cin + ci)·taps + t] (+)= Σ_s Σ_{p < npos16} dy[s·dys + co·ldy + p] · x[s·xs + ci·ldx + p + off[t]]
@@ -73,6 +78,19 @@ void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, 
 /// rounding of the mean).
 void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, int h, int w, const float *bias, int accumulate,
                       float *dst, float *mean, float *residual, float *m2);
+
+/// The input phases of a stride-2 convolution: for each of `channels` planes [h, w] of src (h, w even) and each phase
+/// q = 2a + b with bit q of `phases` set, writes a zero-padded plane of `stride` floats holding src[2m + a][2n + b] at
+/// row top + m, column left + n, rows wq floats apart, zeros everywhere else (so dst needs no clearing). Planes are
+/// phase-major: phase q of channel c at dst + (q·channels + c)·stride; phases whose bit is clear are not written.
+/// Requires (top + h/2 − 1)·wq + left + w/2 ≤ stride.
+void sskd_pack_phases(const float *src, int channels, int h, int w, int phases, float *dst, long stride, long wq,
+                      int top, int left);
+/// The inverse for a stride-2 convolution's dX: src[q] (q = 2a + b) holds `channels` rows of ldo floats, each h2 rows
+/// of wd floats; writes dst[c][2m + a][2n + b] = src[q][c·ldo + m·wd + n] for m < h2, n < w2 (dst is
+/// [channels, 2·h2, 2·w2]); a NULL src[q] counts as zeros; with accumulate ≠ 0 adds to dst (dst + value) instead.
+void sskd_unpack_phases(const float *const *src, long ldo, long wd, int channels, int h2, int w2, int accumulate,
+                        float *dst);
 
 /// Which version of the cloned kernels the loader picked for this CPU (the same test as the ifunc resolvers),
 /// e.g. "x86-64-v4 (AVX-512)".

@@ -1,0 +1,235 @@
+import CKernels
+
+// Stride-2 convolutions on the flat kernels (DirectConv.swift), by splitting the input into its four phases.
+//
+// A stride-2 convolution whose output is half the input (H, W even, Hout = H/2: kernel k = 2·pad + 1 or 2·pad + 2, as
+// ResNet's 3x3/pad 1 and 1x1/pad 0 downsampling convolutions and the 7x7/pad 3 ImageNet stem) reads input row
+// r = 2·oy + i − padH for tap row i. Writing i − padH = 2·d_i + a_i (a_i ∈ {0, 1}, d_i = ⌊(i − padH)/2⌋), that is row
+// oy + d_i of the phase plane P_a[m] = x[2m + a], and likewise for columns: tap (i, j) reads phase q = 2·a_i + b_j at
+// (oy + d_i, ox + e_j). Each phase plane, zero-padded by T = ⌈padH/2⌉ rows on top and max(0, max d) below (columns
+// likewise, width Wq), is a stride-1 problem: output (oy, ox) sits at flat position oy·Wq + ox and tap (i, j) reads
+// its phase at that position plus the constant (d_i + T)·Wq + (e_j + L). So one flat kernel call sums the four phases
+// with their own taps (`sskd_conv_flat_forward_segments`): 9 taps per input channel for a 3x3 kernel, as im2col, with
+// no column matrix and no GEMM packing.
+//
+// Backward, per phase q, with dY zero-padded by max(0, max d) rows on top and T below (columns likewise, which makes
+// its width Wq too):
+//   dX_q[m, n] = Σ_{taps of q} Σ_co W[co, ci, i, j] · dY[co, m − d_i, n − e_j]   (the forward kernel on padded dY)
+//   dW[co, ci, i, j] = Σ_s Σ_p dY_flat[s, co, p] · P_q[s, ci, p + (d_i + T)·Wq + e_j + L]   (the weight-gradient kernel)
+// where, as for stride 1, dY_flat is the padded dY read from its first interior element (its zero padding covers the
+// dropped positions), and dX is the four phases' outputs interleaved (`sskd_unpack_phases`).
+
+extension Conv2dGeometry {
+    /// Whether `conv2d` and its backward pass use the phase-split flat kernels: stride 2, no dilation, one group, even
+    /// input sizes and output planes half the input's.
+    var usesPhaseDirect: Bool {
+        flatConvolutionEnabled && stride == (2, 2) && dilation == (1, 1) && groups == 1
+            && h % 2 == 0 && w % 2 == 0 && hOut == h / 2 && wOut == w / 2 && h > 0 && w > 0
+    }
+}
+
+/// The phase-plane geometry of a stride-2 convolution (see the file header): plane sizes, each phase's taps and offsets,
+/// and the padded dY planes of the backward pass.
+struct PhasePlanes {
+    let g: Conv2dGeometry
+    /// Phase plane padding (top T, left L) and width Wq; floats per phase plane, including zero slack for over-reads.
+    let top: Int, left: Int, wq: Int, stride: Int
+    /// Output positions per plane (Hout·Wq) and the kernels' output row length (rounded up to 16).
+    let npos: Int, ldo: Int
+    /// For phase q = 2a + b: its taps as indices i·kW + j into the kernel, and their offsets in the phase plane.
+    let taps: [[Int]], offsets: [[Int]]
+    /// Bit q set when phase q has taps.
+    let used: Int32
+    /// dY's padded planes: top and left padding, floats per plane, and per phase the dX kernel's tap offsets.
+    let dyTop: Int, dyLeft: Int, dyStride: Int, dxOffsets: [[Int]]
+    /// The dX kernel's output positions per plane ((H/2)·Wq) and row length.
+    let dxNpos: Int, dxLdo: Int
+
+    init(_ g: Conv2dGeometry) {
+        self.g = g
+        let d = (0..<g.kH).map { ($0 - g.padding.h) >> 1 }, a = (0..<g.kH).map { ($0 - g.padding.h) & 1 }
+        let e = (0..<g.kW).map { ($0 - g.padding.w) >> 1 }, b = (0..<g.kW).map { ($0 - g.padding.w) & 1 }
+        top = -d.min()!; left = -e.min()!
+        let bottom = Swift.max(0, d.max()!), right = Swift.max(0, e.max()!)
+        wq = left + g.w / 2 + right
+        let hq = top + g.h / 2 + bottom
+        stride = (hq + 1) * wq + 16   // one more row and 16 floats: what the kernels read past the plane is zero
+        npos = g.hOut * wq; ldo = (npos + 15) & ~15
+        var taps = [[Int]](repeating: [], count: 4), offsets = taps, dxOffsets = taps
+        dyTop = bottom; dyLeft = right
+        for i in 0..<g.kH { for j in 0..<g.kW {
+            let q = 2 * a[i] + b[j]
+            taps[q].append(i * g.kW + j)
+            offsets[q].append((d[i] + top) * wq + e[j] + left)
+            dxOffsets[q].append((dyTop - d[i]) * wq + dyLeft - e[j])
+        } }
+        self.taps = taps; self.offsets = offsets; self.dxOffsets = dxOffsets
+        used = Int32((0..<4).reduce(0) { $0 | (taps[$1].isEmpty ? 0 : 1 << $1) })
+        dyStride = (dyTop + g.hOut + top + 1) * wq + 16
+        dxNpos = g.h / 2 * wq; dxLdo = (dxNpos + 15) & ~15
+    }
+
+    /// The forward weights of each phase, `[Cout, Cin, taps of q]` from `w` `[Cout, Cin, kH, kW]`.
+    func forwardWeights(_ w: UnsafePointer<Float>) -> [[Float]] {
+        let k = g.kH * g.kW
+        return taps.map { t in
+            var out = [Float](repeating: 0, count: g.cOut * g.cIn * t.count)
+            for co in 0..<g.cOut { for ci in 0..<g.cIn { for (n, tap) in t.enumerated() {
+                out[(co * g.cIn + ci) * t.count + n] = w[(co * g.cIn + ci) * k + tap]
+            } } }
+            return out
+        }
+    }
+
+    /// The dX kernel's weights of each phase, `[Cin, Cout, taps of q]` (transposed).
+    func backwardWeights(_ w: UnsafePointer<Float>) -> [[Float]] {
+        let k = g.kH * g.kW
+        return taps.map { t in
+            var out = [Float](repeating: 0, count: g.cOut * g.cIn * t.count)
+            for co in 0..<g.cOut { for ci in 0..<g.cIn { for (n, tap) in t.enumerated() {
+                out[(ci * g.cOut + co) * t.count + n] = w[(co * g.cIn + ci) * k + tap]
+            } } }
+            return out
+        }
+    }
+
+    /// Packs sample `x` `[Cin, H, W]` into the phase planes of the used phases at `dst` (phase q of channel c at
+    /// `(q·Cin + c)·stride`).
+    func pack(_ x: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
+        sskd_pack_phases(x, Int32(g.cIn), Int32(g.h), Int32(g.w), used, dst, stride, wq, Int32(top), Int32(left))
+    }
+}
+
+/// Forward stride-2 convolution on phase planes: x `[N, Cin, H, W]`, weight `[Cout, Cin, kH, kW]` into `out`
+/// `[N, Cout, H/2, W/2]`, adding `bias` when given, one sample per parallel item; with `moments` (`[N·Cout]` each) it
+/// also records each output plane's `PlaneMoments`, as `convolveFlat`.
+func convolvePhases(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dGeometry, bias: [Float]?,
+                    into out: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil) {
+    let f = PhasePlanes(g)
+    let threads = convolutionThreads(work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
+    let weights = f.forwardWeights(w)
+    let phases = (0..<4).filter { !f.taps[$0].isEmpty }
+    let xs = ScratchBlocks(threads, count: 4 * g.cIn * f.stride)
+    let tmp = ScratchBlocks(threads, count: g.cOut * f.ldo)
+    defer { xs.deallocate(); tmp.deallocate() }
+    let cins = [Int32](repeating: Int32(g.cIn), count: phases.count), tapCounts = phases.map { Int32(f.taps[$0].count) }
+    withPointers(phases.map { f.offsets[$0] }) { offs in withPointers(phases.map { weights[$0] }) { ws in
+        Parallel.run(g.n, threads: threads) { s, t in
+            let xp = xs[t]
+            f.pack(x + s * g.cIn * g.h * g.w, into: xp)
+            let planes: [UnsafePointer<Float>?] = phases.map { UnsafePointer(xp + $0 * g.cIn * f.stride) }
+            sskd_conv_flat_forward_segments(Int32(phases.count), planes, f.stride, cins, offs, tapCounts, ws, Int32(g.cOut),
+                                            tmp[t], f.ldo, f.npos)
+            unpackRows(tmp[t], ldo: f.ldo, wp: f.wq, g, bias: bias, into: out + s * g.cOut * g.hOut * g.wOut,
+                       moments: moments.map { $0.advanced(by: s * g.cOut) })
+        }
+    } }
+}
+
+/// Backward pass of a phase-split stride-2 convolution over the whole batch, as `backwardFlat` (chunks, slots of
+/// chunks with their own dW partial sums added in slot order): writes dX `[N, Cin, H, W]` when `dX` is non-nil (adding
+/// to what it holds with `accumulateDX`) and dW `[Cout, Cin, kH, kW]` when `dW` is non-nil (overwritten), from x
+/// `[N, Cin, H, W]`, the weight `w` and dy `[N, Cout, H/2, W/2]`.
+func backwardPhases(x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: UnsafePointer<Float>, _ g: Conv2dGeometry,
+                    dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false, dW: UnsafeMutablePointer<Float>?) {
+    let f = PhasePlanes(g)
+    let threads = convolutionThreads(work: 2 * g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
+    let chunk = Swift.max(1, Swift.min(1024 / f.stride, g.n / (4 * threads)))
+    let items = (g.n + chunk - 1) / chunk, wCount = g.cOut * g.cIn * g.kH * g.kW
+    let phases = (0..<4).filter { !f.taps[$0].isEmpty }
+    // dY's padded planes, each starting `lead` floats into a block of `dyStride` floats (a multiple of 16) so that the
+    // weight-gradient kernel's dY loads, from `interior` on, are 64-byte aligned.
+    let interior = f.dyTop * f.wq + f.dyLeft
+    let lead = (16 - interior % 16) % 16, dyStride = (lead + f.dyStride + 15) & ~15
+    let xs = ScratchBlocks(dW == nil ? 0 : threads, count: chunk * 4 * g.cIn * f.stride)
+    let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyStride + 16)
+    let tmps = ScratchBlocks(dX == nil ? 0 : threads, count: 4 * g.cIn * f.dxLdo)
+    let slots = threads == 1 ? Swift.min(items, 1)
+        : Swift.min(items, Swift.max(threads, Swift.min(8 * threads, (8 << 20) / Swift.max(1, wCount))))
+    let partials = ScratchBlocks(dW == nil ? 0 : slots, count: wCount)   // phase-major: [q][Cout, Cin, taps of q]
+    defer { xs.deallocate(); dyps.deallocate(); tmps.deallocate(); partials.deallocate() }
+    var phaseBase = [Int](repeating: 0, count: 4)
+    for q in 1..<4 { phaseBase[q] = phaseBase[q - 1] + g.cOut * g.cIn * f.taps[q - 1].count }
+    let wT = f.backwardWeights(w)
+    let hw = g.h * g.w, ohw = g.hOut * g.wOut
+    withPointers(f.offsets) { offs in withPointers(f.dxOffsets) { dxOffs in withPointers(wT) { wTs in
+        Parallel.run(slots, threads: threads) { slot, t in
+            for item in (items * slot / slots)..<(items * (slot + 1) / slots) {
+                let n0 = item * chunk, nb = Swift.min(chunk, g.n - n0), first = item == items * slot / slots
+                let dyp = dyps[t] + lead
+                for s in 0..<nb {
+                    sskd_pack_planes(dy + (n0 + s) * g.cOut * ohw, Int32(g.cOut), Int32(g.hOut), Int32(g.wOut), dyp + s * g.cOut * dyStride,
+                                     dyStride, f.wq, Int32(f.dyTop), Int32(f.dyLeft))
+                }
+                if dW != nil {
+                    let xp = xs[t]
+                    for s in 0..<nb { f.pack(x + (n0 + s) * g.cIn * hw, into: xp + s * 4 * g.cIn * f.stride) }
+                    for q in phases {   // the slot's first chunk stores its sums, the others add to them
+                        sskd_conv_flat_weight_grad(dyp + interior, dyStride, g.cOut * dyStride, Int32(g.cOut),
+                                                   xp + q * g.cIn * f.stride, f.stride, 4 * g.cIn * f.stride, Int32(g.cIn),
+                                                   offs[q], Int32(f.taps[q].count), 1, Int32(nb), f.npos,
+                                                   partials[slot] + phaseBase[q], first ? 0 : 1)
+                    }
+                }
+                guard let dX else { continue }
+                let tmp = tmps[t]
+                for s in 0..<nb {
+                    for q in phases {
+                        sskd_conv_flat_forward(dyp + s * g.cOut * dyStride, dyStride, Int32(g.cOut), dxOffs[q], Int32(f.taps[q].count),
+                                               wTs[q], Int32(g.cIn), tmp + q * g.cIn * f.dxLdo, f.dxLdo, f.dxNpos)
+                    }
+                    let outputs: [UnsafePointer<Float>?] = (0..<4).map { f.taps[$0].isEmpty ? nil : UnsafePointer(tmp + $0 * g.cIn * f.dxLdo) }
+                    sskd_unpack_phases(outputs, f.dxLdo, f.wq, Int32(g.cIn), Int32(g.h / 2), Int32(g.w / 2), accumulateDX ? 1 : 0,
+                                       dX + (n0 + s) * g.cIn * hw)
+                }
+            }
+        }
+    } } }
+    guard let dW else { return }
+    if slots == 0 { dW.update(repeating: 0, count: wCount); return }
+    // Where each dW element [co, ci, i, j] sits in the phase-major partial sums.
+    var source = [Int](repeating: 0, count: wCount)
+    for q in phases { for (n, tap) in f.taps[q].enumerated() { for co in 0..<g.cOut { for ci in 0..<g.cIn {
+        source[(co * g.cIn + ci) * g.kH * g.kW + tap] = phaseBase[q] + (co * g.cIn + ci) * f.taps[q].count + n
+    } } } }
+    source.withUnsafeBufferPointer { src in
+        Parallel.forEach(wCount, costPerItem: slots) { range in   // the partial sums in slot order
+            for k in range {
+                var v = partials[0][src[k]]
+                for slot in 1..<slots { v += partials[slot][src[k]] }
+                dW[k] = v
+            }
+        }
+    }
+}
+
+/// Copies the valid `[Hout, Wout]` part of kernel output rows (`ldo` floats apart, rows `wp` floats apart) into `dst`,
+/// adding `bias[c]` when given and recording `moments` when given (as `FlatPlanes.unpack`).
+private func unpackRows(_ src: UnsafePointer<Float>, ldo: Int, wp: Int, _ g: Conv2dGeometry, bias: [Float]?,
+                        into dst: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers?) {
+    if let bias {
+        bias.withUnsafeBufferPointer { b in
+            sskd_unpack_rows(src, ldo, wp, Int32(g.cOut), Int32(g.hOut), Int32(g.wOut), b.baseAddress, 0, dst,
+                             moments?.mean, moments?.residual, moments?.m2)
+        }
+    } else {
+        sskd_unpack_rows(src, ldo, wp, Int32(g.cOut), Int32(g.hOut), Int32(g.wOut), nil, 0, dst, moments?.mean, moments?.residual, moments?.m2)
+    }
+}
+
+/// Calls `body` with a C array of pointers to copies of each of `arrays` (valid during the call; an empty array's
+/// pointer points at no elements).
+private func withPointers<T>(_ arrays: [[T]], _ body: (UnsafePointer<UnsafePointer<T>?>) -> Void) {
+    let copies = arrays.map { a -> UnsafeMutablePointer<T> in
+        let p = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, a.count))
+        p.initialize(from: a, count: a.count)
+        return p
+    }
+    let table = UnsafeMutablePointer<UnsafePointer<T>?>.allocate(capacity: Swift.max(1, arrays.count))
+    for (k, p) in copies.enumerated() { table[k] = UnsafePointer(p) }
+    defer {
+        for (k, p) in copies.enumerated() { p.deinitialize(count: arrays[k].count); p.deallocate() }
+        table.deallocate()
+    }
+    body(UnsafePointer(table))
+}
