@@ -131,10 +131,19 @@ void sskd_conv_flat_weight_grad(const float *dy, long ldy, long dys, int cout,
                                 const long *off, int taps, int kw, int nsamp, long npos, float *dw, int accumulate) {
     const long npos16 = (npos + 15) & ~15L;
     if (kw == 3) {
-        for (int t = 0; t < taps; t += 3) {
+        // Blocks ordered so that a block of 4 dY planes stays in L1 while every input channel pair passes, and each pair
+        // while its kernel rows pass: the block's loop reads 6 new cache lines per 24 FMAs and otherwise waits on L2
+        // (measured: 7 % faster on 32x32 planes than rows outermost, the same on 16x16 and 8x8).
+        int co = 0;
+        for (; co + 4 <= cout; co += 4) {
             int ci = 0;
-            for (; ci + 2 <= cin; ci += 2) WEIGHT_COLUMNS(WEIGHT_BLOCK3, 2);
-            for (; ci < cin; ci += 1) WEIGHT_COLUMNS(WEIGHT_BLOCK3, 1);
+            for (; ci + 2 <= cin; ci += 2) for (int t = 0; t < taps; t += 3) WEIGHT_BLOCK3(4, 2);
+            for (; ci < cin; ci += 1) for (int t = 0; t < taps; t += 3) WEIGHT_BLOCK3(4, 1);
+        }
+        for (; co < cout; co += 1) {
+            int ci = 0;
+            for (; ci + 2 <= cin; ci += 2) for (int t = 0; t < taps; t += 3) WEIGHT_BLOCK3(1, 2);
+            for (; ci < cin; ci += 1) for (int t = 0; t < taps; t += 3) WEIGHT_BLOCK3(1, 1);
         }
         return;
     }

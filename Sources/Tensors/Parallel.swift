@@ -16,12 +16,15 @@ public enum Parallel {
         didSet { threads = Swift.max(1, threads); openblas_set_num_threads(1) }
     }
 
-    /// Runs `body` over `0..<n` split into at most `threads` contiguous chunks, in parallel when
-    /// `n * costPerItem` is large enough to pay for it (roughly 32k element-operations).
+    /// Runs `body` over `0..<n` split into contiguous chunks, in parallel when `n * costPerItem` is large enough to
+    /// pay for it (roughly 32k element-operations): up to 4 chunks per thread of at least ~16k element-operations
+    /// each, claimed dynamically, so that a thread that starts late or runs slower (a worker waking up, a core shared
+    /// with another process) leaves the others less to wait for than one fixed half would.
     /// `body` must only write memory that its own chunk owns.
     public static func forEach(_ n: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
-        let chunks = Swift.min(threads, n)
-        if chunks <= 1 || n * costPerItem < 32_768 {
+        let work = n * Swift.max(1, costPerItem)
+        let chunks = Swift.min(n, Swift.max(threads, Swift.min(4 * threads, work / 16_384)))
+        if threads <= 1 || chunks <= 1 || work < 32_768 {
             if n > 0 { body(0..<n) }
             return
         }
