@@ -97,8 +97,10 @@ CLONES void sskd_mask_sum_and_dot(const float *g, const float *mask, const float
     *sum = sa; *dot = sb;
 }
 
-CLONES void sskd_linear2(const float *g, const float *x, float *out, long n, float a, float b, float c,
-                         int relu, float rs, float rh) {
+// out[0..<n] = a·g' − b·x + c with g' = g masked by the fused ReLU's mask when relu (the batch-norm backward's dx);
+// shared by sskd_linear2 and sskd_pack_planes_linear2 so that both round alike (the same expressions, contracted alike).
+static inline __attribute__((always_inline)) void linear2_row(const float *g, const float *x, float *out, long n, float a,
+                                                              float b, float c, int relu, float rs, float rh) {
     v16 va = splat(a), vb = splat(b), vc = splat(c), s = splat(rs), h = splat(rh);
     long t = 0;
     if (relu) {
@@ -111,6 +113,11 @@ CLONES void sskd_linear2(const float *g, const float *x, float *out, long n, flo
         for (; t + 16 <= n; t += 16) store16(out + t, va * load16(g + t) - vb * load16(x + t) + vc);
         for (; t < n; t++) out[t] = a * g[t] - b * x[t] + c;
     }
+}
+
+CLONES void sskd_linear2(const float *g, const float *x, float *out, long n, float a, float b, float c,
+                         int relu, float rs, float rh) {
+    linear2_row(g, x, out, n, a, b, c, relu, rs, rh);
 }
 
 CLONES void sskd_relu(const float *x, float *out, long n) {
@@ -170,6 +177,23 @@ CLONES void sskd_pack_planes(const float *src, int channels, int h, int w, float
         for (; k < stride; k++) d[k] = 0;
         long base = (long)ph * wp + pw;   // where row 0 of the data starts
         for (int r = 0; r < h; r++, base += wp) copy_row(d + base, s + (long)r * w, w);
+    }
+}
+
+CLONES void sskd_pack_planes_linear2(const float *g, const float *x, int channels, int h, int w, float *dst, long stride,
+                                    long wp, int ph, int pw, const float *a, const float *b, const float *c, int relu,
+                                    const float *rs, const float *rh) {
+    for (int ch = 0; ch < channels; ch++) {
+        const long at = (long)ch * h * w;
+        float *d = dst + ch * stride;
+        long k = 0;
+        for (; k + 16 <= stride; k += 16) store16(d + k, (v16){0});
+        for (; k < stride; k++) d[k] = 0;
+        long base = (long)ph * wp + pw;
+        for (int r = 0; r < h; r++, base += wp) {
+            linear2_row(g + at + (long)r * w, x + at + (long)r * w, d + base, w, a[ch], b[ch], c[ch], relu,
+                        relu ? rs[ch] : 0, relu ? rh[ch] : 0);
+        }
     }
 }
 

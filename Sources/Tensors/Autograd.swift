@@ -83,10 +83,19 @@ public enum Op {
     }
 
     /// Gradients of the loss with respect to each of `inputs` (same order), given the gradient
-    /// `g` of the loss with respect to `out`. Inputs that do not require a gradient may get `nil`.
+    /// `gradient` of the loss with respect to `out`. Inputs that do not require a gradient may get `nil`.
     /// `firstInputGradient` is the gradient `inputs[0]` has already received from other ops, if any: an op that can
     /// add its own into it (conv2d) takes it, leaving nil, and returns the sum; otherwise it is left for the caller.
-    func backward(out: Tensor, grad g: [Float], firstInputGradient: inout [Float]?) -> [[Float]?] {
+    /// `deferredFirst` non-nil on entry allows a training batch norm to leave `inputs[0]`'s gradient unwritten there
+    /// (returning nil in its place); the engine allows it when that input comes from a flat convolution.
+    func backward(out: Tensor, grad gradient: Gradient, firstInputGradient: inout [Float]?,
+                  deferredFirst: inout DeferredBatchNormGradient?) -> [[Float]?] {
+        if case let .conv2d(x, w, b, geometry) = self {   // the one op that takes a deferred gradient as it is
+            return conv2dBackward(x, weight: w, hasBias: b != nil, geometry: geometry, grad: gradient, adding: &firstInputGradient)
+        }
+        let mayDefer = deferredFirst != nil
+        deferredFirst = nil
+        let g = gradient.materialized
         switch self {
         case let .add(a, b):
             return [reduceBroadcast(g, from: out.shape, to: a.shape), reduceBroadcast(g, from: out.shape, to: b.shape)]
@@ -138,8 +147,8 @@ public enum Op {
             return matmulBackward(a, b, grad: g)
         case let .linear(x, w, b):
             return linearBackward(x, weight: w, hasBias: b != nil, grad: g)
-        case let .conv2d(x, w, b, geometry):
-            return conv2dBackward(x, weight: w, hasBias: b != nil, geometry: geometry, grad: g, adding: &firstInputGradient)
+        case .conv2d:
+            preconditionFailure("handled above")
         case let .maxPool2d(a, argmax):
             return [maxPool2dBackward(g, input: a.shape, argmax: argmax)]
         case let .avgPool2d(a, geometry):
@@ -147,7 +156,10 @@ public enum Op {
         case let .adaptiveAvgPool2d(a):
             return [adaptiveAvgPool2dBackward(g, input: a.shape, output: out.shape)]
         case let .batchNorm(x, w, b, r, saved):
-            return batchNormBackward(x, weight: w, hasBias: b != nil, residual: r, saved: saved, out: out, grad: g)
+            var deferred = mayDefer ? DeferredBatchNormGradient?.some(.placeholder) : nil
+            let grads = batchNormBackward(x, weight: w, hasBias: b != nil, residual: r, saved: saved, out: out, grad: g, deferred: &deferred)
+            deferredFirst = deferred
+            return grads
         case .softmax:
             return [softmaxBackward(g, out: out)]
         case .logSoftmax:
@@ -208,23 +220,37 @@ extension Tensor {
                 stack.append((input, false))
             }
         }
+        // Gradients so far, written out or (a batch norm's dX for the convolution before it) still deferred.
         var grads: [ObjectIdentifier: [Float]] = [ObjectIdentifier(self): seed]
+        var deferredGrads: [ObjectIdentifier: DeferredBatchNormGradient] = [:]
+        func take(_ key: ObjectIdentifier) -> Gradient? {
+            if let g = grads.removeValue(forKey: key) { return .dense(g) }
+            return deferredGrads.removeValue(forKey: key).map { .deferred($0) }
+        }
         for node in order.reversed() {
-            guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
+            guard let g = take(ObjectIdentifier(node)) else { continue }
             guard let op = node.gradFn else {
-                node.accumulateGrad(g)
+                node.accumulateGrad(g.materialized)
                 continue
             }
             let inputs = op.inputs
             // The first input's gradient so far goes to the op, which may add its own into it in the same pass
             // (conv2d's dX); if it does not take it, it goes back to be added below as for any other input.
             let firstKey = inputs.first.map { ObjectIdentifier($0) }
-            var first = firstKey.flatMap { grads.removeValue(forKey: $0) }
-            let inputGrads = op.backward(out: node, grad: g, firstInputGradient: &first)
+            var first = firstKey.flatMap { take($0) }?.materialized
+            // A batch norm may leave its input's gradient unwritten for the flat convolution that made that input.
+            var deferred: DeferredBatchNormGradient? = nil
+            if first == nil, deferBatchNormGradients, let x = inputs.first, x.requiresGrad,
+               case let .conv2d(_, _, bias, geometry)? = x.gradFn, bias == nil, geometry.usesFlatDirect {
+                deferred = .placeholder
+            }
+            let inputGrads = op.backward(out: node, grad: g, firstInputGradient: &first, deferredFirst: &deferred)
             if let firstKey, let first { grads[firstKey] = first }
+            if let firstKey, let deferred { deferredGrads[firstKey] = deferred }
             for (input, ig) in zip(inputs, inputGrads) where input.requiresGrad {
                 guard let ig else { continue }
                 let key = ObjectIdentifier(input)
+                if let d = deferredGrads.removeValue(forKey: key) { grads[key] = d.materialized() }
                 if grads[key] != nil {
                     addInPlace(&grads[key]!, ig)   // in place: no copy of the accumulated gradient
                 } else {
@@ -249,6 +275,20 @@ extension Tensor {
 
     /// A tensor sharing the values but cut from the graph (`tensor.detach()`).
     public func detached() -> Tensor { Tensor(shape: shape, data: data) }
+}
+
+/// A gradient in the backward pass: written out, or a batch norm's dX still to be computed (`DeferredBatchNormGradient`).
+enum Gradient {
+    case dense([Float])
+    case deferred(DeferredBatchNormGradient)
+
+    /// The values, computing a deferred gradient.
+    var materialized: [Float] {
+        switch self {
+        case let .dense(g): return g
+        case let .deferred(d): return d.materialized()
+        }
+    }
 }
 
 /// `a += b` elementwise. - Precondition: equal counts.

@@ -264,8 +264,12 @@ func convolve(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dG
 /// Gradients of conv2d's inputs [x, weight, bias?] from dy `[N, Cout, Hout, Wout]`. When `existing` holds a gradient
 /// x has already received (taken from it, left nil), dX is added to it: the flat path adds while it writes dX
 /// (existing + dX, the engine's own order, so bit for bit the same as adding after), saving a pass over x's size.
-func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv2dGeometry, grad dy: [Float],
+/// A deferred dY (a batch norm's dX, `DeferredBatchNormGradient`) is packed straight into the flat path's padded planes.
+func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv2dGeometry, grad gradient: Gradient,
                     adding existing: inout [Float]?) -> [[Float]?] {
+    var deferredDY: DeferredBatchNormGradient? = nil
+    if case let .deferred(d) = gradient, !hasBias, g.usesFlatDirect, x.requiresGrad || weight.requiresGrad { deferredDY = d }
+    let dy = deferredDY == nil ? gradient.materialized : []
     let hw = g.hOut * g.wOut, coutG = g.cOut / g.groups, kG = g.kPerGroup
     var dB: [Float]? = nil
     if hasBias {
@@ -314,7 +318,7 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
         var dW = [Float](unsafeUninitializedCapacity: needW ? weight.count : 0) { _, n in n = needW ? weight.count : 0 }
         x.data.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in wT.withUnsafeBufferPointer { pwT in
         dX.withUnsafeMutableBufferPointer { pdx in dW.withUnsafeMutableBufferPointer { pdw in
-            backwardFlat(x: px.baseAddress!, wT: pwT.baseAddress!, dy: pdy.baseAddress!, g,
+            backwardFlat(x: px.baseAddress!, wT: pwT.baseAddress!, dy: pdy.baseAddress, deferredDY: deferredDY, g,
                          dX: needX ? pdx.baseAddress! : nil, accumulateDX: accumulate, dW: needW ? pdw.baseAddress! : nil)
         } } } } }
         return hasBias ? [needX ? dX : nil, needW ? dW : nil, dB] : [needX ? dX : nil, needW ? dW : nil]

@@ -123,15 +123,16 @@ func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Con
     }
 }
 
-/// Backward pass of a flat direct convolution `g` over the whole batch: writes dX `[N, Cin, H, W]` (when `dX` is
+/// Backward pass of a flat direct convolution `g` over the whole batch, dY `[N, Cout, H, W]` read from `dy` or, when
+/// given, computed from `deferredDY` as it is packed: writes dX `[N, Cin, H, W]` (when `dX` is
 /// non-nil, using the flipped, per-group transposed weight `wT` `[Cin, CoutG, kH, kW]`; with `accumulateDX`, adds
 /// it to what `dX` holds, as dX + new) and dW `[Cout, CinG, kH, kW]`
 /// (when `dW` is non-nil; overwritten), from x `[N, Cin, H, W]` and dy `[N, Cout, H, W]`. The batch is cut into chunks
 /// of samples and the chunks into consecutive "slots", the parallel items; each slot sums its chunks' dW in order
 /// into its own partial sum (the first chunk stores, so partials are never cleared), and the partial sums are then
 /// added in slot order (in parallel over the weights), so the result does not depend on which thread ran which slot.
-func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                  _ g: Conv2dGeometry, dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false,
+func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>?,
+                  deferredDY: DeferredBatchNormGradient? = nil, _ g: Conv2dGeometry, dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false,
                   dW: UnsafeMutablePointer<Float>?) {
     let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
     let threads = convolutionThreads(work: 2 * g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
@@ -164,8 +165,13 @@ func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafeP
                 let n0 = item * chunk, nb = Swift.min(chunk, g.n - n0), first = item == items * slot / slots
                 let dyp = dyps[t] + lead
                 for s in 0..<nb {
-                    sskd_pack_planes(dy + (n0 + s) * g.cOut * hw, Int32(g.cOut), Int32(g.h), Int32(g.w), dyp + s * g.cOut * dyStride,
-                                     dyStride, f.wp, Int32(g.padding.h), Int32(g.padding.w))
+                    if let deferredDY {   // a batch norm's dX, computed as it is packed
+                        deferredDY.pack(sample: n0 + s, h: g.h, w: g.w, into: dyp + s * g.cOut * dyStride, stride: dyStride, wp: f.wp,
+                                        ph: g.padding.h, pw: g.padding.w)
+                    } else {
+                        sskd_pack_planes(dy! + (n0 + s) * g.cOut * hw, Int32(g.cOut), Int32(g.h), Int32(g.w), dyp + s * g.cOut * dyStride,
+                                         dyStride, f.wp, Int32(g.padding.h), Int32(g.padding.w))
+                    }
                 }
                 if dW != nil {
                     let xp = xs[t]

@@ -1,3 +1,5 @@
+import CKernels
+
 // Batch normalisation (Ioffe & Szegedy 2015) over `[N, C]` (BatchNorm1d) or `[N, C, H, W]` (BatchNorm2d),
 // forward and backward side by side, with PyTorch's running-statistics rule:
 //   training: normalise with the batch mean and biased variance; update
@@ -157,8 +159,55 @@ func batchMoments(_ x: Tensor, n: Int, c: Int, hw: Int) -> (mean: [Float], varia
     return (mean, variance)
 }
 
+/// Switches off handing a training batch norm's dX to the flat convolution before it unwritten (tests compare the two).
+nonisolated(unsafe) var deferBatchNormGradients = true
+
+/// A training batch norm's dX `[N, C, H·W]` not yet written: per channel a·g' − b·x + c, g' = g masked by the fused
+/// ReLU's mask x·reluScale + reluShift > 0 when given. The autograd engine hands it to the flat convolution that
+/// produced x, which computes it while packing its padded dY planes (`sskd_pack_planes_linear2`), saving the pass
+/// that writes dX and the pass that reads it back; anything else gets `materialized()`, the same values.
+struct DeferredBatchNormGradient {
+    let g: [Float], x: [Float]
+    let a: [Float], b: [Float], c: [Float]
+    let reluScale: [Float]?, reluShift: [Float]?
+    let n: Int, channels: Int, hw: Int
+
+    /// An empty value: passed in to say "you may defer" (see `batchNormBackward`).
+    static let placeholder = DeferredBatchNormGradient(g: [], x: [], a: [], b: [], c: [], reluScale: nil, reluShift: nil,
+                                                       n: 0, channels: 0, hw: 0)
+
+    /// dX written out: `vectorLinear2` per plane, as the batch norm's backward computes it when not deferred.
+    func materialized() -> [Float] {
+        var d = [Float](unsafeUninitializedCapacity: g.count) { _, k in k = g.count }
+        g.withUnsafeBufferPointer { pg in x.withUnsafeBufferPointer { px in d.withUnsafeMutableBufferPointer { pd in
+            Parallel.forEach(n * channels, costPerItem: hw) { range in
+                for idx in range {
+                    let ch = idx % channels, base = idx * hw
+                    vectorLinear2(pg.baseAddress! + base, px.baseAddress! + base, pd.baseAddress! + base, hw, a: a[ch], b: b[ch], c: c[ch],
+                                  relu: reluScale.map { FusedReluMask(scale: $0[ch], shift: reluShift![ch]) })
+                }
+            }
+        } } }
+        return d
+    }
+
+    /// Packs sample `s`'s planes into the padded planes at `dst` (`FlatPlanes` layout: `stride` floats per plane, rows
+    /// `wp` apart, the data `ph` rows and `pw` columns in), computing each value as `materialized()` would.
+    func pack(sample s: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int, ph: Int, pw: Int) {
+        let at = s * channels * hw
+        g.withUnsafeBufferPointer { pg in x.withUnsafeBufferPointer { px in
+            sskd_pack_planes_linear2(pg.baseAddress! + at, px.baseAddress! + at, Int32(channels), Int32(h), Int32(w), dst, stride, wp,
+                                     Int32(ph), Int32(pw), a, b, c, reluScale == nil ? 0 : 1, reluScale ?? [], reluShift ?? [])
+        } }
+    }
+}
+
+/// The backward pass of `batchNorm`: gradients of [x, weight?, bias?, residual?]. With `deferred` non-nil on entry
+/// (the engine allows it) a training pass leaves x's gradient unwritten in `deferred` and returns nil in its place.
 func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, residual: Tensor?, saved: BatchNormSaved, out: Tensor,
-                       grad: [Float]) -> [[Float]?] {
+                       grad: [Float], deferred: inout DeferredBatchNormGradient?) -> [[Float]?] {
+    let mayDefer = deferred != nil
+    deferred = nil
     let n = x.shape[0], c = x.shape[1], hw = x.shape[2...].reduce(1, *), m = Float(n * hw)
     // With a residual and a ReLU after it, the first pass writes dy = (out > 0 ? grad : 0), the gradient of both the
     // batch norm's output and the residual, while it sums; without a ReLU both get grad itself.
@@ -191,8 +240,16 @@ func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, residual: Te
     } } } } } }
     let dy = masksOutput ? masked : grad
     var dX: [Float]? = nil
-    if x.requiresGrad {
-        // training: dx = k·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) with k = γ·invStd, i.e. a·dy − b·x + c per channel;
+    if x.requiresGrad && saved.training {
+        // dx = k·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) with k = γ·invStd, i.e. a·dy − b·x + c per channel.
+        let k = (0..<c).map { (weight?.data[$0] ?? 1) * saved.invStd[$0] }
+        let b = (0..<c).map { k[$0] * saved.invStd[$0] * sumDyXHat[$0] / m }
+        let gradient = DeferredBatchNormGradient(
+            g: dy, x: x.data, a: k, b: b, c: (0..<c).map { b[$0] * saved.mean[$0] - k[$0] * sumDy[$0] / m },
+            reluScale: saved.relu && residual == nil ? saved.scale : nil, reluShift: saved.relu && residual == nil ? saved.shift : nil,
+            n: n, channels: c, hw: hw)
+        if mayDefer { deferred = gradient } else { dX = gradient.materialized() }
+    } else if x.requiresGrad {
         // eval: dx = k·dy.
         var d = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count }
         let maskData = saved.relu && residual == nil && !saved.training ? out.data : []
@@ -203,13 +260,7 @@ func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, residual: Te
                 for idx in range {
                     let ch = idx % c, base = idx * hw
                     let k = (weight?.data[ch] ?? 1) * saved.invStd[ch]
-                    if saved.training {
-                        let b = k * saved.invStd[ch] * sumDyXHat[ch] / m
-                        vectorLinear2(pdy.baseAddress! + base, px.baseAddress! + base, pd.baseAddress! + base, hw,
-                                      a: k, b: b, c: b * saved.mean[ch] - k * sumDy[ch] / m, relu: relu(ch))
-                    } else {
-                        vectorAffine(pdy.baseAddress! + base, pd.baseAddress! + base, hw, scale: k, shift: 0, mask: mask.map { $0 + base })
-                    }
+                    vectorAffine(pdy.baseAddress! + base, pd.baseAddress! + base, hw, scale: k, shift: 0, mask: mask.map { $0 + base })
                 }
             }
         } } } }

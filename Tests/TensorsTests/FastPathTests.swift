@@ -279,6 +279,45 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    func testDeferredBatchNormGradientEqualsTheWrittenOneExactly() throws {
+        // A training batch norm leaves its dX for the flat convolution before it to compute while packing dY. Every
+        // gradient must be bit for bit what it is with the deferral off: conv → BN+ReLU → conv → BN + residual, ReLU
+        // (both deferred), a BN whose input also feeds another op (its gradient then gets a second term), a BN after
+        // a strided convolution (not deferred) and rows of 27 (16-, 8-float steps and a tail) and 5.
+        var rng = SeededRandom(seed: 18)
+        for (shape, extraUse) in [([3, 4, 7, 27], false), ([2, 4, 6, 5], true)] {
+            let x0 = Tensor.normal(shape, rng: &rng)
+            let w1 = Tensor.normal([4, 4, 3, 3], std: 0.3, rng: &rng), w2 = Tensor.normal([4, 4, 3, 3], std: 0.3, rng: &rng)
+            let w3 = Tensor.normal([4, 4, 3, 3], std: 0.3, rng: &rng)
+            let r = Tensor.normal(shape, rng: &rng)
+            var runs: [[[Float]]] = []
+            for deferOn in [false, true] {
+                deferBatchNormGradients = deferOn
+                defer { deferBatchNormGradients = true }
+                let x = Tensor(shape: shape, data: x0.data, requiresGrad: true)
+                let params = [w1, w2, w3].map { Tensor(shape: $0.shape, data: $0.data, requiresGrad: true) }
+                let gammas = (0..<3).map { k in Tensor(shape: [4], data: [1.2, -0.7, 0.9, 1.1].map { $0 + Float(k) * 0.1 }, requiresGrad: true) }
+                let betas = (0..<3).map { k in Tensor(shape: [4], data: [0.1, -0.2, 0.05, 0].map { $0 - Float(k) * 0.05 }, requiresGrad: true) }
+                let same = Conv2dGeometry(padding: (1, 1))
+                let y1 = try conv2d(x, weight: params[0], geometry: same)
+                let a1 = try batchNorm(y1, weight: gammas[0], bias: betas[0], runningMean: nil, runningVar: nil, training: true, relu: true)
+                let y2 = try conv2d(a1, weight: params[1], geometry: same)
+                var out = try batchNorm(y2, weight: gammas[1], bias: betas[1], runningMean: nil, runningVar: nil, training: true,
+                                        relu: true, residual: x)
+                if extraUse { out = try out + y2 * 0.5 }   // y2 gets a second gradient term
+                let y3 = try conv2d(out, weight: params[2], geometry: Conv2dGeometry(stride: (2, 2), padding: (1, 1)))
+                let z = try batchNorm(y3, weight: gammas[2], bias: betas[2], runningMean: nil, runningVar: nil, training: true)
+                try ((out * r).sum() + z.pow(2).sum()).backward()
+                runs.append([x.grad!.data] + params.map { $0.grad!.data } + gammas.map { $0.grad!.data } + betas.map { $0.grad!.data })
+            }
+            for k in runs[0].indices {   // the first difference, not the whole arrays
+                XCTAssertEqual(runs[0][k].count, runs[1][k].count)
+                let i = runs[0][k].indices.first { runs[0][k][$0].bitPattern != runs[1][k][$0].bitPattern }
+                XCTAssertNil(i, "\(shape): gradient \(k)[\(i ?? 0)]: \(i.map { runs[0][k][$0] } ?? 0) vs \(i.map { runs[1][k][$0] } ?? 0)")
+            }
+        }
+    }
+
     func testConvolutionAddsItsInputGradientToTheOneAlreadyThere() throws {
         // An input used by a convolution and by other ops: conv2d's backward adds its dX into the gradient the input
         // already has (the flat path while it writes dX). x.grad must be bit for bit the sum of the separate gradients,

@@ -71,6 +71,12 @@ void sskd_add_relu(const float *a, const float *b, float *out, long n);
 /// ph rows and pw columns in, and zeros everywhere else (the flat convolution's padded planes; every float of the
 /// plane is written, so dst needs no clearing). Requires (ph + h)·wp + pw ≤ stride.
 void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph, int pw);
+/// sskd_pack_planes of the values a[c]·g' − b[c]·x + c[c] (g' as in sskd_linear2, with rs[c], rh[c]) of `channels`
+/// planes [h, w] of g and x, each computed as sskd_linear2 computes it: a batch norm's dx packed for the convolution
+/// before it without being written out first.
+void sskd_pack_planes_linear2(const float *g, const float *x, int channels, int h, int w, float *dst, long stride,
+                             long wp, int ph, int pw, const float *a, const float *b, const float *c, int relu,
+                             const float *rs, const float *rh);
 /// Copies the first w of every wp floats of h rows of `channels` planes (ldo floats apart) into dst [channels, h, w],
 /// adding bias[c] when bias is not NULL; with accumulate ≠ 0 (and bias NULL) adds them to dst instead (dst + src). When mean is not NULL, also writes each written plane's rounded mean
 /// (16-lane sum / hw) to mean[c], and Σ (value − mean[c]) and Σ (value − mean[c])² to residual[c] and m2[c] (as
