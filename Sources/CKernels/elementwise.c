@@ -53,18 +53,43 @@ CLONES void sskd_sum_and_dot(const float *g, const float *x, long n, float mu, i
     *sum = sa; *dot = sb;
 }
 
-CLONES void sskd_affine(const float *x, float *out, long n, float scale, float shift, int relu, const float *mask) {
+// out[0..<n] = x·scale + shift, then max(·, 0) when relu (NaN → 0): a batch norm's output, shared by sskd_affine and
+// sskd_pack_planes_affine so that both round alike.
+typedef int i8v __attribute__((vector_size(32)));
+static inline __attribute__((always_inline)) void affine_row(const float *x, float *out, long n, float scale, float shift,
+                                                             int relu) {
     v16 s = splat(scale), h = splat(shift);
+    v8 s8 = (v8){0} + scale, h8 = (v8){0} + shift;
     long t = 0;
     if (relu) {
         for (; t + 16 <= n; t += 16) { v16 v = load16(x + t) * s + h; store16(out + t, positive_part(v, v)); }
+        for (; t + 8 <= n; t += 8) { v8 v = load8(x + t) * s8 + h8; store8(out + t, (v8)((i8v)v & (v > (v8){0}))); }
         for (; t < n; t++) { float v = x[t] * scale + shift; out[t] = v > 0 ? v : 0; }
-    } else if (mask) {
-        for (; t + 16 <= n; t += 16) store16(out + t, positive_part(load16(x + t), load16(mask + t)) * s + h);
-        for (; t < n; t++) out[t] = (mask[t] > 0 ? x[t] : 0) * scale + shift;
     } else {
         for (; t + 16 <= n; t += 16) store16(out + t, load16(x + t) * s + h);
+        for (; t + 8 <= n; t += 8) store8(out + t, load8(x + t) * s8 + h8);
         for (; t < n; t++) out[t] = x[t] * scale + shift;
+    }
+}
+
+CLONES void sskd_affine(const float *x, float *out, long n, float scale, float shift, int relu, const float *mask) {
+    if (relu || !mask) { affine_row(x, out, n, scale, shift, relu); return; }
+    v16 s = splat(scale), h = splat(shift);
+    long t = 0;
+    for (; t + 16 <= n; t += 16) store16(out + t, positive_part(load16(x + t), load16(mask + t)) * s + h);
+    for (; t < n; t++) out[t] = (mask[t] > 0 ? x[t] : 0) * scale + shift;
+}
+
+CLONES void sskd_pack_planes_affine(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph,
+                                    int pw, const float *scale, const float *shift, int relu) {
+    for (int c = 0; c < channels; c++) {
+        const float *s = src + (long)c * h * w;
+        float *d = dst + c * stride;
+        long k = 0;
+        for (; k + 16 <= stride; k += 16) store16(d + k, (v16){0});
+        for (; k < stride; k++) d[k] = 0;
+        long base = (long)ph * wp + pw;
+        for (int r = 0; r < h; r++, base += wp) affine_row(s + (long)r * w, d + base, w, scale[c], shift[c], relu);
     }
 }
 

@@ -185,6 +185,16 @@ extension Tensor {
         return t
     }
 
+    /// `result(shape:data:op:inputs:)` for values not written yet (`Tensor.pending`).
+    static func result(shape: [Int], pending: ChannelAffine, op: @autoclosure () -> Op, inputs: [Tensor]) -> Tensor {
+        let t = Tensor(shape: shape, pending: pending)
+        if GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) {
+            t.requiresGrad = true
+            t.gradFn = op()
+        }
+        return t
+    }
+
     /// Whether this tensor is a leaf (created by the user, not by an op).
     public var isLeaf: Bool { gradFn == nil }
 

@@ -191,10 +191,12 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: C
     // While grad mode is on (training), the flat path also records the output planes' moments for a batch norm that
     // follows (`PlaneMoments`), so that it need not read the output again.
     var moments = (g.usesFlatDirect || g.usesPhaseDirect) && GradMode.isEnabled ? PlaneMoments(planes: g.n * g.cOut) : nil
-    x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
+    // A batch norm's output not yet written (x.pending) is computed while the flat path packs it.
+    let input = g.usesFlatDirect ? x.pending : nil
+    (input?.source ?? x.data).withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
         if g.usesFlatDirect {
             moments.withPointers { m in
-                convolveFlat(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, into: po.baseAddress!, moments: m)
+                convolveFlat(px.baseAddress!, pw.baseAddress!, g, bias: bias?.data, into: po.baseAddress!, moments: m, input: input)
             }
             return
         }
@@ -316,9 +318,10 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
         var dX = earlier ?? [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }   // every element written
         earlier = nil
         var dW = [Float](unsafeUninitializedCapacity: needW ? weight.count : 0) { _, n in n = needW ? weight.count : 0 }
-        x.data.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in wT.withUnsafeBufferPointer { pwT in
+        let input = x.pending
+        (input?.source ?? x.data).withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in wT.withUnsafeBufferPointer { pwT in
         dX.withUnsafeMutableBufferPointer { pdx in dW.withUnsafeMutableBufferPointer { pdw in
-            backwardFlat(x: px.baseAddress!, wT: pwT.baseAddress!, dy: pdy.baseAddress, deferredDY: deferredDY, g,
+            backwardFlat(x: px.baseAddress!, input: input, wT: pwT.baseAddress!, dy: pdy.baseAddress, deferredDY: deferredDY, g,
                          dX: needX ? pdx.baseAddress! : nil, accumulateDX: accumulate, dW: needW ? pdw.baseAddress! : nil)
         } } } } }
         return hasBias ? [needX ? dX : nil, needW ? dW : nil, dB] : [needX ? dX : nil, needW ? dW : nil]

@@ -102,8 +102,10 @@ struct ScratchBlocks {
 /// scratch). Packing again in the backward pass costs less than keeping the padded planes: measured, keeping them
 /// (an extra activation-sized write and read through memory) made the resnet20 step slower. With `moments`
 /// (`[N·Cout]` each) it also records each output plane's `PlaneMoments` while the plane is in cache.
+/// With `input` (x's values not yet written, a batch norm's output), `x` is its source and the values are computed while
+/// packing.
 func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dGeometry, bias: [Float]?,
-                  into out: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil) {
+                  into out: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil, input: ChannelAffine? = nil) {
     let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
     let threads = convolutionThreads(work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
     let xs = ScratchBlocks(threads, count: g.cIn * f.stride)
@@ -112,7 +114,11 @@ func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Con
     f.offsets.withUnsafeBufferPointer { off in
         Parallel.run(g.n, threads: threads) { s, t in
             let xp = xs[t]
-            f.pack(x + s * g.cIn * g.h * g.w, channels: g.cIn, into: xp)
+            if let input {
+                input.pack(sample: s, h: g.h, w: g.w, into: xp, stride: f.stride, wp: f.wp, ph: g.padding.h, pw: g.padding.w)
+            } else {
+                f.pack(x + s * g.cIn * g.h * g.w, channels: g.cIn, into: xp)
+            }
             for grp in 0..<g.groups {
                 sskd_conv_flat_forward(xp + grp * cinG * f.stride, f.stride, Int32(cinG), off.baseAddress!, Int32(taps),
                                        w + grp * coutG * cinG * taps, Int32(coutG), tmp[t] + grp * coutG * f.ldo, f.ldo, f.npos)
@@ -123,15 +129,15 @@ func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Con
     }
 }
 
-/// Backward pass of a flat direct convolution `g` over the whole batch, dY `[N, Cout, H, W]` read from `dy` or, when
-/// given, computed from `deferredDY` as it is packed: writes dX `[N, Cin, H, W]` (when `dX` is
+/// Backward pass of a flat direct convolution `g` over the whole batch, x read from `x` or, with `input`, computed from
+/// it as it is packed; dY `[N, Cout, H, W]` read from `dy` or, when given, computed from `deferredDY` as it is packed: writes dX `[N, Cin, H, W]` (when `dX` is
 /// non-nil, using the flipped, per-group transposed weight `wT` `[Cin, CoutG, kH, kW]`; with `accumulateDX`, adds
 /// it to what `dX` holds, as dX + new) and dW `[Cout, CinG, kH, kW]`
 /// (when `dW` is non-nil; overwritten), from x `[N, Cin, H, W]` and dy `[N, Cout, H, W]`. The batch is cut into chunks
 /// of samples and the chunks into consecutive "slots", the parallel items; each slot sums its chunks' dW in order
 /// into its own partial sum (the first chunk stores, so partials are never cleared), and the partial sums are then
 /// added in slot order (in parallel over the weights), so the result does not depend on which thread ran which slot.
-func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>?,
+func backwardFlat(x: UnsafePointer<Float>, input: ChannelAffine? = nil, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>?,
                   deferredDY: DeferredBatchNormGradient? = nil, _ g: Conv2dGeometry, dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false,
                   dW: UnsafeMutablePointer<Float>?) {
     let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
@@ -175,7 +181,14 @@ func backwardFlat(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafeP
                 }
                 if dW != nil {
                     let xp = xs[t]
-                    for s in 0..<nb { f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride) }
+                    for s in 0..<nb {
+                        if let input {   // x's values computed while packing (a batch norm's output, never written)
+                            input.pack(sample: n0 + s, h: g.h, w: g.w, into: xp + s * g.cIn * f.stride, stride: f.stride, wp: f.wp,
+                                       ph: g.padding.h, pw: g.padding.w)
+                        } else {
+                            f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride)
+                        }
+                    }
                     for grp in 0..<g.groups {   // the slot's first chunk stores its sums, the others add to them
                         sskd_conv_flat_weight_grad(dyp + grp * coutG * dyStride + interior, dyStride, g.cOut * dyStride, Int32(coutG),
                                                    xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),

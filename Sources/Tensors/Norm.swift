@@ -54,6 +54,43 @@ public struct BatchNormSaved {
     var scale: [Float] = [], shift: [Float] = []
 }
 
+/// Switches off leaving a batch norm's output unwritten for the flat convolution after it (tests compare the two).
+nonisolated(unsafe) var deferBatchNormOutputs = true
+
+/// A batch norm's output `[N, C, H·W]` not yet written: per plane source·scale[c] + shift[c], then max(·, 0) with
+/// `relu` (`Tensor.pending`). A flat convolution reading it computes the values while packing its padded planes
+/// (`sskd_pack_planes_affine`, rounded as `sskd_affine`), so the normalised activation is never written or read back;
+/// any other read of the tensor's `data` gets `materialized()`, the same values.
+struct ChannelAffine {
+    let source: [Float], scale: [Float], shift: [Float]
+    let relu: Bool
+    let channels: Int, planeSize: Int
+
+    /// The values written out, as `batchNorm` writes them when not deferring.
+    func materialized() -> [Float] {
+        var out = [Float](unsafeUninitializedCapacity: source.count) { _, k in k = source.count }
+        source.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in
+            Parallel.forEach(source.count / Swift.max(1, planeSize), costPerItem: planeSize) { range in
+                for idx in range {
+                    let ch = idx % channels
+                    vectorAffine(px.baseAddress! + idx * planeSize, po.baseAddress! + idx * planeSize, planeSize,
+                                 scale: scale[ch], shift: shift[ch], relu: relu)
+                }
+            }
+        } }
+        return out
+    }
+
+    /// Packs sample `s` (`channels` planes `[h, w]`, h·w = planeSize) into padded planes at `dst` (`FlatPlanes`
+    /// layout: `stride` floats per plane, rows `wp` apart, the data `ph` rows and `pw` columns in).
+    func pack(sample s: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int, ph: Int, pw: Int) {
+        source.withUnsafeBufferPointer { px in
+            sskd_pack_planes_affine(px.baseAddress! + s * channels * planeSize, Int32(channels), Int32(h), Int32(w), dst, stride, wp,
+                                    Int32(ph), Int32(pw), scale, shift, relu ? 1 : 0)
+        }
+    }
+}
+
 /// Batch normalisation (`F.batch_norm`): x `[N, C]` or `[N, C, H, W]`; weight (γ), bias (β),
 /// running mean and running variance `[C]` (any may be nil, as `affine=False` / `track_running_stats=False`).
 /// In training, `runningMean`/`runningVar` are updated in place (not part of the graph).
@@ -104,6 +141,13 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
     // y = x·scale + shift with scale = γ·invStd, shift = β − mean·scale, one pass per plane.
     let scale = (0..<c).map { (weight?.data[$0] ?? 1) * invStd[$0] }
     let shift = (0..<c).map { (bias?.data[$0] ?? 0) - mean[$0] * scale[$0] }
+    let saved = BatchNormSaved(mean: mean, invStd: invStd, training: training, relu: relu, scale: scale, shift: shift)
+    if residual == nil && x.rank == 4 {   // the output as x's affine map, written when first read (or never)
+        let values = ChannelAffine(source: x.data, scale: scale, shift: shift, relu: relu, channels: c, planeSize: hw)
+        let op = Op.batchNorm(x, weight: weight, bias: bias, residual: nil, saved), inputs = [x] + [weight, bias].compactMap { $0 }
+        if deferBatchNormOutputs { return .result(shape: x.shape, pending: values, op: op, inputs: inputs) }
+        return .result(shape: x.shape, data: values.materialized(), op: op, inputs: inputs)
+    }
     var out = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count }
     let residualData = residual?.data ?? []
     x.data.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in residualData.withUnsafeBufferPointer { pr in
@@ -119,7 +163,6 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
             }
         }
     } } }
-    let saved = BatchNormSaved(mean: mean, invStd: invStd, training: training, relu: relu, scale: scale, shift: shift)
     return .result(shape: x.shape, data: out, op: .batchNorm(x, weight: weight, bias: bias, residual: residual, saved),
                    inputs: [x] + [weight, bias, residual].compactMap { $0 })
 }

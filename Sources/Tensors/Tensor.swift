@@ -14,16 +14,47 @@ public final class Tensor {
     /// Sizes of each axis, outermost first, e.g. `[N, C, H, W]`.
     public private(set) var shape: [Int]
     /// The elements in row-major order; `data.count == shape.product`. Writes (whole or in place, from any
-    /// module) change the storage in place, as a stored property would, and drop `planeMoments`.
+    /// module) change the storage in place, as a stored property would, and drop `planeMoments`. A tensor whose
+    /// values are still `pending` computes them on first access.
     public var data: [Float] {
-        get { storage }
-        set { planeMoments = nil; storage = newValue }
+        get {
+            if pending != nil { writePending() }
+            return storage
+        }
+        set { planeMoments = nil; pending = nil; storage = newValue }
         // In place, without copying the array: a `didSet` here would make every element write from another
         // module copy the whole array (a read, the change, a write back).
-        _modify { planeMoments = nil; yield &storage }
+        _modify {
+            if pending != nil { writePending() }
+            planeMoments = nil
+            yield &storage
+        }
     }
-    /// The elements behind `data`.
+    /// The elements behind `data` (empty while `pending`).
     private var storage: [Float]
+    /// Values not written yet: a batch norm's output, which a flat convolution reads straight from its input while
+    /// packing (`ChannelAffine`); anything else that reads `data` writes them first.
+    private(set) var pending: ChannelAffine?
+    /// Serialises writing pending values (a tensor may be read from several threads).
+    private static let pendingLock = NSLock()
+
+    private func writePending() {
+        Tensor.pendingLock.lock()
+        defer { Tensor.pendingLock.unlock() }
+        if let p = pending {
+            storage = p.materialized()
+            pending = nil
+        }
+    }
+
+    /// A tensor of `shape` whose values are `pending` (written on first access to `data`).
+    init(shape: [Int], pending: ChannelAffine, requiresGrad: Bool = false) {
+        precondition(shape.reduce(1, *) == pending.source.count, "Tensor: pending values do not fill shape \(shape)")
+        self.shape = shape
+        self.storage = []
+        self.pending = pending
+        self.requiresGrad = requiresGrad
+    }
     /// Per-plane statistics of `data` recorded by the op that wrote it (`conv2d`), for a batch norm that follows;
     /// any write to `data` drops them.
     var planeMoments: PlaneMoments?
@@ -58,7 +89,7 @@ public final class Tensor {
     }
 
     /// Number of elements (product of `shape`).
-    public var count: Int { data.count }
+    public var count: Int { pending?.source.count ?? storage.count }
     /// Number of axes.
     public var rank: Int { shape.count }
     /// The single value of a one-element tensor. - Precondition: `count == 1`.

@@ -318,6 +318,51 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    func testBatchNormOutputPackedByTheConvolutionEqualsTheWrittenOneExactly() throws {
+        // A 4-D batch norm's output is left unwritten (Tensor.pending) and the flat convolution after it computes it
+        // while packing, forward and backward. Outputs and gradients must be bit for bit those with the deferral off,
+        // with and without the fused ReLU, training and eval, on rows of 27, 8 and 5 (16-, 8-float steps, tails); a
+        // pending output read by anything else (without the ReLU: a strided convolution, before the backward pass, so
+        // the flat convolution's backward then reads it written) must give the written values.
+        var rng = SeededRandom(seed: 19)
+        for shape in [[2, 3, 5, 27], [3, 3, 8, 8], [2, 3, 6, 5]] { for relu in [true, false] { for training in [true, false] {
+            let x0 = Tensor.normal(shape, rng: &rng), w0 = Tensor.normal([4, 3, 3, 3], std: 0.4, rng: &rng)
+            let w1 = Tensor.normal([5, 4, 3, 3], std: 0.4, rng: &rng), w2 = Tensor.normal([5, 4, 3, 3], std: 0.4, rng: &rng)
+            var runs: [[[Float]]] = []
+            for deferOn in [false, true] {
+                deferBatchNormOutputs = deferOn
+                defer { deferBatchNormOutputs = true }
+                let x = Tensor(shape: shape, data: x0.data, requiresGrad: true)
+                let ws = [w0, w1, w2].map { Tensor(shape: $0.shape, data: $0.data, requiresGrad: true) }
+                let gamma = Tensor(shape: [4], data: [1.3, -0.6, 0.8, 1], requiresGrad: true)
+                let beta = Tensor(shape: [4], data: [0.2, -0.1, 0, 0.3], requiresGrad: true)
+                let mean = Tensor(shape: [4], data: [0.1, 0, -0.1, 0.2]), variance = Tensor(shape: [4], data: [1, 2, 0.5, 1.5])
+                let y = try conv2d(x, weight: ws[0], geometry: Conv2dGeometry(padding: (1, 1)))
+                let a = try batchNorm(y, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training, relu: relu)
+                XCTAssertEqual(a.pending != nil, deferOn)
+                let z = try conv2d(a, weight: ws[1], geometry: Conv2dGeometry(padding: (1, 1)))
+                XCTAssertEqual(a.pending != nil, deferOn, "the flat convolution read it without writing it")
+                var loss = try (z * z).sum()
+                if !relu {
+                    loss = try loss + conv2d(a, weight: ws[2], geometry: Conv2dGeometry(stride: (2, 2), padding: (1, 1))).sum()   // writes it
+                    XCTAssertNil(a.pending)
+                } else {
+                    loss = try loss + (ws[2] * 0).sum()   // ws[2] gets a (zero) gradient either way
+                }
+                try loss.backward()
+                if relu && training {   // (an eval-mode backward reads the output for its ReLU mask)
+                    XCTAssertEqual(a.pending != nil, deferOn, "the backward pass read it without writing it")
+                }
+                runs.append([a.data, z.data, x.grad!.data, gamma.grad!.data, beta.grad!.data] + ws.map { $0.grad!.data })
+            }
+            for k in runs[0].indices {   // the first difference, not the whole arrays
+                XCTAssertEqual(runs[0][k].count, runs[1][k].count)
+                let i = runs[0][k].indices.first { runs[0][k][$0].bitPattern != runs[1][k][$0].bitPattern }
+                XCTAssertNil(i, "\(shape) relu \(relu) training \(training): value \(k)[\(i ?? 0)]")
+            }
+        } } }
+    }
+
     func testConvolutionAddsItsInputGradientToTheOneAlreadyThere() throws {
         // An input used by a convolution and by other ops: conv2d's backward adds its dX into the gradient the input
         // already has (the flat path while it writes dX). x.grad must be bit for bit the sum of the separate gradients,

@@ -71,6 +71,11 @@ void sskd_add_relu(const float *a, const float *b, float *out, long n);
 /// ph rows and pw columns in, and zeros everywhere else (the flat convolution's padded planes; every float of the
 /// plane is written, so dst needs no clearing). Requires (ph + h)·wp + pw ≤ stride.
 void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph, int pw);
+/// sskd_pack_planes of the values x·scale[c] + shift[c] (then max(·, 0) when relu) of `channels` planes of src, each
+/// computed as sskd_affine computes it: a batch norm's output packed for the convolution after it without being
+/// written out first.
+void sskd_pack_planes_affine(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph,
+                             int pw, const float *scale, const float *shift, int relu);
 /// sskd_pack_planes of the values a[c]·g' − b[c]·x + c[c] (g' as in sskd_linear2, with rs[c], rh[c]) of `channels`
 /// planes [h, w] of g and x, each computed as sskd_linear2 computes it: a batch norm's dx packed for the convolution
 /// before it without being written out first.
