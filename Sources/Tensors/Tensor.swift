@@ -18,32 +18,44 @@ public final class Tensor {
     /// values are still `pending` computes them on first access.
     public var data: [Float] {
         get {
-            if pending != nil { writePending() }
+            if let pendingLock { writePending(pendingLock) }
             return storage
         }
-        set { planeMoments = nil; pending = nil; storage = newValue }
+        set {
+            if let pendingLock { pendingLock.lock(); pendingValues = nil; pendingLock.unlock() }
+            planeMoments = nil; storage = newValue
+        }
         // In place, without copying the array: a `didSet` here would make every element write from another
         // module copy the whole array (a read, the change, a write back).
         _modify {
-            if pending != nil { writePending() }
+            if let pendingLock { writePending(pendingLock) }
             planeMoments = nil
             yield &storage
         }
     }
-    /// The elements behind `data` (empty while `pending`).
+    /// The elements behind `data` (empty while values are pending).
     private var storage: [Float]
-    /// Values not written yet: a batch norm's output, which a flat convolution reads straight from its input while
-    /// packing (`ChannelAffine`); anything else that reads `data` writes them first.
-    private(set) var pending: ChannelAffine?
-    /// Serialises writing pending values (a tensor may be read from several threads).
-    private static let pendingLock = NSLock()
+    /// Values not written yet (a batch norm's output, `ChannelAffine`), guarded by `pendingLock`.
+    private var pendingValues: ChannelAffine?
+    /// Set only for a tensor created with pending values (and never changed, so reading it needs no lock): guards
+    /// `pendingValues` and the write of `storage` from them, so that threads reading `data` at once write it once.
+    private let pendingLock: NSLock?
 
-    private func writePending() {
-        Tensor.pendingLock.lock()
-        defer { Tensor.pendingLock.unlock() }
-        if let p = pending {
+    /// Values not written yet: a batch norm's output, which a flat convolution reads straight from its source while
+    /// packing (`ChannelAffine`); anything that reads `data` writes them first. A copy, taken under the lock.
+    var pending: ChannelAffine? {
+        guard let pendingLock else { return nil }
+        pendingLock.lock()
+        defer { pendingLock.unlock() }
+        return pendingValues
+    }
+
+    private func writePending(_ lock: NSLock) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let p = pendingValues {
             storage = p.materialized()
-            pending = nil
+            pendingValues = nil
         }
     }
 
@@ -52,7 +64,8 @@ public final class Tensor {
         precondition(shape.reduce(1, *) == pending.source.count, "Tensor: pending values do not fill shape \(shape)")
         self.shape = shape
         self.storage = []
-        self.pending = pending
+        self.pendingValues = pending
+        self.pendingLock = NSLock()
         self.requiresGrad = requiresGrad
     }
     /// Per-plane statistics of `data` recorded by the op that wrote it (`conv2d`), for a batch norm that follows;
@@ -75,6 +88,7 @@ public final class Tensor {
                      "Tensor: \(data.count) elements do not fill shape \(shape)")
         self.shape = shape
         self.storage = data
+        self.pendingLock = nil
         self.requiresGrad = requiresGrad
     }
 
@@ -89,7 +103,12 @@ public final class Tensor {
     }
 
     /// Number of elements (product of `shape`).
-    public var count: Int { pending?.source.count ?? storage.count }
+    public var count: Int {
+        guard let pendingLock else { return storage.count }
+        pendingLock.lock()
+        defer { pendingLock.unlock() }
+        return pendingValues?.source.count ?? storage.count
+    }
     /// Number of axes.
     public var rank: Int { shape.count }
     /// The single value of a one-element tensor. - Precondition: `count == 1`.

@@ -363,6 +363,31 @@ final class FastPathTests: XCTestCase {
         } } }
     }
 
+    func testPendingBatchNormOutputReadFromSeveralThreadsAtOnce() throws {
+        // Threads reading `data`, `count` and `pending` of one pending batch-norm output at the same time all see the
+        // written values (it is written once, under the tensor's lock), 50 times over.
+        var rng = SeededRandom(seed: 20)
+        let x = Tensor.normal([4, 8, 12, 12], rng: &rng)
+        let expected = try withNoGrad {
+            deferBatchNormOutputs = false
+            defer { deferBatchNormOutputs = true }
+            return try batchNorm(x, weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true, relu: true).data
+        }
+        for _ in 0..<50 {
+            let a = try withNoGrad { try batchNorm(x, weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true, relu: true) }
+            XCTAssertNotNil(a.pending)
+            let lock = NSLock()
+            var seen: [[Float]] = []
+            DispatchQueue.concurrentPerform(iterations: 4) { k in
+                let values = k == 3 && a.pending != nil ? a.pending!.materialized() : a.data
+                XCTAssertEqual(a.count, expected.count)
+                lock.lock(); seen.append(values); lock.unlock()
+            }
+            XCTAssertNil(a.pending)
+            for values in seen { XCTAssertEqual(values.map(\.bitPattern), expected.map(\.bitPattern)) }
+        }
+    }
+
     func testConvolutionAddsItsInputGradientToTheOneAlreadyThere() throws {
         // An input used by a convolution and by other ops: conv2d's backward adds its dX into the gradient the input
         // already has (the flat path while it writes dX). x.grad must be bit for bit the sum of the separate gradients,
