@@ -24,6 +24,13 @@ CLONES float sskd_sum(const float *p, long n) {
 // forward output's > 0 bit for bit without reading that output again.
 #define relu_keep(xv, rs, rh) ((xv) * (rs) + (rh))
 
+// Zeroes n floats of a padded plane (it is in L1; every float of a plane is written, so planes need no clearing).
+static inline __attribute__((always_inline)) void zero_plane(float *d, long n) {
+    long k = 0;
+    for (; k + 16 <= n; k += 16) store16(d + k, (v16){0});
+    for (; k < n; k++) d[k] = 0;
+}
+
 CLONES void sskd_deviations(const float *p, long n, float mu, float *sum, float *sumsq) {
     v16 a = {0}, q = {0}, m = splat(mu);
     long t = 0;
@@ -85,9 +92,7 @@ CLONES void sskd_pack_planes_affine(const float *src, int channels, int h, int w
     for (int c = 0; c < channels; c++) {
         const float *s = src + (long)c * h * w;
         float *d = dst + c * stride;
-        long k = 0;
-        for (; k + 16 <= stride; k += 16) store16(d + k, (v16){0});
-        for (; k < stride; k++) d[k] = 0;
+        zero_plane(d, stride);
         long base = (long)ph * wp + pw;
         for (int r = 0; r < h; r++, base += wp) affine_row(s + (long)r * w, d + base, w, scale[c], shift[c], relu);
     }
@@ -197,9 +202,7 @@ CLONES void sskd_pack_planes(const float *src, int channels, int h, int w, float
     for (int c = 0; c < channels; c++) {
         const float *s = src + (long)c * h * w;
         float *d = dst + c * stride;
-        long k = 0;
-        for (; k + 16 <= stride; k += 16) store16(d + k, (v16){0});
-        for (; k < stride; k++) d[k] = 0;
+        zero_plane(d, stride);
         long base = (long)ph * wp + pw;   // where row 0 of the data starts
         for (int r = 0; r < h; r++, base += wp) copy_row(d + base, s + (long)r * w, w);
     }
@@ -211,9 +214,7 @@ CLONES void sskd_pack_planes_linear2(const float *g, const float *x, int channel
     for (int ch = 0; ch < channels; ch++) {
         const long at = (long)ch * h * w;
         float *d = dst + ch * stride;
-        long k = 0;
-        for (; k + 16 <= stride; k += 16) store16(d + k, (v16){0});
-        for (; k < stride; k++) d[k] = 0;
+        zero_plane(d, stride);
         long base = (long)ph * wp + pw;
         for (int r = 0; r < h; r++, base += wp) {
             linear2_row(g + at + (long)r * w, x + at + (long)r * w, d + base, w, a[ch], b[ch], c[ch], relu,
@@ -254,9 +255,7 @@ CLONES void sskd_pack_phases(const float *src, int channels, int h, int w, int p
         for (int q = 0; q < 4; q++) {
             if (!(phases >> q & 1)) continue;
             float *d = dst + ((long)q * channels + c) * stride;
-            long k = 0;
-            for (; k + 16 <= stride; k += 16) store16(d + k, (v16){0});
-            for (; k < stride; k++) d[k] = 0;
+            zero_plane(d, stride);
         }
         for (int r = 0; r < h; r++) {
             const int a = r & 1, m = r >> 1;

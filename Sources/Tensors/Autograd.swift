@@ -86,16 +86,12 @@ public enum Op {
     /// `gradient` of the loss with respect to `out`. Inputs that do not require a gradient may get `nil`.
     /// `firstInputGradient` is the gradient `inputs[0]` has already received from other ops, if any: an op that can
     /// add its own into it (conv2d) takes it, leaving nil, and returns the sum; otherwise it is left for the caller.
-    /// `deferredFirst` non-nil on entry allows a training batch norm to leave `inputs[0]`'s gradient unwritten there
-    /// (returning nil in its place); the engine allows it when that input comes from a flat convolution.
-    func backward(out: Tensor, grad gradient: Gradient, firstInputGradient: inout [Float]?,
+    /// With `mayDeferFirst` (the engine allows it when that input comes from a flat convolution), a training batch
+    /// norm leaves `inputs[0]`'s gradient unwritten in `deferredFirst` and returns nil in its place.
+    func backward(out: Tensor, grad gradient: Gradient, firstInputGradient: inout [Float]?, mayDeferFirst: Bool,
                   deferredFirst: inout DeferredBatchNormGradient?) -> [[Float]?] {
-        if case let .conv2d(x, w, b, geometry) = self {   // the one op that takes a deferred gradient as it is
-            return conv2dBackward(x, weight: w, hasBias: b != nil, geometry: geometry, grad: gradient, adding: &firstInputGradient)
-        }
-        let mayDefer = deferredFirst != nil
         deferredFirst = nil
-        let g = gradient.materialized
+        lazy var g = gradient.materialized   // conv2d takes a deferred gradient as it is; every other op reads it written
         switch self {
         case let .add(a, b):
             return [reduceBroadcast(g, from: out.shape, to: a.shape), reduceBroadcast(g, from: out.shape, to: b.shape)]
@@ -147,8 +143,8 @@ public enum Op {
             return matmulBackward(a, b, grad: g)
         case let .linear(x, w, b):
             return linearBackward(x, weight: w, hasBias: b != nil, grad: g)
-        case .conv2d:
-            preconditionFailure("handled above")
+        case let .conv2d(x, w, b, geometry):
+            return conv2dBackward(x, weight: w, hasBias: b != nil, geometry: geometry, grad: gradient, adding: &firstInputGradient)
         case let .maxPool2d(a, argmax):
             return [maxPool2dBackward(g, input: a.shape, argmax: argmax)]
         case let .avgPool2d(a, geometry):
@@ -156,10 +152,8 @@ public enum Op {
         case let .adaptiveAvgPool2d(a):
             return [adaptiveAvgPool2dBackward(g, input: a.shape, output: out.shape)]
         case let .batchNorm(x, w, b, r, saved):
-            var deferred = mayDefer ? DeferredBatchNormGradient?.some(.placeholder) : nil
-            let grads = batchNormBackward(x, weight: w, hasBias: b != nil, residual: r, saved: saved, out: out, grad: g, deferred: &deferred)
-            deferredFirst = deferred
-            return grads
+            return batchNormBackward(x, weight: w, hasBias: b != nil, residual: r, saved: saved, out: out, grad: g,
+                                     mayDefer: mayDeferFirst, deferred: &deferredFirst)
         case .softmax:
             return [softmaxBackward(g, out: out)]
         case .logSoftmax:
@@ -177,22 +171,21 @@ public enum Op {
 extension Tensor {
     /// Wraps `data` as the result of `op`, recording the graph when grad mode is on and an input needs a gradient.
     static func result(shape: [Int], data: [Float], op: @autoclosure () -> Op, inputs: [Tensor]) -> Tensor {
-        let t = Tensor(shape: shape, data: data)
-        if GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) {
-            t.requiresGrad = true
-            t.gradFn = op()
-        }
-        return t
+        Tensor(shape: shape, data: data).recording(op(), inputs: inputs)
     }
 
     /// `result(shape:data:op:inputs:)` for values not written yet (`Tensor.pending`).
     static func result(shape: [Int], pending: ChannelAffine, op: @autoclosure () -> Op, inputs: [Tensor]) -> Tensor {
-        let t = Tensor(shape: shape, pending: pending)
+        Tensor(shape: shape, pending: pending).recording(op(), inputs: inputs)
+    }
+
+    /// Records `op` as this new tensor's origin when grad mode is on and an input needs a gradient; returns self.
+    private func recording(_ op: @autoclosure () -> Op, inputs: [Tensor]) -> Tensor {
         if GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) {
-            t.requiresGrad = true
-            t.gradFn = op()
+            requiresGrad = true
+            gradFn = op()
         }
-        return t
+        return self
     }
 
     /// Whether this tensor is a leaf (created by the user, not by an op).
@@ -249,12 +242,12 @@ extension Tensor {
             let firstKey = inputs.first.map { ObjectIdentifier($0) }
             var first = firstKey.flatMap { take($0) }?.materialized
             // A batch norm may leave its input's gradient unwritten for the flat convolution that made that input.
-            var deferred: DeferredBatchNormGradient? = nil
+            var mayDefer = false, deferred: DeferredBatchNormGradient? = nil
             if first == nil, deferBatchNormGradients, let x = inputs.first, x.requiresGrad,
                case let .conv2d(_, _, bias, geometry)? = x.gradFn, bias == nil, geometry.usesFlatDirect {
-                deferred = .placeholder
+                mayDefer = true
             }
-            let inputGrads = op.backward(out: node, grad: g, firstInputGradient: &first, deferredFirst: &deferred)
+            let inputGrads = op.backward(out: node, grad: g, firstInputGradient: &first, mayDeferFirst: mayDefer, deferredFirst: &deferred)
             if let firstKey, let first { grads[firstKey] = first }
             if let firstKey, let deferred { deferredGrads[firstKey] = deferred }
             for (input, ig) in zip(inputs, inputGrads) where input.requiresGrad {

@@ -301,29 +301,26 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
             wT[((grp * cinG + ci) * coutG + co) * taps + t] = weight.data[((grp * coutG + co) * cinG + ci) * taps + taps - 1 - t]
         } } } }
     }
-    if g.usesPhaseDirect {
+    if flat || g.usesPhaseDirect {   // the direct kernels write dX as they unpack it, or add it to `earlier`
         let accumulate = earlier != nil
         var dX = earlier ?? [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }   // every element written
         earlier = nil
         var dW = [Float](unsafeUninitializedCapacity: needW ? weight.count : 0) { _, n in n = needW ? weight.count : 0 }
-        x.data.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in weight.data.withUnsafeBufferPointer { pw in
+        let input = flat ? x.pending : nil
+        (input?.source ?? x.data).withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in
         dX.withUnsafeMutableBufferPointer { pdx in dW.withUnsafeMutableBufferPointer { pdw in
-            backwardPhases(x: px.baseAddress!, w: pw.baseAddress!, dy: pdy.baseAddress!, g,
-                           dX: needX ? pdx.baseAddress! : nil, accumulateDX: accumulate, dW: needW ? pdw.baseAddress! : nil)
-        } } } } }
-        return hasBias ? [needX ? dX : nil, needW ? dW : nil, dB] : [needX ? dX : nil, needW ? dW : nil]
-    }
-    if flat {
-        let accumulate = earlier != nil
-        var dX = earlier ?? [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }   // every element written
-        earlier = nil
-        var dW = [Float](unsafeUninitializedCapacity: needW ? weight.count : 0) { _, n in n = needW ? weight.count : 0 }
-        let input = x.pending
-        (input?.source ?? x.data).withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in wT.withUnsafeBufferPointer { pwT in
-        dX.withUnsafeMutableBufferPointer { pdx in dW.withUnsafeMutableBufferPointer { pdw in
-            backwardFlat(x: px.baseAddress!, input: input, wT: pwT.baseAddress!, dy: pdy.baseAddress, deferredDY: deferredDY, g,
-                         dX: needX ? pdx.baseAddress! : nil, accumulateDX: accumulate, dW: needW ? pdw.baseAddress! : nil)
-        } } } } }
+            let pdX = needX ? pdx.baseAddress! : nil, pdW = needW ? pdw.baseAddress! : nil
+            if flat {
+                wT.withUnsafeBufferPointer { pwT in
+                    backwardFlat(x: px.baseAddress!, input: input, wT: pwT.baseAddress!, dy: pdy.baseAddress, deferredDY: deferredDY, g,
+                                 dX: pdX, accumulateDX: accumulate, dW: pdW)
+                }
+            } else {
+                weight.data.withUnsafeBufferPointer { pw in
+                    backwardPhases(x: px.baseAddress!, w: pw.baseAddress!, dy: pdy.baseAddress!, g, dX: pdX, accumulateDX: accumulate, dW: pdW)
+                }
+            }
+        } } } }
         return hasBias ? [needX ? dX : nil, needW ? dW : nil, dB] : [needX ? dX : nil, needW ? dW : nil]
     }
     var dX = [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }   // every element written

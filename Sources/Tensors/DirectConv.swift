@@ -63,17 +63,44 @@ struct FlatPlanes {
     /// Σ (value − mean)²) at index c of its three arrays.
     func unpack(_ src: UnsafePointer<Float>, channels: Int, bias: [Float]?, accumulate: Bool = false,
                 into dst: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil) {
-        let add: Int32 = accumulate ? 1 : 0
-        if let bias {
-            bias.withUnsafeBufferPointer { b in
-                sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), b.baseAddress, add, dst,
-                                 moments?.mean, moments?.residual, moments?.m2)
-            }
-        } else {
-            sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(g.hOut), Int32(g.wOut), nil, add, dst,
+        unpackOutputRows(src, ldo: ldo, wp: wp, channels: channels, h: g.hOut, w: g.wOut, bias: bias, accumulate: accumulate,
+                         into: dst, moments: moments)
+    }
+}
+
+/// Copies the first `w` of every `wp` floats of `h` rows of `channels` kernel output rows (`ldo` floats apart) into
+/// `dst` `[channels, h, w]`, adding `bias[c]` when given, or with `accumulate` adding them to what `dst` holds, and
+/// recording each plane's `PlaneMoments` when `moments` is given (`sskd_unpack_rows`; the flat and phase paths).
+func unpackOutputRows(_ src: UnsafePointer<Float>, ldo: Int, wp: Int, channels: Int, h: Int, w: Int, bias: [Float]?,
+                      accumulate: Bool = false, into dst: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers?) {
+    let add: Int32 = accumulate ? 1 : 0
+    if let bias {
+        bias.withUnsafeBufferPointer { b in
+            sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(h), Int32(w), b.baseAddress, add, dst,
                              moments?.mean, moments?.residual, moments?.m2)
         }
+    } else {
+        sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(h), Int32(w), nil, add, dst, moments?.mean, moments?.residual, moments?.m2)
     }
+}
+
+/// Where a backward pass puts its padded dY planes: each starts `lead` floats into a block of `stride` floats (a
+/// multiple of 16, from a 64-byte aligned base), so that the weight-gradient kernel's dY loads, which begin `interior`
+/// floats into a plane, are 64-byte aligned. `planeFloats` is a plane's own size.
+struct AlignedPlanes {
+    let lead: Int, stride: Int
+    init(interior: Int, stride planeFloats: Int) {
+        lead = (16 - interior % 16) % 16
+        stride = (lead + planeFloats + 15) & ~15
+    }
+}
+
+/// How many parallel items ("slots" of consecutive chunks, each with its own dW partial sum) a backward pass over
+/// `items` chunks uses: one on one thread (no reduction), else up to 8 per thread for balance, but no more than 8 Mi
+/// floats of partial sums of `weights` floats each unless that leaves fewer slots than threads.
+func backwardSlots(items: Int, threads: Int, weights: Int) -> Int {
+    threads == 1 ? Swift.min(items, 1)
+        : Swift.min(items, Swift.max(threads, Swift.min(8 * threads, (8 << 20) / Swift.max(1, weights))))
 }
 
 /// How many threads a convolution of `work` multiply-adds uses: 1 below 32 Ki (a parallel region would cost more
@@ -151,17 +178,14 @@ func backwardFlat(x: UnsafePointer<Float>, input: ChannelAffine? = nil, wT: Unsa
     let xs = ScratchBlocks(dW == nil ? 0 : threads, count: chunk * g.cIn * f.stride)
     // dY is packed once into padded planes that serve both kernels: the dX kernel reads them as its input, and the
     // weight-gradient kernel reads dY_flat at `interior` floats into each plane (output (oh, ow) sits at padded
-    // (oh + padH, ow + padW), and the dropped positions land on zero padding). Each plane starts `lead` floats into a
-    // block of `dyStride` (a multiple of 16), so that the weight-gradient kernel's dY loads are 64-byte aligned.
+    // (oh + padH, ow + padW), and the dropped positions land on zero padding); `AlignedPlanes` keeps its loads aligned.
     let interior = g.padding.h * f.wp + g.padding.w
-    let lead = (16 - interior % 16) % 16, dyStride = (lead + f.stride + 15) & ~15
+    let dyPlanes = AlignedPlanes(interior: interior, stride: f.stride), lead = dyPlanes.lead, dyStride = dyPlanes.stride
     let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyStride + 16)   // + 16: the last plane's zeros run past
     let tmps = ScratchBlocks(dX == nil ? 0 : threads, count: g.cIn * f.ldo)
-    // Parallel items are "slots" of consecutive chunks, each run in order into the slot's own dW partial sum: one
-    // slot on one thread (no reduction), else up to 8 per thread for balance, but no more than 8 Mi floats of
-    // partial sums in all unless that leaves fewer slots than threads (a 512x512 3x3 layer: 3 slots, not 8).
-    let slots = threads == 1 ? Swift.min(items, 1)
-        : Swift.min(items, Swift.max(threads, Swift.min(8 * threads, (8 << 20) / Swift.max(1, wCount))))
+    // Parallel items are "slots" of consecutive chunks, each run in order into the slot's own dW partial sum (a
+    // 512x512 3x3 layer: 3 slots, not 8).
+    let slots = backwardSlots(items: items, threads: threads, weights: wCount)
     let partials = ScratchBlocks(dW == nil ? 0 : slots, count: wCount)
     defer { xs.deallocate(); dyps.deallocate(); tmps.deallocate(); partials.deallocate() }
     let hw = g.h * g.w

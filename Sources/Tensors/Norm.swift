@@ -215,10 +215,6 @@ struct DeferredBatchNormGradient {
     let reluScale: [Float]?, reluShift: [Float]?
     let n: Int, channels: Int, hw: Int
 
-    /// An empty value: passed in to say "you may defer" (see `batchNormBackward`).
-    static let placeholder = DeferredBatchNormGradient(g: [], x: [], a: [], b: [], c: [], reluScale: nil, reluShift: nil,
-                                                       n: 0, channels: 0, hw: 0)
-
     /// dX written out: `vectorLinear2` per plane, as the batch norm's backward computes it when not deferred.
     func materialized() -> [Float] {
         var d = [Float](unsafeUninitializedCapacity: g.count) { _, k in k = g.count }
@@ -245,11 +241,10 @@ struct DeferredBatchNormGradient {
     }
 }
 
-/// The backward pass of `batchNorm`: gradients of [x, weight?, bias?, residual?]. With `deferred` non-nil on entry
-/// (the engine allows it) a training pass leaves x's gradient unwritten in `deferred` and returns nil in its place.
+/// The backward pass of `batchNorm`: gradients of [x, weight?, bias?, residual?]. With `mayDefer` (the engine allows
+/// it) a training pass leaves x's gradient unwritten in `deferred` and returns nil in its place.
 func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, residual: Tensor?, saved: BatchNormSaved, out: Tensor,
-                       grad: [Float], deferred: inout DeferredBatchNormGradient?) -> [[Float]?] {
-    let mayDefer = deferred != nil
+                       grad: [Float], mayDefer: Bool = false, deferred: inout DeferredBatchNormGradient?) -> [[Float]?] {
     deferred = nil
     let n = x.shape[0], c = x.shape[1], hw = x.shape[2...].reduce(1, *), m = Float(n * hw)
     // With a residual and a ReLU after it, the first pass writes dy = (out > 0 ? grad : 0), the gradient of both the

@@ -69,25 +69,14 @@ struct PhasePlanes {
         dxNpos = g.h / 2 * wq; dxLdo = (dxNpos + 15) & ~15
     }
 
-    /// The forward weights of each phase, `[Cout, Cin, taps of q]` from `w` `[Cout, Cin, kH, kW]`.
-    func forwardWeights(_ w: UnsafePointer<Float>) -> [[Float]] {
+    /// Each phase's weights from `w` `[Cout, Cin, kH, kW]`: `[Cout, Cin, taps of q]` for the forward kernel, or
+    /// `transposed`, `[Cin, Cout, taps of q]` for the dX kernel.
+    func phaseWeights(_ w: UnsafePointer<Float>, transposed: Bool) -> [[Float]] {
         let k = g.kH * g.kW
         return taps.map { t in
             var out = [Float](repeating: 0, count: g.cOut * g.cIn * t.count)
             for co in 0..<g.cOut { for ci in 0..<g.cIn { for (n, tap) in t.enumerated() {
-                out[(co * g.cIn + ci) * t.count + n] = w[(co * g.cIn + ci) * k + tap]
-            } } }
-            return out
-        }
-    }
-
-    /// The dX kernel's weights of each phase, `[Cin, Cout, taps of q]` (transposed).
-    func backwardWeights(_ w: UnsafePointer<Float>) -> [[Float]] {
-        let k = g.kH * g.kW
-        return taps.map { t in
-            var out = [Float](repeating: 0, count: g.cOut * g.cIn * t.count)
-            for co in 0..<g.cOut { for ci in 0..<g.cIn { for (n, tap) in t.enumerated() {
-                out[(ci * g.cOut + co) * t.count + n] = w[(co * g.cIn + ci) * k + tap]
+                out[((transposed ? ci * g.cOut + co : co * g.cIn + ci)) * t.count + n] = w[(co * g.cIn + ci) * k + tap]
             } } }
             return out
         }
@@ -107,21 +96,21 @@ func convolvePhases(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: C
                     into out: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil) {
     let f = PhasePlanes(g)
     let threads = convolutionThreads(work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
-    let weights = f.forwardWeights(w)
+    let weights = f.phaseWeights(w, transposed: false)
     let phases = (0..<4).filter { !f.taps[$0].isEmpty }
     let xs = ScratchBlocks(threads, count: 4 * g.cIn * f.stride)
     let tmp = ScratchBlocks(threads, count: g.cOut * f.ldo)
     defer { xs.deallocate(); tmp.deallocate() }
     let cins = [Int32](repeating: Int32(g.cIn), count: phases.count), tapCounts = phases.map { Int32(f.taps[$0].count) }
+    // Each thread's phase planes, for the kernel's table of segments.
+    let planes = (0..<threads).map { t in phases.map { UnsafePointer<Float>?(xs[t] + $0 * g.cIn * f.stride) } }
     withPointers(phases.map { f.offsets[$0] }) { offs in withPointers(phases.map { weights[$0] }) { ws in
         Parallel.run(g.n, threads: threads) { s, t in
-            let xp = xs[t]
-            f.pack(x + s * g.cIn * g.h * g.w, into: xp)
-            let planes: [UnsafePointer<Float>?] = phases.map { UnsafePointer(xp + $0 * g.cIn * f.stride) }
-            sskd_conv_flat_forward_segments(Int32(phases.count), planes, f.stride, cins, offs, tapCounts, ws, Int32(g.cOut),
+            f.pack(x + s * g.cIn * g.h * g.w, into: xs[t])
+            sskd_conv_flat_forward_segments(Int32(phases.count), planes[t], f.stride, cins, offs, tapCounts, ws, Int32(g.cOut),
                                             tmp[t], f.ldo, f.npos)
-            unpackRows(tmp[t], ldo: f.ldo, wp: f.wq, g, bias: bias, into: out + s * g.cOut * g.hOut * g.wOut,
-                       moments: moments.map { $0.advanced(by: s * g.cOut) })
+            unpackOutputRows(tmp[t], ldo: f.ldo, wp: f.wq, channels: g.cOut, h: g.hOut, w: g.wOut, bias: bias,
+                             into: out + s * g.cOut * g.hOut * g.wOut, moments: moments.map { $0.advanced(by: s * g.cOut) })
         }
     } }
 }
@@ -137,26 +126,28 @@ func backwardPhases(x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: Unsafe
     let chunk = Swift.max(1, Swift.min(1024 / f.stride, g.n / (4 * threads)))
     let items = (g.n + chunk - 1) / chunk, wCount = g.cOut * g.cIn * g.kH * g.kW
     let phases = (0..<4).filter { !f.taps[$0].isEmpty }
-    // dY's padded planes, each starting `lead` floats into a block of `dyStride` floats (a multiple of 16) so that the
-    // weight-gradient kernel's dY loads, from `interior` on, are 64-byte aligned.
     let interior = f.dyTop * f.wq + f.dyLeft
-    let lead = (16 - interior % 16) % 16, dyStride = (lead + f.dyStride + 15) & ~15
+    let dyPlanes = AlignedPlanes(interior: interior, stride: f.dyStride)
     let xs = ScratchBlocks(dW == nil ? 0 : threads, count: chunk * 4 * g.cIn * f.stride)
-    let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyStride + 16)
+    let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyPlanes.stride + 16)
     let tmps = ScratchBlocks(dX == nil ? 0 : threads, count: 4 * g.cIn * f.dxLdo)
-    let slots = threads == 1 ? Swift.min(items, 1)
-        : Swift.min(items, Swift.max(threads, Swift.min(8 * threads, (8 << 20) / Swift.max(1, wCount))))
+    // Each thread's dX phase outputs (nil for a phase with no taps), for sskd_unpack_phases.
+    let outputs = (0..<threads).map { t in
+        (0..<4).map { f.taps[$0].isEmpty || dX == nil ? nil : UnsafePointer<Float>?(tmps[t] + $0 * g.cIn * f.dxLdo) }
+    }
+    let slots = backwardSlots(items: items, threads: threads, weights: wCount)
     let partials = ScratchBlocks(dW == nil ? 0 : slots, count: wCount)   // phase-major: [q][Cout, Cin, taps of q]
     defer { xs.deallocate(); dyps.deallocate(); tmps.deallocate(); partials.deallocate() }
     var phaseBase = [Int](repeating: 0, count: 4)
     for q in 1..<4 { phaseBase[q] = phaseBase[q - 1] + g.cOut * g.cIn * f.taps[q - 1].count }
-    let wT = f.backwardWeights(w)
+    let wT = f.phaseWeights(w, transposed: true)
+    let dyStride = dyPlanes.stride   // dY's padded planes as in backwardFlat
     let hw = g.h * g.w, ohw = g.hOut * g.wOut
     withPointers(f.offsets) { offs in withPointers(f.dxOffsets) { dxOffs in withPointers(wT) { wTs in
         Parallel.run(slots, threads: threads) { slot, t in
             for item in (items * slot / slots)..<(items * (slot + 1) / slots) {
                 let n0 = item * chunk, nb = Swift.min(chunk, g.n - n0), first = item == items * slot / slots
-                let dyp = dyps[t] + lead
+                let dyp = dyps[t] + dyPlanes.lead
                 for s in 0..<nb {
                     sskd_pack_planes(dy + (n0 + s) * g.cOut * ohw, Int32(g.cOut), Int32(g.hOut), Int32(g.wOut), dyp + s * g.cOut * dyStride,
                                      dyStride, f.wq, Int32(f.dyTop), Int32(f.dyLeft))
@@ -178,8 +169,7 @@ func backwardPhases(x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: Unsafe
                         sskd_conv_flat_forward(dyp + s * g.cOut * dyStride, dyStride, Int32(g.cOut), dxOffs[q], Int32(f.taps[q].count),
                                                wTs[q], Int32(g.cIn), tmp + q * g.cIn * f.dxLdo, f.dxLdo, f.dxNpos)
                     }
-                    let outputs: [UnsafePointer<Float>?] = (0..<4).map { f.taps[$0].isEmpty ? nil : UnsafePointer(tmp + $0 * g.cIn * f.dxLdo) }
-                    sskd_unpack_phases(outputs, f.dxLdo, f.wq, Int32(g.cIn), Int32(g.h / 2), Int32(g.w / 2), accumulateDX ? 1 : 0,
+                    sskd_unpack_phases(outputs[t], f.dxLdo, f.wq, Int32(g.cIn), Int32(g.h / 2), Int32(g.w / 2), accumulateDX ? 1 : 0,
                                        dX + (n0 + s) * g.cIn * hw)
                 }
             }
@@ -200,20 +190,6 @@ func backwardPhases(x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: Unsafe
                 dW[k] = v
             }
         }
-    }
-}
-
-/// Copies the valid `[Hout, Wout]` part of kernel output rows (`ldo` floats apart, rows `wp` floats apart) into `dst`,
-/// adding `bias[c]` when given and recording `moments` when given (as `FlatPlanes.unpack`).
-private func unpackRows(_ src: UnsafePointer<Float>, ldo: Int, wp: Int, _ g: Conv2dGeometry, bias: [Float]?,
-                        into dst: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers?) {
-    if let bias {
-        bias.withUnsafeBufferPointer { b in
-            sskd_unpack_rows(src, ldo, wp, Int32(g.cOut), Int32(g.hOut), Int32(g.wOut), b.baseAddress, 0, dst,
-                             moments?.mean, moments?.residual, moments?.m2)
-        }
-    } else {
-        sskd_unpack_rows(src, ldo, wp, Int32(g.cOut), Int32(g.hOut), Int32(g.wOut), nil, 0, dst, moments?.mean, moments?.residual, moments?.m2)
     }
 }
 

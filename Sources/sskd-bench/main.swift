@@ -98,7 +98,6 @@ func timeit(_ step: () throws -> Void, warmup: Int = 10, iterations: Int = 50) r
     }
     let wall = now() - w0
     let busy = (busyJiffies() - b0) / ticksPerSecond, own = processCPU() - c0
-    if ProcessInfo.processInfo.environment["SSKD_BENCH_TIMES"] != nil { print(times.map { String(format: "%.0f", $0 * 1000) }.joined(separator: " ")) }
     times.sort()
     let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
     return Timing(median: median, min: times[0], foreign: Swift.max(0, busy - own) / wall, own: own / wall)

@@ -3,6 +3,13 @@ import XCTest
 
 /// The vectorised and shifted-plane fast paths (docs/performance.md) against plain Double loops.
 final class FastPathTests: XCTestCase {
+    /// Asserts `a` and `b` are bit for bit equal, naming the first differing element rather than printing both arrays.
+    func assertSameBits(_ a: [Float], _ b: [Float], _ context: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, "\(context): counts", file: file, line: line)
+        let i = zip(a, b).enumerated().first { $0.element.0.bitPattern != $0.element.1.bitPattern }?.offset
+        XCTAssertNil(i, "\(context)[\(i ?? 0)]: \(i.map { a[$0] } ?? 0) vs \(i.map { b[$0] } ?? 0)", file: file, line: line)
+    }
+
     func testShiftedPlaneConvolutionMatchesDirectLoopsForwardAndBackward() throws {
         var rng = SeededRandom(seed: 11)
         // Stride-1 "same" convolutions (the shifted-plane path) down to planes smaller than the kernel,
@@ -231,7 +238,7 @@ final class FastPathTests: XCTestCase {
                 results.append([y.data, x.grad!.data, gamma.grad!.data, beta.grad!.data, s.grad!.data, mean.data, variance.data])
             }
             for (k, name) in ["output", "x.grad", "weight.grad", "bias.grad", "residual.grad", "running_mean", "running_var"].enumerated() {
-                XCTAssertEqual(results[0][k].map(\.bitPattern), results[1][k].map(\.bitPattern), "relu \(relu), training \(training): \(name)")
+                assertSameBits(results[0][k], results[1][k], "relu \(relu), training \(training): \(name)")
             }
             if relu { XCTAssertTrue(results[1][0].contains(0) && results[1][0].contains { $0 > 0 }) }
         } }
@@ -310,11 +317,7 @@ final class FastPathTests: XCTestCase {
                 try ((out * r).sum() + z.pow(2).sum()).backward()
                 runs.append([x.grad!.data] + params.map { $0.grad!.data } + gammas.map { $0.grad!.data } + betas.map { $0.grad!.data })
             }
-            for k in runs[0].indices {   // the first difference, not the whole arrays
-                XCTAssertEqual(runs[0][k].count, runs[1][k].count)
-                let i = runs[0][k].indices.first { runs[0][k][$0].bitPattern != runs[1][k][$0].bitPattern }
-                XCTAssertNil(i, "\(shape): gradient \(k)[\(i ?? 0)]: \(i.map { runs[0][k][$0] } ?? 0) vs \(i.map { runs[1][k][$0] } ?? 0)")
-            }
+            for k in runs[0].indices { assertSameBits(runs[0][k], runs[1][k], "\(shape): gradient \(k)") }
         }
     }
 
@@ -355,11 +358,7 @@ final class FastPathTests: XCTestCase {
                 }
                 runs.append([a.data, z.data, x.grad!.data, gamma.grad!.data, beta.grad!.data] + ws.map { $0.grad!.data })
             }
-            for k in runs[0].indices {   // the first difference, not the whole arrays
-                XCTAssertEqual(runs[0][k].count, runs[1][k].count)
-                let i = runs[0][k].indices.first { runs[0][k][$0].bitPattern != runs[1][k][$0].bitPattern }
-                XCTAssertNil(i, "\(shape) relu \(relu) training \(training): value \(k)[\(i ?? 0)]")
-            }
+            for k in runs[0].indices { assertSameBits(runs[0][k], runs[1][k], "\(shape) relu \(relu) training \(training): value \(k)") }
         } } }
     }
 
@@ -384,7 +383,7 @@ final class FastPathTests: XCTestCase {
                 lock.lock(); seen.append(values); lock.unlock()
             }
             XCTAssertNil(a.pending)
-            for values in seen { XCTAssertEqual(values.map(\.bitPattern), expected.map(\.bitPattern)) }
+            for values in seen { assertSameBits(values, expected, "a thread's read") }
         }
     }
 
