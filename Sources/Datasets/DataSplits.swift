@@ -1,15 +1,5 @@
 import Foundation
 
-/// How pixel values are normalised after scaling to `[0, 1]`: `x' = (x - mean[c]) / std[c]` per channel.
-public enum Normalization: Sendable, Equatable {
-    /// Mean and standard deviation of each channel over the (final) train split.
-    case computed
-    /// Given per-channel values (e.g. CIFAR-10's mean `[0.4914, 0.4822, 0.4465]`), one per channel.
-    case given(mean: [Float], std: [Float])
-    /// Only the `[0, 1]` scaling (mean 0, std 1).
-    case none
-}
-
 /// Options turning a loaded train/test pair into `DataSplits` (the REPL's `data ... val=5000 limit=1000 seed=1`).
 public struct DataConfig: Sendable, Equatable {
     /// Number of train images held out (class-balanced, seeded) as the validation split; 0 = none.
@@ -24,7 +14,8 @@ public struct DataConfig: Sendable, Equatable {
     /// Per-channel normalisation.
     public var normalization: Normalization
 
-    /// Defaults: no validation split, no limit, seed 0, the data set's augmentation, computed mean/std.
+    /// Defaults: no validation split, no limit, seed 0, the data set's augmentation, mean/std computed on
+    /// the full train split.
     public init(validation: Int = 0, limit: Int? = nil, seed: UInt64 = 0, augmentation: Augmentation? = nil,
                 normalization: Normalization = .computed) {
         self.validation = validation
@@ -51,15 +42,20 @@ public struct DataSplits: Sendable {
     public let mean: [Float]
     /// Per-channel standard deviation divided by, `[C]` (never 0).
     public let std: [Float]
+    /// The normalisation in force: `"computed"` (on the full train split), `"none"` (pixels/255 only),
+    /// `"given"`, or a preset's name (`"cifar10"`, `"half"`, ...).
+    public let normalizationName: String
     /// Augmentation of train batches.
     public let augmentation: Augmentation
     /// Seed of the shuffle and augmentation streams.
     public let seed: UInt64
 
-    /// Splits `train` into train/val, applies `limit`, and fixes mean/std.
-    /// - Throws: `DatasetError.invalidOption` when `train` and `test` differ in image shape or classes,
-    ///   `validation` is negative or leaves no training image, `limit` is not positive, or given
-    ///   mean/std do not have one value per channel (or a std is not positive).
+    /// Fixes mean/std (`.computed`: on all of `fullTrain`), splits `fullTrain` into train/val and applies
+    /// `limit`.
+    /// - Throws: `DatasetError.invalidOption` naming the option: `test` when `train` and `test` differ in
+    ///   image shape or classes, `val` when negative or leaving no training image, `limit` when not
+    ///   positive, `normalize` for an unknown preset, a preset of another channel count, or given
+    ///   values that are not one mean and one positive std per channel.
     public init(train fullTrain: Dataset, test fullTest: Dataset, config: DataConfig = DataConfig()) throws {
         guard fullTrain.imageShape == fullTest.imageShape, fullTrain.classNames == fullTest.classNames else {
             throw DatasetError.invalidOption(
@@ -71,6 +67,7 @@ public struct DataSplits: Sendable {
         if let limit = config.limit, limit <= 0 {
             throw DatasetError.invalidOption(name: "limit", reason: "\(limit) must be positive")
         }
+        (mean, std, normalizationName) = try config.normalization.resolve(for: fullTrain)
         let heldOut = Sampling.balanced(labels: fullTrain.labels, classCount: fullTrain.classCount,
                                         count: config.validation, seed: Sampling.mix(config.seed, 1))
         var isHeldOut = [Bool](repeating: false, count: fullTrain.count)
@@ -89,16 +86,6 @@ public struct DataSplits: Sendable {
         }
         self.train = train
         self.test = test
-        let channels = train.channels
-        switch config.normalization {
-        case .computed: (mean, std) = DataSplits.channelStatistics(train)
-        case .none: (mean, std) = ([Float](repeating: 0, count: channels), [Float](repeating: 1, count: channels))
-        case let .given(mean, std):
-            guard mean.count == channels, std.count == channels, std.allSatisfy({ $0 > 0 }) else {
-                throw DatasetError.invalidOption(name: "normalize", reason: "needs \(channels) means and \(channels) positive stds, got \(mean) and \(std)")
-            }
-            (self.mean, self.std) = (mean, std)
-        }
         augmentation = config.augmentation ?? fullTrain.defaultAugmentation
         seed = config.seed
     }
@@ -129,38 +116,18 @@ public struct DataSplits: Sendable {
                              augmentation: augment, seed: epochSeed)
     }
 
-    /// Several lines for the REPL's `data` command: each split, the shape, classes and preprocessing.
+    /// Several lines for the REPL's `data` command: each split, the shape, classes and preprocessing,
+    /// e.g. `normalize: computed (full train split) mean [0.2860] std [0.3530]; augmentation: crop 2; seed 1`.
     public var summary: String {
-        let fmt = { (values: [Float]) in "[" + values.map { String(format: "%.4f", Double($0)) }.joined(separator: ", ") + "]" }
+        let values = "mean \(Normalization.format(mean)) std \(Normalization.format(std))"
+        let normalize: String
+        switch normalizationName {
+        case "computed": normalize = "computed (full train split) " + values
+        case "none": normalize = "none (pixels/255)"
+        default: normalize = normalizationName + " " + values
+        }
         return [train.summary, "\(val.name): \(val.count) images", "\(test.name): \(test.count) images",
-                "normalize: mean \(fmt(mean)) std \(fmt(std)); augmentation: \(augmentation); seed \(seed)"]
+                "normalize: \(normalize); augmentation: \(augmentation); seed \(seed)"]
             .joined(separator: "\n")
-    }
-
-    /// Per-channel mean and (population) standard deviation of `data` in `[0, 1]` units; std 0 becomes 1.
-    static func channelStatistics(_ data: Dataset) -> (mean: [Float], std: [Float]) {
-        let plane = data.height * data.width
-        var sums = [Double](repeating: 0, count: data.channels)
-        var squares = sums
-        func accumulate<T>(_ values: [T], _ scale: Double, _ toDouble: (T) -> Double) {
-            values.withUnsafeBufferPointer { v in
-                for n in 0..<data.count {
-                    for c in 0..<data.channels {
-                        var s = 0.0, q = 0.0
-                        let base = (n * data.channels + c) * plane
-                        for p in 0..<plane { let x = toDouble(v[base + p]) * scale; s += x; q += x * x }
-                        sums[c] += s; squares[c] += q
-                    }
-                }
-            }
-        }
-        switch data.pixels {
-        case let .uint8(values): accumulate(values, 1.0 / 255) { Double($0) }
-        case let .float32(values): accumulate(values, 1) { Double($0) }
-        }
-        let n = Double(max(1, data.count * plane))
-        let mean = sums.map { $0 / n }
-        let std = zip(squares, mean).map { q, m in (max(0, q / n - m * m)).squareRoot() }
-        return (mean.map { Float($0) }, std.map { $0 > 0 ? Float($0) : 1 })
     }
 }
