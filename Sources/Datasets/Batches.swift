@@ -2,11 +2,12 @@ import Dispatch
 import Tensors
 
 /// One mini-batch: images `[B, C, H, W]` Float32 (scaled to `[0, 1]`, normalised, augmented) and
-/// their class labels `[B]`.
+/// their class labels `[B]` (-1 for an unlabelled training image).
 public struct Batch {
     /// Images `[B, C, H, W]`.
     public let images: Tensor
-    /// Class index of each image, `[B]`.
+    /// Class index of each image, `[B]`; -1 = no label (an unlabelled image of a `labels=` data set,
+    /// served by `DataSplits.batches(.train, ..., images: .all)`).
     public let labels: [Int]
     /// Position of each image in its split's `Dataset`, `[B]`.
     public let indices: [Int]
@@ -30,6 +31,8 @@ public struct BatchSequence: Sequence {
     public let augmentation: Augmentation
     /// Seed of this epoch's augmentation draws.
     public let seed: UInt64
+    /// Whether each image of `dataset` (by index) keeps its label; nil = all do. Others get label -1.
+    public let isLabelled: [Bool]?
 
     /// Number of batches, `ceil(order.count / batchSize)`.
     public var count: Int { (order.count + batchSize - 1) / batchSize }
@@ -71,7 +74,7 @@ public struct BatchSequence: Sequence {
         case let .float32(values): fill(values, scale: 1) { $0 }
         }
         return Batch(images: Tensor(shape: [indices.count, c, h, w], data: out),
-                     labels: indices.map { dataset.labels[$0] }, indices: indices)
+                     labels: indices.map { isLabelled?[$0] == false ? -1 : dataset.labels[$0] }, indices: indices)
     }
 
     /// A prefetching iterator over all batches.

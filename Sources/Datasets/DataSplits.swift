@@ -1,5 +1,13 @@
 import Foundation
 
+/// Which training images `DataSplits.batches(.train, ...)` serves when only some keep their labels (`labels=`).
+public enum TrainImages: Sendable {
+    /// Only the labelled images (`DataSplits.labelled`), with their labels.
+    case labelled
+    /// Every training image; an unlabelled one carries the label -1 in `Batch.labels`.
+    case all
+}
+
 /// Options turning a loaded train/test pair into `DataSplits` (the REPL's `data ... val=5000 limit=1000 seed=1`).
 public struct DataConfig: Sendable, Equatable {
     /// Number of train images held out (class-balanced, seeded) as the validation split; 0 = none.
@@ -7,19 +15,24 @@ public struct DataConfig: Sendable, Equatable {
     /// When set, train and test are each cut to at most this many images (class-balanced, seeded),
     /// after the validation hold-out; for quick demos and tests.
     public var limit: Int?
-    /// Seed of the hold-out, the limit, the per-epoch shuffle and the augmentation.
+    /// When set, only this many training images keep their labels (class-balanced, seeded, chosen after
+    /// the hold-out and the limit); the others stay in `train` as unlabelled images. Must be in
+    /// `1...train.count`; `train.count` labels every image.
+    public var labels: Int?
+    /// Seed of the hold-out, the limit, the labelled subset, the per-epoch shuffle and the augmentation.
     public var seed: UInt64
     /// Train-time augmentation; nil = the data set's default (CIFAR: crop 4 + flip; MNIST family: crop 2).
     public var augmentation: Augmentation?
     /// Per-channel normalisation.
     public var normalization: Normalization
 
-    /// Defaults: no validation split, no limit, seed 0, the data set's augmentation, mean/std computed on
-    /// the full train split.
-    public init(validation: Int = 0, limit: Int? = nil, seed: UInt64 = 0, augmentation: Augmentation? = nil,
+    /// Defaults: no validation split, no limit, every image labelled, seed 0, the data set's augmentation,
+    /// mean/std computed on the full train split.
+    public init(validation: Int = 0, limit: Int? = nil, labels: Int? = nil, seed: UInt64 = 0, augmentation: Augmentation? = nil,
                 normalization: Normalization = .computed) {
         self.validation = validation
         self.limit = limit
+        self.labels = labels
         self.seed = seed
         self.augmentation = augmentation
         self.normalization = normalization
@@ -32,8 +45,13 @@ public struct DataSplits: Sendable {
     /// Which split to draw batches from.
     public enum Split: String, Sendable, CaseIterable { case train, val, test }
 
-    /// Training images (what is left after the validation hold-out, then `limit`).
+    /// Training images (what is left after the validation hold-out, then `limit`), labelled or not.
     public let train: Dataset
+    /// Sorted indices into `train` of the images whose labels may be used: a seeded class-balanced
+    /// `labelCount` of them with `labels=`, else all of `0..<train.count`.
+    public let labelled: [Int]
+    /// The `labels=` count given (`DataConfig.labels`); nil when every image is labelled.
+    public let labelCount: Int?
     /// Held-out validation images, taken from the original train split (empty when `validation == 0`).
     public let val: Dataset
     /// Test images (cut to `limit` when set).
@@ -50,12 +68,13 @@ public struct DataSplits: Sendable {
     /// Seed of the shuffle and augmentation streams.
     public let seed: UInt64
 
-    /// Fixes mean/std (`.computed`: on all of `fullTrain`), splits `fullTrain` into train/val and applies
-    /// `limit`.
+    /// Fixes mean/std (`.computed`: on all of `fullTrain`), splits `fullTrain` into train/val, applies
+    /// `limit`, then picks the labelled images.
     /// - Throws: `DatasetError.invalidOption` naming the option: `test` when `train` and `test` differ in
     ///   image shape or classes, `val` when negative or leaving no training image, `limit` when not
-    ///   positive, `normalize` for an unknown preset, a preset of another channel count, or given
-    ///   values that are not one mean and one positive std per channel.
+    ///   positive, `labels` when outside `1...train.count` (after hold-out and limit), `normalize` for
+    ///   an unknown preset, a preset of another channel count, or given values that are not one mean
+    ///   and one positive std per channel.
     public init(train fullTrain: Dataset, test fullTest: Dataset, config: DataConfig = DataConfig()) throws {
         guard fullTrain.imageShape == fullTest.imageShape, fullTrain.classNames == fullTest.classNames else {
             throw DatasetError.invalidOption(
@@ -84,8 +103,15 @@ public struct DataSplits: Sendable {
             train = cut(train, tag: 2)
             test = cut(test, tag: 3)
         }
+        if let n = config.labels, !(1...train.count).contains(n) {
+            throw DatasetError.invalidOption(
+                name: "labels", reason: "\(n) must be in 1...\(train.count) (the train images left after the hold-out and limit)")
+        }
         self.train = train
         self.test = test
+        labelCount = config.labels
+        labelled = config.labels.map { Sampling.balanced(labels: train.labels, classCount: train.classCount, count: $0,
+                                                         seed: Sampling.mix(config.seed, 4)) } ?? Array(0..<train.count)
         augmentation = config.augmentation ?? fullTrain.defaultAugmentation
         seed = config.seed
     }
@@ -100,25 +126,46 @@ public struct DataSplits: Sendable {
     }
 
     /// Mini-batches of `split`. With `shuffle` (default: only for `.train`) the order is a fresh
-    /// permutation per epoch, seeded by (seed, epoch), and train batches are augmented; otherwise
-    /// the order is fixed and nothing is augmented (evaluation). The last partial batch is kept.
-    /// The next batch is assembled on a background thread while the current one is in use.
+    /// permutation per epoch, seeded by (data seed, epoch, `seed` when given), and train batches are
+    /// augmented from the same seed; otherwise the order is fixed and nothing is augmented (evaluation).
+    /// The last partial batch is kept. The next batch is assembled on a background thread while the
+    /// current one is in use.
+    ///
+    /// For `.train`, `images` says which images: `.labelled` only those in `labelled` (the permutation
+    /// is over them), `.all` every training image, each unlabelled one with label -1 (no label) in
+    /// `Batch.labels`, so its true label never reaches the caller through a batch. `Batch.indices` are
+    /// indices into `train` either way. `.val` and `.test` ignore `images`.
+    /// - Parameter seed: mixed with the data's own seed into the shuffle and augmentation seed, so a
+    ///   training run's `seed=` changes its batch order; nil keeps the data's order alone.
     /// - Throws: `DatasetError.invalidOption` when `batchSize < 1` or `epoch < 0`.
-    public func batches(_ split: Split, batchSize: Int, epoch: Int = 0, shuffle: Bool? = nil) throws -> BatchSequence {
+    public func batches(_ split: Split, batchSize: Int, epoch: Int = 0, shuffle: Bool? = nil, seed: UInt64? = nil,
+                        images: TrainImages = .labelled) throws -> BatchSequence {
         guard batchSize >= 1 else { throw DatasetError.invalidOption(name: "batch", reason: "\(batchSize) must be at least 1") }
         guard epoch >= 0 else { throw DatasetError.invalidOption(name: "epoch", reason: "\(epoch) must be at least 0") }
         let data = dataset(split)
         let training = shuffle ?? (split == .train)
-        let epochSeed = Sampling.mix(seed, 100, UInt64(epoch))
-        let order = training ? Sampling.permutation(data.count, seed: epochSeed) : Array(0..<data.count)
+        let epochSeed = seed.map { Sampling.mix(self.seed, 100, UInt64(epoch), $0) } ?? Sampling.mix(self.seed, 100, UInt64(epoch))
+        let pool = split == .train && images == .labelled ? labelled : Array(0..<data.count)
+        let order = training ? Sampling.permutation(pool.count, seed: epochSeed).map { pool[$0] } : pool
+        var isLabelled: [Bool]?
+        if split == .train, images == .all, labelled.count < train.count {
+            isLabelled = [Bool](repeating: false, count: train.count)
+            for i in labelled { isLabelled?[i] = true }
+        }
         let augment = training && split == .train ? augmentation : .none
         return BatchSequence(dataset: data, order: order, batchSize: batchSize, mean: mean, std: std,
-                             augmentation: augment, seed: epochSeed)
+                             augmentation: augment, seed: epochSeed, isLabelled: isLabelled)
     }
 
-    /// Several lines for the REPL's `data` command: each split, the shape, classes and preprocessing,
-    /// e.g. `normalize: computed (full train split) mean [0.2860] std [0.3530]; augmentation: crop 2; seed 1`.
+    /// Several lines for the REPL's `data` command: each split (and how many train images are labelled),
+    /// the shape, classes and preprocessing, e.g.
+    /// `normalize: computed (full train split) mean [0.2860] std [0.3530]; augmentation: crop 2; seed 1`.
     public var summary: String {
+        var labels = ""
+        if labelCount != nil {
+            labels = labelled.count == train.count ? "; all \(train.count) labelled"
+                : "; \(labelled.count) labelled (class-balanced, seed \(seed)), \(train.count - labelled.count) unlabelled"
+        }
         let values = "mean \(Normalization.format(mean)) std \(Normalization.format(std))"
         let normalize: String
         switch normalizationName {
@@ -126,7 +173,7 @@ public struct DataSplits: Sendable {
         case "none": normalize = "none (pixels/255)"
         default: normalize = normalizationName + " " + values
         }
-        return [train.summary, "\(val.name): \(val.count) images", "\(test.name): \(test.count) images",
+        return [train.summary + labels, "\(val.name): \(val.count) images", "\(test.name): \(test.count) images",
                 "normalize: \(normalize); augmentation: \(augmentation); seed \(seed)"]
             .joined(separator: "\n")
     }

@@ -25,7 +25,7 @@ final class NormalizationTests: XCTestCase {
         XCTAssertEqual(std[0], ((200.0 * 200 - 1) / 12).squareRoot() / 255, accuracy: 1e-7)
 
         let configs = [DataConfig(), DataConfig(validation: 20, limit: 30, seed: 7), DataConfig(validation: 100, seed: 2),
-                       DataConfig(limit: 10, seed: 9)]
+                       DataConfig(limit: 10, labels: 5, seed: 9)]
         let splits = try configs.map { try DataSplits(train: full, test: test, config: $0) }
         XCTAssertEqual(splits.map(\.train.count), [200, 30, 100, 10])
         for s in splits {
