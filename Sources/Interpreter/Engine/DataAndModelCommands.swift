@@ -21,6 +21,10 @@ extension Session {
             arguments: [ArgumentSpec("name", .valueOrWord, "fashion-mnist, mnist, kmnist, cifar10, cifar100, cifar100-coarse, or an .npz file")],
             options: [OptionSpec("val", .integer, default: .number(0), "images held out of train for validation (seeded, class-balanced)"),
                       OptionSpec("limit", .integer, "keep a seeded class-balanced subset of this many train (and test) images"),
+                      OptionSpec("labels", .integer, "keep labels on a seeded class-balanced subset of this many train images; the rest are unlabelled"),
+                      OptionSpec("normalize", .valueOrWord, default: .string("computed"),
+                                 "computed (full train split), none (pixels/255), a preset (" + Normalization.presetNames.joined(separator: ", ")
+                                    + ") or [[MEAN, ...], [STD, ...]]"),
                       OptionSpec("seed", .integer, session: "seed", "seed of the hold-out, subset, shuffling and augmentation"),
                       OptionSpec("augment", .bool, "random crop (+ flip for CIFAR) on train batches; default: the data set's"),
                       OptionSpec("path", .path, "folder of the files (default: the Debian package's for fashion-mnist)")],
@@ -28,6 +32,8 @@ extension Session {
         ) { inv, session in
             let name = inv.value("name").display
             if inv.has("limit") { try Limits.check(inv, "limit", try inv.int("limit"), 1...Int(Int32.max)) }
+            if inv.has("labels") { try Limits.check(inv, "labels", try inv.int("labels"), 1...Int(Int32.max)) }
+            let normalization = try dataNormalization(inv)
             try Limits.check(inv, "val", try inv.int("val"), 0...Int(Int32.max))
             let sets: (train: Dataset, test: Dataset)
             do {
@@ -44,10 +50,13 @@ extension Session {
                 throw inv.error("option 'val': must be less than the \(sets.train.count) train images, got \(try inv.int("val"))", at: "val")
             }
             var config = DataConfig(validation: try inv.int("val"), limit: inv.has("limit") ? try inv.int("limit") : nil,
-                                    seed: UInt64(max(0, try inv.int("seed"))))
+                                    labels: inv.has("labels") ? try inv.int("labels") : nil,
+                                    seed: UInt64(max(0, try inv.int("seed"))), normalization: normalization)
             if inv.has("augment") { config.augmentation = try inv.bool("augment") ? sets.train.defaultAugmentation : Augmentation.none }
             let splits: DataSplits
-            do { splits = try DataSplits(train: sets.train, test: sets.test, config: config) } catch { throw inv.error("\(error)") }
+            do { splits = try DataSplits(train: sets.train, test: sets.test, config: config) } catch let DatasetError.invalidOption(option, reason) {
+                throw inv.error("option '\(option)': \(reason)", at: inv.has(option) ? option : nil)
+            } catch { throw inv.error("\(error)") }
             let object = DataObject(name: name, splits: splits)
             session.workspace.data = object
             session.print(splits.summary)
@@ -197,6 +206,30 @@ enum Limits {
                             at: inv.has(name) ? name : nil)
         }
     }
+}
+
+/// The `normalize=` option of `data`: `computed`, `none`, a preset name, or `[[MEAN, ...], [STD, ...]]`
+/// (one mean and one std per channel; `DataSplits` checks the counts and signs against the data).
+/// - Throws: an error at `normalize` for any other value, with the closest word as a suggestion.
+func dataNormalization(_ inv: Invocation) throws -> Normalization {
+    let words = ["computed", "none"] + Normalization.presetNames
+    let value = inv.value("normalize")
+    switch value {
+    case .string("computed"): return .computed
+    case .string("none"): return .none
+    case let .string(word) where words.contains(word): return .preset(word)
+    case let .list(pair) where pair.count == 2:
+        func numbers(_ v: Value) -> [Float]? {
+            guard case let .list(items) = v, !items.isEmpty else { return nil }
+            let values = items.compactMap { item -> Float? in if case let .number(x) = item { return Float(x) } else { return nil } }
+            return values.count == items.count ? values : nil
+        }
+        if let mean = numbers(pair[0]), let std = numbers(pair[1]) { return .given(mean: mean, std: std) }
+    default: break
+    }
+    var message = "option 'normalize': expected " + words.joined(separator: ", ") + " or [[MEAN, ...], [STD, ...]], got \(value.literal)"
+    if case let .string(word) = value { message += didYouMean(word, words) }
+    throw inv.error(message, at: "normalize")
 }
 
 /// The model and part an argument names: a `ModelPart` (`student.stage[2]`) or a whole model.

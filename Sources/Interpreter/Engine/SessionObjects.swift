@@ -133,13 +133,15 @@ final class DataObject: SessionObject, DetailedObject {
     init(name: String, splits: DataSplits) { self.name = name; self.splits = splits }
     var typeName: String { "dataset" }
     var summary: String {
-        "\(name): \(splits.train.count) train, \(splits.val.count) val, \(splits.test.count) test, "
+        "\(name): \(splits.train.count) train" + (splits.labelCount == nil ? "" : " (\(splits.labelled.count) labelled)")
+            + ", \(splits.val.count) val, \(splits.test.count) test, "
             + splits.train.imageShape.map(String.init).joined(separator: "x") + ", \(splits.train.classCount) classes"
     }
-    var memberNames: [String] { ["train", "val", "test", "classes"] }
+    var memberNames: [String] { ["train", "labelled", "val", "test", "classes"] }
     func member(_ name: String) throws -> Value {
         switch name {
         case "train": return .number(Double(splits.train.count))
+        case "labelled": return .number(Double(splits.labelled.count))
         case "val": return .number(Double(splits.val.count))
         case "test": return .number(Double(splits.test.count))
         case "classes": return .list(splits.train.classNames.map { .string($0) })
