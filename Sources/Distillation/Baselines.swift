@@ -7,21 +7,56 @@ import Tensors
 /// scratch (cross-entropy only), KD (Hinton et al. 2015), FitNets (Romero et al. 2015) and
 /// attention transfer (Zagoruyko & Komodakis 2017). The teacher always runs in eval mode without gradients.
 public enum Baselines {
-    /// Trains every not-frozen parameter of `model` with cross-entropy (with label smoothing ε if set).
+    /// Trains every not-frozen parameter of `model` with cross-entropy (with label smoothing ε if set) on the
+    /// labelled training images; the record's `compute` counts its steps and validations (`ComputeCost`).
     /// - Throws: `DistillationError.nothingToTrain` when all is frozen; training errors.
     public static func scratch(_ model: Model, data: DataSplits, config: TrainingConfig, observer: TrainingObserver,
                                command: String, modelName: String, runName: String = "scratch") throws -> RunRecord {
         let split = validationSplit(data)
         let record = RunRecord(name: runName, method: "scratch", model: modelName, command: command, seed: config.seed,
                                hyperParameters: config.hyperParameters, validationSplit: split.rawValue)
+        let costs = try CostProfile(model, imageShape: data.train.imageShape)
         try Trainer.run(record, trainable: model.parameters(), guarded: allState(model), data: data, config: config,
-                        observer: observer, what: modelName,
+                        stepCost: ComputeCost(training: costs.trainingStep(costs.all)), observer: observer, what: modelName,
                         step: { batch in
                             try crossEntropy(try model.forward(batch.images, training: true), targets: batch.labels,
                                              labelSmoothing: config.labelSmoothing)
                         },
-                        validate: { _ in try classificationMetrics(model, data, split) })
+                        validate: { _ in try classificationMetrics(model, data, split, forwardMACs: costs.forward(costs.all)) })
         return record
+    }
+
+    /// The whole cost in MACs of a `scratch` run of `steps` steps with `config` (training and validation),
+    /// as its record will count it: for sizing a scratch baseline to another method's compute.
+    /// - Throws: `TensorError` when the data do not fit the model; `DistillationError.emptySplit`.
+    public static func scratchCost(_ model: Model, data: DataSplits, config: TrainingConfig) throws -> (Int) -> Int {
+        let costs = try CostProfile(model, imageShape: data.train.imageShape)
+        let pool = try data.batches(.train, batchSize: config.batchSize, shuffle: false, images: .labelled)
+        guard pool.count > 0 else { throw DistillationError.emptySplit("labelled train") }
+        let validation = costs.forward(costs.all) * data.dataset(validationSplit(data)).count
+        let perImage = costs.trainingStep(costs.all), images = pool.order.count, bpe = pool.count, batch = config.batchSize
+        return { steps in
+            ComputeBudget.visits(steps: steps, images: images, batchSize: batch, batchesPerEpoch: bpe) * perImage
+                + config.validations(steps: steps, batchesPerEpoch: bpe) * validation
+        }
+    }
+
+    /// The whole cost in MACs of a `kd` run of `steps` steps (teacher logits cached when that pays and
+    /// augmentation is off, student training, validation), as its record will count it.
+    /// - Throws: `TensorError` when the data do not fit the models; `DistillationError.emptySplit`.
+    public static func kdCost(student: Model, teacher: Model, data: DataSplits, config: TrainingConfig,
+                              unlabelled: Bool = false) throws -> (Int) -> Int {
+        let sc = try CostProfile(student, imageShape: data.train.imageShape), tc = try CostProfile(teacher, imageShape: data.train.imageShape)
+        let pool = try data.batches(.train, batchSize: config.batchSize, shuffle: false, images: unlabelled ? .all : .labelled)
+        guard pool.count > 0 else { throw DistillationError.emptySplit("train") }
+        let validation = sc.forward(sc.all) * data.dataset(validationSplit(data)).count
+        let images = pool.order.count, bpe = pool.count, batch = config.batchSize
+        let cacheable = data.augmentation == .none
+        return { steps in
+            let visits = ComputeBudget.visits(steps: steps, images: images, batchSize: batch, batchesPerEpoch: bpe)
+            let teacher = (cacheable && FeatureCache.pays(visits: visits, images: images) ? images : visits) * tc.forward(tc.all)
+            return teacher + visits * sc.trainingStep(sc.all) + config.validations(steps: steps, batchesPerEpoch: bpe) * validation
+        }
     }
 
     /// The KD loss of Hinton et al. (2015): α·T²·KL(softmax(t/T) ‖ softmax(s/T)) + (1 − α)·CE(s, y).
@@ -34,42 +69,95 @@ public enum Baselines {
         return try soft + hard
     }
 
-    /// Hinton KD: the student trained on `kdLoss` against the teacher's logits.
+    /// The KD loss over a batch in which some images have no label (label −1, `TrainImages.all`): the mean over
+    /// images of α_i·T²·KL_i + (1 − α_i)·CE_i, with α_i = `alpha` for a labelled image and 1 for an unlabelled
+    /// one (its loss is the soft term alone). With every image labelled it is `kdLoss` (label smoothing is
+    /// applied only then).
+    /// - Throws: `TensorError` when logits and labels disagree.
+    public static func kdLossWithUnlabelled(student s: Tensor, teacher t: Tensor, labels: [Int], temperature: Float, alpha: Float,
+                                            labelSmoothing: Float = 0) throws -> Tensor {
+        guard labels.contains(where: { $0 < 0 }) else {
+            return try kdLoss(student: s, teacher: t, labels: labels, temperature: temperature, alpha: alpha, labelSmoothing: labelSmoothing)
+        }
+        guard s.rank == 2, s.shape == t.shape, labels.count == s.shape[0] else {
+            throw TensorError.shapeMismatch(op: "kd", lhs: s.shape, rhs: t.shape)
+        }
+        let n = s.shape[0], c = s.shape[1]
+        // Constants: the teacher's softened distribution p_t and log p_t, the per-image soft weight α_i, and the
+        // one-hot labels (all zero for an unlabelled image, so its label never enters the loss).
+        let logPt = (t * (1 / temperature)).logSoftmax().data
+        let pt = Tensor(shape: [n, c], data: logPt.map { expf($0) })
+        let weights = Tensor(shape: [n, 1], data: labels.map { $0 < 0 ? 1 : alpha })
+        var onehot = [Float](repeating: 0, count: n * c)
+        for (i, y) in labels.enumerated() where y >= 0 {
+            guard y < c else { throw TensorError.invalidArgument(op: "kd", reason: "label \(y) of image \(i) is not below \(c) classes") }
+            onehot[i * c + y] = 1
+        }
+        let rowKL = try pt * (Tensor(shape: [n, c], data: logPt) - (s * (1 / temperature)).logSoftmax())
+        let soft = try (rowKL * weights).sum() * (temperature * temperature / Float(n))
+        let hard = try (Tensor(shape: [n, c], data: onehot) * s.logSoftmax()).sum() * (-(1 - alpha) / Float(n))
+        return try soft + hard
+    }
+
+    /// Hinton KD: the student trained on `kdLoss` against the teacher's logits, on the labelled training images;
+    /// with `unlabelled`, on every training image, the unlabelled ones through the soft term alone
+    /// (`kdLossWithUnlabelled`, α = 1 on them). Without augmentation, when the run visits its images more than
+    /// once, the teacher's logits are computed once (`FeatureCache`) instead of every step; the record's
+    /// `compute` counts the teacher either way.
     /// - Throws: `DistillationError` for T ≤ 0, α outside [0, 1], or differing class counts; training errors.
     public static func kd(student: Model, teacher: Model, temperature: Float = 4, alpha: Float = 0.9, data: DataSplits,
-                          config: TrainingConfig, observer: TrainingObserver, command: String, modelName: String,
-                          runName: String = "kd") throws -> RunRecord {
+                          config: TrainingConfig, unlabelled: Bool = false, observer: TrainingObserver, command: String,
+                          modelName: String, runName: String = "kd") throws -> RunRecord {
+        let setupStart = Date()
         guard temperature > 0 else { throw DistillationError.invalidOption(name: "T", reason: "must be positive, got \(temperature)") }
         guard (0...1).contains(alpha) else { throw DistillationError.invalidOption(name: "alpha", reason: "must be in [0, 1], got \(alpha)") }
+        try config.validate()
         let split = validationSplit(data)
         var hp = config.hyperParameters
         hp["T"] = "\(temperature)"; hp["alpha"] = "\(alpha)"
+        if unlabelled { hp["unlabelled"] = "true" }
         let record = RunRecord(name: runName, method: "kd", model: modelName, command: command, seed: config.seed,
                                hyperParameters: hp, validationSplit: split.rawValue)
-        try Trainer.run(record, trainable: student.parameters(), guarded: allState(student), data: data, config: config,
+        let images: TrainImages = unlabelled ? .all : .labelled
+        let pool = try data.batches(.train, batchSize: config.batchSize, shuffle: false, images: images)
+        guard pool.count > 0 else { throw DistillationError.emptySplit(unlabelled ? "train" : "labelled train") }
+        let sc = try CostProfile(student, imageShape: data.train.imageShape), tc = try CostProfile(teacher, imageShape: data.train.imageShape)
+        let steps = config.totalSteps(batchesPerEpoch: pool.count)
+        let visits = (steps / pool.count) * pool.order.count + (steps % pool.count) * config.batchSize
+        let logits = FeatureCache.pays(visits: visits, images: pool.order.count)
+            ? try FeatureCache.build(data, images: images, budget: FeatureCache.memoryBudget) { try teacher.forward($0, training: false) } : nil
+        if let logits {
+            record.compute.caches += tc.forward(tc.all) * logits.images
+            hp["cached"] = "teacher logits"; record.hyperParameters = hp
+        }
+        record.seconds += Date().timeIntervalSince(setupStart)
+        try Trainer.run(record, trainable: student.parameters(), guarded: allState(student), data: data, config: config, images: images,
+                        stepCost: ComputeCost(training: sc.trainingStep(sc.all), teacher: logits == nil ? tc.forward(tc.all) : 0),
                         observer: observer, what: modelName,
                         step: { batch in
-                            let t = try withNoGrad { try teacher.forward(batch.images, training: false) }
+                            let t = try logits?.gather(batch.indices) ?? withNoGrad { try teacher.forward(batch.images, training: false) }
                             let s = try student.forward(batch.images, training: true)
                             guard s.shape == t.shape else {
                                 throw DistillationError.incompatible("kd: student logits \(formatShape(s.shape)) and teacher logits \(formatShape(t.shape)) differ")
                             }
-                            return try kdLoss(student: s, teacher: t, labels: batch.labels, temperature: temperature, alpha: alpha,
-                                              labelSmoothing: config.labelSmoothing)
+                            return try kdLossWithUnlabelled(student: s, teacher: t, labels: batch.labels, temperature: temperature, alpha: alpha,
+                                                            labelSmoothing: config.labelSmoothing)
                         },
-                        validate: { _ in try classificationMetrics(student, data, split) })
+                        validate: { _ in try classificationMetrics(student, data, split, forwardMACs: sc.forward(sc.all)) })
         return record
     }
 
     /// FitNets: a hint stage regresses student stage `hintStage` onto the same teacher stage through an adapter
-    /// (a 1x1 conv + BN regressor) for `hintEpochs`, training student stages 0...hint; then KD for `config.epochs`.
+    /// (a 1x1 conv + BN regressor) for `hintEpochs`, training student stages 0...hint with `hintConfig`'s optimizer
+    /// and learning rate (feature regression wants Adam, as SSKD's mimic); then KD for `config.epochs`, or, with
+    /// `budget` (MACs), for as many steps as the budget leaves after the hint stage.
     /// - Returns: the hint record and the KD record.
     /// - Throws: as `SSKD.mimic` and `kd`.
-    public static func fitnet(student: Model, teacher: Model, hintStage: Int, hintEpochs: Int, temperature: Float = 4,
-                              alpha: Float = 0.9, pool: Bool = false, data: DataSplits, config: TrainingConfig,
-                              observer: TrainingObserver, command: String, modelName: String) throws -> [RunRecord] {
-        var hintConfig = config
-        hintConfig.epochs = hintEpochs
+    public static func fitnet(student: Model, teacher: Model, hintStage: Int, hintEpochs: Int, hintConfig hintBase: TrainingConfig? = nil,
+                              temperature: Float = 4, alpha: Float = 0.9, pool: Bool = false, data: DataSplits, config: TrainingConfig,
+                              budget: Int? = nil, observer: TrainingObserver, command: String, modelName: String) throws -> [RunRecord] {
+        var hintConfig = hintBase ?? config
+        hintConfig.epochs = hintEpochs; hintConfig.steps = nil; hintConfig.batchSize = config.batchSize; hintConfig.seed = config.seed
         let probe = try data.batches(.train, batchSize: 2, shuffle: false).batch(0).images
         let channels = try withNoGrad { try student.forward(probe, throughStage: hintStage, training: false).shape[1] }
         let teacherChannels = try withNoGrad { try teacher.forward(probe, throughStage: hintStage, training: false).shape[1] }
@@ -80,11 +168,32 @@ public enum Baselines {
                                        observer: observer, command: command, modelName: modelName)
         hint.name = "fitnet hint"; hint.method = "hint"
         guard hint.status == .completed else { return [hint] }
-        let rest = try kd(student: student, teacher: teacher, temperature: temperature, alpha: alpha, data: data, config: config,
+        var kdConfig = config
+        if let budget {
+            let cost = try kdCost(student: student, teacher: teacher, data: data, config: config)
+            kdConfig.steps = ComputeBudget.steps(budget: max(0, budget - hint.compute.total), cost: cost)
+        }
+        let rest = try kd(student: student, teacher: teacher, temperature: temperature, alpha: alpha, data: data, config: kdConfig,
                           observer: observer, command: command, modelName: modelName, runName: "fitnet")
         rest.method = "fitnet"
         rest.hyperParameters["hint_stage"] = "\(hintStage + 1)"; rest.hyperParameters["hint_epochs"] = "\(hintEpochs)"
         return [hint, rest]
+    }
+
+    /// The whole cost in MACs of an `attentionTransfer` run of `steps` steps (the teacher's backbone every step,
+    /// student training, validation), as its record will count it.
+    /// - Throws: `TensorError` when the data do not fit the models; `DistillationError.emptySplit`.
+    public static func atCost(student: Model, teacher: Model, data: DataSplits, config: TrainingConfig) throws -> (Int) -> Int {
+        let sc = try CostProfile(student, imageShape: data.train.imageShape), tc = try CostProfile(teacher, imageShape: data.train.imageShape)
+        let pool = try data.batches(.train, batchSize: config.batchSize, shuffle: false, images: .labelled)
+        guard pool.count > 0 else { throw DistillationError.emptySplit("labelled train") }
+        let validation = sc.forward(sc.all) * data.dataset(validationSplit(data)).count
+        let perImage = sc.trainingStep(sc.all) + tc.forward(0..<(teacher.stages.last?.range.upperBound ?? 0))
+        let images = pool.order.count, bpe = pool.count, batch = config.batchSize
+        return { steps in
+            ComputeBudget.visits(steps: steps, images: images, batchSize: batch, batchesPerEpoch: bpe) * perImage
+                + config.validations(steps: steps, batchesPerEpoch: bpe) * validation
+        }
     }
 
     /// Attention map of a feature `[N, C, H, W]`: mean over channels of squared activations, flattened to
@@ -111,7 +220,10 @@ public enum Baselines {
         hp["beta"] = "\(beta)"
         let record = RunRecord(name: "at", method: "at", model: modelName, command: command, seed: config.seed,
                                hyperParameters: hp, validationSplit: split.rawValue)
+        let sc = try CostProfile(student, imageShape: data.train.imageShape), tc = try CostProfile(teacher, imageShape: data.train.imageShape)
+        let teacherBackbone = 0..<(teacher.stages.last?.range.upperBound ?? 0)
         try Trainer.run(record, trainable: student.parameters(), guarded: allState(student), data: data, config: config,
+                        stepCost: ComputeCost(training: sc.trainingStep(sc.all), teacher: tc.forward(teacherBackbone)),
                         observer: observer, what: modelName,
                         step: { batch in
                             let tf = try withNoGrad { try teacher.features(batch.images, training: false) }
@@ -127,7 +239,7 @@ public enum Baselines {
                             }
                             return loss
                         },
-                        validate: { _ in try classificationMetrics(student, data, split) })
+                        validate: { _ in try classificationMetrics(student, data, split, forwardMACs: sc.forward(sc.all)) })
         return record
     }
 }

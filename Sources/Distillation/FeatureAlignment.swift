@@ -85,33 +85,55 @@ public struct FeatureMetrics: Equatable {
     public var cosine: Double
 }
 
-/// Measures `FeatureMetrics` for student stage `s` against teacher stage `t` on `split`, in eval mode without gradients.
+/// Accumulates `FeatureMetrics` over batches of aligned student and teacher maps (same shape `[n, ...]`).
+struct FeatureDistance {
+    private var sq = 0.0, sumT = 0.0, sumT2 = 0.0, elements = 0, cosSum = 0.0
+    /// Images added so far.
+    private(set) var images = 0
+
+    /// Adds one batch.
+    /// - Throws: `DistillationError.incompatible` when the shapes differ.
+    mutating func add(student fs: Tensor, teacher ft: Tensor, stage: Int) throws {
+        guard fs.shape == ft.shape else {
+            throw DistillationError.incompatible("stage \(stage + 1): aligned student \(formatShape(fs.shape)) vs teacher \(formatShape(ft.shape))")
+        }
+        let n = fs.shape[0], per = fs.count / max(n, 1)
+        let a = fs.data, b = ft.data
+        for i in 0..<n {
+            var dot = 0.0, ns = 0.0, nt = 0.0
+            for j in (i * per)..<((i + 1) * per) {
+                let x = Double(a[j]), y = Double(b[j])
+                sq += (x - y) * (x - y); sumT += y; sumT2 += y * y
+                dot += x * y; ns += x * x; nt += y * y
+            }
+            cosSum += dot / max((ns * nt).squareRoot(), 1e-12)
+        }
+        elements += fs.count; images += n
+    }
+
+    /// The metrics of everything added (distance MSE/Var(teacher), mean cosine).
+    var result: FeatureMetrics {
+        let mean = sumT / Double(max(elements, 1))
+        let variance = max(sumT2 / Double(max(elements, 1)) - mean * mean, 1e-12)
+        return FeatureMetrics(distance: sq / Double(max(elements, 1)) / variance, cosine: cosSum / Double(max(images, 1)))
+    }
+}
+
+/// Measures `FeatureMetrics` for student stage `s` against teacher stage `t` on `split`, in eval mode without gradients,
+/// on the split's first `limit` images (rounded up to whole batches) or all of them.
 /// - Throws: `DistillationError.emptySplit`, alignment errors, `TensorError` when data do not fit.
 public func featureMetrics(student: Model, stage s: Int, teacher: Model, stage t: Int, alignment: FeatureAlignment,
                            data: DataSplits, split: DataSplits.Split, batchSize: Int = 256, limit: Int? = nil) throws -> FeatureMetrics {
     guard data.dataset(split).count > 0 else { throw DistillationError.emptySplit(split.rawValue) }
-    var sq = 0.0, sumT = 0.0, sumT2 = 0.0, elements = 0, cosSum = 0.0, images = 0
+    var acc = FeatureDistance()
     try withNoGrad {
         for batch in try data.batches(split, batchSize: batchSize, shuffle: false) {
-            if let limit, images >= limit { break }
+            if let limit, acc.images >= limit { break }
             try Cancellation.check()
             let fs = try alignment.student(try student.forward(batch.images, throughStage: s, training: false), training: false)
             let ft = try alignment.teacher(try teacher.forward(batch.images, throughStage: t, training: false))
-            guard fs.shape == ft.shape else { throw DistillationError.incompatible("stage \(s + 1): aligned student \(formatShape(fs.shape)) vs teacher \(formatShape(ft.shape))") }
-            let n = fs.shape[0], per = fs.count / max(n, 1)
-            for i in 0..<n {
-                var dot = 0.0, ns = 0.0, nt = 0.0
-                for j in (i * per)..<((i + 1) * per) {
-                    let a = Double(fs.data[j]), b = Double(ft.data[j])
-                    sq += (a - b) * (a - b); sumT += b; sumT2 += b * b
-                    dot += a * b; ns += a * a; nt += b * b
-                }
-                cosSum += dot / max((ns * nt).squareRoot(), 1e-12)
-            }
-            elements += fs.count; images += n
+            try acc.add(student: fs, teacher: ft, stage: s)
         }
     }
-    let mean = sumT / Double(elements)
-    let variance = max(sumT2 / Double(elements) - mean * mean, 1e-12)
-    return FeatureMetrics(distance: sq / Double(elements) / variance, cosine: cosSum / Double(images))
+    return acc.result
 }

@@ -2,73 +2,122 @@ import Datasets
 import Foundation
 import Tensors
 
-/// Feature maps of every training image, computed once and looked up by image index.
+/// Feature maps of a split's images, computed once and looked up by image index.
 ///
 /// SSKD's inputs to a stage do not change during its mimic when augmentation is off: the teacher runs in
 /// eval mode without gradients, and a frozen student prefix (stages 1...k-1, BatchNorm in eval mode) is a
 /// fixed function too. So the teacher's stage-k map and the prefix's output can be computed in one pass and
-/// reused every epoch (issue #9, "teacher recomputation"); the head's input (the frozen backbone's last map)
-/// likewise. With augmentation on, every epoch sees other crops, and nothing is cached.
+/// reused every epoch; the head's input (the frozen backbone's last map), KD's teacher logits and the
+/// validation split's features likewise. With augmentation on, every epoch sees other crops, and no training
+/// feature is cached. A cache is built only when it pays (`pays(visits:images:)`) and fits `memoryBudget`;
+/// its cost (one computation per image held) goes into the run's `ComputeCost.caches`.
 ///
 /// Values are the same as recomputing them (eval-mode layers act on each image independently; only the
 /// summation order inside GEMM may differ with the batch size, about 1e-6 relative).
 final class FeatureCache {
-    /// Memory the caches of one command may take, in bytes (2 GiB). Larger caches are not built and the
-    /// features are recomputed per batch instead, as without caching. (Tests set 0 to compare both paths.)
-    nonisolated(unsafe) static var memoryBudget = 2 << 30
+    /// Memory the caches of one command may take, in bytes: half of this machine's physical memory, at least
+    /// 2 GiB (on 24 GiB, 12 GiB: full Fashion-MNIST's stage-1 teacher targets and frozen-prefix outputs take
+    /// 2 × 2.76 GB). Larger caches are not built and the features are recomputed per batch instead, as without
+    /// caching. (Tests set 0 to compare both paths.)
+    nonisolated(unsafe) static var memoryBudget = FeatureCache.defaultBudget
+
+    /// Half the physical memory, at least 2 GiB.
+    static var defaultBudget: Int { max(2 << 30, Int(ProcessInfo.processInfo.physicalMemory / 2)) }
+
+    /// Bytes a cache of `images` rows of `shape` would take (Float32), or nil on overflow.
+    static func bytes(images: Int, shape: [Int]) -> Int? {
+        let r = shape.reduce(1, *).multipliedReportingOverflow(by: images)
+        let b = r.partialValue.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
+        return r.overflow || b.overflow ? nil : b.partialValue
+    }
+
+    /// Whether a cache pays for itself: it costs one computation per image it holds, recomputing costs one per
+    /// visit, so it is built only when the run visits its images more than once (`visits` image-visits over
+    /// `images` distinct images).
+    static func pays(visits: Int, images: Int) -> Bool { visits > images }
 
     /// Per-image shape, e.g. `[64, 7, 7]`.
     let shape: [Int]
+    /// Images held.
+    let images: Int
     private var values: [Float]
+    /// Row of each split index, −1 where the image is not held (nil: row = split index).
+    private let rowOf: [Int32]?
     private var perImage: Int { shape.reduce(1, *) }
     /// Size of the cache in bytes.
     var bytes: Int { values.count * MemoryLayout<Float>.size }
 
-    private init(shape: [Int], values: [Float]) { self.shape = shape; self.values = values }
+    private init(shape: [Int], images: Int, values: [Float], rowOf: [Int32]?) {
+        self.shape = shape; self.images = images; self.values = values; self.rowOf = rowOf
+    }
 
-    /// Runs `compute` (no gradients) over the training split in order and keeps its output per image, or
-    /// returns nil when the training split is augmented or the cache would exceed `budget` bytes.
+    /// Runs `compute` (no gradients) over `split` in order and keeps its output per image, or returns nil when
+    /// the training split is augmented or the cache would exceed `budget` bytes.
     /// - Parameters:
+    ///   - split: `.train` (the images `images` selects) or an evaluation split (all of it).
     ///   - compute: maps a batch `[n, C, H, W]` to features `[n, ...]`, one row per image.
     ///   - budget: bytes still available (``memoryBudget`` minus what other caches of the command took).
+    ///   - maxImages: keep only the first images, whole batches of `batchSize` until at least this many (what a
+    ///     loop over the same batches that stops once it has seen `maxImages` reads).
     /// - Throws: errors of `compute`; `DistillationError.interrupted` when Ctrl-C is pressed meanwhile.
-    static func build(_ data: DataSplits, budget: Int, batchSize: Int = 256, _ compute: (Tensor) throws -> Tensor) throws -> FeatureCache? {
-        guard data.augmentation == .none, data.train.count > 0 else { return nil }
-        let batches = try data.batches(.train, batchSize: batchSize, shuffle: false)
-        var cache: FeatureCache?
+    static func build(_ data: DataSplits, split: DataSplits.Split = .train, images: TrainImages = .all, budget: Int,
+                      batchSize: Int = 256, maxImages: Int? = nil, _ compute: (Tensor) throws -> Tensor) throws -> FeatureCache? {
+        let set = data.dataset(split)
+        guard split != .train || data.augmentation == .none, set.count > 0 else { return nil }
+        let batches = try data.batches(split, batchSize: batchSize, shuffle: false, images: images)
+        let batchCount = maxImages.map { min(batches.count, ($0 + batchSize - 1) / batchSize) } ?? batches.count
+        let order = Array(batches.order.prefix(batchCount * batchSize))
+        let count = order.count
+        guard count > 0 else { return nil }
+        var rowOf: [Int32]?
+        if count != set.count || order != Array(0..<set.count) {
+            var map = [Int32](repeating: -1, count: set.count)
+            for (row, index) in order.enumerated() { map[index] = Int32(row) }
+            rowOf = map
+        }
+        var values: [Float] = [], shape: [Int]?
+        var filled = 0
         try withNoGrad {
-            for batch in batches {
+            for (number, batch) in batches.enumerated() {
+                if number == batchCount { break }
                 try Cancellation.check()
                 let y = try compute(batch.images)
                 let n = batch.indices.count
                 precondition(y.shape.first == n && y.count % max(n, 1) == 0, "feature rows must match the batch")
-                if cache == nil {
-                    let shape = Array(y.shape.dropFirst())
-                    let total = shape.reduce(1, *).multipliedReportingOverflow(by: data.train.count)
-                    guard !total.overflow, total.partialValue * MemoryLayout<Float>.size <= budget else { return }
-                    cache = FeatureCache(shape: shape, values: [Float](repeating: 0, count: total.partialValue))
+                if shape == nil {
+                    let s = Array(y.shape.dropFirst())
+                    guard let size = FeatureCache.bytes(images: count, shape: s), size <= budget else { return }
+                    shape = s
+                    values = [Float](repeating: 0, count: size / MemoryLayout<Float>.size)
                 }
-                let per = cache!.perImage
+                let per = y.count / max(n, 1)
                 y.data.withUnsafeBufferPointer { src in
-                    cache!.values.withUnsafeMutableBufferPointer { dst in
-                        for (row, index) in batch.indices.enumerated() {
-                            for j in 0..<per { dst[index * per + j] = src[row * per + j] }
+                    values.withUnsafeMutableBufferPointer { dst in
+                        for row in 0..<n {
+                            let target = filled + row
+                            for j in 0..<per { dst[target * per + j] = src[row * per + j] }
                         }
                     }
                 }
+                filled += n
             }
         }
-        return cache
+        guard let shape else { return nil }
+        return FeatureCache(shape: shape, images: count, values: values, rowOf: rowOf)
     }
 
-    /// The cached features of `indices` as one tensor `[indices.count] + shape` (no gradient).
+    /// The cached features of `indices` (indices into the split) as one tensor `[indices.count] + shape`
+    /// (no gradient).
+    /// - Precondition: every index is held (callers gather the batches of the selection the cache was built on).
     func gather(_ indices: [Int]) -> Tensor {
         let per = perImage
         var out = [Float](repeating: 0, count: indices.count * per)
         values.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for (row, index) in indices.enumerated() {
-                    for j in 0..<per { dst[row * per + j] = src[index * per + j] }
+                    let r = rowOf.map { Int($0[index]) } ?? index
+                    precondition(r >= 0, "image \(index) is not in the cache")
+                    for j in 0..<per { dst[row * per + j] = src[r * per + j] }
                 }
             }
         }

@@ -52,8 +52,11 @@ public final class RunRecord: Codable {
     public var status: Status = .completed
     /// Human explanation when interrupted or diverged (names the step and the loss).
     public var stopReason: String?
-    /// Wall time in seconds.
+    /// Wall time in seconds of the whole command's part for this run: training, validation, the distance
+    /// before a mimic, and the building of every feature cache it used.
     public var seconds: Double = 0
+    /// Compute spent, in MACs, by part (training, teacher forwards, caches, evaluation); see `ComputeCost`.
+    public var compute = ComputeCost()
 
     /// Creates an empty record.
     public init(name: String, method: String, model: String, command: String, seed: UInt64,

@@ -176,6 +176,9 @@ public struct Invocation {
     /// Whether `name` has a value (given, defaulted, or a variadic list).
     public func has(_ name: String) -> Bool { values[name] != nil }
 
+    /// Whether the user wrote `name` (an option given as `name=...`, or a positional argument), not a default.
+    public func isGiven(_ name: String) -> Bool { locations[name] != nil }
+
     /// The value of argument/option `name`, or `.none` when absent.
     public func value(_ name: String) -> Value { values[name] ?? .none }
 

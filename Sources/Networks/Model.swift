@@ -89,8 +89,8 @@ public final class Model: Layer {
         public let modules: [String]
         /// Whether every unit is frozen (no gradients, BatchNorm in eval mode).
         public let isFrozen: Bool
-        /// Index range into the model's unit list.
-        let range: Range<Int>
+        /// Index range into the model's unit list (the entries of `unitCosts(inputShape:)` this stage covers).
+        public let range: Range<Int>
     }
 
     func stage(_ name: String, _ range: Range<Int>) -> Stage {
@@ -150,6 +150,29 @@ public final class Model: Layer {
     public func features(_ x: Tensor, training: Bool = false) throws -> [Tensor] {
         var y = x
         return try stages.map { s in y = try run(y, s.range, training: training); return y }
+    }
+
+    /// What one execution unit costs per image, for compute accounting (`Distillation.ComputeCost`).
+    public struct UnitCost: Equatable {
+        /// Dotted unit path, e.g. `layer2.0`.
+        public let path: String
+        /// Multiply-accumulates of one forward pass for one image (`Layer.profile` at batch 1).
+        public let macs: Int
+        /// Whether the unit has parameters that train now (not frozen, at least one parameter).
+        public let trains: Bool
+    }
+
+    /// The per-image forward cost of every unit, in execution order, for an input of shape `inputShape`
+    /// (`[1, C, H, W]`, or `[1, features]` for the MLP). Index `i` matches `stages[k].range` and `head.range`.
+    /// - Throws: `TensorError` when `inputShape` does not fit the network.
+    public func unitCosts(inputShape: [Int]) throws -> [UnitCost] {
+        var shape = inputShape
+        return try units.enumerated().map { i, unit in
+            let p = try unit.layer.profile(shape)
+            shape = p.output
+            let per = p.macs / max(inputShape.first ?? 1, 1)
+            return UnitCost(path: unit.path, macs: per, trains: !frozen[i] && !unit.layer.namedParameters().isEmpty)
+        }
     }
 
     /// All parameters, in `named_parameters()` order (give these to an optimizer; frozen ones are skipped by it).

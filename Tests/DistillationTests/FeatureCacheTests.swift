@@ -7,7 +7,7 @@ import Tensors
 /// The feature cache of SSKD's mimic and head steps (augmentation off) must give the training the cached
 /// path would have without it: the same per-step losses and weights, up to GEMM summation order.
 final class FeatureCacheTests: XCTestCase {
-    override func tearDown() { FeatureCache.memoryBudget = 2 << 30 }
+    override func tearDown() { FeatureCache.memoryBudget = FeatureCache.defaultBudget }
 
     func data(augmentation: Augmentation = .none) throws -> DataSplits {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: SSKDTests.root), "dataset-fashion-mnist is not installed (scripts/setup installs it)")
@@ -35,7 +35,7 @@ final class FeatureCacheTests: XCTestCase {
     func testCachedMimicTrainsLikeRecomputedMimic() throws {
         let (cached, wCached) = try mimicStage2(budget: 2 << 30)
         let (plain, wPlain) = try mimicStage2(budget: 0)
-        XCTAssertEqual(cached.hyperParameters["cached"], "teacher stage 2 + student stages 1...1")
+        XCTAssertEqual(cached.hyperParameters["cached"], "teacher stage 2 + student stages 1...1 + val teacher stage 2 + val student stages 1...1")
         XCTAssertNil(plain.hyperParameters["cached"])
         XCTAssertEqual(cached.steps.count, 16)   // 400 training images / batch 50, 2 epochs
         XCTAssertEqual(cached.steps.count, plain.steps.count)
@@ -55,7 +55,8 @@ final class FeatureCacheTests: XCTestCase {
 
     func testAugmentedDataIsNeverCached() throws {
         let (record, _) = try mimicStage2(budget: 2 << 30, augmentation: Augmentation(cropPadding: 2))
-        XCTAssertNil(record.hyperParameters["cached"])
+        XCTAssertEqual(record.hyperParameters["cached"], "val teacher stage 2 + val student stages 1...1",
+                       "augmented training images are never cached; the validation images are never augmented")
     }
 
     func testCachedHeadTrainsLikeRecomputedHead() throws {
@@ -68,7 +69,7 @@ final class FeatureCacheTests: XCTestCase {
                                       command: "train", modelName: "student")
         }
         let cached = try run(2 << 30), plain = try run(0)
-        XCTAssertEqual(cached.hyperParameters["cached"], "student stages 1...2")
+        XCTAssertEqual(cached.hyperParameters["cached"], "student stages 1...2 (train, val)")
         XCTAssertEqual(cached.steps.count, plain.steps.count)
         for (a, b) in zip(cached.steps, plain.steps) { XCTAssertEqual(a.loss, b.loss, accuracy: 1e-4 * max(1, abs(b.loss))) }
         XCTAssertEqual(cached.epochs.last?.top1 ?? -1, plain.epochs.last?.top1 ?? -2, accuracy: 0.5)

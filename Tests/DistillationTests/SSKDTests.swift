@@ -87,7 +87,7 @@ final class SSKDTests: XCTestCase {
         }
         let test = try evaluate(student, data: data, split: .test)
         XCTAssertGreaterThan(test.top1, 45, "SSKD student on 2000 images: \(test.report())\n\(table)")
-        XCTAssertTrue(table.hasPrefix("stage  epochs  loss"))
+        XCTAssertTrue(table.hasPrefix("stage     steps  loss"))
         let gap = try GapReport.measure(student: student, teacher: teacher, data: data, baseline: ("chance", 10), alignments: alignments)
         XCTAssertEqual(gap.stages.count, 2)
         XCTAssertNotNil(gap.stages[0], "the recipe's adapters make 8 vs 16 channels comparable")

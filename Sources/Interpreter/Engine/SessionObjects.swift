@@ -42,7 +42,7 @@ final class ModelObject: SessionObject, DetailedObject {
         return "\(model.architecture): \(grouped(model.parameterCount)) parameters, \(stages) ("
             + model.stages.map(\.name).joined(separator: ", ") + ")" + (frozen > 0 ? ", \(frozen) frozen" : "")
     }
-    var memberNames: [String] { ["stage", "head", "backbone", "arch", "params", "top1"] }
+    var memberNames: [String] { ["stage", "head", "backbone", "arch", "params", "top1", "compute", "seconds"] }
 
     func member(_ name: String) throws -> Value {
         switch name {
@@ -51,6 +51,8 @@ final class ModelObject: SessionObject, DetailedObject {
         case "backbone": return .object(ModelPart(self, .backbone, label: "backbone"))
         case "arch": return .string(model.architecture)
         case "params": return .number(Double(model.parameterCount))
+        case "compute": return .number(Double(records.reduce(0) { $0 + $1.compute.total }) / 1e9)   // GMAC of all its runs
+        case "seconds": return .number(records.reduce(0) { $0 + $1.seconds })
         case "top1":
             guard let top1 = testTop1 else { throw EngineError("the model has not been evaluated yet (run 'eval' first)") }
             return .number(top1)

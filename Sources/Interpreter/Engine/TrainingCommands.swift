@@ -6,27 +6,46 @@ import Tensors
 
 // train, mimic, sskd, kd, fitnet, at, gap, compare, runs.
 
-/// Options every training command takes, declared once.
-let trainingOptions: [OptionSpec] = [
-    OptionSpec("epochs", .integer, default: .number(1), "passes over the training split"),
-    OptionSpec("lr", .number, session: "lr", "peak learning rate"),
-    OptionSpec("batch", .integer, session: "batch", "mini-batch size"),
-    OptionSpec("momentum", .number, default: .number(0.9), "SGD momentum"),
-    OptionSpec("wd", .number, default: .number(5e-4), "weight decay"),
-    OptionSpec("optimizer", .word(choices: OptimizerKind.allCases.map(\.rawValue)), default: .string("sgd"), "optimizer"),
-    OptionSpec("schedule", .word(choices: ScheduleKind.allCases.map(\.rawValue)), default: .string("cosine"),
-               "learning-rate schedule over the run's steps"),
-    OptionSpec("warmup", .integer, default: .number(0), "linear warm-up steps"),
-    OptionSpec("smoothing", .number, default: .number(0), "label smoothing of the cross-entropy"),
-    OptionSpec("seed", .integer, session: "seed", "seed of batch order and augmentation"),
-    OptionSpec("data", .object("dataset"), "data set (default: the current one)"),
-]
+/// Options every training command takes, declared once. `defaults` gives a command's own defaults (SSKD's
+/// mimic: `SSKD.Defaults.mimic`, a budget in steps); without it the classification defaults apply (epochs 1,
+/// SGD, the session's `lr`).
+func trainingOptions(_ defaults: TrainingConfig? = nil, epochs: String = "epochs", steps: String = "steps") -> [OptionSpec] {
+    let d = defaults
+    return [
+        OptionSpec(epochs, .integer, default: d == nil ? .number(1) : nil,
+                   d == nil ? "passes over the training images" : "passes over the training images, instead of \(steps)"),
+        OptionSpec(steps, .integer, default: d?.steps.map { .number(Double($0)) },
+                   "optimizer steps, instead of \(epochs) (the last epoch may be partial)"),
+        OptionSpec("lr", .number, default: d.map { .number(Double($0.learningRate)) }, session: d == nil ? "lr" : nil, "peak learning rate"),
+        OptionSpec("batch", .integer, session: "batch", "mini-batch size"),
+        OptionSpec("momentum", .number, default: .number(0.9), "SGD momentum"),
+        OptionSpec("wd", .number, default: .number(Double(d?.weightDecay ?? 5e-4)), "weight decay"),
+        OptionSpec("optimizer", .word(choices: OptimizerKind.allCases.map(\.rawValue)), default: .string((d?.optimizer ?? .sgd).rawValue),
+                   "optimizer"),
+        OptionSpec("schedule", .word(choices: ScheduleKind.allCases.map(\.rawValue)), default: .string("cosine"),
+                   "learning-rate schedule over the run's steps"),
+        OptionSpec("warmup", .integer, default: .number(0), "linear warm-up steps"),
+        OptionSpec("smoothing", .number, default: .number(0), "label smoothing of the cross-entropy"),
+        OptionSpec("seed", .integer, session: "seed", "seed of batch order and augmentation"),
+        OptionSpec("patience", .integer, "stop early after this many validations without improvement (default: never)"),
+        OptionSpec("val_every", .integer, default: .number(1), "validate every this many epochs (and after the last)"),
+        OptionSpec("data", .object("dataset"), "data set (default: the current one)"),
+    ]
+}
+
+/// Options of the classification commands (train, kd, fitnet, at).
+let classificationOptions = trainingOptions()
 
 extension Session {
-    /// The `TrainingConfig` of a training command's options.
-    func trainingConfig(_ inv: Invocation, epochs: String = "epochs") throws -> TrainingConfig {
+    /// The `TrainingConfig` of a training command's options. `epochs`/`steps` name the command's budget options
+    /// (`stage_epochs`/`steps` for `sskd`): whichever the user gave wins, both is an error, neither is the default.
+    func trainingConfig(_ inv: Invocation, epochs: String = "epochs", steps: String = "steps") throws -> TrainingConfig {
         var c = TrainingConfig()
-        c.epochs = try inv.int(epochs)
+        if inv.isGiven(epochs) && inv.isGiven(steps) {
+            throw inv.error("give '\(epochs)' or '\(steps)', not both", at: steps)
+        }
+        if inv.has(epochs) { c.epochs = try inv.int(epochs) }
+        if inv.has(steps) && !inv.isGiven(epochs) { c.steps = try inv.int(steps) }
         c.learningRate = Float(try inv.double("lr"))
         c.batchSize = try inv.int("batch")
         c.momentum = Float(try inv.double("momentum"))
@@ -36,14 +55,22 @@ extension Session {
         c.warmupSteps = try inv.int("warmup")
         c.labelSmoothing = Float(try inv.double("smoothing"))
         c.seed = UInt64(max(0, try inv.int("seed")))
-        do { try c.validate() } catch let e as DistillationError {
+        if inv.has("patience") { c.patience = try inv.int("patience") }
+        c.validateEvery = try inv.int("val_every")
+        try check(c, inv, names: ["epochs": epochs, "steps": steps])
+        return c
+    }
+
+    /// Validates `config`, reporting a bad value at the option the user wrote (`names` maps the config's option
+    /// names to the command's, e.g. epochs → stage_epochs).
+    func check(_ config: TrainingConfig, _ inv: Invocation, names: [String: String] = [:]) throws {
+        do { try config.validate() } catch let e as DistillationError {
             if case let .invalidOption(name, reason) = e {
-                let given = name == "epochs" ? epochs : name
+                let given = names[name] ?? name
                 throw inv.error("option '\(given)': \(reason)", at: inv.has(given) ? given : nil)
             }
             throw inv.error("\(e)")
         }
-        return c
     }
 
     /// Runs a training body with a session observer, files its records, reports divergence as an error.
@@ -122,14 +149,65 @@ extension Session {
         return lines.indices.contains(i) ? lines[i].trimmingCharacters(in: .whitespaces) : inv.command.name
     }
 
+    /// The model whose head a student's head starts from: the `from_teacher=` model, none for `false`, and by
+    /// default `teacher` when its head's parameter names and shapes match the student's.
+    func headTeacher(_ inv: Invocation, student: ModelObject, teacher: ModelObject?) throws -> ModelObject? {
+        if inv.isGiven("from_teacher") {
+            switch inv.value("from_teacher") {
+            case .bool(false): return nil
+            case .bool(true):
+                guard let teacher else { throw inv.error("from_teacher=true: no teacher yet; name one (from_teacher=teacher)", at: "from_teacher") }
+                return teacher
+            case let .object(m as ModelObject):
+                guard m !== student else { throw inv.error("from_teacher: the student itself", at: "from_teacher") }
+                guard SSKD.headsMatch(student.model, m.model) else {
+                    throw inv.error("from_teacher: the heads of \(workspace.name(of: student, in: self)) and \(workspace.name(of: m, in: self)) differ in names or shapes; give from_teacher=false", at: "from_teacher")
+                }
+                return m
+            default:
+                throw inv.error("from_teacher takes a model or false, got \(inv.value("from_teacher").literal)", at: "from_teacher")
+            }
+        }
+        guard let teacher, teacher !== student, SSKD.headsMatch(student.model, teacher.model) else { return nil }
+        return teacher
+    }
+
+    /// The step count whose whole cost (`cost`, MACs as a function of steps) matches the `budget=` option:
+    /// a model (the compute of all its runs so far) or a number of GMAC.
+    func budgetSteps(_ inv: Invocation, cost: (Int) -> Int) throws -> Int {
+        let target = try budgetMACs(inv)
+        let steps = ComputeBudget.steps(budget: target, cost: cost)
+        print("budget: \(steps) steps, \(ComputeCost.format(cost(steps))) of \(ComputeCost.format(target))")
+        return steps
+    }
+
+    /// The `budget=` option in MACs: a model's runs' total compute, or a number of GMAC.
+    func budgetMACs(_ inv: Invocation) throws -> Int {
+        guard !inv.isGiven("epochs") && !inv.isGiven("steps") else {
+            throw inv.error("give budget= or epochs=/steps=, not both", at: "budget")
+        }
+        let target: Int
+        switch inv.value("budget") {
+        case let .object(m as ModelObject):
+            target = m.records.reduce(0) { $0 + $1.compute.total }
+            guard target > 0 else { throw inv.error("budget: \(workspace.name(of: m, in: self)) has no training runs yet", at: "budget") }
+        case let .number(g):
+            guard g > 0, g < 1e9 else { throw inv.error("budget: must be a positive number of GMAC below 1e9, got \(Value.format(g))", at: "budget") }
+            target = Int(g * 1e9)
+        default:
+            throw inv.error("budget takes a model or a number of GMAC, got \(inv.value("budget").literal)", at: "budget")
+        }
+        return target
+    }
+
     func registerTrainingCommands() {
         commands.register(CommandSpec(
             "mimic", summary: "SSKD step: train a student stage to reproduce a teacher stage's feature map (L2)",
             arguments: [ArgumentSpec("student", .object("part"), "the student stage, e.g. student.stage[2]"),
                         ArgumentSpec("teacher", .object("part"), "the teacher stage, e.g. teacher.stage[2]")],
-            options: trainingOptions + [OptionSpec("pool", .bool, default: .bool(false),
-                                                   "average-pool the larger feature map when spatial sizes differ")],
-            example: "mimic student.stage[1] teacher.stage[1] epochs=1 lr=0.05"
+            options: trainingOptions(SSKD.Defaults.mimic) + [OptionSpec("pool", .bool, default: .bool(false),
+                                                                       "average-pool the larger feature map when spatial sizes differ")],
+            example: "mimic student.stage[1] teacher.stage[1] steps=500"
         ) { inv, session in
             let s = try inv.object("student", as: ModelPart.self), t = try inv.object("teacher", as: ModelPart.self)
             guard let k = s.stage else { throw inv.error("mimic needs a student stage (student.stage[k]), got \(s.label)", at: "student") }
@@ -152,22 +230,39 @@ extension Session {
         commands.register(CommandSpec(
             "train", summary: "train a model from scratch with cross-entropy, or only its head (SSKD's last step)",
             arguments: [ArgumentSpec("target", .any, "a model, or student.head")],
-            options: trainingOptions + [OptionSpec("from_teacher", .object("model"), "head only: start from this teacher's head (same sizes)")],
-            example: "train student.head epochs=1 lr=0.05"
+            options: classificationOptions + [
+                OptionSpec("from_teacher", .any, "head only: a teacher whose head the head starts from, or false "
+                           + "(default: the teacher the student mimicked, when the heads' names and shapes match)"),
+                OptionSpec("budget", .any, "model only: train for the compute another model's runs spent (a model), "
+                           + "or this many GMAC (a number), instead of epochs")],
+            example: "train student.head from_teacher=teacher"
         ) { inv, session in
             let (owner, part, label) = try modelPart(inv, "target", session)
             if case .all = part {} else if case .head = part {} else {
                 throw inv.error("train takes a model or its head; train \(label) with 'mimic', or freeze the rest and 'train' the model", at: "target")
             }
-            let config = try session.trainingConfig(inv)
+            var config = try session.trainingConfig(inv)
             let data = try session.workspace.data(inv)
             try session.checkFits(owner, data, inv, at: "target")
             if case .head = part {
-                let teacher = inv.has("from_teacher") ? try inv.object("from_teacher", as: ModelObject.self) : nil
+                // The head has SSKD's own defaults (SSKD.Defaults.head) for every option not given.
+                let d = SSKD.Defaults.head
+                if !inv.isGiven("epochs") && !inv.isGiven("steps") { config.epochs = d.epochs; config.steps = nil }
+                if !inv.isGiven("lr") { config.learningRate = d.learningRate }
+                if !inv.isGiven("optimizer") { config.optimizer = d.optimizer }
+                if !inv.isGiven("wd") { config.weightDecay = d.weightDecay }
+                guard !inv.has("budget") else { throw inv.error("budget= sizes a whole model's training, not a head's", at: "budget") }
+                let teacher = try session.headTeacher(inv, student: owner, teacher: session.workspace.teacher)
                 return try session.train(inv, model: owner, label: "head") { observer, name in
                     [try SSKD.trainHead(student: owner.model, teacher: teacher?.model, fromTeacher: teacher != nil, data: data.splits,
                                         config: config, observer: observer, command: session.commandText(inv), modelName: name)]
                 }
+            }
+            guard !inv.has("from_teacher") else { throw inv.error("from_teacher= is for 'train MODEL.head'", at: "from_teacher") }
+            if inv.has("budget") {
+                let cost: (Int) -> Int
+                do { cost = try Baselines.scratchCost(owner.model, data: data.splits, config: config) } catch { throw session.engineError(inv, error) }
+                config.steps = try session.budgetSteps(inv, cost: cost)
             }
             return try session.train(inv, model: owner, label: "train") { observer, name in
                 [try Baselines.scratch(owner.model, data: data.splits, config: config, observer: observer,
@@ -178,26 +273,45 @@ extension Session {
         commands.register(CommandSpec(
             "sskd", summary: "the whole SSKD recipe: mimic and freeze each stage in turn, then train the head",
             arguments: [ArgumentSpec("student", .object("model"), "the student"), ArgumentSpec("teacher", .object("model"), "the teacher")],
-            options: trainingOptions.filter { $0.name != "epochs" } + [
-                OptionSpec("stage_epochs", .integer, default: .number(1), "epochs of each stage's mimic"),
-                OptionSpec("head_epochs", .integer, default: .number(1), "epochs of the head"),
-                OptionSpec("pool", .bool, default: .bool(false), "average-pool the larger map when stage sizes differ"),
-                OptionSpec("from_teacher", .bool, default: .bool(false), "start the head from the teacher's")],
-            example: "sskd student teacher stage_epochs=2 head_epochs=1 lr=0.05"
+            options: trainingOptions(SSKD.Defaults.mimic, epochs: "stage_epochs") + [
+                OptionSpec("head_epochs", .integer, default: .number(Double(SSKD.Defaults.head.epochs)), "epochs of the head"),
+                OptionSpec("head_lr", .number, default: .number(Double(SSKD.Defaults.head.learningRate)), "learning rate of the head"),
+                OptionSpec("head_optimizer", .word(choices: OptimizerKind.allCases.map(\.rawValue)),
+                           default: .string(SSKD.Defaults.head.optimizer.rawValue), "optimizer of the head"),
+                OptionSpec("from_teacher", .any, "a teacher whose head the head starts from, or false "
+                           + "(default: the teacher, when the heads' names and shapes match)"),
+                OptionSpec("finetune", .integer, default: .number(0),
+                           "then unfreeze the student and train it this many epochs with KD (T=4, alpha=0.9; beyond the paper)"),
+                OptionSpec("finetune_lr", .number, default: .number(Double(SSKD.Defaults.finetune.learningRate)),
+                           "learning rate of the fine-tuning (SGD, momentum 0.9, wd 5e-4, cosine)"),
+                OptionSpec("pool", .bool, default: .bool(false), "average-pool the larger map when stage sizes differ")],
+            example: "sskd student teacher steps=500 head_epochs=20"
         ) { inv, session in
             let s = try inv.object("student", as: ModelObject.self), t = try inv.object("teacher", as: ModelObject.self)
             guard s !== t else { throw inv.error("student and teacher are the same model", at: "teacher") }
-            var stage = try session.trainingConfig(inv, epochs: "stage_epochs")
-            var head = stage
+            let stage = try session.trainingConfig(inv, epochs: "stage_epochs")
+            var head = SSKD.Defaults.head
             head.epochs = try inv.int("head_epochs")
-            guard head.epochs >= 1 else { throw inv.error("option 'head_epochs': must be at least 1, got \(head.epochs)", at: "head_epochs") }
-            stage.epochs = try inv.int("stage_epochs")
+            head.learningRate = Float(try inv.double("head_lr"))
+            head.optimizer = OptimizerKind(rawValue: try inv.string("head_optimizer")) ?? .adam
+            head.batchSize = stage.batchSize; head.seed = stage.seed; head.labelSmoothing = stage.labelSmoothing
+            try session.check(head, inv, names: ["epochs": "head_epochs", "lr": "head_lr"])
+            var finetune: TrainingConfig?
+            if try inv.int("finetune") != 0 {
+                var f = SSKD.Defaults.finetune
+                f.epochs = try inv.int("finetune"); f.learningRate = Float(try inv.double("finetune_lr"))
+                f.batchSize = stage.batchSize; f.seed = stage.seed
+                try session.check(f, inv, names: ["epochs": "finetune", "lr": "finetune_lr"])
+                finetune = f
+            }
             let data = try session.workspace.data(inv)
             try session.checkFits(s, data, inv, at: "student"); try session.checkFits(t, data, inv, at: "teacher")
+            let headFrom = try session.headTeacher(inv, student: s, teacher: t)
             let result = try session.train(inv, model: s, label: "sskd", teacher: t) { observer, name in
                 let (records, table, alignments) = try SSKD.recipe(student: s.model, teacher: t.model, data: data.splits, stageConfig: stage,
-                                                       headConfig: head, pool: try inv.bool("pool"), headFromTeacher: try inv.bool("from_teacher"),
-                                                       observer: observer, command: session.commandText(inv), modelName: name)
+                                                                   headConfig: head, pool: try inv.bool("pool"), headFrom: headFrom?.model,
+                                                                   finetune: finetune, observer: observer,
+                                                                   command: session.commandText(inv), modelName: name)
                 for r in records { if let k = r.stage, s.distanceBefore[k] == nil { s.distanceBefore[k] = r.distanceBefore } }
                 s.alignments.merge(alignments) { _, new in new }
                 session.print(table)
@@ -209,28 +323,44 @@ extension Session {
         commands.register(CommandSpec(
             "kd", summary: "Hinton KD: alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE",
             arguments: [ArgumentSpec("student", .object("model"), "the student"), ArgumentSpec("teacher", .object("model"), "the teacher")],
-            options: trainingOptions + [OptionSpec("T", .number, default: .number(4), "temperature"),
-                                        OptionSpec("alpha", .number, default: .number(0.9), "weight of the soft-target term")],
+            options: classificationOptions + [OptionSpec("T", .number, default: .number(4), "temperature"),
+                                              OptionSpec("alpha", .number, default: .number(0.9), "weight of the soft-target term"),
+                                              OptionSpec("unlabelled", .bool, default: .bool(false),
+                                                         "also train on the unlabelled images (data labels=N), on the soft term alone"),
+                                              OptionSpec("budget", .any, "train for the compute another model's runs spent (a model), "
+                                                         + "or this many GMAC (a number), instead of epochs")],
             example: "kd student teacher T=4 alpha=0.9 epochs=5"
         ) { inv, session in
-            let (s, t, config, data) = try session.distillationInputs(inv)
+            var (s, t, config, data) = try session.distillationInputs(inv)
             guard try inv.double("T") > 0 else { throw inv.error("option 'T': must be positive, got \(Value.format(try inv.double("T")))", at: "T") }
             guard (0...1).contains(try inv.double("alpha")) else {
                 throw inv.error("option 'alpha': must be in [0, 1], got \(Value.format(try inv.double("alpha")))", at: "alpha")
             }
+            let unlabelled = try inv.bool("unlabelled")
+            if inv.has("budget") {
+                let cost: (Int) -> Int
+                do { cost = try Baselines.kdCost(student: s.model, teacher: t.model, data: data.splits, config: config, unlabelled: unlabelled) }
+                catch { throw session.engineError(inv, error) }
+                config.steps = try session.budgetSteps(inv, cost: cost)
+            }
             session.print(String(format: "kd: T=%g alpha=%g (soft term scaled by T^2 = %g)", try inv.double("T"), try inv.double("alpha"),
-                                 try inv.double("T") * inv.double("T")))
+                                 try inv.double("T") * inv.double("T")) + (unlabelled ? "; unlabelled images: soft term only" : ""))
             return try session.train(inv, model: s, label: "kd", teacher: t) { observer, name in
                 [try Baselines.kd(student: s.model, teacher: t.model, temperature: Float(try inv.double("T")), alpha: Float(try inv.double("alpha")),
-                                  data: data.splits, config: config, observer: observer, command: session.commandText(inv), modelName: name)]
+                                  data: data.splits, config: config, unlabelled: unlabelled, observer: observer,
+                                  command: session.commandText(inv), modelName: name)]
             }
         })
 
         commands.register(CommandSpec(
             "fitnet", summary: "FitNets: regress a student stage onto the teacher's (hint), then KD",
             arguments: [ArgumentSpec("student", .object("model"), "the student"), ArgumentSpec("teacher", .object("model"), "the teacher")],
-            options: trainingOptions + [OptionSpec("hint", .integer, default: .number(2), "the hinted stage (1-based)"),
+            options: classificationOptions + [OptionSpec("hint", .integer, default: .number(2), "the hinted stage (1-based)"),
                                         OptionSpec("hint_epochs", .integer, default: .number(1), "epochs of the hint stage"),
+                                        OptionSpec("hint_lr", .number, default: .number(Double(SSKD.Defaults.mimic.learningRate)),
+                                                   "learning rate of the hint stage (Adam, as mimic)"),
+                                        OptionSpec("budget", .any, "the whole compute (hint + KD) of another model's runs (a model) "
+                                                   + "or this many GMAC; KD gets what the hint stage leaves"),
                                         OptionSpec("T", .number, default: .number(4), "KD temperature"),
                                         OptionSpec("alpha", .number, default: .number(0.9), "KD soft-target weight"),
                                         OptionSpec("pool", .bool, default: .bool(false), "average-pool when the hint maps differ in size")],
@@ -244,20 +374,33 @@ extension Session {
             guard (1...s.model.stages.count).contains(hint) else {
                 throw inv.error("hint must be a stage 1...\(s.model.stages.count), got \(hint)", at: "hint")
             }
+            var hintConfig = SSKD.Defaults.mimic
+            hintConfig.learningRate = Float(try inv.double("hint_lr"))
+            try session.check(hintConfig, inv, names: ["lr": "hint_lr"])
+            let budget = inv.has("budget") ? try session.budgetMACs(inv) : nil
             return try session.train(inv, model: s, label: "fitnet", teacher: t) { observer, name in
                 try Baselines.fitnet(student: s.model, teacher: t.model, hintStage: hint - 1, hintEpochs: try inv.int("hint_epochs"),
-                                     temperature: Float(try inv.double("T")), alpha: Float(try inv.double("alpha")), pool: try inv.bool("pool"),
-                                     data: data.splits, config: config, observer: observer, command: session.commandText(inv), modelName: name)
+                                     hintConfig: hintConfig, temperature: Float(try inv.double("T")), alpha: Float(try inv.double("alpha")),
+                                     pool: try inv.bool("pool"), data: data.splits, config: config, budget: budget, observer: observer,
+                                     command: session.commandText(inv), modelName: name)
             }
         })
 
         commands.register(CommandSpec(
             "at", summary: "attention transfer: CE + beta/2 * sum over stages of the L2 distance of normalised attention maps",
             arguments: [ArgumentSpec("student", .object("model"), "the student"), ArgumentSpec("teacher", .object("model"), "the teacher")],
-            options: trainingOptions + [OptionSpec("beta", .number, default: .number(1000), "weight of the attention term")],
+            options: classificationOptions + [OptionSpec("beta", .number, default: .number(1000), "weight of the attention term"),
+                                              OptionSpec("budget", .any, "train for the compute another model's runs spent (a model), "
+                                                         + "or this many GMAC (a number), instead of epochs")],
             example: "at student teacher beta=1000 epochs=5"
         ) { inv, session in
-            let (s, t, config, data) = try session.distillationInputs(inv)
+            var (s, t, config, data) = try session.distillationInputs(inv)
+            if inv.has("budget") {
+                let cost: (Int) -> Int
+                do { cost = try Baselines.atCost(student: s.model, teacher: t.model, data: data.splits, config: config) }
+                catch { throw session.engineError(inv, error) }
+                config.steps = try session.budgetSteps(inv, cost: cost)
+            }
             return try session.train(inv, model: s, label: "at", teacher: t) { observer, name in
                 [try Baselines.attentionTransfer(student: s.model, teacher: t.model, beta: Float(try inv.double("beta")), data: data.splits,
                                                  config: config, observer: observer, command: session.commandText(inv), modelName: name)]
@@ -305,7 +448,7 @@ extension Session {
         })
 
         commands.register(CommandSpec(
-            "compare", summary: "a table of models: test top-1, gap to the teacher, share of the gap closed, parameters, training time",
+            "compare", summary: "a table of models: test top-1, gap to the teacher, share of the gap closed, parameters, and the wall time and compute (MACs) of all their runs",
             arguments: [ArgumentSpec("models", .object("model"), "teacher first, then the students", variadic: true)],
             options: [OptionSpec("baseline", .object("model"), "the model whose top-1 is 0% of the gap closed (e.g. the scratch student)"),
                       OptionSpec("data", .object("dataset"), "data set (default: the current one)")],
@@ -327,14 +470,14 @@ extension Session {
             }
             let t = top1[ObjectIdentifier(teacher)]!
             let b = inv.has("baseline") ? top1[ObjectIdentifier(try inv.object("baseline", as: ModelObject.self))] : nil
-            var rows = ["model\tarch\tparameters\ttest top-1\tgap\tgap closed\ttrain time"]
+            var rows = ["model\tarch\tparameters\ttest top-1\tgap\tgap closed\ttime\tcompute"]
             for m in models {
                 let a = top1[ObjectIdentifier(m)]!
                 let closed = b.flatMap { b in abs(t - b) > 1e-9 ? String(format: "%.1f%%", 100 * (a - b) / (t - b)) : nil } ?? "-"
-                let seconds = m.records.reduce(0) { $0 + $1.seconds }
+                let seconds = m.records.reduce(0) { $0 + $1.seconds }, macs = m.records.reduce(0) { $0 + $1.compute.total }
                 rows.append([session.workspace.name(of: m, in: session), m.model.architecture, grouped(m.model.parameterCount),
                              String(format: "%.2f%%", a), m === teacher ? "-" : String(format: "%.2f", t - a), m === teacher ? "-" : closed,
-                             seconds > 0 ? String(format: "%.1fs", seconds) : "-"].joined(separator: "\t"))
+                             seconds > 0 ? String(format: "%.1fs", seconds) : "-", macs > 0 ? ComputeCost.format(macs) : "-"].joined(separator: "\t"))
             }
             session.write(table(rows))
             return .none
@@ -345,11 +488,11 @@ extension Session {
         ) { _, session in
             let runs = session.workspace.runs
             guard !runs.isEmpty else { session.print("(no runs yet)"); return .none }
-            var rows = ["#\tmodel\trun\tstatus\tepochs\tlast loss\tlast top-1\ttime\thyper-parameters"]
+            var rows = ["#\tmodel\trun\tstatus\tepochs\tsteps\tlast loss\tlast top-1\ttime\tcompute\thyper-parameters"]
             for (i, (m, r)) in runs.enumerated() {
-                rows.append(["\(i + 1)", session.workspace.name(of: m, in: session), r.name, r.status.rawValue, "\(r.epochs.count)",
+                rows.append(["\(i + 1)", session.workspace.name(of: m, in: session), r.name, r.status.rawValue, "\(r.epochs.count)", "\(r.steps.count)",
                              r.lastLoss.map { String(format: "%.4f", $0) } ?? "-", r.lastTop1.map { String(format: "%.2f%%", $0) } ?? "-",
-                             String(format: "%.1fs", r.seconds), r.hyperParameterText].joined(separator: "\t"))
+                             String(format: "%.1fs", r.seconds), ComputeCost.format(r.compute.total), r.hyperParameterText].joined(separator: "\t"))
             }
             session.write(table(rows))
             return .none
