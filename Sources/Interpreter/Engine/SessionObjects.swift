@@ -169,15 +169,17 @@ final class RunObject: SessionObject, DetailedObject {
         }
         if let r = records.first(where: { $0.status != .completed }) { parts.append(r.status.rawValue) }
         parts.append(String(format: "%.1fs", seconds))
+        parts.append(ComputeCost.format(records.reduce(0) { $0 + $1.compute.total }))
         return parts.joined(separator: ", ")
     }
-    var memberNames: [String] { ["top1", "best", "loss", "seconds"] }
+    var memberNames: [String] { ["top1", "best", "loss", "seconds", "compute"] }
     func member(_ name: String) throws -> Value {
         switch name {
         case "top1": return try number(records.last?.lastTop1, name)
         case "best": return try number(records.compactMap(\.bestTop1).max(), name)
         case "loss": return try number(records.last?.lastLoss, name)
         case "seconds": return .number(records.reduce(0) { $0 + $1.seconds })
+        case "compute": return .number(Double(records.reduce(0) { $0 + $1.compute.total }) / 1e9)   // GMAC
         default: throw EngineError("a run has no member '\(name)'" + didYouMean(name, memberNames))
         }
     }

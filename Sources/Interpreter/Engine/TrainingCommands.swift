@@ -16,10 +16,10 @@ func trainingOptions(_ defaults: TrainingConfig? = nil, epochs: String = "epochs
                    d == nil ? "passes over the training images" : "passes over the training images, instead of \(steps)"),
         OptionSpec(steps, .integer, default: d?.steps.map { .number(Double($0)) },
                    "optimizer steps, instead of \(epochs) (the last epoch may be partial)"),
-        OptionSpec("lr", .number, default: d.map { .number(Double($0.learningRate)) }, session: d == nil ? "lr" : nil, "peak learning rate"),
+        OptionSpec("lr", .number, default: d.map { typed($0.learningRate) }, session: d == nil ? "lr" : nil, "peak learning rate"),
         OptionSpec("batch", .integer, session: "batch", "mini-batch size"),
         OptionSpec("momentum", .number, default: .number(0.9), "SGD momentum"),
-        OptionSpec("wd", .number, default: .number(Double(d?.weightDecay ?? 5e-4)), "weight decay"),
+        OptionSpec("wd", .number, default: typed(d?.weightDecay ?? 5e-4), "weight decay"),
         OptionSpec("optimizer", .word(choices: OptimizerKind.allCases.map(\.rawValue)), default: .string((d?.optimizer ?? .sgd).rawValue),
                    "optimizer"),
         OptionSpec("schedule", .word(choices: ScheduleKind.allCases.map(\.rawValue)), default: .string("cosine"),
@@ -32,6 +32,9 @@ func trainingOptions(_ defaults: TrainingConfig? = nil, epochs: String = "epochs
         OptionSpec("data", .object("dataset"), "data set (default: the current one)"),
     ]
 }
+
+/// A Float default as the number a user types (0.01, not 0.009999999776482582).
+func typed(_ value: Float) -> Value { .number(Double("\(value)") ?? Double(value)) }
 
 /// Options of the classification commands (train, kd, fitnet, at).
 let classificationOptions = trainingOptions()
@@ -228,7 +231,7 @@ extension Session {
         })
 
         commands.register(CommandSpec(
-            "train", summary: "train a model from scratch with cross-entropy, or only its head (SSKD's last step)",
+            "train", summary: "train a model from scratch with cross-entropy, or only its head (SSKD's last step; the head's defaults: 20 epochs, Adam, lr 0.01, wd 0)",
             arguments: [ArgumentSpec("target", .any, "a model, or student.head")],
             options: classificationOptions + [
                 OptionSpec("from_teacher", .any, "head only: a teacher whose head the head starts from, or false "
@@ -275,14 +278,14 @@ extension Session {
             arguments: [ArgumentSpec("student", .object("model"), "the student"), ArgumentSpec("teacher", .object("model"), "the teacher")],
             options: trainingOptions(SSKD.Defaults.mimic, epochs: "stage_epochs") + [
                 OptionSpec("head_epochs", .integer, default: .number(Double(SSKD.Defaults.head.epochs)), "epochs of the head"),
-                OptionSpec("head_lr", .number, default: .number(Double(SSKD.Defaults.head.learningRate)), "learning rate of the head"),
+                OptionSpec("head_lr", .number, default: typed(SSKD.Defaults.head.learningRate), "learning rate of the head"),
                 OptionSpec("head_optimizer", .word(choices: OptimizerKind.allCases.map(\.rawValue)),
                            default: .string(SSKD.Defaults.head.optimizer.rawValue), "optimizer of the head"),
                 OptionSpec("from_teacher", .any, "a teacher whose head the head starts from, or false "
                            + "(default: the teacher, when the heads' names and shapes match)"),
                 OptionSpec("finetune", .integer, default: .number(0),
                            "then unfreeze the student and train it this many epochs with KD (T=4, alpha=0.9; beyond the paper)"),
-                OptionSpec("finetune_lr", .number, default: .number(Double(SSKD.Defaults.finetune.learningRate)),
+                OptionSpec("finetune_lr", .number, default: typed(SSKD.Defaults.finetune.learningRate),
                            "learning rate of the fine-tuning (SGD, momentum 0.9, wd 5e-4, cosine)"),
                 OptionSpec("pool", .bool, default: .bool(false), "average-pool the larger map when stage sizes differ")],
             example: "sskd student teacher steps=500 head_epochs=20"
@@ -357,7 +360,7 @@ extension Session {
             arguments: [ArgumentSpec("student", .object("model"), "the student"), ArgumentSpec("teacher", .object("model"), "the teacher")],
             options: classificationOptions + [OptionSpec("hint", .integer, default: .number(2), "the hinted stage (1-based)"),
                                         OptionSpec("hint_epochs", .integer, default: .number(1), "epochs of the hint stage"),
-                                        OptionSpec("hint_lr", .number, default: .number(Double(SSKD.Defaults.mimic.learningRate)),
+                                        OptionSpec("hint_lr", .number, default: typed(SSKD.Defaults.mimic.learningRate),
                                                    "learning rate of the hint stage (Adam, as mimic)"),
                                         OptionSpec("budget", .any, "the whole compute (hint + KD) of another model's runs (a model) "
                                                    + "or this many GMAC; KD gets what the hint stage leaves"),
