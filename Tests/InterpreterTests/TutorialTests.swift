@@ -51,6 +51,12 @@ final class TutorialTests: XCTestCase {
         }
         let runs = out.filter { $0.contains("mimic stage") && $0.contains("completed") }
         XCTAssertEqual(runs.count, 4)
+        // The lesson says mimic keeps SSKD's defaults except its length.
+        for run in runs {
+            let words = Set(run.split(separator: " ").map(String.init))
+            XCTAssertTrue(words.isSuperset(of: ["optimizer=adam", "lr=0.01", "wd=0.0"]), run)
+        }
+        XCTAssertTrue(runs[0].split(separator: " ").contains("steps=160"), runs[0])
         XCTAssertTrue(runs[0].contains("adapter=identity"), runs[0])
         XCTAssertTrue(runs[1].contains("adapter=1x1 conv + BN"), runs[1])
         XCTAssertTrue(runs[3].contains("pool=adaptive average"), runs[3])
@@ -59,11 +65,29 @@ final class TutorialTests: XCTestCase {
 
     func testLesson4WhyNoLossWeight() throws {
         let out = try replay("4-why-no-loss-weight.sskd")
-        try expectLines(out, ["kd: T=4 alpha=0.9 (soft term scaled by T^2 = 16)", "kd: T=4 alpha=0.5 (soft term scaled by T^2 = 16)",
+        try expectLines(out, ["kd: T=4 alpha=0.9 (soft term scaled by T^2 = 16)", "kd: T=4 alpha=0.1 (soft term scaled by T^2 = 16)",
                               "froze student.stage[2]"])
+        // scratch and both KD runs are sized to the SSKD student's compute.
+        XCTAssertEqual(out.filter { $0.hasPrefix("budget: ") && $0.contains(" steps, ") }.count, 3)
         let table = try XCTUnwrap(out.firstIndex { $0.contains("test top-1") && $0.contains("gap closed") })
-        let rows = out[(table + 1)...].prefix(5).map { $0.split(separator: " ").first.map(String.init) ?? "" }
-        XCTAssertEqual(rows, ["teacher", "scratch", "kd_a9", "kd_a5", "student"])
+        XCTAssertTrue(out[table].contains("time") && out[table].contains("compute"), out[table])
+        let fields = out[(table + 1)...].prefix(5).map { $0.split(separator: " ").map(String.init) }
+        XCTAssertEqual(fields.map { $0.first ?? "" }, ["teacher", "scratch", "kd_a9", "kd_a1", "student"])
+        var top1: [String: Double] = [:], compute: [String: Double] = [:]
+        for row in fields where row.count >= 4 {
+            top1[row[0]] = try XCTUnwrap(Double(row[3].replacingOccurrences(of: "%", with: "")), "no top-1 in: \(row)")
+            compute[row[0]] = try macs(row.suffix(2).joined(separator: " "))
+        }
+        // Equal compute: every student's runs cost what the SSKD student's did, to within 1%.
+        let sskdCompute = try XCTUnwrap(compute["student"])
+        for name in ["scratch", "kd_a9", "kd_a1"] {
+            XCTAssertEqual(try XCTUnwrap(compute[name]), sskdCompute, accuracy: sskdCompute * 0.01, name)
+        }
+        // The closing notes' reading: KD moved with alpha (0.1 ahead of 0.9), and scratch wins at this size.
+        let (scratch, kd9, kd1, sskd) = try (XCTUnwrap(top1["scratch"]), XCTUnwrap(top1["kd_a9"]), XCTUnwrap(top1["kd_a1"]),
+                                             XCTUnwrap(top1["student"]))
+        XCTAssertGreaterThan(kd1, kd9, "the notes say KD did better with alpha 0.1 than 0.9")
+        XCTAssertGreaterThan(scratch, max(kd1, kd9, sskd), "the notes say the scratch student wins at equal compute")
         XCTAssertTrue(out.contains { $0.hasPrefix("baseline scratch top-1") && $0.contains("gap closed") })
     }
 
@@ -101,6 +125,14 @@ final class TutorialTests: XCTestCase {
         for expected in lines where !out.contains(expected) {
             XCTFail("missing line: \(expected)", file: file, line: line)
         }
+    }
+
+    /// A compute cell such as `5.37 GMAC` or `463 MMAC`, in MACs.
+    private func macs(_ cell: String) throws -> Double {
+        let parts = cell.split(separator: " ")
+        let scale: [String: Double] = ["MAC": 1, "KMAC": 1e3, "MMAC": 1e6, "GMAC": 1e9, "TMAC": 1e12]
+        let value = try XCTUnwrap(parts.count == 2 ? Double(parts[0]) : nil, "not a compute cell: \(cell)")
+        return value * (try XCTUnwrap(scale[String(parts[1])], "unknown unit in: \(cell)"))
     }
 
     /// The number right after `label` in `line` (`"loss 2.3126"` → 2.3126; a trailing `%` is ignored).
