@@ -64,9 +64,9 @@ public enum Normalization: Sendable, Equatable {
                 throw DatasetError.invalidOption(
                     name: "normalize", reason: "needs one mean and one std per channel (\(train.name) has \(count(channels, "channel"))), got \(count(mean.count, "mean")) and \(count(std.count, "std"))")
             }
-            guard mean.allSatisfy(\.isFinite), std.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+            guard mean.allSatisfy(\.isFinite), std.allSatisfy({ $0 > 0 && $0.isFinite && (1 / $0).isFinite && $0 >= 1e-6 }) else {
                 throw DatasetError.invalidOption(
-                    name: "normalize", reason: "every std must be positive and every value finite, got mean \(Normalization.format(mean)) std \(Normalization.format(std))")
+                    name: "normalize", reason: "every std must be at least 1e-6 (so that 1/std and the normalised pixels stay finite in Float32) and every value finite, got mean \(Normalization.format(mean)) std \(Normalization.format(std))")
             }
             return (mean, std, "given")
         }

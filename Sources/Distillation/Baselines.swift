@@ -171,7 +171,16 @@ public enum Baselines {
         var kdConfig = config
         if let budget {
             let cost = try kdCost(student: student, teacher: teacher, data: data, config: config)
-            kdConfig.steps = ComputeBudget.steps(budget: max(0, budget - hint.compute.total), cost: cost)
+            let left = budget - hint.compute.total
+            guard cost(1) <= left else {
+                hint.stopReason = "the hint stage spent \(ComputeCost.format(hint.compute.total)) of the budget "
+                    + "\(ComputeCost.format(budget)); what is left does not pay for one KD step (\(ComputeCost.format(cost(1))))"
+                observer.report("fitnet: \(hint.stopReason!); no KD run")
+                return [hint]
+            }
+            kdConfig.steps = ComputeBudget.steps(budget: left, cost: cost)
+            observer.report("budget: \(kdConfig.steps!) KD steps, \(ComputeCost.format(cost(kdConfig.steps!))) + hint stage "
+                            + "\(ComputeCost.format(hint.compute.total)) of \(ComputeCost.format(budget))")
         }
         let rest = try kd(student: student, teacher: teacher, temperature: temperature, alpha: alpha, data: data, config: kdConfig,
                           observer: observer, command: command, modelName: modelName, runName: "fitnet")

@@ -32,12 +32,13 @@ public struct ComputeCost: Codable, Equatable, Sendable {
                     evaluation: a.evaluation + b.evaluation)
     }
 
-    /// `12.3 GMAC` (or TMAC/MMAC), three significant digits.
+    /// `12.3 GMAC` (or TMAC/MMAC; whole MACs below a million), three significant digits.
     public static func format(_ macs: Int) -> String {
         let v = Double(macs)
         if v >= 1e12 { return String(format: "%.3g TMAC", v / 1e12) }
         if v >= 1e9 { return String(format: "%.3g GMAC", v / 1e9) }
-        return String(format: "%.3g MMAC", v / 1e6)
+        if v >= 1e6 { return String(format: "%.3g MMAC", v / 1e6) }
+        return String(format: "%.0f MAC", v)
     }
 }
 
@@ -82,9 +83,13 @@ public enum ComputeBudget {
         (steps / batchesPerEpoch) * images + min((steps % batchesPerEpoch) * batchSize, images)
     }
 
+    /// The most steps a budget may buy (a billion: far beyond any run on one machine, and small enough that
+    /// the cost arithmetic cannot overflow).
+    public static let maximumSteps = 1_000_000_000
+
     /// The largest step count in `1...limit` whose `cost` (MACs, non-decreasing in the steps) is at most
-    /// `budget`; 1 when even one step costs more.
-    public static func steps(budget: Int, limit: Int = 100_000_000, cost: (Int) -> Int) -> Int {
+    /// `budget`; 1 when even one step costs more (callers check `cost(1)` first).
+    public static func steps(budget: Int, limit: Int = maximumSteps, cost: (Int) -> Int) -> Int {
         var lo = 1, hi = limit
         guard cost(lo) <= budget else { return 1 }
         while lo < hi {

@@ -275,12 +275,13 @@ public enum SSKD {
         var lines = ["stage     steps  loss      distance before -> after  cosine  top-1    time     compute"]
         for r in records {
             let name = r.stage.map { "\($0 + 1)" } ?? r.name
-            let loss = r.lastLoss.map { String(format: "%.4f", $0) } ?? "-"
-            let dist = r.stage == nil ? "-" : String(format: "%.4f -> %.4f", r.distanceBefore ?? .nan, r.epochs.last?.featureDistance ?? .nan)
+            let loss = r.lastLoss.map { String(format: abs($0) < 1e4 ? "%.4f" : "%.3g", $0) } ?? "-"
+            let number = { (v: Double?) in v.map { String(format: "%.4f", $0) } ?? "-" }
+            let dist = r.stage == nil ? "-" : number(r.distanceBefore) + " -> " + number(r.epochs.last?.featureDistance)
             let cos = r.epochs.last?.cosine.map { String(format: "%.4f", $0) } ?? "-"
             let top1 = r.lastTop1.map { String(format: "%.2f%%", $0) } ?? "-"
             lines.append(name.padding(toLength: 10, withPad: " ", startingAt: 0) + String(r.steps.count).padding(toLength: 7, withPad: " ", startingAt: 0)
-                         + loss.padding(toLength: 10, withPad: " ", startingAt: 0) + dist.padding(toLength: 26, withPad: " ", startingAt: 0)
+                         + loss.padding(toLength: 10, withPad: " ", startingAt: 0).prefix(9) + " " + dist.padding(toLength: 26, withPad: " ", startingAt: 0)
                          + cos.padding(toLength: 8, withPad: " ", startingAt: 0) + top1.padding(toLength: 9, withPad: " ", startingAt: 0)
                          + String(format: "%.1fs", r.seconds).padding(toLength: 9, withPad: " ", startingAt: 0) + ComputeCost.format(r.compute.total))
         }

@@ -211,7 +211,16 @@ public enum Trainer {
                     break epochs
                 }
             }
-            let metrics = config.validates(epoch: epoch, of: epochCount) ? try validate(epoch) : EpochMetrics()
+            let metrics: EpochMetrics
+            do {
+                metrics = config.validates(epoch: epoch, of: epochCount) ? try validate(epoch) : EpochMetrics()
+            } catch DistillationError.interrupted {
+                // Ctrl-C during the validation pass: the steps of this epoch happened, so the run is kept, as interrupted.
+                record.status = .interrupted
+                record.stopReason = "interrupted while validating after step \(stepIndex) (epoch \(epoch))"
+                observer.report("\(record.name): \(record.stopReason!); models are consistent")
+                break epochs
+            }
             record.compute.evaluation += metrics.macs
             if let bad = [metrics.valLoss, metrics.top1, metrics.featureDistance].compactMap({ $0 }).first(where: { !$0.isFinite }) {
                 for (t, d) in zip(guarded, lastGood) { t.data = d }

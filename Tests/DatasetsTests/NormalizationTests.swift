@@ -87,7 +87,7 @@ final class NormalizationTests: XCTestCase {
             $0 == .invalidOption(name: "normalize", reason: "needs one mean and one std per channel (toy/train has 1 channel), got 3 means and 1 std")
         }
         assertDatasetError(try DataSplits(train: grey, test: grey, config: config(.given(mean: [0.5], std: [0])))) {
-            $0 == .invalidOption(name: "normalize", reason: "every std must be positive and every value finite, got mean [0.5000] std [0.0000]")
+            $0 == .invalidOption(name: "normalize", reason: "every std must be at least 1e-6 (so that 1/std and the normalised pixels stay finite in Float32) and every value finite, got mean [0.5000] std [0.0000]")
         }
         assertDatasetError(try DataSplits(train: grey, test: grey, config: config(.given(mean: [0.5], std: [-1])))) {
             if case .invalidOption(name: "normalize", reason: _) = $0 { return true }

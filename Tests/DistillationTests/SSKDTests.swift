@@ -144,6 +144,25 @@ final class SSKDTests: XCTestCase {
         XCTAssertTrue(try evaluate(model, data: data, split: .val).top1.isFinite, "the model stays usable")
     }
 
+    func testInterruptDuringValidationKeepsTheRunAsInterrupted() throws {
+        let data = try fashion(limit: 200)
+        let model = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8], seed: 3)
+        var config = TrainingConfig()
+        config.batchSize = 20; config.epochs = 3
+        let record = RunRecord(name: "r", method: "scratch", model: "m", command: "train", seed: 0, hyperParameters: [:], validationSplit: "val")
+        try Trainer.run(record, trainable: model.parameters(), guarded: allState(model), data: data, config: config,
+                        observer: TestObserver(), what: "m",
+                        step: { try crossEntropy(try model.forward($0.images, training: true), targets: $0.labels) },
+                        validate: { epoch in
+                            if epoch == 2 { throw DistillationError.interrupted }   // Ctrl-C while evaluating epoch 2
+                            return EpochMetrics(top1: 50)
+                        })
+        XCTAssertEqual(record.status, .interrupted)
+        XCTAssertEqual(record.steps.count, 20, "two epochs of 10 steps ran and stay recorded")
+        XCTAssertEqual(record.epochs.count, 1)
+        XCTAssertTrue(record.stopReason?.contains("while validating") ?? false, record.stopReason ?? "")
+    }
+
     func testKDFitNetsAndATRunAndRecordTheirHyperParameters() throws {
         let data = try fashion(limit: 200)
         let teacher = try Zoo.make("resnet8", channels: 1, classes: 10, seed: 1)

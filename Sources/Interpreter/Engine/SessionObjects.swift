@@ -23,6 +23,8 @@ final class ModelObject: SessionObject, DetailedObject {
     var records: [RunRecord] = []
     /// Adapters kept from `mimic`, per 0-based stage (used by `gap`).
     var alignments: [Int: FeatureAlignment] = [:]
+    /// The teacher this model's stages last mimicked (`mimic`, `sskd`): the default `from_teacher` of its head.
+    weak var mimicTeacher: ModelObject?
     /// Normalised feature distance per 0-based stage before its first mimic (for `plot gap`).
     var distanceBefore: [Int: Double] = [:]
     /// The last evaluation on the test split.

@@ -57,7 +57,8 @@ extension Session {
         c.schedule = ScheduleKind(rawValue: try inv.string("schedule")) ?? .cosine
         c.warmupSteps = try inv.int("warmup")
         c.labelSmoothing = Float(try inv.double("smoothing"))
-        c.seed = UInt64(max(0, try inv.int("seed")))
+        guard try inv.int("seed") >= 0 else { throw inv.error("option 'seed': must be non-negative, got \(try inv.int("seed"))", at: "seed") }
+        c.seed = UInt64(try inv.int("seed"))
         if inv.has("patience") { c.patience = try inv.int("patience") }
         c.validateEvery = try inv.int("val_every")
         try check(c, inv, names: ["epochs": epochs, "steps": steps])
@@ -179,6 +180,12 @@ extension Session {
     /// a model (the compute of all its runs so far) or a number of GMAC.
     func budgetSteps(_ inv: Invocation, cost: (Int) -> Int) throws -> Int {
         let target = try budgetMACs(inv)
+        guard cost(1) <= target else {
+            throw inv.error("option 'budget': \(ComputeCost.format(target)) does not pay for one step and a validation (\(ComputeCost.format(cost(1))))", at: "budget")
+        }
+        guard cost(ComputeBudget.maximumSteps) > target else {
+            throw inv.error("option 'budget': \(ComputeCost.format(target)) is more than \(ComputeBudget.maximumSteps) steps", at: "budget")
+        }
         let steps = ComputeBudget.steps(budget: target, cost: cost)
         print("budget: \(steps) steps, \(ComputeCost.format(cost(steps))) of \(ComputeCost.format(target))")
         return steps
@@ -193,12 +200,12 @@ extension Session {
         switch inv.value("budget") {
         case let .object(m as ModelObject):
             target = m.records.reduce(0) { $0 + $1.compute.total }
-            guard target > 0 else { throw inv.error("budget: \(workspace.name(of: m, in: self)) has no training runs yet", at: "budget") }
+            guard target > 0 else { throw inv.error("option 'budget': \(workspace.name(of: m, in: self)) has no training runs yet", at: "budget") }
         case let .number(g):
-            guard g > 0, g < 1e9 else { throw inv.error("budget: must be a positive number of GMAC below 1e9, got \(Value.format(g))", at: "budget") }
+            guard g > 0, g < 1e9 else { throw inv.error("option 'budget': must be a positive number of GMAC below 1e9, got \(Value.format(g))", at: "budget") }
             target = Int(g * 1e9)
         default:
-            throw inv.error("budget takes a model or a number of GMAC, got \(inv.value("budget").literal)", at: "budget")
+            throw inv.error("option 'budget': takes a model or a number of GMAC, got \(inv.value("budget").literal)", at: "budget")
         }
         return target
     }
@@ -225,7 +232,14 @@ extension Session {
                                                          pool: try inv.bool("pool"), observer: observer,
                                                          command: session.commandText(inv), modelName: name)
                 s.owner.alignments[k] = alignment
+                s.owner.mimicTeacher = t.owner
                 if s.owner.distanceBefore[k] == nil { s.owner.distanceBefore[k] = record.distanceBefore }
+                // After 100 steps BatchNorm's running statistics have settled, so a distance that grew means the run failed.
+                if record.status == .completed, record.steps.count >= 100, let before = record.distanceBefore,
+                   let after = record.epochs.last?.featureDistance, !(after < before) {
+                    session.print(String(format: "warning: %@ ended farther from the teacher than it started (distance %.4f -> %.4f); "
+                                         + "the learning rate may be too high (lr=%g)", record.name, before, after, Double(config.learningRate)))
+                }
                 return [record]
             }
         })
@@ -255,7 +269,7 @@ extension Session {
                 if !inv.isGiven("optimizer") { config.optimizer = d.optimizer }
                 if !inv.isGiven("wd") { config.weightDecay = d.weightDecay }
                 guard !inv.has("budget") else { throw inv.error("budget= sizes a whole model's training, not a head's", at: "budget") }
-                let teacher = try session.headTeacher(inv, student: owner, teacher: session.workspace.teacher)
+                let teacher = try session.headTeacher(inv, student: owner, teacher: owner.mimicTeacher)
                 return try session.train(inv, model: owner, label: "head") { observer, name in
                     [try SSKD.trainHead(student: owner.model, teacher: teacher?.model, fromTeacher: teacher != nil, data: data.splits,
                                         config: config, observer: observer, command: session.commandText(inv), modelName: name)]
@@ -317,6 +331,13 @@ extension Session {
                                                                    command: session.commandText(inv), modelName: name)
                 for r in records { if let k = r.stage, s.distanceBefore[k] == nil { s.distanceBefore[k] = r.distanceBefore } }
                 s.alignments.merge(alignments) { _, new in new }
+                s.mimicTeacher = t
+                for r in records where r.status == .completed && r.stage != nil && r.steps.count >= 100 {
+                    if let before = r.distanceBefore, let after = r.epochs.last?.featureDistance, !(after < before) {
+                        session.print(String(format: "warning: %@ ended farther from the teacher than it started (distance %.4f -> %.4f); "
+                                             + "the learning rate may be too high (lr=%g)", r.name, before, after, Double(stage.learningRate)))
+                    }
+                }
                 session.print(table)
                 return records
             }
