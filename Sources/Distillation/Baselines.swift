@@ -123,7 +123,7 @@ public enum Baselines {
         guard pool.count > 0 else { throw DistillationError.emptySplit(unlabelled ? "train" : "labelled train") }
         let sc = try CostProfile(student, imageShape: data.train.imageShape), tc = try CostProfile(teacher, imageShape: data.train.imageShape)
         let steps = config.totalSteps(batchesPerEpoch: pool.count)
-        let visits = (steps / pool.count) * pool.order.count + (steps % pool.count) * config.batchSize
+        let visits = ComputeBudget.visits(steps: steps, images: pool.order.count, batchSize: config.batchSize, batchesPerEpoch: pool.count)
         let logits = FeatureCache.pays(visits: visits, images: pool.order.count)
             ? try FeatureCache.build(data, images: images, budget: FeatureCache.memoryBudget) { try teacher.forward($0, training: false) } : nil
         if let logits {

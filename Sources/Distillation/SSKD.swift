@@ -91,7 +91,7 @@ public enum SSKD {
         // compute them once when the run sees its images more than once, then each step runs only what learns.
         let prefixFrozen = k > 0 && student.stages[0..<k].allSatisfy(\.isFrozen)
         let steps = config.totalSteps(batchesPerEpoch: all.count)
-        let visits = (steps / all.count) * all.order.count + (steps % all.count) * config.batchSize
+        let visits = ComputeBudget.visits(steps: steps, images: all.order.count, batchSize: config.batchSize, batchesPerEpoch: all.count)
         var budget = FeatureCache.memoryBudget
         var cached: [String] = []
         func cache(_ split: DataSplits.Split, _ what: String, macs: Int, maxImages: Int? = nil,
@@ -197,7 +197,7 @@ public enum SSKD {
         let costs = try CostProfile(student, imageShape: data.train.imageShape)
         let backboneUnits = 0..<student.stages[last].range.upperBound, headUnits = student.head.range
         let steps = config.totalSteps(batchesPerEpoch: labelled.count)
-        let visits = (steps / labelled.count) * labelled.order.count + (steps % labelled.count) * config.batchSize
+        let visits = ComputeBudget.visits(steps: steps, images: labelled.order.count, batchSize: config.batchSize, batchesPerEpoch: labelled.count)
         var budget = FeatureCache.memoryBudget
         var cached: [String] = []
         func cache(_ split: DataSplits.Split, _ images: TrainImages) throws -> FeatureCache? {
@@ -208,7 +208,8 @@ public enum SSKD {
             return c
         }
         let backbone = FeatureCache.pays(visits: visits, images: labelled.order.count) ? try cache(.train, .labelled) : nil
-        let valBackbone = config.totalSteps(batchesPerEpoch: labelled.count) > labelled.count ? try cache(split, .all) : nil
+        // The validation images go through the backbone once per validation: cached when there is more than one.
+        let valBackbone = config.validations(steps: steps, batchesPerEpoch: labelled.count) > 1 ? try cache(split, .all) : nil
         if !cached.isEmpty { hp["cached"] = "student stages 1...\(last + 1) (\(cached.joined(separator: ", ")))"; record.hyperParameters = hp }
         record.seconds += Date().timeIntervalSince(setupStart)
         let stepCost = ComputeCost(training: costs.trainingStep(headUnits) + (backbone == nil ? costs.forward(backboneUnits) : 0))
