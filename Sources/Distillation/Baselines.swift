@@ -164,9 +164,9 @@ public enum Baselines {
         // FitNets always regresses through a learned regressor, even when channel counts match.
         let regressor = Adapter(from: channels, to: teacherChannels, seed: config.seed &+ 29)
         let (hint, _) = try SSKD.mimic(student: student, stage: hintStage, teacher: teacher, teacherStage: hintStage, data: data,
-                                       config: hintConfig, adapter: regressor, pool: pool,
+                                       config: hintConfig, adapter: regressor, pool: pool, runName: "fitnet hint",
                                        observer: observer, command: command, modelName: modelName)
-        hint.name = "fitnet hint"; hint.method = "hint"
+        hint.method = "hint"
         guard hint.status == .completed else { return [hint] }
         var kdConfig = config
         if let budget {

@@ -53,10 +53,11 @@ public enum SSKD {
     /// - Parameters:
     ///   - adapter: an adapter kept from an earlier mimic of this stage, reused when its channels fit.
     ///   - pool: average-pool the larger feature map when spatial sizes differ (else that is an error).
+    ///   - runName: the record's name (default `mimic stage K`; FitNets' hint stage passes `fitnet hint`).
     /// - Returns: the run record and the alignment used (its adapter is kept for this stage only).
     /// - Throws: `DistillationError` (mismatches, nothing to train, empty splits), `TensorError` when data do not fit.
     public static func mimic(student: Model, stage k: Int, teacher: Model, teacherStage tk: Int, data: DataSplits,
-                             config: TrainingConfig, adapter: Adapter? = nil, pool: Bool = false,
+                             config: TrainingConfig, adapter: Adapter? = nil, pool: Bool = false, runName: String? = nil,
                              observer: TrainingObserver, command: String, modelName: String) throws -> (RunRecord, FeatureAlignment) {
         let setupStart = Date()
         try config.validate()
@@ -76,7 +77,7 @@ public enum SSKD {
         var hp = config.hyperParameters
         hp["teacher_stage"] = "\(tk + 1)"; hp["adapter"] = alignment.adapter == nil ? "identity" : "1x1 conv + BN"
         if alignment.poolTo != nil { hp["pool"] = "adaptive average" }
-        let record = RunRecord(name: "mimic stage \(k + 1)", method: "mimic", model: modelName, command: command, seed: config.seed,
+        let record = RunRecord(name: runName ?? "mimic stage \(k + 1)", method: "mimic", model: modelName, command: command, seed: config.seed,
                                hyperParameters: hp, stage: k, validationSplit: split.rawValue)
 
         // What one image costs through each part (CostProfile), for the record's compute.

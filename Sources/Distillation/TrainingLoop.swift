@@ -89,8 +89,10 @@ public struct TrainingConfig: Equatable {
 
     /// The common hyper-parameters as report strings.
     public var hyperParameters: [String: String] {
-        var hp = ["batch": "\(batchSize)", "lr": "\(learningRate)", "optimizer": optimizer.rawValue,
-                  "momentum": "\(momentum)", "wd": "\(weightDecay)", "schedule": schedule.rawValue, "seed": "\(seed)"]
+        let g = { (v: Float) in String(format: "%g", Double(v)) }
+        var hp = ["batch": "\(batchSize)", "lr": g(learningRate), "optimizer": optimizer.rawValue,
+                  "wd": g(weightDecay), "schedule": schedule.rawValue, "seed": "\(seed)"]
+        if optimizer == .sgd || optimizer == .nesterov { hp["momentum"] = g(momentum) }
         if let steps { hp["steps"] = "\(steps)" } else { hp["epochs"] = "\(epochs)" }
         if let patience { hp["patience"] = "\(patience)" }
         if validateEvery > 1 { hp["val_every"] = "\(validateEvery)" }

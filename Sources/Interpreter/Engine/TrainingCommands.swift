@@ -15,10 +15,10 @@ func trainingOptions(_ defaults: TrainingConfig? = nil, epochs: String = "epochs
         OptionSpec(epochs, .integer, default: d == nil ? .number(1) : nil,
                    d == nil ? "passes over the training images" : "passes over the training images, instead of \(steps)"),
         OptionSpec(steps, .integer, default: d?.steps.map { .number(Double($0)) },
-                   "optimizer steps, instead of \(epochs) (the last epoch may be partial)"),
+                   "optimizer steps, instead of \(epochs); the last epoch may be partial"),
         OptionSpec("lr", .number, default: d.map { typed($0.learningRate) }, session: d == nil ? "lr" : nil, "peak learning rate"),
         OptionSpec("batch", .integer, session: "batch", "mini-batch size"),
-        OptionSpec("momentum", .number, default: .number(0.9), "SGD momentum"),
+        OptionSpec("momentum", .number, default: .number(0.9), "SGD momentum (sgd, nesterov only)"),
         OptionSpec("wd", .number, default: typed(d?.weightDecay ?? 5e-4), "weight decay"),
         OptionSpec("optimizer", .word(choices: OptimizerKind.allCases.map(\.rawValue)), default: .string((d?.optimizer ?? .sgd).rawValue),
                    "optimizer"),
@@ -27,8 +27,8 @@ func trainingOptions(_ defaults: TrainingConfig? = nil, epochs: String = "epochs
         OptionSpec("warmup", .integer, default: .number(0), "linear warm-up steps"),
         OptionSpec("smoothing", .number, default: .number(0), "label smoothing of the cross-entropy"),
         OptionSpec("seed", .integer, session: "seed", "seed of batch order and augmentation"),
-        OptionSpec("patience", .integer, "stop early after this many validations without improvement (default: never)"),
-        OptionSpec("val_every", .integer, default: .number(1), "validate every this many epochs (and after the last)"),
+        OptionSpec("patience", .integer, "stop early after this many validations without improvement; default: never"),
+        OptionSpec("val_every", .integer, default: .number(1), "validate every this many epochs, and after the last"),
         OptionSpec("data", .object("dataset"), "data set (default: the current one)"),
     ]
 }
