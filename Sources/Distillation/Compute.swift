@@ -26,12 +26,6 @@ public struct ComputeCost: Codable, Equatable, Sendable {
     /// Everything the run spent, in MACs.
     public var total: Int { training + teacher + caches + evaluation }
 
-    /// Part-wise sum.
-    public static func + (a: ComputeCost, b: ComputeCost) -> ComputeCost {
-        ComputeCost(training: a.training + b.training, teacher: a.teacher + b.teacher, caches: a.caches + b.caches,
-                    evaluation: a.evaluation + b.evaluation)
-    }
-
     /// `12.3 GMAC` (or TMAC/MMAC; whole MACs below a million), three significant digits.
     public static func format(_ macs: Int) -> String {
         let v = Double(macs)

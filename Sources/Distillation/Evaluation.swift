@@ -59,19 +59,26 @@ public struct Evaluation {
 /// Evaluates `model` in eval mode, without gradients, on `split`.
 /// - Throws: `DistillationError.emptySplit`, `TensorError` when the data do not fit the model.
 public func evaluate(_ model: Model, data: DataSplits, split: DataSplits.Split, batchSize: Int = 256) throws -> Evaluation {
+    try evaluate(data: data, split: split, batchSize: batchSize) { try model.forward($0.images, training: false) }
+}
+
+/// Evaluates the logits `[n, classes]` that `logits` gives for each batch of `split` (in order, no gradients):
+/// what `evaluate(_:data:split:)` does with a whole model, and SSKD's head does on cached backbone features.
+/// - Throws: `DistillationError.emptySplit`, `.interrupted` on Ctrl-C, errors of `logits`.
+func evaluate(data: DataSplits, split: DataSplits.Split, batchSize: Int = 256, logits: (Batch) throws -> Tensor) throws -> Evaluation {
     let set = data.dataset(split)
     guard set.count > 0 else { throw DistillationError.emptySplit(split.rawValue) }
     var predictions: [Int] = [], labels: [Int] = [], correct5 = 0, lossSum = 0.0
     try withNoGrad {
         for batch in try data.batches(split, batchSize: batchSize, shuffle: false) {
             try Cancellation.check()
-            let logits = try model.forward(batch.images, training: false)
-            let k = min(5, logits.shape[1])
-            let top = try logits.topK(k)
+            let y = try logits(batch)
+            let k = min(5, y.shape[1])
+            let top = try y.topK(k)
             predictions += top.map { $0[0] }
             labels += batch.labels
             correct5 += zip(top, batch.labels).filter { $0.contains($1) }.count
-            lossSum += Double(try crossEntropy(logits, targets: batch.labels).item) * Double(batch.labels.count)
+            lossSum += Double(try crossEntropy(y, targets: batch.labels).item) * Double(batch.labels.count)
         }
     }
     let n = Double(labels.count)

@@ -223,12 +223,12 @@ public enum SSKD {
                                                     labelSmoothing: config.labelSmoothing)
                         },
                         validate: { _ in
-                            let e = try classification(data, split) { batch in
+                            let e = try evaluate(data: data, split: split) { batch in
                                 try student.forwardHead(try valBackbone?.gather(batch.indices)
                                                         ?? student.forward(batch.images, throughStage: last, training: false), training: false)
                             }
                             let perImage = costs.forward(headUnits) + (valBackbone == nil ? costs.forward(backboneUnits) : 0)
-                            return EpochMetrics(top1: e.top1, valLoss: e.loss, macs: perImage * e.images)
+                            return EpochMetrics(top1: e.top1, valLoss: e.loss, macs: perImage * e.count)
                         })
         return record
     }
@@ -303,26 +303,8 @@ public enum SSKD {
 }
 
 /// Validation top-1 and loss of a classifier (the per-epoch metrics of classification runs), and their cost:
-/// one forward pass of `costs` per image.
+/// one forward pass of `forwardMACs` per image.
 func classificationMetrics(_ model: Model, _ data: DataSplits, _ split: DataSplits.Split, forwardMACs: Int) throws -> EpochMetrics {
-    let e = try classification(data, split) { try model.forward($0.images, training: false) }
-    return EpochMetrics(top1: e.top1, valLoss: e.loss, macs: forwardMACs * e.images)
-}
-
-/// Top-1 (%), mean cross-entropy and image count of the logits `logits` gives for each batch of `split`
-/// (eval batches of 256, in order, no gradients).
-/// - Throws: `DistillationError.emptySplit`, `.interrupted` on Ctrl-C, errors of `logits`.
-func classification(_ data: DataSplits, _ split: DataSplits.Split, logits: (Batch) throws -> Tensor) throws -> (top1: Double, loss: Double, images: Int) {
-    guard data.dataset(split).count > 0 else { throw DistillationError.emptySplit(split.rawValue) }
-    var right = 0, total = 0, lossSum = 0.0
-    try withNoGrad {
-        for batch in try data.batches(split, batchSize: 256, shuffle: false) {
-            try Cancellation.check()
-            let y = try logits(batch)
-            right += zip(try y.argmax(axis: 1), batch.labels).filter { $0 == $1 }.count
-            total += batch.labels.count
-            lossSum += Double(try crossEntropy(y, targets: batch.labels).item) * Double(batch.labels.count)
-        }
-    }
-    return (100 * Double(right) / Double(max(total, 1)), lossSum / Double(max(total, 1)), total)
+    let e = try evaluate(model, data: data, split: split)
+    return EpochMetrics(top1: e.top1, valLoss: e.loss, macs: forwardMACs * e.count)
 }

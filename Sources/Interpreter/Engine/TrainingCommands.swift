@@ -178,8 +178,11 @@ extension Session {
 
     /// The step count whose whole cost (`cost`, MACs as a function of steps) matches the `budget=` option:
     /// a model (the compute of all its runs so far) or a number of GMAC.
-    func budgetSteps(_ inv: Invocation, cost: (Int) -> Int) throws -> Int {
+    /// `makeCost` builds the estimate (`Baselines.scratchCost` and kin); its errors are reported at the command.
+    func budgetSteps(_ inv: Invocation, cost makeCost: () throws -> (Int) -> Int) throws -> Int {
         let target = try budgetMACs(inv)
+        let cost: (Int) -> Int
+        do { cost = try makeCost() } catch { throw engineError(inv, error) }
         guard cost(1) <= target else {
             throw inv.error("option 'budget': \(ComputeCost.format(target)) does not pay for one step and a validation (\(ComputeCost.format(cost(1))))", at: "budget")
         }
@@ -189,6 +192,15 @@ extension Session {
         let steps = ComputeBudget.steps(budget: target, cost: cost)
         print("budget: \(steps) steps, \(ComputeCost.format(cost(steps))) of \(ComputeCost.format(target))")
         return steps
+    }
+
+    /// Warns when a completed mimic run ended farther from the teacher than it started. Only after 100 steps:
+    /// by then BatchNorm's running statistics have settled, so a distance that grew means the run failed.
+    func warnIfFartherFromTeacher(_ record: RunRecord, learningRate: Float) {
+        guard record.status == .completed, record.steps.count >= 100, let before = record.distanceBefore,
+              let after = record.epochs.last?.featureDistance, !(after < before) else { return }
+        print(String(format: "warning: %@ ended farther from the teacher than it started (distance %.4f -> %.4f); "
+                     + "the learning rate may be too high (lr=%g)", record.name, before, after, Double(learningRate)))
     }
 
     /// The `budget=` option in MACs: a model's runs' total compute, or a number of GMAC.
@@ -234,12 +246,7 @@ extension Session {
                 s.owner.alignments[k] = alignment
                 s.owner.mimicTeacher = t.owner
                 if s.owner.distanceBefore[k] == nil { s.owner.distanceBefore[k] = record.distanceBefore }
-                // After 100 steps BatchNorm's running statistics have settled, so a distance that grew means the run failed.
-                if record.status == .completed, record.steps.count >= 100, let before = record.distanceBefore,
-                   let after = record.epochs.last?.featureDistance, !(after < before) {
-                    session.print(String(format: "warning: %@ ended farther from the teacher than it started (distance %.4f -> %.4f); "
-                                         + "the learning rate may be too high (lr=%g)", record.name, before, after, Double(config.learningRate)))
-                }
+                session.warnIfFartherFromTeacher(record, learningRate: config.learningRate)
                 return [record]
             }
         })
@@ -277,9 +284,7 @@ extension Session {
             }
             guard !inv.has("from_teacher") else { throw inv.error("from_teacher= is for 'train MODEL.head'", at: "from_teacher") }
             if inv.has("budget") {
-                let cost: (Int) -> Int
-                do { cost = try Baselines.scratchCost(owner.model, data: data.splits, config: config) } catch { throw session.engineError(inv, error) }
-                config.steps = try session.budgetSteps(inv, cost: cost)
+                config.steps = try session.budgetSteps(inv) { try Baselines.scratchCost(owner.model, data: data.splits, config: config) }
             }
             return try session.train(inv, model: owner, label: "train") { observer, name in
                 [try Baselines.scratch(owner.model, data: data.splits, config: config, observer: observer,
@@ -332,12 +337,7 @@ extension Session {
                 for r in records { if let k = r.stage, s.distanceBefore[k] == nil { s.distanceBefore[k] = r.distanceBefore } }
                 s.alignments.merge(alignments) { _, new in new }
                 s.mimicTeacher = t
-                for r in records where r.status == .completed && r.stage != nil && r.steps.count >= 100 {
-                    if let before = r.distanceBefore, let after = r.epochs.last?.featureDistance, !(after < before) {
-                        session.print(String(format: "warning: %@ ended farther from the teacher than it started (distance %.4f -> %.4f); "
-                                             + "the learning rate may be too high (lr=%g)", r.name, before, after, Double(stage.learningRate)))
-                    }
-                }
+                for r in records where r.stage != nil { session.warnIfFartherFromTeacher(r, learningRate: stage.learningRate) }
                 session.print(table)
                 return records
             }
@@ -362,10 +362,9 @@ extension Session {
             }
             let unlabelled = try inv.bool("unlabelled")
             if inv.has("budget") {
-                let cost: (Int) -> Int
-                do { cost = try Baselines.kdCost(student: s.model, teacher: t.model, data: data.splits, config: config, unlabelled: unlabelled) }
-                catch { throw session.engineError(inv, error) }
-                config.steps = try session.budgetSteps(inv, cost: cost)
+                config.steps = try session.budgetSteps(inv) {
+                    try Baselines.kdCost(student: s.model, teacher: t.model, data: data.splits, config: config, unlabelled: unlabelled)
+                }
             }
             session.print(String(format: "kd: T=%g alpha=%g (soft term scaled by T^2 = %g)", try inv.double("T"), try inv.double("alpha"),
                                  try inv.double("T") * inv.double("T")) + (unlabelled ? "; unlabelled images: soft term only" : ""))
@@ -420,10 +419,7 @@ extension Session {
         ) { inv, session in
             var (s, t, config, data) = try session.distillationInputs(inv)
             if inv.has("budget") {
-                let cost: (Int) -> Int
-                do { cost = try Baselines.atCost(student: s.model, teacher: t.model, data: data.splits, config: config) }
-                catch { throw session.engineError(inv, error) }
-                config.steps = try session.budgetSteps(inv, cost: cost)
+                config.steps = try session.budgetSteps(inv) { try Baselines.atCost(student: s.model, teacher: t.model, data: data.splits, config: config) }
             }
             return try session.train(inv, model: s, label: "at", teacher: t) { observer, name in
                 [try Baselines.attentionTransfer(student: s.model, teacher: t.model, beta: Float(try inv.double("beta")), data: data.splits,
