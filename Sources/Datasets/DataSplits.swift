@@ -157,6 +157,10 @@ public struct DataSplits: Sendable {
                              augmentation: augment, seed: epochSeed, isLabelled: isLabelled)
     }
 
+    /// What the `val` line of `summary` adds when no validation split is held out.
+    public static let noValidationNote = " (no validation split: per-epoch top-1 is measured on test, for monitoring only; "
+        + "val=N holds one out)"
+
     /// Several lines for the REPL's `data` command: each split (and how many train images are labelled),
     /// the shape, classes and preprocessing, e.g.
     /// `normalize: computed (full train split) mean [0.2860] std [0.3530]; augmentation: crop 2; seed 1`.
@@ -173,7 +177,8 @@ public struct DataSplits: Sendable {
         case "none": normalize = "none (pixels/255)"
         default: normalize = normalizationName + " " + values
         }
-        return [train.summary + labels, "\(val.name): \(val.count) images", "\(test.name): \(test.count) images",
+        let valLine = "\(val.name): \(val.count) images" + (val.count == 0 ? Self.noValidationNote : "")
+        return [train.summary + labels, valLine, "\(test.name): \(test.count) images",
                 "normalize: \(normalize); augmentation: \(augmentation); seed \(seed)"]
             .joined(separator: "\n")
     }

@@ -154,12 +154,17 @@ public enum Trainer {
     ///   - step: the loss for one batch (with the graph recorded).
     ///   - validate: metrics at the end of epoch `e` (1-based).
     /// - Throws: `DistillationError.nothingToTrain` when `trainable` has no unfrozen tensor, `.emptySplit` when no
-    ///   training image is selected; errors of `step`.
+    ///   training image is selected, `.invalidOption("patience")` when `patience` is set and `data` has no
+    ///   validation split; errors of `step`.
     public static func run(_ record: RunRecord, trainable: [Tensor], guarded: [Tensor], data: DataSplits,
                            config: TrainingConfig, images: TrainImages = .labelled, stepCost: ComputeCost = ComputeCost(),
                            observer: TrainingObserver, what: String,
                            step: (Batch) throws -> Tensor, validate: (Int) throws -> EpochMetrics) throws {
         try config.validate()
+        if config.patience != nil && data.val.count == 0 {
+            throw DistillationError.invalidOption(name: "patience", reason: "stops on validation numbers, and this data has "
+                + "no validation split (early stopping on test numbers selects on the test set); hold one out with data ... val=N")
+        }
         let params = trainable.filter(\.requiresGrad)
         guard !params.isEmpty else { throw DistillationError.nothingToTrain(what: what) }
         let perEpoch = try data.batches(.train, batchSize: config.batchSize, epoch: 0, seed: config.seed, images: images).count

@@ -140,12 +140,15 @@ extension Session {
         case "acc":
             let runs = workspace.runs.filter { !$0.record.epochs.compactMap(\.top1).isEmpty }
             guard !runs.isEmpty else { throw inv.error("no run has validation accuracy yet (train, kd, fitnet, at, sskd do)") }
+            // Runs without a validation split measured their epochs on test: the title and legend say so.
+            let splits = Set(runs.map(\.record.validationSplit))
             let curves = runs.map { m, r in
-                AccuracyCurve(name: "\(workspace.name(of: m, in: self)) \(r.name)",
+                AccuracyCurve(name: "\(workspace.name(of: m, in: self)) \(r.name)" + (splits.count > 1 ? " (\(r.validationSplit))" : ""),
                               points: r.epochs.compactMap { e in e.top1.map { (Double(e.epoch), $0) } })
             }
-            var spec = PlotSpec.accuracy(runs: curves, teacherTop1: workspace.teacher?.testTop1,
-                                         title: "Validation top-1 per epoch")
+            let title = splits.count > 1 ? "Top-1 per epoch (validation or test split, as marked)"
+                : splits.first == "val" ? "Validation top-1 per epoch" : "Test top-1 per epoch (no validation split; monitoring only)"
+            var spec = PlotSpec.accuracy(runs: curves, teacherTop1: workspace.teacher?.testTop1, title: title)
             // Half an epoch and a few points of margin: a one-epoch run is a marker inside the frame, not on its border.
             let xs = curves.flatMap { $0.points.map(\.x) }
             let ys = curves.flatMap { $0.points.map(\.y) } + [workspace.teacher?.testTop1].compactMap { $0 }

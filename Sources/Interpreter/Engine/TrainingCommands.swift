@@ -104,6 +104,7 @@ extension Session {
             interruptRequested = false
             return SessionInterrupted()
         }
+        if case let DistillationError.invalidOption(option, _) = error, inv.has(option) { return inv.error("\(error)", at: option) }
         return inv.error("\(error)", at: name)
     }
 
