@@ -32,8 +32,8 @@ extension Session {
         })
 
         commands.register(CommandSpec(
-            "show", summary: "show the session options, one option, or a bound value",
-            arguments: [ArgumentSpec("what", .word(choices: []), "'options', an option name or a bound name")],
+            "show", summary: "show the session options, one option, the current data, or a bound value",
+            arguments: [ArgumentSpec("what", .word(choices: []), "'options', an option name, 'data' or a bound name")],
             example: "show options", recorded: false, returnsValue: false
         ) { inv, session in
             let what = try inv.string("what")
@@ -43,6 +43,9 @@ extension Session {
                 }))
             } else if let value = session.options.value(what) {
                 session.print("\(what) = \(value.literal)")
+            } else if what == "data", session.lookup(what) == nil {
+                guard let data = session.workspace.data else { throw inv.error("no data yet: load some with data NAME", at: "what") }
+                session.print(data.detail(session.workspace))
             } else if let value = session.lookup(what) {
                 if case let .object(o) = value, let detailed = o as? DetailedObject {
                     session.print(detailed.detail(session.workspace))
@@ -50,7 +53,7 @@ extension Session {
                     session.print(value.display)
                 }
             } else {
-                let candidates = ["options"] + session.options.declared.map(\.name) + Array(session.bindings.keys)
+                let candidates = ["options", "data"] + session.options.declared.map(\.name) + Array(session.bindings.keys)
                 throw inv.error("nothing called '\(what)' to show" + didYouMean(what, candidates), at: "what")
             }
             return .none
