@@ -37,11 +37,13 @@ extension DatasetLoader {
         if python {
             let files = train ? (1...5).map { "data_batch_\($0)" } : ["test_batch"]
             let names = try pickledClassNames(root + "/batches.meta", key: "label_names", count: 10) ?? cifar10Classes
-            return try readCIFARPickles(files.map { root + "/" + $0 }, labelsKey: "labels", classNames: names, name: name)
+            return try readCIFARPickles(files.map { root + "/" + $0 }, labelsKey: "labels", classNames: names,
+                                        name: name)
         }
         let files = train ? (1...5).map { "data_batch_\($0).bin" } : ["test_batch.bin"]
         let names = try classNames(root + "/batches.meta.txt", count: 10) ?? cifar10Classes
-        return try readCIFAR(files.map { root + "/" + $0 }, labelBytes: 1, labelOffset: 0, classNames: names, name: name)
+        return try readCIFAR(files.map { root + "/" + $0 }, labelBytes: 1, labelOffset: 0, classNames: names,
+                             name: name)
     }
 
     /// CIFAR-100 train (50,000) or test (10,000) images `[N, 3, 32, 32]` from the first of `dir`,
@@ -152,7 +154,9 @@ extension DatasetLoader {
         let (root, heap) = try NumPyPickle.load(bytes, path: path)
         func bad(_ reason: String) -> DatasetError { .badPickle(path: path, reason: reason) }
         let dict = try pickledDict(root, heap, path: path)
-        guard let dataValue = dict[bytes: "data"] ?? dict["data"] else { throw bad("no key 'data' (has: \(keys(dict)))") }
+        guard let dataValue = dict[bytes: "data"] ?? dict["data"] else {
+            throw bad("no key 'data' (has: \(keys(dict)))")
+        }
         guard case let .object(i) = dataValue, case let .array(array?) = heap.objects[i] else {
             throw bad("'data' is not a NumPy array")
         }
@@ -163,7 +167,9 @@ extension DatasetLoader {
             throw bad("no key '\(labelsKey)' (has: \(keys(dict)))")
         }
         var labels = heap.ints(labelsValue)
-        if case let .object(j) = labelsValue, case let .array(a?) = heap.objects[j], a.shape.count == 1 { labels = a.integers }
+        if case let .object(j) = labelsValue, case let .array(a?) = heap.objects[j], a.shape.count == 1 {
+            labels = a.integers
+        }
         guard let labels else { throw bad("'\(labelsKey)' is not a list of integers") }
         guard labels.count == array.shape[0] else {
             throw bad("'\(labelsKey)' holds \(labels.count) labels but 'data' holds \(array.shape[0]) images")
@@ -197,7 +203,9 @@ extension DatasetLoader {
 
     private static func pickledDict(_ root: PickleValue, _ heap: PickleHeap<NumPyPickleObject>,
                                     path: String) throws -> PickleHeap<NumPyPickleObject>.Dict {
-        guard case let .dict(index) = root else { throw DatasetError.badPickle(path: path, reason: "the pickle is not a dict") }
+        guard case let .dict(index) = root else {
+            throw DatasetError.badPickle(path: path, reason: "the pickle is not a dict")
+        }
         return heap.dicts[index]
     }
 

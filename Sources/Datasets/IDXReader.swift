@@ -38,9 +38,11 @@ extension DatasetLoader {
             throw DatasetError.missingFile(path: dir)
         }
         let folders = [dir] + (torchvisionFolders[name].map { ["\(dir)/\($0)/raw", "\(dir)/raw"] } ?? [])
-        guard let folder = try folders.first(where: { try findIDX(in: $0, kind: "images", rank: 3, train: train) != nil }),
+        let holdsImages = { (folder: String) in try findIDX(in: folder, kind: "images", rank: 3, train: train) != nil }
+        guard let folder = try folders.first(where: holdsImages),
               let images = try findIDX(in: folder, kind: "images", rank: 3, train: train) else {
-            throw DatasetError.missingFiles(wanted: "\(train ? "train" : "t10k")-images-idx3-ubyte[.gz]", folders: folders)
+            throw DatasetError.missingFiles(wanted: "\(train ? "train" : "t10k")-images-idx3-ubyte[.gz]",
+                                            folders: folders)
         }
         guard let labels = try findIDX(in: folder, kind: "labels", rank: 1, train: train) else {
             throw DatasetError.missingFile(path: "\(folder)/\(train ? "train" : "t10k")-labels-idx1-ubyte[.gz]")

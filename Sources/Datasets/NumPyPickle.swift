@@ -46,7 +46,8 @@ enum NumPyPickle {
     /// Unpickles `bytes` read from `path`.
     /// - Throws: `DatasetError.badPickle` naming `path` (forbidden global, unknown opcode, malformed pickle,
     ///   an array whose bytes do not match its shape and dtype).
-    static func load(_ bytes: [UInt8], path: String) throws -> (root: PickleValue, heap: PickleHeap<NumPyPickleObject>) {
+    static func load(_ bytes: [UInt8],
+                     path: String) throws -> (root: PickleValue, heap: PickleHeap<NumPyPickleObject>) {
         do {
             return try Unpickler.load(bytes, path: path, hooks: Hooks())
         } catch let error as PickleError {
@@ -55,7 +56,8 @@ enum NumPyPickle {
                 throw DatasetError.badPickle(path: path, reason: "refusing the global '\(printable(name))'"
                                              + " (only NumPy arrays, lists, dicts, numbers and strings are allowed)")
             case let .unknownOpcode(path, opcode, offset):
-                throw DatasetError.badPickle(path: path, reason: "unsupported opcode 0x\(String(opcode, radix: 16)) at byte \(offset)")
+                let hex = String(opcode, radix: 16)
+                throw DatasetError.badPickle(path: path, reason: "unsupported opcode 0x\(hex) at byte \(offset)")
             case let .malformed(path, offset, reason):
                 throw DatasetError.badPickle(path: path, reason: "at byte \(offset): \(printable(reason))")
             }
@@ -74,7 +76,8 @@ enum NumPyPickle {
     private struct Hooks: PickleHooks {
         func allows(module: String, name: String) -> Bool { allowedGlobals.contains(module + "." + name) }
 
-        func call(_ name: String, _ args: [PickleValue], heap: inout PickleHeap<NumPyPickleObject>) throws -> PickleValue {
+        func call(_ name: String, _ args: [PickleValue],
+                  heap: inout PickleHeap<NumPyPickleObject>) throws -> PickleValue {
             switch name {
             case "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct":
                 guard args.count == 3, case .global("numpy.ndarray") = args[0] else {
@@ -83,7 +86,8 @@ enum NumPyPickle {
                 return heap.object(.array(nil))
             case "numpy.dtype":
                 guard let first = args.first, let code = text(first), let size = Int(code.dropFirst()),
-                      let kind = code.first, "uif".contains(kind), [1, 2, 4, 8].contains(size), kind != "f" || size >= 4 else {
+                      let kind = code.first, "uif".contains(kind), [1, 2, 4, 8].contains(size),
+                      kind != "f" || size >= 4 else {
                     let shown = args.first.flatMap(text).map { "'\(printable($0))'" } ?? "a non-string"
                     throw PickleRejection("numpy.dtype \(shown) is not supported (need u1...u8, i1...i8, f4 or f8)")
                 }
@@ -131,7 +135,9 @@ enum NumPyPickle {
                 case let .int(i): fortran = i != 0
                 default: throw PickleRejection("ndarray is_fortran is not a bool")
                 }
-                guard !fortran || shape.count < 2 else { throw PickleRejection("Fortran-order arrays are not supported") }
+                guard !fortran || shape.count < 2 else {
+                    throw PickleRejection("Fortran-order arrays are not supported")
+                }
                 heap.objects[index] = .array(PickledArray(dtype: code, byteOrder: order, shape: shape, data: data))
             case .array:
                 throw PickleRejection("BUILD of an ndarray that already has its state")

@@ -155,7 +155,8 @@ extension ZipArchive {
         let name = names.contains(key) ? key : key + ".npy"
         guard let bytes = try FileBytes.mapping({ try read(name) }) else {
             let keys = names.map { $0.hasSuffix(".npy") ? String($0.dropLast(4)) : $0 }
-            throw DatasetError.badZip(path: path, reason: "no member '\(printable(key))' (has: \(keys.map(printable).joined(separator: ", ")))")
+            let has = keys.map(printable).joined(separator: ", ")
+            throw DatasetError.badZip(path: path, reason: "no member '\(printable(key))' (has: \(has))")
         }
         return try bytes.withUnsafeBytes { try NpyArray(parsing: $0, path: "\(path):\(name)") }
     }
@@ -229,7 +230,9 @@ struct NpyArray {
                 initialized = count
             })
         case ("f", _):  // float64, rounded to Float32 (out-of-range values become infinite and are refused later)
-            values = .floats((0..<count).map { Float(Double(bitPattern: body.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) })
+            values = .floats((0..<count).map {
+                Float(Double(bitPattern: body.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)))
+            })
         default:
             values = .integers((0..<count).map { i in
                 let o = i * itemSize

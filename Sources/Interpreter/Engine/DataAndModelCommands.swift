@@ -27,10 +27,10 @@ extension Session {
                                     + ") or [[MEAN, ...], [STD, ...]]"),
                       OptionSpec("seed", .integer, session: "seed", "seed of the hold-out, subset, shuffling and augmentation"),
                       OptionSpec("augment", .bool, "random crop (+ flip for CIFAR) on train batches; default: the data set's"),
-                      OptionSpec("path", .path, "folder of the files, or torchvision's root (default: the Debian package's"
-                                    + " for fashion-mnist)"),
-                      OptionSpec("keys", .valueOrWord, "the .npz arrays: [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS]"
-                                    + " (default: [x_train, y_train, x_test, y_test])")],
+                      OptionSpec("path", .path, "folder of the files, or torchvision's root (default: the Debian"
+                                    + " package's for fashion-mnist)"),
+                      OptionSpec("keys", .valueOrWord, "the .npz arrays: [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES,"
+                                    + " TEST_LABELS] (default: [x_train, y_train, x_test, y_test])")],
             example: "data fashion-mnist val=5000"
         ) { inv, session in
             let name = inv.value("name").display
@@ -41,11 +41,14 @@ extension Session {
             var keys: [String]?
             if inv.has("keys") {
                 guard name.hasSuffix(".npz") else { throw inv.error("option 'keys': only for .npz files", at: "keys") }
-                guard case let .list(items) = inv.value("keys"), items.count == 4,
-                      let names = Optional(items.compactMap { v -> String? in if case let .string(s) = v { return s } else { return nil } }),
-                      names.count == 4 else {
-                    throw inv.error("option 'keys': expects 4 array names [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS],"
-                                    + " got \(inv.value("keys").literal)", at: "keys")
+                let items: [Value]
+                if case let .list(list) = inv.value("keys") { items = list } else { items = [] }
+                let names = items.compactMap { v -> String? in
+                    if case let .string(s) = v { return s } else { return nil }
+                }
+                guard items.count == 4, names.count == 4 else {
+                    throw inv.error("option 'keys': expects 4 array names [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES,"
+                                    + " TEST_LABELS], got \(inv.value("keys").literal)", at: "keys")
                 }
                 keys = names
             }

@@ -59,7 +59,9 @@ enum TorchCheckpoint {
             case let .bool(b): state.metadata[name] = b ? "True" : "False"
             case .object where nested != nil:   // e.g. best_acc as a one-element tensor
                 if let t = TorchPickle.tensor(value, in: heap), t.size.allSatisfy({ $0 == 1 }),
-                   let scalar = try? storages.materialise(t, name: name) { state.metadata[name] = String(scalar.data[0]) }
+                   let scalar = try? storages.materialise(t, name: name) {
+                    state.metadata[name] = String(scalar.data[0])
+                }
             default: break
             }
         }

@@ -45,7 +45,8 @@ enum TorchPickle {
             case let .forbiddenGlobal(path, name): throw CheckpointError.forbiddenGlobal(path: path, name: name)
             case let .unknownOpcode(path, opcode, offset):
                 throw CheckpointError.unknownOpcode(path: path, opcode: opcode, offset: offset)
-            case let .malformed(path, offset, reason): throw CheckpointError.badPickle(path: path, offset: offset, reason: reason)
+            case let .malformed(path, offset, reason):
+                throw CheckpointError.badPickle(path: path, offset: offset, reason: reason)
             }
         }
     }
@@ -66,7 +67,8 @@ enum TorchPickle {
             switch name {
             case "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2":
                 guard args.count >= 4, case let .object(i) = args[0], case let .storage(storage) = heap.objects[i],
-                      case let .int(offset) = args[1], let size = ints(args[2], heap), let stride = ints(args[3], heap) else {
+                      case let .int(offset) = args[1], let size = ints(args[2], heap),
+                      let stride = ints(args[3], heap) else {
                     throw PickleRejection("\(name) expects (storage, offset, size, stride, ...)")
                 }
                 return heap.object(.tensor(TorchTensor(storage: storage, offset: offset, size: size, stride: stride)))
@@ -88,7 +90,9 @@ enum TorchPickle {
                     if case let .list(pairs)? = heap.tuples[inner].first {
                         for case let .tuple(pair) in heap.lists[pairs] {
                             let flat = heap.tuples[pair]
-                            guard flat.count % 2 == 0 else { throw PickleRejection("odd number of values for SETITEMS") }
+                            guard flat.count % 2 == 0 else {
+                                throw PickleRejection("odd number of values for SETITEMS")
+                            }
                             for i in stride(from: 0, to: flat.count, by: 2) { heap.dicts[d].set(flat[i], flat[i + 1]) }
                         }
                     }

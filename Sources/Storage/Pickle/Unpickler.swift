@@ -54,7 +54,9 @@ public struct Unpickler<Hooks: PickleHooks> {
             case 0x80: _ = try take(1)                                       // PROTO
             case 0x95: _ = try take(8)                                       // FRAME (a length hint)
             case UInt8(ascii: "."):                                          // STOP
-                guard marks.isEmpty, stack.count == 1 else { throw fail("STOP with \(stack.count) values on the stack") }
+                guard marks.isEmpty, stack.count == 1 else {
+                    throw fail("STOP with \(stack.count) values on the stack")
+                }
                 return stack[0]
             case UInt8(ascii: "("): marks.append(stack); stack = []          // MARK
             case UInt8(ascii: "0"): _ = try pop()                            // POP
@@ -115,13 +117,15 @@ public struct Unpickler<Hooks: PickleHooks> {
                 stack.append(try global(module, name))
             case 0x93:                                                                   // STACK_GLOBAL
                 let name = try pop(), module = try pop()
-                guard case let .string(m) = module, case let .string(n) = name else { throw fail("STACK_GLOBAL needs two strings") }
+                guard case let .string(m) = module, case let .string(n) = name else {
+                    throw fail("STACK_GLOBAL needs two strings")
+                }
                 stack.append(try global(m, n))
             case UInt8(ascii: "R"):                                                      // REDUCE
                 let args = try pop(), callable = try pop()
                 guard case let .tuple(values) = args else { throw fail("REDUCE arguments are not a tuple") }
                 stack.append(try call(callable, heap.tuples[values]))
-            case 0x81:                                                                   // NEWOBJ: cls.__new__(cls, *args)
+            case 0x81:                                                   // NEWOBJ: cls.__new__(cls, *args)
                 let args = try pop(), cls = try pop()
                 guard case let .global(name) = cls, case let .tuple(values) = args else {
                     throw fail("NEWOBJ needs a class and a tuple of arguments")
@@ -167,7 +171,9 @@ public struct Unpickler<Hooks: PickleHooks> {
             var out = [UInt8]()
             out.reserveCapacity(text.unicodeScalars.count)
             for scalar in text.unicodeScalars {
-                guard scalar.value < 256 else { throw fail("_codecs.encode: U+\(String(scalar.value, radix: 16)) is not latin1") }
+                guard scalar.value < 256 else {
+                    throw fail("_codecs.encode: U+\(String(scalar.value, radix: 16)) is not latin1")
+                }
                 out.append(UInt8(scalar.value))
             }
             return .bytes(out)
@@ -230,7 +236,9 @@ public struct Unpickler<Hooks: PickleHooks> {
     }
 
     private mutating func line() throws -> String {
-        guard let end = bytes[position...].firstIndex(of: UInt8(ascii: "\n")) else { throw fail("GLOBAL without a newline") }
+        guard let end = bytes[position...].firstIndex(of: UInt8(ascii: "\n")) else {
+            throw fail("GLOBAL without a newline")
+        }
         let s = try text(end - position)
         position += 1
         return s
