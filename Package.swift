@@ -54,11 +54,11 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], resources: [.copy("Fixtures")]),
         // Helpers shared by test targets (seeded input mutation for the readers' random-input tests).
         .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/Support"),
-        .testTarget(name: "NetworksTests", dependencies: ["Networks", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NetworksTests", dependencies: ["Networks", "Storage", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
-        .testTarget(name: "InterpreterTests", dependencies: ["Interpreter"], resources: [.copy("Golden"), .copy("EngineGolden")]),
+        .testTarget(name: "InterpreterTests", dependencies: ["Interpreter", "TestSupport"], resources: [.copy("Golden"), .copy("EngineGolden")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,41 +1,71 @@
 import Foundation
+import Storage
 
-/// Readers for the binary versions of CIFAR-10 and CIFAR-100 (Krizhevsky, 2009;
-/// https://www.cs.toronto.edu/~kriz/cifar.html).
+/// Readers for CIFAR-10 and CIFAR-100 (Krizhevsky, 2009; https://www.cs.toronto.edu/~kriz/cifar.html),
+/// binary and python versions.
 ///
-/// CIFAR-10 records are 1 label byte + 3072 pixel bytes (1024 red, 1024 green, 1024 blue, rows
-/// top to bottom), 10,000 per file: `data_batch_1.bin` ... `data_batch_5.bin`, `test_batch.bin`.
+/// Binary version: CIFAR-10 records are 1 label byte + 3072 pixel bytes (1024 red, 1024 green, 1024 blue,
+/// rows top to bottom), 10,000 per file: `data_batch_1.bin` ... `data_batch_5.bin`, `test_batch.bin`.
 /// CIFAR-100 records are 1 coarse + 1 fine label byte + 3072 pixel bytes in `train.bin`/`test.bin`.
-/// The pixels are already CHW, so images are `[N, 3, 32, 32]` uint8.
+///
+/// Python version: each file is a pickle (protocol 2, written by Python 2) of a dict with `data`, a NumPy
+/// uint8 array `[N, 3072]` in the same pixel order, and `labels` (CIFAR-10) or `fine_labels` and
+/// `coarse_labels` (CIFAR-100), lists of ints: `data_batch_1` ... `data_batch_5`, `test_batch`,
+/// `batches.meta` (`label_names`) in `cifar-10-batches-py/`; `train`, `test`, `meta` (`fine_label_names`,
+/// `coarse_label_names`) in `cifar-100-python/`. Keys may be `bytes` (Python 2 `str`) or `str` (a file
+/// re-pickled by Python 3). They are read by `NumPyPickle`, which allows no global but NumPy's array
+/// reconstruction.
+///
+/// Either way the pixels are already CHW, so images are `[N, 3, 32, 32]` uint8.
 extension DatasetLoader {
-    /// CIFAR-10 class names when the folder has no `batches.meta.txt`.
+    /// CIFAR-10 class names when the folder has no `batches.meta.txt` (binary) or `batches.meta` (python).
     public static let cifar10Classes = ["airplane", "automobile", "bird", "cat", "deer",
                                         "dog", "frog", "horse", "ship", "truck"]
 
-    /// CIFAR-10 train (50,000) or test (10,000) images `[N, 3, 32, 32]` from `dir` (or its
-    /// `cifar-10-batches-bin` subfolder). Class names from `batches.meta.txt` when present.
+    /// CIFAR-10 train (50,000) or test (10,000) images `[N, 3, 32, 32]` from the first of `dir`,
+    /// `dir/cifar-10-batches-bin`, `dir/cifar-10-batches-py` that holds `test_batch.bin` (binary version)
+    /// or `test_batch` (python version). Class names from `batches.meta.txt` / `batches.meta` when present.
     /// Default augmentation: random crop with padding 4 and horizontal flip.
-    /// - Throws: `DatasetError.missingFile`, `.truncated` (size not a whole number of records),
-    ///   `.labelOutOfRange`, `.badHeader` (meta file with the wrong number of names).
+    /// - Throws: `DatasetError.missingFile` (`dir` or one batch file missing), `.missingFiles` (naming the
+    ///   folders searched), `.truncated` (size not a whole number of records), `.labelOutOfRange`,
+    ///   `.badHeader` (meta file with the wrong number of names), `.badPickle` (python version: malformed,
+    ///   a forbidden global, `data` not uint8 `[N, 3072]`, labels missing or not `N` ints).
     public static func cifar10(dir: String, train: Bool) throws -> Dataset {
-        let root = try cifarRoot(dir, marker: "test_batch.bin", subfolder: "cifar-10-batches-bin")
+        let (root, python) = try cifarFolder(dir, set: "CIFAR-10", binary: ("test_batch.bin", "cifar-10-batches-bin"),
+                                             python: ("test_batch", "cifar-10-batches-py"))
+        let name = "cifar10/\(train ? "train" : "test")"
+        if python {
+            let files = train ? (1...5).map { "data_batch_\($0)" } : ["test_batch"]
+            let names = try pickledClassNames(root + "/batches.meta", key: "label_names", count: 10) ?? cifar10Classes
+            return try readCIFARPickles(files.map { root + "/" + $0 }, labelsKey: "labels", classNames: names,
+                                        name: name)
+        }
         let files = train ? (1...5).map { "data_batch_\($0).bin" } : ["test_batch.bin"]
         let names = try classNames(root + "/batches.meta.txt", count: 10) ?? cifar10Classes
         return try readCIFAR(files.map { root + "/" + $0 }, labelBytes: 1, labelOffset: 0, classNames: names,
-                             name: "cifar10/\(train ? "train" : "test")")
+                             name: name)
     }
 
-    /// CIFAR-100 train (50,000) or test (10,000) images `[N, 3, 32, 32]` from `dir` (or its
-    /// `cifar-100-binary` subfolder), with the 100 fine labels, or the 20 coarse ones when `coarse`.
-    /// Names from `fine_label_names.txt` / `coarse_label_names.txt` when present, else `"0"`, `"1"`, ...
+    /// CIFAR-100 train (50,000) or test (10,000) images `[N, 3, 32, 32]` from the first of `dir`,
+    /// `dir/cifar-100-binary`, `dir/cifar-100-python` that holds `test.bin` (binary) or `test` (python),
+    /// with the 100 fine labels, or the 20 coarse ones when `coarse`. Names from `fine_label_names.txt` /
+    /// `coarse_label_names.txt` (binary) or `meta` (python) when present, else `"0"`, `"1"`, ...
     /// - Throws: as `cifar10(dir:train:)`.
     public static func cifar100(dir: String, train: Bool, coarse: Bool = false) throws -> Dataset {
-        let root = try cifarRoot(dir, marker: "test.bin", subfolder: "cifar-100-binary")
+        let (root, python) = try cifarFolder(dir, set: "CIFAR-100", binary: ("test.bin", "cifar-100-binary"),
+                                             python: ("test", "cifar-100-python"))
         let count = coarse ? 20 : 100
-        let names = try classNames(root + (coarse ? "/coarse_label_names.txt" : "/fine_label_names.txt"), count: count)
-            ?? Dataset.numberedClasses(count)
+        let kind = coarse ? "coarse" : "fine"
+        let name = "cifar100\(coarse ? "-coarse" : "")/\(train ? "train" : "test")"
+        if python {
+            let names = try pickledClassNames(root + "/meta", key: "\(kind)_label_names", count: count)
+                ?? Dataset.numberedClasses(count)
+            return try readCIFARPickles([root + (train ? "/train" : "/test")], labelsKey: "\(kind)_labels",
+                                        classNames: names, name: name)
+        }
+        let names = try classNames(root + "/\(kind)_label_names.txt", count: count) ?? Dataset.numberedClasses(count)
         return try readCIFAR([root + (train ? "/train.bin" : "/test.bin")], labelBytes: 2, labelOffset: coarse ? 0 : 1,
-                             classNames: names, name: "cifar100\(coarse ? "-coarse" : "")/\(train ? "train" : "test")")
+                             classNames: names, name: name)
     }
 
     /// Concatenates the records of `files`; each record is `labelBytes` labels then 3 * 32 * 32 pixels.
@@ -78,12 +108,110 @@ extension DatasetLoader {
         return (pixels, labels)
     }
 
-    /// `dir` itself when it holds `marker`, else `dir/subfolder` when that does.
-    private static func cifarRoot(_ dir: String, marker: String, subfolder: String) throws -> String {
-        for candidate in [dir, dir + "/" + subfolder] where FileManager.default.fileExists(atPath: candidate + "/" + marker) {
-            return candidate
+    /// The first of `dir`, `dir/binary.folder`, `dir/python.folder` holding `binary.marker` (binary
+    /// version) or `python.marker` (python version), and which version it holds.
+    /// - Throws: `DatasetError.missingFile` when `dir` is not a folder, `.missingFiles` naming the folders tried.
+    private static func cifarFolder(_ dir: String, set: String, binary: (marker: String, folder: String),
+                                    python: (marker: String, folder: String)) throws -> (root: String, python: Bool) {
+        func isFile(_ path: String) -> Bool {
+            var isFolder: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && !isFolder.boolValue
         }
-        throw DatasetError.missingFile(path: dir + "/" + marker)
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isFolder), isFolder.boolValue else {
+            throw DatasetError.missingFile(path: dir)
+        }
+        let folders = [dir, dir + "/" + binary.folder, dir + "/" + python.folder]
+        for folder in folders {
+            if isFile(folder + "/" + binary.marker) { return (folder, false) }
+            if isFile(folder + "/" + python.marker) { return (folder, true) }
+        }
+        throw DatasetError.missingFiles(wanted: "\(set) \(binary.marker) (binary version) or \(python.marker)"
+                                        + " (python version)", folders: folders)
+    }
+
+    /// Concatenates the images and labels of the python-version `files`.
+    private static func readCIFARPickles(_ files: [String], labelsKey: String, classNames: [String],
+                                         name: String) throws -> Dataset {
+        var pixels = [UInt8]()
+        var labels = [Int]()
+        for file in files {
+            let (filePixels, fileLabels) = try parseCIFARPickle(FileBytes.contents(file), path: file,
+                                                                labelsKey: labelsKey, classCount: classNames.count)
+            pixels += filePixels
+            labels += fileLabels
+        }
+        return Dataset(unchecked: name, pixels: .uint8(pixels), labels: labels, channels: 3, height: 32, width: 32,
+                       classNames: classNames, defaultAugmentation: Augmentation(cropPadding: 4, horizontalFlip: true))
+    }
+
+    /// The pixels `[N, 3, 32, 32]` and labels of one python-version file's bytes: `data` must be a uint8
+    /// array `[N, 3072]` (N > 0) and `labelsKey` a list (or 1-D integer array) of `N` labels below `classCount`.
+    /// - Throws: `DatasetError.badPickle` (malformed, forbidden global, missing key, wrong dtype, shape or
+    ///   count), `.labelOutOfRange`, naming `path`.
+    static func parseCIFARPickle(_ bytes: [UInt8], path: String, labelsKey: String,
+                                 classCount: Int) throws -> (pixels: [UInt8], labels: [Int]) {
+        let (root, heap) = try NumPyPickle.load(bytes, path: path)
+        func bad(_ reason: String) -> DatasetError { .badPickle(path: path, reason: reason) }
+        let dict = try pickledDict(root, heap, path: path)
+        guard let dataValue = dict[bytes: "data"] ?? dict["data"] else {
+            throw bad("no key 'data' (has: \(keys(dict)))")
+        }
+        guard case let .object(i) = dataValue, case let .array(array?) = heap.objects[i] else {
+            throw bad("'data' is not a NumPy array")
+        }
+        guard array.dtype == "u1", array.shape.count == 2, array.shape[0] > 0, array.shape[1] == 3 * 32 * 32 else {
+            throw bad("'data' is \(array.described), expected u1 [N, 3072] (N > 0 images of 3 × 32 × 32 bytes)")
+        }
+        guard let labelsValue = dict[bytes: labelsKey] ?? dict[labelsKey] else {
+            throw bad("no key '\(labelsKey)' (has: \(keys(dict)))")
+        }
+        var labels = heap.ints(labelsValue)
+        if case let .object(j) = labelsValue, case let .array(a?) = heap.objects[j], a.shape.count == 1 {
+            labels = a.integers
+        }
+        guard let labels else { throw bad("'\(labelsKey)' is not a list of integers") }
+        guard labels.count == array.shape[0] else {
+            throw bad("'\(labelsKey)' holds \(labels.count) labels but 'data' holds \(array.shape[0]) images")
+        }
+        try Dataset.checkLabels(labels, classCount: classCount, path: path)
+        return (array.data, labels)
+    }
+
+    /// The class names stored under `key` in a python-version meta file, or nil when it does not exist.
+    /// - Throws: `DatasetError.badPickle` when it is malformed or has not exactly `count` names under `key`.
+    private static func pickledClassNames(_ path: String, key: String, count: Int) throws -> [String]? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        return try parsePickledClassNames(FileBytes.contents(path), path: path, key: key, count: count)
+    }
+
+    /// The list of `count` names (bytes or str, shown with control characters escaped) under `key` of a
+    /// pickled dict's bytes.
+    /// - Throws: `DatasetError.badPickle` naming `path`.
+    static func parsePickledClassNames(_ bytes: [UInt8], path: String, key: String, count: Int) throws -> [String] {
+        let (root, heap) = try NumPyPickle.load(bytes, path: path)
+        let dict = try pickledDict(root, heap, path: path)
+        guard let value = dict[bytes: key] ?? dict[key] else {
+            throw DatasetError.badPickle(path: path, reason: "no key '\(key)' (has: \(keys(dict)))")
+        }
+        let names = (heap.sequence(value) ?? []).compactMap(NumPyPickle.text).map(printable)
+        guard names.count == count, heap.sequence(value)?.count == count else {
+            throw DatasetError.badPickle(path: path, reason: "'\(key)' is not a list of \(count) names")
+        }
+        return names
+    }
+
+    private static func pickledDict(_ root: PickleValue, _ heap: PickleHeap<NumPyPickleObject>,
+                                    path: String) throws -> PickleHeap<NumPyPickleObject>.Dict {
+        guard case let .dict(index) = root else {
+            throw DatasetError.badPickle(path: path, reason: "the pickle is not a dict")
+        }
+        return heap.dicts[index]
+    }
+
+    /// The str/bytes keys of a pickled dict, for messages.
+    private static func keys(_ dict: PickleHeap<NumPyPickleObject>.Dict) -> String {
+        dict.items.compactMap { NumPyPickle.text($0.key) }.map(printable).joined(separator: ", ")
     }
 
     /// The non-empty lines of a class-name file, or nil when it does not exist.
@@ -97,7 +225,7 @@ extension DatasetLoader {
     /// - Throws: `DatasetError.badHeader` naming `path` when there are not exactly `count` names.
     static func parseClassNames(_ bytes: [UInt8], path: String, count: Int) throws -> [String] {
         let text = String(decoding: bytes, as: UTF8.self)
-        let names = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        let names = text.split(whereSeparator: \.isNewline).map { printable($0.trimmingCharacters(in: .whitespaces)) }
             .filter { !$0.isEmpty }
         guard names.count == count else {
             throw DatasetError.badHeader(path: path, reason: "\(names.count) class names, expected \(count)")

@@ -4,6 +4,8 @@
 public enum DatasetError: Error, CustomStringConvertible, Equatable {
     /// The file or folder does not exist.
     case missingFile(path: String)
+    /// None of `folders` holds `wanted` (a data set's files, searched in that order).
+    case missingFiles(wanted: String, folders: [String])
     /// The file exists but could not be read (permissions, I/O error).
     case unreadable(path: String, reason: String)
     /// The leading magic number is not the one the format requires.
@@ -22,6 +24,9 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     case badNpyHeader(path: String, reason: String)
     /// A `.npz` archive is not a readable zip, or lacks a member.
     case badZip(path: String, reason: String)
+    /// A pickle (CIFAR python version) is malformed, names a forbidden global, or does not hold the
+    /// arrays and lists the format needs.
+    case badPickle(path: String, reason: String)
     /// A loader or split option is invalid (e.g. `val` larger than the train set).
     case invalidOption(name: String, reason: String)
     /// `DatasetLoader.standard` was given a name it does not know.
@@ -31,6 +36,7 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .missingFile(path): return "\(path): no such file or folder"
+        case let .missingFiles(wanted, folders): return "no \(wanted) in \(folders.joined(separator: ", "))"
         case let .unreadable(path, reason): return "\(path): cannot read: \(reason)"
         case let .badMagic(path, expected, found): return "\(path): bad magic number \(found), expected \(expected)"
         case let .truncated(path, expected, actual):
@@ -43,9 +49,24 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
         case let .unreadableGzip(path, reason): return "\(path): unreadable gzip data: \(reason)"
         case let .badNpyHeader(path, reason): return "\(path): bad .npy header: \(reason)"
         case let .badZip(path, reason): return "\(path): bad .npz archive: \(reason)"
+        case let .badPickle(path, reason): return "\(path): bad pickle: \(reason)"
         case let .invalidOption(name, reason): return "option \(name): \(reason)"
         case let .unknownDataset(name, known):
             return "unknown data set '\(name)' (known: \(known.joined(separator: ", ")))"
         }
     }
+}
+
+/// `text` read from a file, with control characters (C0, DEL, C1) shown as `\u{1b}` so that it cannot drive
+/// a terminal when printed in a message or a class list.
+func printable(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+        if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+            out += "\\u{" + String(scalar.value, radix: 16) + "}"
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
 }

@@ -1,13 +1,16 @@
 /// Entry points that read data sets from disk. Each reader lives in its own file:
-/// `IDXReader.swift` (MNIST family), `CIFARReader.swift`, `NumPyReader.swift` (`.npy`/`.npz`).
+/// `IDXReader.swift` (MNIST family), `CIFARReader.swift` (+ `NumPyPickle.swift`), `NumPyReader.swift`
+/// (`.npy`/`.npz`).
 public enum DatasetLoader {
     /// Names accepted by `standard(_:path:)`.
     public static let standardNames = ["fashion-mnist", "mnist", "kmnist", "cifar10", "cifar100", "cifar100-coarse"]
 
     /// Train and test splits of a data set by name, as the REPL's `data NAME [path]` uses:
-    /// `fashion-mnist` (path defaults to `defaultFashionMNISTRoot`), `mnist`/`kmnist` (an IDX folder,
-    /// see `mnistFolder`), `cifar10`, `cifar100`, `cifar100-coarse` (a binary-version folder).
-    /// - Throws: `DatasetError.unknownDataset`, `.invalidOption` (path missing), and the readers' errors.
+    /// `fashion-mnist` (path defaults to `defaultFashionMNISTRoot`), `mnist`/`kmnist` (an IDX folder or
+    /// torchvision's `root`, see `mnistFolder`), `cifar10`, `cifar100`, `cifar100-coarse` (a folder of the
+    /// binary or python version, or its parent; see `cifar10(dir:train:)`).
+    /// - Throws: `DatasetError.unknownDataset`, `.invalidOption` (path missing), and the readers' errors
+    ///   (`.missingFiles` names every folder searched).
     public static func standard(_ name: String, path: String? = nil) throws -> (train: Dataset, test: Dataset) {
         let key = name.lowercased()
         if key == "fashion-mnist" || key == "fashion" {

@@ -20,15 +20,33 @@ extension DatasetLoader {
         try mnistFolder(root, name: "fashion-mnist", train: train, classNames: fashionMNISTClasses)
     }
 
+    /// torchvision's folder for each data set under its `root` (`root/FashionMNIST/raw/...`).
+    public static let torchvisionFolders = ["fashion-mnist": "FashionMNIST", "mnist": "MNIST", "kmnist": "KMNIST"]
+
     /// An MNIST-format folder (MNIST, KMNIST, Fashion-MNIST, one EMNIST split): finds the one
     /// `*train-images*idx3-ubyte[.gz]` / `*train-labels*idx1-ubyte[.gz]` pair (or `t10k`/`test` for
-    /// the test split) and reads it with `idx(images:labels:)`.
-    /// - Throws: `DatasetError.missingFile` when no (or `.invalidOption` when more than one) file
-    ///   matches, plus the errors of `idx(images:labels:)`.
+    /// the test split) and reads it with `idx(images:labels:)`. The files are searched in `dir` itself,
+    /// then, when `name` is one of `torchvisionFolders`, in torchvision's layout: `dir/FashionMNIST/raw`
+    /// (`dir` is torchvision's `root`), then `dir/raw` (`dir` is `root/FashionMNIST`).
+    /// - Throws: `DatasetError.missingFile` when `dir` is not a folder, `.missingFiles` naming the folders
+    ///   searched when none holds the images, `.invalidOption` when several files match, plus the errors of
+    ///   `idx(images:labels:)`.
     public static func mnistFolder(_ dir: String, name: String, train: Bool,
                                    classNames: [String]? = nil) throws -> Dataset {
-        let images = try findIDX(in: dir, kind: "images", rank: 3, train: train)
-        let labels = try findIDX(in: dir, kind: "labels", rank: 1, train: train)
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isFolder), isFolder.boolValue else {
+            throw DatasetError.missingFile(path: dir)
+        }
+        let folders = [dir] + (torchvisionFolders[name].map { ["\(dir)/\($0)/raw", "\(dir)/raw"] } ?? [])
+        let holdsImages = { (folder: String) in try findIDX(in: folder, kind: "images", rank: 3, train: train) != nil }
+        guard let folder = try folders.first(where: holdsImages),
+              let images = try findIDX(in: folder, kind: "images", rank: 3, train: train) else {
+            throw DatasetError.missingFiles(wanted: "\(train ? "train" : "t10k")-images-idx3-ubyte[.gz]",
+                                            folders: folders)
+        }
+        guard let labels = try findIDX(in: folder, kind: "labels", rank: 1, train: train) else {
+            throw DatasetError.missingFile(path: "\(folder)/\(train ? "train" : "t10k")-labels-idx1-ubyte[.gz]")
+        }
         return try idx(images: images, labels: labels, name: "\(name)/\(train ? "train" : "test")",
                        classNames: classNames)
     }
@@ -90,22 +108,21 @@ extension DatasetLoader {
         return (dims, Array(bytes[headerSize..<(headerSize + payload)]))
     }
 
-    /// The single file in `dir` for this split and kind, e.g. `t10k-labels-idx1-ubyte.gz`.
-    private static func findIDX(in dir: String, kind: String, rank: Int, train: Bool) throws -> String {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
-            throw DatasetError.missingFile(path: dir)
-        }
+    /// The single file in `dir` for this split and kind, e.g. `t10k-labels-idx1-ubyte.gz`; nil when there
+    /// is none (or `dir` is not a readable folder).
+    /// - Throws: `DatasetError.invalidOption` when several files match.
+    private static func findIDX(in dir: String, kind: String, rank: Int, train: Bool) throws -> String? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return nil }
         let splitWords = train ? ["train-\(kind)"] : ["t10k-\(kind)", "test-\(kind)"]
         let matches = entries.filter { entry in
             splitWords.contains { entry.contains($0) } && entry.contains("idx\(rank)-ubyte")
         }.sorted()
-        // A folder may hold both `x-ubyte` and `x-ubyte.gz`; prefer the raw file.
+        // A folder may hold both `x-ubyte` and `x-ubyte.gz` (torchvision keeps both); prefer the raw file.
         let distinct = matches.filter { !($0.hasSuffix(".gz") && matches.contains(String($0.dropLast(3)))) }
-        guard let file = distinct.first else {
-            throw DatasetError.missingFile(path: "\(dir)/\(splitWords[0])-idx\(rank)-ubyte[.gz]")
-        }
+        guard let file = distinct.first else { return nil }
         guard distinct.count == 1 else {
-            throw DatasetError.invalidOption(name: dir, reason: "several \(kind) files match: \(distinct.joined(separator: ", ")); pass the paths")
+            throw DatasetError.invalidOption(name: dir, reason: "several \(kind) files match: "
+                                             + "\(distinct.map(printable).joined(separator: ", ")); pass the paths")
         }
         return "\(dir)/\(file)"
     }

@@ -15,9 +15,10 @@ public enum ImageLayout: String, Sendable {
 /// Readers for NumPy `.npy` arrays and `.npz` archives of them.
 ///
 /// `.npy` spec: numpy.lib.format (magic `\x93NUMPY`, version 1.0/2.0/3.0, a Python-dict header with
-/// `descr`, `fortran_order`, `shape`). Images: `uint8` (`|u1`) or little-endian `float32` (`<f4`,
-/// taken to be in `[0, 1]`), rank 3 `[N, H, W]` or rank 4 (see `ImageLayout`). Labels: any
-/// little-endian integer type (`int64`, `int32`, `uint8`, ...), shape `[N]` or `[N, 1]`.
+/// `descr`, `fortran_order`, `shape`). Images: `uint8` (`|u1`, 0...255, divided by 255 when batched) or
+/// little-endian `float32`/`float64` (`<f4`, `<f8`: taken to be in `[0, 1]` already; float64 is rounded to
+/// Float32 on load), rank 3 `[N, H, W]` or rank 4 (see `ImageLayout`). Labels: any little-endian integer
+/// type (`int64`, `int32`, `uint8`, ...), shape `[N]` or `[N, 1]`.
 /// `.npz` is a zip archive (PKWARE APPNOTE) of `.npy` members, stored or deflated, zip64 allowed.
 extension DatasetLoader {
     /// Images and labels from two `.npy` files. Classes as in `idx(images:labels:)`; no default augmentation.
@@ -39,15 +40,34 @@ extension DatasetLoader {
                                classNames: classNames, layout: layout)
     }
 
+    /// Keras's array names in a `.npz` (`mnist.npz`): train images, train labels, test images, test labels.
+    public static let defaultNpzKeys = ["x_train", "y_train", "x_test", "y_test"]
+
     /// Images and labels from two members of a `.npz` archive (Keras `mnist.npz` uses
     /// `x_train`/`y_train`/`x_test`/`y_test`). Keys may omit the `.npy` suffix.
-    /// - Throws: `DatasetError.badZip` (not a zip, member missing, unsupported compression), plus the
-    ///   errors of `npy(images:labels:)`.
+    /// - Throws: `DatasetError.badZip` (not a zip, member missing (listing those there), unsupported
+    ///   compression), plus the errors of `npy(images:labels:)`.
     public static func npz(_ path: String, imagesKey: String = "x_train", labelsKey: String = "y_train",
                            name: String? = nil, classNames: [String]? = nil,
                            layout: ImageLayout = .auto) throws -> Dataset {
         try npz(bytes: FileBytes.contents(path), path: path, imagesKey: imagesKey, labelsKey: labelsKey, name: name,
                 classNames: classNames, layout: layout)
+    }
+
+    /// Train and test splits from one `.npz` archive, read once: `keys` names the train images, train
+    /// labels, test images and test labels (default `defaultNpzKeys`). Both splits are named `name`
+    /// (default: the file name).
+    /// - Throws: `DatasetError.invalidOption` (`keys` not 4 names), and the errors of `npz(_:)`.
+    public static func npzSplits(_ path: String, keys: [String] = defaultNpzKeys, name: String? = nil,
+                                 layout: ImageLayout = .auto) throws -> (train: Dataset, test: Dataset) {
+        guard keys.count == 4 else {
+            throw DatasetError.invalidOption(name: "keys", reason: "needs 4 array names (train images, train labels,"
+                                             + " test images, test labels), got \(keys.count)")
+        }
+        let bytes = try FileBytes.contents(path)
+        let name = name ?? URL(fileURLWithPath: path).lastPathComponent
+        return (try npz(bytes: bytes, path: path, imagesKey: keys[0], labelsKey: keys[1], name: name, layout: layout),
+                try npz(bytes: bytes, path: path, imagesKey: keys[2], labelsKey: keys[3], name: name, layout: layout))
     }
 
     /// `npz(_:)` on the archive's bytes; `path` is named in errors.
@@ -64,7 +84,8 @@ extension DatasetLoader {
                                     layout: ImageLayout) throws -> Dataset {
         let s = images.shape
         guard s.count == 3 || s.count == 4, s.dropFirst().allSatisfy({ $0 > 0 }) else {
-            throw DatasetError.badNpyHeader(path: images.path, reason: "images need shape (N, H, W) or rank 4, got \(s)")
+            throw DatasetError.badNpyHeader(path: images.path, reason: "images need shape (N, H, W), (N, H, W, C) or"
+                                            + " (N, C, H, W), got \(s)")
         }
         var nhwc = false
         if s.count == 4 {
@@ -86,7 +107,9 @@ extension DatasetLoader {
         switch labels.values {
         case let .integers(v): values = v
         case let .bytes(v): values = v.map(Int.init)
-        case .floats: throw DatasetError.badNpyHeader(path: labels.path, reason: "labels must be integers, got \(labels.descr)")
+        case .floats:
+            throw DatasetError.badNpyHeader(path: labels.path, reason: "labels must be integers, got \(labels.descr)"
+                                            + " \(labels.shape)")
         }
         guard s[0] == values.count else {
             throw DatasetError.countMismatch(images: images.path, imageCount: s[0], labels: labels.path, labelCount: values.count)
@@ -105,7 +128,9 @@ extension DatasetLoader {
                 throw DatasetError.badNpyHeader(path: images.path, reason: "pixel \(bad) of image \(bad / max(c * h * w, 1)) is \(v[bad]); images must be finite")
             }
             pixels = .float32(nhwc ? toNCHW(v, n: s[0], h: h, w: w, c: c) : v)
-        case .integers: throw DatasetError.badNpyHeader(path: images.path, reason: "images must be uint8 or float32, got \(images.descr)")
+        case .integers:
+            throw DatasetError.badNpyHeader(path: images.path, reason: "images must be uint8, float32 or float64, got"
+                                            + " \(images.descr) \(images.shape)")
         }
         return Dataset(unchecked: name, pixels: pixels, labels: values, channels: c, height: h, width: w,
                        classNames: classes, defaultAugmentation: Augmentation())
@@ -130,7 +155,8 @@ extension ZipArchive {
         let name = names.contains(key) ? key : key + ".npy"
         guard let bytes = try FileBytes.mapping({ try read(name) }) else {
             let keys = names.map { $0.hasSuffix(".npy") ? String($0.dropLast(4)) : $0 }
-            throw DatasetError.badZip(path: path, reason: "no member '\(key)' (has: \(keys.joined(separator: ", ")))")
+            let has = keys.map(printable).joined(separator: ", ")
+            throw DatasetError.badZip(path: path, reason: "no member '\(printable(key))' (has: \(has))")
         }
         return try bytes.withUnsafeBytes { try NpyArray(parsing: $0, path: "\(path):\(name)") }
     }
@@ -147,7 +173,7 @@ struct NpyArray {
     /// Parses a whole `.npy` file. Sizes from the header are checked against the byte count before allocating.
     /// - Throws: `DatasetError.badNpyHeader`, `.truncated`.
     init(parsing raw: UnsafeRawBufferPointer, path: String) throws {
-        func bad(_ reason: String) -> DatasetError { .badNpyHeader(path: path, reason: reason) }
+        func bad(_ reason: String) -> DatasetError { .badNpyHeader(path: path, reason: printable(reason)) }
         let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
         guard raw.count >= 10, Array(raw[0..<6]) == magic else { throw bad("no \\x93NUMPY magic") }
         let major = raw[6]
@@ -182,8 +208,8 @@ struct NpyArray {
         let order = descr.first ?? " "
         let kind = descr.dropFirst().first ?? " "
         guard "<|=".contains(order), let itemSize = Int(descr.dropFirst(2)), [1, 2, 4, 8].contains(itemSize),
-              kind == "u" || kind == "i" || kind == "f" && itemSize == 4 else {
-            throw bad("unsupported dtype '\(descr)' (need uint8, float32 or little-endian integers)")
+              kind == "u" || kind == "i" || kind == "f" && itemSize >= 4 else {
+            throw bad("unsupported dtype '\(descr)' (need uint8, float32, float64 or little-endian integers)")
         }
         var count = 1
         for size in shape {
@@ -202,6 +228,10 @@ struct NpyArray {
             values = .floats([Float](unsafeUninitializedCapacity: count) { buffer, initialized in
                 UnsafeMutableRawBufferPointer(buffer).copyMemory(from: body)
                 initialized = count
+            })
+        case ("f", _):  // float64, rounded to Float32 (out-of-range values become infinite and are refused later)
+            values = .floats((0..<count).map {
+                Float(Double(bitPattern: body.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)))
             })
         default:
             values = .integers((0..<count).map { i in

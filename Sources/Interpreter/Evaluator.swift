@@ -271,7 +271,12 @@ extension Session {
         case .path where !arg.text.hasPrefix("$") && Session.isBarePath(arg.value):
             value = .string(arg.text)
         case .valueOrWord where !arg.text.hasPrefix("$"):
-            if case let .name(n, _) = arg.value, lookup(n) == nil {
+            if case let .list(items, _) = arg.value {   // [x_train, y_train]: unbound names in a list are words too
+                value = .list(try items.map { item in
+                    if case let .name(n, _) = item, lookup(n) == nil { return .string(n) }
+                    return try evaluate(item)
+                })
+            } else if case let .name(n, _) = arg.value, lookup(n) == nil {
                 value = .string(n)
             } else if case .name = arg.value {
                 value = try evaluate(arg.value)

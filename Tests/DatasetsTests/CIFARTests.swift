@@ -42,7 +42,11 @@ final class CIFARTests: XCTestCase {
 
     func testCIFARErrors() throws {
         let f = try Fixtures()
-        assertDatasetError(try DatasetLoader.cifar10(dir: f.dir, train: false)) { $0 == .missingFile(path: f.dir + "/test_batch.bin") }
+        let folders = [f.dir, f.dir + "/cifar-10-batches-bin", f.dir + "/cifar-10-batches-py"]
+        assertDatasetError(try DatasetLoader.cifar10(dir: f.dir, train: false)) {
+            $0 == .missingFiles(wanted: "CIFAR-10 test_batch.bin (binary version) or test_batch (python version)", folders: folders)
+        }
+        XCTAssertEqual(DatasetError.missingFiles(wanted: "x", folders: ["/a", "/a/b"]).description, "no x in /a, /a/b")
         let truncated = try f.write("test_batch.bin", Array(Self.records(2) { _ in [0] }.dropLast(100)))
         assertDatasetError(try DatasetLoader.cifar10(dir: f.dir, train: false)) {
             $0 == .truncated(path: truncated, expectedBytes: 2 * 3073, actualBytes: 2 * 3073 - 100)

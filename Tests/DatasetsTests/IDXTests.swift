@@ -87,7 +87,8 @@ final class IDXTests: XCTestCase {
         let missing = f.dir + "/nope-idx3-ubyte"
         assertDatasetError(try DatasetLoader.idx(images: missing, labels: labels)) { $0 == .missingFile(path: missing) }
         assertDatasetError(try DatasetLoader.fashionMNIST(root: f.dir, train: true)) {
-            $0 == .missingFile(path: f.dir + "/train-images-idx3-ubyte[.gz]")
+            $0 == .missingFiles(wanted: "train-images-idx3-ubyte[.gz]",
+                                folders: [f.dir, f.dir + "/FashionMNIST/raw", f.dir + "/raw"])
         }
     }
 

@@ -49,6 +49,15 @@ final class MutationTests: XCTestCase {
         }
     }
 
+    func testCIFARPickleMutants() {
+        let batch = PickleWriter.cifarBatch(PickleWriter.cifarPixels(2), labels: [("labels", [3, 9])])
+        check(batch, path: "data_batch_1", seed: 10, count: 500) { bytes in
+            let (pixels, labels) = try DatasetLoader.parseCIFARPickle(bytes, path: "data_batch_1", labelsKey: "labels", classCount: 10)
+            return Dataset(unchecked: "c", pixels: .uint8(pixels), labels: labels, channels: 3, height: 32, width: 32,
+                           classNames: DatasetLoader.cifar10Classes, defaultAugmentation: Augmentation())
+        }
+    }
+
     func testNumPyMutants() {
         let x = Fixtures.npy(descr: "|u1", shape: [3, 2, 2], Array(0..<12))
         let xf = Fixtures.npy(descr: "<f4", shape: [3, 2, 2, 1], Fixtures.bytes((0..<12).map { Float($0) / 12 }))

@@ -67,9 +67,13 @@ final class NumPyTests: XCTestCase {
         assertDatasetError(try DatasetLoader.npy(images: fortranPath, labels: labels)) {
             $0 == .badNpyHeader(path: fortranPath, reason: "fortran_order arrays are not supported")
         }
-        let float64 = try f.write("c.npy", Fixtures.npy(descr: "<f8", shape: [1, 2, 2], [UInt8](repeating: 0, count: 32)))
-        assertDatasetError(try DatasetLoader.npy(images: float64, labels: labels)) {
-            $0 == .badNpyHeader(path: float64, reason: "unsupported dtype '<f8' (need uint8, float32 or little-endian integers)")
+        let complex = try f.write("c.npy", Fixtures.npy(descr: "<c8", shape: [1, 2, 2], [UInt8](repeating: 0, count: 32)))
+        assertDatasetError(try DatasetLoader.npy(images: complex, labels: labels)) {
+            $0 == .badNpyHeader(path: complex, reason: "unsupported dtype '<c8' (need uint8, float32, float64 or little-endian integers)")
+        }
+        let bigEndian = try f.write("g.npy", Fixtures.npy(descr: ">f8", shape: [1, 2, 2], [UInt8](repeating: 0, count: 32)))
+        assertDatasetError(try DatasetLoader.npy(images: bigEndian, labels: labels)) {
+            $0 == .badNpyHeader(path: bigEndian, reason: "unsupported dtype '>f8' (need uint8, float32, float64 or little-endian integers)")
         }
         let shortBytes = Fixtures.npy(descr: "|u1", shape: [1, 28, 28], [1, 2, 3])
         let short = try f.write("d.npy", shortBytes)
@@ -80,7 +84,7 @@ final class NumPyTests: XCTestCase {
         let floatLabels = try f.write("e.npy", Fixtures.npy(descr: "<f4", shape: [1], Fixtures.bytes([Float(1)])))
         let image = try f.write("f.npy", Fixtures.npy(descr: "|u1", shape: [1, 2, 2], [1, 2, 3, 4]))
         assertDatasetError(try DatasetLoader.npy(images: image, labels: floatLabels)) {
-            $0 == .badNpyHeader(path: floatLabels, reason: "labels must be integers, got <f4")
+            $0 == .badNpyHeader(path: floatLabels, reason: "labels must be integers, got <f4 [1]")
         }
     }
 
@@ -100,6 +104,65 @@ final class NumPyTests: XCTestCase {
                                                          deflate: true))
         assertDatasetError(try DatasetLoader.npz(negative, imagesKey: "x", labelsKey: "y", classNames: ["a"])) {
             $0 == .labelOutOfRange(path: negative + ":y.npy", index: 0, label: -1, classCount: 1)
+        }
+    }
+
+    func testNpzFloat64NHWCWithKeysAndInt32Labels() throws {
+        let f = try Fixtures()
+        // 2 images 2x2 with 3 channels, NHWC float64: value = (n * 12 + p * 3 + c) / 32.
+        let x = (0..<24).map { Double($0) / 32 }
+        let images = Fixtures.npy(descr: "<f8", shape: [2, 2, 2, 3], Fixtures.bytes(x.map(\.bitPattern)))
+        let labels = Fixtures.npy(descr: "<i4", shape: [2], Fixtures.bytes([Int32(1), 0]))
+        let testImages = Fixtures.npy(descr: "|u1", shape: [1, 2, 2, 3], Array(0..<12))
+        let testLabels = Fixtures.npy(descr: "|u1", shape: [1, 1], [1])
+        let path = try f.write("my.npz", Fixtures.zip([("images.npy", images), ("labels.npy", labels),
+                                                      ("timages.npy", testImages), ("tlabels.npy", testLabels)], deflate: true))
+        let (train, test) = try DatasetLoader.npzSplits(path, keys: ["images", "labels", "timages", "tlabels"])
+        XCTAssertEqual(train.imageShape, [3, 2, 2])
+        XCTAssertEqual(train.labels, [1, 0])
+        XCTAssertEqual(train.name, "my.npz")
+        // NCHW: image 1, channel 2, pixel 3 was NHWC element 1 * 12 + 3 * 3 + 2 = 23.
+        XCTAssertEqual(train.image(1)[2 * 4 + 3], Float(23) / 32)
+        guard case .float32 = train.pixels else { return XCTFail("float64 images become Float32 pixels") }
+        XCTAssertEqual(test.labels, [1])
+        XCTAssertEqual(test.image(0)[4], Float(1) / 255, accuracy: 1e-7)   // channel 1, pixel 0: NHWC element 1
+        assertDatasetError(try DatasetLoader.npzSplits(path)) {
+            $0 == .badZip(path: path, reason: "no member 'x_train' (has: images, labels, timages, tlabels)")
+        }
+        assertDatasetError(try DatasetLoader.npzSplits(path, keys: ["images", "labels", "timages"])) {
+            $0 == .invalidOption(name: "keys", reason: "needs 4 array names (train images, train labels, test images,"
+                                 + " test labels), got 3")
+        }
+    }
+
+    func testNpzHostileArrays() throws {
+        let f = try Fixtures()
+        let x = Fixtures.npy(descr: "|u1", shape: [3, 2, 2], Array(0..<12))
+        let y2 = Fixtures.npy(descr: "<i8", shape: [2], Fixtures.bytes([Int64(0), 1]))
+        let mismatched = try f.write("a.npz", Fixtures.zip([("x_train.npy", x), ("y_train.npy", y2)], deflate: false))
+        assertDatasetError(try DatasetLoader.npz(mismatched)) {
+            $0 == .countMismatch(images: mismatched + ":x_train.npy", imageCount: 3, labels: mismatched + ":y_train.npy", labelCount: 2)
+        }
+        let complex = Fixtures.npy(descr: "<c16", shape: [1, 2, 2], [UInt8](repeating: 0, count: 64))
+        let c = try f.write("b.npz", Fixtures.zip([("x_train.npy", complex), ("y_train.npy", y2)], deflate: false))
+        assertDatasetError(try DatasetLoader.npz(c)) {
+            $0 == .badNpyHeader(path: c + ":x_train.npy",
+                                reason: "unsupported dtype '<c16' (need uint8, float32, float64 or little-endian integers)")
+        }
+        let ints = Fixtures.npy(descr: "<i8", shape: [2, 1, 1], Fixtures.bytes([Int64(0), 1]))
+        let i = try f.write("c.npz", Fixtures.zip([("x_train.npy", ints), ("y_train.npy", y2)], deflate: false))
+        assertDatasetError(try DatasetLoader.npz(i)) {
+            $0 == .badNpyHeader(path: i + ":x_train.npy", reason: "images must be uint8, float32 or float64, got <i8 [2, 1, 1]")
+        }
+        let rank2 = Fixtures.npy(descr: "|u1", shape: [2, 4], Array(0..<8))
+        let r = try f.write("d.npz", Fixtures.zip([("x_train.npy", rank2), ("y_train.npy", y2)], deflate: false))
+        assertDatasetError(try DatasetLoader.npz(r)) {
+            $0 == .badNpyHeader(path: r + ":x_train.npy", reason: "images need shape (N, H, W), (N, H, W, C) or (N, C, H, W), got [2, 4]")
+        }
+        let huge = Fixtures.npy(descr: "<f8", shape: [2, 1, 1], Fixtures.bytes([Double(1e300), 0].map(\.bitPattern)))
+        let h = try f.write("e.npz", Fixtures.zip([("x_train.npy", huge), ("y_train.npy", y2)], deflate: false))
+        assertDatasetError(try DatasetLoader.npz(h)) {
+            $0 == .badNpyHeader(path: h + ":x_train.npy", reason: "pixel 0 of image 0 is inf; images must be finite")
         }
     }
 

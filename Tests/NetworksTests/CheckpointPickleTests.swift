@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import XCTest
 @testable import Networks
 
@@ -15,7 +16,7 @@ final class CheckpointPickleTests: XCTestCase {
 
     /// Unpickles hex and renders the result as a Python-like string.
     static func show(_ hex: String) throws -> String {
-        let (root, heap) = try Unpickler.load(bytes(hex), path: "p")
+        let (root, heap) = try TorchPickle.load(bytes(hex), path: "p")
         func show(_ value: PickleValue) -> String {
             switch value {
             case .none: return "None"
@@ -28,15 +29,18 @@ final class CheckpointPickleTests: XCTestCase {
             case let .list(i): return "[" + heap.lists[i].map(show).joined(separator: ", ") + "]"
             case let .dict(i): return "{" + heap.dicts[i].items.map { show($0.key) + ": " + show($0.value) }.joined(separator: ", ") + "}"
             case let .global(name): return name
-            case let .storage(s): return "storage(\(s.key))"
-            case let .tensor(t): return "tensor(\(t.size))"
+            case let .object(i):
+                switch heap.objects[i] {
+                case let .storage(s): return "storage(\(s.key))"
+                case let .tensor(t): return "tensor(\(t.size))"
+                }
             }
         }
         return show(root)
     }
 
     func assertError(_ hex: String, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try Unpickler.load(Self.bytes(hex), path: "m.pth"), file: file, line: line) { error in
+        XCTAssertThrowsError(try TorchPickle.load(Self.bytes(hex), path: "m.pth"), file: file, line: line) { error in
             XCTAssertEqual("\(error)", message, file: file, line: line)
         }
     }
@@ -72,7 +76,7 @@ final class CheckpointPickleTests: XCTestCase {
     func testDeeplyNestedPickleDoesNotOverflowTheStack() throws {
         let depth = 200_000
         let bytes: [UInt8] = [0x80, 0x02, 0x29] + [UInt8](repeating: 0x85, count: depth) + [0x2E]   // ((((),),),...)
-        let (root, heap) = try Unpickler.load(bytes, path: "deep")
+        let (root, heap) = try TorchPickle.load(bytes, path: "deep")
         guard case let .tuple(i) = root else { return XCTFail("root is not a tuple") }
         XCTAssertEqual(i, depth)
         XCTAssertEqual(heap.tuples.count, depth + 1)

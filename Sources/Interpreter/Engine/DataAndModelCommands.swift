@@ -27,7 +27,10 @@ extension Session {
                                     + ") or [[MEAN, ...], [STD, ...]]"),
                       OptionSpec("seed", .integer, session: "seed", "seed of the hold-out, subset, shuffling and augmentation"),
                       OptionSpec("augment", .bool, "random crop (+ flip for CIFAR) on train batches; default: the data set's"),
-                      OptionSpec("path", .path, "folder of the files (default: the Debian package's for fashion-mnist)")],
+                      OptionSpec("path", .path, "folder of the files, or torchvision's root (default: the Debian"
+                                    + " package's for fashion-mnist)"),
+                      OptionSpec("keys", .valueOrWord, "the .npz arrays: [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES,"
+                                    + " TEST_LABELS] (default: [x_train, y_train, x_test, y_test])")],
             example: "data fashion-mnist val=5000"
         ) { inv, session in
             let name = inv.value("name").display
@@ -35,11 +38,24 @@ extension Session {
             if inv.has("labels") { try Limits.check(inv, "labels", try inv.int("labels"), 1...Int(Int32.max)) }
             let normalization = try dataNormalization(inv)
             try Limits.check(inv, "val", try inv.int("val"), 0...Int(Int32.max))
+            var keys: [String]?
+            if inv.has("keys") {
+                guard name.hasSuffix(".npz") else { throw inv.error("option 'keys': only for .npz files", at: "keys") }
+                let items: [Value]
+                if case let .list(list) = inv.value("keys") { items = list } else { items = [] }
+                let names = items.compactMap { v -> String? in
+                    if case let .string(s) = v { return s } else { return nil }
+                }
+                guard items.count == 4, names.count == 4 else {
+                    throw inv.error("option 'keys': expects 4 array names [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES,"
+                                    + " TEST_LABELS], got \(inv.value("keys").literal)", at: "keys")
+                }
+                keys = names
+            }
             let sets: (train: Dataset, test: Dataset)
             do {
                 if name.hasSuffix(".npz") {
-                    sets = (try DatasetLoader.npz(name, imagesKey: "x_train", labelsKey: "y_train", name: name),
-                            try DatasetLoader.npz(name, imagesKey: "x_test", labelsKey: "y_test", name: name))
+                    sets = try DatasetLoader.npzSplits(name, keys: keys ?? DatasetLoader.defaultNpzKeys, name: name)
                 } else {
                     sets = try DatasetLoader.standard(name, path: inv.has("path") ? try inv.string("path") : nil)
                 }

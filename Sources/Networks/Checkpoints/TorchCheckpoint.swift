@@ -29,18 +29,18 @@ enum TorchCheckpoint {
         if let order = try zip.read(folder + "byteorder"), String(decoding: order, as: UTF8.self) != "little" {
             throw CheckpointError.unknownFormat(path: path, reason: "big-endian torch.save archives are not supported")
         }
-        let (root, heap) = try Unpickler.load(pickle, path: path)
+        let (root, heap) = try TorchPickle.load(pickle, path: path)
         guard case let .dict(topIndex) = root else {
             throw CheckpointError.notAStateDict(path: path, reason: "the pickled object is not a dict")
         }
         let top = heap.dicts[topIndex]
-        let nested = nestedKeys.lazy.compactMap { key -> (String, PickleHeap.Dict)? in
+        let nested = nestedKeys.lazy.compactMap { key -> (String, PickleHeap<TorchObject>.Dict)? in
             if case let .dict(index)? = top[key] { return (key, heap.dicts[index]) } else { return nil }
         }.first
         var storages = StorageReader(zip: zip, folder: folder, path: path)
         var state = StateDict()
         for (key, value) in (nested?.1 ?? top).items {
-            guard case let .tensor(tensor) = value else { continue }
+            guard let tensor = TorchPickle.tensor(value, in: heap) else { continue }
             guard case let .string(name) = key else {
                 throw CheckpointError.notAStateDict(path: path, reason: "tensor key \(key) is not a string")
             }
@@ -57,8 +57,11 @@ enum TorchCheckpoint {
             case let .float(x): state.metadata[name] = String(x)
             case let .string(s): state.metadata[name] = s
             case let .bool(b): state.metadata[name] = b ? "True" : "False"
-            case let .tensor(t) where nested != nil && t.size.allSatisfy({ $0 == 1 }):   // e.g. best_acc as a tensor
-                if let scalar = try? storages.materialise(t, name: name) { state.metadata[name] = String(scalar.data[0]) }
+            case .object where nested != nil:   // e.g. best_acc as a one-element tensor
+                if let t = TorchPickle.tensor(value, in: heap), t.size.allSatisfy({ $0 == 1 }),
+                   let scalar = try? storages.materialise(t, name: name) {
+                    state.metadata[name] = String(scalar.data[0])
+                }
             default: break
             }
         }

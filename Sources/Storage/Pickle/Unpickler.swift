@@ -1,129 +1,49 @@
 import Foundation
 
-/// A value built by the restricted unpickler: Python data plus PyTorch tensor references.
-/// Containers are indices into a `PickleHeap`, so values never nest: a hostile, deeply nested pickle
-/// cannot overflow the stack when it is built, walked or freed.
-enum PickleValue {
-    case none
-    case bool(Bool)
-    case int(Int)
-    case float(Double)
-    case string(String)
-    case bytes([UInt8])
-    /// `heap.tuples[i]`.
-    case tuple(Int)
-    /// `heap.lists[i]` (lists and dicts are filled after they are memoized, hence the indirection).
-    case list(Int)
-    /// `heap.dicts[i]`.
-    case dict(Int)
-    /// An allow-listed global (`module.name`), only ever used as a tag, never executed.
-    case global(String)
-    /// A storage named by a persistent id: `('storage', torch.FloatStorage, key, location, numel)`.
-    case storage(TorchStorage)
-    /// A tensor view of a storage (`torch._utils._rebuild_tensor_v2`), read later from the archive.
-    case tensor(TorchTensor)
-}
-
-/// The containers of one unpickled object graph.
-struct PickleHeap {
-    /// A Python dict: items in insertion order, with an index for str/int keys.
-    struct Dict {
-        private(set) var items: [(key: PickleValue, value: PickleValue)] = []
-        private var index: [String: Int] = [:]
-
-        /// Sets `key` to `value`, replacing an equal str/int key (True counts as 1) as Python would.
-        mutating func set(_ key: PickleValue, _ value: PickleValue) {
-            let hashable: String?
-            switch key {
-            case let .string(s): hashable = "s" + s
-            case let .int(i): hashable = "i\(i)"
-            case let .bool(b): hashable = b ? "i1" : "i0"
-            default: hashable = nil
-            }
-            if let hashable, let i = index[hashable] { items[i].value = value; return }
-            if let hashable { index[hashable] = items.count }
-            items.append((key, value))
-        }
-
-        /// The value for string key `key`, or nil.
-        subscript(key: String) -> PickleValue? { index["s" + key].map { items[$0].value } }
-    }
-
-    var tuples: [[PickleValue]] = []
-    var lists: [[PickleValue]] = []
-    var dicts: [Dict] = []
-
-    mutating func tuple(_ items: [PickleValue]) -> PickleValue {
-        tuples.append(items)
-        return .tuple(tuples.count - 1)
-    }
-
-    mutating func list(_ items: [PickleValue]) -> PickleValue {
-        lists.append(items)
-        return .list(lists.count - 1)
-    }
-
-    mutating func dict() -> PickleValue {
-        dicts.append(Dict())
-        return .dict(dicts.count - 1)
-    }
-}
-
-/// A typed storage as `torch.save` records it: archive member `data/<key>` holding `count` elements.
-struct TorchStorage {
-    let key: String
-    /// The storage class, e.g. `torch.FloatStorage`.
-    let typeName: String
-    /// Its element type, nil for storage classes sskd cannot convert (complex, quantized, ...).
-    let dtype: DType?
-    let count: Int
-}
-
-/// A strided view of a storage: `_rebuild_tensor_v2(storage, storage_offset, size, stride, ...)`.
-struct TorchTensor {
-    let storage: TorchStorage
-    let offset: Int
-    let size: [Int]
-    let stride: [Int]
-}
-
-/// A restricted unpickler for PyTorch checkpoints (Python `pickle` protocols 2–5, PEP 307/3154/574),
-/// modelled on `torch.load(weights_only=True)`'s `_weights_only_unpickler`: it builds plain data, dicts,
-/// lists and tensor references, and accepts only an allow-list of globals. Nothing is ever executed; any
-/// other global (`os.system`, `builtins.eval`, a model class) is refused with its name.
-struct Unpickler {
-    /// Globals the pickle may name. Storage classes (`torch.*Storage`) are accepted separately.
-    static let allowedGlobals: Set<String> = [
-        "collections.OrderedDict", "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2",
-        "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
-        "torch._tensor._rebuild_from_type_v2", "torch.Tensor", "torch.nn.parameter.Parameter",
-    ]
-
+/// A restricted unpickler (Python `pickle` protocols 2–5, PEP 307/3154/574), modelled on
+/// `torch.load(weights_only=True)`'s `_weights_only_unpickler`: it builds plain data (None, bools, ints,
+/// floats, str, bytes, tuples, lists, dicts) and accepts only the globals its `PickleHooks` allow. Nothing
+/// named by the pickle is ever executed; any other global (`os.system`, `builtins.eval`, a class) is
+/// refused with its name.
+///
+/// Built in, when the hooks allow them: `collections.OrderedDict` (a dict) and `_codecs.encode(s, 'latin1')`
+/// (bytes, as Python 3 writes `bytes` at protocol 2). Python 2 `str` (`BINSTRING`, `SHORT_BINSTRING`) is
+/// read as bytes, as `pickle.load(f, encoding='bytes')` does.
+public struct Unpickler<Hooks: PickleHooks> {
     private let bytes: [UInt8]
     private let path: String
+    private let streamName: String
+    private var hooks: Hooks
     private var position = 0
     private var opcodeOffset = 0
     private var stack: [PickleValue] = []
     private var marks: [[PickleValue]] = []
     private var memo: [Int: PickleValue] = [:]
-    private var heap = PickleHeap()
+    private var heap = PickleHeap<Hooks.Object>()
 
-    /// Unpickles `bytes` (the `data.pkl` of a `torch.save` archive named `path`) into a root value and
-    /// the heap holding its containers.
-    /// - Throws: `CheckpointError.forbiddenGlobal`, `.unknownOpcode` (with its byte offset), `.badPickle`.
-    static func load(_ bytes: [UInt8], path: String) throws -> (root: PickleValue, heap: PickleHeap) {
-        var unpickler = Unpickler(bytes: bytes, path: path)
-        let root = try unpickler.run()
-        return (root, unpickler.heap)
+    /// Unpickles `bytes` (read from the file `path`) into a root value and the heap holding its containers
+    /// and objects. `streamName` names the byte stream in messages (`data.pkl` inside a `.pth`, say).
+    /// - Throws: `PickleError.forbiddenGlobal`, `.unknownOpcode` (with its byte offset), `.malformed`.
+    public static func load(_ bytes: [UInt8], path: String, streamName: String = "the pickle",
+                            hooks: Hooks) throws -> (root: PickleValue, heap: PickleHeap<Hooks.Object>) {
+        var unpickler = Unpickler(bytes: bytes, path: path, streamName: streamName, hooks: hooks)
+        do {
+            let root = try unpickler.run()
+            return (root, unpickler.heap)
+        } catch let rejection as PickleRejection {     // a hook's: reported at the opcode that ran it
+            throw unpickler.fail(rejection.reason)
+        }
     }
 
-    private init(bytes: [UInt8], path: String) {
+    private init(bytes: [UInt8], path: String, streamName: String, hooks: Hooks) {
         self.bytes = bytes
         self.path = path
+        self.streamName = streamName
+        self.hooks = hooks
     }
 
-    private func fail(_ reason: String) -> CheckpointError {
-        .badPickle(path: path, offset: opcodeOffset, reason: reason)
+    private func fail(_ reason: String) -> PickleError {
+        .malformed(path: path, offset: opcodeOffset, reason: reason)
     }
 
     private mutating func run() throws -> PickleValue {
@@ -134,7 +54,9 @@ struct Unpickler {
             case 0x80: _ = try take(1)                                       // PROTO
             case 0x95: _ = try take(8)                                       // FRAME (a length hint)
             case UInt8(ascii: "."):                                          // STOP
-                guard marks.isEmpty, stack.count == 1 else { throw fail("STOP with \(stack.count) values on the stack") }
+                guard marks.isEmpty, stack.count == 1 else {
+                    throw fail("STOP with \(stack.count) values on the stack")
+                }
                 return stack[0]
             case UInt8(ascii: "("): marks.append(stack); stack = []          // MARK
             case UInt8(ascii: "0"): _ = try pop()                            // POP
@@ -159,6 +81,9 @@ struct Unpickler {
             case 0x8D: stack.append(.string(try text(try length(try uint(8)))))         // BINUNICODE8
             case UInt8(ascii: "B"): stack.append(.bytes(Array(try take(Int(try uint(4))))))     // BINBYTES
             case UInt8(ascii: "C"): stack.append(.bytes(Array(try take(Int(try uint(1))))))     // SHORT_BINBYTES
+            case UInt8(ascii: "T"):                                          // BINSTRING (Python 2 str), signed length
+                stack.append(.bytes(Array(try take(Int(Int32(truncatingIfNeeded: try uint(4)))))))
+            case UInt8(ascii: "U"): stack.append(.bytes(Array(try take(Int(try uint(1))))))     // SHORT_BINSTRING
             case UInt8(ascii: ")"): stack.append(heap.tuple([]))                         // EMPTY_TUPLE
             case UInt8(ascii: "t"): stack.append(heap.tuple(try popMark()))              // TUPLE
             case 0x85, 0x86, 0x87:                                                       // TUPLE1..3
@@ -192,19 +117,29 @@ struct Unpickler {
                 stack.append(try global(module, name))
             case 0x93:                                                                   // STACK_GLOBAL
                 let name = try pop(), module = try pop()
-                guard case let .string(m) = module, case let .string(n) = name else { throw fail("STACK_GLOBAL needs two strings") }
+                guard case let .string(m) = module, case let .string(n) = name else {
+                    throw fail("STACK_GLOBAL needs two strings")
+                }
                 stack.append(try global(m, n))
             case UInt8(ascii: "R"):                                                      // REDUCE
                 let args = try pop(), callable = try pop()
                 guard case let .tuple(values) = args else { throw fail("REDUCE arguments are not a tuple") }
                 stack.append(try call(callable, heap.tuples[values]))
-            case 0x81:                                                                   // NEWOBJ: cls.__new__(cls, *args)
-                _ = try pop()
-                guard case .global("collections.OrderedDict") = try pop() else { throw fail("NEWOBJ of a class other than OrderedDict") }
-                stack.append(heap.dict())
-            case UInt8(ascii: "b"): _ = try pop(); _ = try top()                         // BUILD: instance state is not needed
-            case UInt8(ascii: "Q"): stack.append(try persistentLoad(try pop()))          // BINPERSID
-            default: throw CheckpointError.unknownOpcode(path: path, opcode: op, offset: opcodeOffset)
+            case 0x81:                                                   // NEWOBJ: cls.__new__(cls, *args)
+                let args = try pop(), cls = try pop()
+                guard case let .global(name) = cls, case let .tuple(values) = args else {
+                    throw fail("NEWOBJ needs a class and a tuple of arguments")
+                }
+                if name == "collections.OrderedDict" { stack.append(heap.dict()); break }
+                let arguments = heap.tuples[values]
+                stack.append(try hooks.newObject(name, arguments, heap: &heap))
+            case UInt8(ascii: "b"):                                                      // BUILD
+                let state = try pop(), target = try top()
+                try hooks.build(target, state: state, heap: &heap)
+            case UInt8(ascii: "Q"):                                                      // BINPERSID
+                let pid = try pop()
+                stack.append(try hooks.persistentLoad(pid, heap: &heap))
+            default: throw PickleError.unknownOpcode(path: path, opcode: op, offset: opcodeOffset)
             }
         }
     }
@@ -212,11 +147,10 @@ struct Unpickler {
     // MARK: Globals and calls
 
     private func global(_ module: String, _ name: String) throws -> PickleValue {
-        let qualified = module + "." + name
-        guard Self.allowedGlobals.contains(qualified) || (module == "torch" && name.hasSuffix("Storage")) else {
-            throw CheckpointError.forbiddenGlobal(path: path, name: qualified)
+        guard hooks.allows(module: module, name: name) else {
+            throw PickleError.forbiddenGlobal(path: path, name: module + "." + name)
         }
-        return .global(qualified)
+        return .global(module + "." + name)
     }
 
     /// Applies an allow-listed function to its pickled arguments (building data, running no code).
@@ -229,38 +163,23 @@ struct Unpickler {
                 for case let .tuple(pair) in heap.lists[pairs] { try fill(dict, heap.tuples[pair]) }
             }
             return dict
-        case "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2":
-            guard args.count >= 4, case let .storage(storage) = args[0], case let .int(offset) = args[1],
-                  let size = ints(args[2]), let stride = ints(args[3]) else {
-                throw fail("\(name) expects (storage, offset, size, stride, ...)")
+        case "_codecs.encode":                  // Python 3 writes bytes at protocol 2 as encode(str, 'latin1')
+            guard args.count == 2, case let .string(text) = args[0], case let .string(encoding) = args[1],
+                  ["latin1", "latin-1", "iso-8859-1"].contains(encoding.lowercased()) else {
+                throw fail("_codecs.encode expects (str, 'latin1')")
             }
-            return .tensor(TorchTensor(storage: storage, offset: offset, size: size, stride: stride))
-        case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
-            guard case .tensor? = args.first else { throw fail("\(name) expects a tensor") }
-            return args[0]
-        case "torch._tensor._rebuild_from_type_v2":      // (func, type, args, state): a Tensor subclass
-            guard args.count >= 3, case let .tuple(inner) = args[2] else { throw fail("\(name) expects (func, type, args, state)") }
-            return try call(args[0], heap.tuples[inner])
-        default: throw fail("\(name) cannot be called")
+            var out = [UInt8]()
+            out.reserveCapacity(text.unicodeScalars.count)
+            for scalar in text.unicodeScalars {
+                guard scalar.value < 256 else {
+                    throw fail("_codecs.encode: U+\(String(scalar.value, radix: 16)) is not latin1")
+                }
+                out.append(UInt8(scalar.value))
+            }
+            return .bytes(out)
+        default:
+            return try hooks.call(name, args, heap: &heap)
         }
-    }
-
-    /// `torch.save`'s persistent id: `('storage', storage_type, key, location, numel)`.
-    private func persistentLoad(_ pid: PickleValue) throws -> PickleValue {
-        guard case let .tuple(index) = pid, case let fields = heap.tuples[index], fields.count >= 5, case .string("storage") = fields[0],
-              case let .global(typeName) = fields[1], case let .string(key) = fields[2], case let .int(count) = fields[4],
-              count >= 0 else {
-            throw fail("persistent id is not ('storage', type, key, location, numel)")
-        }
-        let dtype = DType(torchStorage: String(typeName.dropFirst("torch.".count)))
-        return .storage(TorchStorage(key: key, typeName: typeName, dtype: dtype, count: count))
-    }
-
-    private func ints(_ value: PickleValue) -> [Int]? {
-        guard case let .tuple(index) = value else { return nil }
-        let items = heap.tuples[index]
-        let out = items.compactMap { item -> Int? in if case let .int(i) = item { return i } else { return nil } }
-        return out.count == items.count ? out : nil
     }
 
     // MARK: Stack and input
@@ -295,8 +214,7 @@ struct Unpickler {
 
     private mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
         guard n >= 0, n <= bytes.count - position else {
-            throw CheckpointError.badPickle(path: path, offset: opcodeOffset, reason: "data.pkl ends inside an opcode"
-                                            + " (needs \(n) bytes at byte \(position) of \(bytes.count))")
+            throw fail("\(streamName) ends inside an opcode (needs \(n) bytes at byte \(position) of \(bytes.count))")
         }
         defer { position += n }
         return bytes[position..<(position + n)]
@@ -308,7 +226,7 @@ struct Unpickler {
     }
 
     private func length(_ n: UInt64) throws -> Int {
-        guard n <= UInt64(bytes.count) else { throw fail("length \(n) is longer than data.pkl") }
+        guard n <= UInt64(bytes.count) else { throw fail("length \(n) is longer than \(streamName)") }
         return Int(n)
     }
 
@@ -318,7 +236,9 @@ struct Unpickler {
     }
 
     private mutating func line() throws -> String {
-        guard let end = bytes[position...].firstIndex(of: UInt8(ascii: "\n")) else { throw fail("GLOBAL without a newline") }
+        guard let end = bytes[position...].firstIndex(of: UInt8(ascii: "\n")) else {
+            throw fail("GLOBAL without a newline")
+        }
         let s = try text(end - position)
         position += 1
         return s

@@ -1,0 +1,123 @@
+import Storage
+
+/// A typed storage as `torch.save` records it: archive member `data/<key>` holding `count` elements.
+struct TorchStorage {
+    let key: String
+    /// The storage class, e.g. `torch.FloatStorage`.
+    let typeName: String
+    /// Its element type, nil for storage classes sskd cannot convert (complex, quantized, ...).
+    let dtype: DType?
+    let count: Int
+}
+
+/// A strided view of a storage: `_rebuild_tensor_v2(storage, storage_offset, size, stride, ...)`.
+struct TorchTensor {
+    let storage: TorchStorage
+    let offset: Int
+    let size: [Int]
+    let stride: [Int]
+}
+
+/// What the torch hooks build in the pickle heap: storages (persistent ids) and tensor views of them.
+enum TorchObject {
+    case storage(TorchStorage)
+    case tensor(TorchTensor)
+}
+
+/// The `data.pkl` of a `torch.save` archive, read by `Storage`'s restricted `Unpickler` with the globals
+/// `torch.load(weights_only=True)` needs for state dicts: tensors, storages, parameters, `OrderedDict`.
+enum TorchPickle {
+    /// Globals the pickle may name. Storage classes (`torch.*Storage`) are accepted separately.
+    static let allowedGlobals: Set<String> = [
+        "collections.OrderedDict", "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
+        "torch._tensor._rebuild_from_type_v2", "torch.Tensor", "torch.nn.parameter.Parameter",
+    ]
+
+    /// Unpickles `bytes` (the `data.pkl` of a `torch.save` archive named `path`) into a root value and
+    /// the heap holding its containers, storages and tensors.
+    /// - Throws: `CheckpointError.forbiddenGlobal`, `.unknownOpcode` (with its byte offset), `.badPickle`.
+    static func load(_ bytes: [UInt8], path: String) throws -> (root: PickleValue, heap: PickleHeap<TorchObject>) {
+        do {
+            return try Unpickler.load(bytes, path: path, streamName: "data.pkl", hooks: Hooks())
+        } catch let error as PickleError {
+            switch error {
+            case let .forbiddenGlobal(path, name): throw CheckpointError.forbiddenGlobal(path: path, name: name)
+            case let .unknownOpcode(path, opcode, offset):
+                throw CheckpointError.unknownOpcode(path: path, opcode: opcode, offset: offset)
+            case let .malformed(path, offset, reason):
+                throw CheckpointError.badPickle(path: path, offset: offset, reason: reason)
+            }
+        }
+    }
+
+    /// The tensor a pickled value refers to, or nil.
+    static func tensor(_ value: PickleValue, in heap: PickleHeap<TorchObject>) -> TorchTensor? {
+        if case let .object(i) = value, case let .tensor(tensor) = heap.objects[i] { return tensor }
+        return nil
+    }
+
+    private struct Hooks: PickleHooks {
+        func allows(module: String, name: String) -> Bool {
+            allowedGlobals.contains(module + "." + name) || (module == "torch" && name.hasSuffix("Storage"))
+        }
+
+        /// Builds tensor references from the `torch._utils` rebuild functions (running no code).
+        func call(_ name: String, _ args: [PickleValue], heap: inout PickleHeap<TorchObject>) throws -> PickleValue {
+            switch name {
+            case "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2":
+                guard args.count >= 4, case let .object(i) = args[0], case let .storage(storage) = heap.objects[i],
+                      case let .int(offset) = args[1], let size = ints(args[2], heap),
+                      let stride = ints(args[3], heap) else {
+                    throw PickleRejection("\(name) expects (storage, offset, size, stride, ...)")
+                }
+                return heap.object(.tensor(TorchTensor(storage: storage, offset: offset, size: size, stride: stride)))
+            case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
+                guard let first = args.first, TorchPickle.tensor(first, in: heap) != nil else {
+                    throw PickleRejection("\(name) expects a tensor")
+                }
+                return first
+            case "torch._tensor._rebuild_from_type_v2":      // (func, type, args, state): a Tensor subclass
+                guard args.count >= 3, case let .tuple(inner) = args[2] else {
+                    throw PickleRejection("\(name) expects (func, type, args, state)")
+                }
+                guard case let .global(function) = args[0] else {
+                    throw PickleRejection("REDUCE of a value that is not a function")
+                }
+                if function == "collections.OrderedDict" {     // as REDUCE builds it: from a list of pairs
+                    let dict = heap.dict()
+                    guard case let .dict(d) = dict else { return dict }
+                    if case let .list(pairs)? = heap.tuples[inner].first {
+                        for case let .tuple(pair) in heap.lists[pairs] {
+                            let flat = heap.tuples[pair]
+                            guard flat.count % 2 == 0 else {
+                                throw PickleRejection("odd number of values for SETITEMS")
+                            }
+                            for i in stride(from: 0, to: flat.count, by: 2) { heap.dicts[d].set(flat[i], flat[i + 1]) }
+                        }
+                    }
+                    return dict
+                }
+                return try call(function, heap.tuples[inner], heap: &heap)
+            default: throw PickleRejection("\(name) cannot be called")
+            }
+        }
+
+        /// `torch.save`'s persistent id: `('storage', storage_type, key, location, numel)`.
+        func persistentLoad(_ pid: PickleValue, heap: inout PickleHeap<TorchObject>) throws -> PickleValue {
+            guard case let .tuple(index) = pid, case let fields = heap.tuples[index], fields.count >= 5,
+                  case .string("storage") = fields[0], case let .global(typeName) = fields[1],
+                  case let .string(key) = fields[2], case let .int(count) = fields[4], count >= 0 else {
+                throw PickleRejection("persistent id is not ('storage', type, key, location, numel)")
+            }
+            let dtype = DType(torchStorage: String(typeName.dropFirst("torch.".count)))
+            return heap.object(.storage(TorchStorage(key: key, typeName: typeName, dtype: dtype, count: count)))
+        }
+
+        /// A tuple of ints (sizes, strides), nil when it is not one.
+        private func ints(_ value: PickleValue, _ heap: PickleHeap<TorchObject>) -> [Int]? {
+            guard case .tuple = value else { return nil }
+            return heap.ints(value)
+        }
+    }
+}

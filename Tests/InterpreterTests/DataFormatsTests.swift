@@ -1,0 +1,85 @@
+import Foundation
+import TestSupport
+import XCTest
+@testable import Interpreter
+
+/// `data` on files as PyTorch users have them: the CIFAR-10 python version and `.npz` archives with `keys=`.
+final class DataFormatsTests: XCTestCase {
+    private var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "sskd-data-formats-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func testCIFAR10PythonVersionThroughTheDataCommand() throws {
+        let names = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        try PickleWriter.writeCIFAR10(in: dir + "/cifar-10-batches-py", perBatch: 2, test: 3, classNames: names)
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        XCTAssertEqual(session.run("d = data cifar10 path=\"\(dir)\" normalize=none\nprint d.train d.test d.classes",
+                                   name: "cifar"), .ok, sink.lines.joined(separator: "\n"))
+        XCTAssertEqual(sink.lines, [
+            "cifar10/train: 10 images [3, 32, 32], 10 classes (plane, car, bird, cat, deer, dog, frog, horse, ship, truck)",
+            "cifar10/val: 0 images",
+            "cifar10/test: 3 images",
+            "normalize: none (pixels/255); augmentation: crop 4 + flip; seed 0",
+            "10 3 [\"plane\", \"car\", \"bird\", \"cat\", \"deer\", \"dog\", \"frog\", \"horse\", \"ship\", \"truck\"]",
+        ])
+    }
+
+    func testNpzKeysOption() throws {
+        let x = Self.npy(descr: "|u1", shape: [2, 2, 2], Array(0..<8))
+        let y = Self.npy(descr: "<i8", shape: [2], [1, 0, 0, 0, 0, 0, 0, 0] + [0, 0, 0, 0, 0, 0, 0, 0])
+        let path = dir + "/my.npz"
+        try Data(Self.storedZip([("a.npy", x), ("b.npy", y), ("c.npy", x), ("d.npy", y)])).write(to: URL(fileURLWithPath: path))
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        XCTAssertEqual(session.run("data \"\(path)\" keys=[a, b, \"c\", d] normalize=none", name: "npz"), .ok,
+                       sink.lines.joined(separator: "\n"))
+        XCTAssertEqual(sink.lines.first, "\(path): 2 images [1, 2, 2], 2 classes (0, 1)")
+        XCTAssertEqual(session.run("data \"\(path)\"", name: "default keys"), .runtimeError)
+        XCTAssertTrue(sink.lines.last?.hasSuffix("\(path): bad .npz archive: no member 'x_train' (has: a, b, c, d)") ?? false,
+                      sink.lines.last ?? "")
+        XCTAssertEqual(session.run("data \"\(path)\" keys=[a, b]", name: "two"), .runtimeError)
+        XCTAssertTrue(sink.lines.last?.hasSuffix("option 'keys': expects 4 array names [TRAIN_IMAGES, TRAIN_LABELS,"
+                                                 + " TEST_IMAGES, TEST_LABELS], got [\"a\", \"b\"]") ?? false, sink.lines.last ?? "")
+        XCTAssertEqual(session.run("data cifar10 path=\"\(dir)\" keys=[a, b, c, d]", name: "not npz"), .runtimeError)
+        XCTAssertTrue(sink.lines.last?.hasSuffix("option 'keys': only for .npz files") ?? false, sink.lines.last ?? "")
+    }
+
+    /// A `.npy` v1.0 file (header padded to a multiple of 64 bytes).
+    static func npy(descr: String, shape: [Int], _ data: [UInt8]) -> [UInt8] {
+        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        let n = header.utf8.count
+        return [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(n & 255), UInt8(n >> 8)] + Array(header.utf8) + data
+    }
+
+    /// A zip archive of stored members, as `np.savez` writes it.
+    static func storedZip(_ members: [(name: String, data: [UInt8])]) -> [UInt8] {
+        func le(_ v: Int, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        func crc32(_ data: [UInt8]) -> Int {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for b in data {
+                crc ^= UInt32(b)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            return Int(~crc)
+        }
+        var out = [UInt8](), central = [UInt8]()
+        for (name, data) in members {
+            let fields = le(0, 2) + le(0, 4) + le(crc32(data), 4) + le(data.count, 4) + le(data.count, 4)
+                + le(name.utf8.count, 2) + le(0, 2)
+            central += le(0x0201_4B50, 4) + le(20, 2) + le(20, 2) + le(0, 2) + fields + le(0, 2) + le(0, 2) + le(0, 2)
+                + le(0, 4) + le(out.count, 4) + Array(name.utf8)
+            out += le(0x0403_4B50, 4) + le(20, 2) + le(0, 2) + fields + Array(name.utf8) + data
+        }
+        return out + central + le(0x0605_4B50, 4) + le(0, 4) + le(members.count, 2) + le(members.count, 2)
+            + le(central.count, 4) + le(out.count, 4) + le(0, 2)
+    }
+}
