@@ -11,6 +11,7 @@ extension Session {
     func registerEngineCommands() {
         Cancellation.isRequested = { interruptFlag != 0 || terminationSignal != 0 }
         registerDataAndModelCommands()
+        registerPredictCommand()
         registerTrainingCommands()
         registerPlotCommands()
     }
