@@ -67,27 +67,30 @@ final class ImageFolderCommandTests: XCTestCase {
         XCTAssertEqual(session.run("data fashion-mnist size=4", name: "other"), .runtimeError)
         XCTAssertEqual(session.run("data \"\(root)\" size=[4, 0]", name: "zero"), .runtimeError)
         XCTAssertEqual(Array(sink.lines[before...]), [
-            "error: 1:6: \(root)/train: has no train/ and test/ (or val/) folders; its 6 images in 2 class folders need a "
-                + "test split: pass test=N to hold out N of them (seeded, class-balanced), or add a test/ folder of the same classes",
-            "error: 1:6: option test: 2 images to hold out, but \(root) has its own test split (\(root)/test); test= is for a "
-                + "folder without one",
+            "error: 1:6: \(root)/train: has no train/ and test/ (or val/) folders; its 6 images in 2 class folders "
+                + "need a test split: pass test=N to hold out N of them (seeded, class-balanced), or add a test/ "
+                + "folder of the same classes",
+            "error: 1:6: option test: 2 images to hold out, but \(root) has its own test split (\(root)/test); "
+                + "test= is for a folder without one",
             "error: 1:25: option 'size': only for an ImageFolder directory",
-            "error: 1:\(root.count + 14): option 'size': expected N or [H, W] with whole numbers in 1...65536, got [4, 0]",
+            "error: 1:\(root.count + 14): option 'size': expected N or [H, W] with whole numbers in 1...65536, "
+                + "got [4, 0]",
         ])
         XCTAssertTrue(session.workspace.data === data, "the previous data stays current")
 
         // A single split folder with test=: a seeded class-balanced hold-out.
         XCTAssertEqual(session.run("data \"\(root)/train\" size=4 test=2 seed=1", name: "hold-out"), .ok)
-        XCTAssertTrue(sink.text.contains("shapes: ImageFolder of 2 classes: 6 images from \(root)/train, test 2 held out of "
-                                         + "them (class-balanced, seed 1)"), sink.text)
+        XCTAssertTrue(sink.text.contains("shapes: ImageFolder of 2 classes: 6 images from \(root)/train, test 2 held "
+                                         + "out of them (class-balanced, seed 1)"), sink.text)
         XCTAssertEqual(session.workspace.data?.splits.test.classCounts, [1, 1])
 
         // A corrupt file is named; the data read before stays current.
         let current = session.workspace.data
-        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0]).write(to: URL(fileURLWithPath: root + "/test/circle/0.png"))
+        let cut = URL(fileURLWithPath: root + "/test/circle/0.png")
+        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0]).write(to: cut)
         XCTAssertEqual(session.run("data \"\(root)\" size=4", name: "corrupt"), .runtimeError)
-        XCTAssertTrue(sink.lines.last?.hasSuffix("\(root)/test/circle/0.png: cannot read image: read beyond end of data") ?? false,
-                      sink.lines.last ?? "")
+        let message = "\(root)/test/circle/0.png: cannot read image: read beyond end of data"
+        XCTAssertTrue(sink.lines.last?.hasSuffix(message) ?? false, sink.lines.last ?? "")
         XCTAssertTrue(session.workspace.data === current)
     }
 }

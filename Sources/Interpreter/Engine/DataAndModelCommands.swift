@@ -18,7 +18,9 @@ extension Session {
     func registerDataAndModelCommands() {
         commands.register(CommandSpec(
             "data", summary: "load a data set and split it into train, val and test (it becomes the current data)",
-            arguments: [ArgumentSpec("name", .valueOrWord, "fashion-mnist, mnist, kmnist, cifar10, cifar100, cifar100-coarse, an .npz file, or an ImageFolder directory")],
+            arguments: [ArgumentSpec("name", .valueOrWord,
+                                     "fashion-mnist, mnist, kmnist, cifar10, cifar100, cifar100-coarse, an .npz file, "
+                                        + "or an ImageFolder directory")],
             options: [OptionSpec("val", .integer, default: .number(0), "images held out of train for validation (seeded, class-balanced)"),
                       OptionSpec("limit", .integer, "keep a seeded class-balanced subset of this many train (and test) images"),
                       OptionSpec("labels", .integer, "keep labels on a seeded class-balanced subset of this many train images; the rest are unlabelled"),
@@ -29,7 +31,8 @@ extension Session {
                       OptionSpec("augment", .bool, "random crop (+ flip for CIFAR) on train batches; default: the data set's"),
                       OptionSpec("path", .path, "folder of the files (default: the Debian package's for fashion-mnist)"),
                       OptionSpec("size", .any, "ImageFolder: resize every image to [H, W] (or N for N x N), bilinear"),
-                      OptionSpec("test", .integer, "ImageFolder without test/: images held out as the test split (seeded, class-balanced)")],
+                      OptionSpec("test", .integer,
+                                 "ImageFolder without test/: images held out as the test split (seeded, class-balanced)")],
             example: "data fashion-mnist val=5000"
         ) { inv, session in
             let name = inv.value("name").display
