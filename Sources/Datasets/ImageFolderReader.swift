@@ -350,16 +350,9 @@ extension DatasetLoader {
                 for path in paths {
                     if cancelled() { throw CancellationError() }
                     let bytes = try readImage(path)
-                    var info = sskd_image_info()
-                    try codec(path) { sskd_image_probe(bytes, bytes.count, &info, $0, $1) }
-                    let width = Int(info.width), height = Int(info.height)
-                    guard width * height <= maximumImagePixels else {
-                        throw DatasetError.badImage(
-                            path: path,
-                            reason: "\(width) x \(height) pixels, more than the limit of \(maximumImagePixels) (2^26)")
-                    }
-                    files.append(ImageFile(path: path, label: label, format: Int(info.format), width: width,
-                                           height: height, gray: info.gray != 0, alpha: info.alpha != 0))
+                    let info = try probe(bytes, path: path)
+                    files.append(ImageFile(path: path, label: label, format: Int(info.format), width: Int(info.width),
+                                           height: Int(info.height), gray: info.gray != 0, alpha: info.alpha != 0))
                 }
             }
             return files
@@ -434,6 +427,32 @@ extension DatasetLoader {
         }
     }
 
+    /// What the header of the PNG or JPEG `bytes` says, after checking it against `maximumImagePixels`.
+    /// - Throws: `DatasetError.badImage` naming `path` (not PNG/JPEG, corrupt header, too many pixels).
+    static func probe(_ bytes: [UInt8], path: String) throws -> sskd_image_info {
+        var info = sskd_image_info()
+        try codec(path) { sskd_image_probe(bytes, bytes.count, &info, $0, $1) }
+        guard UInt64(info.width) * UInt64(info.height) <= UInt64(maximumImagePixels) else {
+            throw DatasetError.badImage(path: path, reason: "\(info.width) x \(info.height) pixels, more than the limit "
+                                        + "of \(maximumImagePixels) (2^26)")
+        }
+        return info
+    }
+
+    /// The pixels `[height, width, channels]` (interleaved, `channels` 1 or 3) of the PNG or JPEG `bytes`, whose
+    /// header gave `height` x `width`.
+    /// - Throws: `DatasetError.badImage` naming `path` (corrupt or truncated data, another size than the header's).
+    static func decodePixels(_ bytes: [UInt8], path: String, height: Int, width: Int, channels: Int) throws -> [UInt8] {
+        var pixels = [UInt8](repeating: 0, count: height * width * channels)
+        _ = try pixels.withUnsafeMutableBufferPointer { out in
+            try codec(path) {
+                sskd_image_decode(bytes, bytes.count, Int32(channels), out.baseAddress, out.count,
+                                  UInt64(maximumImagePixels), $0, $1)
+            }
+        }
+        return pixels
+    }
+
     /// Runs a codec call with a message buffer; a non-zero status becomes `DatasetError.badImage` naming `path`.
     @discardableResult
     static func codec(_ path: String, _ call: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws -> String {
@@ -464,17 +483,10 @@ extension DatasetLoader {
     static func decode(_ files: [ImageFile], channels: Int, size: ImageSize, cancelled: () -> Bool) throws -> [UInt8] {
         let plane = size.height * size.width, imageBytes = channels * plane
         var pixels = [UInt8](repeating: 0, count: files.count * imageBytes)
-        var decoded = [UInt8]()
         for (n, file) in files.enumerated() {
             if cancelled() { throw CancellationError() }
-            let bytes = try readImage(file.path)
-            decoded = [UInt8](repeating: 0, count: file.height * file.width * channels)
-            _ = try decoded.withUnsafeMutableBufferPointer { out in
-                try codec(file.path) {
-                    sskd_image_decode(bytes, bytes.count, Int32(channels), out.baseAddress, out.count,
-                                      UInt64(maximumImagePixels), $0, $1)
-                }
-            }
+            var decoded = try decodePixels(readImage(file.path), path: file.path, height: file.height,
+                                           width: file.width, channels: channels)
             if file.height != size.height || file.width != size.width {
                 decoded = resizeBilinear(decoded, height: file.height, width: file.width, channels: channels,
                                          toHeight: size.height, toWidth: size.width)

@@ -1,6 +1,7 @@
 import CImageCodecs
 import CZlib
 import Foundation
+import TestSupport
 import XCTest
 @testable import Datasets
 
@@ -321,5 +322,37 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertEqual(DatasetLoader.printable("a\u{7}b\u{202E}c\té"), "a\\u{7}b\\u{202E}c\\u{9}é")
         XCTAssertEqual(DatasetLoader.datasetBase("/data/imagenet/train"), "imagenet")
         XCTAssertEqual(DatasetLoader.datasetBase("/data/pets"), "pets")
+    }
+}
+
+/// Seeded random PNG and JPEG bytes through libpng and libjpeg: each mutant of a valid file decodes to the size its
+/// header gave or is a `DatasetError.badImage` naming the file, never a crash, an exit() or a print.
+final class ImageCodecMutationTests: XCTestCase {
+    private func check(_ base: [UInt8], seed: UInt64, count: Int = 600) {
+        var decoded = 0
+        for bytes in mutants(of: base, count: count, seed: seed, boundaries: datasetBoundaries) {
+            do {
+                let info = try DatasetLoader.probe(bytes, path: "m")
+                for channels in info.gray != 0 ? [1, 3] : [3] {
+                    let pixels = try DatasetLoader.decodePixels(bytes, path: "m", height: Int(info.height),
+                                                                width: Int(info.width), channels: channels)
+                    XCTAssertEqual(pixels.count, Int(info.height) * Int(info.width) * channels)
+                }
+                decoded += 1
+            } catch let error as DatasetError {
+                guard case .badImage("m", _) = error else { return XCTFail("\(error) does not name the file") }
+            } catch {
+                XCTFail("untyped error \(error)")
+            }
+        }
+        XCTAssertLessThan(decoded, count, "no mutant was refused: the mutations do not reach the decoder")
+    }
+
+    func testPNGAndJPEGMutants() throws {
+        let ramp = (0..<768).map { UInt8($0 % 256) }
+        check(try Fixtures.png(ramp, width: 16, height: 16, channels: 3), seed: 11)
+        check(try Fixtures.png(Array(ramp.prefix(512)), width: 16, height: 16, channels: 2), seed: 12)
+        check(try Fixtures.jpeg(ramp, width: 16, height: 16, channels: 3), seed: 13)
+        check(try Fixtures.jpeg(Array(ramp.prefix(256)), width: 16, height: 16, channels: 1), seed: 14)
     }
 }
