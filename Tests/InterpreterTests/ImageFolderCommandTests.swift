@@ -66,6 +66,7 @@ final class ImageFolderCommandTests: XCTestCase {
         XCTAssertEqual(session.run("data \"\(root)\" size=4 test=2", name: "test"), .runtimeError)
         XCTAssertEqual(session.run("data fashion-mnist size=4", name: "other"), .runtimeError)
         XCTAssertEqual(session.run("data \"\(root)\" size=[4, 0]", name: "zero"), .runtimeError)
+        XCTAssertEqual(session.run("data \"\(root)\" path=\"x\"", name: "path"), .runtimeError)
         XCTAssertEqual(Array(sink.lines[before...]), [
             "error: 1:6: \(root)/train: has no train/ and test/ (or val/) folders; its 6 images in 2 class folders "
                 + "need a test split: pass test=N to hold out N of them (seeded, class-balanced), or add a test/ "
@@ -75,6 +76,7 @@ final class ImageFolderCommandTests: XCTestCase {
             "error: 1:25: option 'size': only for an ImageFolder directory",
             "error: 1:\(root.count + 14): option 'size': expected N or [H, W] with whole numbers in 1...65536, "
                 + "got [4, 0]",
+            "error: 1:\(root.count + 14): option 'path': not for an ImageFolder directory (the directory is the name)",
         ])
         XCTAssertTrue(session.workspace.data === data, "the previous data stays current")
 

@@ -45,6 +45,9 @@ extension Session {
             for option in ["size", "test"] where inv.has(option) && !imageFolder {
                 throw inv.error("option '\(option)': only for an ImageFolder directory", at: option)
             }
+            if imageFolder && inv.has("path") {
+                throw inv.error("option 'path': not for an ImageFolder directory (the directory is the name)", at: "path")
+            }
             let folderOptions = imageFolder ? try imageFolderOptions(inv, session) : nil
             var notes = [String]()
             do {
