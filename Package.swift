@@ -23,21 +23,25 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // System libraries (Debian: libopenblas-dev, libreadline-dev, zlib1g-dev; see scripts/setup).
+        // System libraries (Debian: libopenblas-dev, libreadline-dev, zlib1g-dev, libpng-dev, libjpeg62-turbo-dev; see
+        // scripts/setup).
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CReadline", path: "Sources/CReadline"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
 
         // File plumbing: whole-file reads, atomic writes (fsync + rename), the zip reader, inflation.
         .target(name: "Storage", dependencies: ["CZlib"]),
+        // PNG and JPEG decoding through libpng 1.6 and libjpeg-turbo (Debian libpng-dev, libjpeg62-turbo-dev), in C so
+        // that libjpeg's longjmp never crosses a Swift frame; for the ImageFolder reader.
+        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         // The core's C kernels (the direct convolution), optimised in debug builds too; see the file header.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // The core: tensors, autograd, ops, optimizers.
         .target(name: "Tensors", dependencies: ["CBLAS", "CKernels"], swiftSettings: optimized),
         // Layers, the model zoo, stages, checkpoints (safetensors, PyTorch .pth).
         .target(name: "Networks", dependencies: ["Tensors", "Storage"], swiftSettings: optimized),
-        // Fashion-MNIST/IDX, CIFAR, NumPy readers; splits, batches, augmentation.
-        .target(name: "Datasets", dependencies: ["Tensors", "Storage"], swiftSettings: optimized),
+        // Fashion-MNIST/IDX, CIFAR, NumPy, ImageFolder (PNG/JPEG) readers; splits, batches, augmentation.
+        .target(name: "Datasets", dependencies: ["Tensors", "Storage", "CImageCodecs"], swiftSettings: optimized),
         // SSKD mimic/freeze/head, KD, FitNets, AT, metrics, run records.
         .target(name: "Distillation", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
         // gnuplot pipe and notebooks.

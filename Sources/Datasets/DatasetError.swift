@@ -31,6 +31,10 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     case invalidOption(name: String, reason: String)
     /// `DatasetLoader.standard` was given a name it does not know.
     case unknownDataset(name: String, known: [String])
+    /// An ImageFolder file could not be read as an image: empty, corrupt or truncated PNG/JPEG, too large.
+    case badImage(path: String, reason: String)
+    /// An ImageFolder's layout is unusable: no class folders, a class without images, mixed sizes, too much data.
+    case badImageFolder(path: String, reason: String)
 
     /// One line naming the file or option and the problem.
     public var description: String {
@@ -53,6 +57,8 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
         case let .invalidOption(name, reason): return "option \(name): \(reason)"
         case let .unknownDataset(name, known):
             return "unknown data set '\(name)' (known: \(known.joined(separator: ", ")))"
+        case let .badImage(path, reason): return "\(DatasetLoader.printable(path)): cannot read image: \(reason)"
+        case let .badImageFolder(path, reason): return "\(DatasetLoader.printable(path)): \(reason)"
         }
     }
 }

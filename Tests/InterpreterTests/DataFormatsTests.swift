@@ -23,7 +23,8 @@ final class DataFormatsTests: XCTestCase {
                                    name: "cifar"), .ok, sink.lines.joined(separator: "\n"))
         XCTAssertEqual(sink.lines, [
             "cifar10/train: 10 images [3, 32, 32], 10 classes (plane, car, bird, cat, deer, dog, frog, horse, ship, truck)",
-            "cifar10/val: 0 images",
+            "cifar10/val: 0 images (no validation split: per-epoch top-1 is measured on test, for monitoring only; "
+                + "val=N holds one out)",
             "cifar10/test: 3 images",
             "normalize: none (pixels/255); augmentation: crop 4 + flip; seed 0",
             "10 3 [\"plane\", \"car\", \"bird\", \"cat\", \"deer\", \"dog\", \"frog\", \"horse\", \"ship\", \"truck\"]",

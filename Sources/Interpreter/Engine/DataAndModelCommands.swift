@@ -19,7 +19,9 @@ extension Session {
     func registerDataAndModelCommands() {
         commands.register(CommandSpec(
             "data", summary: "load a data set and split it into train, val and test (it becomes the current data)",
-            arguments: [ArgumentSpec("name", .valueOrWord, "fashion-mnist, mnist, kmnist, cifar10, cifar100, cifar100-coarse, or an .npz file")],
+            arguments: [ArgumentSpec("name", .valueOrWord,
+                                     "fashion-mnist, mnist, kmnist, cifar10, cifar100, cifar100-coarse, an .npz file, "
+                                        + "or an ImageFolder directory")],
             options: [OptionSpec("val", .integer, default: .number(0), "images held out of train for validation (seeded, class-balanced)"),
                       OptionSpec("limit", .integer, "keep a seeded class-balanced subset of this many train (and test) images"),
                       OptionSpec("labels", .integer, "keep labels on a seeded class-balanced subset of this many train images; the rest are unlabelled"),
@@ -31,7 +33,10 @@ extension Session {
                       OptionSpec("path", .path, "folder of the files, or torchvision's root (default: the Debian"
                                     + " package's for fashion-mnist)"),
                       OptionSpec("keys", .valueOrWord, "the .npz arrays: [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES,"
-                                    + " TEST_LABELS] (default: [x_train, y_train, x_test, y_test])")],
+                                    + " TEST_LABELS] (default: [x_train, y_train, x_test, y_test])"),
+                      OptionSpec("size", .any, "ImageFolder: resize every image to [H, W] (or N for N x N), bilinear"),
+                      OptionSpec("test", .integer,
+                                 "ImageFolder without test/: images held out as the test split (seeded, class-balanced)")],
             example: "data fashion-mnist val=5000"
         ) { inv, session in
             let name = inv.value("name").display
@@ -54,13 +59,28 @@ extension Session {
                 keys = names
             }
             let sets: (train: Dataset, test: Dataset)
+            let imageFolder = DatasetLoader.isImageFolder(name)
+            for option in ["size", "test"] where inv.has(option) && !imageFolder {
+                throw inv.error("option '\(option)': only for an ImageFolder directory", at: option)
+            }
+            if imageFolder && inv.has("path") {
+                throw inv.error("option 'path': not for an ImageFolder directory (the directory is the name)", at: "path")
+            }
+            let folderOptions = imageFolder ? try imageFolderOptions(inv, session) : nil
+            var notes = [String]()
             do {
-                if name.hasSuffix(".npz") {
+                if let folderOptions {
+                    let folder = try DatasetLoader.imageFolder(name, options: folderOptions)
+                    (sets, notes) = ((folder.train, folder.test), folder.notes)
+                } else if name.hasSuffix(".npz") {
                     sets = try DatasetLoader.npzSplits(name, keys: keys ?? DatasetLoader.defaultNpzKeys, name: name)
                 } else {
                     sets = try DatasetLoader.standard(name, path: inv.has("path") ? try inv.string("path") : nil)
                 }
-            } catch { throw inv.error("\(error)", at: "name") }
+            } catch {
+                try session.checkInterrupt()   // Ctrl-C stopped an ImageFolder read (CancellationError)
+                throw inv.error("\(error)", at: "name")
+            }
             try session.checkInterrupt()   // Ctrl-C while reading the files: the previous data stays current
             guard sets.train.count > 0 else { throw inv.error("\(sets.train.name) has no training images", at: "name") }
             guard try inv.int("val") < sets.train.count else {
@@ -76,6 +96,7 @@ extension Session {
             } catch { throw inv.error("\(error)") }
             let object = DataObject(name: name, splits: splits)
             session.workspace.data = object
+            for note in notes { session.print(note) }
             session.print(splits.summary)
             return .object(object)
         })
@@ -247,6 +268,29 @@ func dataNormalization(_ inv: Invocation) throws -> Normalization {
     var message = "option 'normalize': expected " + words.joined(separator: ", ") + " or [[MEAN, ...], [STD, ...]], got \(value.literal)"
     if case let .string(word) = value { message += didYouMean(word, words) }
     throw inv.error(message, at: "normalize")
+}
+
+/// The `size=`, `test=` and `seed=` options of `data DIR` for an ImageFolder, Ctrl-C polled between files.
+/// - Throws: an error at `size` unless it is a positive whole number N (N x N) or a list [H, W] of them.
+func imageFolderOptions(_ inv: Invocation, _ session: Session) throws -> ImageFolderOptions {
+    var size: ImageSize?
+    if inv.has("size") {
+        let value = inv.value("size")
+        let sides: [Int]?
+        switch value {
+        case let .list(items) where items.count == 2: sides = items.compactMap(\.integer)
+        case .number: sides = value.integer.map { [$0, $0] }
+        default: sides = nil
+        }
+        guard let sides, sides.count == 2, sides.allSatisfy({ (1...65_536).contains($0) }) else {
+            throw inv.error("option 'size': expected N or [H, W] with whole numbers in 1...65536, got \(value.literal)",
+                            at: "size")
+        }
+        size = ImageSize(height: sides[0], width: sides[1])
+    }
+    if inv.has("test") { try Limits.check(inv, "test", try inv.int("test"), 1...Int(Int32.max)) }
+    return ImageFolderOptions(size: size, testCount: inv.has("test") ? try inv.int("test") : nil,
+                              seed: UInt64(max(0, try inv.int("seed"))), isCancelled: { session.interruptRequested })
 }
 
 /// The model and part an argument names: a `ModelPart` (`student.stage[2]`) or a whole model.
