@@ -32,6 +32,14 @@ public enum Normalization: Sendable, Equatable {
         ("half", [0.5], [0.5]),
     ]
 
+    /// The per-channel mean and std `[channels]` of the preset `name` in `[0, 1]` units, or nil for an unknown name
+    /// or a preset of another channel count (`half` fits any).
+    public static func presetValues(_ name: String, channels: Int) -> (mean: [Float], std: [Float])? {
+        guard let preset = presets.first(where: { $0.name == name }), channels > 0 else { return nil }
+        if name == "half" { return ([Float](repeating: 0.5, count: channels), [Float](repeating: 0.5, count: channels)) }
+        return preset.mean.count == channels ? (preset.mean, preset.std) : nil
+    }
+
     /// The mean/std `[C]` each to use with `train` (the full train split), and the choice's name
     /// (`"computed"`, `"none"`, `"given"` or the preset's name).
     /// - Throws: `DatasetError.invalidOption(name: "normalize", ...)` for an unknown preset, a preset
