@@ -36,7 +36,8 @@ public enum Normalization: Sendable, Equatable {
     /// or a preset of another channel count (`half` fits any).
     public static func presetValues(_ name: String, channels: Int) -> (mean: [Float], std: [Float])? {
         guard let preset = presets.first(where: { $0.name == name }), channels > 0 else { return nil }
-        if name == "half" { return ([Float](repeating: 0.5, count: channels), [Float](repeating: 0.5, count: channels)) }
+        let half = [Float](repeating: 0.5, count: channels)
+        if name == "half" { return (half, half) }
         return preset.mean.count == channels ? (preset.mean, preset.std) : nil
     }
 

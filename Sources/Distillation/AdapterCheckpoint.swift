@@ -41,7 +41,8 @@ public enum AdapterCheckpoint {
         guard !kept.isEmpty else {
             if FileManager.default.fileExists(atPath: target.path) {
                 do { try FileManager.default.removeItem(at: target) } catch {
-                    throw CheckpointError.writeFailed(path: target.path, reason: "cannot remove the stale adapters file: \(error.localizedDescription)")
+                    let reason = "cannot remove the stale adapters file: \(error.localizedDescription)"
+                    throw CheckpointError.writeFailed(path: target.path, reason: reason)
                 }
             }
             return []
@@ -80,9 +81,10 @@ public enum AdapterCheckpoint {
         try expect(CheckpointKey.architecture, model.architecture)
         try expect(CheckpointKey.split, model.stages.map(\.name).joined(separator: ","))
         let n = model.stages.count
-        guard let stages = MetadataJSON.parseIntegers(meta[Key.stages], limit: n), stages.allSatisfy({ (1...n).contains($0) }),
-              Set(stages).count == stages.count else {
-            throw CheckpointError.badMetadata(path: path, key: Key.stages, reason: "expected a JSON list of distinct stage numbers in 1...\(n)")
+        guard let stages = MetadataJSON.parseIntegers(meta[Key.stages], limit: n),
+              stages.allSatisfy({ (1...n).contains($0) }), Set(stages).count == stages.count else {
+            throw CheckpointError.badMetadata(path: path, key: Key.stages,
+                                              reason: "expected a JSON list of distinct stage numbers in 1...\(n)")
         }
         var alignments: [Int: FeatureAlignment] = [:]
         var expected: [(String, [Int])] = []
@@ -91,14 +93,16 @@ public enum AdapterCheckpoint {
             if let text = meta[Key.poolTo(k)] {
                 let size = text.split(separator: ",").compactMap { Int($0) }
                 guard size.count == 2, size.allSatisfy({ (1...(1 << 20)).contains($0) }) else {
-                    throw CheckpointError.badMetadata(path: path, key: Key.poolTo(k), reason: "expected H,W with sizes in 1...1048576")
+                    throw CheckpointError.badMetadata(path: path, key: Key.poolTo(k),
+                                                      reason: "expected H,W with sizes in 1...1048576")
                 }
                 alignment.poolTo = (size[0], size[1])
             }
             let prefix = "stage\(k).adapter."
             if let weight = dict[prefix + "conv.weight"] {
                 let s = weight.shape
-                guard s.count == 4, s[2] == 1, s[3] == 1, (1...65_536).contains(s[0]), (1...65_536).contains(s[1]) else {
+                let channels = 1...65_536
+                guard s.count == 4, s[2] == 1, s[3] == 1, channels.contains(s[0]), channels.contains(s[1]) else {
                     throw CheckpointError.badMetadata(path: path, key: prefix + "conv.weight",
                                                       reason: "shape \(formatShape(s)) is not [Ct, Cs, 1, 1]")
                 }
@@ -106,7 +110,8 @@ public enum AdapterCheckpoint {
                 let own = adapter.stateDict()
                 expected += own.map { (prefix + $0.0, $0.1.shape) }
                 for (name, tensor) in own {
-                    guard let stored = dict[prefix + name], stored.shape == tensor.shape else { continue }   // reported below
+                    // A missing or misshapen tensor is reported by the check below.
+                    guard let stored = dict[prefix + name], stored.shape == tensor.shape else { continue }
                     tensor.data = stored.data
                 }
                 alignment.adapter = adapter

@@ -112,7 +112,8 @@ extension Session {
         })
 
         commands.register(CommandSpec(
-            "load", summary: "load a model from a checkpoint (sskd safetensors, PyTorch .pth/.pt, or safetensors from PyTorch)",
+            "load", summary: "load a model from a checkpoint (sskd safetensors, PyTorch .pth/.pt, or safetensors from "
+                + "PyTorch); restores frozen stages and mimic adapters, warns when the data's normalisation differs from the recorded one",
             arguments: [ArgumentSpec("file", .path, "the checkpoint")],
             options: [OptionSpec("arch", .word(choices: []), "architecture, when the file does not say (PyTorch checkpoints)"),
                       OptionSpec("channels", .integer, "input channels (default: read off the first convolution)"),
@@ -135,9 +136,12 @@ extension Session {
             object.recorded = DataFacts(metadata: meta)
             var warnings: [String] = []
             do {
-                if let alignments = try AdapterCheckpoint.load(for: URL(fileURLWithPath: path), model: model) { object.alignments = alignments }
+                if let alignments = try AdapterCheckpoint.load(for: URL(fileURLWithPath: path), model: model) {
+                    object.alignments = alignments
+                }
             } catch {
-                warnings.append("warning: adapters not restored from \(AdapterCheckpoint.url(for: URL(fileURLWithPath: path)).path): "
+                let sidecar = AdapterCheckpoint.url(for: URL(fileURLWithPath: path)).path
+                warnings.append("warning: adapters not restored from \(sidecar): "
                                 + terminalSafe("\(error)", limit: 1000))
             }
             var line = "loaded \(model.architecture) from \(path): \(grouped(model.parameterCount)) parameters"
@@ -150,7 +154,9 @@ extension Session {
             if !adapted.isEmpty { line += ", adapters of " + stageList(adapted) }
             session.print(line)
             for warning in warnings { session.print(warning) }
-            if let data = session.workspace.data { session.warnIfDataDiffers(object, data, label: "the model in \(path)") }
+            if let data = session.workspace.data {
+                session.warnIfDataDiffers(object, data, label: "the model in \(path)")
+            }
             return .object(object)
         })
 
@@ -274,7 +280,8 @@ func stageTable(_ object: ModelObject, _ session: Session) throws -> String {
 func stageList(_ stages: [Int]) -> String {
     guard stages.count > 1 else { return "stage \(stages.first ?? 0)" }
     let contiguous = zip(stages, stages.dropFirst()).allSatisfy { $1 == $0 + 1 }
-    return "stages " + (contiguous ? "\(stages[0])-\(stages[stages.count - 1])" : stages.map(String.init).joined(separator: ", "))
+    guard contiguous else { return "stages " + stages.map(String.init).joined(separator: ", ") }
+    return "stages \(stages[0])-\(stages[stages.count - 1])"
 }
 
 extension Session {
@@ -295,7 +302,8 @@ extension Session {
         } catch { throw inv.error("\(error)", at: "file") }
         object.metadata = meta
         let adapted = object.alignments.filter { $0.value.adapter != nil }.keys.sorted().map { $0 + 1 }
+        let sidecar = AdapterCheckpoint.url(for: url).lastPathComponent
         print("saved \(object.model.architecture) to \(path)" + (meta[CheckpointKey.top1].map { " (test top-1 \($0)%)" } ?? "")
-              + (adapted.isEmpty ? "" : "; adapters of \(stageList(adapted)) to \(AdapterCheckpoint.url(for: url).lastPathComponent)"))
+              + (adapted.isEmpty ? "" : "; adapters of \(stageList(adapted)) to \(sidecar)"))
     }
 }

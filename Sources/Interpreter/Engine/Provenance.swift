@@ -37,7 +37,8 @@ struct DataFacts: Equatable {
         mean = MetadataJSON.parseNumbers(meta[CheckpointKey.normalizeMean], limit: Limits.channels.upperBound)
         std = MetadataJSON.parseNumbers(meta[CheckpointKey.normalizeStd], limit: Limits.channels.upperBound)
         if mean?.count != std?.count || mean?.isEmpty == true { mean = nil; std = nil }
-        shape = MetadataJSON.parseIntegers(meta[CheckpointKey.inputShape], limit: 3).flatMap { $0.count == 3 ? $0 : nil }
+        shape = MetadataJSON.parseIntegers(meta[CheckpointKey.inputShape], limit: 3)
+        if shape?.count != 3 { shape = nil }
         classNames = MetadataJSON.parseStrings(meta[CheckpointKey.classNames], limit: Limits.classes.upperBound)
         normalize = meta[CheckpointKey.normalize]
         dataset = meta[CheckpointKey.dataset]
@@ -57,13 +58,18 @@ struct DataFacts: Equatable {
     }
 
     /// A key telling data apart for the once-per-model-and-data warnings.
-    var signature: String { "\(dataset ?? "")|\(normalize ?? "")|\(mean ?? [])|\(std ?? [])|\(shape ?? [])|\(classNames ?? [])" }
+    var signature: String {
+        "\(dataset ?? "")|\(normalize ?? "")|\(mean ?? [])|\(std ?? [])|\(shape ?? [])|\(classNames ?? [])"
+    }
 
     /// `computed mean [0.2860] std [0.3530]` (names from files made safe for the terminal).
     var normalizationText: String {
         let name = terminalSafe(normalize ?? "unnamed")
         guard let mean, let std else { return name }
-        func format(_ v: [Double]) -> String { "[" + v.prefix(8).map { String(format: "%.4f", $0) }.joined(separator: ", ") + (v.count > 8 ? ", ..." : "") + "]" }
+        func format(_ v: [Double]) -> String {
+            let shown = v.prefix(8).map { String(format: "%.4f", $0) }.joined(separator: ", ")
+            return "[" + shown + (v.count > 8 ? ", ..." : "") + "]"
+        }
         return "\(name) mean \(format(mean)) std \(format(std))"
     }
 
@@ -86,7 +92,9 @@ struct DataFacts: Equatable {
             guard let v = Normalization.presetValues(name, channels: mean.count) else { return false }
             return DataFacts.close(v.mean.map(Double.init), mean) && DataFacts.close(v.std.map(Double.init), std)
         }) { return preset }
-        func list(_ v: [Double]) -> String { "[" + v.map { Value.format((($0 * 1e4).rounded()) / 1e4) }.joined(separator: ", ") + "]" }
+        func list(_ v: [Double]) -> String {
+            "[" + v.map { Value.format((($0 * 1e4).rounded()) / 1e4) }.joined(separator: ", ") + "]"
+        }
         return "[\(list(mean)), \(list(std))]"
     }
 }
@@ -130,7 +138,8 @@ extension Session {
             text += recorded.dataset.map { " (\(terminalSafe($0)))" } ?? ""
             text += ", but \(data.name) uses normalize=\(current.normalizationText)"
             if let option = recorded.normalizeOption {
-                let dataName = data.name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } ? data.name : Value.string(data.name).literal
+                let plain = data.name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" }
+                let dataName = plain ? data.name : Value.string(data.name).literal
                 text += "; load the data with normalize=\(option) (data \(dataName) normalize=\(option))"
             }
             problems.append(text)
@@ -140,12 +149,16 @@ extension Session {
         }
         if let names = recorded.classNames, let now = current.classNames, names != now {
             if names.count != now.count {
-                problems.append("\(name) was trained on \(names.count) classes, \(data.name) has \(now.count)")
+                let classes = "\(names.count) class" + (names.count == 1 ? "" : "es")
+                problems.append("\(name) was trained on \(classes), \(data.name) has \(now.count)")
             } else {
                 let differing = zip(names, now).enumerated().filter { $0.element.0 != $0.element.1 }
                 let first = differing[0]
-                problems.append("\(name)'s class names differ from \(data.name)'s in \(differing.count) of \(names.count) "
-                    + "(class \(first.offset): '\(terminalSafe(first.element.0, limit: 40))' vs '\(terminalSafe(first.element.1, limit: 40))')")
+                let was = terminalSafe(first.element.0, limit: 40)
+                problems.append("\(name)'s class names differ from \(data.name)'s in "
+                    + "\(differing.count) of \(names.count) "
+                    + "(class \(first.offset): '\(was)' vs '"
+                    + terminalSafe(first.element.1, limit: 40) + "')")
             }
         }
         for problem in problems { print("warning: " + problem) }
@@ -158,7 +171,8 @@ extension Session {
         guard object.fromFile, object.records.isEmpty else { return }
         let classes = data.splits.train.classCount
         let chance = 100 / Double(max(classes, 1))
-        let recordedTop1 = object.metadata[CheckpointKey.top1].flatMap(Double.init).flatMap { (0...100).contains($0) ? $0 : nil }
+        let recordedTop1 = object.metadata[CheckpointKey.top1].flatMap(Double.init)
+            .flatMap { (0...100).contains($0) ? $0 : nil }
         let nearChance = top1 < chance + (100 - chance) / 10
         let farBelowRecord = recordedTop1.map { top1 < $0 / 2 } ?? false
         guard nearChance || farBelowRecord, object.hinted.insert(DataFacts(data).signature).inserted else { return }

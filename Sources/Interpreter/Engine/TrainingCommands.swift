@@ -242,7 +242,8 @@ extension Session {
             let config = try session.trainingConfig(inv)
             let data = try session.workspace.data(inv)
             try session.checkFits(s.owner, data, inv, at: "student"); try session.checkFits(t.owner, data, inv, at: "teacher")
-            return try session.train(inv, model: s.owner, label: "mimic", teacher: t.owner, data: data) { observer, name in
+            return try session.train(inv, model: s.owner, label: "mimic", teacher: t.owner,
+                                     data: data) { observer, name in
                 let (record, alignment) = try SSKD.mimic(student: s.owner.model, stage: k, teacher: t.owner.model, teacherStage: tk,
                                                          data: data.splits, config: config, adapter: s.owner.alignments[k]?.adapter,
                                                          pool: try inv.bool("pool"), observer: observer,
@@ -470,7 +471,8 @@ extension Session {
             session.workspace.teacher = t
             session.print(report.text)
             if split == .test {
-                session.hintIfNearChance(t, top1: report.teacherTop1, data); session.hintIfNearChance(s, top1: report.studentTop1, data)
+                session.hintIfNearChance(t, top1: report.teacherTop1, data)
+                session.hintIfNearChance(s, top1: report.studentTop1, data)
             }
             return .none
         })

@@ -43,13 +43,17 @@ public enum MetadataJSON {
     }
 
     /// `[1, 2]`.
-    public static func integers(_ values: [Int]) -> String { "[" + values.map(String.init).joined(separator: ", ") + "]" }
+    public static func integers(_ values: [Int]) -> String {
+        "[" + values.map(String.init).joined(separator: ", ") + "]"
+    }
 
     /// `["T-shirt/top", "Trouser"]`, escaped as JSON requires.
     public static func strings(_ values: [String]) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .withoutEscapingSlashes
-        guard let data = try? encoder.encode(values), let text = String(data: data, encoding: .utf8) else { return "[]" }
+        guard let data = try? encoder.encode(values), let text = String(data: data, encoding: .utf8) else {
+            return "[]"
+        }
         return text
     }
 
@@ -72,7 +76,9 @@ public enum MetadataJSON {
     /// The strings of a JSON list (`"[\"a\", \"b\"]"`), or nil when `text` is not a list of at most `limit` strings.
     public static func parseStrings(_ text: String?, limit: Int = 100_000) -> [String]? {
         guard let text, let data = text.data(using: .utf8),
-              let values = try? JSONDecoder().decode([String].self, from: data), values.count <= limit else { return nil }
+              let values = try? JSONDecoder().decode([String].self, from: data), values.count <= limit else {
+            return nil
+        }
         return values
     }
 }
@@ -147,16 +153,18 @@ extension Model {
     func restoreFreezing(_ meta: [String: String], path: String) throws {
         if let text = meta[CheckpointKey.frozen] {
             let n = stages.count
-            guard let list = MetadataJSON.parseIntegers(text, limit: max(n, 1)), list.allSatisfy({ (1...n).contains($0) }) else {
-                throw CheckpointError.badMetadata(path: path, key: CheckpointKey.frozen,
-                                                  reason: "expected a JSON list of stage numbers in 1...\(n), e.g. [1, 2]")
+            guard let list = MetadataJSON.parseIntegers(text, limit: max(n, 1)),
+                  list.allSatisfy({ (1...n).contains($0) }) else {
+                throw CheckpointError.badMetadata(
+                    path: path, key: CheckpointKey.frozen, reason: "expected a JSON list of stage numbers in 1...\(n), e.g. [1, 2]")
             }
             for k in list { try freeze(.stage(k - 1)) }
         }
         switch meta[CheckpointKey.frozenHead] {
         case nil, "false": break
         case "true": try freeze(.head)
-        default: throw CheckpointError.badMetadata(path: path, key: CheckpointKey.frozenHead, reason: "expected true or false")
+        default:
+            throw CheckpointError.badMetadata(path: path, key: CheckpointKey.frozenHead, reason: "expected true or false")
         }
     }
 
