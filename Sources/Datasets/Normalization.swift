@@ -32,6 +32,15 @@ public enum Normalization: Sendable, Equatable {
         ("half", [0.5], [0.5]),
     ]
 
+    /// The per-channel mean and std `[channels]` of the preset `name` in `[0, 1]` units, or nil for an unknown name
+    /// or a preset of another channel count (`half` fits any).
+    public static func presetValues(_ name: String, channels: Int) -> (mean: [Float], std: [Float])? {
+        guard let preset = presets.first(where: { $0.name == name }), channels > 0 else { return nil }
+        let half = [Float](repeating: 0.5, count: channels)
+        if name == "half" { return (half, half) }
+        return preset.mean.count == channels ? (preset.mean, preset.std) : nil
+    }
+
     /// The mean/std `[C]` each to use with `train` (the full train split), and the choice's name
     /// (`"computed"`, `"none"`, `"given"` or the preset's name).
     /// - Throws: `DatasetError.invalidOption(name: "normalize", ...)` for an unknown preset, a preset

@@ -143,7 +143,8 @@ extension Session {
         })
 
         commands.register(CommandSpec(
-            "save", summary: "save a model as a safetensors checkpoint, or the session's successful statements as a script",
+            "save", summary: "save a model as a self-describing safetensors checkpoint (mimic adapters go to "
+                + "FILE.adapters.safetensors), or the session's successful statements as a script",
             arguments: [ArgumentSpec("what", .valueOrWord, "a model, or the word session"),
                         ArgumentSpec("file", .path, "the file to write, e.g. student.safetensors or work.sskd")],
             example: "save student \"student.safetensors\"", recorded: false, returnsValue: false

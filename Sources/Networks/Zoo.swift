@@ -25,6 +25,23 @@ public enum Zoo {
         "resnet18", "resnet34", "resnet50", "mlp", "cnn",
     ]
 
+    /// The names of `models/__init__.py` `model_dict` in RepDistiller (HobbitLong/RepDistiller) whose parameter
+    /// names sskd's zoo model shares.
+    static let repDistillerNames = [
+        "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet8x4", "resnet32x4",
+        "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2", "vgg8", "vgg11", "vgg13", "vgg16", "vgg19",
+    ]
+
+    /// The key RepDistiller's `model_dict` (`models/__init__.py`) builds this architecture under (`wrn-40-2` →
+    /// `wrn_40_2`, `vgg8` → `vgg8`, whose class is `vgg8_bn`), or nil when RepDistiller has no model with these
+    /// parameter names: torchvision's `resnet18/34/50` (RepDistiller's `ResNet50` is its `resnetv2` with other
+    /// names), `mlp`, `cnn`, and CIFAR ResNet depths it does not list (`resnet26`).
+    public static func repDistillerName(_ arch: String) -> String? {
+        var name = arch.lowercased().replacingOccurrences(of: "-", with: "_")
+        if name.hasSuffix("_bn") { name.removeLast(3) }
+        return repDistillerNames.contains(name) ? name : nil
+    }
+
     /// An architecture resolved from its name, with everything needed to count or build it.
     enum Spec {
         case cifarResNet(blocks: Int, widths: [Int])

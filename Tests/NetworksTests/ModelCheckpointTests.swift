@@ -56,3 +56,63 @@ final class ModelCheckpointTests: XCTestCase {
         }
     }
 }
+
+/// The frozen parts and RepDistiller's name in the metadata; committed fixtures without them still load.
+final class CheckpointFreezingTests: XCTestCase {
+    func temporaryURL(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("sskd-\(UUID().uuidString)-\(name)")
+    }
+
+    func testFrozenStagesAndHeadRoundTrip() throws {
+        let model = try Zoo.make("resnet8", channels: 1, classes: 10, seed: 1)
+        try model.freeze(.stage(0)); try model.freeze(.stage(1)); try model.freeze(.head)
+        let url = temporaryURL("frozen.safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try model.save(to: url)
+        let (loaded, meta) = try Model.load(contentsOf: url)
+        XCTAssertEqual(meta[CheckpointKey.frozen], "[1, 2]")
+        XCTAssertEqual(meta[CheckpointKey.frozenHead], "true")
+        XCTAssertEqual(meta[CheckpointKey.repDistillerArchitecture], "resnet8")
+        XCTAssertEqual(loaded.stages.map(\.isFrozen), [true, true, false])
+        XCTAssertTrue(loaded.head.isFrozen)
+        let fixed = { (m: Model) in m.namedParameters().filter { !$0.1.requiresGrad }.map(\.0) }
+        XCTAssertEqual(fixed(loaded), fixed(model))
+        XCTAssertEqual(try StateDict.load(contentsOf: url).names, model.stateDict().map(\.0), "only the state dict")
+    }
+
+    func testRepDistillerNames() {
+        XCTAssertEqual(Zoo.repDistillerName("wrn-40-2"), "wrn_40_2")
+        XCTAssertEqual(Zoo.repDistillerName("vgg8"), "vgg8")
+        XCTAssertEqual(Zoo.repDistillerName("vgg13_bn"), "vgg13")
+        XCTAssertEqual(Zoo.repDistillerName("resnet32x4"), "resnet32x4")
+        XCTAssertEqual(Zoo.repDistillerName("resnet110"), "resnet110")
+        for arch in ["resnet18", "resnet34", "resnet50", "mlp", "cnn", "resnet26"] {
+            XCTAssertNil(Zoo.repDistillerName(arch), arch)
+        }
+    }
+
+    func testBadFrozenMetadataIsAnErrorNamingTheKey() throws {
+        let model = try Zoo.make("resnet8", channels: 1, classes: 10, seed: 1)
+        for (value, key) in [("[4]", "frozen"), ("[1, \"x\"]", "frozen"), ("1,2", "frozen"), ("yes", "frozen_head")] {
+            let url = temporaryURL("bad.safetensors")
+            defer { try? FileManager.default.removeItem(at: url) }
+            try model.save(to: url)
+            var dict = try StateDict.load(contentsOf: url)
+            dict.metadata[key] = value
+            try dict.save(to: url)
+            XCTAssertThrowsError(try Model.load(contentsOf: url)) { error in
+                XCTAssertTrue("\(error)".hasPrefix("\(url.path): metadata '\(key)': expected"), "\(error)")
+            }
+        }
+    }
+
+    func testCommittedFixturesWithoutTheNewKeysLoadUnfrozen() throws {
+        let dir = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
+        for file in ["resnet8-1ch.safetensors", "resnet8-1ch.pth"] {
+            let (model, meta) = try Model.load(contentsOf: dir.appendingPathComponent(file), architecture: "resnet8")
+            XCTAssertNil(meta[CheckpointKey.frozen])
+            XCTAssertEqual(model.stages.count, 3)
+            XCTAssertFalse(model.stages.contains(where: \.isFrozen) || model.head.isFrozen, file)
+        }
+    }
+}

@@ -98,6 +98,10 @@ extension Session {
             session.workspace.data = object
             for note in notes { session.print(note) }
             session.print(splits.summary)
+            // Loaded models whose checkpoint records other data are warned about now, not only at their next use.
+            for case let (_, .object(model as ModelObject)) in session.bindings.sorted(by: { $0.key < $1.key }) {
+                session.warnIfDataDiffers(model, object)
+            }
             return .object(object)
         })
 
@@ -146,7 +150,8 @@ extension Session {
         })
 
         commands.register(CommandSpec(
-            "load", summary: "load a model from a checkpoint (sskd safetensors, PyTorch .pth/.pt, or safetensors from PyTorch)",
+            "load", summary: "load a model from a checkpoint (sskd safetensors, PyTorch .pth/.pt, or safetensors from "
+                + "PyTorch); restores frozen stages and mimic adapters, warns when the data's normalisation differs from the recorded one",
             arguments: [ArgumentSpec("file", .path, "the checkpoint")],
             options: [OptionSpec("arch", .word(choices: []), "architecture, when the file does not say (PyTorch checkpoints)"),
                       OptionSpec("channels", .integer, "input channels (default: read off the first convolution)"),
@@ -165,10 +170,31 @@ extension Session {
             } catch { throw inv.error("\(error)", at: "file") }
             try session.checkInterrupt()   // Ctrl-C while reading: nothing is bound
             let object = ModelObject(model, metadata: meta)
+            object.fromFile = true
+            object.recorded = DataFacts(metadata: meta)
+            var warnings: [String] = []
+            do {
+                if let alignments = try AdapterCheckpoint.load(for: URL(fileURLWithPath: path), model: model) {
+                    object.alignments = alignments
+                }
+            } catch {
+                let sidecar = AdapterCheckpoint.url(for: URL(fileURLWithPath: path)).path
+                warnings.append("warning: adapters not restored from \(sidecar): "
+                                + terminalSafe("\(error)", limit: 1000))
+            }
             var line = "loaded \(model.architecture) from \(path): \(grouped(model.parameterCount)) parameters"
-            if let top1 = meta[CheckpointKey.top1] { line += ", recorded top-1 \(top1)%" }
-            if let dataset = meta[CheckpointKey.dataset] { line += " on \(dataset)" }
+            if let top1 = meta[CheckpointKey.top1] { line += ", recorded top-1 \(terminalSafe(top1, limit: 20))%" }
+            if let dataset = meta[CheckpointKey.dataset] { line += " on \(terminalSafe(dataset))" }
+            let frozen = model.stages.indices.filter { model.stages[$0].isFrozen }.map { $0 + 1 }
+            if !frozen.isEmpty { line += ", " + stageList(frozen) + " frozen" }
+            if model.head.isFrozen { line += ", head frozen" }
+            let adapted = object.alignments.filter { $0.value.adapter != nil }.keys.sorted().map { $0 + 1 }
+            if !adapted.isEmpty { line += ", adapters of " + stageList(adapted) }
             session.print(line)
+            for warning in warnings { session.print(warning) }
+            if let data = session.workspace.data {
+                session.warnIfDataDiffers(object, data, label: "the model in \(path)")
+            }
             return .object(object)
         })
 
@@ -201,11 +227,14 @@ extension Session {
             let data = try session.workspace.data(inv)
             let split = DataSplits.Split(rawValue: try inv.string("split")) ?? .test
             try session.checkFits(object, data, inv, at: "model")
+            session.warnIfDataDiffers(object, data)
             let result: Evaluation
             do { result = try Distillation.evaluate(object.model, data: data.splits, split: split, batchSize: max(64, session.options.batch)) }
             catch { throw session.engineError(inv, error, at: "model") }
             if split == .test { object.lastEvaluation = result }
+            object.evaluatedOn = DataFacts(data)
             session.print(session.workspace.name(of: object, in: session) + " " + result.report(perClass: try inv.bool("per_class"), confusion: try inv.bool("confusion")))
+            session.hintIfNearChance(object, top1: result.top1, data)
             return .none
         })
 
@@ -308,18 +337,34 @@ func stageTable(_ object: ModelObject, _ session: Session) throws -> String {
     return "\(session.workspace.name(of: object, in: session)): " + (try object.model.summary(inputShape: input))
 }
 
+/// `stage 2`, `stages 1-3`, `stages 1, 3` for 1-based stage numbers in increasing order.
+func stageList(_ stages: [Int]) -> String {
+    guard stages.count > 1 else { return "stage \(stages.first ?? 0)" }
+    let contiguous = zip(stages, stages.dropFirst()).allSatisfy { $1 == $0 + 1 }
+    guard contiguous else { return "stages " + stages.map(String.init).joined(separator: ", ") }
+    return "stages \(stages[0])-\(stages[stages.count - 1])"
+}
+
 extension Session {
-    /// `save MODEL FILE`: safetensors with the architecture and provenance (data set, test top-1, seed, command).
+    /// `save MODEL FILE`: safetensors with the architecture, the data facts (`recordedFacts`: data set, normalisation,
+    /// input shape, class names), frozen parts, sskd's version and provenance (test top-1, seed, command); the mimic
+    /// adapters go to the sidecar `AdapterCheckpoint.url(for:)` so the main file stays strict-loadable in PyTorch.
     func saveModel(_ object: ModelObject, to path: String, _ inv: Invocation) throws {
         var meta = object.metadata
-        if let data = workspace.data { meta[CheckpointKey.dataset] = data.name }
+        if let facts = recordedFacts(object) { meta.merge(facts.metadata) { _, new in new } }
+        meta[CheckpointKey.version] = Session.version
         if let e = object.lastEvaluation { meta[CheckpointKey.top1] = String(format: "%.2f", e.top1) }
         if let r = object.records.last { meta[CheckpointKey.command] = r.command; meta[CheckpointKey.seed] = "\(r.seed)" }
+        let url = URL(fileURLWithPath: path)
         do {
             try createParentFolder(of: path)
-            try object.model.save(to: URL(fileURLWithPath: path), metadata: meta)
+            try object.model.save(to: url, metadata: meta)
+            try AdapterCheckpoint.save(object.alignments, of: object.model, for: url)
         } catch { throw inv.error("\(error)", at: "file") }
         object.metadata = meta
-        print("saved \(object.model.architecture) to \(path)" + (meta[CheckpointKey.top1].map { " (test top-1 \($0)%)" } ?? ""))
+        let adapted = object.alignments.filter { $0.value.adapter != nil }.keys.sorted().map { $0 + 1 }
+        let sidecar = AdapterCheckpoint.url(for: url).lastPathComponent
+        print("saved \(object.model.architecture) to \(path)" + (meta[CheckpointKey.top1].map { " (test top-1 \($0)%)" } ?? "")
+              + (adapted.isEmpty ? "" : "; adapters of \(stageList(adapted)) to \(sidecar)"))
     }
 }

@@ -31,6 +31,17 @@ final class ModelObject: SessionObject, DetailedObject {
     var lastEvaluation: Evaluation? { didSet { if let e = lastEvaluation { testTop1 = e.top1 } } }
     /// The last test top-1 measured (by `eval`, `gap` or `compare`), in percent.
     var testTop1: Double?
+    /// Whether the weights came from a checkpoint (`load`), for the near-chance hint.
+    var fromFile = false
+    /// What the checkpoint records about the data the model was trained on (nil for new models and old files).
+    var recorded: DataFacts?
+    /// The data this model was last trained on in this session (as the student of a training command).
+    var trainedOn: DataFacts?
+    /// The data this model was last evaluated on (`eval`).
+    var evaluatedOn: DataFacts?
+    /// Data (by `DataFacts.signature`) already warned about, and already given the near-chance hint: once per pair.
+    var warnedData: Set<String> = []
+    var hinted: Set<String> = []
 
     init(_ model: Model, metadata: [String: String] = [:]) {
         self.model = model
@@ -70,7 +81,7 @@ final class ModelObject: SessionObject, DetailedObject {
         if let table = try? model.summary(inputShape: input) { text += table }
         if !metadata.isEmpty {
             text += "\nprovenance: " + metadata.sorted { $0.key < $1.key }.filter { $0.key != CheckpointKey.split }
-                .map { "\($0.key)=\($0.value)" }.joined(separator: "  ")
+                .map { "\(terminalSafe($0.key, limit: 40))=\(terminalSafe($0.value))" }.joined(separator: "  ")
         }
         return text
     }

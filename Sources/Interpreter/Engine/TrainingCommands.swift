@@ -78,14 +78,18 @@ extension Session {
     }
 
     /// Runs a training body with a session observer, files its records, reports divergence as an error.
-    func train(_ inv: Invocation, model: ModelObject, label: String, teacher: ModelObject? = nil,
+    /// The teacher is first checked against `data` (`warnIfDataDiffers`); the student records `data` as what it was
+    /// trained on (what `save` writes as its normalisation).
+    func train(_ inv: Invocation, model: ModelObject, label: String, teacher: ModelObject? = nil, data: DataObject,
                _ body: (SessionObserver, String) throws -> [RunRecord]) throws -> Value {
+        if let teacher { warnIfDataDiffers(teacher, data) }
         let observer = SessionObserver(self)
         defer { observer.finish() }
         let name = workspace.name(of: model, in: self)
         let records: [RunRecord]
         do { records = try body(observer, name) } catch let e as InterpreterError { throw e } catch { throw engineError(inv, error) }
         model.records += records
+        if !records.isEmpty { model.trainedOn = DataFacts(data) }
         workspace.runs += records.map { (model, $0) }
         workspace.lastTrained = model
         if let teacher { workspace.teacher = teacher }
@@ -239,7 +243,8 @@ extension Session {
             let config = try session.trainingConfig(inv)
             let data = try session.workspace.data(inv)
             try session.checkFits(s.owner, data, inv, at: "student"); try session.checkFits(t.owner, data, inv, at: "teacher")
-            return try session.train(inv, model: s.owner, label: "mimic", teacher: t.owner) { observer, name in
+            return try session.train(inv, model: s.owner, label: "mimic", teacher: t.owner,
+                                     data: data) { observer, name in
                 let (record, alignment) = try SSKD.mimic(student: s.owner.model, stage: k, teacher: t.owner.model, teacherStage: tk,
                                                          data: data.splits, config: config, adapter: s.owner.alignments[k]?.adapter,
                                                          pool: try inv.bool("pool"), observer: observer,
@@ -278,7 +283,7 @@ extension Session {
                 if !inv.isGiven("wd") { config.weightDecay = d.weightDecay }
                 guard !inv.has("budget") else { throw inv.error("budget= sizes a whole model's training, not a head's", at: "budget") }
                 let teacher = try session.headTeacher(inv, student: owner, teacher: owner.mimicTeacher)
-                return try session.train(inv, model: owner, label: "head") { observer, name in
+                return try session.train(inv, model: owner, label: "head", data: data) { observer, name in
                     [try SSKD.trainHead(student: owner.model, teacher: teacher?.model, fromTeacher: teacher != nil, data: data.splits,
                                         config: config, observer: observer, command: session.commandText(inv), modelName: name)]
                 }
@@ -287,7 +292,7 @@ extension Session {
             if inv.has("budget") {
                 config.steps = try session.budgetSteps(inv) { try Baselines.scratchCost(owner.model, data: data.splits, config: config) }
             }
-            return try session.train(inv, model: owner, label: "train") { observer, name in
+            return try session.train(inv, model: owner, label: "train", data: data) { observer, name in
                 [try Baselines.scratch(owner.model, data: data.splits, config: config, observer: observer,
                                        command: session.commandText(inv), modelName: name)]
             }
@@ -330,7 +335,7 @@ extension Session {
             let data = try session.workspace.data(inv)
             try session.checkFits(s, data, inv, at: "student"); try session.checkFits(t, data, inv, at: "teacher")
             let headFrom = try session.headTeacher(inv, student: s, teacher: t)
-            let result = try session.train(inv, model: s, label: "sskd", teacher: t) { observer, name in
+            let result = try session.train(inv, model: s, label: "sskd", teacher: t, data: data) { observer, name in
                 let (records, table, alignments) = try SSKD.recipe(student: s.model, teacher: t.model, data: data.splits, stageConfig: stage,
                                                                    headConfig: head, pool: try inv.bool("pool"), headFrom: headFrom?.model,
                                                                    finetune: finetune, observer: observer,
@@ -369,7 +374,7 @@ extension Session {
             }
             session.print(String(format: "kd: T=%g alpha=%g (soft term scaled by T^2 = %g)", try inv.double("T"), try inv.double("alpha"),
                                  try inv.double("T") * inv.double("T")) + (unlabelled ? "; unlabelled images: soft term only" : ""))
-            return try session.train(inv, model: s, label: "kd", teacher: t) { observer, name in
+            return try session.train(inv, model: s, label: "kd", teacher: t, data: data) { observer, name in
                 [try Baselines.kd(student: s.model, teacher: t.model, temperature: Float(try inv.double("T")), alpha: Float(try inv.double("alpha")),
                                   data: data.splits, config: config, unlabelled: unlabelled, observer: observer,
                                   command: session.commandText(inv), modelName: name)]
@@ -402,7 +407,7 @@ extension Session {
             hintConfig.learningRate = Float(try inv.double("hint_lr"))
             try session.check(hintConfig, inv, names: ["lr": "hint_lr"])
             let budget = inv.has("budget") ? try session.budgetMACs(inv) : nil
-            return try session.train(inv, model: s, label: "fitnet", teacher: t) { observer, name in
+            return try session.train(inv, model: s, label: "fitnet", teacher: t, data: data) { observer, name in
                 try Baselines.fitnet(student: s.model, teacher: t.model, hintStage: hint - 1, hintEpochs: try inv.int("hint_epochs"),
                                      hintConfig: hintConfig, temperature: Float(try inv.double("T")), alpha: Float(try inv.double("alpha")),
                                      pool: try inv.bool("pool"), data: data.splits, config: config, budget: budget, observer: observer,
@@ -422,7 +427,7 @@ extension Session {
             if inv.has("budget") {
                 config.steps = try session.budgetSteps(inv) { try Baselines.atCost(student: s.model, teacher: t.model, data: data.splits, config: config) }
             }
-            return try session.train(inv, model: s, label: "at", teacher: t) { observer, name in
+            return try session.train(inv, model: s, label: "at", teacher: t, data: data) { observer, name in
                 [try Baselines.attentionTransfer(student: s.model, teacher: t.model, beta: Float(try inv.double("beta")), data: data.splits,
                                                  config: config, observer: observer, command: session.commandText(inv), modelName: name)]
             }
@@ -456,6 +461,7 @@ extension Session {
                 }
             }
             try session.checkFits(s, data, inv, at: "student"); try session.checkFits(t, data, inv, at: "teacher")
+            session.warnIfDataDiffers(t, data); session.warnIfDataDiffers(s, data)
             let report: GapReport
             do {
                 report = try GapReport.measure(student: s.model, teacher: t.model, data: data.splits, split: split, baseline: baseline,
@@ -465,6 +471,10 @@ extension Session {
             if split == .test { t.testTop1 = report.teacherTop1; s.testTop1 = report.studentTop1 }
             session.workspace.teacher = t
             session.print(report.text)
+            if split == .test {
+                session.hintIfNearChance(t, top1: report.teacherTop1, data)
+                session.hintIfNearChance(s, top1: report.studentTop1, data)
+            }
             return .none
         })
 
@@ -484,6 +494,7 @@ extension Session {
             var top1: [ObjectIdentifier: Double] = [:]
             for m in models + [inv.has("baseline") ? try inv.object("baseline", as: ModelObject.self) : nil].compactMap({ $0 }) {
                 try session.checkFits(m, data, inv, at: "models")
+                session.warnIfDataDiffers(m, data)
                 let e: Evaluation
                 do { e = try Distillation.evaluate(m.model, data: data.splits, split: .test) } catch { throw session.engineError(inv, error) }
                 m.lastEvaluation = e
@@ -501,6 +512,7 @@ extension Session {
                              seconds > 0 ? String(format: "%.1fs", seconds) : "-", macs > 0 ? ComputeCost.format(macs) : "-"].joined(separator: "\t"))
             }
             session.write(table(rows))
+            for m in models { session.hintIfNearChance(m, top1: top1[ObjectIdentifier(m)]!, data) }
             return .none
         })
 

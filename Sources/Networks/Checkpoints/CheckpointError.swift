@@ -34,6 +34,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case writeFailed(path: String, reason: String)
     /// A checkpoint without architecture metadata was loaded without naming one.
     case missingArchitecture(path: String)
+    /// A `__metadata__` value sskd reads (e.g. `frozen`) that does not have the form `CheckpointKey` documents.
+    case badMetadata(path: String, key: String, reason: String)
     /// Strict loading found missing keys, unexpected keys or shape mismatches (see `StateDict.check`).
     case stateDictMismatch(model: String, missing: [String], unexpected: [String],
                            mismatched: [(name: String, checkpoint: [Int], model: [Int])])
@@ -60,6 +62,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case let .notAStateDict(path, reason): return "\(path): no state dict found: \(reason)"
         case let .missingArchitecture(path):
             return "\(path): the checkpoint does not say its architecture; name it (e.g. arch=resnet20)"
+        case let .badMetadata(path, key, reason): return "\(path): metadata '\(key)': \(reason)"
         case let .writeFailed(path, reason): return "cannot save \(path): \(reason) (any previous file is unchanged)"
         case let .stateDictMismatch(model, missing, unexpected, mismatched):
             var lines = ["Error(s) in loading state_dict for \(model):"]

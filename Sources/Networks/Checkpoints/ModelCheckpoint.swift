@@ -18,16 +18,85 @@ public enum CheckpointKey {
     public static let dataset = "dataset", top1 = "top1", seed = "seed", command = "command"
     /// Stage split points, comma-separated (`layer1,layer2,layer3`).
     public static let split = "split"
+    /// Frozen stages as a JSON list of 1-based stage numbers of the `split` (`[1, 2]`, `[]` when none), and
+    /// whether the head is frozen (`true`/`false`). A frozen backbone is every stage listed.
+    public static let frozen = "frozen", frozenHead = "frozen_head"
+    /// The input normalisation the model was trained with: the `normalize=` choice in force (`computed`,
+    /// `none`, `given` or a preset name) and its per-channel mean and std as JSON lists (`[0.286]`, `[0.353]`),
+    /// in `[0, 1]` pixel units: `x' = (x / 255 - mean[c]) / std[c]`.
+    public static let normalize = "normalize", normalizeMean = "normalize_mean", normalizeStd = "normalize_std"
+    /// The images' `[C, H, W]` as a JSON list (`[1, 28, 28]`), and the class names as a JSON list of strings.
+    public static let inputShape = "input_shape", classNames = "class_names"
+    /// The version of sskd that wrote the file (`0.1.0`).
+    public static let version = "sskd_version"
+    /// The architecture's key in RepDistiller's `models/__init__.py` `model_dict` (`resnet8`, `wrn_40_2`, `vgg8`),
+    /// written only for architectures whose parameter names RepDistiller's model shares.
+    public static let repDistillerArchitecture = "repdistiller_arch"
+}
+
+/// JSON values inside safetensors metadata, whose values must all be strings (safetensors format spec:
+/// `__metadata__` maps strings to strings): lists of numbers and lists of strings are written as JSON text.
+public enum MetadataJSON {
+    /// `[0.286, 0.353]`: each Float in its shortest round-trip form (JSON numbers).
+    public static func numbers(_ values: [Float]) -> String {
+        "[" + values.map { $0.isFinite ? "\($0)" : "null" }.joined(separator: ", ") + "]"
+    }
+
+    /// `[1, 2]`.
+    public static func integers(_ values: [Int]) -> String {
+        "[" + values.map(String.init).joined(separator: ", ") + "]"
+    }
+
+    /// `["T-shirt/top", "Trouser"]`, escaped as JSON requires.
+    public static func strings(_ values: [String]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        guard let data = try? encoder.encode(values), let text = String(data: data, encoding: .utf8) else {
+            return "[]"
+        }
+        return text
+    }
+
+    /// The finite numbers of a JSON list (`"[0.286]"`), or nil when `text` is not a list of at most `limit` finite
+    /// numbers. `text` comes from files and may be anything.
+    public static func parseNumbers(_ text: String?, limit: Int = 100_000) -> [Double]? {
+        guard let text, text.utf8.count <= 64 * limit + 2, let data = text.data(using: .utf8),
+              let values = try? JSONDecoder().decode([Double].self, from: data), values.count <= limit,
+              values.allSatisfy(\.isFinite) else { return nil }
+        return values
+    }
+
+    /// The whole numbers of a JSON list (`"[1, 2]"`), or nil when `text` is not such a list of at most `limit`.
+    public static func parseIntegers(_ text: String?, limit: Int = 100_000) -> [Int]? {
+        guard let values = parseNumbers(text, limit: limit),
+              values.allSatisfy({ $0 == $0.rounded() && abs($0) < 1e15 }) else { return nil }
+        return values.map { Int($0) }
+    }
+
+    /// The strings of a JSON list (`"[\"a\", \"b\"]"`), or nil when `text` is not a list of at most `limit` strings.
+    public static func parseStrings(_ text: String?, limit: Int = 100_000) -> [String]? {
+        guard let text, let data = text.data(using: .utf8),
+              let values = try? JSONDecoder().decode([String].self, from: data), values.count <= limit else {
+            return nil
+        }
+        return values
+    }
 }
 
 extension Model {
     /// Writes the model's state dict as safetensors (atomically) with the architecture and `metadata` in
-    /// `__metadata__` (keys of `CheckpointKey` plus any others).
+    /// `__metadata__` (keys of `CheckpointKey` plus any others). The model's own facts replace any given under
+    /// the same keys: `arch`, `split`, `frozen`, `frozen_head` and `repdistiller_arch` (removed for architectures
+    /// RepDistiller does not have). The tensors are exactly `stateDict()`, so PyTorch's
+    /// `load_state_dict(strict=True)` accepts the file for the same architecture.
     /// - Throws: `CheckpointError.writeFailed` naming the path and the reason; the old file is kept.
     public func save(to url: URL, metadata: [String: String] = [:]) throws {
         var meta = metadata
         meta[CheckpointKey.architecture] = architecture
         meta[CheckpointKey.split] = stages.map(\.name).joined(separator: ",")
+        meta[CheckpointKey.frozen] = MetadataJSON.integers(stages.indices.filter { stages[$0].isFrozen }.map { $0 + 1 })
+        meta[CheckpointKey.frozenHead] = head.isFrozen ? "true" : "false"
+        meta[CheckpointKey.repDistillerArchitecture] = Zoo.repDistillerName(architecture)
         meta.merge(buildMetadata) { given, _ in given }
         try StateDict(namedTensors: stateDict(), metadata: meta).save(to: url)
     }
@@ -73,7 +142,30 @@ extension Model {
         if let points = meta[CheckpointKey.split], !points.isEmpty {
             try model.split(at: points.split(separator: ",").map(String.init))
         }
+        try model.restoreFreezing(meta, path: url.path)
         return (model, meta)
+    }
+
+    /// Freezes what the `frozen` and `frozen_head` metadata say (after the `split` is restored); files without
+    /// them leave everything trainable.
+    /// - Throws: `CheckpointError.badMetadata` for a `frozen` that is not a JSON list of stage numbers in
+    ///   `1...stages.count`, or a `frozen_head` other than `true`/`false`.
+    func restoreFreezing(_ meta: [String: String], path: String) throws {
+        if let text = meta[CheckpointKey.frozen] {
+            let n = stages.count
+            guard let list = MetadataJSON.parseIntegers(text, limit: max(n, 1)),
+                  list.allSatisfy({ (1...n).contains($0) }) else {
+                throw CheckpointError.badMetadata(
+                    path: path, key: CheckpointKey.frozen, reason: "expected a JSON list of stage numbers in 1...\(n), e.g. [1, 2]")
+            }
+            for k in list { try freeze(.stage(k - 1)) }
+        }
+        switch meta[CheckpointKey.frozenHead] {
+        case nil, "false": break
+        case "true": try freeze(.head)
+        default:
+            throw CheckpointError.badMetadata(path: path, key: CheckpointKey.frozenHead, reason: "expected true or false")
+        }
     }
 
     /// Channels/classes/widths as construction metadata, read off the model's own tensors.

@@ -1,0 +1,176 @@
+import Distillation
+import Foundation
+import Networks
+import XCTest
+@testable import Interpreter
+
+/// `save` writes what a model depends on into the safetensors metadata and its mimic adapters into a sidecar;
+/// `load` restores frozen stages and adapters, and treats metadata from files as hostile text.
+final class CheckpointProvenanceTests: XCTestCase {
+    var folder: URL!
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
+                          "dataset-fashion-mnist is not installed")
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-provenance-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if let folder { try? FileManager.default.removeItem(at: folder) }
+    }
+
+    func model(_ session: Session, _ name: String) throws -> ModelObject {
+        guard case let .object(o)? = session.lookup(name), let m = o as? ModelObject else {
+            throw XCTSkip("no model \(name)")
+        }
+        return m
+    }
+
+    /// A student with stages 1-2 mimicked (through adapters: 4 and 8 channels against 8 and 16) and frozen, saved.
+    func savedStudent() throws -> (Session, CaptureSink, URL) {
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        let file = folder.appendingPathComponent("student.safetensors")
+        let status = session.run("""
+            set threads 1
+            data fashion-mnist limit=100 val=20 seed=1 augment=false
+            teacher = model cnn widths=[8, 16] seed=1
+            student = model cnn widths=[4, 8] seed=2
+            for k in 1..2 {
+              mimic student.stage[k] teacher.stage[k] epochs=1 lr=0.05 batch=50
+              freeze student.stage[k]
+            }
+            save student "\(file.path)"
+            """, name: "save")
+        XCTAssertEqual(status, .ok, sink.text)
+        return (session, sink, file)
+    }
+
+    func testRoundTripKeepsMetadataFrozenStagesAndAdapters() throws {
+        let (session, _, file) = try savedStudent()
+        let student = try model(session, "student")
+        let dict = try StateDict.load(contentsOf: file)
+        let meta = dict.metadata
+
+        // Strict-loadable: exactly the model's state dict, no adapter tensors.
+        XCTAssertEqual(dict.names, student.model.stateDict().map(\.0))
+        XCTAssertFalse(dict.names.contains { $0.contains("adapter") })
+
+        // Every value a string; the JSON ones parse to the data's and the model's facts.
+        XCTAssertEqual(meta[CheckpointKey.normalize], "computed")
+        let mean = try XCTUnwrap(MetadataJSON.parseNumbers(meta[CheckpointKey.normalizeMean]))
+        let std = try XCTUnwrap(MetadataJSON.parseNumbers(meta[CheckpointKey.normalizeStd]))
+        XCTAssertEqual(mean.count, 1); XCTAssertEqual(std.count, 1)
+        XCTAssertEqual(mean[0], 0.2860, accuracy: 1e-3)
+        XCTAssertEqual(std[0], 0.3530, accuracy: 1e-3)
+        XCTAssertEqual(MetadataJSON.parseIntegers(meta[CheckpointKey.inputShape]), [1, 28, 28])
+        let names = try XCTUnwrap(MetadataJSON.parseStrings(meta[CheckpointKey.classNames]))
+        XCTAssertEqual(names.count, 10)
+        XCTAssertEqual(names.first, "T-shirt/top")
+        XCTAssertEqual(names.last, "Ankle boot")
+        XCTAssertEqual(MetadataJSON.parseIntegers(meta[CheckpointKey.frozen]), [1, 2])
+        XCTAssertEqual(meta[CheckpointKey.frozenHead], "false")
+        XCTAssertEqual(meta[CheckpointKey.version], Session.version)
+        XCTAssertEqual(meta[CheckpointKey.architecture], "cnn")
+        XCTAssertEqual(meta[CheckpointKey.dataset], "fashion-mnist")
+        XCTAssertNil(meta[CheckpointKey.repDistillerArchitecture], "RepDistiller has no cnn")
+
+        // The sidecar: the adapters' tensors under stage{k}.adapter., naming the main file.
+        let sidecarURL = AdapterCheckpoint.url(for: file)
+        XCTAssertEqual(sidecarURL.lastPathComponent, "student.adapters.safetensors")
+        let sidecar = try StateDict.load(contentsOf: sidecarURL)
+        XCTAssertEqual(sidecar.metadata[AdapterCheckpoint.Key.mainFile], "student.safetensors")
+        XCTAssertEqual(sidecar.metadata[AdapterCheckpoint.Key.stages], "[1, 2]")
+        for k in 0..<2 {
+            let adapter = try XCTUnwrap(student.alignments[k]?.adapter)
+            for (name, tensor) in adapter.stateDict() {
+                let stored = try XCTUnwrap(sidecar["stage\(k + 1).adapter.\(name)"], name)
+                XCTAssertEqual(stored.shape, tensor.shape, name)
+                XCTAssertEqual(stored.data, tensor.data, name)
+            }
+        }
+        XCTAssertEqual(try XCTUnwrap(sidecar["stage2.adapter.conv.weight"]).shape, [16, 8, 1, 1])
+
+        // Load in a fresh session: frozen stages and adapters come back, equal.
+        let sink = CaptureSink()
+        let other = Session.standard(output: sink)
+        XCTAssertEqual(other.run("s = load \"\(file.path)\"", name: "load"), .ok, sink.text)
+        XCTAssertTrue(sink.text.contains("stages 1-2 frozen, adapters of stages 1-2"), sink.text)
+        let loaded = try model(other, "s")
+        XCTAssertEqual(loaded.model.stages.map(\.isFrozen), [true, true])
+        XCTAssertFalse(loaded.model.head.isFrozen)
+        XCTAssertEqual(loaded.alignments.keys.sorted(), [0, 1])
+        for k in 0..<2 {
+            let a = try XCTUnwrap(student.alignments[k]?.adapter), b = try XCTUnwrap(loaded.alignments[k]?.adapter)
+            for ((n1, t1), (n2, t2)) in zip(a.stateDict(), b.stateDict()) {
+                XCTAssertEqual(n1, n2); XCTAssertEqual(t1.data, t2.data, n1)
+            }
+        }
+        XCTAssertEqual(loaded.recorded?.normalize, "computed")
+    }
+
+    func testSavingWithoutAdaptersRemovesAStaleSidecar() throws {
+        let (session, sink, file) = try savedStudent()
+        XCTAssertTrue(FileManager.default.fileExists(atPath: AdapterCheckpoint.url(for: file).path))
+        XCTAssertEqual(session.run("split student\nsave student \"\(file.path)\"", name: "resave"), .ok, sink.text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: AdapterCheckpoint.url(for: file).path),
+                       "split forgets the adapters, so the old sidecar must not be read back with the new file")
+    }
+
+    func testMismatchedSidecarWarnsAndLoadsTheModel() throws {
+        let (_, _, file) = try savedStudent()
+        // The sidecar of student.safetensors next to a copy under another name: it names another main file.
+        let copy = folder.appendingPathComponent("copy.safetensors")
+        try FileManager.default.copyItem(at: file, to: copy)
+        try FileManager.default.copyItem(at: AdapterCheckpoint.url(for: file), to: AdapterCheckpoint.url(for: copy))
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        XCTAssertEqual(session.run("c = load \"\(copy.path)\"", name: "load"), .ok, sink.text)
+        let sidecar = AdapterCheckpoint.url(for: copy).path
+        XCTAssertTrue(sink.text.contains("warning: adapters not restored from \(sidecar): \(sidecar): metadata "
+                                         + "'sskd_adapters_for': the adapters are for 'student.safetensors', not "
+                                         + "'copy.safetensors'"), sink.text)
+        XCTAssertTrue(try model(session, "c").alignments.isEmpty)
+        XCTAssertEqual(try model(session, "c").model.stages.map(\.isFrozen), [true, true])
+    }
+
+    func testHostileMetadataIsEscapedBeforeTheTerminal() throws {
+        let m = try Zoo.make("cnn", channels: 1, classes: 10, widths: [4, 8], seed: 1)
+        let file = folder.appendingPathComponent("hostile.safetensors")
+        try m.save(to: file, metadata: [CheckpointKey.dataset: "evil\u{1B}]0;owned\u{07}\u{1B}[2J",
+                                        CheckpointKey.top1: "9\u{1B}[31m9",
+                                        CheckpointKey.normalize: "x\u{202E}y", CheckpointKey.normalizeMean: "[5]",
+                                        CheckpointKey.normalizeStd: "[0.5]",
+                                        CheckpointKey.classNames: "[\"\\u001b[1mA\"]"])
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        let status = session.run("data fashion-mnist limit=10\nm = load \"\(file.path)\"\nshow m", name: "hostile")
+        XCTAssertEqual(status, .ok, sink.text)
+        let out = sink.text
+        XCTAssertFalse(out.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{07}" || $0 == "\u{202E}" }, out)
+        XCTAssertTrue(out.contains("recorded top-1 9\\u{1b}[31m9% on evil\\u{1b}]0;owned\\u{7}\\u{1b}[2J"), out)
+        XCTAssertTrue(out.contains("warning: the model in \(file.path) was trained with normalize=x\\u{202e}y "
+                                   + "mean [5.0000] std [0.5000]"), out)
+        XCTAssertTrue(out.contains("warning: the model in \(file.path) was trained on 1 class, fashion-mnist has 10"),
+                      out)
+    }
+
+    func testOldCheckpointWithoutTheNewKeysLoads() throws {
+        // The metadata sskd wrote before it recorded data facts and freezing (sessions/teachers/*.safetensors).
+        let m = try Zoo.make("resnet8", channels: 1, classes: 10, seed: 1)
+        let file = folder.appendingPathComponent("old.safetensors")
+        let old = ["arch": "resnet8", "channels": "1", "classes": "10", "dataset": "fashion-mnist", "seed": "0",
+                   "split": "layer1,layer2,layer3", "top1": "93.67"]
+        try StateDict(namedTensors: m.stateDict(), metadata: old).save(to: file)
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        let status = session.run("data fashion-mnist limit=10 normalize=none\nm = load \"\(file.path)\"", name: "old")
+        XCTAssertEqual(status, .ok, sink.text)
+        XCTAssertTrue(sink.text.contains("loaded resnet8 from \(file.path): 77,754 parameters, recorded top-1 93.67% "
+                                         + "on fashion-mnist\n"), sink.text)
+        XCTAssertFalse(sink.text.contains("warning"), "nothing recorded, nothing to compare: \(sink.text)")
+        XCTAssertNil(try model(session, "m").recorded)
+        XCTAssertFalse(try model(session, "m").model.stages.contains(where: \.isFrozen))
+    }
+}
