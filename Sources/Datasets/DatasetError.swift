@@ -63,16 +63,3 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// `text` read from a file, with control characters (C0, DEL, C1) shown as `\u{1b}` so that it cannot drive
-/// a terminal when printed in a message or a class list.
-func printable(_ text: String) -> String {
-    var out = ""
-    for scalar in text.unicodeScalars {
-        if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
-            out += "\\u{" + String(scalar.value, radix: 16) + "}"
-        } else {
-            out.unicodeScalars.append(scalar)
-        }
-    }
-    return out
-}

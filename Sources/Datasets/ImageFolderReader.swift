@@ -1,3 +1,4 @@
+import Storage
 import CImageCodecs
 import Foundation
 #if canImport(Glibc)
@@ -248,19 +249,8 @@ extension DatasetLoader {
         return out
     }
 
-    /// `text` safe to print on a terminal: control characters (C0, DEL, C1) and bidirectional-override marks
-    /// become `\u{1B}`-style escapes; everything else is kept. Used for file and folder names in messages.
-    public static func printable(_ text: String) -> String {
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            switch scalar.value {
-            case 0..<0x20, 0x7F..<0xA0, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069:
-                out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
-            default: out.append(scalar)
-            }
-        }
-        return String(out)
-    }
+    /// `text` safe to print on a terminal (`Storage.printable`): used for file and folder names in messages.
+    public static func printable(_ text: String) -> String { Storage.printable(text, limit: 4096) }
 
     // MARK: - Folders
 

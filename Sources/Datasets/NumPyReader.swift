@@ -155,7 +155,7 @@ extension ZipArchive {
         let name = names.contains(key) ? key : key + ".npy"
         guard let bytes = try FileBytes.mapping({ try read(name) }) else {
             let keys = names.map { $0.hasSuffix(".npy") ? String($0.dropLast(4)) : $0 }
-            let has = keys.map(printable).joined(separator: ", ")
+            let has = keys.map { printable($0) }.joined(separator: ", ")
             throw DatasetError.badZip(path: path, reason: "no member '\(printable(key))' (has: \(has))")
         }
         return try bytes.withUnsafeBytes { try NpyArray(parsing: $0, path: "\(path):\(name)") }

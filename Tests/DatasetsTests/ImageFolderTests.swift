@@ -257,7 +257,7 @@ final class ImageFolderTests: XCTestCase {
                        + "PNG starts 89 50 4e 47, JPEG ff d8 ff)")
         // A control character in a file name is escaped, never sent to the terminal.
         XCTAssertEqual(try error { try layout($0, bad: "red\u{1B}[31m.png", []) },
-                       "D/train/a/red\\u{1B}[31m.png: cannot read image: empty file (0 bytes)")
+                       "D/train/a/red\\u{1b}[31m.png: cannot read image: empty file (0 bytes)")
         XCTAssertEqual(try error { try $0.put("train/a/notes.txt", [1]); try $0.put("test/a/ok.png", good) },
                        "D/train/a: class folder without .png, .jpg or .jpeg files")
         XCTAssertEqual(try error { try $0.put("train/readme.txt", [1]); try $0.put("test/a/ok.png", good) },
@@ -319,7 +319,7 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertTrue(DatasetLoader.isImageFolder(f.dir))
         XCTAssertFalse(DatasetLoader.isImageFolder(f.dir + "/missing"))
         XCTAssertFalse(DatasetLoader.isImageFolder("cifar10"), "known names are never folders")
-        XCTAssertEqual(DatasetLoader.printable("a\u{7}b\u{202E}c\té"), "a\\u{7}b\\u{202E}c\\u{9}é")
+        XCTAssertEqual(DatasetLoader.printable("a\u{7}b\u{202E}c\té"), "a\\u{7}b\\u{202e}c\\u{9}é")
         XCTAssertEqual(DatasetLoader.datasetBase("/data/imagenet/train"), "imagenet")
         XCTAssertEqual(DatasetLoader.datasetBase("/data/pets"), "pets")
     }

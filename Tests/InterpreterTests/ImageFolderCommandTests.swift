@@ -52,7 +52,8 @@ final class ImageFolderCommandTests: XCTestCase {
             "shapes: ImageFolder of 2 classes: 6 images from \(root)/train, test 6 from \(root)/test; 12 PNG, 0 JPEG",
             "images [3, 4, 4] (RGB); 2 resized to [4, 4] (bilinear)",
             "shapes/train: 6 images [3, 4, 4], 2 classes (circle, square)",
-            "shapes/val: 0 images",
+            "shapes/val: 0 images (no validation split: per-epoch top-1 is measured on test, for monitoring only; "
+                + "val=N holds one out)",
             "shapes/test: 6 images",
             "normalize: none (pixels/255); augmentation: crop 1 + flip; seed 0",
             "[\"circle\", \"square\"]",

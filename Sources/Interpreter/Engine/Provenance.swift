@@ -1,3 +1,4 @@
+import Storage
 import Datasets
 import Distillation
 import Foundation
@@ -99,22 +100,8 @@ struct DataFacts: Equatable {
     }
 }
 
-/// `text` made safe to print: control characters (C0, DEL, C1), bidirectional overrides and other format
-/// characters become `\u{..}` escapes, and text beyond `limit` characters is cut with `...`. For strings read from
-/// files (checkpoint metadata), which must not move the cursor, recolour or retitle the terminal.
-func terminalSafe(_ text: String, limit: Int = 200) -> String {
-    var out = ""
-    for (i, scalar) in text.unicodeScalars.enumerated() {
-        if i == limit { out += "..."; break }
-        switch scalar.properties.generalCategory {
-        case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .surrogate, .unassigned:
-            out += "\\u{" + String(scalar.value, radix: 16) + "}"
-        default:
-            out.unicodeScalars.append(scalar)
-        }
-    }
-    return out
-}
+/// `text` from a file made safe to print (`Storage.printable`), cut after `limit` characters.
+func terminalSafe(_ text: String, limit: Int = 200) -> String { printable(text, limit: limit) }
 
 extension Session {
     /// The data facts `save` records for `object`: the data it was last trained on in this session, else what its

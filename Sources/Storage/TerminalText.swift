@@ -1,0 +1,19 @@
+/// `text` read from a file, made safe to print on a terminal: control characters (C0, DEL, C1), bidirectional
+/// overrides and other format characters, separators, private-use, surrogate and unassigned scalars become
+/// `\u{1b}`-style escapes (lowercase hex), so a name or key from a hostile file cannot move the cursor, recolour
+/// or retitle the terminal, or reorder the text around it; text beyond `limit` scalars is cut with `...`.
+/// Every message that quotes a file's content or name goes through it (ECMA-48 control functions; Unicode
+/// general categories Cc, Cf, Zl, Zp, Co, Cs, Cn).
+public func printable(_ text: String, limit: Int = 200) -> String {
+    var out = ""
+    for (i, scalar) in text.unicodeScalars.enumerated() {
+        if i == limit { out += "..."; break }
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .surrogate, .unassigned:
+            out += "\\u{" + String(scalar.value, radix: 16) + "}"
+        default:
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}
