@@ -104,6 +104,7 @@ struct StorageReader {
     static let repetitionAllowance = 1 << 24
     /// Elements materialised so far, and the elements of the storages read (each counted once).
     var materialised = 0, stored = 0
+
     /// The tensor `name` as a contiguous Float32 tensor of shape `tensor.size`.
     /// - Throws: `CheckpointError.unsupportedDType`, `.badTensor` (view outside its storage), `.badArchive`.
     mutating func materialise(_ tensor: TorchTensor, name: String) throws -> Tensor {
