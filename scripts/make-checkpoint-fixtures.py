@@ -4,14 +4,17 @@
 Every file holds one small state dict with fixed values (a conv weight, BatchNorm running stats and the int64
 num_batches_tracked, an fc layer), saved the ways sskd must read: safetensors, torch.save of a bare dict, the
 RepDistiller/mdistiller {'model': sd, 'epoch', 'best_acc', 'optimizer'} layout, {'state_dict': sd}, a DataParallel
-`module.` prefix, half/bfloat16/double copies, pickle protocol 4, non-contiguous views, a legacy (pre-1.6) file and a
-malicious zip whose data.pkl calls os.system. expected.json lists, per fixture, each tensor's dtype, shape and values
-(as float32, the way sskd loads them) and the metadata sskd should report.
+`module.` prefix, half/bfloat16/double copies, pickle protocol 4, non-contiguous views, legacy (pre-1.6, non-zip)
+copies of several of these (`legacy*.pth`, `torch.save(..., _use_new_zipfile_serialization=False)`) with hostile
+variants (`legacy_bad_*.pth`), and a malicious zip whose data.pkl calls os.system. expected.json lists, per fixture,
+each tensor's dtype, shape and values (as float32, the way sskd loads them) and the metadata sskd should report.
 """
 import collections
 import io
 import json
 import os
+import pickle
+import struct
 import zipfile
 
 import torch
@@ -64,6 +67,104 @@ def in_file_order(sd, safetensors_path):
         header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
     header.pop("__metadata__", None)
     return collections.OrderedDict((k, sd[k]) for k in sorted(header, key=lambda k: header[k]["data_offsets"][0]))
+
+
+class LegacyParts:
+    """A legacy torch.save file split into its parts (torch/serialization.py `_legacy_save`): the pickles of the
+    magic number, protocol version and sys_info, the main pickle, the pickled storage key list, and the storage
+    records (key -> int64 count + raw bytes), so that hostile variants can be assembled from a real file."""
+
+    def __init__(self, data):
+        f = io.BytesIO(data)
+        self.storages = {}  # key -> (storage type name, numel)
+        parts = self
+
+        class Reader(pickle.Unpickler):
+            def find_class(self, module, name):
+                if module == "torch._utils":
+                    return lambda *args: None
+                return super().find_class(module, name)
+
+            def persistent_load(self, pid):
+                parts.storages[pid[2]] = (pid[1].__name__, pid[4])
+                return None
+
+        starts = [0]
+        for _ in range(3):
+            pickle.load(f)
+            starts.append(f.tell())
+        Reader(f).load()
+        starts.append(f.tell())
+        self.keys = pickle.load(f)
+        starts.append(f.tell())
+        self.magic, self.version, self.sys_info, self.main, self.key_list = (
+            data[a:b] for a, b in zip(starts, starts[1:]))
+        self.records = collections.OrderedDict()
+        for key in self.keys:
+            size = torch._utils._element_size(getattr(torch, self.storages[key][0]).dtype)
+            count = struct.unpack("<q", f.read(8))[0]
+            self.records[key] = struct.pack("<q", count) + f.read(count * size)
+        assert f.read() == b""
+
+    def assemble(self, sys_info=None, main=None, keys=None, records=None):
+        keys = self.keys if keys is None else keys
+        return (self.magic + self.version + (sys_info or self.sys_info) + (main or self.main)
+                + pickle.dumps(keys, protocol=2)
+                + b"".join(records if records is not None else [self.records[k] for k in keys]))
+
+
+def write_legacy_hostile(path, legacy):
+    """Hostile variants of the legacy file `legacy`, each refused with a clear CheckpointError."""
+    parts = LegacyParts(legacy)
+    first = parts.keys[0]
+    variants = {
+        "truncated": legacy[:-10],                                      # the last storage's data cut short
+        # The first record's count says 2^40 elements (its persistent id says fewer): far more than the file holds.
+        "huge_count": parts.assemble(records=[struct.pack("<q", 1 << 40) + parts.records[first][8:]]
+                                     + [parts.records[k] for k in parts.keys[1:]]),
+        "duplicate_key": parts.assemble(keys=parts.keys + [first]),       # a storage written twice
+        "unwritten_key": parts.assemble(keys=parts.keys[:-1]),           # referenced, never written
+        "unreferenced_key": parts.assemble(keys=parts.keys + ["999"],   # written, never referenced
+                                           records=[parts.records[k] for k in parts.keys]
+                                           + [struct.pack("<q", 1) + bytes(4)]),
+        "big_endian": parts.assemble(sys_info=pickle.dumps(
+            {"protocol_version": 1001, "little_endian": False, "type_sizes": {"short": 2, "int": 4, "long": 8}},
+            protocol=2)),
+        # An unknown storage class whose name holds an ESC (escaped in the message).
+        "unknown_type": parts.assemble(main=parts.main.replace(b"FloatStorage", b"Fl\x1batStorage")),
+        "trailing": legacy + b"\0" * 4,                                  # bytes after the last storage
+    }
+    for name, data in variants.items():
+        with open(path(f"legacy_bad_{name}.pth"), "wb") as f:
+            f.write(data)
+
+
+
+def write_legacy_storage_view(name):
+    """A legacy file whose tensor views a storage view, as PyTorch < 0.4 wrote them (`view_metadata` =
+    (view_key, offset, size) in the persistent id): root storage '0' = [0, 1, 2, 3, 4, 5], view '1' = its elements
+    2..4, and the tensor `v` = 2 elements of the view from offset 1, i.e. [3, 4]."""
+    class View:
+        pass
+
+    class Tensor:
+        def __reduce__(self):
+            return torch._utils._rebuild_tensor_v2, (View(), 1, (2,), (1,), False, collections.OrderedDict())
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", torch.FloatStorage, "0", "cpu", 6, ("1", 2, 3)) if isinstance(obj, View) else None
+
+    main = io.BytesIO()
+    Pickler(main, protocol=2).dump({"v": Tensor()})
+    sys_info = {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 8}}
+    with open(name, "wb") as f:
+        for obj in (0x1950A86A20F9469CFC6C, 1001, sys_info):
+            pickle.dump(obj, f, protocol=2)
+        f.write(main.getvalue())
+        pickle.dump(["0"], f, protocol=2)
+        f.write(struct.pack("<q6f", 6, 0, 1, 2, 3, 4, 5))
+    assert torch.load(name, weights_only=False)["v"].tolist() == [3.0, 4.0]
 
 
 def main():
@@ -137,8 +238,29 @@ def main():
     torch.save(views, path("noncontiguous.pth"))
     expected["noncontiguous.pth"] = describe(views)
 
-    # The pre-1.6 (non-zip) torch.save format: sskd refuses it with an explanation.
-    torch.save(sd, path("legacy.pth"), _use_new_zipfile_serialization=False)
+    # The pre-1.6 (non-zip) torch.save format, as RepDistiller's published teachers are: the same tensors as the
+    # zip fixtures, so that the tests can compare them bit for bit.
+    def legacy(obj, name, **kwargs):
+        torch.save(obj, path(name), _use_new_zipfile_serialization=False, **kwargs)
+
+    legacy(sd, "legacy.pth")
+    expected["legacy.pth"] = describe(sd)
+    legacy({"epoch": 240, "model": sd, "accuracy": torch.tensor(93.75), "optimizer": optimizer.state_dict()},
+           "legacy_repdistiller.pth")                                   # RepDistiller's ckpt_epoch_240.pth layout
+    expected["legacy_repdistiller.pth"] = describe(sd, {"epoch": "240", "accuracy": "93.75"})
+    legacy(sd, "legacy_proto4.pth", pickle_protocol=4)
+    expected["legacy_proto4.pth"] = describe(sd)
+    legacy(ints, "legacy_dtypes.pth")
+    expected["legacy_dtypes.pth"] = describe(ints)
+    legacy(views, "legacy_noncontiguous.pth")
+    expected["legacy_noncontiguous.pth"] = describe(views)
+    f64 = tiny_model().to(torch.float64).state_dict()
+    legacy(f64, "legacy_f64.pth")
+    expected["legacy_f64.pth"] = describe(f64)
+    with open(path("legacy.pth"), "rb") as f:
+        write_legacy_hostile(path, f.read())
+    write_legacy_storage_view(path("legacy_storage_view.pth"))
+    expected["legacy_storage_view.pth"] = describe({"v": torch.tensor([3.0, 4.0])})
 
     # A torch.save-shaped zip whose pickle calls os.system("echo pwned"): must be refused, never run.
     payload = b"\x80\x02cos\nsystem\nq\x00X\n\x00\x00\x00echo pwnedq\x01\x85q\x02Rq\x03."

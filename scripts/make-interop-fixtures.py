@@ -14,6 +14,11 @@ in eval mode on all 10,000 test images. Writes Tests/DistillationTests/Fixtures/
   resnet8-dataparallel.pth  torch.save({'model': DataParallel(model).state_dict(), 'epoch', 'best_acc'})
                             (every key prefixed `module.`)
   resnet8.safetensors       safetensors.torch.save_file(state_dict)
+  resnet8-legacy.pth        torch.save({'epoch': 240, 'model': state_dict, 'accuracy': tensor(top-1 %)},
+                            _use_new_zipfile_serialization=False): the legacy (pre-1.6) format and the
+                            layout of RepDistiller's published ckpt_epoch_240.pth teachers; not in resnet8.json's
+                            `files` (PyTorchInteropTests compares it with resnet8-model.pth bit for bit).
+                            `--legacy-only` rewrites just this file from resnet8-model.pth, without training.
   resnet8.json              PyTorch's count of correct test images with pixels/255 (`correct`), its arg-max per
                             test image, and its count with the per-channel mean/std of the full train split
                             (what sskd's default `normalize=computed` feeds it: `computed_correct`).
@@ -23,6 +28,7 @@ normalize=none, and requires PyTorch's count within 2 images.
 """
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -85,6 +91,7 @@ def main():
     torch.save({'model': nn.DataParallel(model).state_dict(), 'epoch': EPOCHS, 'best_acc': 100.0 * correct / len(yte)},
                os.path.join(OUT, 'resnet8-dataparallel.pth'))
     save_file({k: v.contiguous() for k, v in sd.items()}, os.path.join(OUT, 'resnet8.safetensors'))
+    save_legacy(sd, 100.0 * correct / len(yte))
     with open(os.path.join(OUT, 'resnet8.json'), 'w') as f:
         json.dump({'arch': 'resnet8', 'torch': torch.__version__, 'seed': SEED, 'epochs': EPOCHS,
                    'train_images': TRAIN_IMAGES, 'preprocessing': 'pixels/255 (ToTensor only)',
@@ -96,5 +103,17 @@ def main():
     print(f'wrote {OUT}')
 
 
+def save_legacy(sd, accuracy):
+    """resnet8-legacy.pth: RepDistiller's ckpt_epoch layout in the legacy torch.save format."""
+    torch.save({'epoch': 240, 'model': sd, 'accuracy': torch.tensor(accuracy)},
+               os.path.join(OUT, 'resnet8-legacy.pth'), _use_new_zipfile_serialization=False)
+
+
 if __name__ == '__main__':
-    main()
+    if sys.argv[1:] == ['--legacy-only']:
+        with open(os.path.join(OUT, 'resnet8.json')) as f:
+            info = json.load(f)
+        save_legacy(torch.load(os.path.join(OUT, 'resnet8-model.pth'))['model'],
+                    100.0 * info['correct'] / info['test_images'])
+    else:
+        main()

@@ -48,4 +48,24 @@ final class PyTorchInteropTests: XCTestCase {
                                  "computed normalisation: sskd \(correct), PyTorch \(expected.computed_correct)")
         XCTAssertLessThan(correct, expected.correct - 5000)
     }
+
+    /// The same teacher in the legacy (pre-1.6, non-zip) `torch.save` format and RepDistiller's `ckpt_epoch_240.pth`
+    /// layout (`{'epoch', 'model', 'accuracy': tensor}`) loads bit for bit as the zip `resnet8-model.pth` does.
+    func testLegacyTorchSaveTeacherEqualsTheZipOneBitForBit() throws {
+        let dir = try XCTUnwrap(Bundle.module.url(forResource: "interop", withExtension: nil, subdirectory: "Fixtures"))
+        let legacy = try StateDict.load(contentsOf: dir.appendingPathComponent("resnet8-legacy.pth"))
+        let zip = try StateDict.load(contentsOf: dir.appendingPathComponent("resnet8-model.pth"))
+        XCTAssertEqual(legacy.metadata, ["epoch": "240", "accuracy": "84.38"])
+        XCTAssertEqual(legacy.names, zip.names)
+        XCTAssertEqual(legacy.count, 56)
+        XCTAssertEqual(legacy.entries.map(\.dtype), zip.entries.map(\.dtype))
+        for (a, b) in Swift.zip(legacy.entries, zip.entries) {
+            XCTAssertEqual(a.tensor.shape, b.tensor.shape, a.name)
+            XCTAssertEqual(a.tensor.data.map(\.bitPattern), b.tensor.data.map(\.bitPattern), a.name)
+        }
+        let (teacher, meta) = try Model.load(contentsOf: dir.appendingPathComponent("resnet8-legacy.pth"),
+                                             architecture: "resnet8")
+        XCTAssertEqual(teacher.parameterCount, 77_754)
+        XCTAssertEqual(meta["epoch"], "240")
+    }
 }

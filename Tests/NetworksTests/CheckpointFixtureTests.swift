@@ -27,7 +27,7 @@ final class CheckpointFixtureTests: XCTestCase {
 
     func testEveryFixtureMatchesPyTorchValuesExactly() throws {
         let all = try Self.expected()
-        XCTAssertEqual(all.count, 17)
+        XCTAssertEqual(all.count, 24)
         for (file, want) in all.sorted(by: { $0.key < $1.key }) {
             let state = try StateDict.load(contentsOf: Self.fixture(file))
             XCTAssertEqual(state.names, want.entries.map(\.name), file)
@@ -87,14 +87,6 @@ final class CheckpointFixtureTests: XCTestCase {
             XCTAssertEqual(error as? CheckpointError, .forbiddenGlobal(path: url.path, name: "os.system"))
             XCTAssertEqual("\(error)", "\(url.path): refusing to load: the pickle uses the global 'os.system', which is"
                            + " not allowed (only tensors, storages and dicts are, as torch.load(weights_only=True))")
-        }
-    }
-
-    func testLegacyTorchSaveFormatIsExplained() throws {
-        let url = try Self.fixture("legacy.pth")
-        XCTAssertThrowsError(try StateDict.load(contentsOf: url)) { error in
-            XCTAssertEqual("\(error)", "\(url.path): not a checkpoint sskd can read: legacy (pre-1.6) torch.save format;"
-                           + " re-save it with torch.save(obj, path) from PyTorch >= 1.6, or convert it to safetensors")
         }
     }
 

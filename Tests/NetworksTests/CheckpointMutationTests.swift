@@ -38,4 +38,10 @@ final class CheckpointMutationTests: XCTestCase {
         try check("tiny_deflated.pth", seed: 14, count: 500)
         try check("noncontiguous.pth", seed: 15, count: 400)
     }
+
+    func testLegacyTorchCheckpointMutants() throws {
+        try check("legacy.pth", seed: 16, count: 800)
+        try check("legacy_repdistiller.pth", seed: 17, count: 600)
+        try check("legacy_noncontiguous.pth", seed: 18, count: 400)
+    }
 }

@@ -18,7 +18,10 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case unsupportedDType(path: String, tensor: String, dtype: String)
     /// A `.pth` zip archive whose structure is broken (no central directory, bad member, CRC mismatch).
     case badArchive(path: String, reason: String)
-    /// A file that is neither safetensors nor a `torch.save` zip (or an old format sskd does not read).
+    /// A legacy (pre-1.6, non-zip) `torch.save` file whose structure is broken (wrong magic number or protocol,
+    /// malformed pickle, storage records missing, repeated, unreferenced or of the wrong size).
+    case badLegacyFile(path: String, reason: String)
+    /// A file that is neither safetensors nor a `torch.save` file (or a variant sskd does not read: tar, big-endian).
     case unknownFormat(path: String, reason: String)
     /// The pickle inside a `.pth` names a global that is not on the allow-list (it is never called).
     case forbiddenGlobal(path: String, name: String)
@@ -51,6 +54,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "\(path): tensor '\(tensor)' has unsupported dtype \(dtype)"
                 + " (sskd reads F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL)"
         case let .badArchive(path, reason): return "\(path): bad torch.save zip archive: \(reason)"
+        case let .badLegacyFile(path, reason): return "\(path): bad legacy torch.save file: \(reason)"
         case let .unknownFormat(path, reason): return "\(path): not a checkpoint sskd can read: \(reason)"
         case let .forbiddenGlobal(path, name):
             return "\(path): refusing to load: the pickle uses the global '\(name)', which is not allowed"

@@ -93,7 +93,9 @@ public struct StateDict {
     // MARK: - Files
 
     /// Loads a checkpoint, detecting its format from its first bytes: a `torch.save` zip (`.pth`/`.pt`,
-    /// PyTorch ≥ 1.6) or safetensors. A `module.` prefix (DataParallel) is removed from all keys.
+    /// PyTorch ≥ 1.6), a legacy `torch.save` file (PyTorch < 1.6, or `_use_new_zipfile_serialization=False`:
+    /// pickles starting with the magic number, `TorchLegacy`) or safetensors. A `module.` prefix (DataParallel)
+    /// is removed from all keys.
     /// - Throws: `CheckpointError` naming `url.path` and the problem (unreadable, truncated, bad header,
     ///   offsets out of range, unsupported dtype, forbidden pickle global, ...).
     public static func load(contentsOf url: URL) throws -> StateDict {
@@ -111,9 +113,14 @@ public struct StateDict {
             state = try TorchCheckpoint.read(bytes, path: path)
         } else if bytes.count >= 9, bytes[8] == UInt8(ascii: "{") {     // before the pickle test: a header of
             state = try Safetensors.read(bytes, path: path)                // 0x..80 bytes also starts with 0x80
-        } else if bytes.first == 0x80 {                                    // a bare pickle: pre-1.6 torch.save
-            throw CheckpointError.unknownFormat(path: path, reason: "legacy (pre-1.6) torch.save format; re-save it"
-                + " with torch.save(obj, path) from PyTorch >= 1.6, or convert it to safetensors")
+        } else if TorchLegacy.magicEnd(bytes) != nil {                     // pre-1.6 torch.save: pickles + data
+            state = try TorchLegacy.read(bytes, path: path)
+        } else if TorchLegacy.isTar(bytes) {
+            throw CheckpointError.unknownFormat(path: path, reason: "tar archive (the torch.save format of PyTorch"
+                + " < 0.4); load it with torch.load and re-save it with torch.save(obj, path)")
+        } else if bytes.first == 0x80 {                                    // a pickle, but not torch.save's
+            throw CheckpointError.unknownFormat(path: path, reason: "a pickle without torch.save's magic number"
+                + " (torch.save files are zip archives, or, before PyTorch 1.6, start with the magic number)")
         } else {
             throw CheckpointError.unknownFormat(path: path, reason: "neither a torch.save zip nor safetensors"
                 + " (\(bytes.count) bytes)")

@@ -30,6 +30,27 @@ enum TorchCheckpoint {
             throw CheckpointError.unknownFormat(path: path, reason: "big-endian torch.save archives are not supported")
         }
         let (root, heap) = try TorchPickle.load(pickle, path: path)
+        let storages = StorageReader(path: path) { storage, dtype, tensor in
+            let member = folder + "data/" + storage.key
+            guard let bytes = try zip.read(member) else {
+                throw CheckpointError.badArchive(path: path,
+                                                 reason: "member \(member) (storage of '\(tensor)') is missing")
+            }
+            guard storage.rootCount <= bytes.count / dtype.size else {
+                throw CheckpointError.truncated(path: path, needed: "storage \(member) of '\(tensor)' needs"
+                    + " \(storage.rootCount) \(dtype.rawValue) elements, it has \(bytes.count) bytes")
+            }
+            return bytes.withUnsafeBytes { dtype.decode($0, offset: 0, count: storage.rootCount) }
+        }
+        return try stateDict(root, heap, storages: storages, path: path)
+    }
+
+    /// The state dict in an unpickled `torch.save` object (zip or legacy format): the tensors of the top-level
+    /// dict or of its `nestedKeys` entry, materialised from `storages`, with the top-level scalars as metadata.
+    /// - Throws: `CheckpointError.notAStateDict`, and what `storages` throws.
+    static func stateDict(_ root: PickleValue, _ heap: PickleHeap<TorchObject>, storages: StorageReader,
+                          path: String) throws -> StateDict {
+        var storages = storages
         guard case let .dict(topIndex) = root else {
             throw CheckpointError.notAStateDict(path: path, reason: "the pickled object is not a dict")
         }
@@ -37,7 +58,6 @@ enum TorchCheckpoint {
         let nested = nestedKeys.lazy.compactMap { key -> (String, PickleHeap<TorchObject>.Dict)? in
             if case let .dict(index)? = top[key] { return (key, heap.dicts[index]) } else { return nil }
         }.first
-        var storages = StorageReader(zip: zip, folder: folder, path: path)
         var state = StateDict()
         for (key, value) in (nested?.1 ?? top).items {
             guard let tensor = TorchPickle.tensor(value, in: heap) else { continue }
@@ -69,11 +89,12 @@ enum TorchCheckpoint {
     }
 }
 
-/// Reads storages from the archive (each once) and materialises strided tensor views as contiguous tensors.
-private struct StorageReader {
-    let zip: ZipArchive
-    let folder: String
+/// Reads storages (each once, through `fetch`) and materialises strided tensor views as contiguous tensors.
+struct StorageReader {
     let path: String
+    /// The `rootCount` elements of a storage's root as Float32, its bytes checked first; the arguments are the
+    /// storage, its dtype and the tensor's name (for messages).
+    let fetch: (TorchStorage, DType, String) throws -> [Float]
     var cache: [String: [Float]] = [:]
     /// Largest tensor accepted (2^30 Float32 elements, 4 GiB), checked before allocating.
     static let maxElements = 1 << 30
@@ -112,6 +133,9 @@ private struct StorageReader {
             throw fail("size \(formatShape(size)) has \(count) elements, more than sskd's limit of \(StorageReader.maxElements)")
         }
         let values = try load(storage, dtype: dtype, tensor: name)
+        guard storage.viewOffset + storage.count <= values.count else {   // fetch gives rootCount elements
+            throw fail("storage view of \(storage.count) elements from \(storage.viewOffset) is outside its storage")
+        }
         guard materialised + count <= StorageReader.repetitionAllowance + 4 * stored else {
             throw fail("size \(formatShape(size)), stride \(formatShape(stride)) repeats its storage's elements: \(count)"
                        + " elements, with \(materialised) already read, from storages of \(stored) elements in all")
@@ -119,7 +143,8 @@ private struct StorageReader {
         materialised += count
         if count == 0 { return Tensor(shape: size, data: []) }
         // Gather in row-major order: walk a multi-index over `size`, tracking the storage position.
-        var out = [Float](), index = [Int](repeating: 0, count: size.count), position = tensor.offset
+        var out = [Float](), index = [Int](repeating: 0, count: size.count)
+        var position = storage.viewOffset + tensor.offset
         out.reserveCapacity(count)
         for _ in 0..<count {
             out.append(values[position])
@@ -138,17 +163,13 @@ private struct StorageReader {
 
     private mutating func load(_ storage: TorchStorage, dtype: DType, tensor: String) throws -> [Float] {
         if let values = cache[storage.key] { return values }
-        let member = folder + "data/" + storage.key
-        guard let bytes = try zip.read(member) else {
-            throw CheckpointError.badArchive(path: path, reason: "member \(member) (storage of '\(tensor)') is missing")
-        }
-        guard storage.count <= bytes.count / dtype.size else {
-            throw CheckpointError.truncated(path: path, needed: "storage \(member) of '\(tensor)' needs \(storage.count)"
-                                            + " \(dtype.rawValue) elements, it has \(bytes.count) bytes")
-        }
-        let values = bytes.withUnsafeBytes { dtype.decode($0, offset: 0, count: storage.count) }
+        let values = try fetch(storage, dtype, tensor)
         cache[storage.key] = values
-        stored += storage.count
+        stored += values.count
         return values
+    }
+
+    init(path: String, fetch: @escaping (TorchStorage, DType, String) throws -> [Float]) {
+        (self.path, self.fetch) = (path, fetch)
     }
 }

@@ -1,13 +1,25 @@
 import Storage
 
-/// A typed storage as `torch.save` records it: archive member `data/<key>` holding `count` elements.
+/// A typed storage as `torch.save` records it: archive member `data/<key>` (zip format) or the record `key`
+/// after the pickles (legacy format), holding `rootCount` elements. Tensors see `count` of them from `viewOffset`
+/// on: all of them, except for the storage views of the legacy format's `view_metadata`.
 struct TorchStorage {
     let key: String
     /// The storage class, e.g. `torch.FloatStorage`.
     let typeName: String
     /// Its element type, nil for storage classes sskd cannot convert (complex, quantized, ...).
     let dtype: DType?
+    /// Elements visible to tensors, from `viewOffset` on.
     let count: Int
+    /// Elements of the whole (root) storage, as recorded in the persistent id.
+    let rootCount: Int
+    /// First element of the root storage visible to tensors.
+    let viewOffset: Int
+
+    init(key: String, typeName: String, dtype: DType?, count: Int, rootCount: Int? = nil, viewOffset: Int = 0) {
+        (self.key, self.typeName, self.dtype, self.count) = (key, typeName, dtype, count)
+        (self.rootCount, self.viewOffset) = (rootCount ?? count, viewOffset)
+    }
 }
 
 /// A strided view of a storage: `_rebuild_tensor_v2(storage, storage_offset, size, stride, ...)`.
@@ -41,13 +53,24 @@ enum TorchPickle {
         do {
             return try Unpickler.load(bytes, path: path, streamName: "data.pkl", hooks: Hooks())
         } catch let error as PickleError {
-            switch error {
-            case let .forbiddenGlobal(path, name): throw CheckpointError.forbiddenGlobal(path: path, name: name)
-            case let .unknownOpcode(path, opcode, offset):
-                throw CheckpointError.unknownOpcode(path: path, opcode: opcode, offset: offset)
-            case let .malformed(path, offset, reason):
-                throw CheckpointError.badPickle(path: path, offset: offset, reason: reason)
-            }
+            throw checkpointError(error)
+        }
+    }
+
+    /// Unpickles the pickle starting at byte `start` of `bytes` (the main pickle of a legacy `torch.save`
+    /// file) with the same globals and persistent ids as `load`; `end` is the offset just past it.
+    /// - Throws: `PickleError` (the caller names the pickle in its message).
+    static func load(_ bytes: [UInt8], from start: Int,
+                     path: String) throws -> (root: PickleValue, heap: PickleHeap<TorchObject>, end: Int) {
+        try Unpickler.load(bytes, from: start, path: path, streamName: "the file", hooks: Hooks())
+    }
+
+    /// The `CheckpointError` for a `PickleError` in the `data.pkl` of a zip archive.
+    private static func checkpointError(_ error: PickleError) -> CheckpointError {
+        switch error {
+        case let .forbiddenGlobal(path, name): return .forbiddenGlobal(path: path, name: name)
+        case let .unknownOpcode(path, opcode, offset): return .unknownOpcode(path: path, opcode: opcode, offset: offset)
+        case let .malformed(path, offset, reason): return .badPickle(path: path, offset: offset, reason: reason)
         }
     }
 
@@ -103,15 +126,36 @@ enum TorchPickle {
             }
         }
 
-        /// `torch.save`'s persistent id: `('storage', storage_type, key, location, numel)`.
+        /// `torch.save`'s persistent id: `('storage', storage_type, key, location, numel)`, and in the legacy
+        /// format `('storage', storage_type, root_key, location, numel, view_metadata)` where `view_metadata` is
+        /// None or `(view_key, offset, size)` in elements (torch/serialization.py `_legacy_load`). Python 2
+        /// files may hold the strings as bytes (`_maybe_decode_ascii`).
         func persistentLoad(_ pid: PickleValue, heap: inout PickleHeap<TorchObject>) throws -> PickleValue {
-            guard case let .tuple(index) = pid, case let fields = heap.tuples[index], fields.count >= 5,
-                  case .string("storage") = fields[0], case let .global(typeName) = fields[1],
-                  case let .string(key) = fields[2], case let .int(count) = fields[4], count >= 0 else {
+            guard case let .tuple(index) = pid, case let fields = heap.tuples[index], fields.count == 5
+                    || fields.count == 6, text(fields[0]) == "storage", case let .global(typeName) = fields[1],
+                  let key = text(fields[2]), case let .int(count) = fields[4], count >= 0 else {
                 throw PickleRejection("persistent id is not ('storage', type, key, location, numel)")
             }
             let dtype = DType(torchStorage: String(typeName.dropFirst("torch.".count)))
-            return heap.object(.storage(TorchStorage(key: key, typeName: typeName, dtype: dtype, count: count)))
+            guard fields.count == 6, fields[5] != .none else {
+                return heap.object(.storage(TorchStorage(key: key, typeName: typeName, dtype: dtype, count: count)))
+            }
+            guard let view = heap.sequence(fields[5]), view.count == 3, text(view[0]) != nil,
+                  case let .int(offset) = view[1], case let .int(size) = view[2], offset >= 0, size >= 0,
+                  offset <= count, size <= count - offset else {
+                throw PickleRejection("storage view is not (key, offset, size) inside its storage of \(count) elements")
+            }
+            return heap.object(.storage(TorchStorage(key: key, typeName: typeName, dtype: dtype, count: size,
+                                                     rootCount: count, viewOffset: offset)))
+        }
+
+        /// A str, or ASCII bytes (a Python 2 str), as text; nil for anything else.
+        private func text(_ value: PickleValue) -> String? {
+            switch value {
+            case let .string(s): return s
+            case let .bytes(b) where b.allSatisfy({ $0 < 0x80 }): return String(decoding: b, as: UTF8.self)
+            default: return nil
+            }
         }
 
         /// A tuple of ints (sizes, strides), nil when it is not one.

@@ -26,10 +26,25 @@ public struct Unpickler<Hooks: PickleHooks> {
     /// - Throws: `PickleError.forbiddenGlobal`, `.unknownOpcode` (with its byte offset), `.malformed`.
     public static func load(_ bytes: [UInt8], path: String, streamName: String = "the pickle",
                             hooks: Hooks) throws -> (root: PickleValue, heap: PickleHeap<Hooks.Object>) {
+        let (root, heap, _) = try load(bytes, from: 0, path: path, streamName: streamName, hooks: hooks)
+        return (root, heap)
+    }
+
+    /// Unpickles the pickle that starts at byte `start` of `bytes` (one of several consecutive pickles, as in
+    /// PyTorch's legacy `torch.save` format) and returns, with its root and heap, the offset just past its
+    /// `STOP` opcode, where the next pickle or data begins. Offsets in errors count from the start of `bytes`.
+    /// - Throws: `PickleError.forbiddenGlobal`, `.unknownOpcode` (with its byte offset), `.malformed`
+    ///   (also when `start` is not inside `bytes`).
+    public static func load(_ bytes: [UInt8], from start: Int, path: String, streamName: String = "the pickle",
+                            hooks: Hooks) throws -> (root: PickleValue, heap: PickleHeap<Hooks.Object>, end: Int) {
         var unpickler = Unpickler(bytes: bytes, path: path, streamName: streamName, hooks: hooks)
+        guard start >= 0, start <= bytes.count else {
+            throw PickleError.malformed(path: path, offset: start, reason: "\(streamName) starts past the end")
+        }
+        unpickler.position = start
         do {
             let root = try unpickler.run()
-            return (root, unpickler.heap)
+            return (root, unpickler.heap, unpickler.position)
         } catch let rejection as PickleRejection {     // a hook's: reported at the opcode that ran it
             throw unpickler.fail(rejection.reason)
         }
