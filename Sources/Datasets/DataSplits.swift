@@ -177,7 +177,9 @@ public struct DataSplits: Sendable {
         case "none": normalize = "none (pixels/255)"
         default: normalize = normalizationName + " " + values
         }
-        let valLine = "\(val.name): \(val.count) images" + (val.count == 0 ? Self.noValidationNote : "")
+        let valLine = "\(val.name): \(val.count) images"
+            + (val.count > 0 ? "" : test.count > 0 ? Self.noValidationNote : " (no validation or test split: training "
+                + "measures no per-epoch top-1; val=N holds one out)")
         return [train.summary + labels, valLine, "\(test.name): \(test.count) images",
                 "normalize: \(normalize); augmentation: \(augmentation); seed \(seed)"]
             .joined(separator: "\n")

@@ -63,7 +63,8 @@ public struct ImageFolderData: Sendable {
 /// are every file below its folder, sub-folders included (`os.walk(followlinks=True)` order: folders sorted by
 /// path, files by name). A root holding `train/` is read as split folders: `train/` and `test/`, or `val/` when
 /// there is no `test/` (ImageNet's layout); both must have the same class folders. Any other folder is one split
-/// of class folders; its test split is a seeded, class-balanced hold-out of `testCount` images.
+/// of class folders (torchvision's `ImageFolder(root)` on one split): every image is a train image and the test
+/// split is empty, unless `testCount` holds a seeded, class-balanced test split out of it.
 ///
 /// Files: `.png`, `.jpg`, `.jpeg` (case-insensitive, the PNG and JPEG part of torchvision's `IMG_EXTENSIONS`)
 /// that are regular files (symbolic links followed). Names starting with `.` (files and folders) are skipped,
@@ -103,7 +104,7 @@ extension DatasetLoader {
     /// `min(H, W) / 8` plus horizontal flip for RGB (CIFAR's 4 at 32 pixels), padding `min(H, W) / 14` and no
     /// flip for gray (Fashion-MNIST's 2 at 28 pixels), at least 1.
     /// - Throws: `DatasetError.missingFile` (no such folder), `.badImageFolder` (no class folders, a class
-    ///   without images, classes differing between splits, no test split and no `testCount`, mixed sizes,
+    ///   without images, classes differing between splits, mixed sizes,
     ///   too much data, a file name that is not UTF-8), `.badImage` (empty, corrupt, truncated, too large or
     ///   unreadable file, naming it), `.invalidOption` (`test` out of range or given with a test folder,
     ///   `size` out of range), `CancellationError` when `options.isCancelled()` turns true.
@@ -152,15 +153,7 @@ extension DatasetLoader {
 
         // The test split of a single folder: a seeded class-balanced hold-out, chosen before anything is decoded.
         var heldOut = [Bool](repeating: false, count: trainFiles.count)
-        if testDir == nil {
-            guard let count = options.testCount else {
-                let what = splitFolders ? "has train/ but neither test/ nor val/"
-                    : "has no train/ and test/ (or val/) folders"
-                throw DatasetError.badImageFolder(
-                    path: root, reason: "\(what); its \(trainFiles.count) images in \(classes.count) class folders "
-                        + "need a test split: pass test=N to hold out N of them (seeded, class-balanced), or add a "
-                        + "test/ folder of the same classes")
-            }
+        if testDir == nil, let count = options.testCount {
             guard count >= 1, count < trainFiles.count else {
                 throw DatasetError.invalidOption(
                     name: "test",
@@ -199,7 +192,8 @@ extension DatasetLoader {
         let source = testDir.map {
             "\(test.count) from \(printable($0))" + ($0.hasSuffix("/val") ? " (val/ as the test split)" : "")
         }
-            ?? "\(test.count) held out of them (class-balanced, seed \(options.seed))"
+            ?? (options.testCount == nil ? "none (a single split: pass test=N to hold N out, or add a test/ folder)"
+                : "\(test.count) held out of them (class-balanced, seed \(options.seed))")
         var notes = ["\(printable(base)): ImageFolder of \(classes.count) classes: \(trainFiles.count) images from "
                      + "\(printable(trainRoot)), test \(source); \(pngs) PNG, \(allFiles.count - pngs) JPEG"]
         let resized = allFiles.filter { $0.height != size.height || $0.width != size.width }.count

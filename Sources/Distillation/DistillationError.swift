@@ -39,7 +39,8 @@ public enum DistillationError: Error, CustomStringConvertible, Equatable {
         case .interrupted:
             return "interrupted"
         case let .emptySplit(split):
-            return "the \(split) split is empty (load data with a larger limit or val=N)"
+            return "the \(split) split is empty (load data with a larger limit or val=N; a single ImageFolder split holds a test "
+                + "split out with test=N)"
         }
     }
 }

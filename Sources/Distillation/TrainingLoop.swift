@@ -220,7 +220,9 @@ public enum Trainer {
             }
             let metrics: EpochMetrics
             do {
-                metrics = config.validates(epoch: epoch, of: epochCount) ? try validate(epoch) : EpochMetrics()
+                // Data with neither a val nor a test split (a single ImageFolder split) has nothing to validate on.
+                let canValidate = data.val.count > 0 || data.test.count > 0
+                metrics = canValidate && config.validates(epoch: epoch, of: epochCount) ? try validate(epoch) : EpochMetrics()
             } catch DistillationError.interrupted {
                 // Ctrl-C during the validation pass: the steps of this epoch happened, so the run is kept, as interrupted.
                 record.status = .interrupted

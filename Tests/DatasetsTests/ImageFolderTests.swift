@@ -185,7 +185,7 @@ final class ImageFolderTests: XCTestCase {
                        rgb)
     }
 
-    func testSingleFolderNeedsTestCountAndHoldsOutBalanced() throws {
+    func testSingleFolderIsOneSplitOrHoldsOutBalanced() throws {
         let f = try Fixtures()
         for (c, name) in ["x", "y"].enumerated() {
             for i in 0..<5 {
@@ -194,11 +194,15 @@ final class ImageFolderTests: XCTestCase {
             }
         }
         let root = f.dir + "/pets"
-        XCTAssertThrowsError(try DatasetLoader.imageFolder(root)) { error in
-            XCTAssertEqual("\(error)", "\(root): has no train/ and test/ (or val/) folders; its 10 images in 2 class "
-                           + "folders need a test split: pass test=N to hold out N of them (seeded, class-balanced), "
-                           + "or add a test/ folder of the same classes")
-        }
+        // Without test=, the folder is one split as torchvision's ImageFolder(root) reads it: every image is a train
+        // image, in class order, and the test split is empty.
+        let whole = try DatasetLoader.imageFolder(root)
+        XCTAssertEqual(whole.train.count, 10)
+        XCTAssertEqual(whole.train.classNames, ["x", "y"])
+        XCTAssertEqual(whole.train.labels, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+        XCTAssertEqual(whole.test.count, 0)
+        XCTAssertTrue(whole.notes[0].hasSuffix("10 images from \(root), test none (a single split: pass test=N to hold "
+                                               + "N out, or add a test/ folder); 10 PNG, 0 JPEG"), whole.notes[0])
         let data = try DatasetLoader.imageFolder(root, options: ImageFolderOptions(testCount: 4, seed: 3))
         XCTAssertEqual(data.train.count, 6)
         XCTAssertEqual(data.test.classCounts, [2, 2])
@@ -265,10 +269,6 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertEqual(try error { f in for path in ["train/a/ok.png", "train/b/ok.png", "test/a/ok.png"] {
                                        try f.put(path, good) } },
                        "D/test: its class folders differ from D/train's: it lacks b")
-        XCTAssertEqual(try error { try $0.put("train/a/ok.png", good) },
-                       "D: has train/ but neither test/ nor val/; its 1 images in 1 class folders need a test split: "
-                       + "pass test=N to hold out N of them (seeded, class-balanced), or add a test/ folder of the "
-                       + "same classes")
         XCTAssertThrowsError(try DatasetLoader.imageFolder("/nonexistent/sskd-images")) {
             XCTAssertEqual($0 as? DatasetError, .missingFile(path: "/nonexistent/sskd-images"))
         }

@@ -61,17 +61,13 @@ final class ImageFolderCommandTests: XCTestCase {
         let data = try XCTUnwrap(session.workspace.data)
         XCTAssertEqual(data.splits.train.image(5).prefix(2), [80 / 255, 80 / 255], "square/2.png upscaled, one colour")
 
-        // Errors keep the current data: no test split, test= with a test folder, options for other data sets.
+        // Errors keep the current data: test= with a test folder, options for other data sets.
         let before = sink.lines.count
-        XCTAssertEqual(session.run("data \"\(root)/train\" size=4", name: "single"), .runtimeError)
         XCTAssertEqual(session.run("data \"\(root)\" size=4 test=2", name: "test"), .runtimeError)
         XCTAssertEqual(session.run("data fashion-mnist size=4", name: "other"), .runtimeError)
         XCTAssertEqual(session.run("data \"\(root)\" size=[4, 0]", name: "zero"), .runtimeError)
         XCTAssertEqual(session.run("data \"\(root)\" path=\"x\"", name: "path"), .runtimeError)
         XCTAssertEqual(Array(sink.lines[before...]), [
-            "error: 1:6: \(root)/train: has no train/ and test/ (or val/) folders; its 6 images in 2 class folders "
-                + "need a test split: pass test=N to hold out N of them (seeded, class-balanced), or add a test/ "
-                + "folder of the same classes",
             "error: 1:6: option test: 2 images to hold out, but \(root) has its own test split (\(root)/test); "
                 + "test= is for a folder without one",
             "error: 1:25: option 'size': only for an ImageFolder directory",
@@ -80,6 +76,19 @@ final class ImageFolderCommandTests: XCTestCase {
             "error: 1:\(root.count + 14): option 'path': not for an ImageFolder directory (the directory is the name)",
         ])
         XCTAssertTrue(session.workspace.data === data, "the previous data stays current")
+
+        // A single split folder is one split, as torchvision's ImageFolder(root): all images train, no test split;
+        // training runs without per-epoch numbers and evaluation says how to get a test split.
+        XCTAssertEqual(session.run("data \"\(root)/train\" size=4\nm = model cnn widths=[2]\ntrain m epochs=1",
+                                   name: "single"), .ok, sink.text)
+        XCTAssertEqual(session.workspace.data?.splits.train.count, 6)
+        XCTAssertEqual(session.workspace.data?.splits.test.count, 0)
+        XCTAssertTrue(sink.text.contains("6 images from \(root)/train, test none (a single split: pass test=N to hold N "
+                                         + "out, or add a test/ folder)"), sink.text)
+        XCTAssertEqual(session.run("eval m", name: "no-test"), .runtimeError)
+        XCTAssertTrue(sink.lines.last?.hasSuffix("the test split is empty (load data with a larger limit or val=N; a single "
+                                                 + "ImageFolder split holds a test split out with test=N)") ?? false,
+                      sink.lines.last ?? "")
 
         // A single split folder with test=: a seeded class-balanced hold-out.
         XCTAssertEqual(session.run("data \"\(root)/train\" size=4 test=2 seed=1", name: "hold-out"), .ok)
