@@ -31,16 +31,20 @@ enum NumPyPickleObject {
     case array(PickledArray?)
 }
 
-/// Pickles of NumPy arrays, as `pickle.dump` of a dict of `ndarray`s writes them at protocols 2–4
-/// (`ndarray.__reduce__`): `numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), b'b')`, then `BUILD` with
-/// `(1, shape, numpy.dtype('u1', 0, 1) with its own BUILD state, is_fortran, raw bytes)`. Read through
-/// `Storage`'s restricted `Unpickler`; the only globals allowed are those four (`numpy._core` as NumPy 2
-/// spells it) and `_codecs.encode` (Python 3's protocol-2 bytes). Only numeric dtypes of kind `u`, `i`, `f`
-/// with 1, 2, 4 or 8 bytes are accepted, in C order, with exactly shape × item size bytes.
+/// Pickles of NumPy arrays, as `pickle.dump` of a dict of `ndarray`s writes them.
+///
+/// Protocols 2–4 (`ndarray.__reduce__`): `numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), b'b')`, then
+/// `BUILD` with `(1, shape, numpy.dtype('u1', 0, 1) with its own BUILD state, is_fortran, raw bytes)`.
+/// Protocol 5 (`ndarray.__reduce_ex__(5)`, PEP 574): `numpy.core.numeric._frombuffer(buffer, dtype, shape, order)`
+/// with the buffer in band (`BYTEARRAY8`, or `BINBYTES` for a read-only array). NumPy 2 spells the modules
+/// `numpy._core`. Read through `Storage`'s restricted `Unpickler`; the only globals allowed are those
+/// (`_reconstruct`, `numpy.ndarray`, `numpy.dtype`, `_frombuffer`) and `_codecs.encode` (Python 3's protocol-2
+/// bytes). Only numeric dtypes of kind `u`, `i`, `f` with 1, 2, 4 or 8 bytes are accepted, with exactly
+/// shape × item size bytes; Fortran-order data (`is_fortran`, order `'F'`) is transposed to C order.
 enum NumPyPickle {
     static let allowedGlobals: Set<String> = [
         "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct", "numpy.ndarray", "numpy.dtype",
-        "_codecs.encode",
+        "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer", "_codecs.encode",
     ]
 
     /// Unpickles `bytes` read from `path`.
@@ -84,6 +88,21 @@ enum NumPyPickle {
                     throw PickleRejection("_reconstruct expects (numpy.ndarray, shape, typecode)")
                 }
                 return heap.object(.array(nil))
+            case "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer":
+                // frombuffer(buffer, dtype=dtype).reshape(shape, order=order)
+                guard args.count == 4, case let .object(d) = args[1], case let .dtype(code, order) = heap.objects[d],
+                      let shape = heap.ints(args[2]) else {
+                    throw PickleRejection("_frombuffer expects (buffer, numpy.dtype, shape, order)")
+                }
+                guard case let .bytes(data) = args[0] else {
+                    throw PickleRejection("_frombuffer's buffer is not bytes (out-of-band buffers are not supported)")
+                }
+                guard case let .string(layout) = args[3], layout == "C" || layout == "F" else {
+                    let shown = text(args[3]).map { "'\(printable($0))'" } ?? "a non-string"
+                    throw PickleRejection("_frombuffer order \(shown) is not supported (need 'C' or 'F')")
+                }
+                return heap.object(.array(try array(code: code, byteOrder: order, shape: shape, data: data,
+                                                    fortran: layout == "F")))
             case "numpy.dtype":
                 guard let first = args.first, let code = text(first), let size = Int(code.dropFirst()),
                       let kind = code.first, "uif".contains(kind), [1, 2, 4, 8].contains(size),
@@ -117,31 +136,58 @@ enum NumPyPickle {
                 guard case let .bytes(data) = f[3] else {
                     throw PickleRejection("ndarray data is not bytes (object arrays are not supported)")
                 }
-                var count = 1
-                for size in shape {
-                    let (product, overflow) = count.multipliedReportingOverflow(by: size)
-                    guard size >= 0, !overflow else { throw PickleRejection("ndarray shape \(shape) is invalid") }
-                    count = product
-                }
-                let itemSize = Int(code.dropFirst()) ?? 1
-                let (bytes, overflow) = count.multipliedReportingOverflow(by: itemSize)
-                guard !overflow, bytes == data.count else {
-                    throw PickleRejection("ndarray data holds \(data.count) bytes, but \(code) \(shape) needs \(count)"
-                                          + " elements of \(itemSize) byte\(itemSize == 1 ? "" : "s")")
-                }
                 let fortran: Bool
                 switch f[2] {
                 case let .bool(b): fortran = b
                 case let .int(i): fortran = i != 0
                 default: throw PickleRejection("ndarray is_fortran is not a bool")
                 }
-                guard !fortran || shape.count < 2 else {
-                    throw PickleRejection("Fortran-order arrays are not supported")
-                }
-                heap.objects[index] = .array(PickledArray(dtype: code, byteOrder: order, shape: shape, data: data))
+                heap.objects[index] = .array(try array(code: code, byteOrder: order, shape: shape, data: data,
+                                                       fortran: fortran))
             case .array:
                 throw PickleRejection("BUILD of an ndarray that already has its state")
             }
+        }
+
+        /// The array of `shape` elements of `code` whose bytes are `data`, in C order (`data` in Fortran order,
+        /// first index fastest, when `fortran`).
+        /// - Throws: `PickleRejection` when the shape is negative or overflows, or `data` is not exactly
+        ///   shape × item size bytes.
+        private func array(code: String, byteOrder: String, shape: [Int], data: [UInt8],
+                           fortran: Bool) throws -> PickledArray {
+            var count = 1
+            for size in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: size)
+                guard size >= 0, !overflow else { throw PickleRejection("ndarray shape \(shape) is invalid") }
+                count = product
+            }
+            let itemSize = Int(code.dropFirst()) ?? 1
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: itemSize)
+            guard !overflow, bytes == data.count else {
+                throw PickleRejection("ndarray data holds \(data.count) bytes, but \(code) \(shape) needs \(count)"
+                                      + " elements of \(itemSize) byte\(itemSize == 1 ? "" : "s")")
+            }
+            guard fortran, shape.filter({ $0 > 1 }).count > 1 else {    // one axis longer than 1: both orders agree
+                return PickledArray(dtype: code, byteOrder: byteOrder, shape: shape, data: data)
+            }
+            // Fortran strides (in items): axis k steps by the product of the sizes before it.
+            var strides = [Int](repeating: 1, count: shape.count)
+            for k in shape.indices.dropFirst() { strides[k] = strides[k - 1] * shape[k - 1] }
+            var out = [UInt8](repeating: 0, count: data.count)
+            var index = [Int](repeating: 0, count: shape.count), source = 0
+            for c in 0..<count {                                        // C order: last index fastest
+                for b in 0..<itemSize { out[c * itemSize + b] = data[source * itemSize + b] }
+                var k = shape.count - 1
+                while k >= 0 {
+                    index[k] += 1
+                    source += strides[k]
+                    if index[k] < shape[k] { break }
+                    source -= shape[k] * strides[k]
+                    index[k] = 0
+                    k -= 1
+                }
+            }
+            return PickledArray(dtype: code, byteOrder: byteOrder, shape: shape, data: out)
         }
     }
 }

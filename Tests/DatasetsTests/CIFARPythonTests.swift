@@ -57,19 +57,11 @@ final class CIFARPythonTests: XCTestCase {
         XCTAssertEqual(coarse.image(3)[1], Float(10) / 255, accuracy: 1e-7)
     }
 
-    /// What CPython 3.11 with NumPy 2.4 writes (`scripts/cifar-pickle-reference.py`): protocol 2 spells bytes as
-    /// `_codecs.encode(str, 'latin1')`; protocol 4 uses `STACK_GLOBAL`, `MEMOIZE` and `SHORT_BINBYTES`; both name
-    /// `numpy._core.multiarray._reconstruct`.
+    /// What CPython 3.11 with NumPy 2.4 writes (`scripts/cifar-pickle-reference.py`, `CIFARPickleReference`):
+    /// protocol 2 spells bytes as `_codecs.encode(str, 'latin1')`; protocol 4 uses `STACK_GLOBAL`, `MEMOIZE` and
+    /// `SHORT_BINBYTES`; both name `numpy._core.multiarray._reconstruct`.
     func testPicklesWrittenByCPython() throws {
-        // pickle.dumps({b'data': np.arange(6, dtype=np.uint8).reshape(2, 3), b'labels': [1, 0]}, protocol=2)
-        let protocol2 = Self.bytes(
-            "80027d710028635f636f646563730a656e636f64650a7101580400000064617461710258060000006c6174696e3171038671045271"
-            + "05636e756d70792e5f636f72652e6d756c746961727261790a5f7265636f6e7374727563740a7106636e756d70790a6e64617272"
-            + "61790a71074b0085710868015801000000627109680386710a52710b87710c52710d284b014b024b0386710e636e756d70790a6474"
-            + "7970650a710f5802000000753171108988877111527112284b0358010000007c71134e4e4e4affffffff4affffffff4b0074711462"
-            + "89680158060000000001020304057115680386711652711774711862680158060000006c6162656c737119680386711a52711b5d71"
-            + "1c284b014b0065752e")
-        let (root, heap) = try NumPyPickle.load(protocol2, path: "p2")
+        let (root, heap) = try NumPyPickle.load(CIFARPickleReference.bytesKeys2, path: "p2")
         guard case let .dict(d) = root, case let .object(a)? = heap.dicts[d][bytes: "data"],
               case let .array(array?) = heap.objects[a] else { return XCTFail("no array under b'data'") }
         XCTAssertEqual(array.shape, [2, 3])
@@ -77,15 +69,7 @@ final class CIFARPythonTests: XCTestCase {
         XCTAssertEqual(array.data, [0, 1, 2, 3, 4, 5])
         XCTAssertEqual(heap.dicts[d][bytes: "labels"].flatMap(heap.ints), [1, 0])
 
-        // pickle.dumps({'data': np.array([[1, 2], [3, 250]], dtype=np.uint8),
-        //               'fine_labels': np.array([7, 300], dtype=np.int64)}, protocol=4)
-        let protocol4 = Self.bytes(
-            "800495fa000000000000007d94288c0464617461948c166e756d70792e5f636f72652e6d756c74696172726179948c0c5f7265636f"
-            + "6e7374727563749493948c056e756d7079948c076e6461727261799493944b0085944301629487945294284b014b024b0286946805"
-            + "8c0564747970659493948c02753194898887945294284b038c017c944e4e4e4affffffff4affffffff4b00749462894304010203fa"
-            + "947494628c0b66696e655f6c6162656c7394680468074b008594680987945294284b014b028594680e8c02693894898887945294284b"
-            + "038c013c944e4e4e4affffffff4affffffff4b0074946289431007000000000000002c0100000000000094749462752e")
-        let (root4, heap4) = try NumPyPickle.load(protocol4, path: "p4")
+        let (root4, heap4) = try NumPyPickle.load(CIFARPickleReference.fineLabels4, path: "p4")
         guard case let .dict(d4) = root4, case let .object(x)? = heap4.dicts[d4]["data"],
               case let .array(data?) = heap4.objects[x], case let .object(y)? = heap4.dicts[d4]["fine_labels"],
               case let .array(labels?) = heap4.objects[y] else { return XCTFail("no arrays under 'data', 'fine_labels'") }
@@ -93,6 +77,149 @@ final class CIFARPythonTests: XCTestCase {
         XCTAssertEqual(labels.described, "i8 [2]")
         XCTAssertEqual(labels.byteOrder, "<")
         XCTAssertEqual(labels.integers, [7, 300])
+    }
+
+    /// The pixels of `CIFARPickleReference`'s batches: pixel p of image i = (i * 101 + p * 7) % 256.
+    static func referencePixels(_ n: Int) -> [UInt8] {
+        (0..<n * 3072).map { (k: Int) -> UInt8 in
+            let image = k / 3072, pixel = k % 3072
+            return UInt8((image * 101 + pixel * 7) % 256)
+        }
+    }
+
+    /// A 2-image batch NumPy 2 pickled at protocols 2, 3, 4 and 5 (5: `_frombuffer` with `BYTEARRAY8`, under
+    /// NumPy 2's and NumPy 1's module names): the same pixels, list labels and int64-array labels from each.
+    func testCIFARBatchesNumPyWroteAtEveryProtocol() throws {
+        let batches = [("2", CIFARPickleReference.batch2), ("3", CIFARPickleReference.batch3),
+                       ("4", CIFARPickleReference.batch4), ("5", CIFARPickleReference.batch5),
+                       ("5 numpy.core", CIFARPickleReference.numpy1Batch5)]
+        for (name, bytes) in batches {
+            XCTAssertEqual(bytes[1], UInt8(name.prefix(1)), name)        // PROTO n
+            let (pixels, labels) = try DatasetLoader.parseCIFARPickle(bytes, path: name, labelsKey: "labels",
+                                                                      classCount: 10)
+            XCTAssertEqual(pixels, Self.referencePixels(2), name)
+            XCTAssertEqual(pixels[3072 + 1], 108, name)                     // image 1, pixel 1: 101 + 7
+            XCTAssertEqual(labels, [3, 9], name)
+            let (finePixels, fine) = try DatasetLoader.parseCIFARPickle(bytes, path: name, labelsKey: "fine_labels",
+                                                                        classCount: 100)
+            XCTAssertEqual(finePixels, pixels, name)
+            XCTAssertEqual(fine, [42, 7], name)
+            // The dtypes' BUILD states (3, '|', None, None, None, -1, -1, 0) and (3, '<', ...) set the byte orders.
+            let (root, heap) = try NumPyPickle.load(bytes, path: name)
+            guard case let .dict(d) = root, case let .object(x)? = heap.dicts[d]["data"],
+                  case let .array(data?) = heap.objects[x], case let .object(y)? = heap.dicts[d]["fine_labels"],
+                  case let .array(array?) = heap.objects[y] else { return XCTFail("\(name): no arrays") }
+            XCTAssertEqual([data.described, data.byteOrder, array.described, array.byteOrder],
+                           ["u1 [2, 3072]", "|", "i8 [2]", "<"], name)
+            XCTAssertEqual(heap.dicts[d]["batch_label"], .string("testing batch 1 of 1"), name)
+        }
+        XCTAssertTrue(CIFARPickleReference.batch5.contains(0x96))                          // BYTEARRAY8
+        XCTAssertNotNil(String(decoding: CIFARPickleReference.numpy1Batch5, as: UTF8.self)
+            .range(of: "numpy.core.numeric"))
+    }
+
+    /// `batches.meta` as NumPy's Python pickles it at each protocol.
+    func testMetaFilesAtEveryProtocol() throws {
+        let metas = [CIFARPickleReference.meta2, CIFARPickleReference.meta3, CIFARPickleReference.meta4,
+                     CIFARPickleReference.meta5]
+        for (p, bytes) in zip(2..., metas) {
+            let names = try DatasetLoader.parsePickledClassNames(bytes, path: "m\(p)", key: "label_names", count: 10)
+            XCTAssertEqual(names, DatasetLoader.cifar10Classes, "protocol \(p)")
+        }
+    }
+
+    /// Arrays in the other layouts NumPy writes: read-only at protocol 5 (`SHORT_BINBYTES`, `BINBYTES` instead of
+    /// `BYTEARRAY8`), Fortran order (order 'F' at 5, is_fortran at 2, transposed to C order), 3-D, float32.
+    func testArrayLayoutsNumPyWrote() throws {
+        for (p, bytes) in [(2, CIFARPickleReference.small2), (5, CIFARPickleReference.small5)] {
+            let (root, heap) = try NumPyPickle.load(bytes, path: "s\(p)")
+            guard case let .dict(d) = root else { return XCTFail("protocol \(p): not a dict") }
+            func array(_ key: String) -> PickledArray? {
+                guard case let .object(i)? = heap.dicts[d][key], case let .array(a?) = heap.objects[i] else {
+                    return nil
+                }
+                return a
+            }
+            XCTAssertEqual(array("readonly")?.described, "u1 [2, 3]")
+            XCTAssertEqual(array("readonly")?.data, [1, 2, 3, 4, 5, 6])
+            XCTAssertEqual(array("readonly_long")?.described, "u1 [3, 100]")
+            XCTAssertEqual(array("readonly_long")?.data, (0..<300).map { UInt8($0 % 256) })
+            XCTAssertEqual(array("fortran")?.described, "i2 [2, 3]")
+            XCTAssertEqual(array("fortran")?.integers, [0, 1, 2, 3, 4, 5], "protocol \(p)")
+            XCTAssertEqual(array("fortran3")?.described, "u1 [2, 3, 4]")
+            XCTAssertEqual(array("fortran3")?.data, Array(0..<24), "protocol \(p)")
+            XCTAssertEqual(array("float")?.data, [0, 0, 0, 0x3F, 0, 0, 0, 0xC0])      // 0.5, -2.0 little-endian
+        }
+        // In the file the Fortran arrays' bytes are column by column: i2 0, 3, 1, 4, 2, 5.
+        let fortranBytes: [UInt8] = [0, 0, 3, 0, 1, 0, 4, 0, 2, 0, 5, 0]
+        for bytes in [CIFARPickleReference.small2, CIFARPickleReference.small5] {
+            XCTAssertTrue(bytes.indices.contains { bytes[$0...].starts(with: fortranBytes) })
+        }
+    }
+
+    /// Protocol 5 as written here (`PickleWriter.cifarBatch(protocol: 5)`), and what it refuses: buffers that are
+    /// cut short or do not match their shape, out-of-band buffers, orders other than 'C' and 'F'.
+    func testProtocol5() throws {
+        func message(_ bytes: [UInt8]) -> String {
+            do {
+                _ = try DatasetLoader.parseCIFARPickle(bytes, path: "data_batch_1", labelsKey: "labels", classCount: 10)
+                return "loaded"
+            } catch { return "\(error)" }
+        }
+        let good = PickleWriter.cifarBatch(PickleWriter.cifarPixels(2), labels: [("labels", [1, 2])], protocol: 5,
+                                           labelArrays: true)
+        let (pixels, labels) = try DatasetLoader.parseCIFARPickle(good, path: "b", labelsKey: "labels", classCount: 10)
+        XCTAssertEqual(pixels, PickleWriter.cifarPixels(2))
+        XCTAssertEqual(labels, [1, 2])
+        func batch(_ data: [UInt8]) -> [UInt8] { PickleWriter.dict5([(key: "data", value: data)]) }
+
+        // BYTEARRAY8 whose length runs past the end of the file.
+        let cut = Array(good.prefix(good.count / 2))
+        let offset = cut.firstIndex(of: 0x96) ?? -1
+        XCTAssertEqual(message(cut), "data_batch_1: bad pickle: at byte \(offset): length 6144 is longer than the rest"
+                       + " of the pickle (\(cut.count - offset - 9) bytes)")
+        let huge = batch(PickleWriter.stackGlobal("numpy._core.numeric", "_frombuffer") + [UInt8(ascii: "("), 0x96]
+                         + [UInt8](repeating: 0xFF, count: 8) + [1, 2, 3])
+        XCTAssertEqual(message(huge), "data_batch_1: bad pickle: at byte 46: length 18446744073709551615 is longer"
+                       + " than the rest of the pickle (5 bytes)")
+        // A buffer of the wrong size for its shape and dtype.
+        let short = batch(PickleWriter.ndarray5(dtype: "u1", shape: [1, 3072],
+                                                data: PickleWriter.cifarPixels(1).dropLast()))
+        XCTAssertEqual(message(short), "data_batch_1: bad pickle: at byte 3183: ndarray data holds 3071 bytes,"
+                       + " but u1 [1, 3072] needs 3072 elements of 1 byte")
+        let wide = batch(PickleWriter.ndarray5(dtype: "i8", order: "<", shape: [2], data: [1, 0, 0, 0, 0, 0, 0, 0]))
+        XCTAssertEqual(message(wide), "data_batch_1: bad pickle: at byte 117: ndarray data holds 8 bytes,"
+                       + " but i8 [2] needs 2 elements of 8 bytes")
+        // Out-of-band buffers: NEXT_BUFFER (and READONLY_BUFFER after it).
+        let outOfBand = batch(PickleWriter.stackGlobal("numpy._core.numeric", "_frombuffer") + [UInt8(ascii: "("), 0x97,
+                                                                                                0x98])
+        XCTAssertEqual(message(outOfBand), "data_batch_1: bad pickle: at byte 46: NEXT_BUFFER (protocol 5) takes an"
+                       + " out-of-band buffer, whose bytes are not in the file (written with pickle.dump(...,"
+                       + " buffer_callback=...)); pickle it without buffer_callback")
+        XCTAssertEqual(message(batch(PickleWriter.unicode("x") + [0x98])), "data_batch_1: bad pickle: at byte 13:"
+                       + " READONLY_BUFFER (protocol 5) marks an out-of-band buffer, whose bytes are not in the file;"
+                       + " pickle it without buffer_callback")
+        // Orders other than 'C' and 'F', arguments of the wrong kind, and _frombuffer where it is not allowed.
+        let keep = batch(PickleWriter.ndarray5(dtype: "u1", shape: [2, 3072], data: PickleWriter.cifarPixels(2),
+                                               layout: "K"))
+        XCTAssertEqual(message(keep), "data_batch_1: bad pickle: at byte 6256: _frombuffer order 'K' is not supported"
+                       + " (need 'C' or 'F')")
+        let noDtype = batch(PickleWriter.stackGlobal("numpy._core.numeric", "_frombuffer") + PickleWriter.unicode("u1")
+                            + [0x85, UInt8(ascii: "R")])
+        XCTAssertEqual(message(noDtype), "data_batch_1: bad pickle: at byte 50: _frombuffer expects (buffer,"
+                       + " numpy.dtype, shape, order)")
+        let other = batch(PickleWriter.stackGlobal("numpy._core.numeric", "fromstring"))
+        XCTAssertEqual(message(other), "data_batch_1: bad pickle: refusing the global 'numpy._core.numeric.fromstring'"
+                       + " (only NumPy arrays, lists, dicts, numbers and strings are allowed)")
+        // A read-only buffer (BINBYTES) and NumPy 1's module name load too.
+        let readonly = PickleWriter.ndarray5(dtype: "u1", shape: [1, 3072], data: PickleWriter.cifarPixels(1),
+                                             readonly: true, module: "numpy.core.numeric")
+        let one = PickleWriter.dict5([(key: "data", value: readonly),
+                                      (key: "labels", value: PickleWriter.intList([5]))])
+        let (readonlyPixels, readonlyLabels) = try DatasetLoader.parseCIFARPickle(one, path: "r", labelsKey: "labels",
+                                                                                  classCount: 10)
+        XCTAssertEqual(readonlyPixels, PickleWriter.cifarPixels(1))
+        XCTAssertEqual(readonlyLabels, [5])
     }
 
     func testNumPy2ModuleAndLabelArray() throws {

@@ -51,10 +51,16 @@ final class MutationTests: XCTestCase {
 
     func testCIFARPickleMutants() {
         let batch = PickleWriter.cifarBatch(PickleWriter.cifarPixels(2), labels: [("labels", [3, 9])])
-        check(batch, path: "data_batch_1", seed: 10, count: 500) { bytes in
-            let (pixels, labels) = try DatasetLoader.parseCIFARPickle(bytes, path: "data_batch_1", labelsKey: "labels", classCount: 10)
-            return Dataset(unchecked: "c", pixels: .uint8(pixels), labels: labels, channels: 3, height: 32, width: 32,
-                           classNames: DatasetLoader.cifar10Classes, defaultAugmentation: Augmentation())
+        // Protocol 5 (BYTEARRAY8, _frombuffer, an int64 label array) as written by Swift and as NumPy 2 wrote it.
+        let batch5 = PickleWriter.cifarBatch(PickleWriter.cifarPixels(2), labels: [("labels", [3, 9])], protocol: 5,
+                                             labelArrays: true)
+        for (seed, base) in [(UInt64(10), batch), (11, batch5), (12, CIFARPickleReference.batch5)] {
+            check(base, path: "data_batch_1", seed: seed, count: 500) { bytes in
+                let (pixels, labels) = try DatasetLoader.parseCIFARPickle(bytes, path: "data_batch_1",
+                                                                          labelsKey: "labels", classCount: 10)
+                return Dataset(unchecked: "c", pixels: .uint8(pixels), labels: labels, channels: 3, height: 32,
+                               width: 32, classNames: DatasetLoader.cifar10Classes, defaultAugmentation: Augmentation())
+            }
         }
     }
 

@@ -31,6 +31,24 @@ final class DataFormatsTests: XCTestCase {
         ])
     }
 
+    /// A folder written as a script with `pickle.dump(d, f, protocol=pickle.HIGHEST_PROTOCOL)` writes it (protocol
+    /// 5: arrays as `_frombuffer` of an in-band `BYTEARRAY8`, the test labels an int64 array, `str` keys).
+    func testCIFAR10PythonVersionAtProtocol5() throws {
+        let names = ["avion", "auto", "oiseau", "chat", "cerf", "chien", "grenouille", "cheval", "navire", "camion"]
+        try PickleWriter.writeCIFAR10(in: dir + "/cifar-10-batches-py", perBatch: 3, test: 4, classNames: names,
+                                      protocol: 5)
+        let head = try Data(contentsOf: URL(fileURLWithPath: dir + "/cifar-10-batches-py/test_batch")).prefix(2)
+        XCTAssertEqual(Array(head), [0x80, 5])
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        XCTAssertEqual(session.run("d = data cifar10 path=\"\(dir)\" normalize=none\nprint d.train d.test d.classes",
+                                   name: "cifar5"), .ok, sink.lines.joined(separator: "\n"))
+        XCTAssertEqual(sink.lines.first,
+                       "cifar10/train: 15 images [3, 32, 32], 10 classes (\(names.joined(separator: ", ")))")
+        XCTAssertTrue(sink.lines.contains("cifar10/test: 4 images"), sink.lines.joined(separator: "\n"))
+        XCTAssertEqual(sink.lines.last, "15 4 [" + names.map { "\"\($0)\"" }.joined(separator: ", ") + "]")
+    }
+
     func testNpzKeysOption() throws {
         let x = Self.npy(descr: "|u1", shape: [2, 2, 2], Array(0..<8))
         let y = Self.npy(descr: "<i8", shape: [2], [1, 0, 0, 0, 0, 0, 0, 0] + [0, 0, 0, 0, 0, 0, 0, 0])

@@ -64,6 +64,23 @@ final class CheckpointPickleTests: XCTestCase {
         XCTAssertEqual(value, "{'a': [1, -2, 3.5, None, True], 'b': (1099511627776, -300, -70000), 'c': 'é', 'd': b[120, 121]}")
     }
 
+    /// Protocol 5's in-band buffers (PEP 574) are read as bytes; out-of-band ones are refused.
+    func testProtocol5BuffersAndBinBytes8() throws {
+        // pickle.dumps({'e': bytearray(b'xy'), 'd': b'xy'}, protocol=5): BYTEARRAY8, SHORT_BINBYTES.
+        XCTAssertEqual(try Self.show("8005951e000000000000007d94288c016594960200000000000000787994"
+                                     + "8c0164944302787994752e"),
+                       "{'e': b[120, 121], 'd': b[120, 121]}")
+        XCTAssertEqual(try Self.show("80048e0300000000000000616263" + "2e"), "b[97, 98, 99]")             // BINBYTES8
+        assertError("80059603000000000000006162", "m.pth: malformed pickle at byte 2 of data.pkl: length 3 is longer"
+                    + " than the rest of data.pkl (2 bytes)")
+        // pickle.dumps(PickleBuffer(b'xy'), protocol=5, buffer_callback=lambda b: False): NEXT_BUFFER READONLY_BUFFER.
+        assertError("800597982e", "m.pth: malformed pickle at byte 2 of data.pkl: NEXT_BUFFER (protocol 5) takes an"
+                    + " out-of-band buffer, whose bytes are not in the file (written with pickle.dump(...,"
+                    + " buffer_callback=...)); pickle it without buffer_callback")
+        assertError("8005982e", "m.pth: malformed pickle at byte 2 of data.pkl: READONLY_BUFFER (protocol 5) marks an"
+                    + " out-of-band buffer, whose bytes are not in the file; pickle it without buffer_callback")
+    }
+
     func testOrderedDictReduceAndRepeatedKeysKeepTheLastValue() throws {
         // OrderedDict() then SETITEM 'x' = 2, plus a SETITEM overwriting an existing key.
         XCTAssertEqual(try Self.show("800263636f6c6c656374696f6e730a4f726465726564446963740a71002952710158010000007871024b02732e"),
@@ -89,6 +106,10 @@ final class CheckpointPickleTests: XCTestCase {
         assertError("80048c05706f736978948c0673797374656d9493",   // STACK_GLOBAL posix system
                     "m.pth: refusing to load: the pickle uses the global 'posix.system', which is not allowed"
                     + " (only tensors, storages and dicts are, as torch.load(weights_only=True))")
+        // NumPy's protocol-5 array constructor is for the CIFAR reader only.
+        assertError("80048c136e756d70792e5f636f72652e6e756d65726963948c0b5f66726f6d6275666665729493",
+                    "m.pth: refusing to load: the pickle uses the global 'numpy._core.numeric._frombuffer', which is"
+                    + " not allowed (only tensors, storages and dicts are, as torch.load(weights_only=True))")
     }
 
     func testMalformedPicklesReportTheirByteOffset() {

@@ -8,7 +8,8 @@ public enum PickleValue: Sendable, Equatable {
     case float(Double)
     /// A Python 3 `str`.
     case string(String)
-    /// A Python 3 `bytes`, or a Python 2 `str` (`BINSTRING`/`SHORT_BINSTRING`, read as `encoding='bytes'`).
+    /// A Python 3 `bytes`, a Python 2 `str` (`BINSTRING`/`SHORT_BINSTRING`, read as `encoding='bytes'`), or a
+    /// protocol-5 `bytearray` (`BYTEARRAY8`, an in-band `PickleBuffer`).
     case bytes([UInt8])
     /// `heap.tuples[i]`.
     case tuple(Int)

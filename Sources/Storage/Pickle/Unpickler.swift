@@ -8,7 +8,9 @@ import Foundation
 ///
 /// Built in, when the hooks allow them: `collections.OrderedDict` (a dict) and `_codecs.encode(s, 'latin1')`
 /// (bytes, as Python 3 writes `bytes` at protocol 2). Python 2 `str` (`BINSTRING`, `SHORT_BINSTRING`) is
-/// read as bytes, as `pickle.load(f, encoding='bytes')` does.
+/// read as bytes, as `pickle.load(f, encoding='bytes')` does. Protocol 5's in-band buffers (PEP 574: `BYTEARRAY8`,
+/// or `BINBYTES` for a read-only one) are read as bytes; out-of-band ones (`NEXT_BUFFER`, `READONLY_BUFFER`),
+/// whose bytes are not in the stream, are refused.
 public struct Unpickler<Hooks: PickleHooks> {
     private let bytes: [UInt8]
     private let path: String
@@ -93,9 +95,19 @@ public struct Unpickler<Hooks: PickleHooks> {
                 stack.append(.float(Double(bitPattern: try take(8).reduce(0) { $0 << 8 | UInt64($1) })))
             case UInt8(ascii: "X"): stack.append(.string(try text(Int(try uint(4)))))   // BINUNICODE
             case 0x8C: stack.append(.string(try text(Int(try uint(1)))))                // SHORT_BINUNICODE
-            case 0x8D: stack.append(.string(try text(try length(try uint(8)))))         // BINUNICODE8
+            case 0x8D: stack.append(.string(try text(try length8())))         // BINUNICODE8
             case UInt8(ascii: "B"): stack.append(.bytes(Array(try take(Int(try uint(4))))))     // BINBYTES
             case UInt8(ascii: "C"): stack.append(.bytes(Array(try take(Int(try uint(1))))))     // SHORT_BINBYTES
+            case 0x8E: stack.append(.bytes(Array(try take(try length8()))))           // BINBYTES8
+            // BYTEARRAY8 (protocol 5, PEP 574): an in-band `PickleBuffer` of a writable object (a NumPy array's
+            // bytes); read as bytes, the data being the same.
+            case 0x96: stack.append(.bytes(Array(try take(try length8()))))
+            case 0x97:                                                                   // NEXT_BUFFER
+                throw fail("NEXT_BUFFER (protocol 5) takes an out-of-band buffer, whose bytes are not in the file"
+                           + " (written with pickle.dump(..., buffer_callback=...)); pickle it without buffer_callback")
+            case 0x98:                                                                   // READONLY_BUFFER
+                throw fail("READONLY_BUFFER (protocol 5) marks an out-of-band buffer, whose bytes are not in the"
+                           + " file; pickle it without buffer_callback")
             case UInt8(ascii: "T"):                                          // BINSTRING (Python 2 str), signed length
                 stack.append(.bytes(Array(try take(Int(Int32(truncatingIfNeeded: try uint(4)))))))
             case UInt8(ascii: "U"): stack.append(.bytes(Array(try take(Int(try uint(1))))))     // SHORT_BINSTRING
@@ -240,8 +252,12 @@ public struct Unpickler<Hooks: PickleHooks> {
         try take(n).reversed().reduce(0) { $0 << 8 | UInt64($1) }
     }
 
-    private func length(_ n: UInt64) throws -> Int {
-        guard n <= UInt64(bytes.count) else { throw fail("length \(n) is longer than \(streamName)") }
+    /// An 8-byte length (`BINUNICODE8`, `BINBYTES8`, `BYTEARRAY8`), which must fit in the bytes after it.
+    private mutating func length8() throws -> Int {
+        let n = try uint(8)
+        guard n <= UInt64(bytes.count - position) else {
+            throw fail("length \(n) is longer than the rest of \(streamName) (\(bytes.count - position) bytes)")
+        }
         return Int(n)
     }
 
