@@ -91,7 +91,7 @@ public struct DataSplits: Sendable {
                                         count: config.validation, seed: Sampling.mix(config.seed, 1))
         var isHeldOut = [Bool](repeating: false, count: fullTrain.count)
         for i in heldOut { isHeldOut[i] = true }
-        let base = fullTrain.name.split(separator: "/").first.map(String.init) ?? fullTrain.name
+        let base = fullTrain.name.hasSuffix("/train") ? String(fullTrain.name.dropLast(6)) : fullTrain.name
         var train = fullTrain.subset((0..<fullTrain.count).filter { !isHeldOut[$0] })
         var test = fullTest
         val = fullTrain.subset(heldOut, name: base + "/val")

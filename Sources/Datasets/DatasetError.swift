@@ -22,6 +22,8 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     case unreadableGzip(path: String, reason: String)
     /// A NumPy `.npy` header is malformed or unsupported (spec: numpy.lib.format, version 1–3).
     case badNpyHeader(path: String, reason: String)
+    /// Array values that cannot be pixels or labels as stored (non-finite, or float pixels outside [0, 1]).
+    case badValues(path: String, reason: String)
     /// A `.npz` archive is not a readable zip, or lacks a member.
     case badZip(path: String, reason: String)
     /// A pickle (CIFAR python version) is malformed, names a forbidden global, or does not hold the
@@ -52,6 +54,7 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
             return "\(path): label \(label) of sample \(index) is outside 0..<\(classCount)"
         case let .unreadableGzip(path, reason): return "\(path): unreadable gzip data: \(reason)"
         case let .badNpyHeader(path, reason): return "\(path): bad .npy header: \(reason)"
+        case let .badValues(path, reason): return "\(path): \(reason)"
         case let .badZip(path, reason): return "\(path): bad .npz archive: \(reason)"
         case let .badPickle(path, reason): return "\(path): bad pickle: \(reason)"
         case let .invalidOption(name, reason): return "option \(name): \(reason)"

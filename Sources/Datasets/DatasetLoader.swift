@@ -18,7 +18,11 @@ public enum DatasetLoader {
             return (try fashionMNIST(root: root, train: true), try fashionMNIST(root: root, train: false))
         }
         guard standardNames.contains(key) else { throw DatasetError.unknownDataset(name: name, known: standardNames) }
-        guard let dir = path else { throw DatasetError.invalidOption(name: name, reason: "needs the folder holding its files") }
+        guard let dir = path else {
+            throw DatasetError.invalidOption(
+                name: name, reason: "needs the folder holding its files: give path=DIR (the folder itself or "
+                    + "torchvision's root); for an ImageFolder called \(name), write data \"./\(name)\"")
+        }
         switch key {
         case "cifar10": return (try cifar10(dir: dir, train: true), try cifar10(dir: dir, train: false))
         case "cifar100", "cifar100-coarse":

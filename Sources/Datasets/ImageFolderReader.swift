@@ -386,7 +386,8 @@ extension DatasetLoader {
             }
             if hidden > 0 { parts.append("\(hidden) hidden") }
             if other > 0 { parts.append("\(other) not .png/.jpg/.jpeg") }
-            return "skipped \(hidden + other + unsupported) files: " + parts.joined(separator: ", ")
+            let count = hidden + other + unsupported
+            return "skipped \(count) file" + (count == 1 ? "" : "s") + ": " + parts.joined(separator: ", ")
         }
     }
 

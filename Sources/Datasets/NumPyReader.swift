@@ -66,8 +66,10 @@ extension DatasetLoader {
         }
         let bytes = try FileBytes.contents(path)
         let name = name ?? URL(fileURLWithPath: path).lastPathComponent
-        return (try npz(bytes: bytes, path: path, imagesKey: keys[0], labelsKey: keys[1], name: name, layout: layout),
-                try npz(bytes: bytes, path: path, imagesKey: keys[2], labelsKey: keys[3], name: name, layout: layout))
+        return (try npz(bytes: bytes, path: path, imagesKey: keys[0], labelsKey: keys[1], name: name + "/train",
+                        layout: layout),
+                try npz(bytes: bytes, path: path, imagesKey: keys[2], labelsKey: keys[3], name: name + "/test",
+                        layout: layout))
     }
 
     /// `npz(_:)` on the archive's bytes; `path` is named in errors.
@@ -126,6 +128,13 @@ extension DatasetLoader {
         case let .floats(v):
             if let bad = v.firstIndex(where: { !$0.isFinite }) {
                 throw DatasetError.badNpyHeader(path: images.path, reason: "pixel \(bad) of image \(bad / max(c * h * w, 1)) is \(v[bad]); images must be finite")
+            }
+            // Float pixels are taken at ToTensor() scale; 0-255 or already-normalised arrays would be silently wrong.
+            if let low = v.min(), let high = v.max(), low < -1e-3 || high > 1 + 1e-3 {
+                throw DatasetError.badValues(
+                    path: images.path, reason: "float pixels must be in [0, 1] (torchvision ToTensor() scale; "
+                        + "normalize= is applied on top), got values in [\(low), \(high)]"
+                        + (high > 2 && low >= 0 ? ": divide them by 255, or store uint8" : ""))
             }
             pixels = .float32(nhwc ? toNCHW(v, n: s[0], h: h, w: w, c: c) : v)
         case .integers:

@@ -107,6 +107,24 @@ final class NumPyTests: XCTestCase {
         }
     }
 
+    func testFloatPixelsOutsideZeroOneAreRefused() throws {
+        let f = try Fixtures()
+        let labels = Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(0)]))
+        // 0-255 floats (a common mistake) and already-normalised values would be normalised again: refused.
+        for (values, message) in [([0.0, 12.5, 255.0, 3.0], "float pixels must be in [0, 1] (torchvision ToTensor() "
+                                   + "scale; normalize= is applied on top), got values in [0.0, 255.0]: divide them by "
+                                   + "255, or store uint8"),
+                                  ([-0.8, 0.0, 1.5, 2.0], "float pixels must be in [0, 1] (torchvision ToTensor() "
+                                   + "scale; normalize= is applied on top), got values in [-0.8, 2.0]")] {
+            let images = Fixtures.npy(descr: "<f4", shape: [1, 2, 2], Fixtures.bytes(values.map { Float($0).bitPattern }))
+            let path = try f.write("f.npz", Fixtures.zip([("x_train.npy", images), ("y_train.npy", labels)],
+                                                         deflate: false))
+            XCTAssertThrowsError(try DatasetLoader.npz(path)) {
+                XCTAssertEqual("\($0)".components(separatedBy: ": ").dropFirst().joined(separator: ": "), message)
+            }
+        }
+    }
+
     func testNpzFloat64NHWCWithKeysAndInt32Labels() throws {
         let f = try Fixtures()
         // 2 images 2x2 with 3 channels, NHWC float64: value = (n * 12 + p * 3 + c) / 32.
@@ -120,7 +138,8 @@ final class NumPyTests: XCTestCase {
         let (train, test) = try DatasetLoader.npzSplits(path, keys: ["images", "labels", "timages", "tlabels"])
         XCTAssertEqual(train.imageShape, [3, 2, 2])
         XCTAssertEqual(train.labels, [1, 0])
-        XCTAssertEqual(train.name, "my.npz")
+        XCTAssertEqual(train.name, "my.npz/train")
+        XCTAssertEqual(test.name, "my.npz/test")
         // NCHW: image 1, channel 2, pixel 3 was NHWC element 1 * 12 + 3 * 3 + 2 = 23.
         XCTAssertEqual(train.image(1)[2 * 4 + 3], Float(23) / 32)
         guard case .float32 = train.pixels else { return XCTFail("float64 images become Float32 pixels") }

@@ -173,4 +173,50 @@ final class CheckpointProvenanceTests: XCTestCase {
         XCTAssertNil(try model(session, "m").recorded)
         XCTAssertFalse(try model(session, "m").model.stages.contains(where: \.isFrozen))
     }
+
+    /// A PyTorch teacher (pixels/255, no normalisation recorded) evaluated right, then on wrongly normalised data:
+    /// the near-chance hint never suggests the normalisation in force, and `save` records the data it scored well
+    /// on, not the evaluation it was hinted about.
+    func testSaveAfterAHintedEvaluationRecordsTheGoodOne() throws {
+        let pth = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("DistillationTests/Fixtures/interop/resnet8-model.pth").path
+        let file = folder.appendingPathComponent("resaved.safetensors")
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        XCTAssertEqual(session.run("""
+            data fashion-mnist limit=500 normalize=fashion-mnist
+            t = load "\(pth)" arch=resnet8
+            eval t
+            """, name: "wrong"), .ok, sink.text)
+        let hint = try XCTUnwrap(sink.lines.first { $0.hasPrefix("hint: t scores") }, sink.text)
+        XCTAssertTrue(hint.hasSuffix("try normalize=none (pixels/255, torchvision ToTensor() only) or the preset it was "
+                                     + "trained with (imagenet, cifar10, cifar100, mnist, half)"), hint)
+        XCTAssertEqual(session.run("""
+            data fashion-mnist limit=500 normalize=none
+            eval t
+            data fashion-mnist limit=500 normalize=half
+            eval t
+            save t "\(file.path)"
+            """, name: "resave"), .ok, sink.text)
+        let hints = sink.lines.filter { $0.hasPrefix("hint: t scores") }
+        XCTAssertEqual(hints.count, 2, sink.text)
+        XCTAssertTrue(hints[1].hasSuffix("(this data: normalize=half mean [0.5000] std [0.5000]); try normalize=none "
+                                         + "(pixels/255, torchvision ToTensor() only) or the preset it was trained with "
+                                         + "(imagenet, cifar10, cifar100, mnist, fashion-mnist)"), hints[1])
+        let good = try XCTUnwrap(sink.lines.first { $0.hasPrefix("t test: top-1 8") }, "84% with normalize=none")
+        let meta = try StateDict.load(contentsOf: file).metadata
+        XCTAssertEqual(meta[CheckpointKey.normalize], "none")
+        XCTAssertEqual(meta[CheckpointKey.normalizeMean], "[0.0]")
+        let top1 = try XCTUnwrap(meta[CheckpointKey.top1])
+        XCTAssertTrue(good.contains("top-1 \(top1)%"), "\(good) vs recorded \(top1)")
+        // With normalize=none in force, the hint suggests the data's own statistics instead.
+        XCTAssertEqual(session.run("data fashion-mnist limit=500 normalize=none", name: "none"), .ok, sink.text)
+        let t = try model(session, "t"), data = try XCTUnwrap(session.workspace.data)
+        t.hinted = []
+        XCTAssertTrue(session.hintIfNearChance(t, top1: 10.5, data))
+        XCTAssertTrue(sink.lines.last?.hasSuffix("try normalize=computed (this data's own mean and std) or the preset "
+                                                 + "it was trained with (imagenet, cifar10, cifar100, mnist, "
+                                                 + "fashion-mnist, half)") ?? false, sink.lines.last ?? "")
+        XCTAssertFalse(session.hintIfNearChance(t, top1: 80, data), "a good score is not suspect")
+    }
 }

@@ -58,7 +58,7 @@ final class DataFormatsTests: XCTestCase {
         let session = Session.standard(output: sink)
         XCTAssertEqual(session.run("data \"\(path)\" keys=[a, b, \"c\", d] normalize=none", name: "npz"), .ok,
                        sink.lines.joined(separator: "\n"))
-        XCTAssertEqual(sink.lines.first, "\(path): 2 images [1, 2, 2], 2 classes (0, 1)")
+        XCTAssertEqual(sink.lines.first, "\(path)/train: 2 images [1, 2, 2], 2 classes (0, 1)")
         XCTAssertEqual(session.run("data \"\(path)\"", name: "default keys"), .runtimeError)
         XCTAssertTrue(sink.lines.last?.hasSuffix("\(path): bad .npz archive: no member 'x_train' (has: a, b, c, d)") ?? false,
                       sink.lines.last ?? "")

@@ -231,10 +231,13 @@ extension Session {
             let result: Evaluation
             do { result = try Distillation.evaluate(object.model, data: data.splits, split: split, batchSize: max(64, session.options.batch)) }
             catch { throw session.engineError(inv, error, at: "model") }
-            if split == .test { object.lastEvaluation = result }
-            object.evaluatedOn = DataFacts(data)
-            session.print(session.workspace.name(of: object, in: session) + " " + result.report(perClass: try inv.bool("per_class"), confusion: try inv.bool("confusion")))
-            session.hintIfNearChance(object, top1: result.top1, data)
+            session.print(session.workspace.name(of: object, in: session) + " "
+                + result.report(perClass: try inv.bool("per_class"), confusion: try inv.bool("confusion")))
+            // A loaded model scoring near chance was evaluated on the wrong input: save must not record that data.
+            if !session.hintIfNearChance(object, top1: result.top1, data) {
+                if split == .test { object.lastEvaluation = result }
+                object.evaluatedOn = DataFacts(data)
+            }
             return .none
         })
 

@@ -153,28 +153,40 @@ extension Session {
 
     /// Prints a hint (once per model and data) when a model whose weights came from a checkpoint, not trained since in
     /// this session, scores near chance: top-1 below chance + a tenth of the way from chance to 100%
-    /// (19% for 10 classes, 10.9% for 100), or below half the top-1 its checkpoint records.
-    func hintIfNearChance(_ object: ModelObject, top1: Double, _ data: DataObject) {
-        guard object.fromFile, object.records.isEmpty else { return }
+    /// (19% for 10 classes, 10.9% for 100), or below half the top-1 its checkpoint records (sskd's `top1`, or
+    /// RepDistiller's `best_acc`/`accuracy`). No hint when the checkpoint records another class count (the
+    /// warning of `warnIfDataDiffers` names that). The suggestions leave out the normalisation in force.
+    /// - Returns: whether the score is suspect (near chance or far below the record), hinted now or before; such an
+    ///   evaluation is not what `save` records.
+    @discardableResult
+    func hintIfNearChance(_ object: ModelObject, top1: Double, _ data: DataObject) -> Bool {
+        guard object.fromFile, object.records.isEmpty else { return false }
         let classes = data.splits.train.classCount
+        if let names = object.recorded?.classNames, names.count != classes { return false }
         let chance = 100 / Double(max(classes, 1))
-        let recordedTop1 = object.metadata[CheckpointKey.top1].flatMap(Double.init)
-            .flatMap { (0...100).contains($0) ? $0 : nil }
+        let recordedTop1 = [CheckpointKey.top1, "best_acc", "accuracy"].lazy
+            .compactMap { object.metadata[$0].flatMap(Double.init) }.first { (0...100).contains($0) }
         let nearChance = top1 < chance + (100 - chance) / 10
         let farBelowRecord = recordedTop1.map { top1 < $0 / 2 } ?? false
-        guard nearChance || farBelowRecord, object.hinted.insert(DataFacts(data).signature).inserted else { return }
+        guard nearChance || farBelowRecord else { return false }
+        guard object.hinted.insert(DataFacts(data).signature).inserted else { return true }
         let name = workspace.name(of: object, in: self)
+        let current = DataFacts(data)
         var text = String(format: "hint: %@ scores %.2f%% top-1 on %@", name, top1, data.name)
         text += nearChance ? String(format: ", near chance (%.2f%% for %d classes)", chance, classes)
                            : String(format: ", far below the %.2f%% its checkpoint records", recordedTop1 ?? 0)
         text += ": the input normalisation probably differs from the one it was trained with (this data: normalize="
-            + DataFacts(data).normalizationText + ")"
-        if let recorded = object.recorded, let option = recorded.normalizeOption {
+            + current.normalizationText + ")"
+        if let recorded = object.recorded, let option = recorded.normalizeOption, option != current.normalizeOption {
             text += "; its checkpoint records normalize=\(recorded.normalizationText): try normalize=\(option)"
         } else {
-            text += "; try normalize=none (pixels/255, torchvision ToTensor() only) or the preset it was trained with ("
-                + Normalization.presetNames.joined(separator: ", ") + ")"
+            let presets = Normalization.presetNames.filter { $0 != current.normalize }.joined(separator: ", ")
+            text += current.normalize == "none"
+                ? "; try normalize=computed (this data's own mean and std) or the preset it was trained with (\(presets))"
+                : "; try normalize=none (pixels/255, torchvision ToTensor() only) or the preset it was trained with "
+                    + "(\(presets))"
         }
         print(text)
+        return true
     }
 }
