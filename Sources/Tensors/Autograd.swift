@@ -244,7 +244,7 @@ extension Tensor {
             // A batch norm may leave its input's gradient unwritten for the flat convolution that made that input.
             var mayDefer = false, deferred: DeferredBatchNormGradient? = nil
             if first == nil, deferBatchNormGradients, let x = inputs.first, x.requiresGrad,
-               case let .conv2d(_, _, bias, geometry)? = x.gradFn, bias == nil, geometry.usesFlatDirect {
+               x.gradFn?.takesDeferredOutputGradient == true {
                 mayDefer = true
             }
             let inputGrads = op.backward(out: node, grad: g, firstInputGradient: &first, mayDeferFirst: mayDefer, deferredFirst: &deferred)

@@ -1,7 +1,8 @@
 import CKernels
 
-// The direct stride-1 convolution on zero-padded "flat" planes (third round of docs/performance.md), used by
-// `conv2d` and its backward pass for stride-1 "same" convolutions (ResNet's 3x3 convolutions with padding 1).
+// The direct stride-1 convolution on zero-padded "flat" planes (`ConvolutionPath.flat`, docs/performance.md's third
+// round): stride-1 "same" convolutions (ResNet's 3x3 convolutions with padding 1), so dY pads like x; a 1x1 convolution
+// without padding stays one GEMM on the gemm path.
 //
 // Each sample's planes are copied once into zero-padded planes of Hp × Wp = (H + 2·padH) × (W + 2·padW) floats,
 // laid out row after row with (kW − 1)·dilW + 16 zero floats after each plane. In that layout the output (oh, ow)
@@ -15,15 +16,6 @@ import CKernels
 // where dY_flat is the padded dY itself read from (padH, padW) on: dY(oh, ow) then sits at flat position oh·Wp + ow and
 // every other position falls on a zero of the padding, so the weight-gradient kernel sums over all positions and one
 // packing of dY serves both kernels.
-
-/// Switches the flat direct convolution off (tests compare it against the im2col + GEMM path).
-nonisolated(unsafe) var flatConvolutionEnabled = true
-
-extension Conv2dGeometry {
-    /// Whether `conv2d` and its backward pass use the flat direct kernels: stride 1, output planes as large as the
-    /// input ("same" padding, so dY pads like x), and not a 1x1 convolution without padding (one GEMM, no im2col).
-    var usesFlatDirect: Bool { flatConvolutionEnabled && isSame && !isPointwise }
-}
 
 /// The padded-plane geometry of a stride-1 convolution: plane sizes, tap offsets and the output positions.
 struct FlatPlanes {

@@ -1,6 +1,7 @@
 import CKernels
 
-// Stride-2 convolutions on the flat kernels (DirectConv.swift), by splitting the input into its four phases.
+// Stride-2 convolutions on the flat kernels (DirectConv.swift), by splitting the input into its four phases
+// (`ConvolutionPath.phases`).
 //
 // A stride-2 convolution whose output is half the input (H, W even, Hout = H/2: kernel k = 2·pad + 1 or 2·pad + 2, as
 // ResNet's 3x3/pad 1 and 1x1/pad 0 downsampling convolutions and the 7x7/pad 3 ImageNet stem) reads input row
@@ -18,15 +19,6 @@ import CKernels
 //   dW[co, ci, i, j] = Σ_s Σ_p dY_flat[s, co, p] · P_q[s, ci, p + (d_i + T)·Wq + e_j + L]   (the weight-gradient kernel)
 // where, as for stride 1, dY_flat is the padded dY read from its first interior element (its zero padding covers the
 // dropped positions), and dX is the four phases' outputs interleaved (`sskd_unpack_phases`).
-
-extension Conv2dGeometry {
-    /// Whether `conv2d` and its backward pass use the phase-split flat kernels: stride 2, no dilation, one group, even
-    /// input sizes and output planes half the input's.
-    var usesPhaseDirect: Bool {
-        flatConvolutionEnabled && stride == (2, 2) && dilation == (1, 1) && groups == 1
-            && h % 2 == 0 && w % 2 == 0 && hOut == h / 2 && wOut == w / 2 && h > 0 && w > 0
-    }
-}
 
 /// The phase-plane geometry of a stride-2 convolution (see the file header): plane sizes, each phase's taps and offsets,
 /// and the padded dY planes of the backward pass.

@@ -65,8 +65,8 @@ final class FastPathTests: XCTestCase {
         var rng = SeededRandom(seed: 13)
         let cases: [([Int], [Int])] = [([4, 16, 32, 32], [16, 16, 3, 3]), ([5, 32, 16, 16], [32, 32, 3, 3]),
                                        ([6, 64, 8, 8], [64, 64, 3, 3]), ([3, 1, 28, 28], [16, 1, 3, 3])]
-        let savedFlat = flatConvolutionEnabled, savedThreads = Parallel.threads
-        defer { flatConvolutionEnabled = savedFlat; Parallel.threads = savedThreads }
+        let savedThreads = Parallel.threads
+        defer { Parallel.threads = savedThreads }
         Parallel.threads = 2
         for (xs, ws) in cases {
             let x = Tensor.uniform(xs, low: -1, high: 1, rng: &rng), w = Tensor.uniform(ws, low: -1, high: 1, rng: &rng)
@@ -74,12 +74,13 @@ final class FastPathTests: XCTestCase {
             let r = Tensor.uniform([xs[0], ws[0], xs[2], xs[3]], low: -1, high: 1, rng: &rng)
             var results: [[[Float]]] = []
             for flat in [true, false] {
-                flatConvolutionEnabled = flat
+                var geometry = Conv2dGeometry(padding: (1, 1))
+                geometry.options.directKernels = flat
                 let (xg, wg, bg) = (Tensor(shape: x.shape, data: x.data, requiresGrad: true),
                                     Tensor(shape: w.shape, data: w.data, requiresGrad: true),
                                     Tensor(shape: b.shape, data: b.data, requiresGrad: true))
-                XCTAssertEqual(Conv2dGeometry(padding: (1, 1)).validatedForTest(xs, ws).usesFlatDirect, flat)
-                let y = try conv2d(xg, weight: wg, bias: bg, geometry: Conv2dGeometry(padding: (1, 1)))
+                XCTAssertEqual(geometry.validatedForTest(xs, ws).path, flat ? .flat : .gemm)
+                let y = try conv2d(xg, weight: wg, bias: bg, geometry: geometry)
                 try (y * r).sum().backward()
                 results.append([y.data, xg.grad!.data, wg.grad!.data, bg.grad!.data])
             }
@@ -265,7 +266,7 @@ final class FastPathTests: XCTestCase {
         ]
         for (xs, ws, geometry) in cases {
             let g = try geometry.validated(input: xs, weight: ws, bias: [ws[0]])
-            XCTAssertTrue(g.usesPhaseDirect, "\(xs) \(ws)")
+            XCTAssertEqual(g.path, .phases, "\(xs) \(ws)")
             let x = Tensor.uniform(xs, low: -1, high: 1, rng: &rng, requiresGrad: true)
             let w = Tensor.uniform(ws, low: -1, high: 1, rng: &rng, requiresGrad: true)
             let b = Tensor.uniform([ws[0]], low: -1, high: 1, rng: &rng, requiresGrad: true)

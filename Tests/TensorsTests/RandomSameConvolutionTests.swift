@@ -28,7 +28,7 @@ final class RandomSameConvolutionTests: XCTestCase {
         let w = Tensor.uniform([c.cout, c.cin / c.groups, c.kh, c.kw], low: -1, high: 1, rng: &rng, requiresGrad: true)
         let b = c.bias ? Tensor.uniform([c.cout], low: -1, high: 1, rng: &rng, requiresGrad: true) : nil
         let v = try g.validated(input: x.shape, weight: w.shape, bias: b?.shape)
-        XCTAssertTrue(v.hOut == c.h && v.wOut == c.w && v.usesFlatDirect, "\(c) is not a flat 'same' convolution")
+        XCTAssertTrue(v.hOut == c.h && v.wOut == c.w && v.path == .flat, "\(c) is not a flat 'same' convolution")
         let y = try conv2d(x, weight: w, bias: b, geometry: g)
         let r = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng)
         try (y * r).sum().backward()
@@ -40,7 +40,7 @@ final class RandomSameConvolutionTests: XCTestCase {
         let e = [RandomSameConvolutionTests.err(y.data, yRef), RandomSameConvolutionTests.err(x.grad!.data, dxRef.map(Double.init)),
                  RandomSameConvolutionTests.err(w.grad!.data, dwRef.map(Double.init)),
                  b == nil ? 0 : RandomSameConvolutionTests.err(b!.grad!.data, dbRef)]
-        return (e.max()!, "\(c) threads \(threads) flat \(v.usesFlatDirect) errs y/dx/dw/db \(e)")
+        return (e.max()!, "\(c) threads \(threads) path \(v.path) errs y/dx/dw/db \(e)")
     }
 
     func randomCase(_ rng: inout SeededRandom) -> Case {
