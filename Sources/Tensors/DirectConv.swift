@@ -95,6 +95,54 @@ func backwardSlots(items: Int, threads: Int, weights: Int) -> Int {
         : Swift.min(items, Swift.max(threads, Swift.min(8 * threads, (8 << 20) / Swift.max(1, weights))))
 }
 
+/// The batch of a direct backward pass (flat or phases) cut into chunks of samples and the chunks into consecutive
+/// "slots", the parallel items; each slot sums its chunks' dW in order into its own partial sum (`partials`; the first
+/// chunk stores, so partials are never cleared), and the partial sums are then added in slot order, so the result
+/// does not depend on which thread ran which slot (a 512x512 3x3 layer: 3 slots, not 8).
+struct BackwardSlots {
+    let threads: Int, chunk: Int, items: Int, count: Int, samples: Int, weights: Int
+    /// One partial sum of `weights` floats per slot (none when there is no dW).
+    let partials: ScratchBlocks
+
+    /// Slots for the backward pass of `g` with `weights` floats of dW, whose scratch planes are `planeStride` floats
+    /// apart. Samples per chunk: the weight-gradient kernel rereads 2 input channels of the chunk for every block of
+    /// 4 output channels, so keep those 2 · chunk planes near 8 KiB, leaving L1 to the 4 dY rows streaming past (a
+    /// standalone run of the kernel on the ResNet stage shapes was fastest at 1, 2–4 and 8 samples for 32x32, 16x16
+    /// and 8x8 planes; 1024 / stride gives 1, 3 and 8), and at least 4 chunks per thread.
+    init(_ g: Conv2dGeometry, planeStride: Int, weights: Int, needW: Bool) {
+        threads = convolutionThreads(work: 2 * g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
+        chunk = Swift.max(1, Swift.min(1024 / planeStride, g.n / (4 * threads)))
+        items = (g.n + chunk - 1) / chunk
+        samples = g.n
+        self.weights = weights
+        count = backwardSlots(items: items, threads: threads, weights: weights)
+        partials = ScratchBlocks(needW ? count : 0, count: weights)
+    }
+
+    /// Runs `body(slot, thread, n0, nb, first)` for every chunk of samples `n0..<n0 + nb`: the slots in parallel,
+    /// each slot's chunks in order, `first` for a slot's first chunk.
+    func run(_ body: (_ slot: Int, _ thread: Int, _ n0: Int, _ nb: Int, _ first: Bool) -> Void) {
+        Parallel.run(count, threads: threads) { slot, t in
+            let firstItem = items * slot / count
+            for item in firstItem..<(items * (slot + 1) / count) {
+                let n0 = item * chunk
+                body(slot, t, n0, Swift.min(chunk, samples - n0), item == firstItem)
+            }
+        }
+    }
+
+    /// Writes dW `[weights]` as the partial sums added in slot order, in parallel over the weights (zeros when
+    /// there were no slots).
+    func sum(into dW: UnsafeMutablePointer<Float>) {
+        if count == 0 { dW.update(repeating: 0, count: weights); return }
+        Parallel.forEach(weights, costPerItem: count) { range in
+            let lo = range.lowerBound, n = range.count
+            (dW + lo).update(from: partials[0] + lo, count: n)
+            for slot in 1..<count { vectorAdd(dW + lo, partials[slot] + lo, dW + lo, n) }
+        }
+    }
+}
+
 /// How many threads a convolution of `work` multiply-adds uses: 1 below 32 Ki (a parallel region would cost more
 /// than it saves), else `Parallel.threads`.
 func convolutionThreads(work: Int) -> Int { work < 32_768 ? 1 : Parallel.threads }
@@ -153,20 +201,13 @@ func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Con
 /// non-nil, using the flipped, per-group transposed weight `wT` `[Cin, CoutG, kH, kW]`; with `accumulateDX`, adds
 /// it to what `dX` holds, as dX + new) and dW `[Cout, CinG, kH, kW]`
 /// (when `dW` is non-nil; overwritten), from x `[N, Cin, H, W]` and dy `[N, Cout, H, W]`. The batch is cut into chunks
-/// of samples and the chunks into consecutive "slots", the parallel items; each slot sums its chunks' dW in order
-/// into its own partial sum (the first chunk stores, so partials are never cleared), and the partial sums are then
-/// added in slot order (in parallel over the weights), so the result does not depend on which thread ran which slot.
+/// of samples and the chunks into slots (`BackwardSlots`), each with its own dW partial sum added in slot order.
 func backwardFlat(x: UnsafePointer<Float>, input: ChannelAffine? = nil, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>?,
                   deferredDY: DeferredBatchNormGradient? = nil, _ g: Conv2dGeometry, dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false,
                   dW: UnsafeMutablePointer<Float>?) {
     let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
-    let threads = convolutionThreads(work: 2 * g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
-    // Samples per chunk: the weight-gradient kernel rereads 2 input channels of the chunk for every block of
-    // 4 output channels, so keep those 2 · chunk planes near 8 KiB, leaving L1 to the 4 dY rows streaming past
-    // (a standalone run of the kernel on the ResNet stage shapes was fastest at 1, 2–4 and 8 samples for
-    // 32x32, 16x16 and 8x8 planes; 1024 / stride gives 1, 3 and 8), and at least 4 chunks per thread.
-    let chunk = Swift.max(1, Swift.min(1024 / f.stride, g.n / (4 * threads)))
-    let items = (g.n + chunk - 1) / chunk, wCount = g.cOut * cinG * taps
+    let slots = BackwardSlots(g, planeStride: f.stride, weights: g.cOut * cinG * taps, needW: dW != nil)
+    let threads = slots.threads, chunk = slots.chunk
     let xs = ScratchBlocks(dW == nil ? 0 : threads, count: chunk * g.cIn * f.stride)
     // dY is packed once into padded planes that serve both kernels: the dX kernel reads them as its input, and the
     // weight-gradient kernel reads dY_flat at `interior` floats into each plane (output (oh, ow) sits at padded
@@ -175,60 +216,47 @@ func backwardFlat(x: UnsafePointer<Float>, input: ChannelAffine? = nil, wT: Unsa
     let dyPlanes = AlignedPlanes(interior: interior, stride: f.stride), lead = dyPlanes.lead, dyStride = dyPlanes.stride
     let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyStride + 16)   // + 16: the last plane's zeros run past
     let tmps = ScratchBlocks(dX == nil ? 0 : threads, count: g.cIn * f.ldo)
-    // Parallel items are "slots" of consecutive chunks, each run in order into the slot's own dW partial sum (a
-    // 512x512 3x3 layer: 3 slots, not 8).
-    let slots = backwardSlots(items: items, threads: threads, weights: wCount)
-    let partials = ScratchBlocks(dW == nil ? 0 : slots, count: wCount)
-    defer { xs.deallocate(); dyps.deallocate(); tmps.deallocate(); partials.deallocate() }
+    defer { xs.deallocate(); dyps.deallocate(); tmps.deallocate(); slots.partials.deallocate() }
     let hw = g.h * g.w
     f.offsets.withUnsafeBufferPointer { off in
-        Parallel.run(slots, threads: threads) { slot, t in
-            for item in (items * slot / slots)..<(items * (slot + 1) / slots) {
-                let n0 = item * chunk, nb = Swift.min(chunk, g.n - n0), first = item == items * slot / slots
-                let dyp = dyps[t] + lead
+        slots.run { slot, t, n0, nb, first in
+            let dyp = dyps[t] + lead
+            for s in 0..<nb {
+                if let deferredDY {   // a batch norm's dX, computed as it is packed
+                    deferredDY.pack(sample: n0 + s, h: g.h, w: g.w, into: dyp + s * g.cOut * dyStride, stride: dyStride, wp: f.wp,
+                                    ph: g.padding.h, pw: g.padding.w)
+                } else {
+                    sskd_pack_planes(dy! + (n0 + s) * g.cOut * hw, Int32(g.cOut), Int32(g.h), Int32(g.w), dyp + s * g.cOut * dyStride,
+                                     dyStride, f.wp, Int32(g.padding.h), Int32(g.padding.w))
+                }
+            }
+            if dW != nil {
+                let xp = xs[t]
                 for s in 0..<nb {
-                    if let deferredDY {   // a batch norm's dX, computed as it is packed
-                        deferredDY.pack(sample: n0 + s, h: g.h, w: g.w, into: dyp + s * g.cOut * dyStride, stride: dyStride, wp: f.wp,
-                                        ph: g.padding.h, pw: g.padding.w)
+                    if let input {   // x's values computed while packing (a batch norm's output, never written)
+                        input.pack(sample: n0 + s, h: g.h, w: g.w, into: xp + s * g.cIn * f.stride, stride: f.stride, wp: f.wp,
+                                   ph: g.padding.h, pw: g.padding.w)
                     } else {
-                        sskd_pack_planes(dy! + (n0 + s) * g.cOut * hw, Int32(g.cOut), Int32(g.h), Int32(g.w), dyp + s * g.cOut * dyStride,
-                                         dyStride, f.wp, Int32(g.padding.h), Int32(g.padding.w))
+                        f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride)
                     }
                 }
-                if dW != nil {
-                    let xp = xs[t]
-                    for s in 0..<nb {
-                        if let input {   // x's values computed while packing (a batch norm's output, never written)
-                            input.pack(sample: n0 + s, h: g.h, w: g.w, into: xp + s * g.cIn * f.stride, stride: f.stride, wp: f.wp,
-                                       ph: g.padding.h, pw: g.padding.w)
-                        } else {
-                            f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride)
-                        }
-                    }
-                    for grp in 0..<g.groups {   // the slot's first chunk stores its sums, the others add to them
-                        sskd_conv_flat_weight_grad(dyp + grp * coutG * dyStride + interior, dyStride, g.cOut * dyStride, Int32(coutG),
-                                                   xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
-                                                   off.baseAddress!, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
-                                                   partials[slot] + grp * coutG * cinG * taps, first ? 0 : 1)
-                    }
+                for grp in 0..<g.groups {   // the slot's first chunk stores its sums, the others add to them
+                    sskd_conv_flat_weight_grad(dyp + grp * coutG * dyStride + interior, dyStride, g.cOut * dyStride, Int32(coutG),
+                                               xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
+                                               off.baseAddress!, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
+                                               slots.partials[slot] + grp * coutG * cinG * taps, first ? 0 : 1)
                 }
-                guard let dX else { continue }
-                let tmp = tmps[t]
-                for s in 0..<nb {
-                    for grp in 0..<g.groups {
-                        sskd_conv_flat_forward(dyp + (s * g.cOut + grp * coutG) * dyStride, dyStride, Int32(coutG), off.baseAddress!,
-                                               Int32(taps), wT + grp * cinG * coutG * taps, Int32(cinG), tmp + grp * cinG * f.ldo, f.ldo, f.npos)
-                    }
-                    f.unpack(tmp, channels: g.cIn, bias: nil, accumulate: accumulateDX, into: dX + (n0 + s) * g.cIn * hw)
+            }
+            guard let dX else { return }
+            let tmp = tmps[t]
+            for s in 0..<nb {
+                for grp in 0..<g.groups {
+                    sskd_conv_flat_forward(dyp + (s * g.cOut + grp * coutG) * dyStride, dyStride, Int32(coutG), off.baseAddress!,
+                                           Int32(taps), wT + grp * cinG * coutG * taps, Int32(cinG), tmp + grp * cinG * f.ldo, f.ldo, f.npos)
                 }
+                f.unpack(tmp, channels: g.cIn, bias: nil, accumulate: accumulateDX, into: dX + (n0 + s) * g.cIn * hw)
             }
         }
     }
-    guard let dW else { return }
-    if slots == 0 { dW.update(repeating: 0, count: wCount); return }
-    Parallel.forEach(wCount, costPerItem: slots) { range in   // the partial sums in slot order
-        let lo = range.lowerBound, n = range.count
-        (dW + lo).update(from: partials[0] + lo, count: n)
-        for slot in 1..<slots { vectorAdd(dW + lo, partials[slot] + lo, dW + lo, n) }
-    }
+    if let dW { slots.sum(into: dW) }
 }

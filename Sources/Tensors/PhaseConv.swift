@@ -114,9 +114,9 @@ func convolvePhases(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: C
 func backwardPhases(x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: UnsafePointer<Float>, _ g: Conv2dGeometry,
                     dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false, dW: UnsafeMutablePointer<Float>?) {
     let f = PhasePlanes(g)
-    let threads = convolutionThreads(work: 2 * g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
-    let chunk = Swift.max(1, Swift.min(1024 / f.stride, g.n / (4 * threads)))
-    let items = (g.n + chunk - 1) / chunk, wCount = g.cOut * g.cIn * g.kH * g.kW
+    let wCount = g.cOut * g.cIn * g.kH * g.kW
+    let slots = BackwardSlots(g, planeStride: f.stride, weights: wCount, needW: dW != nil)
+    let threads = slots.threads, chunk = slots.chunk
     let phases = (0..<4).filter { !f.taps[$0].isEmpty }
     let interior = f.dyTop * f.wq + f.dyLeft
     let dyPlanes = AlignedPlanes(interior: interior, stride: f.dyStride)
@@ -127,8 +127,7 @@ func backwardPhases(x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: Unsafe
     let outputs = (0..<threads).map { t in
         (0..<4).map { f.taps[$0].isEmpty || dX == nil ? nil : UnsafePointer<Float>?(tmps[t] + $0 * g.cIn * f.dxLdo) }
     }
-    let slots = backwardSlots(items: items, threads: threads, weights: wCount)
-    let partials = ScratchBlocks(dW == nil ? 0 : slots, count: wCount)   // phase-major: [q][Cout, Cin, taps of q]
+    let partials = slots.partials   // phase-major: [q][Cout, Cin, taps of q]
     defer { xs.deallocate(); dyps.deallocate(); tmps.deallocate(); partials.deallocate() }
     var phaseBase = [Int](repeating: 0, count: 4)
     for q in 1..<4 { phaseBase[q] = phaseBase[q - 1] + g.cOut * g.cIn * f.taps[q - 1].count }
@@ -136,49 +135,46 @@ func backwardPhases(x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: Unsafe
     let dyStride = dyPlanes.stride   // dY's padded planes as in backwardFlat
     let hw = g.h * g.w, ohw = g.hOut * g.wOut
     withPointers(f.offsets) { offs in withPointers(f.dxOffsets) { dxOffs in withPointers(wT) { wTs in
-        Parallel.run(slots, threads: threads) { slot, t in
-            for item in (items * slot / slots)..<(items * (slot + 1) / slots) {
-                let n0 = item * chunk, nb = Swift.min(chunk, g.n - n0), first = item == items * slot / slots
-                let dyp = dyps[t] + dyPlanes.lead
-                for s in 0..<nb {
-                    sskd_pack_planes(dy + (n0 + s) * g.cOut * ohw, Int32(g.cOut), Int32(g.hOut), Int32(g.wOut), dyp + s * g.cOut * dyStride,
-                                     dyStride, f.wq, Int32(f.dyTop), Int32(f.dyLeft))
+        slots.run { slot, t, n0, nb, first in
+            let dyp = dyps[t] + dyPlanes.lead
+            for s in 0..<nb {
+                sskd_pack_planes(dy + (n0 + s) * g.cOut * ohw, Int32(g.cOut), Int32(g.hOut), Int32(g.wOut), dyp + s * g.cOut * dyStride,
+                                 dyStride, f.wq, Int32(f.dyTop), Int32(f.dyLeft))
+            }
+            if dW != nil {
+                let xp = xs[t]
+                for s in 0..<nb { f.pack(x + (n0 + s) * g.cIn * hw, into: xp + s * 4 * g.cIn * f.stride) }
+                for q in phases {   // the slot's first chunk stores its sums, the others add to them
+                    sskd_conv_flat_weight_grad(dyp + interior, dyStride, g.cOut * dyStride, Int32(g.cOut),
+                                               xp + q * g.cIn * f.stride, f.stride, 4 * g.cIn * f.stride, Int32(g.cIn),
+                                               offs[q], Int32(f.taps[q].count), 1, Int32(nb), f.npos,
+                                               partials[slot] + phaseBase[q], first ? 0 : 1)
                 }
-                if dW != nil {
-                    let xp = xs[t]
-                    for s in 0..<nb { f.pack(x + (n0 + s) * g.cIn * hw, into: xp + s * 4 * g.cIn * f.stride) }
-                    for q in phases {   // the slot's first chunk stores its sums, the others add to them
-                        sskd_conv_flat_weight_grad(dyp + interior, dyStride, g.cOut * dyStride, Int32(g.cOut),
-                                                   xp + q * g.cIn * f.stride, f.stride, 4 * g.cIn * f.stride, Int32(g.cIn),
-                                                   offs[q], Int32(f.taps[q].count), 1, Int32(nb), f.npos,
-                                                   partials[slot] + phaseBase[q], first ? 0 : 1)
-                    }
+            }
+            guard let dX else { return }
+            let tmp = tmps[t]
+            for s in 0..<nb {
+                for q in phases {
+                    sskd_conv_flat_forward(dyp + s * g.cOut * dyStride, dyStride, Int32(g.cOut), dxOffs[q], Int32(f.taps[q].count),
+                                           wTs[q], Int32(g.cIn), tmp + q * g.cIn * f.dxLdo, f.dxLdo, f.dxNpos)
                 }
-                guard let dX else { continue }
-                let tmp = tmps[t]
-                for s in 0..<nb {
-                    for q in phases {
-                        sskd_conv_flat_forward(dyp + s * g.cOut * dyStride, dyStride, Int32(g.cOut), dxOffs[q], Int32(f.taps[q].count),
-                                               wTs[q], Int32(g.cIn), tmp + q * g.cIn * f.dxLdo, f.dxLdo, f.dxNpos)
-                    }
-                    sskd_unpack_phases(outputs[t], f.dxLdo, f.wq, Int32(g.cIn), Int32(g.h / 2), Int32(g.w / 2), accumulateDX ? 1 : 0,
-                                       dX + (n0 + s) * g.cIn * hw)
-                }
+                sskd_unpack_phases(outputs[t], f.dxLdo, f.wq, Int32(g.cIn), Int32(g.h / 2), Int32(g.w / 2), accumulateDX ? 1 : 0,
+                                   dX + (n0 + s) * g.cIn * hw)
             }
         }
     } } }
     guard let dW else { return }
-    if slots == 0 { dW.update(repeating: 0, count: wCount); return }
+    if slots.count == 0 { dW.update(repeating: 0, count: wCount); return }
     // Where each dW element [co, ci, i, j] sits in the phase-major partial sums.
     var source = [Int](repeating: 0, count: wCount)
     for q in phases { for (n, tap) in f.taps[q].enumerated() { for co in 0..<g.cOut { for ci in 0..<g.cIn {
         source[(co * g.cIn + ci) * g.kH * g.kW + tap] = phaseBase[q] + (co * g.cIn + ci) * f.taps[q].count + n
     } } } }
     source.withUnsafeBufferPointer { src in
-        Parallel.forEach(wCount, costPerItem: slots) { range in   // the partial sums in slot order
+        Parallel.forEach(wCount, costPerItem: slots.count) { range in   // the partial sums in slot order
             for k in range {
                 var v = partials[0][src[k]]
-                for slot in 1..<slots { v += partials[slot][src[k]] }
+                for slot in 1..<slots.count { v += partials[slot][src[k]] }
                 dW[k] = v
             }
         }
