@@ -310,3 +310,52 @@ func batchNormBackward(_ x: Tensor, weight: Tensor?, hasBias: Bool, residual: Te
     if let residual { grads.append(residual.requiresGrad ? dy : nil) }
     return grads
 }
+
+/// The textbook batch normalisation in Double, forward (Ioffe & Szegedy 2015, Algorithm 1, training statistics: batch
+/// mean and biased variance over N·H·W values per channel), the oracle `batchNorm` and its fusions are tested against;
+/// `naiveBatchNormBackward` is its backward. x `[N, C]` or `[N, C, H, W]`, weight γ and bias β `[C]` (nil: 1 and 0).
+/// Returns y = γ·x̂ + β of x's shape, x̂ = (x − mean)·invStd, and the per-channel mean and invStd = 1/sqrt(var + eps)
+/// the backward needs. No running statistics, no autograd.
+public func naiveBatchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5)
+    -> (y: [Float], mean: [Double], invStd: [Double]) {
+    let n = x.shape[0], c = x.shape[1], hw = x.shape[2...].reduce(1, *), m = Double(n * hw), xs = x.data
+    var y = [Float](repeating: 0, count: xs.count), mean = [Double](repeating: 0, count: c), invStd = mean
+    for ch in 0..<c {
+        let idx = channelIndices(ch, n: n, c: c, hw: hw)
+        var sum = 0.0, squares = 0.0
+        for i in idx { sum += Double(xs[i]) }
+        mean[ch] = sum / m
+        for i in idx { squares += (Double(xs[i]) - mean[ch]) * (Double(xs[i]) - mean[ch]) }
+        invStd[ch] = 1 / (squares / m + Double(eps)).squareRoot()
+        let gamma = Double(weight?.data[ch] ?? 1), beta = Double(bias?.data[ch] ?? 0)
+        for i in idx { y[i] = Float(gamma * (Double(xs[i]) - mean[ch]) * invStd[ch] + beta) }
+    }
+    return (y, mean, invStd)
+}
+
+/// The backward pass of `naiveBatchNorm` in Double (the chain rule through Ioffe & Szegedy 2015, Algorithm 1), given
+/// dy of x's shape and the forward's mean and invStd per channel: with M = N·H·W values per channel,
+///   dβ = Σ dy,   dγ = Σ dy·x̂,   dx = γ·invStd/M · (M·dy − Σ dy − x̂·Σ dy·x̂).
+public func naiveBatchNormBackward(_ dy: [Float], x: Tensor, weight: Tensor?, mean: [Double], invStd: [Double])
+    -> (dInput: [Float], dWeight: [Float], dBias: [Float]) {
+    let n = x.shape[0], c = x.shape[1], hw = x.shape[2...].reduce(1, *), m = Double(n * hw), xs = x.data
+    var dInput = [Float](repeating: 0, count: xs.count)
+    var dWeight = [Float](repeating: 0, count: c), dBias = dWeight
+    for ch in 0..<c {
+        let idx = channelIndices(ch, n: n, c: c, hw: hw)
+        let xHat = idx.map { (Double(xs[$0]) - mean[ch]) * invStd[ch] }, g = idx.map { Double(dy[$0]) }
+        var sumDy = 0.0, sumDyXHat = 0.0
+        for j in g.indices { sumDy += g[j]; sumDyXHat += g[j] * xHat[j] }
+        let k = Double(weight?.data[ch] ?? 1) * invStd[ch] / m
+        for (j, i) in idx.enumerated() { dInput[i] = Float(k * (m * g[j] - sumDy - xHat[j] * sumDyXHat)) }
+        dWeight[ch] = Float(sumDyXHat); dBias[ch] = Float(sumDy)
+    }
+    return (dInput, dWeight, dBias)
+}
+
+/// The indices of channel `ch`'s N·H·W values in an `[N, C, H·W]` array, sample by sample.
+private func channelIndices(_ ch: Int, n: Int, c: Int, hw: Int) -> [Int] {
+    var idx: [Int] = []
+    for s in 0..<n { idx += Array(((s * c + ch) * hw)..<((s * c + ch + 1) * hw)) }
+    return idx
+}
