@@ -280,20 +280,6 @@ extension Tensor {
     public func detached() -> Tensor { Tensor(shape: shape, data: data) }
 }
 
-/// A gradient in the backward pass: written out, or a batch norm's dX still to be computed (`DeferredBatchNormGradient`).
-enum Gradient {
-    case dense([Float])
-    case deferred(DeferredBatchNormGradient)
-
-    /// The values, computing a deferred gradient.
-    var materialized: [Float] {
-        switch self {
-        case let .dense(g): return g
-        case let .deferred(d): return d.materialized()
-        }
-    }
-}
-
 /// `a += b` elementwise. - Precondition: equal counts.
 @inline(__always) func addInPlace(_ a: inout [Float], _ b: [Float]) {
     precondition(a.count == b.count)

@@ -134,15 +134,6 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: C
     return result
 }
 
-extension Op {
-    /// Whether this op's backward takes its output's gradient unwritten (`Gradient.deferred`, a training batch norm's
-    /// dX): a flat convolution without bias packs it straight into its padded dY planes.
-    var takesDeferredOutputGradient: Bool {
-        if case let .conv2d(_, _, bias, g) = self { return bias == nil && g.path == .flat }
-        return false
-    }
-}
-
 /// Gradients of conv2d's inputs [x, weight, bias?] from dy `[N, Cout, Hout, Wout]`, on the path the forward took.
 /// When `existing` holds a gradient x has already received (taken from it, left nil), dX is added to it: the direct
 /// paths add while they write dX (existing + dX, the engine's own order, so bit for bit the same as adding after),

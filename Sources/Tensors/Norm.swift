@@ -6,39 +6,8 @@ import CKernels
 //             running_mean ← (1−m)·running_mean + m·mean, running_var ← (1−m)·running_var + m·var·M/(M−1)
 //             (unbiased), m = momentum = 0.1 by default, M = N·H·W;
 //   eval:     normalise with running_mean / running_var.
-
-/// Per-plane statistics of an `[N, C, H, W]` tensor, recorded by the op that wrote it (conv2d's flat path, while
-/// each output plane is in cache) so that a training-mode batch norm that follows need not read the tensor for its
-/// statistics. Per `[H, W]` plane, `[N·C]` floats each in the tensor's order: the rounded mean m, the residual
-/// r = Σ (x − m) and M2 = Σ (x − m)²; the plane's exact mean is m + r/(H·W) and its M2 about that mean
-/// M2 − r²/(H·W) (so the rounding of m does not reach the variance). `batchNorm` merges the planes per channel with
-/// the parallel-variance formula of Chan, Golub & LeVeque (1979): M2 = Σ_s M2_s + H·W·Σ_s (mean_s − mean)².
-struct PlaneMoments {
-    var mean: [Float], residual: [Float], m2: [Float]
-    init(planes: Int) {
-        mean = [Float](repeating: 0, count: planes); residual = mean; m2 = mean
-    }
-
-    /// Where the writer puts one plane's three values (index c of each pointer).
-    struct Pointers {
-        var mean, residual, m2: UnsafeMutablePointer<Float>
-        func advanced(by k: Int) -> Pointers { Pointers(mean: mean + k, residual: residual + k, m2: m2 + k) }
-    }
-}
-
-extension Optional where Wrapped == PlaneMoments {
-    /// Calls `body` with pointers to the three arrays (nil when there are no moments to record).
-    mutating func withPointers(_ body: (PlaneMoments.Pointers?) -> Void) {
-        guard var m = self else { body(nil); return }
-        self = nil   // keep the arrays uniquely referenced while they are written
-        m.mean.withUnsafeMutableBufferPointer { mean in m.residual.withUnsafeMutableBufferPointer { residual in
-            m.m2.withUnsafeMutableBufferPointer { m2 in
-                body(PlaneMoments.Pointers(mean: mean.baseAddress!, residual: residual.baseAddress!, m2: m2.baseAddress!))
-            }
-        } }
-        self = m
-    }
-}
+// The fused ReLU and residual (`relu:`, `residual:`) are here; the couplings with the convolutions around a batch norm
+// (statistics from the convolution, the output and dX left unwritten for it) are in Fused/ConvBatchNorm.swift.
 
 /// What the batch-norm backward pass needs besides the input: the mean and 1/sqrt(var + eps) per channel
 /// used to normalise (x̂ = (x − mean)·invStd is recomputed rather than stored, saving one activation-sized array).
@@ -52,43 +21,6 @@ public struct BatchNormSaved {
     /// with `relu`, the backward recomputes the mask output > 0 as x·scale + shift > 0 (bit for bit the forward's
     /// test) instead of reading the output again.
     var scale: [Float] = [], shift: [Float] = []
-}
-
-/// Switches off leaving a batch norm's output unwritten for the flat convolution after it (tests compare the two).
-nonisolated(unsafe) var deferBatchNormOutputs = true
-
-/// A batch norm's output `[N, C, H·W]` not yet written: per plane source·scale[c] + shift[c], then max(·, 0) with
-/// `relu` (`Tensor.pending`). A flat convolution reading it computes the values while packing its padded planes
-/// (`sskd_pack_planes_affine`, rounded as `sskd_affine`), so the normalised activation is never written or read back;
-/// any other read of the tensor's `data` gets `materialized()`, the same values.
-struct ChannelAffine {
-    let source: [Float], scale: [Float], shift: [Float]
-    let relu: Bool
-    let channels: Int, planeSize: Int
-
-    /// The values written out, as `batchNorm` writes them when not deferring.
-    func materialized() -> [Float] {
-        var out = [Float](unsafeUninitializedCapacity: source.count) { _, k in k = source.count }
-        source.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in
-            Parallel.forEach(source.count / Swift.max(1, planeSize), costPerItem: planeSize) { range in
-                for idx in range {
-                    let ch = idx % channels
-                    vectorAffine(px.baseAddress! + idx * planeSize, po.baseAddress! + idx * planeSize, planeSize,
-                                 scale: scale[ch], shift: shift[ch], relu: relu)
-                }
-            }
-        } }
-        return out
-    }
-
-    /// Packs sample `s` (`channels` planes `[h, w]`, h·w = planeSize) into padded planes at `dst` (`FlatPlanes`
-    /// layout: `stride` floats per plane, rows `wp` apart, the data `ph` rows and `pw` columns in).
-    func pack(sample s: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int, ph: Int, pw: Int) {
-        source.withUnsafeBufferPointer { px in
-            sskd_pack_planes_affine(px.baseAddress! + s * channels * planeSize, Int32(channels), Int32(h), Int32(w), dst, stride, wp,
-                                    Int32(ph), Int32(pw), scale, shift, relu ? 1 : 0)
-        }
-    }
 }
 
 /// Batch normalisation (`F.batch_norm`): x `[N, C]` or `[N, C, H, W]`; weight (γ), bias (β),
@@ -174,18 +106,7 @@ func batchMoments(_ x: Tensor, n: Int, c: Int, hw: Int) -> (mean: [Float], varia
     var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
     let m = Double(n * hw)
     if let pm = x.planeMoments, pm.mean.count == n * c, pm.residual.count == n * c, pm.m2.count == n * c, hw > 0 {
-        let size = Double(hw)
-        for ch in 0..<c {
-            // Each plane's exact mean and M2 (the residual corrects the rounded mean), then Chan et al.'s merge.
-            let planes = (0..<n).map { s0 -> (mean: Double, m2: Double) in
-                let k = s0 * c + ch, r = Double(pm.residual[k])
-                return (Double(pm.mean[k]) + r / size, Double(pm.m2[k]) - r * r / size)
-            }
-            let mu = planes.reduce(0) { $0 + $1.mean } / Double(n)
-            let q = planes.reduce(0) { $0 + $1.m2 + size * ($1.mean - mu) * ($1.mean - mu) }
-            mean[ch] = Float(mu); variance[ch] = Float(Swift.max(0, q) / m)
-        }
-        return (mean, variance)
+        return pm.channelMoments(n: n, c: c, hw: hw)
     }
     x.data.withUnsafeBufferPointer { px in mean.withUnsafeMutableBufferPointer { mean in variance.withUnsafeMutableBufferPointer { variance in
         Parallel.forEach(c, costPerItem: n * hw) { range in
@@ -200,45 +121,6 @@ func batchMoments(_ x: Tensor, n: Int, c: Int, hw: Int) -> (mean: [Float], varia
         }
     } } }
     return (mean, variance)
-}
-
-/// Switches off handing a training batch norm's dX to the flat convolution before it unwritten (tests compare the two).
-nonisolated(unsafe) var deferBatchNormGradients = true
-
-/// A training batch norm's dX `[N, C, H·W]` not yet written: per channel a·g' − b·x + c, g' = g masked by the fused
-/// ReLU's mask x·reluScale + reluShift > 0 when given. The autograd engine hands it to the flat convolution that
-/// produced x, which computes it while packing its padded dY planes (`sskd_pack_planes_linear2`), saving the pass
-/// that writes dX and the pass that reads it back; anything else gets `materialized()`, the same values.
-struct DeferredBatchNormGradient {
-    let g: [Float], x: [Float]
-    let a: [Float], b: [Float], c: [Float]
-    let reluScale: [Float]?, reluShift: [Float]?
-    let n: Int, channels: Int, hw: Int
-
-    /// dX written out: `vectorLinear2` per plane, as the batch norm's backward computes it when not deferred.
-    func materialized() -> [Float] {
-        var d = [Float](unsafeUninitializedCapacity: g.count) { _, k in k = g.count }
-        g.withUnsafeBufferPointer { pg in x.withUnsafeBufferPointer { px in d.withUnsafeMutableBufferPointer { pd in
-            Parallel.forEach(n * channels, costPerItem: hw) { range in
-                for idx in range {
-                    let ch = idx % channels, base = idx * hw
-                    vectorLinear2(pg.baseAddress! + base, px.baseAddress! + base, pd.baseAddress! + base, hw, a: a[ch], b: b[ch], c: c[ch],
-                                  relu: reluScale.map { FusedReluMask(scale: $0[ch], shift: reluShift![ch]) })
-                }
-            }
-        } } }
-        return d
-    }
-
-    /// Packs sample `s`'s planes into the padded planes at `dst` (`FlatPlanes` layout: `stride` floats per plane, rows
-    /// `wp` apart, the data `ph` rows and `pw` columns in), computing each value as `materialized()` would.
-    func pack(sample s: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int, ph: Int, pw: Int) {
-        let at = s * channels * hw
-        g.withUnsafeBufferPointer { pg in x.withUnsafeBufferPointer { px in
-            sskd_pack_planes_linear2(pg.baseAddress! + at, px.baseAddress! + at, Int32(channels), Int32(h), Int32(w), dst, stride, wp,
-                                     Int32(ph), Int32(pw), a, b, c, reluScale == nil ? 0 : 1, reluScale ?? [], reluShift ?? [])
-        } }
-    }
 }
 
 /// The backward pass of `batchNorm`: gradients of [x, weight?, bias?, residual?]. With `mayDefer` (the engine allows
