@@ -21,8 +21,10 @@ public struct Conv2dGeometry: Equatable {
     // Derived on validation:
     var n = 0, cIn = 0, h = 0, w = 0, cOut = 0, kH = 0, kW = 0, hOut = 0, wOut = 0
 
-    /// Creates a geometry; sizes are symmetric pairs `(h, w)` as PyTorch's `Conv2d(stride=, padding=, dilation=, groups=)`.
-    public init(stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) {
+    /// Creates a geometry; sizes are symmetric pairs `(h, w)` as PyTorch's
+    /// `Conv2d(stride=, padding=, dilation=, groups=)`.
+    public init(stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
+                groups: Int = 1) {
         self.stride = (stride.0, stride.1); self.padding = (padding.0, padding.1)
         self.dilation = (dilation.0, dilation.1); self.groups = groups
     }
@@ -34,25 +36,39 @@ public struct Conv2dGeometry: Equatable {
     /// Checks input and weight against each other and fills in the derived sizes.
     /// - Throws: `TensorError` naming the shapes, e.g. `conv2d: input [8, 3, 28, 28] has 3 channels, weight expects 1`.
     func validated(input x: [Int], weight: [Int], bias: [Int]?) throws -> Conv2dGeometry {
-        guard x.count == 4 else { throw TensorError.invalidShape(op: "conv2d", shape: x, reason: "is not [N, C, H, W]") }
-        guard weight.count == 4 else { throw TensorError.invalidShape(op: "conv2d weight", shape: weight, reason: "is not [Cout, Cin/groups, kH, kW]") }
-        guard groups >= 1, stride.h >= 1, stride.w >= 1, dilation.h >= 1, dilation.w >= 1, padding.h >= 0, padding.w >= 0 else {
-            throw TensorError.invalidArgument(op: "conv2d", reason: "stride \(stride), padding \(padding), dilation \(dilation), groups \(groups) out of range")
+        guard x.count == 4 else {
+            throw TensorError.invalidShape(op: "conv2d", shape: x, reason: "is not [N, C, H, W]")
+        }
+        guard weight.count == 4 else {
+            throw TensorError.invalidShape(op: "conv2d weight", shape: weight,
+                                           reason: "is not [Cout, Cin/groups, kH, kW]")
+        }
+        guard groups >= 1, stride.h >= 1, stride.w >= 1, dilation.h >= 1, dilation.w >= 1,
+              padding.h >= 0, padding.w >= 0 else {
+            throw TensorError.invalidArgument(
+                op: "conv2d",
+                reason: "stride \(stride), padding \(padding), dilation \(dilation), groups \(groups) out of range")
         }
         guard x[1] == weight[1] * groups else {
-            throw TensorError.invalidShape(op: "conv2d", shape: x,
-                                           reason: "has \(x[1]) channels, weight \(formatShape(weight)) expects \(weight[1] * groups)")
+            throw TensorError.invalidShape(
+                op: "conv2d", shape: x,
+                reason: "has \(x[1]) channels, weight \(formatShape(weight)) expects \(weight[1] * groups)")
         }
         guard weight[0] % groups == 0 else {
-            throw TensorError.invalidArgument(op: "conv2d", reason: "\(weight[0]) output channels not divisible by groups \(groups)")
+            throw TensorError.invalidArgument(op: "conv2d",
+                                              reason: "\(weight[0]) output channels not divisible by groups \(groups)")
         }
-        if let bias, bias != [weight[0]] { throw TensorError.shapeMismatch(op: "conv2d bias", lhs: [weight[0]], rhs: bias) }
+        if let bias, bias != [weight[0]] {
+            throw TensorError.shapeMismatch(op: "conv2d bias", lhs: [weight[0]], rhs: bias)
+        }
         var g = self
         g.n = x[0]; g.cIn = x[1]; g.h = x[2]; g.w = x[3]; g.cOut = weight[0]; g.kH = weight[2]; g.kW = weight[3]
         g.hOut = (g.h + 2 * padding.h - dilation.h * (g.kH - 1) - 1) / stride.h + 1
         g.wOut = (g.w + 2 * padding.w - dilation.w * (g.kW - 1) - 1) / stride.w + 1
-        guard g.h + 2 * padding.h - dilation.h * (g.kH - 1) - 1 >= 0, g.w + 2 * padding.w - dilation.w * (g.kW - 1) - 1 >= 0 else {
-            throw TensorError.invalidShape(op: "conv2d", shape: x, reason: "is smaller than the (dilated) kernel \(g.kH)x\(g.kW)")
+        guard g.h + 2 * padding.h - dilation.h * (g.kH - 1) - 1 >= 0,
+              g.w + 2 * padding.w - dilation.w * (g.kW - 1) - 1 >= 0 else {
+            throw TensorError.invalidShape(op: "conv2d", shape: x,
+                                           reason: "is smaller than the (dilated) kernel \(g.kH)x\(g.kW)")
         }
         return g
     }
@@ -108,10 +124,12 @@ extension Conv2dGeometry {
 /// a batch norm that follows, and on the flat path an input whose values are still pending (a batch norm's output,
 /// `Tensor.pending`) is computed while it is packed.
 /// - Throws: `TensorError` naming the shapes when input, weight, bias and geometry disagree.
-public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: Conv2dGeometry = Conv2dGeometry()) throws -> Tensor {
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
+                   geometry: Conv2dGeometry = Conv2dGeometry()) throws -> Tensor {
     let g = try geometry.validated(input: x.shape, weight: weight.shape, bias: bias?.shape)
     let path = g.path
-    var out = [Float](unsafeUninitializedCapacity: g.outputShape.reduce(1, *)) { _, n in n = g.outputShape.reduce(1, *) }
+    let count = g.outputShape.reduce(1, *)
+    var out = [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
     var moments = path != .gemm && GradMode.isEnabled ? PlaneMoments(planes: g.n * g.cOut) : nil
     let input = path == .flat ? x.pending : nil
     (input?.source ?? x.data).withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in
@@ -172,7 +190,8 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
             backwardFlat(x: px.baseAddress!, input: input, wT: wT, dy: pdy.baseAddress, deferredDY: deferredDY, g,
                          dX: dXp, accumulateDX: accumulate, dW: dWp)
         } else {
-            backwardPhases(x: px.baseAddress!, w: weight.data, dy: pdy.baseAddress!, g, dX: dXp, accumulateDX: accumulate, dW: dWp)
+            backwardPhases(x: px.baseAddress!, w: weight.data, dy: pdy.baseAddress!, g,
+                           dX: dXp, accumulateDX: accumulate, dW: dWp)
         }
     } } } }
     return gradients(needX ? dX : nil, needW ? dW : nil)
@@ -202,7 +221,8 @@ func flippedWeight(_ w: [Float], _ g: Conv2dGeometry) -> [Float] {
 /// Direct (seven-loop) convolution in Double, the oracle the im2col path is tested against.
 /// Same shapes and geometry as `conv2d`; no autograd.
 /// - Throws: `TensorError` as `conv2d`.
-public func naiveConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: Conv2dGeometry = Conv2dGeometry()) throws -> Tensor {
+public func naiveConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
+                        geometry: Conv2dGeometry = Conv2dGeometry()) throws -> Tensor {
     let g = try geometry.validated(input: x.shape, weight: weight.shape, bias: bias?.shape)
     let cinG = g.cIn / g.groups, coutG = g.cOut / g.groups
     var out = [Float](repeating: 0, count: g.outputShape.reduce(1, *))
@@ -210,7 +230,8 @@ public func naiveConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geomet
         var acc = Double(bias?.data[co] ?? 0)
         let grp = co / coutG
         for ci in 0..<cinG { for i in 0..<g.kH { for j in 0..<g.kW {
-            let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h, iw = ow * g.stride.w - g.padding.w + j * g.dilation.w
+            let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h
+            let iw = ow * g.stride.w - g.padding.w + j * g.dilation.w
             guard ih >= 0, ih < g.h, iw >= 0, iw < g.w else { continue }
             acc += Double(x.data[((s * g.cIn + grp * cinG + ci) * g.h + ih) * g.w + iw])
                  * Double(weight.data[((co * cinG + ci) * g.kH + i) * g.kW + j])

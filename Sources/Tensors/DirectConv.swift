@@ -196,15 +196,15 @@ func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Con
     }
 }
 
-/// Backward pass of a flat direct convolution `g` over the whole batch, x read from `x` or, with `input`, computed from
-/// it as it is packed; dY `[N, Cout, H, W]` read from `dy` or, when given, computed from `deferredDY` as it is packed: writes dX `[N, Cin, H, W]` (when `dX` is
-/// non-nil, using the flipped, per-group transposed weight `wT` `[Cin, CoutG, kH, kW]`; with `accumulateDX`, adds
-/// it to what `dX` holds, as dX + new) and dW `[Cout, CinG, kH, kW]`
-/// (when `dW` is non-nil; overwritten), from x `[N, Cin, H, W]` and dy `[N, Cout, H, W]`. The batch is cut into chunks
-/// of samples and the chunks into slots (`BackwardSlots`), each with its own dW partial sum added in slot order.
-func backwardFlat(x: UnsafePointer<Float>, input: ChannelAffine? = nil, wT: UnsafePointer<Float>, dy: UnsafePointer<Float>?,
-                  deferredDY: DeferredBatchNormGradient? = nil, _ g: Conv2dGeometry, dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false,
-                  dW: UnsafeMutablePointer<Float>?) {
+/// Backward pass of a flat direct convolution `g` over the whole batch, x `[N, Cin, H, W]` read from `x` or, with
+/// `input`, computed from it as it is packed; dY `[N, Cout, H, W]` read from `dy` or, when given, computed from
+/// `deferredDY` as it is packed. Writes dX `[N, Cin, H, W]` (when `dX` is non-nil, using the flipped, per-group
+/// transposed weight `wT` `[Cin, CoutG, kH, kW]`; with `accumulateDX`, adds it to what `dX` holds, as dX + new) and
+/// dW `[Cout, CinG, kH, kW]` (when `dW` is non-nil; overwritten). The batch is cut into chunks of samples and the
+/// chunks into slots (`BackwardSlots`), each with its own dW partial sum added in slot order.
+func backwardFlat(x: UnsafePointer<Float>, input: ChannelAffine? = nil, wT: UnsafePointer<Float>,
+                  dy: UnsafePointer<Float>?, deferredDY: DeferredBatchNormGradient? = nil, _ g: Conv2dGeometry,
+                  dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false, dW: UnsafeMutablePointer<Float>?) {
     let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
     let slots = BackwardSlots(g, planeStride: f.stride, weights: g.cOut * cinG * taps, needW: dW != nil)
     let threads = slots.threads, chunk = slots.chunk
@@ -223,26 +223,26 @@ func backwardFlat(x: UnsafePointer<Float>, input: ChannelAffine? = nil, wT: Unsa
             let dyp = dyps[t] + lead
             for s in 0..<nb {
                 if let deferredDY {   // a batch norm's dX, computed as it is packed
-                    deferredDY.pack(sample: n0 + s, h: g.h, w: g.w, into: dyp + s * g.cOut * dyStride, stride: dyStride, wp: f.wp,
-                                    ph: g.padding.h, pw: g.padding.w)
+                    deferredDY.pack(sample: n0 + s, h: g.h, w: g.w, into: dyp + s * g.cOut * dyStride,
+                                    stride: dyStride, wp: f.wp, ph: g.padding.h, pw: g.padding.w)
                 } else {
-                    sskd_pack_planes(dy! + (n0 + s) * g.cOut * hw, Int32(g.cOut), Int32(g.h), Int32(g.w), dyp + s * g.cOut * dyStride,
-                                     dyStride, f.wp, Int32(g.padding.h), Int32(g.padding.w))
+                    sskd_pack_planes(dy! + (n0 + s) * g.cOut * hw, Int32(g.cOut), Int32(g.h), Int32(g.w),
+                                     dyp + s * g.cOut * dyStride, dyStride, f.wp, Int32(g.padding.h), Int32(g.padding.w))
                 }
             }
             if dW != nil {
                 let xp = xs[t]
                 for s in 0..<nb {
                     if let input {   // x's values computed while packing (a batch norm's output, never written)
-                        input.pack(sample: n0 + s, h: g.h, w: g.w, into: xp + s * g.cIn * f.stride, stride: f.stride, wp: f.wp,
-                                   ph: g.padding.h, pw: g.padding.w)
+                        input.pack(sample: n0 + s, h: g.h, w: g.w, into: xp + s * g.cIn * f.stride,
+                                   stride: f.stride, wp: f.wp, ph: g.padding.h, pw: g.padding.w)
                     } else {
                         f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride)
                     }
                 }
                 for grp in 0..<g.groups {   // the slot's first chunk stores its sums, the others add to them
-                    sskd_conv_flat_weight_grad(dyp + grp * coutG * dyStride + interior, dyStride, g.cOut * dyStride, Int32(coutG),
-                                               xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
+                    sskd_conv_flat_weight_grad(dyp + grp * coutG * dyStride + interior, dyStride, g.cOut * dyStride,
+                                               Int32(coutG), xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
                                                off.baseAddress!, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
                                                slots.partials[slot] + grp * coutG * cinG * taps, first ? 0 : 1)
                 }
@@ -251,8 +251,9 @@ func backwardFlat(x: UnsafePointer<Float>, input: ChannelAffine? = nil, wT: Unsa
             let tmp = tmps[t]
             for s in 0..<nb {
                 for grp in 0..<g.groups {
-                    sskd_conv_flat_forward(dyp + (s * g.cOut + grp * coutG) * dyStride, dyStride, Int32(coutG), off.baseAddress!,
-                                           Int32(taps), wT + grp * cinG * coutG * taps, Int32(cinG), tmp + grp * cinG * f.ldo, f.ldo, f.npos)
+                    sskd_conv_flat_forward(dyp + (s * g.cOut + grp * coutG) * dyStride, dyStride, Int32(coutG),
+                                           off.baseAddress!, Int32(taps), wT + grp * cinG * coutG * taps, Int32(cinG),
+                                           tmp + grp * cinG * f.ldo, f.ldo, f.npos)
                 }
                 f.unpack(tmp, channels: g.cIn, bias: nil, accumulate: accumulateDX, into: dX + (n0 + s) * g.cIn * hw)
             }

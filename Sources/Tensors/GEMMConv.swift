@@ -47,7 +47,8 @@ extension Conv2dGeometry {
 /// whose out-of-image columns and rows are then zeroed; otherwise rows are copied element by element.
 func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, cols: UnsafeMutablePointer<Float>) {
     let hw = g.hOut * g.wOut, rowLen = nb * hw, plane = g.h * g.w
-    let columns = (0..<g.kW).map { g.validColumns($0) }, validRows = (0..<g.kH).map { g.validRows($0) }   // per tap, not per row
+    // Per tap, not per row:
+    let columns = (0..<g.kW).map { g.validColumns($0) }, validRows = (0..<g.kH).map { g.validRows($0) }
     for c in 0..<g.cIn { for i in 0..<g.kH { for j in 0..<g.kW {
         let (lo, hi, shift) = columns[j], rows = validRows[i], right = g.wOut - hi
         let dst = cols + ((c * g.kH + i) * g.kW + j) * rowLen
@@ -67,7 +68,8 @@ func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, co
                 }
             } else {
                 for oh in rows.lo..<rows.hi {
-                    let rowPtr = src + (oh * g.stride.h + i * g.dilation.h - g.padding.h) * g.w + shift, row = o + oh * g.wOut
+                    let rowPtr = src + (oh * g.stride.h + i * g.dilation.h - g.padding.h) * g.w + shift
+                    let row = o + oh * g.wOut
                     zeroFill(row, lo)
                     if g.stride.w == 1 { (row + lo).update(from: rowPtr + lo, count: hi - lo) } else {
                         for ow in lo..<hi { row[ow] = rowPtr[ow * g.stride.w] }
@@ -88,7 +90,8 @@ func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, co
 /// Adds `cols [Cin·kH·kW, nb·Hout·Wout]` back into samples `n0..<n0+nb` of `dx` (the adjoint of `im2col`).
 /// For stride-1 "same" convolutions the out-of-image columns of `cols` are zeroed first (`cols` is scratch),
 /// so that each (tap, sample) block is one contiguous shifted addition.
-func col2im(_ cols: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, dx: UnsafeMutablePointer<Float>) {
+func col2im(_ cols: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int,
+            dx: UnsafeMutablePointer<Float>) {
     let hw = g.hOut * g.wOut, rowLen = nb * hw, plane = g.h * g.w
     for r in 0..<(g.cIn * g.kH * g.kW) {
         let c = r / (g.kH * g.kW), i = (r / g.kW) % g.kH, j = r % g.kW
@@ -108,7 +111,8 @@ func col2im(_ cols: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry, n0: Int, n
                 if t1 > t0 { vectorAdd(d + t0 + offset, o + t0, d + t0 + offset, t1 - t0) }
             } else {
                 for oh in rows.lo..<rows.hi {
-                    let rowPtr = d + (oh * g.stride.h + i * g.dilation.h - g.padding.h) * g.w + shift, row = o + oh * g.wOut
+                    let rowPtr = d + (oh * g.stride.h + i * g.dilation.h - g.padding.h) * g.w + shift
+                    let row = o + oh * g.wOut
                     for ow in lo..<hi { rowPtr[ow * g.stride.w] += row[ow] }
                 }
             }
@@ -143,7 +147,11 @@ func convolve(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dG
     for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
         let nb = Swift.min(chunk, part.upperBound - n0), colsN = nb * hw
         let b: UnsafePointer<Float>
-        if g.isPointwise { b = x + n0 * g.cIn * hw } else { im2col(x, g, n0: n0, nb: nb, cols: cols); b = UnsafePointer(cols) }
+        if g.isPointwise {
+            b = x + n0 * g.cIn * hw
+        } else {
+            im2col(x, g, n0: n0, nb: nb, cols: cols); b = UnsafePointer(cols)
+        }
         if nb == 1 {   // one sample: the GEMM writes its [Cout, HW] output in place
             let dst = out + n0 * g.cOut * hw
             for grp in 0..<g.groups {
@@ -183,14 +191,17 @@ func backwardGEMM(_ x: Tensor, weight: Tensor, wT: [Float], dy: [Float], _ g: Co
     var dWParts = [Float](repeating: 0, count: needW ? parts * wCount : 0)
     var ga = g   // the adjoint "same" convolution dX = conv(dY, W̃): channels swapped
     ga.cIn = g.cOut; ga.cOut = g.cIn
-    x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in dy.withUnsafeBufferPointer { pdy in
-    dX.withUnsafeMutableBufferPointer { pdx in dWParts.withUnsafeMutableBufferPointer { pdw in wT.withUnsafeBufferPointer { pwT in
+    x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in
+    dy.withUnsafeBufferPointer { pdy in wT.withUnsafeBufferPointer { pwT in
+    dX.withUnsafeMutableBufferPointer { pdx in dWParts.withUnsafeMutableBufferPointer { pdw in
         forEachBatchPart(g.n, work: work) { part, samples in
             let dXp = needX ? pdx.baseAddress! : nil, dWp = needW ? pdw.baseAddress! + part * wCount : nil
             if g.isSame {
-                backwardSame(x: px.baseAddress!, wT: pwT.baseAddress!, dy: pdy.baseAddress!, ga, samples: samples, dX: dXp, dWT: dWp)
+                backwardSame(x: px.baseAddress!, wT: pwT.baseAddress!, dy: pdy.baseAddress!, ga, samples: samples,
+                             dX: dXp, dWT: dWp)
             } else {
-                backwardColumns(x: px.baseAddress!, w: pw.baseAddress!, dy: pdy.baseAddress!, g, samples: samples, dX: dXp, dW: dWp)
+                backwardColumns(x: px.baseAddress!, w: pw.baseAddress!, dy: pdy.baseAddress!, g, samples: samples,
+                                dX: dXp, dW: dWp)
             }
         }
     } } } } } }
@@ -264,7 +275,11 @@ func backwardSame(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, dy: UnsafeP
     for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
         let nb = Swift.min(chunk, part.upperBound - n0), colsN = nb * hw
         let b: UnsafePointer<Float>
-        if ga.isPointwise { b = dy + n0 * ga.cIn * hw } else { im2col(dy, ga, n0: n0, nb: nb, cols: cols); b = UnsafePointer(cols) }
+        if ga.isPointwise {
+            b = dy + n0 * ga.cIn * hw
+        } else {
+            im2col(dy, ga, n0: n0, nb: nb, cols: cols); b = UnsafePointer(cols)
+        }
         if let dWT {   // dW̃_gᵀ[kG, CinG] += cols_g · X_g[CinG, nb·HW]ᵀ
             let xs: UnsafePointer<Float>
             if nb == 1 { xs = x + n0 * ga.cOut * hw } else {

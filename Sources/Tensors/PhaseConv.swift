@@ -138,8 +138,8 @@ func backwardPhases(x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: Unsafe
         slots.run { slot, t, n0, nb, first in
             let dyp = dyps[t] + dyPlanes.lead
             for s in 0..<nb {
-                sskd_pack_planes(dy + (n0 + s) * g.cOut * ohw, Int32(g.cOut), Int32(g.hOut), Int32(g.wOut), dyp + s * g.cOut * dyStride,
-                                 dyStride, f.wq, Int32(f.dyTop), Int32(f.dyLeft))
+                sskd_pack_planes(dy + (n0 + s) * g.cOut * ohw, Int32(g.cOut), Int32(g.hOut), Int32(g.wOut),
+                                 dyp + s * g.cOut * dyStride, dyStride, f.wq, Int32(f.dyTop), Int32(f.dyLeft))
             }
             if dW != nil {
                 let xp = xs[t]
@@ -155,11 +155,12 @@ func backwardPhases(x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: Unsafe
             let tmp = tmps[t]
             for s in 0..<nb {
                 for q in phases {
-                    sskd_conv_flat_forward(dyp + s * g.cOut * dyStride, dyStride, Int32(g.cOut), dxOffs[q], Int32(f.taps[q].count),
-                                           wTs[q], Int32(g.cIn), tmp + q * g.cIn * f.dxLdo, f.dxLdo, f.dxNpos)
+                    sskd_conv_flat_forward(dyp + s * g.cOut * dyStride, dyStride, Int32(g.cOut), dxOffs[q],
+                                           Int32(f.taps[q].count), wTs[q], Int32(g.cIn), tmp + q * g.cIn * f.dxLdo,
+                                           f.dxLdo, f.dxNpos)
                 }
-                sskd_unpack_phases(outputs[t], f.dxLdo, f.wq, Int32(g.cIn), Int32(g.h / 2), Int32(g.w / 2), accumulateDX ? 1 : 0,
-                                   dX + (n0 + s) * g.cIn * hw)
+                sskd_unpack_phases(outputs[t], f.dxLdo, f.wq, Int32(g.cIn), Int32(g.h / 2), Int32(g.w / 2),
+                                   accumulateDX ? 1 : 0, dX + (n0 + s) * g.cIn * hw)
             }
         }
     } } }

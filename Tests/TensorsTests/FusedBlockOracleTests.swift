@@ -10,7 +10,8 @@ final class FusedBlockOracleTests: XCTestCase {
         var rng = SeededRandom(seed: 31)
         for stride in [1, 2] {
             let (n, cin, cout, h) = (4, stride == 1 ? 8 : 6, 8, 8)   // an identity shortcut needs cin == cout
-            let same = Conv2dGeometry(padding: (1, 1)), first = Conv2dGeometry(stride: (stride, stride), padding: (1, 1))
+            let same = Conv2dGeometry(padding: (1, 1))
+            let first = Conv2dGeometry(stride: (stride, stride), padding: (1, 1))
             let down = Conv2dGeometry(stride: (2, 2))
             let x = Tensor.normal([n, cin, h, h], rng: &rng, requiresGrad: true)
             let w1 = Tensor.normal([cout, cin, 3, 3], std: 0.3, rng: &rng, requiresGrad: true)

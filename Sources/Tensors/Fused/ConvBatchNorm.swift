@@ -45,7 +45,8 @@ extension Optional where Wrapped == PlaneMoments {
         self = nil   // keep the arrays uniquely referenced while they are written
         m.mean.withUnsafeMutableBufferPointer { mean in m.residual.withUnsafeMutableBufferPointer { residual in
             m.m2.withUnsafeMutableBufferPointer { m2 in
-                body(PlaneMoments.Pointers(mean: mean.baseAddress!, residual: residual.baseAddress!, m2: m2.baseAddress!))
+                body(PlaneMoments.Pointers(mean: mean.baseAddress!, residual: residual.baseAddress!,
+                                           m2: m2.baseAddress!))
             }
         } }
         self = m
@@ -100,10 +101,11 @@ struct ChannelAffine {
 
     /// Packs sample `s` (`channels` planes `[h, w]`, h·w = planeSize) into padded planes at `dst` (`FlatPlanes`
     /// layout: `stride` floats per plane, rows `wp` apart, the data `ph` rows and `pw` columns in).
-    func pack(sample s: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int, ph: Int, pw: Int) {
+    func pack(sample s: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int,
+              ph: Int, pw: Int) {
         source.withUnsafeBufferPointer { px in
-            sskd_pack_planes_affine(px.baseAddress! + s * channels * planeSize, Int32(channels), Int32(h), Int32(w), dst, stride, wp,
-                                    Int32(ph), Int32(pw), scale, shift, relu ? 1 : 0)
+            sskd_pack_planes_affine(px.baseAddress! + s * channels * planeSize, Int32(channels), Int32(h), Int32(w),
+                                    dst, stride, wp, Int32(ph), Int32(pw), scale, shift, relu ? 1 : 0)
         }
     }
 }
@@ -128,7 +130,8 @@ struct DeferredBatchNormGradient {
             Parallel.forEach(n * channels, costPerItem: hw) { range in
                 for idx in range {
                     let ch = idx % channels, base = idx * hw
-                    vectorLinear2(pg.baseAddress! + base, px.baseAddress! + base, pd.baseAddress! + base, hw, a: a[ch], b: b[ch], c: c[ch],
+                    vectorLinear2(pg.baseAddress! + base, px.baseAddress! + base, pd.baseAddress! + base, hw,
+                                  a: a[ch], b: b[ch], c: c[ch],
                                   relu: reluScale.map { FusedReluMask(scale: $0[ch], shift: reluShift![ch]) })
                 }
             }
@@ -138,16 +141,19 @@ struct DeferredBatchNormGradient {
 
     /// Packs sample `s`'s planes into the padded planes at `dst` (`FlatPlanes` layout: `stride` floats per plane, rows
     /// `wp` apart, the data `ph` rows and `pw` columns in), computing each value as `materialized()` would.
-    func pack(sample s: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int, ph: Int, pw: Int) {
+    func pack(sample s: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int,
+              ph: Int, pw: Int) {
         let at = s * channels * hw
         g.withUnsafeBufferPointer { pg in x.withUnsafeBufferPointer { px in
-            sskd_pack_planes_linear2(pg.baseAddress! + at, px.baseAddress! + at, Int32(channels), Int32(h), Int32(w), dst, stride, wp,
-                                     Int32(ph), Int32(pw), a, b, c, reluScale == nil ? 0 : 1, reluScale ?? [], reluShift ?? [])
+            sskd_pack_planes_linear2(pg.baseAddress! + at, px.baseAddress! + at, Int32(channels), Int32(h), Int32(w),
+                                     dst, stride, wp, Int32(ph), Int32(pw), a, b, c, reluScale == nil ? 0 : 1,
+                                     reluScale ?? [], reluShift ?? [])
         } }
     }
 }
 
-/// A gradient in the backward pass: written out, or a batch norm's dX still to be computed (`DeferredBatchNormGradient`).
+/// A gradient in the backward pass: written out, or a batch norm's dX still to be computed
+/// (`DeferredBatchNormGradient`).
 enum Gradient {
     case dense([Float])
     case deferred(DeferredBatchNormGradient)
