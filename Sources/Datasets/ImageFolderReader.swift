@@ -86,8 +86,11 @@ extension DatasetLoader {
     public static let maximumImagePixels = 1 << 26
     /// Largest image file read, in bytes: 1 GiB.
     public static let maximumImageFileBytes = 1 << 30
-    /// Most decoded pixel bytes (N × C × H × W over train and test) an ImageFolder may hold: 8 GiB.
-    public static let maximumImageFolderBytes = 1 << 33
+    /// Most decoded pixel bytes (N × C × H × W over train and test) an ImageFolder may hold: 8 GiB, or a quarter
+    /// of the machine's physical memory when that is less (training makes Float32 batches and caches on top).
+    public static var maximumImageFolderBytes: Int {
+        min(1 << 33, Int(clamping: ProcessInfo.processInfo.physicalMemory / 4))
+    }
 
     /// True when `path` names a folder and is not one of `standardNames` (nor `fashion`): `data DIR` then
     /// reads it with `imageFolder(_:options:)`.
@@ -170,8 +173,7 @@ extension DatasetLoader {
             throw DatasetError.badImageFolder(
                 path: root, reason: "\(allFiles.count) images of [\(channels), \(size.height), \(size.width)] need "
                     + "\(allFiles.count * imageBytes) bytes, more than the limit of \(maximumImageFolderBytes) "
-                    + "(8 GiB); "
-                    + "pass a smaller size=")
+                    + "(8 GiB or a quarter of this machine's memory, the smaller); pass a smaller size=")
         }
 
         let base = datasetBase(root)

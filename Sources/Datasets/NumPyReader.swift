@@ -66,10 +66,19 @@ extension DatasetLoader {
         }
         let bytes = try FileBytes.contents(path)
         let name = name ?? URL(fileURLWithPath: path).lastPathComponent
-        return (try npz(bytes: bytes, path: path, imagesKey: keys[0], labelsKey: keys[1], name: name + "/train",
-                        layout: layout),
-                try npz(bytes: bytes, path: path, imagesKey: keys[2], labelsKey: keys[3], name: name + "/test",
-                        layout: layout))
+        var train = try npz(bytes: bytes, path: path, imagesKey: keys[0], labelsKey: keys[1], name: name + "/train",
+                            layout: layout)
+        var test = try npz(bytes: bytes, path: path, imagesKey: keys[2], labelsKey: keys[3], name: name + "/test",
+                           layout: layout)
+        // The classes are 0...the largest label of either split (a small test split may lack the last class).
+        if train.classCount != test.classCount {
+            let classes = Dataset.numberedClasses(max(train.classCount, test.classCount))
+            train = try npz(bytes: bytes, path: path, imagesKey: keys[0], labelsKey: keys[1], name: name + "/train",
+                            classNames: classes, layout: layout)
+            test = try npz(bytes: bytes, path: path, imagesKey: keys[2], labelsKey: keys[3], name: name + "/test",
+                           classNames: classes, layout: layout)
+        }
+        return (train, test)
     }
 
     /// `npz(_:)` on the archive's bytes; `path` is named in errors.

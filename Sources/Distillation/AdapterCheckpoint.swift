@@ -106,6 +106,16 @@ public enum AdapterCheckpoint {
                     throw CheckpointError.badMetadata(path: path, key: prefix + "conv.weight",
                                                       reason: "shape \(formatShape(s)) is not [Ct, Cs, 1, 1]")
                 }
+                // The adapter maps the student's stage-k features: its input channels are that stage's output's.
+                let stage = model.stages[k - 1]
+                let produced = model.namedParameters().last { name, t in
+                    t.rank >= 2 && stage.modules.contains { name.hasPrefix($0 + ".") }
+                }?.1.shape[0]
+                if let produced, produced != s[1] {
+                    throw CheckpointError.badMetadata(path: path, key: prefix + "conv.weight",
+                                                      reason: "shape \(formatShape(s)) takes \(s[1]) channels, but "
+                                                        + "stage \(k) of the model gives \(produced)")
+                }
                 let adapter = Adapter(from: s[1], to: s[0], seed: 0)
                 let own = adapter.stateDict()
                 expected += own.map { (prefix + $0.0, $0.1.shape) }

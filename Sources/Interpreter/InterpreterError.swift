@@ -1,3 +1,5 @@
+import Storage
+
 /// An error in sskd input, located at the character at fault.
 ///
 /// Printed clox/jlox style, e.g.
@@ -12,10 +14,11 @@ public enum InterpreterError: Error, CustomStringConvertible, Equatable {
     /// A statement failed while running: bad arguments, unknown names, errors thrown by commands (exit code 70).
     case runtime(String, SourceLocation)
 
-    /// The message without location.
+    /// The message without location, safe to print: text quoted from files (tensor names, zip members, metadata)
+    /// has its control and format characters escaped (`Storage.printableMessage`), lines cut at 4,000 characters.
     public var message: String {
         switch self {
-        case let .syntax(m, _), let .runtime(m, _): return m
+        case let .syntax(m, _), let .runtime(m, _): return printableMessage(m)
         }
     }
 

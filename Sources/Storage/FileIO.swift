@@ -12,7 +12,8 @@ nonisolated(unsafe) var injectedWriteFault: (step: WriteStep, errno: Int32)?
 /// Writes `bytes` to `path` so that readers see either the old file or the complete new one: the bytes go
 /// to a temporary file in the same folder (same file system, so `rename(2)` is atomic), which is written,
 /// fsynced, closed, renamed over `path`, and then the folder is fsynced so the rename survives a crash.
-/// On any failure the temporary file is removed and the old file is untouched.
+/// On any failure the temporary file is removed and the old file is untouched. An existing `path` that is a
+/// device, FIFO or symbolic link is refused before anything is written (renaming over it would destroy it).
 /// - Throws: `StorageError.writeFailed(path:reason:code:)`; `reason` is the step and the OS message, e.g.
 ///   `write: No space left on device`, `rename: Is a directory`, or
 ///   `cannot create a temporary file in /a/b: Permission denied` (also `Not a directory` when a parent
@@ -29,6 +30,19 @@ public func atomicWrite<Bytes: ContiguousBytes>(_ bytes: Bytes, to path: String)
     func check(_ step: WriteStep, _ ok: @autoclosure () -> Bool) throws {
         if let fault = injectedWriteFault, fault.step == step { throw failure(step, fault.errno) }
         guard ok() else { throw failure(step) }
+    }
+    // Only a regular file is replaced: renaming over a device, FIFO or symbolic link would destroy it.
+    var existing = stat()
+    let mode = lstat(path, &existing) == 0 ? existing.st_mode & S_IFMT : S_IFREG
+    if mode != S_IFREG && mode != S_IFDIR {  // a folder fails at rename, as it always did
+        let kind: String
+        switch mode {
+        case S_IFLNK: kind = "a symbolic link"
+        case S_IFIFO: kind = "a FIFO"
+        case S_IFCHR, S_IFBLK: kind = "a device"
+        default: kind = "not a regular file"
+        }
+        throw StorageError.writeFailed(path: path, reason: "it is \(kind); only a regular file is replaced", code: EEXIST)
     }
     let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     try check(.create, fd >= 0)

@@ -17,3 +17,12 @@ public func printable(_ text: String, limit: Int = 200) -> String {
     }
     return out
 }
+
+/// A message that may quote file content, made safe to print: each line goes through `printable` (cut at
+/// `lineLimit` scalars) and the line breaks and tabs that structure the message are kept.
+public func printableMessage(_ text: String, lineLimit: Int = 4000) -> String {
+    text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+        line.split(separator: "\t", omittingEmptySubsequences: false)
+            .map { printable(String($0), limit: lineLimit) }.joined(separator: "\t")
+    }.joined(separator: "\n")
+}

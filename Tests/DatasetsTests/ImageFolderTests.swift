@@ -298,7 +298,8 @@ final class ImageFolderTests: XCTestCase {
         let large = ImageFolderOptions(size: ImageSize(height: 8192, width: 8192))
         XCTAssertThrowsError(try DatasetLoader.imageFolder(g.dir, options: large)) {
             XCTAssertEqual("\($0)", "\(g.dir): 43 images of [3, 8192, 8192] need 8657043456 bytes, more than the limit "
-                           + "of 8589934592 (8 GiB); pass a smaller size=")
+                           + "of \(DatasetLoader.maximumImageFolderBytes) (8 GiB or a quarter of this machine's memory, "
+                           + "the smaller); pass a smaller size=")
         }
     }
 

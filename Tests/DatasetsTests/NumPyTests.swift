@@ -107,6 +107,19 @@ final class NumPyTests: XCTestCase {
         }
     }
 
+    func testTestSplitLackingTheLastClassSharesTheTrainClasses() throws {
+        let f = try Fixtures()
+        let x = Fixtures.npy(descr: "|u1", shape: [3, 1, 1], [0, 1, 2])
+        let path = try f.write("t.npz", Fixtures.zip([
+            ("x_train.npy", x), ("y_train.npy", Fixtures.npy(descr: "<i8", shape: [3], Fixtures.bytes([Int64(0), 1, 2]))),
+            ("x_test.npy", x), ("y_test.npy", Fixtures.npy(descr: "<i8", shape: [3], Fixtures.bytes([Int64(0), 1, 1])))],
+            deflate: false))
+        let (train, test) = try DatasetLoader.npzSplits(path)
+        XCTAssertEqual(train.classNames, ["0", "1", "2"])
+        XCTAssertEqual(test.classNames, ["0", "1", "2"])
+        XCTAssertEqual(test.labels, [0, 1, 1])
+    }
+
     func testFloatPixelsOutsideZeroOneAreRefused() throws {
         let f = try Fixtures()
         let labels = Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(0)]))

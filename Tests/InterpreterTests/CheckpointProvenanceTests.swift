@@ -1,3 +1,4 @@
+import Tensors
 import Distillation
 import Foundation
 import Networks
@@ -218,5 +219,35 @@ final class CheckpointProvenanceTests: XCTestCase {
                                                  + "it was trained with (imagenet, cifar10, cifar100, mnist, "
                                                  + "fashion-mnist, half)") ?? false, sink.lines.last ?? "")
         XCTAssertFalse(session.hintIfNearChance(t, top1: 80, data), "a good score is not suspect")
+    }
+
+    /// A sidecar whose adapter takes another channel count than the student's stage gives is not restored.
+    func testSidecarWithWrongInputChannelsIsNotRestored() throws {
+        let (_, _, file) = try savedStudent()
+        let sidecarURL = AdapterCheckpoint.url(for: file)
+        var sidecar = try StateDict.load(contentsOf: sidecarURL)
+        let weight = try XCTUnwrap(sidecar["stage1.adapter.conv.weight"])   // [8, 4, 1, 1]
+        sidecar["stage1.adapter.conv.weight"] = Tensor.zeros([weight.shape[0], weight.shape[1] + 1, 1, 1])
+        try sidecar.save(to: sidecarURL)
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        XCTAssertEqual(session.run("c = load \"\(file.path)\"", name: "load"), .ok, sink.text)
+        XCTAssertTrue(sink.text.contains("metadata 'stage1.adapter.conv.weight': shape [8, 5, 1, 1] takes 5 channels, "
+                                         + "but stage 1 of the model gives 4"), sink.text)
+        XCTAssertTrue(try model(session, "c").alignments.isEmpty)
+    }
+
+    /// Tensor names and other file text in errors reach the terminal escaped.
+    func testFileTextInErrorsIsEscaped() throws {
+        let file = folder.appendingPathComponent("esc.safetensors")
+        try StateDict(namedTensors: [("fc.weight\u{1b}]0;T\u{7}\u{202e}", Tensor.zeros([2, 2]))]).save(to: file)
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        XCTAssertEqual(session.run("m = load \"\(file.path)\" arch=resnet8 channels=1 classes=10", name: "esc"),
+                       .runtimeError)
+        let text = sink.lines.joined(separator: "\n")
+        XCTAssertFalse(text.unicodeScalars.contains { $0 == "\u{1b}" || $0 == "\u{7}" || $0 == "\u{202e}" }, text)
+        XCTAssertTrue(text.contains("Unexpected key(s) in state_dict: \"fc.weight\\u{1b}]0;T\\u{7}\\u{202e}\""), text)
+        XCTAssertTrue(text.contains("\n\tMissing key(s) in state_dict: \"conv1.weight\""), "the report keeps its lines")
     }
 }

@@ -112,4 +112,31 @@ final class StorageTests: XCTestCase {
             XCTAssertEqual("\(error)", "t.zip: bad zip archive: 65534 entries cannot fit in a 98-byte directory")
         }
     }
+
+    /// A FIFO, a device or a symbolic link at the target is refused, not replaced by a regular file.
+    func testNonRegularTargetsAreRefusedAndKept() throws {
+        let fifo = folder + "/pipe.npy", link = folder + "/link.npy"
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: folder + "/elsewhere")
+        for (path, kind) in [(fifo, "a FIFO"), (link, "a symbolic link"), ("/dev/null", "a device")] {
+            XCTAssertThrowsError(try atomicWrite([1] as [UInt8], to: path)) {
+                XCTAssertEqual("\($0)", "cannot write \(path): it is \(kind); only a regular file is replaced "
+                               + "(any previous file is unchanged)")
+            }
+        }
+        var info = stat()
+        XCTAssertEqual(lstat(fifo, &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFIFO, "the FIFO is still a FIFO")
+        XCTAssertEqual(lstat(link, &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFLNK, "the link is still a link")
+        XCTAssertEqual(lstat("/dev/null", &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFCHR)
+    }
+
+    /// Text quoted from files is escaped in messages; the lines and tabs of a multi-line report are kept.
+    func testPrintableMessageKeepsLinesAndTabs() {
+        XCTAssertEqual(printableMessage("Error(s):\n\tUnexpected key(s): \"a\u{1b}]0;T\u{7}\u{202e}b\""),
+                       "Error(s):\n\tUnexpected key(s): \"a\\u{1b}]0;T\\u{7}\\u{202e}b\"")
+        XCTAssertEqual(printableMessage(String(repeating: "x", count: 5000)).count, 4003)
+    }
 }

@@ -22,6 +22,9 @@ public struct Unpickler<Hooks: PickleHooks> {
     private var marks: [[PickleValue]] = []
     private var memo: [Int: PickleValue] = [:]
     private var heap = PickleHeap<Hooks.Object>()
+    /// Bytes made by `_codecs.encode` so far: bounded by the pickle's own size, so memoized strings cannot be
+    /// encoded again and again into gigabytes.
+    private var encodedBytes = 0
 
     /// Unpickles `bytes` (read from the file `path`) into a root value and the heap holding its containers
     /// and objects. `streamName` names the byte stream in messages (`data.pkl` inside a `.pth`, say).
@@ -194,6 +197,10 @@ public struct Unpickler<Hooks: PickleHooks> {
             guard args.count == 2, case let .string(text) = args[0], case let .string(encoding) = args[1],
                   ["latin1", "latin-1", "iso-8859-1"].contains(encoding.lowercased()) else {
                 throw fail("_codecs.encode expects (str, 'latin1')")
+            }
+            encodedBytes += text.utf8.count
+            guard encodedBytes <= bytes.count else {
+                throw fail("_codecs.encode has made \(encodedBytes) bytes, more than the pickle's own \(bytes.count)")
             }
             var out = [UInt8]()
             out.reserveCapacity(text.unicodeScalars.count)
