@@ -73,6 +73,10 @@ public func atomicWrite<Bytes: ContiguousBytes>(_ bytes: Bytes, to path: String)
     }
 }
 
+/// The largest file `readFile` reads whole: half the machine's physical memory. A larger (or sparse) file is
+/// refused before anything is allocated, instead of failing the allocation and aborting.
+public var maximumReadBytes: Int { Int(clamping: ProcessInfo.processInfo.physicalMemory / 2) }
+
 /// The whole content of the regular file at `path`.
 /// - Throws: `StorageError.unreadable(path:reason:code:)` with the OS reason (`No such file or directory`,
 ///   `Permission denied`, ...) or `is a folder` / `not a regular file`.
@@ -91,6 +95,12 @@ public func readFile(_ path: String) throws -> [UInt8] {
     case S_IFDIR: throw StorageError.unreadable(path: path, reason: "is a folder", code: EISDIR)
     default: throw StorageError.unreadable(path: path, reason: "not a regular file", code: 0)
     }
+    let limit = maximumReadBytes
+    func tooLarge(_ size: Int) -> StorageError {
+        .unreadable(path: path, reason: "\(size) bytes is more than the \(limit) this machine can read into memory "
+                        + "(half its physical memory)", code: EFBIG)
+    }
+    guard Int(info.st_size) <= limit else { throw tooLarge(Int(info.st_size)) }
     var bytes = [UInt8](), chunk = [UInt8](repeating: 0, count: 1 << 20)
     bytes.reserveCapacity(Int(info.st_size))
     while true {
@@ -98,6 +108,7 @@ public func readFile(_ path: String) throws -> [UInt8] {
         if n < 0 && errno == EINTR { continue }
         guard n >= 0 else { throw failure() }
         if n == 0 { return bytes }
+        guard bytes.count + n <= limit else { throw tooLarge(bytes.count + n) }   // a file that grows while read
         bytes += chunk.prefix(n)
     }
 }

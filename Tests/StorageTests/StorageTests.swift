@@ -139,4 +139,15 @@ final class StorageTests: XCTestCase {
                        "Error(s):\n\tUnexpected key(s): \"a\\u{1b}]0;T\\u{7}\\u{202e}b\"")
         XCTAssertEqual(printableMessage(String(repeating: "x", count: 5000)).count, 4003)
     }
+
+    /// A (sparse) file larger than half the machine's memory is refused before any allocation, not aborted on.
+    func testFileLargerThanMemoryIsRefused() throws {
+        let path = folder + "/huge.pth"
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: nil))
+        XCTAssertEqual(truncate(path, off_t(maximumReadBytes) + 1), 0)
+        XCTAssertThrowsError(try readFile(path)) {
+            XCTAssertEqual("\($0)", "\(path): cannot read: \(maximumReadBytes + 1) bytes is more than the "
+                           + "\(maximumReadBytes) this machine can read into memory (half its physical memory)")
+        }
+    }
 }
