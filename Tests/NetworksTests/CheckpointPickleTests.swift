@@ -112,6 +112,18 @@ final class CheckpointPickleTests: XCTestCase {
                     + " not allowed (only tensors, storages and dicts are, as torch.load(weights_only=True))")
     }
 
+    /// One memoized 2 MB key set 10,000 times (each SETITEM hashes it): refused at once, not hours of hashing.
+    func testRepeatedLargeDictKeyIsBounded() throws {
+        let key = 2 << 20, repeats = 10_000
+        var bytes: [UInt8] = [0x80, 0x02, 0x7D, 0x58] + withUnsafeBytes(of: UInt32(key).littleEndian, Array.init)
+        bytes += [UInt8](repeating: 0x6B, count: key) + [0x71, 0x01, 0x4E, 0x73]      // 'kkk...' q1 None SETITEM
+        for _ in 0..<repeats { bytes += [0x68, 0x01, 0x4E, 0x73] }                   // h1 None SETITEM
+        bytes.append(0x2E)
+        XCTAssertThrowsError(try TorchPickle.load(bytes, path: "keys")) {
+            XCTAssertTrue("\($0)".contains("dict keys total"), "\($0)")
+        }
+    }
+
     func testMalformedPicklesReportTheirByteOffset() {
         assertError("80027d7100ff", "m.pth: unsupported pickle opcode 0xff at byte 5 of data.pkl")
         assertError("800258100000006162", "m.pth: malformed pickle at byte 2 of data.pkl: data.pkl ends inside an opcode"

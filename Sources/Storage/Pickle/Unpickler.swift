@@ -25,6 +25,9 @@ public struct Unpickler<Hooks: PickleHooks> {
     /// Bytes made by `_codecs.encode` so far: bounded by the pickle's own size, so memoized strings cannot be
     /// encoded again and again into gigabytes.
     private var encodedBytes = 0
+    /// Bytes of str/bytes dict keys hashed so far: bounded by a few times the pickle's size, so one memoized
+    /// large key set again and again (each set hashes it) cannot take hours.
+    private var keyBytes = 0
 
     /// Unpickles `bytes` (read from the file `path`) into a root value and the heap holding its containers
     /// and objects. `streamName` names the byte stream in messages (`data.pkl` inside a `.pth`, say).
@@ -222,7 +225,17 @@ public struct Unpickler<Hooks: PickleHooks> {
     private mutating func fill(_ target: PickleValue, _ flat: [PickleValue]) throws {
         guard case let .dict(dict) = target else { throw fail("SETITEM on a non-dict") }
         guard flat.count % 2 == 0 else { throw fail("odd number of values for SETITEMS") }
-        for i in stride(from: 0, to: flat.count, by: 2) { heap.dicts[dict].set(flat[i], flat[i + 1]) }
+        for i in stride(from: 0, to: flat.count, by: 2) {
+            switch flat[i] {
+            case let .string(key): keyBytes += key.utf8.count
+            case let .bytes(key): keyBytes += key.count
+            default: break
+            }
+            guard keyBytes <= 4 * bytes.count + (1 << 20) else {
+                throw fail("dict keys total \(keyBytes) bytes, more than 4 times the pickle's \(bytes.count)")
+            }
+            heap.dicts[dict].set(flat[i], flat[i + 1])
+        }
     }
 
     private mutating func pop() throws -> PickleValue {
