@@ -2,6 +2,7 @@ import Datasets
 import Distillation
 import Foundation
 import Networks
+import Storage
 import Tensors
 
 // data, model, load, split, eval, freeze, unfreeze (and the model half of `save`, `show`).
@@ -180,11 +181,11 @@ extension Session {
             } catch {
                 let sidecar = AdapterCheckpoint.url(for: URL(fileURLWithPath: path)).path
                 warnings.append("warning: adapters not restored from \(sidecar): "
-                                + terminalSafe("\(error)", limit: 1000))
+                                + printable("\(error)", limit: 1000))
             }
             var line = "loaded \(model.architecture) from \(path): \(grouped(model.parameterCount)) parameters"
-            if let top1 = meta[CheckpointKey.top1] { line += ", recorded top-1 \(terminalSafe(top1, limit: 20))%" }
-            if let dataset = meta[CheckpointKey.dataset] { line += " on \(terminalSafe(dataset))" }
+            if let top1 = meta[CheckpointKey.top1] { line += ", recorded top-1 \(printable(top1, limit: 20))%" }
+            if let dataset = meta[CheckpointKey.dataset] { line += " on \(printable(dataset))" }
             let frozen = model.stages.indices.filter { model.stages[$0].isFrozen }.map { $0 + 1 }
             if !frozen.isEmpty { line += ", " + stageList(frozen) + " frozen" }
             if model.head.isFrozen { line += ", head frozen" }

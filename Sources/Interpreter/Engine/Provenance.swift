@@ -65,7 +65,7 @@ struct DataFacts: Equatable {
 
     /// `computed mean [0.2860] std [0.3530]` (names from files made safe for the terminal).
     var normalizationText: String {
-        let name = terminalSafe(normalize ?? "unnamed")
+        let name = printable(normalize ?? "unnamed")
         guard let mean, let std else { return name }
         func format(_ v: [Double]) -> String {
             let shown = v.prefix(8).map { String(format: "%.4f", $0) }.joined(separator: ", ")
@@ -100,9 +100,6 @@ struct DataFacts: Equatable {
     }
 }
 
-/// `text` from a file made safe to print (`Storage.printable`), cut after `limit` characters.
-func terminalSafe(_ text: String, limit: Int = 200) -> String { printable(text, limit: limit) }
-
 extension Session {
     /// The data facts `save` records for `object`: the data it was last trained on in this session, else what its
     /// checkpoint recorded, else the data it was last evaluated on, else the current data (nil without any).
@@ -122,7 +119,7 @@ extension Session {
         var problems: [String] = []
         if recorded.normalizationDiffers(from: current) {
             var text = "\(name) was trained with normalize=\(recorded.normalizationText)"
-            text += recorded.dataset.map { " (\(terminalSafe($0)))" } ?? ""
+            text += recorded.dataset.map { " (\(printable($0)))" } ?? ""
             text += ", but \(data.name) uses normalize=\(current.normalizationText)"
             if let option = recorded.normalizeOption {
                 let plain = data.name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" }
@@ -141,11 +138,11 @@ extension Session {
             } else {
                 let differing = zip(names, now).enumerated().filter { $0.element.0 != $0.element.1 }
                 let first = differing[0]
-                let was = terminalSafe(first.element.0, limit: 40)
+                let was = printable(first.element.0, limit: 40)
                 problems.append("\(name)'s class names differ from \(data.name)'s in "
                     + "\(differing.count) of \(names.count) "
                     + "(class \(first.offset): '\(was)' vs '"
-                    + terminalSafe(first.element.1, limit: 40) + "')")
+                    + printable(first.element.1, limit: 40) + "')")
             }
         }
         for problem in problems { print("warning: " + problem) }

@@ -2,6 +2,7 @@ import Datasets
 import Distillation
 import Foundation
 import Networks
+import Storage
 import Tensors
 
 // The engine's objects as the language sees them: models (with addressable stages, head and backbone),
@@ -81,7 +82,7 @@ final class ModelObject: SessionObject, DetailedObject {
         if let table = try? model.summary(inputShape: input) { text += table }
         if !metadata.isEmpty {
             text += "\nprovenance: " + metadata.sorted { $0.key < $1.key }.filter { $0.key != CheckpointKey.split }
-                .map { "\(terminalSafe($0.key, limit: 40))=\(terminalSafe($0.value))" }.joined(separator: "  ")
+                .map { "\(printable($0.key, limit: 40))=\(printable($0.value))" }.joined(separator: "  ")
         }
         return text
     }
