@@ -13,11 +13,14 @@ let package = Package(
     platforms: [.macOS(.v13)],
     dependencies: [.package(name: "sskd", path: "..")],
     targets: [
-        .target(name: "FuzzSupport", path: "Sources/FuzzSupport"),
-    ] + targets.map { name in
-        .executableTarget(name: "fuzz-\(name)", dependencies: [
-            "FuzzSupport", .product(name: "SSKDReaders", package: "sskd"),
-        ], path: "Sources/fuzz-\(name)")
-    },
+        .target(name: "FuzzSupport", path: "Sources/FuzzSupport")
+    ]
+        + targets.map { name in
+            .executableTarget(
+                name: "fuzz-\(name)",
+                dependencies: [
+                    "FuzzSupport", .product(name: "SSKDReaders", package: "sskd"),
+                ], path: "Sources/fuzz-\(name)")
+        },
     swiftLanguageModes: [.v5]
 )

@@ -43,24 +43,27 @@ public struct BatchSequence: Sequence {
     /// - Precondition: `0 <= k < count`.
     public func batch(_ k: Int) -> Batch {
         precondition(k >= 0 && k < count, "batch \(k) of \(count)")
-        let indices = Array(order[k * batchSize ..< Swift.min(order.count, (k + 1) * batchSize)])
+        let indices = Array(order[k * batchSize..<Swift.min(order.count, (k + 1) * batchSize)])
         let (c, h, w) = (dataset.channels, dataset.height, dataset.width)
         var rng = SeededRandom(seed: Sampling.mix(seed, UInt64(k)))
         let draws = indices.map { _ in augmentation.draw(&rng) }
         var out = [Float](repeating: 0, count: indices.count * c * h * w)
         func fill<T>(_ values: [T], scale: Float, _ toFloat: (T) -> Float) {
-            let a = std.map { scale / $0 }, b = zip(mean, std).map { -$0 / $1 }
+            let a = std.map { scale / $0 }
+            let b = zip(mean, std).map { -$0 / $1 }
             values.withUnsafeBufferPointer { src in
                 out.withUnsafeMutableBufferPointer { dst in
                     for (j, i) in indices.enumerated() {
                         let (dy, dx, flip) = draws[j]
                         for ch in 0..<c {
-                            let source = (i * c + ch) * h * w, target = (j * c + ch) * h * w
+                            let source = (i * c + ch) * h * w
+                            let target = (j * c + ch) * h * w
                             for y in 0..<h {
                                 let sy = y + dy
                                 for x in 0..<w {
                                     let sx = (flip ? w - 1 - x : x) + dx
-                                    dst[target + y * w + x] = sy >= 0 && sy < h && sx >= 0 && sx < w
+                                    dst[target + y * w + x] =
+                                        sy >= 0 && sy < h && sx >= 0 && sx < w
                                         ? toFloat(src[source + sy * w + sx]) * a[ch] + b[ch] : b[ch]
                                 }
                             }
@@ -70,11 +73,12 @@ public struct BatchSequence: Sequence {
             }
         }
         switch dataset.pixels {
-        case let .uint8(values): fill(values, scale: 1.0 / 255) { Float($0) }
-        case let .float32(values): fill(values, scale: 1) { $0 }
+        case .uint8(let values): fill(values, scale: 1.0 / 255) { Float($0) }
+        case .float32(let values): fill(values, scale: 1) { $0 }
         }
-        return Batch(images: Tensor(shape: [indices.count, c, h, w], data: out),
-                     labels: indices.map { isLabelled?[$0] == false ? -1 : dataset.labels[$0] }, indices: indices)
+        return Batch(
+            images: Tensor(shape: [indices.count, c, h, w], data: out),
+            labels: indices.map { isLabelled?[$0] == false ? -1 : dataset.labels[$0] }, indices: indices)
     }
 
     /// A prefetching iterator over all batches.
@@ -95,8 +99,13 @@ public final class PrefetchingIterator: IteratorProtocol {
 
     /// Starts assembling batch `nextIndex` in the background (nothing when past the end).
     private func schedule() {
-        guard nextIndex < sequence.count else { pending = nil; return }
-        let slot = Slot(), k = nextIndex, sequence = sequence
+        guard nextIndex < sequence.count else {
+            pending = nil
+            return
+        }
+        let slot = Slot()
+        let k = nextIndex
+        let sequence = sequence
         let work = DispatchWorkItem { slot.batch = sequence.batch(k) }
         DispatchQueue.global(qos: .userInitiated).async(execute: work)
         pending = (work, slot)

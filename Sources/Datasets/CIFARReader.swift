@@ -19,8 +19,10 @@ import Storage
 /// Either way the pixels are already CHW, so images are `[N, 3, 32, 32]` uint8.
 extension DatasetLoader {
     /// CIFAR-10 class names when the folder has no `batches.meta.txt` (binary) or `batches.meta` (python).
-    public static let cifar10Classes = ["airplane", "automobile", "bird", "cat", "deer",
-                                        "dog", "frog", "horse", "ship", "truck"]
+    public static let cifar10Classes = [
+        "airplane", "automobile", "bird", "cat", "deer",
+        "dog", "frog", "horse", "ship", "truck",
+    ]
 
     /// CIFAR-10 train (50,000) or test (10,000) images `[N, 3, 32, 32]` from the first of `dir`,
     /// `dir/cifar-10-batches-bin`, `dir/cifar-10-batches-py` that holds `test_batch.bin` (binary version)
@@ -31,19 +33,22 @@ extension DatasetLoader {
     ///   `.badHeader` (meta file with the wrong number of names), `.badPickle` (python version: malformed,
     ///   a forbidden global, `data` not uint8 `[N, 3072]`, labels missing or not `N` ints).
     public static func cifar10(dir: String, train: Bool) throws -> Dataset {
-        let (root, python) = try cifarFolder(dir, set: "CIFAR-10", binary: ("test_batch.bin", "cifar-10-batches-bin"),
-                                             python: ("test_batch", "cifar-10-batches-py"))
+        let (root, python) = try cifarFolder(
+            dir, set: "CIFAR-10", binary: ("test_batch.bin", "cifar-10-batches-bin"),
+            python: ("test_batch", "cifar-10-batches-py"))
         let name = "cifar10/\(train ? "train" : "test")"
         if python {
             let files = train ? (1...5).map { "data_batch_\($0)" } : ["test_batch"]
             let names = try pickledClassNames(root + "/batches.meta", key: "label_names", count: 10) ?? cifar10Classes
-            return try readCIFARPickles(files.map { root + "/" + $0 }, labelsKey: "labels", classNames: names,
-                                        name: name)
+            return try readCIFARPickles(
+                files.map { root + "/" + $0 }, labelsKey: "labels", classNames: names,
+                name: name)
         }
         let files = train ? (1...5).map { "data_batch_\($0).bin" } : ["test_batch.bin"]
         let names = try classNames(root + "/batches.meta.txt", count: 10) ?? cifar10Classes
-        return try readCIFAR(files.map { root + "/" + $0 }, labelBytes: 1, labelOffset: 0, classNames: names,
-                             name: name)
+        return try readCIFAR(
+            files.map { root + "/" + $0 }, labelBytes: 1, labelOffset: 0, classNames: names,
+            name: name)
     }
 
     /// CIFAR-100 train (50,000) or test (10,000) images `[N, 3, 32, 32]` from the first of `dir`,
@@ -52,51 +57,63 @@ extension DatasetLoader {
     /// `coarse_label_names.txt` (binary) or `meta` (python) when present, else `"0"`, `"1"`, ...
     /// - Throws: as `cifar10(dir:train:)`.
     public static func cifar100(dir: String, train: Bool, coarse: Bool = false) throws -> Dataset {
-        let (root, python) = try cifarFolder(dir, set: "CIFAR-100", binary: ("test.bin", "cifar-100-binary"),
-                                             python: ("test", "cifar-100-python"))
+        let (root, python) = try cifarFolder(
+            dir, set: "CIFAR-100", binary: ("test.bin", "cifar-100-binary"),
+            python: ("test", "cifar-100-python"))
         let count = coarse ? 20 : 100
         let kind = coarse ? "coarse" : "fine"
         let name = "cifar100\(coarse ? "-coarse" : "")/\(train ? "train" : "test")"
         if python {
-            let names = try pickledClassNames(root + "/meta", key: "\(kind)_label_names", count: count)
+            let names =
+                try pickledClassNames(root + "/meta", key: "\(kind)_label_names", count: count)
                 ?? Dataset.numberedClasses(count)
-            return try readCIFARPickles([root + (train ? "/train" : "/test")], labelsKey: "\(kind)_labels",
-                                        classNames: names, name: name)
+            return try readCIFARPickles(
+                [root + (train ? "/train" : "/test")], labelsKey: "\(kind)_labels",
+                classNames: names, name: name)
         }
         let names = try classNames(root + "/\(kind)_label_names.txt", count: count) ?? Dataset.numberedClasses(count)
-        return try readCIFAR([root + (train ? "/train.bin" : "/test.bin")], labelBytes: 2, labelOffset: coarse ? 0 : 1,
-                             classNames: names, name: name)
+        return try readCIFAR(
+            [root + (train ? "/train.bin" : "/test.bin")], labelBytes: 2, labelOffset: coarse ? 0 : 1,
+            classNames: names, name: name)
     }
 
     /// Concatenates the records of `files`; each record is `labelBytes` labels then 3 * 32 * 32 pixels.
-    private static func readCIFAR(_ files: [String], labelBytes: Int, labelOffset: Int, classNames: [String],
-                                  name: String) throws -> Dataset {
+    private static func readCIFAR(
+        _ files: [String], labelBytes: Int, labelOffset: Int, classNames: [String],
+        name: String
+    ) throws -> Dataset {
         var pixels = [UInt8]()
         var labels = [Int]()
         for file in files {
-            let (filePixels, fileLabels) = try parseCIFAR(FileBytes.contents(file), path: file, labelBytes: labelBytes,
-                                                          labelOffset: labelOffset, classCount: classNames.count)
+            let (filePixels, fileLabels) = try parseCIFAR(
+                FileBytes.contents(file), path: file, labelBytes: labelBytes,
+                labelOffset: labelOffset, classCount: classNames.count)
             pixels += filePixels
             labels += fileLabels
         }
-        return Dataset(unchecked: name, pixels: .uint8(pixels), labels: labels, channels: 3, height: 32, width: 32,
-                       classNames: classNames, defaultAugmentation: Augmentation(cropPadding: 4, horizontalFlip: true))
+        return Dataset(
+            unchecked: name, pixels: .uint8(pixels), labels: labels, channels: 3, height: 32, width: 32,
+            classNames: classNames, defaultAugmentation: Augmentation(cropPadding: 4, horizontalFlip: true))
     }
 
     /// The pixels `[N, 3, 32, 32]` and labels of one CIFAR binary file's bytes: records of `labelBytes`
     /// label bytes (the one used at `labelOffset`) and 3 * 32 * 32 pixel bytes.
     /// - Throws: `DatasetError.truncated` (not a whole, non-zero number of records), `.labelOutOfRange`
     ///   (a label not below `classCount`), naming `path`.
-    static func parseCIFAR(_ data: [UInt8], path: String, labelBytes: Int, labelOffset: Int,
-                           classCount: Int) throws -> (pixels: [UInt8], labels: [Int]) {
+    static func parseCIFAR(
+        _ data: [UInt8], path: String, labelBytes: Int, labelOffset: Int,
+        classCount: Int
+    ) throws -> (pixels: [UInt8], labels: [Int]) {
         let imageSize = 3 * 32 * 32
         let recordSize = labelBytes + imageSize
         guard data.count % recordSize == 0, data.count > 0 else {
-            throw DatasetError.truncated(path: path, expectedBytes: (data.count / recordSize + 1) * recordSize,
-                                         actualBytes: data.count)
+            throw DatasetError.truncated(
+                path: path, expectedBytes: (data.count / recordSize + 1) * recordSize,
+                actualBytes: data.count)
         }
         let records = data.count / recordSize
-        var pixels = [UInt8](), labels = [Int]()
+        var pixels = [UInt8]()
+        var labels = [Int]()
         pixels.reserveCapacity(records * imageSize)
         labels.reserveCapacity(records)
         for r in 0..<records {
@@ -111,8 +128,10 @@ extension DatasetLoader {
     /// The first of `dir`, `dir/binary.folder`, `dir/python.folder` holding `binary.marker` (binary
     /// version) or `python.marker` (python version), and which version it holds.
     /// - Throws: `DatasetError.missingFile` when `dir` is not a folder, `.missingFiles` naming the folders tried.
-    private static func cifarFolder(_ dir: String, set: String, binary: (marker: String, folder: String),
-                                    python: (marker: String, folder: String)) throws -> (root: String, python: Bool) {
+    private static func cifarFolder(
+        _ dir: String, set: String, binary: (marker: String, folder: String),
+        python: (marker: String, folder: String)
+    ) throws -> (root: String, python: Bool) {
         func isFile(_ path: String) -> Bool {
             var isFolder: ObjCBool = false
             return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && !isFolder.boolValue
@@ -126,38 +145,45 @@ extension DatasetLoader {
             if isFile(folder + "/" + binary.marker) { return (folder, false) }
             if isFile(folder + "/" + python.marker) { return (folder, true) }
         }
-        throw DatasetError.missingFiles(wanted: "\(set) \(binary.marker) (binary version) or \(python.marker)"
-                                        + " (python version)", folders: folders)
+        throw DatasetError.missingFiles(
+            wanted: "\(set) \(binary.marker) (binary version) or \(python.marker)"
+                + " (python version)", folders: folders)
     }
 
     /// Concatenates the images and labels of the python-version `files`.
-    private static func readCIFARPickles(_ files: [String], labelsKey: String, classNames: [String],
-                                         name: String) throws -> Dataset {
+    private static func readCIFARPickles(
+        _ files: [String], labelsKey: String, classNames: [String],
+        name: String
+    ) throws -> Dataset {
         var pixels = [UInt8]()
         var labels = [Int]()
         for file in files {
-            let (filePixels, fileLabels) = try parseCIFARPickle(FileBytes.contents(file), path: file,
-                                                                labelsKey: labelsKey, classCount: classNames.count)
+            let (filePixels, fileLabels) = try parseCIFARPickle(
+                FileBytes.contents(file), path: file,
+                labelsKey: labelsKey, classCount: classNames.count)
             pixels += filePixels
             labels += fileLabels
         }
-        return Dataset(unchecked: name, pixels: .uint8(pixels), labels: labels, channels: 3, height: 32, width: 32,
-                       classNames: classNames, defaultAugmentation: Augmentation(cropPadding: 4, horizontalFlip: true))
+        return Dataset(
+            unchecked: name, pixels: .uint8(pixels), labels: labels, channels: 3, height: 32, width: 32,
+            classNames: classNames, defaultAugmentation: Augmentation(cropPadding: 4, horizontalFlip: true))
     }
 
     /// The pixels `[N, 3, 32, 32]` and labels of one python-version file's bytes: `data` must be a uint8
     /// array `[N, 3072]` (N > 0) and `labelsKey` a list (or 1-D integer array) of `N` labels below `classCount`.
     /// - Throws: `DatasetError.badPickle` (malformed, forbidden global, missing key, wrong dtype, shape or
     ///   count), `.labelOutOfRange`, naming `path`.
-    static func parseCIFARPickle(_ bytes: [UInt8], path: String, labelsKey: String,
-                                 classCount: Int) throws -> (pixels: [UInt8], labels: [Int]) {
+    static func parseCIFARPickle(
+        _ bytes: [UInt8], path: String, labelsKey: String,
+        classCount: Int
+    ) throws -> (pixels: [UInt8], labels: [Int]) {
         let (root, heap) = try NumPyPickle.load(bytes, path: path)
         func bad(_ reason: String) -> DatasetError { .badPickle(path: path, reason: reason) }
         let dict = try pickledDict(root, heap, path: path)
         guard let dataValue = dict[bytes: "data"] ?? dict["data"] else {
             throw bad("no key 'data' (has: \(keys(dict)))")
         }
-        guard case let .object(i) = dataValue, case let .array(array?) = heap.objects[i] else {
+        guard case .object(let i) = dataValue, case .array(let array?) = heap.objects[i] else {
             throw bad("'data' is not a NumPy array")
         }
         guard array.dtype == "u1", array.shape.count == 2, array.shape[0] > 0, array.shape[1] == 3 * 32 * 32 else {
@@ -167,7 +193,7 @@ extension DatasetLoader {
             throw bad("no key '\(labelsKey)' (has: \(keys(dict)))")
         }
         var labels = heap.ints(labelsValue)
-        if case let .object(j) = labelsValue, case let .array(a?) = heap.objects[j], a.shape.count == 1 {
+        if case .object(let j) = labelsValue, case .array(let a?) = heap.objects[j], a.shape.count == 1 {
             labels = a.integers
         }
         guard let labels else { throw bad("'\(labelsKey)' is not a list of integers") }
@@ -201,9 +227,11 @@ extension DatasetLoader {
         return names
     }
 
-    private static func pickledDict(_ root: PickleValue, _ heap: PickleHeap<NumPyPickleObject>,
-                                    path: String) throws -> PickleHeap<NumPyPickleObject>.Dict {
-        guard case let .dict(index) = root else {
+    private static func pickledDict(
+        _ root: PickleValue, _ heap: PickleHeap<NumPyPickleObject>,
+        path: String
+    ) throws -> PickleHeap<NumPyPickleObject>.Dict {
+        guard case .dict(let index) = root else {
             throw DatasetError.badPickle(path: path, reason: "the pickle is not a dict")
         }
         return heap.dicts[index]

@@ -28,8 +28,10 @@ public struct DataConfig: Sendable, Equatable {
 
     /// Defaults: no validation split, no limit, every image labelled, seed 0, the data set's augmentation,
     /// mean/std computed on the full train split.
-    public init(validation: Int = 0, limit: Int? = nil, labels: Int? = nil, seed: UInt64 = 0, augmentation: Augmentation? = nil,
-                normalization: Normalization = .computed) {
+    public init(
+        validation: Int = 0, limit: Int? = nil, labels: Int? = nil, seed: UInt64 = 0, augmentation: Augmentation? = nil,
+        normalization: Normalization = .computed
+    ) {
         self.validation = validation
         self.limit = limit
         self.labels = labels
@@ -78,17 +80,23 @@ public struct DataSplits: Sendable {
     public init(train fullTrain: Dataset, test fullTest: Dataset, config: DataConfig = DataConfig()) throws {
         guard fullTrain.imageShape == fullTest.imageShape, fullTrain.classNames == fullTest.classNames else {
             throw DatasetError.invalidOption(
-                name: "test", reason: "\(fullTest.name) \(fullTest.imageShape) with \(fullTest.classCount) classes does not match \(fullTrain.name) \(fullTrain.imageShape) with \(fullTrain.classCount) classes")
+                name: "test",
+                reason:
+                    "\(fullTest.name) \(fullTest.imageShape) with \(fullTest.classCount) classes does not match "
+                    + "\(fullTrain.name) \(fullTrain.imageShape) with \(fullTrain.classCount) classes"
+            )
         }
         guard config.validation >= 0, config.validation < fullTrain.count else {
-            throw DatasetError.invalidOption(name: "val", reason: "\(config.validation) must be in 0..<\(fullTrain.count) (the train size)")
+            throw DatasetError.invalidOption(
+                name: "val", reason: "\(config.validation) must be in 0..<\(fullTrain.count) (the train size)")
         }
         if let limit = config.limit, limit <= 0 {
             throw DatasetError.invalidOption(name: "limit", reason: "\(limit) must be positive")
         }
         (mean, std, normalizationName) = try config.normalization.resolve(for: fullTrain)
-        let heldOut = Sampling.balanced(labels: fullTrain.labels, classCount: fullTrain.classCount,
-                                        count: config.validation, seed: Sampling.mix(config.seed, 1))
+        let heldOut = Sampling.balanced(
+            labels: fullTrain.labels, classCount: fullTrain.classCount,
+            count: config.validation, seed: Sampling.mix(config.seed, 1))
         var isHeldOut = [Bool](repeating: false, count: fullTrain.count)
         for i in heldOut { isHeldOut[i] = true }
         let base = fullTrain.name.hasSuffix("/train") ? String(fullTrain.name.dropLast(6)) : fullTrain.name
@@ -97,21 +105,30 @@ public struct DataSplits: Sendable {
         val = fullTrain.subset(heldOut, name: base + "/val")
         if let limit = config.limit {
             func cut(_ d: Dataset, tag: UInt64) -> Dataset {
-                d.count <= limit ? d : d.subset(Sampling.balanced(labels: d.labels, classCount: d.classCount, count: limit,
-                                                                  seed: Sampling.mix(config.seed, tag)))
+                d.count <= limit
+                    ? d
+                    : d.subset(
+                        Sampling.balanced(
+                            labels: d.labels, classCount: d.classCount, count: limit,
+                            seed: Sampling.mix(config.seed, tag)))
             }
             train = cut(train, tag: 2)
             test = cut(test, tag: 3)
         }
         if let n = config.labels, !(1...train.count).contains(n) {
             throw DatasetError.invalidOption(
-                name: "labels", reason: "\(n) must be in 1...\(train.count) (the train images left after the hold-out and limit)")
+                name: "labels",
+                reason: "\(n) must be in 1...\(train.count) (the train images left after the hold-out and limit)")
         }
         self.train = train
         self.test = test
         labelCount = config.labels
-        labelled = config.labels.map { Sampling.balanced(labels: train.labels, classCount: train.classCount, count: $0,
-                                                         seed: Sampling.mix(config.seed, 4)) } ?? Array(0..<train.count)
+        labelled =
+            config.labels.map {
+                Sampling.balanced(
+                    labels: train.labels, classCount: train.classCount, count: $0,
+                    seed: Sampling.mix(config.seed, 4))
+            } ?? Array(0..<train.count)
         augmentation = config.augmentation ?? fullTrain.defaultAugmentation
         seed = config.seed
     }
@@ -138,13 +155,18 @@ public struct DataSplits: Sendable {
     /// - Parameter seed: mixed with the data's own seed into the shuffle and augmentation seed, so a
     ///   training run's `seed=` changes its batch order; nil keeps the data's order alone.
     /// - Throws: `DatasetError.invalidOption` when `batchSize < 1` or `epoch < 0`.
-    public func batches(_ split: Split, batchSize: Int, epoch: Int = 0, shuffle: Bool? = nil, seed: UInt64? = nil,
-                        images: TrainImages = .labelled) throws -> BatchSequence {
-        guard batchSize >= 1 else { throw DatasetError.invalidOption(name: "batch", reason: "\(batchSize) must be at least 1") }
+    public func batches(
+        _ split: Split, batchSize: Int, epoch: Int = 0, shuffle: Bool? = nil, seed: UInt64? = nil,
+        images: TrainImages = .labelled
+    ) throws -> BatchSequence {
+        guard batchSize >= 1 else {
+            throw DatasetError.invalidOption(name: "batch", reason: "\(batchSize) must be at least 1")
+        }
         guard epoch >= 0 else { throw DatasetError.invalidOption(name: "epoch", reason: "\(epoch) must be at least 0") }
         let data = dataset(split)
         let training = shuffle ?? (split == .train)
-        let epochSeed = seed.map { Sampling.mix(self.seed, 100, UInt64(epoch), $0) } ?? Sampling.mix(self.seed, 100, UInt64(epoch))
+        let epochSeed =
+            seed.map { Sampling.mix(self.seed, 100, UInt64(epoch), $0) } ?? Sampling.mix(self.seed, 100, UInt64(epoch))
         let pool = split == .train && images == .labelled ? labelled : Array(0..<data.count)
         let order = training ? Sampling.permutation(pool.count, seed: epochSeed).map { pool[$0] } : pool
         var isLabelled: [Bool]?
@@ -153,12 +175,14 @@ public struct DataSplits: Sendable {
             for i in labelled { isLabelled?[i] = true }
         }
         let augment = training && split == .train ? augmentation : .none
-        return BatchSequence(dataset: data, order: order, batchSize: batchSize, mean: mean, std: std,
-                             augmentation: augment, seed: epochSeed, isLabelled: isLabelled)
+        return BatchSequence(
+            dataset: data, order: order, batchSize: batchSize, mean: mean, std: std,
+            augmentation: augment, seed: epochSeed, isLabelled: isLabelled)
     }
 
     /// What the `val` line of `summary` adds when no validation split is held out.
-    public static let noValidationNote = " (no validation split: per-epoch top-1 is measured on test, for monitoring only; "
+    public static let noValidationNote =
+        " (no validation split: per-epoch top-1 is measured on test, for monitoring only; "
         + "val=N holds one out)"
 
     /// Several lines for the REPL's `data` command: each split (and how many train images are labelled),
@@ -167,8 +191,11 @@ public struct DataSplits: Sendable {
     public var summary: String {
         var labels = ""
         if labelCount != nil {
-            labels = labelled.count == train.count ? "; all \(train.count) labelled"
-                : "; \(labelled.count) labelled (class-balanced, seed \(seed)), \(train.count - labelled.count) unlabelled"
+            labels =
+                labelled.count == train.count
+                ? "; all \(train.count) labelled"
+                : "; \(labelled.count) labelled (class-balanced, seed \(seed)), \(train.count - labelled.count) "
+                    + "unlabelled"
         }
         let values = "mean \(Normalization.format(mean)) std \(Normalization.format(std))"
         let normalize: String
@@ -177,11 +204,18 @@ public struct DataSplits: Sendable {
         case "none": normalize = "none (pixels/255)"
         default: normalize = normalizationName + " " + values
         }
-        let valLine = "\(val.name): \(val.count) images"
-            + (val.count > 0 ? "" : test.count > 0 ? Self.noValidationNote : " (no validation or test split: training "
-                + "measures no per-epoch top-1; val=N holds one out)")
-        return [train.summary + labels, valLine, "\(test.name): \(test.count) images",
-                "normalize: \(normalize); augmentation: \(augmentation); seed \(seed)"]
-            .joined(separator: "\n")
+        let valLine =
+            "\(val.name): \(val.count) images"
+            + (val.count > 0
+                ? ""
+                : test.count > 0
+                    ? Self.noValidationNote
+                    : " (no validation or test split: training "
+                        + "measures no per-epoch top-1; val=N holds one out)")
+        return [
+            train.summary + labels, valLine, "\(test.name): \(test.count) images",
+            "normalize: \(normalize); augmentation: \(augmentation); seed \(seed)",
+        ]
+        .joined(separator: "\n")
     }
 }

@@ -11,8 +11,8 @@ public enum Pixels: Sendable, Equatable {
     /// Number of stored values (`N * C * H * W`).
     public var count: Int {
         switch self {
-        case let .uint8(values): return values.count
-        case let .float32(values): return values.count
+        case .uint8(let values): return values.count
+        case .float32(let values): return values.count
         }
     }
 }
@@ -42,19 +42,25 @@ public struct Dataset: Sendable {
     /// is a class index.
     /// - Throws: `DatasetError.invalidOption` on a size mismatch, `.labelOutOfRange` on a bad label
     ///   (naming `name`).
-    public init(name: String, pixels: Pixels, labels: [Int], channels: Int, height: Int, width: Int,
-                classNames: [String], defaultAugmentation: Augmentation = Augmentation()) throws {
+    public init(
+        name: String, pixels: Pixels, labels: [Int], channels: Int, height: Int, width: Int,
+        classNames: [String], defaultAugmentation: Augmentation = Augmentation()
+    ) throws {
         guard channels > 0, height > 0, width > 0, pixels.count == labels.count * channels * height * width else {
             throw DatasetError.invalidOption(
-                name: name, reason: "\(pixels.count) pixel values do not fill [\(labels.count), \(channels), \(height), \(width)]")
+                name: name,
+                reason: "\(pixels.count) pixel values do not fill [\(labels.count), \(channels), \(height), \(width)]")
         }
         try Dataset.checkLabels(labels, classCount: classNames.count, path: name)
-        self.init(unchecked: name, pixels: pixels, labels: labels, channels: channels, height: height,
-                  width: width, classNames: classNames, defaultAugmentation: defaultAugmentation)
+        self.init(
+            unchecked: name, pixels: pixels, labels: labels, channels: channels, height: height,
+            width: width, classNames: classNames, defaultAugmentation: defaultAugmentation)
     }
 
-    init(unchecked name: String, pixels: Pixels, labels: [Int], channels: Int, height: Int, width: Int,
-         classNames: [String], defaultAugmentation: Augmentation) {
+    init(
+        unchecked name: String, pixels: Pixels, labels: [Int], channels: Int, height: Int, width: Int,
+        classNames: [String], defaultAugmentation: Augmentation
+    ) {
         self.name = name
         self.pixels = pixels
         self.labels = labels
@@ -85,10 +91,10 @@ public struct Dataset: Sendable {
     /// - Precondition: `0 <= index < count`.
     public func image(_ index: Int) -> [Float] {
         precondition(index >= 0 && index < count, "image \(index) of \(count)")
-        let range = index * imageSize ..< (index + 1) * imageSize
+        let range = index * imageSize..<(index + 1) * imageSize
         switch pixels {
-        case let .uint8(values): return values[range].map { Float($0) / 255 }
-        case let .float32(values): return Array(values[range])
+        case .uint8(let values): return values[range].map { Float($0) / 255 }
+        case .float32(let values): return Array(values[range])
         }
     }
 
@@ -99,17 +105,18 @@ public struct Dataset: Sendable {
         func gather<T>(_ values: [T]) -> [T] {
             var out = [T]()
             out.reserveCapacity(indices.count * size)
-            for i in indices { out.append(contentsOf: values[i * size ..< (i + 1) * size]) }
+            for i in indices { out.append(contentsOf: values[i * size..<(i + 1) * size]) }
             return out
         }
         let picked: Pixels
         switch pixels {
-        case let .uint8(values): picked = .uint8(gather(values))
-        case let .float32(values): picked = .float32(gather(values))
+        case .uint8(let values): picked = .uint8(gather(values))
+        case .float32(let values): picked = .float32(gather(values))
         }
-        return Dataset(unchecked: name ?? self.name, pixels: picked, labels: indices.map { labels[$0] },
-                       channels: channels, height: height, width: width, classNames: classNames,
-                       defaultAugmentation: defaultAugmentation)
+        return Dataset(
+            unchecked: name ?? self.name, pixels: picked, labels: indices.map { labels[$0] },
+            channels: channels, height: height, width: width, classNames: classNames,
+            defaultAugmentation: defaultAugmentation)
     }
 
     /// One line for the REPL's `data` command, e.g.

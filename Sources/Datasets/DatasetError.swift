@@ -41,28 +41,28 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     /// One line naming the file or option and the problem.
     public var description: String {
         switch self {
-        case let .missingFile(path): return "\(path): no such file or folder"
-        case let .missingFiles(wanted, folders): return "no \(wanted) in \(folders.joined(separator: ", "))"
-        case let .unreadable(path, reason): return "\(path): cannot read: \(reason)"
-        case let .badMagic(path, expected, found): return "\(path): bad magic number \(found), expected \(expected)"
-        case let .truncated(path, expected, actual):
+        case .missingFile(let path): return "\(path): no such file or folder"
+        case .missingFiles(let wanted, let folders): return "no \(wanted) in \(folders.joined(separator: ", "))"
+        case .unreadable(let path, let reason): return "\(path): cannot read: \(reason)"
+        case .badMagic(let path, let expected, let found):
+            return "\(path): bad magic number \(found), expected \(expected)"
+        case .truncated(let path, let expected, let actual):
             return "\(path): truncated: header needs \(expected) bytes, file has \(actual)"
-        case let .badHeader(path, reason): return "\(path): bad header: \(reason)"
-        case let .countMismatch(images, imageCount, labels, labelCount):
+        case .badHeader(let path, let reason): return "\(path): bad header: \(reason)"
+        case .countMismatch(let images, let imageCount, let labels, let labelCount):
             return "\(images) holds \(imageCount) images but \(labels) holds \(labelCount) labels"
-        case let .labelOutOfRange(path, index, label, classCount):
+        case .labelOutOfRange(let path, let index, let label, let classCount):
             return "\(path): label \(label) of sample \(index) is outside 0..<\(classCount)"
-        case let .unreadableGzip(path, reason): return "\(path): unreadable gzip data: \(reason)"
-        case let .badNpyHeader(path, reason): return "\(path): bad .npy header: \(reason)"
-        case let .badValues(path, reason): return "\(path): \(reason)"
-        case let .badZip(path, reason): return "\(path): bad .npz archive: \(reason)"
-        case let .badPickle(path, reason): return "\(path): bad pickle: \(reason)"
-        case let .invalidOption(name, reason): return "option \(name): \(reason)"
-        case let .unknownDataset(name, known):
+        case .unreadableGzip(let path, let reason): return "\(path): unreadable gzip data: \(reason)"
+        case .badNpyHeader(let path, let reason): return "\(path): bad .npy header: \(reason)"
+        case .badValues(let path, let reason): return "\(path): \(reason)"
+        case .badZip(let path, let reason): return "\(path): bad .npz archive: \(reason)"
+        case .badPickle(let path, let reason): return "\(path): bad pickle: \(reason)"
+        case .invalidOption(let name, let reason): return "option \(name): \(reason)"
+        case .unknownDataset(let name, let known):
             return "unknown data set '\(name)' (known: \(known.joined(separator: ", ")))"
-        case let .badImage(path, reason): return "\(DatasetLoader.printable(path)): cannot read image: \(reason)"
-        case let .badImageFolder(path, reason): return "\(DatasetLoader.printable(path)): \(reason)"
+        case .badImage(let path, let reason): return "\(DatasetLoader.printable(path)): cannot read image: \(reason)"
+        case .badImageFolder(let path, let reason): return "\(DatasetLoader.printable(path)): \(reason)"
         }
     }
 }
-

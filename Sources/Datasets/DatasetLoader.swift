@@ -20,14 +20,18 @@ public enum DatasetLoader {
         guard standardNames.contains(key) else { throw DatasetError.unknownDataset(name: name, known: standardNames) }
         guard let dir = path else {
             throw DatasetError.invalidOption(
-                name: name, reason: "needs the folder holding its files: give path=DIR (the folder itself or "
+                name: name,
+                reason: "needs the folder holding its files: give path=DIR (the folder itself or "
                     + "torchvision's root); for an ImageFolder called \(name), write data \"./\(name)\"")
         }
         switch key {
         case "cifar10": return (try cifar10(dir: dir, train: true), try cifar10(dir: dir, train: false))
         case "cifar100", "cifar100-coarse":
             let coarse = key == "cifar100-coarse"
-            return (try cifar100(dir: dir, train: true, coarse: coarse), try cifar100(dir: dir, train: false, coarse: coarse))
+            return (
+                try cifar100(dir: dir, train: true, coarse: coarse),
+                try cifar100(dir: dir, train: false, coarse: coarse)
+            )
         default:
             return (try mnistFolder(dir, name: key, train: true), try mnistFolder(dir, name: key, train: false))
         }

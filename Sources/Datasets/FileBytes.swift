@@ -42,11 +42,12 @@ enum FileBytes {
     static func mapping<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as StorageError {
             switch error {
-            case let .unreadable(path, _, code) where code == ENOENT: throw DatasetError.missingFile(path: path)
-            case let .unreadable(path, reason, _), let .writeFailed(path, reason, _):
+            case .unreadable(let path, _, let code) where code == ENOENT: throw DatasetError.missingFile(path: path)
+            case .unreadable(let path, let reason, _), .writeFailed(let path, let reason, _):
                 throw DatasetError.unreadable(path: path, reason: reason)
-            case let .badZip(path, reason), let .truncatedZip(path, reason): throw DatasetError.badZip(path: path, reason: reason)
-            case let .badCompressedData(path, reason): throw DatasetError.unreadableGzip(path: path, reason: reason)
+            case .badZip(let path, let reason), .truncatedZip(let path, let reason):
+                throw DatasetError.badZip(path: path, reason: reason)
+            case .badCompressedData(let path, let reason): throw DatasetError.unreadableGzip(path: path, reason: reason)
             }
         }
     }

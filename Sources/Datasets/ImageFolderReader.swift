@@ -1,8 +1,9 @@
-import Storage
 import CImageCodecs
 import Foundation
+import Storage
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The size every image of an ImageFolder is resized to (`data DIR size=[H, W]`), in pixels.
@@ -36,8 +37,10 @@ public struct ImageFolderOptions {
     public var isCancelled: () -> Bool
 
     /// Defaults: no resize, no hold-out, seed 0, never cancelled.
-    public init(size: ImageSize? = nil, testCount: Int? = nil, seed: UInt64 = 0,
-                isCancelled: @escaping () -> Bool = { false }) {
+    public init(
+        size: ImageSize? = nil, testCount: Int? = nil, seed: UInt64 = 0,
+        isCancelled: @escaping () -> Bool = { false }
+    ) {
         self.size = size
         self.testCount = testCount
         self.seed = seed
@@ -112,7 +115,8 @@ extension DatasetLoader {
     ///   unreadable file, naming it), `.invalidOption` (`test` out of range or given with a test folder,
     ///   `size` out of range), `CancellationError` when `options.isCancelled()` turns true.
     public static func imageFolder(_ root: String, options: ImageFolderOptions = ImageFolderOptions()) throws
-        -> ImageFolderData {
+        -> ImageFolderData
+    {
         var root = root
         while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
         guard fileKind(root) == .directory else { throw DatasetError.missingFile(path: root) }
@@ -131,7 +135,8 @@ extension DatasetLoader {
         let trainRoot = splitFolders ? trainDir : root
         if testDir != nil, let count = options.testCount {
             throw DatasetError.invalidOption(
-                name: "test", reason: "\(count) images to hold out, but \(printable(root)) has its own test split "
+                name: "test",
+                reason: "\(count) images to hold out, but \(printable(root)) has its own test split "
                     + "(\(printable(testDir ?? ""))); test= is for a folder without one")
         }
         var scan = Scan()
@@ -144,7 +149,8 @@ extension DatasetLoader {
                 func list(_ names: [String]) -> String { names.prefix(3).map(printable).joined(separator: ", ") }
                 let missing = classes.filter { !testClasses.contains($0) }
                 let extra = testClasses.filter { !classes.contains($0) }
-                let parts = (missing.isEmpty ? [] : ["lacks " + list(missing)])
+                let parts =
+                    (missing.isEmpty ? [] : ["lacks " + list(missing)])
                     + (extra.isEmpty ? [] : ["has no train counterpart for " + list(extra)])
                 throw DatasetError.badImageFolder(
                     path: testDir,
@@ -162,8 +168,10 @@ extension DatasetLoader {
                     name: "test",
                     reason: "\(count) must be in 1..<\(trainFiles.count) (the images in \(printable(trainRoot)))")
             }
-            for i in Sampling.balanced(labels: trainFiles.map(\.label), classCount: classes.count, count: count,
-                                       seed: Sampling.mix(options.seed, 5)) { heldOut[i] = true }
+            for i in Sampling.balanced(
+                labels: trainFiles.map(\.label), classCount: classes.count, count: count,
+                seed: Sampling.mix(options.seed, 5))
+            { heldOut[i] = true }
         }
         let allFiles = trainFiles + testFiles
         let channels = allFiles.allSatisfy(\.gray) ? 1 : 3
@@ -171,7 +179,8 @@ extension DatasetLoader {
         let imageBytes = channels * size.height * size.width
         guard allFiles.count <= maximumImageFolderBytes / imageBytes else {
             throw DatasetError.badImageFolder(
-                path: root, reason: "\(allFiles.count) images of [\(channels), \(size.height), \(size.width)] need "
+                path: root,
+                reason: "\(allFiles.count) images of [\(channels), \(size.height), \(size.width)] need "
                     + "\(allFiles.count * imageBytes) bytes, more than the limit of \(maximumImageFolderBytes) "
                     + "(8 GiB or a quarter of this machine's memory, the smaller); pass a smaller size=")
         }
@@ -179,28 +188,37 @@ extension DatasetLoader {
         let base = datasetBase(root)
         let names = classes.map(printable)
         let p = min(size.height, size.width)
-        let augmentation = channels == 3 ? Augmentation(cropPadding: max(1, p / 8), horizontalFlip: true)
+        let augmentation =
+            channels == 3
+            ? Augmentation(cropPadding: max(1, p / 8), horizontalFlip: true)
             : Augmentation(cropPadding: max(1, p / 14))
         func dataset(_ files: [ImageFile], _ name: String) throws -> Dataset {
             let pixels = try decode(files, channels: channels, size: size, cancelled: options.isCancelled)
-            return Dataset(unchecked: name, pixels: .uint8(pixels), labels: files.map(\.label), channels: channels,
-                           height: size.height, width: size.width, classNames: names, defaultAugmentation: augmentation)
+            return Dataset(
+                unchecked: name, pixels: .uint8(pixels), labels: files.map(\.label), channels: channels,
+                height: size.height, width: size.width, classNames: names, defaultAugmentation: augmentation)
         }
         let train = try dataset(trainFiles.indices.filter { !heldOut[$0] }.map { trainFiles[$0] }, base + "/train")
         let heldOutFiles = trainFiles.indices.filter { heldOut[$0] }.map { trainFiles[$0] }
         let test = try dataset(testDir == nil ? heldOutFiles : testFiles, base + "/test")
 
         let pngs = allFiles.filter { $0.format == SSKD_IMAGE_PNG }.count
-        let source = testDir.map {
-            "\(test.count) from \(printable($0))" + ($0.hasSuffix("/val") ? " (val/ as the test split)" : "")
-        }
-            ?? (options.testCount == nil ? "none (a single split: pass test=N to hold N out, or add a test/ folder)"
+        let source =
+            testDir.map {
+                "\(test.count) from \(printable($0))" + ($0.hasSuffix("/val") ? " (val/ as the test split)" : "")
+            }
+            ?? (options.testCount == nil
+                ? "none (a single split: pass test=N to hold N out, or add a test/ folder)"
                 : "\(test.count) held out of them (class-balanced, seed \(options.seed))")
-        var notes = ["\(printable(base)): ImageFolder of \(classes.count) classes: \(trainFiles.count) images from "
-                     + "\(printable(trainRoot)), test \(source); \(pngs) PNG, \(allFiles.count - pngs) JPEG"]
+        var notes = [
+            "\(printable(base)): ImageFolder of \(classes.count) classes: \(trainFiles.count) images from "
+                + "\(printable(trainRoot)), test \(source); \(pngs) PNG, \(allFiles.count - pngs) JPEG"
+        ]
         let resized = allFiles.filter { $0.height != size.height || $0.width != size.width }.count
-        var shape = "images [\(channels), \(size.height), \(size.width)] "
-            + (channels == 1 ? "(all grayscale)"
+        var shape =
+            "images [\(channels), \(size.height), \(size.width)] "
+            + (channels == 1
+                ? "(all grayscale)"
                 : allFiles.contains(where: \.gray) ? "(RGB; gray ones expanded)" : "(RGB)")
         if allFiles.contains(where: \.alpha) { shape += "; alpha dropped" }
         if resized > 0 { shape += "; \(resized) resized to \(size) (bilinear)" }
@@ -218,8 +236,10 @@ extension DatasetLoader {
     /// PIL images, averages them).
     /// - Precondition: `pixels.count == height * width * channels` and all sizes positive (the reader's own
     ///   sizes; never file data unchecked).
-    public static func resizeBilinear(_ pixels: [UInt8], height: Int, width: Int, channels: Int,
-                                      toHeight: Int, toWidth: Int) -> [UInt8] {
+    public static func resizeBilinear(
+        _ pixels: [UInt8], height: Int, width: Int, channels: Int,
+        toHeight: Int, toWidth: Int
+    ) -> [UInt8] {
         precondition(pixels.count == height * width * channels && toHeight > 0 && toWidth > 0, "resizeBilinear sizes")
         func taps(_ n: Int, _ size: Int) -> [(Int, Int, Double)] {
             let scale = Double(size) / Double(n)
@@ -229,7 +249,8 @@ extension DatasetLoader {
                 return (i0, min(i0 + 1, size - 1), source - Double(i0))
             }
         }
-        let rows = taps(toHeight, height), columns = taps(toWidth, width)
+        let rows = taps(toHeight, height)
+        let columns = taps(toWidth, width)
         var out = [UInt8](repeating: 0, count: toHeight * toWidth * channels)
         for (y, (y0, y1, wy)) in rows.enumerated() {
             for (x, (x0, x1, wx)) in columns.enumerated() {
@@ -337,8 +358,10 @@ extension DatasetLoader {
                     if cancelled() { throw CancellationError() }
                     let bytes = try readImage(path)
                     let info = try probe(bytes, path: path)
-                    files.append(ImageFile(path: path, label: label, format: Int(info.format), width: Int(info.width),
-                                           height: Int(info.height), gray: info.gray != 0, alpha: info.alpha != 0))
+                    files.append(
+                        ImageFile(
+                            path: path, label: label, format: Int(info.format), width: Int(info.width),
+                            height: Int(info.height), gray: info.gray != 0, alpha: info.alpha != 0))
                 }
             }
             return files
@@ -346,11 +369,14 @@ extension DatasetLoader {
 
         /// Collects `dir` and the folders below it (symbolic links followed, each real folder once), each with
         /// its image file names; counts what is skipped.
-        private mutating func walk(_ dir: String, depth: Int, into folders: inout [(path: String, files: [String])],
-                                   visited: inout Set<[UInt64]>) throws {
+        private mutating func walk(
+            _ dir: String, depth: Int, into folders: inout [(path: String, files: [String])],
+            visited: inout Set<[UInt64]>
+        ) throws {
             var info = stat()
             guard depth < 64, stat(dir, &info) == 0,
-                  visited.insert([UInt64(info.st_dev), UInt64(info.st_ino)]).inserted else {
+                visited.insert([UInt64(info.st_dev), UInt64(info.st_ino)]).inserted
+            else {
                 return
             }
             var files = [String]()
@@ -365,7 +391,8 @@ extension DatasetLoader {
                     try walk(path, depth: depth + 1, into: &folders, visited: &visited)
                     continue
                 }
-                let ext = name.split(separator: ".", omittingEmptySubsequences: false).last
+                let ext =
+                    name.split(separator: ".", omittingEmptySubsequences: false).last
                     .map { $0.lowercased() } ?? ""
                 if kind == .regular && name.contains(".") && imageExtensions.contains(ext) {
                     files.append(name)
@@ -383,8 +410,9 @@ extension DatasetLoader {
             guard hidden + other + unsupported > 0 else { return nil }
             var parts = [String]()
             if unsupported > 0 {
-                parts.append("\(unsupported) \(unsupportedImageExtensions.map { "." + $0 }.joined(separator: "/")) "
-                             + "(only PNG and JPEG are read)")
+                parts.append(
+                    "\(unsupported) \(unsupportedImageExtensions.map { "." + $0 }.joined(separator: "/")) "
+                        + "(only PNG and JPEG are read)")
             }
             if hidden > 0 { parts.append("\(hidden) hidden") }
             if other > 0 { parts.append("\(other) not .png/.jpg/.jpeg") }
@@ -420,8 +448,10 @@ extension DatasetLoader {
         var info = sskd_image_info()
         try codec(path) { sskd_image_probe(bytes, bytes.count, &info, $0, $1) }
         guard UInt64(info.width) * UInt64(info.height) <= UInt64(maximumImagePixels) else {
-            throw DatasetError.badImage(path: path, reason: "\(info.width) x \(info.height) pixels, more than the limit "
-                                        + "of \(maximumImagePixels) (2^26)")
+            throw DatasetError.badImage(
+                path: path,
+                reason: "\(info.width) x \(info.height) pixels, more than the limit "
+                    + "of \(maximumImagePixels) (2^26)")
         }
         return info
     }
@@ -433,8 +463,9 @@ extension DatasetLoader {
         var pixels = [UInt8](repeating: 0, count: height * width * channels)
         _ = try pixels.withUnsafeMutableBufferPointer { out in
             try codec(path) {
-                sskd_image_decode(bytes, bytes.count, Int32(channels), out.baseAddress, out.count,
-                                  UInt64(maximumImagePixels), $0, $1)
+                sskd_image_decode(
+                    bytes, bytes.count, Int32(channels), out.baseAddress, out.count,
+                    UInt64(maximumImagePixels), $0, $1)
             }
         }
         return pixels
@@ -457,7 +488,8 @@ extension DatasetLoader {
         guard let first = files.first else { throw DatasetError.badImageFolder(path: root, reason: "no images") }
         if let other = files.first(where: { $0.height != first.height || $0.width != first.width }) {
             throw DatasetError.badImageFolder(
-                path: root, reason: "images differ in size: \(printable(first.path)) is "
+                path: root,
+                reason: "images differ in size: \(printable(first.path)) is "
                     + "[\(first.height), \(first.width)] but \(printable(other.path)) is "
                     + "[\(other.height), \(other.width)] ([H, W]); pass size=[H, W] "
                     + "(or size=N) to resize every image")
@@ -468,15 +500,18 @@ extension DatasetLoader {
     /// Decodes `files` into `[N, C, H, W]` bytes, resizing those of another size.
     /// - Throws: `DatasetError.badImage` naming the file, `CancellationError`.
     static func decode(_ files: [ImageFile], channels: Int, size: ImageSize, cancelled: () -> Bool) throws -> [UInt8] {
-        let plane = size.height * size.width, imageBytes = channels * plane
+        let plane = size.height * size.width
+        let imageBytes = channels * plane
         var pixels = [UInt8](repeating: 0, count: files.count * imageBytes)
         for (n, file) in files.enumerated() {
             if cancelled() { throw CancellationError() }
-            var decoded = try decodePixels(readImage(file.path), path: file.path, height: file.height,
-                                           width: file.width, channels: channels)
+            var decoded = try decodePixels(
+                readImage(file.path), path: file.path, height: file.height,
+                width: file.width, channels: channels)
             if file.height != size.height || file.width != size.width {
-                decoded = resizeBilinear(decoded, height: file.height, width: file.width, channels: channels,
-                                         toHeight: size.height, toWidth: size.width)
+                decoded = resizeBilinear(
+                    decoded, height: file.height, width: file.width, channels: channels,
+                    toHeight: size.height, toWidth: size.width)
             }
             // HWC to CHW.
             pixels.withUnsafeMutableBufferPointer { out in

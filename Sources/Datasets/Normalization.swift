@@ -55,27 +55,43 @@ public enum Normalization: Sendable, Equatable {
             return (mean, std, "computed")
         case .none:
             return ([Float](repeating: 0, count: channels), [Float](repeating: 1, count: channels), "none")
-        case let .preset(name):
+        case .preset(let name):
             guard let preset = Normalization.presets.first(where: { $0.name == name }) else {
                 throw DatasetError.invalidOption(
-                    name: "normalize", reason: "unknown preset '\(name)' (known: \(Normalization.presetNames.joined(separator: ", ")))")
+                    name: "normalize",
+                    reason: "unknown preset '\(name)' (known: \(Normalization.presetNames.joined(separator: ", ")))")
             }
             if name == "half" {
                 return ([Float](repeating: 0.5, count: channels), [Float](repeating: 0.5, count: channels), name)
             }
             guard preset.mean.count == channels else {
                 throw DatasetError.invalidOption(
-                    name: "normalize", reason: "preset '\(name)' has \(count(preset.mean.count, "channel")) but \(train.name) has \(count(channels, "channel"))")
+                    name: "normalize",
+                    reason:
+                        "preset '\(name)' has \(count(preset.mean.count, "channel")) but \(train.name) has "
+                        + "\(count(channels, "channel"))"
+                )
             }
             return (preset.mean, preset.std, name)
-        case let .given(mean, std):
+        case .given(let mean, let std):
             guard mean.count == channels, std.count == channels else {
                 throw DatasetError.invalidOption(
-                    name: "normalize", reason: "needs one mean and one std per channel (\(train.name) has \(count(channels, "channel"))), got \(count(mean.count, "mean")) and \(count(std.count, "std"))")
+                    name: "normalize",
+                    reason:
+                        "needs one mean and one std per channel (\(train.name) has \(count(channels, "channel"))), "
+                        + "got \(count(mean.count, "mean")) and \(count(std.count, "std"))"
+                )
             }
-            guard mean.allSatisfy(\.isFinite), std.allSatisfy({ $0 > 0 && $0.isFinite && (1 / $0).isFinite && $0 >= 1e-6 }) else {
+            guard mean.allSatisfy(\.isFinite),
+                std.allSatisfy({ $0 > 0 && $0.isFinite && (1 / $0).isFinite && $0 >= 1e-6 })
+            else {
                 throw DatasetError.invalidOption(
-                    name: "normalize", reason: "every std must be at least 1e-6 (so that 1/std and the normalised pixels stay finite in Float32) and every value finite, got mean \(Normalization.format(mean)) std \(Normalization.format(std))")
+                    name: "normalize",
+                    reason:
+                        "every std must be at least 1e-6 (so that 1/std and the normalised pixels stay finite in "
+                        + "Float32) and every value finite, got mean \(Normalization.format(mean)) std "
+                        + "\(Normalization.format(std))"
+                )
             }
             return (mean, std, "given")
         }
@@ -97,17 +113,23 @@ public enum Normalization: Sendable, Equatable {
             values.withUnsafeBufferPointer { v in
                 for n in 0..<data.count {
                     for c in 0..<data.channels {
-                        var s = 0.0, q = 0.0
+                        var s = 0.0
+                        var q = 0.0
                         let base = (n * data.channels + c) * plane
-                        for p in 0..<plane { let x = toDouble(v[base + p]) * scale; s += x; q += x * x }
-                        sums[c] += s; squares[c] += q
+                        for p in 0..<plane {
+                            let x = toDouble(v[base + p]) * scale
+                            s += x
+                            q += x * x
+                        }
+                        sums[c] += s
+                        squares[c] += q
                     }
                 }
             }
         }
         switch data.pixels {
-        case let .uint8(values): accumulate(values, 1.0 / 255) { Double($0) }
-        case let .float32(values): accumulate(values, 1) { Double($0) }
+        case .uint8(let values): accumulate(values, 1.0 / 255) { Double($0) }
+        case .float32(let values): accumulate(values, 1) { Double($0) }
         }
         let n = Double(max(1, data.count * plane))
         let mean = sums.map { $0 / n }

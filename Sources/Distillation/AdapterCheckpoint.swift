@@ -47,9 +47,11 @@ public enum AdapterCheckpoint {
             }
             return []
         }
-        var meta = [Key.mainFile: main.lastPathComponent, CheckpointKey.architecture: model.architecture,
-                    CheckpointKey.split: model.stages.map(\.name).joined(separator: ","),
-                    Key.stages: MetadataJSON.integers(kept.map { $0.key + 1 })]
+        var meta = [
+            Key.mainFile: main.lastPathComponent, CheckpointKey.architecture: model.architecture,
+            CheckpointKey.split: model.stages.map(\.name).joined(separator: ","),
+            Key.stages: MetadataJSON.integers(kept.map { $0.key + 1 }),
+        ]
         var tensors: [(String, Tensor)] = []
         for (k, alignment) in kept {
             if let p = alignment.poolTo { meta[Key.poolTo(k + 1)] = "\(p.h),\(p.w)" }
@@ -70,11 +72,14 @@ public enum AdapterCheckpoint {
         let target = url(for: main)
         guard FileManager.default.fileExists(atPath: target.path) else { return nil }
         let dict = try StateDict.load(contentsOf: target)
-        let meta = dict.metadata, path = target.path
+        let meta = dict.metadata
+        let path = target.path
         func expect(_ key: String, _ value: String) throws {
             guard meta[key] == value else {
-                throw CheckpointError.badMetadata(path: path, key: key, reason: "the adapters are for "
-                    + (meta[key].map { "'\($0.prefix(200))'" } ?? "an unnamed value") + ", not '\(value)'")
+                throw CheckpointError.badMetadata(
+                    path: path, key: key,
+                    reason: "the adapters are for "
+                        + (meta[key].map { "'\($0.prefix(200))'" } ?? "an unnamed value") + ", not '\(value)'")
             }
         }
         try expect(Key.mainFile, main.lastPathComponent)
@@ -82,9 +87,11 @@ public enum AdapterCheckpoint {
         try expect(CheckpointKey.split, model.stages.map(\.name).joined(separator: ","))
         let n = model.stages.count
         guard let stages = MetadataJSON.parseIntegers(meta[Key.stages], limit: n),
-              stages.allSatisfy({ (1...n).contains($0) }), Set(stages).count == stages.count else {
-            throw CheckpointError.badMetadata(path: path, key: Key.stages,
-                                              reason: "expected a JSON list of distinct stage numbers in 1...\(n)")
+            stages.allSatisfy({ (1...n).contains($0) }), Set(stages).count == stages.count
+        else {
+            throw CheckpointError.badMetadata(
+                path: path, key: Key.stages,
+                reason: "expected a JSON list of distinct stage numbers in 1...\(n)")
         }
         var alignments: [Int: FeatureAlignment] = [:]
         var expected: [(String, [Int])] = []
@@ -93,8 +100,9 @@ public enum AdapterCheckpoint {
             if let text = meta[Key.poolTo(k)] {
                 let size = text.split(separator: ",").compactMap { Int($0) }
                 guard size.count == 2, size.allSatisfy({ (1...(1 << 20)).contains($0) }) else {
-                    throw CheckpointError.badMetadata(path: path, key: Key.poolTo(k),
-                                                      reason: "expected H,W with sizes in 1...1048576")
+                    throw CheckpointError.badMetadata(
+                        path: path, key: Key.poolTo(k),
+                        reason: "expected H,W with sizes in 1...1048576")
                 }
                 alignment.poolTo = (size[0], size[1])
             }
@@ -103,8 +111,9 @@ public enum AdapterCheckpoint {
                 let s = weight.shape
                 let channels = 1...65_536
                 guard s.count == 4, s[2] == 1, s[3] == 1, channels.contains(s[0]), channels.contains(s[1]) else {
-                    throw CheckpointError.badMetadata(path: path, key: prefix + "conv.weight",
-                                                      reason: "shape \(formatShape(s)) is not [Ct, Cs, 1, 1]")
+                    throw CheckpointError.badMetadata(
+                        path: path, key: prefix + "conv.weight",
+                        reason: "shape \(formatShape(s)) is not [Ct, Cs, 1, 1]")
                 }
                 // The adapter maps the student's stage-k features: its input channels are that stage's output's.
                 let stage = model.stages[k - 1]
@@ -112,9 +121,10 @@ public enum AdapterCheckpoint {
                     t.rank >= 2 && stage.modules.contains { name.hasPrefix($0 + ".") }
                 }?.1.shape[0]
                 if let produced, produced != s[1] {
-                    throw CheckpointError.badMetadata(path: path, key: prefix + "conv.weight",
-                                                      reason: "shape \(formatShape(s)) takes \(s[1]) channels, but "
-                                                        + "stage \(k) of the model gives \(produced)")
+                    throw CheckpointError.badMetadata(
+                        path: path, key: prefix + "conv.weight",
+                        reason: "shape \(formatShape(s)) takes \(s[1]) channels, but "
+                            + "stage \(k) of the model gives \(produced)")
                 }
                 let adapter = Adapter(from: s[1], to: s[0], seed: 0)
                 let own = adapter.stateDict()

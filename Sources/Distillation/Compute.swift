@@ -20,7 +20,10 @@ public struct ComputeCost: Codable, Equatable, Sendable {
 
     /// Creates a cost; every part defaults to 0.
     public init(training: Int = 0, teacher: Int = 0, caches: Int = 0, evaluation: Int = 0) {
-        self.training = training; self.teacher = teacher; self.caches = caches; self.evaluation = evaluation
+        self.training = training
+        self.teacher = teacher
+        self.caches = caches
+        self.evaluation = evaluation
     }
 
     /// Everything the run spent, in MACs.
@@ -58,7 +61,8 @@ public struct CostProfile {
     /// when it trains, plus its input gradient when a unit before it in `r` trains (the first trained unit
     /// needs no input gradient; frozen units before it run forward only).
     public func trainingStep(_ r: Range<Int>) -> Int {
-        var total = 0, behindTrained = false
+        var total = 0
+        var behindTrained = false
         for u in units[r] {
             total += u.macs
             if u.trains { total += u.macs }
@@ -84,7 +88,8 @@ public enum ComputeBudget {
     /// The largest step count in `1...limit` whose `cost` (MACs, non-decreasing in the steps) is at most
     /// `budget`; 1 when even one step costs more (callers check `cost(1)` first).
     public static func steps(budget: Int, limit: Int = maximumSteps, cost: (Int) -> Int) -> Int {
-        var lo = 1, hi = limit
+        var lo = 1
+        var hi = limit
         guard cost(lo) <= budget else { return 1 }
         while lo < hi {
             let mid = lo + (hi - lo + 1) / 2

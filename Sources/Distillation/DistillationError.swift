@@ -28,18 +28,22 @@ public enum DistillationError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .nothingToTrain(what):
+        case .nothingToTrain(let what):
             return "nothing to train: \(what) is frozen (unfreeze it first)"
-        case let .spatialMismatch(s, t, stage):
-            return "stage \(stage + 1): student feature \(formatShape(s)) and teacher feature \(formatShape(t)) differ in size; pass pool=true to average-pool the larger one"
-        case let .incompatible(reason):
+        case .spatialMismatch(let s, let t, let stage):
+            return
+                "stage \(stage + 1): student feature \(formatShape(s)) and teacher feature \(formatShape(t)) differ "
+                + "in size; pass pool=true to average-pool the larger one"
+        case .incompatible(let reason):
             return reason
-        case let .invalidOption(name, reason):
+        case .invalidOption(let name, let reason):
             return "option '\(name)': \(reason)"
         case .interrupted:
             return "interrupted"
-        case let .emptySplit(split):
-            return "the \(split) split is empty (load data with a larger limit or val=N; a single ImageFolder split holds a test "
+        case .emptySplit(let split):
+            return
+                "the \(split) split is empty (load data with a larger limit or val=N; a single ImageFolder split "
+                + "holds a test "
                 + "split out with test=N)"
         }
     }

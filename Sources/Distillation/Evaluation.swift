@@ -25,8 +25,12 @@ public struct Evaluation {
 
     /// Accuracy per class in percent (NaN for a class with no image).
     public var perClassAccuracy: [Double] {
-        var right = [Int](repeating: 0, count: classNames.count), total = right
-        for (p, y) in zip(predictions, labels) where y < total.count { total[y] += 1; if p == y { right[y] += 1 } }
+        var right = [Int](repeating: 0, count: classNames.count)
+        var total = right
+        for (p, y) in zip(predictions, labels) where y < total.count {
+            total[y] += 1
+            if p == y { right[y] += 1 }
+        }
         return zip(right, total).map { $1 == 0 ? .nan : 100 * Double($0) / Double($1) }
     }
 
@@ -39,11 +43,15 @@ public struct Evaluation {
 
     /// `test: top-1 91.23%  top-5 99.80%  loss 0.2512  (10000 images)` plus optional tables.
     public func report(perClass: Bool = false, confusion: Bool = false) -> String {
-        var lines = [String(format: "%@: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%d images)", split, top1, top5, loss, count)]
+        var lines = [
+            String(format: "%@: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%d images)", split, top1, top5, loss, count)
+        ]
         if perClass {
             let width = max(5, classNames.map(\.count).max() ?? 5)
             for (name, acc) in zip(classNames, perClassAccuracy) {
-                lines.append("  " + name.padding(toLength: width, withPad: " ", startingAt: 0) + String(format: "  %6.2f%%", acc))
+                lines.append(
+                    "  " + name.padding(toLength: width, withPad: " ", startingAt: 0) + String(format: "  %6.2f%%", acc)
+                )
             }
         }
         if confusion {
@@ -58,17 +66,24 @@ public struct Evaluation {
 
 /// Evaluates `model` in eval mode, without gradients, on `split`.
 /// - Throws: `DistillationError.emptySplit`, `TensorError` when the data do not fit the model.
-public func evaluate(_ model: Model, data: DataSplits, split: DataSplits.Split, batchSize: Int = 256) throws -> Evaluation {
+public func evaluate(_ model: Model, data: DataSplits, split: DataSplits.Split, batchSize: Int = 256) throws
+    -> Evaluation
+{
     try evaluate(data: data, split: split, batchSize: batchSize) { try model.forward($0.images, training: false) }
 }
 
 /// Evaluates the logits `[n, classes]` that `logits` gives for each batch of `split` (in order, no gradients):
 /// what `evaluate(_:data:split:)` does with a whole model, and SSKD's head does on cached backbone features.
 /// - Throws: `DistillationError.emptySplit`, `.interrupted` on Ctrl-C, errors of `logits`.
-func evaluate(data: DataSplits, split: DataSplits.Split, batchSize: Int = 256, logits: (Batch) throws -> Tensor) throws -> Evaluation {
+func evaluate(data: DataSplits, split: DataSplits.Split, batchSize: Int = 256, logits: (Batch) throws -> Tensor) throws
+    -> Evaluation
+{
     let set = data.dataset(split)
     guard set.count > 0 else { throw DistillationError.emptySplit(split.rawValue) }
-    var predictions: [Int] = [], labels: [Int] = [], correct5 = 0, lossSum = 0.0
+    var predictions: [Int] = []
+    var labels: [Int] = []
+    var correct5 = 0
+    var lossSum = 0.0
     try withNoGrad {
         for batch in try data.batches(split, batchSize: batchSize, shuffle: false) {
             try Cancellation.check()
@@ -83,8 +98,9 @@ func evaluate(data: DataSplits, split: DataSplits.Split, batchSize: Int = 256, l
     }
     let n = Double(labels.count)
     let top1 = 100 * Double(zip(predictions, labels).filter { $0 == $1 }.count) / n
-    return Evaluation(split: split.rawValue, top1: top1, top5: 100 * Double(correct5) / n, loss: lossSum / n,
-                      predictions: predictions, labels: labels, classNames: set.classNames)
+    return Evaluation(
+        split: split.rawValue, top1: top1, top5: 100 * Double(correct5) / n, loss: lossSum / n,
+        predictions: predictions, labels: labels, classNames: set.classNames)
 }
 
 /// The split per-epoch validation uses: `val` when the data have one, else `test`.

@@ -17,10 +17,13 @@ public final class Adapter: Layer {
         bn = BatchNorm(teacherChannels)
     }
 
-    public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor { try bn(try conv(x, training: training), training: training) }
+    public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
+        try bn(try conv(x, training: training), training: training)
+    }
     public var children: [(String, Layer)] { [("conv", conv), ("bn", bn)] }
     public func profile(_ input: [Int]) throws -> LayerProfile {
-        let a = try conv.profile(input), b = try bn.profile(a.output)
+        let a = try conv.profile(input)
+        let b = try bn.profile(a.output)
         return LayerProfile(output: b.output, macs: a.macs + b.macs)
     }
 }
@@ -38,21 +41,31 @@ public struct FeatureAlignment {
     /// equal), else a new adapter when the channel counts differ, else the identity.
     /// - Throws: `DistillationError.spatialMismatch` when sizes differ and `pool` is false;
     ///   `.incompatible` for ranks that cannot be compared.
-    public static func plan(student: [Int], teacher: [Int], stage: Int, pool: Bool, existing: Adapter?, seed: UInt64) throws -> FeatureAlignment {
+    public static func plan(student: [Int], teacher: [Int], stage: Int, pool: Bool, existing: Adapter?, seed: UInt64)
+        throws -> FeatureAlignment
+    {
         guard student.count == teacher.count, student.count == 4 || student.count == 2 else {
-            throw DistillationError.incompatible("stage \(stage + 1): student feature \(formatShape(student)) and teacher feature \(formatShape(teacher)) cannot be compared")
+            throw DistillationError.incompatible(
+                "stage \(stage + 1): student feature \(formatShape(student)) and teacher feature "
+                    + "\(formatShape(teacher)) cannot be compared"
+            )
         }
         var plan = FeatureAlignment()
         if let existing, student.count == 4, existing.conv.weight.shape == [teacher[1], student[1], 1, 1] {
-            plan.adapter = existing   // kept from an earlier run, or a FitNets regressor (used even when channels match)
+            plan.adapter = existing  // kept from an earlier run, or a FitNets regressor (used even when channels match)
         } else if student[1] != teacher[1] {
             guard student.count == 4 else {
-                throw DistillationError.incompatible("stage \(stage + 1): student has \(student[1]) features, teacher \(teacher[1]); adapters need [N, C, H, W] maps")
+                throw DistillationError.incompatible(
+                    "stage \(stage + 1): student has \(student[1]) features, teacher \(teacher[1]); adapters need [N, "
+                        + "C, H, W] maps"
+                )
             }
             plan.adapter = Adapter(from: student[1], to: teacher[1], seed: seed)
         }
         if student.count == 4 && student[2...] != teacher[2...] {
-            guard pool else { throw DistillationError.spatialMismatch(student: student, teacher: teacher, stage: stage) }
+            guard pool else {
+                throw DistillationError.spatialMismatch(student: student, teacher: teacher, stage: stage)
+            }
             plan.poolTo = (min(student[2], teacher[2]), min(student[3], teacher[3]))
         }
         return plan
@@ -95,42 +108,57 @@ struct FeatureDistance {
     /// - Throws: `DistillationError.incompatible` when the shapes differ.
     mutating func add(student fs: Tensor, teacher ft: Tensor, stage: Int) throws {
         guard fs.shape == ft.shape else {
-            throw DistillationError.incompatible("stage \(stage + 1): aligned student \(formatShape(fs.shape)) vs teacher \(formatShape(ft.shape))")
+            throw DistillationError.incompatible(
+                "stage \(stage + 1): aligned student \(formatShape(fs.shape)) vs teacher \(formatShape(ft.shape))")
         }
-        let n = fs.shape[0], per = fs.count / max(n, 1)
-        let a = fs.data, b = ft.data
+        let n = fs.shape[0]
+        let per = fs.count / max(n, 1)
+        let a = fs.data
+        let b = ft.data
         for i in 0..<n {
-            var dot = 0.0, ns = 0.0, nt = 0.0
+            var dot = 0.0
+            var ns = 0.0
+            var nt = 0.0
             for j in (i * per)..<((i + 1) * per) {
-                let x = Double(a[j]), y = Double(b[j])
-                sq += (x - y) * (x - y); sumT += y; sumT2 += y * y
-                dot += x * y; ns += x * x; nt += y * y
+                let x = Double(a[j])
+                let y = Double(b[j])
+                sq += (x - y) * (x - y)
+                sumT += y
+                sumT2 += y * y
+                dot += x * y
+                ns += x * x
+                nt += y * y
             }
             cosSum += dot / max((ns * nt).squareRoot(), 1e-12)
         }
-        elements += fs.count; images += n
+        elements += fs.count
+        images += n
     }
 
     /// The metrics of everything added (distance MSE/Var(teacher), mean cosine).
     var result: FeatureMetrics {
         let mean = sumT / Double(max(elements, 1))
         let variance = max(sumT2 / Double(max(elements, 1)) - mean * mean, 1e-12)
-        return FeatureMetrics(distance: sq / Double(max(elements, 1)) / variance, cosine: cosSum / Double(max(images, 1)))
+        return FeatureMetrics(
+            distance: sq / Double(max(elements, 1)) / variance, cosine: cosSum / Double(max(images, 1)))
     }
 }
 
-/// Measures `FeatureMetrics` for student stage `s` against teacher stage `t` on `split`, in eval mode without gradients,
-/// on the split's first `limit` images (rounded up to whole batches) or all of them.
+/// Measures `FeatureMetrics` for student stage `s` against teacher stage `t` on `split`, in eval mode without
+/// gradients, on the split's first `limit` images (rounded up to whole batches) or all of them.
 /// - Throws: `DistillationError.emptySplit`, alignment errors, `TensorError` when data do not fit.
-public func featureMetrics(student: Model, stage s: Int, teacher: Model, stage t: Int, alignment: FeatureAlignment,
-                           data: DataSplits, split: DataSplits.Split, batchSize: Int = 256, limit: Int? = nil) throws -> FeatureMetrics {
+public func featureMetrics(
+    student: Model, stage s: Int, teacher: Model, stage t: Int, alignment: FeatureAlignment,
+    data: DataSplits, split: DataSplits.Split, batchSize: Int = 256, limit: Int? = nil
+) throws -> FeatureMetrics {
     guard data.dataset(split).count > 0 else { throw DistillationError.emptySplit(split.rawValue) }
     var acc = FeatureDistance()
     try withNoGrad {
         for batch in try data.batches(split, batchSize: batchSize, shuffle: false) {
             if let limit, acc.images >= limit { break }
             try Cancellation.check()
-            let fs = try alignment.student(try student.forward(batch.images, throughStage: s, training: false), training: false)
+            let fs = try alignment.student(
+                try student.forward(batch.images, throughStage: s, training: false), training: false)
             let ft = try alignment.teacher(try teacher.forward(batch.images, throughStage: t, training: false))
             try acc.add(student: fs, teacher: ft, stage: s)
         }

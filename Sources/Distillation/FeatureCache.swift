@@ -48,7 +48,10 @@ final class FeatureCache {
     var bytes: Int { values.count * MemoryLayout<Float>.size }
 
     private init(shape: [Int], images: Int, values: [Float], rowOf: [Int32]?) {
-        self.shape = shape; self.images = images; self.values = values; self.rowOf = rowOf
+        self.shape = shape
+        self.images = images
+        self.values = values
+        self.rowOf = rowOf
     }
 
     /// Runs `compute` (no gradients) over `split` in order and keeps its output per image, or returns nil when
@@ -60,8 +63,10 @@ final class FeatureCache {
     ///   - maxImages: keep only the first images, whole batches of `batchSize` until at least this many (what a
     ///     loop over the same batches that stops once it has seen `maxImages` reads).
     /// - Throws: errors of `compute`; `DistillationError.interrupted` when Ctrl-C is pressed meanwhile.
-    static func build(_ data: DataSplits, split: DataSplits.Split = .train, images: TrainImages = .all, budget: Int,
-                      batchSize: Int = 256, maxImages: Int? = nil, _ compute: (Tensor) throws -> Tensor) throws -> FeatureCache? {
+    static func build(
+        _ data: DataSplits, split: DataSplits.Split = .train, images: TrainImages = .all, budget: Int,
+        batchSize: Int = 256, maxImages: Int? = nil, _ compute: (Tensor) throws -> Tensor
+    ) throws -> FeatureCache? {
         let set = data.dataset(split)
         guard split != .train || data.augmentation == .none, set.count > 0 else { return nil }
         let batches = try data.batches(split, batchSize: batchSize, shuffle: false, images: images)
@@ -75,7 +80,8 @@ final class FeatureCache {
             for (row, index) in order.enumerated() { map[index] = Int32(row) }
             rowOf = map
         }
-        var values: [Float] = [], shape: [Int]?
+        var values: [Float] = []
+        var shape: [Int]?
         var filled = 0
         try withNoGrad {
             for (number, batch) in batches.enumerated() {

@@ -28,15 +28,22 @@ public struct GapReport {
 
     /// The report as aligned text lines.
     public var text: String {
-        var lines = [String(format: "%@: teacher top-1 %.2f%%  student top-1 %.2f%%  gap %.2f points", split, teacherTop1, studentTop1, gap)]
+        var lines = [
+            String(
+                format: "%@: teacher top-1 %.2f%%  student top-1 %.2f%%  gap %.2f points", split, teacherTop1,
+                studentTop1, gap)
+        ]
         if let b = baseline {
-            lines.append(String(format: "baseline %@ top-1 %.2f%%", b.name, b.top1)
-                         + (gapClosed.map { String(format: "  gap closed %.1f%%", $0) } ?? ""))
+            lines.append(
+                String(format: "baseline %@ top-1 %.2f%%", b.name, b.top1)
+                    + (gapClosed.map { String(format: "  gap closed %.1f%%", $0) } ?? ""))
         }
         lines.append(String(format: "prediction agreement %.2f%%", agreement))
         for (k, m) in stages.enumerated() {
-            lines.append("stage \(k + 1): " + (m.map { String(format: "feature distance %.4f  cosine %.4f", $0.distance, $0.cosine) }
-                                                ?? "feature shapes differ (no adapter)"))
+            lines.append(
+                "stage \(k + 1): "
+                    + (m.map { String(format: "feature distance %.4f  cosine %.4f", $0.distance, $0.cosine) }
+                        ?? "feature shapes differ (no adapter)"))
         }
         if let t = teacherHeadTop1 { lines.append(String(format: "student backbone + teacher head: top-1 %.2f%%", t)) }
         return lines.joined(separator: "\n")
@@ -45,36 +52,51 @@ public struct GapReport {
     /// Measures the gap on `split`. `alignments[k]`, when given, maps student stage k to the teacher's (adapters kept
     /// from mimic runs); otherwise stages whose shapes differ are reported as not comparable.
     /// - Throws: `DistillationError` for empty splits or differing class counts; `TensorError` when data do not fit.
-    public static func measure(student: Model, teacher: Model, data: DataSplits, split: DataSplits.Split = .test,
-                               baseline: (name: String, top1: Double)? = nil, alignments: [Int: FeatureAlignment] = [:]) throws -> GapReport {
-        let es = try evaluate(student, data: data, split: split), et = try evaluate(teacher, data: data, split: split)
-        let agree = 100 * Double(zip(es.predictions, et.predictions).filter { $0 == $1 }.count) / Double(max(es.count, 1))
+    public static func measure(
+        student: Model, teacher: Model, data: DataSplits, split: DataSplits.Split = .test,
+        baseline: (name: String, top1: Double)? = nil, alignments: [Int: FeatureAlignment] = [:]
+    ) throws -> GapReport {
+        let es = try evaluate(student, data: data, split: split)
+        let et = try evaluate(teacher, data: data, split: split)
+        let agree =
+            100 * Double(zip(es.predictions, et.predictions).filter { $0 == $1 }.count) / Double(max(es.count, 1))
         let probe = try data.batches(split, batchSize: 2, shuffle: false).batch(0).images
         var stages: [FeatureMetrics?] = []
         for k in 0..<min(student.stages.count, teacher.stages.count) {
             let (s, t) = try withNoGrad {
-                (try student.forward(probe, throughStage: k, training: false).shape, try teacher.forward(probe, throughStage: k, training: false).shape)
+                (
+                    try student.forward(probe, throughStage: k, training: false).shape,
+                    try teacher.forward(probe, throughStage: k, training: false).shape
+                )
             }
             let alignment = alignments[k] ?? (s == t ? FeatureAlignment() : nil)
-            stages.append(try alignment.map { try featureMetrics(student: student, stage: k, teacher: teacher, stage: k, alignment: $0,
-                                                                 data: data, split: split) })
+            stages.append(
+                try alignment.map {
+                    try featureMetrics(
+                        student: student, stage: k, teacher: teacher, stage: k, alignment: $0,
+                        data: data, split: split)
+                })
         }
         var headTop1: Double?
         let last = student.stages.count - 1
         if let s = try? withNoGrad({ try student.forward(probe, throughStage: last, training: false) }),
-           (try? withNoGrad({ try teacher.forwardHead(s, training: false) })) != nil {
-            var right = 0, total = 0
+            (try? withNoGrad({ try teacher.forwardHead(s, training: false) })) != nil
+        {
+            var right = 0
+            var total = 0
             try withNoGrad {
                 for batch in try data.batches(split, batchSize: 256, shuffle: false) {
                     try Cancellation.check()
                     let f = try student.forward(batch.images, throughStage: last, training: false)
                     let p = try teacher.forwardHead(f, training: false).argmax(axis: 1)
-                    right += zip(p, batch.labels).filter { $0 == $1 }.count; total += batch.labels.count
+                    right += zip(p, batch.labels).filter { $0 == $1 }.count
+                    total += batch.labels.count
                 }
             }
             headTop1 = 100 * Double(right) / Double(max(total, 1))
         }
-        return GapReport(teacherTop1: et.top1, studentTop1: es.top1, baseline: baseline, agreement: agree, stages: stages,
-                         teacherHeadTop1: headTop1, split: split.rawValue)
+        return GapReport(
+            teacherTop1: et.top1, studentTop1: es.top1, baseline: baseline, agreement: agree, stages: stages,
+            teacherHeadTop1: headTop1, split: split.rawValue)
     }
 }

@@ -33,11 +33,16 @@ public struct Predictions {
 /// - Parameter batchSize: images per forward pass (at least 1).
 /// - Throws: `DistillationError.emptySplit`, `.interrupted` on Ctrl-C (checked between batches; nothing is
 ///   returned), `TensorError` when the data do not fit the model or it does not give `[B, K]` logits.
-public func predict(_ model: Model, data: DataSplits, split: DataSplits.Split,
-                    batchSize: Int = 256) throws -> Predictions {
+public func predict(
+    _ model: Model, data: DataSplits, split: DataSplits.Split,
+    batchSize: Int = 256
+) throws -> Predictions {
     let set = data.dataset(split)
     guard set.count > 0 else { throw DistillationError.emptySplit(split.rawValue) }
-    var logits: [Float] = [], labels: [Int] = [], predictions: [Int] = [], confidences: [Float] = []
+    var logits: [Float] = []
+    var labels: [Int] = []
+    var predictions: [Int] = []
+    var confidences: [Float] = []
     var classes = 0
     logits.reserveCapacity(set.count * 10)
     try withNoGrad {
@@ -45,11 +50,13 @@ public func predict(_ model: Model, data: DataSplits, split: DataSplits.Split,
             try Cancellation.check()
             let y = try model.forward(batch.images, training: false)
             guard y.rank == 2, y.shape[0] == batch.labels.count, y.shape[1] >= 1,
-                  classes == 0 || y.shape[1] == classes else {
+                classes == 0 || y.shape[1] == classes
+            else {
                 throw TensorError.invalidShape(op: "predict", shape: y.shape, reason: "is not [batch, classes] logits")
             }
             classes = y.shape[1]
-            let values = y.data, probabilities = y.softmax().data
+            let values = y.data
+            let probabilities = y.softmax().data
             for r in 0..<y.shape[0] {
                 var best = 0
                 for c in 1..<classes where values[r * classes + c] > values[r * classes + best] { best = c }
@@ -60,6 +67,7 @@ public func predict(_ model: Model, data: DataSplits, split: DataSplits.Split,
             labels += batch.labels
         }
     }
-    return Predictions(split: split.rawValue, count: labels.count, classes: classes, logits: logits, labels: labels,
-                       predictions: predictions, confidences: confidences)
+    return Predictions(
+        split: split.rawValue, count: labels.count, classes: classes, logits: logits, labels: labels,
+        predictions: predictions, confidences: confidences)
 }

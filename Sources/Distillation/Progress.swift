@@ -28,8 +28,9 @@ public struct BatchProgress {
     /// `[sskd stage 2] epoch 1/3 ███████░░░ 120/430 loss 0.0412 2310 img/s ETA 0:42`, sized to `width` columns.
     public func bar(width: Int = 100) -> String {
         let head = "[\(run)] epoch \(epoch)/\(epochs) "
-        let tail = String(format: " %d/%d loss %.4f %.0f img/s ETA %d:%02d", batch, batches, loss, imagesPerSecond,
-                          Int(eta) / 60, Int(eta) % 60)
+        let tail = String(
+            format: " %d/%d loss %.4f %.0f img/s ETA %d:%02d", batch, batches, loss, imagesPerSecond,
+            Int(eta) / 60, Int(eta) % 60)
         let room = max(10, min(40, width - head.count - tail.count - 1))
         let filled = batches > 0 ? room * batch / batches : room
         return head + String(repeating: "█", count: filled) + String(repeating: "░", count: room - filled) + tail
@@ -53,7 +54,10 @@ public final class ConsoleObserver: TrainingObserver {
     }
 
     public func report(_ line: String) {
-        if barShown { print("\r\u{1B}[2K", terminator: ""); barShown = false }
+        if barShown {
+            print("\r\u{1B}[2K", terminator: "")
+            barShown = false
+        }
         print(line)
     }
 }

@@ -59,10 +59,18 @@ public final class RunRecord: Codable {
     public var compute = ComputeCost()
 
     /// Creates an empty record.
-    public init(name: String, method: String, model: String, command: String, seed: UInt64,
-                hyperParameters: [String: String], stage: Int? = nil, validationSplit: String) {
-        self.name = name; self.method = method; self.model = model; self.command = command; self.seed = seed
-        self.hyperParameters = hyperParameters; self.stage = stage; self.validationSplit = validationSplit
+    public init(
+        name: String, method: String, model: String, command: String, seed: UInt64,
+        hyperParameters: [String: String], stage: Int? = nil, validationSplit: String
+    ) {
+        self.name = name
+        self.method = method
+        self.model = model
+        self.command = command
+        self.seed = seed
+        self.hyperParameters = hyperParameters
+        self.stage = stage
+        self.validationSplit = validationSplit
     }
 
     /// Best validation top-1 over epochs (%), if measured.
@@ -78,8 +86,10 @@ public final class RunRecord: Codable {
 
     /// One report line for epoch `e`: `[kd] epoch 2/5  loss 0.4123  val top-1 88.20%  2310 img/s  41.0s`.
     public func epochLine(_ e: Epoch, of total: Int? = nil, imagesPerSecond: Double? = nil) -> String {
-        var parts = ["[\(name)] epoch \(e.epoch)" + (total.map { "/\($0)" } ?? ""),
-                     String(format: abs(e.trainLoss) < 1e5 ? "loss %.4f" : "loss %.4g", e.trainLoss)]
+        var parts = [
+            "[\(name)] epoch \(e.epoch)" + (total.map { "/\($0)" } ?? ""),
+            String(format: abs(e.trainLoss) < 1e5 ? "loss %.4f" : "loss %.4g", e.trainLoss),
+        ]
         if let top1 = e.top1 { parts.append(String(format: "%@ top-1 %.2f%%", validationSplit, top1)) }
         if let d = e.featureDistance { parts.append(String(format: "%@ distance %.4f", validationSplit, d)) }
         if let c = e.cosine { parts.append(String(format: "cosine %.4f", c)) }
@@ -93,22 +103,28 @@ public final class RunRecord: Codable {
     public func json() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
     /// Per-step rows (`step, epoch, loss, lr`) as named columns, the data behind `plot loss`.
     public var stepColumns: [(String, [String])] {
-        [("run", steps.map { _ in name }), ("step", steps.map { String($0.step) }), ("epoch", steps.map { String($0.epoch) }),
-         ("loss", steps.map { String($0.loss) }), ("lr", steps.map { String($0.learningRate) })]
+        [
+            ("run", steps.map { _ in name }), ("step", steps.map { String($0.step) }),
+            ("epoch", steps.map { String($0.epoch) }),
+            ("loss", steps.map { String($0.loss) }), ("lr", steps.map { String($0.learningRate) }),
+        ]
     }
 
     /// Per-epoch rows as named columns, the data behind `plot acc` and `plot gap`.
     public var epochColumns: [(String, [String])] {
         func opt(_ v: Double?) -> String { v.map { String($0) } ?? "" }
-        return [("run", epochs.map { _ in name }), ("epoch", epochs.map { String($0.epoch) }),
-                ("train_loss", epochs.map { String($0.trainLoss) }), ("top1", epochs.map { opt($0.top1) }),
-                ("val_loss", epochs.map { opt($0.valLoss) }), ("feature_distance", epochs.map { opt($0.featureDistance) }),
-                ("cosine", epochs.map { opt($0.cosine) }), ("seconds", epochs.map { String($0.seconds) })]
+        return [
+            ("run", epochs.map { _ in name }), ("epoch", epochs.map { String($0.epoch) }),
+            ("train_loss", epochs.map { String($0.trainLoss) }), ("top1", epochs.map { opt($0.top1) }),
+            ("val_loss", epochs.map { opt($0.valLoss) }), ("feature_distance", epochs.map { opt($0.featureDistance) }),
+            ("cosine", epochs.map { opt($0.cosine) }), ("seconds", epochs.map { String($0.seconds) }),
+        ]
     }
 }

@@ -58,18 +58,30 @@ public struct TrainingConfig: Equatable {
     /// Checks ranges before any work.
     /// - Throws: `DistillationError.invalidOption` naming the option.
     public func validate() throws {
-        guard epochs >= 1 else { throw DistillationError.invalidOption(name: "epochs", reason: "must be at least 1, got \(epochs)") }
-        if let steps, steps < 1 { throw DistillationError.invalidOption(name: "steps", reason: "must be at least 1, got \(steps)") }
-        if let patience, patience < 1 { throw DistillationError.invalidOption(name: "patience", reason: "must be at least 1, got \(patience)") }
-        guard validateEvery >= 1 else { throw DistillationError.invalidOption(name: "val_every", reason: "must be at least 1, got \(validateEvery)") }
+        guard epochs >= 1 else {
+            throw DistillationError.invalidOption(name: "epochs", reason: "must be at least 1, got \(epochs)")
+        }
+        if let steps, steps < 1 {
+            throw DistillationError.invalidOption(name: "steps", reason: "must be at least 1, got \(steps)")
+        }
+        if let patience, patience < 1 {
+            throw DistillationError.invalidOption(name: "patience", reason: "must be at least 1, got \(patience)")
+        }
+        guard validateEvery >= 1 else {
+            throw DistillationError.invalidOption(name: "val_every", reason: "must be at least 1, got \(validateEvery)")
+        }
         guard batchSize >= 1 && batchSize <= 65_536 else {
             throw DistillationError.invalidOption(name: "batch", reason: "must be in 1...65536, got \(batchSize)")
         }
         guard learningRate > 0 && learningRate.isFinite else {
             throw DistillationError.invalidOption(name: "lr", reason: "must be positive, got \(learningRate)")
         }
-        guard (0..<1).contains(momentum) else { throw DistillationError.invalidOption(name: "momentum", reason: "must be in [0, 1), got \(momentum)") }
-        guard weightDecay >= 0 else { throw DistillationError.invalidOption(name: "wd", reason: "must be non-negative, got \(weightDecay)") }
+        guard (0..<1).contains(momentum) else {
+            throw DistillationError.invalidOption(name: "momentum", reason: "must be in [0, 1), got \(momentum)")
+        }
+        guard weightDecay >= 0 else {
+            throw DistillationError.invalidOption(name: "wd", reason: "must be non-negative, got \(weightDecay)")
+        }
         guard (0...1).contains(labelSmoothing) else {
             throw DistillationError.invalidOption(name: "smoothing", reason: "must be in [0, 1], got \(labelSmoothing)")
         }
@@ -90,8 +102,10 @@ public struct TrainingConfig: Equatable {
     /// The common hyper-parameters as report strings.
     public var hyperParameters: [String: String] {
         let g = { (v: Float) in String(format: "%g", Double(v)) }
-        var hp = ["batch": "\(batchSize)", "lr": g(learningRate), "optimizer": optimizer.rawValue,
-                  "wd": g(weightDecay), "schedule": schedule.rawValue, "seed": "\(seed)"]
+        var hp = [
+            "batch": "\(batchSize)", "lr": g(learningRate), "optimizer": optimizer.rawValue,
+            "wd": g(weightDecay), "schedule": schedule.rawValue, "seed": "\(seed)",
+        ]
         if optimizer == .sgd || optimizer == .nesterov { hp["momentum"] = g(momentum) }
         if let steps { hp["steps"] = "\(steps)" } else { hp["epochs"] = "\(epochs)" }
         if let patience { hp["patience"] = "\(patience)" }
@@ -102,7 +116,9 @@ public struct TrainingConfig: Equatable {
     func makeOptimizer(_ parameters: [Tensor]) throws -> Optimizer {
         switch optimizer {
         case .sgd, .nesterov:
-            return try SGD(parameters, lr: learningRate, momentum: momentum, weightDecay: weightDecay, nesterov: optimizer == .nesterov && momentum > 0)
+            return try SGD(
+                parameters, lr: learningRate, momentum: momentum, weightDecay: weightDecay,
+                nesterov: optimizer == .nesterov && momentum > 0)
         case .adam, .adamw:
             return try Adam(parameters, lr: learningRate, weightDecay: weightDecay, decoupled: optimizer == .adamw)
         }
@@ -125,8 +141,15 @@ public struct EpochMetrics {
     public var top1: Double?, valLoss: Double?, featureDistance: Double?, cosine: Double?
     /// MACs the measurement spent (added to the record's `compute.evaluation`).
     public var macs: Int
-    public init(top1: Double? = nil, valLoss: Double? = nil, featureDistance: Double? = nil, cosine: Double? = nil, macs: Int = 0) {
-        self.top1 = top1; self.valLoss = valLoss; self.featureDistance = featureDistance; self.cosine = cosine; self.macs = macs
+    public init(
+        top1: Double? = nil, valLoss: Double? = nil, featureDistance: Double? = nil, cosine: Double? = nil,
+        macs: Int = 0
+    ) {
+        self.top1 = top1
+        self.valLoss = valLoss
+        self.featureDistance = featureDistance
+        self.cosine = cosine
+        self.macs = macs
     }
 
     /// The number early stopping watches, oriented so that larger is better: −distance for mimic runs, else
@@ -156,18 +179,26 @@ public enum Trainer {
     /// - Throws: `DistillationError.nothingToTrain` when `trainable` has no unfrozen tensor, `.emptySplit` when no
     ///   training image is selected, `.invalidOption("patience")` when `patience` is set and `data` has no
     ///   validation split; errors of `step`.
-    public static func run(_ record: RunRecord, trainable: [Tensor], guarded: [Tensor], data: DataSplits,
-                           config: TrainingConfig, images: TrainImages = .labelled, stepCost: ComputeCost = ComputeCost(),
-                           observer: TrainingObserver, what: String,
-                           step: (Batch) throws -> Tensor, validate: (Int) throws -> EpochMetrics) throws {
+    public static func run(
+        _ record: RunRecord, trainable: [Tensor], guarded: [Tensor], data: DataSplits,
+        config: TrainingConfig, images: TrainImages = .labelled, stepCost: ComputeCost = ComputeCost(),
+        observer: TrainingObserver, what: String,
+        step: (Batch) throws -> Tensor, validate: (Int) throws -> EpochMetrics
+    ) throws {
         try config.validate()
         if config.patience != nil && data.val.count == 0 {
-            throw DistillationError.invalidOption(name: "patience", reason: "stops on validation numbers, and this data has "
-                + "no validation split (early stopping on test numbers selects on the test set); hold one out with data ... val=N")
+            throw DistillationError.invalidOption(
+                name: "patience",
+                reason: "stops on validation numbers, and this data has "
+                    + "no validation split (early stopping on test numbers selects on the test set); hold one out "
+                    + "with data ... val=N"
+            )
         }
         let params = trainable.filter(\.requiresGrad)
         guard !params.isEmpty else { throw DistillationError.nothingToTrain(what: what) }
-        let perEpoch = try data.batches(.train, batchSize: config.batchSize, epoch: 0, seed: config.seed, images: images).count
+        let perEpoch = try data.batches(
+            .train, batchSize: config.batchSize, epoch: 0, seed: config.seed, images: images
+        ).count
         guard perEpoch > 0 else { throw DistillationError.emptySplit(images == .all ? "train" : "labelled train") }
         let totalSteps = config.totalSteps(batchesPerEpoch: perEpoch)
         let epochCount = (totalSteps + perEpoch - 1) / perEpoch
@@ -176,13 +207,17 @@ public enum Trainer {
         var lastGood = guarded.map(\.data)
         let start = Date()
         var stepIndex = 0
-        var best = -Double.infinity, sinceBest = 0
+        var best = -Double.infinity
+        var sinceBest = 0
         defer { record.seconds += Date().timeIntervalSince(start) }
         epochs: for epoch in 1...epochCount {
-            let batches = try data.batches(.train, batchSize: config.batchSize, epoch: epoch - 1, seed: config.seed, images: images)
+            let batches = try data.batches(
+                .train, batchSize: config.batchSize, epoch: epoch - 1, seed: config.seed, images: images)
             let batchesThisEpoch = min(batches.count, totalSteps - stepIndex)
             let epochStart = Date()
-            var lossSum = 0.0, seen = 0, batchNumber = 0
+            var lossSum = 0.0
+            var seen = 0
+            var batchNumber = 0
             for batch in batches {
                 if batchNumber == batchesThisEpoch { break }
                 optimizer.learningRate = schedule.rate(at: stepIndex, base: config.learningRate)
@@ -194,26 +229,33 @@ public enum Trainer {
                 record.compute.teacher += stepCost.teacher * n
                 guard value.isFinite else {
                     for (t, d) in zip(guarded, lastGood) { t.data = d }
-                    params.forEach { $0.zeroGrad() }
+                    for p in params { p.zeroGrad() }
                     record.status = .diverged
-                    record.stopReason = "loss became \(value) at step \(stepIndex + 1) (epoch \(epoch)); weights restored to "
+                    record.stopReason =
+                        "loss became \(value) at step \(stepIndex + 1) (epoch \(epoch)); weights restored to "
                         + (epoch == 1 ? "the start of the run" : "the end of epoch \(epoch - 1)")
                     observer.report("\(record.name): stopped, \(record.stopReason!)")
                     return
                 }
                 try loss.backward()
                 optimizer.step()
-                stepIndex += 1; batchNumber += 1
-                lossSum += value * Double(n); seen += n
-                record.steps.append(.init(step: stepIndex, epoch: epoch, loss: value, learningRate: Double(optimizer.learningRate)))
+                stepIndex += 1
+                batchNumber += 1
+                lossSum += value * Double(n)
+                seen += n
+                record.steps.append(
+                    .init(step: stepIndex, epoch: epoch, loss: value, learningRate: Double(optimizer.learningRate)))
                 let elapsed = Date().timeIntervalSince(epochStart)
                 let rate = Double(seen) / max(elapsed, 1e-9)
                 let remaining = Double(totalSteps - stepIndex) * elapsed / Double(batchNumber)
-                observer.batchEnded(BatchProgress(run: record.name, epoch: epoch, epochs: epochCount, batch: batchNumber,
-                                                  batches: batchesThisEpoch, loss: value, imagesPerSecond: rate, eta: remaining))
+                observer.batchEnded(
+                    BatchProgress(
+                        run: record.name, epoch: epoch, epochs: epochCount, batch: batchNumber,
+                        batches: batchesThisEpoch, loss: value, imagesPerSecond: rate, eta: remaining))
                 if observer.shouldStop {
                     record.status = .interrupted
-                    record.stopReason = "interrupted at step \(stepIndex) (epoch \(epoch), batch \(batchNumber)/\(batchesThisEpoch))"
+                    record.stopReason =
+                        "interrupted at step \(stepIndex) (epoch \(epoch), batch \(batchNumber)/\(batchesThisEpoch))"
                     observer.report("\(record.name): \(record.stopReason!); models are consistent")
                     break epochs
                 }
@@ -222,33 +264,48 @@ public enum Trainer {
             do {
                 // Data with neither a val nor a test split (a single ImageFolder split) has nothing to validate on.
                 let canValidate = data.val.count > 0 || data.test.count > 0
-                metrics = canValidate && config.validates(epoch: epoch, of: epochCount) ? try validate(epoch) : EpochMetrics()
+                metrics =
+                    canValidate && config.validates(epoch: epoch, of: epochCount) ? try validate(epoch) : EpochMetrics()
             } catch DistillationError.interrupted {
-                // Ctrl-C during the validation pass: the steps of this epoch happened, so the run is kept, as interrupted.
+                // Ctrl-C during the validation pass: the steps of this epoch happened, so the run is kept, as
+                // interrupted.
                 record.status = .interrupted
                 record.stopReason = "interrupted while validating after step \(stepIndex) (epoch \(epoch))"
                 observer.report("\(record.name): \(record.stopReason!); models are consistent")
                 break epochs
             }
             record.compute.evaluation += metrics.macs
-            if let bad = [metrics.valLoss, metrics.top1, metrics.featureDistance].compactMap({ $0 }).first(where: { !$0.isFinite }) {
+            if let bad = [metrics.valLoss, metrics.top1, metrics.featureDistance].compactMap({ $0 }).first(where: {
+                !$0.isFinite
+            }) {
                 for (t, d) in zip(guarded, lastGood) { t.data = d }
                 record.status = .diverged
-                record.stopReason = "validation gave \(bad) after epoch \(epoch); weights restored to "
+                record.stopReason =
+                    "validation gave \(bad) after epoch \(epoch); weights restored to "
                     + (epoch == 1 ? "the start of the run" : "the end of epoch \(epoch - 1)")
                 observer.report("\(record.name): stopped, \(record.stopReason!)")
                 return
             }
-            let entry = RunRecord.Epoch(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), top1: metrics.top1,
-                                        valLoss: metrics.valLoss, featureDistance: metrics.featureDistance, cosine: metrics.cosine,
-                                        seconds: record.seconds + Date().timeIntervalSince(start))
+            let entry = RunRecord.Epoch(
+                epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), top1: metrics.top1,
+                valLoss: metrics.valLoss, featureDistance: metrics.featureDistance, cosine: metrics.cosine,
+                seconds: record.seconds + Date().timeIntervalSince(start))
             record.epochs.append(entry)
             lastGood = guarded.map(\.data)
-            observer.report(record.epochLine(entry, of: epochCount, imagesPerSecond: Double(seen) / max(Date().timeIntervalSince(epochStart), 1e-9)))
+            observer.report(
+                record.epochLine(
+                    entry, of: epochCount,
+                    imagesPerSecond: Double(seen) / max(Date().timeIntervalSince(epochStart), 1e-9)))
             if let patience = config.patience, let score = metrics.score {
-                if score > best { best = score; sinceBest = 0 } else { sinceBest += 1 }
+                if score > best {
+                    best = score
+                    sinceBest = 0
+                } else {
+                    sinceBest += 1
+                }
                 if sinceBest >= patience && epoch < epochCount {
-                    record.stopReason = "early stop after epoch \(epoch) of \(epochCount): no improvement in \(patience) validation(s)"
+                    record.stopReason =
+                        "early stop after epoch \(epoch) of \(epochCount): no improvement in \(patience) validation(s)"
                     observer.report("\(record.name): \(record.stopReason!)")
                     break epochs
                 }

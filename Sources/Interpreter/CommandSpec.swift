@@ -26,9 +26,9 @@ public enum ValueType {
         case .number: return "a number"
         case .string: return "a string"
         case .bool: return "true or false"
-        case let .word(choices): return choices.isEmpty ? "a name" : "one of " + choices.joined(separator: ", ")
+        case .word(let choices): return choices.isEmpty ? "a name" : "one of " + choices.joined(separator: ", ")
         case .path: return "a file path"
-        case let .object(t): return (t.first.map { "aeiou".contains($0) } ?? false ? "an " : "a ") + t
+        case .object(let t): return (t.first.map { "aeiou".contains($0) } ?? false ? "an " : "a ") + t
         case .any, .valueOrWord: return "a value"
         }
     }
@@ -40,9 +40,9 @@ public enum ValueType {
         case .number: return "NUMBER"
         case .string: return "STRING"
         case .bool: return "BOOL"
-        case let .word(choices): return choices.isEmpty ? "NAME" : choices.joined(separator: "|")
+        case .word(let choices): return choices.isEmpty ? "NAME" : choices.joined(separator: "|")
         case .path: return "FILE"
-        case let .object(t): return t.uppercased()
+        case .object(let t): return t.uppercased()
         case .any, .valueOrWord: return "VALUE"
         }
     }
@@ -52,10 +52,10 @@ public enum ValueType {
     public func accept(_ value: Value) -> Value? {
         switch (self, value) {
         case (.integer, _): return value.integer.map { .number(Double($0)) }
-        case let (.path, .string(s)): return s.isEmpty ? nil : value   // "" would name the working folder
+        case (.path, .string(let s)): return s.isEmpty ? nil : value  // "" would name the working folder
         case (.number, .number), (.string, .string), (.bool, .bool), (.any, _), (.valueOrWord, _): return value
-        case let (.word(choices), .string(s)): return choices.isEmpty || choices.contains(s) ? value : nil
-        case let (.object(t), .object(o)): return o.typeName == t ? value : nil
+        case (.word(let choices), .string(let s)): return choices.isEmpty || choices.contains(s) ? value : nil
+        case (.object(let t), .object(let o)): return o.typeName == t ? value : nil
         default: return nil
         }
     }
@@ -98,8 +98,10 @@ public struct OptionSpec {
     public let help: String
 
     /// Declares an option with a fixed default, a session-option default, or none.
-    public init(_ name: String, _ type: ValueType, default defaultValue: Value? = nil, session sessionDefault: String? = nil,
-                _ help: String) {
+    public init(
+        _ name: String, _ type: ValueType, default defaultValue: Value? = nil, session sessionDefault: String? = nil,
+        _ help: String
+    ) {
         self.name = name
         self.type = type
         self.defaultValue = defaultValue
@@ -131,12 +133,16 @@ public struct CommandSpec {
     public let run: (Invocation, Session) throws -> Value
 
     /// Declares a command. Argument and option names must be distinct; only the last argument may be variadic.
-    public init(_ name: String, aliases: [String] = [], summary: String, arguments: [ArgumentSpec] = [],
-                options: [OptionSpec] = [], example: String, recorded: Bool = true, returnsValue: Bool = true,
-                run: @escaping (Invocation, Session) throws -> Value) {
+    public init(
+        _ name: String, aliases: [String] = [], summary: String, arguments: [ArgumentSpec] = [],
+        options: [OptionSpec] = [], example: String, recorded: Bool = true, returnsValue: Bool = true,
+        run: @escaping (Invocation, Session) throws -> Value
+    ) {
         let names = arguments.map(\.name) + options.map(\.name)
         precondition(Set(names).count == names.count, "command '\(name)': duplicate argument/option names")
-        precondition(arguments.dropLast().allSatisfy { !$0.variadic }, "command '\(name)': only the last argument may be variadic")
+        precondition(
+            arguments.dropLast().allSatisfy { !$0.variadic },
+            "command '\(name)': only the last argument may be variadic")
         self.name = name
         self.aliases = aliases
         self.summary = summary
@@ -154,7 +160,7 @@ public struct CommandSpec {
         var parts = [name]
         for a in arguments {
             var p = a.name.uppercased()
-            if case let .word(choices) = a.type, choices.count == 1 { p = choices[0] }
+            if case .word(let choices) = a.type, choices.count == 1 { p = choices[0] }
             if a.variadic { p += "..." }
             parts.append(a.optional ? "[\(p)]" : p)
         }
@@ -201,23 +207,23 @@ public struct Invocation {
     public func int(_ name: String) throws -> Int { try typed(name, "integer") { $0.integer } }
     /// A number argument/option; throws when absent.
     public func double(_ name: String) throws -> Double {
-        try typed(name, "number") { if case let .number(d) = $0 { return d } else { return nil } }
+        try typed(name, "number") { if case .number(let d) = $0 { return d } else { return nil } }
     }
     /// A string, word or path argument/option; throws when absent.
     public func string(_ name: String) throws -> String {
-        try typed(name, "string") { if case let .string(s) = $0 { return s } else { return nil } }
+        try typed(name, "string") { if case .string(let s) = $0 { return s } else { return nil } }
     }
     /// A boolean argument/option; throws when absent.
     public func bool(_ name: String) throws -> Bool {
-        try typed(name, "bool") { if case let .bool(b) = $0 { return b } else { return nil } }
+        try typed(name, "bool") { if case .bool(let b) = $0 { return b } else { return nil } }
     }
     /// The list of a variadic argument (empty when none were given).
     public func list(_ name: String) -> [Value] {
-        if case let .list(items) = values[name] ?? .none { return items }
+        if case .list(let items) = values[name] ?? .none { return items }
         return []
     }
     /// A session object of class `T`; throws when absent or of another class.
     public func object<T>(_ name: String, as type: T.Type) throws -> T {
-        try typed(name, "\(T.self)") { if case let .object(o) = $0 { return o as? T } else { return nil } }
+        try typed(name, "\(T.self)") { if case .object(let o) = $0 { return o as? T } else { return nil } }
     }
 }

@@ -7,7 +7,8 @@ public enum Completion {
     /// What to offer for `word`, the word under the cursor, when `line` is the text up to the cursor.
     /// Returns full replacements for `word`, or `files == true` when the cursor is inside a string
     /// (the REPL then completes file names).
-    public static func candidates(_ session: Session, line: String, word: String) -> (candidates: [String], files: Bool) {
+    public static func candidates(_ session: Session, line: String, word: String) -> (candidates: [String], files: Bool)
+    {
         if insideString(line) { return ([], true) }
         if let members = memberCandidates(session, line: line, word: word) { return (members, false) }
         let statementStart = line.lastIndex { $0 == ";" || $0 == "{" || $0 == "}" || $0 == "\n" }
@@ -33,7 +34,7 @@ public enum Completion {
                 pool = session.options.declared.map(\.name) + (spec.name == "show" ? ["options"] + names : [])
             } else {
                 pool = spec.options.map(\.name).filter { !given.contains($0) }.map { $0 + "=" } + names
-                if positionals < spec.arguments.count, case let .word(choices) = spec.arguments[positionals].type {
+                if positionals < spec.arguments.count, case .word(let choices) = spec.arguments[positionals].type {
                     pool += choices
                 }
             }
@@ -45,7 +46,8 @@ public enum Completion {
 
     /// True when `line` has an unclosed `"` (escaped quotes ignored).
     static func insideString(_ line: String) -> Bool {
-        var inside = false, escaped = false
+        var inside = false
+        var escaped = false
         for c in line {
             if escaped { escaped = false } else if c == "\\" { escaped = inside } else if c == "\"" { inside.toggle() }
         }
@@ -58,10 +60,12 @@ public enum Completion {
         let pathChars = line.reversed().prefix { $0.isLetter || $0.isNumber || "_.[]$".contains($0) }
         let path = String(pathChars.reversed())
         guard let dot = path.lastIndex(of: ".") else { return nil }
-        let base = String(path[..<dot]), partial = String(path[path.index(after: dot)...])
+        let base = String(path[..<dot])
+        let partial = String(path[path.index(after: dot)...])
         var parser = Parser(base, source: SourceText(name: "<completion>", text: base), isCommand: { _ in false })
         guard let expr = try? parser.parseExpression(), isPath(expr),
-              case let .object(object)? = try? session.evaluate(expr) else { return [] }
+            case .object(let object)? = try? session.evaluate(expr)
+        else { return [] }
         let prefix = String(word[..<dotInWord]) + "."
         return object.memberNames.filter { $0.hasPrefix(partial) }.sorted().map { prefix + $0 }
     }
@@ -70,8 +74,8 @@ public enum Completion {
     private static func isPath(_ e: Expr) -> Bool {
         switch e {
         case .name: return true
-        case let .member(base, _, _): return isPath(base)
-        case let .index(base, .number, _): return isPath(base)
+        case .member(let base, _, _): return isPath(base)
+        case .index(let base, .number, _): return isPath(base)
         default: return false
         }
     }

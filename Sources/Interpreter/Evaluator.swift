@@ -8,32 +8,36 @@ extension Session {
     /// Runs one statement; shows the value of bare expressions and of unbound command results.
     func execute(_ stmt: Stmt) throws {
         switch stmt {
-        case let .expression(e):
+        case .expression(let e):
             let v = try evaluate(e)
             if case .none = v {} else { print(v.display) }
-        case let .command(call):
+        case .command(let call):
             let v = try invoke(call)
             if case .none = v {} else { print(v.display) }
-        case let .assign(name, e, _):
+        case .assign(let name, let e, _):
             bind(name, try evaluate(e))
-        case let .assignCommand(name, c, _):
-            if let spec = commands.lookup(c.name), !spec.returnsValue {   // refused before any side effect
-                throw InterpreterError.runtime("'\(c.name)' returns nothing to bind to '\(name)'; run it without '\(name) ='", c.location)
+        case .assignCommand(let name, let c, _):
+            if let spec = commands.lookup(c.name), !spec.returnsValue {  // refused before any side effect
+                throw InterpreterError.runtime(
+                    "'\(c.name)' returns nothing to bind to '\(name)'; run it without '\(name) ='", c.location)
             }
             let v = try invoke(c)
-            if case .none = v { throw InterpreterError.runtime("'\(c.name)' returns nothing to bind to '\(name)'", c.location) }
+            if case .none = v {
+                throw InterpreterError.runtime("'\(c.name)' returns nothing to bind to '\(name)'", c.location)
+            }
             bind(name, v)
-        case let .forLoop(variable, sequence, body, location):
+        case .forLoop(let variable, let sequence, let body, let location):
             let items = try evaluate(sequence)
-            guard case let .list(values) = items else {
-                throw InterpreterError.runtime("'for' expects a list or range, got \(items.literal)", sequence.startLocation)
+            guard case .list(let values) = items else {
+                throw InterpreterError.runtime(
+                    "'for' expects a list or range, got \(items.literal)", sequence.startLocation)
             }
             for item in values {
                 try interruptCheck(location)
                 bind(variable, item)
                 for s in body { try execute(s) }
             }
-        case let .ifElse(condition, then, otherwise, _):
+        case .ifElse(let condition, let then, let otherwise, _):
             for s in try truth(condition, "'if'") ? then : (otherwise ?? []) { try execute(s) }
         }
     }
@@ -47,7 +51,7 @@ extension Session {
 
     private func truth(_ e: Expr, _ what: String) throws -> Bool {
         let v = try evaluate(e)
-        guard case let .bool(b) = v else {
+        guard case .bool(let b) = v else {
             throw InterpreterError.runtime("\(what) expects true or false, got \(v.literal)", e.startLocation)
         }
         return b
@@ -57,7 +61,8 @@ extension Session {
     /// Errors that are not `InterpreterError`s are reported at the command name.
     func invoke(_ c: CommandCall) throws -> Value {
         guard let spec = commands.lookup(c.name) else {
-            throw InterpreterError.runtime("unknown command '\(c.name)'" + didYouMean(c.name, commands.names), c.location)
+            throw InterpreterError.runtime(
+                "unknown command '\(c.name)'" + didYouMean(c.name, commands.names), c.location)
         }
         let invocation = try bindArguments(spec, c)
         do {
@@ -76,56 +81,60 @@ extension Session {
     /// Evaluates `e`; errors are located at the offending operator, name or operand.
     public func evaluate(_ e: Expr) throws -> Value {
         switch e {
-        case let .number(d, _): return .number(d)
-        case let .string(s, _): return .string(s)
-        case let .bool(b, _): return .bool(b)
-        case let .interpolation(parts, _):
+        case .number(let d, _): return .number(d)
+        case .string(let s, _): return .string(s)
+        case .bool(let b, _): return .bool(b)
+        case .interpolation(let parts, _):
             var s = ""
             for part in parts {
                 switch part {
-                case let .text(t): s += t
-                case let .expression(x): s += try evaluate(x).display
+                case .text(let t): s += t
+                case .expression(let x): s += try evaluate(x).display
                 }
             }
             return .string(s)
-        case let .name(n, location):
+        case .name(let n, let location):
             if let v = lookup(n) { return v }
             if commands.contains(n) {
                 throw InterpreterError.runtime(
                     "'\(n)' is a command, not a value; run it as a statement or bind it: x = \(n) ...", location)
             }
             throw InterpreterError.runtime("undefined name '\(n)'" + didYouMean(n, Array(bindings.keys)), location)
-        case let .list(items, _):
+        case .list(let items, _):
             return .list(try items.map(evaluate))
-        case let .range(lo, hi, _):
-            let a = try integer(lo, "range bound"), b = try integer(hi, "range bound")
+        case .range(let lo, let hi, _):
+            let a = try integer(lo, "range bound")
+            let b = try integer(hi, "range bound")
             guard b - a < Session.maxRange else {
-                throw InterpreterError.runtime("range \(a)..\(b) has more than \(Session.maxRange) elements", e.location)
+                throw InterpreterError.runtime(
+                    "range \(a)..\(b) has more than \(Session.maxRange) elements", e.location)
             }
             return .list(a <= b ? (a...b).map { .number(Double($0)) } : [])
-        case let .unary(op, x, location):
+        case .unary(let op, let x, let location):
             let v = try evaluate(x)
             switch (op, v) {
-            case let (.negate, .number(d)): return .number(-d)
-            case let (.not, .bool(b)): return .bool(!b)
+            case (.negate, .number(let d)): return .number(-d)
+            case (.not, .bool(let b)): return .bool(!b)
             default:
-                throw InterpreterError.runtime("'\(op.rawValue)' expects \(op == .not ? "true or false" : "a number"), got \(v.literal)", location)
+                throw InterpreterError.runtime(
+                    "'\(op.rawValue)' expects \(op == .not ? "true or false" : "a number"), got \(v.literal)", location)
             }
-        case let .binary(op, lhs, rhs, location):
+        case .binary(let op, let lhs, let rhs, let location):
             return try binary(op, lhs, rhs, location)
-        case let .member(base, name, location):
+        case .member(let base, let name, let location):
             return try member(try evaluate(base), name, location)
-        case let .index(base, index, location):
+        case .index(let base, let index, let location):
             let container = try evaluate(base)
             let i = try integer(index, "index")
             switch container {
-            case let .list(items):
+            case .list(let items):
                 let j = i < 0 ? items.count + i : i
                 guard j >= 0, j < items.count else {
-                    throw InterpreterError.runtime("index \(i) out of range for a list of \(items.count)", index.startLocation)
+                    throw InterpreterError.runtime(
+                        "index \(i) out of range for a list of \(items.count)", index.startLocation)
                 }
                 return items[j]
-            case let .object(o):
+            case .object(let o):
                 return try wrap(location) { try o.index(i) }
             default:
                 throw InterpreterError.runtime("cannot index \(container.typeName) \(container.literal)", location)
@@ -135,7 +144,9 @@ extension Session {
 
     private func integer(_ e: Expr, _ what: String) throws -> Int {
         let v = try evaluate(e)
-        guard let i = v.integer else { throw InterpreterError.runtime("\(what) must be an integer, got \(v.literal)", e.startLocation) }
+        guard let i = v.integer else {
+            throw InterpreterError.runtime("\(what) must be an integer, got \(v.literal)", e.startLocation)
+        }
         return i
     }
 
@@ -147,14 +158,15 @@ extension Session {
 
     private func member(_ base: Value, _ name: String, _ location: SourceLocation) throws -> Value {
         switch base {
-        case let .object(o):
+        case .object(let o):
             let names = o.memberNames
             if !names.isEmpty, !names.contains(name) {
-                throw InterpreterError.runtime("\(o.typeName) has no member '\(name)'" + didYouMean(name, names), location)
+                throw InterpreterError.runtime(
+                    "\(o.typeName) has no member '\(name)'" + didYouMean(name, names), location)
             }
             return try wrap(location) { try o.member(name) }
-        case let .list(items) where name == "count": return .number(Double(items.count))
-        case let .string(s) where name == "count": return .number(Double(s.count))
+        case .list(let items) where name == "count": return .number(Double(items.count))
+        case .string(let s) where name == "count": return .number(Double(s.count))
         default:
             throw InterpreterError.runtime("\(base.typeName) has no member '\(name)'", location)
         }
@@ -166,35 +178,41 @@ extension Session {
             if a == (op == .or) { return .bool(a) }
             return .bool(try truth(rhs, "'\(op.rawValue)'"))
         }
-        let a = try evaluate(lhs), b = try evaluate(rhs)
+        let a = try evaluate(lhs)
+        let b = try evaluate(rhs)
         switch (op, a, b) {
         case (.equal, _, _): return .bool(Value.equal(a, b))
         case (.notEqual, _, _): return .bool(!Value.equal(a, b))
-        case let (.add, .number(x), .number(y)): return .number(x + y)
-        case let (.add, .list(x), .list(y)):
+        case (.add, .number(let x), .number(let y)): return .number(x + y)
+        case (.add, .list(let x), .list(let y)):
             guard x.count + y.count <= Session.maxRange else {
-                throw InterpreterError.runtime("a list may hold at most \(Session.maxRange) elements, this one would hold \(x.count + y.count)", location)
+                throw InterpreterError.runtime(
+                    "a list may hold at most \(Session.maxRange) elements, this one would hold \(x.count + y.count)",
+                    location)
             }
             return .list(x + y)
         case (.add, .string, _), (.add, _, .string):
             let text = a.display + b.display
             guard text.utf8.count <= Session.maxString else {
-                throw InterpreterError.runtime("a string may hold at most \(Session.maxString) bytes, this one would hold \(text.utf8.count)", location)
+                throw InterpreterError.runtime(
+                    "a string may hold at most \(Session.maxString) bytes, this one would hold \(text.utf8.count)",
+                    location)
             }
             return .string(text)
-        case let (.subtract, .number(x), .number(y)): return .number(x - y)
-        case let (.multiply, .number(x), .number(y)): return .number(x * y)
-        case let (.divide, .number(x), .number(y)):
+        case (.subtract, .number(let x), .number(let y)): return .number(x - y)
+        case (.multiply, .number(let x), .number(let y)): return .number(x * y)
+        case (.divide, .number(let x), .number(let y)):
             guard y != 0 else { throw InterpreterError.runtime("division by zero", location) }
             return .number(x / y)
-        case let (.remainder, .number(x), .number(y)):
+        case (.remainder, .number(let x), .number(let y)):
             guard y != 0 else { throw InterpreterError.runtime("division by zero", location) }
             return .number(x.truncatingRemainder(dividingBy: y))
-        case let (_, .number(x), .number(y)): return .bool(compare(op, x, y))
-        case let (_, .string(x), .string(y)) where [.less, .lessEqual, .greater, .greaterEqual].contains(op):
+        case (_, .number(let x), .number(let y)): return .bool(compare(op, x, y))
+        case (_, .string(let x), .string(let y)) where [.less, .lessEqual, .greater, .greaterEqual].contains(op):
             return .bool(compare(op, x, y))
         default:
-            throw InterpreterError.runtime("cannot apply '\(op.rawValue)' to \(a.typeName) \(a.literal) and \(b.typeName) \(b.literal)", location)
+            throw InterpreterError.runtime(
+                "cannot apply '\(op.rawValue)' to \(a.typeName) \(a.literal) and \(b.typeName) \(b.literal)", location)
         }
     }
 
@@ -216,15 +234,23 @@ extension Session {
         var locations: [String: SourceLocation] = [:]
         var positionals: [CommandArgument] = []
         for arg in c.arguments {
-            guard let key = arg.key else { positionals.append(arg); continue }
+            guard let key = arg.key else {
+                positionals.append(arg)
+                continue
+            }
             guard let option = spec.options.first(where: { $0.name == key }) else {
                 let names = spec.options.map(\.name)
-                if names.isEmpty { throw InterpreterError.runtime("'\(spec.name)' takes no options, got '\(key)'", arg.location) }
+                if names.isEmpty {
+                    throw InterpreterError.runtime("'\(spec.name)' takes no options, got '\(key)'", arg.location)
+                }
                 let hint = didYouMean(key, names)
-                throw InterpreterError.runtime("unknown option '\(key)' for '\(spec.name)'"
-                    + (hint.isEmpty ? " (options: \(names.joined(separator: ", ")))" : hint), arg.location)
+                throw InterpreterError.runtime(
+                    "unknown option '\(key)' for '\(spec.name)'"
+                        + (hint.isEmpty ? " (options: \(names.joined(separator: ", ")))" : hint), arg.location)
             }
-            guard values[key] == nil else { throw InterpreterError.runtime("option '\(key)' given twice for '\(spec.name)'", arg.location) }
+            guard values[key] == nil else {
+                throw InterpreterError.runtime("option '\(key)' given twice for '\(spec.name)'", arg.location)
+            }
             values[key] = try convert(arg, option.type, "option '\(key)' for '\(spec.name)'")
             locations[key] = arg.value.startLocation
         }
@@ -233,7 +259,9 @@ extension Session {
             let what = "argument '\(a.name)' for '\(spec.name)'"
             if a.variadic {
                 let rest = positionals[next...]
-                if rest.isEmpty && !a.optional { throw InterpreterError.runtime("missing argument '\(a.name)' for '\(spec.name)'", c.location) }
+                if rest.isEmpty && !a.optional {
+                    throw InterpreterError.runtime("missing argument '\(a.name)' for '\(spec.name)'", c.location)
+                }
                 values[a.name] = .list(try rest.map { try convert($0, a.type, what) })
                 locations[a.name] = rest.first?.location
                 next = positionals.count
@@ -247,9 +275,11 @@ extension Session {
         }
         if next < positionals.count {
             let extra = positionals[next]
-            let message = spec.arguments.isEmpty
+            let message =
+                spec.arguments.isEmpty
                 ? "'\(spec.name)' takes no arguments"
-                : "too many arguments for '\(spec.name)': expected at most \(spec.arguments.count), got \(positionals.count)"
+                : "too many arguments for '\(spec.name)': expected at most \(spec.arguments.count), got "
+                    + "\(positionals.count)"
             throw InterpreterError.runtime(message, extra.location)
         }
         for o in spec.options where values[o.name] == nil {
@@ -263,20 +293,26 @@ extension Session {
         var value: Value
         switch type {
         case .word where !arg.text.hasPrefix("$"):
-            if case let .name(n, _) = arg.value { value = .string(n) }
-            else if Session.isHyphenatedWord(arg.value) { value = .string(arg.text) }   // model wrn-16-2
-            else { value = try evaluate(arg.value) }
+            if case .name(let n, _) = arg.value {
+                value = .string(n)
+            } else if Session.isHyphenatedWord(arg.value) {
+                value = .string(arg.text)
+            }  // model wrn-16-2
+            else {
+                value = try evaluate(arg.value)
+            }
         case .string where Session.isSizeWord(arg.value):
-            value = .string(arg.text)   // size=800x600
+            value = .string(arg.text)  // size=800x600
         case .path where !arg.text.hasPrefix("$") && Session.isBarePath(arg.value):
             value = .string(arg.text)
         case .valueOrWord where !arg.text.hasPrefix("$"):
-            if case let .list(items, _) = arg.value {   // [x_train, y_train]: unbound names in a list are words too
-                value = .list(try items.map { item in
-                    if case let .name(n, _) = item, lookup(n) == nil { return .string(n) }
-                    return try evaluate(item)
-                })
-            } else if case let .name(n, _) = arg.value, lookup(n) == nil {
+            if case .list(let items, _) = arg.value {  // [x_train, y_train]: unbound names in a list are words too
+                value = .list(
+                    try items.map { item in
+                        if case .name(let n, _) = item, lookup(n) == nil { return .string(n) }
+                        return try evaluate(item)
+                    })
+            } else if case .name(let n, _) = arg.value, lookup(n) == nil {
                 value = .string(n)
             } else if case .name = arg.value {
                 value = try evaluate(arg.value)
@@ -291,7 +327,8 @@ extension Session {
             value = try evaluate(arg.value)
         }
         guard let accepted = type.accept(value) else {
-            throw InterpreterError.runtime("\(what) expects \(type.phrase), got \(value.literal)", arg.value.startLocation)
+            throw InterpreterError.runtime(
+                "\(what) expects \(type.phrase), got \(value.literal)", arg.value.startLocation)
         }
         return accepted
     }
@@ -300,7 +337,7 @@ extension Session {
     static func isHyphenatedWord(_ e: Expr) -> Bool {
         switch e {
         case .name: return true
-        case let .binary(.subtract, l, r, _):
+        case .binary(.subtract, let l, let r, _):
             if case .number = r { return isHyphenatedWord(l) }
             return isHyphenatedWord(l) && isHyphenatedWord(r)
         default: return false
@@ -309,7 +346,7 @@ extension Session {
 
     /// A `WIDTHxHEIGHT` size word such as `800x600` (lexed as a name starting with a digit).
     static func isSizeWord(_ e: Expr) -> Bool {
-        if case let .name(n, _) = e { return n.first?.isNumber ?? false }
+        if case .name(let n, _) = e { return n.first?.isNumber ?? false }
         return false
     }
 
@@ -317,9 +354,10 @@ extension Session {
     static func isBarePath(_ e: Expr) -> Bool {
         switch e {
         case .name, .number: return true
-        case let .member(base, _, _): return isBarePath(base)
-        case let .binary(op, l, r, _) where op == .divide || op == .subtract: return isBarePath(l) && isBarePath(r)
-        case let .unary(.negate, x, _): return isBarePath(x)
+        case .member(let base, _, _): return isBarePath(base)
+        case .binary(let op, let l, let r, _) where op == .divide || op == .subtract:
+            return isBarePath(l) && isBarePath(r)
+        case .unary(.negate, let x, _): return isBarePath(x)
         default: return false
         }
     }

@@ -5,165 +5,214 @@ import Storage
 extension Session {
     /// Registers help, set, show, vars, print/echo, note, pause, source, history, reset, quit/exit and save.
     public func registerGenericCommands() {
-        commands.register(CommandSpec(
-            "help", summary: "list the commands, or show how to use one",
-            arguments: [ArgumentSpec("command", .word(choices: []), "the command to describe", optional: true)],
-            example: "help set", recorded: false, returnsValue: false
-        ) { inv, session in
-            guard inv.has("command") else { session.write(session.commands.helpListing()); return .none }
-            let name = try inv.string("command")
-            guard let spec = session.commands.lookup(name) else {
-                throw inv.error("unknown command '\(name)'" + didYouMean(name, session.commands.names), at: "command")
-            }
-            session.write(session.commands.helpPage(spec, options: session.options))
-            return .none
-        })
-
-        commands.register(CommandSpec(
-            "set", summary: "set a session option (see 'show options')",
-            arguments: [ArgumentSpec("name", .word(choices: []), "the option"),
-                        ArgumentSpec("value", .valueOrWord, "its new value")],
-            example: "set seed 42", returnsValue: false
-        ) { inv, session in
-            if let problem = session.options.set(try inv.string("name"), inv.value("value")) {
-                throw inv.error(problem, at: problem.hasPrefix("unknown") ? "name" : "value")
-            }
-            return .none
-        })
-
-        commands.register(CommandSpec(
-            "show", summary: "show the session options, one option, the current data, or a bound value",
-            arguments: [ArgumentSpec("what", .word(choices: []), "'options', an option name, 'data' or a bound name")],
-            example: "show options", recorded: false, returnsValue: false
-        ) { inv, session in
-            let what = try inv.string("what")
-            if what == "options" {
-                session.write(table(["option\tvalue\tdefault\tdescription"] + session.options.declared.map {
-                    "\($0.name)\t\(session.options.value($0.name)?.literal ?? "none")\t\($0.defaultValue.literal)\t\($0.help)"
-                }))
-            } else if let value = session.options.value(what) {
-                session.print("\(what) = \(value.literal)")
-            } else if what == "data", session.lookup(what) == nil {
-                guard let data = session.workspace.data else { throw inv.error("no data yet: load some with data NAME", at: "what") }
-                session.print(data.detail(session.workspace))
-            } else if let value = session.lookup(what) {
-                if case let .object(o) = value, let detailed = o as? DetailedObject {
-                    session.print(detailed.detail(session.workspace))
-                } else {
-                    session.print(value.display)
+        commands.register(
+            CommandSpec(
+                "help", summary: "list the commands, or show how to use one",
+                arguments: [ArgumentSpec("command", .word(choices: []), "the command to describe", optional: true)],
+                example: "help set", recorded: false, returnsValue: false
+            ) { inv, session in
+                guard inv.has("command") else {
+                    session.write(session.commands.helpListing())
+                    return .none
                 }
-            } else {
-                let candidates = ["options", "data"] + session.options.declared.map(\.name) + Array(session.bindings.keys)
-                throw inv.error("nothing called '\(what)' to show" + didYouMean(what, candidates), at: "what")
-            }
-            return .none
-        })
-
-        commands.register(CommandSpec(
-            "vars", summary: "list bound names with their type and summary", example: "vars", recorded: false, returnsValue: false
-        ) { _, session in
-            if session.bindings.isEmpty { session.print("(no variables)"); return .none }
-            session.write(table(session.bindings.keys.sorted().compactMap { name in
-                session.lookup(name).map { "\(name)\t\($0.typeName)\t\($0.display)" }
-            }))
-            return .none
-        })
-
-        commands.register(CommandSpec(
-            "print", aliases: ["echo"], summary: "print values separated by spaces",
-            arguments: [ArgumentSpec("values", .any, "values to print", optional: true, variadic: true)],
-            example: "print \"accuracy\" acc * 100 \"%\"", returnsValue: false
-        ) { inv, session in
-            session.print(inv.list("values").map(\.display).joined(separator: " "))
-            return .none
-        })
-
-        commands.register(CommandSpec(
-            "note", summary: "print explanatory text (lessons); hidden when the option quiet is true",
-            arguments: [ArgumentSpec("text", .any, "the text", variadic: true)],
-            example: "note \"Stage 1 copies the teacher's first block.\"", returnsValue: false
-        ) { inv, session in
-            if !session.options.quiet { session.print(inv.list("text").map(\.display).joined(separator: " ")) }
-            return .none
-        })
-
-        commands.register(CommandSpec(
-            "pause", summary: "wait for Enter in the interactive REPL (Ctrl-C stops the lesson; skipped when replaying a script)",
-            arguments: [ArgumentSpec("message", .string, "text shown while waiting", optional: true)],
-            example: "pause \"Look at the loss curve, then press Enter\"", returnsValue: false
-        ) { inv, session in
-            guard session.interactive else { return .none }
-            _ = session.readLine((inv.has("message") ? try inv.string("message") : "(press Enter to continue)") + " ")
-            try session.checkInterrupt()   // Ctrl-C while waiting stops the rest of the input, like any long command
-            return .none
-        })
-
-        commands.register(CommandSpec(
-            "source", summary: "run the statements of a file in this session",
-            arguments: [ArgumentSpec("file", .path, "the .sskd file")],
-            example: "source lessons/intro.sskd", returnsValue: false
-        ) { inv, session in
-            let path = try inv.string("file")
-            let text: String
-            do { text = try SourceFileError.read(path) } catch { throw inv.error("\(error)", at: "file") }
-            try session.runNested(text, name: path, at: inv.location)
-            return .none
-        })
-
-        commands.register(CommandSpec(
-            "history", summary: "list previous inputs (rerun one in the REPL with !N)",
-            arguments: [ArgumentSpec("count", .integer, "show only the last COUNT entries", optional: true)],
-            example: "history 10", recorded: false, returnsValue: false
-        ) { inv, session in
-            let count = inv.has("count") ? max(0, try inv.int("count")) : session.history.count
-            let first = max(0, session.history.count - count)
-            for (i, entry) in session.history.enumerated().dropFirst(first) {
-                session.print(String(repeating: " ", count: max(0, 5 - String(i + 1).count)) + "\(i + 1)  \(entry)")
-            }
-            return .none
-        })
-
-        commands.register(CommandSpec(
-            "reset", summary: "forget all bound names and restore every option to its default", example: "reset", returnsValue: false
-        ) { _, session in
-            session.reset()
-            return .none
-        })
-
-        commands.register(CommandSpec(
-            "quit", aliases: ["exit"], summary: "leave sskd (scripts stop with the given exit code)",
-            arguments: [ArgumentSpec("code", .integer, "exit status; by default the run's so far: 0, or 65/70 after errors with --keep-going",
-                                     optional: true)],
-            example: "quit", recorded: false, returnsValue: false
-        ) { inv, _ in
-            guard inv.has("code") else { throw ControlSignal.quit(nil) }
-            let code = try inv.int("code")
-            guard (0...255).contains(code) else { throw inv.error("exit code must be 0...255, got \(code)", at: "code") }
-            throw ControlSignal.quit(Int32(code))
-        })
-
-        commands.register(CommandSpec(
-            "save", summary: "save a model as a self-describing safetensors checkpoint (mimic adapters go to "
-                + "FILE.adapters.safetensors), or the session's successful statements as a script",
-            arguments: [ArgumentSpec("what", .valueOrWord, "a model, or the word session"),
-                        ArgumentSpec("file", .path, "the file to write, e.g. student.safetensors or work.sskd")],
-            example: "save student \"student.safetensors\"", recorded: false, returnsValue: false
-        ) { inv, session in
-            let path = try inv.string("file")
-            if case let .object(o) = inv.value("what"), let model = o as? ModelObject {
-                try session.saveModel(model, to: path, inv)
+                let name = try inv.string("command")
+                guard let spec = session.commands.lookup(name) else {
+                    throw inv.error(
+                        "unknown command '\(name)'" + didYouMean(name, session.commands.names), at: "command")
+                }
+                session.write(session.commands.helpPage(spec, options: session.options))
                 return .none
-            }
-            guard case .string("session") = inv.value("what") else {
-                throw inv.error("save takes a model or the word session, got \(inv.value("what").literal)", at: "what")
-            }
-            let body = session.cells.filter { $0.succeeded && $0.recorded }.map(\.source).joined(separator: "\n")
-            let script = "# sskd session; replay with: sskd \(path)\n" + body + (body.isEmpty ? "" : "\n")
-            do { try atomicWrite(Data(script.utf8), to: path) } catch let error as StorageError {
-                throw inv.error("cannot write '\(path)': \(error.reason) (any previous file is unchanged)", at: "file")
-            }
-            session.print("saved \(session.cells.filter { $0.succeeded && $0.recorded }.count) statements to \(path)")
-            return .none
-        })
+            })
+
+        commands.register(
+            CommandSpec(
+                "set", summary: "set a session option (see 'show options')",
+                arguments: [
+                    ArgumentSpec("name", .word(choices: []), "the option"),
+                    ArgumentSpec("value", .valueOrWord, "its new value"),
+                ],
+                example: "set seed 42", returnsValue: false
+            ) { inv, session in
+                if let problem = session.options.set(try inv.string("name"), inv.value("value")) {
+                    throw inv.error(problem, at: problem.hasPrefix("unknown") ? "name" : "value")
+                }
+                return .none
+            })
+
+        commands.register(
+            CommandSpec(
+                "show", summary: "show the session options, one option, the current data, or a bound value",
+                arguments: [
+                    ArgumentSpec("what", .word(choices: []), "'options', an option name, 'data' or a bound name")
+                ],
+                example: "show options", recorded: false, returnsValue: false
+            ) { inv, session in
+                let what = try inv.string("what")
+                if what == "options" {
+                    session.write(
+                        table(
+                            ["option\tvalue\tdefault\tdescription"]
+                                + session.options.declared.map {
+                                    let value = session.options.value($0.name)?.literal ?? "none"
+                                    return "\($0.name)\t\(value)\t\($0.defaultValue.literal)\t\($0.help)"
+                                }))
+                } else if let value = session.options.value(what) {
+                    session.print("\(what) = \(value.literal)")
+                } else if what == "data", session.lookup(what) == nil {
+                    guard let data = session.workspace.data else {
+                        throw inv.error("no data yet: load some with data NAME", at: "what")
+                    }
+                    session.print(data.detail(session.workspace))
+                } else if let value = session.lookup(what) {
+                    if case .object(let o) = value, let detailed = o as? DetailedObject {
+                        session.print(detailed.detail(session.workspace))
+                    } else {
+                        session.print(value.display)
+                    }
+                } else {
+                    let candidates =
+                        ["options", "data"] + session.options.declared.map(\.name) + Array(session.bindings.keys)
+                    throw inv.error("nothing called '\(what)' to show" + didYouMean(what, candidates), at: "what")
+                }
+                return .none
+            })
+
+        commands.register(
+            CommandSpec(
+                "vars", summary: "list bound names with their type and summary", example: "vars", recorded: false,
+                returnsValue: false
+            ) { _, session in
+                if session.bindings.isEmpty {
+                    session.print("(no variables)")
+                    return .none
+                }
+                session.write(
+                    table(
+                        session.bindings.keys.sorted().compactMap { name in
+                            session.lookup(name).map { "\(name)\t\($0.typeName)\t\($0.display)" }
+                        }))
+                return .none
+            })
+
+        commands.register(
+            CommandSpec(
+                "print", aliases: ["echo"], summary: "print values separated by spaces",
+                arguments: [ArgumentSpec("values", .any, "values to print", optional: true, variadic: true)],
+                example: "print \"accuracy\" acc * 100 \"%\"", returnsValue: false
+            ) { inv, session in
+                session.print(inv.list("values").map(\.display).joined(separator: " "))
+                return .none
+            })
+
+        commands.register(
+            CommandSpec(
+                "note", summary: "print explanatory text (lessons); hidden when the option quiet is true",
+                arguments: [ArgumentSpec("text", .any, "the text", variadic: true)],
+                example: "note \"Stage 1 copies the teacher's first block.\"", returnsValue: false
+            ) { inv, session in
+                if !session.options.quiet { session.print(inv.list("text").map(\.display).joined(separator: " ")) }
+                return .none
+            })
+
+        commands.register(
+            CommandSpec(
+                "pause",
+                summary:
+                    "wait for Enter in the interactive REPL (Ctrl-C stops the lesson; skipped when replaying a script)",
+                arguments: [ArgumentSpec("message", .string, "text shown while waiting", optional: true)],
+                example: "pause \"Look at the loss curve, then press Enter\"", returnsValue: false
+            ) { inv, session in
+                guard session.interactive else { return .none }
+                _ = session.readLine(
+                    (inv.has("message") ? try inv.string("message") : "(press Enter to continue)") + " ")
+                try session.checkInterrupt()  // Ctrl-C while waiting stops the rest of the input, like any long command
+                return .none
+            })
+
+        commands.register(
+            CommandSpec(
+                "source", summary: "run the statements of a file in this session",
+                arguments: [ArgumentSpec("file", .path, "the .sskd file")],
+                example: "source lessons/intro.sskd", returnsValue: false
+            ) { inv, session in
+                let path = try inv.string("file")
+                let text: String
+                do { text = try SourceFileError.read(path) } catch { throw inv.error("\(error)", at: "file") }
+                try session.runNested(text, name: path, at: inv.location)
+                return .none
+            })
+
+        commands.register(
+            CommandSpec(
+                "history", summary: "list previous inputs (rerun one in the REPL with !N)",
+                arguments: [ArgumentSpec("count", .integer, "show only the last COUNT entries", optional: true)],
+                example: "history 10", recorded: false, returnsValue: false
+            ) { inv, session in
+                let count = inv.has("count") ? max(0, try inv.int("count")) : session.history.count
+                let first = max(0, session.history.count - count)
+                for (i, entry) in session.history.enumerated().dropFirst(first) {
+                    session.print(String(repeating: " ", count: max(0, 5 - String(i + 1).count)) + "\(i + 1)  \(entry)")
+                }
+                return .none
+            })
+
+        commands.register(
+            CommandSpec(
+                "reset", summary: "forget all bound names and restore every option to its default", example: "reset",
+                returnsValue: false
+            ) { _, session in
+                session.reset()
+                return .none
+            })
+
+        commands.register(
+            CommandSpec(
+                "quit", aliases: ["exit"], summary: "leave sskd (scripts stop with the given exit code)",
+                arguments: [
+                    ArgumentSpec(
+                        "code", .integer,
+                        "exit status; by default the run's so far: 0, or 65/70 after errors with --keep-going",
+                        optional: true)
+                ],
+                example: "quit", recorded: false, returnsValue: false
+            ) { inv, _ in
+                guard inv.has("code") else { throw ControlSignal.quit(nil) }
+                let code = try inv.int("code")
+                guard (0...255).contains(code) else {
+                    throw inv.error("exit code must be 0...255, got \(code)", at: "code")
+                }
+                throw ControlSignal.quit(Int32(code))
+            })
+
+        commands.register(
+            CommandSpec(
+                "save",
+                summary: "save a model as a self-describing safetensors checkpoint (mimic adapters go to "
+                    + "FILE.adapters.safetensors), or the session's successful statements as a script",
+                arguments: [
+                    ArgumentSpec("what", .valueOrWord, "a model, or the word session"),
+                    ArgumentSpec("file", .path, "the file to write, e.g. student.safetensors or work.sskd"),
+                ],
+                example: "save student \"student.safetensors\"", recorded: false, returnsValue: false
+            ) { inv, session in
+                let path = try inv.string("file")
+                if case .object(let o) = inv.value("what"), let model = o as? ModelObject {
+                    try session.saveModel(model, to: path, inv)
+                    return .none
+                }
+                guard case .string("session") = inv.value("what") else {
+                    throw inv.error(
+                        "save takes a model or the word session, got \(inv.value("what").literal)", at: "what")
+                }
+                let body = session.cells.filter { $0.succeeded && $0.recorded }.map(\.source).joined(separator: "\n")
+                let script = "# sskd session; replay with: sskd \(path)\n" + body + (body.isEmpty ? "" : "\n")
+                do { try atomicWrite(Data(script.utf8), to: path) } catch let error as StorageError {
+                    throw inv.error(
+                        "cannot write '\(path)': \(error.reason) (any previous file is unchanged)", at: "file")
+                }
+                session.print(
+                    "saved \(session.cells.filter { $0.succeeded && $0.recorded }.count) statements to \(path)")
+                return .none
+            })
     }
 }

@@ -11,20 +11,27 @@ extension CommandRegistry {
         var out = "usage: \(spec.usage)\n  \(spec.summary)\n"
         if !spec.aliases.isEmpty { out += "aliases: \(spec.aliases.joined(separator: ", "))\n" }
         if !spec.arguments.isEmpty {
-            out += "arguments:\n" + table(spec.arguments.map {
-                "\($0.name)\t\($0.type.metavar)\($0.variadic ? "..." : "")\t\($0.help)\($0.optional ? " (optional)" : "")"
-            })
+            out +=
+                "arguments:\n"
+                + table(
+                    spec.arguments.map {
+                        let metavar = $0.type.metavar + ($0.variadic ? "..." : "")
+                        return "\($0.name)\t\(metavar)\t\($0.help)\($0.optional ? " (optional)" : "")"
+                    })
         }
         if !spec.options.isEmpty {
-            out += "options:\n" + table(spec.options.map { o in
-                var text = "\(o.name)\t\(o.type.metavar)\t\(o.help)"
-                if let d = o.defaultValue {
-                    text += " (default: \(d.literal))"
-                } else if let s = o.sessionDefault {
-                    text += " (default: session option \(s) = \(sessionOptions.value(s)?.literal ?? "none"))"
-                }
-                return text
-            })
+            out +=
+                "options:\n"
+                + table(
+                    spec.options.map { o in
+                        var text = "\(o.name)\t\(o.type.metavar)\t\(o.help)"
+                        if let d = o.defaultValue {
+                            text += " (default: \(d.literal))"
+                        } else if let s = o.sessionDefault {
+                            text += " (default: session option \(s) = \(sessionOptions.value(s)?.literal ?? "none"))"
+                        }
+                        return text
+                    })
         }
         return out + "example:\n  \(spec.example)\n"
     }
@@ -37,8 +44,9 @@ func table(_ rows: [String]) -> String {
     var widths = [Int](repeating: 0, count: columns)
     for row in cells { for (i, c) in row.enumerated() where i < columns - 1 { widths[i] = max(widths[i], c.count) } }
     return cells.map { row in
-        "  " + row.enumerated().map { i, c in
-            i < row.count - 1 ? c.padding(toLength: widths[i] + 2, withPad: " ", startingAt: 0) : c
-        }.joined() + "\n"
+        "  "
+            + row.enumerated().map { i, c in
+                i < row.count - 1 ? c.padding(toLength: widths[i] + 2, withPad: " ", startingAt: 0) : c
+            }.joined() + "\n"
     }.joined()
 }

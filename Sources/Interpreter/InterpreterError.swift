@@ -18,14 +18,14 @@ public enum InterpreterError: Error, CustomStringConvertible, Equatable {
     /// has its control and format characters escaped (`Storage.printableMessage`), lines cut at 4,000 characters.
     public var message: String {
         switch self {
-        case let .syntax(m, _), let .runtime(m, _): return printableMessage(m)
+        case .syntax(let m, _), .runtime(let m, _): return printableMessage(m)
         }
     }
 
     /// Where the error is reported.
     public var location: SourceLocation {
         switch self {
-        case let .syntax(_, l), let .runtime(_, l): return l
+        case .syntax(_, let l), .runtime(_, let l): return l
         }
     }
 

@@ -34,7 +34,12 @@ public struct Lexer {
     private mutating func advance() -> Character {
         let c = chars[pos]
         pos += 1
-        if c == "\n" { line += 1; column = 1 } else { column += 1 }
+        if c == "\n" {
+            line += 1
+            column = 1
+        } else {
+            column += 1
+        }
         return c
     }
 
@@ -98,8 +103,16 @@ public struct Lexer {
             let name = word()
             return make(name.isEmpty ? .error("expected a name after '$'") : .dollar(name))
         default:
-            if c.isASCII && c.isNumber { pos -= 1; column -= 1; return make(number()) }
-            if c.isLetter || c == "_" { pos -= 1; column -= 1; return make(.name(word())) }
+            if c.isASCII && c.isNumber {
+                pos -= 1
+                column -= 1
+                return make(number())
+            }
+            if c.isLetter || c == "_" {
+                pos -= 1
+                column -= 1
+                return make(.name(word()))
+            }
             return make(.error("unexpected character '\(c)'"))
         }
     }
@@ -123,7 +136,8 @@ public struct Lexer {
         return s
     }
 
-    /// `12`, `0.5`, `1e-3`; `1..3` is a range, so a `.` is a fraction only when a digit follows; `800x600` is a size word.
+    /// `12`, `0.5`, `1e-3`; `1..3` is a range, so a `.` is a fraction only when a digit follows; `800x600` is a size
+    /// word.
     private mutating func number() -> TokenKind {
         var s = digits()
         // A size word, `800x600` (WIDTHxHEIGHT): lexed as a name so that `size=800x600` needs no quotes.
@@ -157,7 +171,12 @@ public struct Lexer {
     private mutating func string(_ opening: SourceLocation) -> TokenKind {
         var parts: [StringPart] = []
         var text = ""
-        func flush() { if !text.isEmpty { parts.append(.text(text)); text = "" } }
+        func flush() {
+            if !text.isEmpty {
+                parts.append(.text(text))
+                text = ""
+            }
+        }
         while let c = peek(), c != "\n" {
             let here = SourceLocation(source: source, line: line, column: column)
             _ = advance()
@@ -214,7 +233,11 @@ public struct Lexer {
         while let c = peek(), c != "\n" {
             _ = advance()
             if inString {
-                if c == "\\", let d = peek(), d != "\n" { code.append(c); code.append(advance()); continue }
+                if c == "\\", let d = peek(), d != "\n" {
+                    code.append(c)
+                    code.append(advance())
+                    continue
+                }
                 if c == "\"" { inString = false }
             } else if c == "\"" {
                 inString = true

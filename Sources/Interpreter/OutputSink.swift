@@ -46,7 +46,7 @@ public final class CaptureSink: OutputSink {
 
     /// All output text concatenated (errors excluded).
     public var text: String {
-        events.map { if case let .output(t) = $0 { return t } else { return "" } }.joined()
+        events.map { if case .output(let t) = $0 { return t } else { return "" } }.joined()
     }
 
     /// Output lines and errors in order; errors appear as `error: line:col: message`.
@@ -55,14 +55,17 @@ public final class CaptureSink: OutputSink {
         var pending = ""
         for event in events {
             switch event {
-            case let .output(t):
+            case .output(let t):
                 pending += t
                 while let nl = pending.firstIndex(of: "\n") {
                     result.append(String(pending[..<nl]))
                     pending = String(pending[pending.index(after: nl)...])
                 }
-            case let .error(e):
-                if !pending.isEmpty { result.append(pending); pending = "" }
+            case .error(let e):
+                if !pending.isEmpty {
+                    result.append(pending)
+                    pending = ""
+                }
                 result.append("error: \(e.location.line):\(e.location.column): \(e.message)")
             }
         }

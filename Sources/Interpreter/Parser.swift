@@ -38,8 +38,10 @@ public struct Parser {
     /// Prepares to parse `text`, which starts at `line`:`column` of `source`.
     /// `isCommand` tells whether a name is a registered command.
     /// `depth` is the nesting already used by an enclosing parser (for `${...}` inside strings).
-    public init(_ text: String, source: SourceText, line: Int = 1, column: Int = 1, depth: Int = 0,
-                isCommand: @escaping (String) -> Bool) {
+    public init(
+        _ text: String, source: SourceText, line: Int = 1, column: Int = 1, depth: Int = 0,
+        isCommand: @escaping (String) -> Bool
+    ) {
         var lexer = Lexer(text, source: source, line: line, column: column)
         self.tokens = lexer.tokens()
         self.chars = Array(text)
@@ -110,8 +112,9 @@ public struct Parser {
             if i < current, i > 0 {
                 current = i
                 let last = tokens[i - 1]
-                let end = SourceLocation(source: last.location.source, line: last.location.line,
-                                         column: last.location.column + last.end - last.start)
+                let end = SourceLocation(
+                    source: last.location.source, line: last.location.line,
+                    column: last.location.column + last.end - last.start)
                 throw InterpreterError.syntax("\(message), found end of line", end)
             }
             throw unexpected(t, message)
@@ -121,7 +124,8 @@ public struct Parser {
 
     private func text(from first: Int, to end: Int) -> String {
         guard end > first else { return "" }
-        let lo = tokens[first].start, hi = tokens[end - 1].end
+        let lo = tokens[first].start
+        let hi = tokens[end - 1].end
         return hi > lo ? String(chars[lo..<hi]) : ""
     }
 
@@ -136,7 +140,10 @@ public struct Parser {
             case .leftBrace: depth += 1
             case .rightBrace: depth -= 1
             case .newline, .semicolon:
-                if depth <= 0 && i >= failedAt { current = i; return }
+                if depth <= 0 && i >= failedAt {
+                    current = i
+                    return
+                }
             default: break
             }
             i += 1
@@ -146,10 +153,10 @@ public struct Parser {
 
     private func describe(_ t: Token) -> String {
         switch t.kind {
-        case let .name(n): return "'\(n)'"
-        case let .number(d): return "'\(Value.format(d))'"
+        case .name(let n): return "'\(n)'"
+        case .number(let d): return "'\(Value.format(d))'"
         case .string: return "a string"
-        case let .dollar(n): return "'$\(n)'"
+        case .dollar(let n): return "'$\(n)'"
         case .newline: return "end of line"
         case .eof: return "end of input"
         case .error: return "an error"
@@ -161,7 +168,7 @@ public struct Parser {
 
     /// The syntax error for an unexpected token; a lexical error token reports its own message.
     private func unexpected(_ t: Token, _ expected: String) -> InterpreterError {
-        if case let .error(message) = t.kind { return .syntax(message, t.location) }
+        if case .error(let message) = t.kind { return .syntax(message, t.location) }
         return .syntax("\(expected), found \(describe(t))", t.location)
     }
 
@@ -173,12 +180,14 @@ public struct Parser {
 
     private mutating func statement() throws -> Stmt {
         let t = peek()
-        if case let .name(n) = t.kind {
+        if case .name(let n) = t.kind {
             if n == "for" { return try forStatement() }
             if n == "if" { return try ifStatement() }
             let next = peekNext()
             if next.kind == .equal {
-                guard !Parser.keywords.contains(n) else { throw InterpreterError.syntax("cannot assign to keyword '\(n)'", t.location) }
+                guard !Parser.keywords.contains(n) else {
+                    throw InterpreterError.syntax("cannot assign to keyword '\(n)'", t.location)
+                }
                 advance()
                 advance()
                 if startsCommand() { return .assignCommand(n, try commandCall(), t.location) }
@@ -192,14 +201,14 @@ public struct Parser {
     /// A name starts a command call when it is a registered command (and not `cmd.member`/`cmd[i]`),
     /// or when an argument follows it (an unknown command, reported when run).
     private mutating func startsCommand() -> Bool {
-        guard case let .name(n) = peek().kind, !Parser.keywords.contains(n) else { return false }
+        guard case .name(let n) = peek().kind, !Parser.keywords.contains(n) else { return false }
         let next = peekNext()
         if isCommand(n) {
             return !([.dot, .leftBracket].contains(next.kind) && !next.spaceBefore)
         }
         guard next.spaceBefore else { return false }
         switch next.kind {
-        case let .name(m): return !["and", "or", "in"].contains(m)
+        case .name(let m): return !["and", "or", "in"].contains(m)
         case .number, .string, .dollar, .leftBracket, .leftParen: return true
         default: return false
         }
@@ -207,12 +216,12 @@ public struct Parser {
 
     private mutating func commandCall() throws -> CommandCall {
         let nameToken = advance()
-        guard case let .name(name) = nameToken.kind else { throw unexpected(nameToken, "expected a command") }
+        guard case .name(let name) = nameToken.kind else { throw unexpected(nameToken, "expected a command") }
         var arguments: [CommandArgument] = []
         while !atStatementEnd(peek()) {
             let t = peek()
             var key: String?
-            if case let .name(k) = t.kind, peekNext().kind == .equal {
+            if case .name(let k) = t.kind, peekNext().kind == .equal {
                 key = k
                 advance()
                 advance()
@@ -222,7 +231,8 @@ public struct Parser {
             argumentMode = true
             defer { argumentMode = false }
             let value = try expression()
-            arguments.append(CommandArgument(key: key, location: t.location, value: value, text: text(from: first, to: current)))
+            arguments.append(
+                CommandArgument(key: key, location: t.location, value: value, text: text(from: first, to: current)))
         }
         return CommandCall(name: name, location: nameToken.location, arguments: arguments)
     }
@@ -230,7 +240,7 @@ public struct Parser {
     private mutating func forStatement() throws -> Stmt {
         let forToken = advance()
         let nameToken = peek()
-        guard case let .name(variable) = nameToken.kind, !Parser.keywords.contains(variable) else {
+        guard case .name(let variable) = nameToken.kind, !Parser.keywords.contains(variable) else {
             throw unexpected(nameToken, "expected a loop variable name after 'for'")
         }
         advance()
@@ -266,7 +276,8 @@ public struct Parser {
             while [.newline, .semicolon].contains(peek().kind) { advance() }
             if match(.rightBrace) { return body }
             if peek().kind == .eof {
-                throw InterpreterError.syntax("unterminated block: expected '}' to close the '{' opened here", open.location)
+                throw InterpreterError.syntax(
+                    "unterminated block: expected '}' to close the '{' opened here", open.location)
             }
             body.append(try statement())
             let end = peek()
@@ -285,12 +296,14 @@ public struct Parser {
     private mutating func deeper(_ body: (inout Parser) throws -> Expr) throws -> Expr {
         depth += 1
         defer { depth -= 1 }
-        guard depth <= Parser.maxDepth else { throw InterpreterError.syntax("expression nested too deeply", peek().location) }
+        guard depth <= Parser.maxDepth else {
+            throw InterpreterError.syntax("expression nested too deeply", peek().location)
+        }
         return try body(&self)
     }
 
     private mutating func keyword(_ word: String) -> Token? {
-        guard case let .name(n) = peek().kind, n == word else { return nil }
+        guard case .name(let n) = peek().kind, n == word else { return nil }
         return advance()
     }
 
@@ -306,17 +319,22 @@ public struct Parser {
         return e
     }
 
-    private mutating func binaryLoop(_ ops: KeyValuePairs<TokenKind, BinaryOperator>,
-                                     _ operand: (inout Parser) throws -> Expr) throws -> Expr {
+    private mutating func binaryLoop(
+        _ ops: KeyValuePairs<TokenKind, BinaryOperator>,
+        _ operand: (inout Parser) throws -> Expr
+    ) throws -> Expr {
         var e = try operand(&self)
         let outer = depth
         defer { depth = outer }
         while let op = operatorAt(ops) {
             depth += 1
-            guard depth <= Parser.maxDepth else { throw InterpreterError.syntax("expression nested too deeply", peek().location) }
+            guard depth <= Parser.maxDepth else {
+                throw InterpreterError.syntax("expression nested too deeply", peek().location)
+            }
             let t = peek()
             if argumentMode && nesting == 0 && [.add, .subtract, .divide].contains(op) && t.spaceBefore
-                && !peekNext().spaceBefore && !atStatementEnd(peekNext()) {
+                && !peekNext().spaceBefore && !atStatementEnd(peekNext())
+            {
                 break
             }
             advance()
@@ -371,11 +389,15 @@ public struct Parser {
         while true {
             let t = peek()
             depth += 1
-            guard depth <= Parser.maxDepth else { throw InterpreterError.syntax("expression nested too deeply", t.location) }
+            guard depth <= Parser.maxDepth else {
+                throw InterpreterError.syntax("expression nested too deeply", t.location)
+            }
             if t.kind == .dot {
                 advance()
                 let nameToken = peek()
-                guard case let .name(member) = nameToken.kind else { throw unexpected(nameToken, "expected a member name after '.'") }
+                guard case .name(let member) = nameToken.kind else {
+                    throw unexpected(nameToken, "expected a member name after '.'")
+                }
                 advance()
                 e = .member(e, member, t.location)
             } else if t.kind == .leftBracket && !(argumentMode && nesting == 0 && t.spaceBefore) {
@@ -394,24 +416,30 @@ public struct Parser {
         let savedMode = argumentMode
         argumentMode = false
         nesting += 1
-        defer { nesting -= 1; argumentMode = savedMode }
+        defer {
+            nesting -= 1
+            argumentMode = savedMode
+        }
         return try body(&self)
     }
 
     private mutating func primary() throws -> Expr {
         let t = peek()
         switch t.kind {
-        case let .number(d):
+        case .number(let d):
             advance()
             return .number(d, t.location)
-        case let .string(parts):
+        case .string(let parts):
             advance()
             return try stringLiteral(parts, t.location)
-        case let .dollar(n):
+        case .dollar(let n):
             advance()
             return .name(n, t.location)
-        case let .name(n):
-            if n == "true" || n == "false" { advance(); return .bool(n == "true", t.location) }
+        case .name(let n):
+            if n == "true" || n == "false" {
+                advance()
+                return .bool(n == "true", t.location)
+            }
             guard !Parser.keywords.contains(n) else { throw unexpected(t, "expected an expression") }
             advance()
             return .name(n, t.location)
@@ -435,7 +463,8 @@ public struct Parser {
                 return .list(items, t.location)
             }
         case .slash:
-            throw InterpreterError.syntax("expected an expression, found '/' (write paths that start with '/' in quotes)", t.location)
+            throw InterpreterError.syntax(
+                "expected an expression, found '/' (write paths that start with '/' in quotes)", t.location)
         default:
             throw unexpected(t, "expected an expression")
         }
@@ -445,15 +474,16 @@ public struct Parser {
         var result: [InterpolationPart] = []
         for part in parts {
             switch part {
-            case let .text(s): result.append(.text(s))
-            case let .name(n, l): result.append(.expression(.name(n, l)))
-            case let .code(code, l):
-                var sub = Parser(code, source: l.source, line: l.line, column: l.column, depth: depth, isCommand: isCommand)
+            case .text(let s): result.append(.text(s))
+            case .name(let n, let l): result.append(.expression(.name(n, l)))
+            case .code(let code, let l):
+                var sub = Parser(
+                    code, source: l.source, line: l.line, column: l.column, depth: depth, isCommand: isCommand)
                 result.append(.expression(try sub.parseExpression()))
             }
         }
         if result.allSatisfy({ if case .text = $0 { return true } else { return false } }) {
-            return .string(parts.map { if case let .text(s) = $0 { return s } else { return "" } }.joined(), location)
+            return .string(parts.map { if case .text(let s) = $0 { return s } else { return "" } }.joined(), location)
         }
         return .interpolation(result, location)
     }

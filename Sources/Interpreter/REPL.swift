@@ -26,7 +26,8 @@ public final class REPL {
     public init(session: Session, historyPath: String? = nil) {
         self.session = session
         let env = ProcessInfo.processInfo.environment
-        self.historyPath = historyPath ?? env["SSKD_HISTORY"]
+        self.historyPath =
+            historyPath ?? env["SSKD_HISTORY"]
             ?? (env["HOME"] ?? NSHomeDirectory()) + "/.sskd_history"
         session.interactive = true
         session.readLine = { prompt in
@@ -34,7 +35,10 @@ public final class REPL {
             pauseCancelled = 0
             replState = 3
             siginterrupt(SIGINT, 1)
-            defer { siginterrupt(SIGINT, 0); replState = 2 }
+            defer {
+                siginterrupt(SIGINT, 0)
+                replState = 2
+            }
             guard let line = readline(prompt) else { return nil }
             defer { free(line) }
             return pauseCancelled != 0 ? nil : String(cString: line)
@@ -45,7 +49,10 @@ public final class REPL {
     public func run() -> Int32 {
         setUpReadline()
         if !session.options.quiet {
-            session.write("sskd \(Session.version): Stage-by-Stage Knowledge Distillation. Type 'help' for commands, Ctrl-D to leave.\n")
+            session.write(
+                "sskd \(Session.version): Stage-by-Stage Knowledge Distillation. Type 'help' for commands, Ctrl-D to "
+                    + "leave.\n"
+            )
         }
         var pending: [String] = []
         defer { history_truncate_file(historyPath, REPL.historyLimit) }
@@ -53,12 +60,19 @@ public final class REPL {
             replState = 1
             let raw = readline(pending.isEmpty ? "sskd> " : "...> ")
             replState = 0
-            guard let raw else { session.write("\n"); return 0 }
+            guard let raw else {
+                session.write("\n")
+                return 0
+            }
             var line = String(cString: raw)
             free(raw)
-            if lineCancelled != 0 { lineCancelled = 0; pending = [] }
+            if lineCancelled != 0 {
+                lineCancelled = 0
+                pending = []
+            }
             if pending.isEmpty && line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
-            if pending.isEmpty, line.hasPrefix("!"), let n = Int(line.dropFirst().trimmingCharacters(in: .whitespaces)) {
+            if pending.isEmpty, line.hasPrefix("!"), let n = Int(line.dropFirst().trimmingCharacters(in: .whitespaces))
+            {
                 guard n >= 1 && n <= session.history.count else {
                     session.write("sskd: no history entry \(n) (see 'history')\n")
                     continue
@@ -75,7 +89,7 @@ public final class REPL {
             replState = 2
             let status = session.run(input, name: "<stdin>", recordHistory: false)
             replState = 0
-            if case let .quit(code) = status { return code }
+            if case .quit(let code) = status { return code }
         }
     }
 
@@ -109,11 +123,16 @@ public final class REPL {
         rl_basic_word_break_characters = UnsafePointer(strdup(Completion.wordBreaks))
         rl_attempted_completion_function = { text, _, end in
             guard let text, let session = completionSession, let buffer = rl_line_buffer else { return nil }
-            let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(buffer).assumingMemoryBound(to: UInt8.self),
-                                                  count: Int(end)))
+            let bytes = Array(
+                UnsafeBufferPointer(
+                    start: UnsafeRawPointer(buffer).assumingMemoryBound(to: UInt8.self),
+                    count: Int(end)))
             let line = String(decoding: bytes, as: UTF8.self)
             let (candidates, files) = Completion.candidates(session, line: line, word: String(cString: text))
-            if files { rl_attempted_completion_over = 0; return nil }
+            if files {
+                rl_attempted_completion_over = 0
+                return nil
+            }
             rl_attempted_completion_over = 1
             guard !candidates.isEmpty else { return nil }
             completionList = candidates
@@ -127,7 +146,8 @@ public final class REPL {
         }
         rl_catch_signals = 0
         rl_getc_function = { stream in
-            // readline's own rl_getc retries reads interrupted by a signal; this one ends the input after Ctrl-C in `pause`.
+            // readline's own rl_getc retries reads interrupted by a signal; this one ends the input after Ctrl-C in
+            // `pause`.
             var byte: UInt8 = 0
             while true {
                 let n = read(stream.map { fileno($0) } ?? STDIN_FILENO, &byte, 1)
@@ -149,7 +169,9 @@ public final class REPL {
                 // First press: stop the command after its current batch. Second: a hint. Ctrl-C never ends sskd.
                 interruptFlag += 1
                 if interruptFlag == 2 {
-                    let hint = "\n(stopping after the current batch; Ctrl-C does not leave sskd: type quit or press Ctrl-D at the prompt)\n"
+                    let hint =
+                        "\n(stopping after the current batch; Ctrl-C does not leave sskd: type quit or press Ctrl-D "
+                        + "at the prompt)\n"
                     _ = hint.withCString { write(STDERR_FILENO, $0, strlen($0)) }
                 }
             case 3:
@@ -157,7 +179,7 @@ public final class REPL {
                 pauseCancelled = 1
                 _ = write(STDOUT_FILENO, "^C\n", 3)
             default:
-                break   // between statements: nothing runs, nothing to stop
+                break  // between statements: nothing runs, nothing to stop
             }
         }
     }

@@ -29,7 +29,8 @@ public enum RunStatus: Equatable {
     case syntaxError
     /// A runtime error (exit code 70).
     case runtimeError
-    /// `quit CODE` was run (a bare `quit` gives the status of the run so far: 0, or 65/70 after errors under `--keep-going`).
+    /// `quit CODE` was run (a bare `quit` gives the status of the run so far: 0, or 65/70 after errors under
+    /// `--keep-going`).
     case quit(Int32)
     /// A signal (SIGTERM) stopped the run after its current batch or write (exit code 128 + signal, 143 for SIGTERM).
     case terminated(Int32)
@@ -40,8 +41,8 @@ public enum RunStatus: Equatable {
         case .ok: return 0
         case .syntaxError: return 65
         case .runtimeError: return 70
-        case let .quit(code): return code
-        case let .terminated(signal): return 128 + signal
+        case .quit(let code): return code
+        case .terminated(let signal): return 128 + signal
         }
     }
 }
@@ -98,7 +99,8 @@ public final class Session {
         return session
     }
 
-    /// Set by Ctrl-C (and kept set after SIGTERM); long-running commands should call `checkInterrupt()` between batches.
+    /// Set by Ctrl-C (and kept set after SIGTERM); long-running commands should call `checkInterrupt()` between
+    /// batches.
     public var interruptRequested: Bool {
         get { interruptFlag != 0 || terminationSignal != 0 }
         set { interruptFlag = newValue ? 1 : 0 }
@@ -159,15 +161,18 @@ public final class Session {
     /// Without `keepGoing`, a syntax error anywhere reports that one error and runs nothing (exit code 65);
     /// a runtime error stops at that statement (70). With `keepGoing` each bad statement is reported and skipped.
     /// Bindings survive errors.
-    /// Each statement's text is appended to `history` when `recordHistory` is true (the REPL records whole inputs itself).
+    /// Each statement's text is appended to `history` when `recordHistory` is true (the REPL records whole inputs
+    /// itself).
     @discardableResult
     public func run(_ rawText: String, name: String, recordHistory: Bool = true) -> RunStatus {
-        let text = rawText.replacingOccurrences(of: "\r\n", with: "\n")   // scripts saved with Windows line ends
+        let text = rawText.replacingOccurrences(of: "\r\n", with: "\n")  // scripts saved with Windows line ends
         let source = SourceText(name: name, text: text)
         var parser = Parser(text, source: source, isCommand: commands.contains)
         let statements = parser.parseProgram()
-        if !keepGoing, let bad = statements.first(where: { if case .failure = $0.result { return true } else { return false } }),
-           case let .failure(error) = bad.result {
+        if !keepGoing,
+            let bad = statements.first(where: { if case .failure = $0.result { return true } else { return false } }),
+            case .failure(let error) = bad.result
+        {
             output.report(error)
             return .syntaxError
         }
@@ -178,14 +183,16 @@ public final class Session {
             if echo {
                 output.write("sskd> " + statement.text.replacingOccurrences(of: "\n", with: "\n...> ") + "\n")
             }
-            cells.append(Cell(number: cells.count + 1, source: statement.text, output: "", error: nil,
-                              recorded: isRecorded(statement)))
+            cells.append(
+                Cell(
+                    number: cells.count + 1, source: statement.text, output: "", error: nil,
+                    recorded: isRecorded(statement)))
             currentCell = cells.count - 1
             defer { currentCell = nil }
             do {
                 switch statement.result {
-                case let .failure(error): throw error
-                case let .success(stmt): try execute(stmt)
+                case .failure(let error): throw error
+                case .success(let stmt): try execute(stmt)
                 }
             } catch _ where terminationRequested != nil {
                 return terminated(terminationRequested!, at: statement, source, cell: cells.count - 1)
@@ -210,12 +217,15 @@ public final class Session {
 
     /// Reports that `signal` stopped the run at `statement` (the one that was running, or the next one) and returns
     /// `.terminated`; the statement's cell, if it ran, records the error.
-    private func terminated(_ signal: Int32, at statement: ParsedStatement?, _ source: SourceText, cell: Int? = nil) -> RunStatus {
+    private func terminated(_ signal: Int32, at statement: ParsedStatement?, _ source: SourceText, cell: Int? = nil)
+        -> RunStatus
+    {
         let name = [SIGTERM: "SIGTERM", SIGINT: "SIGINT (Ctrl-C)", SIGHUP: "SIGHUP"][signal] ?? "signal \(signal)"
         var location = SourceLocation(source: source, line: 1, column: 1)
-        if let statement, case let .success(stmt) = statement.result { location = stmt.location }
-        let error = InterpreterError.runtime("terminated by \(name): stopped after the current batch or write; "
-            + "models and files are consistent, the statements after this one did not run", location)
+        if let statement, case .success(let stmt) = statement.result { location = stmt.location }
+        let error = InterpreterError.runtime(
+            "terminated by \(name): stopped after the current batch or write; "
+                + "models and files are consistent, the statements after this one did not run", location)
         if let cell { cells[cell].error = error }
         output.report(error)
         return .terminated(signal)
@@ -239,8 +249,8 @@ public final class Session {
         var statements: [Stmt] = []
         for statement in parser.parseProgram() {
             switch statement.result {
-            case let .failure(error): throw error
-            case let .success(stmt): statements.append(stmt)
+            case .failure(let error): throw error
+            case .success(let stmt): statements.append(stmt)
             }
         }
         for stmt in statements { try execute(stmt) }
@@ -248,7 +258,7 @@ public final class Session {
 
     private func isRecorded(_ statement: ParsedStatement) -> Bool {
         switch statement.result {
-        case let .success(.command(call)), let .success(.assignCommand(_, call, _)):
+        case .success(.command(let call)), .success(.assignCommand(_, let call, _)):
             // `save MODEL FILE` is part of the work and replays; `save session FILE` is not.
             if commands.lookup(call.name)?.name == "save" { return call.arguments.first?.text != "session" }
             return commands.lookup(call.name)?.recorded ?? true

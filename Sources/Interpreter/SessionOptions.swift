@@ -18,8 +18,10 @@ public struct SessionOption {
     public let apply: ((Value) -> Void)?
 
     /// Declares an option.
-    public init(_ name: String, _ type: ValueType, default defaultValue: Value, _ help: String,
-                check: ((Value) -> String?)? = nil, apply: ((Value) -> Void)? = nil) {
+    public init(
+        _ name: String, _ type: ValueType, default defaultValue: Value, _ help: String,
+        check: ((Value) -> String?)? = nil, apply: ((Value) -> Void)? = nil
+    ) {
         self.name = name
         self.type = type
         self.defaultValue = defaultValue
@@ -37,16 +39,35 @@ public final class SessionOptions {
 
     /// The standard table: seed, threads, batch, lr, terminal, out, quiet.
     public init() {
-        declare(SessionOption("seed", .integer, default: .number(0), "random seed for initialisation, shuffling and splits"))
-        declare(SessionOption("threads", .integer, default: .number(0), "compute threads of the tensor engine (0: every core)",
-                              check: { (0...256).contains($0.integer ?? -1) ? nil : "must be in 0...256" },
-                              apply: { Parallel.threads = ($0.integer ?? 0) == 0 ? ProcessInfo.processInfo.activeProcessorCount : $0.integer! }))
-        declare(SessionOption("batch", .integer, default: .number(64), "mini-batch size for training and evaluation",
-                              check: { (1...65_536).contains($0.integer ?? 0) ? nil : "must be in 1...65536" }))
-        declare(SessionOption("lr", .number, default: .number(0.1), "default learning rate",
-                              check: { if case let .number(d) = $0, d > 0, d.isFinite { return nil } else { return "must be positive and finite" } }))
-        declare(SessionOption("terminal", .word(choices: ["dumb", "sixel", "qt", "x11", "wxt"]), default: .string("dumb"),
-                              "where plots without to=FILE go: dumb (text in the console), sixel, or a window (qt, x11, wxt)"))
+        declare(
+            SessionOption("seed", .integer, default: .number(0), "random seed for initialisation, shuffling and splits")
+        )
+        declare(
+            SessionOption(
+                "threads", .integer, default: .number(0), "compute threads of the tensor engine (0: every core)",
+                check: { (0...256).contains($0.integer ?? -1) ? nil : "must be in 0...256" },
+                apply: {
+                    Parallel.threads =
+                        ($0.integer ?? 0) == 0 ? ProcessInfo.processInfo.activeProcessorCount : $0.integer!
+                }))
+        declare(
+            SessionOption(
+                "batch", .integer, default: .number(64), "mini-batch size for training and evaluation",
+                check: { (1...65_536).contains($0.integer ?? 0) ? nil : "must be in 1...65536" }))
+        declare(
+            SessionOption(
+                "lr", .number, default: .number(0.1), "default learning rate",
+                check: {
+                    if case .number(let d) = $0, d > 0, d.isFinite {
+                        return nil
+                    } else {
+                        return "must be positive and finite"
+                    }
+                }))
+        declare(
+            SessionOption(
+                "terminal", .word(choices: ["dumb", "sixel", "qt", "x11", "wxt"]), default: .string("dumb"),
+                "where plots without to=FILE go: dumb (text in the console), sixel, or a window (qt, x11, wxt)"))
         declare(SessionOption("out", .path, default: .string("out"), "folder for checkpoints, plots and saved runs"))
         declare(SessionOption("quiet", .bool, default: .bool(false), "hide notes and progress output"))
     }
@@ -65,8 +86,8 @@ public final class SessionOptions {
     /// The current value of `name`, nil if there is no such option.
     public func value(_ name: String) -> Value? { values[name] }
 
-    /// Sets `name` to `value`; returns an error message (`unknown session option ...`, `... expects an integer, got "x"`)
-    /// instead of throwing so callers can locate it.
+    /// Sets `name` to `value`; returns an error message (`unknown session option ...`, `... expects an integer, got
+    /// "x"`) instead of throwing so callers can locate it.
     public func set(_ name: String, _ value: Value) -> String? {
         guard let option = option(name) else {
             return "unknown session option '\(name)'" + didYouMean(name, declared.map(\.name))
@@ -74,7 +95,9 @@ public final class SessionOptions {
         guard let accepted = option.type.accept(value) else {
             return "session option '\(name)' expects \(option.type.phrase), got \(value.literal)"
         }
-        if let problem = option.check?(accepted) { return "session option '\(name)' \(problem), got \(accepted.literal)" }
+        if let problem = option.check?(accepted) {
+            return "session option '\(name)' \(problem), got \(accepted.literal)"
+        }
         values[name] = accepted
         option.apply?(accepted)
         return nil
@@ -95,11 +118,13 @@ public final class SessionOptions {
     /// `batch` as an integer.
     public var batch: Int { values["batch"]?.integer ?? 64 }
     /// `lr` as a number.
-    public var lr: Double { if case let .number(d) = values["lr"] ?? .none { return d } else { return 0.1 } }
+    public var lr: Double { if case .number(let d) = values["lr"] ?? .none { return d } else { return 0.1 } }
     /// `terminal`, the gnuplot terminal name.
-    public var terminal: String { if case let .string(s) = values["terminal"] ?? .none { return s } else { return "dumb" } }
+    public var terminal: String {
+        if case .string(let s) = values["terminal"] ?? .none { return s } else { return "dumb" }
+    }
     /// `out`, the output folder.
-    public var out: String { if case let .string(s) = values["out"] ?? .none { return s } else { return "out" } }
+    public var out: String { if case .string(let s) = values["out"] ?? .none { return s } else { return "out" } }
     /// `quiet`.
-    public var quiet: Bool { if case let .bool(b) = values["quiet"] ?? .none { return b } else { return false } }
+    public var quiet: Bool { if case .bool(let b) = values["quiet"] ?? .none { return b } else { return false } }
 }

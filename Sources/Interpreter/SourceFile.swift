@@ -12,9 +12,9 @@ public enum SourceFileError: Error, CustomStringConvertible, Equatable {
     /// `cannot read 'PATH': REASON`
     public var description: String {
         switch self {
-        case let .notFound(p): return "cannot read '\(p)': no such file"
-        case let .notText(p): return "cannot read '\(p)': not UTF-8 text"
-        case let .unreadable(p): return "cannot read '\(p)': permission denied or not a regular file"
+        case .notFound(let p): return "cannot read '\(p)': no such file"
+        case .notText(let p): return "cannot read '\(p)': not UTF-8 text"
+        case .unreadable(let p): return "cannot read '\(p)': permission denied or not a regular file"
         }
     }
 
@@ -22,7 +22,9 @@ public enum SourceFileError: Error, CustomStringConvertible, Equatable {
     public static func read(_ path: String) throws -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw notFound(path) }
-        guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: path) else { throw unreadable(path) }
+        guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: path) else {
+            throw unreadable(path)
+        }
         guard let text = String(data: data, encoding: .utf8) else { throw notText(path) }
         return text
     }

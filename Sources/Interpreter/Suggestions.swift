@@ -1,7 +1,8 @@
 /// "Did you mean" support: the optimal-string-alignment edit distance (Levenshtein plus adjacent
 /// transpositions, so `trian` is one edit from `train`).
 public func editDistance(_ a: String, _ b: String) -> Int {
-    let x = Array(a), y = Array(b)
+    let x = Array(a)
+    let y = Array(b)
     if x.isEmpty || y.isEmpty { return max(x.count, y.count) }
     var d = [[Int]](repeating: [Int](repeating: 0, count: y.count + 1), count: x.count + 1)
     for i in 0...x.count { d[i][0] = i }

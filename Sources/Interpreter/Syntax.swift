@@ -3,17 +3,26 @@ public enum BinaryOperator: String {
     /// Logical, short-circuit.
     case or, and
     /// Equality of any two values.
-    case equal = "==", notEqual = "!="
+    case equal = "=="
+    case notEqual = "!="
     /// Comparison of two numbers or two strings.
-    case less = "<", lessEqual = "<=", greater = ">", greaterEqual = ">="
+    case less = "<"
+    case lessEqual = "<="
+    case greater = ">"
+    case greaterEqual = ">="
     /// Arithmetic; `+` also joins strings and lists.
-    case add = "+", subtract = "-", multiply = "*", divide = "/", remainder = "%"
+    case add = "+"
+    case subtract = "-"
+    case multiply = "*"
+    case divide = "/"
+    case remainder = "%"
 }
 
 /// Prefix operators: arithmetic negation `-x` and logical `not x`.
 public enum UnaryOperator: String {
     /// `-x` on numbers, `not x` on bools.
-    case negate = "-", not
+    case negate = "-"
+    case not
 }
 
 /// One part of an interpolated string after parsing: literal text or an embedded expression.
@@ -49,9 +58,9 @@ public indirect enum Expr {
     /// Where this expression is reported.
     public var location: SourceLocation {
         switch self {
-        case let .number(_, l), let .string(_, l), let .interpolation(_, l), let .bool(_, l), let .name(_, l),
-             let .list(_, l), let .range(_, _, l), let .unary(_, _, l), let .binary(_, _, _, l),
-             let .member(_, _, l), let .index(_, _, l):
+        case .number(_, let l), .string(_, let l), .interpolation(_, let l), .bool(_, let l), .name(_, let l),
+            .list(_, let l), .range(_, _, let l), .unary(_, _, let l), .binary(_, _, _, let l),
+            .member(_, _, let l), .index(_, _, let l):
             return l
         }
     }
@@ -59,7 +68,7 @@ public indirect enum Expr {
     /// The location of the leftmost character of the expression (the caret for argument errors).
     public var startLocation: SourceLocation {
         switch self {
-        case let .range(lhs, _, _), let .binary(_, lhs, _, _), let .member(lhs, _, _), let .index(lhs, _, _):
+        case .range(let lhs, _, _), .binary(_, let lhs, _, _), .member(let lhs, _, _), .index(let lhs, _, _):
             return lhs.startLocation
         default:
             return location
@@ -107,9 +116,9 @@ public indirect enum Stmt {
     /// The statement's first token.
     public var location: SourceLocation {
         switch self {
-        case let .expression(e): return e.startLocation
-        case let .command(c): return c.location
-        case let .assign(_, _, l), let .assignCommand(_, _, l), let .forLoop(_, _, _, l), let .ifElse(_, _, _, l):
+        case .expression(let e): return e.startLocation
+        case .command(let c): return c.location
+        case .assign(_, _, let l), .assignCommand(_, _, let l), .forLoop(_, _, _, let l), .ifElse(_, _, _, let l):
             return l
         }
     }

@@ -41,15 +41,15 @@ public enum Value {
         case .string: return "string"
         case .bool: return "bool"
         case .list: return "list"
-        case let .object(o): return o.typeName
+        case .object(let o): return o.typeName
         }
     }
 
     /// How `print` shows the value: strings without quotes, numbers like `3` or `0.25`.
     public var display: String {
         switch self {
-        case let .string(s): return s
-        case let .object(o): return o.summary
+        case .string(let s): return s
+        case .object(let o): return o.summary
         default: return literal
         }
     }
@@ -58,14 +58,14 @@ public enum Value {
     public var literal: String {
         switch self {
         case .none: return "none"
-        case let .number(d): return Value.format(d)
-        case let .string(s):
+        case .number(let d): return Value.format(d)
+        case .string(let s):
             let escaped = s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
                 .replacingOccurrences(of: "\n", with: "\\n")
             return "\"\(escaped)\""
-        case let .bool(b): return b ? "true" : "false"
-        case let .list(items): return "[" + items.map(\.literal).joined(separator: ", ") + "]"
-        case let .object(o): return "<\(o.typeName)>"
+        case .bool(let b): return b ? "true" : "false"
+        case .list(let items): return "[" + items.map(\.literal).joined(separator: ", ") + "]"
+        case .object(let o): return "<\(o.typeName)>"
         }
     }
 
@@ -77,7 +77,7 @@ public enum Value {
 
     /// The value as an exact integer, or nil.
     public var integer: Int? {
-        guard case let .number(d) = self, d == d.rounded(), abs(d) < 1e15 else { return nil }
+        guard case .number(let d) = self, d == d.rounded(), abs(d) < 1e15 else { return nil }
         return Int(d)
     }
 
@@ -85,11 +85,11 @@ public enum Value {
     public static func equal(_ a: Value, _ b: Value) -> Bool {
         switch (a, b) {
         case (.none, .none): return true
-        case let (.number(x), .number(y)): return x == y
-        case let (.string(x), .string(y)): return x == y
-        case let (.bool(x), .bool(y)): return x == y
-        case let (.list(x), .list(y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
-        case let (.object(x), .object(y)): return x === y
+        case (.number(let x), .number(let y)): return x == y
+        case (.string(let x), .string(let y)): return x == y
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.list(let x), .list(let y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
+        case (.object(let x), .object(let y)): return x === y
         default: return false
         }
     }

@@ -22,11 +22,11 @@ extension Model {
 
     func range(of part: Part) throws -> Range<Int> {
         switch part {
-        case let .stage(index):
+        case .stage(let index):
             let all = stages
             guard all.indices.contains(index) else { throw NetworkError.stageOutOfRange(index, count: all.count) }
             return all[index].range
-        case let .stageNamed(name):
+        case .stageNamed(let name):
             guard let s = stages.first(where: { $0.name == name }) else {
                 throw NetworkError.unknownStage(name, known: stages.map(\.name) + ["head"])
             }
@@ -48,7 +48,7 @@ extension Model {
     private func setFrozen(_ part: Part, _ value: Bool) throws {
         for i in try range(of: part) {
             frozen[i] = value
-            units[i].layer.namedParameters().forEach { $0.1.requiresGrad = !value }
+            for (_, p) in units[i].layer.namedParameters() { p.requiresGrad = !value }
         }
     }
 }

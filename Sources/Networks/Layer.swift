@@ -30,7 +30,10 @@ public struct LayerProfile: Equatable {
     /// Multiply-accumulate operations of one forward pass (the whole batch).
     public var macs: Int
     /// Creates a profile.
-    public init(output: [Int], macs: Int) { self.output = output; self.macs = macs }
+    public init(output: [Int], macs: Int) {
+        self.output = output
+        self.macs = macs
+    }
 }
 
 extension Layer {

@@ -19,7 +19,8 @@ public final class Model: Layer {
         /// Dotted path, e.g. `layer2.1`.
         let path: String
         let layer: Layer
-        /// Parameter-free ops that belong to the unit before them (VGG's ReLU after a block): a stage never starts here.
+        /// Parameter-free ops that belong to the unit before them (VGG's ReLU after a block): a stage never starts
+        /// here.
         let attached: Bool
     }
 
@@ -44,8 +45,10 @@ public final class Model: Layer {
     ///   - head: final modules (pooling, flatten, classifier).
     ///   - attached: names of parameter-free top-level modules that must stay with the module before them.
     /// - Precondition: at least one stage; unique names (the zoo's own construction).
-    public init(architecture: String, stem: [(String, Layer)], stages: [(name: String, modules: [(String, Layer)])],
-                head: [(String, Layer)], attached: Set<String> = []) {
+    public init(
+        architecture: String, stem: [(String, Layer)], stages: [(name: String, modules: [(String, Layer)])],
+        head: [(String, Layer)], attached: Set<String> = []
+    ) {
         precondition(!stages.isEmpty, "Model needs at least one stage")
         self.architecture = architecture
         modules = stem + stages.flatMap(\.modules) + head
@@ -94,8 +97,9 @@ public final class Model: Layer {
     }
 
     func stage(_ name: String, _ range: Range<Int>) -> Stage {
-        Stage(name: name, modules: units[range].map(\.path), isFrozen: !range.isEmpty && frozen[range].allSatisfy { $0 },
-              range: range)
+        Stage(
+            name: name, modules: units[range].map(\.path), isFrozen: !range.isEmpty && frozen[range].allSatisfy { $0 },
+            range: range)
     }
 
     /// The stem (part of `stages[0]`; may be empty, as for the teaching CNN).
@@ -103,7 +107,10 @@ public final class Model: Layer {
     /// The stages in order; `stages[0]` starts with the stem, the last one ends where the head starts.
     public var stages: [Stage] {
         var start = 0
-        return split.map { s in defer { start = s.end }; return stage(s.name, start..<s.end) }
+        return split.map { s in
+            defer { start = s.end }
+            return stage(s.name, start..<s.end)
+        }
     }
     /// The head: global pool, flatten and classifier (plus final BN/ReLU where the architecture has them).
     public var head: Stage { stage("head", headStart..<units.count) }
@@ -149,7 +156,10 @@ public final class Model: Layer {
     /// - Throws: `TensorError` when `x` does not fit.
     public func features(_ x: Tensor, training: Bool = false) throws -> [Tensor] {
         var y = x
-        return try stages.map { s in y = try run(y, s.range, training: training); return y }
+        return try stages.map { s in
+            y = try run(y, s.range, training: training)
+            return y
+        }
     }
 
     /// What one execution unit costs per image, for compute accounting (`Distillation.ComputeCost`).

@@ -26,27 +26,29 @@ public enum NetworkError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .unknownArchitecture(name, known, suggestion):
+        case .unknownArchitecture(let name, let known, let suggestion):
             return "unknown architecture '\(name)'" + (suggestion.map { ", did you mean '\($0)'?" } ?? ".")
                 + " Known: " + known.joined(separator: ", ")
-        case let .invalidConfiguration(arch, reason):
+        case .invalidConfiguration(let arch, let reason):
             return "\(arch): \(reason)"
-        case let .tooLarge(arch, parameters, limit):
+        case .tooLarge(let arch, let parameters, let limit):
             return "\(arch): \(parameters) parameters exceed the limit of \(limit); use smaller widths or depth"
-        case let .stageOutOfRange(index, count):
+        case .stageOutOfRange(let index, let count):
             return "stage \(index) does not exist; the model has stages 0..<\(count)"
-        case let .unknownStage(name, known):
+        case .unknownStage(let name, let known):
             return "no stage named '\(name)'; stages: " + known.joined(separator: ", ")
-        case let .invalidSplit(reason):
+        case .invalidSplit(let reason):
             return "split: \(reason)"
-        case let .stateDictMismatch(model, missing, unexpected, mismatches):
+        case .stateDictMismatch(let model, let missing, let unexpected, let mismatches):
             var lines: [String] = []
             let quoted = { (keys: [String]) in keys.map { "\"\($0)\"" }.joined(separator: ", ") }
             if !missing.isEmpty { lines.append("Missing key(s) in state_dict: \(quoted(missing)). ") }
             if !unexpected.isEmpty { lines.append("Unexpected key(s) in state_dict: \(quoted(unexpected)). ") }
             for m in mismatches {
-                lines.append("size mismatch for \(m.key): copying a param with shape \(formatShape(m.checkpoint)) from checkpoint, "
-                             + "the shape in current model is \(formatShape(m.model)).")
+                lines.append(
+                    "size mismatch for \(m.key): copying a param with shape \(formatShape(m.checkpoint)) from "
+                        + "checkpoint, "
+                        + "the shape in current model is \(formatShape(m.model)).")
             }
             return "Error(s) in loading state_dict for \(model):\n\t" + lines.joined(separator: "\n\t")
         }

@@ -18,14 +18,16 @@ extension Model {
         var ends: [(name: String, end: Int)] = []
         for name in names {
             guard let last = units.lastIndex(where: { $0.path == name || $0.path.hasPrefix(name + ".") }) else {
-                throw NetworkError.invalidSplit("no module '\(name)' in \(architecture); split points: "
-                                                + splitPoints.joined(separator: ", "))
+                throw NetworkError.invalidSplit(
+                    "no module '\(name)' in \(architecture); split points: "
+                        + splitPoints.joined(separator: ", "))
             }
             var end = last + 1
             while end < units.count && units[end].attached { end += 1 }
             guard end <= headStart else { throw NetworkError.invalidSplit("'\(name)' is part of the head") }
             guard end > (ends.last?.end ?? 0) else {
-                throw NetworkError.invalidSplit("'\(name)' does not come after '\(ends.last?.name ?? "")'; give names in forward order")
+                throw NetworkError.invalidSplit(
+                    "'\(name)' does not come after '\(ends.last?.name ?? "")'; give names in forward order")
             }
             ends.append((name, end))
         }
@@ -38,9 +40,12 @@ extension Model {
 
     /// Names accepted by `split(at:)`: top-level modules and unit paths before the head, in order.
     public var splitPoints: [String] {
-        var seen = Set<String>(), out: [String] = []
+        var seen = Set<String>()
+        var out: [String] = []
         for u in units[0..<headStart] where !u.attached {
-            for name in [String(u.path.prefix { $0 != "." }), u.path] where seen.insert(name).inserted { out.append(name) }
+            for name in [String(u.path.prefix { $0 != "." }), u.path] where seen.insert(name).inserted {
+                out.append(name)
+            }
         }
         return out
     }

@@ -31,8 +31,9 @@ extension Model {
             return .init(key: key, checkpoint: g.shape, model: t.shape)
         }
         if !mismatches.isEmpty || (strict && !(missing.isEmpty && unexpected.isEmpty)) {
-            throw NetworkError.stateDictMismatch(model: architecture, missing: strict ? missing : [],
-                                                 unexpected: strict ? unexpected : [], shapeMismatches: mismatches)
+            throw NetworkError.stateDictMismatch(
+                model: architecture, missing: strict ? missing : [],
+                unexpected: strict ? unexpected : [], shapeMismatches: mismatches)
         }
         for (key, t) in own { if let g = given[key] { t.data = g.data } }
         return IncompatibleKeys(missing: missing, unexpected: unexpected)

@@ -1,5 +1,5 @@
-import Tensors
 import Foundation
+import Tensors
 
 extension Model {
     /// One row of `summary(inputShape:)`: a stage (or the head) and its cost.
@@ -21,15 +21,20 @@ extension Model {
     /// computed from shapes alone (nothing is run).
     /// - Throws: `TensorError` when `inputShape` does not fit the network (e.g. wrong channel count).
     public func summaryRows(inputShape: [Int]) throws -> [SummaryRow] {
-        var shape = inputShape, rows: [SummaryRow] = []
+        var shape = inputShape
+        var rows: [SummaryRow] = []
         for part in stages + [head] {
             let p = try profileChain(units[part.range].map(\.layer), shape)
             let params = units[part.range].reduce(0) { $0 + $1.layer.parameterCount }
-            rows.append(SummaryRow(name: part.name, output: p.output, parameters: params, macs: p.macs, isFrozen: part.isFrozen))
+            rows.append(
+                SummaryRow(name: part.name, output: p.output, parameters: params, macs: p.macs, isFrozen: part.isFrozen)
+            )
             shape = p.output
         }
-        rows.append(SummaryRow(name: "total", output: shape, parameters: rows.reduce(0) { $0 + $1.parameters },
-                               macs: rows.reduce(0) { $0 + $1.macs }, isFrozen: frozen.allSatisfy { $0 }))
+        rows.append(
+            SummaryRow(
+                name: "total", output: shape, parameters: rows.reduce(0) { $0 + $1.parameters },
+                macs: rows.reduce(0) { $0 + $1.macs }, isFrozen: frozen.allSatisfy { $0 }))
         return rows
     }
 
@@ -38,10 +43,12 @@ extension Model {
     /// tensors per output), used to refuse an absurd batch before any memory is taken.
     /// - Throws: `TensorError` when `inputShape` does not fit the network.
     public func activationCount(inputShape: [Int]) throws -> Int {
-        var shape = inputShape, total = 0
+        var shape = inputShape
+        var total = 0
         for unit in units {
             shape = try profileChain([unit.layer], shape).output
-            let (sum, overflow) = total.addingReportingOverflow(shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue })
+            let (sum, overflow) = total.addingReportingOverflow(
+                shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue })
             total = overflow ? Int.max : sum
         }
         return total
@@ -56,15 +63,23 @@ extension Model {
     /// - Throws: `TensorError` when `inputShape` does not fit the network.
     public func summary(inputShape: [Int]) throws -> String {
         let rows = try summaryRows(inputShape: inputShape)
-        let stemNote = stem.modules.isEmpty ? "" : " (stage \(stages[0].name) includes the stem: \(stem.modules.joined(separator: " ")))"
-        let table = [["stage", "output", "params", "MACs", "frozen"]] + rows.map {
-            [$0.name, formatShape($0.output), grouped($0.parameters), grouped($0.macs), $0.name == "total" ? "" : ($0.isFrozen ? "yes" : "no")]
-        }
+        let stemNote =
+            stem.modules.isEmpty
+            ? "" : " (stage \(stages[0].name) includes the stem: \(stem.modules.joined(separator: " ")))"
+        let table =
+            [["stage", "output", "params", "MACs", "frozen"]]
+            + rows.map {
+                [
+                    $0.name, formatShape($0.output), grouped($0.parameters), grouped($0.macs),
+                    $0.name == "total" ? "" : ($0.isFrozen ? "yes" : "no"),
+                ]
+            }
         let widths = (0..<5).map { c in table.map { $0[c].count }.max() ?? 0 }
         let lines = table.map { row in
             row.enumerated().map { c, cell in
-                c == 2 || c == 3 ? String(repeating: " ", count: widths[c] - cell.count) + cell
-                                 : cell + String(repeating: " ", count: widths[c] - cell.count)
+                c == 2 || c == 3
+                    ? String(repeating: " ", count: widths[c] - cell.count) + cell
+                    : cell + String(repeating: " ", count: widths[c] - cell.count)
             }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
         }
         return "\(architecture), input \(formatShape(inputShape))\(stemNote)\n" + lines.joined(separator: "\n")
@@ -75,7 +90,8 @@ extension Model {
 func grouped(_ n: Int) -> String {
     let digits = String(n.magnitude)
     let parts = stride(from: digits.count, to: 0, by: -3).map { end -> Substring in
-        let s = digits.index(digits.startIndex, offsetBy: max(0, end - 3)), e = digits.index(digits.startIndex, offsetBy: end)
+        let s = digits.index(digits.startIndex, offsetBy: max(0, end - 3))
+        let e = digits.index(digits.startIndex, offsetBy: end)
         return digits[s..<e]
     }
     return (n < 0 ? "-" : "") + parts.reversed().joined(separator: ",")

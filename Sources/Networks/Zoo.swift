@@ -6,11 +6,13 @@ import Tensors
 ///
 /// | name | source | stages |
 /// |---|---|---|
-/// | `resnet8/14/20/32/44/56/110`, any `resnetD` with D = 6n+2 (widths 16,16,32,64), `resnet8x4`, `resnet32x4` (32,64,128,256) | RepDistiller `resnet.py` | `layer1..layer3` |
+/// | `resnet8/14/20/32/44/56/110`, any `resnetD` with D = 6n+2 (widths 16,16,32,64), `resnet8x4`, `resnet32x4`
+/// (32,64,128,256) | RepDistiller `resnet.py` | `layer1..layer3` |
 /// | `wrn-D-K` (`wrn-16-1`, `wrn-16-2`, `wrn-40-1`, `wrn-40-2`; D = 6n+4) | RepDistiller `wrn.py` | `block1..block3` |
 /// | `vgg8/11/13/16/19` (with BatchNorm) | RepDistiller `vgg.py` | `block0..block4` |
 /// | `resnet18/34/50` | torchvision `resnet.py` | `layer1..layer4` |
-/// | `mlp` (hidden `widths`, default 256,128), `cnn` (conv-bn-relu-maxpool `widths`, default 32,64,128) | sskd | `layer1..` |
+/// | `mlp` (hidden `widths`, default 256,128), `cnn` (conv-bn-relu-maxpool `widths`, default 32,64,128) | sskd |
+/// `layer1..` |
 ///
 /// Every head ends in global average pooling (not RepDistiller's fixed `AvgPool2d(8)`), so 28x28, 32x32 and
 /// 224x224 inputs all work with the same weights.
@@ -65,88 +67,113 @@ public enum Zoo {
     /// - Throws: `NetworkError.unknownArchitecture` (listing the known names, with a close match),
     ///   `.invalidConfiguration` for non-positive sizes or impossible depths, `.tooLarge` above `parameterLimit`
     ///   (checked in closed form before anything is allocated).
-    public static func make(_ arch: String, channels: Int, classes: Int, widths: [Int]? = nil,
-                            inputSize: [Int]? = nil, seed: UInt64 = 0, initialize: Bool = true) throws -> Model {
+    public static func make(
+        _ arch: String, channels: Int, classes: Int, widths: [Int]? = nil,
+        inputSize: [Int]? = nil, seed: UInt64 = 0, initialize: Bool = true
+    ) throws -> Model {
         let (name, spec) = try resolve(arch, channels: channels, classes: classes, widths: widths, inputSize: inputSize)
         let count = parameters(spec, channels: channels, classes: classes)
         guard count <= Double(parameterLimit) else {
-            throw NetworkError.tooLarge(architecture: name, parameters: count < 9e18 ? Int(count) : Int.max, limit: parameterLimit)
+            throw NetworkError.tooLarge(
+                architecture: name, parameters: count < 9e18 ? Int(count) : Int.max, limit: parameterLimit)
         }
         var rng = initialize ? WeightInit(seed: seed) : .skip
         switch spec {
-        case let .cifarResNet(n, w): return cifarResNet(name, blocks: n, widths: w, channels: channels, classes: classes, initializer: &rng)
-        case let .torchvisionResNet(b, bottleneck):
-            return torchvisionResNet(name, b, bottleneck: bottleneck, channels: channels, classes: classes, initializer: &rng)
-        case let .wideResNet(n, k): return wideResNet(name, blocks: n, widen: k, channels: channels, classes: classes, initializer: &rng)
-        case let .vgg(cfg): return vggNet(name, cfg, channels: channels, classes: classes, initializer: &rng)
-        case let .mlp(features, w): return mlp(features, w, classes: classes, initializer: &rng)
-        case let .cnn(w): return cnn(w, channels: channels, classes: classes, initializer: &rng)
+        case .cifarResNet(let n, let w):
+            return cifarResNet(name, blocks: n, widths: w, channels: channels, classes: classes, initializer: &rng)
+        case .torchvisionResNet(let b, let bottleneck):
+            return torchvisionResNet(
+                name, b, bottleneck: bottleneck, channels: channels, classes: classes, initializer: &rng)
+        case .wideResNet(let n, let k):
+            return wideResNet(name, blocks: n, widen: k, channels: channels, classes: classes, initializer: &rng)
+        case .vgg(let cfg): return vggNet(name, cfg, channels: channels, classes: classes, initializer: &rng)
+        case .mlp(let features, let w): return mlp(features, w, classes: classes, initializer: &rng)
+        case .cnn(let w): return cnn(w, channels: channels, classes: classes, initializer: &rng)
         }
     }
 
-    /// The parameter count of `make(arch, ...)` in closed form, without building anything (may exceed `parameterLimit`).
+    /// The parameter count of `make(arch, ...)` in closed form, without building anything (may exceed
+    /// `parameterLimit`).
     /// - Throws: as `make`, except `.tooLarge`.
-    public static func parameterCount(_ arch: String, channels: Int, classes: Int, widths: [Int]? = nil,
-                                      inputSize: [Int]? = nil) throws -> Double {
+    public static func parameterCount(
+        _ arch: String, channels: Int, classes: Int, widths: [Int]? = nil,
+        inputSize: [Int]? = nil
+    ) throws -> Double {
         let spec = try resolve(arch, channels: channels, classes: classes, widths: widths, inputSize: inputSize).spec
         return parameters(spec, channels: channels, classes: classes)
     }
 
     static func parameters(_ spec: Spec, channels: Int, classes: Int) -> Double {
         switch spec {
-        case let .cifarResNet(n, w): return cifarResNetParameters(n, w, channels, classes)
-        case let .torchvisionResNet(b, bottleneck): return torchvisionResNetParameters(b, bottleneck, channels, classes)
-        case let .wideResNet(n, k): return wideResNetParameters(n, k, channels, classes)
-        case let .vgg(cfg): return vggParameters(cfg, channels, classes)
-        case let .mlp(features, w): return mlpParameters(features, w, classes)
-        case let .cnn(w): return cnnParameters(w, channels, classes)
+        case .cifarResNet(let n, let w): return cifarResNetParameters(n, w, channels, classes)
+        case .torchvisionResNet(let b, let bottleneck):
+            return torchvisionResNetParameters(b, bottleneck, channels, classes)
+        case .wideResNet(let n, let k): return wideResNetParameters(n, k, channels, classes)
+        case .vgg(let cfg): return vggParameters(cfg, channels, classes)
+        case .mlp(let features, let w): return mlpParameters(features, w, classes)
+        case .cnn(let w): return cnnParameters(w, channels, classes)
         }
     }
 
     /// Parses and validates a name and its options.
-    static func resolve(_ arch: String, channels: Int, classes: Int, widths: [Int]?, inputSize: [Int]?) throws -> (name: String, spec: Spec) {
+    static func resolve(_ arch: String, channels: Int, classes: Int, widths: [Int]?, inputSize: [Int]?) throws -> (
+        name: String, spec: Spec
+    ) {
         let name = arch.lowercased().replacingOccurrences(of: "_", with: "-")
         guard channels > 0, classes > 0 else {
-            throw NetworkError.invalidConfiguration(architecture: name, reason: "channels (\(channels)) and classes (\(classes)) must be positive")
+            throw NetworkError.invalidConfiguration(
+                architecture: name, reason: "channels (\(channels)) and classes (\(classes)) must be positive")
         }
         let cifar: [String: (depth: Int, widths: [Int])] = [
-            "resnet8x4": (8, [32, 64, 128, 256]), "resnet32x4": (32, [32, 64, 128, 256])]
+            "resnet8x4": (8, [32, 64, 128, 256]), "resnet32x4": (32, [32, 64, 128, 256]),
+        ]
         let imagenet: [String: (blocks: [Int], bottleneck: Bool)] = [
-            "resnet18": ([2, 2, 2, 2], false), "resnet34": ([3, 4, 6, 3], false), "resnet50": ([3, 4, 6, 3], true)]
+            "resnet18": ([2, 2, 2, 2], false), "resnet34": ([3, 4, 6, 3], false), "resnet50": ([3, 4, 6, 3], true),
+        ]
         let vgg: [String: [[Int]]] = [
             "vgg8": [[64], [128], [256], [512], [512]],
             "vgg11": [[64], [128], [256, 256], [512, 512], [512, 512]],
             "vgg13": [[64, 64], [128, 128], [256, 256], [512, 512], [512, 512]],
             "vgg16": [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]],
-            "vgg19": [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512, 512, 512, 512]]]
-        if let spec = imagenet[name] { return (name, .torchvisionResNet(blocks: spec.blocks, bottleneck: spec.bottleneck)) }
+            "vgg19": [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512, 512, 512, 512]],
+        ]
+        if let spec = imagenet[name] {
+            return (name, .torchvisionResNet(blocks: spec.blocks, bottleneck: spec.bottleneck))
+        }
         if let spec = cifar[name] ?? cifarDepth(name).map({ ($0, [16, 16, 32, 64]) }) {
             guard spec.depth >= 8, (spec.depth - 2) % 6 == 0 else {
-                throw NetworkError.invalidConfiguration(architecture: name, reason: "depth \(spec.depth) is not 6n+2 (8, 14, 20, 32, ...)")
+                throw NetworkError.invalidConfiguration(
+                    architecture: name, reason: "depth \(spec.depth) is not 6n+2 (8, 14, 20, 32, ...)")
             }
             return (name, .cifarResNet(blocks: try blockCount((spec.depth - 2) / 6, name), widths: spec.widths))
         }
-        if let wrn = try wideResNetSpec(name) { return (name, .wideResNet(blocks: try blockCount(wrn.n, name), widen: wrn.k)) }
+        if let wrn = try wideResNetSpec(name) {
+            return (name, .wideResNet(blocks: try blockCount(wrn.n, name), widen: wrn.k))
+        }
         let plain = name.hasSuffix("-bn") ? String(name.dropLast(3)) : name
         if let cfg = vgg[plain] { return (plain, .vgg(cfg)) }
         if name == "mlp" || name == "cnn" {
             let w = widths ?? (name == "mlp" ? [256, 128] : [32, 64, 128])
             guard !w.isEmpty, w.allSatisfy({ $0 > 0 }) else {
-                throw NetworkError.invalidConfiguration(architecture: name, reason: "widths \(w) must be a non-empty list of positive sizes")
+                throw NetworkError.invalidConfiguration(
+                    architecture: name, reason: "widths \(w) must be a non-empty list of positive sizes")
             }
             _ = try blockCount(w.count, name)
             if name == "cnn" { return (name, .cnn(widths: w)) }
             let size = inputSize ?? (channels == 1 ? [28, 28] : [32, 32])
             guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 <= 1 << 20 }) else {
-                throw NetworkError.invalidConfiguration(architecture: name, reason: "inputSize \(size) must be [H, W] with sizes in 1...1048576")
+                throw NetworkError.invalidConfiguration(
+                    architecture: name, reason: "inputSize \(size) must be [H, W] with sizes in 1...1048576")
             }
             let features = channels.multipliedReportingOverflow(by: size[0] * size[1])
             guard !features.overflow else {
-                throw NetworkError.invalidConfiguration(architecture: name, reason: "\(channels)x\(size[0])x\(size[1]) inputs overflow")
+                throw NetworkError.invalidConfiguration(
+                    architecture: name, reason: "\(channels)x\(size[0])x\(size[1]) inputs overflow")
             }
             return (name, .mlp(features: features.partialValue, widths: w))
         }
-        throw NetworkError.unknownArchitecture(arch, known: architectures, suggestion: closest(to: name, in: architectures))
+        throw NetworkError.unknownArchitecture(
+            arch, known: architectures, suggestion: closest(to: name, in: architectures))
     }
 
     /// Most blocks per stage (ResNet/WRN) or layers (MLP/CNN); the deepest published CIFAR ResNet, resnet1202, has 200.
@@ -155,7 +182,8 @@ public enum Zoo {
     /// `n` when it is at most `maxBlocks`.
     static func blockCount(_ n: Int, _ name: String) throws -> Int {
         guard n <= maxBlocks else {
-            throw NetworkError.invalidConfiguration(architecture: name, reason: "\(n) blocks exceed the maximum of \(maxBlocks)")
+            throw NetworkError.invalidConfiguration(
+                architecture: name, reason: "\(n) blocks exceed the maximum of \(maxBlocks)")
         }
         return n
     }
@@ -171,7 +199,8 @@ public enum Zoo {
         let parts = name.split(separator: "-")
         guard parts.count == 3, parts[0] == "wrn", let d = Int(parts[1]), let k = Int(parts[2]) else { return nil }
         guard d >= 10, (d - 4) % 6 == 0, k >= 1 else {
-            throw NetworkError.invalidConfiguration(architecture: name, reason: "wrn-D-K needs depth D = 6n+4 >= 10 and widen factor K >= 1")
+            throw NetworkError.invalidConfiguration(
+                architecture: name, reason: "wrn-D-K needs depth D = 6n+4 >= 10 and widen factor K >= 1")
         }
         return ((d - 4) / 6, k)
     }
@@ -181,7 +210,8 @@ public enum Zoo {
         func distance(_ a: [Character], _ b: [Character]) -> Int {
             var row = Array(0...b.count)
             for i in 1...max(a.count, 1) where !a.isEmpty {
-                var prev = row[0]; row[0] = i
+                var prev = row[0]
+                row[0] = i
                 for j in stride(from: 1, through: b.count, by: 1) {
                     let cur = row[j]
                     row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1))

@@ -12,8 +12,9 @@ extension Zoo {
             defer { inF = w }
             return ("layer\(i + 1)", [("layer\(i + 1)", Sequential([Linear(inF, w, initializer: &rng), ReLU()]))])
         }
-        return Model(architecture: "mlp", stem: [("flatten", Flatten())], stages: stages,
-                     head: [("fc", Linear(inF, classes, initializer: &rng))])
+        return Model(
+            architecture: "mlp", stem: [("flatten", Flatten())], stages: stages,
+            head: [("fc", Linear(inF, classes, initializer: &rng))])
     }
 
     static func mlpParameters(_ features: Int, _ widths: [Int], _ classes: Int) -> Double {
@@ -27,15 +28,21 @@ extension Zoo {
         var inC = channels
         let stages = widths.enumerated().map { i, w -> (name: String, modules: [(String, Layer)]) in
             defer { inC = w }
-            let block = Sequential([Conv2d(inC, w, kernel: 3, padding: 1, initializer: &rng), BatchNorm(w), ReLU(), MaxPool2d(kernel: 2)])
+            let block = Sequential([
+                Conv2d(inC, w, kernel: 3, padding: 1, initializer: &rng), BatchNorm(w), ReLU(), MaxPool2d(kernel: 2),
+            ])
             return ("layer\(i + 1)", [("layer\(i + 1)", block)])
         }
-        return Model(architecture: "cnn", stem: [], stages: stages,
-                     head: [("avgpool", GlobalAvgPool2d()), ("flatten", Flatten()), ("fc", Linear(inC, classes, initializer: &rng))])
+        return Model(
+            architecture: "cnn", stem: [], stages: stages,
+            head: [
+                ("avgpool", GlobalAvgPool2d()), ("flatten", Flatten()), ("fc", Linear(inC, classes, initializer: &rng)),
+            ])
     }
 
     static func cnnParameters(_ widths: [Int], _ channels: Int, _ classes: Int) -> Double {
         let sizes = ([channels] + widths).map(Double.init)
-        return zip(sizes, sizes.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 * 9 + 2 * $1.1 } + ((sizes.last ?? 0) + 1) * Double(classes)
+        return zip(sizes, sizes.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 * 9 + 2 * $1.1 } + ((sizes.last ?? 0) + 1)
+            * Double(classes)
     }
 }

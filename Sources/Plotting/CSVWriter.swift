@@ -55,7 +55,9 @@ extension PlotSpec {
     /// Y label as headers, e.g. `series,step,loss (nats)`. Series on the right axis carry values in
     /// ``y2Label`` units. Horizontal lines are rows with an empty X, vertical markers rows with an empty Y.
     public var csvColumns: [CSVColumn] {
-        var names: [String] = [], xs: [String] = [], ys: [String] = []
+        var names: [String] = []
+        var xs: [String] = []
+        var ys: [String] = []
         for series in self.series {
             for point in series.points {
                 names.append(series.name)
@@ -63,9 +65,19 @@ extension PlotSpec {
                 ys.append("\(point.y)")
             }
         }
-        for line in horizontalLines { names.append(line.label); xs.append(""); ys.append("\(line.value)") }
-        for marker in verticalMarkers { names.append(marker.label); xs.append("\(marker.value)"); ys.append("") }
-        return [CSVColumn(name: "series", values: names), CSVColumn(name: xLabel, values: xs),
-                CSVColumn(name: yLabel, values: ys)]
+        for line in horizontalLines {
+            names.append(line.label)
+            xs.append("")
+            ys.append("\(line.value)")
+        }
+        for marker in verticalMarkers {
+            names.append(marker.label)
+            xs.append("\(marker.value)")
+            ys.append("")
+        }
+        return [
+            CSVColumn(name: "series", values: names), CSVColumn(name: xLabel, values: xs),
+            CSVColumn(name: yLabel, values: ys),
+        ]
     }
 }

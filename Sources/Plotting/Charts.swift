@@ -63,8 +63,10 @@ extension PlotSpec {
     ///
     /// - Parameters: `lossLabel` names the loss and its unit for the Y axis; `smoothing` is the EMA `β`.
     /// - Throws: ``PlotError/invalidSmoothing(_:)``.
-    public static func loss(stages: [LossCurve], title: String = "Training loss",
-                            lossLabel: String = "loss (nats)", smoothing: Double = 0.9) throws -> PlotSpec {
+    public static func loss(
+        stages: [LossCurve], title: String = "Training loss",
+        lossLabel: String = "loss (nats)", smoothing: Double = 0.9
+    ) throws -> PlotSpec {
         let single = stages.count == 1
         var series: [Series] = []
         for curve in stages {
@@ -74,25 +76,34 @@ extension PlotSpec {
         for (index, curve) in stages.enumerated() {
             let smooth = try exponentialMovingAverage(curve.steps.map(\.y), smoothing: smoothing)
             let name = (single ? "" : curve.name + " ") + "EMA \(smoothing)"
-            series.append(Series(name: name, points: zip(curve.steps, smooth).map { ($0.x, $1) },
-                                 color: GnuplotScript.palette[index % GnuplotScript.palette.count]))
+            series.append(
+                Series(
+                    name: name, points: zip(curve.steps, smooth).map { ($0.x, $1) },
+                    color: GnuplotScript.palette[index % GnuplotScript.palette.count]))
         }
         let epochs = stages.flatMap(\.epochs).map { ($0.x, $0.y) }
         series.append(Series(name: "epoch mean", points: epochs, style: .points, color: "#000000"))
-        let markers = single ? [] : stages.dropFirst().compactMap { curve in
-            curve.steps.first.map { ReferenceLine($0.x, label: curve.name) }
-        }
-        return PlotSpec(title: title, xLabel: "step", yLabel: lossLabel, series: series, verticalMarkers: markers,
-                        legend: single ? .topRight : .above)
+        let markers =
+            single
+            ? []
+            : stages.dropFirst().compactMap { curve in
+                curve.steps.first.map { ReferenceLine($0.x, label: curve.name) }
+            }
+        return PlotSpec(
+            title: title, xLabel: "step", yLabel: lossLabel, series: series, verticalMarkers: markers,
+            legend: single ? .topRight : .above)
     }
 
     /// Validation top-1 accuracy (%) per epoch, one line per run, and the teacher's top-1 as a dashed line.
-    public static func accuracy(runs: [AccuracyCurve], teacherTop1: Double? = nil,
-                                title: String = "Validation top-1 accuracy") -> PlotSpec {
+    public static func accuracy(
+        runs: [AccuracyCurve], teacherTop1: Double? = nil,
+        title: String = "Validation top-1 accuracy"
+    ) -> PlotSpec {
         let series = runs.map { Series(name: $0.name, points: $0.points.map { ($0.x, $0.y) }, style: .linespoints) }
         let teacher = teacherTop1.map { [ReferenceLine($0, label: "teacher (\($0)%)")] } ?? []
-        return PlotSpec(title: title, xLabel: "epoch", yLabel: "validation top-1 (%)", series: series,
-                        horizontalLines: teacher, legend: .bottomRight)
+        return PlotSpec(
+            title: title, xLabel: "epoch", yLabel: "validation top-1 (%)", series: series,
+            horizontalLines: teacher, legend: .bottomRight)
     }
 
     /// Student–teacher gap per stage: grouped bars of the normalised feature distance before and after
@@ -101,19 +112,22 @@ extension PlotSpec {
         let width = 0.35
         let positions = stages.indices.map { Double($0 + 1) }
         var series = [
-            Series(name: "before distillation", points: zip(positions, stages).map { ($0 - width / 2, $1.before) },
-                   style: .boxes(width: width)),
-            Series(name: "after distillation", points: zip(positions, stages).map { ($0 + width / 2, $1.after) },
-                   style: .boxes(width: width)),
+            Series(
+                name: "before distillation", points: zip(positions, stages).map { ($0 - width / 2, $1.before) },
+                style: .boxes(width: width)),
+            Series(
+                name: "after distillation", points: zip(positions, stages).map { ($0 + width / 2, $1.after) },
+                style: .boxes(width: width)),
         ]
         let top1 = zip(positions, stages).compactMap { x, stage in stage.top1Gap.map { (x, $0) } }
         if !top1.isEmpty {
             series.append(Series(name: "top-1 gap", points: top1, style: .linespoints, axis: .right))
         }
         let highest = stages.flatMap { [$0.before, $0.after] }.filter(\.isFinite).max() ?? 1
-        return PlotSpec(title: title, xLabel: "stage", yLabel: "normalised feature distance",
-                        y2Label: "top-1 gap (pp)", series: series,
-                        xTicks: zip(positions, stages).map { Tick($0, label: $1.stage) },
-                        xRange: 0.4...(Double(stages.count) + 0.6), yRange: 0...(highest > 0 ? highest * 1.15 : 1))
+        return PlotSpec(
+            title: title, xLabel: "stage", yLabel: "normalised feature distance",
+            y2Label: "top-1 gap (pp)", series: series,
+            xTicks: zip(positions, stages).map { Tick($0, label: $1.stage) },
+            xRange: 0.4...(Double(stages.count) + 0.6), yRange: 0...(highest > 0 ? highest * 1.15 : 1))
     }
 }

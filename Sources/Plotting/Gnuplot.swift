@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A gnuplot executable driven through pipes: sskd starts one short-lived `gnuplot` process per chart, writes
@@ -30,8 +31,10 @@ public final class Gnuplot {
     /// The first executable `gnuplot` on `PATH`, or `/usr/bin/gnuplot` when there is none.
     public static var defaultExecutable: URL {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let found = path.split(separator: ":").map { URL(fileURLWithPath: String($0)).appendingPathComponent("gnuplot") }
-            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+        let found = path.split(separator: ":").map {
+            URL(fileURLWithPath: String($0)).appendingPathComponent("gnuplot")
+        }
+        .first { FileManager.default.isExecutableFile(atPath: $0.path) }
         return found ?? URL(fileURLWithPath: "/usr/bin/gnuplot")
     }
 
@@ -43,15 +46,17 @@ public final class Gnuplot {
     ///   `sixelgd`/`pdfcairo`/window terminal in this build), `noDisplay`, `invalidSize`, `noData`, `writeFailed`.
     @discardableResult
     public func render(_ spec: PlotSpec, to output: PlotOutput) throws -> String {
-        if case let .window(terminal) = output {
+        if case .window(let terminal) = output {
             guard PlotOutput.windowTerminals.contains(terminal) else {
                 throw PlotError.terminalUnavailable(terminal: terminal, purpose: "a plot window (use qt, x11 or wxt)")
             }
             let env = ProcessInfo.processInfo.environment
-            guard env["DISPLAY"] != nil || env["WAYLAND_DISPLAY"] != nil else { throw PlotError.noDisplay(terminal: terminal) }
+            guard env["DISPLAY"] != nil || env["WAYLAND_DISPLAY"] != nil else {
+                throw PlotError.noDisplay(terminal: terminal)
+            }
         }
         switch output {
-        case let .text(width, height), let .sixel(width, height), let .file(_, _, width, height):
+        case .text(let width, let height), .sixel(let width, let height), .file(_, _, let width, let height):
             guard width > 0, height > 0 else { throw PlotError.invalidSize(width: width, height: height) }
         case .window: break
         }
@@ -63,7 +68,7 @@ public final class Gnuplot {
             return String(decoding: try run(script), as: UTF8.self).replacingOccurrences(of: "\u{0C}", with: "")
         case .sixel:
             return String(decoding: try run(script), as: UTF8.self)
-        case let .file(url, _, _, _):
+        case .file(let url, _, _, _):
             let image = try run(script)
             guard !image.isEmpty else {
                 throw PlotError.gnuplotFailed(path: executable.path, status: 0, message: "no image on stdout")
@@ -98,7 +103,7 @@ public final class Gnuplot {
             switch output {
             case .text: purpose = "ASCII plots"
             case .sixel: purpose = "sixel plots"
-            case let .file(url, _, _, _): purpose = "writing \(url.lastPathComponent)"
+            case .file(let url, _, _, _): purpose = "writing \(url.lastPathComponent)"
             case .window: purpose = "a plot window"
             }
             throw PlotError.terminalUnavailable(terminal: terminal, purpose: purpose)
@@ -119,7 +124,9 @@ public final class Gnuplot {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        let input = Pipe(), output = Pipe(), errors = Pipe()
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors

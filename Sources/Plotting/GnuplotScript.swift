@@ -40,10 +40,15 @@ enum GnuplotScript {
         }
         if rightAxis { lines += ["set ytics nomirror", "set y2tics"] }
         if spec.logY { lines.append("set logscale y") }
-        if let range = spec.xRange { lines.append("set xrange [\(number(range.lowerBound)):\(number(range.upperBound))]") }
-        if let range = spec.yRange { lines.append("set yrange [\(number(range.lowerBound)):\(number(range.upperBound))]") }
+        if let range = spec.xRange {
+            lines.append("set xrange [\(number(range.lowerBound)):\(number(range.upperBound))]")
+        }
+        if let range = spec.yRange {
+            lines.append("set yrange [\(number(range.lowerBound)):\(number(range.upperBound))]")
+        }
         if let ticks = spec.xTicks {
-            lines.append("set xtics (" + ticks.map { "\(quote($0.label)) \(number($0.x))" }.joined(separator: ", ") + ")")
+            lines.append(
+                "set xtics (" + ticks.map { "\(quote($0.label)) \(number($0.x))" }.joined(separator: ", ") + ")")
         }
         if spec.series.contains(where: { if case .boxes = $0.style { return true } else { return false } }) {
             lines.append("set style fill solid 0.6 border -1")
@@ -52,7 +57,8 @@ enum GnuplotScript {
             let x = number(marker.value)
             // graph 0.999, not 1: the dumb terminal rounds the end of a line at graph 1 one row past the border.
             lines.append("set arrow from \(x), graph 0 to \(x), graph 0.999 nohead dashtype 3 linecolor rgb '#606060'")
-            lines.append("set label \(quote(marker.label)) at \(x), graph 0.96 left offset character \(ascii ? 2 : 1), 0")
+            lines.append(
+                "set label \(quote(marker.label)) at \(x), graph 0.96 left offset character \(ascii ? 2 : 1), 0")
         }
 
         var plots = drawn.map { index, series in "$s\(index) " + clause(series) }
@@ -74,7 +80,7 @@ enum GnuplotScript {
         case .points: text = "using 1:2 with points pointsize 1"
         case .linespoints: text = "using 1:2 with linespoints linewidth 2 pointsize 1"
         case .steps: text = "using 1:2 with steps linewidth 2"
-        case let .boxes(width): text = "using 1:2:(\(number(width))) with boxes"
+        case .boxes(let width): text = "using 1:2:(\(number(width))) with boxes"
         }
         if let color = series.color { text += " linecolor rgb \(quote(color))" }
         if series.axis == .right { text += " axes x1y2" }
@@ -85,7 +91,8 @@ enum GnuplotScript {
     /// A gnuplot single-quoted string literal: `'` is doubled (the only escape gnuplot applies inside single
     /// quotes, so backslashes, `@` and backquotes stay literal) and control characters become spaces.
     static func quote(_ text: String) -> String {
-        let cleaned = String(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : Character($0) })
+        let cleaned = String(
+            text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : Character($0) })
         return "'" + cleaned.replacingOccurrences(of: "'", with: "''") + "'"
     }
 

@@ -84,7 +84,8 @@ public struct NotebookWriter {
 
     /// `text` in a fenced code block whose backtick fence is longer than any backtick run inside it.
     func fenced(_ text: String, info: String) -> String {
-        var longest = 0, run = 0
+        var longest = 0
+        var run = 0
         for character in text {
             run = character == "`" ? run + 1 : 0
             longest = max(longest, run)

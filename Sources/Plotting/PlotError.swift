@@ -29,30 +29,30 @@ public enum PlotError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .gnuplotNotFound(path):
+        case .gnuplotNotFound(let path):
             return "plot: gnuplot not found at \(path); \(Self.installHint); \(Self.exportHint)"
-        case let .gnuplotFailed(path, status, message):
+        case .gnuplotFailed(let path, let status, let message):
             let detail = message.trimmingCharacters(in: .whitespacesAndNewlines)
             return "plot: \(path) failed with exit status \(status)"
                 + (detail.isEmpty ? "" : ": \(detail)") + "; \(Self.exportHint)"
-        case let .timedOut(path, seconds):
+        case .timedOut(let path, let seconds):
             return "plot: \(path) did not finish within \(seconds) s and was stopped; \(Self.exportHint)"
-        case let .terminalUnavailable(terminal, purpose):
+        case .terminalUnavailable(let terminal, let purpose):
             return "plot: this gnuplot has no '\(terminal)' terminal, needed for \(purpose); "
                 + "install a fuller build (e.g. `sudo apt-get install gnuplot-qt`) or choose another output; "
                 + Self.exportHint
-        case let .noDisplay(terminal):
+        case .noDisplay(let terminal):
             return "plot: the '\(terminal)' window needs a display, but DISPLAY and WAYLAND_DISPLAY are unset; "
                 + "plot inline or with to=FILE.png instead"
-        case let .unsupportedFileType(path):
+        case .unsupportedFileType(let path):
             return "plot: cannot write \(path): use a .png, .svg or .pdf file (or .csv with export)"
-        case let .invalidSize(width, height):
+        case .invalidSize(let width, let height):
             return "plot: size \(width)x\(height) is invalid: width and height must be positive"
-        case let .invalidSmoothing(value):
+        case .invalidSmoothing(let value):
             return "plot: smoothing \(value) is invalid: it must be at least 0 and below 1 (e.g. 0.9)"
-        case let .noData(title):
+        case .noData(let title):
             return "plot: chart '\(title)' has no data points to draw"
-        case let .writeFailed(path, reason):
+        case .writeFailed(let path, let reason):
             return "plot: cannot write \(path): \(reason) (any previous file is unchanged)"
         }
     }

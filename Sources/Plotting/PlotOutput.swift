@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Where a rendered chart goes, and the gnuplot terminal that produces it.
@@ -54,8 +55,10 @@ public enum PlotOutput: Equatable {
     /// - Parameters: `width`, `height` in pixels (default 800 × 500).
     /// - Throws: ``PlotError/unsupportedFileType(path:)`` for any other extension,
     ///   ``PlotError/invalidSize(width:height:)`` for a non-positive size.
-    public static func file(path: String, width: Int = defaultImageSize.width,
-                            height: Int = defaultImageSize.height) throws -> PlotOutput {
+    public static func file(
+        path: String, width: Int = defaultImageSize.width,
+        height: Int = defaultImageSize.height
+    ) throws -> PlotOutput {
         let url = URL(fileURLWithPath: path)
         guard let format = ImageFormat(rawValue: url.pathExtension.lowercased()) else {
             throw PlotError.unsupportedFileType(path: path)
@@ -69,20 +72,21 @@ public enum PlotOutput: Equatable {
         switch self {
         case .text: return "dumb"
         case .sixel: return "sixelgd"
-        case let .file(_, format, _, _): return format.terminal
-        case let .window(terminal): return terminal
+        case .file(_, let format, _, _): return format.terminal
+        case .window(let terminal): return terminal
         }
     }
 
     /// The `set terminal` command, e.g. `set terminal pngcairo size 800,500`.
     var terminalCommand: String {
         switch self {
-        case let .text(width, height): return "set terminal dumb size \(width),\(height) nofeed"
-        case let .sixel(width, height): return "set terminal sixelgd size \(width),\(height) truecolor"
-        case let .file(_, .pdf, width, height):
+        case .text(let width, let height): return "set terminal dumb size \(width),\(height) nofeed"
+        case .sixel(let width, let height): return "set terminal sixelgd size \(width),\(height) truecolor"
+        case .file(_, .pdf, let width, let height):
             return "set terminal pdfcairo size \(Double(width) / 100)in,\(Double(height) / 100)in"
-        case let .file(_, format, width, height): return "set terminal \(format.terminal) size \(width),\(height)"
-        case let .window(terminal): return "set terminal \(terminal)"
+        case .file(_, let format, let width, let height):
+            return "set terminal \(format.terminal) size \(width),\(height)"
+        case .window(let terminal): return "set terminal \(terminal)"
         }
     }
 

@@ -31,10 +31,13 @@ public struct PlotSpec: Equatable {
     public var legend: Legend
 
     /// Creates a chart; every argument after `series` defaults to "none".
-    public init(title: String, xLabel: String, yLabel: String, y2Label: String? = nil, series: [Series],
-                horizontalLines: [ReferenceLine] = [], verticalMarkers: [ReferenceLine] = [],
-                xTicks: [Tick]? = nil, xRange: ClosedRange<Double>? = nil, logY: Bool = false, yRange: ClosedRange<Double>? = nil,
-                legend: Legend = .topRight) {
+    public init(
+        title: String, xLabel: String, yLabel: String, y2Label: String? = nil, series: [Series],
+        horizontalLines: [ReferenceLine] = [], verticalMarkers: [ReferenceLine] = [],
+        xTicks: [Tick]? = nil, xRange: ClosedRange<Double>? = nil, logY: Bool = false,
+        yRange: ClosedRange<Double>? = nil,
+        legend: Legend = .topRight
+    ) {
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
@@ -102,8 +105,10 @@ public struct PlotSpec: Equatable {
         public var axis: Axis
 
         /// Creates a series from `(x, y)` tuples.
-        public init(name: String, points: [(Double, Double)], style: Style = .lines,
-                    color: String? = nil, axis: Axis = .left) {
+        public init(
+            name: String, points: [(Double, Double)], style: Style = .lines,
+            color: String? = nil, axis: Axis = .left
+        ) {
             self.name = name
             self.points = points.map { Point(x: $0.0, y: $0.1) }
             self.style = style
@@ -119,7 +124,10 @@ public struct PlotSpec: Equatable {
         /// Y value in the series' Y-axis units.
         public var y: Double
         /// Creates a point.
-        public init(x: Double, y: Double) { self.x = x; self.y = y }
+        public init(x: Double, y: Double) {
+            self.x = x
+            self.y = y
+        }
     }
 
     /// A labelled constant: `y` for a horizontal line, `x` for a vertical marker (in axis units).
@@ -129,7 +137,10 @@ public struct PlotSpec: Equatable {
         /// Text shown in the legend (horizontal lines) or beside the marker (vertical markers).
         public var label: String
         /// Creates a reference line.
-        public init(_ value: Double, label: String) { self.value = value; self.label = label }
+        public init(_ value: Double, label: String) {
+            self.value = value
+            self.label = label
+        }
     }
 
     /// A named tick on the X axis.
@@ -139,6 +150,9 @@ public struct PlotSpec: Equatable {
         /// Text printed under the axis.
         public var label: String
         /// Creates a tick.
-        public init(_ x: Double, label: String) { self.x = x; self.label = label }
+        public init(_ x: Double, label: String) {
+            self.x = x
+            self.label = label
+        }
     }
 }

@@ -9,7 +9,8 @@
 /// - Throws: ``PlotError/invalidSmoothing(_:)`` when `smoothing` is outside `0 ..< 1`.
 public func exponentialMovingAverage(_ values: [Double], smoothing beta: Double) throws -> [Double] {
     guard beta >= 0, beta < 1 else { throw PlotError.invalidSmoothing(beta) }
-    var average = 0.0, weight = 1.0
+    var average = 0.0
+    var weight = 1.0
     return values.map { value in
         guard value.isFinite else { return .nan }
         average = beta * average + (1 - beta) * value

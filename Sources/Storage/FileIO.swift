@@ -2,7 +2,11 @@ import Foundation
 
 /// The steps of `atomicWrite`, named in its error messages and used by the test fault-injection seam.
 enum WriteStep: String {
-    case create = "create", write = "write", fsync = "fsync", close = "close", rename = "rename"
+    case create = "create"
+    case write = "write"
+    case fsync = "fsync"
+    case close = "close"
+    case rename = "rename"
 }
 
 /// Test seam: when set, `atomicWrite` fails at `step` as if the OS had returned `errno` (e.g. `ENOSPC` at
@@ -42,7 +46,8 @@ public func atomicWrite<Bytes: ContiguousBytes>(_ bytes: Bytes, to path: String)
         case S_IFCHR, S_IFBLK: kind = "a device"
         default: kind = "not a regular file"
         }
-        throw StorageError.writeFailed(path: path, reason: "it is \(kind); only a regular file is replaced", code: EEXIST)
+        throw StorageError.writeFailed(
+            path: path, reason: "it is \(kind); only a regular file is replaced", code: EEXIST)
     }
     let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     try check(.create, fd >= 0)
@@ -97,18 +102,21 @@ public func readFile(_ path: String) throws -> [UInt8] {
     }
     let limit = maximumReadBytes
     func tooLarge(_ size: Int) -> StorageError {
-        .unreadable(path: path, reason: "\(size) bytes is more than the \(limit) this machine can read into memory "
-                        + "(half its physical memory)", code: EFBIG)
+        .unreadable(
+            path: path,
+            reason: "\(size) bytes is more than the \(limit) this machine can read into memory "
+                + "(half its physical memory)", code: EFBIG)
     }
     guard Int(info.st_size) <= limit else { throw tooLarge(Int(info.st_size)) }
-    var bytes = [UInt8](), chunk = [UInt8](repeating: 0, count: 1 << 20)
+    var bytes = [UInt8]()
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
     bytes.reserveCapacity(Int(info.st_size))
     while true {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 && errno == EINTR { continue }
         guard n >= 0 else { throw failure() }
         if n == 0 { return bytes }
-        guard bytes.count + n <= limit else { throw tooLarge(bytes.count + n) }   // a file that grows while read
+        guard bytes.count + n <= limit else { throw tooLarge(bytes.count + n) }  // a file that grows while read
         bytes += chunk.prefix(n)
     }
 }

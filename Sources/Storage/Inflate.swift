@@ -19,7 +19,8 @@ public func inflationBound(_ compressedSize: Int) -> Int {
 ///   `inflationBound`), the data is corrupt, ends early, or holds more or fewer than `size` bytes.
 public func inflate(_ input: UnsafeRawBufferPointer, format: DeflateFormat, size: Int, path: String) throws -> [UInt8] {
     guard input.count <= Int(UInt32.max), size >= 0, size <= Int(UInt32.max), size <= inflationBound(input.count) else {
-        throw StorageError.badCompressedData(path: path, reason: "\(size) bytes cannot come from \(input.count) compressed bytes")
+        throw StorageError.badCompressedData(
+            path: path, reason: "\(size) bytes cannot come from \(input.count) compressed bytes")
     }
     var stream = z_stream()
     let windowBits: Int32 = format == .gzip ? 15 + 16 : -15
@@ -39,9 +40,12 @@ public func inflate(_ input: UnsafeRawBufferPointer, format: DeflateFormat, size
         count = produced
     }
     guard status == Z_STREAM_END, produced == size else {
-        let reason = status == Z_STREAM_END ? "expected \(size) bytes, inflated \(produced)"
-            : produced == size ? "holds more than the \(size) bytes expected"
-            : stream.msg.map { String(cString: $0) } ?? "data ends early (zlib status \(status))"
+        let reason =
+            status == Z_STREAM_END
+            ? "expected \(size) bytes, inflated \(produced)"
+            : produced == size
+                ? "holds more than the \(size) bytes expected"
+                : stream.msg.map { String(cString: $0) } ?? "data ends early (zlib status \(status))"
         throw StorageError.badCompressedData(path: path, reason: reason)
     }
     return output

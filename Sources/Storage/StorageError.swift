@@ -17,19 +17,20 @@ public enum StorageError: Error, CustomStringConvertible, Equatable {
     /// One line naming the file and the problem.
     public var description: String {
         switch self {
-        case let .unreadable(path, reason, _): return "\(path): cannot read: \(reason)"
-        case let .writeFailed(path, reason, _): return "cannot write \(path): \(reason) (any previous file is unchanged)"
-        case let .badZip(path, reason): return "\(path): bad zip archive: \(reason)"
-        case let .truncatedZip(path, reason): return "\(path): zip archive is truncated: \(reason)"
-        case let .badCompressedData(path, reason): return "\(path): bad compressed data: \(reason)"
+        case .unreadable(let path, let reason, _): return "\(path): cannot read: \(reason)"
+        case .writeFailed(let path, let reason, _):
+            return "cannot write \(path): \(reason) (any previous file is unchanged)"
+        case .badZip(let path, let reason): return "\(path): bad zip archive: \(reason)"
+        case .truncatedZip(let path, let reason): return "\(path): zip archive is truncated: \(reason)"
+        case .badCompressedData(let path, let reason): return "\(path): bad compressed data: \(reason)"
         }
     }
 
     /// The reason alone (without the path), for callers that wrap it in their own message.
     public var reason: String {
         switch self {
-        case let .unreadable(_, reason, _), let .writeFailed(_, reason, _), let .badZip(_, reason),
-             let .truncatedZip(_, reason), let .badCompressedData(_, reason):
+        case .unreadable(_, let reason, _), .writeFailed(_, let reason, _), .badZip(_, let reason),
+            .truncatedZip(_, let reason), .badCompressedData(_, let reason):
             return reason
         }
     }

@@ -7,7 +7,10 @@
 public func printable(_ text: String, limit: Int = 200) -> String {
     var out = ""
     for (i, scalar) in text.unicodeScalars.enumerated() {
-        if i == limit { out += "..."; break }
+        if i == limit {
+            out += "..."
+            break
+        }
         switch scalar.properties.generalCategory {
         case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .surrogate, .unassigned:
             out += "\\u{" + String(scalar.value, radix: 16) + "}"

@@ -41,12 +41,15 @@ public struct ZipArchive {
         let bad = { (reason: String) in StorageError.badZip(path: path, reason: reason) }
         // End of central directory: 22 bytes + a comment of up to 65535 bytes, at the end of the file.
         guard bytes.count >= 22,
-              let eocd = stride(from: bytes.count - 22, through: max(0, bytes.count - 22 - 0xFFFF), by: -1)
+            let eocd = stride(from: bytes.count - 22, through: max(0, bytes.count - 22 - 0xFFFF), by: -1)
                 .first(where: { u32($0) == 0x0605_4B50 })
         else {
-            throw StorageError.truncatedZip(path: path, reason: "no end-of-central-directory record (not a zip file, or cut short)")
+            throw StorageError.truncatedZip(
+                path: path, reason: "no end-of-central-directory record (not a zip file, or cut short)")
         }
-        var count = Int(u16(eocd + 10)), directorySize = Int(u32(eocd + 12)), directoryOffset = Int(u32(eocd + 16))
+        var count = Int(u16(eocd + 10))
+        var directorySize = Int(u32(eocd + 12))
+        var directoryOffset = Int(u32(eocd + 16))
         if count == 0xFFFF || directorySize == 0xFFFF_FFFF || directoryOffset == 0xFFFF_FFFF {
             // ZIP64: a 20-byte locator just before the EOCD points at the 56-byte ZIP64 end record.
             guard eocd >= 20, u32(eocd - 20) == 0x0706_4B50 else { throw bad("ZIP64 locator missing") }
@@ -56,25 +59,36 @@ public struct ZipArchive {
             }
             let r = Int(record)
             guard let c = fileSized(u64(r + 32)), let s = fileSized(u64(r + 40)), let o = fileSized(u64(r + 48)) else {
-                throw StorageError.truncatedZip(path: path, reason: "ZIP64 directory fields exceed the file size \(bytes.count)")
+                throw StorageError.truncatedZip(
+                    path: path, reason: "ZIP64 directory fields exceed the file size \(bytes.count)")
             }
             (count, directorySize, directoryOffset) = (c, s, o)
         }
         guard directoryOffset <= bytes.count, directorySize <= bytes.count - directoryOffset else {
-            throw StorageError.truncatedZip(path: path, reason: "central directory at byte \(directoryOffset)"
-                                            + " (\(directorySize) bytes) lies past the end (\(bytes.count) bytes)")
+            throw StorageError.truncatedZip(
+                path: path,
+                reason: "central directory at byte \(directoryOffset)"
+                    + " (\(directorySize) bytes) lies past the end (\(bytes.count) bytes)")
         }
-        guard count <= directorySize / 46 else { throw bad("\(count) entries cannot fit in a \(directorySize)-byte directory") }
+        guard count <= directorySize / 46 else {
+            throw bad("\(count) entries cannot fit in a \(directorySize)-byte directory")
+        }
         let directoryEnd = directoryOffset + directorySize
         var at = directoryOffset
         for _ in 0..<count {
-            guard at <= directoryEnd - 46, u32(at) == 0x0201_4B50 else { throw bad("bad central directory entry at byte \(at)") }
-            let nameLength = Int(u16(at + 28)), extraLength = Int(u16(at + 30)), commentLength = Int(u16(at + 32))
+            guard at <= directoryEnd - 46, u32(at) == 0x0201_4B50 else {
+                throw bad("bad central directory entry at byte \(at)")
+            }
+            let nameLength = Int(u16(at + 28))
+            let extraLength = Int(u16(at + 30))
+            let commentLength = Int(u16(at + 32))
             let end = at + 46 + nameLength + extraLength + commentLength
             guard end <= directoryEnd else { throw bad("central directory entry at byte \(at) overruns the directory") }
             guard u16(at + 8) & 1 == 0 else { throw bad("encrypted members are not supported") }
             let name = String(decoding: bytes[(at + 46)..<(at + 46 + nameLength)], as: UTF8.self)
-            var compressed = UInt64(u32(at + 20)), size = UInt64(u32(at + 24)), local = UInt64(u32(at + 42))
+            var compressed = UInt64(u32(at + 20))
+            var size = UInt64(u32(at + 24))
+            var local = UInt64(u32(at + 42))
             // ZIP64 extended information (header 0x0001): the 64-bit values of the saturated fields, in this order.
             var field = at + 46 + nameLength
             let extraEnd = field + extraLength
@@ -87,18 +101,24 @@ public struct ZipArchive {
                     v = u64(value)
                     value += 8
                 }
-                if id == 0x0001 { next(&size); next(&compressed); next(&local) }
+                if id == 0x0001 {
+                    next(&size)
+                    next(&compressed)
+                    next(&local)
+                }
                 field += 4 + length
             }
             guard let compressedSize = fileSized(compressed), let localOffset = fileSized(local) else {
-                throw StorageError.truncatedZip(path: path, reason: "member \(name) lies past the end (\(bytes.count) bytes)")
+                throw StorageError.truncatedZip(
+                    path: path, reason: "member \(name) lies past the end (\(bytes.count) bytes)")
             }
             // Deflate expands at most ~1032:1, which bounds the allocation for a member before it is read.
             guard size <= UInt64(inflationBound(compressedSize)) else {
                 throw bad("member \(name) claims \(size) bytes from \(compressed)")
             }
-            let member = Member(name: name, method: Int(u16(at + 10)), crc: u32(at + 16), compressedSize: compressedSize,
-                                size: Int(size), localHeaderOffset: localOffset)
+            let member = Member(
+                name: name, method: Int(u16(at + 10)), crc: u32(at + 16), compressedSize: compressedSize,
+                size: Int(size), localHeaderOffset: localOffset)
             if members.updateValue(member, forKey: name) == nil { names.append(name) }
             at = end
         }
@@ -116,7 +136,8 @@ public struct ZipArchive {
         }
         let start = m.localHeaderOffset + 30 + Int(u16(m.localHeaderOffset + 26)) + Int(u16(m.localHeaderOffset + 28))
         guard start <= bytes.count, m.compressedSize <= bytes.count - start else {
-            throw StorageError.truncatedZip(path: path, reason: "member \(name) needs \(m.compressedSize) bytes at byte \(start)")
+            throw StorageError.truncatedZip(
+                path: path, reason: "member \(name) needs \(m.compressedSize) bytes at byte \(start)")
         }
         let data: [UInt8]
         switch m.method {
@@ -126,8 +147,9 @@ public struct ZipArchive {
         case 8:
             do {
                 data = try bytes.withUnsafeBytes {
-                    try inflate(UnsafeRawBufferPointer(rebasing: $0[start..<(start + m.compressedSize)]), format: .raw,
-                                size: m.size, path: path)
+                    try inflate(
+                        UnsafeRawBufferPointer(rebasing: $0[start..<(start + m.compressedSize)]), format: .raw,
+                        size: m.size, path: path)
                 }
             } catch let error as StorageError {
                 throw fail("deflate data is corrupt (\(error.reason))")

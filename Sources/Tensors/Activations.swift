@@ -13,7 +13,9 @@ extension Tensor {
     }
     /// x for x > 0, `slope * x` otherwise (`F.leaky_relu`, default slope 0.01).
     public func leakyRelu(slope: Float = 0.01) -> Tensor {
-        .result(shape: shape, data: data.map { $0 > 0 ? $0 : $0 * slope }, op: .leakyRelu(self, slope: slope), inputs: [self])
+        .result(
+            shape: shape, data: data.map { $0 > 0 ? $0 : $0 * slope }, op: .leakyRelu(self, slope: slope),
+            inputs: [self])
     }
     /// 1 / (1 + e^-x) elementwise; backward uses the saved output y: dy * y * (1 - y).
     public func sigmoid() -> Tensor {
@@ -28,7 +30,9 @@ extension Tensor {
     /// scales survivors by 1/(1-p); in eval, the identity.
     /// - Throws: `TensorError.invalidArgument` unless 0 ≤ p < 1.
     public func dropout(p: Float, training: Bool, rng: inout SeededRandom) throws -> Tensor {
-        guard p >= 0 && p < 1 else { throw TensorError.invalidArgument(op: "dropout", reason: "p must be in [0, 1), got \(p)") }
+        guard p >= 0 && p < 1 else {
+            throw TensorError.invalidArgument(op: "dropout", reason: "p must be in [0, 1), got \(p)")
+        }
         guard training && p > 0 else { return self }
         let scale = 1 / (1 - p)
         let mask = (0..<count).map { _ in rng.nextFloat() < p ? Float(0) : scale }

@@ -65,19 +65,22 @@ public enum Op {
     /// The tensors this op read, in order.
     var inputs: [Tensor] {
         switch self {
-        case let .add(a, b), let .addRelu(a, b), let .sub(a, b), let .mul(a, b), let .div(a, b), let .matmul(a, b), let .mseLoss(a, b),
-             let .klDivergence(a, b, _):
+        case .add(let a, let b), .addRelu(let a, let b), .sub(let a, let b), .mul(let a, let b), .div(let a, let b),
+            .matmul(let a, let b), .mseLoss(let a, let b),
+            .klDivergence(let a, let b, _):
             return [a, b]
-        case let .addScalar(a), let .mulScalar(a, _), let .powScalar(a, _), let .exp(a), let .log(a), let .relu(a),
-             let .leakyRelu(a, _), let .sigmoid(a), let .tanh(a), let .dropout(a, _), let .reshape(a), let .transpose2d(a),
-             let .slice(a, _), let .sum(a, _), let .mean(a, _), let .max(a, _, _), let .maxPool2d(a, _), let .avgPool2d(a, _),
-             let .adaptiveAvgPool2d(a), let .softmax(a), let .logSoftmax(a), let .crossEntropy(a, _, _):
+        case .addScalar(let a), .mulScalar(let a, _), .powScalar(let a, _), .exp(let a), .log(let a), .relu(let a),
+            .leakyRelu(let a, _), .sigmoid(let a), .tanh(let a), .dropout(let a, _), .reshape(let a),
+            .transpose2d(let a),
+            .slice(let a, _), .sum(let a, _), .mean(let a, _), .max(let a, _, _), .maxPool2d(let a, _),
+            .avgPool2d(let a, _),
+            .adaptiveAvgPool2d(let a), .softmax(let a), .logSoftmax(let a), .crossEntropy(let a, _, _):
             return [a]
-        case let .concat(parts, _):
+        case .concat(let parts, _):
             return parts
-        case let .linear(x, w, b), let .conv2d(x, w, b, _):
+        case .linear(let x, let w, let b), .conv2d(let x, let w, let b, _):
             return [x, w] + [b].compactMap { $0 }
-        case let .batchNorm(x, w, b, r, _):
+        case .batchNorm(let x, let w, let b, let r, _):
             return [x] + [w, b, r].compactMap { $0 }
         }
     }
@@ -88,81 +91,91 @@ public enum Op {
     /// add its own into it (conv2d) takes it, leaving nil, and returns the sum; otherwise it is left for the caller.
     /// With `mayDeferFirst` (the engine allows it when that input comes from a flat convolution), a training batch
     /// norm leaves `inputs[0]`'s gradient unwritten in `deferredFirst` and returns nil in its place.
-    func backward(out: Tensor, grad gradient: Gradient, firstInputGradient: inout [Float]?, mayDeferFirst: Bool,
-                  deferredFirst: inout DeferredBatchNormGradient?) -> [[Float]?] {
+    func backward(
+        out: Tensor, grad gradient: Gradient, firstInputGradient: inout [Float]?, mayDeferFirst: Bool,
+        deferredFirst: inout DeferredBatchNormGradient?
+    ) -> [[Float]?] {
         deferredFirst = nil
-        lazy var g = gradient.materialized   // conv2d takes a deferred gradient as it is; every other op reads it written
+        // conv2d takes a deferred gradient as it is; every other op reads it written
+        lazy var g = gradient.materialized
         switch self {
-        case let .add(a, b):
+        case .add(let a, let b):
             return [reduceBroadcast(g, from: out.shape, to: a.shape), reduceBroadcast(g, from: out.shape, to: b.shape)]
-        case let .sub(a, b):
-            return [reduceBroadcast(g, from: out.shape, to: a.shape),
-                    reduceBroadcast(g.map { -$0 }, from: out.shape, to: b.shape)]
-        case let .mul(a, b):
+        case .sub(let a, let b):
+            return [
+                reduceBroadcast(g, from: out.shape, to: a.shape),
+                reduceBroadcast(g.map { -$0 }, from: out.shape, to: b.shape),
+            ]
+        case .mul(let a, let b):
             return mulBackward(a, b, out: out, grad: g)
-        case let .div(a, b):
+        case .div(let a, let b):
             return divBackward(a, b, out: out, grad: g)
         case .addScalar:
             return [g]
-        case let .mulScalar(_, s):
+        case .mulScalar(_, let s):
             return [g.map { $0 * s }]
-        case let .powScalar(a, p):
+        case .powScalar(let a, let p):
             return [zipMap(g, a.data) { g, x in g * p * powf(x, p - 1) }]
         case .exp:
             return [zipMap(g, out.data, *)]
-        case let .log(a):
+        case .log(let a):
             return [zipMap(g, a.data, /)]
-        case let .relu(a):
+        case .relu(let a):
             return [reluBackward(g, mask: a.data)]
-        case .addRelu:   // the ReLU's mask from the output, then the add passes it to both inputs
+        case .addRelu:  // the ReLU's mask from the output, then the add passes it to both inputs
             let masked = reluBackward(g, mask: out.data)
             return [masked, masked]
-        case let .leakyRelu(a, slope):
+        case .leakyRelu(let a, let slope):
             return [zipMap(g, a.data) { g, x in x > 0 ? g : g * slope }]
         case .sigmoid:
             return [zipMap(g, out.data) { g, y in g * y * (1 - y) }]
         case .tanh:
             return [zipMap(g, out.data) { g, y in g * (1 - y * y) }]
-        case let .dropout(_, mask):
+        case .dropout(_, let mask):
             return [zipMap(g, mask, *)]
         case .reshape:
             return [g]
-        case let .transpose2d(a):
+        case .transpose2d(let a):
             return [transpose2dData(g, rows: a.shape[1], cols: a.shape[0])]
-        case let .slice(a, start):
+        case .slice(let a, let start):
             return [sliceBackward(g, input: a.shape, start: start, length: out.shape[0])]
-        case let .concat(parts, axis):
+        case .concat(let parts, let axis):
             return concatBackward(g, parts: parts.map(\.shape), axis: axis)
-        case let .sum(a, axes):
+        case .sum(let a, let axes):
             return [expandReduced(g, to: a.shape, axes: axes, scale: 1)]
-        case let .mean(a, axes):
-            return [expandReduced(g, to: a.shape, axes: axes, scale: 1 / Float(Swift.max(axes.map { a.shape[$0] }.reduce(1, *), 1)))]
-        case let .max(a, argmax, axis):
+        case .mean(let a, let axes):
+            return [
+                expandReduced(
+                    g, to: a.shape, axes: axes, scale: 1 / Float(Swift.max(axes.map { a.shape[$0] }.reduce(1, *), 1)))
+            ]
+        case .max(let a, let argmax, let axis):
             return [maxBackward(g, input: a.shape, argmax: argmax, axis: axis)]
-        case let .matmul(a, b):
+        case .matmul(let a, let b):
             return matmulBackward(a, b, grad: g)
-        case let .linear(x, w, b):
+        case .linear(let x, let w, let b):
             return linearBackward(x, weight: w, hasBias: b != nil, grad: g)
-        case let .conv2d(x, w, b, geometry):
-            return conv2dBackward(x, weight: w, hasBias: b != nil, geometry: geometry, grad: gradient, adding: &firstInputGradient)
-        case let .maxPool2d(a, argmax):
+        case .conv2d(let x, let w, let b, let geometry):
+            return conv2dBackward(
+                x, weight: w, hasBias: b != nil, geometry: geometry, grad: gradient, adding: &firstInputGradient)
+        case .maxPool2d(let a, let argmax):
             return [maxPool2dBackward(g, input: a.shape, argmax: argmax)]
-        case let .avgPool2d(a, geometry):
+        case .avgPool2d(let a, let geometry):
             return [avgPool2dBackward(g, input: a.shape, geometry: geometry)]
-        case let .adaptiveAvgPool2d(a):
+        case .adaptiveAvgPool2d(let a):
             return [adaptiveAvgPool2dBackward(g, input: a.shape, output: out.shape)]
-        case let .batchNorm(x, w, b, r, saved):
-            return batchNormBackward(x, weight: w, hasBias: b != nil, residual: r, saved: saved, out: out, grad: g,
-                                     mayDefer: mayDeferFirst, deferred: &deferredFirst)
+        case .batchNorm(let x, let w, let b, let r, let saved):
+            return batchNormBackward(
+                x, weight: w, hasBias: b != nil, residual: r, saved: saved, out: out, grad: g,
+                mayDefer: mayDeferFirst, deferred: &deferredFirst)
         case .softmax:
             return [softmaxBackward(g, out: out)]
         case .logSoftmax:
             return [logSoftmaxBackward(g, out: out)]
-        case let .crossEntropy(logits, targets, smoothing):
+        case .crossEntropy(let logits, let targets, let smoothing):
             return [crossEntropyBackward(logits, targets: targets, smoothing: smoothing, grad: g[0])]
-        case let .mseLoss(a, b):
+        case .mseLoss(let a, let b):
             return mseBackward(a, b, grad: g[0])
-        case let .klDivergence(s, t, temperature):
+        case .klDivergence(let s, let t, let temperature):
             return klDivergenceBackward(student: s, teacher: t, temperature: temperature, grad: g[0])
         }
     }
@@ -199,15 +212,20 @@ extension Tensor {
     /// The graph is freed afterwards (PyTorch's `retain_graph=False`).
     public func backward(gradient: Tensor? = nil) throws {
         guard requiresGrad else {
-            throw TensorError.invalidArgument(op: "backward", reason: "tensor \(formatShape(shape)) does not require grad")
+            throw TensorError.invalidArgument(
+                op: "backward", reason: "tensor \(formatShape(shape)) does not require grad")
         }
         let seed: [Float]
         if let gradient {
-            guard gradient.shape == shape else { throw TensorError.shapeMismatch(op: "backward", lhs: shape, rhs: gradient.shape) }
+            guard gradient.shape == shape else {
+                throw TensorError.shapeMismatch(op: "backward", lhs: shape, rhs: gradient.shape)
+            }
             seed = gradient.data
         } else {
             guard count == 1 else {
-                throw TensorError.invalidArgument(op: "backward", reason: "grad can be implicitly created only for scalar outputs, got \(formatShape(shape))")
+                throw TensorError.invalidArgument(
+                    op: "backward",
+                    reason: "grad can be implicitly created only for scalar outputs, got \(formatShape(shape))")
             }
             seed = [1]
         }
@@ -216,10 +234,14 @@ extension Tensor {
         var visited = Set<ObjectIdentifier>()
         var stack: [(Tensor, Bool)] = [(self, false)]
         while let (node, expanded) = stack.popLast() {
-            if expanded { order.append(node); continue }
+            if expanded {
+                order.append(node)
+                continue
+            }
             guard visited.insert(ObjectIdentifier(node)).inserted else { continue }
             stack.append((node, true))
-            for input in node.gradFn?.inputs ?? [] where input.requiresGrad && !visited.contains(ObjectIdentifier(input)) {
+            for input in node.gradFn?.inputs ?? []
+            where input.requiresGrad && !visited.contains(ObjectIdentifier(input)) {
                 stack.append((input, false))
             }
         }
@@ -242,12 +264,15 @@ extension Tensor {
             let firstKey = inputs.first.map { ObjectIdentifier($0) }
             var first = firstKey.flatMap { take($0) }?.materialized
             // A batch norm may leave its input's gradient unwritten for the flat convolution that made that input.
-            var mayDefer = false, deferred: DeferredBatchNormGradient? = nil
+            var mayDefer = false
+            var deferred: DeferredBatchNormGradient? = nil
             if first == nil, deferBatchNormGradients, let x = inputs.first, x.requiresGrad,
-               x.gradFn?.takesDeferredOutputGradient == true {
+                x.gradFn?.takesDeferredOutputGradient == true
+            {
                 mayDefer = true
             }
-            let inputGrads = op.backward(out: node, grad: g, firstInputGradient: &first, mayDeferFirst: mayDefer, deferredFirst: &deferred)
+            let inputGrads = op.backward(
+                out: node, grad: g, firstInputGradient: &first, mayDeferFirst: mayDefer, deferredFirst: &deferred)
             if let firstKey, let first { grads[firstKey] = first }
             if let firstKey, let deferred { deferredGrads[firstKey] = deferred }
             for (input, ig) in zip(inputs, inputGrads) where input.requiresGrad {
@@ -255,7 +280,7 @@ extension Tensor {
                 let key = ObjectIdentifier(input)
                 if let d = deferredGrads.removeValue(forKey: key) { grads[key] = d.materialized() }
                 if grads[key] != nil {
-                    addInPlace(&grads[key]!, ig)   // in place: no copy of the accumulated gradient
+                    addInPlace(&grads[key]!, ig)  // in place: no copy of the accumulated gradient
                 } else {
                     grads[key] = ig
                 }
@@ -285,8 +310,13 @@ extension Tensor {
     precondition(a.count == b.count)
     a.withUnsafeMutableBufferPointer { pa in
         b.withUnsafeBufferPointer { pb in
-            let pa = pa.baseAddress, pb = pb.baseAddress
-            if let pa, let pb { Parallel.forEach(b.count) { r in vectorAdd(pa + r.lowerBound, pb + r.lowerBound, pa + r.lowerBound, r.count) } }
+            let pa = pa.baseAddress
+            let pb = pb.baseAddress
+            if let pa, let pb {
+                Parallel.forEach(b.count) { r in
+                    vectorAdd(pa + r.lowerBound, pb + r.lowerBound, pa + r.lowerBound, r.count)
+                }
+            }
         }
     }
 }
@@ -307,9 +337,12 @@ extension Tensor {
 /// g where mask > 0, else 0 (the ReLU backward; `mask` is the ReLU's input, or its output, which is positive
 /// exactly where the input is), over chunks split across the workers.
 func reluBackward(_ g: [Float], mask: [Float]) -> [Float] {
-    g.withUnsafeBufferPointer { pg in mask.withUnsafeBufferPointer { pm in
-        parallelFill(g.count) { po, r in
-            vectorReluBackward(pg.baseAddress! + r.lowerBound, pm.baseAddress! + r.lowerBound, po + r.lowerBound, r.count)
+    g.withUnsafeBufferPointer { pg in
+        mask.withUnsafeBufferPointer { pm in
+            parallelFill(g.count) { po, r in
+                vectorReluBackward(
+                    pg.baseAddress! + r.lowerBound, pm.baseAddress! + r.lowerBound, po + r.lowerBound, r.count)
+            }
         }
-    } }
+    }
 }

@@ -23,10 +23,14 @@ public struct Conv2dGeometry: Equatable {
 
     /// Creates a geometry; sizes are symmetric pairs `(h, w)` as PyTorch's
     /// `Conv2d(stride=, padding=, dilation=, groups=)`.
-    public init(stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
-                groups: Int = 1) {
-        self.stride = (stride.0, stride.1); self.padding = (padding.0, padding.1)
-        self.dilation = (dilation.0, dilation.1); self.groups = groups
+    public init(
+        stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
+        groups: Int = 1
+    ) {
+        self.stride = (stride.0, stride.1)
+        self.padding = (padding.0, padding.1)
+        self.dilation = (dilation.0, dilation.1)
+        self.groups = groups
     }
 
     public static func == (a: Conv2dGeometry, b: Conv2dGeometry) -> Bool {
@@ -40,11 +44,13 @@ public struct Conv2dGeometry: Equatable {
             throw TensorError.invalidShape(op: "conv2d", shape: x, reason: "is not [N, C, H, W]")
         }
         guard weight.count == 4 else {
-            throw TensorError.invalidShape(op: "conv2d weight", shape: weight,
-                                           reason: "is not [Cout, Cin/groups, kH, kW]")
+            throw TensorError.invalidShape(
+                op: "conv2d weight", shape: weight,
+                reason: "is not [Cout, Cin/groups, kH, kW]")
         }
         guard groups >= 1, stride.h >= 1, stride.w >= 1, dilation.h >= 1, dilation.w >= 1,
-              padding.h >= 0, padding.w >= 0 else {
+            padding.h >= 0, padding.w >= 0
+        else {
             throw TensorError.invalidArgument(
                 op: "conv2d",
                 reason: "stride \(stride), padding \(padding), dilation \(dilation), groups \(groups) out of range")
@@ -55,20 +61,29 @@ public struct Conv2dGeometry: Equatable {
                 reason: "has \(x[1]) channels, weight \(formatShape(weight)) expects \(weight[1] * groups)")
         }
         guard weight[0] % groups == 0 else {
-            throw TensorError.invalidArgument(op: "conv2d",
-                                              reason: "\(weight[0]) output channels not divisible by groups \(groups)")
+            throw TensorError.invalidArgument(
+                op: "conv2d",
+                reason: "\(weight[0]) output channels not divisible by groups \(groups)")
         }
         if let bias, bias != [weight[0]] {
             throw TensorError.shapeMismatch(op: "conv2d bias", lhs: [weight[0]], rhs: bias)
         }
         var g = self
-        g.n = x[0]; g.cIn = x[1]; g.h = x[2]; g.w = x[3]; g.cOut = weight[0]; g.kH = weight[2]; g.kW = weight[3]
+        g.n = x[0]
+        g.cIn = x[1]
+        g.h = x[2]
+        g.w = x[3]
+        g.cOut = weight[0]
+        g.kH = weight[2]
+        g.kW = weight[3]
         g.hOut = (g.h + 2 * padding.h - dilation.h * (g.kH - 1) - 1) / stride.h + 1
         g.wOut = (g.w + 2 * padding.w - dilation.w * (g.kW - 1) - 1) / stride.w + 1
         guard g.h + 2 * padding.h - dilation.h * (g.kH - 1) - 1 >= 0,
-              g.w + 2 * padding.w - dilation.w * (g.kW - 1) - 1 >= 0 else {
-            throw TensorError.invalidShape(op: "conv2d", shape: x,
-                                           reason: "is smaller than the (dilated) kernel \(g.kH)x\(g.kW)")
+            g.w + 2 * padding.w - dilation.w * (g.kW - 1) - 1 >= 0
+        else {
+            throw TensorError.invalidShape(
+                op: "conv2d", shape: x,
+                reason: "is smaller than the (dilated) kernel \(g.kH)x\(g.kW)")
         }
         return g
     }
@@ -124,30 +139,40 @@ extension Conv2dGeometry {
 /// a batch norm that follows, and on the flat path an input whose values are still pending (a batch norm's output,
 /// `Tensor.pending`) is computed while it is packed.
 /// - Throws: `TensorError` naming the shapes when input, weight, bias and geometry disagree.
-public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
-                   geometry: Conv2dGeometry = Conv2dGeometry()) throws -> Tensor {
+public func conv2d(
+    _ x: Tensor, weight: Tensor, bias: Tensor? = nil,
+    geometry: Conv2dGeometry = Conv2dGeometry()
+) throws -> Tensor {
     let g = try geometry.validated(input: x.shape, weight: weight.shape, bias: bias?.shape)
     let path = g.path
     let count = g.outputShape.reduce(1, *)
     var out = [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
     var moments = path != .gemm && GradMode.isEnabled ? PlaneMoments(planes: g.n * g.cOut) : nil
     let input = path == .flat ? x.pending : nil
-    (input?.source ?? x.data).withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in
-    out.withUnsafeMutableBufferPointer { po in
-        let src = px.baseAddress!, wts = pw.baseAddress!, dst = po.baseAddress!
-        switch path {
-        case .flat:
-            moments.withPointers { convolveFlat(src, wts, g, bias: bias?.data, into: dst, moments: $0, input: input) }
-        case .phases:
-            moments.withPointers { convolvePhases(src, wts, g, bias: bias?.data, into: dst, moments: $0) }
-        case .gemm:
-            forEachBatchPart(g.n, work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n) { _, part in
-                convolve(src, wts, g, bias: bias?.data, samples: part, into: dst)
+    (input?.source ?? x.data).withUnsafeBufferPointer { px in
+        weight.data.withUnsafeBufferPointer { pw in
+            out.withUnsafeMutableBufferPointer { po in
+                let src = px.baseAddress!
+                let wts = pw.baseAddress!
+                let dst = po.baseAddress!
+                switch path {
+                case .flat:
+                    moments.withPointers {
+                        convolveFlat(src, wts, g, bias: bias?.data, into: dst, moments: $0, input: input)
+                    }
+                case .phases:
+                    moments.withPointers { convolvePhases(src, wts, g, bias: bias?.data, into: dst, moments: $0) }
+                case .gemm:
+                    forEachBatchPart(g.n, work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n) { _, part in
+                        convolve(src, wts, g, bias: bias?.data, samples: part, into: dst)
+                    }
+                }
             }
         }
-    } } }
-    let result = Tensor.result(shape: g.outputShape, data: out, op: .conv2d(x, weight: weight, bias: bias, g),
-                               inputs: [x, weight] + [bias].compactMap { $0 })
+    }
+    let result = Tensor.result(
+        shape: g.outputShape, data: out, op: .conv2d(x, weight: weight, bias: bias, g),
+        inputs: [x, weight] + [bias].compactMap { $0 })
     result.planeMoments = moments
     return result
 }
@@ -157,21 +182,28 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
 /// paths add while they write dX (existing + dX, the engine's own order, so bit for bit the same as adding after),
 /// saving a pass over x's size. A deferred dY (a batch norm's dX, `DeferredBatchNormGradient`) is packed straight
 /// into the flat path's padded planes.
-func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv2dGeometry, grad gradient: Gradient,
-                    adding existing: inout [Float]?) -> [[Float]?] {
-    let needX = x.requiresGrad, needW = weight.requiresGrad, path = g.path
+func conv2dBackward(
+    _ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv2dGeometry, grad gradient: Gradient,
+    adding existing: inout [Float]?
+) -> [[Float]?] {
+    let needX = x.requiresGrad
+    let needW = weight.requiresGrad
+    let path = g.path
     var deferredDY: DeferredBatchNormGradient? = nil
-    if case let .deferred(d) = gradient, !hasBias, path == .flat, needX || needW { deferredDY = d }
+    if case .deferred(let d) = gradient, !hasBias, path == .flat, needX || needW { deferredDY = d }
     let dy = deferredDY == nil ? gradient.materialized : []
     let dB = hasBias ? biasGradient(dy, g) : nil
     func gradients(_ dX: [Float]?, _ dW: [Float]?) -> [[Float]?] { hasBias ? [dX, dW, dB] : [dX, dW] }
     if !needX && !needW { return gradients(nil, nil) }
-    var earlier: [Float]? = nil   // the gradient x already has, now owned here alone
-    if needX, existing?.count == x.count { earlier = existing; existing = nil }
+    var earlier: [Float]? = nil  // the gradient x already has, now owned here alone
+    if needX, existing?.count == x.count {
+        earlier = existing
+        existing = nil
+    }
     let wT = g.isSame ? flippedWeight(weight.data, g) : []
     if path == .gemm {
         var (dX, dW) = backwardGEMM(x, weight: weight, wT: wT, dy: dy, g, needX: needX, needW: needW)
-        if earlier != nil {   // earlier + dX, as the engine would add them (in place: earlier is owned here alone)
+        if earlier != nil {  // earlier + dX, as the engine would add them (in place: earlier is owned here alone)
             addInPlace(&earlier!, dX)
             dX = earlier!
         }
@@ -182,18 +214,26 @@ func conv2dBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv
     var dX = earlier ?? [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }
     earlier = nil
     var dW = [Float](unsafeUninitializedCapacity: needW ? weight.count : 0) { _, n in n = needW ? weight.count : 0 }
-    let input = path == .flat ? x.pending : nil   // x's values still pending are computed while packing
-    (input?.source ?? x.data).withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in
-    dX.withUnsafeMutableBufferPointer { pdx in dW.withUnsafeMutableBufferPointer { pdw in
-        let dXp = needX ? pdx.baseAddress! : nil, dWp = needW ? pdw.baseAddress! : nil
-        if path == .flat {
-            backwardFlat(x: px.baseAddress!, input: input, wT: wT, dy: pdy.baseAddress, deferredDY: deferredDY, g,
-                         dX: dXp, accumulateDX: accumulate, dW: dWp)
-        } else {
-            backwardPhases(x: px.baseAddress!, w: weight.data, dy: pdy.baseAddress!, g,
-                           dX: dXp, accumulateDX: accumulate, dW: dWp)
+    let input = path == .flat ? x.pending : nil  // x's values still pending are computed while packing
+    (input?.source ?? x.data).withUnsafeBufferPointer { px in
+        dy.withUnsafeBufferPointer { pdy in
+            dX.withUnsafeMutableBufferPointer { pdx in
+                dW.withUnsafeMutableBufferPointer { pdw in
+                    let dXp = needX ? pdx.baseAddress! : nil
+                    let dWp = needW ? pdw.baseAddress! : nil
+                    if path == .flat {
+                        backwardFlat(
+                            x: px.baseAddress!, input: input, wT: wT, dy: pdy.baseAddress, deferredDY: deferredDY, g,
+                            dX: dXp, accumulateDX: accumulate, dW: dWp)
+                    } else {
+                        backwardPhases(
+                            x: px.baseAddress!, w: weight.data, dy: pdy.baseAddress!, g,
+                            dX: dXp, accumulateDX: accumulate, dW: dWp)
+                    }
+                }
+            }
         }
-    } } } }
+    }
     return gradients(needX ? dX : nil, needW ? dW : nil)
 }
 
@@ -210,33 +250,56 @@ func biasGradient(_ dy: [Float], _ g: Conv2dGeometry) -> [Float] {
 /// The flipped, per-group transposed weight W̃ `[Cin, CoutG, kH, kW]` of a stride-1 "same" convolution, whose dX is
 /// conv(dY, W̃): W̃[grp·CinG + ci, co, i, j] = W[grp·CoutG + co, ci, kH−1−i, kW−1−j] (GEMMConv.swift's header).
 func flippedWeight(_ w: [Float], _ g: Conv2dGeometry) -> [Float] {
-    let coutG = g.cOut / g.groups, cinG = g.cIn / g.groups, taps = g.kH * g.kW
+    let coutG = g.cOut / g.groups
+    let cinG = g.cIn / g.groups
+    let taps = g.kH * g.kW
     var wT = [Float](unsafeUninitializedCapacity: w.count) { _, n in n = w.count }
-    for grp in 0..<g.groups { for co in 0..<coutG { for ci in 0..<cinG { for t in 0..<taps {
-        wT[((grp * cinG + ci) * coutG + co) * taps + t] = w[((grp * coutG + co) * cinG + ci) * taps + taps - 1 - t]
-    } } } }
+    for grp in 0..<g.groups {
+        for co in 0..<coutG {
+            for ci in 0..<cinG {
+                for t in 0..<taps {
+                    wT[((grp * cinG + ci) * coutG + co) * taps + t] =
+                        w[((grp * coutG + co) * cinG + ci) * taps + taps - 1 - t]
+                }
+            }
+        }
+    }
     return wT
 }
 
 /// Direct (seven-loop) convolution in Double, the oracle the im2col path is tested against.
 /// Same shapes and geometry as `conv2d`; no autograd.
 /// - Throws: `TensorError` as `conv2d`.
-public func naiveConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
-                        geometry: Conv2dGeometry = Conv2dGeometry()) throws -> Tensor {
+public func naiveConv2d(
+    _ x: Tensor, weight: Tensor, bias: Tensor? = nil,
+    geometry: Conv2dGeometry = Conv2dGeometry()
+) throws -> Tensor {
     let g = try geometry.validated(input: x.shape, weight: weight.shape, bias: bias?.shape)
-    let cinG = g.cIn / g.groups, coutG = g.cOut / g.groups
+    let cinG = g.cIn / g.groups
+    let coutG = g.cOut / g.groups
     var out = [Float](repeating: 0, count: g.outputShape.reduce(1, *))
-    for s in 0..<g.n { for co in 0..<g.cOut { for oh in 0..<g.hOut { for ow in 0..<g.wOut {
-        var acc = Double(bias?.data[co] ?? 0)
-        let grp = co / coutG
-        for ci in 0..<cinG { for i in 0..<g.kH { for j in 0..<g.kW {
-            let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h
-            let iw = ow * g.stride.w - g.padding.w + j * g.dilation.w
-            guard ih >= 0, ih < g.h, iw >= 0, iw < g.w else { continue }
-            acc += Double(x.data[((s * g.cIn + grp * cinG + ci) * g.h + ih) * g.w + iw])
-                 * Double(weight.data[((co * cinG + ci) * g.kH + i) * g.kW + j])
-        } } }
-        out[((s * g.cOut + co) * g.hOut + oh) * g.wOut + ow] = Float(acc)
-    } } } }
+    for s in 0..<g.n {
+        for co in 0..<g.cOut {
+            for oh in 0..<g.hOut {
+                for ow in 0..<g.wOut {
+                    var acc = Double(bias?.data[co] ?? 0)
+                    let grp = co / coutG
+                    for ci in 0..<cinG {
+                        for i in 0..<g.kH {
+                            for j in 0..<g.kW {
+                                let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h
+                                let iw = ow * g.stride.w - g.padding.w + j * g.dilation.w
+                                guard ih >= 0, ih < g.h, iw >= 0, iw < g.w else { continue }
+                                acc +=
+                                    Double(x.data[((s * g.cIn + grp * cinG + ci) * g.h + ih) * g.w + iw])
+                                    * Double(weight.data[((co * cinG + ci) * g.kH + i) * g.kW + j])
+                            }
+                        }
+                    }
+                    out[((s * g.cOut + co) * g.hOut + oh) * g.wOut + ow] = Float(acc)
+                }
+            }
+        }
+    }
     return Tensor(shape: g.outputShape, data: out)
 }

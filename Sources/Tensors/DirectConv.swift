@@ -33,11 +33,13 @@ struct FlatPlanes {
 
     init(_ g: Conv2dGeometry) {
         self.g = g
-        wp = g.w + 2 * g.padding.w; hp = g.h + 2 * g.padding.h
+        wp = g.w + 2 * g.padding.w
+        hp = g.h + 2 * g.padding.h
         // The kernels read up to position npos16 − 1 + (the last tap's offset) = Hp·Wp + (kW − 1)·dilW + 14 of a
         // plane (npos16 ≤ Hout·Wp + 15 and Hout + (kH − 1)·dilH = Hp), so each plane gets that much zero slack.
         stride = hp * wp + (g.kW - 1) * g.dilation.w + 16
-        npos = g.hOut * wp; ldo = (npos + 15) & ~15
+        npos = g.hOut * wp
+        ldo = (npos + 15) & ~15
         var off: [Int] = []
         for i in 0..<g.kH { for j in 0..<g.kW { off.append(i * g.dilation.h * wp + j * g.dilation.w) } }
         offsets = off
@@ -46,33 +48,42 @@ struct FlatPlanes {
     /// Copies `channels` planes `[H, W]` from `src` into the interiors of the padded planes at `dst`
     /// and zeroes the borders and the slack after each plane (every float of each plane is written).
     func pack(_ src: UnsafePointer<Float>, channels: Int, into dst: UnsafeMutablePointer<Float>) {
-        sskd_pack_planes(src, Int32(channels), Int32(g.h), Int32(g.w), dst, stride, wp, Int32(g.padding.h), Int32(g.padding.w))
+        sskd_pack_planes(
+            src, Int32(channels), Int32(g.h), Int32(g.w), dst, stride, wp, Int32(g.padding.h), Int32(g.padding.w))
     }
 
     /// Copies the valid `[Hout, Wout]` part of `channels` kernel output rows (`ldo` floats apart) into `dst`,
     /// adding `bias[c]` when given, or with `accumulate` adds them to what `dst` holds (dst + rows; no bias), and,
     /// when `moments` is given, writes each plane's `PlaneMoments` (rounded mean, Σ (value − mean),
     /// Σ (value − mean)²) at index c of its three arrays.
-    func unpack(_ src: UnsafePointer<Float>, channels: Int, bias: [Float]?, accumulate: Bool = false,
-                into dst: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil) {
-        unpackOutputRows(src, ldo: ldo, wp: wp, channels: channels, h: g.hOut, w: g.wOut, bias: bias, accumulate: accumulate,
-                         into: dst, moments: moments)
+    func unpack(
+        _ src: UnsafePointer<Float>, channels: Int, bias: [Float]?, accumulate: Bool = false,
+        into dst: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil
+    ) {
+        unpackOutputRows(
+            src, ldo: ldo, wp: wp, channels: channels, h: g.hOut, w: g.wOut, bias: bias, accumulate: accumulate,
+            into: dst, moments: moments)
     }
 }
 
 /// Copies the first `w` of every `wp` floats of `h` rows of `channels` kernel output rows (`ldo` floats apart) into
 /// `dst` `[channels, h, w]`, adding `bias[c]` when given, or with `accumulate` adding them to what `dst` holds, and
 /// recording each plane's `PlaneMoments` when `moments` is given (`sskd_unpack_rows`; the flat and phase paths).
-func unpackOutputRows(_ src: UnsafePointer<Float>, ldo: Int, wp: Int, channels: Int, h: Int, w: Int, bias: [Float]?,
-                      accumulate: Bool = false, into dst: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers?) {
+func unpackOutputRows(
+    _ src: UnsafePointer<Float>, ldo: Int, wp: Int, channels: Int, h: Int, w: Int, bias: [Float]?,
+    accumulate: Bool = false, into dst: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers?
+) {
     let add: Int32 = accumulate ? 1 : 0
     if let bias {
         bias.withUnsafeBufferPointer { b in
-            sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(h), Int32(w), b.baseAddress, add, dst,
-                             moments?.mean, moments?.residual, moments?.m2)
+            sskd_unpack_rows(
+                src, ldo, wp, Int32(channels), Int32(h), Int32(w), b.baseAddress, add, dst,
+                moments?.mean, moments?.residual, moments?.m2)
         }
     } else {
-        sskd_unpack_rows(src, ldo, wp, Int32(channels), Int32(h), Int32(w), nil, add, dst, moments?.mean, moments?.residual, moments?.m2)
+        sskd_unpack_rows(
+            src, ldo, wp, Int32(channels), Int32(h), Int32(w), nil, add, dst, moments?.mean, moments?.residual,
+            moments?.m2)
     }
 }
 
@@ -91,7 +102,8 @@ struct AlignedPlanes {
 /// `items` chunks uses: one on one thread (no reduction), else up to 8 per thread for balance, but no more than 8 Mi
 /// floats of partial sums of `weights` floats each unless that leaves fewer slots than threads.
 func backwardSlots(items: Int, threads: Int, weights: Int) -> Int {
-    threads == 1 ? Swift.min(items, 1)
+    threads == 1
+        ? Swift.min(items, 1)
         : Swift.min(items, Swift.max(threads, Swift.min(8 * threads, (8 << 20) / Swift.max(1, weights))))
 }
 
@@ -134,9 +146,13 @@ struct BackwardSlots {
     /// Writes dW `[weights]` as the partial sums added in slot order, in parallel over the weights (zeros when
     /// there were no slots).
     func sum(into dW: UnsafeMutablePointer<Float>) {
-        if count == 0 { dW.update(repeating: 0, count: weights); return }
+        if count == 0 {
+            dW.update(repeating: 0, count: weights)
+            return
+        }
         Parallel.forEach(weights, costPerItem: count) { range in
-            let lo = range.lowerBound, n = range.count
+            let lo = range.lowerBound
+            let n = range.count
             (dW + lo).update(from: partials[0] + lo, count: n)
             for slot in 1..<count { vectorAdd(dW + lo, partials[slot] + lo, dW + lo, n) }
         }
@@ -157,7 +173,7 @@ struct ScratchBlocks {
         let n = Swift.max(1, blocks * self.count)
         base = UnsafeMutableRawPointer.allocate(byteCount: n * 4, alignment: 64).bindMemory(to: Float.self, capacity: n)
         #if DEBUG
-        base.initialize(repeating: .nan, count: n)
+            base.initialize(repeating: .nan, count: n)
         #endif
     }
     subscript(block: Int) -> UnsafeMutablePointer<Float> { base + block * count }
@@ -169,29 +185,40 @@ struct ScratchBlocks {
 /// scratch). Packing again in the backward pass costs less than keeping the padded planes: measured, keeping them
 /// (an extra activation-sized write and read through memory) made the resnet20 step slower. With `moments`
 /// (`[N·Cout]` each) it also records each output plane's `PlaneMoments` while the plane is in cache.
-/// With `input` (x's values not yet written, a batch norm's output), `x` is its source and the values are computed while
-/// packing.
-func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dGeometry, bias: [Float]?,
-                  into out: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil, input: ChannelAffine? = nil) {
-    let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
+/// With `input` (x's values not yet written, a batch norm's output), `x` is its source and the values are computed
+/// while packing.
+func convolveFlat(
+    _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dGeometry, bias: [Float]?,
+    into out: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil, input: ChannelAffine? = nil
+) {
+    let f = FlatPlanes(g)
+    let cinG = g.cIn / g.groups
+    let coutG = g.cOut / g.groups
+    let taps = g.kH * g.kW
     let threads = convolutionThreads(work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
     let xs = ScratchBlocks(threads, count: g.cIn * f.stride)
     let tmp = ScratchBlocks(threads, count: g.cOut * f.ldo)
-    defer { xs.deallocate(); tmp.deallocate() }
+    defer {
+        xs.deallocate()
+        tmp.deallocate()
+    }
     f.offsets.withUnsafeBufferPointer { off in
         Parallel.run(g.n, threads: threads) { s, t in
             let xp = xs[t]
             if let input {
-                input.pack(sample: s, h: g.h, w: g.w, into: xp, stride: f.stride, wp: f.wp, ph: g.padding.h, pw: g.padding.w)
+                input.pack(
+                    sample: s, h: g.h, w: g.w, into: xp, stride: f.stride, wp: f.wp, ph: g.padding.h, pw: g.padding.w)
             } else {
                 f.pack(x + s * g.cIn * g.h * g.w, channels: g.cIn, into: xp)
             }
             for grp in 0..<g.groups {
-                sskd_conv_flat_forward(xp + grp * cinG * f.stride, f.stride, Int32(cinG), off.baseAddress!, Int32(taps),
-                                       w + grp * coutG * cinG * taps, Int32(coutG), tmp[t] + grp * coutG * f.ldo, f.ldo, f.npos)
+                sskd_conv_flat_forward(
+                    xp + grp * cinG * f.stride, f.stride, Int32(cinG), off.baseAddress!, Int32(taps),
+                    w + grp * coutG * cinG * taps, Int32(coutG), tmp[t] + grp * coutG * f.ldo, f.ldo, f.npos)
             }
-            f.unpack(tmp[t], channels: g.cOut, bias: bias, into: out + s * g.cOut * g.hOut * g.wOut,
-                     moments: moments.map { $0.advanced(by: s * g.cOut) })
+            f.unpack(
+                tmp[t], channels: g.cOut, bias: bias, into: out + s * g.cOut * g.hOut * g.wOut,
+                moments: moments.map { $0.advanced(by: s * g.cOut) })
         }
     }
 }
@@ -202,58 +229,76 @@ func convolveFlat(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Con
 /// transposed weight `wT` `[Cin, CoutG, kH, kW]`; with `accumulateDX`, adds it to what `dX` holds, as dX + new) and
 /// dW `[Cout, CinG, kH, kW]` (when `dW` is non-nil; overwritten). The batch is cut into chunks of samples and the
 /// chunks into slots (`BackwardSlots`), each with its own dW partial sum added in slot order.
-func backwardFlat(x: UnsafePointer<Float>, input: ChannelAffine? = nil, wT: UnsafePointer<Float>,
-                  dy: UnsafePointer<Float>?, deferredDY: DeferredBatchNormGradient? = nil, _ g: Conv2dGeometry,
-                  dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false, dW: UnsafeMutablePointer<Float>?) {
-    let f = FlatPlanes(g), cinG = g.cIn / g.groups, coutG = g.cOut / g.groups, taps = g.kH * g.kW
+func backwardFlat(
+    x: UnsafePointer<Float>, input: ChannelAffine? = nil, wT: UnsafePointer<Float>,
+    dy: UnsafePointer<Float>?, deferredDY: DeferredBatchNormGradient? = nil, _ g: Conv2dGeometry,
+    dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false, dW: UnsafeMutablePointer<Float>?
+) {
+    let f = FlatPlanes(g)
+    let cinG = g.cIn / g.groups
+    let coutG = g.cOut / g.groups
+    let taps = g.kH * g.kW
     let slots = BackwardSlots(g, planeStride: f.stride, weights: g.cOut * cinG * taps, needW: dW != nil)
-    let threads = slots.threads, chunk = slots.chunk
+    let threads = slots.threads
+    let chunk = slots.chunk
     let xs = ScratchBlocks(dW == nil ? 0 : threads, count: chunk * g.cIn * f.stride)
     // dY is packed once into padded planes that serve both kernels: the dX kernel reads them as its input, and the
     // weight-gradient kernel reads dY_flat at `interior` floats into each plane (output (oh, ow) sits at padded
     // (oh + padH, ow + padW), and the dropped positions land on zero padding); `AlignedPlanes` keeps its loads aligned.
     let interior = g.padding.h * f.wp + g.padding.w
-    let dyPlanes = AlignedPlanes(interior: interior, stride: f.stride), lead = dyPlanes.lead, dyStride = dyPlanes.stride
-    let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyStride + 16)   // + 16: the last plane's zeros run past
+    let dyPlanes = AlignedPlanes(interior: interior, stride: f.stride)
+    let lead = dyPlanes.lead
+    let dyStride = dyPlanes.stride
+    let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyStride + 16)  // + 16: the last plane's zeros run past
     let tmps = ScratchBlocks(dX == nil ? 0 : threads, count: g.cIn * f.ldo)
-    defer { xs.deallocate(); dyps.deallocate(); tmps.deallocate(); slots.partials.deallocate() }
+    defer {
+        xs.deallocate()
+        dyps.deallocate()
+        tmps.deallocate()
+        slots.partials.deallocate()
+    }
     let hw = g.h * g.w
     f.offsets.withUnsafeBufferPointer { off in
         slots.run { slot, t, n0, nb, first in
             let dyp = dyps[t] + lead
             for s in 0..<nb {
-                if let deferredDY {   // a batch norm's dX, computed as it is packed
-                    deferredDY.pack(sample: n0 + s, h: g.h, w: g.w, into: dyp + s * g.cOut * dyStride,
-                                    stride: dyStride, wp: f.wp, ph: g.padding.h, pw: g.padding.w)
+                if let deferredDY {  // a batch norm's dX, computed as it is packed
+                    deferredDY.pack(
+                        sample: n0 + s, h: g.h, w: g.w, into: dyp + s * g.cOut * dyStride,
+                        stride: dyStride, wp: f.wp, ph: g.padding.h, pw: g.padding.w)
                 } else {
-                    sskd_pack_planes(dy! + (n0 + s) * g.cOut * hw, Int32(g.cOut), Int32(g.h), Int32(g.w),
-                                     dyp + s * g.cOut * dyStride, dyStride, f.wp, Int32(g.padding.h), Int32(g.padding.w))
+                    sskd_pack_planes(
+                        dy! + (n0 + s) * g.cOut * hw, Int32(g.cOut), Int32(g.h), Int32(g.w),
+                        dyp + s * g.cOut * dyStride, dyStride, f.wp, Int32(g.padding.h), Int32(g.padding.w))
                 }
             }
             if dW != nil {
                 let xp = xs[t]
                 for s in 0..<nb {
-                    if let input {   // x's values computed while packing (a batch norm's output, never written)
-                        input.pack(sample: n0 + s, h: g.h, w: g.w, into: xp + s * g.cIn * f.stride,
-                                   stride: f.stride, wp: f.wp, ph: g.padding.h, pw: g.padding.w)
+                    if let input {  // x's values computed while packing (a batch norm's output, never written)
+                        input.pack(
+                            sample: n0 + s, h: g.h, w: g.w, into: xp + s * g.cIn * f.stride,
+                            stride: f.stride, wp: f.wp, ph: g.padding.h, pw: g.padding.w)
                     } else {
                         f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride)
                     }
                 }
-                for grp in 0..<g.groups {   // the slot's first chunk stores its sums, the others add to them
-                    sskd_conv_flat_weight_grad(dyp + grp * coutG * dyStride + interior, dyStride, g.cOut * dyStride,
-                                               Int32(coutG), xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
-                                               off.baseAddress!, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
-                                               slots.partials[slot] + grp * coutG * cinG * taps, first ? 0 : 1)
+                for grp in 0..<g.groups {  // the slot's first chunk stores its sums, the others add to them
+                    sskd_conv_flat_weight_grad(
+                        dyp + grp * coutG * dyStride + interior, dyStride, g.cOut * dyStride,
+                        Int32(coutG), xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
+                        off.baseAddress!, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
+                        slots.partials[slot] + grp * coutG * cinG * taps, first ? 0 : 1)
                 }
             }
             guard let dX else { return }
             let tmp = tmps[t]
             for s in 0..<nb {
                 for grp in 0..<g.groups {
-                    sskd_conv_flat_forward(dyp + (s * g.cOut + grp * coutG) * dyStride, dyStride, Int32(coutG),
-                                           off.baseAddress!, Int32(taps), wT + grp * cinG * coutG * taps, Int32(cinG),
-                                           tmp + grp * cinG * f.ldo, f.ldo, f.npos)
+                    sskd_conv_flat_forward(
+                        dyp + (s * g.cOut + grp * coutG) * dyStride, dyStride, Int32(coutG),
+                        off.baseAddress!, Int32(taps), wT + grp * cinG * coutG * taps, Int32(cinG),
+                        tmp + grp * cinG * f.ldo, f.ldo, f.npos)
                 }
                 f.unpack(tmp, channels: g.cIn, bias: nil, accumulate: accumulateDX, into: dX + (n0 + s) * g.cIn * hw)
             }

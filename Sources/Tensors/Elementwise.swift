@@ -34,23 +34,31 @@ func broadcastStrides(_ shape: [Int], to out: [Int]) -> [Int] {
 func broadcastMap(_ a: Tensor, _ b: Tensor, out: [Int], _ f: (Float, Float) -> Float) -> [Float] {
     let n = out.reduce(1, *)
     if a.shape == b.shape { return zipMap(a.data, b.data, f) }
-    let sa = broadcastStrides(a.shape, to: out), sb = broadcastStrides(b.shape, to: out)
+    let sa = broadcastStrides(a.shape, to: out)
+    let sb = broadcastStrides(b.shape, to: out)
     let inner = out.last ?? 1
-    let ia = sa.last ?? 0, ib = sb.last ?? 0
+    let ia = sa.last ?? 0
+    let ib = sb.last ?? 0
     return [Float](unsafeUninitializedCapacity: n) { res, written in
         a.data.withUnsafeBufferPointer { pa in
             b.data.withUnsafeBufferPointer { pb in
                 var index = [Int](repeating: 0, count: out.count)
-                var offA = 0, offB = 0, o = 0
+                var offA = 0
+                var offB = 0
+                var o = 0
                 while o < n {
                     for j in 0..<inner { res[o + j] = f(pa[offA + j * ia], pb[offB + j * ib]) }
                     o += inner
                     // Advance the multi-index over all axes but the last.
                     var axis = out.count - 2
                     while axis >= 0 {
-                        index[axis] += 1; offA += sa[axis]; offB += sb[axis]
+                        index[axis] += 1
+                        offA += sa[axis]
+                        offB += sb[axis]
                         if index[axis] < out[axis] { break }
-                        offA -= sa[axis] * out[axis]; offB -= sb[axis] * out[axis]; index[axis] = 0
+                        offA -= sa[axis] * out[axis]
+                        offB -= sb[axis] * out[axis]
+                        index[axis] = 0
                         axis -= 1
                     }
                 }
@@ -72,9 +80,11 @@ func reduceBroadcast(_ g: [Float], from: [Int], to: [Int]) -> [Float] {
             pr[off] += value
             var axis = from.count - 1
             while axis >= 0 {
-                index[axis] += 1; off += st[axis]
+                index[axis] += 1
+                off += st[axis]
                 if index[axis] < from[axis] { break }
-                off -= st[axis] * from[axis]; index[axis] = 0
+                off -= st[axis] * from[axis]
+                index[axis] = 0
                 axis -= 1
             }
         }
@@ -85,10 +95,15 @@ func reduceBroadcast(_ g: [Float], from: [Int], to: [Int]) -> [Float] {
 /// `a + b` with broadcasting. - Throws: `TensorError.shapeMismatch` on incompatible shapes.
 public func + (a: Tensor, b: Tensor) throws -> Tensor {
     let shape = try broadcastShape(a.shape, b.shape, op: "add")
-    if a.shape == b.shape {   // the residual add: one vectorised pass
-        let out = a.data.withUnsafeBufferPointer { pa in b.data.withUnsafeBufferPointer { pb in
-            parallelFill(a.count) { po, r in vectorAdd(pa.baseAddress! + r.lowerBound, pb.baseAddress! + r.lowerBound, po + r.lowerBound, r.count) }
-        } }
+    if a.shape == b.shape {  // the residual add: one vectorised pass
+        let out = a.data.withUnsafeBufferPointer { pa in
+            b.data.withUnsafeBufferPointer { pb in
+                parallelFill(a.count) { po, r in
+                    vectorAdd(
+                        pa.baseAddress! + r.lowerBound, pb.baseAddress! + r.lowerBound, po + r.lowerBound, r.count)
+                }
+            }
+        }
         return .result(shape: shape, data: out, op: .add(a, b), inputs: [a, b])
     }
     return .result(shape: shape, data: broadcastMap(a, b, out: shape, +), op: .add(a, b), inputs: [a, b])
@@ -99,9 +114,14 @@ public func + (a: Tensor, b: Tensor) throws -> Tensor {
 /// - Throws: `TensorError.shapeMismatch` on incompatible shapes.
 public func addRelu(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     guard a.shape == b.shape else { return try (a + b).relu() }
-    let out = a.data.withUnsafeBufferPointer { pa in b.data.withUnsafeBufferPointer { pb in
-        parallelFill(a.count) { po, r in vectorAddRelu(pa.baseAddress! + r.lowerBound, pb.baseAddress! + r.lowerBound, po + r.lowerBound, r.count) }
-    } }
+    let out = a.data.withUnsafeBufferPointer { pa in
+        b.data.withUnsafeBufferPointer { pb in
+            parallelFill(a.count) { po, r in
+                vectorAddRelu(
+                    pa.baseAddress! + r.lowerBound, pb.baseAddress! + r.lowerBound, po + r.lowerBound, r.count)
+            }
+        }
+    }
     return .result(shape: a.shape, data: out, op: .addRelu(a, b), inputs: [a, b])
 }
 
@@ -119,8 +139,10 @@ public func * (a: Tensor, b: Tensor) throws -> Tensor {
 
 func mulBackward(_ a: Tensor, _ b: Tensor, out: Tensor, grad g: [Float]) -> [[Float]?] {
     let gb = Tensor(shape: out.shape, data: g)
-    let dA = a.requiresGrad ? reduceBroadcast(broadcastMap(gb, b, out: out.shape, *), from: out.shape, to: a.shape) : nil
-    let dB = b.requiresGrad ? reduceBroadcast(broadcastMap(gb, a, out: out.shape, *), from: out.shape, to: b.shape) : nil
+    let dA =
+        a.requiresGrad ? reduceBroadcast(broadcastMap(gb, b, out: out.shape, *), from: out.shape, to: a.shape) : nil
+    let dB =
+        b.requiresGrad ? reduceBroadcast(broadcastMap(gb, a, out: out.shape, *), from: out.shape, to: b.shape) : nil
     return [dA, dB]
 }
 
@@ -132,11 +154,14 @@ public func / (a: Tensor, b: Tensor) throws -> Tensor {
 
 func divBackward(_ a: Tensor, _ b: Tensor, out: Tensor, grad g: [Float]) -> [[Float]?] {
     let gb = Tensor(shape: out.shape, data: g)
-    let dA = a.requiresGrad ? reduceBroadcast(broadcastMap(gb, b, out: out.shape, /), from: out.shape, to: a.shape) : nil
+    let dA =
+        a.requiresGrad ? reduceBroadcast(broadcastMap(gb, b, out: out.shape, /), from: out.shape, to: a.shape) : nil
     // d(a/b)/db = -out / b
-    let dB = b.requiresGrad
-        ? reduceBroadcast(zipMap(zipMap(g, out.data, *), broadcastMap(out, b, out: out.shape) { _, y in y }) { -$0 / $1 },
-                          from: out.shape, to: b.shape)
+    let dB =
+        b.requiresGrad
+        ? reduceBroadcast(
+            zipMap(zipMap(g, out.data, *), broadcastMap(out, b, out: out.shape) { _, y in y }) { -$0 / $1 },
+            from: out.shape, to: b.shape)
         : nil
     return [dA, dB]
 }

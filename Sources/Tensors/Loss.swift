@@ -28,19 +28,23 @@ extension Tensor {
     /// Softmax over the last axis (`F.softmax(x, dim=-1)`).
     public func softmax() -> Tensor {
         let (rows, c) = rowsAndClasses
-        return .result(shape: shape, data: logSoftmaxRows(data, rows: rows, c: c).map { expf($0) }, op: .softmax(self), inputs: [self])
+        return .result(
+            shape: shape, data: logSoftmaxRows(data, rows: rows, c: c).map { expf($0) }, op: .softmax(self),
+            inputs: [self])
     }
 
     /// Log-softmax over the last axis (`F.log_softmax(x, dim=-1)`).
     public func logSoftmax() -> Tensor {
         let (rows, c) = rowsAndClasses
-        return .result(shape: shape, data: logSoftmaxRows(data, rows: rows, c: c), op: .logSoftmax(self), inputs: [self])
+        return .result(
+            shape: shape, data: logSoftmaxRows(data, rows: rows, c: c), op: .logSoftmax(self), inputs: [self])
     }
 }
 
 func softmaxBackward(_ g: [Float], out: Tensor) -> [Float] {
     // dx = y ⊙ (g − Σ g·y) per row
-    let c = out.shape.last ?? 1, rows = c == 0 ? 0 : out.count / c
+    let c = out.shape.last ?? 1
+    let rows = c == 0 ? 0 : out.count / c
     var dx = [Float](repeating: 0, count: g.count)
     for r in 0..<rows {
         var dot: Float = 0
@@ -52,7 +56,8 @@ func softmaxBackward(_ g: [Float], out: Tensor) -> [Float] {
 
 func logSoftmaxBackward(_ g: [Float], out: Tensor) -> [Float] {
     // dx = g − softmax ⊙ Σ g per row
-    let c = out.shape.last ?? 1, rows = c == 0 ? 0 : out.count / c
+    let c = out.shape.last ?? 1
+    let rows = c == 0 ? 0 : out.count / c
     var dx = [Float](repeating: 0, count: g.count)
     for r in 0..<rows {
         var s: Float = 0
@@ -64,9 +69,12 @@ func logSoftmaxBackward(_ g: [Float], out: Tensor) -> [Float] {
 
 /// Checks `[N, C]` logits against N integer targets in `0..<C`.
 private func checkTargets(_ logits: Tensor, _ targets: [Int], op: String) throws {
-    guard logits.rank == 2 else { throw TensorError.invalidShape(op: op, shape: logits.shape, reason: "is not [N, classes]") }
+    guard logits.rank == 2 else {
+        throw TensorError.invalidShape(op: op, shape: logits.shape, reason: "is not [N, classes]")
+    }
     guard targets.count == logits.shape[0] else {
-        throw TensorError.invalidShape(op: op, shape: logits.shape, reason: "has \(logits.shape[0]) rows but \(targets.count) targets")
+        throw TensorError.invalidShape(
+            op: op, shape: logits.shape, reason: "has \(logits.shape[0]) rows but \(targets.count) targets")
     }
     if let bad = targets.first(where: { $0 < 0 || $0 >= logits.shape[1] }) {
         throw TensorError.invalidArgument(op: op, reason: "target \(bad) is outside 0..<\(logits.shape[1])")
@@ -80,9 +88,11 @@ private func checkTargets(_ logits: Tensor, _ targets: [Int], op: String) throws
 public func crossEntropy(_ logits: Tensor, targets: [Int], labelSmoothing: Float = 0) throws -> Tensor {
     try checkTargets(logits, targets, op: "cross_entropy")
     guard labelSmoothing >= 0 && labelSmoothing <= 1 else {
-        throw TensorError.invalidArgument(op: "cross_entropy", reason: "label_smoothing must be in [0, 1], got \(labelSmoothing)")
+        throw TensorError.invalidArgument(
+            op: "cross_entropy", reason: "label_smoothing must be in [0, 1], got \(labelSmoothing)")
     }
-    let n = logits.shape[0], c = logits.shape[1]
+    let n = logits.shape[0]
+    let c = logits.shape[1]
     let logp = logSoftmaxRows(logits.data, rows: n, c: c)
     var total = 0.0
     for i in 0..<n {
@@ -90,13 +100,15 @@ public func crossEntropy(_ logits: Tensor, targets: [Int], labelSmoothing: Float
         for j in 0..<c { rowSum += logp[i * c + j] }
         total += Double(-(1 - labelSmoothing) * logp[i * c + targets[i]] - labelSmoothing / Float(c) * rowSum)
     }
-    return .result(shape: [], data: [Float(total / Double(max(n, 1)))],
-                   op: .crossEntropy(logits, targets: targets, smoothing: labelSmoothing), inputs: [logits])
+    return .result(
+        shape: [], data: [Float(total / Double(max(n, 1)))],
+        op: .crossEntropy(logits, targets: targets, smoothing: labelSmoothing), inputs: [logits])
 }
 
 func crossEntropyBackward(_ logits: Tensor, targets: [Int], smoothing: Float, grad g: Float) -> [Float] {
     // d/dz = (softmax(z) − q) / N with q = (1−ε)·onehot + ε/C
-    let n = logits.shape[0], c = logits.shape[1]
+    let n = logits.shape[0]
+    let c = logits.shape[1]
     var dx = logSoftmaxRows(logits.data, rows: n, c: c).map { expf($0) }
     let scale = g / Float(max(n, 1))
     for i in 0..<n {
@@ -113,7 +125,10 @@ func crossEntropyBackward(_ logits: Tensor, targets: [Int], smoothing: Float, gr
 public func mseLoss(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     guard a.shape == b.shape else { throw TensorError.shapeMismatch(op: "mse_loss", lhs: a.shape, rhs: b.shape) }
     var s = 0.0
-    for i in 0..<a.count { let d = Double(a.data[i] - b.data[i]); s += d * d }
+    for i in 0..<a.count {
+        let d = Double(a.data[i] - b.data[i])
+        s += d * d
+    }
     return .result(shape: [], data: [Float(s / Double(max(a.count, 1)))], op: .mseLoss(a, b), inputs: [a, b])
 }
 
@@ -128,20 +143,30 @@ func mseBackward(_ a: Tensor, _ b: Tensor, grad g: Float) -> [[Float]?] {
 /// the KD loss is applied by the caller. Gradient w.r.t. student logits: (p_s − p_t) / (N·T).
 /// - Throws: `TensorError` when shapes differ, are not `[N, C]`, or T ≤ 0.
 public func klDivergence(student: Tensor, teacher: Tensor, temperature: Float) throws -> Tensor {
-    guard student.shape == teacher.shape else { throw TensorError.shapeMismatch(op: "kl_div", lhs: student.shape, rhs: teacher.shape) }
-    guard student.rank == 2 else { throw TensorError.invalidShape(op: "kl_div", shape: student.shape, reason: "is not [N, classes]") }
-    guard temperature > 0 else { throw TensorError.invalidArgument(op: "kl_div", reason: "temperature must be positive, got \(temperature)") }
-    let n = student.shape[0], c = student.shape[1]
+    guard student.shape == teacher.shape else {
+        throw TensorError.shapeMismatch(op: "kl_div", lhs: student.shape, rhs: teacher.shape)
+    }
+    guard student.rank == 2 else {
+        throw TensorError.invalidShape(op: "kl_div", shape: student.shape, reason: "is not [N, classes]")
+    }
+    guard temperature > 0 else {
+        throw TensorError.invalidArgument(op: "kl_div", reason: "temperature must be positive, got \(temperature)")
+    }
+    let n = student.shape[0]
+    let c = student.shape[1]
     let ls = logSoftmaxRows(student.data, rows: n, c: c, scale: 1 / temperature)
     let lt = logSoftmaxRows(teacher.data, rows: n, c: c, scale: 1 / temperature)
     var total = 0.0
     for k in 0..<ls.count { total += Double(expf(lt[k]) * (lt[k] - ls[k])) }
-    return .result(shape: [], data: [Float(total / Double(max(n, 1)))],
-                   op: .klDivergence(student: student, teacher: teacher, temperature: temperature), inputs: [student, teacher])
+    return .result(
+        shape: [], data: [Float(total / Double(max(n, 1)))],
+        op: .klDivergence(student: student, teacher: teacher, temperature: temperature), inputs: [student, teacher])
 }
 
 func klDivergenceBackward(student: Tensor, teacher: Tensor, temperature t: Float, grad g: Float) -> [[Float]?] {
-    let n = student.shape[0], c = student.shape[1], k = g / (Float(max(n, 1)) * t)
+    let n = student.shape[0]
+    let c = student.shape[1]
+    let k = g / (Float(max(n, 1)) * t)
     let ls = logSoftmaxRows(student.data, rows: n, c: c, scale: 1 / t)
     let lt = logSoftmaxRows(teacher.data, rows: n, c: c, scale: 1 / t)
     let dS = (0..<ls.count).map { (expf(ls[$0]) - expf(lt[$0])) * k }

@@ -6,13 +6,16 @@ import CBLAS
 /// C[M, N] = alpha · op(A) · op(B) + beta · C, row-major, on raw buffers (`cblas_sgemm`).
 /// `transA`/`transB` say whether A is stored `[K, M]` / B is stored `[N, K]`.
 @inline(__always)
-func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
-           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+func sgemm(
+    transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
     if m == 0 || n == 0 { return }
-    _ = Parallel.threads   // first use pins OpenBLAS to one thread (see Parallel)
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    _ = Parallel.threads  // first use pins OpenBLAS to one thread (see Parallel)
+    cblas_sgemm(
+        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
 /// The naive reference product of row-major `a [M, K]` and `b [K, N]`, accumulated in Double.
@@ -35,32 +38,51 @@ public func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     guard a.rank == 2, b.rank == 2, a.shape[1] == b.shape[0] else {
         throw TensorError.shapeMismatch(op: "matmul", lhs: a.shape, rhs: b.shape)
     }
-    let m = a.shape[0], k = a.shape[1], n = b.shape[1]
+    let m = a.shape[0]
+    let k = a.shape[1]
+    let n = b.shape[1]
     var out = [Float](repeating: 0, count: m * n)
     if k > 0 {
-        a.data.withUnsafeBufferPointer { pa in b.data.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { pc in
-            sgemm(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, b: pb.baseAddress!, ldb: n, c: pc.baseAddress!, ldc: n)
-        } } }
+        a.data.withUnsafeBufferPointer { pa in
+            b.data.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { pc in
+                    sgemm(
+                        m: m, n: n, k: k, a: pa.baseAddress!, lda: k, b: pb.baseAddress!, ldb: n, c: pc.baseAddress!,
+                        ldc: n)
+                }
+            }
+        }
     }
     return .result(shape: [m, n], data: out, op: .matmul(a, b), inputs: [a, b])
 }
 
 func matmulBackward(_ a: Tensor, _ b: Tensor, grad g: [Float]) -> [[Float]?] {
-    let m = a.shape[0], k = a.shape[1], n = b.shape[1]
-    var dA: [Float]? = nil, dB: [Float]? = nil
+    let m = a.shape[0]
+    let k = a.shape[1]
+    let n = b.shape[1]
+    var dA: [Float]? = nil
+    var dB: [Float]? = nil
     g.withUnsafeBufferPointer { pg in
         if a.requiresGrad {
             var d = [Float](repeating: 0, count: m * k)
-            b.data.withUnsafeBufferPointer { pb in d.withUnsafeMutableBufferPointer { pd in
-                sgemm(transB: true, m: m, n: k, k: n, a: pg.baseAddress!, lda: n, b: pb.baseAddress!, ldb: n, c: pd.baseAddress!, ldc: k)
-            } }
+            b.data.withUnsafeBufferPointer { pb in
+                d.withUnsafeMutableBufferPointer { pd in
+                    sgemm(
+                        transB: true, m: m, n: k, k: n, a: pg.baseAddress!, lda: n, b: pb.baseAddress!, ldb: n,
+                        c: pd.baseAddress!, ldc: k)
+                }
+            }
             dA = d
         }
         if b.requiresGrad {
             var d = [Float](repeating: 0, count: k * n)
-            a.data.withUnsafeBufferPointer { pa in d.withUnsafeMutableBufferPointer { pd in
-                sgemm(transA: true, m: k, n: n, k: m, a: pa.baseAddress!, lda: k, b: pg.baseAddress!, ldb: n, c: pd.baseAddress!, ldc: n)
-            } }
+            a.data.withUnsafeBufferPointer { pa in
+                d.withUnsafeMutableBufferPointer { pd in
+                    sgemm(
+                        transA: true, m: k, n: n, k: m, a: pa.baseAddress!, lda: k, b: pg.baseAddress!, ldb: n,
+                        c: pd.baseAddress!, ldc: n)
+                }
+            }
             dB = d
         }
     }
@@ -70,12 +92,20 @@ func matmulBackward(_ a: Tensor, _ b: Tensor, grad g: [Float]) -> [[Float]?] {
 /// Fully connected layer `y = x · Wᵀ + b` (`F.linear`): x `[N, in]`, weight `[out, in]`, bias `[out]` → `[N, out]`.
 /// - Throws: `TensorError.invalidShape` naming the sizes when x, weight and bias disagree.
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
-    guard x.rank == 2 else { throw TensorError.invalidShape(op: "linear", shape: x.shape, reason: "is not [N, features]") }
-    guard weight.rank == 2, weight.shape[1] == x.shape[1] else {
-        throw TensorError.invalidShape(op: "linear", shape: x.shape,
-                                       reason: "has \(x.shape[1]) features, weight \(formatShape(weight.shape)) expects \(weight.rank == 2 ? weight.shape[1] : -1)")
+    guard x.rank == 2 else {
+        throw TensorError.invalidShape(op: "linear", shape: x.shape, reason: "is not [N, features]")
     }
-    let n = x.shape[0], i = x.shape[1], o = weight.shape[0]
+    guard weight.rank == 2, weight.shape[1] == x.shape[1] else {
+        throw TensorError.invalidShape(
+            op: "linear", shape: x.shape,
+            reason:
+                "has \(x.shape[1]) features, weight \(formatShape(weight.shape)) expects "
+                + "\(weight.rank == 2 ? weight.shape[1] : -1)"
+        )
+    }
+    let n = x.shape[0]
+    let i = x.shape[1]
+    let o = weight.shape[0]
     if let bias, bias.shape != [o] {
         throw TensorError.shapeMismatch(op: "linear bias", lhs: [o], rhs: bias.shape)
     }
@@ -85,31 +115,48 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor 
             for r in 0..<n { for c in 0..<o { pc[r * o + c] = bias.data[c] } }
         }
         if i > 0 {
-            x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in
-                sgemm(transB: true, m: n, n: o, k: i, a: px.baseAddress!, lda: i, b: pw.baseAddress!, ldb: i,
-                      beta: bias == nil ? 0 : 1, c: pc.baseAddress!, ldc: o)
-            } }
+            x.data.withUnsafeBufferPointer { px in
+                weight.data.withUnsafeBufferPointer { pw in
+                    sgemm(
+                        transB: true, m: n, n: o, k: i, a: px.baseAddress!, lda: i, b: pw.baseAddress!, ldb: i,
+                        beta: bias == nil ? 0 : 1, c: pc.baseAddress!, ldc: o)
+                }
+            }
         }
     }
-    return .result(shape: [n, o], data: out, op: .linear(x, weight: weight, bias: bias), inputs: [x, weight] + [bias].compactMap { $0 })
+    return .result(
+        shape: [n, o], data: out, op: .linear(x, weight: weight, bias: bias),
+        inputs: [x, weight] + [bias].compactMap { $0 })
 }
 
 func linearBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, grad g: [Float]) -> [[Float]?] {
-    let n = x.shape[0], i = x.shape[1], o = weight.shape[0]
-    var dX: [Float]? = nil, dW: [Float]? = nil, dB: [Float]? = nil
+    let n = x.shape[0]
+    let i = x.shape[1]
+    let o = weight.shape[0]
+    var dX: [Float]? = nil
+    var dW: [Float]? = nil
+    var dB: [Float]? = nil
     g.withUnsafeBufferPointer { pg in
         if x.requiresGrad {
             var d = [Float](repeating: 0, count: n * i)
-            weight.data.withUnsafeBufferPointer { pw in d.withUnsafeMutableBufferPointer { pd in
-                sgemm(m: n, n: i, k: o, a: pg.baseAddress!, lda: o, b: pw.baseAddress!, ldb: i, c: pd.baseAddress!, ldc: i)
-            } }
+            weight.data.withUnsafeBufferPointer { pw in
+                d.withUnsafeMutableBufferPointer { pd in
+                    sgemm(
+                        m: n, n: i, k: o, a: pg.baseAddress!, lda: o, b: pw.baseAddress!, ldb: i, c: pd.baseAddress!,
+                        ldc: i)
+                }
+            }
             dX = d
         }
         if weight.requiresGrad {
             var d = [Float](repeating: 0, count: o * i)
-            x.data.withUnsafeBufferPointer { px in d.withUnsafeMutableBufferPointer { pd in
-                sgemm(transA: true, m: o, n: i, k: n, a: pg.baseAddress!, lda: o, b: px.baseAddress!, ldb: i, c: pd.baseAddress!, ldc: i)
-            } }
+            x.data.withUnsafeBufferPointer { px in
+                d.withUnsafeMutableBufferPointer { pd in
+                    sgemm(
+                        transA: true, m: o, n: i, k: n, a: pg.baseAddress!, lda: o, b: px.baseAddress!, ldb: i,
+                        c: pd.baseAddress!, ldc: i)
+                }
+            }
             dW = d
         }
         if hasBias {

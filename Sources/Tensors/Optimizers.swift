@@ -15,7 +15,7 @@ public protocol Optimizer: AnyObject {
 
 extension Optimizer {
     /// Clears every parameter's gradient (`optimizer.zero_grad()`).
-    public func zeroGrad() { parameters.forEach { $0.zeroGrad() } }
+    public func zeroGrad() { for p in parameters { p.zeroGrad() } }
 }
 
 /// Stochastic gradient descent (`torch.optim.SGD`): with weight decay wd, momentum μ, dampening 0:
@@ -26,14 +26,23 @@ public final class SGD: Optimizer {
     public let momentum: Float, weightDecay: Float, nesterov: Bool
     private var buffers: [ObjectIdentifier: [Float]] = [:]
 
-    /// - Throws: `TensorError.invalidArgument` for a negative lr, momentum or weight decay, or Nesterov without momentum.
-    public init(_ parameters: [Tensor], lr: Float, momentum: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) throws {
+    /// - Throws: `TensorError.invalidArgument` for a negative lr, momentum or weight decay, or Nesterov without
+    /// momentum.
+    public init(_ parameters: [Tensor], lr: Float, momentum: Float = 0, weightDecay: Float = 0, nesterov: Bool = false)
+        throws
+    {
         guard lr >= 0, momentum >= 0, weightDecay >= 0 else {
-            throw TensorError.invalidArgument(op: "sgd", reason: "lr \(lr), momentum \(momentum), weight_decay \(weightDecay) must be non-negative")
+            throw TensorError.invalidArgument(
+                op: "sgd", reason: "lr \(lr), momentum \(momentum), weight_decay \(weightDecay) must be non-negative")
         }
-        guard !nesterov || momentum > 0 else { throw TensorError.invalidArgument(op: "sgd", reason: "nesterov needs momentum > 0") }
-        self.parameters = parameters; self.learningRate = lr
-        self.momentum = momentum; self.weightDecay = weightDecay; self.nesterov = nesterov
+        guard !nesterov || momentum > 0 else {
+            throw TensorError.invalidArgument(op: "sgd", reason: "nesterov needs momentum > 0")
+        }
+        self.parameters = parameters
+        self.learningRate = lr
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.nesterov = nesterov
     }
 
     public func step() {
@@ -66,31 +75,46 @@ public final class Adam: Optimizer {
 
     /// `decoupled: true` gives AdamW (PyTorch's AdamW default weight decay is 0.01).
     /// - Throws: `TensorError.invalidArgument` for lr < 0, betas outside [0, 1), eps ≤ 0 or wd < 0.
-    public init(_ parameters: [Tensor], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
-                weightDecay: Float = 0, decoupled: Bool = false) throws {
+    public init(
+        _ parameters: [Tensor], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
+        weightDecay: Float = 0, decoupled: Bool = false
+    ) throws {
         guard lr >= 0, (0..<1).contains(betas.0), (0..<1).contains(betas.1), eps > 0, weightDecay >= 0 else {
-            throw TensorError.invalidArgument(op: decoupled ? "adamw" : "adam", reason: "lr \(lr), betas \(betas), eps \(eps), weight_decay \(weightDecay) out of range")
+            throw TensorError.invalidArgument(
+                op: decoupled ? "adamw" : "adam",
+                reason: "lr \(lr), betas \(betas), eps \(eps), weight_decay \(weightDecay) out of range")
         }
-        self.parameters = parameters; self.learningRate = lr
-        self.beta1 = betas.0; self.beta2 = betas.1; self.eps = eps; self.weightDecay = weightDecay; self.decoupled = decoupled
+        self.parameters = parameters
+        self.learningRate = lr
+        self.beta1 = betas.0
+        self.beta2 = betas.1
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.decoupled = decoupled
     }
 
     public func step() {
         t += 1
-        let c1 = 1 - Foundation.pow(beta1, Float(t)), c2 = 1 - Foundation.pow(beta2, Float(t))
+        let c1 = 1 - Foundation.pow(beta1, Float(t))
+        let c2 = 1 - Foundation.pow(beta2, Float(t))
         for p in parameters where p.requiresGrad {
             guard let grad = p.grad else { continue }
             let key = ObjectIdentifier(p)
             var g = grad.data
-            if decoupled { for i in 0..<g.count { p.data[i] *= 1 - learningRate * weightDecay } }
-            else if weightDecay != 0 { for i in 0..<g.count { g[i] += weightDecay * p.data[i] } }
-            var mk = m[key] ?? [Float](repeating: 0, count: g.count), vk = v[key] ?? [Float](repeating: 0, count: g.count)
+            if decoupled {
+                for i in 0..<g.count { p.data[i] *= 1 - learningRate * weightDecay }
+            } else if weightDecay != 0 {
+                for i in 0..<g.count { g[i] += weightDecay * p.data[i] }
+            }
+            var mk = m[key] ?? [Float](repeating: 0, count: g.count)
+            var vk = v[key] ?? [Float](repeating: 0, count: g.count)
             for i in 0..<g.count {
                 mk[i] = beta1 * mk[i] + (1 - beta1) * g[i]
                 vk[i] = beta2 * vk[i] + (1 - beta2) * g[i] * g[i]
                 p.data[i] -= learningRate * (mk[i] / c1) / ((vk[i] / c2).squareRoot() + eps)
             }
-            m[key] = mk; v[key] = vk
+            m[key] = mk
+            v[key] = vk
         }
     }
 }
@@ -116,14 +140,14 @@ public enum LearningRateSchedule: Equatable {
         switch self {
         case .constant:
             return base
-        case let .step(every, gamma):
+        case .step(let every, let gamma):
             return base * Foundation.pow(gamma, Float(step / Swift.max(every, 1)))
-        case let .multiStep(milestones, gamma):
+        case .multiStep(let milestones, let gamma):
             return base * Foundation.pow(gamma, Float(milestones.filter { step >= $0 }.count))
-        case let .cosine(total, minimum):
+        case .cosine(let total, let minimum):
             let t = Float(Swift.min(step, total)) / Float(Swift.max(total, 1))
             return minimum + (base - minimum) * (1 + cosf(Float.pi * t)) / 2
-        case let .warmup(steps, startFactor, then):
+        case .warmup(let steps, let startFactor, let then):
             if step < steps {
                 return base * (startFactor + (1 - startFactor) * Float(step) / Float(Swift.max(steps, 1)))
             }

@@ -12,8 +12,12 @@ public enum Parallel {
         openblas_set_num_threads(1)
         keepFreedMemory()
         return ProcessInfo.processInfo.activeProcessorCount
-    }() {
-        didSet { threads = Swift.max(1, threads); openblas_set_num_threads(1) }
+    }()
+    {
+        didSet {
+            threads = Swift.max(1, threads)
+            openblas_set_num_threads(1)
+        }
     }
 
     /// Runs `body` over `0..<n` split into contiguous chunks, in parallel when `n * costPerItem` is large enough to
@@ -29,7 +33,8 @@ public enum Parallel {
             return
         }
         run(chunks) { c in
-            let lo = n * c / chunks, hi = n * (c + 1) / chunks
+            let lo = n * c / chunks
+            let hi = n * (c + 1) / chunks
             if lo < hi { body(lo..<hi) }
         }
     }
@@ -49,9 +54,11 @@ public enum Parallel {
     static func run(_ items: Int, threads: Int, _ body: (Int, Int) -> Void) {
         withoutActuallyEscaping(body) { body in
             let job = ParallelJob(body)
-            sskd_parallel_run(items, Int32(clamping: threads), { context, i, thread in
-                Unmanaged<ParallelJob>.fromOpaque(context!).takeUnretainedValue().body(i, Int(thread))
-            }, Unmanaged.passUnretained(job).toOpaque())
+            sskd_parallel_run(
+                items, Int32(clamping: threads),
+                { context, i, thread in
+                    Unmanaged<ParallelJob>.fromOpaque(context!).takeUnretainedValue().body(i, Int(thread))
+                }, Unmanaged.passUnretained(job).toOpaque())
             withExtendedLifetime(job) {}
         }
     }
@@ -73,12 +80,12 @@ private final class ParallelJob {
 /// M_TRIM_THRESHOLD).
 private func keepFreedMemory() {
     #if os(Linux)
-    _ = glibcMallopt(-3, 32 << 20)    // M_MMAP_THRESHOLD (<malloc.h>)
-    _ = glibcMallopt(-1, 256 << 20)   // M_TRIM_THRESHOLD
+        _ = glibcMallopt(-3, 32 << 20)  // M_MMAP_THRESHOLD (<malloc.h>)
+        _ = glibcMallopt(-1, 256 << 20)  // M_TRIM_THRESHOLD
     #endif
 }
 
 #if os(Linux)
-/// glibc's `int mallopt(int param, int value)`; <malloc.h> is not part of Swift's Glibc module.
-@_silgen_name("mallopt") private func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
+    /// glibc's `int mallopt(int param, int value)`; <malloc.h> is not part of Swift's Glibc module.
+    @_silgen_name("mallopt") private func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
 #endif

@@ -16,12 +16,12 @@ import CKernels
 // Backward, per phase q, with dY zero-padded by max(0, max d) rows on top and T below (columns likewise, which makes
 // its width Wq too):
 //   dX_q[m, n] = Σ_{taps of q} Σ_co W[co, ci, i, j] · dY[co, m − d_i, n − e_j]   (the forward kernel on padded dY)
-//   dW[co, ci, i, j] = Σ_s Σ_p dY_flat[s, co, p] · P_q[s, ci, p + (d_i + T)·Wq + e_j + L]   (the weight-gradient kernel)
-// where, as for stride 1, dY_flat is the padded dY read from its first interior element (its zero padding covers the
-// dropped positions), and dX is the four phases' outputs interleaved (`sskd_unpack_phases`).
+//   dW[co, ci, i, j] = Σ_s Σ_p dY_flat[s, co, p] · P_q[s, ci, p + (d_i + T)·Wq + e_j + L]   (the weight-gradient
+// kernel) where, as for stride 1, dY_flat is the padded dY read from its first interior element (its zero padding
+// covers the dropped positions), and dX is the four phases' outputs interleaved (`sskd_unpack_phases`).
 
-/// The phase-plane geometry of a stride-2 convolution (see the file header): plane sizes, each phase's taps and offsets,
-/// and the padded dY planes of the backward pass.
+/// The phase-plane geometry of a stride-2 convolution (see the file header): plane sizes, each phase's taps and
+/// offsets, and the padded dY planes of the backward pass.
 struct PhasePlanes {
     let g: Conv2dGeometry
     /// Phase plane padding (top T, left L) and width Wq; floats per phase plane, including zero slack for over-reads.
@@ -39,26 +39,39 @@ struct PhasePlanes {
 
     init(_ g: Conv2dGeometry) {
         self.g = g
-        let d = (0..<g.kH).map { ($0 - g.padding.h) >> 1 }, a = (0..<g.kH).map { ($0 - g.padding.h) & 1 }
-        let e = (0..<g.kW).map { ($0 - g.padding.w) >> 1 }, b = (0..<g.kW).map { ($0 - g.padding.w) & 1 }
-        top = -d.min()!; left = -e.min()!
-        let bottom = Swift.max(0, d.max()!), right = Swift.max(0, e.max()!)
+        let d = (0..<g.kH).map { ($0 - g.padding.h) >> 1 }
+        let a = (0..<g.kH).map { ($0 - g.padding.h) & 1 }
+        let e = (0..<g.kW).map { ($0 - g.padding.w) >> 1 }
+        let b = (0..<g.kW).map { ($0 - g.padding.w) & 1 }
+        top = -d.min()!
+        left = -e.min()!
+        let bottom = Swift.max(0, d.max()!)
+        let right = Swift.max(0, e.max()!)
         wq = left + g.w / 2 + right
         let hq = top + g.h / 2 + bottom
-        stride = (hq + 1) * wq + 16   // one more row and 16 floats: what the kernels read past the plane is zero
-        npos = g.hOut * wq; ldo = (npos + 15) & ~15
-        var taps = [[Int]](repeating: [], count: 4), offsets = taps, dxOffsets = taps
-        dyTop = bottom; dyLeft = right
-        for i in 0..<g.kH { for j in 0..<g.kW {
-            let q = 2 * a[i] + b[j]
-            taps[q].append(i * g.kW + j)
-            offsets[q].append((d[i] + top) * wq + e[j] + left)
-            dxOffsets[q].append((dyTop - d[i]) * wq + dyLeft - e[j])
-        } }
-        self.taps = taps; self.offsets = offsets; self.dxOffsets = dxOffsets
+        stride = (hq + 1) * wq + 16  // one more row and 16 floats: what the kernels read past the plane is zero
+        npos = g.hOut * wq
+        ldo = (npos + 15) & ~15
+        var taps = [[Int]](repeating: [], count: 4)
+        var offsets = taps
+        var dxOffsets = taps
+        dyTop = bottom
+        dyLeft = right
+        for i in 0..<g.kH {
+            for j in 0..<g.kW {
+                let q = 2 * a[i] + b[j]
+                taps[q].append(i * g.kW + j)
+                offsets[q].append((d[i] + top) * wq + e[j] + left)
+                dxOffsets[q].append((dyTop - d[i]) * wq + dyLeft - e[j])
+            }
+        }
+        self.taps = taps
+        self.offsets = offsets
+        self.dxOffsets = dxOffsets
         used = Int32((0..<4).reduce(0) { $0 | (taps[$1].isEmpty ? 0 : 1 << $1) })
         dyStride = (dyTop + g.hOut + top + 1) * wq + 16
-        dxNpos = g.h / 2 * wq; dxLdo = (dxNpos + 15) & ~15
+        dxNpos = g.h / 2 * wq
+        dxLdo = (dxNpos + 15) & ~15
     }
 
     /// Each phase's weights from `w` `[Cout, Cin, kH, kW]`: `[Cout, Cin, taps of q]` for the forward kernel, or
@@ -67,9 +80,14 @@ struct PhasePlanes {
         let k = g.kH * g.kW
         return taps.map { t in
             var out = [Float](repeating: 0, count: g.cOut * g.cIn * t.count)
-            for co in 0..<g.cOut { for ci in 0..<g.cIn { for (n, tap) in t.enumerated() {
-                out[((transposed ? ci * g.cOut + co : co * g.cIn + ci)) * t.count + n] = w[(co * g.cIn + ci) * k + tap]
-            } } }
+            for co in 0..<g.cOut {
+                for ci in 0..<g.cIn {
+                    for (n, tap) in t.enumerated() {
+                        out[((transposed ? ci * g.cOut + co : co * g.cIn + ci)) * t.count + n] =
+                            w[(co * g.cIn + ci) * k + tap]
+                    }
+                }
+            }
             return out
         }
     }
@@ -84,39 +102,52 @@ struct PhasePlanes {
 /// Forward stride-2 convolution on phase planes: x `[N, Cin, H, W]`, weight `[Cout, Cin, kH, kW]` into `out`
 /// `[N, Cout, H/2, W/2]`, adding `bias` when given, one sample per parallel item; with `moments` (`[N·Cout]` each) it
 /// also records each output plane's `PlaneMoments`, as `convolveFlat`.
-func convolvePhases(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dGeometry, bias: [Float]?,
-                    into out: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil) {
+func convolvePhases(
+    _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dGeometry, bias: [Float]?,
+    into out: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil
+) {
     let f = PhasePlanes(g)
     let threads = convolutionThreads(work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
     let weights = f.phaseWeights(w, transposed: false)
     let phases = (0..<4).filter { !f.taps[$0].isEmpty }
     let xs = ScratchBlocks(threads, count: 4 * g.cIn * f.stride)
     let tmp = ScratchBlocks(threads, count: g.cOut * f.ldo)
-    defer { xs.deallocate(); tmp.deallocate() }
-    let cins = [Int32](repeating: Int32(g.cIn), count: phases.count), tapCounts = phases.map { Int32(f.taps[$0].count) }
+    defer {
+        xs.deallocate()
+        tmp.deallocate()
+    }
+    let cins = [Int32](repeating: Int32(g.cIn), count: phases.count)
+    let tapCounts = phases.map { Int32(f.taps[$0].count) }
     // Each thread's phase planes, for the kernel's table of segments.
     let planes = (0..<threads).map { t in phases.map { UnsafePointer<Float>?(xs[t] + $0 * g.cIn * f.stride) } }
-    withPointers(phases.map { f.offsets[$0] }) { offs in withPointers(phases.map { weights[$0] }) { ws in
-        Parallel.run(g.n, threads: threads) { s, t in
-            f.pack(x + s * g.cIn * g.h * g.w, into: xs[t])
-            sskd_conv_flat_forward_segments(Int32(phases.count), planes[t], f.stride, cins, offs, tapCounts, ws, Int32(g.cOut),
-                                            tmp[t], f.ldo, f.npos)
-            unpackOutputRows(tmp[t], ldo: f.ldo, wp: f.wq, channels: g.cOut, h: g.hOut, w: g.wOut, bias: bias,
-                             into: out + s * g.cOut * g.hOut * g.wOut, moments: moments.map { $0.advanced(by: s * g.cOut) })
+    withPointers(phases.map { f.offsets[$0] }) { offs in
+        withPointers(phases.map { weights[$0] }) { ws in
+            Parallel.run(g.n, threads: threads) { s, t in
+                f.pack(x + s * g.cIn * g.h * g.w, into: xs[t])
+                sskd_conv_flat_forward_segments(
+                    Int32(phases.count), planes[t], f.stride, cins, offs, tapCounts, ws, Int32(g.cOut),
+                    tmp[t], f.ldo, f.npos)
+                unpackOutputRows(
+                    tmp[t], ldo: f.ldo, wp: f.wq, channels: g.cOut, h: g.hOut, w: g.wOut, bias: bias,
+                    into: out + s * g.cOut * g.hOut * g.wOut, moments: moments.map { $0.advanced(by: s * g.cOut) })
+            }
         }
-    } }
+    }
 }
 
 /// Backward pass of a phase-split stride-2 convolution over the whole batch, as `backwardFlat` (chunks, slots of
 /// chunks with their own dW partial sums added in slot order): writes dX `[N, Cin, H, W]` when `dX` is non-nil (adding
 /// to what it holds with `accumulateDX`) and dW `[Cout, Cin, kH, kW]` when `dW` is non-nil (overwritten), from x
 /// `[N, Cin, H, W]`, the weight `w` and dy `[N, Cout, H/2, W/2]`.
-func backwardPhases(x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: UnsafePointer<Float>, _ g: Conv2dGeometry,
-                    dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false, dW: UnsafeMutablePointer<Float>?) {
+func backwardPhases(
+    x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: UnsafePointer<Float>, _ g: Conv2dGeometry,
+    dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false, dW: UnsafeMutablePointer<Float>?
+) {
     let f = PhasePlanes(g)
     let wCount = g.cOut * g.cIn * g.kH * g.kW
     let slots = BackwardSlots(g, planeStride: f.stride, weights: wCount, needW: dW != nil)
-    let threads = slots.threads, chunk = slots.chunk
+    let threads = slots.threads
+    let chunk = slots.chunk
     let phases = (0..<4).filter { !f.taps[$0].isEmpty }
     let interior = f.dyTop * f.wq + f.dyLeft
     let dyPlanes = AlignedPlanes(interior: interior, stride: f.dyStride)
@@ -127,52 +158,76 @@ func backwardPhases(x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: Unsafe
     let outputs = (0..<threads).map { t in
         (0..<4).map { f.taps[$0].isEmpty || dX == nil ? nil : UnsafePointer<Float>?(tmps[t] + $0 * g.cIn * f.dxLdo) }
     }
-    let partials = slots.partials   // phase-major: [q][Cout, Cin, taps of q]
-    defer { xs.deallocate(); dyps.deallocate(); tmps.deallocate(); partials.deallocate() }
+    let partials = slots.partials  // phase-major: [q][Cout, Cin, taps of q]
+    defer {
+        xs.deallocate()
+        dyps.deallocate()
+        tmps.deallocate()
+        partials.deallocate()
+    }
     var phaseBase = [Int](repeating: 0, count: 4)
     for q in 1..<4 { phaseBase[q] = phaseBase[q - 1] + g.cOut * g.cIn * f.taps[q - 1].count }
     let wT = f.phaseWeights(w, transposed: true)
-    let dyStride = dyPlanes.stride   // dY's padded planes as in backwardFlat
-    let hw = g.h * g.w, ohw = g.hOut * g.wOut
-    withPointers(f.offsets) { offs in withPointers(f.dxOffsets) { dxOffs in withPointers(wT) { wTs in
-        slots.run { slot, t, n0, nb, first in
-            let dyp = dyps[t] + dyPlanes.lead
-            for s in 0..<nb {
-                sskd_pack_planes(dy + (n0 + s) * g.cOut * ohw, Int32(g.cOut), Int32(g.hOut), Int32(g.wOut),
-                                 dyp + s * g.cOut * dyStride, dyStride, f.wq, Int32(f.dyTop), Int32(f.dyLeft))
-            }
-            if dW != nil {
-                let xp = xs[t]
-                for s in 0..<nb { f.pack(x + (n0 + s) * g.cIn * hw, into: xp + s * 4 * g.cIn * f.stride) }
-                for q in phases {   // the slot's first chunk stores its sums, the others add to them
-                    sskd_conv_flat_weight_grad(dyp + interior, dyStride, g.cOut * dyStride, Int32(g.cOut),
-                                               xp + q * g.cIn * f.stride, f.stride, 4 * g.cIn * f.stride, Int32(g.cIn),
-                                               offs[q], Int32(f.taps[q].count), 1, Int32(nb), f.npos,
-                                               partials[slot] + phaseBase[q], first ? 0 : 1)
+    let dyStride = dyPlanes.stride  // dY's padded planes as in backwardFlat
+    let hw = g.h * g.w
+    let ohw = g.hOut * g.wOut
+    withPointers(f.offsets) { offs in
+        withPointers(f.dxOffsets) { dxOffs in
+            withPointers(wT) { wTs in
+                slots.run { slot, t, n0, nb, first in
+                    let dyp = dyps[t] + dyPlanes.lead
+                    for s in 0..<nb {
+                        sskd_pack_planes(
+                            dy + (n0 + s) * g.cOut * ohw, Int32(g.cOut), Int32(g.hOut), Int32(g.wOut),
+                            dyp + s * g.cOut * dyStride, dyStride, f.wq, Int32(f.dyTop), Int32(f.dyLeft))
+                    }
+                    if dW != nil {
+                        let xp = xs[t]
+                        for s in 0..<nb { f.pack(x + (n0 + s) * g.cIn * hw, into: xp + s * 4 * g.cIn * f.stride) }
+                        for q in phases {  // the slot's first chunk stores its sums, the others add to them
+                            sskd_conv_flat_weight_grad(
+                                dyp + interior, dyStride, g.cOut * dyStride, Int32(g.cOut),
+                                xp + q * g.cIn * f.stride, f.stride, 4 * g.cIn * f.stride, Int32(g.cIn),
+                                offs[q], Int32(f.taps[q].count), 1, Int32(nb), f.npos,
+                                partials[slot] + phaseBase[q], first ? 0 : 1)
+                        }
+                    }
+                    guard let dX else { return }
+                    let tmp = tmps[t]
+                    for s in 0..<nb {
+                        for q in phases {
+                            sskd_conv_flat_forward(
+                                dyp + s * g.cOut * dyStride, dyStride, Int32(g.cOut), dxOffs[q],
+                                Int32(f.taps[q].count), wTs[q], Int32(g.cIn), tmp + q * g.cIn * f.dxLdo,
+                                f.dxLdo, f.dxNpos)
+                        }
+                        sskd_unpack_phases(
+                            outputs[t], f.dxLdo, f.wq, Int32(g.cIn), Int32(g.h / 2), Int32(g.w / 2),
+                            accumulateDX ? 1 : 0, dX + (n0 + s) * g.cIn * hw)
+                    }
                 }
-            }
-            guard let dX else { return }
-            let tmp = tmps[t]
-            for s in 0..<nb {
-                for q in phases {
-                    sskd_conv_flat_forward(dyp + s * g.cOut * dyStride, dyStride, Int32(g.cOut), dxOffs[q],
-                                           Int32(f.taps[q].count), wTs[q], Int32(g.cIn), tmp + q * g.cIn * f.dxLdo,
-                                           f.dxLdo, f.dxNpos)
-                }
-                sskd_unpack_phases(outputs[t], f.dxLdo, f.wq, Int32(g.cIn), Int32(g.h / 2), Int32(g.w / 2),
-                                   accumulateDX ? 1 : 0, dX + (n0 + s) * g.cIn * hw)
             }
         }
-    } } }
+    }
     guard let dW else { return }
-    if slots.count == 0 { dW.update(repeating: 0, count: wCount); return }
+    if slots.count == 0 {
+        dW.update(repeating: 0, count: wCount)
+        return
+    }
     // Where each dW element [co, ci, i, j] sits in the phase-major partial sums.
     var source = [Int](repeating: 0, count: wCount)
-    for q in phases { for (n, tap) in f.taps[q].enumerated() { for co in 0..<g.cOut { for ci in 0..<g.cIn {
-        source[(co * g.cIn + ci) * g.kH * g.kW + tap] = phaseBase[q] + (co * g.cIn + ci) * f.taps[q].count + n
-    } } } }
+    for q in phases {
+        for (n, tap) in f.taps[q].enumerated() {
+            for co in 0..<g.cOut {
+                for ci in 0..<g.cIn {
+                    source[(co * g.cIn + ci) * g.kH * g.kW + tap] =
+                        phaseBase[q] + (co * g.cIn + ci) * f.taps[q].count + n
+                }
+            }
+        }
+    }
     source.withUnsafeBufferPointer { src in
-        Parallel.forEach(wCount, costPerItem: slots.count) { range in   // the partial sums in slot order
+        Parallel.forEach(wCount, costPerItem: slots.count) { range in  // the partial sums in slot order
             for k in range {
                 var v = partials[0][src[k]]
                 for slot in 1..<slots.count { v += partials[slot][src[k]] }
@@ -193,7 +248,10 @@ private func withPointers<T>(_ arrays: [[T]], _ body: (UnsafePointer<UnsafePoint
     let table = UnsafeMutablePointer<UnsafePointer<T>?>.allocate(capacity: Swift.max(1, arrays.count))
     for (k, p) in copies.enumerated() { table[k] = UnsafePointer(p) }
     defer {
-        for (k, p) in copies.enumerated() { p.deinitialize(count: arrays[k].count); p.deallocate() }
+        for (k, p) in copies.enumerated() {
+            p.deinitialize(count: arrays[k].count)
+            p.deallocate()
+        }
         table.deallocate()
     }
     body(UnsafePointer(table))

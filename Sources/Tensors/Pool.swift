@@ -23,14 +23,24 @@ public struct Pool2dGeometry: Equatable {
     func validated(_ x: [Int], op: String) throws -> Pool2dGeometry {
         guard x.count == 4 else { throw TensorError.invalidShape(op: op, shape: x, reason: "is not [N, C, H, W]") }
         guard kernel.h >= 1, kernel.w >= 1, stride.h >= 1, stride.w >= 1, padding.h >= 0, padding.w >= 0,
-              padding.h * 2 <= kernel.h, padding.w * 2 <= kernel.w else {
-            throw TensorError.invalidArgument(op: op, reason: "kernel \(kernel), stride \(stride), padding \(padding) out of range (padding at most half the kernel)")
+            padding.h * 2 <= kernel.h, padding.w * 2 <= kernel.w
+        else {
+            throw TensorError.invalidArgument(
+                op: op,
+                reason:
+                    "kernel \(kernel), stride \(stride), padding \(padding) out of range (padding at most half the "
+                    + "kernel)"
+            )
         }
         guard x[2] + 2 * padding.h >= kernel.h, x[3] + 2 * padding.w >= kernel.w else {
-            throw TensorError.invalidShape(op: op, shape: x, reason: "is smaller than the kernel \(kernel.h)x\(kernel.w)")
+            throw TensorError.invalidShape(
+                op: op, shape: x, reason: "is smaller than the kernel \(kernel.h)x\(kernel.w)")
         }
         var g = self
-        g.n = x[0]; g.c = x[1]; g.h = x[2]; g.w = x[3]
+        g.n = x[0]
+        g.c = x[1]
+        g.h = x[2]
+        g.w = x[3]
         g.hOut = (g.h + 2 * padding.h - kernel.h) / stride.h + 1
         g.wOut = (g.w + 2 * padding.w - kernel.w) / stride.w + 1
         return g
@@ -42,76 +52,103 @@ extension Tensor {
     /// - Throws: `TensorError` when the input is not `[N, C, H, W]` or smaller than the kernel.
     public func maxPool2d(_ geometry: Pool2dGeometry) throws -> Tensor {
         let g = try geometry.validated(shape, op: "max_pool2d")
-        let planes = g.n * g.c, outHW = g.hOut * g.wOut
+        let planes = g.n * g.c
+        let outHW = g.hOut * g.wOut
         var out = [Float](unsafeUninitializedCapacity: planes * outHW) { _, k in k = planes * outHW }
         var argmax = [Int32](unsafeUninitializedCapacity: planes * outHW) { _, k in k = planes * outHW }
-        data.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in argmax.withUnsafeMutableBufferPointer { pa in
-            Parallel.forEach(planes, costPerItem: outHW * g.kernel.h * g.kernel.w) { range in
-                if g.kernel == (2, 2) && g.stride == (2, 2) && g.padding == (0, 0) {
-                    // The common 2x2/2 window, unrolled; same first-maximum and NaN rule as below.
-                    for p in range {
-                        let plane = px.baseAddress! + p * g.h * g.w, o = po.baseAddress! + p * outHW, ai = pa.baseAddress! + p * outHW
-                        for oh in 0..<g.hOut { for ow in 0..<g.wOut {
-                            let i0 = 2 * oh * g.w + 2 * ow
-                            var best = plane[i0], bestIndex = i0
-                            for d in 1...3 {
-                                let k = i0 + (d >> 1) * g.w + (d & 1), v = plane[k]
-                                if v > best || v.isNaN { best = v; bestIndex = k }
+        data.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                argmax.withUnsafeMutableBufferPointer { pa in
+                    Parallel.forEach(planes, costPerItem: outHW * g.kernel.h * g.kernel.w) { range in
+                        if g.kernel == (2, 2) && g.stride == (2, 2) && g.padding == (0, 0) {
+                            // The common 2x2/2 window, unrolled; same first-maximum and NaN rule as below.
+                            for p in range {
+                                let plane = px.baseAddress! + p * g.h * g.w
+                                let o = po.baseAddress! + p * outHW
+                                let ai = pa.baseAddress! + p * outHW
+                                for oh in 0..<g.hOut {
+                                    for ow in 0..<g.wOut {
+                                        let i0 = 2 * oh * g.w + 2 * ow
+                                        var best = plane[i0]
+                                        var bestIndex = i0
+                                        for d in 1...3 {
+                                            let k = i0 + (d >> 1) * g.w + (d & 1)
+                                            let v = plane[k]
+                                            if v > best || v.isNaN {
+                                                best = v
+                                                bestIndex = k
+                                            }
+                                        }
+                                        o[oh * g.wOut + ow] = best
+                                        ai[oh * g.wOut + ow] = Int32(bestIndex)
+                                    }
+                                }
                             }
-                            o[oh * g.wOut + ow] = best
-                            ai[oh * g.wOut + ow] = Int32(bestIndex)
-                        } }
-                    }
-                    return
-                }
-                for p in range {
-                    let plane = px.baseAddress! + p * g.h * g.w
-                    for oh in 0..<g.hOut { for ow in 0..<g.wOut {
-                        var best = -Float.infinity, bestIndex = -1
-                        for i in 0..<g.kernel.h {
-                            let ih = oh * g.stride.h - g.padding.h + i
-                            guard ih >= 0 && ih < g.h else { continue }
-                            for j in 0..<g.kernel.w {
-                                let iw = ow * g.stride.w - g.padding.w + j
-                                guard iw >= 0 && iw < g.w else { continue }
-                                let v = plane[ih * g.w + iw]
-                                if v > best || bestIndex < 0 || v.isNaN { best = v; bestIndex = ih * g.w + iw }
+                            return
+                        }
+                        for p in range {
+                            let plane = px.baseAddress! + p * g.h * g.w
+                            for oh in 0..<g.hOut {
+                                for ow in 0..<g.wOut {
+                                    var best = -Float.infinity
+                                    var bestIndex = -1
+                                    for i in 0..<g.kernel.h {
+                                        let ih = oh * g.stride.h - g.padding.h + i
+                                        guard ih >= 0 && ih < g.h else { continue }
+                                        for j in 0..<g.kernel.w {
+                                            let iw = ow * g.stride.w - g.padding.w + j
+                                            guard iw >= 0 && iw < g.w else { continue }
+                                            let v = plane[ih * g.w + iw]
+                                            if v > best || bestIndex < 0 || v.isNaN {
+                                                best = v
+                                                bestIndex = ih * g.w + iw
+                                            }
+                                        }
+                                    }
+                                    po[p * outHW + oh * g.wOut + ow] = best
+                                    pa[p * outHW + oh * g.wOut + ow] = Int32(bestIndex)
+                                }
                             }
                         }
-                        po[p * outHW + oh * g.wOut + ow] = best
-                        pa[p * outHW + oh * g.wOut + ow] = Int32(bestIndex)
-                    } }
+                    }
                 }
             }
-        } } }
-        return .result(shape: [g.n, g.c, g.hOut, g.wOut], data: out, op: .maxPool2d(self, argmax: argmax), inputs: [self])
+        }
+        return .result(
+            shape: [g.n, g.c, g.hOut, g.wOut], data: out, op: .maxPool2d(self, argmax: argmax), inputs: [self])
     }
 
     /// Average pooling (`F.avg_pool2d`, count_include_pad=True: padded zeros count in the divisor kH·kW).
     /// - Throws: `TensorError` when the input is not `[N, C, H, W]` or smaller than the kernel.
     public func avgPool2d(_ geometry: Pool2dGeometry) throws -> Tensor {
         let g = try geometry.validated(shape, op: "avg_pool2d")
-        let planes = g.n * g.c, outHW = g.hOut * g.wOut, scale = 1 / Float(g.kernel.h * g.kernel.w)
+        let planes = g.n * g.c
+        let outHW = g.hOut * g.wOut
+        let scale = 1 / Float(g.kernel.h * g.kernel.w)
         var out = [Float](repeating: 0, count: planes * outHW)
-        data.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in
-            Parallel.forEach(planes, costPerItem: outHW * g.kernel.h * g.kernel.w) { range in
-                for p in range {
-                    let plane = px.baseAddress! + p * g.h * g.w
-                    for oh in 0..<g.hOut { for ow in 0..<g.wOut {
-                        var acc: Float = 0
-                        for i in 0..<g.kernel.h {
-                            let ih = oh * g.stride.h - g.padding.h + i
-                            guard ih >= 0 && ih < g.h else { continue }
-                            for j in 0..<g.kernel.w {
-                                let iw = ow * g.stride.w - g.padding.w + j
-                                if iw >= 0 && iw < g.w { acc += plane[ih * g.w + iw] }
+        data.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                Parallel.forEach(planes, costPerItem: outHW * g.kernel.h * g.kernel.w) { range in
+                    for p in range {
+                        let plane = px.baseAddress! + p * g.h * g.w
+                        for oh in 0..<g.hOut {
+                            for ow in 0..<g.wOut {
+                                var acc: Float = 0
+                                for i in 0..<g.kernel.h {
+                                    let ih = oh * g.stride.h - g.padding.h + i
+                                    guard ih >= 0 && ih < g.h else { continue }
+                                    for j in 0..<g.kernel.w {
+                                        let iw = ow * g.stride.w - g.padding.w + j
+                                        if iw >= 0 && iw < g.w { acc += plane[ih * g.w + iw] }
+                                    }
+                                }
+                                po[p * outHW + oh * g.wOut + ow] = acc * scale
                             }
                         }
-                        po[p * outHW + oh * g.wOut + ow] = acc * scale
-                    } }
+                    }
                 }
             }
-        } }
+        }
         return .result(shape: [g.n, g.c, g.hOut, g.wOut], data: out, op: .avgPool2d(self, g), inputs: [self])
     }
 
@@ -119,9 +156,12 @@ extension Tensor {
     /// input rows floor(i·H/outH) ..< ceil((i+1)·H/outH), likewise columns. `(1, 1)` is global average pooling.
     /// - Throws: `TensorError` when the input is not `[N, C, H, W]` or an output size is not positive.
     public func adaptiveAvgPool2d(_ outH: Int, _ outW: Int) throws -> Tensor {
-        guard rank == 4 else { throw TensorError.invalidShape(op: "adaptive_avg_pool2d", shape: shape, reason: "is not [N, C, H, W]") }
+        guard rank == 4 else {
+            throw TensorError.invalidShape(op: "adaptive_avg_pool2d", shape: shape, reason: "is not [N, C, H, W]")
+        }
         guard outH >= 1, outW >= 1 else {
-            throw TensorError.invalidArgument(op: "adaptive_avg_pool2d", reason: "output size \(outH)x\(outW) must be positive")
+            throw TensorError.invalidArgument(
+                op: "adaptive_avg_pool2d", reason: "output size \(outH)x\(outW) must be positive")
         }
         let (planes, h, w) = (shape[0] * shape[1], shape[2], shape[3])
         var out = [Float](repeating: 0, count: planes * outH * outW)
@@ -136,7 +176,8 @@ extension Tensor {
                 }
             }
         }
-        return .result(shape: [shape[0], shape[1], outH, outW], data: out, op: .adaptiveAvgPool2d(self), inputs: [self])
+        return .result(
+            shape: [shape[0], shape[1], outH, outW], data: out, op: .adaptiveAvgPool2d(self), inputs: [self])
     }
 
     /// Global average pooling `[N, C, H, W]` → `[N, C]` (the head's pooling before `fc`).
@@ -152,7 +193,9 @@ extension Tensor {
 }
 
 func maxPool2dBackward(_ g: [Float], input: [Int], argmax: [Int32]) -> [Float] {
-    let planes = input[0] * input[1], plane = input[2] * input[3], outHW = planes == 0 ? 0 : argmax.count / planes
+    let planes = input[0] * input[1]
+    let plane = input[2] * input[3]
+    let outHW = planes == 0 ? 0 : argmax.count / planes
     var dx = [Float](repeating: 0, count: planes * plane)
     for p in 0..<planes {
         for o in 0..<outHW where argmax[p * outHW + o] >= 0 {
@@ -163,32 +206,40 @@ func maxPool2dBackward(_ g: [Float], input: [Int], argmax: [Int32]) -> [Float] {
 }
 
 func avgPool2dBackward(_ dy: [Float], input: [Int], geometry g: Pool2dGeometry) -> [Float] {
-    let planes = g.n * g.c, outHW = g.hOut * g.wOut, scale = 1 / Float(g.kernel.h * g.kernel.w)
+    let planes = g.n * g.c
+    let outHW = g.hOut * g.wOut
+    let scale = 1 / Float(g.kernel.h * g.kernel.w)
     var dx = [Float](repeating: 0, count: planes * g.h * g.w)
-    for p in 0..<planes { for oh in 0..<g.hOut { for ow in 0..<g.wOut {
-        let v = dy[p * outHW + oh * g.wOut + ow] * scale
-        for i in 0..<g.kernel.h {
-            let ih = oh * g.stride.h - g.padding.h + i
-            guard ih >= 0 && ih < g.h else { continue }
-            for j in 0..<g.kernel.w {
-                let iw = ow * g.stride.w - g.padding.w + j
-                if iw >= 0 && iw < g.w { dx[(p * g.h + ih) * g.w + iw] += v }
+    for p in 0..<planes {
+        for oh in 0..<g.hOut {
+            for ow in 0..<g.wOut {
+                let v = dy[p * outHW + oh * g.wOut + ow] * scale
+                for i in 0..<g.kernel.h {
+                    let ih = oh * g.stride.h - g.padding.h + i
+                    guard ih >= 0 && ih < g.h else { continue }
+                    for j in 0..<g.kernel.w {
+                        let iw = ow * g.stride.w - g.padding.w + j
+                        if iw >= 0 && iw < g.w { dx[(p * g.h + ih) * g.w + iw] += v }
+                    }
+                }
             }
         }
-    } } }
+    }
     return dx
 }
 
 func adaptiveAvgPool2dBackward(_ dy: [Float], input: [Int], output: [Int]) -> [Float] {
     let (planes, h, w, outH, outW) = (input[0] * input[1], input[2], input[3], output[2], output[3])
     var dx = [Float](repeating: 0, count: planes * h * w)
-    for p in 0..<planes { for oh in 0..<outH {
-        let (h0, h1) = adaptiveRange(oh, outH, h)
-        for ow in 0..<outW {
-            let (w0, w1) = adaptiveRange(ow, outW, w)
-            let v = dy[(p * outH + oh) * outW + ow] / Float(Swift.max(1, (h1 - h0) * (w1 - w0)))
-            for ih in h0..<h1 { for iw in w0..<w1 { dx[(p * h + ih) * w + iw] += v } }
+    for p in 0..<planes {
+        for oh in 0..<outH {
+            let (h0, h1) = adaptiveRange(oh, outH, h)
+            for ow in 0..<outW {
+                let (w0, w1) = adaptiveRange(ow, outW, w)
+                let v = dy[(p * outH + oh) * outW + ow] / Float(Swift.max(1, (h1 - h0) * (w1 - w0)))
+                for ih in h0..<h1 { for iw in w0..<w1 { dx[(p * h + ih) * w + iw] += v } }
+            }
         }
-    } }
+    }
     return dx
 }

@@ -24,7 +24,10 @@ public struct SeededRandom: RandomNumberGenerator {
     public mutating func next() -> UInt64 {
         let result = rotl(s.1 &* 5, 7) &* 9
         let t = s.1 << 17
-        s.2 ^= s.0; s.3 ^= s.1; s.1 ^= s.2; s.0 ^= s.3
+        s.2 ^= s.0
+        s.3 ^= s.1
+        s.1 ^= s.2
+        s.0 ^= s.3
         s.2 ^= t
         s.3 = rotl(s.3, 45)
         return result
@@ -37,7 +40,10 @@ public struct SeededRandom: RandomNumberGenerator {
 
     /// Standard normal sample (Box–Muller, the second value of each pair is kept for the next call).
     public mutating func nextNormal() -> Float {
-        if let v = spareNormal { spareNormal = nil; return v }
+        if let v = spareNormal {
+            spareNormal = nil
+            return v
+        }
         var u1 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
         if u1 < 1e-300 { u1 = 1e-300 }
         let u2 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
@@ -51,13 +57,13 @@ public struct SeededRandom: RandomNumberGenerator {
 }
 
 #if canImport(Glibc)
-import Glibc
-private func _log(_ x: Double) -> Double { Glibc.log(x) }
-private func _sin(_ x: Double) -> Double { Glibc.sin(x) }
-private func _cos(_ x: Double) -> Double { Glibc.cos(x) }
+    import Glibc
+    private func _log(_ x: Double) -> Double { Glibc.log(x) }
+    private func _sin(_ x: Double) -> Double { Glibc.sin(x) }
+    private func _cos(_ x: Double) -> Double { Glibc.cos(x) }
 #else
-import Darwin
-private func _log(_ x: Double) -> Double { Darwin.log(x) }
-private func _sin(_ x: Double) -> Double { Darwin.sin(x) }
-private func _cos(_ x: Double) -> Double { Darwin.cos(x) }
+    import Darwin
+    private func _log(_ x: Double) -> Double { Darwin.log(x) }
+    private func _sin(_ x: Double) -> Double { Darwin.sin(x) }
+    private func _cos(_ x: Double) -> Double { Darwin.cos(x) }
 #endif

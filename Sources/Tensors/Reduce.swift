@@ -40,7 +40,9 @@ extension Tensor {
     /// - Throws: `TensorError.invalidShape` for an axis out of range or of size 0.
     public func max(axis: Int) throws -> Tensor {
         let ax = try normalizedAxes([axis], rank: rank, op: "max", shape: shape)[0]
-        guard shape[ax] > 0 else { throw TensorError.invalidShape(op: "max", shape: shape, reason: "has an empty axis \(ax)") }
+        guard shape[ax] > 0 else {
+            throw TensorError.invalidShape(op: "max", shape: shape, reason: "has an empty axis \(ax)")
+        }
         let (values, indices) = maxAlong(axis: ax)
         var outShape = shape
         outShape.remove(at: ax)
@@ -51,19 +53,26 @@ extension Tensor {
     /// - Throws: `TensorError.invalidShape` for an axis out of range or of size 0.
     public func argmax(axis: Int) throws -> [Int] {
         let ax = try normalizedAxes([axis], rank: rank, op: "argmax", shape: shape)[0]
-        guard shape[ax] > 0 else { throw TensorError.invalidShape(op: "argmax", shape: shape, reason: "has an empty axis \(ax)") }
+        guard shape[ax] > 0 else {
+            throw TensorError.invalidShape(op: "argmax", shape: shape, reason: "has an empty axis \(ax)")
+        }
         return maxAlong(axis: ax).1.map(Int.init)
     }
 
     private func maxAlong(axis: Int) -> ([Float], [Int32]) {
-        let outer = shape[..<axis].reduce(1, *), n = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
+        let outer = shape[..<axis].reduce(1, *)
+        let n = shape[axis]
+        let inner = shape[(axis + 1)...].reduce(1, *)
         var values = [Float](repeating: -.infinity, count: outer * inner)
         var indices = [Int32](repeating: 0, count: outer * inner)
         for o in 0..<outer {
             for k in 0..<n {
                 for i in 0..<inner {
                     let v = data[(o * n + k) * inner + i]
-                    if v > values[o * inner + i] || (k == 0) { values[o * inner + i] = v; indices[o * inner + i] = Int32(k) }
+                    if v > values[o * inner + i] || (k == 0) {
+                        values[o * inner + i] = v
+                        indices[o * inner + i] = Int32(k)
+                    }
                 }
             }
         }
@@ -78,7 +87,10 @@ extension Tensor {
         }
         let c = shape[1]
         return (0..<shape[0]).map { r in
-            Array((0..<c).sorted { data[r * c + $0] > data[r * c + $1] || (data[r * c + $0] == data[r * c + $1] && $0 < $1) }.prefix(k))
+            Array(
+                (0..<c).sorted {
+                    data[r * c + $0] > data[r * c + $1] || (data[r * c + $0] == data[r * c + $1] && $0 < $1)
+                }.prefix(k))
         }
     }
 }
@@ -93,7 +105,9 @@ func expandReduced(_ g: [Float], to inShape: [Int], axes: [Int], scale: Float) -
 }
 
 func maxBackward(_ g: [Float], input: [Int], argmax: [Int32], axis: Int) -> [Float] {
-    let outer = input[..<axis].reduce(1, *), n = input[axis], inner = input[(axis + 1)...].reduce(1, *)
+    let outer = input[..<axis].reduce(1, *)
+    let n = input[axis]
+    let inner = input[(axis + 1)...].reduce(1, *)
     var out = [Float](repeating: 0, count: input.reduce(1, *))
     for o in 0..<outer {
         for i in 0..<inner {
@@ -124,7 +138,8 @@ extension Tensor {
     /// - Throws: `TensorError` unless `self` is `[N, C]` with N labels.
     public func accuracy(labels: [Int]) throws -> Double {
         guard rank == 2, shape[0] == labels.count else {
-            throw TensorError.invalidShape(op: "accuracy", shape: shape, reason: "is not [N, classes] for \(labels.count) labels")
+            throw TensorError.invalidShape(
+                op: "accuracy", shape: shape, reason: "is not [N, classes] for \(labels.count) labels")
         }
         let predictions = try argmax(axis: 1)
         return labels.isEmpty ? 0 : Double(zip(predictions, labels).filter { $0 == $1 }.count) / Double(labels.count)

@@ -8,12 +8,14 @@ extension Tensor {
         if let i = shape.firstIndex(of: -1) {
             let known = shape.enumerated().filter { $0.offset != i }.map(\.element).reduce(1, *)
             guard known > 0, count % known == 0 else {
-                throw TensorError.invalidShape(op: "reshape", shape: self.shape, reason: "cannot be viewed as \(formatShape(newShape))")
+                throw TensorError.invalidShape(
+                    op: "reshape", shape: self.shape, reason: "cannot be viewed as \(formatShape(newShape))")
             }
             shape[i] = count / known
         }
         guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == count else {
-            throw TensorError.invalidShape(op: "reshape", shape: self.shape, reason: "cannot be viewed as \(formatShape(newShape))")
+            throw TensorError.invalidShape(
+                op: "reshape", shape: self.shape, reason: "cannot be viewed as \(formatShape(newShape))")
         }
         return .result(shape: shape, data: data, op: .reshape(self), inputs: [self])
     }
@@ -27,16 +29,20 @@ extension Tensor {
     /// Transpose of a matrix `[R, C]` → `[C, R]`.
     /// - Throws: `TensorError.invalidShape` unless rank 2.
     public func transposed() throws -> Tensor {
-        guard rank == 2 else { throw TensorError.invalidShape(op: "transpose", shape: shape, reason: "is not a matrix") }
-        return .result(shape: [shape[1], shape[0]], data: transpose2dData(data, rows: shape[0], cols: shape[1]),
-                       op: .transpose2d(self), inputs: [self])
+        guard rank == 2 else {
+            throw TensorError.invalidShape(op: "transpose", shape: shape, reason: "is not a matrix")
+        }
+        return .result(
+            shape: [shape[1], shape[0]], data: transpose2dData(data, rows: shape[0], cols: shape[1]),
+            op: .transpose2d(self), inputs: [self])
     }
 
     /// Rows `start..<start+length` along axis 0 (a batch slice, `x[start:start+length]`).
     /// - Throws: `TensorError.invalidArgument` when the range is outside `0..<shape[0]`.
     public func slice(_ start: Int, length: Int) throws -> Tensor {
         guard rank >= 1, start >= 0, length >= 0, start + length <= shape[0] else {
-            throw TensorError.invalidArgument(op: "slice", reason: "rows \(start)..<\(start + length) outside \(formatShape(shape))")
+            throw TensorError.invalidArgument(
+                op: "slice", reason: "rows \(start)..<\(start + length) outside \(formatShape(shape))")
         }
         let row = shape[0] == 0 ? 0 : count / shape[0]
         let out = Array(data[(start * row)..<((start + length) * row)])
@@ -49,12 +55,15 @@ extension Tensor {
 public func concat(_ parts: [Tensor], axis: Int = 0) throws -> Tensor {
     guard let first = parts.first else { throw TensorError.invalidArgument(op: "concat", reason: "no tensors given") }
     guard axis >= 0 && axis < first.rank else {
-        throw TensorError.invalidArgument(op: "concat", reason: "axis \(axis) out of range for \(formatShape(first.shape))")
+        throw TensorError.invalidArgument(
+            op: "concat", reason: "axis \(axis) out of range for \(formatShape(first.shape))")
     }
     for p in parts.dropFirst() {
-        var a = p.shape, b = first.shape
+        var a = p.shape
+        var b = first.shape
         guard a.count == b.count else { throw TensorError.shapeMismatch(op: "concat", lhs: first.shape, rhs: p.shape) }
-        a[axis] = 0; b[axis] = 0
+        a[axis] = 0
+        b[axis] = 0
         guard a == b else { throw TensorError.shapeMismatch(op: "concat", lhs: first.shape, rhs: p.shape) }
     }
     let outer = first.shape[..<axis].reduce(1, *)

@@ -22,8 +22,13 @@ public final class Tensor {
             return storage
         }
         set {
-            if let pendingLock { pendingLock.lock(); pendingValues = nil; pendingLock.unlock() }
-            planeMoments = nil; storage = newValue
+            if let pendingLock {
+                pendingLock.lock()
+                pendingValues = nil
+                pendingLock.unlock()
+            }
+            planeMoments = nil
+            storage = newValue
         }
         // In place, without copying the array: a `didSet` here would make every element write from another
         // module copy the whole array (a read, the change, a write back).
@@ -84,8 +89,9 @@ public final class Tensor {
     /// - Precondition: `data.count` equals the product of `shape` (callers validate user input
     ///   first, e.g. with `Tensor.validated(shape:data:)`).
     public init(shape: [Int], data: [Float], requiresGrad: Bool = false) {
-        precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == data.count,
-                     "Tensor: \(data.count) elements do not fill shape \(shape)")
+        precondition(
+            shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == data.count,
+            "Tensor: \(data.count) elements do not fill shape \(shape)")
         self.shape = shape
         self.storage = data
         self.pendingLock = nil
@@ -96,8 +102,9 @@ public final class Tensor {
     /// - Throws: `TensorError.invalidShape` when `data.count != product(shape)` or a size is negative.
     public static func validated(shape: [Int], data: [Float]) throws -> Tensor {
         guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == data.count else {
-            throw TensorError.invalidShape(op: "tensor", shape: shape,
-                                           reason: "needs \(shape.reduce(1, *)) elements, got \(data.count)")
+            throw TensorError.invalidShape(
+                op: "tensor", shape: shape,
+                reason: "needs \(shape.reduce(1, *)) elements, got \(data.count)")
         }
         return Tensor(shape: shape, data: data)
     }
@@ -149,15 +156,21 @@ extension Tensor {
         return Tensor(shape: [n], data: (0..<n).map { start + Float($0) * step })
     }
     /// Normal samples N(mean, std²) from a seeded generator.
-    public static func normal(_ shape: [Int], mean: Float = 0, std: Float = 1, rng: inout SeededRandom,
-                              requiresGrad: Bool = false) -> Tensor {
+    public static func normal(
+        _ shape: [Int], mean: Float = 0, std: Float = 1, rng: inout SeededRandom,
+        requiresGrad: Bool = false
+    ) -> Tensor {
         let n = shape.reduce(1, *)
-        return Tensor(shape: shape, data: (0..<n).map { _ in mean + std * rng.nextNormal() }, requiresGrad: requiresGrad)
+        return Tensor(
+            shape: shape, data: (0..<n).map { _ in mean + std * rng.nextNormal() }, requiresGrad: requiresGrad)
     }
     /// Uniform samples in `[low, high)` from a seeded generator.
-    public static func uniform(_ shape: [Int], low: Float = 0, high: Float = 1, rng: inout SeededRandom,
-                               requiresGrad: Bool = false) -> Tensor {
+    public static func uniform(
+        _ shape: [Int], low: Float = 0, high: Float = 1, rng: inout SeededRandom,
+        requiresGrad: Bool = false
+    ) -> Tensor {
         let n = shape.reduce(1, *)
-        return Tensor(shape: shape, data: (0..<n).map { _ in low + (high - low) * rng.nextFloat() }, requiresGrad: requiresGrad)
+        return Tensor(
+            shape: shape, data: (0..<n).map { _ in low + (high - low) * rng.nextFloat() }, requiresGrad: requiresGrad)
     }
 }

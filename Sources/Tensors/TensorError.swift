@@ -13,11 +13,11 @@ public enum TensorError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .shapeMismatch(op, lhs, rhs):
+        case .shapeMismatch(let op, let lhs, let rhs):
             return "\(op): shapes \(formatShape(lhs)) and \(formatShape(rhs)) are not compatible"
-        case let .invalidShape(op, shape, reason):
+        case .invalidShape(let op, let shape, let reason):
             return "\(op): input \(formatShape(shape)) \(reason)"
-        case let .invalidArgument(op, reason):
+        case .invalidArgument(let op, let reason):
             return "\(op): \(reason)"
         }
     }

@@ -9,8 +9,9 @@ import CKernels
 
 /// Σ (p[i] − mu)² for i < n.
 @inline(__always) func vectorSquaredDeviation(_ p: UnsafePointer<Float>, _ n: Int, mean mu: Float) -> Float {
-    var sum: Float = 0, squares: Float = 0
-    sskd_deviations(p, n, mu, &sum, &squares)   // the same 16-lane sum of squares as the plane moments
+    var sum: Float = 0
+    var squares: Float = 0
+    sskd_deviations(p, n, mu, &sum, &squares)  // the same 16-lane sum of squares as the plane moments
     return squares
 }
 
@@ -19,57 +20,77 @@ import CKernels
 struct FusedReluMask { var scale: Float, shift: Float }
 
 /// (Σ g[i], Σ g[i]·(x[i] − mu)) for i < n, g masked by the fused ReLU's mask when given.
-@inline(__always) func vectorSumAndDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean mu: Float,
-                                       relu: FusedReluMask? = nil) -> (Float, Float) {
-    var a: Float = 0, b: Float = 0
+@inline(__always) func vectorSumAndDot(
+    _ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean mu: Float,
+    relu: FusedReluMask? = nil
+) -> (Float, Float) {
+    var a: Float = 0
+    var b: Float = 0
     sskd_sum_and_dot(g, x, n, mu, relu == nil ? 0 : 1, relu?.scale ?? 0, relu?.shift ?? 0, &a, &b)
     return (a, b)
 }
 
 /// out[i] = x[i]·scale + shift for i < n (`out` may be `x`), then max(·, 0) as `vectorRelu` when `relu`;
 /// x masked by `mask` first when given.
-@inline(__always) func vectorAffine(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int, scale: Float, shift: Float,
-                                    relu: Bool = false, mask: UnsafePointer<Float>? = nil) {
+@inline(__always) func vectorAffine(
+    _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int, scale: Float, shift: Float,
+    relu: Bool = false, mask: UnsafePointer<Float>? = nil
+) {
     sskd_affine(x, out, n, scale, shift, relu ? 1 : 0, relu ? nil : mask)
 }
 
 /// out[i] = (x[i]·scale + shift) + r[i] for i < n, then max(·, 0) when `relu`: a batch norm, the residual add and
 /// the ReLU in one pass, rounded exactly as `vectorAffine` followed by `vectorAddRelu` (or `vectorAdd`).
-@inline(__always) func vectorAffineAdd(_ x: UnsafePointer<Float>, _ r: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
-                                       scale: Float, shift: Float, relu: Bool) {
+@inline(__always) func vectorAffineAdd(
+    _ x: UnsafePointer<Float>, _ r: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
+    scale: Float, shift: Float, relu: Bool
+) {
     sskd_affine_add(x, r, out, n, scale, shift, relu ? 1 : 0)
 }
 
 /// Writes masked g (g[i] where mask[i] > 0, else 0) to `out` and returns (Σ out[i], Σ out[i]·(x[i] − mu)) for i < n:
 /// `vectorReluBackward` and `vectorSumAndDot` in one pass.
-@inline(__always) func vectorMaskSumAndDot(_ g: UnsafePointer<Float>, mask: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
-                                           _ out: UnsafeMutablePointer<Float>, _ n: Int, mean mu: Float) -> (Float, Float) {
-    var a: Float = 0, b: Float = 0
+@inline(__always) func vectorMaskSumAndDot(
+    _ g: UnsafePointer<Float>, mask: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>, _ n: Int, mean mu: Float
+) -> (Float, Float) {
+    var a: Float = 0
+    var b: Float = 0
     sskd_mask_sum_and_dot(g, mask, x, out, n, mu, &a, &b)
     return (a, b)
 }
 
 /// out[i] = a·g[i] − b·x[i] + c for i < n, g masked by the fused ReLU's mask when given.
-@inline(__always) func vectorLinear2(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
-                                     a: Float, b: Float, c: Float, relu: FusedReluMask? = nil) {
+@inline(__always) func vectorLinear2(
+    _ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
+    a: Float, b: Float, c: Float, relu: FusedReluMask? = nil
+) {
     sskd_linear2(g, x, out, n, a, b, c, relu == nil ? 0 : 1, relu?.scale ?? 0, relu?.shift ?? 0)
 }
 
 /// out[i] = x[i] > 0 ? x[i] : 0 for i < n.
-@inline(__always) func vectorRelu(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) { sskd_relu(x, out, n) }
+@inline(__always) func vectorRelu(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+    sskd_relu(x, out, n)
+}
 
 /// out[i] = x[i] > 0 ? g[i] : 0 for i < n (the ReLU backward).
-@inline(__always) func vectorReluBackward(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+@inline(__always) func vectorReluBackward(
+    _ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int
+) {
     sskd_relu_backward(g, x, out, n)
 }
 
 /// out[i] = a[i] + b[i] for i < n (`out` may be `a`).
-@inline(__always) func vectorAdd(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+@inline(__always) func vectorAdd(
+    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int
+) {
     sskd_add(a, b, out, n)
 }
 
 /// out[i] = max(a[i] + b[i], 0) for i < n (NaN → 0, as `vectorRelu`).
-@inline(__always) func vectorAddRelu(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+@inline(__always) func vectorAddRelu(
+    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int
+) {
     sskd_add_relu(a, b, out, n)
 }
 

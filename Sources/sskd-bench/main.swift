@@ -31,14 +31,26 @@ func parseOptions() -> Options {
     }
     while let a = args.next() {
         switch a {
-        case "--threads": guard let t = Int(value(a)), t >= 1 else { fail("--threads needs a positive integer") }; o.threads = t
-        case "--only": o.only = value(a).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case "--threads":
+            guard let t = Int(value(a)), t >= 1 else { fail("--threads needs a positive integer") }
+            o.threads = t
+        case "--only":
+            o.only = value(a).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            }
         case "--json": o.json = value(a)
-        case "--quiet": guard let q = Double(value(a)), q >= 0 else { fail("--quiet needs seconds ≥ 0") }; o.quiet = q
+        case "--quiet":
+            guard let q = Double(value(a)), q >= 0 else { fail("--quiet needs seconds ≥ 0") }
+            o.quiet = q
         case "--data": o.data = true
-        case "--steps": guard let n = Int(value(a)), n >= 1 else { fail("--steps needs a positive integer") }; o.steps = n
+        case "--steps":
+            guard let n = Int(value(a)), n >= 1 else { fail("--steps needs a positive integer") }
+            o.steps = n
         case "-h", "--help":
-            print("usage: sskd-bench [--threads N] [--only name,...] [--steps N] [--json FILE] [--quiet SECONDS] | --data"); exit(0)
+            print(
+                "usage: sskd-bench [--threads N] [--only name,...] [--steps N] [--json FILE] [--quiet SECONDS] | --data"
+            )
+            exit(0)
         default: fail("unknown option \(a)")
         }
     }
@@ -67,7 +79,8 @@ func processCPU() -> Double {
 /// Busy jiffies of the whole machine from the first line of /proc/stat (user..steal minus idle and iowait).
 func busyJiffies() -> Double {
     guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-          let line = text.split(separator: "\n").first else { return 0 }
+        let line = text.split(separator: "\n").first
+    else { return 0 }
     let v = line.split(separator: " ").dropFirst().prefix(8).compactMap { Double($0) }
     guard v.count == 8 else { return 0 }
     return v.reduce(0, +) - v[3] - v[4]
@@ -85,11 +98,18 @@ func waitQuiet(timeout: Double, threshold: Double = 0.15, window: Double = 2) {
     }
 }
 
-struct Timing { var median: Double; var min: Double; var foreign: Double; var own: Double }
+struct Timing {
+    var median: Double
+    var min: Double
+    var foreign: Double
+    var own: Double
+}
 
 func timeit(_ step: () throws -> Void, warmup: Int = 10, iterations: Int = 50) rethrows -> Timing {
     for _ in 0..<warmup { try step() }
-    let b0 = busyJiffies(), c0 = processCPU(), w0 = now()
+    let b0 = busyJiffies()
+    let c0 = processCPU()
+    let w0 = now()
     var times: [Double] = []
     for _ in 0..<iterations {
         let t0 = now()
@@ -97,13 +117,16 @@ func timeit(_ step: () throws -> Void, warmup: Int = 10, iterations: Int = 50) r
         times.append(now() - t0)
     }
     let wall = now() - w0
-    let busy = (busyJiffies() - b0) / ticksPerSecond, own = processCPU() - c0
+    let busy = (busyJiffies() - b0) / ticksPerSecond
+    let own = processCPU() - c0
     times.sort()
-    let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+    let median =
+        times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
     return Timing(median: median, min: times[0], foreign: Swift.max(0, busy - own) / wall, own: own / wall)
 }
 
-/// Times `step`; with `quiet` > 0 waits for an idle machine first and retries (up to 6 times) while other load was seen.
+/// Times `step`; with `quiet` > 0 waits for an idle machine first and retries (up to 6 times) while other load was
+/// seen.
 func measure(_ step: () throws -> Void, quiet: Double, steps: Int) rethrows -> Timing {
     var best: Timing?
     for _ in 0..<(quiet > 0 ? 6 : 1) {
@@ -118,7 +141,7 @@ func measure(_ step: () throws -> Void, quiet: Double, steps: Int) rethrows -> T
 func peakRSSMiB() -> Double {
     var u = rusage()
     getrusage(RUSAGE_SELF.rawValue, &u)
-    return Double(u.ru_maxrss) / 1024   // Linux: KiB
+    return Double(u.ru_maxrss) / 1024  // Linux: KiB
 }
 
 // MARK: - Reference models (bench_torch.py)
@@ -126,13 +149,17 @@ func peakRSSMiB() -> Double {
 /// bench_torch `MLP`: flatten, Linear(784, 256), ReLU, Linear(256, 10).
 final class BenchMLP: Layer {
     let fc1: Linear, fc2: Linear
-    init(_ rng: inout WeightInit) { fc1 = Linear(784, 256, initializer: &rng); fc2 = Linear(256, 10, initializer: &rng) }
+    init(_ rng: inout WeightInit) {
+        fc1 = Linear(784, 256, initializer: &rng)
+        fc2 = Linear(256, 10, initializer: &rng)
+    }
     func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
         try fc2(fc1(x.flattened(), training: training).relu(), training: training)
     }
     var children: [(String, Layer)] { [("fc1", fc1), ("fc2", fc2)] }
     func profile(_ input: [Int]) throws -> LayerProfile {
-        let a = try fc1.profile([input[0], input.dropFirst().reduce(1, *)]), b = try fc2.profile(a.output)
+        let a = try fc1.profile([input[0], input.dropFirst().reduce(1, *)])
+        let b = try fc2.profile(a.output)
         return LayerProfile(output: b.output, macs: a.macs + b.macs)
     }
 }
@@ -142,9 +169,11 @@ final class BenchMLP: Layer {
 final class BenchCNNSmall: Layer {
     let convs: [Conv2d], bns: [BatchNorm], fc: Linear
     init(_ rng: inout WeightInit) {
-        convs = [Conv2d(1, 16, kernel: 3, padding: 1, bias: true, initializer: &rng),
-                 Conv2d(16, 32, kernel: 3, padding: 1, bias: true, initializer: &rng),
-                 Conv2d(32, 64, kernel: 3, padding: 1, bias: true, initializer: &rng)]
+        convs = [
+            Conv2d(1, 16, kernel: 3, padding: 1, bias: true, initializer: &rng),
+            Conv2d(16, 32, kernel: 3, padding: 1, bias: true, initializer: &rng),
+            Conv2d(32, 64, kernel: 3, padding: 1, bias: true, initializer: &rng),
+        ]
         bns = [BatchNorm(16), BatchNorm(32), BatchNorm(64)]
         fc = Linear(64, 10, initializer: &rng)
     }
@@ -157,10 +186,14 @@ final class BenchCNNSmall: Layer {
         return try fc(h.mean(axes: [2, 3]), training: training)
     }
     var children: [(String, Layer)] {
-        [("c1", convs[0]), ("b1", bns[0]), ("c2", convs[1]), ("b2", bns[1]), ("c3", convs[2]), ("b3", bns[2]), ("fc", fc)]
+        [
+            ("c1", convs[0]), ("b1", bns[0]), ("c2", convs[1]), ("b2", bns[1]), ("c3", convs[2]), ("b3", bns[2]),
+            ("fc", fc),
+        ]
     }
     func profile(_ input: [Int]) throws -> LayerProfile {
-        var shape = input, macs = 0
+        var shape = input
+        var macs = 0
         for i in 0..<3 {
             let p = try convs[i].profile(shape)
             macs += p.macs
@@ -184,7 +217,9 @@ func stemStage1MACs(_ model: Model, _ input: [Int]) throws -> Int {
 
 // MARK: - Steps (bench_torch train_step_fn / infer_step_fn / mimic_step_fn)
 
-func trainStep(_ forward: @escaping (Tensor, Bool) throws -> Tensor, parameters: [Tensor], x: Tensor, y: [Int]) throws -> () throws -> Void {
+func trainStep(_ forward: @escaping (Tensor, Bool) throws -> Tensor, parameters: [Tensor], x: Tensor, y: [Int]) throws
+    -> () throws -> Void
+{
     let opt = try SGD(parameters, lr: 0.01, momentum: 0.9)
     return {
         opt.zeroGrad()
@@ -216,7 +251,13 @@ func mimicStep(teacher: Model, student: Model, x: Tensor) throws -> () throws ->
 
 // MARK: - Main
 
-struct Bench { let name: String; let batch: Int; let macsPerImage: Int; let flopFactor: Int; let make: () throws -> () throws -> Void }
+struct Bench {
+    let name: String
+    let batch: Int
+    let macsPerImage: Int
+    let flopFactor: Int
+    let make: () throws -> () throws -> Void
+}
 
 let options = parseOptions()
 if options.data {
@@ -229,46 +270,88 @@ if options.data {
         times.append(now() - t0)
     }
     times.sort()
-    print("load fashion-mnist train (\(count) images): median \(String(format: "%.3f", times[2])) s, min \(String(format: "%.3f", times[0])) s")
+    print(
+        "load fashion-mnist train (\(count) images): median \(String(format: "%.3f", times[2])) s, min "
+            + "\(String(format: "%.3f", times[0])) s"
+    )
     exit(0)
 }
 Parallel.threads = options.threads
 var rng = SeededRandom(seed: 0)
 let batch = 64
-let mnistX = Tensor.normal([batch, 1, 28, 28], rng: &rng), cifarX = Tensor.normal([batch, 3, 32, 32], rng: &rng)
-let y10 = (0..<batch).map { _ in rng.nextInt(below: 10) }, y100 = (0..<batch).map { _ in rng.nextInt(below: 100) }
+let mnistX = Tensor.normal([batch, 1, 28, 28], rng: &rng)
+let cifarX = Tensor.normal([batch, 3, 32, 32], rng: &rng)
+let y10 = (0..<batch).map { _ in rng.nextInt(below: 10) }
+let y100 = (0..<batch).map { _ in rng.nextInt(below: 100) }
 let cifarX256 = Tensor.normal([256, 3, 32, 32], rng: &rng)
 let cifar1 = [1, 3, 32, 32]
 
 func zoo(_ arch: String, _ classes: Int) throws -> Model { try Zoo.make(arch, channels: 3, classes: classes) }
 
 let benches: [Bench] = try [
-    { var w = WeightInit(seed: 1); let m = BenchMLP(&w)
-      return Bench(name: "train mlp b64", batch: batch, macsPerImage: try m.profile([1, 1, 28, 28]).macs, flopFactor: 3) {
-          try trainStep({ try m($0, training: $1) }, parameters: m.namedParameters().map(\.1), x: mnistX, y: y10) } }(),
-    { var w = WeightInit(seed: 2); let m = BenchCNNSmall(&w)
-      return Bench(name: "train cnn-small b64", batch: batch, macsPerImage: try m.profile([1, 1, 28, 28]).macs, flopFactor: 3) {
-          try trainStep({ try m($0, training: $1) }, parameters: m.namedParameters().map(\.1), x: mnistX, y: y10) } }(),
-    Bench(name: "train resnet8 b64", batch: batch, macsPerImage: try zoo("resnet8", 10).profile(cifar1).macs, flopFactor: 3) {
-        let m = try zoo("resnet8", 10); return try trainStep({ try m.forward($0, training: $1) }, parameters: m.parameters(), x: cifarX, y: y10) },
-    Bench(name: "train resnet20 b64", batch: batch, macsPerImage: try zoo("resnet20", 100).profile(cifar1).macs, flopFactor: 3) {
-        let m = try zoo("resnet20", 100); return try trainStep({ try m.forward($0, training: $1) }, parameters: m.parameters(), x: cifarX, y: y100) },
-    Bench(name: "infer resnet8 b256", batch: 256, macsPerImage: try zoo("resnet8", 10).profile(cifar1).macs, flopFactor: 1) {
-        let m = try zoo("resnet8", 10); return inferStep({ try m.forward($0, training: $1) }, x: cifarX256) },
-    Bench(name: "infer resnet20 b256", batch: 256, macsPerImage: try zoo("resnet20", 100).profile(cifar1).macs, flopFactor: 1) {
-        let m = try zoo("resnet20", 100); return inferStep({ try m.forward($0, training: $1) }, x: cifarX256) },
-    Bench(name: "mimic r20->r8 stage1 b64", batch: batch,
-          macsPerImage: try stemStage1MACs(zoo("resnet20", 100), cifar1) + 3 * stemStage1MACs(zoo("resnet8", 10), cifar1), flopFactor: 1) {
-        try mimicStep(teacher: zoo("resnet20", 100), student: zoo("resnet8", 10), x: cifarX) },
+    {
+        var w = WeightInit(seed: 1)
+        let m = BenchMLP(&w)
+        return Bench(
+            name: "train mlp b64", batch: batch, macsPerImage: try m.profile([1, 1, 28, 28]).macs, flopFactor: 3
+        ) {
+            try trainStep({ try m($0, training: $1) }, parameters: m.namedParameters().map(\.1), x: mnistX, y: y10)
+        }
+    }(),
+    {
+        var w = WeightInit(seed: 2)
+        let m = BenchCNNSmall(&w)
+        return Bench(
+            name: "train cnn-small b64", batch: batch, macsPerImage: try m.profile([1, 1, 28, 28]).macs, flopFactor: 3
+        ) {
+            try trainStep({ try m($0, training: $1) }, parameters: m.namedParameters().map(\.1), x: mnistX, y: y10)
+        }
+    }(),
+    Bench(
+        name: "train resnet8 b64", batch: batch, macsPerImage: try zoo("resnet8", 10).profile(cifar1).macs,
+        flopFactor: 3
+    ) {
+        let m = try zoo("resnet8", 10)
+        return try trainStep({ try m.forward($0, training: $1) }, parameters: m.parameters(), x: cifarX, y: y10)
+    },
+    Bench(
+        name: "train resnet20 b64", batch: batch, macsPerImage: try zoo("resnet20", 100).profile(cifar1).macs,
+        flopFactor: 3
+    ) {
+        let m = try zoo("resnet20", 100)
+        return try trainStep({ try m.forward($0, training: $1) }, parameters: m.parameters(), x: cifarX, y: y100)
+    },
+    Bench(
+        name: "infer resnet8 b256", batch: 256, macsPerImage: try zoo("resnet8", 10).profile(cifar1).macs, flopFactor: 1
+    ) {
+        let m = try zoo("resnet8", 10)
+        return inferStep({ try m.forward($0, training: $1) }, x: cifarX256)
+    },
+    Bench(
+        name: "infer resnet20 b256", batch: 256, macsPerImage: try zoo("resnet20", 100).profile(cifar1).macs,
+        flopFactor: 1
+    ) {
+        let m = try zoo("resnet20", 100)
+        return inferStep({ try m.forward($0, training: $1) }, x: cifarX256)
+    },
+    Bench(
+        name: "mimic r20->r8 stage1 b64", batch: batch,
+        macsPerImage: try stemStage1MACs(zoo("resnet20", 100), cifar1) + 3 * stemStage1MACs(zoo("resnet8", 10), cifar1),
+        flopFactor: 1
+    ) {
+        try mimicStep(teacher: zoo("resnet20", 100), student: zoo("resnet8", 10), x: cifarX)
+    },
 ]
 
 print("sskd-bench threads=\(Parallel.threads) kernels=\(kernelInstructionSet)")
 func pad(_ s: String, _ n: Int, left: Bool = false) -> String {
-    s.count >= n ? s : (left ? s + String(repeating: " ", count: n - s.count) : String(repeating: " ", count: n - s.count) + s)
+    s.count >= n
+        ? s : (left ? s + String(repeating: " ", count: n - s.count) : String(repeating: " ", count: n - s.count) + s)
 }
 func f(_ v: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", v) }
-print(pad("benchmark", 28, left: true), pad("med_ms", 9), pad("min_ms", 9), pad("img/s", 9), pad("GFLOP/s", 8),
-      pad("MFLOP/img", 10), pad("own_cpu", 7), pad("foreign", 7), pad("peak_MiB", 9))
+print(
+    pad("benchmark", 28, left: true), pad("med_ms", 9), pad("min_ms", 9), pad("img/s", 9), pad("GFLOP/s", 8),
+    pad("MFLOP/img", 10), pad("own_cpu", 7), pad("foreign", 7), pad("peak_MiB", 9))
 var results: [[String: Any]] = []
 for b in benches where options.only.isEmpty || options.only.contains(where: { b.name.contains($0) }) {
     let t: Timing
@@ -279,13 +362,18 @@ for b in benches where options.only.isEmpty || options.only.contains(where: { b.
         fail("\(b.name): \(error)")
     }
     let flop = 2 * Double(b.macsPerImage * b.flopFactor * b.batch)
-    let gflops = flop / t.median * 1e-9, rss = peakRSSMiB()
-    print(pad(b.name, 28, left: true), pad(f(t.median * 1e3, 2), 9), pad(f(t.min * 1e3, 2), 9), pad(f(Double(b.batch) / t.median, 0), 9),
-          pad(f(gflops, 1), 8), pad(f(2 * Double(b.macsPerImage * b.flopFactor) * 1e-6, 2), 10), pad(f(t.own, 2), 7),
-          pad(f(t.foreign, 2), 7), pad(f(rss, 0), 9))
+    let gflops = flop / t.median * 1e-9
+    let rss = peakRSSMiB()
+    print(
+        pad(b.name, 28, left: true), pad(f(t.median * 1e3, 2), 9), pad(f(t.min * 1e3, 2), 9),
+        pad(f(Double(b.batch) / t.median, 0), 9),
+        pad(f(gflops, 1), 8), pad(f(2 * Double(b.macsPerImage * b.flopFactor) * 1e-6, 2), 10), pad(f(t.own, 2), 7),
+        pad(f(t.foreign, 2), 7), pad(f(rss, 0), 9))
     fflush(stdout)
-    results.append(["name": b.name, "med_ms": t.median * 1e3, "min_ms": t.min * 1e3, "img_s": Double(b.batch) / t.median,
-                    "gflops": gflops, "foreign": t.foreign, "peak_rss_mib": rss])
+    results.append([
+        "name": b.name, "med_ms": t.median * 1e3, "min_ms": t.min * 1e3, "img_s": Double(b.batch) / t.median,
+        "gflops": gflops, "foreign": t.foreign, "peak_rss_mib": rss,
+    ])
 }
 if let path = options.json {
     do {

@@ -9,7 +9,8 @@ struct SSKD: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sskd",
         abstract: "Stage-by-Stage Knowledge Distillation: an interactive command language.",
-        discussion: "Without FILE or -c, runs the REPL when stdin is a terminal and reads commands from stdin otherwise.",
+        discussion:
+            "Without FILE or -c, runs the REPL when stdin is a terminal and reads commands from stdin otherwise.",
         version: Session.version)
 
     @Option(name: .customShort("c"), help: ArgumentHelp("Run these commands instead of a file.", valueName: "commands"))
@@ -30,25 +31,31 @@ struct SSKD: ParsableCommand {
     @Flag(help: "Continue after errors instead of stopping at the first one.")
     var keepGoing = false
 
-    @Option(help: ArgumentHelp("Write the session as a Markdown notebook (cells, outputs, plots) when it ends.", valueName: "FILE.md"))
+    @Option(
+        help: ArgumentHelp(
+            "Write the session as a Markdown notebook (cells, outputs, plots) when it ends.", valueName: "FILE.md"))
     var notebook: String?
 
     @Argument(help: ArgumentHelp("A script to replay.", valueName: "FILE.sskd"))
     var script: String?
 
-    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Arguments the script sees as $1, $2, ...", valueName: "ARGS"))
+    @Argument(
+        parsing: .allUnrecognized, help: ArgumentHelp("Arguments the script sees as $1, $2, ...", valueName: "ARGS"))
     var scriptArguments: [String] = []
 
     func run() throws {
         if let bad = ([script].compactMap { $0 } + scriptArguments).first(where: { $0.hasPrefix("-") && $0.count > 1 }),
-           script == nil || script == bad {
+            script == nil || script == bad
+        {
             throw ValidationError("unknown option '\(bad)'")
         }
         let session = Session.standard()
         session.echo = echo
         session.keepGoing = keepGoing
-        for (name, value) in [("quiet", quiet ? Value.bool(true) : nil), ("seed", seed.map { Value.number(Double($0)) }),
-                              ("threads", threads.map { Value.number(Double($0)) })] {
+        for (name, value) in [
+            ("quiet", quiet ? Value.bool(true) : nil), ("seed", seed.map { Value.number(Double($0)) }),
+            ("threads", threads.map { Value.number(Double($0)) }),
+        ] {
             if let value, let problem = session.options.set(name, value) { throw ValidationError(problem) }
         }
         let arguments = commands == nil ? scriptArguments : [script].compactMap { $0 } + scriptArguments

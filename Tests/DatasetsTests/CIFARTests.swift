@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Datasets
 
 final class CIFARTests: XCTestCase {
@@ -9,7 +10,8 @@ final class CIFARTests: XCTestCase {
 
     func testCIFAR10FolderWithMeta() throws {
         let f = try Fixtures()
-        try FileManager.default.createDirectory(atPath: f.dir + "/cifar-10-batches-bin", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: f.dir + "/cifar-10-batches-bin", withIntermediateDirectories: true)
         for b in 1...5 {
             try f.write("cifar-10-batches-bin/data_batch_\(b).bin", Self.records(2) { [UInt8(($0 + b) % 10)] })
         }
@@ -44,7 +46,9 @@ final class CIFARTests: XCTestCase {
         let f = try Fixtures()
         let folders = [f.dir, f.dir + "/cifar-10-batches-bin", f.dir + "/cifar-10-batches-py"]
         assertDatasetError(try DatasetLoader.cifar10(dir: f.dir, train: false)) {
-            $0 == .missingFiles(wanted: "CIFAR-10 test_batch.bin (binary version) or test_batch (python version)", folders: folders)
+            $0
+                == .missingFiles(
+                    wanted: "CIFAR-10 test_batch.bin (binary version) or test_batch (python version)", folders: folders)
         }
         XCTAssertEqual(DatasetError.missingFiles(wanted: "x", folders: ["/a", "/a/b"]).description, "no x in /a, /a/b")
         let truncated = try f.write("test_batch.bin", Array(Self.records(2) { _ in [0] }.dropLast(100)))

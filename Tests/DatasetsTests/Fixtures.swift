@@ -1,6 +1,7 @@
 import CZlib
 import Foundation
 import XCTest
+
 @testable import Datasets
 
 /// Writers of small data set files in the real on-disk formats, into a fresh temporary folder.
@@ -47,7 +48,8 @@ final class Fixtures {
         while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
         header += "\n"
         let length = header.utf8.count
-        return [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(length & 255), UInt8(length >> 8)] + Array(header.utf8) + data
+        return [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(length & 255), UInt8(length >> 8)] + Array(header.utf8)
+            + data
     }
 
     /// Little-endian bytes of fixed-width values.
@@ -60,13 +62,16 @@ final class Fixtures {
     /// A zip archive (as NumPy's `savez`/`savez_compressed` write) of the given members.
     static func zip(_ members: [(name: String, data: [UInt8])], deflate: Bool) -> [UInt8] {
         func le(_ v: Int, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
-        var out = [UInt8](), central = [UInt8]()
+        var out = [UInt8]()
+        var central = [UInt8]()
         for (name, data) in members {
             let stored = deflate ? rawDeflate(data) : data
             let crc = Int(data.withUnsafeBufferPointer { crc32(0, $0.baseAddress, UInt32($0.count)) })
-            let fields = le(deflate ? 8 : 0, 2) + le(0, 4) + le(crc, 4) + le(stored.count, 4) + le(data.count, 4)
+            let fields =
+                le(deflate ? 8 : 0, 2) + le(0, 4) + le(crc, 4) + le(stored.count, 4) + le(data.count, 4)
                 + le(name.utf8.count, 2) + le(0, 2)
-            central += le(0x0201_4B50, 4) + le(20, 2) + le(20, 2) + le(0, 2) + fields + le(0, 2) + le(0, 2) + le(0, 2)
+            central +=
+                le(0x0201_4B50, 4) + le(20, 2) + le(20, 2) + le(0, 2) + fields + le(0, 2) + le(0, 2) + le(0, 2)
                 + le(0, 4) + le(out.count, 4) + Array(name.utf8)
             out += le(0x0403_4B50, 4) + le(20, 2) + le(0, 2) + fields + Array(name.utf8) + stored
         }
@@ -77,8 +82,9 @@ final class Fixtures {
     /// Raw deflate (no zlib/gzip wrapper), as zip method 8.
     static func rawDeflate(_ data: [UInt8]) -> [UInt8] {
         var stream = z_stream()
-        deflateInit2_(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, zlibVersion(),
-                      Int32(MemoryLayout<z_stream>.size))
+        deflateInit2_(
+            &stream, Z_BEST_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, zlibVersion(),
+            Int32(MemoryLayout<z_stream>.size))
         defer { deflateEnd(&stream) }
         var input = data
         var out = [UInt8](repeating: 0, count: data.count + 1024)
@@ -98,8 +104,10 @@ final class Fixtures {
 
 /// Asserts that `body` throws a `DatasetError` for which `check` holds, and returns it.
 @discardableResult
-func assertDatasetError<T>(_ body: @autoclosure () throws -> T, file: StaticString = #filePath, line: UInt = #line,
-                           _ check: (DatasetError) -> Bool) -> DatasetError? {
+func assertDatasetError<T>(
+    _ body: @autoclosure () throws -> T, file: StaticString = #filePath, line: UInt = #line,
+    _ check: (DatasetError) -> Bool
+) -> DatasetError? {
     var caught: DatasetError?
     XCTAssertThrowsError(try body(), file: file, line: line) { error in
         caught = error as? DatasetError

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Datasets
 
 final class IDXTests: XCTestCase {
@@ -34,8 +35,11 @@ final class IDXTests: XCTestCase {
         // Fashion-MNIST by name from a folder: classes are fixed to its ten.
         let fashion = try DatasetLoader.fashionMNIST(root: f.dir, train: false)
         XCTAssertEqual(fashion.classNames[3], "Dress")
-        XCTAssertEqual(fashion.summary,
-                       "fashion-mnist/test: 2 images [1, 2, 2], 10 classes (T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot)")
+        XCTAssertEqual(
+            fashion.summary,
+            "fashion-mnist/test: 2 images [1, 2, 2], 10 classes (T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, "
+                + "Shirt, Sneaker, Bag, Ankle boot)"
+        )
     }
 
     func testWrongMagicNumber() throws {
@@ -76,7 +80,9 @@ final class IDXTests: XCTestCase {
         let f = try Fixtures()
         let images = try f.write("i", Fixtures.idx([3, 2, 2], Fixtures.pattern(n: 3, size: 4)))
         let labels = try f.write("l", Fixtures.idx([3], [0, 12, 1]))
-        assertDatasetError(try DatasetLoader.idx(images: images, labels: labels, classNames: DatasetLoader.fashionMNISTClasses)) {
+        assertDatasetError(
+            try DatasetLoader.idx(images: images, labels: labels, classNames: DatasetLoader.fashionMNISTClasses)
+        ) {
             $0 == .labelOutOfRange(path: labels, index: 1, label: 12, classCount: 10)
         }
     }
@@ -87,8 +93,10 @@ final class IDXTests: XCTestCase {
         let missing = f.dir + "/nope-idx3-ubyte"
         assertDatasetError(try DatasetLoader.idx(images: missing, labels: labels)) { $0 == .missingFile(path: missing) }
         assertDatasetError(try DatasetLoader.fashionMNIST(root: f.dir, train: true)) {
-            $0 == .missingFiles(wanted: "train-images-idx3-ubyte[.gz]",
-                                folders: [f.dir, f.dir + "/FashionMNIST/raw", f.dir + "/raw"])
+            $0
+                == .missingFiles(
+                    wanted: "train-images-idx3-ubyte[.gz]",
+                    folders: [f.dir, f.dir + "/FashionMNIST/raw", f.dir + "/raw"])
         }
     }
 
@@ -101,7 +109,8 @@ final class IDXTests: XCTestCase {
             $0 == .unreadableGzip(path: plain, reason: "no gzip magic 1f 8b")
         }
         // Real gzip with its deflate stream damaged.
-        var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: f.write("g.gz", Fixtures.pattern(n: 50, size: 100), gzip: true))))
+        var bytes = try Array(
+            Data(contentsOf: URL(fileURLWithPath: f.write("g.gz", Fixtures.pattern(n: 50, size: 100), gzip: true))))
         for i in 12..<40 { bytes[i] = 0xFF }
         let corrupt = try f.write("corrupt.gz", bytes)
         let error = assertDatasetError(try DatasetLoader.idx(images: corrupt, labels: labels)) {

@@ -3,6 +3,7 @@ import CZlib
 import Foundation
 import TestSupport
 import XCTest
+
 @testable import Datasets
 
 /// Writers of PNG and JPEG files (through libpng's and libjpeg's encoders in CImageCodecs) into ImageFolder trees.
@@ -20,8 +21,10 @@ extension Fixtures {
     }
 
     private static func encoded(
-        _ call: (UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>, UnsafeMutablePointer<Int>,
-                 UnsafeMutablePointer<CChar>, Int) -> Int32
+        _ call: (
+            UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>, UnsafeMutablePointer<Int>,
+            UnsafeMutablePointer<CChar>, Int
+        ) -> Int32
     ) throws -> [UInt8] {
         var out: UnsafeMutablePointer<UInt8>?
         var size = 0
@@ -38,8 +41,9 @@ extension Fixtures {
     @discardableResult
     func put(_ relative: String, _ bytes: [UInt8]) throws -> String {
         let path = dir + "/" + relative
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true)
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         return path
     }
@@ -52,8 +56,10 @@ extension Fixtures {
 
 final class ImageFolderTests: XCTestCase {
     /// RGB 2 x 3 pixels (rows top to bottom), interleaved.
-    let rgb: [UInt8] = [10, 20, 30, 40, 50, 60, 70, 80, 90,
-                        100, 110, 120, 130, 140, 150, 255, 0, 128]
+    let rgb: [UInt8] = [
+        10, 20, 30, 40, 50, 60, 70, 80, 90,
+        100, 110, 120, 130, 140, 150, 255, 0, 128,
+    ]
 
     func testSplitFoldersInTorchvisionClassOrderWithExactPNGPixels() throws {
         let f = try Fixtures()
@@ -64,8 +70,8 @@ final class ImageFolderTests: XCTestCase {
             try f.put("\(split)/dog/b.PNG", gray)
             try f.put("\(split)/Bird/c.png", png)
         }
-        try f.put("train/cat/more/d.png", gray)          // files below a class folder belong to it (os.walk)
-        try f.put("train/cat/.hidden.png", [1, 2, 3])     // hidden: skipped, never decoded
+        try f.put("train/cat/more/d.png", gray)  // files below a class folder belong to it (os.walk)
+        try f.put("train/cat/.hidden.png", [1, 2, 3])  // hidden: skipped, never decoded
         try f.put("train/cat/notes.txt", Array("hi".utf8))
         try f.put("train/dog/e.bmp", [0])
         try f.put("train/.ipynb_checkpoints/x.png", png)  // a hidden folder is no class
@@ -76,10 +82,11 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertEqual(test.labels, [0, 1, 2])
         XCTAssertEqual(train.imageShape, [3, 2, 3], "RGB because some images are colour")
         XCTAssertEqual(train.name, URL(fileURLWithPath: f.dir).lastPathComponent + "/train")
-        guard case let .uint8(pixels) = train.pixels else { return XCTFail("uint8 pixels") }
+        guard case .uint8(let pixels) = train.pixels else { return XCTFail("uint8 pixels") }
         // Image 0 (Bird/c.png) in CHW: the red plane, then green, then blue.
-        XCTAssertEqual(Array(pixels[0..<18]),
-                       [10, 40, 70, 100, 130, 255, 20, 50, 80, 110, 140, 0, 30, 60, 90, 120, 150, 128])
+        XCTAssertEqual(
+            Array(pixels[0..<18]),
+            [10, 40, 70, 100, 130, 255, 20, 50, 80, 110, 140, 0, 30, 60, 90, 120, 150, 128])
         // Image 2 (cat/more/d.png, gray): the same plane three times.
         XCTAssertEqual(Array(pixels[36..<54]), Array(repeating: [0, 51, 102, 153, 204, 255], count: 3).flatMap { $0 })
         XCTAssertEqual(train.image(0)[5], 1.0)
@@ -88,15 +95,17 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertTrue(data.notes[0].contains("3 classes: 4 images from"), data.notes[0])
         XCTAssertTrue(data.notes[0].hasSuffix("test 3 from \(f.dir)/test; 7 PNG, 0 JPEG"), data.notes[0])
         XCTAssertEqual(data.notes[1], "images [3, 2, 3] (RGB; gray ones expanded)")
-        XCTAssertEqual(data.notes[2], "skipped 3 files: 1 .ppm/.bmp/.pgm/.tif/.tiff/.webp (only PNG and JPEG are "
-                       + "read), 1 hidden, 1 not .png/.jpg/.jpeg")
+        XCTAssertEqual(
+            data.notes[2],
+            "skipped 3 files: 1 .ppm/.bmp/.pgm/.tif/.tiff/.webp (only PNG and JPEG are "
+                + "read), 1 hidden, 1 not .png/.jpg/.jpeg")
         let splits = try DataSplits(train: train, test: test, config: DataConfig(normalization: .none))
         XCTAssertEqual(splits.train.count, 4)
     }
 
     func testAllGrayStaysOneChannelAndAlphaIsDropped() throws {
         let f = try Fixtures()
-        try f.put("train/a/1.png", try Fixtures.png([7, 255, 9, 0], width: 2, height: 1, channels: 2))   // gray + alpha
+        try f.put("train/a/1.png", try Fixtures.png([7, 255, 9, 0], width: 2, height: 1, channels: 2))  // gray + alpha
         try f.put("train/b/2.png", try Fixtures.png([1, 2], width: 2, height: 1, channels: 1))
         try f.put("val/a/3.png", try Fixtures.png([3, 4], width: 2, height: 1, channels: 1))
         try f.put("val/b/4.png", try Fixtures.png([5, 6], width: 2, height: 1, channels: 1))
@@ -130,12 +139,12 @@ final class ImageFolderTests: XCTestCase {
         let data = try DatasetLoader.imageFolder(f.dir)
         XCTAssertEqual(data.train.classNames, ["gray", "orange"])
         XCTAssertEqual(data.train.imageShape, [3, 16, 16])
-        guard case let .uint8(pixels) = data.train.pixels else { return XCTFail("uint8 pixels") }
+        guard case .uint8(let pixels) = data.train.pixels else { return XCTFail("uint8 pixels") }
         for (i, value) in pixels[0..<768].enumerated() {
             XCTAssertEqual(Int(value), 90, accuracy: 2, "gray JPEG value \(i)")
         }
         for c in 0..<3 {
-            for value in pixels[768 + c * 256 ..< 768 + (c + 1) * 256] {
+            for value in pixels[768 + c * 256..<768 + (c + 1) * 256] {
                 XCTAssertEqual(Int(value), Int(orange[c]), accuracy: 3, "channel \(c)")
             }
         }
@@ -148,9 +157,11 @@ final class ImageFolderTests: XCTestCase {
         try f.put("train/a/small.png", try Fixtures.png([0, 100, 200, 255], width: 2, height: 2, channels: 1))
         try f.put("test/a/t.png", try Fixtures.png([1, 2], width: 2, height: 1, channels: 1))
         XCTAssertThrowsError(try DatasetLoader.imageFolder(f.dir)) { error in
-            XCTAssertEqual("\(error)", "\(f.dir): images differ in size: \(f.dir)/train/a/big.png is [1, 4] but "
-                           + "\(f.dir)/train/a/small.png is [2, 2] ([H, W]); pass size=[H, W] (or size=N) to resize "
-                           + "every image")
+            XCTAssertEqual(
+                "\(error)",
+                "\(f.dir): images differ in size: \(f.dir)/train/a/big.png is [1, 4] but "
+                    + "\(f.dir)/train/a/small.png is [2, 2] ([H, W]); pass size=[H, W] (or size=N) to resize "
+                    + "every image")
         }
         let resize = ImageFolderOptions(size: ImageSize(height: 1, width: 2))
         let data = try DatasetLoader.imageFolder(f.dir, options: resize)
@@ -161,8 +172,9 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertEqual(data.notes[1], "images [1, 1, 2] (all grayscale); 2 resized to [1, 2] (bilinear)")
         let zero = ImageFolderOptions(size: ImageSize(height: 0, width: 2))
         XCTAssertThrowsError(try DatasetLoader.imageFolder(f.dir, options: zero)) {
-            XCTAssertEqual($0 as? DatasetError,
-                           .invalidOption(name: "size", reason: "[0, 2] must be positive with at most 67108864 pixels"))
+            XCTAssertEqual(
+                $0 as? DatasetError,
+                .invalidOption(name: "size", reason: "[0, 2] must be positive with at most 67108864 pixels"))
         }
     }
 
@@ -170,19 +182,25 @@ final class ImageFolderTests: XCTestCase {
         // torch.nn.functional.interpolate(x, size=(4, 4), mode="bilinear", align_corners=False) gives
         // [[0, 25, 75, 100], [50, 72.1875, 116.5625, 138.75], [150, 166.5625, 199.6875, 216.25],
         //  [200, 213.75, 241.25, 255]].
-        XCTAssertEqual(DatasetLoader.resizeBilinear([0, 100, 200, 255], height: 2, width: 2, channels: 1,
-                                                    toHeight: 4, toWidth: 4),
-                       [0, 25, 75, 100, 50, 72, 117, 139, 150, 167, 200, 216, 200, 214, 241, 255])
+        XCTAssertEqual(
+            DatasetLoader.resizeBilinear(
+                [0, 100, 200, 255], height: 2, width: 2, channels: 1,
+                toHeight: 4, toWidth: 4),
+            [0, 25, 75, 100, 50, 72, 117, 139, 150, 167, 200, 216, 200, 214, 241, 255])
         // 3 x 5 -> 2 x 3 of (5 r + c) * 17: torch gives [[26.9167, 55.25, 83.5833], [154.4167, 182.75, 211.0833]].
         let ramp = (0..<15).map { UInt8($0 * 17) }
-        XCTAssertEqual(DatasetLoader.resizeBilinear(ramp, height: 3, width: 5, channels: 1, toHeight: 2, toWidth: 3),
-                       [27, 55, 84, 154, 183, 211])
+        XCTAssertEqual(
+            DatasetLoader.resizeBilinear(ramp, height: 3, width: 5, channels: 1, toHeight: 2, toWidth: 3),
+            [27, 55, 84, 154, 183, 211])
         // Channels are resized independently; the same size is the identity.
-        XCTAssertEqual(DatasetLoader.resizeBilinear([0, 255, 10, 20], height: 1, width: 2, channels: 2,
-                                                    toHeight: 1, toWidth: 1),
-                       [5, 138])
-        XCTAssertEqual(DatasetLoader.resizeBilinear(rgb, height: 2, width: 3, channels: 3, toHeight: 2, toWidth: 3),
-                       rgb)
+        XCTAssertEqual(
+            DatasetLoader.resizeBilinear(
+                [0, 255, 10, 20], height: 1, width: 2, channels: 2,
+                toHeight: 1, toWidth: 1),
+            [5, 138])
+        XCTAssertEqual(
+            DatasetLoader.resizeBilinear(rgb, height: 2, width: 3, channels: 3, toHeight: 2, toWidth: 3),
+            rgb)
     }
 
     func testSingleFolderIsOneSplitOrHoldsOutBalanced() throws {
@@ -201,14 +219,16 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertEqual(whole.train.classNames, ["x", "y"])
         XCTAssertEqual(whole.train.labels, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
         XCTAssertEqual(whole.test.count, 0)
-        XCTAssertTrue(whole.notes[0].hasSuffix("10 images from \(root), test none (a single split: pass test=N to hold "
-                                               + "N out, or add a test/ folder); 10 PNG, 0 JPEG"), whole.notes[0])
+        XCTAssertTrue(
+            whole.notes[0].hasSuffix(
+                "10 images from \(root), test none (a single split: pass test=N to hold "
+                    + "N out, or add a test/ folder); 10 PNG, 0 JPEG"), whole.notes[0])
         let data = try DatasetLoader.imageFolder(root, options: ImageFolderOptions(testCount: 4, seed: 3))
         XCTAssertEqual(data.train.count, 6)
         XCTAssertEqual(data.test.classCounts, [2, 2])
         XCTAssertEqual(data.train.name, "pets/train")
         XCTAssertEqual(data.test.name, "pets/test")
-        guard case let .uint8(train) = data.train.pixels, case let .uint8(test) = data.test.pixels else {
+        guard case .uint8(let train) = data.train.pixels, case .uint8(let test) = data.test.pixels else {
             return XCTFail("uint8")
         }
         XCTAssertEqual((train + test).sorted(), [0, 1, 2, 3, 4, 100, 101, 102, 103, 104], "every image in one split")
@@ -217,8 +237,9 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertEqual(again.test.pixels, data.test.pixels, "seeded")
         XCTAssertTrue(data.notes[0].contains("test 4 held out of them (class-balanced, seed 3)"), data.notes[0])
         XCTAssertThrowsError(try DatasetLoader.imageFolder(root, options: ImageFolderOptions(testCount: 10))) {
-            XCTAssertEqual($0 as? DatasetError,
-                           .invalidOption(name: "test", reason: "10 must be in 1..<10 (the images in \(root))"))
+            XCTAssertEqual(
+                $0 as? DatasetError,
+                .invalidOption(name: "test", reason: "10 must be in 1..<10 (the images in \(root))"))
         }
         // A root with its own test split refuses test=.
         try f.put("test/x/0.png", try Fixtures.png([0], width: 1, height: 1, channels: 1))
@@ -244,31 +265,49 @@ final class ImageFolderTests: XCTestCase {
             try f.put("train/a/" + name, bytes)
         }
         var corrupt = good
-        corrupt[20] ^= 0xFF   // inside IHDR: its CRC no longer matches
-        XCTAssertEqual(try error { try layout($0, bad: "bad.png", corrupt) },
-                       "D/train/a/bad.png: cannot read image: IHDR: CRC error")
+        corrupt[20] ^= 0xFF  // inside IHDR: its CRC no longer matches
+        XCTAssertEqual(
+            try error { try layout($0, bad: "bad.png", corrupt) },
+            "D/train/a/bad.png: cannot read image: IHDR: CRC error")
         var truncatedPNG = try Fixtures.png((0..<4096).map { UInt8($0 % 251) }, width: 64, height: 64, channels: 1)
         truncatedPNG.removeLast(40)
-        XCTAssertEqual(try error { try layout($0, bad: "cut.png", truncatedPNG) },
-                       "D/train/a/cut.png: cannot read image: read beyond end of data")
+        XCTAssertEqual(
+            try error { try layout($0, bad: "cut.png", truncatedPNG) },
+            "D/train/a/cut.png: cannot read image: read beyond end of data")
         let jpeg = try Fixtures.jpeg((0..<4096).map { UInt8($0 % 253) }, width: 64, height: 64, channels: 1)
-        XCTAssertEqual(try error { try layout($0, bad: "cut.jpg", Array(jpeg.prefix(jpeg.count / 2))) },
-                       "D/train/a/cut.jpg: cannot read image: Premature end of JPEG file")
-        XCTAssertEqual(try error { try layout($0, bad: "empty.png", []) },
-                       "D/train/a/empty.png: cannot read image: empty file (0 bytes)")
-        XCTAssertEqual(try error { try layout($0, bad: "text.jpg", Array("hello".utf8)) },
-                       "D/train/a/text.jpg: cannot read image: neither PNG nor JPEG data (starts with 68 65 6c 6c 6f; "
-                       + "PNG starts 89 50 4e 47, JPEG ff d8 ff)")
+        XCTAssertEqual(
+            try error { try layout($0, bad: "cut.jpg", Array(jpeg.prefix(jpeg.count / 2))) },
+            "D/train/a/cut.jpg: cannot read image: Premature end of JPEG file")
+        XCTAssertEqual(
+            try error { try layout($0, bad: "empty.png", []) },
+            "D/train/a/empty.png: cannot read image: empty file (0 bytes)")
+        XCTAssertEqual(
+            try error { try layout($0, bad: "text.jpg", Array("hello".utf8)) },
+            "D/train/a/text.jpg: cannot read image: neither PNG nor JPEG data (starts with 68 65 6c 6c 6f; "
+                + "PNG starts 89 50 4e 47, JPEG ff d8 ff)")
         // A control character in a file name is escaped, never sent to the terminal.
-        XCTAssertEqual(try error { try layout($0, bad: "red\u{1B}[31m.png", []) },
-                       "D/train/a/red\\u{1b}[31m.png: cannot read image: empty file (0 bytes)")
-        XCTAssertEqual(try error { try $0.put("train/a/notes.txt", [1]); try $0.put("test/a/ok.png", good) },
-                       "D/train/a: class folder without .png, .jpg or .jpeg files")
-        XCTAssertEqual(try error { try $0.put("train/readme.txt", [1]); try $0.put("test/a/ok.png", good) },
-                       "D/train: no class folders (an ImageFolder holds one sub-folder of images per class)")
-        XCTAssertEqual(try error { f in for path in ["train/a/ok.png", "train/b/ok.png", "test/a/ok.png"] {
-                                       try f.put(path, good) } },
-                       "D/test: its class folders differ from D/train's: it lacks b")
+        XCTAssertEqual(
+            try error { try layout($0, bad: "red\u{1B}[31m.png", []) },
+            "D/train/a/red\\u{1b}[31m.png: cannot read image: empty file (0 bytes)")
+        XCTAssertEqual(
+            try error {
+                try $0.put("train/a/notes.txt", [1])
+                try $0.put("test/a/ok.png", good)
+            },
+            "D/train/a: class folder without .png, .jpg or .jpeg files")
+        XCTAssertEqual(
+            try error {
+                try $0.put("train/readme.txt", [1])
+                try $0.put("test/a/ok.png", good)
+            },
+            "D/train: no class folders (an ImageFolder holds one sub-folder of images per class)")
+        XCTAssertEqual(
+            try error { f in
+                for path in ["train/a/ok.png", "train/b/ok.png", "test/a/ok.png"] {
+                    try f.put(path, good)
+                }
+            },
+            "D/test: its class folders differ from D/train's: it lacks b")
         XCTAssertThrowsError(try DatasetLoader.imageFolder("/nonexistent/sskd-images")) {
             XCTAssertEqual($0 as? DatasetError, .missingFile(path: "/nonexistent/sskd-images"))
         }
@@ -282,33 +321,46 @@ final class ImageFolderTests: XCTestCase {
             return Fixtures.bytes([UInt32(data.count).bigEndian]) + body + Fixtures.bytes([crc.bigEndian])
         }
         let side = Fixtures.bytes([UInt32(10_000).bigEndian])
-        let huge = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", side + side + [8, 0, 0, 0, 0])
+        let huge =
+            [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", side + side + [8, 0, 0, 0, 0])
             + chunk("IDAT", [0x78, 0x9C])
         let f = try Fixtures()
         try f.put("train/a/huge.png", huge)
         try f.put("test/a/huge.png", huge)
         XCTAssertThrowsError(try DatasetLoader.imageFolder(f.dir)) {
-            XCTAssertEqual("\($0)", "\(f.dir)/train/a/huge.png: cannot read image: 10000 x 10000 pixels, more than the "
-                           + "limit of 67108864 (2^26)")
+            XCTAssertEqual(
+                "\($0)",
+                "\(f.dir)/train/a/huge.png: cannot read image: 10000 x 10000 pixels, more than the "
+                    + "limit of 67108864 (2^26)")
         }
         // 43 one-pixel images resized to 8192 x 8192 RGB would need 8.6 GB: refused before any is decoded.
         let g = try Fixtures()
-        for i in 0..<42 { try g.put("train/a/\(i).png", try Fixtures.png([1, 2, 3], width: 1, height: 1, channels: 3)) }
+        for i in 0..<42 {
+            try g.put("train/a/\(i).png", try Fixtures.png([1, 2, 3], width: 1, height: 1, channels: 3))
+        }
         try g.put("test/a/0.png", try Fixtures.png([1, 2, 3], width: 1, height: 1, channels: 3))
         let large = ImageFolderOptions(size: ImageSize(height: 8192, width: 8192))
         XCTAssertThrowsError(try DatasetLoader.imageFolder(g.dir, options: large)) {
-            XCTAssertEqual("\($0)", "\(g.dir): 43 images of [3, 8192, 8192] need 8657043456 bytes, more than the limit "
-                           + "of \(DatasetLoader.maximumImageFolderBytes) (8 GiB or a quarter of this machine's memory, "
-                           + "the smaller); pass a smaller size=")
+            XCTAssertEqual(
+                "\($0)",
+                "\(g.dir): 43 images of [3, 8192, 8192] need 8657043456 bytes, more than the limit "
+                    + "of \(DatasetLoader.maximumImageFolderBytes) (8 GiB or a quarter of this machine's memory, "
+                    + "the smaller); pass a smaller size=")
         }
     }
 
     func testCancellationStopsBetweenFiles() throws {
         let f = try Fixtures()
         let good = try Fixtures.png([1], width: 1, height: 1, channels: 1)
-        for i in 0..<5 { try f.put("train/a/\(i).png", good); try f.put("test/a/\(i).png", good) }
+        for i in 0..<5 {
+            try f.put("train/a/\(i).png", good)
+            try f.put("test/a/\(i).png", good)
+        }
         var polls = 0
-        let options = ImageFolderOptions(isCancelled: { polls += 1; return polls > 3 })
+        let options = ImageFolderOptions(isCancelled: {
+            polls += 1
+            return polls > 3
+        })
         XCTAssertThrowsError(try DatasetLoader.imageFolder(f.dir, options: options)) {
             XCTAssertTrue($0 is CancellationError)
         }
@@ -335,8 +387,9 @@ final class ImageCodecMutationTests: XCTestCase {
             do {
                 let info = try DatasetLoader.probe(bytes, path: "m")
                 for channels in info.gray != 0 ? [1, 3] : [3] {
-                    let pixels = try DatasetLoader.decodePixels(bytes, path: "m", height: Int(info.height),
-                                                                width: Int(info.width), channels: channels)
+                    let pixels = try DatasetLoader.decodePixels(
+                        bytes, path: "m", height: Int(info.height),
+                        width: Int(info.width), channels: channels)
                     XCTAssertEqual(pixels.count, Int(info.height) * Int(info.width) * channels)
                 }
                 decoded += 1

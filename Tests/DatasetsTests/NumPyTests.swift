@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Datasets
 
 final class NumPyTests: XCTestCase {
@@ -17,7 +18,7 @@ final class NumPyTests: XCTestCase {
         XCTAssertEqual(d.imageShape, [3, 2, 3])
         XCTAssertEqual(d.labels, [1, 0])
         // NCHW: image 1, channel 2, pixel 4 is 100 + 20 + 4.
-        guard case let .uint8(values) = d.pixels else { return XCTFail("expected uint8 pixels") }
+        guard case .uint8(let values) = d.pixels else { return XCTFail("expected uint8 pixels") }
         XCTAssertEqual(values[(1 * 3 + 2) * 6 + 4], 124)
         XCTAssertEqual(Array(values[0..<6]), [0, 1, 2, 3, 4, 5])
     }
@@ -43,13 +44,19 @@ final class NumPyTests: XCTestCase {
         let xt = Fixtures.npy(descr: "|u1", shape: [1, 2, 3, 3], Array(Self.nhwc.prefix(18)))
         let yt = Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(1)]))
         for deflate in [false, true] {
-            let path = try f.write("d\(deflate).npz", Fixtures.zip([("x_train.npy", x), ("y_train.npy", y),
-                                                                   ("x_test.npy", xt), ("y_test.npy", yt)], deflate: deflate))
+            let path = try f.write(
+                "d\(deflate).npz",
+                Fixtures.zip(
+                    [
+                        ("x_train.npy", x), ("y_train.npy", y),
+                        ("x_test.npy", xt), ("y_test.npy", yt),
+                    ], deflate: deflate))
             let train = try DatasetLoader.npz(path)
             XCTAssertEqual(train.imageShape, [3, 2, 3])
             XCTAssertEqual(train.labels, [0, 1])
             XCTAssertEqual(train.image(1)[2 * 6 + 4], Float(124) / 255, accuracy: 1e-7)
-            let test = try DatasetLoader.npz(path, imagesKey: "x_test", labelsKey: "y_test.npy", classNames: ["a", "b"])
+            let test = try DatasetLoader.npz(
+                path, imagesKey: "x_test", labelsKey: "y_test.npy", classNames: ["a", "b"])
             XCTAssertEqual(test.labels, [1])
             XCTAssertEqual(test.count, 1)
         }
@@ -67,13 +74,21 @@ final class NumPyTests: XCTestCase {
         assertDatasetError(try DatasetLoader.npy(images: fortranPath, labels: labels)) {
             $0 == .badNpyHeader(path: fortranPath, reason: "fortran_order arrays are not supported")
         }
-        let complex = try f.write("c.npy", Fixtures.npy(descr: "<c8", shape: [1, 2, 2], [UInt8](repeating: 0, count: 32)))
+        let complex = try f.write(
+            "c.npy", Fixtures.npy(descr: "<c8", shape: [1, 2, 2], [UInt8](repeating: 0, count: 32)))
         assertDatasetError(try DatasetLoader.npy(images: complex, labels: labels)) {
-            $0 == .badNpyHeader(path: complex, reason: "unsupported dtype '<c8' (need uint8, float32, float64 or little-endian integers)")
+            $0
+                == .badNpyHeader(
+                    path: complex,
+                    reason: "unsupported dtype '<c8' (need uint8, float32, float64 or little-endian integers)")
         }
-        let bigEndian = try f.write("g.npy", Fixtures.npy(descr: ">f8", shape: [1, 2, 2], [UInt8](repeating: 0, count: 32)))
+        let bigEndian = try f.write(
+            "g.npy", Fixtures.npy(descr: ">f8", shape: [1, 2, 2], [UInt8](repeating: 0, count: 32)))
         assertDatasetError(try DatasetLoader.npy(images: bigEndian, labels: labels)) {
-            $0 == .badNpyHeader(path: bigEndian, reason: "unsupported dtype '>f8' (need uint8, float32, float64 or little-endian integers)")
+            $0
+                == .badNpyHeader(
+                    path: bigEndian,
+                    reason: "unsupported dtype '>f8' (need uint8, float32, float64 or little-endian integers)")
         }
         let shortBytes = Fixtures.npy(descr: "|u1", shape: [1, 28, 28], [1, 2, 3])
         let short = try f.write("d.npy", shortBytes)
@@ -99,9 +114,14 @@ final class NumPyTests: XCTestCase {
         assertDatasetError(try DatasetLoader.npz(onlyLabels)) {
             $0 == .badZip(path: onlyLabels, reason: "no member 'x_train' (has: y_train)")
         }
-        let negative = try f.write("c.npz", Fixtures.zip([("x.npy", Fixtures.npy(descr: "|u1", shape: [1, 2, 2], [0, 0, 0, 0])),
-                                                          ("y.npy", Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(-1)])))],
-                                                         deflate: true))
+        let negative = try f.write(
+            "c.npz",
+            Fixtures.zip(
+                [
+                    ("x.npy", Fixtures.npy(descr: "|u1", shape: [1, 2, 2], [0, 0, 0, 0])),
+                    ("y.npy", Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(-1)]))),
+                ],
+                deflate: true))
         assertDatasetError(try DatasetLoader.npz(negative, imagesKey: "x", labelsKey: "y", classNames: ["a"])) {
             $0 == .labelOutOfRange(path: negative + ":y.npy", index: 0, label: -1, classCount: 1)
         }
@@ -110,10 +130,16 @@ final class NumPyTests: XCTestCase {
     func testTestSplitLackingTheLastClassSharesTheTrainClasses() throws {
         let f = try Fixtures()
         let x = Fixtures.npy(descr: "|u1", shape: [3, 1, 1], [0, 1, 2])
-        let path = try f.write("t.npz", Fixtures.zip([
-            ("x_train.npy", x), ("y_train.npy", Fixtures.npy(descr: "<i8", shape: [3], Fixtures.bytes([Int64(0), 1, 2]))),
-            ("x_test.npy", x), ("y_test.npy", Fixtures.npy(descr: "<i8", shape: [3], Fixtures.bytes([Int64(0), 1, 1])))],
-            deflate: false))
+        let path = try f.write(
+            "t.npz",
+            Fixtures.zip(
+                [
+                    ("x_train.npy", x),
+                    ("y_train.npy", Fixtures.npy(descr: "<i8", shape: [3], Fixtures.bytes([Int64(0), 1, 2]))),
+                    ("x_test.npy", x),
+                    ("y_test.npy", Fixtures.npy(descr: "<i8", shape: [3], Fixtures.bytes([Int64(0), 1, 1]))),
+                ],
+                deflate: false))
         let (train, test) = try DatasetLoader.npzSplits(path)
         XCTAssertEqual(train.classNames, ["0", "1", "2"])
         XCTAssertEqual(test.classNames, ["0", "1", "2"])
@@ -124,14 +150,26 @@ final class NumPyTests: XCTestCase {
         let f = try Fixtures()
         let labels = Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(0)]))
         // 0-255 floats (a common mistake) and already-normalised values would be normalised again: refused.
-        for (values, message) in [([0.0, 12.5, 255.0, 3.0], "float pixels must be in [0, 1] (torchvision ToTensor() "
-                                   + "scale; normalize= is applied on top), got values in [0.0, 255.0]: divide them by "
-                                   + "255, or store uint8"),
-                                  ([-0.8, 0.0, 1.5, 2.0], "float pixels must be in [0, 1] (torchvision ToTensor() "
-                                   + "scale; normalize= is applied on top), got values in [-0.8, 2.0]")] {
-            let images = Fixtures.npy(descr: "<f4", shape: [1, 2, 2], Fixtures.bytes(values.map { Float($0).bitPattern }))
-            let path = try f.write("f.npz", Fixtures.zip([("x_train.npy", images), ("y_train.npy", labels)],
-                                                         deflate: false))
+        for (values, message) in [
+            (
+                [0.0, 12.5, 255.0, 3.0],
+                "float pixels must be in [0, 1] (torchvision ToTensor() "
+                    + "scale; normalize= is applied on top), got values in [0.0, 255.0]: divide them by "
+                    + "255, or store uint8"
+            ),
+            (
+                [-0.8, 0.0, 1.5, 2.0],
+                "float pixels must be in [0, 1] (torchvision ToTensor() "
+                    + "scale; normalize= is applied on top), got values in [-0.8, 2.0]"
+            ),
+        ] {
+            let images = Fixtures.npy(
+                descr: "<f4", shape: [1, 2, 2], Fixtures.bytes(values.map { Float($0).bitPattern }))
+            let path = try f.write(
+                "f.npz",
+                Fixtures.zip(
+                    [("x_train.npy", images), ("y_train.npy", labels)],
+                    deflate: false))
             XCTAssertThrowsError(try DatasetLoader.npz(path)) {
                 XCTAssertEqual("\($0)".components(separatedBy: ": ").dropFirst().joined(separator: ": "), message)
             }
@@ -146,8 +184,13 @@ final class NumPyTests: XCTestCase {
         let labels = Fixtures.npy(descr: "<i4", shape: [2], Fixtures.bytes([Int32(1), 0]))
         let testImages = Fixtures.npy(descr: "|u1", shape: [1, 2, 2, 3], Array(0..<12))
         let testLabels = Fixtures.npy(descr: "|u1", shape: [1, 1], [1])
-        let path = try f.write("my.npz", Fixtures.zip([("images.npy", images), ("labels.npy", labels),
-                                                      ("timages.npy", testImages), ("tlabels.npy", testLabels)], deflate: true))
+        let path = try f.write(
+            "my.npz",
+            Fixtures.zip(
+                [
+                    ("images.npy", images), ("labels.npy", labels),
+                    ("timages.npy", testImages), ("tlabels.npy", testLabels),
+                ], deflate: true))
         let (train, test) = try DatasetLoader.npzSplits(path, keys: ["images", "labels", "timages", "tlabels"])
         XCTAssertEqual(train.imageShape, [3, 2, 2])
         XCTAssertEqual(train.labels, [1, 0])
@@ -157,13 +200,16 @@ final class NumPyTests: XCTestCase {
         XCTAssertEqual(train.image(1)[2 * 4 + 3], Float(23) / 32)
         guard case .float32 = train.pixels else { return XCTFail("float64 images become Float32 pixels") }
         XCTAssertEqual(test.labels, [1])
-        XCTAssertEqual(test.image(0)[4], Float(1) / 255, accuracy: 1e-7)   // channel 1, pixel 0: NHWC element 1
+        XCTAssertEqual(test.image(0)[4], Float(1) / 255, accuracy: 1e-7)  // channel 1, pixel 0: NHWC element 1
         assertDatasetError(try DatasetLoader.npzSplits(path)) {
             $0 == .badZip(path: path, reason: "no member 'x_train' (has: images, labels, timages, tlabels)")
         }
         assertDatasetError(try DatasetLoader.npzSplits(path, keys: ["images", "labels", "timages"])) {
-            $0 == .invalidOption(name: "keys", reason: "needs 4 array names (train images, train labels, test images,"
-                                 + " test labels), got 3")
+            $0
+                == .invalidOption(
+                    name: "keys",
+                    reason: "needs 4 array names (train images, train labels, test images,"
+                        + " test labels), got 3")
         }
     }
 
@@ -173,23 +219,33 @@ final class NumPyTests: XCTestCase {
         let y2 = Fixtures.npy(descr: "<i8", shape: [2], Fixtures.bytes([Int64(0), 1]))
         let mismatched = try f.write("a.npz", Fixtures.zip([("x_train.npy", x), ("y_train.npy", y2)], deflate: false))
         assertDatasetError(try DatasetLoader.npz(mismatched)) {
-            $0 == .countMismatch(images: mismatched + ":x_train.npy", imageCount: 3, labels: mismatched + ":y_train.npy", labelCount: 2)
+            $0
+                == .countMismatch(
+                    images: mismatched + ":x_train.npy", imageCount: 3, labels: mismatched + ":y_train.npy",
+                    labelCount: 2)
         }
         let complex = Fixtures.npy(descr: "<c16", shape: [1, 2, 2], [UInt8](repeating: 0, count: 64))
         let c = try f.write("b.npz", Fixtures.zip([("x_train.npy", complex), ("y_train.npy", y2)], deflate: false))
         assertDatasetError(try DatasetLoader.npz(c)) {
-            $0 == .badNpyHeader(path: c + ":x_train.npy",
-                                reason: "unsupported dtype '<c16' (need uint8, float32, float64 or little-endian integers)")
+            $0
+                == .badNpyHeader(
+                    path: c + ":x_train.npy",
+                    reason: "unsupported dtype '<c16' (need uint8, float32, float64 or little-endian integers)")
         }
         let ints = Fixtures.npy(descr: "<i8", shape: [2, 1, 1], Fixtures.bytes([Int64(0), 1]))
         let i = try f.write("c.npz", Fixtures.zip([("x_train.npy", ints), ("y_train.npy", y2)], deflate: false))
         assertDatasetError(try DatasetLoader.npz(i)) {
-            $0 == .badNpyHeader(path: i + ":x_train.npy", reason: "images must be uint8, float32 or float64, got <i8 [2, 1, 1]")
+            $0
+                == .badNpyHeader(
+                    path: i + ":x_train.npy", reason: "images must be uint8, float32 or float64, got <i8 [2, 1, 1]")
         }
         let rank2 = Fixtures.npy(descr: "|u1", shape: [2, 4], Array(0..<8))
         let r = try f.write("d.npz", Fixtures.zip([("x_train.npy", rank2), ("y_train.npy", y2)], deflate: false))
         assertDatasetError(try DatasetLoader.npz(r)) {
-            $0 == .badNpyHeader(path: r + ":x_train.npy", reason: "images need shape (N, H, W), (N, H, W, C) or (N, C, H, W), got [2, 4]")
+            $0
+                == .badNpyHeader(
+                    path: r + ":x_train.npy",
+                    reason: "images need shape (N, H, W), (N, H, W, C) or (N, C, H, W), got [2, 4]")
         }
         let huge = Fixtures.npy(descr: "<f8", shape: [2, 1, 1], Fixtures.bytes([Double(1e300), 0].map(\.bitPattern)))
         let h = try f.write("e.npz", Fixtures.zip([("x_train.npy", huge), ("y_train.npy", y2)], deflate: false))
@@ -201,7 +257,9 @@ final class NumPyTests: XCTestCase {
     /// Replaces the first occurrence of ASCII `old` in `bytes` by `new` (same length).
     private func patch(_ bytes: [UInt8], _ old: String, _ new: String) -> [UInt8] {
         let o = Array(old.utf8)
-        guard let at = (0...(bytes.count - o.count)).first(where: { Array(bytes[$0..<$0 + o.count]) == o }) else { return bytes }
+        guard let at = (0...(bytes.count - o.count)).first(where: { Array(bytes[$0..<$0 + o.count]) == o }) else {
+            return bytes
+        }
         var out = bytes
         out.replaceSubrange(at..<at + o.count, with: Array(new.utf8))
         return out

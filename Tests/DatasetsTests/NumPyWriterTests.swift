@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Datasets
 
 /// `NumPyWriter.npy` writes NumPy format 1.0 exactly as `numpy.save` does (header dict text, spaces and `\n`
@@ -9,14 +10,17 @@ final class NumPyWriterTests: XCTestCase {
         let bytes = NumPyWriter.npy(float32: [1.5, -2, 0, 3.25], shape: [2, 2])
         let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }"
         XCTAssertEqual(Array(bytes[0..<10]), [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, 118, 0])
-        XCTAssertEqual(String(decoding: bytes[10..<128], as: UTF8.self),
-                       header + String(repeating: " ", count: 118 - header.count - 1) + "\n")
+        XCTAssertEqual(
+            String(decoding: bytes[10..<128], as: UTF8.self),
+            header + String(repeating: " ", count: 118 - header.count - 1) + "\n")
         XCTAssertEqual(Array(bytes[128...]), [0, 0, 0xC0, 0x3F, 0, 0, 0, 0xC0, 0, 0, 0, 0, 0, 0, 0x50, 0x40])
     }
 
     func testOneDimensionalAndEmptyShapesReadBack() throws {
-        for (values, shape, dims) in [([Float](repeating: 0.5, count: 7), [7], "(7,)"), ([], [0, 10], "(0, 10)"),
-                                      ((0..<24).map(Float.init), [2, 3, 4], "(2, 3, 4)")] {
+        for (values, shape, dims) in [
+            ([Float](repeating: 0.5, count: 7), [7], "(7,)"), ([], [0, 10], "(0, 10)"),
+            ((0..<24).map(Float.init), [2, 3, 4], "(2, 3, 4)"),
+        ] {
             let bytes = NumPyWriter.npy(float32: values, shape: shape)
             let start = 10 + (Int(bytes[8]) | Int(bytes[9]) << 8)
             XCTAssertEqual(start % 64, 0)
@@ -25,7 +29,7 @@ final class NumPyWriterTests: XCTestCase {
             let array = try bytes.withUnsafeBytes { try NpyArray(parsing: $0, path: "x.npy") }
             XCTAssertEqual(array.shape, shape)
             XCTAssertEqual(array.descr, "<f4")
-            guard case let .floats(read) = array.values else { return XCTFail("expected float32 values") }
+            guard case .floats(let read) = array.values else { return XCTFail("expected float32 values") }
             XCTAssertEqual(read, values)
         }
     }

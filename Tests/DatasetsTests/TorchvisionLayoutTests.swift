@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Datasets
 
 /// MNIST-family files where torchvision puts them: `root/FashionMNIST/raw`, `root/MNIST/raw`, `root/KMNIST/raw`.
@@ -21,7 +22,7 @@ final class TorchvisionLayoutTests: XCTestCase {
 
     func testTorchvisionRoots() throws {
         let f = try Fixtures()
-        try writeIDX(f, "FashionMNIST/raw", gzip: true, rawToo: true)   // torchvision keeps the .gz and the raw file
+        try writeIDX(f, "FashionMNIST/raw", gzip: true, rawToo: true)  // torchvision keeps the .gz and the raw file
         try writeIDX(f, "MNIST/raw", gzip: true)
         for (name, path) in [("fashion-mnist", f.dir), ("fashion-mnist", f.dir + "/FashionMNIST"), ("mnist", f.dir)] {
             let (train, test) = try DatasetLoader.standard(name, path: path)
@@ -32,10 +33,13 @@ final class TorchvisionLayoutTests: XCTestCase {
         }
         XCTAssertEqual(try DatasetLoader.standard("fashion-mnist", path: f.dir).train.classNames[9], "Ankle boot")
         assertDatasetError(try DatasetLoader.standard("kmnist", path: f.dir)) {
-            $0 == .missingFiles(wanted: "train-images-idx3-ubyte[.gz]", folders: [f.dir, f.dir + "/KMNIST/raw", f.dir + "/raw"])
+            $0
+                == .missingFiles(
+                    wanted: "train-images-idx3-ubyte[.gz]", folders: [f.dir, f.dir + "/KMNIST/raw", f.dir + "/raw"])
         }
-        XCTAssertEqual("\(DatasetError.missingFiles(wanted: "train-images-idx3-ubyte[.gz]", folders: ["/r", "/r/KMNIST/raw"]))",
-                       "no train-images-idx3-ubyte[.gz] in /r, /r/KMNIST/raw")
+        XCTAssertEqual(
+            "\(DatasetError.missingFiles(wanted: "train-images-idx3-ubyte[.gz]", folders: ["/r", "/r/KMNIST/raw"]))",
+            "no train-images-idx3-ubyte[.gz] in /r, /r/KMNIST/raw")
         try writeIDX(f, "KMNIST/raw", gzip: false)
         XCTAssertEqual(try DatasetLoader.standard("kmnist", path: f.dir).test.labels, [5, 1])
         // Files in the folder itself win over torchvision's subfolder.

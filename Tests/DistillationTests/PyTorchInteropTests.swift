@@ -1,9 +1,10 @@
 import Datasets
 import Foundation
-import XCTest
-@testable import Distillation
 import Networks
 import Tensors
+import XCTest
+
+@testable import Distillation
 
 /// A teacher trained in PyTorch on raw pixels (`transforms.ToTensor()` only: pixels/255, no normalisation) scores
 /// PyTorch's top-1 in sskd with `normalize=none`, from every file layout users bring: `torch.save({'model': sd})`,
@@ -18,13 +19,16 @@ final class PyTorchInteropTests: XCTestCase {
     }
 
     func testPyTorchTeacherOnRawPixelsMatchesPyTorchFromEveryLayout() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: DatasetLoader.defaultFashionMNISTRoot),
-                          "dataset-fashion-mnist is not installed")
+        try XCTSkipUnless(
+            FileManager.default.fileExists(atPath: DatasetLoader.defaultFashionMNISTRoot),
+            "dataset-fashion-mnist is not installed")
         let dir = try XCTUnwrap(Bundle.module.url(forResource: "interop", withExtension: nil, subdirectory: "Fixtures"))
-        let expected = try JSONDecoder().decode(Expected.self,
-                                                from: Data(contentsOf: dir.appendingPathComponent("resnet8.json")))
+        let expected = try JSONDecoder().decode(
+            Expected.self,
+            from: Data(contentsOf: dir.appendingPathComponent("resnet8.json")))
         XCTAssertEqual(expected.files.count, 4)
-        let train = try DatasetLoader.fashionMNIST(train: true), test = try DatasetLoader.fashionMNIST(train: false)
+        let train = try DatasetLoader.fashionMNIST(train: true)
+        let test = try DatasetLoader.fashionMNIST(train: false)
         let raw = try DataSplits(train: train, test: test, config: DataConfig(normalization: .none))
         var first: Model?
         for file in expected.files {
@@ -34,8 +38,9 @@ final class PyTorchInteropTests: XCTestCase {
             let correct = zip(result.predictions, result.labels).filter { $0 == $1 }.count
             let differing = zip(result.predictions, expected.predictions).filter { $0 != $1 }.count
             XCTAssertEqual(result.count, expected.test_images, file)
-            XCTAssertLessThanOrEqual(abs(correct - expected.correct), 2,
-                                     "\(file): sskd \(correct) correct, PyTorch \(expected.correct)")
+            XCTAssertLessThanOrEqual(
+                abs(correct - expected.correct), 2,
+                "\(file): sskd \(correct) correct, PyTorch \(expected.correct)")
             XCTAssertLessThanOrEqual(differing, 2, "\(file): test predictions differing from PyTorch's")
             first = first ?? teacher
         }
@@ -44,8 +49,9 @@ final class PyTorchInteropTests: XCTestCase {
         let computed = try DataSplits(train: train, test: test, config: DataConfig())
         let result = try evaluate(try XCTUnwrap(first), data: computed, split: .test)
         let correct = zip(result.predictions, result.labels).filter { $0 == $1 }.count
-        XCTAssertLessThanOrEqual(abs(correct - expected.computed_correct), 2,
-                                 "computed normalisation: sskd \(correct), PyTorch \(expected.computed_correct)")
+        XCTAssertLessThanOrEqual(
+            abs(correct - expected.computed_correct), 2,
+            "computed normalisation: sskd \(correct), PyTorch \(expected.computed_correct)")
         XCTAssertLessThan(correct, expected.correct - 5000)
     }
 
@@ -63,8 +69,9 @@ final class PyTorchInteropTests: XCTestCase {
             XCTAssertEqual(a.tensor.shape, b.tensor.shape, a.name)
             XCTAssertEqual(a.tensor.data.map(\.bitPattern), b.tensor.data.map(\.bitPattern), a.name)
         }
-        let (teacher, meta) = try Model.load(contentsOf: dir.appendingPathComponent("resnet8-legacy.pth"),
-                                             architecture: "resnet8")
+        let (teacher, meta) = try Model.load(
+            contentsOf: dir.appendingPathComponent("resnet8-legacy.pth"),
+            architecture: "resnet8")
         XCTAssertEqual(teacher.parameterCount, 77_754)
         XCTAssertEqual(meta["epoch"], "240")
     }

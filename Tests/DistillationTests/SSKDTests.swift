@@ -1,8 +1,9 @@
 import Datasets
-import XCTest
-@testable import Distillation
 import Networks
 import Tensors
+import XCTest
+
+@testable import Distillation
 
 /// A silent observer that can ask to stop after a number of batches.
 final class TestObserver: TrainingObserver {
@@ -19,10 +20,14 @@ final class SSKDTests: XCTestCase {
     static let root = DatasetLoader.defaultFashionMNISTRoot
 
     func fashion(limit: Int, validation: Int = 200) throws -> DataSplits {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: Self.root), "dataset-fashion-mnist is not installed (scripts/setup installs it)")
-        let train = try DatasetLoader.fashionMNIST(train: true), test = try DatasetLoader.fashionMNIST(train: false)
-        return try DataSplits(train: train, test: test,
-                              config: DataConfig(validation: validation, limit: limit, seed: 1, augmentation: Augmentation.none))
+        try XCTSkipUnless(
+            FileManager.default.fileExists(atPath: Self.root),
+            "dataset-fashion-mnist is not installed (scripts/setup installs it)")
+        let train = try DatasetLoader.fashionMNIST(train: true)
+        let test = try DatasetLoader.fashionMNIST(train: false)
+        return try DataSplits(
+            train: train, test: test,
+            config: DataConfig(validation: validation, limit: limit, seed: 1, augmentation: Augmentation.none))
     }
 
     func snapshot(_ tensors: [(String, Tensor)]) -> [String: [Float]] {
@@ -34,14 +39,19 @@ final class SSKDTests: XCTestCase {
         let teacher = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 1)
         let student = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 2)
         var config = TrainingConfig()
-        config.batchSize = 100; config.learningRate = 0.1; config.schedule = .constant
-        let (record, _) = try SSKD.mimic(student: student, stage: 0, teacher: teacher, teacherStage: 0, data: data, config: config,
-                                         observer: TestObserver(), command: "mimic", modelName: "student")
+        config.batchSize = 100
+        config.learningRate = 0.1
+        config.schedule = .constant
+        let (record, _) = try SSKD.mimic(
+            student: student, stage: 0, teacher: teacher, teacherStage: 0, data: data, config: config,
+            observer: TestObserver(), command: "mimic", modelName: "student")
         XCTAssertEqual(record.steps.count, 1)
         let batch = try data.batches(.train, batchSize: 100, shuffle: false).batch(0)
         let after = try withNoGrad {
-            try mseLoss(try student.forward(batch.images, throughStage: 0, training: true),
-                        try teacher.forward(batch.images, throughStage: 0, training: false)).item
+            try mseLoss(
+                try student.forward(batch.images, throughStage: 0, training: true),
+                try teacher.forward(batch.images, throughStage: 0, training: false)
+            ).item
         }
         XCTAssertLessThan(Double(after), record.steps[0].loss * 0.99, "one step on the whole batch must lower its loss")
     }
@@ -56,8 +66,9 @@ final class SSKDTests: XCTestCase {
         let stage2Before = snapshot(student.stateDict().filter { $0.0.hasPrefix("layer2.") })
         var config = TrainingConfig()
         config.batchSize = 50
-        _ = try SSKD.mimic(student: student, stage: 1, teacher: teacher, teacherStage: 1, data: data, config: config,
-                           observer: TestObserver(), command: "mimic", modelName: "student")
+        _ = try SSKD.mimic(
+            student: student, stage: 1, teacher: teacher, teacherStage: 1, data: data, config: config,
+            observer: TestObserver(), command: "mimic", modelName: "student")
         XCTAssertEqual(snapshot(teacher.stateDict()), teacherBefore)
         XCTAssertEqual(snapshot(student.stateDict().filter { $0.0.hasPrefix("layer1.") }), frozenBefore)
         let stage2After = snapshot(student.stateDict().filter { $0.0.hasPrefix("layer2.") })
@@ -70,25 +81,32 @@ final class SSKDTests: XCTestCase {
         let data = try fashion(limit: 2000)
         let teacher = try Zoo.make("cnn", channels: 1, classes: 10, widths: [16, 32], seed: 1)
         var config = TrainingConfig()
-        config.epochs = 3; config.batchSize = 64; config.learningRate = 0.1
+        config.epochs = 3
+        config.batchSize = 64
+        config.learningRate = 0.1
         let observer = TestObserver()
-        let scratch = try Baselines.scratch(teacher, data: data, config: config, observer: observer, command: "train teacher", modelName: "teacher")
+        let scratch = try Baselines.scratch(
+            teacher, data: data, config: config, observer: observer, command: "train teacher", modelName: "teacher")
         XCTAssertGreaterThan(try XCTUnwrap(scratch.lastTop1), 60)
         let student = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 2)
         var stageConfig = config
         stageConfig.epochs = 2
-        let (records, table, alignments) = try SSKD.recipe(student: student, teacher: teacher, data: data, stageConfig: stageConfig,
-                                               headConfig: config, observer: observer, command: "sskd", modelName: "student")
+        let (records, table, alignments) = try SSKD.recipe(
+            student: student, teacher: teacher, data: data, stageConfig: stageConfig,
+            headConfig: config, observer: observer, command: "sskd", modelName: "student")
         XCTAssertEqual(records.map(\.name), ["mimic stage 1", "mimic stage 2", "head"])
         XCTAssertEqual(alignments[0]?.adapter?.conv.weight.shape, [16, 8, 1, 1], "8 -> 16 channels need an adapter")
         XCTAssertTrue(student.stages.allSatisfy(\.isFrozen))
         for r in records.prefix(2) {
-            XCTAssertLessThan(try XCTUnwrap(r.epochs.last?.featureDistance), try XCTUnwrap(r.distanceBefore), "mimic must bring features closer")
+            XCTAssertLessThan(
+                try XCTUnwrap(r.epochs.last?.featureDistance), try XCTUnwrap(r.distanceBefore),
+                "mimic must bring features closer")
         }
         let test = try evaluate(student, data: data, split: .test)
         XCTAssertGreaterThan(test.top1, 45, "SSKD student on 2000 images: \(test.report())\n\(table)")
         XCTAssertTrue(table.hasPrefix("stage     steps  loss"))
-        let gap = try GapReport.measure(student: student, teacher: teacher, data: data, baseline: ("chance", 10), alignments: alignments)
+        let gap = try GapReport.measure(
+            student: student, teacher: teacher, data: data, baseline: ("chance", 10), alignments: alignments)
         XCTAssertEqual(gap.stages.count, 2)
         XCTAssertNotNil(gap.stages[0], "the recipe's adapters make 8 vs 16 channels comparable")
         let bare = try GapReport.measure(student: student, teacher: teacher, data: data)
@@ -103,16 +121,25 @@ final class SSKDTests: XCTestCase {
         let student = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 2)
         var config = TrainingConfig()
         config.batchSize = 100
-        let (record, alignment) = try SSKD.mimic(student: student, stage: 0, teacher: teacher, teacherStage: 0, data: data, config: config,
-                                                 observer: TestObserver(), command: "mimic", modelName: "student")
+        let (record, alignment) = try SSKD.mimic(
+            student: student, stage: 0, teacher: teacher, teacherStage: 0, data: data, config: config,
+            observer: TestObserver(), command: "mimic", modelName: "student")
         XCTAssertEqual(alignment.adapter?.conv.weight.shape, [16, 8, 1, 1])
         XCTAssertEqual(record.hyperParameters["adapter"], "1x1 conv + BN")
-        XCTAssertThrowsError(try SSKD.mimic(student: student, stage: 0, teacher: teacher, teacherStage: 1, data: data, config: config,
-                                            observer: TestObserver(), command: "mimic", modelName: "student")) { error in
-            XCTAssertEqual("\(error)", "stage 1: student feature [2, 8, 14, 14] and teacher feature [2, 32, 7, 7] differ in size; pass pool=true to average-pool the larger one")
+        XCTAssertThrowsError(
+            try SSKD.mimic(
+                student: student, stage: 0, teacher: teacher, teacherStage: 1, data: data, config: config,
+                observer: TestObserver(), command: "mimic", modelName: "student")
+        ) { error in
+            XCTAssertEqual(
+                "\(error)",
+                "stage 1: student feature [2, 8, 14, 14] and teacher feature [2, 32, 7, 7] differ in size; pass "
+                    + "pool=true to average-pool the larger one"
+            )
         }
-        let (pooled, plan) = try SSKD.mimic(student: student, stage: 0, teacher: teacher, teacherStage: 1, data: data, config: config,
-                                            pool: true, observer: TestObserver(), command: "mimic", modelName: "student")
+        let (pooled, plan) = try SSKD.mimic(
+            student: student, stage: 0, teacher: teacher, teacherStage: 1, data: data, config: config,
+            pool: true, observer: TestObserver(), command: "mimic", modelName: "student")
         XCTAssertEqual(plan.poolTo?.h, 7)
         XCTAssertEqual(pooled.status, .completed)
     }
@@ -122,9 +149,13 @@ final class SSKDTests: XCTestCase {
         let model = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8], seed: 3)
         let before = snapshot(model.stateDict())
         var config = TrainingConfig()
-        config.batchSize = 20; config.learningRate = 1e30; config.schedule = .constant; config.momentum = 0
+        config.batchSize = 20
+        config.learningRate = 1e30
+        config.schedule = .constant
+        config.momentum = 0
         let observer = TestObserver()
-        let record = try Baselines.scratch(model, data: data, config: config, observer: observer, command: "train", modelName: "m")
+        let record = try Baselines.scratch(
+            model, data: data, config: config, observer: observer, command: "train", modelName: "m")
         XCTAssertEqual(record.status, .diverged)
         XCTAssertTrue(try XCTUnwrap(record.stopReason).contains("at step"), record.stopReason ?? "")
         XCTAssertEqual(snapshot(model.stateDict()), before, "weights restored to the start of the run")
@@ -137,8 +168,10 @@ final class SSKDTests: XCTestCase {
         let observer = TestObserver()
         observer.stopAfter = 2
         var config = TrainingConfig()
-        config.batchSize = 20; config.epochs = 3
-        let record = try Baselines.scratch(model, data: data, config: config, observer: observer, command: "train", modelName: "m")
+        config.batchSize = 20
+        config.epochs = 3
+        let record = try Baselines.scratch(
+            model, data: data, config: config, observer: observer, command: "train", modelName: "m")
         XCTAssertEqual(record.status, .interrupted)
         XCTAssertEqual(record.steps.count, 2)
         XCTAssertTrue(try evaluate(model, data: data, split: .val).top1.isFinite, "the model stays usable")
@@ -148,15 +181,19 @@ final class SSKDTests: XCTestCase {
         let data = try fashion(limit: 200)
         let model = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8], seed: 3)
         var config = TrainingConfig()
-        config.batchSize = 20; config.epochs = 3
-        let record = RunRecord(name: "r", method: "scratch", model: "m", command: "train", seed: 0, hyperParameters: [:], validationSplit: "val")
-        try Trainer.run(record, trainable: model.parameters(), guarded: allState(model), data: data, config: config,
-                        observer: TestObserver(), what: "m",
-                        step: { try crossEntropy(try model.forward($0.images, training: true), targets: $0.labels) },
-                        validate: { epoch in
-                            if epoch == 2 { throw DistillationError.interrupted }   // Ctrl-C while evaluating epoch 2
-                            return EpochMetrics(top1: 50)
-                        })
+        config.batchSize = 20
+        config.epochs = 3
+        let record = RunRecord(
+            name: "r", method: "scratch", model: "m", command: "train", seed: 0, hyperParameters: [:],
+            validationSplit: "val")
+        try Trainer.run(
+            record, trainable: model.parameters(), guarded: allState(model), data: data, config: config,
+            observer: TestObserver(), what: "m",
+            step: { try crossEntropy(try model.forward($0.images, training: true), targets: $0.labels) },
+            validate: { epoch in
+                if epoch == 2 { throw DistillationError.interrupted }  // Ctrl-C while evaluating epoch 2
+                return EpochMetrics(top1: 50)
+            })
         XCTAssertEqual(record.status, .interrupted)
         XCTAssertEqual(record.steps.count, 20, "two epochs of 10 steps ran and stay recorded")
         XCTAssertEqual(record.epochs.count, 1)
@@ -169,15 +206,19 @@ final class SSKDTests: XCTestCase {
         var config = TrainingConfig()
         config.batchSize = 50
         let o = TestObserver()
-        let kd = try Baselines.kd(student: try Zoo.make("resnet8", channels: 1, classes: 10, seed: 2), teacher: teacher, temperature: 4,
-                                  alpha: 0.9, data: data, config: config, observer: o, command: "kd", modelName: "s")
-        XCTAssertEqual(kd.hyperParameters["T"], "4.0"); XCTAssertEqual(kd.hyperParameters["alpha"], "0.9")
+        let kd = try Baselines.kd(
+            student: try Zoo.make("resnet8", channels: 1, classes: 10, seed: 2), teacher: teacher, temperature: 4,
+            alpha: 0.9, data: data, config: config, observer: o, command: "kd", modelName: "s")
+        XCTAssertEqual(kd.hyperParameters["T"], "4.0")
+        XCTAssertEqual(kd.hyperParameters["alpha"], "0.9")
         XCTAssertTrue(o.lines.contains { $0.hasPrefix("[kd] epoch 1/1") })
-        let fit = try Baselines.fitnet(student: try Zoo.make("resnet8", channels: 1, classes: 10, seed: 2), teacher: teacher, hintStage: 1,
-                                       hintEpochs: 1, data: data, config: config, observer: o, command: "fitnet", modelName: "s")
+        let fit = try Baselines.fitnet(
+            student: try Zoo.make("resnet8", channels: 1, classes: 10, seed: 2), teacher: teacher, hintStage: 1,
+            hintEpochs: 1, data: data, config: config, observer: o, command: "fitnet", modelName: "s")
         XCTAssertEqual(fit.map(\.method), ["hint", "fitnet"])
-        let at = try Baselines.attentionTransfer(student: try Zoo.make("resnet8", channels: 1, classes: 10, seed: 2), teacher: teacher,
-                                                 data: data, config: config, observer: o, command: "at", modelName: "s")
+        let at = try Baselines.attentionTransfer(
+            student: try Zoo.make("resnet8", channels: 1, classes: 10, seed: 2), teacher: teacher,
+            data: data, config: config, observer: o, command: "at", modelName: "s")
         XCTAssertEqual(at.hyperParameters["beta"], "1000.0")
         XCTAssertTrue(at.lastTop1.map { $0.isFinite } ?? false)
         let json = try at.json()
@@ -188,8 +229,11 @@ final class SSKDTests: XCTestCase {
         let data = try fashion(limit: 100)
         let model = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8], seed: 3)
         try model.freeze(.all)
-        XCTAssertThrowsError(try Baselines.scratch(model, data: data, config: TrainingConfig(), observer: TestObserver(),
-                                                   command: "train", modelName: "student")) { error in
+        XCTAssertThrowsError(
+            try Baselines.scratch(
+                model, data: data, config: TrainingConfig(), observer: TestObserver(),
+                command: "train", modelName: "student")
+        ) { error in
             XCTAssertEqual("\(error)", "nothing to train: student is frozen (unfreeze it first)")
         }
     }

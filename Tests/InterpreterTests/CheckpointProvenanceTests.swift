@@ -1,8 +1,9 @@
-import Tensors
 import Distillation
 import Foundation
 import Networks
+import Tensors
 import XCTest
+
 @testable import Interpreter
 
 /// `save` writes what a model depends on into the safetensors metadata and its mimic adapters into a sidecar;
@@ -11,8 +12,9 @@ final class CheckpointProvenanceTests: XCTestCase {
     var folder: URL!
 
     override func setUpWithError() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-                          "dataset-fashion-mnist is not installed")
+        try XCTSkipUnless(
+            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
+            "dataset-fashion-mnist is not installed")
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-provenance-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     }
@@ -22,7 +24,7 @@ final class CheckpointProvenanceTests: XCTestCase {
     }
 
     func model(_ session: Session, _ name: String) throws -> ModelObject {
-        guard case let .object(o)? = session.lookup(name), let m = o as? ModelObject else {
+        guard case .object(let o)? = session.lookup(name), let m = o as? ModelObject else {
             throw XCTSkip("no model \(name)")
         }
         return m
@@ -33,7 +35,8 @@ final class CheckpointProvenanceTests: XCTestCase {
         let sink = CaptureSink()
         let session = Session.standard(output: sink)
         let file = folder.appendingPathComponent("student.safetensors")
-        let status = session.run("""
+        let status = session.run(
+            """
             set threads 1
             data fashion-mnist limit=100 val=20 seed=1 augment=false
             teacher = model cnn widths=[8, 16] seed=1
@@ -62,7 +65,8 @@ final class CheckpointProvenanceTests: XCTestCase {
         XCTAssertEqual(meta[CheckpointKey.normalize], "computed")
         let mean = try XCTUnwrap(MetadataJSON.parseNumbers(meta[CheckpointKey.normalizeMean]))
         let std = try XCTUnwrap(MetadataJSON.parseNumbers(meta[CheckpointKey.normalizeStd]))
-        XCTAssertEqual(mean.count, 1); XCTAssertEqual(std.count, 1)
+        XCTAssertEqual(mean.count, 1)
+        XCTAssertEqual(std.count, 1)
         XCTAssertEqual(mean[0], 0.2860, accuracy: 1e-3)
         XCTAssertEqual(std[0], 0.3530, accuracy: 1e-3)
         XCTAssertEqual(MetadataJSON.parseIntegers(meta[CheckpointKey.inputShape]), [1, 28, 28])
@@ -103,9 +107,11 @@ final class CheckpointProvenanceTests: XCTestCase {
         XCTAssertFalse(loaded.model.head.isFrozen)
         XCTAssertEqual(loaded.alignments.keys.sorted(), [0, 1])
         for k in 0..<2 {
-            let a = try XCTUnwrap(student.alignments[k]?.adapter), b = try XCTUnwrap(loaded.alignments[k]?.adapter)
+            let a = try XCTUnwrap(student.alignments[k]?.adapter)
+            let b = try XCTUnwrap(loaded.alignments[k]?.adapter)
             for ((n1, t1), (n2, t2)) in zip(a.stateDict(), b.stateDict()) {
-                XCTAssertEqual(n1, n2); XCTAssertEqual(t1.data, t2.data, n1)
+                XCTAssertEqual(n1, n2)
+                XCTAssertEqual(t1.data, t2.data, n1)
             }
         }
         XCTAssertEqual(loaded.recorded?.normalize, "computed")
@@ -115,8 +121,9 @@ final class CheckpointProvenanceTests: XCTestCase {
         let (session, sink, file) = try savedStudent()
         XCTAssertTrue(FileManager.default.fileExists(atPath: AdapterCheckpoint.url(for: file).path))
         XCTAssertEqual(session.run("split student\nsave student \"\(file.path)\"", name: "resave"), .ok, sink.text)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: AdapterCheckpoint.url(for: file).path),
-                       "split forgets the adapters, so the old sidecar must not be read back with the new file")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: AdapterCheckpoint.url(for: file).path),
+            "split forgets the adapters, so the old sidecar must not be read back with the new file")
     }
 
     func testMismatchedSidecarWarnsAndLoadsTheModel() throws {
@@ -129,9 +136,11 @@ final class CheckpointProvenanceTests: XCTestCase {
         let session = Session.standard(output: sink)
         XCTAssertEqual(session.run("c = load \"\(copy.path)\"", name: "load"), .ok, sink.text)
         let sidecar = AdapterCheckpoint.url(for: copy).path
-        XCTAssertTrue(sink.text.contains("warning: adapters not restored from \(sidecar): \(sidecar): metadata "
-                                         + "'sskd_adapters_for': the adapters are for 'student.safetensors', not "
-                                         + "'copy.safetensors'"), sink.text)
+        XCTAssertTrue(
+            sink.text.contains(
+                "warning: adapters not restored from \(sidecar): \(sidecar): metadata "
+                    + "'sskd_adapters_for': the adapters are for 'student.safetensors', not "
+                    + "'copy.safetensors'"), sink.text)
         XCTAssertTrue(try model(session, "c").alignments.isEmpty)
         XCTAssertEqual(try model(session, "c").model.stages.map(\.isFrozen), [true, true])
     }
@@ -139,11 +148,15 @@ final class CheckpointProvenanceTests: XCTestCase {
     func testHostileMetadataIsEscapedBeforeTheTerminal() throws {
         let m = try Zoo.make("cnn", channels: 1, classes: 10, widths: [4, 8], seed: 1)
         let file = folder.appendingPathComponent("hostile.safetensors")
-        try m.save(to: file, metadata: [CheckpointKey.dataset: "evil\u{1B}]0;owned\u{07}\u{1B}[2J",
-                                        CheckpointKey.top1: "9\u{1B}[31m9",
-                                        CheckpointKey.normalize: "x\u{202E}y", CheckpointKey.normalizeMean: "[5]",
-                                        CheckpointKey.normalizeStd: "[0.5]",
-                                        CheckpointKey.classNames: "[\"\\u001b[1mA\"]"])
+        try m.save(
+            to: file,
+            metadata: [
+                CheckpointKey.dataset: "evil\u{1B}]0;owned\u{07}\u{1B}[2J",
+                CheckpointKey.top1: "9\u{1B}[31m9",
+                CheckpointKey.normalize: "x\u{202E}y", CheckpointKey.normalizeMean: "[5]",
+                CheckpointKey.normalizeStd: "[0.5]",
+                CheckpointKey.classNames: "[\"\\u001b[1mA\"]",
+            ])
         let sink = CaptureSink()
         let session = Session.standard(output: sink)
         let status = session.run("data fashion-mnist limit=10\nm = load \"\(file.path)\"\nshow m", name: "hostile")
@@ -151,25 +164,32 @@ final class CheckpointProvenanceTests: XCTestCase {
         let out = sink.text
         XCTAssertFalse(out.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{07}" || $0 == "\u{202E}" }, out)
         XCTAssertTrue(out.contains("recorded top-1 9\\u{1b}[31m9% on evil\\u{1b}]0;owned\\u{7}\\u{1b}[2J"), out)
-        XCTAssertTrue(out.contains("warning: the model in \(file.path) was trained with normalize=x\\u{202e}y "
-                                   + "mean [5.0000] std [0.5000]"), out)
-        XCTAssertTrue(out.contains("warning: the model in \(file.path) was trained on 1 class, fashion-mnist has 10"),
-                      out)
+        XCTAssertTrue(
+            out.contains(
+                "warning: the model in \(file.path) was trained with normalize=x\\u{202e}y "
+                    + "mean [5.0000] std [0.5000]"), out)
+        XCTAssertTrue(
+            out.contains("warning: the model in \(file.path) was trained on 1 class, fashion-mnist has 10"),
+            out)
     }
 
     func testOldCheckpointWithoutTheNewKeysLoads() throws {
         // The metadata sskd wrote before it recorded data facts and freezing (sessions/teachers/*.safetensors).
         let m = try Zoo.make("resnet8", channels: 1, classes: 10, seed: 1)
         let file = folder.appendingPathComponent("old.safetensors")
-        let old = ["arch": "resnet8", "channels": "1", "classes": "10", "dataset": "fashion-mnist", "seed": "0",
-                   "split": "layer1,layer2,layer3", "top1": "93.67"]
+        let old = [
+            "arch": "resnet8", "channels": "1", "classes": "10", "dataset": "fashion-mnist", "seed": "0",
+            "split": "layer1,layer2,layer3", "top1": "93.67",
+        ]
         try StateDict(namedTensors: m.stateDict(), metadata: old).save(to: file)
         let sink = CaptureSink()
         let session = Session.standard(output: sink)
         let status = session.run("data fashion-mnist limit=10 normalize=none\nm = load \"\(file.path)\"", name: "old")
         XCTAssertEqual(status, .ok, sink.text)
-        XCTAssertTrue(sink.text.contains("loaded resnet8 from \(file.path): 77,754 parameters, recorded top-1 93.67% "
-                                         + "on fashion-mnist\n"), sink.text)
+        XCTAssertTrue(
+            sink.text.contains(
+                "loaded resnet8 from \(file.path): 77,754 parameters, recorded top-1 93.67% "
+                    + "on fashion-mnist\n"), sink.text)
         XCTAssertFalse(sink.text.contains("warning"), "nothing recorded, nothing to compare: \(sink.text)")
         XCTAssertNil(try model(session, "m").recorded)
         XCTAssertFalse(try model(session, "m").model.stages.contains(where: \.isFrozen))
@@ -184,26 +204,34 @@ final class CheckpointProvenanceTests: XCTestCase {
         let file = folder.appendingPathComponent("resaved.safetensors")
         let sink = CaptureSink()
         let session = Session.standard(output: sink)
-        XCTAssertEqual(session.run("""
-            data fashion-mnist limit=500 normalize=fashion-mnist
-            t = load "\(pth)" arch=resnet8
-            eval t
-            """, name: "wrong"), .ok, sink.text)
+        XCTAssertEqual(
+            session.run(
+                """
+                data fashion-mnist limit=500 normalize=fashion-mnist
+                t = load "\(pth)" arch=resnet8
+                eval t
+                """, name: "wrong"), .ok, sink.text)
         let hint = try XCTUnwrap(sink.lines.first { $0.hasPrefix("hint: t scores") }, sink.text)
-        XCTAssertTrue(hint.hasSuffix("try normalize=none (pixels/255, torchvision ToTensor() only) or the preset it was "
-                                     + "trained with (imagenet, cifar10, cifar100, mnist, half)"), hint)
-        XCTAssertEqual(session.run("""
-            data fashion-mnist limit=500 normalize=none
-            eval t
-            data fashion-mnist limit=500 normalize=half
-            eval t
-            save t "\(file.path)"
-            """, name: "resave"), .ok, sink.text)
+        XCTAssertTrue(
+            hint.hasSuffix(
+                "try normalize=none (pixels/255, torchvision ToTensor() only) or the preset it was "
+                    + "trained with (imagenet, cifar10, cifar100, mnist, half)"), hint)
+        XCTAssertEqual(
+            session.run(
+                """
+                data fashion-mnist limit=500 normalize=none
+                eval t
+                data fashion-mnist limit=500 normalize=half
+                eval t
+                save t "\(file.path)"
+                """, name: "resave"), .ok, sink.text)
         let hints = sink.lines.filter { $0.hasPrefix("hint: t scores") }
         XCTAssertEqual(hints.count, 2, sink.text)
-        XCTAssertTrue(hints[1].hasSuffix("(this data: normalize=half mean [0.5000] std [0.5000]); try normalize=none "
-                                         + "(pixels/255, torchvision ToTensor() only) or the preset it was trained with "
-                                         + "(imagenet, cifar10, cifar100, mnist, fashion-mnist)"), hints[1])
+        XCTAssertTrue(
+            hints[1].hasSuffix(
+                "(this data: normalize=half mean [0.5000] std [0.5000]); try normalize=none "
+                    + "(pixels/255, torchvision ToTensor() only) or the preset it was trained with "
+                    + "(imagenet, cifar10, cifar100, mnist, fashion-mnist)"), hints[1])
         let good = try XCTUnwrap(sink.lines.first { $0.hasPrefix("t test: top-1 8") }, "84% with normalize=none")
         let meta = try StateDict.load(contentsOf: file).metadata
         XCTAssertEqual(meta[CheckpointKey.normalize], "none")
@@ -212,12 +240,15 @@ final class CheckpointProvenanceTests: XCTestCase {
         XCTAssertTrue(good.contains("top-1 \(top1)%"), "\(good) vs recorded \(top1)")
         // With normalize=none in force, the hint suggests the data's own statistics instead.
         XCTAssertEqual(session.run("data fashion-mnist limit=500 normalize=none", name: "none"), .ok, sink.text)
-        let t = try model(session, "t"), data = try XCTUnwrap(session.workspace.data)
+        let t = try model(session, "t")
+        let data = try XCTUnwrap(session.workspace.data)
         t.hinted = []
         XCTAssertTrue(session.hintIfNearChance(t, top1: 10.5, data))
-        XCTAssertTrue(sink.lines.last?.hasSuffix("try normalize=computed (this data's own mean and std) or the preset "
-                                                 + "it was trained with (imagenet, cifar10, cifar100, mnist, "
-                                                 + "fashion-mnist, half)") ?? false, sink.lines.last ?? "")
+        XCTAssertTrue(
+            sink.lines.last?.hasSuffix(
+                "try normalize=computed (this data's own mean and std) or the preset "
+                    + "it was trained with (imagenet, cifar10, cifar100, mnist, "
+                    + "fashion-mnist, half)") ?? false, sink.lines.last ?? "")
         XCTAssertFalse(session.hintIfNearChance(t, top1: 80, data), "a good score is not suspect")
     }
 
@@ -226,14 +257,16 @@ final class CheckpointProvenanceTests: XCTestCase {
         let (_, _, file) = try savedStudent()
         let sidecarURL = AdapterCheckpoint.url(for: file)
         var sidecar = try StateDict.load(contentsOf: sidecarURL)
-        let weight = try XCTUnwrap(sidecar["stage1.adapter.conv.weight"])   // [8, 4, 1, 1]
+        let weight = try XCTUnwrap(sidecar["stage1.adapter.conv.weight"])  // [8, 4, 1, 1]
         sidecar["stage1.adapter.conv.weight"] = Tensor.zeros([weight.shape[0], weight.shape[1] + 1, 1, 1])
         try sidecar.save(to: sidecarURL)
         let sink = CaptureSink()
         let session = Session.standard(output: sink)
         XCTAssertEqual(session.run("c = load \"\(file.path)\"", name: "load"), .ok, sink.text)
-        XCTAssertTrue(sink.text.contains("metadata 'stage1.adapter.conv.weight': shape [8, 5, 1, 1] takes 5 channels, "
-                                         + "but stage 1 of the model gives 4"), sink.text)
+        XCTAssertTrue(
+            sink.text.contains(
+                "metadata 'stage1.adapter.conv.weight': shape [8, 5, 1, 1] takes 5 channels, "
+                    + "but stage 1 of the model gives 4"), sink.text)
         XCTAssertTrue(try model(session, "c").alignments.isEmpty)
     }
 
@@ -243,8 +276,9 @@ final class CheckpointProvenanceTests: XCTestCase {
         try StateDict(namedTensors: [("fc.weight\u{1b}]0;T\u{7}\u{202e}", Tensor.zeros([2, 2]))]).save(to: file)
         let sink = CaptureSink()
         let session = Session.standard(output: sink)
-        XCTAssertEqual(session.run("m = load \"\(file.path)\" arch=resnet8 channels=1 classes=10", name: "esc"),
-                       .runtimeError)
+        XCTAssertEqual(
+            session.run("m = load \"\(file.path)\" arch=resnet8 channels=1 classes=10", name: "esc"),
+            .runtimeError)
         let text = sink.lines.joined(separator: "\n")
         XCTAssertFalse(text.unicodeScalars.contains { $0 == "\u{1b}" || $0 == "\u{7}" || $0 == "\u{202e}" }, text)
         XCTAssertTrue(text.contains("Unexpected key(s) in state_dict: \"fc.weight\\u{1b}]0;T\\u{7}\\u{202e}\""), text)

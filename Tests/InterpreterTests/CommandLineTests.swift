@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Interpreter
 
 /// The `sskd` executable: modes (-c, FILE with $1.., pipe), flags and exit codes (64 usage, 65 syntax, 70 runtime).
@@ -17,7 +18,9 @@ final class CommandLineTests: XCTestCase {
         let process = Process()
         process.executableURL = try Self.binary()
         process.arguments = arguments
-        let input = Pipe(), output = Pipe(), error = Pipe()
+        let input = Pipe()
+        let output = Pipe()
+        let error = Pipe()
         process.standardInput = input
         process.standardOutput = output
         process.standardError = error
@@ -40,7 +43,9 @@ final class CommandLineTests: XCTestCase {
         let syntax = try sskd(["-c", "print 1\nprint (2"])
         XCTAssertEqual(syntax.code, 65)
         XCTAssertEqual(syntax.out, "")
-        XCTAssertEqual(syntax.err, "<command>:2:9: error: expected ')' after expression, found end of input\n    print (2\n            ^\n")
+        XCTAssertEqual(
+            syntax.err,
+            "<command>:2:9: error: expected ')' after expression, found end of input\n    print (2\n            ^\n")
         let runtime = try sskd(["-c", "print 1; print nope; print 2"])
         XCTAssertEqual(runtime.code, 70)
         XCTAssertEqual(runtime.out, "1\n")
@@ -51,7 +56,8 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try sskd(["--seed", "abc", "-c", "print 1"]).code, 64)
         XCTAssertEqual(try sskd(["--threads", "300", "-c", "print 1"]).code, 64)
         XCTAssertEqual(try sskd(["-c", "quit 4"]).code, 4)
-        XCTAssertEqual(try sskd(["--keep-going", "-c", "print nope; quit; print 2"]).code, 70, "bare quit: the status so far")
+        XCTAssertEqual(
+            try sskd(["--keep-going", "-c", "print nope; quit; print 2"]).code, 70, "bare quit: the status so far")
         XCTAssertEqual(try sskd(["--keep-going", "-c", "print 1; quit; print 2"]).code, 0)
         XCTAssertEqual(try sskd(["no-such-file.sskd"]).code, 66)
     }
@@ -69,7 +75,8 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try sskd([], stdin: "print 5\nprint 6\n").out, "5\n6\n")
         XCTAssertEqual(try sskd(["--echo", "-c", "x = 1; print x"]).out, "sskd> x = 1\nsskd> print x\n1\n")
         XCTAssertEqual(try sskd(["--quiet", "-c", "note \"hidden\"; print 1"]).out, "1\n")
-        XCTAssertEqual(try sskd(["--seed", "7", "--threads", "2", "-c", "show seed; show threads"]).out, "seed = 7\nthreads = 2\n")
+        XCTAssertEqual(
+            try sskd(["--seed", "7", "--threads", "2", "-c", "show seed; show threads"]).out, "seed = 7\nthreads = 2\n")
         XCTAssertEqual(try sskd(["--version"]).out, Session.version + "\n")
     }
 }

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Interpreter
 
 /// Tab completion candidates (the REPL passes these to readline).
@@ -36,7 +37,8 @@ final class CompletionTests: XCTestCase {
     }
 
     func testMembersOfSessionObjects() {
-        XCTAssertEqual(complete("student.", "student."), ["student.backbone", "student.head", "student.name", "student.stage"])
+        XCTAssertEqual(
+            complete("student.", "student."), ["student.backbone", "student.head", "student.name", "student.stage"])
         XCTAssertEqual(complete("print student.he", "student.he"), ["student.head"])
         XCTAssertEqual(complete("student.stage[2].p", ".p"), [".parameters"])
         XCTAssertEqual(complete("steps.", "steps."), [])

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Interpreter
 
 /// docs/language.md documents every registered command and every standard session option.
@@ -9,7 +10,9 @@ final class DocumentationTests: XCTestCase {
         let session = Session.standard(output: CaptureSink())
         XCTAssertFalse(session.commands.names.isEmpty)
         for name in session.commands.names {
-            XCTAssertTrue(doc.contains("### `\(name)") || doc.contains(", `\(name)`\n"), "command '\(name)' missing from docs/language.md")
+            XCTAssertTrue(
+                doc.contains("### `\(name)") || doc.contains(", `\(name)`\n"),
+                "command '\(name)' missing from docs/language.md")
         }
         // Every option of every engine command is documented in its section or the shared training options.
         let engine = try XCTUnwrap(doc.range(of: "## Engine commands")).upperBound
@@ -18,8 +21,9 @@ final class DocumentationTests: XCTestCase {
         for spec in session.commands.commands where doc[engine...].contains("### `\(spec.name)") {
             let section = sections.first { $0.hasPrefix("`\(spec.name)") } ?? ""
             for option in spec.options {
-                XCTAssertTrue(section.contains("`\(option.name)=") || shared.contains("`\(option.name)=`"),
-                              "option '\(option.name)=' of '\(spec.name)' missing from docs/language.md")
+                XCTAssertTrue(
+                    section.contains("`\(option.name)=") || shared.contains("`\(option.name)=`"),
+                    "option '\(option.name)=' of '\(spec.name)' missing from docs/language.md")
             }
         }
         for option in session.options.declared {

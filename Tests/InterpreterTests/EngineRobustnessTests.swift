@@ -1,17 +1,21 @@
 import Foundation
 import XCTest
+
 @testable import Interpreter
 
 /// Ctrl-C, Windows line ends and sourced files with syntax errors, through real sessions.
 final class EngineRobustnessTests: XCTestCase {
     func testInterruptedTrainingStopsTheLoopAndKeepsTheRun() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        try XCTSkipUnless(
+            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
+            "dataset-fashion-mnist is not installed")
         let sink = CaptureSink()
         let session = Session.standard(output: sink)
         XCTAssertEqual(session.run("data fashion-mnist limit=1000 val=20\nm = model resnet8", name: "setup"), .ok)
         // Ctrl-C arrives while the first `train` of the loop runs (its two epochs take well over a second).
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { session.interruptRequested = true }
-        XCTAssertEqual(session.run("for k in 1..3 { train m epochs=2 batch=20; print \"after $k\" }", name: "loop"), .runtimeError)
+        XCTAssertEqual(
+            session.run("for k in 1..3 { train m epochs=2 batch=20; print \"after $k\" }", name: "loop"), .runtimeError)
         XCTAssertFalse(sink.text.contains("after"), "the loop and the rest of the line stop: \(sink.text)")
         XCTAssertTrue(sink.text.contains("scratch: interrupted at step"), sink.text)
         XCTAssertFalse(session.interruptRequested, "the flag is cleared for the next command")

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Interpreter
 
 /// Randomised robustness: thousands of seeded token soups and byte strings never crash the lexer, parser or
@@ -19,7 +20,8 @@ final class FuzzTests: XCTestCase {
 
     private let vocabulary = [
         "print", "x", "y", "=", "==", "!=", "1", "2.5", "1e-3", "..", ".", "(", ")", "[", "]", "{", "}", ",", ";",
-        "\n", "\\\n", "#c", "\"s\"", "\"$x\"", "\"${x+1}\"", "\"${\"", "\"\\q\"", "\"open", "$", "$1", "+", "-", "*", "/",
+        "\n", "\\\n", "#c", "\"s\"", "\"$x\"", "\"${x+1}\"", "\"${\"", "\"\\q\"", "\"open", "$", "$1", "+", "-", "*",
+        "/",
         "%", "<", ">=", "and", "or", "not", "for", "in", "if", "else", "true", "help", "set", "seed", "lr=", "train",
         "epochs=", "vars", "show", "options", "testmodel", "resnet8", "m", "m.stage", "[1]", "@", "!", "é", " ", "\t",
     ]
@@ -36,12 +38,13 @@ final class FuzzTests: XCTestCase {
     func testTokenSoupsParseAndRunOrFailWithALocation() {
         var rng = SplitMix(state: 20_260_101)
         for _ in 0..<3000 {
-            let text = (0..<(1 + rng.below(14))).map { _ in vocabulary[rng.below(vocabulary.count)] }.joined(separator: rng.below(3) == 0 ? "" : " ")
+            let text = (0..<(1 + rng.below(14))).map { _ in vocabulary[rng.below(vocabulary.count)] }.joined(
+                separator: rng.below(3) == 0 ? "" : " ")
             let sink = CaptureSink()
             let session = testSession(sink)
             session.keepGoing = true
             session.run("m = testmodel resnet8\n" + text, name: "fuzz")
-            let errors = sink.events.compactMap { if case let .error(e) = $0 { return e } else { return nil } }
+            let errors = sink.events.compactMap { if case .error(let e) = $0 { return e } else { return nil } }
             checkLocations(errors, "m = testmodel resnet8\n" + text)
         }
     }
@@ -50,7 +53,8 @@ final class FuzzTests: XCTestCase {
     /// lex and parse into statements or syntax errors located inside the text.
     func testMutatedSessionsParseOrFailWithALocation() throws {
         let folder = packageRoot.appendingPathComponent("sessions")
-        let files = try FileManager.default.subpathsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sskd") }.sorted()
+        let files = try FileManager.default.subpathsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sskd") }
+            .sorted()
         XCTAssertGreaterThanOrEqual(files.count, 5)
         let commands = Set(Session.standard(output: CaptureSink()).commands.names)
         var rng = SplitMix(state: 1812)
@@ -72,7 +76,9 @@ final class FuzzTests: XCTestCase {
                 var lexer = Lexer(text, source: SourceText(name: file, text: text))
                 XCTAssertFalse(lexer.tokens().isEmpty)
                 var parser = Parser(text, source: SourceText(name: file, text: text), isCommand: commands.contains)
-                let errors = parser.parseProgram().compactMap { if case let .failure(e) = $0.result { return e } else { return nil } }
+                let errors = parser.parseProgram().compactMap {
+                    if case .failure(let e) = $0.result { return e } else { return nil }
+                }
                 checkLocations(errors, text)
                 XCTAssertTrue(errors.allSatisfy(\.isSyntax))
             }
@@ -86,7 +92,7 @@ final class FuzzTests: XCTestCase {
             let text = String(decoding: bytes, as: UTF8.self)
             var parser = Parser(text, source: SourceText(name: "bytes", text: text), isCommand: { $0 == "print" })
             let statements = parser.parseProgram()
-            let errors = statements.compactMap { if case let .failure(e) = $0.result { return e } else { return nil } }
+            let errors = statements.compactMap { if case .failure(let e) = $0.result { return e } else { return nil } }
             checkLocations(errors, text)
             XCTAssertTrue(errors.allSatisfy(\.isSyntax))
         }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Interpreter
 
 /// Runs every `.sskd` file of a golden folder (keep-going mode) and compares its output, line by line and in order,
@@ -7,11 +8,13 @@ import XCTest
 /// Crafting Interpreters' test runner; `match` is for lines with measured numbers).
 func runGoldenFiles(_ folderName: String, minimum: Int, makeSession: (CaptureSink) -> Session) throws {
     let folder = try XCTUnwrap(Bundle.module.url(forResource: folderName, withExtension: nil))
-    let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sskd") }.sorted()
+    let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sskd") }
+        .sorted()
     XCTAssertGreaterThanOrEqual(files.count, minimum, "golden files missing in \(folder.path)")
     for file in files {
         let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
-        let expected = text.split(separator: "\n", omittingEmptySubsequences: false).compactMap { line -> (String, Bool)? in
+        let expected = text.split(separator: "\n", omittingEmptySubsequences: false).compactMap {
+            line -> (String, Bool)? in
             if let r = line.range(of: "# expect error: ") { return ("error: " + line[r.upperBound...], false) }
             if let r = line.range(of: "# expect match: ") { return (String(line[r.upperBound...]), true) }
             if let r = line.range(of: "# expect: ") { return (String(line[r.upperBound...]), false) }

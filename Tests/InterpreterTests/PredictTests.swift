@@ -3,6 +3,7 @@ import Foundation
 import Networks
 import Tensors
 import XCTest
+
 @testable import Interpreter
 
 /// `predict MODEL to=FILE.npy|FILE.csv` on real sessions: the .npy read back byte by byte (NumPy format 1.0,
@@ -29,7 +30,8 @@ final class PredictTests: XCTestCase {
         let header = String(decoding: bytes[10..<start], as: UTF8.self)
         XCTAssertTrue(header.hasSuffix("\n"))
         let dict = header.trimmingCharacters(in: .whitespacesAndNewlines)
-        let prefix = "{'descr': '<f4', 'fortran_order': False, 'shape': (", suffix = "), }"
+        let prefix = "{'descr': '<f4', 'fortran_order': False, 'shape': ("
+        let suffix = "), }"
         XCTAssertTrue(dict.hasPrefix(prefix) && dict.hasSuffix(suffix), dict)
         let shape = dict.dropFirst(prefix.count).dropLast(suffix.count).split(separator: ",")
             .compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -53,21 +55,24 @@ final class PredictTests: XCTestCase {
         let dir = try temporaryFolder()
         let sink = CaptureSink()
         let session = Session.standard(output: sink)
-        let npy = dir.appendingPathComponent("sub/m.npy").path, csv = dir.appendingPathComponent("m.csv").path
-        XCTAssertEqual(session.run("""
-            data fashion-mnist limit=300 val=100 seed=3
-            m = model resnet8 seed=4
-            train m steps=3 batch=32
-            predict m split=val to="\(npy)"
-            predict m split=val to="\(csv)"
-            """, name: "predict"), .ok, sink.text)
+        let npy = dir.appendingPathComponent("sub/m.npy").path
+        let csv = dir.appendingPathComponent("m.csv").path
+        XCTAssertEqual(
+            session.run(
+                """
+                data fashion-mnist limit=300 val=100 seed=3
+                m = model resnet8 seed=4
+                train m steps=3 batch=32
+                predict m split=val to="\(npy)"
+                predict m split=val to="\(csv)"
+                """, name: "predict"), .ok, sink.text)
         let lines = sink.lines.filter { $0.hasPrefix("wrote") }
         XCTAssertEqual(lines.count, 2, sink.text)
         XCTAssertTrue(lines[0].hasPrefix("wrote 100 x 10 logits of m on val to \"\(npy)\" (top-1 "), lines[0])
         XCTAssertTrue(lines[1].hasPrefix("wrote 100 predictions of m on val to \"\(csv)\" (top-1 "), lines[1])
 
         // The model's forward pass on the val images, one batch, eval mode.
-        guard case let .object(o)? = session.lookup("m"), let model = (o as? ModelObject)?.model else {
+        guard case .object(let o)? = session.lookup("m"), let model = (o as? ModelObject)?.model else {
             return XCTFail("m is not a model")
         }
         let splits = try XCTUnwrap(session.workspace.data?.splits)
@@ -85,7 +90,7 @@ final class PredictTests: XCTestCase {
         var correct = 0
         for (i, row) in rows.dropFirst().enumerated() {
             let logits = Array(values[(i * 10)..<(i * 10 + 10)])
-            let best = logits.indices.max { logits[$0] < logits[$1] }!   // the first on a tie, as torch.argmax
+            let best = logits.indices.max { logits[$0] < logits[$1] }!  // the first on a tie, as torch.argmax
             XCTAssertEqual(row[0], String(i))
             XCTAssertEqual(row[1], String(batch.labels[i]))
             XCTAssertEqual(row[2], String(best))
@@ -101,11 +106,13 @@ final class PredictTests: XCTestCase {
         let csv = try temporaryFolder().appendingPathComponent("train.csv").path
         let sink = CaptureSink()
         let session = Session.standard(output: sink)
-        XCTAssertEqual(session.run("""
-            data fashion-mnist limit=100 labels=20
-            m = model resnet8
-            predict m split=train to="\(csv)"
-            """, name: "train"), .ok, sink.text)
+        XCTAssertEqual(
+            session.run(
+                """
+                data fashion-mnist limit=100 labels=20
+                m = model resnet8
+                predict m split=train to="\(csv)"
+                """, name: "train"), .ok, sink.text)
         XCTAssertTrue(sink.lines.last?.hasPrefix("wrote 100 predictions of m on train") == true, sink.text)
         XCTAssertTrue(sink.lines.last?.hasSuffix(" of 20 labelled)") == true, sink.text)
         let rows = try Self.readCSV(URL(fileURLWithPath: csv)).dropFirst()
@@ -121,7 +128,7 @@ final class PredictTests: XCTestCase {
         let session = Session.standard(output: sink)
         XCTAssertEqual(session.run("data fashion-mnist limit=200\nm = model resnet8", name: "setup"), .ok)
         let file = dir.appendingPathComponent("x.npy")
-        session.interruptRequested = true   // Ctrl-C before the first batch
+        session.interruptRequested = true  // Ctrl-C before the first batch
         XCTAssertEqual(session.run("predict m to=\"\(file.path)\"", name: "ctrl-c"), .runtimeError)
         XCTAssertTrue(sink.lines.last?.hasSuffix("interrupted") == true, sink.lines.joined(separator: "\n"))
         XCTAssertFalse(session.interruptRequested, "the flag is cleared for the next command")
@@ -136,18 +143,24 @@ final class PredictTests: XCTestCase {
     /// arg-max per test image is PyTorch's (at most 2 of 10,000 may differ, like its correct count).
     func testPyTorchTeacherPredictsWhatPyTorchDid() throws {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: fashion), "dataset-fashion-mnist is not installed")
-        struct Expected: Decodable { let correct: Int; let predictions: [Int] }
+        struct Expected: Decodable {
+            let correct: Int
+            let predictions: [Int]
+        }
         let fixtures = packageRoot.appendingPathComponent("Tests/DistillationTests/Fixtures/interop")
-        let expected = try JSONDecoder().decode(Expected.self,
-                                                from: Data(contentsOf: fixtures.appendingPathComponent("resnet8.json")))
+        let expected = try JSONDecoder().decode(
+            Expected.self,
+            from: Data(contentsOf: fixtures.appendingPathComponent("resnet8.json")))
         let npy = try temporaryFolder().appendingPathComponent("teacher.npy").path
         let sink = CaptureSink()
         let session = Session.standard(output: sink)
-        XCTAssertEqual(session.run("""
-            data fashion-mnist normalize=none
-            teacher = load "\(fixtures.appendingPathComponent("resnet8-model.pth").path)" arch=resnet8
-            predict teacher to="\(npy)"
-            """, name: "teacher"), .ok, sink.text)
+        XCTAssertEqual(
+            session.run(
+                """
+                data fashion-mnist normalize=none
+                teacher = load "\(fixtures.appendingPathComponent("resnet8-model.pth").path)" arch=resnet8
+                predict teacher to="\(npy)"
+                """, name: "teacher"), .ok, sink.text)
         let (shape, values) = try Self.readNpy(URL(fileURLWithPath: npy))
         XCTAssertEqual(shape, [10_000, 10])
         let predictions = (0..<10_000).map { i in (0..<10).max { values[i * 10 + $0] < values[i * 10 + $1] }! }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Interpreter
 
 /// Students trained and saved by sskd load strict into RepDistiller-style PyTorch models and give `predict`'s
@@ -27,13 +28,16 @@ final class PyTorchRoundTripTests: XCTestCase {
     }
 
     func testSavedStudentsLoadStrictIntoPyTorchWithPredictsLogits() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-                          "dataset-fashion-mnist is not installed")
+        try XCTSkipUnless(
+            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
+            "dataset-fashion-mnist is not installed")
         let venv = packageRoot.appendingPathComponent(".venv/bin/python").path
         guard FileManager.default.isExecutableFile(atPath: venv),
-              try python(["-c", "import torch, numpy, safetensors"]).status == 0 else {
-            print("PyTorchRoundTripTests: skipped: \(venv) with torch, numpy and safetensors is absent "
-                  + "(scripts/fixtures-venv makes it)")
+            try python(["-c", "import torch, numpy, safetensors"]).status == 0
+        else {
+            print(
+                "PyTorchRoundTripTests: skipped: \(venv) with torch, numpy and safetensors is absent "
+                    + "(scripts/fixtures-venv makes it)")
             throw XCTSkip("no .venv with torch, numpy and safetensors (scripts/fixtures-venv makes it)")
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-roundtrip-\(UUID().uuidString)")
@@ -49,15 +53,17 @@ final class PyTorchRoundTripTests: XCTestCase {
         for arch in ["resnet8", "wrn-16-2", "vgg8"] {
             let weights = dir.appendingPathComponent("\(arch).safetensors").path
             let logits = dir.appendingPathComponent("\(arch).npy").path
-            XCTAssertEqual(session.run("""
-                s = model \(arch) seed=1
-                train s epochs=1 batch=64 lr=0.05
-                save s "\(weights)"
-                predict s to="\(logits)"
-                """, name: arch), .ok, sink.text)
+            XCTAssertEqual(
+                session.run(
+                    """
+                    s = model \(arch) seed=1
+                    train s epochs=1 batch=64 lr=0.05
+                    save s "\(weights)"
+                    predict s to="\(logits)"
+                    """, name: arch), .ok, sink.text)
             XCTAssertTrue(sink.lines.last?.hasPrefix("wrote 96 x 10 logits of s on test") == true, sink.text)
             let check = try python(["scripts/repdistiller_models.py", "check", arch, weights, data, logits])
-            print(check.output, terminator: "")   // e.g. `vgg8: 96 x 10 logits, max abs diff 2.38e-06, ...`
+            print(check.output, terminator: "")  // e.g. `vgg8: 96 x 10 logits, max abs diff 2.38e-06, ...`
             XCTAssertEqual(check.status, 0, "\(arch): \(check.output)")
             XCTAssertTrue(check.output.hasPrefix("\(arch): 96 x 10 logits, max abs diff"), check.output)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Interpreter
 
 /// Script semantics: stop vs keep-going, exit statuses, cells, save session, source, interrupts, pause, echo.
@@ -15,8 +16,10 @@ final class SessionTests: XCTestCase {
     func testErrorIsRenderedWithSourceLineAndCaret() {
         let (sink, _, status) = run("x = 1\nset sed 3\n")
         XCTAssertEqual(status, .runtimeError)
-        guard case let .error(error)? = sink.events.last else { return XCTFail("no error reported") }
-        XCTAssertEqual(error.rendered, """
+        guard case .error(let error)? = sink.events.last else { return XCTFail("no error reported") }
+        XCTAssertEqual(
+            error.rendered,
+            """
             t.sskd:2:5: error: unknown session option 'sed'; did you mean 'seed'?
                 set sed 3
                     ^
@@ -36,8 +39,12 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(stopped.lines, ["1", "error: 2:7: undefined name 'x'"])
         let (kept, _, s2) = run("print 1\nprint x\nprint 2 +\nprint 2\n", keepGoing: true)
         XCTAssertEqual(s2, .runtimeError)
-        XCTAssertEqual(kept.lines, ["1", "error: 2:7: undefined name 'x'",
-                                    "error: 3:10: expected an expression, found end of line", "2"])
+        XCTAssertEqual(
+            kept.lines,
+            [
+                "1", "error: 2:7: undefined name 'x'",
+                "error: 3:10: expected an expression, found end of line", "2",
+            ])
     }
 
     func testQuitStopsWithItsCode() {
@@ -61,7 +68,8 @@ final class SessionTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("work.sskd").path
-        let (sink, _, _) = run("""
+        let (sink, _, _) = run(
+            """
             set seed 3
             m = testmodel resnet8
             help
@@ -73,7 +81,9 @@ final class SessionTests: XCTestCase {
             """, keepGoing: true)
         XCTAssertEqual(sink.lines.last, "saved 4 statements to \(path)")
         let saved = try String(contentsOfFile: path, encoding: .utf8)
-        XCTAssertEqual(saved, """
+        XCTAssertEqual(
+            saved,
+            """
             # sskd session; replay with: sskd \(path)
             set seed 3
             m = testmodel resnet8
@@ -95,8 +105,10 @@ final class SessionTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: file) }
         let (sink, _, status) = run("x = 1\nsave session \"\(file)/s.sskd\"")
         XCTAssertEqual(status, .runtimeError)
-        XCTAssertEqual(sink.lines.last, "error: 2:14: cannot write '\(file)/s.sskd': cannot create a temporary file in \(file):"
-                       + " Not a directory (any previous file is unchanged)")
+        XCTAssertEqual(
+            sink.lines.last,
+            "error: 2:14: cannot write '\(file)/s.sskd': cannot create a temporary file in \(file):"
+                + " Not a directory (any previous file is unchanged)")
         XCTAssertEqual(try String(contentsOfFile: file, encoding: .utf8), "keep")
     }
 
@@ -107,7 +119,7 @@ final class SessionTests: XCTestCase {
         let (sink, session, status) = run("source \"\(path)\"\nprint x")
         XCTAssertEqual(status, .runtimeError)
         XCTAssertEqual(sink.lines, ["10", "error: 3:7: undefined name 'y'"])
-        guard case let .error(e)? = sink.events.last else { return XCTFail() }
+        guard case .error(let e)? = sink.events.last else { return XCTFail() }
         XCTAssertEqual(e.location.source.name, path)
         XCTAssertEqual(session.lookup("x").flatMap(\.integer), 5)
         let (missing, _, _) = run("source nowhere/file.sskd")
@@ -117,14 +129,16 @@ final class SessionTests: XCTestCase {
     func testInterruptStopsLoopsAndCommands() {
         let sink = CaptureSink()
         let session = testSession(sink)
-        session.commands.register(CommandSpec("ctrlc", summary: "simulate Ctrl-C", example: "ctrlc") { _, s in
-            s.interruptRequested = true
-            return .none
-        })
-        session.commands.register(CommandSpec("poll", summary: "poll for Ctrl-C", example: "poll") { _, s in
-            try s.checkInterrupt()
-            return .string("not interrupted")
-        })
+        session.commands.register(
+            CommandSpec("ctrlc", summary: "simulate Ctrl-C", example: "ctrlc") { _, s in
+                s.interruptRequested = true
+                return .none
+            })
+        session.commands.register(
+            CommandSpec("poll", summary: "poll for Ctrl-C", example: "poll") { _, s in
+                try s.checkInterrupt()
+                return .string("not interrupted")
+            })
         session.keepGoing = true
         session.run("for k in 1..5 {\n  print k\n  ctrlc\n}\nctrlc; poll\npoll", name: "t")
         XCTAssertEqual(sink.lines, ["1", "error: 1:1: interrupted", "error: 5:8: interrupted", "not interrupted"])
@@ -135,7 +149,11 @@ final class SessionTests: XCTestCase {
         let sink = CaptureSink()
         let session = testSession(sink)
         var reads = 0
-        session.readLine = { prompt in reads += 1; sink.write(prompt); return "" }
+        session.readLine = { prompt in
+            reads += 1
+            sink.write(prompt)
+            return ""
+        }
         session.run("pause", name: "t")
         XCTAssertEqual(reads, 0)
         session.interactive = true
@@ -149,16 +167,19 @@ final class SessionTests: XCTestCase {
         let session = testSession(sink)
         session.echo = true
         session.run("x = 1; print x\nfor k in [1] {\n  print k\n}", name: "t")
-        XCTAssertEqual(sink.lines, ["sskd> x = 1", "sskd> print x", "1", "sskd> for k in [1] {", "...>   print k", "...> }", "1"])
+        XCTAssertEqual(
+            sink.lines, ["sskd> x = 1", "sskd> print x", "1", "sskd> for k in [1] {", "...>   print k", "...> }", "1"])
     }
 
     func testDeclaredOptionIsCheckedAppliedAndReset() {
         let sink = CaptureSink()
         let session = testSession(sink)
         var applied: [String] = []
-        session.options.declare(SessionOption("momentum", .number, default: .number(0.9), "SGD momentum",
-                                              check: { ($0.integer ?? 0) < 1 ? nil : "must be below 1" },
-                                              apply: { applied.append($0.literal) }))
+        session.options.declare(
+            SessionOption(
+                "momentum", .number, default: .number(0.9), "SGD momentum",
+                check: { ($0.integer ?? 0) < 1 ? nil : "must be below 1" },
+                apply: { applied.append($0.literal) }))
         session.keepGoing = true
         session.run("set momentum 0.5\nset momentum 2\nshow momentum\nreset", name: "t")
         XCTAssertEqual(sink.lines, ["error: 2:14: session option 'momentum' must be below 1, got 2", "momentum = 0.5"])

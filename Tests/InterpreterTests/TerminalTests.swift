@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Interpreter
 
 /// Drives the real `sskd` REPL through a pseudo-terminal (tmux): prompt, tab completion of a command name,
@@ -14,11 +15,13 @@ final class TerminalTests: XCTestCase {
     private func tmux(_ arguments: [String]) throws -> String {
         let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(socket).out").path
         defer { try? FileManager.default.removeItem(atPath: outputFile) }
-        let quoted = (["tmux", "-L", socket, "-f", "/dev/null"] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let quoted = (["tmux", "-L", socket, "-f", "/dev/null"] + arguments).map {
+            "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        }
         let command = quoted.joined(separator: " ") + " </dev/null >\(outputFile) 2>/dev/null"
         var pid: pid_t = 0
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
-        defer { argv.forEach { free($0) } }
+        defer { for a in argv { free(a) } }
         guard posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0 else { throw XCTSkip("cannot spawn /bin/sh") }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
@@ -53,8 +56,10 @@ final class TerminalTests: XCTestCase {
             try? tmux(["kill-server"])
             try? FileManager.default.removeItem(atPath: history)
         }
-        try tmux(["new-session", "-d", "-s", "repl", "-x", "100", "-y", "40",
-                      "env SSKD_HISTORY=\(history) \(binary.path); sleep 30"])
+        try tmux([
+            "new-session", "-d", "-s", "repl", "-x", "100", "-y", "40",
+            "env SSKD_HISTORY=\(history) \(binary.path); sleep 30",
+        ])
         try waitFor("the prompt") { $0.contains("sskd>") }
         XCTAssertTrue(try screen().first?.hasPrefix("sskd \(Session.version)") ?? false)
 
@@ -86,18 +91,25 @@ final class TerminalTests: XCTestCase {
         try waitFor("pause prompt") { $0.contains { $0.hasPrefix("waiting") } }
         try keys("C-c")
         try waitFor("pause interrupted") { $0.contains { $0.hasSuffix("error: interrupted") } }
-        for _ in 0..<3 { try keys("C-c"); usleep(100_000) }
+        for _ in 0..<3 {
+            try keys("C-c")
+            usleep(100_000)
+        }
         try keys("print 77", "Enter")
         try waitFor("output after three Ctrl-C at the prompt") { $0.contains("77") }
         XCTAssertFalse(try screen().contains("after"), "the statement after the interrupted pause did not run")
 
         try keys("C-d")
-                for _ in 0..<100 where !((try? String(contentsOfFile: history, encoding: .utf8))?.contains("print 3") ?? false) {
+        for _ in 0..<100 where !((try? String(contentsOfFile: history, encoding: .utf8))?.contains("print 3") ?? false)
+        {
             usleep(50_000)
         }
         let saved = try String(contentsOfFile: history, encoding: .utf8)
-        XCTAssertEqual(saved.split(separator: "\n").map(String.init),
-                       ["print 40+2", "print 495", "print 495", "for k in 7..8 {; print k; }", "print 3", "print 40+2",
-                        "pause \"waiting\"; print \"after\"", "print 77"])
+        XCTAssertEqual(
+            saved.split(separator: "\n").map(String.init),
+            [
+                "print 40+2", "print 495", "print 495", "for k in 7..8 {; print k; }", "print 3", "print 40+2",
+                "pause \"waiting\"; print \"after\"", "print 77",
+            ])
     }
 }

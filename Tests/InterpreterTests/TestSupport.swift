@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import Interpreter
 
 /// A stand-in model for tests: members `stage` (indexed 1...4), `head`, `backbone`, `name`.
@@ -43,40 +44,49 @@ final class FakePart: SessionObject {
 }
 
 enum FakeError: Error, CustomStringConvertible {
-    case notIndexable, noMember(String), stageOutOfRange(Int)
+    case notIndexable
+    case noMember(String)
+    case stageOutOfRange(Int)
     var description: String {
         switch self {
         case .notIndexable: return "not indexable"
-        case let .noMember(n): return "no member \(n)"
-        case let .stageOutOfRange(i): return "stage \(i) does not exist; stages are 1...4"
+        case .noMember(let n): return "no member \(n)"
+        case .stageOutOfRange(let i): return "stage \(i) does not exist; stages are 1...4"
         }
     }
 }
 
-/// A session with the generic commands plus two engine-like stand-ins, so the language tests do not depend on the engine.
+/// A session with the generic commands plus two engine-like stand-ins, so the language tests do not depend on the
+/// engine.
 func testSession(_ sink: OutputSink = CaptureSink()) -> Session {
     let session = Session.standard(output: sink, engine: false)
-    session.commands.register(CommandSpec(
-        "testmodel", summary: "make a fake model",
-        arguments: [ArgumentSpec("arch", .word(choices: ["resnet8", "resnet20"]), "architecture")],
-        example: "m = testmodel resnet8"
-    ) { inv, _ in .object(FakeModel(name: try inv.string("arch"))) })
-    session.commands.register(CommandSpec(
-        "train", summary: "pretend to train a model",
-        arguments: [ArgumentSpec("model", .object("model"), "the model to train"),
-                    ArgumentSpec("data", .string, "a data set name", optional: true)],
-        options: [OptionSpec("epochs", .integer, default: .number(1), "passes over the data"),
-                  OptionSpec("lr", .number, session: "lr", "learning rate"),
-                  OptionSpec("verbose", .bool, default: .bool(false), "print each epoch")],
-        example: "train m \"fashion\" epochs=2 lr=0.05"
-    ) { inv, session in
-        let model = try inv.object("model", as: FakeModel.self)
-        let epochs = try inv.int("epochs")
-        guard epochs > 0 else { throw inv.error("epochs must be positive, got \(epochs)", at: "epochs") }
-        session.print("training \(model.name) for \(epochs) epochs at lr \(Value.format(try inv.double("lr")))")
-        if model.name == "resnet20" { throw FakeError.notIndexable }
-        return .number(0.5 + 0.1 * Double(epochs))
-    })
+    session.commands.register(
+        CommandSpec(
+            "testmodel", summary: "make a fake model",
+            arguments: [ArgumentSpec("arch", .word(choices: ["resnet8", "resnet20"]), "architecture")],
+            example: "m = testmodel resnet8"
+        ) { inv, _ in .object(FakeModel(name: try inv.string("arch"))) })
+    session.commands.register(
+        CommandSpec(
+            "train", summary: "pretend to train a model",
+            arguments: [
+                ArgumentSpec("model", .object("model"), "the model to train"),
+                ArgumentSpec("data", .string, "a data set name", optional: true),
+            ],
+            options: [
+                OptionSpec("epochs", .integer, default: .number(1), "passes over the data"),
+                OptionSpec("lr", .number, session: "lr", "learning rate"),
+                OptionSpec("verbose", .bool, default: .bool(false), "print each epoch"),
+            ],
+            example: "train m \"fashion\" epochs=2 lr=0.05"
+        ) { inv, session in
+            let model = try inv.object("model", as: FakeModel.self)
+            let epochs = try inv.int("epochs")
+            guard epochs > 0 else { throw inv.error("epochs must be positive, got \(epochs)", at: "epochs") }
+            session.print("training \(model.name) for \(epochs) epochs at lr \(Value.format(try inv.double("lr")))")
+            if model.name == "resnet20" { throw FakeError.notIndexable }
+            return .number(0.5 + 0.1 * Double(epochs))
+        })
     return session
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Interpreter
 
 /// Replays every lesson of `sessions/tutorial/` as `sskd FILE` would (no pauses), on a real session, and checks
@@ -7,12 +8,16 @@ import XCTest
 /// they need the Debian package dataset-fashion-mnist, and gnuplot for their plots; without them the tests skip.
 final class TutorialTests: XCTestCase {
     static let folder = packageRoot.appendingPathComponent("sessions/tutorial")
-    static let lessons = ["1-tensors-and-autograd.sskd", "2-a-model-and-its-stages.sskd", "3-feature-mimicking.sskd",
-                          "4-why-no-loss-weight.sskd", "5-reading-the-gap-plot.sskd"]
+    static let lessons = [
+        "1-tensors-and-autograd.sskd", "2-a-model-and-its-stages.sskd", "3-feature-mimicking.sskd",
+        "4-why-no-loss-weight.sskd", "5-reading-the-gap-plot.sskd",
+    ]
 
     /// The folder holds exactly the lessons these tests replay, so a new lesson cannot go unchecked.
     func testEveryLessonIsReplayed() throws {
-        let files = try FileManager.default.contentsOfDirectory(atPath: Self.folder.path).filter { $0.hasSuffix(".sskd") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.folder.path).filter {
+            $0.hasSuffix(".sskd")
+        }.sorted()
         XCTAssertEqual(files, Self.lessons, "add a test for each lesson in sessions/tutorial/")
     }
 
@@ -31,8 +36,12 @@ final class TutorialTests: XCTestCase {
 
     func testLesson2AModelAndItsStages() throws {
         let out = try replay("2-a-model-and-its-stages.sskd")
-        try expectLines(out, ["stage[1] of resnet8: layer1 (conv1 bn1 relu layer1.0)", "head of resnet8: avgpool flatten fc",
-                              "resnet8 has 3 stages and 77754 parameters", "froze a.stage[1]", "unfroze a.stage[1]"])
+        try expectLines(
+            out,
+            [
+                "stage[1] of resnet8: layer1 (conv1 bn1 relu layer1.0)", "head of resnet8: avgpool flatten fc",
+                "resnet8 has 3 stages and 77754 parameters", "froze a.stage[1]", "unfroze a.stage[1]",
+            ])
         // The frozen stage of a is bit-for-bit the untouched twin's (weights and BatchNorm statistics); c's moved.
         let stage1 = out.filter { $0.hasPrefix("stage 1: feature distance") }
         XCTAssertEqual(stage1.count, 2)
@@ -65,15 +74,20 @@ final class TutorialTests: XCTestCase {
 
     func testLesson4WhyNoLossWeight() throws {
         let out = try replay("4-why-no-loss-weight.sskd")
-        try expectLines(out, ["kd: T=4 alpha=0.9 (soft term scaled by T^2 = 16)", "kd: T=4 alpha=0.1 (soft term scaled by T^2 = 16)",
-                              "froze student.stage[2]"])
+        try expectLines(
+            out,
+            [
+                "kd: T=4 alpha=0.9 (soft term scaled by T^2 = 16)", "kd: T=4 alpha=0.1 (soft term scaled by T^2 = 16)",
+                "froze student.stage[2]",
+            ])
         // scratch and both KD runs are sized to the SSKD student's compute.
         XCTAssertEqual(out.filter { $0.hasPrefix("budget: ") && $0.contains(" steps, ") }.count, 3)
         let table = try XCTUnwrap(out.firstIndex { $0.contains("test top-1") && $0.contains("gap closed") })
         XCTAssertTrue(out[table].contains("time") && out[table].contains("compute"), out[table])
         let fields = out[(table + 1)...].prefix(5).map { $0.split(separator: " ").map(String.init) }
         XCTAssertEqual(fields.map { $0.first ?? "" }, ["teacher", "scratch", "kd_a9", "kd_a1", "student"])
-        var top1: [String: Double] = [:], compute: [String: Double] = [:]
+        var top1: [String: Double] = [:]
+        var compute: [String: Double] = [:]
         for row in fields where row.count >= 4 {
             top1[row[0]] = try XCTUnwrap(Double(row[3].replacingOccurrences(of: "%", with: "")), "no top-1 in: \(row)")
             compute[row[0]] = try macs(row.suffix(2).joined(separator: " "))
@@ -84,8 +98,10 @@ final class TutorialTests: XCTestCase {
             XCTAssertEqual(try XCTUnwrap(compute[name]), sskdCompute, accuracy: sskdCompute * 0.01, name)
         }
         // The closing notes' reading: KD moved with alpha (0.1 ahead of 0.9), and scratch wins at this size.
-        let (scratch, kd9, kd1, sskd) = try (XCTUnwrap(top1["scratch"]), XCTUnwrap(top1["kd_a9"]), XCTUnwrap(top1["kd_a1"]),
-                                             XCTUnwrap(top1["student"]))
+        let (scratch, kd9, kd1, sskd) = try (
+            XCTUnwrap(top1["scratch"]), XCTUnwrap(top1["kd_a9"]), XCTUnwrap(top1["kd_a1"]),
+            XCTUnwrap(top1["student"])
+        )
         XCTAssertGreaterThan(kd1, kd9, "the notes say KD did better with alpha 0.1 than 0.9")
         XCTAssertGreaterThan(scratch, max(kd1, kd9, sskd), "the notes say the scratch student wins at equal compute")
         XCTAssertTrue(out.contains { $0.hasPrefix("baseline scratch top-1") && $0.contains("gap closed") })
@@ -94,8 +110,10 @@ final class TutorialTests: XCTestCase {
     func testLesson5ReadingTheGapPlot() throws {
         let out = try replay("5-reading-the-gap-plot.sskd")
         try expectLines(out, ["froze student.stage[2]"])
-        for needle in ["Student-teacher gap per stage", "Training loss: student, 3 runs", "Validation top-1 per epoch",
-                       "before distillation", "after distillation", "student head", "prediction agreement"] {
+        for needle in [
+            "Student-teacher gap per stage", "Training loss: student, 3 runs", "Validation top-1 per epoch",
+            "before distillation", "after distillation", "student head", "prediction agreement",
+        ] {
             XCTAssertTrue(out.contains { $0.contains(needle) }, "missing '\(needle)'")
         }
     }
@@ -104,10 +122,14 @@ final class TutorialTests: XCTestCase {
 
     /// Runs one lesson on a standard session (plots' PNG copies go to a temporary folder) and returns its output lines.
     private func replay(_ lesson: String) throws -> [String] {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-                          "dataset-fashion-mnist is not installed (scripts/setup installs it)")
-        try XCTSkipUnless(["/usr/bin/gnuplot", "/usr/local/bin/gnuplot"].contains { FileManager.default.isExecutableFile(atPath: $0) },
-                          "gnuplot is not installed (scripts/setup installs gnuplot-nox)")
+        try XCTSkipUnless(
+            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
+            "dataset-fashion-mnist is not installed (scripts/setup installs it)")
+        try XCTSkipUnless(
+            ["/usr/bin/gnuplot", "/usr/local/bin/gnuplot"].contains {
+                FileManager.default.isExecutableFile(atPath: $0)
+            },
+            "gnuplot is not installed (scripts/setup installs gnuplot-nox)")
         let text = try String(contentsOf: Self.folder.appendingPathComponent(lesson), encoding: .utf8)
         let sink = CaptureSink()
         let session = Session.standard(output: sink)
@@ -121,7 +143,9 @@ final class TutorialTests: XCTestCase {
         return sink.lines
     }
 
-    private func expectLines(_ out: [String], _ lines: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+    private func expectLines(_ out: [String], _ lines: [String], file: StaticString = #filePath, line: UInt = #line)
+        throws
+    {
         for expected in lines where !out.contains(expected) {
             XCTFail("missing line: \(expected)", file: file, line: line)
         }

@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
-@testable import Networks
 import Tensors
+import XCTest
+
+@testable import Networks
 
 /// Every input in `Fixtures/crashers` once crashed, hung or exhausted memory in a checkpoint reader (found
 /// by the libFuzzer targets in Fuzz/ or by review; docs/reliability.md). Each must now fail with a
@@ -23,12 +24,18 @@ final class CheckpointCrasherTests: XCTestCase {
     /// A 165-byte checkpoint whose metadata names an mlp with two 30,000-wide layers made `load` build a 900M-parameter
     /// model (3.6 GB) before the strict load refused it; the architecture must now fit in what the file holds.
     func testMetadataCannotAskForAModelLargerThanTheFile() throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-huge-meta-\(UUID().uuidString).safetensors")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "sskd-huge-meta-\(UUID().uuidString).safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
-        try StateDict(namedTensors: [("x", Tensor(shape: [1], data: [0]))],
-                      metadata: ["arch": "mlp", "channels": "1", "classes": "10", "widths": "30000,30000"]).save(to: url)
+        try StateDict(
+            namedTensors: [("x", Tensor(shape: [1], data: [0]))],
+            metadata: ["arch": "mlp", "channels": "1", "classes": "10", "widths": "30000,30000"]
+        ).save(to: url)
         XCTAssertThrowsError(try Model.load(contentsOf: url)) { error in
-            XCTAssertEqual("\(error)".contains("\(url.path) holds 1 values, but mlp with channels 1, classes 10, widths 30000,30000 has"), true, "\(error)")
+            XCTAssertEqual(
+                "\(error)".contains(
+                    "\(url.path) holds 1 values, but mlp with channels 1, classes 10, widths 30000,30000 has"), true,
+                "\(error)")
             guard case NetworkError.invalidConfiguration = error else { return XCTFail("\(error)") }
         }
     }
@@ -38,8 +45,10 @@ final class CheckpointCrasherTests: XCTestCase {
     func testBroadcastViewsAreBounded() throws {
         let url = try CheckpointFixtureTests.fixture("../crashers/broadcast-1g.pth")
         XCTAssertThrowsError(try StateDict.load(contentsOf: url)) { error in
-            XCTAssertEqual("\(error)", "\(url.path): tensor 'w': size [1073741824], stride [0] repeats its storage's elements:"
-                           + " 1073741824 elements, with 0 already read, from storages of 1 elements in all")
+            XCTAssertEqual(
+                "\(error)",
+                "\(url.path): tensor 'w': size [1073741824], stride [0] repeats its storage's elements:"
+                    + " 1073741824 elements, with 0 already read, from storages of 1 elements in all")
         }
         let many = try CheckpointFixtureTests.fixture("../crashers/broadcast-many.pth")
         XCTAssertThrowsError(try StateDict.load(contentsOf: many)) { error in

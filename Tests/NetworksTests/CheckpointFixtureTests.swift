@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Networks
 
 /// Loads every file written by scripts/make-checkpoint-fixtures.py and compares it with expected.json,
@@ -43,8 +44,12 @@ final class CheckpointFixtureTests: XCTestCase {
 
     func testRepDistillerLayoutTakesModelAndKeepsEpochAndAccuracy() throws {
         let state = try StateDict.load(contentsOf: Self.fixture("tiny_repdistiller.pth"))
-        XCTAssertEqual(state.names, ["conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
-                                     "bn1.num_batches_tracked", "fc.weight", "fc.bias"])
+        XCTAssertEqual(
+            state.names,
+            [
+                "conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
+                "bn1.num_batches_tracked", "fc.weight", "fc.bias",
+            ])
         XCTAssertEqual(state.metadata, ["epoch": "240", "best_acc": "94.1"])
         XCTAssertEqual(state.dtype(of: "bn1.num_batches_tracked"), .i64)
         XCTAssertEqual(state["bn1.num_batches_tracked"]?.data, [1234])
@@ -61,7 +66,7 @@ final class CheckpointFixtureTests: XCTestCase {
     func testNonContiguousViewsAreMaterialisedInRowMajorOrder() throws {
         let state = try StateDict.load(contentsOf: Self.fixture("noncontiguous.pth"))
         XCTAssertEqual(state["transposed"]?.shape, [6, 4])
-        XCTAssertEqual(state["transposed"]?.data.prefix(5), [0, 1.5, 3, 4.5, 0.25])   // base[0][0], base[1][0], ...
+        XCTAssertEqual(state["transposed"]?.data.prefix(5), [0, 1.5, 3, 4.5, 0.25])  // base[0][0], base[1][0], ...
         XCTAssertEqual(state["sliced"]?.shape, [3, 3])
         XCTAssertEqual(state["sliced"]?.data, [6, 8, 10, 12, 14, 16, 18, 20, 22].map { Float($0) / 4 })
         XCTAssertEqual(state["expanded"]?.data, [1, 1, 1, 2, 2, 2])
@@ -71,7 +76,8 @@ final class CheckpointFixtureTests: XCTestCase {
         let f32 = try StateDict.load(contentsOf: Self.fixture("tiny.safetensors"))
         let f16 = try StateDict.load(contentsOf: Self.fixture("tiny_f16.pth"))
         XCTAssertEqual(f16.dtype(of: "fc.weight"), .f16)
-        let a = try XCTUnwrap(f32["fc.weight"]).data, b = try XCTUnwrap(f16["fc.weight"]).data
+        let a = try XCTUnwrap(f32["fc.weight"]).data
+        let b = try XCTUnwrap(f16["fc.weight"]).data
         XCTAssertNotEqual(a, b)
         for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: abs(x) / 1024 + 1e-7) }
     }
@@ -85,8 +91,10 @@ final class CheckpointFixtureTests: XCTestCase {
         let url = try Self.fixture("malicious.pth")
         XCTAssertThrowsError(try StateDict.load(contentsOf: url)) { error in
             XCTAssertEqual(error as? CheckpointError, .forbiddenGlobal(path: url.path, name: "os.system"))
-            XCTAssertEqual("\(error)", "\(url.path): refusing to load: the pickle uses the global 'os.system', which is"
-                           + " not allowed (only tensors, storages and dicts are, as torch.load(weights_only=True))")
+            XCTAssertEqual(
+                "\(error)",
+                "\(url.path): refusing to load: the pickle uses the global 'os.system', which is"
+                    + " not allowed (only tensors, storages and dicts are, as torch.load(weights_only=True))")
         }
     }
 
@@ -112,7 +120,8 @@ final class CheckpointFixtureTests: XCTestCase {
         }
         let missing = folder.appendingPathComponent("nope.pth")
         XCTAssertThrowsError(try StateDict.load(contentsOf: missing)) { error in
-            XCTAssertEqual(error as? CheckpointError, .unreadable(path: missing.path, reason: "No such file or directory"))
+            XCTAssertEqual(
+                error as? CheckpointError, .unreadable(path: missing.path, reason: "No such file or directory"))
         }
     }
 }

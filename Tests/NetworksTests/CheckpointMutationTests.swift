@@ -2,14 +2,17 @@ import Foundation
 import Tensors
 import TestSupport
 import XCTest
+
 @testable import Networks
 
 /// Seeded random inputs for the checkpoint readers: each mutant of a valid safetensors or `.pth` file loads
 /// or fails with a `CheckpointError` naming the file, never a crash (libFuzzer's findings: `CheckpointCrasherTests`).
 final class CheckpointMutationTests: XCTestCase {
     /// Boundary integers and JSON/pickle-ish tokens written over header fields by `mutants` (Tests/Support).
-    static let boundaries: [[UInt8]] = [[0xFF, 0xFF, 0xFF, 0xFF], [0x7F, 0xFF, 0xFF, 0xFF], [0, 0, 0, 0], [0xFF, 0xFF],
-                                        [0x80, 0, 0, 0], [0x39, 0x39, 0x39], [0x2D, 0x31], [0x5B, 0x5B, 0x5B, 0x5B]]
+    static let boundaries: [[UInt8]] = [
+        [0xFF, 0xFF, 0xFF, 0xFF], [0x7F, 0xFF, 0xFF, 0xFF], [0, 0, 0, 0], [0xFF, 0xFF],
+        [0x80, 0, 0, 0], [0x39, 0x39, 0x39], [0x2D, 0x31], [0x5B, 0x5B, 0x5B, 0x5B],
+    ]
 
     private func check(_ fixture: String, seed: UInt64, count: Int) throws {
         let base = try [UInt8](Data(contentsOf: CheckpointFixtureTests.fixture(fixture)))

@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
-@testable import Networks
 import Storage
+import XCTest
+
+@testable import Networks
 
 /// Cut-off and corrupted files must produce a `CheckpointError`, never a crash or a silent wrong result.
 final class CheckpointRobustnessTests: XCTestCase {
@@ -17,7 +18,8 @@ final class CheckpointRobustnessTests: XCTestCase {
         for name in Self.files {
             let data = try Data(contentsOf: CheckpointFixtureTests.fixture(name))
             for length in Self.positions(data.count) {
-                XCTAssertThrowsError(try StateDict.decode(data.prefix(length), path: name), "\(name) cut at \(length)") { error in
+                XCTAssertThrowsError(try StateDict.decode(data.prefix(length), path: name), "\(name) cut at \(length)")
+                { error in
                     XCTAssertTrue(error is CheckpointError, "\(name) cut at \(length): \(error)")
                 }
             }
@@ -55,15 +57,22 @@ final class CheckpointRobustnessTests: XCTestCase {
                 return "\(error)"
             }
         }
-        XCTAssertEqual(message(data.prefix(100)), "z.pth: file is truncated: no end-of-central-directory record (not a zip file, or cut short)")
+        XCTAssertEqual(
+            message(data.prefix(100)),
+            "z.pth: file is truncated: no end-of-central-directory record (not a zip file, or cut short)")
         // A flipped byte inside the first storage (conv1.weight, the member data/0) fails its CRC-32.
         let storage = try XCTUnwrap(ZipArchive([UInt8](data), path: "z.pth").members["tiny_bare/data/0"])
         let local = storage.localHeaderOffset
-        let start = local + 30 + Int(data[local + 26]) + Int(data[local + 27]) << 8 + Int(data[local + 28]) + Int(data[local + 29]) << 8
+        let start =
+            local + 30 + Int(data[local + 26]) + Int(data[local + 27]) << 8 + Int(data[local + 28]) + Int(
+                data[local + 29]) << 8
         var corrupt = data
         corrupt[start + 5] ^= 1
-        XCTAssertEqual(message(corrupt), "z.pth: bad torch.save zip archive: member tiny_bare/data/0: CRC-32 mismatch (the file is corrupted)")
-        XCTAssertEqual(message(Data("hello world, this is text".utf8)),
-                       "z.pth: not a checkpoint sskd can read: neither a torch.save zip nor safetensors (25 bytes)")
+        XCTAssertEqual(
+            message(corrupt),
+            "z.pth: bad torch.save zip archive: member tiny_bare/data/0: CRC-32 mismatch (the file is corrupted)")
+        XCTAssertEqual(
+            message(Data("hello world, this is text".utf8)),
+            "z.pth: not a checkpoint sskd can read: neither a torch.save zip nor safetensors (25 bytes)")
     }
 }

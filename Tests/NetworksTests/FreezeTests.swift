@@ -1,5 +1,6 @@
-import XCTest
 import Tensors
+import XCTest
+
 @testable import Networks
 
 /// Frozen parts get no gradients, are never updated, and their BatchNorm running stats stay bit-identical.
@@ -33,8 +34,10 @@ final class FreezeTests: XCTestCase {
         XCTAssertEqual(after["bn1.num_batches_tracked"], [0])
         XCTAssertEqual(after["layer1.0.bn2.num_batches_tracked"], [0])
         XCTAssertEqual(after["layer2.0.bn1.num_batches_tracked"], [3])
-        for key in ["layer2.0.conv1.weight", "layer2.0.bn1.weight", "layer2.0.bn1.running_mean", "layer2.0.bn1.running_var",
-                    "layer3.0.downsample.0.weight", "fc.weight", "fc.bias"] {
+        for key in [
+            "layer2.0.conv1.weight", "layer2.0.bn1.weight", "layer2.0.bn1.running_mean", "layer2.0.bn1.running_var",
+            "layer3.0.downsample.0.weight", "fc.weight", "fc.bias",
+        ] {
             XCTAssertNotEqual(after[key], before[key], "\(key) must train")
         }
         let frozenParams = model.namedParameters().filter { stage0.contains($0.0) }
@@ -46,11 +49,13 @@ final class FreezeTests: XCTestCase {
         let model = try Zoo.make("cnn", channels: 1, classes: 10, widths: [4, 8])
         try model.freeze(.stageNamed("layer1"))
         let x = ModelFixtures.randomInput([3, 1, 28, 28])
-        XCTAssertEqual(try model.forward(x, throughStage: 0, training: true).data,
-                       try model.forward(x, throughStage: 0, training: false).data)
+        XCTAssertEqual(
+            try model.forward(x, throughStage: 0, training: true).data,
+            try model.forward(x, throughStage: 0, training: false).data)
         try model.unfreeze(.stageNamed("layer1"))
-        XCTAssertNotEqual(try model.forward(x, throughStage: 0, training: true).data,
-                          try model.forward(x, throughStage: 0, training: false).data)
+        XCTAssertNotEqual(
+            try model.forward(x, throughStage: 0, training: true).data,
+            try model.forward(x, throughStage: 0, training: false).data)
     }
 
     func testBackboneHeadAllAndUnfreeze() throws {

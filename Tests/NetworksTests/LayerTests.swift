@@ -1,5 +1,6 @@
-import XCTest
 import Tensors
+import XCTest
+
 @testable import Networks
 
 /// Individual layers: names, buffers, train/eval behaviour, shape/MAC profiles, errors.
@@ -17,7 +18,8 @@ final class LayerTests: XCTestCase {
         let eval = try bn(x, training: false)
         XCTAssertEqual(bn.numBatchesTracked.data, [1], "eval does not count")
         XCTAssertEqual(eval.data[0], (1 - 0.25) / (bn.runningVar.data[0] + 1e-5).squareRoot(), accuracy: 1e-5)
-        XCTAssertEqual(bn.stateDict().map(\.0), ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"])
+        XCTAssertEqual(
+            bn.stateDict().map(\.0), ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"])
         XCTAssertThrowsError(try bn(Tensor.zeros([1, 2, 3, 3]), training: false)) {
             XCTAssertEqual("\($0)", "BatchNorm1d: input [1, 2, 3, 3] is not [N, C]")
         }
@@ -26,7 +28,8 @@ final class LayerTests: XCTestCase {
     func testProfilesGiveShapesAndMACs() throws {
         var w = WeightInit(seed: 0)
         let conv = Conv2d(3, 8, kernel: 3, stride: 2, padding: 1, initializer: &w)
-        XCTAssertEqual(try conv.profile([2, 3, 32, 32]), LayerProfile(output: [2, 8, 16, 16], macs: 2 * 8 * 16 * 16 * 3 * 9))
+        XCTAssertEqual(
+            try conv.profile([2, 3, 32, 32]), LayerProfile(output: [2, 8, 16, 16], macs: 2 * 8 * 16 * 16 * 3 * 9))
         XCTAssertEqual(try conv(Tensor.zeros([2, 3, 32, 32]), training: false).shape, [2, 8, 16, 16])
         XCTAssertThrowsError(try conv.profile([2, 1, 32, 32])) {
             XCTAssertEqual("\($0)", "conv2d: input [2, 1, 32, 32] is not [N, 3, H, W] as weight [8, 3, 3, 3] expects")
@@ -40,7 +43,9 @@ final class LayerTests: XCTestCase {
 
     func testSequentialNamesAndDropout() throws {
         var w = WeightInit(seed: 0)
-        let seq = Sequential([Linear(4, 3, initializer: &w), ReLU(), Dropout(p: 0.5), Linear(3, 2, bias: false, initializer: &w)])
+        let seq = Sequential([
+            Linear(4, 3, initializer: &w), ReLU(), Dropout(p: 0.5), Linear(3, 2, bias: false, initializer: &w),
+        ])
         XCTAssertEqual(seq.namedParameters(prefix: "mlp.").map(\.0), ["mlp.0.weight", "mlp.0.bias", "mlp.3.weight"])
         let x = Tensor.ones([8, 4])
         XCTAssertEqual(try seq(x, training: false).data, try seq(x, training: false).data, "eval is deterministic")

@@ -1,5 +1,6 @@
-import XCTest
 import Tensors
+import XCTest
+
 @testable import Networks
 
 /// `Model.load(_:strict:)`: copying by name, and PyTorch-style errors for missing, unexpected and mis-shaped keys.
@@ -17,15 +18,20 @@ final class LoadTests: XCTestCase {
 
     func testStrictErrorListsEverythingInPyTorchWording() throws {
         let model = try Zoo.make("resnet8", channels: 1, classes: 10)
-        var entries = try Zoo.make("resnet8", channels: 3, classes: 10).stateDict().filter { $0.0 != "fc.bias" && $0.0 != "bn1.running_mean" }
+        var entries = try Zoo.make("resnet8", channels: 3, classes: 10).stateDict().filter {
+            $0.0 != "fc.bias" && $0.0 != "bn1.running_mean"
+        }
         entries.append(("extra.weight", .zeros([2])))
         let before = model.stateDict().map(\.1.data)
         XCTAssertThrowsError(try model.load(entries)) { error in
-            XCTAssertEqual("\(error)", """
+            XCTAssertEqual(
+                "\(error)",
+                """
                 Error(s) in loading state_dict for resnet8:
                 \tMissing key(s) in state_dict: "bn1.running_mean", "fc.bias". 
                 \tUnexpected key(s) in state_dict: "extra.weight". 
-                \tsize mismatch for conv1.weight: copying a param with shape [16, 3, 3, 3] from checkpoint, the shape in current model is [16, 1, 3, 3].
+                \tsize mismatch for conv1.weight: copying a param with shape [16, 3, 3, 3] from checkpoint, the shape \
+                in current model is [16, 1, 3, 3].
                 """)
         }
         XCTAssertEqual(model.stateDict().map(\.1.data), before, "a failed load changes nothing")
@@ -40,9 +46,12 @@ final class LoadTests: XCTestCase {
         XCTAssertEqual(result, IncompatibleKeys(missing: ["fc.weight"], unexpected: ["head.extra"]))
         XCTAssertEqual(model.namedParameters()[0].1.data, source.namedParameters()[0].1.data)
         XCTAssertThrowsError(try model.load([("fc.bias", .zeros([3]))], strict: false)) {
-            XCTAssertEqual("\($0)", """
+            XCTAssertEqual(
+                "\($0)",
+                """
                 Error(s) in loading state_dict for resnet8:
-                \tsize mismatch for fc.bias: copying a param with shape [3] from checkpoint, the shape in current model is [10].
+                \tsize mismatch for fc.bias: copying a param with shape [3] from checkpoint, the shape in current \
+                model is [10].
                 """)
         }
     }

@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
-@testable import Networks
 import Tensors
+import XCTest
+
+@testable import Networks
 
 /// Saving a model with its architecture in the metadata, and loading it back with no arguments.
 final class ModelCheckpointTests: XCTestCase {
@@ -13,7 +14,7 @@ final class ModelCheckpointTests: XCTestCase {
         let model = try Zoo.make(arch, channels: channels, classes: classes, widths: widths, seed: 5)
         var rng = SeededRandom(seed: 1)
         let x = Tensor.normal(input, rng: &rng)
-        _ = try model.forward(x, training: true)   // move BN running stats off their defaults
+        _ = try model.forward(x, training: true)  // move BN running stats off their defaults
         let url = temporaryURL("\(arch).safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
         try model.save(to: url, metadata: [CheckpointKey.top1: "91.5", CheckpointKey.seed: "7"])
@@ -22,7 +23,9 @@ final class ModelCheckpointTests: XCTestCase {
         XCTAssertEqual(meta[CheckpointKey.top1], "91.5")
         XCTAssertEqual(loaded.stateDict().map(\.0), model.stateDict().map(\.0))
         for ((_, a), (_, b)) in zip(loaded.stateDict(), model.stateDict()) { XCTAssertEqual(a.data, b.data) }
-        let (y1, y2) = try withNoGrad { (try loaded.forward(x, training: false), try model.forward(x, training: false)) }
+        let (y1, y2) = try withNoGrad {
+            (try loaded.forward(x, training: false), try model.forward(x, training: false))
+        }
         XCTAssertEqual(y1.data, y2.data)
     }
 
@@ -47,10 +50,11 @@ final class ModelCheckpointTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: url) }
         try StateDict(namedTensors: model.stateDict()).save(to: url)
         XCTAssertThrowsError(try Model.load(contentsOf: url)) { error in
-            XCTAssertTrue("\(error)".contains("does not say its architecture; name it (e.g. arch=resnet20)"), "\(error)")
+            XCTAssertTrue(
+                "\(error)".contains("does not say its architecture; name it (e.g. arch=resnet20)"), "\(error)")
         }
         let (loaded, _) = try Model.load(contentsOf: url, architecture: "resnet8")
-        XCTAssertEqual(loaded.parameterCount, 77_754)   // 78,042 with 3 input channels
+        XCTAssertEqual(loaded.parameterCount, 77_754)  // 78,042 with 3 input channels
         XCTAssertThrowsError(try Model.load(contentsOf: url, architecture: "resnet20")) { error in
             XCTAssertTrue("\(error)".contains("Missing key(s)"), "\(error)")
         }
@@ -65,7 +69,9 @@ final class CheckpointFreezingTests: XCTestCase {
 
     func testFrozenStagesAndHeadRoundTrip() throws {
         let model = try Zoo.make("resnet8", channels: 1, classes: 10, seed: 1)
-        try model.freeze(.stage(0)); try model.freeze(.stage(1)); try model.freeze(.head)
+        try model.freeze(.stage(0))
+        try model.freeze(.stage(1))
+        try model.freeze(.head)
         let url = temporaryURL("frozen.safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
         try model.save(to: url)

@@ -1,5 +1,6 @@
-import XCTest
 import Tensors
+import XCTest
+
 @testable import Networks
 
 /// A RepDistiller-style resnet8 trained state (seeded weights, nontrivial BN running stats) exported from PyTorch:
@@ -35,9 +36,11 @@ final class PyTorchModelTests: XCTestCase {
         for file in ["resnet8-1ch.safetensors", "resnet8-1ch.pth"] {
             let (model, metadata) = try Model.load(contentsOf: try ModelFixtures.url(file), architecture: "resnet8")
             XCTAssertEqual(model.parameterCount, 77_754, file)
-            ModelFixtures.assertClose(try model.forward(x, training: false), try XCTUnwrap(outputs["logits"]), "\(file) logits")
+            ModelFixtures.assertClose(
+                try model.forward(x, training: false), try XCTUnwrap(outputs["logits"]), "\(file) logits")
             for (k, feature) in try model.features(x).enumerated() {
-                ModelFixtures.assertClose(feature, try XCTUnwrap(outputs["features.layer\(k + 1)"]), "\(file) stage \(k + 1)")
+                ModelFixtures.assertClose(
+                    feature, try XCTUnwrap(outputs["features.layer\(k + 1)"]), "\(file) stage \(k + 1)")
             }
             if file.hasSuffix(".pth") {
                 XCTAssertEqual(metadata["epoch"], "240")

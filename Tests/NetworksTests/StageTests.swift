@@ -1,5 +1,6 @@
-import XCTest
 import Tensors
+import XCTest
+
 @testable import Networks
 
 /// Stem/stages/head structure, automatic and explicit splits, stage-wise forward, summary.
@@ -28,22 +29,29 @@ final class StageTests: XCTestCase {
     }
 
     func testAutomaticSplitsOfEachFamily() throws {
-        XCTAssertEqual(try Zoo.make("wrn-16-2", channels: 3, classes: 10, initialize: false).stages.map(\.name), ["block1", "block2", "block3"])
-        XCTAssertEqual(try Zoo.make("wrn-16-2", channels: 3, classes: 10, initialize: false).head.modules, ["bn1", "relu", "avgpool", "flatten", "fc"])
+        XCTAssertEqual(
+            try Zoo.make("wrn-16-2", channels: 3, classes: 10, initialize: false).stages.map(\.name),
+            ["block1", "block2", "block3"])
+        XCTAssertEqual(
+            try Zoo.make("wrn-16-2", channels: 3, classes: 10, initialize: false).head.modules,
+            ["bn1", "relu", "avgpool", "flatten", "fc"])
         let vgg = try Zoo.make("vgg8", channels: 1, classes: 10, initialize: false)
         XCTAssertEqual(vgg.stages.map(\.name), ["block0", "block1", "block2", "block3", "block4"])
         XCTAssertEqual(vgg.stages[1].modules, ["pool0", "block1.0", "block1.1", "relu1"])
-        XCTAssertEqual(try vgg.features(ModelFixtures.randomInput([1, 1, 28, 28])).map(\.shape),
-                       [[1, 64, 28, 28], [1, 128, 14, 14], [1, 256, 7, 7], [1, 512, 3, 3], [1, 512, 3, 3]])
+        XCTAssertEqual(
+            try vgg.features(ModelFixtures.randomInput([1, 1, 28, 28])).map(\.shape),
+            [[1, 64, 28, 28], [1, 128, 14, 14], [1, 256, 7, 7], [1, 512, 3, 3], [1, 512, 3, 3]])
         let r18 = try Zoo.make("resnet18", channels: 3, classes: 10, initialize: false)
         XCTAssertEqual(r18.stem.modules, ["conv1", "bn1", "relu", "maxpool"])
         XCTAssertEqual(r18.stages.map(\.name), ["layer1", "layer2", "layer3", "layer4"])
         let mlp = try Zoo.make("mlp", channels: 1, classes: 10, widths: [32, 16, 8])
         XCTAssertEqual(mlp.stages.map(\.name), ["layer1", "layer2", "layer3"])
-        XCTAssertEqual(try mlp.features(ModelFixtures.randomInput([4, 1, 28, 28])).map(\.shape), [[4, 32], [4, 16], [4, 8]])
+        XCTAssertEqual(
+            try mlp.features(ModelFixtures.randomInput([4, 1, 28, 28])).map(\.shape), [[4, 32], [4, 16], [4, 8]])
         let cnn = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16])
         XCTAssertEqual(cnn.stem.modules, [])
-        XCTAssertEqual(try cnn.features(ModelFixtures.randomInput([2, 1, 28, 28])).map(\.shape), [[2, 8, 14, 14], [2, 16, 7, 7]])
+        XCTAssertEqual(
+            try cnn.features(ModelFixtures.randomInput([2, 1, 28, 28])).map(\.shape), [[2, 8, 14, 14], [2, 16, 7, 7]])
     }
 
     func testExplicitSplitByLayerNames() throws {
@@ -71,13 +79,19 @@ final class StageTests: XCTestCase {
     func testBadSplitsAreExplained() throws {
         let model = try Zoo.make("resnet8", channels: 1, classes: 10)
         XCTAssertThrowsError(try model.split(at: ["layer9"])) {
-            XCTAssertEqual("\($0)", "split: no module 'layer9' in resnet8; split points: conv1, bn1, relu, layer1, layer1.0, layer2, layer2.0, layer3, layer3.0")
+            XCTAssertEqual(
+                "\($0)",
+                "split: no module 'layer9' in resnet8; split points: conv1, bn1, relu, layer1, layer1.0, layer2, "
+                    + "layer2.0, layer3, layer3.0"
+            )
         }
         XCTAssertThrowsError(try model.split(at: ["fc"])) { XCTAssertEqual("\($0)", "split: 'fc' is part of the head") }
         XCTAssertThrowsError(try model.split(at: ["layer2", "layer1"])) {
             XCTAssertEqual("\($0)", "split: 'layer1' does not come after 'layer2'; give names in forward order")
         }
-        XCTAssertThrowsError(try model.split(at: [])) { XCTAssertEqual("\($0)", "split: give at least one module name") }
+        XCTAssertThrowsError(try model.split(at: [])) {
+            XCTAssertEqual("\($0)", "split: give at least one module name")
+        }
         XCTAssertEqual(model.stages.map(\.name), ["layer1", "layer2", "layer3"], "a failed split changes nothing")
     }
 
@@ -96,9 +110,11 @@ final class StageTests: XCTestCase {
         let text = try model.summary(inputShape: [1, 3, 32, 32])
         let lines = text.split(separator: "\n").map(String.init)
         XCTAssertEqual(lines[0], "resnet20, input [1, 3, 32, 32] (stage layer1 includes the stem: conv1 bn1 relu)")
-        XCTAssertEqual(lines[1].split(separator: " ").map(String.init), ["stage", "output", "params", "MACs", "frozen"])
-        XCTAssertEqual(lines[2].split(separator: " ", omittingEmptySubsequences: true).map(String.init),
-                       ["layer1", "[1,", "16,", "32,", "32]", "14,480", "14,598,144", "yes"])
+        XCTAssertEqual(
+            lines[1].split(separator: " ").map(String.init), ["stage", "output", "params", "MACs", "frozen"])
+        XCTAssertEqual(
+            lines[2].split(separator: " ", omittingEmptySubsequences: true).map(String.init),
+            ["layer1", "[1,", "16,", "32,", "32]", "14,480", "14,598,144", "yes"])
         XCTAssertTrue(lines[6].hasPrefix("total"), lines[6])
         XCTAssertTrue(lines[6].hasSuffix("272,474  40,813,184"), lines[6])
         XCTAssertThrowsError(try model.summary(inputShape: [1, 1, 32, 32])) {

@@ -1,8 +1,10 @@
-import XCTest
 import Tensors
+import XCTest
+
 @testable import Networks
 
-/// Parameter names, shapes, counts and MACs of zoo models against PyTorch (fixtures from scripts/make-model-fixtures.py).
+/// Parameter names, shapes, counts and MACs of zoo models against PyTorch (fixtures from
+/// scripts/make-model-fixtures.py).
 final class ZooTests: XCTestCase {
     /// fixture name → (zoo name, channels, classes)
     static let cases: [String: (String, Int, Int)] = [
@@ -19,7 +21,9 @@ final class ZooTests: XCTestCase {
             let info = try XCTUnwrap(fixtures[fixture])
             // Names and counts do not depend on the values: skip the (slow in debug builds) random draws.
             let model = try Zoo.make(arch, channels: channels, classes: classes, initialize: false)
-            XCTAssertEqual(try Zoo.parameterCount(arch, channels: channels, classes: classes), Double(info.parameters), "\(fixture) closed form")
+            XCTAssertEqual(
+                try Zoo.parameterCount(arch, channels: channels, classes: classes), Double(info.parameters),
+                "\(fixture) closed form")
             let ours = model.stateDict().map { ($0.0, $0.1.shape) }
             XCTAssertEqual(ours.map(\.0), info.entries.map(\.0), "\(fixture) state_dict keys")
             XCTAssertEqual(ours.map(\.1), info.entries.map(\.1), "\(fixture) state_dict shapes")
@@ -38,19 +42,25 @@ final class ZooTests: XCTestCase {
         let m = try Zoo.make("resnet8", channels: 1, classes: 10)
         XCTAssertEqual(m.namedParameters().first?.0, "conv1.weight")
         XCTAssertEqual(m.namedParameters().last?.0, "fc.bias")
-        XCTAssertEqual(m.namedBuffers().prefix(3).map(\.0), ["bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked"])
+        XCTAssertEqual(
+            m.namedBuffers().prefix(3).map(\.0), ["bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked"])
         XCTAssertTrue(m.stateDict().contains { $0.0 == "layer2.0.downsample.0.weight" })
         XCTAssertTrue(m.stateDict().contains { $0.0 == "layer3.0.downsample.1.running_var" })
     }
 
     func testClosedFormCountsMatchBuiltModels() throws {
         // The size check before allocation uses closed forms; they must equal the real counts.
-        for (arch, widths) in [("resnet14", nil), ("resnet8x4", nil), ("wrn-16-1", nil), ("wrn-40-2", nil), ("vgg11", nil),
-                               ("vgg19", nil), ("resnet34", nil), ("mlp", [64, 32, 16]), ("cnn", [8, 16])] as [(String, [Int]?)] {
+        for (arch, widths) in [
+            ("resnet14", nil), ("resnet8x4", nil), ("wrn-16-1", nil), ("wrn-40-2", nil), ("vgg11", nil),
+            ("vgg19", nil), ("resnet34", nil), ("mlp", [64, 32, 16]), ("cnn", [8, 16]),
+        ] as [(String, [Int]?)] {
             let m = try Zoo.make(arch, channels: 1, classes: 7, widths: widths, initialize: false)
-            XCTAssertEqual(try Zoo.parameterCount(arch, channels: 1, classes: 7, widths: widths), Double(m.parameterCount), arch)
+            XCTAssertEqual(
+                try Zoo.parameterCount(arch, channels: 1, classes: 7, widths: widths), Double(m.parameterCount), arch)
         }
-        XCTAssertEqual(try Zoo.parameterCount("mlp", channels: 3, classes: 10, widths: [100], inputSize: [8, 4]), 96 * 100 + 100 + 1010)
+        XCTAssertEqual(
+            try Zoo.parameterCount("mlp", channels: 3, classes: 10, widths: [100], inputSize: [8, 4]),
+            96 * 100 + 100 + 1010)
     }
 
     func testSkippedInitialisationGivesZeroWeightsAndUnitBatchNormScale() throws {
@@ -63,10 +73,13 @@ final class ZooTests: XCTestCase {
     }
 
     func testForwardShapesOnSmallInputs() throws {
-        for (arch, channels, input) in [("resnet20", 1, [2, 1, 28, 28]), ("wrn-16-2", 3, [2, 3, 32, 32]),
-                                        ("vgg8", 1, [2, 1, 28, 28]), ("resnet18", 3, [1, 3, 32, 32]),
-                                        ("mlp", 1, [3, 1, 28, 28]), ("cnn", 3, [2, 3, 32, 32])] {
-            let m = try Zoo.make(arch, channels: channels, classes: 10, initialize: !["resnet18", "vgg8"].contains(arch))
+        for (arch, channels, input) in [
+            ("resnet20", 1, [2, 1, 28, 28]), ("wrn-16-2", 3, [2, 3, 32, 32]),
+            ("vgg8", 1, [2, 1, 28, 28]), ("resnet18", 3, [1, 3, 32, 32]),
+            ("mlp", 1, [3, 1, 28, 28]), ("cnn", 3, [2, 3, 32, 32]),
+        ] {
+            let m = try Zoo.make(
+                arch, channels: channels, classes: 10, initialize: !["resnet18", "vgg8"].contains(arch))
             let y = try m.forward(ModelFixtures.randomInput(input), training: false)
             XCTAssertEqual(y.shape, [input[0], 10], arch)
             XCTAssertTrue(y.data.allSatisfy(\.isFinite), arch)
@@ -76,11 +89,15 @@ final class ZooTests: XCTestCase {
     func testUnknownArchitectureListsKnownNamesAndSuggests() {
         XCTAssertThrowsError(try Zoo.make("resnt20", channels: 3, classes: 10)) { error in
             let text = "\(error)"
-            XCTAssertTrue(text.hasPrefix("unknown architecture 'resnt20', did you mean 'resnet20'? Known: resnet8, resnet14"), text)
+            XCTAssertTrue(
+                text.hasPrefix("unknown architecture 'resnt20', did you mean 'resnet20'? Known: resnet8, resnet14"),
+                text)
             XCTAssertTrue(text.contains("wrn-40-2") && text.contains("mlp, cnn"), text)
         }
         XCTAssertThrowsError(try Zoo.make("transformer", channels: 3, classes: 10)) { error in
-            guard case let NetworkError.unknownArchitecture(_, _, suggestion) = error else { return XCTFail("\(error)") }
+            guard case NetworkError.unknownArchitecture(_, _, let suggestion) = error else {
+                return XCTFail("\(error)")
+            }
             XCTAssertNil(suggestion)
         }
     }
@@ -100,7 +117,9 @@ final class ZooTests: XCTestCase {
         }
         // Absurd sizes: refused by the closed-form count, before any tensor is allocated.
         XCTAssertThrowsError(try Zoo.make("wrn-1000-100", channels: 3, classes: 10)) { error in
-            guard case let NetworkError.tooLarge(arch, parameters, limit) = error else { return XCTFail("\(error)") }
+            guard case NetworkError.tooLarge(let arch, let parameters, let limit) = error else {
+                return XCTFail("\(error)")
+            }
             XCTAssertEqual(arch, "wrn-1000-100")
             XCTAssertGreaterThan(parameters, limit)
         }
@@ -108,7 +127,9 @@ final class ZooTests: XCTestCase {
             XCTAssertEqual("\($0)", "resnet120002: 20000 blocks exceed the maximum of 1000")
         }
         XCTAssertThrowsError(try Zoo.make("resnet32x4", channels: 3, classes: 10_000_000)) {
-            XCTAssertEqual("\($0)", "resnet32x4: 2577408160 parameters exceed the limit of 1000000000; use smaller widths or depth")
+            XCTAssertEqual(
+                "\($0)", "resnet32x4: 2577408160 parameters exceed the limit of 1000000000; use smaller widths or depth"
+            )
         }
         XCTAssertThrowsError(try Zoo.make("mlp", channels: 1, classes: 10, widths: Array(repeating: 4, count: 1001))) {
             XCTAssertEqual("\($0)", "mlp: 1001 blocks exceed the maximum of 1000")

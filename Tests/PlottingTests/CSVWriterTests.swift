@@ -1,24 +1,37 @@
 import Foundation
 import XCTest
+
 @testable import Plotting
 
 /// A minimal RFC 4180 reader, to check what the writer wrote by parsing it back.
 func parseCSV(_ text: String) -> [[String]] {
-    var rows: [[String]] = [], row: [String] = [], field = "", quoted = false
+    var rows: [[String]] = []
+    var row: [String] = []
+    var field = ""
+    var quoted = false
     var characters = Array(text)[...]
     while let character = characters.popFirst() {
         if quoted {
             if character == "\"" {
-                if characters.first == "\"" { field.append("\""); characters.removeFirst() } else { quoted = false }
+                if characters.first == "\"" {
+                    field.append("\"")
+                    characters.removeFirst()
+                } else {
+                    quoted = false
+                }
             } else {
                 field.append(character)
             }
         } else if character == "\"" {
             quoted = true
         } else if character == "," {
-            row.append(field); field = ""
+            row.append(field)
+            field = ""
         } else if character == "\r\n" || character == "\n" {
-            row.append(field); rows.append(row); row = []; field = ""
+            row.append(field)
+            rows.append(row)
+            row = []
+            field = ""
         } else {
             field.append(character)
         }
@@ -32,10 +45,12 @@ final class CSVWriterTests: XCTestCase {
             CSVColumn(name: "run, stage", values: ["SSKD \"v2\"", "two\nlines"]),
             CSVColumn(name: "top-1 (%)", numbers: [91.25]),
         ]
-        XCTAssertEqual(CSVWriter.encode(columns),
-                       "\"run, stage\",top-1 (%)\r\n\"SSKD \"\"v2\"\"\",91.25\r\n\"two\nlines\",\r\n")
-        XCTAssertEqual(parseCSV(CSVWriter.encode(columns)),
-                       [["run, stage", "top-1 (%)"], ["SSKD \"v2\"", "91.25"], ["two\nlines", ""]])
+        XCTAssertEqual(
+            CSVWriter.encode(columns),
+            "\"run, stage\",top-1 (%)\r\n\"SSKD \"\"v2\"\"\",91.25\r\n\"two\nlines\",\r\n")
+        XCTAssertEqual(
+            parseCSV(CSVWriter.encode(columns)),
+            [["run, stage", "top-1 (%)"], ["SSKD \"v2\"", "91.25"], ["two\nlines", ""]])
     }
 
     func testExportedPlotDataParsesBackToTheInput() throws {

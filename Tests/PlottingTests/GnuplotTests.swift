@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Plotting
 
 final class GnuplotTests: XCTestCase {
@@ -50,7 +51,8 @@ final class GnuplotTests: XCTestCase {
         let gnuplot = Gnuplot()
         let path = directory.appendingPathComponent("gap.pdf").path
         try gnuplot.render(.gap(stages: Sample.gaps), to: try .file(path: path))
-        XCTAssertEqual(String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)).prefix(5), as: UTF8.self), "%PDF-")
+        XCTAssertEqual(
+            String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)).prefix(5), as: UTF8.self), "%PDF-")
         let sixel = try gnuplot.render(.gap(stages: Sample.gaps), to: .sixel(width: 200, height: 120))
         XCTAssertTrue(sixel.hasPrefix("\u{1B}P"), "sixel output must start with DCS (ESC P)")
         XCTAssertTrue(sixel.hasSuffix("\u{1B}\\"), "sixel output must end with ST (ESC \\)")
@@ -71,8 +73,9 @@ final class GnuplotTests: XCTestCase {
         XCTAssertEqual(GnuplotScript.quote("it's"), "'it''s'")
         XCTAssertEqual(GnuplotScript.quote("a\nb\\n `x` @y"), "'a b\\n `x` @y'")
         let title = #"Ann's "best" run \n `rm` @macro"#
-        let spec = PlotSpec(title: title, xLabel: "x (s)", yLabel: "y (m)",
-                            series: [.init(name: "O'Brien \"fit\"", points: [(0, 0), (1, 1)])])
+        let spec = PlotSpec(
+            title: title, xLabel: "x (s)", yLabel: "y (m)",
+            series: [.init(name: "O'Brien \"fit\"", points: [(0, 0), (1, 1)])])
         let text = try Gnuplot().render(spec, to: .text(width: 80, height: 20))
         XCTAssertTrue(text.contains(title), text)
         XCTAssertTrue(text.contains("O'Brien \"fit\""), text)
@@ -81,8 +84,9 @@ final class GnuplotTests: XCTestCase {
     func testLargeDataDoesNotDeadlockThePipes() throws {
         // ~0.8 MB of script through stdin, well past a 64 KiB pipe buffer.
         let points = (0..<40_000).map { (Double($0), sin(Double($0) / 1000)) }
-        let spec = PlotSpec(title: "many points", xLabel: "step", yLabel: "value (1)",
-                            series: [.init(name: "sine", points: points)])
+        let spec = PlotSpec(
+            title: "many points", xLabel: "step", yLabel: "value (1)",
+            series: [.init(name: "sine", points: points)])
         let text = try Gnuplot().render(spec, to: .text(width: 60, height: 15))
         XCTAssertTrue(text.contains("many points"))
     }
@@ -91,7 +95,10 @@ final class GnuplotTests: XCTestCase {
         try XCTSkipIf(isatty(STDOUT_FILENO) != 0, "stdout is a terminal: its TIOCGWINSZ size wins over COLUMNS")
         setenv("COLUMNS", "132", 1)
         setenv("LINES", "60", 1)
-        defer { unsetenv("COLUMNS"); unsetenv("LINES") }
+        defer {
+            unsetenv("COLUMNS")
+            unsetenv("LINES")
+        }
         XCTAssertEqual(PlotOutput.inline(), .text(width: 132, height: 30))
         setenv("LINES", "20", 1)
         XCTAssertEqual(PlotOutput.inline(), .text(width: 132, height: 19))
@@ -109,9 +116,11 @@ final class GnuplotTests: XCTestCase {
     }
 
     func testWindowLeavesARunningGnuplotOpen() throws {
-        let gnuplot = Gnuplot(executable: try fakeGnuplot("""
-            if [ "$1" = "-persist" ]; then exec sleep 4; else cat >/dev/null; echo 'qt dumb'; fi
-            """))
+        let gnuplot = Gnuplot(
+            executable: try fakeGnuplot(
+                """
+                if [ "$1" = "-persist" ]; then exec sleep 4; else cat >/dev/null; echo 'qt dumb'; fi
+                """))
         let saved = ProcessInfo.processInfo.environment["DISPLAY"]
         setenv("DISPLAY", ":99", 1)
         defer { if let saved { setenv("DISPLAY", saved, 1) } else { unsetenv("DISPLAY") } }
@@ -119,8 +128,11 @@ final class GnuplotTests: XCTestCase {
         XCTAssertEqual(try gnuplot.render(.gap(stages: Sample.gaps), to: .window(terminal: "qt")), "")
         XCTAssertLessThan(Date().timeIntervalSince(start), 3.5)
         XCTAssertThrowsError(try gnuplot.render(.gap(stages: Sample.gaps), to: .window(terminal: "png"))) { error in
-            XCTAssertEqual(error as? PlotError, .terminalUnavailable(terminal: "png",
-                                                                     purpose: "a plot window (use qt, x11 or wxt)"))
+            XCTAssertEqual(
+                error as? PlotError,
+                .terminalUnavailable(
+                    terminal: "png",
+                    purpose: "a plot window (use qt, x11 or wxt)"))
         }
     }
 
@@ -129,7 +141,9 @@ final class GnuplotTests: XCTestCase {
     func testLossChartMarksStagesAndSmoothsWithEMA() throws {
         let spec = try PlotSpec.loss(stages: Sample.lossStages, smoothing: 0.5)
         XCTAssertEqual(spec.verticalMarkers, [.init(100, label: "stage 2"), .init(200, label: "stage 3")])
-        XCTAssertEqual(spec.series.map(\.name), ["", "", "", "stage 1 EMA 0.5", "stage 2 EMA 0.5", "stage 3 EMA 0.5", "epoch mean"])
+        XCTAssertEqual(
+            spec.series.map(\.name),
+            ["", "", "", "stage 1 EMA 0.5", "stage 2 EMA 0.5", "stage 3 EMA 0.5", "epoch mean"])
         XCTAssertEqual(spec.series[0].color, PlotSpec.rawLossColor)
         XCTAssertEqual(spec.series[6].points.count, 6)
         let raw = Sample.lossStages[1].steps.map(\.y)
@@ -169,7 +183,8 @@ final class GnuplotTests: XCTestCase {
     func testAccuracyChartDrawsTeacherLine() throws {
         let spec = PlotSpec.accuracy(runs: Sample.accuracyRuns, teacherTop1: 92.25)
         let script = try GnuplotScript.make(spec, for: .text(width: 80, height: 24))
-        XCTAssertTrue(script.contains("92.25 with lines dashtype 2 linewidth 2 linecolor rgb '#404040' title 'teacher (92.25%)'"))
+        XCTAssertTrue(
+            script.contains("92.25 with lines dashtype 2 linewidth 2 linecolor rgb '#404040' title 'teacher (92.25%)'"))
         XCTAssertTrue(script.contains("$s2 << EOD\n1.0 \(80 + 2 + 8 * (1 - exp(-1.0 / 3)))\n"))
     }
 
@@ -186,16 +201,21 @@ final class GnuplotTests: XCTestCase {
         let gnuplot = Gnuplot(executable: URL(fileURLWithPath: "/nonexistent/bin/gnuplot"))
         XCTAssertThrowsError(try gnuplot.render(.gap(stages: Sample.gaps), to: .text(width: 80, height: 20))) { error in
             XCTAssertEqual(error as? PlotError, .gnuplotNotFound(path: "/nonexistent/bin/gnuplot"))
-            XCTAssertEqual("\(error)", "plot: gnuplot not found at /nonexistent/bin/gnuplot; install gnuplot with "
-                + "`sudo apt-get install gnuplot-nox` (or run `scripts/setup`); the data are still available with "
-                + "`export RUN to=FILE.csv`")
+            XCTAssertEqual(
+                "\(error)",
+                "plot: gnuplot not found at /nonexistent/bin/gnuplot; install gnuplot with "
+                    + "`sudo apt-get install gnuplot-nox` (or run `scripts/setup`); the data are still available with "
+                    + "`export RUN to=FILE.csv`")
         }
     }
 
     func testFailingGnuplotReportsStatusAndStderr() throws {
-        let gnuplot = Gnuplot(executable: try fakeGnuplot("cat >/dev/null; echo 'line 3: undefined variable' >&2; exit 3"))
+        let gnuplot = Gnuplot(
+            executable: try fakeGnuplot("cat >/dev/null; echo 'line 3: undefined variable' >&2; exit 3"))
         XCTAssertThrowsError(try gnuplot.render(.gap(stages: Sample.gaps), to: .text(width: 80, height: 20))) { error in
-            guard case let .gnuplotFailed(_, status, message)? = error as? PlotError else { return XCTFail("\(error)") }
+            guard case .gnuplotFailed(_, let status, let message)? = error as? PlotError else {
+                return XCTFail("\(error)")
+            }
             XCTAssertEqual(status, 3)
             XCTAssertEqual(message, "line 3: undefined variable\n")
         }
@@ -213,24 +233,28 @@ final class GnuplotTests: XCTestCase {
     func testMissingTerminalIsReported() throws {
         let gnuplot = Gnuplot(executable: try fakeGnuplot("cat >/dev/null; echo 'dumb png svg'"))
         XCTAssertEqual(try gnuplot.availableTerminals(), ["dumb", "png", "svg"])
-        XCTAssertThrowsError(try gnuplot.render(.gap(stages: Sample.gaps), to: .sixel(width: 100, height: 100))) { error in
+        XCTAssertThrowsError(try gnuplot.render(.gap(stages: Sample.gaps), to: .sixel(width: 100, height: 100))) {
+            error in
             XCTAssertEqual(error as? PlotError, .terminalUnavailable(terminal: "sixelgd", purpose: "sixel plots"))
         }
     }
 
     func testFileOutputNeedsKnownExtensionAndPositiveSize() throws {
-        XCTAssertEqual(try PlotOutput.file(path: "/tmp/a.PNG", width: 300, height: 200),
-                       .file(URL(fileURLWithPath: "/tmp/a.PNG"), format: .png, width: 300, height: 200))
+        XCTAssertEqual(
+            try PlotOutput.file(path: "/tmp/a.PNG", width: 300, height: 200),
+            .file(URL(fileURLWithPath: "/tmp/a.PNG"), format: .png, width: 300, height: 200))
         XCTAssertThrowsError(try PlotOutput.file(path: "/tmp/a.jpg")) { error in
             XCTAssertEqual(error as? PlotError, .unsupportedFileType(path: "/tmp/a.jpg"))
         }
         XCTAssertThrowsError(try PlotOutput.file(path: "/tmp/a.svg", width: 0, height: 10)) { error in
             XCTAssertEqual(error as? PlotError, .invalidSize(width: 0, height: 10))
         }
-        XCTAssertThrowsError(try Gnuplot().render(.gap(stages: Sample.gaps), to: .text(width: 80, height: -1))) { error in
+        XCTAssertThrowsError(try Gnuplot().render(.gap(stages: Sample.gaps), to: .text(width: 80, height: -1))) {
+            error in
             XCTAssertEqual(error as? PlotError, .invalidSize(width: 80, height: -1))
         }
-        XCTAssertEqual(PlotOutput.file(URL(fileURLWithPath: "/x.pdf"), format: .pdf, width: 800, height: 500).terminalCommand,
-                       "set terminal pdfcairo size 8.0in,5.0in")
+        XCTAssertEqual(
+            PlotOutput.file(URL(fileURLWithPath: "/x.pdf"), format: .pdf, width: 800, height: 500).terminalCommand,
+            "set terminal pdfcairo size 8.0in,5.0in")
     }
 }

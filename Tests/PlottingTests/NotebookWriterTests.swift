@@ -1,10 +1,12 @@
 import Foundation
 import XCTest
+
 @testable import Plotting
 
 final class NotebookWriterTests: XCTestCase {
     func testNotebookMatchesGoldenMarkdownAndCollectsImages() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-notebook-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "sskd-notebook-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let writer = NotebookWriter(path: directory.appendingPathComponent("out.md").path)
@@ -18,24 +20,30 @@ final class NotebookWriterTests: XCTestCase {
         let spec = try PlotSpec.loss(stages: Sample.lossStages)
         try gnuplot.render(spec, to: try .file(path: writer.imageURL(cell: 2).path, width: 400, height: 250))
         let elsewhere = directory.appendingPathComponent("acc.png")
-        try gnuplot.render(.accuracy(runs: Sample.accuracyRuns), to: try .file(path: elsewhere.path, width: 400, height: 250))
+        try gnuplot.render(
+            .accuracy(runs: Sample.accuracyRuns), to: try .file(path: elsewhere.path, width: 400, height: 250))
 
-        try writer.write(cells: [
-            NotebookCell(number: 1, source: "load teacher=resnet56.safetensors", output: "teacher: 0.85M parameters\n"),
-            NotebookCell(number: 2, source: "plot loss\nplot acc", images: [writer.imageURL(cell: 2), elsewhere]),
-            NotebookCell(number: 3, source: "echo ```", output: "```"),
-        ], title: "SSKD on Fashion-MNIST")
+        try writer.write(
+            cells: [
+                NotebookCell(
+                    number: 1, source: "load teacher=resnet56.safetensors", output: "teacher: 0.85M parameters\n"),
+                NotebookCell(number: 2, source: "plot loss\nplot acc", images: [writer.imageURL(cell: 2), elsewhere]),
+                NotebookCell(number: 3, source: "echo ```", output: "```"),
+            ], title: "SSKD on Fashion-MNIST")
 
         XCTAssertEqual(try String(contentsOf: writer.url, encoding: .utf8), goldenNotebook)
         XCTAssertEqual(try Data(contentsOf: writer.imageURL(cell: 2, index: 1)), try Data(contentsOf: elsewhere))
-        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: directory.path)),
-                       ["out.md", "out_files", "acc.png"], "no temporary files may be left behind")
-        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: writer.filesDirectory.path)),
-                       ["plot-2.png", "plot-2-2.png"])
+        XCTAssertEqual(
+            Set(try FileManager.default.contentsOfDirectory(atPath: directory.path)),
+            ["out.md", "out_files", "acc.png"], "no temporary files may be left behind")
+        XCTAssertEqual(
+            Set(try FileManager.default.contentsOfDirectory(atPath: writer.filesDirectory.path)),
+            ["plot-2.png", "plot-2-2.png"])
     }
 
     func testImageLinksArePercentEncoded() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-notebook-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "sskd-notebook-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let writer = NotebookWriter(path: directory.appendingPathComponent("run (1).md").path)
@@ -48,13 +56,17 @@ final class NotebookWriterTests: XCTestCase {
     }
 
     func testMissingImageIsATypedError() {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-notebook-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "sskd-notebook-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let writer = NotebookWriter(path: directory.appendingPathComponent("nb.md").path)
         let cell = NotebookCell(number: 1, source: "plot gap", images: [URL(fileURLWithPath: "/nonexistent/gap.png")])
         XCTAssertThrowsError(try writer.write(cells: [cell])) { error in
-            XCTAssertEqual(error as? PlotError, .writeFailed(path: writer.imageURL(cell: 1).path,
-                                                             reason: "image /nonexistent/gap.png cannot be read"))
+            XCTAssertEqual(
+                error as? PlotError,
+                .writeFailed(
+                    path: writer.imageURL(cell: 1).path,
+                    reason: "image /nonexistent/gap.png cannot be read"))
         }
     }
 }

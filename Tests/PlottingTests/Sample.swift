@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import Plotting
 
 /// Shared fixtures: synthetic training records shaped like a real SSKD session.
@@ -14,9 +15,11 @@ enum Sample {
     }
 
     static let accuracyRuns: [AccuracyCurve] = ["scratch", "KD", "SSKD"].enumerated().map { index, name in
-        AccuracyCurve(name: name, points: (1...10).map { epoch in
-            (Double(epoch), 80 + Double(index) + 8 * (1 - exp(-Double(epoch) / 3)))
-        })
+        AccuracyCurve(
+            name: name,
+            points: (1...10).map { epoch in
+                (Double(epoch), 80 + Double(index) + 8 * (1 - exp(-Double(epoch) / 3)))
+            })
     }
 
     static let gaps = [

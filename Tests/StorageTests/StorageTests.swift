@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Storage
 
 /// Atomic writes (including injected faults), whole-file reads and the zip reader.
@@ -33,19 +34,27 @@ final class StorageTests: XCTestCase {
         for step in [WriteStep.write, .fsync, .close, .rename] {
             injectedWriteFault = (step, ENOSPC)
             XCTAssertThrowsError(try atomicWrite(Array("new and longer".utf8), to: path)) { error in
-                XCTAssertEqual(error as? StorageError, .writeFailed(path: path, reason: "\(step.rawValue): No space left on device", code: ENOSPC))
-                XCTAssertEqual("\(error)", "cannot write \(path): \(step.rawValue): No space left on device (any previous file is unchanged)")
+                XCTAssertEqual(
+                    error as? StorageError,
+                    .writeFailed(path: path, reason: "\(step.rawValue): No space left on device", code: ENOSPC))
+                XCTAssertEqual(
+                    "\(error)",
+                    "cannot write \(path): \(step.rawValue): No space left on device (any previous file is unchanged)")
             }
             XCTAssertEqual(try readFile(path), Array("old".utf8))
-            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["run.sskd"], "temporary file left after \(step)")
+            XCTAssertEqual(
+                try FileManager.default.contentsOfDirectory(atPath: folder), ["run.sskd"],
+                "temporary file left after \(step)")
         }
     }
 
     func testPermissionDeniedIsNamed() throws {
         injectedWriteFault = (.create, EACCES)
         XCTAssertThrowsError(try atomicWrite([1] as [UInt8], to: folder + "/x")) { error in
-            XCTAssertEqual("\(error)", "cannot write \(folder!)/x: cannot create a temporary file in \(folder!): Permission denied"
-                           + " (any previous file is unchanged)")
+            XCTAssertEqual(
+                "\(error)",
+                "cannot write \(folder!)/x: cannot create a temporary file in \(folder!): Permission denied"
+                    + " (any previous file is unchanged)")
         }
     }
 
@@ -53,12 +62,16 @@ final class StorageTests: XCTestCase {
         let file = folder + "/plain"
         try atomicWrite([7] as [UInt8], to: file)
         XCTAssertThrowsError(try atomicWrite([1] as [UInt8], to: file + "/child")) { error in
-            XCTAssertEqual(error as? StorageError, .writeFailed(path: file + "/child",
-                           reason: "cannot create a temporary file in \(file): Not a directory", code: ENOTDIR))
+            XCTAssertEqual(
+                error as? StorageError,
+                .writeFailed(
+                    path: file + "/child",
+                    reason: "cannot create a temporary file in \(file): Not a directory", code: ENOTDIR))
         }
         XCTAssertEqual(try readFile(file), [7])
         XCTAssertThrowsError(try readFile(file + "/child")) { error in
-            XCTAssertEqual(error as? StorageError, .unreadable(path: file + "/child", reason: "Not a directory", code: ENOTDIR))
+            XCTAssertEqual(
+                error as? StorageError, .unreadable(path: file + "/child", reason: "Not a directory", code: ENOTDIR))
         }
     }
 
@@ -79,11 +92,16 @@ final class StorageTests: XCTestCase {
     /// A stored zip of `members` (APPNOTE 4.3): local headers, central directory, end record.
     static func zip(_ members: [(String, [UInt8])]) -> [UInt8] {
         func le(_ v: Int, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
-        var out = [UInt8](), central = [UInt8]()
+        var out = [UInt8]()
+        var central = [UInt8]()
         for (name, data) in members {
             let crc = Int(data.withUnsafeBytes(crc32))
-            let fields = le(0, 2) + le(0, 4) + le(crc, 4) + le(data.count, 4) + le(data.count, 4) + le(name.utf8.count, 2) + le(0, 2)
-            central += le(0x0201_4B50, 4) + le(20, 2) + le(20, 2) + le(0, 2) + fields + le(0, 6) + le(0, 4) + le(out.count, 4) + Array(name.utf8)
+            let fields =
+                le(0, 2) + le(0, 4) + le(crc, 4) + le(data.count, 4) + le(data.count, 4) + le(name.utf8.count, 2)
+                + le(0, 2)
+            central +=
+                le(0x0201_4B50, 4) + le(20, 2) + le(20, 2) + le(0, 2) + fields + le(0, 6) + le(0, 4) + le(out.count, 4)
+                + Array(name.utf8)
             out += le(0x0403_4B50, 4) + le(20, 2) + le(0, 2) + fields + Array(name.utf8) + data
         }
         return out + central + le(0x0605_4B50, 4) + le(0, 4) + le(members.count, 2) + le(members.count, 2)
@@ -103,11 +121,15 @@ final class StorageTests: XCTestCase {
             XCTAssertEqual("\(error)", "t.zip: bad zip archive: member a/x: CRC-32 mismatch (the file is corrupted)")
         }
         XCTAssertThrowsError(try ZipArchive(Array(bytes.prefix(40)), path: "t.zip")) { error in
-            XCTAssertEqual(error as? StorageError, .truncatedZip(path: "t.zip", reason: "no end-of-central-directory record (not a zip file, or cut short)"))
+            XCTAssertEqual(
+                error as? StorageError,
+                .truncatedZip(
+                    path: "t.zip", reason: "no end-of-central-directory record (not a zip file, or cut short)"))
         }
         // An entry count of 65,534 in a 2-entry directory is refused before any entry is read.
         var many = bytes
-        many[many.count - 12] = 0xFE; many[many.count - 11] = 0xFF
+        many[many.count - 12] = 0xFE
+        many[many.count - 11] = 0xFF
         XCTAssertThrowsError(try ZipArchive(many, path: "t.zip")) { error in
             XCTAssertEqual("\(error)", "t.zip: bad zip archive: 65534 entries cannot fit in a 98-byte directory")
         }
@@ -115,13 +137,16 @@ final class StorageTests: XCTestCase {
 
     /// A FIFO, a device or a symbolic link at the target is refused, not replaced by a regular file.
     func testNonRegularTargetsAreRefusedAndKept() throws {
-        let fifo = folder + "/pipe.npy", link = folder + "/link.npy"
+        let fifo = folder + "/pipe.npy"
+        let link = folder + "/link.npy"
         XCTAssertEqual(mkfifo(fifo, 0o644), 0)
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: folder + "/elsewhere")
         for (path, kind) in [(fifo, "a FIFO"), (link, "a symbolic link"), ("/dev/null", "a device")] {
             XCTAssertThrowsError(try atomicWrite([1] as [UInt8], to: path)) {
-                XCTAssertEqual("\($0)", "cannot write \(path): it is \(kind); only a regular file is replaced "
-                               + "(any previous file is unchanged)")
+                XCTAssertEqual(
+                    "\($0)",
+                    "cannot write \(path): it is \(kind); only a regular file is replaced "
+                        + "(any previous file is unchanged)")
             }
         }
         var info = stat()
@@ -135,8 +160,9 @@ final class StorageTests: XCTestCase {
 
     /// Text quoted from files is escaped in messages; the lines and tabs of a multi-line report are kept.
     func testPrintableMessageKeepsLinesAndTabs() {
-        XCTAssertEqual(printableMessage("Error(s):\n\tUnexpected key(s): \"a\u{1b}]0;T\u{7}\u{202e}b\""),
-                       "Error(s):\n\tUnexpected key(s): \"a\\u{1b}]0;T\\u{7}\\u{202e}b\"")
+        XCTAssertEqual(
+            printableMessage("Error(s):\n\tUnexpected key(s): \"a\u{1b}]0;T\u{7}\u{202e}b\""),
+            "Error(s):\n\tUnexpected key(s): \"a\\u{1b}]0;T\\u{7}\\u{202e}b\"")
         XCTAssertEqual(printableMessage(String(repeating: "x", count: 5000)).count, 4003)
     }
 
@@ -146,8 +172,10 @@ final class StorageTests: XCTestCase {
         XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: nil))
         XCTAssertEqual(truncate(path, off_t(maximumReadBytes) + 1), 0)
         XCTAssertThrowsError(try readFile(path)) {
-            XCTAssertEqual("\($0)", "\(path): cannot read: \(maximumReadBytes + 1) bytes is more than the "
-                           + "\(maximumReadBytes) this machine can read into memory (half its physical memory)")
+            XCTAssertEqual(
+                "\($0)",
+                "\(path): cannot read: \(maximumReadBytes + 1) bytes is more than the "
+                    + "\(maximumReadBytes) this machine can read into memory (half its physical memory)")
         }
     }
 }

@@ -17,7 +17,8 @@ public func mutants(of base: [UInt8], count: Int, seed: UInt64, boundaries: [[UI
                 let b = boundaries[Int.random(in: 0..<boundaries.count, using: &rng)]
                 bytes.replaceSubrange(at..<min(at + b.count, bytes.count), with: b)
             case 3: bytes.removeSubrange(at...)
-            case 4: bytes.insert(contentsOf: bytes[at..<min(at + Int.random(in: 1...64, using: &rng), bytes.count)], at: at)
+            case 4:
+                bytes.insert(contentsOf: bytes[at..<min(at + Int.random(in: 1...64, using: &rng), bytes.count)], at: at)
             default: bytes.removeSubrange(at..<min(at + Int.random(in: 1...16, using: &rng), bytes.count))
             }
         }

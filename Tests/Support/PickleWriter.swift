@@ -41,13 +41,17 @@ public enum PickleWriter {
 
     /// An ndarray of NumPy type code `dtype` (`u1`, `i8`, ...) and `shape`, C order, holding `data`.
     /// `module` is `numpy.core.multiarray` (NumPy 1) or `numpy._core.multiarray` (NumPy 2).
-    public static func ndarray(dtype: String, order: String = "|", shape: [Int], data: [UInt8],
-                               module: String = "numpy.core.multiarray") -> [UInt8] {
-        var out = global(module, "_reconstruct") + global("numpy", "ndarray") + int(0) + [0x85] + str("b") + [0x87]
+    public static func ndarray(
+        dtype: String, order: String = "|", shape: [Int], data: [UInt8],
+        module: String = "numpy.core.multiarray"
+    ) -> [UInt8] {
+        var out =
+            global(module, "_reconstruct") + global("numpy", "ndarray") + int(0) + [0x85] + str("b") + [0x87]
             + [ascii("R")]
         out += [ascii("(")] + int(1) + [ascii("(")] + shape.flatMap(int) + [ascii("t")]
         out += global("numpy", "dtype") + str(dtype) + int(0) + int(1) + [0x87, ascii("R")]
-        out += [ascii("(")] + int(3) + str(order) + Array("NNN".utf8) + [ascii("J")] + le(-1, 4) + [ascii("J")]
+        out +=
+            [ascii("(")] + int(3) + str(order) + Array("NNN".utf8) + [ascii("J")] + le(-1, 4) + [ascii("J")]
             + le(-1, 4) + int(0) + [ascii("t"), ascii("b")]
         out += [0x89] + str(data) + [ascii("t"), ascii("b")]
         return out
@@ -78,12 +82,15 @@ public enum PickleWriter {
     /// An ndarray as NumPy's `__reduce_ex__(5)` writes it (PEP 574): `module._frombuffer(buffer, dtype, shape,
     /// layout)` with the buffer in band, `BYTEARRAY8` (writable array) or `BINBYTES` (`readonly`). `module` is
     /// `numpy._core.numeric` (NumPy 2) or `numpy.core.numeric` (NumPy 1); `data` is in `layout` order.
-    public static func ndarray5(dtype: String, order: String = "|", shape: [Int], data: [UInt8], layout: String = "C",
-                                readonly: Bool = false, module: String = "numpy._core.numeric") -> [UInt8] {
+    public static func ndarray5(
+        dtype: String, order: String = "|", shape: [Int], data: [UInt8], layout: String = "C",
+        readonly: Bool = false, module: String = "numpy._core.numeric"
+    ) -> [UInt8] {
         var out = stackGlobal(module, "_frombuffer") + [ascii("(")]
         out += (readonly ? [ascii("B")] + le(data.count, 4) : [0x96] + le(data.count, 8)) + data
         out += stackGlobal("numpy", "dtype") + unicode(dtype) + [0x89, 0x88, 0x87, ascii("R")]
-        out += [ascii("(")] + int(3) + unicode(order) + Array("NNN".utf8) + [ascii("J")] + le(-1, 4) + [ascii("J")]
+        out +=
+            [ascii("(")] + int(3) + unicode(order) + Array("NNN".utf8) + [ascii("J")] + le(-1, 4) + [ascii("J")]
             + le(-1, 4) + int(0) + [ascii("t"), ascii("b")]
         out += [ascii("(")] + shape.flatMap(int) + [ascii("t")] + unicode(layout) + [ascii("t"), ascii("R")]
         return out
@@ -97,22 +104,34 @@ public enum PickleWriter {
     /// A CIFAR python-version batch: `data` uint8 `[n, 3072]` and `labelsKey` (`labels`, `fine_labels`, ...),
     /// pickled at `protocol` 2 (as Python 2's cPickle) or 5 (as Python 3 and NumPy 2, labels an int64 array when
     /// `labelArrays`).
-    public static func cifarBatch(_ pixels: [UInt8], labels: [(key: String, values: [Int])], protocol: Int = 2,
-                                  labelArrays: Bool = false) -> [UInt8] {
+    public static func cifarBatch(
+        _ pixels: [UInt8], labels: [(key: String, values: [Int])], protocol: Int = 2,
+        labelArrays: Bool = false
+    ) -> [UInt8] {
         let shape = [pixels.count / 3072, 3072]
         guard `protocol` == 5 else {
-            return dict([(key: "batch_label", value: str("testing batch 1 of 1")),
-                         (key: "data", value: ndarray(dtype: "u1", shape: shape, data: pixels))]
-                        + labels.map { (key: $0.key, value: intList($0.values)) })
+            return dict(
+                [
+                    (key: "batch_label", value: str("testing batch 1 of 1")),
+                    (key: "data", value: ndarray(dtype: "u1", shape: shape, data: pixels)),
+                ]
+                    + labels.map { (key: $0.key, value: intList($0.values)) })
         }
-        return dict5([(key: "batch_label", value: unicode("testing batch 1 of 1")),
-                      (key: "data", value: ndarray5(dtype: "u1", shape: shape, data: pixels))]
-                     + labels.map { item in
-                         (key: item.key, value: labelArrays
-                            ? ndarray5(dtype: "i8", order: "<", shape: [item.values.count],
-                                       data: item.values.flatMap { le($0, 8) })
-                            : intList(item.values))
-                     })
+        return dict5(
+            [
+                (key: "batch_label", value: unicode("testing batch 1 of 1")),
+                (key: "data", value: ndarray5(dtype: "u1", shape: shape, data: pixels)),
+            ]
+                + labels.map { item in
+                    (
+                        key: item.key,
+                        value: labelArrays
+                            ? ndarray5(
+                                dtype: "i8", order: "<", shape: [item.values.count],
+                                data: item.values.flatMap { le($0, 8) })
+                            : intList(item.values)
+                    )
+                })
     }
 
     /// `n` CIFAR images, pixel `p` of image `i` = `(i * 3 + p) % 256`.
@@ -123,20 +142,32 @@ public enum PickleWriter {
     /// Writes a CIFAR-10 python-version folder (`data_batch_1`...`5` with `perBatch` images each,
     /// `test_batch` with `test` images, `batches.meta` naming the classes) in `dir`, pickled at `protocol` 2 or 5
     /// (at 5 the test batch's labels are an int64 array, the train batches' lists).
-    public static func writeCIFAR10(in dir: String, perBatch: Int, test: Int, classNames: [String],
-                                    protocol: Int = 2) throws {
+    public static func writeCIFAR10(
+        in dir: String, perBatch: Int, test: Int, classNames: [String],
+        protocol: Int = 2
+    ) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        func write(_ name: String, _ bytes: [UInt8]) throws { try Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name)) }
+        func write(_ name: String, _ bytes: [UInt8]) throws {
+            try Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name))
+        }
         for b in 1...5 {
             let labels = (0..<perBatch).map { (b + $0) % 10 }
-            try write("data_batch_\(b)", cifarBatch(cifarPixels(perBatch, start: b * 10), labels: [("labels", labels)],
-                                                    protocol: `protocol`))
+            try write(
+                "data_batch_\(b)",
+                cifarBatch(
+                    cifarPixels(perBatch, start: b * 10), labels: [("labels", labels)],
+                    protocol: `protocol`))
         }
-        try write("test_batch", cifarBatch(cifarPixels(test), labels: [("labels", (0..<test).map { 9 - $0 % 10 })],
-                                           protocol: `protocol`, labelArrays: true))
-        let meta = [(key: "num_cases_per_batch", value: int(perBatch)),
-                    (key: "label_names", value: `protocol` == 5 ? unicodeList(classNames) : strList(classNames)),
-                    (key: "num_vis", value: int(3072))]
+        try write(
+            "test_batch",
+            cifarBatch(
+                cifarPixels(test), labels: [("labels", (0..<test).map { 9 - $0 % 10 })],
+                protocol: `protocol`, labelArrays: true))
+        let meta = [
+            (key: "num_cases_per_batch", value: int(perBatch)),
+            (key: "label_names", value: `protocol` == 5 ? unicodeList(classNames) : strList(classNames)),
+            (key: "num_vis", value: int(3072)),
+        ]
         try write("batches.meta", `protocol` == 5 ? dict5(meta) : dict(meta))
     }
 

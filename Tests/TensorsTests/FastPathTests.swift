@@ -1,13 +1,17 @@
 import XCTest
+
 @testable import Tensors
 
 /// The vectorised and shifted-plane fast paths (docs/performance.md) against plain Double loops.
 final class FastPathTests: XCTestCase {
     /// Asserts `a` and `b` are bit for bit equal, naming the first differing element rather than printing both arrays.
-    func assertSameBits(_ a: [Float], _ b: [Float], _ context: String, file: StaticString = #filePath, line: UInt = #line) {
+    func assertSameBits(
+        _ a: [Float], _ b: [Float], _ context: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(a.count, b.count, "\(context): counts", file: file, line: line)
         let i = zip(a, b).enumerated().first { $0.element.0.bitPattern != $0.element.1.bitPattern }?.offset
-        XCTAssertNil(i, "\(context)[\(i ?? 0)]: \(i.map { a[$0] } ?? 0) vs \(i.map { b[$0] } ?? 0)", file: file, line: line)
+        XCTAssertNil(
+            i, "\(context)[\(i ?? 0)]: \(i.map { a[$0] } ?? 0) vs \(i.map { b[$0] } ?? 0)", file: file, line: line)
     }
 
     func testShiftedPlaneConvolutionMatchesDirectLoopsForwardAndBackward() throws {
@@ -47,14 +51,21 @@ final class FastPathTests: XCTestCase {
             for (xs, ws, g) in cases {
                 let x = Tensor.uniform(xs, low: -1, high: 1, rng: &rng, requiresGrad: true)
                 let w = Tensor.uniform(ws, low: -1, high: 1, rng: &rng, requiresGrad: true)
-                let y = try conv2d(x, weight: w, geometry: g), slow = try naiveConv2d(x, weight: w, geometry: g)
+                let y = try conv2d(x, weight: w, geometry: g)
+                let slow = try naiveConv2d(x, weight: w, geometry: g)
                 XCTAssertEqual(y.shape, slow.shape)
-                for (p, q) in zip(y.data, slow.data) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "\(xs) \(ws)") }
+                for (p, q) in zip(y.data, slow.data) {
+                    XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "\(xs) \(ws)")
+                }
                 let r = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng)
                 try (y * r).sum().backward()
                 let (dx, dw) = try naiveConvGradients(x, w, g, r.data)
-                for (p, q) in zip(x.grad!.data, dx) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dx \(xs) \(ws)") }
-                for (p, q) in zip(w.grad!.data, dw) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dw \(xs) \(ws)") }
+                for (p, q) in zip(x.grad!.data, dx) {
+                    XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dx \(xs) \(ws)")
+                }
+                for (p, q) in zip(w.grad!.data, dw) {
+                    XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dw \(xs) \(ws)")
+                }
             }
         }
     }
@@ -63,22 +74,27 @@ final class FastPathTests: XCTestCase {
         // The three CIFAR ResNet stages (16/32/64 channels on 32/16/8 planes) and the 1-channel Fashion-MNIST stem,
         // split over two workers: forward, dX and dW of the flat kernels against im2col + GEMM.
         var rng = SeededRandom(seed: 13)
-        let cases: [([Int], [Int])] = [([4, 16, 32, 32], [16, 16, 3, 3]), ([5, 32, 16, 16], [32, 32, 3, 3]),
-                                       ([6, 64, 8, 8], [64, 64, 3, 3]), ([3, 1, 28, 28], [16, 1, 3, 3])]
+        let cases: [([Int], [Int])] = [
+            ([4, 16, 32, 32], [16, 16, 3, 3]), ([5, 32, 16, 16], [32, 32, 3, 3]),
+            ([6, 64, 8, 8], [64, 64, 3, 3]), ([3, 1, 28, 28], [16, 1, 3, 3]),
+        ]
         let savedThreads = Parallel.threads
         defer { Parallel.threads = savedThreads }
         Parallel.threads = 2
         for (xs, ws) in cases {
-            let x = Tensor.uniform(xs, low: -1, high: 1, rng: &rng), w = Tensor.uniform(ws, low: -1, high: 1, rng: &rng)
+            let x = Tensor.uniform(xs, low: -1, high: 1, rng: &rng)
+            let w = Tensor.uniform(ws, low: -1, high: 1, rng: &rng)
             let b = Tensor.uniform([ws[0]], low: -1, high: 1, rng: &rng)
             let r = Tensor.uniform([xs[0], ws[0], xs[2], xs[3]], low: -1, high: 1, rng: &rng)
             var results: [[[Float]]] = []
             for flat in [true, false] {
                 var geometry = Conv2dGeometry(padding: (1, 1))
                 geometry.options.directKernels = flat
-                let (xg, wg, bg) = (Tensor(shape: x.shape, data: x.data, requiresGrad: true),
-                                    Tensor(shape: w.shape, data: w.data, requiresGrad: true),
-                                    Tensor(shape: b.shape, data: b.data, requiresGrad: true))
+                let (xg, wg, bg) = (
+                    Tensor(shape: x.shape, data: x.data, requiresGrad: true),
+                    Tensor(shape: w.shape, data: w.data, requiresGrad: true),
+                    Tensor(shape: b.shape, data: b.data, requiresGrad: true)
+                )
                 XCTAssertEqual(geometry.validatedForTest(xs, ws).path, flat ? .flat : .gemm)
                 let y = try conv2d(xg, weight: wg, bias: bg, geometry: geometry)
                 try (y * r).sum().backward()
@@ -96,15 +112,22 @@ final class FastPathTests: XCTestCase {
     func testFusedAddReluEqualsAddThenReluExactly() throws {
         // 37 elements (two 16-lane vectors and a tail), values of both signs, zeros and a NaN; then a broadcast pair.
         var rng = SeededRandom(seed: 14)
-        var av = (0..<37).map { _ in rng.nextNormal() }, bv = (0..<37).map { _ in rng.nextNormal() }
-        av[3] = 0; bv[3] = 0; av[5] = 1; bv[5] = -1; av[20] = .nan
+        var av = (0..<37).map { _ in rng.nextNormal() }
+        var bv = (0..<37).map { _ in rng.nextNormal() }
+        av[3] = 0
+        bv[3] = 0
+        av[5] = 1
+        bv[5] = -1
+        av[20] = .nan
         for (ashape, bshape) in [([37], [37]), ([2, 3], [3])] {
-            let na = ashape.reduce(1, *), nb = bshape.reduce(1, *)
+            let na = ashape.reduce(1, *)
+            let nb = bshape.reduce(1, *)
             let a1 = Tensor(shape: ashape, data: Array(av[0..<na]), requiresGrad: true)
             let b1 = Tensor(shape: bshape, data: Array(bv[0..<nb]), requiresGrad: true)
             let a2 = Tensor(shape: ashape, data: Array(av[0..<na]), requiresGrad: true)
             let b2 = Tensor(shape: bshape, data: Array(bv[0..<nb]), requiresGrad: true)
-            let fused = try addRelu(a1, b1), plain = try (a2 + b2).relu()
+            let fused = try addRelu(a1, b1)
+            let plain = try (a2 + b2).relu()
             XCTAssertEqual(fused.data.map(\.bitPattern), plain.data.map(\.bitPattern), "\(ashape) + \(bshape)")
             let r = (0..<na).map { Float($0) - 10 }
             try (fused * Tensor(shape: ashape, data: r)).sum().backward()
@@ -112,27 +135,34 @@ final class FastPathTests: XCTestCase {
             XCTAssertEqual(a1.grad!.data, a2.grad!.data)
             XCTAssertEqual(b1.grad!.data, b2.grad!.data)
         }
-        XCTAssertEqual(try addRelu(Tensor(shape: [2], data: [1, -3]), Tensor(shape: [2], data: [-2, 4])).data, [0, 1])
+        XCTAssertEqual(
+            try addRelu(Tensor(shape: [2], data: [1, -3]), Tensor(shape: [2], data: [-2, 4])).data, [0, 1])
     }
 
     func testBatchNormMatchesTheTextbookFormulaOnOffsetData() throws {
         // Values around 100 with spread 1: the variance must not suffer from cancellation.
         var rng = SeededRandom(seed: 12)
         let (n, c, hw) = (3, 2, 37)
-        let x = Tensor(shape: [n, c, hw, 1], data: (0..<(n * c * hw)).map { _ in 100 + rng.nextNormal() }, requiresGrad: true)
-        let gamma = Tensor(shape: [c], data: [1.5, -0.5], requiresGrad: true), beta = Tensor(shape: [c], data: [0.25, 2], requiresGrad: true)
+        let x = Tensor(
+            shape: [n, c, hw, 1], data: (0..<(n * c * hw)).map { _ in 100 + rng.nextNormal() }, requiresGrad: true)
+        let gamma = Tensor(shape: [c], data: [1.5, -0.5], requiresGrad: true)
+        let beta = Tensor(shape: [c], data: [0.25, 2], requiresGrad: true)
         let y = try batchNorm(x, weight: gamma, bias: beta, runningMean: nil, runningVar: nil, training: true)
         let r = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng)
         try (y * r).sum().backward()
         let m = Double(n * hw)
         for ch in 0..<c {
             let idx = (0..<n).flatMap { s in (0..<hw).map { (s * c + ch) * hw + $0 } }
-            let xs = idx.map { Double(x.data[$0]) }, gs = idx.map { Double(r.data[$0]) }
-            let mu = xs.reduce(0, +) / m, inv = 1 / ((xs.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / m + 1e-5).squareRoot())
+            let xs = idx.map { Double(x.data[$0]) }
+            let gs = idx.map { Double(r.data[$0]) }
+            let mu = xs.reduce(0, +) / m
+            let inv = 1 / ((xs.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / m + 1e-5).squareRoot())
             let xhat = xs.map { ($0 - mu) * inv }
-            let sumG = gs.reduce(0, +), sumGX = zip(gs, xhat).map(*).reduce(0, +)
+            let sumG = gs.reduce(0, +)
+            let sumGX = zip(gs, xhat).map(*).reduce(0, +)
             for (k, i) in idx.enumerated() {
-                XCTAssertEqual(Double(y.data[i]), Double(gamma.data[ch]) * xhat[k] + Double(beta.data[ch]), accuracy: 1e-4)
+                XCTAssertEqual(
+                    Double(y.data[i]), Double(gamma.data[ch]) * xhat[k] + Double(beta.data[ch]), accuracy: 1e-4)
                 let dx = Double(gamma.data[ch]) * inv / m * (m * gs[k] - sumG - xhat[k] * sumGX)
                 XCTAssertEqual(Double(x.grad!.data[i]), dx, accuracy: 1e-3 * max(1, abs(dx)))
             }
@@ -150,33 +180,35 @@ final class FastPathTests: XCTestCase {
         // rounded mean is off by more than the spread allows, and only the residual correction keeps the variance
         // within 1e-5 (without it: 4e-4 to 6e-4).
         var rng = SeededRandom(seed: 21)
-        for (n, cin, cout, h, w, std, bias0, tolerance) in [(5, 3, 4, 8, 9, Float(0.03), [Float(1000), -1000, 0.5, 1000.25], 1e-4),
-                                                             (6, 2, 3, 32, 32, Float(1e-4), [Float(100), -100, 50], 1e-5)] {
-        let x = Tensor.normal([n, cin, h, w], rng: &rng)
-        let weight = Tensor.normal([cout, cin, 3, 3], std: std, rng: &rng, requiresGrad: true)
-        let bias = Tensor(shape: [cout], data: bias0)
-        let geometry = Conv2dGeometry(padding: (1, 1))
-        let y = try conv2d(x, weight: weight, bias: bias, geometry: geometry)
-        let moments = try XCTUnwrap(y.planeMoments, "a flat conv2d under grad mode records plane moments")
-        XCTAssertEqual(moments.mean.count, n * cout)
-        let copy = Tensor(shape: y.shape, data: y.data)
-        XCTAssertNil(copy.planeMoments)
-        let (mean, variance) = batchMoments(y, n: n, c: cout, hw: h * w)
-        let (mean2, variance2) = batchMoments(copy, n: n, c: cout, hw: h * w)
-        for ch in 0..<cout {
-            let values = (0..<n).flatMap { s in (0..<(h * w)).map { Double(y.data[(s * cout + ch) * h * w + $0]) } }
-            let mu = values.reduce(0, +) / Double(values.count)
-            let v = values.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / Double(values.count)
-            XCTAssertGreaterThan(v, 1e-7, "channel \(ch) is not degenerate")
-            XCTAssertEqual(Double(mean[ch]), mu, accuracy: 1e-6 * max(1, abs(mu)))
-            XCTAssertEqual(Double(variance[ch]), v, accuracy: tolerance * v, "channel \(ch)")
-            XCTAssertEqual(Double(variance2[ch]), v, accuracy: tolerance * v, "channel \(ch), two passes")
-            XCTAssertEqual(mean[ch], mean2[ch], accuracy: 1e-6 * max(1, abs(mean2[ch])))
-        }
-        // Any write to the data drops the moments; without grad mode none are recorded.
-        y.data[0] += 1
-        XCTAssertNil(y.planeMoments)
-        XCTAssertNil(try withNoGrad { try conv2d(x, weight: weight, bias: bias, geometry: geometry) }.planeMoments)
+        for (n, cin, cout, h, w, std, bias0, tolerance) in [
+            (5, 3, 4, 8, 9, Float(0.03), [Float(1000), -1000, 0.5, 1000.25], 1e-4),
+            (6, 2, 3, 32, 32, Float(1e-4), [Float(100), -100, 50], 1e-5),
+        ] {
+            let x = Tensor.normal([n, cin, h, w], rng: &rng)
+            let weight = Tensor.normal([cout, cin, 3, 3], std: std, rng: &rng, requiresGrad: true)
+            let bias = Tensor(shape: [cout], data: bias0)
+            let geometry = Conv2dGeometry(padding: (1, 1))
+            let y = try conv2d(x, weight: weight, bias: bias, geometry: geometry)
+            let moments = try XCTUnwrap(y.planeMoments, "a flat conv2d under grad mode records plane moments")
+            XCTAssertEqual(moments.mean.count, n * cout)
+            let copy = Tensor(shape: y.shape, data: y.data)
+            XCTAssertNil(copy.planeMoments)
+            let (mean, variance) = batchMoments(y, n: n, c: cout, hw: h * w)
+            let (mean2, variance2) = batchMoments(copy, n: n, c: cout, hw: h * w)
+            for ch in 0..<cout {
+                let values = (0..<n).flatMap { s in (0..<(h * w)).map { Double(y.data[(s * cout + ch) * h * w + $0]) } }
+                let mu = values.reduce(0, +) / Double(values.count)
+                let v = values.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / Double(values.count)
+                XCTAssertGreaterThan(v, 1e-7, "channel \(ch) is not degenerate")
+                XCTAssertEqual(Double(mean[ch]), mu, accuracy: 1e-6 * max(1, abs(mu)))
+                XCTAssertEqual(Double(variance[ch]), v, accuracy: tolerance * v, "channel \(ch)")
+                XCTAssertEqual(Double(variance2[ch]), v, accuracy: tolerance * v, "channel \(ch), two passes")
+                XCTAssertEqual(mean[ch], mean2[ch], accuracy: 1e-6 * max(1, abs(mean2[ch])))
+            }
+            // Any write to the data drops the moments; without grad mode none are recorded.
+            y.data[0] += 1
+            XCTAssertNil(y.planeMoments)
+            XCTAssertNil(try withNoGrad { try conv2d(x, weight: weight, bias: bias, geometry: geometry) }.planeMoments)
         }
     }
 
@@ -187,65 +219,97 @@ final class FastPathTests: XCTestCase {
         // so a second case puts 1,728 outputs (16-lane blocks and a tail of 8) within ±4e-4 of the ReLU's threshold
         // (γ = ±1e-4), where a mask test that differs from the forward's by 1e-5 already fails.
         var rng = SeededRandom(seed: 13)
-        for (shape, g, b) in [([3, 2, 3, 7], [Float(1.5), -0.75], [Float(0.25), -0.1]), ([8, 2, 12, 9], [1e-4, -1e-4], [1e-5, 0])] {
-        let x0 = Tensor.normal(shape, rng: &rng), r = Tensor.uniform(shape, low: -1, high: 1, rng: &rng)
-        for training in [true, false] {
-            var results: [[[Float]]] = []
-            for fused in [false, true] {
-                let x = Tensor(shape: shape, data: x0.data, requiresGrad: true)
-                let gamma = Tensor(shape: [2], data: g, requiresGrad: true)
-                let beta = Tensor(shape: [2], data: b, requiresGrad: true)
-                let mean = Tensor(shape: [2], data: [0.1, -0.2]), variance = Tensor(shape: [2], data: [0.9, 1.3])
-                let y = fused
-                    ? try batchNorm(x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training, relu: true)
-                    : try batchNorm(x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training).relu()
-                try (y * r).sum().backward()
-                results.append([y.data, x.grad!.data, gamma.grad!.data, beta.grad!.data, mean.data, variance.data])
+        for (shape, g, b) in [
+            ([3, 2, 3, 7], [Float(1.5), -0.75], [Float(0.25), -0.1]), ([8, 2, 12, 9], [1e-4, -1e-4], [1e-5, 0]),
+        ] {
+            let x0 = Tensor.normal(shape, rng: &rng)
+            let r = Tensor.uniform(shape, low: -1, high: 1, rng: &rng)
+            for training in [true, false] {
+                var results: [[[Float]]] = []
+                for fused in [false, true] {
+                    let x = Tensor(shape: shape, data: x0.data, requiresGrad: true)
+                    let gamma = Tensor(shape: [2], data: g, requiresGrad: true)
+                    let beta = Tensor(shape: [2], data: b, requiresGrad: true)
+                    let mean = Tensor(shape: [2], data: [0.1, -0.2])
+                    let variance = Tensor(shape: [2], data: [0.9, 1.3])
+                    let y =
+                        fused
+                        ? try batchNorm(
+                            x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training,
+                            relu: true)
+                        : try batchNorm(
+                            x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training
+                        ).relu()
+                    try (y * r).sum().backward()
+                    results.append([y.data, x.grad!.data, gamma.grad!.data, beta.grad!.data, mean.data, variance.data])
+                }
+                for (k, name) in ["output", "x.grad", "weight.grad", "bias.grad", "running_mean", "running_var"]
+                    .enumerated()
+                {
+                    XCTAssertEqual(results[0][k].count, results[1][k].count)
+                    // a short message, not 1,728 values
+                    let i = results[0][k].indices.first { results[0][k][$0] != results[1][k][$0] }
+                    XCTAssertNil(
+                        i,
+                        "shape \(shape), training \(training): \(name)[\(i ?? 0)] \(i.map { results[0][k][$0] } ?? 0) "
+                            + "vs \(i.map { results[1][k][$0] } ?? 0)"
+                    )
+                }
+                XCTAssertTrue(results[1][0].contains(0) && results[1][0].contains { $0 > 0 })
             }
-            for (k, name) in ["output", "x.grad", "weight.grad", "bias.grad", "running_mean", "running_var"].enumerated() {
-                XCTAssertEqual(results[0][k].count, results[1][k].count)
-                let i = results[0][k].indices.first { results[0][k][$0] != results[1][k][$0] }   // a short message, not 1,728 values
-                XCTAssertNil(i, "shape \(shape), training \(training): \(name)[\(i ?? 0)] \(i.map { results[0][k][$0] } ?? 0) vs \(i.map { results[1][k][$0] } ?? 0)")
-            }
-            XCTAssertTrue(results[1][0].contains(0) && results[1][0].contains { $0 > 0 })
-        }
         }
     }
 
     func testBatchNormWithResidualEqualsBatchNormThenAddReluExactly() throws {
-        // batchNorm(x, relu:, residual: s) against batchNorm(x) followed by addRelu(·, s) (or + s): bit for bit the same
-        // output, x, γ, β and residual gradients and running statistics, in training and eval, on planes of 21 (16-lane
-        // blocks and a tail) with about half the sums negative, and a residual that is itself computed (a graph node).
+        // batchNorm(x, relu:, residual: s) against batchNorm(x) followed by addRelu(·, s) (or + s): bit for bit the
+        // same output, x, γ, β and residual gradients and running statistics, in training and eval, on planes of 21
+        // (16-lane blocks and a tail) with about half the sums negative, and a residual that is itself computed (a
+        // graph node).
         var rng = SeededRandom(seed: 15)
         let shape = [3, 2, 3, 7]
-        let x0 = Tensor.normal(shape, rng: &rng), s0 = Tensor.normal(shape, rng: &rng), w = Tensor.uniform(shape, low: -1, high: 1, rng: &rng)
-        for relu in [true, false] { for training in [true, false] {
-            var results: [[[Float]]] = []
-            for fused in [false, true] {
-                let x = Tensor(shape: shape, data: x0.data, requiresGrad: true), s = Tensor(shape: shape, data: s0.data, requiresGrad: true)
-                let gamma = Tensor(shape: [2], data: [1.5, -0.75], requiresGrad: true)
-                let beta = Tensor(shape: [2], data: [0.25, -0.1], requiresGrad: true)
-                let mean = Tensor(shape: [2], data: [0.1, -0.2]), variance = Tensor(shape: [2], data: [0.9, 1.3])
-                let shortcut = s * 2   // a node, so its gradient flows on to s
-                let y: Tensor
-                if fused {
-                    y = try batchNorm(x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training,
-                                      relu: relu, residual: shortcut)
-                } else {
-                    let b = try batchNorm(x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training)
-                    y = relu ? try addRelu(b, shortcut) : try b + shortcut
+        let x0 = Tensor.normal(shape, rng: &rng)
+        let s0 = Tensor.normal(shape, rng: &rng)
+        let w = Tensor.uniform(shape, low: -1, high: 1, rng: &rng)
+        for relu in [true, false] {
+            for training in [true, false] {
+                var results: [[[Float]]] = []
+                for fused in [false, true] {
+                    let x = Tensor(shape: shape, data: x0.data, requiresGrad: true)
+                    let s = Tensor(shape: shape, data: s0.data, requiresGrad: true)
+                    let gamma = Tensor(shape: [2], data: [1.5, -0.75], requiresGrad: true)
+                    let beta = Tensor(shape: [2], data: [0.25, -0.1], requiresGrad: true)
+                    let mean = Tensor(shape: [2], data: [0.1, -0.2])
+                    let variance = Tensor(shape: [2], data: [0.9, 1.3])
+                    let shortcut = s * 2  // a node, so its gradient flows on to s
+                    let y: Tensor
+                    if fused {
+                        y = try batchNorm(
+                            x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training,
+                            relu: relu, residual: shortcut)
+                    } else {
+                        let b = try batchNorm(
+                            x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training)
+                        y = relu ? try addRelu(b, shortcut) : try b + shortcut
+                    }
+                    try (y * w).sum().backward()
+                    results.append([
+                        y.data, x.grad!.data, gamma.grad!.data, beta.grad!.data, s.grad!.data, mean.data, variance.data,
+                    ])
                 }
-                try (y * w).sum().backward()
-                results.append([y.data, x.grad!.data, gamma.grad!.data, beta.grad!.data, s.grad!.data, mean.data, variance.data])
+                for (k, name) in [
+                    "output", "x.grad", "weight.grad", "bias.grad", "residual.grad", "running_mean", "running_var",
+                ].enumerated() {
+                    assertSameBits(results[0][k], results[1][k], "relu \(relu), training \(training): \(name)")
+                }
+                if relu { XCTAssertTrue(results[1][0].contains(0) && results[1][0].contains { $0 > 0 }) }
             }
-            for (k, name) in ["output", "x.grad", "weight.grad", "bias.grad", "residual.grad", "running_mean", "running_var"].enumerated() {
-                assertSameBits(results[0][k], results[1][k], "relu \(relu), training \(training): \(name)")
-            }
-            if relu { XCTAssertTrue(results[1][0].contains(0) && results[1][0].contains { $0 > 0 }) }
-        } }
+        }
         let x = Tensor.zeros([2, 2, 3, 3])
-        XCTAssertThrowsError(try batchNorm(x, weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true,
-                                           residual: Tensor.zeros([2, 2, 3, 2]))) { error in
+        XCTAssertThrowsError(
+            try batchNorm(
+                x, weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true,
+                residual: Tensor.zeros([2, 2, 3, 2]))
+        ) { error in
             XCTAssertTrue("\(error)".contains("[2, 2, 3, 3]") && "\(error)".contains("[2, 2, 3, 2]"), "\(error)")
         }
     }
@@ -270,14 +334,21 @@ final class FastPathTests: XCTestCase {
             let x = Tensor.uniform(xs, low: -1, high: 1, rng: &rng, requiresGrad: true)
             let w = Tensor.uniform(ws, low: -1, high: 1, rng: &rng, requiresGrad: true)
             let b = Tensor.uniform([ws[0]], low: -1, high: 1, rng: &rng, requiresGrad: true)
-            let y = try conv2d(x, weight: w, bias: b, geometry: geometry), slow = try naiveConv2d(x, weight: w, bias: b, geometry: geometry)
+            let y = try conv2d(x, weight: w, bias: b, geometry: geometry)
+            let slow = try naiveConv2d(x, weight: w, bias: b, geometry: geometry)
             XCTAssertEqual(y.shape, slow.shape)
-            for (p, q) in zip(y.data, slow.data) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "\(xs) \(ws)") }
+            for (p, q) in zip(y.data, slow.data) {
+                XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "\(xs) \(ws)")
+            }
             let r = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng)
             try (y * r).sum().backward()
             let (dx, dw) = try naiveConvGradients(x, w, g, r.data)
-            for (p, q) in zip(x.grad!.data, dx) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dx \(xs) \(ws)") }
-            for (p, q) in zip(w.grad!.data, dw) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dw \(xs) \(ws)") }
+            for (p, q) in zip(x.grad!.data, dx) {
+                XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dx \(xs) \(ws)")
+            }
+            for (p, q) in zip(w.grad!.data, dw) {
+                XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dw \(xs) \(ws)")
+            }
             let hw = y.shape[2] * y.shape[3]
             for co in 0..<ws[0] {
                 var db = 0.0
@@ -295,7 +366,8 @@ final class FastPathTests: XCTestCase {
         var rng = SeededRandom(seed: 18)
         for (shape, extraUse) in [([3, 4, 7, 27], false), ([2, 4, 6, 5], true)] {
             let x0 = Tensor.normal(shape, rng: &rng)
-            let w1 = Tensor.normal([4, 4, 3, 3], std: 0.3, rng: &rng), w2 = Tensor.normal([4, 4, 3, 3], std: 0.3, rng: &rng)
+            let w1 = Tensor.normal([4, 4, 3, 3], std: 0.3, rng: &rng)
+            let w2 = Tensor.normal([4, 4, 3, 3], std: 0.3, rng: &rng)
             let w3 = Tensor.normal([4, 4, 3, 3], std: 0.3, rng: &rng)
             let r = Tensor.normal(shape, rng: &rng)
             var runs: [[[Float]]] = []
@@ -304,19 +376,29 @@ final class FastPathTests: XCTestCase {
                 defer { deferBatchNormGradients = true }
                 let x = Tensor(shape: shape, data: x0.data, requiresGrad: true)
                 let params = [w1, w2, w3].map { Tensor(shape: $0.shape, data: $0.data, requiresGrad: true) }
-                let gammas = (0..<3).map { k in Tensor(shape: [4], data: [1.2, -0.7, 0.9, 1.1].map { $0 + Float(k) * 0.1 }, requiresGrad: true) }
-                let betas = (0..<3).map { k in Tensor(shape: [4], data: [0.1, -0.2, 0.05, 0].map { $0 - Float(k) * 0.05 }, requiresGrad: true) }
+                let gammas = (0..<3).map { k in
+                    Tensor(shape: [4], data: [1.2, -0.7, 0.9, 1.1].map { $0 + Float(k) * 0.1 }, requiresGrad: true)
+                }
+                let betas = (0..<3).map { k in
+                    Tensor(shape: [4], data: [0.1, -0.2, 0.05, 0].map { $0 - Float(k) * 0.05 }, requiresGrad: true)
+                }
                 let same = Conv2dGeometry(padding: (1, 1))
                 let y1 = try conv2d(x, weight: params[0], geometry: same)
-                let a1 = try batchNorm(y1, weight: gammas[0], bias: betas[0], runningMean: nil, runningVar: nil, training: true, relu: true)
+                let a1 = try batchNorm(
+                    y1, weight: gammas[0], bias: betas[0], runningMean: nil, runningVar: nil, training: true, relu: true
+                )
                 let y2 = try conv2d(a1, weight: params[1], geometry: same)
-                var out = try batchNorm(y2, weight: gammas[1], bias: betas[1], runningMean: nil, runningVar: nil, training: true,
-                                        relu: true, residual: x)
-                if extraUse { out = try out + y2 * 0.5 }   // y2 gets a second gradient term
+                var out = try batchNorm(
+                    y2, weight: gammas[1], bias: betas[1], runningMean: nil, runningVar: nil, training: true,
+                    relu: true, residual: x)
+                if extraUse { out = try out + y2 * 0.5 }  // y2 gets a second gradient term
                 let y3 = try conv2d(out, weight: params[2], geometry: Conv2dGeometry(stride: (2, 2), padding: (1, 1)))
-                let z = try batchNorm(y3, weight: gammas[2], bias: betas[2], runningMean: nil, runningVar: nil, training: true)
+                let z = try batchNorm(
+                    y3, weight: gammas[2], bias: betas[2], runningMean: nil, runningVar: nil, training: true)
                 try ((out * r).sum() + z.pow(2).sum()).backward()
-                runs.append([x.grad!.data] + params.map { $0.grad!.data } + gammas.map { $0.grad!.data } + betas.map { $0.grad!.data })
+                runs.append(
+                    [x.grad!.data] + params.map { $0.grad!.data } + gammas.map { $0.grad!.data }
+                        + betas.map { $0.grad!.data })
             }
             for k in runs[0].indices { assertSameBits(runs[0][k], runs[1][k], "\(shape): gradient \(k)") }
         }
@@ -329,38 +411,54 @@ final class FastPathTests: XCTestCase {
         // pending output read by anything else (without the ReLU: a strided convolution, before the backward pass, so
         // the flat convolution's backward then reads it written) must give the written values.
         var rng = SeededRandom(seed: 19)
-        for shape in [[2, 3, 5, 27], [3, 3, 8, 8], [2, 3, 6, 5]] { for relu in [true, false] { for training in [true, false] {
-            let x0 = Tensor.normal(shape, rng: &rng), w0 = Tensor.normal([4, 3, 3, 3], std: 0.4, rng: &rng)
-            let w1 = Tensor.normal([5, 4, 3, 3], std: 0.4, rng: &rng), w2 = Tensor.normal([5, 4, 3, 3], std: 0.4, rng: &rng)
-            var runs: [[[Float]]] = []
-            for deferOn in [false, true] {
-                deferBatchNormOutputs = deferOn
-                defer { deferBatchNormOutputs = true }
-                let x = Tensor(shape: shape, data: x0.data, requiresGrad: true)
-                let ws = [w0, w1, w2].map { Tensor(shape: $0.shape, data: $0.data, requiresGrad: true) }
-                let gamma = Tensor(shape: [4], data: [1.3, -0.6, 0.8, 1], requiresGrad: true)
-                let beta = Tensor(shape: [4], data: [0.2, -0.1, 0, 0.3], requiresGrad: true)
-                let mean = Tensor(shape: [4], data: [0.1, 0, -0.1, 0.2]), variance = Tensor(shape: [4], data: [1, 2, 0.5, 1.5])
-                let y = try conv2d(x, weight: ws[0], geometry: Conv2dGeometry(padding: (1, 1)))
-                let a = try batchNorm(y, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training, relu: relu)
-                XCTAssertEqual(a.pending != nil, deferOn)
-                let z = try conv2d(a, weight: ws[1], geometry: Conv2dGeometry(padding: (1, 1)))
-                XCTAssertEqual(a.pending != nil, deferOn, "the flat convolution read it without writing it")
-                var loss = try (z * z).sum()
-                if !relu {
-                    loss = try loss + conv2d(a, weight: ws[2], geometry: Conv2dGeometry(stride: (2, 2), padding: (1, 1))).sum()   // writes it
-                    XCTAssertNil(a.pending)
-                } else {
-                    loss = try loss + (ws[2] * 0).sum()   // ws[2] gets a (zero) gradient either way
+        for shape in [[2, 3, 5, 27], [3, 3, 8, 8], [2, 3, 6, 5]] {
+            for relu in [true, false] {
+                for training in [true, false] {
+                    let x0 = Tensor.normal(shape, rng: &rng)
+                    let w0 = Tensor.normal([4, 3, 3, 3], std: 0.4, rng: &rng)
+                    let w1 = Tensor.normal([5, 4, 3, 3], std: 0.4, rng: &rng)
+                    let w2 = Tensor.normal([5, 4, 3, 3], std: 0.4, rng: &rng)
+                    var runs: [[[Float]]] = []
+                    for deferOn in [false, true] {
+                        deferBatchNormOutputs = deferOn
+                        defer { deferBatchNormOutputs = true }
+                        let x = Tensor(shape: shape, data: x0.data, requiresGrad: true)
+                        let ws = [w0, w1, w2].map { Tensor(shape: $0.shape, data: $0.data, requiresGrad: true) }
+                        let gamma = Tensor(shape: [4], data: [1.3, -0.6, 0.8, 1], requiresGrad: true)
+                        let beta = Tensor(shape: [4], data: [0.2, -0.1, 0, 0.3], requiresGrad: true)
+                        let mean = Tensor(shape: [4], data: [0.1, 0, -0.1, 0.2])
+                        let variance = Tensor(shape: [4], data: [1, 2, 0.5, 1.5])
+                        let y = try conv2d(x, weight: ws[0], geometry: Conv2dGeometry(padding: (1, 1)))
+                        let a = try batchNorm(
+                            y, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: training,
+                            relu: relu)
+                        XCTAssertEqual(a.pending != nil, deferOn)
+                        let z = try conv2d(a, weight: ws[1], geometry: Conv2dGeometry(padding: (1, 1)))
+                        XCTAssertEqual(a.pending != nil, deferOn, "the flat convolution read it without writing it")
+                        var loss = try (z * z).sum()
+                        if !relu {
+                            loss =
+                                try loss
+                                + conv2d(a, weight: ws[2], geometry: Conv2dGeometry(stride: (2, 2), padding: (1, 1)))
+                                .sum()  // writes it
+                            XCTAssertNil(a.pending)
+                        } else {
+                            loss = try loss + (ws[2] * 0).sum()  // ws[2] gets a (zero) gradient either way
+                        }
+                        try loss.backward()
+                        if relu && training {  // (an eval-mode backward reads the output for its ReLU mask)
+                            XCTAssertEqual(a.pending != nil, deferOn, "the backward pass read it without writing it")
+                        }
+                        runs.append(
+                            [a.data, z.data, x.grad!.data, gamma.grad!.data, beta.grad!.data] + ws.map { $0.grad!.data }
+                        )
+                    }
+                    for k in runs[0].indices {
+                        assertSameBits(runs[0][k], runs[1][k], "\(shape) relu \(relu) training \(training): value \(k)")
+                    }
                 }
-                try loss.backward()
-                if relu && training {   // (an eval-mode backward reads the output for its ReLU mask)
-                    XCTAssertEqual(a.pending != nil, deferOn, "the backward pass read it without writing it")
-                }
-                runs.append([a.data, z.data, x.grad!.data, gamma.grad!.data, beta.grad!.data] + ws.map { $0.grad!.data })
             }
-            for k in runs[0].indices { assertSameBits(runs[0][k], runs[1][k], "\(shape) relu \(relu) training \(training): value \(k)") }
-        } } }
+        }
     }
 
     func testPendingBatchNormOutputReadFromSeveralThreadsAtOnce() throws {
@@ -371,17 +469,23 @@ final class FastPathTests: XCTestCase {
         let expected = try withNoGrad {
             deferBatchNormOutputs = false
             defer { deferBatchNormOutputs = true }
-            return try batchNorm(x, weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true, relu: true).data
+            return try batchNorm(
+                x, weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true, relu: true
+            ).data
         }
         for _ in 0..<50 {
-            let a = try withNoGrad { try batchNorm(x, weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true, relu: true) }
+            let a = try withNoGrad {
+                try batchNorm(x, weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true, relu: true)
+            }
             XCTAssertNotNil(a.pending)
             let lock = NSLock()
             var seen: [[Float]] = []
             DispatchQueue.concurrentPerform(iterations: 4) { k in
                 let values = k == 3 && a.pending != nil ? a.pending!.materialized() : a.data
                 XCTAssertEqual(a.count, expected.count)
-                lock.lock(); seen.append(values); lock.unlock()
+                lock.lock()
+                seen.append(values)
+                lock.unlock()
             }
             XCTAssertNil(a.pending)
             for values in seen { assertSameBits(values, expected, "a thread's read") }
@@ -396,11 +500,16 @@ final class FastPathTests: XCTestCase {
         var rng = SeededRandom(seed: 16)
         // Rows of 58 (stride 1) and 29 (the stride-2 phases): 16- and 8-float steps and a tail.
         let x0 = Tensor.normal([3, 4, 10, 58], rng: &rng)
-        for (geometry, k) in [(Conv2dGeometry(padding: (1, 1)), 3), (Conv2dGeometry(stride: (2, 2), padding: (1, 1)), 3),
-                              (Conv2dGeometry(stride: (2, 2)), 1), (Conv2dGeometry(stride: (3, 2), padding: (1, 1)), 3)] {
-            let w1 = Tensor.normal([5, 4, k, k], rng: &rng), w2 = Tensor.normal([5, 4, k, k], rng: &rng)
+        for (geometry, k) in [
+            (Conv2dGeometry(padding: (1, 1)), 3), (Conv2dGeometry(stride: (2, 2), padding: (1, 1)), 3),
+            (Conv2dGeometry(stride: (2, 2)), 1), (Conv2dGeometry(stride: (3, 2), padding: (1, 1)), 3),
+        ] {
+            let w1 = Tensor.normal([5, 4, k, k], rng: &rng)
+            let w2 = Tensor.normal([5, 4, k, k], rng: &rng)
             let outShape = try conv2d(x0, weight: w1, geometry: geometry).shape
-            let r1 = Tensor.normal(outShape, rng: &rng), r2 = Tensor.normal(outShape, rng: &rng), r3 = Tensor.normal(x0.shape, rng: &rng)
+            let r1 = Tensor.normal(outShape, rng: &rng)
+            let r2 = Tensor.normal(outShape, rng: &rng)
+            let r3 = Tensor.normal(x0.shape, rng: &rng)
             func grad(_ terms: [Int]) throws -> [Float] {
                 let x = Tensor(shape: x0.shape, data: x0.data, requiresGrad: true)
                 var loss = try (x * r3).sum() * (terms.contains(3) ? 1 : 0)
@@ -409,17 +518,24 @@ final class FastPathTests: XCTestCase {
                 try loss.backward()
                 return x.grad!.data
             }
-            let all = try grad([1, 2, 3]), g1 = try grad([1]), g2 = try grad([2]), g3 = try grad([3])
+            let all = try grad([1, 2, 3])
+            let g1 = try grad([1])
+            let g2 = try grad([2])
+            let g3 = try grad([3])
             // The engine's order: the scaling's gradient first, then each convolution adds its own.
-            let sums = [zip(zip(g3, g2).map { $0 + $1 }, g1).map { $0 + $1 }, zip(zip(g3, g1).map { $0 + $1 }, g2).map { $0 + $1 }]
-            XCTAssertTrue(sums.contains { $0.map(\.bitPattern) == all.map(\.bitPattern) },
-                          "stride \(geometry.stride): x.grad is not the sum of the three gradients")
+            let sums = [
+                zip(zip(g3, g2).map { $0 + $1 }, g1).map { $0 + $1 },
+                zip(zip(g3, g1).map { $0 + $1 }, g2).map { $0 + $1 },
+            ]
+            XCTAssertTrue(
+                sums.contains { $0.map(\.bitPattern) == all.map(\.bitPattern) },
+                "stride \(geometry.stride): x.grad is not the sum of the three gradients")
             XCTAssertFalse(all.contains { !$0.isFinite })
         }
     }
 
     func testVectorisedReluAndAddHandleTailsAndSigns() throws {
-        let n = 16 * 3 + 5   // full 16-lane blocks plus a scalar tail
+        let n = 16 * 3 + 5  // full 16-lane blocks plus a scalar tail
         let a = Tensor(shape: [n], data: (0..<n).map { Float($0 % 7) - 3 }, requiresGrad: true)
         let b = Tensor(shape: [n], data: (0..<n).map { Float($0) * 0.5 }, requiresGrad: true)
         let y = try (a.relu() + b)
@@ -436,16 +552,18 @@ final class FastPathTests: XCTestCase {
         values[6] = .nan
         let x = Tensor(shape: [1, 1, 5, 5], data: values, requiresGrad: true)
         let y = try x.maxPool2d(Pool2dGeometry(kernel: (2, 2)))
-        for oh in 0..<2 { for ow in 0..<2 {
-            let window = [0, 1, 5, 6].map { (2 * oh) * 5 + 2 * ow + $0 }
-            var best = window[0]
-            for k in window.dropFirst() where values[k] > values[best] || values[k].isNaN { best = k }
-            let got = y.data[oh * 2 + ow]
-            XCTAssertTrue(got == values[best] || (got.isNaN && values[best].isNaN), "window \(oh),\(ow)")
-        } }
+        for oh in 0..<2 {
+            for ow in 0..<2 {
+                let window = [0, 1, 5, 6].map { (2 * oh) * 5 + 2 * ow + $0 }
+                var best = window[0]
+                for k in window.dropFirst() where values[k] > values[best] || values[k].isNaN { best = k }
+                let got = y.data[oh * 2 + ow]
+                XCTAssertTrue(got == values[best] || (got.isNaN && values[best].isNaN), "window \(oh),\(ow)")
+            }
+        }
         try y.sum().backward()
         XCTAssertEqual(x.grad!.data.filter { $0 == 1 }.count, 4)
-        XCTAssertEqual(x.grad!.data[6], 1)   // the NaN window routes its gradient to the NaN
+        XCTAssertEqual(x.grad!.data[6], 1)  // the NaN window routes its gradient to the NaN
     }
 }
 

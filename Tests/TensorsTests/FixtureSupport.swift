@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Tensors
 
 /// One PyTorch reference case, `Fixtures/<case>.json`, written by `scripts/make-fixtures.py`:
@@ -15,7 +16,9 @@ struct Fixture: Decodable {
         let every: Int
 
         init(shape: [Int], data: [Float], every: Int = 1) {
-            self.shape = shape; self.data = data; self.every = every
+            self.shape = shape
+            self.data = data
+            self.every = every
         }
 
         private enum Keys: String, CodingKey { case shape, data, every, wave }
@@ -24,7 +27,9 @@ struct Fixture: Decodable {
             let c = try decoder.container(keyedBy: Keys.self)
             shape = try c.decode([Int].self, forKey: .shape)
             if let w = try c.decodeIfPresent([Double].self, forKey: .wave) {
-                data = (0..<shape.reduce(1, *)).map { i in Float(w[2] * sin(w[0] * Double(i) + w[1]) * cos(w[3] * Double(i))) }
+                data = (0..<shape.reduce(1, *)).map { i in
+                    Float(w[2] * sin(w[0] * Double(i) + w[1]) * cos(w[3] * Double(i)))
+                }
                 every = 1
             } else {
                 data = try c.decode([Float].self, forKey: .data)
@@ -51,7 +56,8 @@ struct Fixture: Decodable {
     /// Loads `Fixtures/<name>.json` from the test bundle.
     static func load(_ name: String) throws -> Fixture {
         guard let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures") else {
-            throw Missing(description: "no fixture Fixtures/\(name).json in the test bundle (run scripts/make-fixtures.py)")
+            throw Missing(
+                description: "no fixture Fixtures/\(name).json in the test bundle (run scripts/make-fixtures.py)")
         }
         return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
     }
@@ -77,37 +83,53 @@ struct Fixture: Decodable {
     }
     func ints(_ key: String) throws -> [Int] { try param(key).map { Int($0) } }
     func int(_ key: String) throws -> Int { try ints(key)[0] }
-    func pair(_ key: String) throws -> (Int, Int) { let v = try ints(key); return (v[0], v[1]) }
+    func pair(_ key: String) throws -> (Int, Int) {
+        let v = try ints(key)
+        return (v[0], v[1])
+    }
     func float(_ key: String) throws -> Float { Float(try param(key)[0]) }
 }
 
 /// Asserts `got` has `expected`'s shape and every element satisfies |a − b| ≤ tol·max(1, |b|),
 /// reporting the number of mismatches and the worst one.
-func assertClose(_ got: Tensor?, _ expected: Fixture.Values, tolerance: Float = 1e-4, _ label: String,
-                 file: StaticString = #filePath, line: UInt = #line) {
+func assertClose(
+    _ got: Tensor?, _ expected: Fixture.Values, tolerance: Float = 1e-4, _ label: String,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     guard let got else { return XCTFail("\(label): no tensor (missing gradient?)", file: file, line: line) }
     guard got.shape == expected.shape else {
-        return XCTFail("\(label): shape \(formatShape(got.shape)), PyTorch \(formatShape(expected.shape))", file: file, line: line)
+        return XCTFail(
+            "\(label): shape \(formatShape(got.shape)), PyTorch \(formatShape(expected.shape))", file: file, line: line)
     }
-    let sampled = expected.every == 1 ? got.data : stride(from: 0, to: got.count, by: expected.every).map { got.data[$0] }
+    let sampled =
+        expected.every == 1 ? got.data : stride(from: 0, to: got.count, by: expected.every).map { got.data[$0] }
     assertClose(sampled, expected.data, tolerance: tolerance, label, file: file, line: line)
 }
 
 /// Elementwise |a − b| ≤ tol·max(1, |b|) on flat arrays of equal length.
-func assertClose(_ got: [Float], _ expected: [Float], tolerance: Float = 1e-4, _ label: String,
-                 file: StaticString = #filePath, line: UInt = #line) {
+func assertClose(
+    _ got: [Float], _ expected: [Float], tolerance: Float = 1e-4, _ label: String,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     guard got.count == expected.count else {
         return XCTFail("\(label): \(got.count) values, PyTorch \(expected.count)", file: file, line: line)
     }
-    var bad = 0, worst = -1, worstRatio: Float = 0
+    var bad = 0
+    var worst = -1
+    var worstRatio: Float = 0
     for i in 0..<got.count {
         let ratio = abs(got[i] - expected[i]) / (tolerance * max(1, abs(expected[i])))
         if !(ratio <= 1) { bad += 1 }
-        if !(ratio <= worstRatio) { worstRatio = ratio; worst = i }
+        if !(ratio <= worstRatio) {
+            worstRatio = ratio
+            worst = i
+        }
     }
     if bad > 0 {
-        XCTFail("\(label): \(bad)/\(got.count) values differ; worst at flat index \(worst): got \(got[worst]), PyTorch \(expected[worst])",
-                file: file, line: line)
+        XCTFail(
+            "\(label): \(bad)/\(got.count) values differ; worst at flat index \(worst): got \(got[worst]), PyTorch "
+                + "\(expected[worst])",
+            file: file, line: line)
     }
 }
 
@@ -116,13 +138,16 @@ func assertClose(_ got: [Float], _ expected: [Float], tolerance: Float = 1e-4, _
 /// scalar case) and compares each input's gradient with `grad_<input>`. Every `grad_*` in the fixture must
 /// be covered by `inputs`, so no PyTorch gradient goes unchecked.
 @discardableResult
-func checkForwardBackward(_ name: String, inputs: [String], tolerance: Float = 1e-4,
-                          file: StaticString = #filePath, line: UInt = #line,
-                          forward: (Fixture, [String: Tensor]) throws -> Tensor) throws -> [String: Tensor] {
+func checkForwardBackward(
+    _ name: String, inputs: [String], tolerance: Float = 1e-4,
+    file: StaticString = #filePath, line: UInt = #line,
+    forward: (Fixture, [String: Tensor]) throws -> Tensor
+) throws -> [String: Tensor] {
     let f = try Fixture.load(name)
     let expectedGrads = Set(f.tensors.keys.filter { $0.hasPrefix("grad_") })
-    XCTAssertEqual(expectedGrads, Set(inputs.map { "grad_" + $0 }), "\(name): inputs do not match the fixture's gradients",
-                   file: file, line: line)
+    XCTAssertEqual(
+        expectedGrads, Set(inputs.map { "grad_" + $0 }), "\(name): inputs do not match the fixture's gradients",
+        file: file, line: line)
     var leaves: [String: Tensor] = [:]
     for k in inputs { leaves[k] = try f.tensor(k, requiresGrad: true) }
     let out = try forward(f, leaves)
@@ -130,7 +155,8 @@ func checkForwardBackward(_ name: String, inputs: [String], tolerance: Float = 1
     let loss = f.tensors["out_weight"] == nil ? out : try (out * f.tensor("out_weight")).sum()
     try loss.backward()
     for k in inputs {
-        assertClose(leaves[k]?.grad, try f.values("grad_" + k), tolerance: tolerance, "\(name) d/d\(k)", file: file, line: line)
+        assertClose(
+            leaves[k]?.grad, try f.values("grad_" + k), tolerance: tolerance, "\(name) d/d\(k)", file: file, line: line)
     }
     return leaves
 }

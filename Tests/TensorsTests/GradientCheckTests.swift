@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Tensors
 
 /// Finite-difference gradient checks for every differentiable op (as tinygrad's gradcheck):
@@ -13,8 +14,11 @@ final class GradientCheckTests: XCTestCase {
     }
 
     /// Checks d/dx of Σ f(inputs)·W for every input.
-    func check(_ inputs: [Tensor], h: Float = 1e-2, tolerance: Double = 2e-2, file: StaticString = #filePath, line: UInt = #line,
-               _ f: ([Tensor]) throws -> Tensor) throws {
+    func check(
+        _ inputs: [Tensor], h: Float = 1e-2, tolerance: Double = 2e-2, file: StaticString = #filePath,
+        line: UInt = #line,
+        _ f: ([Tensor]) throws -> Tensor
+    ) throws {
         let probe = try f(inputs)
         var weightRng = SeededRandom(seed: 7)
         let w = Tensor.uniform(probe.shape, low: 0.5, high: 1.5, rng: &weightRng)
@@ -22,20 +26,25 @@ final class GradientCheckTests: XCTestCase {
             let out = try withNoGrad { try f(inputs) }
             return zip(out.data, w.data).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         }
-        inputs.forEach { $0.zeroGrad() }
+        for x in inputs { x.zeroGrad() }
         let out = try f(inputs)
         try out.backward(gradient: w)
         for (k, x) in inputs.enumerated() {
             let analytic = try XCTUnwrap(x.grad, "input \(k) got no gradient", file: file, line: line).data
             for i in 0..<x.count {
                 let saved = x.data[i]
-                x.data[i] = saved + h; let up = try loss()
-                x.data[i] = saved - h; let down = try loss()
+                x.data[i] = saved + h
+                let up = try loss()
+                x.data[i] = saved - h
+                let down = try loss()
                 x.data[i] = saved
                 let numeric = (up - down) / Double(2 * h)
                 let err = abs(Double(analytic[i]) - numeric)
                 if err > tolerance * max(1, abs(numeric)) {
-                    XCTFail("input \(k) \(formatShape(x.shape)) element \(i): analytic \(analytic[i]) vs numeric \(numeric)", file: file, line: line)
+                    XCTFail(
+                        "input \(k) \(formatShape(x.shape)) element \(i): analytic \(analytic[i]) vs numeric "
+                            + "\(numeric)",
+                        file: file, line: line)
                     return
                 }
             }
@@ -43,7 +52,9 @@ final class GradientCheckTests: XCTestCase {
     }
 
     func testBroadcastArithmetic() throws {
-        let a = input([2, 3, 2, 2]), perChannel = input([1, 3, 1, 1]), perSample = input([2, 1, 1, 1])
+        let a = input([2, 3, 2, 2])
+        let perChannel = input([1, 3, 1, 1])
+        let perSample = input([2, 1, 1, 1])
         try check([a, perChannel]) { try $0[0] + $0[1] }
         try check([a, perChannel]) { try $0[0] - $0[1] }
         try check([a, perSample]) { try $0[0] * $0[1] }
@@ -74,7 +85,7 @@ final class GradientCheckTests: XCTestCase {
     func testDropoutTrainingUsesItsMask() throws {
         let x = input([4, 8])
         try check([x]) { xs in
-            var r = SeededRandom(seed: 3)   // same mask on every call
+            var r = SeededRandom(seed: 3)  // same mask on every call
             return try xs[0].dropout(p: 0.3, training: true, rng: &r)
         }
     }
@@ -96,7 +107,7 @@ final class GradientCheckTests: XCTestCase {
         try check([x]) { try $0[0].sum(axes: [0, 2], keepDims: true) }
         try check([x]) { try $0[0].mean(axes: [2, 0]) }
         try check([x]) { try $0[0].mean() }
-        var values = (0..<24).map { Float($0) * 0.1 }   // separated by 0.1 > 2h: the argmax never flips
+        var values = (0..<24).map { Float($0) * 0.1 }  // separated by 0.1 > 2h: the argmax never flips
         values.shuffle(using: &rng)
         try check([Tensor(shape: [2, 3, 4], data: values, requiresGrad: true)]) { try $0[0].max(axis: 1) }
     }
@@ -117,7 +128,9 @@ final class GradientCheckTests: XCTestCase {
             (2, 3, 4, [2, 3, 1, 1], Conv2dGeometry(stride: (2, 2))),
         ]
         for (n, c, hw, wShape, geometry) in geometries {
-            let x = input([n, c, hw, hw + 1]), w = input(wShape), b = input([wShape[0]])
+            let x = input([n, c, hw, hw + 1])
+            let w = input(wShape)
+            let b = input([wShape[0]])
             try check([x, w, b]) { try conv2d($0[0], weight: $0[1], bias: $0[2], geometry: geometry) }
         }
     }
@@ -136,31 +149,53 @@ final class GradientCheckTests: XCTestCase {
 
     func testBatchNormTrainAndEval() throws {
         for shape in [[4, 3, 2, 2], [5, 3]] {
-            let x = input(shape), gamma = input([3], low: 0.5, high: 1.5), beta = input([3])
-            try check([x, gamma, beta]) { try batchNorm($0[0], weight: $0[1], bias: $0[2], runningMean: nil, runningVar: nil, training: true) }
-            let mean = Tensor(shape: [3], data: [0.1, -0.2, 0.3]), variance = Tensor(shape: [3], data: [0.5, 1.5, 2])
-            try check([x, gamma, beta]) { try batchNorm($0[0], weight: $0[1], bias: $0[2], runningMean: mean, runningVar: variance, training: false) }
+            let x = input(shape)
+            let gamma = input([3], low: 0.5, high: 1.5)
+            let beta = input([3])
+            try check([x, gamma, beta]) {
+                try batchNorm($0[0], weight: $0[1], bias: $0[2], runningMean: nil, runningVar: nil, training: true)
+            }
+            let mean = Tensor(shape: [3], data: [0.1, -0.2, 0.3])
+            let variance = Tensor(shape: [3], data: [0.5, 1.5, 2])
+            try check([x, gamma, beta]) {
+                try batchNorm(
+                    $0[0], weight: $0[1], bias: $0[2], runningMean: mean, runningVar: variance, training: false)
+            }
         }
     }
 
     func testBatchNormWithResidualAndRelu() throws {
         // relu(batch_norm(x) + r) and batch_norm(x) + r: gradients of x, γ, β and the residual r, training and eval.
         // With the ReLU, r puts every sum at least 0.3 from 0 (of either sign), so that ±h never crosses the kink.
-        let x = input([4, 3, 2, 2]), gamma = input([3], low: 0.5, high: 1.5), beta = input([3])
-        let mean = Tensor(shape: [3], data: [0.1, -0.2, 0.3]), variance = Tensor(shape: [3], data: [0.5, 1.5, 2])
-        for relu in [false, true] { for training in [true, false] {
-            var r = input([4, 3, 2, 2])
-            if relu {
-                let bn = try withNoGrad { try batchNorm(x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: false) }
-                let bnTrain = try withNoGrad { try batchNorm(x, weight: gamma, bias: beta, runningMean: nil, runningVar: nil, training: true) }
-                let away = (0..<r.count).map { i -> Float in (i % 3 == 0 ? -1 : 1) * (0.3 + 0.7 * abs(r.data[i])) }
-                r = Tensor(shape: r.shape, data: (0..<r.count).map { -(training ? bnTrain : bn).data[$0] + away[$0] }, requiresGrad: true)
+        let x = input([4, 3, 2, 2])
+        let gamma = input([3], low: 0.5, high: 1.5)
+        let beta = input([3])
+        let mean = Tensor(shape: [3], data: [0.1, -0.2, 0.3])
+        let variance = Tensor(shape: [3], data: [0.5, 1.5, 2])
+        for relu in [false, true] {
+            for training in [true, false] {
+                var r = input([4, 3, 2, 2])
+                if relu {
+                    let bn = try withNoGrad {
+                        try batchNorm(
+                            x, weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: false)
+                    }
+                    let bnTrain = try withNoGrad {
+                        try batchNorm(x, weight: gamma, bias: beta, runningMean: nil, runningVar: nil, training: true)
+                    }
+                    let away = (0..<r.count).map { i -> Float in (i % 3 == 0 ? -1 : 1) * (0.3 + 0.7 * abs(r.data[i])) }
+                    r = Tensor(
+                        shape: r.shape, data: (0..<r.count).map { -(training ? bnTrain : bn).data[$0] + away[$0] },
+                        requiresGrad: true)
+                }
+                try check([x, gamma, beta, r]) {
+                    try batchNorm(
+                        $0[0], weight: $0[1], bias: $0[2], runningMean: training ? nil : mean,
+                        runningVar: training ? nil : variance,
+                        training: training, relu: relu, residual: $0[3])
+                }
             }
-            try check([x, gamma, beta, r]) {
-                try batchNorm($0[0], weight: $0[1], bias: $0[2], runningMean: training ? nil : mean, runningVar: training ? nil : variance,
-                              training: training, relu: relu, residual: $0[3])
-            }
-        } }
+        }
     }
 
     func testSoftmaxFamilyAndLosses() throws {
@@ -170,7 +205,9 @@ final class GradientCheckTests: XCTestCase {
         try check([logits]) { try crossEntropy($0[0], targets: [1, 4, 0]) }
         try check([logits]) { try crossEntropy($0[0], targets: [2, 2, 3], labelSmoothing: 0.1) }
         try check([input([2, 3, 2]), input([2, 3, 2])]) { try mseLoss($0[0], $0[1]) }
-        try check([logits, input([3, 5], low: -2, high: 2)]) { try klDivergence(student: $0[0], teacher: $0[1], temperature: 4) }
+        try check([logits, input([3, 5], low: -2, high: 2)]) {
+            try klDivergence(student: $0[0], teacher: $0[1], temperature: 4)
+        }
     }
 
     func testGradientsAccumulateAcrossBackwardCalls() throws {

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Tensors
 
 /// The OpenBLAS fast paths against the naive references kept in the engine (llm.c's `matmul_forward_naive` idea).
@@ -6,8 +7,10 @@ final class OracleTests: XCTestCase {
     func testSgemmMatchesNaiveMatmul() throws {
         var rng = SeededRandom(seed: 1)
         for (m, k, n) in [(1, 1, 1), (7, 13, 5), (64, 144, 33), (3, 0, 4)] {
-            let a = Tensor.uniform([m, k], low: -1, high: 1, rng: &rng), b = Tensor.uniform([k, n], low: -1, high: 1, rng: &rng)
-            let fast = try matmul(a, b).data, slow = naiveMatmul(a.data, b.data, m: m, k: k, n: n)
+            let a = Tensor.uniform([m, k], low: -1, high: 1, rng: &rng)
+            let b = Tensor.uniform([k, n], low: -1, high: 1, rng: &rng)
+            let fast = try matmul(a, b).data
+            let slow = naiveMatmul(a.data, b.data, m: m, k: k, n: n)
             for (x, y) in zip(fast, slow) { XCTAssertEqual(x, y, accuracy: 1e-4 * max(1, abs(y))) }
         }
     }
@@ -22,9 +25,11 @@ final class OracleTests: XCTestCase {
             ([1, 1, 28, 28], [16, 1, 7, 7], Conv2dGeometry(stride: (2, 2), padding: (3, 3))),
         ]
         for (xs, ws, g) in cases {
-            let x = Tensor.uniform(xs, low: -1, high: 1, rng: &rng), w = Tensor.uniform(ws, low: -1, high: 1, rng: &rng)
+            let x = Tensor.uniform(xs, low: -1, high: 1, rng: &rng)
+            let w = Tensor.uniform(ws, low: -1, high: 1, rng: &rng)
             let b = Tensor.uniform([ws[0]], low: -1, high: 1, rng: &rng)
-            let fast = try conv2d(x, weight: w, bias: b, geometry: g), slow = try naiveConv2d(x, weight: w, bias: b, geometry: g)
+            let fast = try conv2d(x, weight: w, bias: b, geometry: g)
+            let slow = try naiveConv2d(x, weight: w, bias: b, geometry: g)
             XCTAssertEqual(fast.shape, slow.shape)
             for (p, q) in zip(fast.data, slow.data) { XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q))) }
         }
@@ -38,22 +43,28 @@ final class OracleTests: XCTestCase {
         defer { columnBudget = saved }
         var rng = SeededRandom(seed: 3)
         let g = Conv2dGeometry(padding: (1, 1))
-        let x = Tensor.uniform([3, 2, 5, 5], low: -1, high: 1, rng: &rng), w = Tensor.uniform([2, 2, 3, 3], low: -1, high: 1, rng: &rng)
+        let x = Tensor.uniform([3, 2, 5, 5], low: -1, high: 1, rng: &rng)
+        let w = Tensor.uniform([2, 2, 3, 3], low: -1, high: 1, rng: &rng)
         let whole = try conv2d(x, weight: w, geometry: g)
         for s in 0..<3 {
             let one = try conv2d(try x.slice(s, length: 1), weight: w, geometry: g)
             XCTAssertEqual(Array(whole.data[(s * 50)..<((s + 1) * 50)]), one.data)
         }
-        let xg = Tensor(shape: x.shape, data: x.data, requiresGrad: true), wg = Tensor(shape: w.shape, data: w.data, requiresGrad: true)
+        let xg = Tensor(shape: x.shape, data: x.data, requiresGrad: true)
+        let wg = Tensor(shape: w.shape, data: w.data, requiresGrad: true)
         try conv2d(xg, weight: wg, geometry: g).sum().backward()
         columnBudget = saved
-        let xr = Tensor(shape: x.shape, data: x.data, requiresGrad: true), wr = Tensor(shape: w.shape, data: w.data, requiresGrad: true)
+        let xr = Tensor(shape: x.shape, data: x.data, requiresGrad: true)
+        let wr = Tensor(shape: w.shape, data: w.data, requiresGrad: true)
         try conv2d(xr, weight: wr, geometry: g).sum().backward()
-        for (a, b) in zip(xg.grad!.data + wg.grad!.data, xr.grad!.data + wr.grad!.data) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        for (a, b) in zip(xg.grad!.data + wg.grad!.data, xr.grad!.data + wr.grad!.data) {
+            XCTAssertEqual(a, b, accuracy: 1e-5)
+        }
     }
 
     func testErrorsNameTheOpAndShapes() {
-        let x = Tensor.zeros([8, 3, 28, 28]), w = Tensor.zeros([16, 1, 3, 3])
+        let x = Tensor.zeros([8, 3, 28, 28])
+        let w = Tensor.zeros([16, 1, 3, 3])
         XCTAssertThrowsError(try conv2d(x, weight: w)) { error in
             XCTAssertEqual("\(error)", "conv2d: input [8, 3, 28, 28] has 3 channels, weight [16, 1, 3, 3] expects 1")
         }
@@ -77,14 +88,16 @@ final class OracleTests: XCTestCase {
     func testBatchNormRunningStatsFollowPyTorchMomentum() throws {
         // Channel values 1, 2, 3, 6: mean 3, biased var 3.5, unbiased var 14/3.
         let x = Tensor(shape: [4, 1], data: [1, 2, 3, 6])
-        let mean = Tensor.zeros([1]), variance = Tensor.ones([1])
+        let mean = Tensor.zeros([1])
+        let variance = Tensor.ones([1])
         _ = try batchNorm(x, weight: nil, bias: nil, runningMean: mean, runningVar: variance, training: true)
         XCTAssertEqual(mean.data[0], 0.3, accuracy: 1e-6)
         XCTAssertEqual(variance.data[0], 0.9 + 0.1 * 14 / 3, accuracy: 1e-6)
     }
 
     func testSeededRandomIsReproducibleAndRoughlyStandard() {
-        var a = SeededRandom(seed: 9), b = SeededRandom(seed: 9)
+        var a = SeededRandom(seed: 9)
+        var b = SeededRandom(seed: 9)
         XCTAssertEqual((0..<5).map { _ in a.next() }, (0..<5).map { _ in b.next() })
         var r = SeededRandom(seed: 10)
         let xs = (0..<20000).map { _ in Double(r.nextNormal()) }
@@ -98,7 +111,8 @@ final class OracleTests: XCTestCase {
 /// Comparisons used for accuracy.
 final class ComparisonTests: XCTestCase {
     func testEqualsGreaterAndAccuracy() throws {
-        let a = Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]), b = Tensor(shape: [3], data: [1, 5, 3])
+        let a = Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
+        let b = Tensor(shape: [3], data: [1, 5, 3])
         XCTAssertEqual(try a.equals(b).data, [1, 0, 1, 0, 1, 0])
         XCTAssertEqual(try a.greater(b).data, [0, 0, 0, 1, 0, 1])
         let logits = Tensor(shape: [3, 2], data: [0.1, 0.9, 0.8, 0.2, 0.3, 0.7])

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import XCTest
+
 @testable import Tensors
 
 /// The fork-join pool behind `Parallel.run` / `Parallel.forEach` (Sources/CKernels/pool.c).
@@ -32,16 +33,26 @@ final class ParallelTests: XCTestCase {
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
         Parallel.threads = 6
-        Parallel.run(64) { _ in usleep(200) }   // start 5 workers
+        Parallel.run(64) { _ in usleep(200) }  // start 5 workers
         Parallel.threads = 2
         for _ in 0..<20 {
             var ids = [pthread_t](repeating: 0, count: 64)
-            ids.withUnsafeMutableBufferPointer { ids in Parallel.run(64) { i in ids[i] = pthread_self(); usleep(50) } }
+            ids.withUnsafeMutableBufferPointer { ids in
+                Parallel.run(64) { i in
+                    ids[i] = pthread_self()
+                    usleep(50)
+                }
+            }
             XCTAssertLessThanOrEqual(Set(ids).count, 2)
         }
-        Parallel.threads = 4   // raised again: parked workers take part again
+        Parallel.threads = 4  // raised again: parked workers take part again
         var ids = [pthread_t](repeating: 0, count: 64)
-        ids.withUnsafeMutableBufferPointer { ids in Parallel.run(64) { i in ids[i] = pthread_self(); usleep(300) } }
+        ids.withUnsafeMutableBufferPointer { ids in
+            Parallel.run(64) { i in
+                ids[i] = pthread_self()
+                usleep(300)
+            }
+        }
         XCTAssertGreaterThan(Set(ids).count, 1)
         XCTAssertLessThanOrEqual(Set(ids).count, 4)
     }
@@ -54,21 +65,34 @@ final class ParallelTests: XCTestCase {
         for threads in [1, 2, 3] {
             Parallel.threads = threads
             for _ in 0..<20 {
-                var numbers = [Int](repeating: -1, count: 200), ids = [pthread_t](repeating: 0, count: 200)
+                var numbers = [Int](repeating: -1, count: 200)
+                var ids = [pthread_t](repeating: 0, count: 200)
                 let caller = pthread_self()
-                numbers.withUnsafeMutableBufferPointer { n in ids.withUnsafeMutableBufferPointer { ids in
-                    Parallel.run(200, threads: threads) { i, t in n[i] = t; ids[i] = pthread_self(); if i % 7 == 0 { usleep(20) } }
-                } }
+                numbers.withUnsafeMutableBufferPointer { n in
+                    ids.withUnsafeMutableBufferPointer { ids in
+                        Parallel.run(200, threads: threads) { i, t in
+                            n[i] = t
+                            ids[i] = pthread_self()
+                            if i % 7 == 0 { usleep(20) }
+                        }
+                    }
+                }
                 XCTAssertTrue(numbers.allSatisfy { (0..<threads).contains($0) }, "threads \(threads): \(Set(numbers))")
                 var owner: [Int: pthread_t] = [:]
                 for (t, id) in zip(numbers, ids) {
-                    if let o = owner[t] { XCTAssertEqual(o, id, "thread number \(t) used by two OS threads") } else { owner[t] = id }
+                    if let o = owner[t] {
+                        XCTAssertEqual(o, id, "thread number \(t) used by two OS threads")
+                    } else {
+                        owner[t] = id
+                    }
                 }
                 if let zero = owner[0] { XCTAssertEqual(zero, caller, "thread 0 is the caller") }
             }
             var nested = [Int](repeating: -1, count: 4 * 5)
             nested.withUnsafeMutableBufferPointer { c in
-                Parallel.run(4, threads: threads) { i, _ in Parallel.run(5, threads: threads) { j, t in c[i * 5 + j] = t } }
+                Parallel.run(4, threads: threads) { i, _ in
+                    Parallel.run(5, threads: threads) { j, t in c[i * 5 + j] = t }
+                }
             }
             XCTAssertEqual(nested, [Int](repeating: 0, count: 20), "a nested call runs as thread 0")
         }
@@ -76,8 +100,9 @@ final class ParallelTests: XCTestCase {
 
     /// The kernels' instruction set is one of the versions they are compiled for.
     func testKernelInstructionSetIsOneOfTheCompiledVersions() {
-        XCTAssertTrue(["x86-64-v4 (AVX-512)", "x86-64-v3 (AVX2+FMA)", "x86-64 (baseline)", "single build (no per-CPU versions)"]
-            .contains(kernelInstructionSet), kernelInstructionSet)
+        XCTAssertTrue(
+            ["x86-64-v4 (AVX-512)", "x86-64-v3 (AVX2+FMA)", "x86-64 (baseline)", "single build (no per-CPU versions)"]
+                .contains(kernelInstructionSet), kernelInstructionSet)
     }
 
     /// Callers on several threads at once: one gets the pool, the others run their items themselves; no item is
@@ -86,7 +111,9 @@ final class ParallelTests: XCTestCase {
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
         Parallel.threads = 2
-        let callers = 4, items = 257, rounds = 200
+        let callers = 4
+        let items = 257
+        let rounds = 200
         var counts = [Int](repeating: 0, count: callers * items)
         counts.withUnsafeMutableBufferPointer { c in
             let base = c.baseAddress!

@@ -13,6 +13,7 @@
 // multi-threaded paths within a small file. Dropout is checked by its rule only (PyTorch's RNG differs).
 // Tolerance everywhere: |a − b| ≤ 1e-4 · max(1, |b|); observed differences are ≤ ~6e-6 (float summation order).
 import XCTest
+
 @testable import Tensors
 
 final class PyTorchFixtureTests: XCTestCase {
@@ -20,12 +21,15 @@ final class PyTorchFixtureTests: XCTestCase {
     // MARK: - Convolution
 
     func testConv2d() throws {
-        for name in ["conv2d_plain", "conv2d_plain_nobias", "conv2d_stride2", "conv2d_pad2_dilation2", "conv2d_groups2",
-                     "conv2d_depthwise", "conv2d_1x1_stride2", "conv2d_nonsquare"] {
+        for name in [
+            "conv2d_plain", "conv2d_plain_nobias", "conv2d_stride2", "conv2d_pad2_dilation2", "conv2d_groups2",
+            "conv2d_depthwise", "conv2d_1x1_stride2", "conv2d_nonsquare",
+        ] {
             let hasBias = try Fixture.load(name).tensors["b"] != nil
             try checkForwardBackward(name, inputs: hasBias ? ["x", "w", "b"] : ["x", "w"]) { f, t in
-                let geometry = Conv2dGeometry(stride: try f.pair("stride"), padding: try f.pair("padding"),
-                                              dilation: try f.pair("dilation"), groups: try f.int("groups"))
+                let geometry = Conv2dGeometry(
+                    stride: try f.pair("stride"), padding: try f.pair("padding"),
+                    dilation: try f.pair("dilation"), groups: try f.int("groups"))
                 return try conv2d(t["x"]!, weight: t["w"]!, bias: t["b"], geometry: geometry)
             }
         }
@@ -38,10 +42,12 @@ final class PyTorchFixtureTests: XCTestCase {
             let f = try Fixture.load(name)
             let c = try f.values("x").shape[1]
             // PyTorch's initial running statistics: mean 0, variance 1.
-            let runningMean = Tensor.zeros([c]), runningVar = Tensor.ones([c])
+            let runningMean = Tensor.zeros([c])
+            let runningVar = Tensor.ones([c])
             try checkForwardBackward(name, inputs: ["x", "w", "b"]) { _, t in
-                try batchNorm(t["x"]!, weight: t["w"], bias: t["b"], runningMean: runningMean, runningVar: runningVar,
-                              training: true, momentum: 0.1)
+                try batchNorm(
+                    t["x"]!, weight: t["w"], bias: t["b"], runningMean: runningMean, runningVar: runningVar,
+                    training: true, momentum: 0.1)
             }
             assertClose(runningMean, try f.values("running_mean_after"), "\(name) running_mean")
             assertClose(runningVar, try f.values("running_var_after"), "\(name) running_var (unbiased)")
@@ -52,10 +58,12 @@ final class PyTorchFixtureTests: XCTestCase {
         for (name, affine) in [("batchnorm1d_3d_train", true), ("batchnorm2d_train_noaffine", false)] {
             let f = try Fixture.load(name)
             let c = try f.values("x").shape[1]
-            let runningMean = Tensor.zeros([c]), runningVar = Tensor.ones([c])
+            let runningMean = Tensor.zeros([c])
+            let runningVar = Tensor.ones([c])
             try checkForwardBackward(name, inputs: affine ? ["x", "w", "b"] : ["x"]) { _, t in
-                try batchNorm(t["x"]!, weight: t["w"], bias: t["b"], runningMean: runningMean, runningVar: runningVar,
-                              training: true)
+                try batchNorm(
+                    t["x"]!, weight: t["w"], bias: t["b"], runningMean: runningMean, runningVar: runningVar,
+                    training: true)
             }
             assertClose(runningMean, try f.values("running_mean_after"), "\(name) running_mean")
             assertClose(runningVar, try f.values("running_var_after"), "\(name) running_var (unbiased)")
@@ -65,10 +73,12 @@ final class PyTorchFixtureTests: XCTestCase {
     func testBatchNormEval() throws {
         for name in ["batchnorm2d_eval", "batchnorm1d_eval"] {
             let f = try Fixture.load(name)
-            let runningMean = try f.tensor("running_mean"), runningVar = try f.tensor("running_var")
+            let runningMean = try f.tensor("running_mean")
+            let runningVar = try f.tensor("running_var")
             try checkForwardBackward(name, inputs: ["x", "w", "b"]) { _, t in
-                try batchNorm(t["x"]!, weight: t["w"], bias: t["b"], runningMean: runningMean, runningVar: runningVar,
-                              training: false)
+                try batchNorm(
+                    t["x"]!, weight: t["w"], bias: t["b"], runningMean: runningMean, runningVar: runningVar,
+                    training: false)
             }
             assertClose(runningMean, try f.values("running_mean"), "\(name) running_mean must not change in eval")
             assertClose(runningVar, try f.values("running_var"), "\(name) running_var must not change in eval")
@@ -81,7 +91,8 @@ final class PyTorchFixtureTests: XCTestCase {
         func geometry(_ f: Fixture) throws -> Pool2dGeometry {
             Pool2dGeometry(kernel: try f.pair("kernel"), stride: try f.pair("stride"), padding: try f.pair("padding"))
         }
-        // maxpool_ties_k3s2p1: integer inputs with ties; the gradient goes to the first maximum, as PyTorch's CPU kernel.
+        // maxpool_ties_k3s2p1: integer inputs with ties; the gradient goes to the first maximum, as PyTorch's CPU
+        // kernel.
         for name in ["maxpool_k3s2p1", "maxpool_k2", "maxpool_k2_odd", "maxpool_ties_k3s2p1"] {
             try checkForwardBackward(name, inputs: ["x"]) { f, t in try t["x"]!.maxPool2d(geometry(f)) }
         }
@@ -105,9 +116,13 @@ final class PyTorchFixtureTests: XCTestCase {
     func testActivations() throws {
         try checkForwardBackward("relu", inputs: ["x"]) { _, t in t["x"]!.relu() }
         try checkForwardBackward("leaky_relu_default", inputs: ["x"]) { _, t in t["x"]!.leakyRelu() }
-        try checkForwardBackward("leaky_relu_0.2", inputs: ["x"]) { f, t in t["x"]!.leakyRelu(slope: try f.float("slope")) }
+        try checkForwardBackward("leaky_relu_0.2", inputs: ["x"]) { f, t in
+            t["x"]!.leakyRelu(slope: try f.float("slope"))
+        }
         try checkForwardBackward("relu_at_zero", inputs: ["x"]) { _, t in t["x"]!.relu() }
-        try checkForwardBackward("leaky_relu_at_zero", inputs: ["x"]) { f, t in t["x"]!.leakyRelu(slope: try f.float("slope")) }
+        try checkForwardBackward("leaky_relu_at_zero", inputs: ["x"]) { f, t in
+            t["x"]!.leakyRelu(slope: try f.float("slope"))
+        }
         try checkForwardBackward("sigmoid", inputs: ["x"]) { _, t in t["x"]!.sigmoid() }
         try checkForwardBackward("tanh", inputs: ["x"]) { _, t in t["x"]!.tanh() }
         try checkForwardBackward("softmax", inputs: ["x"]) { _, t in t["x"]!.softmax() }
@@ -120,9 +135,12 @@ final class PyTorchFixtureTests: XCTestCase {
     func testScalarOps() throws {
         try checkForwardBackward("scalar_ops", inputs: ["x"]) { _, t in
             let x = t["x"]!
-            return try concat([x + 2.5, x - 1.25, x * -1.5, x / 4, x.pow(2), x.exp(), x.log(), x.sqrt(), x.pow(-0.5)], axis: 1)
+            return try concat(
+                [x + 2.5, x - 1.25, x * -1.5, x / 4, x.pow(2), x.exp(), x.log(), x.sqrt(), x.pow(-0.5)], axis: 1)
         }
-        try checkForwardBackward("pow_signed", inputs: ["x"]) { _, t in try concat([t["x"]!.pow(2), t["x"]!.pow(3)], axis: 1) }
+        try checkForwardBackward("pow_signed", inputs: ["x"]) { _, t in
+            try concat([t["x"]!.pow(2), t["x"]!.pow(3)], axis: 1)
+        }
         // The same tensor twice in one op, and on both sides of a division: gradients accumulate.
         try checkForwardBackward("mul_self", inputs: ["x"]) { _, t in try t["x"]! * t["x"]! }
         try checkForwardBackward("div_shared", inputs: ["x"]) { _, t in try t["x"]! / (t["x"]! * t["x"]! + 1) }
@@ -135,7 +153,8 @@ final class PyTorchFixtureTests: XCTestCase {
             try checkForwardBackward("broadcast_mul_" + kind, inputs: ["x", "y"]) { _, t in try t["x"]! * t["y"]! }
             try checkForwardBackward("broadcast_div_" + kind, inputs: ["x", "y"]) { _, t in try t["x"]! / t["y"]! }
         }
-        // Both operands stretched ([2, 1, 4, 1] + [1, 3, 1, 5]) and operands of different rank ([3, 4] * [4], [2, 1, 4] / [3, 1]).
+        // Both operands stretched ([2, 1, 4, 1] + [1, 3, 1, 5]) and operands of different rank ([3, 4] * [4], [2, 1, 4]
+        // / [3, 1]).
         try checkForwardBackward("broadcast_add_both", inputs: ["x", "y"]) { _, t in try t["x"]! + t["y"]! }
         try checkForwardBackward("broadcast_mul_rank", inputs: ["x", "y"]) { _, t in try t["x"]! * t["y"]! }
         try checkForwardBackward("broadcast_div_both", inputs: ["x", "y"]) { _, t in try t["x"]! / t["y"]! }
@@ -162,13 +181,15 @@ final class PyTorchFixtureTests: XCTestCase {
         try checkForwardBackward("sum_all", inputs: ["x"]) { _, t in try t["x"]!.sum() }
         try checkForwardBackward("mean_axes02", inputs: ["x"]) { f, t in try t["x"]!.mean(axes: try f.ints("axes")) }
         try checkForwardBackward("mean_all", inputs: ["x"]) { _, t in try t["x"]!.mean() }
-        try checkForwardBackward("sum_negative_axis", inputs: ["x"]) { f, t in try t["x"]!.sum(axes: try f.ints("axes")) }
+        try checkForwardBackward("sum_negative_axis", inputs: ["x"]) { f, t in try t["x"]!.sum(axes: try f.ints("axes"))
+        }
         try checkForwardBackward("mean_axes13_keepdim", inputs: ["x"]) { f, t in
             try t["x"]!.mean(axes: try f.ints("axes"), keepDims: true)
         }
         // Ties: value, gradient and argmax go to the first maximum, as PyTorch's CPU max(dim) / argmax.
         try checkForwardBackward("max_axis1_ties", inputs: ["x"]) { f, t in
-            let x = t["x"]!, axis = try f.int("axis")
+            let x = t["x"]!
+            let axis = try f.int("axis")
             XCTAssertEqual(try x.argmax(axis: axis), try f.indices("argmax"), "argmax on ties")
             return try x.max(axis: axis)
         }
@@ -179,8 +200,12 @@ final class PyTorchFixtureTests: XCTestCase {
 
     func testMatmulAndLinear() throws {
         try checkForwardBackward("matmul", inputs: ["x", "y"]) { _, t in try matmul(t["x"]!, t["y"]!) }
-        try checkForwardBackward("linear", inputs: ["x", "w", "b"]) { _, t in try linear(t["x"]!, weight: t["w"]!, bias: t["b"]) }
-        try checkForwardBackward("linear_nobias", inputs: ["x", "w"]) { _, t in try linear(t["x"]!, weight: t["w"]!, bias: nil) }
+        try checkForwardBackward("linear", inputs: ["x", "w", "b"]) { _, t in
+            try linear(t["x"]!, weight: t["w"]!, bias: t["b"])
+        }
+        try checkForwardBackward("linear_nobias", inputs: ["x", "w"]) { _, t in
+            try linear(t["x"]!, weight: t["w"]!, bias: nil)
+        }
     }
 
     // MARK: - Losses
@@ -188,7 +213,8 @@ final class PyTorchFixtureTests: XCTestCase {
     func testCrossEntropyWithAndWithoutLabelSmoothing() throws {
         for name in ["cross_entropy_smoothing0", "cross_entropy_smoothing0.1", "cross_entropy_large_logits"] {
             try checkForwardBackward(name, inputs: ["x"]) { f, t in
-                try crossEntropy(t["x"]!, targets: try f.indices("targets"), labelSmoothing: try f.float("label_smoothing"))
+                try crossEntropy(
+                    t["x"]!, targets: try f.indices("targets"), labelSmoothing: try f.float("label_smoothing"))
             }
         }
     }
@@ -205,10 +231,12 @@ final class PyTorchFixtureTests: XCTestCase {
         }
     }
 
-    /// Hinton KD loss α·T²·KL + (1−α)·CE (α 0.9, T 4) composed from our ops, against PyTorch's value and student gradient.
+    /// Hinton KD loss α·T²·KL + (1−α)·CE (α 0.9, T 4) composed from our ops, against PyTorch's value and student
+    /// gradient.
     func testKnowledgeDistillationLoss() throws {
         let leaves = try checkForwardBackward("kd_loss", inputs: ["x"]) { f, t in
-            let temperature = try f.float("temperature"), alpha = try f.float("alpha")
+            let temperature = try f.float("temperature")
+            let alpha = try f.float("alpha")
             let kl = try klDivergence(student: t["x"]!, teacher: try f.tensor("teacher"), temperature: temperature)
             let ce = try crossEntropy(t["x"]!, targets: try f.indices("targets"))
             return try kl * (alpha * temperature * temperature) + ce * (1 - alpha)
@@ -223,8 +251,10 @@ final class PyTorchFixtureTests: XCTestCase {
     /// global avg pool-linear, with its PyTorch state-dict keys. Parameters load with `requiresGrad`, running
     /// statistics without; `forward` updates the running statistics in training mode.
     private struct SmallCNN {
-        static let parameterNames = ["0.weight", "1.weight", "1.bias", "4.weight", "4.bias", "5.weight", "5.bias",
-                                     "9.weight", "9.bias"]
+        static let parameterNames = [
+            "0.weight", "1.weight", "1.bias", "4.weight", "4.bias", "5.weight", "5.bias",
+            "9.weight", "9.bias",
+        ]
         static let statNames = ["1.running_mean", "1.running_var", "5.running_mean", "5.running_var"]
         var parameters: [String: Tensor] = [:]
         var stats: [String: Tensor] = [:]
@@ -237,8 +267,9 @@ final class PyTorchFixtureTests: XCTestCase {
         func forward(_ x: Tensor, training: Bool) throws -> Tensor {
             func p(_ name: String) throws -> Tensor { try XCTUnwrap(parameters[name], "no parameter \(name)") }
             func bn(_ h: Tensor, _ i: String) throws -> Tensor {
-                try batchNorm(h, weight: p(i + ".weight"), bias: p(i + ".bias"), runningMean: stats[i + ".running_mean"],
-                              runningVar: stats[i + ".running_var"], training: training)
+                try batchNorm(
+                    h, weight: p(i + ".weight"), bias: p(i + ".bias"), runningMean: stats[i + ".running_mean"],
+                    runningVar: stats[i + ".running_var"], training: training)
             }
             let same = Conv2dGeometry(padding: (1, 1))
             var h = try bn(conv2d(x, weight: p("0.weight"), bias: nil, geometry: same), "1").relu()
@@ -253,7 +284,8 @@ final class PyTorchFixtureTests: XCTestCase {
     /// step, and eval-mode logits with those statistics.
     func testSmallCNNForwardBackward() throws {
         let f = try Fixture.load("cnn")
-        let gradNames = Set(f.tensors.keys.filter { $0.hasPrefix("grad_") && $0 != "grad_x" }.map { String($0.dropFirst(5)) })
+        let gradNames = Set(
+            f.tensors.keys.filter { $0.hasPrefix("grad_") && $0 != "grad_x" }.map { String($0.dropFirst(5)) })
         XCTAssertEqual(gradNames, Set(SmallCNN.parameterNames), "every PyTorch parameter gradient is checked")
         let model = try SmallCNN(f)
         let x = try f.tensor("x", requiresGrad: true)
@@ -276,9 +308,11 @@ final class PyTorchFixtureTests: XCTestCase {
     func testSmallCNNTrainingSteps() throws {
         let f = try Fixture.load("cnn_sgd_training")
         let model = try SmallCNN(f)
-        let x = try f.tensor("x"), targets = try f.indices("targets")
-        let optimizer = try SGD(SmallCNN.parameterNames.compactMap { model.parameters[$0] }, lr: f.float("lr"),
-                                momentum: f.float("momentum"), weightDecay: f.float("weight_decay"))
+        let x = try f.tensor("x")
+        let targets = try f.indices("targets")
+        let optimizer = try SGD(
+            SmallCNN.parameterNames.compactMap { model.parameters[$0] }, lr: f.float("lr"),
+            momentum: f.float("momentum"), weightDecay: f.float("weight_decay"))
         var losses: [Float] = []
         for _ in 0..<3 {
             optimizer.zeroGrad()
@@ -302,16 +336,19 @@ final class PyTorchFixtureTests: XCTestCase {
         try checkForwardBackward("residual_block", inputs: parameterNames) { f, t in
             func p(_ name: String) throws -> Tensor { try XCTUnwrap(t[name], "no parameter \(name)") }
             func bn(_ h: Tensor, _ prefix: String) throws -> Tensor {
-                try batchNorm(h, weight: p(prefix + ".weight"), bias: p(prefix + ".bias"),
-                              runningMean: f.tensor(prefix + ".running_mean"), runningVar: f.tensor(prefix + ".running_var"),
-                              training: true)
+                try batchNorm(
+                    h, weight: p(prefix + ".weight"), bias: p(prefix + ".bias"),
+                    runningMean: f.tensor(prefix + ".running_mean"), runningVar: f.tensor(prefix + ".running_var"),
+                    training: true)
             }
             let x = try p("x")
-            var out = try conv2d(x, weight: p("conv1.weight"), geometry: Conv2dGeometry(stride: (2, 2), padding: (1, 1)))
+            var out = try conv2d(
+                x, weight: p("conv1.weight"), geometry: Conv2dGeometry(stride: (2, 2), padding: (1, 1)))
             out = try bn(out, "bn1").relu()
             out = try bn(conv2d(out, weight: p("conv2.weight"), geometry: Conv2dGeometry(padding: (1, 1))), "bn2")
-            let shortcut = try bn(conv2d(x, weight: p("downsample.0.weight"), geometry: Conv2dGeometry(stride: (2, 2))),
-                                  "downsample.1")
+            let shortcut = try bn(
+                conv2d(x, weight: p("downsample.0.weight"), geometry: Conv2dGeometry(stride: (2, 2))),
+                "downsample.1")
             return try (out + shortcut).relu().globalAvgPool()
         }
     }
@@ -325,17 +362,20 @@ final class PyTorchFixtureTests: XCTestCase {
         for name in ["conv2d_large", "conv2d_groups_stride2_large"] {
             let hasBias = try Fixture.load(name).tensors["b"] != nil
             try checkForwardBackward(name, inputs: hasBias ? ["x", "w", "b"] : ["x", "w"]) { f, t in
-                let geometry = Conv2dGeometry(stride: try f.pair("stride"), padding: try f.pair("padding"),
-                                              dilation: try f.pair("dilation"), groups: try f.int("groups"))
+                let geometry = Conv2dGeometry(
+                    stride: try f.pair("stride"), padding: try f.pair("padding"),
+                    dilation: try f.pair("dilation"), groups: try f.int("groups"))
                 return try conv2d(t["x"]!, weight: t["w"]!, bias: t["b"], geometry: geometry)
             }
         }
         let f = try Fixture.load("batchnorm2d_train_large")
-        let runningMean = Tensor.zeros([16]), runningVar = Tensor.ones([16])
+        let runningMean = Tensor.zeros([16])
+        let runningVar = Tensor.ones([16])
         try checkForwardBackward("batchnorm2d_train_large", inputs: ["x", "w", "b"]) { _, t in
             // The script scales by weight + 1, so γ is near 1.
-            try batchNorm(t["x"]!, weight: t["w"]! + 1, bias: t["b"], runningMean: runningMean, runningVar: runningVar,
-                          training: true)
+            try batchNorm(
+                t["x"]!, weight: t["w"]! + 1, bias: t["b"], runningMean: runningMean, runningVar: runningVar,
+                training: true)
         }
         assertClose(runningMean, try f.values("running_mean_after"), "large batch-norm running_mean")
         assertClose(runningVar, try f.values("running_var_after"), "large batch-norm running_var")
@@ -349,10 +389,13 @@ final class PyTorchFixtureTests: XCTestCase {
     /// Five steps on a linear model `mse(linear(x, w, b), y)`; the parameters after each step vs PyTorch.
     private func checkOptimizer(_ name: String, make: (Fixture, [Tensor]) throws -> Optimizer) throws {
         let f = try Fixture.load("optim_" + name)
-        let x = try f.tensor("x"), y = try f.tensor("y")
-        let w = try f.tensor("w", requiresGrad: true), b = try f.tensor("b", requiresGrad: true)
+        let x = try f.tensor("x")
+        let y = try f.tensor("y")
+        let w = try f.tensor("w", requiresGrad: true)
+        let b = try f.tensor("b", requiresGrad: true)
         let optimizer = try make(f, [w, b])
-        let wSteps = try f.values("w_steps"), bSteps = try f.values("b_steps")
+        let wSteps = try f.values("w_steps")
+        let bSteps = try f.values("b_steps")
         XCTAssertEqual(wSteps.shape[0], 5)
         for step in 0..<wSteps.shape[0] {
             optimizer.zeroGrad()
@@ -366,8 +409,9 @@ final class PyTorchFixtureTests: XCTestCase {
     func testSGDMomentumWeightDecay() throws {
         for (name, nesterov) in [("sgd_momentum", false), ("sgd_nesterov", true)] {
             try checkOptimizer(name) { f, params in
-                try SGD(params, lr: f.float("lr"), momentum: f.float("momentum"), weightDecay: f.float("weight_decay"),
-                        nesterov: nesterov)
+                try SGD(
+                    params, lr: f.float("lr"), momentum: f.float("momentum"), weightDecay: f.float("weight_decay"),
+                    nesterov: nesterov)
             }
         }
     }
@@ -388,14 +432,20 @@ final class PyTorchFixtureTests: XCTestCase {
             ("step", { f in .step(every: try f.int("every"), gamma: try f.float("gamma")) }),
             ("multistep", { f in .multiStep(milestones: try f.ints("milestones"), gamma: try f.float("gamma")) }),
             ("cosine", { f in .cosine(total: try f.int("total"), minimum: try f.float("minimum")) }),
-            ("warmup_cosine", { f in
-                .warmup(steps: try f.int("warmup"), startFactor: try f.float("start_factor"),
+            (
+                "warmup_cosine",
+                { f in
+                    .warmup(
+                        steps: try f.int("warmup"), startFactor: try f.float("start_factor"),
                         then: .cosine(total: try f.int("total"), minimum: try f.float("minimum")))
-            }),
+                }
+            ),
         ]
         for (name, make) in cases {
             let f = try Fixture.load("schedule_" + name)
-            let schedule = try make(f), base = try f.float("base"), expected = try f.values("lr").data
+            let schedule = try make(f)
+            let base = try f.float("base")
+            let expected = try f.values("lr").data
             XCTAssertEqual(expected.count, 21)
             let got = (0..<expected.count).map { schedule.rate(at: $0, base: base) }
             assertClose(got, expected, "\(name) schedule lr")

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Tensors
 
 /// Random stride-1 "same" convolutions (the flat direct path, Sources/Tensors/DirectConv.swift) against direct Double
@@ -6,9 +7,13 @@ import XCTest
 /// planes 1x1 to 40x40, batch 1-9, with and without bias. (Found, with the over-read geometries below, by a
 /// breaker run: planes once got too little slack, and dW read NaN from the neighbouring memory.)
 final class RandomSameConvolutionTests: XCTestCase {
-    struct Case { var n, cin, cout, h, w, kh, kw, dh, dw, groups: Int; var bias: Bool }
+    struct Case {
+        var n, cin, cout, h, w, kh, kw, dh, dw, groups: Int
+        var bias: Bool
+    }
 
-    /// Worst error |p − q| / max(0.01·scale, |q|, 1) with scale = max(1, max|q|); infinity when p has a NaN or infinity.
+    /// Worst error |p − q| / max(0.01·scale, |q|, 1) with scale = max(1, max|q|); infinity when p has a NaN or
+    /// infinity.
     static func err(_ p: [Float], _ q: [Double]) -> Double {
         let scale = max(1.0, q.map(abs).max() ?? 0)
         var worst = 0.0
@@ -23,7 +28,8 @@ final class RandomSameConvolutionTests: XCTestCase {
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
         Parallel.threads = threads
-        let g = Conv2dGeometry(padding: (c.dh * (c.kh - 1) / 2, c.dw * (c.kw - 1) / 2), dilation: (c.dh, c.dw), groups: c.groups)
+        let g = Conv2dGeometry(
+            padding: (c.dh * (c.kh - 1) / 2, c.dw * (c.kw - 1) / 2), dilation: (c.dh, c.dw), groups: c.groups)
         let x = Tensor.uniform([c.n, c.cin, c.h, c.w], low: -1, high: 1, rng: &rng, requiresGrad: true)
         let w = Tensor.uniform([c.cout, c.cin / c.groups, c.kh, c.kw], low: -1, high: 1, rng: &rng, requiresGrad: true)
         let b = c.bias ? Tensor.uniform([c.cout], low: -1, high: 1, rng: &rng, requiresGrad: true) : nil
@@ -37,9 +43,12 @@ final class RandomSameConvolutionTests: XCTestCase {
         let (dxRef, dwRef) = try naiveConvGradients(x, w, g, r.data)
         var dbRef = [Double](repeating: 0, count: c.cout)
         for (i, gy) in r.data.enumerated() { dbRef[(i / (c.h * c.w)) % c.cout] += Double(gy) }
-        let e = [RandomSameConvolutionTests.err(y.data, yRef), RandomSameConvolutionTests.err(x.grad!.data, dxRef.map(Double.init)),
-                 RandomSameConvolutionTests.err(w.grad!.data, dwRef.map(Double.init)),
-                 b == nil ? 0 : RandomSameConvolutionTests.err(b!.grad!.data, dbRef)]
+        let e = [
+            RandomSameConvolutionTests.err(y.data, yRef),
+            RandomSameConvolutionTests.err(x.grad!.data, dxRef.map(Double.init)),
+            RandomSameConvolutionTests.err(w.grad!.data, dwRef.map(Double.init)),
+            b == nil ? 0 : RandomSameConvolutionTests.err(b!.grad!.data, dbRef),
+        ]
         return (e.max()!, "\(c) threads \(threads) path \(v.path) errs y/dx/dw/db \(e)")
     }
 
@@ -47,32 +56,46 @@ final class RandomSameConvolutionTests: XCTestCase {
         func pick(_ lo: Int, _ hi: Int) -> Int { lo + Int(rng.next() % UInt64(hi - lo + 1)) }
         while true {
             let groups = pick(1, 4)
-            let cin = groups * pick(1, 70 / groups), cout = groups * pick(1, 70 / groups)
-            var kh = [1, 3, 5][pick(0, 2)], kw = [1, 3, 5][pick(0, 2)]
-            let dh = pick(1, 2), dw = pick(1, 2)
-            if pick(0, 9) == 0 { kh = dh == 2 ? [2, 4][pick(0, 1)] : kh }   // even kernels are "same" with dilation 2
+            let cin = groups * pick(1, 70 / groups)
+            let cout = groups * pick(1, 70 / groups)
+            var kh = [1, 3, 5][pick(0, 2)]
+            var kw = [1, 3, 5][pick(0, 2)]
+            let dh = pick(1, 2)
+            let dw = pick(1, 2)
+            if pick(0, 9) == 0 { kh = dh == 2 ? [2, 4][pick(0, 1)] : kh }  // even kernels are "same" with dilation 2
             if pick(0, 9) == 0 { kw = dw == 2 ? [2, 4][pick(0, 1)] : kw }
-            let h = pick(1, 40), w = pick(1, 40), n = pick(1, 9)
+            let h = pick(1, 40)
+            let w = pick(1, 40)
+            let n = pick(1, 9)
             let work = n * cout * (cin / groups) * kh * kw * h * w
             if work > 3_000_000 { continue }
             if kh == 1 && kw == 1 { continue }
-            return Case(n: n, cin: cin, cout: cout, h: h, w: w, kh: kh, kw: kw, dh: dh, dw: dw, groups: groups, bias: pick(0, 1) == 1)
+            return Case(
+                n: n, cin: cin, cout: cout, h: h, w: w, kh: kh, kw: kw, dh: dh, dw: dw, groups: groups,
+                bias: pick(0, 1) == 1)
         }
     }
 
     func testRandomSameConvolutions() throws {
         var rng = SeededRandom(seed: UInt64(ProcessInfo.processInfo.environment["SSKD_CONV_SEED"] ?? "7")!)
         let count = Int(ProcessInfo.processInfo.environment["SSKD_CONV_CASES"] ?? "60")!
-        var worst = 0.0, bad = 0
+        var worst = 0.0
+        var bad = 0
         for k in 0..<count {
             let c = randomCase(&rng)
             for threads in [1, 2, 3] {
                 let (e, desc) = try run(c, threads: threads, rng: &rng)
                 worst = max(worst, e)
-                if e > 1e-4 { bad += 1; print("MISMATCH case \(k): \(desc)") }
+                if e > 1e-4 {
+                    bad += 1
+                    print("MISMATCH case \(k): \(desc)")
+                }
             }
         }
-        print("random same convolutions: \(count) cases x 3 thread counts, worst normalised error \(worst), mismatches \(bad)")
+        print(
+            "random same convolutions: \(count) cases x 3 thread counts, worst normalised error \(worst), mismatches "
+                + "\(bad)"
+        )
         XCTAssertEqual(bad, 0)
     }
 
@@ -82,16 +105,26 @@ final class RandomSameConvolutionTests: XCTestCase {
         var rng = SeededRandom(seed: 99)
         var bad = 0
         let cases = [
-            Case(n: 1, cin: 1, cout: 1, h: 1, w: 15, kh: 3, kw: 3, dh: 1, dw: 1, groups: 1, bias: false),   // r=15, pad 1: 1 float
-            Case(n: 1, cin: 1, cout: 1, h: 1, w: 13, kh: 5, kw: 5, dh: 1, dw: 1, groups: 1, bias: false),   // r=15, pad 2: 3 floats
-            Case(n: 1, cin: 1, cout: 1, h: 1, w: 9, kh: 5, kw: 5, dh: 2, dw: 2, groups: 1, bias: false),    // r=15, pad 4: 7 floats
+            // r=15, pad 1: 1 float
+            Case(n: 1, cin: 1, cout: 1, h: 1, w: 15, kh: 3, kw: 3, dh: 1, dw: 1, groups: 1, bias: false),
+            // r=15, pad 2: 3 floats
+            Case(n: 1, cin: 1, cout: 1, h: 1, w: 13, kh: 5, kw: 5, dh: 1, dw: 1, groups: 1, bias: false),
+            // r=15, pad 4: 7 floats
+            Case(n: 1, cin: 1, cout: 1, h: 1, w: 9, kh: 5, kw: 5, dh: 2, dw: 2, groups: 1, bias: false),
             Case(n: 2, cin: 3, cout: 2, h: 3, w: 9, kh: 5, kw: 5, dh: 2, dw: 2, groups: 1, bias: true),
             Case(n: 1, cin: 2, cout: 2, h: 1, w: 9, kh: 3, kw: 5, dh: 1, dw: 2, groups: 2, bias: true),
         ]
-        for c in cases { for t in [1, 2] { for _ in 0..<20 {
-            let (e, desc) = try run(c, threads: t, rng: &rng)
-            if e > 1e-4 { bad += 1; print("MISMATCH overread: \(desc)") }
-        } } }
+        for c in cases {
+            for t in [1, 2] {
+                for _ in 0..<20 {
+                    let (e, desc) = try run(c, threads: t, rng: &rng)
+                    if e > 1e-4 {
+                        bad += 1
+                        print("MISMATCH overread: \(desc)")
+                    }
+                }
+            }
+        }
         XCTAssertEqual(bad, 0)
     }
 }

@@ -1,4 +1,5 @@
 import FuzzSupport
+
 @testable import Datasets
 
 /// The CIFAR readers: the input as a CIFAR-10 and a CIFAR-100 binary file, as a class-name file, and as

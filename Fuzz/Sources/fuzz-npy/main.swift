@@ -1,4 +1,5 @@
 import FuzzSupport
+
 @testable import Datasets
 
 /// The NumPy readers: an input starting with `PK` is a `.npz` archive (`x_train`, `y_train`); any other is

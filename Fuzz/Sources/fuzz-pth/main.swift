@@ -1,4 +1,5 @@
 import FuzzSupport
+
 @testable import Networks
 
 /// The PyTorch checkpoint readers on arbitrary bytes, through the format detection of `StateDict.decode`: the

@@ -1,4 +1,5 @@
 import FuzzSupport
+
 @testable import Networks
 
 /// The safetensors reader on arbitrary bytes: a state dict or a `CheckpointError`.

@@ -7,90 +7,119 @@ import Plotting
 
 extension Session {
     func registerPlotCommands() {
-        commands.register(CommandSpec(
-            "plot", summary: "plot training loss, validation top-1 of every run, or the student-teacher gap per stage",
-            arguments: [ArgumentSpec("kind", .word(choices: ["loss", "acc", "gap"]), "what to plot"),
-                        ArgumentSpec("target", .any, "loss: a model or run (default: the last trained model)", optional: true)],
-            options: [OptionSpec("to", .path, "write an image file (.png, .svg, .pdf) instead of drawing in the console"),
-                      OptionSpec("size", .string, default: .string("800x500"), "image size in pixels, WIDTHxHEIGHT")],
-            example: "plot gap to=\"gap.png\"", returnsValue: false
-        ) { inv, session in
-            let spec: PlotSpec
-            do { spec = try session.plotSpec(inv) } catch let e as InterpreterError { throw e } catch { throw inv.error("\(error)") }
-            let size = try inv.string("size").split(separator: "x").compactMap { Int($0) }
-            guard size.count == 2, size.allSatisfy({ $0 >= 16 && $0 <= 10_000 }) else {
-                throw inv.error("size must be \"WIDTHxHEIGHT\" in pixels, each 16...10000, e.g. size=\"800x500\"", at: "size")
-            }
-            let cell = session.cells.count
-            let gnuplot = session.workspace.gnuplot
-            do {
-                var images: [URL] = []
-                if inv.has("to") {
-                    let path = try inv.string("to")
+        commands.register(
+            CommandSpec(
+                "plot",
+                summary: "plot training loss, validation top-1 of every run, or the student-teacher gap per stage",
+                arguments: [
+                    ArgumentSpec("kind", .word(choices: ["loss", "acc", "gap"]), "what to plot"),
+                    ArgumentSpec(
+                        "target", .any, "loss: a model or run (default: the last trained model)", optional: true),
+                ],
+                options: [
+                    OptionSpec("to", .path, "write an image file (.png, .svg, .pdf) instead of drawing in the console"),
+                    OptionSpec("size", .string, default: .string("800x500"), "image size in pixels, WIDTHxHEIGHT"),
+                ],
+                example: "plot gap to=\"gap.png\"", returnsValue: false
+            ) { inv, session in
+                let spec: PlotSpec
+                do { spec = try session.plotSpec(inv) } catch let e as InterpreterError { throw e } catch {
+                    throw inv.error("\(error)")
+                }
+                let size = try inv.string("size").split(separator: "x").compactMap { Int($0) }
+                guard size.count == 2, size.allSatisfy({ $0 >= 16 && $0 <= 10_000 }) else {
+                    throw inv.error(
+                        "size must be \"WIDTHxHEIGHT\" in pixels, each 16...10000, e.g. size=\"800x500\"", at: "size")
+                }
+                let cell = session.cells.count
+                let gnuplot = session.workspace.gnuplot
+                do {
+                    var images: [URL] = []
+                    if inv.has("to") {
+                        let path = try inv.string("to")
+                        try createParentFolder(of: path)
+                        try gnuplot.render(spec, to: try PlotOutput.file(path: path, width: size[0], height: size[1]))
+                        session.print("wrote \(path)")
+                        images.append(URL(fileURLWithPath: path))
+                    } else {
+                        let terminal = session.options.terminal
+                        switch terminal {
+                        case "dumb":
+                            let text = try gnuplot.render(spec, to: .inline())
+                            session.write(text.hasSuffix("\n") ? text : text + "\n")
+                        case "sixel":
+                            session.output.write(try gnuplot.render(spec, to: .sixel(width: size[0], height: size[1])))
+                        case _ where PlotOutput.windowTerminals.contains(terminal):
+                            try gnuplot.render(spec, to: .window(terminal: terminal))
+                        default:
+                            throw inv.error(
+                                "set terminal to dumb, sixel, qt, x11 or wxt, or give to=FILE (terminal is "
+                                    + "'\(terminal)')"
+                            )
+                        }
+                        // A PNG copy for the notebook of the session; best effort (an unwritable `out` only loses the
+                        // copy).
+                        let dir = URL(fileURLWithPath: session.options.out).appendingPathComponent("plots")
+                        let url = dir.appendingPathComponent("cell-\(cell)-\(try inv.string("kind")).png")
+                        let png = PlotOutput.file(
+                            url, format: .png, width: max(size[0], 320), height: max(size[1], 200))
+                        if (try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true))
+                            != nil,
+                            (try? gnuplot.render(spec, to: png)) != nil
+                        {
+                            images.append(url)
+                        }
+                    }
+                    session.workspace.images[cell, default: []] += images
+                } catch let e as InterpreterError { throw e } catch { throw inv.error("\(error)") }
+                return .none
+            })
+
+        commands.register(
+            CommandSpec(
+                "export",
+                summary: "write the data behind the plots of a run or model: per-step CSV, or the full record as JSON",
+                arguments: [ArgumentSpec("target", .any, "a run or a model")],
+                options: [OptionSpec("to", .path, "the file: .csv or .json")],
+                example: "export student to=\"out/student.csv\"", returnsValue: false
+            ) { inv, session in
+                let records = try session.records(inv, "target")
+                guard inv.has("to") else { throw inv.error("give the file with to=FILE.csv or to=FILE.json") }
+                let path = try inv.string("to")
+                let url = URL(fileURLWithPath: path)
+                do {
                     try createParentFolder(of: path)
-                    try gnuplot.render(spec, to: try PlotOutput.file(path: path, width: size[0], height: size[1]))
-                    session.print("wrote \(path)")
-                    images.append(URL(fileURLWithPath: path))
-                } else {
-                    let terminal = session.options.terminal
-                    switch terminal {
-                    case "dumb":
-                        let text = try gnuplot.render(spec, to: .inline())
-                        session.write(text.hasSuffix("\n") ? text : text + "\n")
-                    case "sixel": session.output.write(try gnuplot.render(spec, to: .sixel(width: size[0], height: size[1])))
-                    case _ where PlotOutput.windowTerminals.contains(terminal): try gnuplot.render(spec, to: .window(terminal: terminal))
-                    default: throw inv.error("set terminal to dumb, sixel, qt, x11 or wxt, or give to=FILE (terminal is '\(terminal)')")
+                    switch url.pathExtension.lowercased() {
+                    case "csv":
+                        try CSVWriter.write(csvColumns(records), to: url)
+                    case "json":
+                        let body = "[\n" + (try records.map { try $0.json() }).joined(separator: ",\n") + "\n]\n"
+                        try writeAtomically(Data(body.utf8), to: url)
+                    default:
+                        throw inv.error("export writes .csv or .json files, not '\(url.pathExtension)'", at: "to")
                     }
-                    // A PNG copy for the notebook of the session; best effort (an unwritable `out` only loses the copy).
-                    let dir = URL(fileURLWithPath: session.options.out).appendingPathComponent("plots")
-                    let url = dir.appendingPathComponent("cell-\(cell)-\(try inv.string("kind")).png")
-                    if (try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)) != nil,
-                       (try? gnuplot.render(spec, to: .file(url, format: .png, width: max(size[0], 320), height: max(size[1], 200)))) != nil {
-                        images.append(url)
-                    }
-                }
-                session.workspace.images[cell, default: []] += images
-            } catch let e as InterpreterError { throw e } catch { throw inv.error("\(error)") }
-            return .none
-        })
+                } catch let e as InterpreterError { throw e } catch { throw inv.error(ownMessage(error), at: "to") }
+                session.print(
+                    "wrote \(records.reduce(0) { $0 + $1.steps.count }) steps of \(records.count) run(s) to \(path)")
+                return .none
+            })
 
-        commands.register(CommandSpec(
-            "export", summary: "write the data behind the plots of a run or model: per-step CSV, or the full record as JSON",
-            arguments: [ArgumentSpec("target", .any, "a run or a model")],
-            options: [OptionSpec("to", .path, "the file: .csv or .json")],
-            example: "export student to=\"out/student.csv\"", returnsValue: false
-        ) { inv, session in
-            let records = try session.records(inv, "target")
-            guard inv.has("to") else { throw inv.error("give the file with to=FILE.csv or to=FILE.json") }
-            let path = try inv.string("to")
-            let url = URL(fileURLWithPath: path)
-            do {
-                try createParentFolder(of: path)
-                switch url.pathExtension.lowercased() {
-                case "csv":
-                    try CSVWriter.write(csvColumns(records), to: url)
-                case "json":
-                    let body = "[\n" + (try records.map { try $0.json() }).joined(separator: ",\n") + "\n]\n"
-                    try writeAtomically(Data(body.utf8), to: url)
-                default:
-                    throw inv.error("export writes .csv or .json files, not '\(url.pathExtension)'", at: "to")
-                }
-            } catch let e as InterpreterError { throw e } catch { throw inv.error(ownMessage(error), at: "to") }
-            session.print("wrote \(records.reduce(0) { $0 + $1.steps.count }) steps of \(records.count) run(s) to \(path)")
-            return .none
-        })
-
-        commands.register(CommandSpec(
-            "notebook", summary: "write this session as a Markdown notebook: each command a cell, its output, its plots",
-            arguments: [ArgumentSpec("action", .word(choices: ["save"]), "what to do"),
-                        ArgumentSpec("file", .path, "the .md file (images go to FILE_files/)")],
-            example: "notebook save out/session.md", recorded: false, returnsValue: false
-        ) { inv, session in
-            let path = try inv.string("file")
-            do { try session.writeNotebook(to: path) } catch { throw inv.error("\(error)", at: "file") }   // `cannot write FILE: ...`
-            session.print("wrote \(path)")
-            return .none
-        })
+        commands.register(
+            CommandSpec(
+                "notebook",
+                summary: "write this session as a Markdown notebook: each command a cell, its output, its plots",
+                arguments: [
+                    ArgumentSpec("action", .word(choices: ["save"]), "what to do"),
+                    ArgumentSpec("file", .path, "the .md file (images go to FILE_files/)"),
+                ],
+                example: "notebook save out/session.md", recorded: false, returnsValue: false
+            ) { inv, session in
+                let path = try inv.string("file")
+                // `cannot write FILE: ...`
+                do { try session.writeNotebook(to: path) } catch { throw inv.error("\(error)", at: "file") }
+                session.print("wrote \(path)")
+                return .none
+            })
     }
 
     /// Writes every cell so far (source, output, error, plot images) as a Markdown notebook.
@@ -101,8 +130,9 @@ extension Session {
 
     private func writeNotebookCells(to path: String) throws {
         let cells = self.cells.map { c in
-            NotebookCell(number: c.number, source: c.source,
-                         output: c.output + (c.error.map { "\($0)\n" } ?? ""), images: workspace.images[c.number] ?? [])
+            NotebookCell(
+                number: c.number, source: c.source,
+                output: c.output + (c.error.map { "\($0)\n" } ?? ""), images: workspace.images[c.number] ?? [])
         }
         try createParentFolder(of: path)
         try NotebookWriter(path: path).write(cells: cells, title: "sskd session")
@@ -112,8 +142,8 @@ extension Session {
     func records(_ inv: Invocation, _ name: String) throws -> [RunRecord] {
         let records: [RunRecord]
         switch inv.has(name) ? inv.value(name) : .none {
-        case let .object(r as RunObject): records = r.records
-        case let .object(m as ModelObject): records = m.records
+        case .object(let r as RunObject): records = r.records
+        case .object(let m as ModelObject): records = m.records
         case .none: records = workspace.lastTrained?.records ?? []
         default: throw inv.error("expected a run or a model, got \(inv.value(name).literal)", at: name)
         }
@@ -134,22 +164,36 @@ extension Session {
                 return LossCurve(name: r.name, steps: steps, epochs: epochs)
             }
             let mixed = Set(records.map { $0.method == "mimic" || $0.method == "hint" }).count > 1
-            let label = mixed ? "loss (feature MSE, then cross-entropy)" : records[0].method == "mimic" ? "feature MSE" : "loss (nats)"
-            return try PlotSpec.loss(stages: curves, title: "Training loss: " + (records.count == 1 ? records[0].name : "\(records[0].model), \(records.count) runs"),
-                                     lossLabel: label)
+            let label =
+                mixed
+                ? "loss (feature MSE, then cross-entropy)"
+                : records[0].method == "mimic" ? "feature MSE" : "loss (nats)"
+            return try PlotSpec.loss(
+                stages: curves,
+                title: "Training loss: "
+                    + (records.count == 1 ? records[0].name : "\(records[0].model), \(records.count) runs"),
+                lossLabel: label)
         case "acc":
             let runs = workspace.runs.filter { !$0.record.epochs.compactMap(\.top1).isEmpty }
-            guard !runs.isEmpty else { throw inv.error("no run has validation accuracy yet (train, kd, fitnet, at, sskd do)") }
+            guard !runs.isEmpty else {
+                throw inv.error("no run has validation accuracy yet (train, kd, fitnet, at, sskd do)")
+            }
             // Runs without a validation split measured their epochs on test: the title and legend say so.
             let splits = Set(runs.map(\.record.validationSplit))
             let curves = runs.map { m, r in
-                AccuracyCurve(name: "\(workspace.name(of: m, in: self)) \(r.name)" + (splits.count > 1 ? " (\(r.validationSplit))" : ""),
-                              points: r.epochs.compactMap { e in e.top1.map { (Double(e.epoch), $0) } })
+                AccuracyCurve(
+                    name: "\(workspace.name(of: m, in: self)) \(r.name)"
+                        + (splits.count > 1 ? " (\(r.validationSplit))" : ""),
+                    points: r.epochs.compactMap { e in e.top1.map { (Double(e.epoch), $0) } })
             }
-            let title = splits.count > 1 ? "Top-1 per epoch (validation or test split, as marked)"
-                : splits.first == "val" ? "Validation top-1 per epoch" : "Test top-1 per epoch (no validation split; monitoring only)"
+            let title =
+                splits.count > 1
+                ? "Top-1 per epoch (validation or test split, as marked)"
+                : splits.first == "val"
+                    ? "Validation top-1 per epoch" : "Test top-1 per epoch (no validation split; monitoring only)"
             var spec = PlotSpec.accuracy(runs: curves, teacherTop1: workspace.teacher?.testTop1, title: title)
-            // Half an epoch and a few points of margin: a one-epoch run is a marker inside the frame, not on its border.
+            // Half an epoch and a few points of margin: a one-epoch run is a marker inside the frame, not on its
+            // border.
             let xs = curves.flatMap { $0.points.map(\.x) }
             let ys = curves.flatMap { $0.points.map(\.y) } + [workspace.teacher?.testTop1].compactMap { $0 }
             if let x0 = xs.min(), let x1 = xs.max(), let y0 = ys.min(), let y1 = ys.max() {
@@ -158,12 +202,19 @@ extension Session {
             }
             return spec
         default:
-            guard let (student, report) = workspace.lastGap else { throw inv.error("measure the gap first: gap STUDENT TEACHER") }
+            guard let (student, report) = workspace.lastGap else {
+                throw inv.error("measure the gap first: gap STUDENT TEACHER")
+            }
             let stages = report.stages.enumerated().compactMap { k, m -> StageGap? in
                 guard let m else { return nil }
                 return StageGap(stage: "stage \(k + 1)", before: student.distanceBefore[k] ?? .nan, after: m.distance)
             }
-            guard !stages.isEmpty else { throw inv.error("no stage of the student can be compared with the teacher's (channel counts differ and no mimic ran)") }
+            guard !stages.isEmpty else {
+                throw inv.error(
+                    "no stage of the student can be compared with the teacher's (channel counts differ and no mimic "
+                        + "ran)"
+                )
+            }
             var title = String(format: "Student-teacher gap per stage; top-1 gap %.2f points", report.gap)
             if let b = report.baseline { title += String(format: " (%@: %.2f)", b.name, report.teacherTop1 - b.top1) }
             return PlotSpec.gap(stages: stages, title: title)
@@ -195,21 +246,37 @@ func createParentFolder(of path: String) throws {
 
 /// One row per step (run, step, epoch, loss, lr) with the epoch's metrics on its last step.
 func csvColumns(_ records: [RunRecord]) -> [CSVColumn] {
-    var run: [String] = [], step: [String] = [], epoch: [String] = [], loss: [String] = [], lr: [String] = []
-    var top1: [String] = [], valLoss: [String] = [], distance: [String] = [], cosine: [String] = []
+    var run: [String] = []
+    var step: [String] = []
+    var epoch: [String] = []
+    var loss: [String] = []
+    var lr: [String] = []
+    var top1: [String] = []
+    var valLoss: [String] = []
+    var distance: [String] = []
+    var cosine: [String] = []
     for r in records {
         let ends = Dictionary(r.steps.map { ($0.epoch, $0.step) }, uniquingKeysWith: max)
         let byEpoch = Dictionary(r.epochs.map { ($0.epoch, $0) }, uniquingKeysWith: { a, _ in a })
         for s in r.steps {
-            run.append(r.name); step.append(String(s.step)); epoch.append(String(s.epoch))
-            loss.append(String(s.loss)); lr.append(String(s.learningRate))
+            run.append(r.name)
+            step.append(String(s.step))
+            epoch.append(String(s.epoch))
+            loss.append(String(s.loss))
+            lr.append(String(s.learningRate))
             let e = ends[s.epoch] == s.step ? byEpoch[s.epoch] : nil
-            top1.append(e?.top1.map { String($0) } ?? ""); valLoss.append(e?.valLoss.map { String($0) } ?? "")
-            distance.append(e?.featureDistance.map { String($0) } ?? ""); cosine.append(e?.cosine.map { String($0) } ?? "")
+            top1.append(e?.top1.map { String($0) } ?? "")
+            valLoss.append(e?.valLoss.map { String($0) } ?? "")
+            distance.append(e?.featureDistance.map { String($0) } ?? "")
+            cosine.append(e?.cosine.map { String($0) } ?? "")
         }
     }
-    return [CSVColumn(name: "run", values: run), CSVColumn(name: "step", values: step), CSVColumn(name: "epoch", values: epoch),
-            CSVColumn(name: "loss", values: loss), CSVColumn(name: "lr", values: lr), CSVColumn(name: "val_top1", values: top1),
-            CSVColumn(name: "val_loss", values: valLoss), CSVColumn(name: "feature_distance", values: distance),
-            CSVColumn(name: "cosine", values: cosine)]
+    return [
+        CSVColumn(name: "run", values: run), CSVColumn(name: "step", values: step),
+        CSVColumn(name: "epoch", values: epoch),
+        CSVColumn(name: "loss", values: loss), CSVColumn(name: "lr", values: lr),
+        CSVColumn(name: "val_top1", values: top1),
+        CSVColumn(name: "val_loss", values: valLoss), CSVColumn(name: "feature_distance", values: distance),
+        CSVColumn(name: "cosine", values: cosine),
+    ]
 }

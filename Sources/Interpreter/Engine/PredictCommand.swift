@@ -9,60 +9,72 @@ import Storage
 extension Session {
     /// Registers `predict MODEL [split=test] [data=D] to="FILE.npy"|"FILE.csv"`.
     func registerPredictCommand() {
-        commands.register(CommandSpec(
-            "predict", summary: "write a model's logits (.npy) or per-image predictions (.csv) on a split",
-            arguments: [ArgumentSpec("model", .object("model"), "the model")],
-            options: [OptionSpec("split", .word(choices: ["test", "val", "train"]), default: .string("test"),
-                                 "which split"),
-                      OptionSpec("to", .path,
-                                 "the file: .npy (logits [N, classes], float32) or .csv (index,label,prediction,...)"),
-                      OptionSpec("data", .object("dataset"), "data set (default: the current one)")],
-            example: "predict teacher to=\"out/teacher-test.npy\"", returnsValue: false
-        ) { inv, session in
-            let object = try inv.object("model", as: ModelObject.self)
-            guard inv.has("to") else { throw inv.error("give the file with to=FILE.npy or to=FILE.csv") }
-            let path = try inv.string("to")
-            let format = URL(fileURLWithPath: path).pathExtension.lowercased()
-            guard format == "npy" || format == "csv" else {
-                let got = format.isEmpty ? "a file without an extension" : "'.\(format)'"
-                throw inv.error("\(path): predict writes .npy (logits) or .csv (predictions) files, not \(got)",
-                                at: "to")
-            }
-            let data = try session.workspace.data(inv)
-            let split = DataSplits.Split(rawValue: try inv.string("split")) ?? .test
-            try session.checkFits(object, data, inv, at: "model")
-            let result: Predictions
-            do {
-                result = try Distillation.predict(object.model, data: data.splits, split: split,
-                                                  batchSize: max(64, session.options.batch))
-            } catch { throw session.engineError(inv, error, at: "model") }
-            try session.checkInterrupt()   // Ctrl-C after the last batch: nothing is written either
-            let bytes = format == "npy" ? NumPyWriter.npy(float32: result.logits, shape: [result.count, result.classes])
-                                        : Array(CSVWriter.encode(predictionColumns(result)).utf8)
-            do {
-                try createParentFolder(of: path)
-                try atomicWrite(bytes, to: path)
-            } catch let error as StorageError {
-                throw inv.error("cannot write \(path): \(error.reason) (any previous file is unchanged)", at: "to")
-            } catch { throw inv.error(ownMessage(error), at: "to") }
-            let what = format == "npy" ? "\(result.count) x \(result.classes) logits" : "\(result.count) predictions"
-            let name = session.workspace.name(of: object, in: session)
-            var line = "wrote \(what) of \(name) on \(result.split) to \"\(path)\""
-            if let top1 = result.top1 {
-                line += String(format: " (top-1 %.2f%%", top1)
-                line += result.labelledCount < result.count ? " of \(result.labelledCount) labelled)" : ")"
-            }
-            session.print(line)
-            return .none
-        })
+        commands.register(
+            CommandSpec(
+                "predict", summary: "write a model's logits (.npy) or per-image predictions (.csv) on a split",
+                arguments: [ArgumentSpec("model", .object("model"), "the model")],
+                options: [
+                    OptionSpec(
+                        "split", .word(choices: ["test", "val", "train"]), default: .string("test"),
+                        "which split"),
+                    OptionSpec(
+                        "to", .path,
+                        "the file: .npy (logits [N, classes], float32) or .csv (index,label,prediction,...)"),
+                    OptionSpec("data", .object("dataset"), "data set (default: the current one)"),
+                ],
+                example: "predict teacher to=\"out/teacher-test.npy\"", returnsValue: false
+            ) { inv, session in
+                let object = try inv.object("model", as: ModelObject.self)
+                guard inv.has("to") else { throw inv.error("give the file with to=FILE.npy or to=FILE.csv") }
+                let path = try inv.string("to")
+                let format = URL(fileURLWithPath: path).pathExtension.lowercased()
+                guard format == "npy" || format == "csv" else {
+                    let got = format.isEmpty ? "a file without an extension" : "'.\(format)'"
+                    throw inv.error(
+                        "\(path): predict writes .npy (logits) or .csv (predictions) files, not \(got)",
+                        at: "to")
+                }
+                let data = try session.workspace.data(inv)
+                let split = DataSplits.Split(rawValue: try inv.string("split")) ?? .test
+                try session.checkFits(object, data, inv, at: "model")
+                let result: Predictions
+                do {
+                    result = try Distillation.predict(
+                        object.model, data: data.splits, split: split,
+                        batchSize: max(64, session.options.batch))
+                } catch { throw session.engineError(inv, error, at: "model") }
+                try session.checkInterrupt()  // Ctrl-C after the last batch: nothing is written either
+                let bytes =
+                    format == "npy"
+                    ? NumPyWriter.npy(float32: result.logits, shape: [result.count, result.classes])
+                    : Array(CSVWriter.encode(predictionColumns(result)).utf8)
+                do {
+                    try createParentFolder(of: path)
+                    try atomicWrite(bytes, to: path)
+                } catch let error as StorageError {
+                    throw inv.error("cannot write \(path): \(error.reason) (any previous file is unchanged)", at: "to")
+                } catch { throw inv.error(ownMessage(error), at: "to") }
+                let what =
+                    format == "npy" ? "\(result.count) x \(result.classes) logits" : "\(result.count) predictions"
+                let name = session.workspace.name(of: object, in: session)
+                var line = "wrote \(what) of \(name) on \(result.split) to \"\(path)\""
+                if let top1 = result.top1 {
+                    line += String(format: " (top-1 %.2f%%", top1)
+                    line += result.labelledCount < result.count ? " of \(result.labelledCount) labelled)" : ")"
+                }
+                session.print(line)
+                return .none
+            })
     }
 }
 
 /// The CSV table of `predict`: `index` (position in the split), `label` (true class; empty for an unlabelled
 /// train image), `prediction` (arg-max class), `confidence` (softmax probability of the prediction, 6 decimals).
 func predictionColumns(_ p: Predictions) -> [CSVColumn] {
-    [CSVColumn(name: "index", values: (0..<p.count).map(String.init)),
-     CSVColumn(name: "label", values: p.labels.map { $0 < 0 ? "" : String($0) }),
-     CSVColumn(name: "prediction", values: p.predictions.map(String.init)),
-     CSVColumn(name: "confidence", values: p.confidences.map { String(format: "%.6f", $0) })]
+    [
+        CSVColumn(name: "index", values: (0..<p.count).map(String.init)),
+        CSVColumn(name: "label", values: p.labels.map { $0 < 0 ? "" : String($0) }),
+        CSVColumn(name: "prediction", values: p.predictions.map(String.init)),
+        CSVColumn(name: "confidence", values: p.confidences.map { String(format: "%.6f", $0) }),
+    ]
 }

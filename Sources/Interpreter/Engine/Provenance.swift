@@ -1,8 +1,8 @@
-import Storage
 import Datasets
 import Distillation
 import Foundation
 import Networks
+import Storage
 
 // What a checkpoint records about the data its model was trained on (normalisation, input shape, class names),
 // and the warnings when a model meets other data: a normalisation that differs from its record, or a loaded model
@@ -37,7 +37,10 @@ struct DataFacts: Equatable {
     init?(metadata meta: [String: String]) {
         mean = MetadataJSON.parseNumbers(meta[CheckpointKey.normalizeMean], limit: Limits.channels.upperBound)
         std = MetadataJSON.parseNumbers(meta[CheckpointKey.normalizeStd], limit: Limits.channels.upperBound)
-        if mean?.count != std?.count || mean?.isEmpty == true { mean = nil; std = nil }
+        if mean?.count != std?.count || mean?.isEmpty == true {
+            mean = nil
+            std = nil
+        }
         shape = MetadataJSON.parseIntegers(meta[CheckpointKey.inputShape], limit: 3)
         if shape?.count != 3 { shape = nil }
         classNames = MetadataJSON.parseStrings(meta[CheckpointKey.classNames], limit: Limits.classes.upperBound)
@@ -92,7 +95,9 @@ struct DataFacts: Equatable {
         if let preset = Normalization.presetNames.first(where: { name in
             guard let v = Normalization.presetValues(name, channels: mean.count) else { return false }
             return DataFacts.close(v.mean.map(Double.init), mean) && DataFacts.close(v.std.map(Double.init), std)
-        }) { return preset }
+        }) {
+            return preset
+        }
         func list(_ v: [Double]) -> String {
             "[" + v.map { Value.format((($0 * 1e4).rounded()) / 1e4) }.joined(separator: ", ") + "]"
         }
@@ -139,10 +144,11 @@ extension Session {
                 let differing = zip(names, now).enumerated().filter { $0.element.0 != $0.element.1 }
                 let first = differing[0]
                 let was = printable(first.element.0, limit: 40)
-                problems.append("\(name)'s class names differ from \(data.name)'s in "
-                    + "\(differing.count) of \(names.count) "
-                    + "(class \(first.offset): '\(was)' vs '"
-                    + printable(first.element.1, limit: 40) + "')")
+                problems.append(
+                    "\(name)'s class names differ from \(data.name)'s in "
+                        + "\(differing.count) of \(names.count) "
+                        + "(class \(first.offset): '\(was)' vs '"
+                        + printable(first.element.1, limit: 40) + "')")
             }
         }
         for problem in problems { print("warning: " + problem) }
@@ -170,16 +176,21 @@ extension Session {
         let name = workspace.name(of: object, in: self)
         let current = DataFacts(data)
         var text = String(format: "hint: %@ scores %.2f%% top-1 on %@", name, top1, data.name)
-        text += nearChance ? String(format: ", near chance (%.2f%% for %d classes)", chance, classes)
-                           : String(format: ", far below the %.2f%% its checkpoint records", recordedTop1 ?? 0)
-        text += ": the input normalisation probably differs from the one it was trained with (this data: normalize="
+        text +=
+            nearChance
+            ? String(format: ", near chance (%.2f%% for %d classes)", chance, classes)
+            : String(format: ", far below the %.2f%% its checkpoint records", recordedTop1 ?? 0)
+        text +=
+            ": the input normalisation probably differs from the one it was trained with (this data: normalize="
             + current.normalizationText + ")"
         if let recorded = object.recorded, let option = recorded.normalizeOption, option != current.normalizeOption {
             text += "; its checkpoint records normalize=\(recorded.normalizationText): try normalize=\(option)"
         } else {
             let presets = Normalization.presetNames.filter { $0 != current.normalize }.joined(separator: ", ")
-            text += current.normalize == "none"
-                ? "; try normalize=computed (this data's own mean and std) or the preset it was trained with (\(presets))"
+            text +=
+                current.normalize == "none"
+                ? "; try normalize=computed (this data's own mean and std) or the preset it was trained with "
+                    + "(\(presets))"
                 : "; try normalize=none (pixels/255, torchvision ToTensor() only) or the preset it was trained with "
                     + "(\(presets))"
         }

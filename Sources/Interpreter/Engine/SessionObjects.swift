@@ -65,10 +65,13 @@ final class ModelObject: SessionObject, DetailedObject {
         case "backbone": return .object(ModelPart(self, .backbone, label: "backbone"))
         case "arch": return .string(model.architecture)
         case "params": return .number(Double(model.parameterCount))
-        case "compute": return .number(Double(records.reduce(0) { $0 + $1.compute.total }) / 1e9)   // GMAC of all its runs
+        // GMAC of all its runs
+        case "compute": return .number(Double(records.reduce(0) { $0 + $1.compute.total }) / 1e9)
         case "seconds": return .number(records.reduce(0) { $0 + $1.seconds })
         case "top1":
-            guard let top1 = testTop1 else { throw EngineError("the model has not been evaluated yet (run 'eval' first)") }
+            guard let top1 = testTop1 else {
+                throw EngineError("the model has not been evaluated yet (run 'eval' first)")
+            }
             return .number(top1)
         default: throw EngineError("a model has no member '\(name)'" + didYouMean(name, memberNames))
         }
@@ -81,7 +84,9 @@ final class ModelObject: SessionObject, DetailedObject {
         var text = summary + "\n"
         if let table = try? model.summary(inputShape: input) { text += table }
         if !metadata.isEmpty {
-            text += "\nprovenance: " + metadata.sorted { $0.key < $1.key }.filter { $0.key != CheckpointKey.split }
+            text +=
+                "\nprovenance: "
+                + metadata.sorted { $0.key < $1.key }.filter { $0.key != CheckpointKey.split }
                 .map { "\(printable($0.key, limit: 40))=\(printable($0.value))" }.joined(separator: "  ")
         }
         return text
@@ -89,7 +94,8 @@ final class ModelObject: SessionObject, DetailedObject {
 
     /// `[C, H, W]` of the input when no data set is loaded: 1x28x28 for one channel, else 3x32x32.
     var defaultInputShape: [Int] {
-        let c = Int(metadata[CheckpointKey.channels] ?? "") ?? model.stateDict().first { $0.1.rank == 4 }?.1.shape[1] ?? 1
+        let c =
+            Int(metadata[CheckpointKey.channels] ?? "") ?? model.stateDict().first { $0.1.rank == 4 }?.1.shape[1] ?? 1
         return c == 1 ? [1, 28, 28] : [c, 32, 32]
     }
 }
@@ -99,7 +105,9 @@ final class StageList: SessionObject {
     let owner: ModelObject
     init(_ owner: ModelObject) { self.owner = owner }
     var typeName: String { "stages" }
-    var summary: String { owner.model.stages.enumerated().map { "\($0.offset + 1): \($0.element.name)" }.joined(separator: ", ") }
+    var summary: String {
+        owner.model.stages.enumerated().map { "\($0.offset + 1): \($0.element.name)" }.joined(separator: ", ")
+    }
     var memberNames: [String] { ["count"] }
     func member(_ name: String) throws -> Value {
         guard name == "count" else { throw EngineError("stages have only 'count'") }
@@ -119,20 +127,26 @@ final class ModelPart: SessionObject {
     let owner: ModelObject
     let part: Model.Part
     let label: String
-    init(_ owner: ModelObject, _ part: Model.Part, label: String) { self.owner = owner; self.part = part; self.label = label }
+    init(_ owner: ModelObject, _ part: Model.Part, label: String) {
+        self.owner = owner
+        self.part = part
+        self.label = label
+    }
 
     /// The 0-based stage index, for stage parts.
-    var stage: Int? { if case let .stage(k) = part { return k } else { return nil } }
+    var stage: Int? { if case .stage(let k) = part { return k } else { return nil } }
 
     var typeName: String { "part" }
     var summary: String {
         let m = owner.model
         switch part {
-        case let .stage(k):
+        case .stage(let k):
             let s = m.stages[k]
-            return "\(label) of \(m.architecture): \(s.name) (\(s.modules.joined(separator: " ")))" + (s.isFrozen ? ", frozen" : "")
+            return "\(label) of \(m.architecture): \(s.name) (\(s.modules.joined(separator: " ")))"
+                + (s.isFrozen ? ", frozen" : "")
         case .head:
-            return "head of \(m.architecture): \(m.head.modules.joined(separator: " "))" + (m.head.isFrozen ? ", frozen" : "")
+            return "head of \(m.architecture): \(m.head.modules.joined(separator: " "))"
+                + (m.head.isFrozen ? ", frozen" : "")
         default:
             return "\(label) of \(m.architecture)"
         }
@@ -146,10 +160,14 @@ final class ModelPart: SessionObject {
 final class DataObject: SessionObject, DetailedObject {
     let name: String
     let splits: DataSplits
-    init(name: String, splits: DataSplits) { self.name = name; self.splits = splits }
+    init(name: String, splits: DataSplits) {
+        self.name = name
+        self.splits = splits
+    }
     var typeName: String { "dataset" }
     var summary: String {
-        "\(name): \(splits.train.count) train" + (splits.labelCount == nil ? "" : " (\(splits.labelled.count) labelled)")
+        "\(name): \(splits.train.count) train"
+            + (splits.labelCount == nil ? "" : " (\(splits.labelled.count) labelled)")
             + ", \(splits.val.count) val, \(splits.test.count) test, "
             + splits.train.imageShape.map(String.init).joined(separator: "x") + ", \(splits.train.classCount) classes"
     }
@@ -172,14 +190,21 @@ final class DataObject: SessionObject, DetailedObject {
 final class RunObject: SessionObject, DetailedObject {
     let records: [RunRecord]
     let label: String
-    init(_ records: [RunRecord], label: String) { self.records = records; self.label = label }
+    init(_ records: [RunRecord], label: String) {
+        self.records = records
+        self.label = label
+    }
     var typeName: String { "run" }
     var summary: String {
         let seconds = records.reduce(0) { $0 + $1.seconds }
         var parts = ["\(label): \(records.count == 1 ? records[0].name : "\(records.count) runs")"]
-        if let top1 = records.last?.lastTop1 { parts.append(String(format: "%@ top-1 %.2f%%", records.last!.validationSplit, top1)) }
+        if let top1 = records.last?.lastTop1 {
+            parts.append(String(format: "%@ top-1 %.2f%%", records.last!.validationSplit, top1))
+        }
         if let r = records.last, let d = r.epochs.last?.featureDistance {
-            parts.append(r.distanceBefore.map { String(format: "distance %.4f -> %.4f", $0, d) } ?? String(format: "distance %.4f", d))
+            parts.append(
+                r.distanceBefore.map { String(format: "distance %.4f -> %.4f", $0, d) }
+                    ?? String(format: "distance %.4f", d))
         }
         if let r = records.first(where: { $0.status != .completed }) { parts.append(r.status.rawValue) }
         parts.append(String(format: "%.1fs", seconds))
@@ -193,7 +218,7 @@ final class RunObject: SessionObject, DetailedObject {
         case "best": return try number(records.compactMap(\.bestTop1).max(), name)
         case "loss": return try number(records.last?.lastLoss, name)
         case "seconds": return .number(records.reduce(0) { $0 + $1.seconds })
-        case "compute": return .number(Double(records.reduce(0) { $0 + $1.compute.total }) / 1e9)   // GMAC
+        case "compute": return .number(Double(records.reduce(0) { $0 + $1.compute.total }) / 1e9)  // GMAC
         default: throw EngineError("a run has no member '\(name)'" + didYouMean(name, memberNames))
         }
     }
@@ -202,7 +227,9 @@ final class RunObject: SessionObject, DetailedObject {
         return .number(v)
     }
     func index(_ i: Int) throws -> Value {
-        guard (1...max(records.count, 1)).contains(i), !records.isEmpty else { throw EngineError("this run has \(records.count) records") }
+        guard (1...max(records.count, 1)).contains(i), !records.isEmpty else {
+            throw EngineError("this run has \(records.count) records")
+        }
         return .object(RunObject([records[i - 1]], label: label))
     }
     func detail(_ workspace: Workspace) -> String {

@@ -33,7 +33,7 @@ final class Workspace {
 
     /// The name a value is bound to in the session (for reports), else the model's architecture.
     func name(of object: ModelObject, in session: Session) -> String {
-        session.bindings.first { if case let .object(o) = $0.value { return o === object } else { return false } }?.key
+        session.bindings.first { if case .object(let o) = $0.value { return o === object } else { return false } }?.key
             ?? object.model.architecture
     }
 }
@@ -56,7 +56,10 @@ final class SessionObserver: TrainingObserver {
     }
 
     func report(_ line: String) {
-        if barShown { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)); barShown = false }
+        if barShown {
+            FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+            barShown = false
+        }
         session.print(line)
     }
 
@@ -64,7 +67,10 @@ final class SessionObserver: TrainingObserver {
 
     /// Clears the progress line and the Ctrl-C flag after a run.
     func finish() {
-        if barShown { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)); barShown = false }
+        if barShown {
+            FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+            barShown = false
+        }
         session.interruptRequested = false
     }
 }

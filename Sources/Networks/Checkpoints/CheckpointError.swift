@@ -40,42 +40,46 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     /// A `__metadata__` value sskd reads (e.g. `frozen`) that does not have the form `CheckpointKey` documents.
     case badMetadata(path: String, key: String, reason: String)
     /// Strict loading found missing keys, unexpected keys or shape mismatches (see `StateDict.check`).
-    case stateDictMismatch(model: String, missing: [String], unexpected: [String],
-                           mismatched: [(name: String, checkpoint: [Int], model: [Int])])
+    case stateDictMismatch(
+        model: String, missing: [String], unexpected: [String],
+        mismatched: [(name: String, checkpoint: [Int], model: [Int])])
 
     /// The message shown to the user: file (or model), then the problem.
     public var description: String {
         switch self {
-        case let .unreadable(path, reason): return "\(path): cannot read: \(reason)"
-        case let .truncated(path, needed): return "\(path): file is truncated: \(needed)"
-        case let .badHeader(path, reason): return "\(path): bad safetensors header: \(reason)"
-        case let .badOffsets(path, tensor, reason): return "\(path): tensor '\(tensor)': \(reason)"
-        case let .unsupportedDType(path, tensor, dtype):
+        case .unreadable(let path, let reason): return "\(path): cannot read: \(reason)"
+        case .truncated(let path, let needed): return "\(path): file is truncated: \(needed)"
+        case .badHeader(let path, let reason): return "\(path): bad safetensors header: \(reason)"
+        case .badOffsets(let path, let tensor, let reason): return "\(path): tensor '\(tensor)': \(reason)"
+        case .unsupportedDType(let path, let tensor, let dtype):
             return "\(path): tensor '\(tensor)' has unsupported dtype \(dtype)"
                 + " (sskd reads F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL)"
-        case let .badArchive(path, reason): return "\(path): bad torch.save zip archive: \(reason)"
-        case let .badLegacyFile(path, reason): return "\(path): bad legacy torch.save file: \(reason)"
-        case let .unknownFormat(path, reason): return "\(path): not a checkpoint sskd can read: \(reason)"
-        case let .forbiddenGlobal(path, name):
+        case .badArchive(let path, let reason): return "\(path): bad torch.save zip archive: \(reason)"
+        case .badLegacyFile(let path, let reason): return "\(path): bad legacy torch.save file: \(reason)"
+        case .unknownFormat(let path, let reason): return "\(path): not a checkpoint sskd can read: \(reason)"
+        case .forbiddenGlobal(let path, let name):
             return "\(path): refusing to load: the pickle uses the global '\(name)', which is not allowed"
                 + " (only tensors, storages and dicts are, as torch.load(weights_only=True))"
-        case let .unknownOpcode(path, opcode, offset):
+        case .unknownOpcode(let path, let opcode, let offset):
             return "\(path): unsupported pickle opcode 0x\(String(opcode, radix: 16)) at byte \(offset) of data.pkl"
-        case let .badPickle(path, offset, reason): return "\(path): malformed pickle at byte \(offset) of data.pkl: \(reason)"
-        case let .badTensor(path, tensor, reason): return "\(path): tensor '\(tensor)': \(reason)"
-        case let .notAStateDict(path, reason): return "\(path): no state dict found: \(reason)"
-        case let .missingArchitecture(path):
+        case .badPickle(let path, let offset, let reason):
+            return "\(path): malformed pickle at byte \(offset) of data.pkl: \(reason)"
+        case .badTensor(let path, let tensor, let reason): return "\(path): tensor '\(tensor)': \(reason)"
+        case .notAStateDict(let path, let reason): return "\(path): no state dict found: \(reason)"
+        case .missingArchitecture(let path):
             return "\(path): the checkpoint does not say its architecture; name it (e.g. arch=resnet20)"
-        case let .badMetadata(path, key, reason): return "\(path): metadata '\(key)': \(reason)"
-        case let .writeFailed(path, reason): return "cannot save \(path): \(reason) (any previous file is unchanged)"
-        case let .stateDictMismatch(model, missing, unexpected, mismatched):
+        case .badMetadata(let path, let key, let reason): return "\(path): metadata '\(key)': \(reason)"
+        case .writeFailed(let path, let reason):
+            return "cannot save \(path): \(reason) (any previous file is unchanged)"
+        case .stateDictMismatch(let model, let missing, let unexpected, let mismatched):
             var lines = ["Error(s) in loading state_dict for \(model):"]
             let quoted = { (keys: [String]) in keys.map { "\"\($0)\"" }.joined(separator: ", ") }
             if !missing.isEmpty { lines.append("\tMissing key(s) in state_dict: \(quoted(missing)).") }
             if !unexpected.isEmpty { lines.append("\tUnexpected key(s) in state_dict: \(quoted(unexpected)).") }
             for m in mismatched {
-                lines.append("\tsize mismatch for \(m.name): copying a param with shape \(formatShape(m.checkpoint))"
-                             + " from checkpoint, the shape in current model is \(formatShape(m.model)).")
+                lines.append(
+                    "\tsize mismatch for \(m.name): copying a param with shape \(formatShape(m.checkpoint))"
+                        + " from checkpoint, the shape in current model is \(formatShape(m.model)).")
             }
             return lines.joined(separator: "\n")
         }

@@ -5,10 +5,11 @@ extension CheckpointError {
     /// The `CheckpointError` for a `StorageError` met while reading or writing `path`.
     init(_ error: StorageError) {
         switch error {
-        case let .unreadable(path, reason, _): self = .unreadable(path: path, reason: reason)
-        case let .writeFailed(path, reason, _): self = .writeFailed(path: path, reason: reason)
-        case let .truncatedZip(path, reason): self = .truncated(path: path, needed: reason)
-        case let .badZip(path, reason), let .badCompressedData(path, reason): self = .badArchive(path: path, reason: reason)
+        case .unreadable(let path, let reason, _): self = .unreadable(path: path, reason: reason)
+        case .writeFailed(let path, let reason, _): self = .writeFailed(path: path, reason: reason)
+        case .truncatedZip(let path, let reason): self = .truncated(path: path, needed: reason)
+        case .badZip(let path, let reason), .badCompressedData(let path, let reason):
+            self = .badArchive(path: path, reason: reason)
         }
     }
 }

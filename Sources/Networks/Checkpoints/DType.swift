@@ -3,9 +3,17 @@
 /// integer buffers such as BatchNorm's `num_batches_tracked` (int64 in PyTorch) are saved back as I64.
 public enum DType: String, CaseIterable, Sendable {
     /// Floating point: IEEE binary32, binary16, bfloat16 (the top half of a binary32), binary64.
-    case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
+    case f32 = "F32"
+    case f16 = "F16"
+    case bf16 = "BF16"
+    case f64 = "F64"
     /// Integers (two's complement, little-endian) and booleans (one byte, nonzero is true).
-    case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8", u8 = "U8", bool = "BOOL"
+    case i64 = "I64"
+    case i32 = "I32"
+    case i16 = "I16"
+    case i8 = "I8"
+    case u8 = "U8"
+    case bool = "BOOL"
 
     /// Bytes per element.
     public var size: Int {
@@ -54,9 +62,10 @@ public enum DType: String, CaseIterable, Sendable {
 /// Written out because `Float16` is unavailable on macOS/x86_64.
 func halfToFloat(_ h: UInt16) -> Float {
     let sign: Float = h & 0x8000 != 0 ? -1 : 1
-    let exponent = Int((h >> 10) & 0x1F), mantissa = Float(h & 0x3FF)
+    let exponent = Int((h >> 10) & 0x1F)
+    let mantissa = Float(h & 0x3FF)
     switch exponent {
-    case 0: return sign * mantissa * 0x1p-24                      // zero and subnormals: m * 2^-24
+    case 0: return sign * mantissa * 0x1p-24  // zero and subnormals: m * 2^-24
     case 31: return mantissa == 0 ? sign * .infinity : .nan
     default: return sign * (1 + mantissa / 1024) * Float(sign: .plus, exponent: exponent - 15, significand: 1)
     }

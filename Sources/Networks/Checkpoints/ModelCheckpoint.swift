@@ -61,22 +61,25 @@ public enum MetadataJSON {
     /// numbers. `text` comes from files and may be anything.
     public static func parseNumbers(_ text: String?, limit: Int = 100_000) -> [Double]? {
         guard let text, text.utf8.count <= 64 * limit + 2, let data = text.data(using: .utf8),
-              let values = try? JSONDecoder().decode([Double].self, from: data), values.count <= limit,
-              values.allSatisfy(\.isFinite) else { return nil }
+            let values = try? JSONDecoder().decode([Double].self, from: data), values.count <= limit,
+            values.allSatisfy(\.isFinite)
+        else { return nil }
         return values
     }
 
     /// The whole numbers of a JSON list (`"[1, 2]"`), or nil when `text` is not such a list of at most `limit`.
     public static func parseIntegers(_ text: String?, limit: Int = 100_000) -> [Int]? {
         guard let values = parseNumbers(text, limit: limit),
-              values.allSatisfy({ $0 == $0.rounded() && abs($0) < 1e15 }) else { return nil }
+            values.allSatisfy({ $0 == $0.rounded() && abs($0) < 1e15 })
+        else { return nil }
         return values.map { Int($0) }
     }
 
     /// The strings of a JSON list (`"[\"a\", \"b\"]"`), or nil when `text` is not a list of at most `limit` strings.
     public static func parseStrings(_ text: String?, limit: Int = 100_000) -> [String]? {
         guard let text, let data = text.data(using: .utf8),
-              let values = try? JSONDecoder().decode([String].self, from: data), values.count <= limit else {
+            let values = try? JSONDecoder().decode([String].self, from: data), values.count <= limit
+        else {
             return nil
         }
         return values
@@ -111,8 +114,10 @@ extension Model {
     ///   `NetworkError.invalidConfiguration` when the architecture needs more parameters than the file holds
     ///   (checked before anything is allocated), `NetworkError.stateDictMismatch` listing missing/unexpected keys
     ///   and shape mismatches.
-    public static func load(contentsOf url: URL, architecture: String? = nil, channels: Int? = nil, classes: Int? = nil,
-                            widths: [Int]? = nil) throws -> (Model, [String: String]) {
+    public static func load(
+        contentsOf url: URL, architecture: String? = nil, channels: Int? = nil, classes: Int? = nil,
+        widths: [Int]? = nil
+    ) throws -> (Model, [String: String]) {
         let dict = try StateDict.load(contentsOf: url)
         let meta = dict.metadata
         guard let arch = architecture ?? meta[CheckpointKey.architecture] else {
@@ -122,8 +127,11 @@ extension Model {
         let firstConv = tensors.first { $0.1.rank == 4 }?.1.shape[1]
         let lastLinear = tensors.last { $0.0.hasSuffix(".weight") && $0.1.rank == 2 }?.1.shape[0]
         guard let c = channels ?? meta[CheckpointKey.channels].flatMap(Int.init) ?? firstConv,
-              let k = classes ?? meta[CheckpointKey.classes].flatMap(Int.init) ?? lastLinear else {
-            throw NetworkError.invalidConfiguration(architecture: arch, reason: "cannot tell the input channels and classes of \(url.path); give channels= and classes=")
+            let k = classes ?? meta[CheckpointKey.classes].flatMap(Int.init) ?? lastLinear
+        else {
+            throw NetworkError.invalidConfiguration(
+                architecture: arch,
+                reason: "cannot tell the input channels and classes of \(url.path); give channels= and classes=")
         }
         let w = widths ?? meta[CheckpointKey.widths].map { $0.split(separator: ",").compactMap { Int($0) } }
         let size = meta[CheckpointKey.inputSize].map { $0.split(separator: ",").compactMap { Int($0) } }
@@ -133,9 +141,13 @@ extension Model {
         let stored = tensors.reduce(0.0) { $0 + Double($1.1.count) }
         let needed = try Zoo.parameterCount(arch, channels: c, classes: k, widths: w, inputSize: size)
         guard needed <= 4 * stored + 1_000_000 else {
-            throw NetworkError.invalidConfiguration(architecture: arch, reason: "\(url.path) holds \(Int(stored)) values, but \(arch) with "
-                + "channels \(c), classes \(k)\(w.map { ", widths \($0.map(String.init).joined(separator: ","))" } ?? "") has "
-                + (needed < 9e18 ? "\(Int(needed))" : "too many") + " parameters; the file's metadata or the options given do not match its tensors")
+            throw NetworkError.invalidConfiguration(
+                architecture: arch,
+                reason: "\(url.path) holds \(Int(stored)) values, but \(arch) with "
+                    + "channels \(c), classes "
+                    + "\(k)\(w.map { ", widths \($0.map(String.init).joined(separator: ","))" } ?? "") has "
+                    + (needed < 9e18 ? "\(Int(needed))" : "too many")
+                    + " parameters; the file's metadata or the options given do not match its tensors")
         }
         let model = try Zoo.make(arch, channels: c, classes: k, widths: w, inputSize: size, initialize: false)
         try model.load(tensors, strict: true)
@@ -154,9 +166,11 @@ extension Model {
         if let text = meta[CheckpointKey.frozen] {
             let n = stages.count
             guard let list = MetadataJSON.parseIntegers(text, limit: max(n, 1)),
-                  list.allSatisfy({ (1...n).contains($0) }) else {
+                list.allSatisfy({ (1...n).contains($0) })
+            else {
                 throw CheckpointError.badMetadata(
-                    path: path, key: CheckpointKey.frozen, reason: "expected a JSON list of stage numbers in 1...\(n), e.g. [1, 2]")
+                    path: path, key: CheckpointKey.frozen,
+                    reason: "expected a JSON list of stage numbers in 1...\(n), e.g. [1, 2]")
             }
             for k in list { try freeze(.stage(k - 1)) }
         }
@@ -164,7 +178,8 @@ extension Model {
         case nil, "false": break
         case "true": try freeze(.head)
         default:
-            throw CheckpointError.badMetadata(path: path, key: CheckpointKey.frozenHead, reason: "expected true or false")
+            throw CheckpointError.badMetadata(
+                path: path, key: CheckpointKey.frozenHead, reason: "expected true or false")
         }
     }
 
@@ -177,7 +192,8 @@ extension Model {
         if let fc = matrices.last { meta[CheckpointKey.classes] = "\(fc.1.shape[0])" }
         switch architecture {
         case "cnn":
-            meta[CheckpointKey.widths] = tensors.filter { $0.1.rank == 4 }.map { "\($0.1.shape[0])" }.joined(separator: ",")
+            meta[CheckpointKey.widths] = tensors.filter { $0.1.rank == 4 }.map { "\($0.1.shape[0])" }.joined(
+                separator: ",")
         case "mlp":
             // One input channel of C·H·W pixels builds the same parameter shapes and accepts any [N, C, H, W].
             meta[CheckpointKey.widths] = matrices.dropLast().map { "\($0.1.shape[0])" }.joined(separator: ",")

@@ -32,33 +32,37 @@ enum Safetensors {
     /// Parses a safetensors file's bytes into a `StateDict` (entries in buffer order).
     /// - Throws: `CheckpointError` (`.truncated`, `.badHeader`, `.badOffsets`, `.unsupportedDType`) naming `path`.
     static func read(_ bytes: [UInt8], path: String) throws -> StateDict {
-        guard bytes.count >= 8 else { throw CheckpointError.truncated(path: path, needed: "8-byte header length, got \(bytes.count) bytes") }
+        guard bytes.count >= 8 else {
+            throw CheckpointError.truncated(path: path, needed: "8-byte header length, got \(bytes.count) bytes")
+        }
         let n = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard n <= UInt64(maxHeaderSize) else {
             throw CheckpointError.badHeader(path: path, reason: "header length \(n) exceeds the 100 MB limit")
         }
         let headerEnd = 8 + Int(n)
         guard headerEnd <= bytes.count else {
-            throw CheckpointError.truncated(path: path, needed: "header of \(n) bytes, but the file has \(bytes.count) bytes")
+            throw CheckpointError.truncated(
+                path: path, needed: "header of \(n) bytes, but the file has \(bytes.count) bytes")
         }
         let header: [String: HeaderValue]
         do {
             header = try JSONDecoder().decode([String: HeaderValue].self, from: Data(bytes[8..<headerEnd]))
         } catch {
-            throw CheckpointError.badHeader(path: path, reason: "not a JSON object of tensor entries (\(jsonReason(error)))")
+            throw CheckpointError.badHeader(
+                path: path, reason: "not a JSON object of tensor entries (\(jsonReason(error)))")
         }
         let bufferSize = bytes.count - headerEnd
         var metadata: [String: String] = [:]
         var infos: [(name: String, info: TensorInfo, dtype: DType)] = []
         for (name, value) in header {
             switch value {
-            case let .metadata(map) where name == "__metadata__": metadata = map
+            case .metadata(let map) where name == "__metadata__": metadata = map
             case .metadata: throw CheckpointError.badHeader(path: path, reason: "entry '\(name)' is not a tensor")
             case .tensor where name == "__metadata__", .invalid where name == "__metadata__":
                 throw CheckpointError.badHeader(path: path, reason: "__metadata__ must map strings to strings")
-            case let .invalid(reason):
+            case .invalid(let reason):
                 throw CheckpointError.badHeader(path: path, reason: "entry '\(name)' is not a tensor (\(reason))")
-            case let .tensor(info):
+            case .tensor(let info):
                 guard let dtype = DType(rawValue: info.dtype) else {
                     throw CheckpointError.unsupportedDType(path: path, tensor: name, dtype: info.dtype)
                 }
@@ -71,7 +75,9 @@ enum Safetensors {
         try bytes.withUnsafeBytes { raw in
             for (name, info, dtype) in infos {
                 let fail = { (reason: String) in CheckpointError.badOffsets(path: path, tensor: name, reason: reason) }
-                guard info.shape.allSatisfy({ $0 >= 0 }) else { throw fail("negative size in shape \(formatShape(info.shape))") }
+                guard info.shape.allSatisfy({ $0 >= 0 }) else {
+                    throw fail("negative size in shape \(formatShape(info.shape))")
+                }
                 let (count, overflow) = info.shape.reduce((1, false)) { acc, d in
                     let (p, o) = acc.0.multipliedReportingOverflow(by: d)
                     return (p, acc.1 || o)
@@ -81,15 +87,18 @@ enum Safetensors {
                 }
                 let (begin, stop) = (info.data_offsets[0], info.data_offsets[1])
                 guard begin == end else {
-                    throw fail(begin < end ? "data_offsets \(info.data_offsets) overlap the previous tensor"
-                               : "data_offsets \(info.data_offsets) leave a hole after byte \(end) of the data")
+                    throw fail(
+                        begin < end
+                            ? "data_offsets \(info.data_offsets) overlap the previous tensor"
+                            : "data_offsets \(info.data_offsets) leave a hole after byte \(end) of the data")
                 }
                 guard stop <= bufferSize else {
                     throw fail("data_offsets \(info.data_offsets) reach past the end of the data (\(bufferSize) bytes)")
                 }
                 guard stop - begin == count * dtype.size else {
-                    throw fail("data_offsets \(info.data_offsets) hold \(stop - begin) bytes, but \(dtype.rawValue)"
-                               + " \(formatShape(info.shape)) needs \(count * dtype.size)")
+                    throw fail(
+                        "data_offsets \(info.data_offsets) hold \(stop - begin) bytes, but \(dtype.rawValue)"
+                            + " \(formatShape(info.shape)) needs \(count * dtype.size)")
                 }
                 let values = dtype.decode(raw, offset: headerEnd + begin, count: count)
                 state[name, dtype: dtype] = Tensor(shape: info.shape, data: values)
@@ -108,21 +117,26 @@ enum Safetensors {
     static func encode(_ state: StateDict) -> [UInt8] {
         var fields: [String] = []
         if !state.metadata.isEmpty {
-            let pairs = state.metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
+            let pairs = state.metadata.sorted { $0.key < $1.key }.map {
+                "\(jsonString($0.key)):\(jsonString($0.value))"
+            }
             fields.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
         }
         var body: [UInt8] = []
         for entry in state.entries {
             let begin = body.count
             if entry.dtype == .i64 {
-                for v in entry.tensor.data { appendLittleEndian(Int64(exactly: v.rounded()) ?? (v < 0 ? .min : .max), to: &body) }
+                for v in entry.tensor.data {
+                    appendLittleEndian(Int64(exactly: v.rounded()) ?? (v < 0 ? .min : .max), to: &body)
+                }
             } else {
                 for v in entry.tensor.data { appendLittleEndian(v.bitPattern, to: &body) }
             }
             let dtype = entry.dtype == .i64 ? "I64" : "F32"
             let shape = entry.tensor.shape.map(String.init).joined(separator: ",")
-            fields.append("\(jsonString(entry.name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape)],"
-                          + "\"data_offsets\":[\(begin),\(body.count)]}")
+            fields.append(
+                "\(jsonString(entry.name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape)],"
+                    + "\"data_offsets\":[\(begin),\(body.count)]}")
         }
         var header = Array("{\(fields.joined(separator: ","))}".utf8)
         header += [UInt8](repeating: UInt8(ascii: " "), count: (8 - header.count % 8) % 8)
@@ -158,9 +172,9 @@ func jsonString(_ s: String) -> String {
 /// A short reason from a JSONDecoder error.
 private func jsonReason(_ error: Error) -> String {
     switch error {
-    case let DecodingError.keyNotFound(key, _): return "missing \"\(key.stringValue)\""
-    case let DecodingError.dataCorrupted(context), let DecodingError.typeMismatch(_, context),
-         let DecodingError.valueNotFound(_, context):
+    case DecodingError.keyNotFound(let key, _): return "missing \"\(key.stringValue)\""
+    case DecodingError.dataCorrupted(let context), DecodingError.typeMismatch(_, let context),
+        DecodingError.valueNotFound(_, let context):
         let at = context.codingPath.map(\.stringValue).joined(separator: ".")
         return at.isEmpty ? context.debugDescription : "at \(at): \(context.debugDescription)"
     default: return "\(error)"

@@ -43,9 +43,10 @@ public struct StateDict {
     /// A state dict from `(name, tensor)` pairs in order, such as a model's `stateDict()`. Entries named
     /// `*num_batches_tracked` get dtype I64 (an int64 buffer in PyTorch's BatchNorm), all others F32.
     public init(namedTensors: [(String, Tensor)], metadata: [String: String] = [:]) {
-        self.init(namedTensors.map { name, tensor in
-            Entry(name: name, tensor: tensor, dtype: name.hasSuffix("num_batches_tracked") ? .i64 : .f32)
-        }, metadata: metadata)
+        self.init(
+            namedTensors.map { name, tensor in
+                Entry(name: name, tensor: tensor, dtype: name.hasSuffix("num_batches_tracked") ? .i64 : .f32)
+            }, metadata: metadata)
     }
 
     /// The `(name, tensor)` pairs in order, e.g. to copy into a model with `Model.load(_:strict:)`.
@@ -62,13 +63,13 @@ public struct StateDict {
         get { index[name].map { entries[$0].tensor } }
         set {
             switch (index[name], newValue) {
-            case let (i?, tensor?):
+            case (let i?, let tensor?):
                 entries[i].tensor = tensor
                 if let dtype { entries[i].dtype = dtype }
-            case let (nil, tensor?):
+            case (nil, let tensor?):
                 index[name] = entries.count
                 entries.append(Entry(name: name, tensor: tensor, dtype: dtype ?? .f32))
-            case let (i?, nil):
+            case (let i?, nil):
                 entries.remove(at: i)
                 index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
             case (nil, nil): break
@@ -83,11 +84,12 @@ public struct StateDict {
     /// `nn.DataParallel`/`DistributedDataParallel`). Keys without the prefix are kept as they are.
     /// If both `module.x` and `x` exist, the later entry wins, in the earlier one's place.
     public func removingPrefix(_ prefix: String) -> StateDict {
-        StateDict(entries.map { entry in
-            var entry = entry
-            if entry.name.hasPrefix(prefix) { entry.name.removeFirst(prefix.count) }
-            return entry
-        }, metadata: metadata)
+        StateDict(
+            entries.map { entry in
+                var entry = entry
+                if entry.name.hasPrefix(prefix) { entry.name.removeFirst(prefix.count) }
+                return entry
+            }, metadata: metadata)
     }
 
     // MARK: - Files
@@ -109,21 +111,27 @@ public struct StateDict {
 
     static func decode(_ bytes: [UInt8], path: String) throws -> StateDict {
         let state: StateDict
-        if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) {                 // "PK\u{3}\u{4}": a zip
+        if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) {  // "PK\u{3}\u{4}": a zip
             state = try TorchCheckpoint.read(bytes, path: path)
-        } else if bytes.count >= 9, bytes[8] == UInt8(ascii: "{") {     // before the pickle test: a header of
-            state = try Safetensors.read(bytes, path: path)                // 0x..80 bytes also starts with 0x80
-        } else if TorchLegacy.magicEnd(bytes) != nil {                     // pre-1.6 torch.save: pickles + data
+        } else if bytes.count >= 9, bytes[8] == UInt8(ascii: "{") {  // before the pickle test: a header of
+            state = try Safetensors.read(bytes, path: path)  // 0x..80 bytes also starts with 0x80
+        } else if TorchLegacy.magicEnd(bytes) != nil {  // pre-1.6 torch.save: pickles + data
             state = try TorchLegacy.read(bytes, path: path)
         } else if TorchLegacy.isTar(bytes) {
-            throw CheckpointError.unknownFormat(path: path, reason: "tar archive (the torch.save format of PyTorch"
-                + " < 0.4); load it with torch.load and re-save it with torch.save(obj, path)")
-        } else if bytes.first == 0x80 {                                    // a pickle, but not torch.save's
-            throw CheckpointError.unknownFormat(path: path, reason: "a pickle without torch.save's magic number"
-                + " (torch.save files are zip archives, or, before PyTorch 1.6, start with the magic number)")
+            throw CheckpointError.unknownFormat(
+                path: path,
+                reason: "tar archive (the torch.save format of PyTorch"
+                    + " < 0.4); load it with torch.load and re-save it with torch.save(obj, path)")
+        } else if bytes.first == 0x80 {  // a pickle, but not torch.save's
+            throw CheckpointError.unknownFormat(
+                path: path,
+                reason: "a pickle without torch.save's magic number"
+                    + " (torch.save files are zip archives, or, before PyTorch 1.6, start with the magic number)")
         } else {
-            throw CheckpointError.unknownFormat(path: path, reason: "neither a torch.save zip nor safetensors"
-                + " (\(bytes.count) bytes)")
+            throw CheckpointError.unknownFormat(
+                path: path,
+                reason: "neither a torch.save zip nor safetensors"
+                    + " (\(bytes.count) bytes)")
         }
         return state.entries.contains { $0.name.hasPrefix("module.") } ? state.removingPrefix("module.") : state
     }
@@ -154,9 +162,9 @@ public struct StateDict {
             return (name, found, shape)
         }
         if !missing.isEmpty || !unexpected.isEmpty || !mismatched.isEmpty {
-            throw CheckpointError.stateDictMismatch(model: modelName, missing: missing, unexpected: unexpected,
-                                                    mismatched: mismatched)
+            throw CheckpointError.stateDictMismatch(
+                model: modelName, missing: missing, unexpected: unexpected,
+                mismatched: mismatched)
         }
     }
 }
-

@@ -21,9 +21,14 @@ enum TorchCheckpoint {
 
     private static func read(archive zip: ZipArchive) throws -> StateDict {
         let path = zip.path
-        guard let pickleName = zip.names.first(where: { $0 == "data.pkl" || ($0.hasSuffix("/data.pkl") && $0.split(separator: "/").count == 2) }),
-              let pickle = try zip.read(pickleName) else {
-            throw CheckpointError.unknownFormat(path: path, reason: "zip archive without data.pkl (not written by torch.save)")
+        guard
+            let pickleName = zip.names.first(where: {
+                $0 == "data.pkl" || ($0.hasSuffix("/data.pkl") && $0.split(separator: "/").count == 2)
+            }),
+            let pickle = try zip.read(pickleName)
+        else {
+            throw CheckpointError.unknownFormat(
+                path: path, reason: "zip archive without data.pkl (not written by torch.save)")
         }
         let folder = String(pickleName.dropLast("data.pkl".count))
         if let order = try zip.read(folder + "byteorder"), String(decoding: order, as: UTF8.self) != "little" {
@@ -33,12 +38,15 @@ enum TorchCheckpoint {
         let storages = StorageReader(path: path) { storage, dtype, tensor in
             let member = folder + "data/" + storage.key
             guard let bytes = try zip.read(member) else {
-                throw CheckpointError.badArchive(path: path,
-                                                 reason: "member \(member) (storage of '\(tensor)') is missing")
+                throw CheckpointError.badArchive(
+                    path: path,
+                    reason: "member \(member) (storage of '\(tensor)') is missing")
             }
             guard storage.rootCount <= bytes.count / dtype.size else {
-                throw CheckpointError.truncated(path: path, needed: "storage \(member) of '\(tensor)' needs"
-                    + " \(storage.rootCount) \(dtype.rawValue) elements, it has \(bytes.count) bytes")
+                throw CheckpointError.truncated(
+                    path: path,
+                    needed: "storage \(member) of '\(tensor)' needs"
+                        + " \(storage.rootCount) \(dtype.rawValue) elements, it has \(bytes.count) bytes")
             }
             return bytes.withUnsafeBytes { dtype.decode($0, offset: 0, count: storage.rootCount) }
         }
@@ -48,38 +56,43 @@ enum TorchCheckpoint {
     /// The state dict in an unpickled `torch.save` object (zip or legacy format): the tensors of the top-level
     /// dict or of its `nestedKeys` entry, materialised from `storages`, with the top-level scalars as metadata.
     /// - Throws: `CheckpointError.notAStateDict`, and what `storages` throws.
-    static func stateDict(_ root: PickleValue, _ heap: PickleHeap<TorchObject>, storages: StorageReader,
-                          path: String) throws -> StateDict {
+    static func stateDict(
+        _ root: PickleValue, _ heap: PickleHeap<TorchObject>, storages: StorageReader,
+        path: String
+    ) throws -> StateDict {
         var storages = storages
-        guard case let .dict(topIndex) = root else {
+        guard case .dict(let topIndex) = root else {
             throw CheckpointError.notAStateDict(path: path, reason: "the pickled object is not a dict")
         }
         let top = heap.dicts[topIndex]
         let nested = nestedKeys.lazy.compactMap { key -> (String, PickleHeap<TorchObject>.Dict)? in
-            if case let .dict(index)? = top[key] { return (key, heap.dicts[index]) } else { return nil }
+            if case .dict(let index)? = top[key] { return (key, heap.dicts[index]) } else { return nil }
         }.first
         var state = StateDict()
         for (key, value) in (nested?.1 ?? top).items {
             guard let tensor = TorchPickle.tensor(value, in: heap) else { continue }
-            guard case let .string(name) = key else {
+            guard case .string(let name) = key else {
                 throw CheckpointError.notAStateDict(path: path, reason: "tensor key \(key) is not a string")
             }
             state[name, dtype: tensor.storage.dtype] = try storages.materialise(tensor, name: name)
         }
         guard state.count > 0 else {
-            throw CheckpointError.notAStateDict(path: path, reason: nested.map { "'\($0.0)' holds no tensors" }
-                                                ?? "no tensors at the top level, nor under \(nestedKeys.joined(separator: "/"))")
+            throw CheckpointError.notAStateDict(
+                path: path,
+                reason: nested.map { "'\($0.0)' holds no tensors" }
+                    ?? "no tensors at the top level, nor under \(nestedKeys.joined(separator: "/"))")
         }
         for (key, value) in top.items {
-            guard case let .string(name) = key else { continue }
+            guard case .string(let name) = key else { continue }
             switch value {
-            case let .int(i): state.metadata[name] = String(i)
-            case let .float(x): state.metadata[name] = String(x)
-            case let .string(s): state.metadata[name] = s
-            case let .bool(b): state.metadata[name] = b ? "True" : "False"
-            case .object where nested != nil:   // e.g. best_acc as a one-element tensor
+            case .int(let i): state.metadata[name] = String(i)
+            case .float(let x): state.metadata[name] = String(x)
+            case .string(let s): state.metadata[name] = s
+            case .bool(let b): state.metadata[name] = b ? "True" : "False"
+            case .object where nested != nil:  // e.g. best_acc as a one-element tensor
                 if let t = TorchPickle.tensor(value, in: heap), t.size.allSatisfy({ $0 == 1 }),
-                   let scalar = try? storages.materialise(t, name: name) {
+                    let scalar = try? storages.materialise(t, name: name)
+                {
                     state.metadata[name] = String(scalar.data[0])
                 }
             default: break
@@ -115,10 +128,14 @@ struct StorageReader {
         let path = self.path
         let fail = { (reason: String) in CheckpointError.badTensor(path: path, tensor: name, reason: reason) }
         let (size, stride) = (tensor.size, tensor.stride)
-        guard size.count == stride.count, size.allSatisfy({ $0 >= 0 }), stride.allSatisfy({ $0 >= 0 }), tensor.offset >= 0 else {
+        guard size.count == stride.count, size.allSatisfy({ $0 >= 0 }), stride.allSatisfy({ $0 >= 0 }),
+            tensor.offset >= 0
+        else {
             throw fail("invalid size \(formatShape(size)), stride \(formatShape(stride)) or offset \(tensor.offset)")
         }
-        var count = 1, last = tensor.offset, overflow = false
+        var count = 1
+        var last = tensor.offset
+        var overflow = false
         for (n, s) in Swift.zip(size, stride) {
             let (c, o1) = count.multipliedReportingOverflow(by: n)
             let (reach, o2) = max(n - 1, 0).multipliedReportingOverflow(by: s)
@@ -126,24 +143,30 @@ struct StorageReader {
             (count, last, overflow) = (c, l, overflow || o1 || o2 || o3)
         }
         guard !overflow, count == 0 || last < storage.count else {
-            throw fail("size \(formatShape(size)), stride \(formatShape(stride)), offset \(tensor.offset)"
-                       + " reach outside its storage of \(storage.count) elements")
+            throw fail(
+                "size \(formatShape(size)), stride \(formatShape(stride)), offset \(tensor.offset)"
+                    + " reach outside its storage of \(storage.count) elements")
         }
         guard count <= StorageReader.maxElements else {
-            throw fail("size \(formatShape(size)) has \(count) elements, more than sskd's limit of \(StorageReader.maxElements)")
+            throw fail(
+                "size \(formatShape(size)) has \(count) elements, more than sskd's limit of "
+                    + "\(StorageReader.maxElements)"
+            )
         }
         let values = try load(storage, dtype: dtype, tensor: name)
-        guard storage.viewOffset + storage.count <= values.count else {   // fetch gives rootCount elements
+        guard storage.viewOffset + storage.count <= values.count else {  // fetch gives rootCount elements
             throw fail("storage view of \(storage.count) elements from \(storage.viewOffset) is outside its storage")
         }
         guard materialised + count <= StorageReader.repetitionAllowance + 4 * stored else {
-            throw fail("size \(formatShape(size)), stride \(formatShape(stride)) repeats its storage's elements: \(count)"
-                       + " elements, with \(materialised) already read, from storages of \(stored) elements in all")
+            throw fail(
+                "size \(formatShape(size)), stride \(formatShape(stride)) repeats its storage's elements: \(count)"
+                    + " elements, with \(materialised) already read, from storages of \(stored) elements in all")
         }
         materialised += count
         if count == 0 { return Tensor(shape: size, data: []) }
         // Gather in row-major order: walk a multi-index over `size`, tracking the storage position.
-        var out = [Float](), index = [Int](repeating: 0, count: size.count)
+        var out = [Float]()
+        var index = [Int](repeating: 0, count: size.count)
         var position = storage.viewOffset + tensor.offset
         out.reserveCapacity(count)
         for _ in 0..<count {

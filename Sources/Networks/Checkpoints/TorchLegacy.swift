@@ -27,8 +27,8 @@ enum TorchLegacy {
     static func magicEnd(_ bytes: [UInt8]) -> Int? {
         guard bytes.count >= 2, bytes[0] == 0x80, (2...5).contains(bytes[1]) else { return nil }
         var at = 2
-        if bytes.count > at, bytes[at] == 0x95 { at += 9 }                   // FRAME + 8-byte length
-        let expected = [0x8A, 0x0A] + magic + [UInt8(ascii: ".")]            // LONG1 10 bytes, STOP
+        if bytes.count > at, bytes[at] == 0x95 { at += 9 }  // FRAME + 8-byte length
+        let expected = [0x8A, 0x0A] + magic + [UInt8(ascii: ".")]  // LONG1 10 bytes, STOP
         guard bytes.count >= at + expected.count, Array(bytes[at..<(at + expected.count)]) == expected else {
             return nil
         }
@@ -56,16 +56,20 @@ enum TorchLegacy {
             throw fail("protocol version is not \(protocolVersion) (the only one torch.save wrote)")
         }
         let (info, infoHeap, afterInfo) = try plain(bytes, from: afterVersion, path: path, name: "sys_info")
-        guard case let .dict(infoIndex) = info else { throw fail("sys_info is not a dict") }
+        guard case .dict(let infoIndex) = info else { throw fail("sys_info is not a dict") }
         switch infoHeap.dicts[infoIndex]["little_endian"] {
         case .bool(true)?: break
         case .bool(false)?:
-            throw CheckpointError.unknownFormat(path: path, reason: "big-endian legacy torch.save files are not"
-                + " supported; load and re-save it with torch.save on a little-endian machine")
+            throw CheckpointError.unknownFormat(
+                path: path,
+                reason: "big-endian legacy torch.save files are not"
+                    + " supported; load and re-save it with torch.save on a little-endian machine")
         default: throw fail("sys_info has no little_endian flag")
         }
 
-        let root: PickleValue, heap: PickleHeap<TorchObject>, afterObject: Int
+        let root: PickleValue
+        let heap: PickleHeap<TorchObject>
+        let afterObject: Int
         do {
             (root, heap, afterObject) = try TorchPickle.load(bytes, from: afterInfo, path: path)
         } catch let error as PickleError {
@@ -78,12 +82,13 @@ enum TorchLegacy {
 
         // Every storage the object references, by root key: one type and one size per key.
         var referenced: [String: TorchStorage] = [:]
-        for case let .storage(storage) in heap.objects {
+        for case .storage(let storage) in heap.objects {
             if let seen = referenced[storage.key] {
                 guard seen.typeName == storage.typeName, seen.rootCount == storage.rootCount else {
-                    throw fail("storage \(quoted(storage.key)) is referenced as \(quoted(seen.typeName))"
-                               + " of \(seen.rootCount) and as \(quoted(storage.typeName))"
-                               + " of \(storage.rootCount) elements")
+                    throw fail(
+                        "storage \(quoted(storage.key)) is referenced as \(quoted(seen.typeName))"
+                            + " of \(seen.rootCount) and as \(quoted(storage.typeName))"
+                            + " of \(storage.rootCount) elements")
                 }
             } else {
                 referenced[storage.key] = storage
@@ -91,7 +96,7 @@ enum TorchLegacy {
         }
 
         // The records after the pickles: int64 count, then count × element size bytes, in the list's order.
-        var records: [String: Int] = [:]                  // key -> offset of its data
+        var records: [String: Int] = [:]  // key -> offset of its data
         var at = afterKeys
         for value in keyValues {
             guard let key = text(value) else { throw fail("a storage key is not a string") }
@@ -100,23 +105,30 @@ enum TorchLegacy {
             }
             guard records[key] == nil else { throw fail("storage \(quoted(key)) is written twice") }
             guard let size = elementSize[String(storage.typeName.dropFirst("torch.".count))],
-                  storage.typeName.hasPrefix("torch.") else {
-                throw fail("storage \(quoted(key)) has the unknown type \(quoted(storage.typeName)), whose element"
-                           + " size (so where the next storage starts) sskd does not know")
+                storage.typeName.hasPrefix("torch.")
+            else {
+                throw fail(
+                    "storage \(quoted(key)) has the unknown type \(quoted(storage.typeName)), whose element"
+                        + " size (so where the next storage starts) sskd does not know")
             }
             guard bytes.count - at >= 8 else {
-                throw CheckpointError.truncated(path: path, needed: "the element count of storage \(quoted(key))"
-                                                + " needs 8 bytes at byte \(at), the file has \(bytes.count)")
+                throw CheckpointError.truncated(
+                    path: path,
+                    needed: "the element count of storage \(quoted(key))"
+                        + " needs 8 bytes at byte \(at), the file has \(bytes.count)")
             }
             let count = bytes[at..<(at + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             at += 8
             guard count <= UInt64((bytes.count - at) / size) else {
-                throw CheckpointError.truncated(path: path, needed: "storage \(quoted(key)) says \(count) elements"
-                                                + " of \(size) bytes at byte \(at), \(bytes.count - at) bytes are left")
+                throw CheckpointError.truncated(
+                    path: path,
+                    needed: "storage \(quoted(key)) says \(count) elements"
+                        + " of \(size) bytes at byte \(at), \(bytes.count - at) bytes are left")
             }
             guard count == UInt64(storage.rootCount) else {
-                throw fail("storage \(quoted(key)) holds \(count) elements, its persistent id says"
-                           + " \(storage.rootCount)")
+                throw fail(
+                    "storage \(quoted(key)) holds \(count) elements, its persistent id says"
+                        + " \(storage.rootCount)")
             }
             records[key] = at
             at += storage.rootCount * size
@@ -129,7 +141,7 @@ enum TorchLegacy {
         }
 
         let storages = StorageReader(path: path) { storage, dtype, _ in
-            guard let offset = records[storage.key] else {      // checked above; a dtype-less refusal otherwise
+            guard let offset = records[storage.key] else {  // checked above; a dtype-less refusal otherwise
                 throw fail("storage \(quoted(storage.key)) is never written")
             }
             return bytes.withUnsafeBytes { dtype.decode($0, offset: offset, count: storage.rootCount) }
@@ -147,8 +159,10 @@ enum TorchLegacy {
     ]
 
     /// One of the plain-data pickles (protocol version, sys_info, storage keys) starting at `start`.
-    private static func plain(_ bytes: [UInt8], from start: Int, path: String,
-                              name: String) throws -> (PickleValue, PickleHeap<Never>, Int) {
+    private static func plain(
+        _ bytes: [UInt8], from start: Int, path: String,
+        name: String
+    ) throws -> (PickleValue, PickleHeap<Never>, Int) {
         do {
             return try Unpickler.load(bytes, from: start, path: path, streamName: "the file", hooks: PlainData())
         } catch let error as PickleError {
@@ -159,11 +173,13 @@ enum TorchLegacy {
     /// A pickle error in one of the file's pickles, naming it; globals keep their own message.
     private static func checkpointError(_ error: PickleError, pickle: String) -> CheckpointError {
         switch error {
-        case let .forbiddenGlobal(path, name): return .forbiddenGlobal(path: path, name: name)
-        case let .unknownOpcode(path, opcode, offset):
-            return .badLegacyFile(path: path, reason: "unsupported pickle opcode 0x\(String(opcode, radix: 16))"
-                                  + " at byte \(offset), in \(pickle)")
-        case let .malformed(path, offset, reason):
+        case .forbiddenGlobal(let path, let name): return .forbiddenGlobal(path: path, name: name)
+        case .unknownOpcode(let path, let opcode, let offset):
+            return .badLegacyFile(
+                path: path,
+                reason: "unsupported pickle opcode 0x\(String(opcode, radix: 16))"
+                    + " at byte \(offset), in \(pickle)")
+        case .malformed(let path, let offset, let reason):
             return .badLegacyFile(path: path, reason: "malformed pickle at byte \(offset), in \(pickle): \(reason)")
         }
     }
@@ -171,8 +187,8 @@ enum TorchLegacy {
     /// A str, or ASCII bytes (a Python 2 str, `_maybe_decode_ascii`), as text; nil for anything else.
     private static func text(_ value: PickleValue) -> String? {
         switch value {
-        case let .string(s): return s
-        case let .bytes(b) where b.allSatisfy({ $0 < 0x80 }): return String(decoding: b, as: UTF8.self)
+        case .string(let s): return s
+        case .bytes(let b) where b.allSatisfy({ $0 < 0x80 }): return String(decoding: b, as: UTF8.self)
         default: return nil
         }
     }
@@ -191,7 +207,9 @@ func quoted(_ text: String) -> String {
     for scalar in text.unicodeScalars {
         switch scalar.value {
         case 0..<0x20, 0x7F...0x9F: out += "\\u{" + String(scalar.value, radix: 16) + "}"
-        case 0x27, 0x5C: out += "\\"; out.unicodeScalars.append(scalar)
+        case 0x27, 0x5C:
+            out += "\\"
+            out.unicodeScalars.append(scalar)
         default: out.unicodeScalars.append(scalar)
         }
     }

@@ -60,23 +60,26 @@ enum TorchPickle {
     /// Unpickles the pickle starting at byte `start` of `bytes` (the main pickle of a legacy `torch.save`
     /// file) with the same globals and persistent ids as `load`; `end` is the offset just past it.
     /// - Throws: `PickleError` (the caller names the pickle in its message).
-    static func load(_ bytes: [UInt8], from start: Int,
-                     path: String) throws -> (root: PickleValue, heap: PickleHeap<TorchObject>, end: Int) {
+    static func load(
+        _ bytes: [UInt8], from start: Int,
+        path: String
+    ) throws -> (root: PickleValue, heap: PickleHeap<TorchObject>, end: Int) {
         try Unpickler.load(bytes, from: start, path: path, streamName: "the file", hooks: Hooks())
     }
 
     /// The `CheckpointError` for a `PickleError` in the `data.pkl` of a zip archive.
     private static func checkpointError(_ error: PickleError) -> CheckpointError {
         switch error {
-        case let .forbiddenGlobal(path, name): return .forbiddenGlobal(path: path, name: name)
-        case let .unknownOpcode(path, opcode, offset): return .unknownOpcode(path: path, opcode: opcode, offset: offset)
-        case let .malformed(path, offset, reason): return .badPickle(path: path, offset: offset, reason: reason)
+        case .forbiddenGlobal(let path, let name): return .forbiddenGlobal(path: path, name: name)
+        case .unknownOpcode(let path, let opcode, let offset):
+            return .unknownOpcode(path: path, opcode: opcode, offset: offset)
+        case .malformed(let path, let offset, let reason): return .badPickle(path: path, offset: offset, reason: reason)
         }
     }
 
     /// The tensor a pickled value refers to, or nil.
     static func tensor(_ value: PickleValue, in heap: PickleHeap<TorchObject>) -> TorchTensor? {
-        if case let .object(i) = value, case let .tensor(tensor) = heap.objects[i] { return tensor }
+        if case .object(let i) = value, case .tensor(let tensor) = heap.objects[i] { return tensor }
         return nil
     }
 
@@ -89,9 +92,10 @@ enum TorchPickle {
         func call(_ name: String, _ args: [PickleValue], heap: inout PickleHeap<TorchObject>) throws -> PickleValue {
             switch name {
             case "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2":
-                guard args.count >= 4, case let .object(i) = args[0], case let .storage(storage) = heap.objects[i],
-                      case let .int(offset) = args[1], let size = ints(args[2], heap),
-                      let stride = ints(args[3], heap) else {
+                guard args.count >= 4, case .object(let i) = args[0], case .storage(let storage) = heap.objects[i],
+                    case .int(let offset) = args[1], let size = ints(args[2], heap),
+                    let stride = ints(args[3], heap)
+                else {
                     throw PickleRejection("\(name) expects (storage, offset, size, stride, ...)")
                 }
                 return heap.object(.tensor(TorchTensor(storage: storage, offset: offset, size: size, stride: stride)))
@@ -100,18 +104,18 @@ enum TorchPickle {
                     throw PickleRejection("\(name) expects a tensor")
                 }
                 return first
-            case "torch._tensor._rebuild_from_type_v2":      // (func, type, args, state): a Tensor subclass
-                guard args.count >= 3, case let .tuple(inner) = args[2] else {
+            case "torch._tensor._rebuild_from_type_v2":  // (func, type, args, state): a Tensor subclass
+                guard args.count >= 3, case .tuple(let inner) = args[2] else {
                     throw PickleRejection("\(name) expects (func, type, args, state)")
                 }
-                guard case let .global(function) = args[0] else {
+                guard case .global(let function) = args[0] else {
                     throw PickleRejection("REDUCE of a value that is not a function")
                 }
-                if function == "collections.OrderedDict" {     // as REDUCE builds it: from a list of pairs
+                if function == "collections.OrderedDict" {  // as REDUCE builds it: from a list of pairs
                     let dict = heap.dict()
-                    guard case let .dict(d) = dict else { return dict }
-                    if case let .list(pairs)? = heap.tuples[inner].first {
-                        for case let .tuple(pair) in heap.lists[pairs] {
+                    guard case .dict(let d) = dict else { return dict }
+                    if case .list(let pairs)? = heap.tuples[inner].first {
+                        for case .tuple(let pair) in heap.lists[pairs] {
                             let flat = heap.tuples[pair]
                             guard flat.count % 2 == 0 else {
                                 throw PickleRejection("odd number of values for SETITEMS")
@@ -131,9 +135,11 @@ enum TorchPickle {
         /// None or `(view_key, offset, size)` in elements (torch/serialization.py `_legacy_load`). Python 2
         /// files may hold the strings as bytes (`_maybe_decode_ascii`).
         func persistentLoad(_ pid: PickleValue, heap: inout PickleHeap<TorchObject>) throws -> PickleValue {
-            guard case let .tuple(index) = pid, case let fields = heap.tuples[index], fields.count == 5
-                    || fields.count == 6, text(fields[0]) == "storage", case let .global(typeName) = fields[1],
-                  let key = text(fields[2]), case let .int(count) = fields[4], count >= 0 else {
+            guard case .tuple(let index) = pid, case let fields = heap.tuples[index],
+                fields.count == 5
+                    || fields.count == 6, text(fields[0]) == "storage", case .global(let typeName) = fields[1],
+                let key = text(fields[2]), case .int(let count) = fields[4], count >= 0
+            else {
                 throw PickleRejection("persistent id is not ('storage', type, key, location, numel)")
             }
             let dtype = DType(torchStorage: String(typeName.dropFirst("torch.".count)))
@@ -141,19 +147,23 @@ enum TorchPickle {
                 return heap.object(.storage(TorchStorage(key: key, typeName: typeName, dtype: dtype, count: count)))
             }
             guard let view = heap.sequence(fields[5]), view.count == 3, text(view[0]) != nil,
-                  case let .int(offset) = view[1], case let .int(size) = view[2], offset >= 0, size >= 0,
-                  offset <= count, size <= count - offset else {
+                case .int(let offset) = view[1], case .int(let size) = view[2], offset >= 0, size >= 0,
+                offset <= count, size <= count - offset
+            else {
                 throw PickleRejection("storage view is not (key, offset, size) inside its storage of \(count) elements")
             }
-            return heap.object(.storage(TorchStorage(key: key, typeName: typeName, dtype: dtype, count: size,
-                                                     rootCount: count, viewOffset: offset)))
+            return heap.object(
+                .storage(
+                    TorchStorage(
+                        key: key, typeName: typeName, dtype: dtype, count: size,
+                        rootCount: count, viewOffset: offset)))
         }
 
         /// A str, or ASCII bytes (a Python 2 str), as text; nil for anything else.
         private func text(_ value: PickleValue) -> String? {
             switch value {
-            case let .string(s): return s
-            case let .bytes(b) where b.allSatisfy({ $0 < 0x80 }): return String(decoding: b, as: UTF8.self)
+            case .string(let s): return s
+            case .bytes(let b) where b.allSatisfy({ $0 < 0x80 }): return String(decoding: b, as: UTF8.self)
             default: return nil
             }
         }

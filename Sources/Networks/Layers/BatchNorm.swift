@@ -32,7 +32,9 @@ public final class BatchNorm: Layer {
         runningMean = .zeros([features])
         runningVar = .ones([features])
         numBatchesTracked = .zeros([])
-        self.rank = rank; self.momentum = momentum; self.eps = eps
+        self.rank = rank
+        self.momentum = momentum
+        self.eps = eps
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
@@ -46,11 +48,13 @@ public final class BatchNorm: Layer {
     ///   x's shape.
     public func callAsFunction(_ x: Tensor, training: Bool, relu: Bool, residual: Tensor? = nil) throws -> Tensor {
         guard x.rank == rank else {
-            throw TensorError.invalidShape(op: rank == 4 ? "BatchNorm2d" : "BatchNorm1d", shape: x.shape,
-                                           reason: rank == 4 ? "is not [N, C, H, W]" : "is not [N, C]")
+            throw TensorError.invalidShape(
+                op: rank == 4 ? "BatchNorm2d" : "BatchNorm1d", shape: x.shape,
+                reason: rank == 4 ? "is not [N, C, H, W]" : "is not [N, C]")
         }
-        let y = try batchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                              training: training, momentum: momentum, eps: eps, relu: relu, residual: residual)
+        let y = try batchNorm(
+            x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+            training: training, momentum: momentum, eps: eps, relu: relu, residual: residual)
         if training { numBatchesTracked.data[0] += 1 }
         return y
     }
@@ -62,8 +66,9 @@ public final class BatchNorm: Layer {
 
     public func profile(_ input: [Int]) throws -> LayerProfile {
         guard input.count == rank, input[1] == weight.count else {
-            throw TensorError.invalidShape(op: rank == 4 ? "BatchNorm2d" : "BatchNorm1d", shape: input,
-                                           reason: "does not have \(weight.count) channels on axis 1")
+            throw TensorError.invalidShape(
+                op: rank == 4 ? "BatchNorm2d" : "BatchNorm1d", shape: input,
+                reason: "does not have \(weight.count) channels on axis 1")
         }
         return LayerProfile(output: input, macs: 0)
     }

@@ -13,10 +13,13 @@ public final class Conv2d: Layer {
     public let geometry: Conv2dGeometry
 
     /// - Precondition: positive sizes and `groups` dividing both channel counts (the zoo validates user input first).
-    public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
-                groups: Int = 1, bias: Bool = false, initializer rng: inout WeightInit) {
-        precondition(inChannels > 0 && outChannels > 0 && kernel > 0 && groups > 0
-                     && inChannels % groups == 0 && outChannels % groups == 0, "Conv2d: bad configuration")
+    public init(
+        _ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
+        groups: Int = 1, bias: Bool = false, initializer rng: inout WeightInit
+    ) {
+        precondition(
+            inChannels > 0 && outChannels > 0 && kernel > 0 && groups > 0
+                && inChannels % groups == 0 && outChannels % groups == 0, "Conv2d: bad configuration")
         weight = rng.kaimingNormal([outChannels, inChannels / groups, kernel, kernel])
         self.bias = bias ? .zeros([outChannels], requiresGrad: true) : nil
         geometry = Conv2dGeometry(stride: (stride, stride), padding: (padding, padding), groups: groups)
@@ -31,13 +34,15 @@ public final class Conv2d: Layer {
     public func profile(_ input: [Int]) throws -> LayerProfile {
         let w = weight.shape
         guard input.count == 4, input[1] == w[1] * geometry.groups else {
-            throw TensorError.invalidShape(op: "conv2d", shape: input,
-                                           reason: "is not [N, \(w[1] * geometry.groups), H, W] as weight \(formatShape(w)) expects")
+            throw TensorError.invalidShape(
+                op: "conv2d", shape: input,
+                reason: "is not [N, \(w[1] * geometry.groups), H, W] as weight \(formatShape(w)) expects")
         }
         let h = (input[2] + 2 * geometry.padding.h - w[2]) / geometry.stride.h + 1
         let wd = (input[3] + 2 * geometry.padding.w - w[3]) / geometry.stride.w + 1
         guard input[2] + 2 * geometry.padding.h >= w[2], input[3] + 2 * geometry.padding.w >= w[3] else {
-            throw TensorError.invalidShape(op: "conv2d", shape: input, reason: "is smaller than the kernel \(w[2])x\(w[3])")
+            throw TensorError.invalidShape(
+                op: "conv2d", shape: input, reason: "is smaller than the kernel \(w[2])x\(w[3])")
         }
         let out = [input[0], w[0], h, wd]
         return LayerProfile(output: out, macs: out.reduce(1, *) * w[1] * w[2] * w[3])

@@ -15,7 +15,8 @@ public final class MaxPool2d: Layer {
     public let geometry: Pool2dGeometry
     /// `stride` defaults to `kernel`, as PyTorch.
     public init(kernel: Int, stride: Int? = nil, padding: Int = 0) {
-        geometry = Pool2dGeometry(kernel: (kernel, kernel), stride: stride.map { ($0, $0) }, padding: (padding, padding))
+        geometry = Pool2dGeometry(
+            kernel: (kernel, kernel), stride: stride.map { ($0, $0) }, padding: (padding, padding))
     }
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor { try x.maxPool2d(geometry) }
     public func profile(_ input: [Int]) throws -> LayerProfile { try poolProfile(geometry, input, op: "max_pool2d") }
@@ -27,7 +28,8 @@ public final class AvgPool2d: Layer {
     public let geometry: Pool2dGeometry
     /// `stride` defaults to `kernel`, as PyTorch.
     public init(kernel: Int, stride: Int? = nil, padding: Int = 0) {
-        geometry = Pool2dGeometry(kernel: (kernel, kernel), stride: stride.map { ($0, $0) }, padding: (padding, padding))
+        geometry = Pool2dGeometry(
+            kernel: (kernel, kernel), stride: stride.map { ($0, $0) }, padding: (padding, padding))
     }
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor { try x.avgPool2d(geometry) }
     public func profile(_ input: [Int]) throws -> LayerProfile { try poolProfile(geometry, input, op: "avg_pool2d") }
@@ -35,10 +37,14 @@ public final class AvgPool2d: Layer {
 
 func poolProfile(_ g: Pool2dGeometry, _ input: [Int], op: String) throws -> LayerProfile {
     guard input.count == 4, input[2] + 2 * g.padding.h >= g.kernel.h, input[3] + 2 * g.padding.w >= g.kernel.w else {
-        throw TensorError.invalidShape(op: op, shape: input, reason: "is not [N, C, H, W] of at least the kernel \(g.kernel.h)x\(g.kernel.w)")
+        throw TensorError.invalidShape(
+            op: op, shape: input, reason: "is not [N, C, H, W] of at least the kernel \(g.kernel.h)x\(g.kernel.w)")
     }
-    return LayerProfile(output: [input[0], input[1], (input[2] + 2 * g.padding.h - g.kernel.h) / g.stride.h + 1,
-                                 (input[3] + 2 * g.padding.w - g.kernel.w) / g.stride.w + 1], macs: 0)
+    return LayerProfile(
+        output: [
+            input[0], input[1], (input[2] + 2 * g.padding.h - g.kernel.h) / g.stride.h + 1,
+            (input[3] + 2 * g.padding.w - g.kernel.w) / g.stride.w + 1,
+        ], macs: 0)
 }
 
 /// Global average pooling (`torch.nn.AdaptiveAvgPool2d((1, 1))`): `[N, C, H, W]` → `[N, C, 1, 1]`, so the
@@ -48,7 +54,9 @@ public final class GlobalAvgPool2d: Layer {
     public init() {}
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor { try x.adaptiveAvgPool2d(1, 1) }
     public func profile(_ input: [Int]) throws -> LayerProfile {
-        guard input.count == 4 else { throw TensorError.invalidShape(op: "adaptive_avg_pool2d", shape: input, reason: "is not [N, C, H, W]") }
+        guard input.count == 4 else {
+            throw TensorError.invalidShape(op: "adaptive_avg_pool2d", shape: input, reason: "is not [N, C, H, W]")
+        }
         return LayerProfile(output: [input[0], input[1], 1, 1], macs: 0)
     }
 }
@@ -59,7 +67,9 @@ public final class Flatten: Layer {
     public init() {}
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor { x.flattened() }
     public func profile(_ input: [Int]) throws -> LayerProfile {
-        guard let n = input.first else { throw TensorError.invalidShape(op: "flatten", shape: input, reason: "has no batch axis") }
+        guard let n = input.first else {
+            throw TensorError.invalidShape(op: "flatten", shape: input, reason: "has no batch axis")
+        }
         return LayerProfile(output: [n, input.dropFirst().reduce(1, *)], macs: 0)
     }
 }
@@ -74,8 +84,11 @@ public final class Dropout: Layer {
     /// - Precondition: `0 <= p < 1`.
     public init(p: Float, seed: UInt64 = 0) {
         precondition(p >= 0 && p < 1, "Dropout: p must be in [0, 1)")
-        self.p = p; rng = SeededRandom(seed: seed)
+        self.p = p
+        rng = SeededRandom(seed: seed)
     }
-    public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor { try x.dropout(p: p, training: training, rng: &rng) }
+    public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
+        try x.dropout(p: p, training: training, rng: &rng)
+    }
     public func profile(_ input: [Int]) throws -> LayerProfile { LayerProfile(output: input, macs: 0) }
 }

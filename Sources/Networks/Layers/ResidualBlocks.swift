@@ -18,8 +18,10 @@ public final class BasicBlock: Layer {
         bn1 = BatchNorm(planes)
         conv2 = Conv2d(planes, planes, kernel: 3, padding: 1, initializer: &rng)
         bn2 = BatchNorm(planes)
-        downsample = stride != 1 || inPlanes != planes
-            ? Sequential([Conv2d(inPlanes, planes, kernel: 1, stride: stride, initializer: &rng), BatchNorm(planes)]) : nil
+        downsample =
+            stride != 1 || inPlanes != planes
+            ? Sequential([Conv2d(inPlanes, planes, kernel: 1, stride: stride, initializer: &rng), BatchNorm(planes)])
+            : nil
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
@@ -29,13 +31,16 @@ public final class BasicBlock: Layer {
     }
 
     public var children: [(String, Layer)] {
-        [("conv1", conv1), ("bn1", bn1), ("conv2", conv2), ("bn2", bn2)] + (downsample.map { [("downsample", $0)] } ?? [])
+        [("conv1", conv1), ("bn1", bn1), ("conv2", conv2), ("bn2", bn2)]
+            + (downsample.map { [("downsample", $0)] } ?? [])
     }
 
     public func profile(_ input: [Int]) throws -> LayerProfile {
         let main = try profileChain([conv1, bn1, conv2, bn2], input)
         let short = try downsample?.profile(input) ?? LayerProfile(output: input, macs: 0)
-        guard main.output == short.output else { throw TensorError.shapeMismatch(op: "BasicBlock add", lhs: main.output, rhs: short.output) }
+        guard main.output == short.output else {
+            throw TensorError.shapeMismatch(op: "BasicBlock add", lhs: main.output, rhs: short.output)
+        }
         return LayerProfile(output: main.output, macs: main.macs + short.macs)
     }
 }
@@ -61,15 +66,17 @@ public final class Bottleneck: Layer {
         bn2 = BatchNorm(planes)
         conv3 = Conv2d(planes, out, kernel: 1, initializer: &rng)
         bn3 = BatchNorm(out)
-        downsample = stride != 1 || inPlanes != out
+        downsample =
+            stride != 1 || inPlanes != out
             ? Sequential([Conv2d(inPlanes, out, kernel: 1, stride: stride, initializer: &rng), BatchNorm(out)]) : nil
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
         var out = try bn1(conv1(x, training: training), training: training, relu: true)
         out = try bn2(conv2(out, training: training), training: training, relu: true)
-        return try bn3(conv3(out, training: training), training: training, relu: true,
-                       residual: downsample?(x, training: training) ?? x)
+        return try bn3(
+            conv3(out, training: training), training: training, relu: true,
+            residual: downsample?(x, training: training) ?? x)
     }
 
     public var children: [(String, Layer)] {
@@ -80,7 +87,9 @@ public final class Bottleneck: Layer {
     public func profile(_ input: [Int]) throws -> LayerProfile {
         let main = try profileChain([conv1, bn1, conv2, bn2, conv3, bn3], input)
         let short = try downsample?.profile(input) ?? LayerProfile(output: input, macs: 0)
-        guard main.output == short.output else { throw TensorError.shapeMismatch(op: "Bottleneck add", lhs: main.output, rhs: short.output) }
+        guard main.output == short.output else {
+            throw TensorError.shapeMismatch(op: "Bottleneck add", lhs: main.output, rhs: short.output)
+        }
         return LayerProfile(output: main.output, macs: main.macs + short.macs)
     }
 }
@@ -102,7 +111,8 @@ public final class WideBasicBlock: Layer {
         conv1 = Conv2d(inPlanes, outPlanes, kernel: 3, stride: stride, padding: 1, initializer: &rng)
         bn2 = BatchNorm(outPlanes)
         conv2 = Conv2d(outPlanes, outPlanes, kernel: 3, padding: 1, initializer: &rng)
-        convShortcut = inPlanes != outPlanes ? Conv2d(inPlanes, outPlanes, kernel: 1, stride: stride, initializer: &rng) : nil
+        convShortcut =
+            inPlanes != outPlanes ? Conv2d(inPlanes, outPlanes, kernel: 1, stride: stride, initializer: &rng) : nil
     }
 
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
@@ -112,13 +122,16 @@ public final class WideBasicBlock: Layer {
     }
 
     public var children: [(String, Layer)] {
-        [("bn1", bn1), ("conv1", conv1), ("bn2", bn2), ("conv2", conv2)] + (convShortcut.map { [("convShortcut", $0)] } ?? [])
+        [("bn1", bn1), ("conv1", conv1), ("bn2", bn2), ("conv2", conv2)]
+            + (convShortcut.map { [("convShortcut", $0)] } ?? [])
     }
 
     public func profile(_ input: [Int]) throws -> LayerProfile {
         let main = try profileChain([bn1, conv1, bn2, conv2], input)
         let short = try convShortcut?.profile(input) ?? LayerProfile(output: input, macs: 0)
-        guard main.output == short.output else { throw TensorError.shapeMismatch(op: "WideBasicBlock add", lhs: main.output, rhs: short.output) }
+        guard main.output == short.output else {
+            throw TensorError.shapeMismatch(op: "WideBasicBlock add", lhs: main.output, rhs: short.output)
+        }
         return LayerProfile(output: main.output, macs: main.macs + short.macs)
     }
 }

@@ -35,13 +35,16 @@ public struct PickleHeap<Object> {
         public mutating func set(_ key: PickleValue, _ value: PickleValue) {
             let hashable: String?
             switch key {
-            case let .string(s): hashable = "s" + s
-            case let .bytes(b): hashable = Dict.bytesKey(b)
-            case let .int(i): hashable = "i\(i)"
-            case let .bool(b): hashable = b ? "i1" : "i0"
+            case .string(let s): hashable = "s" + s
+            case .bytes(let b): hashable = Dict.bytesKey(b)
+            case .int(let i): hashable = "i\(i)"
+            case .bool(let b): hashable = b ? "i1" : "i0"
             default: hashable = nil
             }
-            if let hashable, let i = index[hashable] { items[i].value = value; return }
+            if let hashable, let i = index[hashable] {
+                items[i].value = value
+                return
+            }
             if let hashable { index[hashable] = items.count }
             items.append((key, value))
         }
@@ -95,8 +98,8 @@ public struct PickleHeap<Object> {
     /// The items of a tuple or list value, nil for any other value.
     public func sequence(_ value: PickleValue) -> [PickleValue]? {
         switch value {
-        case let .tuple(i): return tuples[i]
-        case let .list(i): return lists[i]
+        case .tuple(let i): return tuples[i]
+        case .list(let i): return lists[i]
         default: return nil
         }
     }
@@ -104,7 +107,7 @@ public struct PickleHeap<Object> {
     /// The whole numbers of a tuple or list of ints, nil when it is not one.
     public func ints(_ value: PickleValue) -> [Int]? {
         guard let items = sequence(value) else { return nil }
-        let out = items.compactMap { item -> Int? in if case let .int(i) = item { return i } else { return nil } }
+        let out = items.compactMap { item -> Int? in if case .int(let i) = item { return i } else { return nil } }
         return out.count == items.count ? out : nil
     }
 }
@@ -138,8 +141,10 @@ public protocol PickleHooks {
 
 extension PickleHooks {
     /// Refuses: no global may be called unless the hooks say what it builds.
-    public mutating func call(_ function: String, _ args: [PickleValue],
-                              heap: inout PickleHeap<Object>) throws -> PickleValue {
+    public mutating func call(
+        _ function: String, _ args: [PickleValue],
+        heap: inout PickleHeap<Object>
+    ) throws -> PickleValue {
         throw PickleRejection("\(function) cannot be called")
     }
 
@@ -147,8 +152,10 @@ extension PickleHooks {
     public mutating func build(_ target: PickleValue, state: PickleValue, heap: inout PickleHeap<Object>) throws {}
 
     /// Refuses every class.
-    public mutating func newObject(_ cls: String, _ args: [PickleValue],
-                                   heap: inout PickleHeap<Object>) throws -> PickleValue {
+    public mutating func newObject(
+        _ cls: String, _ args: [PickleValue],
+        heap: inout PickleHeap<Object>
+    ) throws -> PickleValue {
         throw PickleRejection("NEWOBJ of a class other than OrderedDict")
     }
 
@@ -179,11 +186,12 @@ public enum PickleError: Error, Equatable, CustomStringConvertible {
     /// One line naming the file, e.g. `x.pkl: malformed pickle at byte 2: stack underflow`.
     public var description: String {
         switch self {
-        case let .forbiddenGlobal(path, name):
+        case .forbiddenGlobal(let path, let name):
             return "\(path): refusing to load: the pickle uses the global '\(name)', which is not allowed"
-        case let .unknownOpcode(path, opcode, offset):
+        case .unknownOpcode(let path, let opcode, let offset):
             return "\(path): unsupported pickle opcode 0x\(String(opcode, radix: 16)) at byte \(offset)"
-        case let .malformed(path, offset, reason): return "\(path): malformed pickle at byte \(offset): \(reason)"
+        case .malformed(let path, let offset, let reason):
+            return "\(path): malformed pickle at byte \(offset): \(reason)"
         }
     }
 }

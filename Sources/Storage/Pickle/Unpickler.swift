@@ -32,8 +32,10 @@ public struct Unpickler<Hooks: PickleHooks> {
     /// Unpickles `bytes` (read from the file `path`) into a root value and the heap holding its containers
     /// and objects. `streamName` names the byte stream in messages (`data.pkl` inside a `.pth`, say).
     /// - Throws: `PickleError.forbiddenGlobal`, `.unknownOpcode` (with its byte offset), `.malformed`.
-    public static func load(_ bytes: [UInt8], path: String, streamName: String = "the pickle",
-                            hooks: Hooks) throws -> (root: PickleValue, heap: PickleHeap<Hooks.Object>) {
+    public static func load(
+        _ bytes: [UInt8], path: String, streamName: String = "the pickle",
+        hooks: Hooks
+    ) throws -> (root: PickleValue, heap: PickleHeap<Hooks.Object>) {
         let (root, heap, _) = try load(bytes, from: 0, path: path, streamName: streamName, hooks: hooks)
         return (root, heap)
     }
@@ -43,8 +45,10 @@ public struct Unpickler<Hooks: PickleHooks> {
     /// `STOP` opcode, where the next pickle or data begins. Offsets in errors count from the start of `bytes`.
     /// - Throws: `PickleError.forbiddenGlobal`, `.unknownOpcode` (with its byte offset), `.malformed`
     ///   (also when `start` is not inside `bytes`).
-    public static func load(_ bytes: [UInt8], from start: Int, path: String, streamName: String = "the pickle",
-                            hooks: Hooks) throws -> (root: PickleValue, heap: PickleHeap<Hooks.Object>, end: Int) {
+    public static func load(
+        _ bytes: [UInt8], from start: Int, path: String, streamName: String = "the pickle",
+        hooks: Hooks
+    ) throws -> (root: PickleValue, heap: PickleHeap<Hooks.Object>, end: Int) {
         var unpickler = Unpickler(bytes: bytes, path: path, streamName: streamName, hooks: hooks)
         guard start >= 0, start <= bytes.count else {
             throw PickleError.malformed(path: path, offset: start, reason: "\(streamName) starts past the end")
@@ -53,7 +57,7 @@ public struct Unpickler<Hooks: PickleHooks> {
         do {
             let root = try unpickler.run()
             return (root, unpickler.heap, unpickler.position)
-        } catch let rejection as PickleRejection {     // a hook's: reported at the opcode that ran it
+        } catch let rejection as PickleRejection {  // a hook's: reported at the opcode that ran it
             throw unpickler.fail(rejection.reason)
         }
     }
@@ -74,102 +78,115 @@ public struct Unpickler<Hooks: PickleHooks> {
             opcodeOffset = position
             let op = UInt8(try uint(1))
             switch op {
-            case 0x80: _ = try take(1)                                       // PROTO
-            case 0x95: _ = try take(8)                                       // FRAME (a length hint)
-            case UInt8(ascii: "."):                                          // STOP
+            case 0x80: _ = try take(1)  // PROTO
+            case 0x95: _ = try take(8)  // FRAME (a length hint)
+            case UInt8(ascii: "."):  // STOP
                 guard marks.isEmpty, stack.count == 1 else {
                     throw fail("STOP with \(stack.count) values on the stack")
                 }
                 return stack[0]
-            case UInt8(ascii: "("): marks.append(stack); stack = []          // MARK
-            case UInt8(ascii: "0"): _ = try pop()                            // POP
-            case UInt8(ascii: "1"): _ = try popMark()                        // POP_MARK
-            case UInt8(ascii: "2"): stack.append(try top())                  // DUP
+            case UInt8(ascii: "("):
+                marks.append(stack)
+                stack = []  // MARK
+            case UInt8(ascii: "0"): _ = try pop()  // POP
+            case UInt8(ascii: "1"): _ = try popMark()  // POP_MARK
+            case UInt8(ascii: "2"): stack.append(try top())  // DUP
             case UInt8(ascii: "N"): stack.append(.none)
-            case 0x88: stack.append(.bool(true))                             // NEWTRUE
-            case 0x89: stack.append(.bool(false))                            // NEWFALSE
-            case UInt8(ascii: "K"): stack.append(.int(Int(try uint(1))))     // BININT1
-            case UInt8(ascii: "M"): stack.append(.int(Int(try uint(2))))     // BININT2
+            case 0x88: stack.append(.bool(true))  // NEWTRUE
+            case 0x89: stack.append(.bool(false))  // NEWFALSE
+            case UInt8(ascii: "K"): stack.append(.int(Int(try uint(1))))  // BININT1
+            case UInt8(ascii: "M"): stack.append(.int(Int(try uint(2))))  // BININT2
             case UInt8(ascii: "J"): stack.append(.int(Int(Int32(truncatingIfNeeded: try uint(4)))))  // BININT
-            case 0x8A:                                                       // LONG1: n-byte two's complement
+            case 0x8A:  // LONG1: n-byte two's complement
                 let n = Int(try uint(1))
                 guard n <= 8 else { throw fail("integer of \(n) bytes is too large") }
                 let raw = n == 0 ? 0 : try uint(n)
                 let shift = UInt64(64 - 8 * n)
                 stack.append(.int(n == 0 ? 0 : Int(Int64(bitPattern: raw << shift) >> shift)))
-            case UInt8(ascii: "G"):                                          // BINFLOAT, big-endian
+            case UInt8(ascii: "G"):  // BINFLOAT, big-endian
                 stack.append(.float(Double(bitPattern: try take(8).reduce(0) { $0 << 8 | UInt64($1) })))
-            case UInt8(ascii: "X"): stack.append(.string(try text(Int(try uint(4)))))   // BINUNICODE
-            case 0x8C: stack.append(.string(try text(Int(try uint(1)))))                // SHORT_BINUNICODE
-            case 0x8D: stack.append(.string(try text(try length8())))         // BINUNICODE8
-            case UInt8(ascii: "B"): stack.append(.bytes(Array(try take(Int(try uint(4))))))     // BINBYTES
-            case UInt8(ascii: "C"): stack.append(.bytes(Array(try take(Int(try uint(1))))))     // SHORT_BINBYTES
-            case 0x8E: stack.append(.bytes(Array(try take(try length8()))))           // BINBYTES8
+            case UInt8(ascii: "X"): stack.append(.string(try text(Int(try uint(4)))))  // BINUNICODE
+            case 0x8C: stack.append(.string(try text(Int(try uint(1)))))  // SHORT_BINUNICODE
+            case 0x8D: stack.append(.string(try text(try length8())))  // BINUNICODE8
+            case UInt8(ascii: "B"): stack.append(.bytes(Array(try take(Int(try uint(4))))))  // BINBYTES
+            case UInt8(ascii: "C"): stack.append(.bytes(Array(try take(Int(try uint(1))))))  // SHORT_BINBYTES
+            case 0x8E: stack.append(.bytes(Array(try take(try length8()))))  // BINBYTES8
             // BYTEARRAY8 (protocol 5, PEP 574): an in-band `PickleBuffer` of a writable object (a NumPy array's
             // bytes); read as bytes, the data being the same.
             case 0x96: stack.append(.bytes(Array(try take(try length8()))))
-            case 0x97:                                                                   // NEXT_BUFFER
-                throw fail("NEXT_BUFFER (protocol 5) takes an out-of-band buffer, whose bytes are not in the file"
-                           + " (written with pickle.dump(..., buffer_callback=...)); pickle it without buffer_callback")
-            case 0x98:                                                                   // READONLY_BUFFER
-                throw fail("READONLY_BUFFER (protocol 5) marks an out-of-band buffer, whose bytes are not in the"
-                           + " file; pickle it without buffer_callback")
-            case UInt8(ascii: "T"):                                          // BINSTRING (Python 2 str), signed length
+            case 0x97:  // NEXT_BUFFER
+                throw fail(
+                    "NEXT_BUFFER (protocol 5) takes an out-of-band buffer, whose bytes are not in the file"
+                        + " (written with pickle.dump(..., buffer_callback=...)); pickle it without buffer_callback")
+            case 0x98:  // READONLY_BUFFER
+                throw fail(
+                    "READONLY_BUFFER (protocol 5) marks an out-of-band buffer, whose bytes are not in the"
+                        + " file; pickle it without buffer_callback")
+            case UInt8(ascii: "T"):  // BINSTRING (Python 2 str), signed length
                 stack.append(.bytes(Array(try take(Int(Int32(truncatingIfNeeded: try uint(4)))))))
-            case UInt8(ascii: "U"): stack.append(.bytes(Array(try take(Int(try uint(1))))))     // SHORT_BINSTRING
-            case UInt8(ascii: ")"): stack.append(heap.tuple([]))                         // EMPTY_TUPLE
-            case UInt8(ascii: "t"): stack.append(heap.tuple(try popMark()))              // TUPLE
-            case 0x85, 0x86, 0x87:                                                       // TUPLE1..3
+            case UInt8(ascii: "U"): stack.append(.bytes(Array(try take(Int(try uint(1))))))  // SHORT_BINSTRING
+            case UInt8(ascii: ")"): stack.append(heap.tuple([]))  // EMPTY_TUPLE
+            case UInt8(ascii: "t"): stack.append(heap.tuple(try popMark()))  // TUPLE
+            case 0x85, 0x86, 0x87:  // TUPLE1..3
                 let n = Int(op - 0x84)
                 guard stack.count >= n else { throw fail("TUPLE\(n) needs \(n) values") }
                 stack.append(heap.tuple(Array(stack.suffix(n))))
                 stack.removeSubrange((stack.count - n - 1)..<(stack.count - 1))
-            case UInt8(ascii: "]"): stack.append(heap.list([]))                          // EMPTY_LIST
-            case UInt8(ascii: "l"): stack.append(heap.list(try popMark()))               // LIST
-            case UInt8(ascii: "a"), UInt8(ascii: "e"):                                   // APPEND, APPENDS
+            case UInt8(ascii: "]"): stack.append(heap.list([]))  // EMPTY_LIST
+            case UInt8(ascii: "l"): stack.append(heap.list(try popMark()))  // LIST
+            case UInt8(ascii: "a"), UInt8(ascii: "e"):  // APPEND, APPENDS
                 let items = op == UInt8(ascii: "a") ? [try pop()] : try popMark()
-                guard case let .list(list) = try top() else { throw fail("APPEND to a non-list") }
+                guard case .list(let list) = try top() else { throw fail("APPEND to a non-list") }
                 heap.lists[list] += items
-            case UInt8(ascii: "}"): stack.append(heap.dict())                            // EMPTY_DICT
-            case UInt8(ascii: "d"):                                                      // DICT
-                let items = try popMark(), dict = heap.dict()
+            case UInt8(ascii: "}"): stack.append(heap.dict())  // EMPTY_DICT
+            case UInt8(ascii: "d"):  // DICT
+                let items = try popMark()
+                let dict = heap.dict()
                 try fill(dict, items)
                 stack.append(dict)
-            case UInt8(ascii: "s"), UInt8(ascii: "u"):                                   // SETITEM, SETITEMS
+            case UInt8(ascii: "s"), UInt8(ascii: "u"):  // SETITEM, SETITEMS
                 let items = op == UInt8(ascii: "s") ? try popPair() : try popMark()
                 try fill(try top(), items)
-            case UInt8(ascii: "q"): memo[Int(try uint(1))] = try top()                  // BINPUT
-            case UInt8(ascii: "r"): memo[Int(try uint(4))] = try top()                  // LONG_BINPUT
-            case 0x94: memo[memo.count] = try top()                                      // MEMOIZE
-            case UInt8(ascii: "h"), UInt8(ascii: "j"):                                   // BINGET, LONG_BINGET
+            case UInt8(ascii: "q"): memo[Int(try uint(1))] = try top()  // BINPUT
+            case UInt8(ascii: "r"): memo[Int(try uint(4))] = try top()  // LONG_BINPUT
+            case 0x94: memo[memo.count] = try top()  // MEMOIZE
+            case UInt8(ascii: "h"), UInt8(ascii: "j"):  // BINGET, LONG_BINGET
                 let index = Int(try uint(op == UInt8(ascii: "h") ? 1 : 4))
                 guard let value = memo[index] else { throw fail("memo index \(index) was never stored") }
                 stack.append(value)
-            case UInt8(ascii: "c"):                                                      // GLOBAL "module\nname\n"
-                let module = try line(), name = try line()
+            case UInt8(ascii: "c"):  // GLOBAL "module\nname\n"
+                let module = try line()
+                let name = try line()
                 stack.append(try global(module, name))
-            case 0x93:                                                                   // STACK_GLOBAL
-                let name = try pop(), module = try pop()
-                guard case let .string(m) = module, case let .string(n) = name else {
+            case 0x93:  // STACK_GLOBAL
+                let name = try pop()
+                let module = try pop()
+                guard case .string(let m) = module, case .string(let n) = name else {
                     throw fail("STACK_GLOBAL needs two strings")
                 }
                 stack.append(try global(m, n))
-            case UInt8(ascii: "R"):                                                      // REDUCE
-                let args = try pop(), callable = try pop()
-                guard case let .tuple(values) = args else { throw fail("REDUCE arguments are not a tuple") }
+            case UInt8(ascii: "R"):  // REDUCE
+                let args = try pop()
+                let callable = try pop()
+                guard case .tuple(let values) = args else { throw fail("REDUCE arguments are not a tuple") }
                 stack.append(try call(callable, heap.tuples[values]))
-            case 0x81:                                                   // NEWOBJ: cls.__new__(cls, *args)
-                let args = try pop(), cls = try pop()
-                guard case let .global(name) = cls, case let .tuple(values) = args else {
+            case 0x81:  // NEWOBJ: cls.__new__(cls, *args)
+                let args = try pop()
+                let cls = try pop()
+                guard case .global(let name) = cls, case .tuple(let values) = args else {
                     throw fail("NEWOBJ needs a class and a tuple of arguments")
                 }
-                if name == "collections.OrderedDict" { stack.append(heap.dict()); break }
+                if name == "collections.OrderedDict" {
+                    stack.append(heap.dict())
+                    break
+                }
                 let arguments = heap.tuples[values]
                 stack.append(try hooks.newObject(name, arguments, heap: &heap))
-            case UInt8(ascii: "b"):                                                      // BUILD
-                let state = try pop(), target = try top()
+            case UInt8(ascii: "b"):  // BUILD
+                let state = try pop()
+                let target = try top()
                 try hooks.build(target, state: state, heap: &heap)
-            case UInt8(ascii: "Q"):                                                      // BINPERSID
+            case UInt8(ascii: "Q"):  // BINPERSID
                 let pid = try pop()
                 stack.append(try hooks.persistentLoad(pid, heap: &heap))
             default: throw PickleError.unknownOpcode(path: path, opcode: op, offset: opcodeOffset)
@@ -188,17 +205,18 @@ public struct Unpickler<Hooks: PickleHooks> {
 
     /// Applies an allow-listed function to its pickled arguments (building data, running no code).
     private mutating func call(_ callable: PickleValue, _ args: [PickleValue]) throws -> PickleValue {
-        guard case let .global(name) = callable else { throw fail("REDUCE of a value that is not a function") }
+        guard case .global(let name) = callable else { throw fail("REDUCE of a value that is not a function") }
         switch name {
         case "collections.OrderedDict":
             let dict = heap.dict()
-            if case let .list(pairs)? = args.first {
-                for case let .tuple(pair) in heap.lists[pairs] { try fill(dict, heap.tuples[pair]) }
+            if case .list(let pairs)? = args.first {
+                for case .tuple(let pair) in heap.lists[pairs] { try fill(dict, heap.tuples[pair]) }
             }
             return dict
-        case "_codecs.encode":                  // Python 3 writes bytes at protocol 2 as encode(str, 'latin1')
-            guard args.count == 2, case let .string(text) = args[0], case let .string(encoding) = args[1],
-                  ["latin1", "latin-1", "iso-8859-1"].contains(encoding.lowercased()) else {
+        case "_codecs.encode":  // Python 3 writes bytes at protocol 2 as encode(str, 'latin1')
+            guard args.count == 2, case .string(let text) = args[0], case .string(let encoding) = args[1],
+                ["latin1", "latin-1", "iso-8859-1"].contains(encoding.lowercased())
+            else {
                 throw fail("_codecs.encode expects (str, 'latin1')")
             }
             encodedBytes += text.utf8.count
@@ -223,12 +241,12 @@ public struct Unpickler<Hooks: PickleHooks> {
 
     /// Sets key/value pairs given flat (`k1, v1, k2, v2, ...`) in the dict `target`.
     private mutating func fill(_ target: PickleValue, _ flat: [PickleValue]) throws {
-        guard case let .dict(dict) = target else { throw fail("SETITEM on a non-dict") }
+        guard case .dict(let dict) = target else { throw fail("SETITEM on a non-dict") }
         guard flat.count % 2 == 0 else { throw fail("odd number of values for SETITEMS") }
         for i in stride(from: 0, to: flat.count, by: 2) {
             switch flat[i] {
-            case let .string(key): keyBytes += key.utf8.count
-            case let .bytes(key): keyBytes += key.count
+            case .string(let key): keyBytes += key.utf8.count
+            case .bytes(let key): keyBytes += key.count
             default: break
             }
             guard keyBytes <= 4 * bytes.count + (1 << 20) else {
@@ -249,7 +267,8 @@ public struct Unpickler<Hooks: PickleHooks> {
     }
 
     private mutating func popPair() throws -> [PickleValue] {
-        let value = try pop(), key = try pop()
+        let value = try pop()
+        let key = try pop()
         return [key, value]
     }
 

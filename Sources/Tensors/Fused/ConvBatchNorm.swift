@@ -28,7 +28,9 @@ import CKernels
 struct PlaneMoments {
     var mean: [Float], residual: [Float], m2: [Float]
     init(planes: Int) {
-        mean = [Float](repeating: 0, count: planes); residual = mean; m2 = mean
+        mean = [Float](repeating: 0, count: planes)
+        residual = mean
+        m2 = mean
     }
 
     /// Where the writer puts one plane's three values (index c of each pointer).
@@ -41,14 +43,21 @@ struct PlaneMoments {
 extension Optional where Wrapped == PlaneMoments {
     /// Calls `body` with pointers to the three arrays (nil when there are no moments to record).
     mutating func withPointers(_ body: (PlaneMoments.Pointers?) -> Void) {
-        guard var m = self else { body(nil); return }
-        self = nil   // keep the arrays uniquely referenced while they are written
-        m.mean.withUnsafeMutableBufferPointer { mean in m.residual.withUnsafeMutableBufferPointer { residual in
-            m.m2.withUnsafeMutableBufferPointer { m2 in
-                body(PlaneMoments.Pointers(mean: mean.baseAddress!, residual: residual.baseAddress!,
-                                           m2: m2.baseAddress!))
+        guard var m = self else {
+            body(nil)
+            return
+        }
+        self = nil  // keep the arrays uniquely referenced while they are written
+        m.mean.withUnsafeMutableBufferPointer { mean in
+            m.residual.withUnsafeMutableBufferPointer { residual in
+                m.m2.withUnsafeMutableBufferPointer { m2 in
+                    body(
+                        PlaneMoments.Pointers(
+                            mean: mean.baseAddress!, residual: residual.baseAddress!,
+                            m2: m2.baseAddress!))
+                }
             }
-        } }
+        }
         self = m
     }
 }
@@ -57,16 +66,20 @@ extension PlaneMoments {
     /// Per-channel mean and biased variance over N·H·W values of an `[N, C, H·W]` tensor from its planes' moments:
     /// each plane's exact mean and M2 (the residual corrects the rounded mean), then Chan et al.'s merge in Double.
     func channelMoments(n: Int, c: Int, hw: Int) -> (mean: [Float], variance: [Float]) {
-        var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
-        let m = Double(n * hw), size = Double(hw)
+        var mean = [Float](repeating: 0, count: c)
+        var variance = [Float](repeating: 0, count: c)
+        let m = Double(n * hw)
+        let size = Double(hw)
         for ch in 0..<c {
             let planes = (0..<n).map { s0 -> (mean: Double, m2: Double) in
-                let k = s0 * c + ch, r = Double(residual[k])
+                let k = s0 * c + ch
+                let r = Double(residual[k])
                 return (Double(self.mean[k]) + r / size, Double(m2[k]) - r * r / size)
             }
             let mu = planes.reduce(0) { $0 + $1.mean } / Double(n)
             let q = planes.reduce(0) { $0 + $1.m2 + size * ($1.mean - mu) * ($1.mean - mu) }
-            mean[ch] = Float(mu); variance[ch] = Float(Swift.max(0, q) / m)
+            mean[ch] = Float(mu)
+            variance[ch] = Float(Swift.max(0, q) / m)
         }
         return (mean, variance)
     }
@@ -87,25 +100,31 @@ struct ChannelAffine {
     /// The values written out, as `batchNorm` writes them when not deferring.
     func materialized() -> [Float] {
         var out = [Float](unsafeUninitializedCapacity: source.count) { _, k in k = source.count }
-        source.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in
-            Parallel.forEach(source.count / Swift.max(1, planeSize), costPerItem: planeSize) { range in
-                for idx in range {
-                    let ch = idx % channels
-                    vectorAffine(px.baseAddress! + idx * planeSize, po.baseAddress! + idx * planeSize, planeSize,
-                                 scale: scale[ch], shift: shift[ch], relu: relu)
+        source.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                Parallel.forEach(source.count / Swift.max(1, planeSize), costPerItem: planeSize) { range in
+                    for idx in range {
+                        let ch = idx % channels
+                        vectorAffine(
+                            px.baseAddress! + idx * planeSize, po.baseAddress! + idx * planeSize, planeSize,
+                            scale: scale[ch], shift: shift[ch], relu: relu)
+                    }
                 }
             }
-        } }
+        }
         return out
     }
 
     /// Packs sample `s` (`channels` planes `[h, w]`, h·w = planeSize) into padded planes at `dst` (`FlatPlanes`
     /// layout: `stride` floats per plane, rows `wp` apart, the data `ph` rows and `pw` columns in).
-    func pack(sample s: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int,
-              ph: Int, pw: Int) {
+    func pack(
+        sample s: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int,
+        ph: Int, pw: Int
+    ) {
         source.withUnsafeBufferPointer { px in
-            sskd_pack_planes_affine(px.baseAddress! + s * channels * planeSize, Int32(channels), Int32(h), Int32(w),
-                                    dst, stride, wp, Int32(ph), Int32(pw), scale, shift, relu ? 1 : 0)
+            sskd_pack_planes_affine(
+                px.baseAddress! + s * channels * planeSize, Int32(channels), Int32(h), Int32(w),
+                dst, stride, wp, Int32(ph), Int32(pw), scale, shift, relu ? 1 : 0)
         }
     }
 }
@@ -126,29 +145,40 @@ struct DeferredBatchNormGradient {
     /// dX written out: `vectorLinear2` per plane, as the batch norm's backward computes it when not deferred.
     func materialized() -> [Float] {
         var d = [Float](unsafeUninitializedCapacity: g.count) { _, k in k = g.count }
-        g.withUnsafeBufferPointer { pg in x.withUnsafeBufferPointer { px in d.withUnsafeMutableBufferPointer { pd in
-            Parallel.forEach(n * channels, costPerItem: hw) { range in
-                for idx in range {
-                    let ch = idx % channels, base = idx * hw
-                    vectorLinear2(pg.baseAddress! + base, px.baseAddress! + base, pd.baseAddress! + base, hw,
-                                  a: a[ch], b: b[ch], c: c[ch],
-                                  relu: reluScale.map { FusedReluMask(scale: $0[ch], shift: reluShift![ch]) })
+        g.withUnsafeBufferPointer { pg in
+            x.withUnsafeBufferPointer { px in
+                d.withUnsafeMutableBufferPointer { pd in
+                    Parallel.forEach(n * channels, costPerItem: hw) { range in
+                        for idx in range {
+                            let ch = idx % channels
+                            let base = idx * hw
+                            vectorLinear2(
+                                pg.baseAddress! + base, px.baseAddress! + base, pd.baseAddress! + base, hw,
+                                a: a[ch], b: b[ch], c: c[ch],
+                                relu: reluScale.map { FusedReluMask(scale: $0[ch], shift: reluShift![ch]) })
+                        }
+                    }
                 }
             }
-        } } }
+        }
         return d
     }
 
     /// Packs sample `s`'s planes into the padded planes at `dst` (`FlatPlanes` layout: `stride` floats per plane, rows
     /// `wp` apart, the data `ph` rows and `pw` columns in), computing each value as `materialized()` would.
-    func pack(sample s: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int,
-              ph: Int, pw: Int) {
+    func pack(
+        sample s: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int,
+        ph: Int, pw: Int
+    ) {
         let at = s * channels * hw
-        g.withUnsafeBufferPointer { pg in x.withUnsafeBufferPointer { px in
-            sskd_pack_planes_linear2(pg.baseAddress! + at, px.baseAddress! + at, Int32(channels), Int32(h), Int32(w),
-                                     dst, stride, wp, Int32(ph), Int32(pw), a, b, c, reluScale == nil ? 0 : 1,
-                                     reluScale ?? [], reluShift ?? [])
-        } }
+        g.withUnsafeBufferPointer { pg in
+            x.withUnsafeBufferPointer { px in
+                sskd_pack_planes_linear2(
+                    pg.baseAddress! + at, px.baseAddress! + at, Int32(channels), Int32(h), Int32(w),
+                    dst, stride, wp, Int32(ph), Int32(pw), a, b, c, reluScale == nil ? 0 : 1,
+                    reluScale ?? [], reluShift ?? [])
+            }
+        }
     }
 }
 
@@ -161,8 +191,8 @@ enum Gradient {
     /// The values, computing a deferred gradient.
     var materialized: [Float] {
         switch self {
-        case let .dense(g): return g
-        case let .deferred(d): return d.materialized()
+        case .dense(let g): return g
+        case .deferred(let d): return d.materialized()
         }
     }
 }
@@ -171,7 +201,7 @@ extension Op {
     /// Whether this op's backward takes its output's gradient unwritten (`Gradient.deferred`, a training batch norm's
     /// dX): a flat convolution without bias packs it straight into its padded dY planes.
     var takesDeferredOutputGradient: Bool {
-        if case let .conv2d(_, _, bias, g) = self { return bias == nil && g.path == .flat }
+        if case .conv2d(_, _, let bias, let g) = self { return bias == nil && g.path == .flat }
         return false
     }
 }
