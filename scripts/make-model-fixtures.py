@@ -264,7 +264,7 @@ class CNN(nn.Module):
 
 
 def count_macs(model, x):
-    """Forward multiply-accumulates of Conv2d/Linear layers (as ../shared/peers/bench_torch.py)."""
+    """Forward multiply-accumulates of Conv2d/Linear layers (as bench/bench_torch.py)."""
     macs = [0]
     def conv_hook(m, i, o): macs[0] += o.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
     def lin_hook(m, i, o): macs[0] += o.numel() * m.in_features

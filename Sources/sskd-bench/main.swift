@@ -3,13 +3,13 @@ import Foundation
 import Networks
 import Tensors
 
-// sskd-bench: times the reference workloads of `../shared/peers/bench_torch.py` on our engine, with the same
+// sskd-bench: times the reference workloads of `bench/bench_torch.py` on our engine, with the same
 // models, batch sizes, steps, MAC counts and output columns, so that the two can be compared row by row
 // (`scripts/bench-vs-torch` runs both interleaved). See docs/performance.md.
 //
 // usage: sskd-bench [--threads 2] [--only name,name] [--steps 50] [--json FILE] [--quiet SECONDS]
 //        (--steps: timed steps after min(10, steps) warm-up steps; small values for callgrind)
-//        sskd-bench --data    time loading the Fashion-MNIST train set (issue 4's "under one second")
+//        sskd-bench --data    time loading the Fashion-MNIST train set (docs/performance.md: under one second)
 
 // MARK: - Options
 
