@@ -1,3 +1,4 @@
+import CImageCodecs
 import Foundation
 import Storage
 
