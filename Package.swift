@@ -59,7 +59,8 @@ let package = Package(
         // Helpers shared by test targets (seeded input mutation for the readers' random-input tests).
         .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/Support"),
         .testTarget(name: "NetworksTests", dependencies: ["Networks", "Storage", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
+        .testTarget(
+            name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"], resources: [.copy("PickleFixtures")]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
         .testTarget(name: "InterpreterTests", dependencies: ["Interpreter", "TestSupport"], resources: [.copy("Golden"), .copy("EngineGolden")]),

@@ -26,26 +26,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import repdistiller_models
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "NetworksTests", "Fixtures")
 
 
-class BasicBlock(nn.Module):
+class BasicBlock(repdistiller_models.BasicBlock):
+    """RepDistiller's and torchvision's BasicBlock (the same layout and names); torchvision's ResNet reads `expansion`."""
+
     expansion = 1
-
-    def __init__(self, inplanes, planes, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU()
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = None
-        if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-        return F.relu(out + (self.downsample(x) if self.downsample is not None else x))
 
 
 class Bottleneck(nn.Module):
@@ -136,31 +125,7 @@ class TorchvisionResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(self.stages(x)[-1]), 1))
 
 
-class WideBlock(nn.Module):
-    def __init__(self, inp, out, stride):
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(inp)
-        self.relu1 = nn.ReLU()
-        self.conv1 = nn.Conv2d(inp, out, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out)
-        self.relu2 = nn.ReLU()
-        self.conv2 = nn.Conv2d(out, out, 3, 1, 1, bias=False)
-        self.equal = inp == out
-        self.convShortcut = None if self.equal else nn.Conv2d(inp, out, 1, stride, 0, bias=False)
-
-    def forward(self, x):
-        a = self.relu1(self.bn1(x))
-        out = self.conv2(self.relu2(self.bn2(self.conv1(a))))
-        return (x if self.equal else self.convShortcut(a)) + out
-
-
-class NetworkBlock(nn.Module):
-    def __init__(self, n, inp, out, stride):
-        super().__init__()
-        self.layer = nn.Sequential(*[WideBlock(inp if i == 0 else out, out, stride if i == 0 else 1) for i in range(n)])
-
-    def forward(self, x):
-        return self.layer(x)
+WideBlock, NetworkBlock = repdistiller_models.WideBlock, repdistiller_models.NetworkBlock
 
 
 class WideResNet(nn.Module):

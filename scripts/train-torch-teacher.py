@@ -11,52 +11,12 @@ Run (CPU, ~2 min per epoch for resnet20 on 2 cores):
         --out Tests/DistillationTests/Fixtures/teachers/torch-fashion-resnet20.pth
 Data: the Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
 """
-import argparse, gzip, json, time
+import argparse, json, time
 import numpy as np
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch, torch.nn.functional as F
 
-ROOT = '/usr/share/datasets/fashion-mnist'
+from repdistiller_models import CifarResNet, fashion_mnist
 
-def idx(path):
-    with gzip.open(path, 'rb') as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], 'big') for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-class BasicBlock(nn.Module):
-    """RepDistiller models/resnet.py BasicBlock (names conv1, bn1, conv2, bn2, downsample)."""
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False); self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); self.bn2 = nn.BatchNorm2d(cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
-
-class ResNet(nn.Module):
-    """RepDistiller CIFAR ResNet, depth 6n+2; global average pooling so 28x28 inputs work."""
-    def __init__(self, depth, widths=(16, 16, 32, 64), channels=1, classes=10):
-        super().__init__()
-        n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(channels, widths[0], 3, 1, 1, bias=False); self.bn1 = nn.BatchNorm2d(widths[0])
-        cin = widths[0]
-        for i, (w, s) in enumerate(zip(widths[1:], (1, 2, 2))):
-            blocks = []
-            for b in range(n):
-                blocks.append(BasicBlock(cin, w, s if b == 0 else 1)); cin = w
-            setattr(self, f'layer{i + 1}', nn.Sequential(*blocks))
-        self.fc = nn.Linear(cin, classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 def main():
     ap = argparse.ArgumentParser()
@@ -68,9 +28,10 @@ def main():
     torch.manual_seed(a.seed); torch.set_num_threads(a.threads)
     mean, std = 0.2860, 0.3530
     def prep(x): return (torch.from_numpy(x.astype(np.float32) / 255.0).unsqueeze(1) - mean) / std
-    xtr, ytr = prep(idx(f'{ROOT}/train-images-idx3-ubyte.gz')), torch.from_numpy(idx(f'{ROOT}/train-labels-idx1-ubyte.gz').astype(np.int64))
-    xte, yte = prep(idx(f'{ROOT}/t10k-images-idx3-ubyte.gz')), torch.from_numpy(idx(f'{ROOT}/t10k-labels-idx1-ubyte.gz').astype(np.int64))
-    model = ResNet(int(a.arch.replace('resnet', '')))
+    (xtr, ytr), (xte, yte) = fashion_mnist(True), fashion_mnist(False)
+    xtr, ytr, xte, yte = prep(xtr), torch.from_numpy(ytr), prep(xte), torch.from_numpy(yte)
+    # RepDistiller's CIFAR resnet (BasicBlocks, widths 16-16-32-64), global average pooling so 28x28 inputs work
+    model = CifarResNet(int(a.arch.replace('resnet', '')), (16, 16, 32, 64), channels=1, classes=10)
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, weight_decay=5e-4)
     steps = a.epochs * ((len(xtr) + a.batch - 1) // a.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps)

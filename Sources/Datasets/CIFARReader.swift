@@ -40,15 +40,15 @@ extension DatasetLoader {
         if python {
             let files = train ? (1...5).map { "data_batch_\($0)" } : ["test_batch"]
             let names = try pickledClassNames(root + "/batches.meta", key: "label_names", count: 10) ?? cifar10Classes
-            return try readCIFARPickles(
-                files.map { root + "/" + $0 }, labelsKey: "labels", classNames: names,
-                name: name)
+            return try readCIFAR(files.map { root + "/" + $0 }, classNames: names, name: name) {
+                try parseCIFARPickle($0, path: $1, labelsKey: "labels", classCount: names.count)
+            }
         }
         let files = train ? (1...5).map { "data_batch_\($0).bin" } : ["test_batch.bin"]
         let names = try classNames(root + "/batches.meta.txt", count: 10) ?? cifar10Classes
-        return try readCIFAR(
-            files.map { root + "/" + $0 }, labelBytes: 1, labelOffset: 0, classNames: names,
-            name: name)
+        return try readCIFAR(files.map { root + "/" + $0 }, classNames: names, name: name) {
+            try parseCIFAR($0, path: $1, labelBytes: 1, labelOffset: 0, classCount: names.count)
+        }
     }
 
     /// CIFAR-100 train (50,000) or test (10,000) images `[N, 3, 32, 32]` from the first of `dir`,
@@ -67,27 +67,27 @@ extension DatasetLoader {
             let names =
                 try pickledClassNames(root + "/meta", key: "\(kind)_label_names", count: count)
                 ?? Dataset.numberedClasses(count)
-            return try readCIFARPickles(
-                [root + (train ? "/train" : "/test")], labelsKey: "\(kind)_labels",
-                classNames: names, name: name)
+            return try readCIFAR([root + (train ? "/train" : "/test")], classNames: names, name: name) {
+                try parseCIFARPickle($0, path: $1, labelsKey: "\(kind)_labels", classCount: names.count)
+            }
         }
         let names = try classNames(root + "/\(kind)_label_names.txt", count: count) ?? Dataset.numberedClasses(count)
-        return try readCIFAR(
-            [root + (train ? "/train.bin" : "/test.bin")], labelBytes: 2, labelOffset: coarse ? 0 : 1,
-            classNames: names, name: name)
+        return try readCIFAR([root + (train ? "/train.bin" : "/test.bin")], classNames: names, name: name) {
+            try parseCIFAR($0, path: $1, labelBytes: 2, labelOffset: coarse ? 0 : 1, classCount: names.count)
+        }
     }
 
-    /// Concatenates the records of `files`; each record is `labelBytes` labels then 3 * 32 * 32 pixels.
+    /// The data set `name` of the images and labels `parse` reads from each of `files` (CIFAR's 3 × 32 × 32
+    /// images; default augmentation: random crop with padding 4 and horizontal flip).
+    /// - Throws: what `FileBytes.contents` and `parse` throw.
     private static func readCIFAR(
-        _ files: [String], labelBytes: Int, labelOffset: Int, classNames: [String],
-        name: String
+        _ files: [String], classNames: [String], name: String,
+        parse: (_ bytes: [UInt8], _ path: String) throws -> (pixels: [UInt8], labels: [Int])
     ) throws -> Dataset {
         var pixels = [UInt8]()
         var labels = [Int]()
         for file in files {
-            let (filePixels, fileLabels) = try parseCIFAR(
-                FileBytes.contents(file), path: file, labelBytes: labelBytes,
-                labelOffset: labelOffset, classCount: classNames.count)
+            let (filePixels, fileLabels) = try parse(FileBytes.contents(file), file)
             pixels += filePixels
             labels += fileLabels
         }
@@ -148,25 +148,6 @@ extension DatasetLoader {
         throw DatasetError.missingFiles(
             wanted: "\(set) \(binary.marker) (binary version) or \(python.marker)"
                 + " (python version)", folders: folders)
-    }
-
-    /// Concatenates the images and labels of the python-version `files`.
-    private static func readCIFARPickles(
-        _ files: [String], labelsKey: String, classNames: [String],
-        name: String
-    ) throws -> Dataset {
-        var pixels = [UInt8]()
-        var labels = [Int]()
-        for file in files {
-            let (filePixels, fileLabels) = try parseCIFARPickle(
-                FileBytes.contents(file), path: file,
-                labelsKey: labelsKey, classCount: classNames.count)
-            pixels += filePixels
-            labels += fileLabels
-        }
-        return Dataset(
-            unchecked: name, pixels: .uint8(pixels), labels: labels, channels: 3, height: 32, width: 32,
-            classNames: classNames, defaultAugmentation: Augmentation(cropPadding: 4, horizontalFlip: true))
     }
 
     /// The pixels `[N, 3, 32, 32]` and labels of one python-version file's bytes: `data` must be a uint8
