@@ -8,12 +8,23 @@ private func LLVMFuzzerRunDriver(
     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
 ) -> CInt
 
-/// Runs libFuzzer on `testOneInput` (the target's `LLVMFuzzerTestOneInput`) with the process arguments,
-/// then exits with libFuzzer's status.
+/// The body of the running fuzz target, set once by `runFuzzer` before libFuzzer starts.
+nonisolated(unsafe) private var fuzzBody: ([UInt8]) -> Void = { _ in }
+
+/// libFuzzer's per-input callback (compiler-rt FuzzerInterface.h): runs the target's body on the input's bytes.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func testOneInput(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    fuzzBody(bytes(data, count))
+    return 0
+}
+
+/// Runs libFuzzer with the process arguments, calling `body` on each input's bytes, then exits with libFuzzer's
+/// status. `body` must not throw or keep the input: it reads it with `try?` and drops every result.
 ///
 /// SwiftPM links an executable's `main` to its Swift entry point (`--defsym main=<target>_main`), which
 /// shadows libFuzzer's own `main`; each target's `main.swift` therefore calls this instead.
-public func runFuzzer(_ testOneInput: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> Never {
+public func runFuzzer(_ body: @escaping ([UInt8]) -> Void) -> Never {
+    fuzzBody = body
     var argc = CommandLine.argc
     var argv = CommandLine.unsafeArgv
     exit(LLVMFuzzerRunDriver(&argc, &argv, testOneInput))

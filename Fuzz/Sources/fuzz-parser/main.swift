@@ -1,20 +1,16 @@
 import FuzzSupport
 import Interpreter
 
-/// The command language's lexer and parser (not execution) on arbitrary UTF-8 text, with sskd's real
-/// command names so command calls and their options are parsed as in a session.
+// The command language's lexer and parser (not execution) on arbitrary UTF-8 text, with sskd's real
+// command names so command calls and their options are parsed as in a session.
 private let commandNames = Set(Session.standard(engine: true).commands.names)
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func testOneInput(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
-    let text = String(decoding: bytes(data, count), as: UTF8.self)
+runFuzzer { input in
+    let text = String(decoding: input, as: UTF8.self)
     let source = SourceText(name: "fuzz", text: text)
     var lexer = Lexer(text, source: source)
     _ = lexer.tokens()
     var parser = Parser(text, source: source, isCommand: commandNames.contains)
     _ = parser.parseProgram()
     _ = Parser.needsContinuation(text)
-    return 0
 }
-
-runFuzzer(testOneInput)
