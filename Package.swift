@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], resources: [.copy("Fixtures")]),
         // Helpers shared by test targets (seeded input mutation for the readers' random-input tests).
-        .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/Support"),
+        .target(name: "TestSupport", dependencies: ["Tensors", "CZlib"], path: "Tests/Support"),
         .testTarget(name: "NetworksTests", dependencies: ["Networks", "Storage", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"], resources: [.copy("PickleFixtures")]),

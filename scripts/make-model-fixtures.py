@@ -31,6 +31,15 @@ import repdistiller_models
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "NetworksTests", "Fixtures")
 
 
+def stage_outputs(x, stages):
+    """The output of each of `stages` applied in turn to `x` (the feature maps sskd's stages end with)."""
+    feats = []
+    for stage in stages:
+        x = stage(x)
+        feats.append(x)
+    return feats
+
+
 class BasicBlock(repdistiller_models.BasicBlock):
     """RepDistiller's and torchvision's BasicBlock (the same layout and names); torchvision's ResNet reads `expansion`."""
 
@@ -83,12 +92,7 @@ class CifarResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def stages(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
-        feats = []
-        for layer in (self.layer1, self.layer2, self.layer3):
-            x = layer(x)
-            feats.append(x)
-        return feats
+        return stage_outputs(self.relu(self.bn1(self.conv1(x))), (self.layer1, self.layer2, self.layer3))
 
     def forward(self, x):
         return self.fc(torch.flatten(self.avgpool(self.stages(x)[-1]), 1))
@@ -115,11 +119,7 @@ class TorchvisionResNet(nn.Module):
 
     def stages(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        feats = []
-        for i in range(1, 5):
-            x = getattr(self, f"layer{i}")(x)
-            feats.append(x)
-        return feats
+        return stage_outputs(x, [getattr(self, f"layer{i}") for i in range(1, 5)])
 
     def forward(self, x):
         return self.fc(torch.flatten(self.avgpool(self.stages(x)[-1]), 1))
@@ -142,12 +142,7 @@ class WideResNet(nn.Module):
         self.fc = nn.Linear(w[3], num_classes)
 
     def stages(self, x):
-        x = self.conv1(x)
-        feats = []
-        for b in (self.block1, self.block2, self.block3):
-            x = b(x)
-            feats.append(x)
-        return feats
+        return stage_outputs(self.conv1(x), (self.block1, self.block2, self.block3))
 
     def forward(self, x):
         x = self.relu(self.bn1(self.stages(x)[-1]))
@@ -194,12 +189,7 @@ class MLP(nn.Module):
         self.fc = nn.Linear(features, num_classes)
 
     def stages(self, x):
-        x = self.flatten(x)
-        feats = []
-        for i in range(self.n):
-            x = getattr(self, f"layer{i + 1}")(x)
-            feats.append(x)
-        return feats
+        return stage_outputs(self.flatten(x), [getattr(self, f"layer{i + 1}") for i in range(self.n)])
 
     def forward(self, x):
         return self.fc(self.stages(x)[-1])
@@ -218,11 +208,7 @@ class CNN(nn.Module):
         self.fc = nn.Linear(c, num_classes)
 
     def stages(self, x):
-        feats = []
-        for i in range(self.n):
-            x = getattr(self, f"layer{i + 1}")(x)
-            feats.append(x)
-        return feats
+        return stage_outputs(x, [getattr(self, f"layer{i + 1}") for i in range(self.n)])
 
     def forward(self, x):
         return self.fc(torch.flatten(self.avgpool(self.stages(x)[-1]), 1))

@@ -307,38 +307,23 @@ final class CIFARPythonTests: XCTestCase {
             message(Array(good.dropLast(40))),
             "data_batch_1: bad pickle: at byte 161: the pickle ends inside"
                 + " an opcode (needs 6144 bytes at byte 166 of \(good.count - 40))")
-        let short = PickleWriter.dict([
-            (
-                key: "data",
-                value: PickleWriter.ndarray(
-                    dtype: "u1", shape: [1, 3072],
-                    data: PickleWriter.cifarPixels(1).dropLast())
-            )
-        ])
+        // A batch of only `data`, an array of `dtype` and `shape` over `data`.
+        func dataOnly(_ dtype: String, order: String = "|", _ shape: [Int], _ data: [UInt8]) -> [UInt8] {
+            PickleWriter.dict([
+                (key: "data", value: PickleWriter.ndarray(dtype: dtype, order: order, shape: shape, data: data))
+            ])
+        }
+        let short = dataOnly("u1", [1, 3072], PickleWriter.cifarPixels(1).dropLast())
         XCTAssertEqual(
             message(short),
             "data_batch_1: bad pickle: at byte 3203: ndarray data holds 3071 bytes,"
                 + " but u1 [1, 3072] needs 3072 elements of 1 byte")
-        let narrow = PickleWriter.dict([
-            (
-                key: "data",
-                value: PickleWriter.ndarray(
-                    dtype: "u1", shape: [2, 3071],
-                    data: PickleWriter.cifarPixels(2).dropLast(2))
-            )
-        ])
+        let narrow = dataOnly("u1", [2, 3071], PickleWriter.cifarPixels(2).dropLast(2))
         XCTAssertEqual(
             message(narrow),
             "data_batch_1: bad pickle: 'data' is u1 [2, 3071], expected u1 [N, 3072]"
                 + " (N > 0 images of 3 × 32 × 32 bytes)")
-        let wide = PickleWriter.dict([
-            (
-                key: "data",
-                value: PickleWriter.ndarray(
-                    dtype: "i2", order: "<", shape: [1, 3072],
-                    data: PickleWriter.cifarPixels(2))
-            )
-        ])
+        let wide = dataOnly("i2", order: "<", [1, 3072], PickleWriter.cifarPixels(2))
         XCTAssertEqual(
             message(wide),
             "data_batch_1: bad pickle: 'data' is i2 [1, 3072], expected u1 [N, 3072]"

@@ -44,13 +44,12 @@ final class NumPyTests: XCTestCase {
         let xt = Fixtures.npy(descr: "|u1", shape: [1, 2, 3, 3], Array(Self.nhwc.prefix(18)))
         let yt = Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(1)]))
         for deflate in [false, true] {
-            let path = try f.write(
+            let path = try f.npz(
                 "d\(deflate).npz",
-                Fixtures.zip(
-                    [
-                        ("x_train.npy", x), ("y_train.npy", y),
-                        ("x_test.npy", xt), ("y_test.npy", yt),
-                    ], deflate: deflate))
+                [
+                    ("x_train.npy", x), ("y_train.npy", y),
+                    ("x_test.npy", xt), ("y_test.npy", yt),
+                ], deflate: deflate)
             let train = try DatasetLoader.npz(path)
             XCTAssertEqual(train.imageShape, [3, 2, 3])
             XCTAssertEqual(train.labels, [0, 1])
@@ -110,18 +109,17 @@ final class NumPyTests: XCTestCase {
             $0 == .badZip(path: notZip, reason: "no end-of-central-directory record (not a zip file, or cut short)")
         }
         let y = Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(0)]))
-        let onlyLabels = try f.write("b.npz", Fixtures.zip([("y_train.npy", y)], deflate: false))
+        let onlyLabels = try f.npz("b.npz", [("y_train.npy", y)], deflate: false)
         assertDatasetError(try DatasetLoader.npz(onlyLabels)) {
             $0 == .badZip(path: onlyLabels, reason: "no member 'x_train' (has: y_train)")
         }
-        let negative = try f.write(
+        let negative = try f.npz(
             "c.npz",
-            Fixtures.zip(
-                [
-                    ("x.npy", Fixtures.npy(descr: "|u1", shape: [1, 2, 2], [0, 0, 0, 0])),
-                    ("y.npy", Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(-1)]))),
-                ],
-                deflate: true))
+            [
+                ("x.npy", Fixtures.npy(descr: "|u1", shape: [1, 2, 2], [0, 0, 0, 0])),
+                ("y.npy", Fixtures.npy(descr: "<i8", shape: [1], Fixtures.bytes([Int64(-1)]))),
+            ],
+            deflate: true)
         assertDatasetError(try DatasetLoader.npz(negative, imagesKey: "x", labelsKey: "y", classNames: ["a"])) {
             $0 == .labelOutOfRange(path: negative + ":y.npy", index: 0, label: -1, classCount: 1)
         }
@@ -130,16 +128,15 @@ final class NumPyTests: XCTestCase {
     func testTestSplitLackingTheLastClassSharesTheTrainClasses() throws {
         let f = try Fixtures()
         let x = Fixtures.npy(descr: "|u1", shape: [3, 1, 1], [0, 1, 2])
-        let path = try f.write(
+        let path = try f.npz(
             "t.npz",
-            Fixtures.zip(
-                [
-                    ("x_train.npy", x),
-                    ("y_train.npy", Fixtures.npy(descr: "<i8", shape: [3], Fixtures.bytes([Int64(0), 1, 2]))),
-                    ("x_test.npy", x),
-                    ("y_test.npy", Fixtures.npy(descr: "<i8", shape: [3], Fixtures.bytes([Int64(0), 1, 1]))),
-                ],
-                deflate: false))
+            [
+                ("x_train.npy", x),
+                ("y_train.npy", Fixtures.npy(descr: "<i8", shape: [3], Fixtures.bytes([Int64(0), 1, 2]))),
+                ("x_test.npy", x),
+                ("y_test.npy", Fixtures.npy(descr: "<i8", shape: [3], Fixtures.bytes([Int64(0), 1, 1]))),
+            ],
+            deflate: false)
         let (train, test) = try DatasetLoader.npzSplits(path)
         XCTAssertEqual(train.classNames, ["0", "1", "2"])
         XCTAssertEqual(test.classNames, ["0", "1", "2"])
@@ -165,11 +162,10 @@ final class NumPyTests: XCTestCase {
         ] {
             let images = Fixtures.npy(
                 descr: "<f4", shape: [1, 2, 2], Fixtures.bytes(values.map { Float($0).bitPattern }))
-            let path = try f.write(
+            let path = try f.npz(
                 "f.npz",
-                Fixtures.zip(
-                    [("x_train.npy", images), ("y_train.npy", labels)],
-                    deflate: false))
+                [("x_train.npy", images), ("y_train.npy", labels)],
+                deflate: false)
             XCTAssertThrowsError(try DatasetLoader.npz(path)) {
                 XCTAssertEqual("\($0)".components(separatedBy: ": ").dropFirst().joined(separator: ": "), message)
             }
@@ -184,13 +180,12 @@ final class NumPyTests: XCTestCase {
         let labels = Fixtures.npy(descr: "<i4", shape: [2], Fixtures.bytes([Int32(1), 0]))
         let testImages = Fixtures.npy(descr: "|u1", shape: [1, 2, 2, 3], Array(0..<12))
         let testLabels = Fixtures.npy(descr: "|u1", shape: [1, 1], [1])
-        let path = try f.write(
+        let path = try f.npz(
             "my.npz",
-            Fixtures.zip(
-                [
-                    ("images.npy", images), ("labels.npy", labels),
-                    ("timages.npy", testImages), ("tlabels.npy", testLabels),
-                ], deflate: true))
+            [
+                ("images.npy", images), ("labels.npy", labels),
+                ("timages.npy", testImages), ("tlabels.npy", testLabels),
+            ], deflate: true)
         let (train, test) = try DatasetLoader.npzSplits(path, keys: ["images", "labels", "timages", "tlabels"])
         XCTAssertEqual(train.imageShape, [3, 2, 2])
         XCTAssertEqual(train.labels, [1, 0])
@@ -217,7 +212,7 @@ final class NumPyTests: XCTestCase {
         let f = try Fixtures()
         let x = Fixtures.npy(descr: "|u1", shape: [3, 2, 2], Array(0..<12))
         let y2 = Fixtures.npy(descr: "<i8", shape: [2], Fixtures.bytes([Int64(0), 1]))
-        let mismatched = try f.write("a.npz", Fixtures.zip([("x_train.npy", x), ("y_train.npy", y2)], deflate: false))
+        let mismatched = try f.npz("a.npz", [("x_train.npy", x), ("y_train.npy", y2)], deflate: false)
         assertDatasetError(try DatasetLoader.npz(mismatched)) {
             $0
                 == .countMismatch(
@@ -225,7 +220,7 @@ final class NumPyTests: XCTestCase {
                     labelCount: 2)
         }
         let complex = Fixtures.npy(descr: "<c16", shape: [1, 2, 2], [UInt8](repeating: 0, count: 64))
-        let c = try f.write("b.npz", Fixtures.zip([("x_train.npy", complex), ("y_train.npy", y2)], deflate: false))
+        let c = try f.npz("b.npz", [("x_train.npy", complex), ("y_train.npy", y2)], deflate: false)
         assertDatasetError(try DatasetLoader.npz(c)) {
             $0
                 == .badNpyHeader(
@@ -233,14 +228,14 @@ final class NumPyTests: XCTestCase {
                     reason: "unsupported dtype '<c16' (need uint8, float32, float64 or little-endian integers)")
         }
         let ints = Fixtures.npy(descr: "<i8", shape: [2, 1, 1], Fixtures.bytes([Int64(0), 1]))
-        let i = try f.write("c.npz", Fixtures.zip([("x_train.npy", ints), ("y_train.npy", y2)], deflate: false))
+        let i = try f.npz("c.npz", [("x_train.npy", ints), ("y_train.npy", y2)], deflate: false)
         assertDatasetError(try DatasetLoader.npz(i)) {
             $0
                 == .badNpyHeader(
                     path: i + ":x_train.npy", reason: "images must be uint8, float32 or float64, got <i8 [2, 1, 1]")
         }
         let rank2 = Fixtures.npy(descr: "|u1", shape: [2, 4], Array(0..<8))
-        let r = try f.write("d.npz", Fixtures.zip([("x_train.npy", rank2), ("y_train.npy", y2)], deflate: false))
+        let r = try f.npz("d.npz", [("x_train.npy", rank2), ("y_train.npy", y2)], deflate: false)
         assertDatasetError(try DatasetLoader.npz(r)) {
             $0
                 == .badNpyHeader(
@@ -248,7 +243,7 @@ final class NumPyTests: XCTestCase {
                     reason: "images need shape (N, H, W), (N, H, W, C) or (N, C, H, W), got [2, 4]")
         }
         let huge = Fixtures.npy(descr: "<f8", shape: [2, 1, 1], Fixtures.bytes([Double(1e300), 0].map(\.bitPattern)))
-        let h = try f.write("e.npz", Fixtures.zip([("x_train.npy", huge), ("y_train.npy", y2)], deflate: false))
+        let h = try f.npz("e.npz", [("x_train.npy", huge), ("y_train.npy", y2)], deflate: false)
         assertDatasetError(try DatasetLoader.npz(h)) {
             $0 == .badNpyHeader(path: h + ":x_train.npy", reason: "pixel 0 of image 0 is inf; images must be finite")
         }

@@ -61,10 +61,10 @@ final class DataFormatsTests: XCTestCase {
     }
 
     func testNpzKeysOption() throws {
-        let x = Self.npy(descr: "|u1", shape: [2, 2, 2], Array(0..<8))
-        let y = Self.npy(descr: "<i8", shape: [2], [1, 0, 0, 0, 0, 0, 0, 0] + [0, 0, 0, 0, 0, 0, 0, 0])
+        let x = NumPyFiles.npy(descr: "|u1", shape: [2, 2, 2], Array(0..<8))
+        let y = NumPyFiles.npy(descr: "<i8", shape: [2], [1, 0, 0, 0, 0, 0, 0, 0] + [0, 0, 0, 0, 0, 0, 0, 0])
         let path = dir + "/my.npz"
-        try Data(Self.storedZip([("a.npy", x), ("b.npy", y), ("c.npy", x), ("d.npy", y)])).write(
+        try Data(NumPyFiles.zip([("a.npy", x), ("b.npy", y), ("c.npy", x), ("d.npy", y)], deflate: false)).write(
             to: URL(fileURLWithPath: path))
         let sink = CaptureSink()
         let session = Session.standard(output: sink)
@@ -83,41 +83,5 @@ final class DataFormatsTests: XCTestCase {
                     + " TEST_IMAGES, TEST_LABELS], got [\"a\", \"b\"]") ?? false, sink.lines.last ?? "")
         XCTAssertEqual(session.run("data cifar10 path=\"\(dir)\" keys=[a, b, c, d]", name: "not npz"), .runtimeError)
         XCTAssertTrue(sink.lines.last?.hasSuffix("option 'keys': only for .npz files") ?? false, sink.lines.last ?? "")
-    }
-
-    /// A `.npy` v1.0 file (header padded to a multiple of 64 bytes).
-    static func npy(descr: String, shape: [Int], _ data: [UInt8]) -> [UInt8] {
-        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
-        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
-        header += "\n"
-        let n = header.utf8.count
-        return [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(n & 255), UInt8(n >> 8)] + Array(header.utf8) + data
-    }
-
-    /// A zip archive of stored members, as `np.savez` writes it.
-    static func storedZip(_ members: [(name: String, data: [UInt8])]) -> [UInt8] {
-        func le(_ v: Int, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
-        func crc32(_ data: [UInt8]) -> Int {
-            var crc: UInt32 = 0xFFFF_FFFF
-            for b in data {
-                crc ^= UInt32(b)
-                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-            }
-            return Int(~crc)
-        }
-        var out = [UInt8]()
-        var central = [UInt8]()
-        for (name, data) in members {
-            let fields =
-                le(0, 2) + le(0, 4) + le(crc32(data), 4) + le(data.count, 4) + le(data.count, 4)
-                + le(name.utf8.count, 2) + le(0, 2)
-            central +=
-                le(0x0201_4B50, 4) + le(20, 2) + le(20, 2) + le(0, 2) + fields + le(0, 2) + le(0, 2) + le(0, 2)
-                + le(0, 4) + le(out.count, 4) + Array(name.utf8)
-            out += le(0x0403_4B50, 4) + le(20, 2) + le(0, 2) + fields + Array(name.utf8) + data
-        }
-        return out + central + le(0x0605_4B50, 4) + le(0, 4) + le(members.count, 2) + le(members.count, 2)
-            + le(central.count, 4) + le(out.count, 4) + le(0, 2)
     }
 }

@@ -17,6 +17,22 @@ final class CheckpointFixtureTests: XCTestCase {
         let metadata: [String: String]
     }
 
+    /// Asserts `state` is the tiny RepDistiller-style model of the fixtures (conv1, bn1 with
+    /// num_batches_tracked 1234 as int64, fc) with `metadata` from the checkpoint's other keys.
+    static func assertTinyRepDistillerModel(
+        _ state: StateDict, metadata: [String: String], file: StaticString = #filePath, line: UInt = #line
+    ) {
+        XCTAssertEqual(
+            state.names,
+            [
+                "conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
+                "bn1.num_batches_tracked", "fc.weight", "fc.bias",
+            ], file: file, line: line)
+        XCTAssertEqual(state.metadata, metadata, file: file, line: line)
+        XCTAssertEqual(state.dtype(of: "bn1.num_batches_tracked"), .i64, file: file, line: line)
+        XCTAssertEqual(state["bn1.num_batches_tracked"]?.data, [1234], file: file, line: line)
+    }
+
     static func fixture(_ name: String) throws -> URL {
         let folder = try XCTUnwrap(Bundle.module.resourceURL).appendingPathComponent("Fixtures/checkpoints")
         return folder.appendingPathComponent(name)
@@ -44,15 +60,7 @@ final class CheckpointFixtureTests: XCTestCase {
 
     func testRepDistillerLayoutTakesModelAndKeepsEpochAndAccuracy() throws {
         let state = try StateDict.load(contentsOf: Self.fixture("tiny_repdistiller.pth"))
-        XCTAssertEqual(
-            state.names,
-            [
-                "conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
-                "bn1.num_batches_tracked", "fc.weight", "fc.bias",
-            ])
-        XCTAssertEqual(state.metadata, ["epoch": "240", "best_acc": "94.1"])
-        XCTAssertEqual(state.dtype(of: "bn1.num_batches_tracked"), .i64)
-        XCTAssertEqual(state["bn1.num_batches_tracked"]?.data, [1234])
+        Self.assertTinyRepDistillerModel(state, metadata: ["epoch": "240", "best_acc": "94.1"])
         XCTAssertEqual(state["bn1.num_batches_tracked"]?.shape, [])
         XCTAssertEqual(state["bn1.running_var"]?.data, [1.5, 0.75, 1.125, 0.875])
     }
