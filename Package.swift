@@ -54,7 +54,7 @@ let package = Package(
 
         .executableTarget(name: "sskd-bench", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
 
-        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], resources: [.copy("Fixtures")]),
         // Helpers shared by test targets (seeded input mutation for the readers' random-input tests).
         .target(name: "TestSupport", dependencies: ["Tensors", "CZlib"], path: "Tests/Support"),

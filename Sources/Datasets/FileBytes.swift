@@ -29,6 +29,12 @@ enum FileBytes {
         guard size <= inflationBound(data.count) else {
             throw DatasetError.unreadableGzip(path: path, reason: "trailer claims \(size) bytes from \(data.count)")
         }
+        guard InflationLimit.allows(size, from: data.count) else {
+            throw DatasetError.unreadableGzip(
+                path: path,
+                reason: "it would inflate to \(size) bytes from \(data.count), more than \(InflationLimit.ratio):1"
+                    + " (a decompression bomb)")
+        }
         return try mapping { try data.withUnsafeBytes { try inflate($0, format: .gzip, size: size, path: path) } }
     }
 

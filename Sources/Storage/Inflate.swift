@@ -13,6 +13,21 @@ public func inflationBound(_ compressedSize: Int) -> Int {
     compressedSize.multipliedReportingOverflow(by: 1032).partialValue &+ 1024
 }
 
+/// How far sskd lets compressed data expand before it is read: real data (pixels, weights, labels) deflates by
+/// far less than `ratio`, a decompression bomb by up to 1032:1. With it, a file of 1 MB never makes more than
+/// 256 MB.
+public enum InflationLimit {
+    /// The most inflated bytes per compressed byte beyond `allowance`.
+    public static let ratio = 256
+    /// The inflated bytes any file may have whatever its compressed size (64 MiB).
+    public static let allowance = 64 << 20
+
+    /// Whether `inflated` bytes may come from `compressed` ones: at most `allowance`, or `ratio` times.
+    public static func allows(_ inflated: Int, from compressed: Int) -> Bool {
+        inflated <= max(allowance, compressed.multipliedReportingOverflow(by: ratio).partialValue)
+    }
+}
+
 /// Inflates `input` into exactly `size` bytes.
 /// - Parameter path: the file (or `file:member`) named in errors.
 /// - Throws: `StorageError.badCompressedData` when `size` is impossible for `input` (more than

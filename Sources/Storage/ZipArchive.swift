@@ -122,6 +122,26 @@ public struct ZipArchive {
             if members.updateValue(member, forKey: name) == nil { names.append(name) }
             at = end
         }
+        try Self.checkInflation(members.values, bad)
+    }
+
+    /// Refuses an archive whose deflated members together would inflate to more than `InflationLimit.ratio`
+    /// times their compressed bytes (`InflationLimit`): members that overlap or repeat
+    /// count each time, so neither one huge member nor many small ones can take gigabytes from a small file.
+    private static func checkInflation(_ members: Dictionary<String, Member>.Values, _ bad: (String) -> StorageError)
+        throws
+    {
+        var inflated = 0
+        var compressed = 0
+        for m in members where m.method == 8 {
+            inflated = inflated.addingReportingOverflow(m.size).partialValue
+            compressed += m.compressedSize
+        }
+        guard InflationLimit.allows(inflated, from: compressed) else {
+            throw bad(
+                "its deflated members would inflate to \(inflated) bytes from \(compressed), more than"
+                    + " \(InflationLimit.ratio):1 (a decompression bomb)")
+        }
     }
 
     /// The uncompressed bytes of member `name`, or nil when there is no such member.

@@ -48,9 +48,9 @@ final class Fixtures {
         (0..<n * size).map { UInt8((($0 / size) * 7 + $0 % size) % 256) }
     }
 
-    /// A `.npy` v1.0 file (`NumPyFiles.npy`).
+    /// A `.npy` v1.0 file (`TestFiles.npy`).
     static func npy(descr: String, shape: [Int], _ data: [UInt8]) -> [UInt8] {
-        NumPyFiles.npy(descr: descr, shape: shape, data)
+        TestFiles.npy(descr: descr, shape: shape, data)
     }
 
     /// Little-endian bytes of fixed-width values.
@@ -60,9 +60,9 @@ final class Fixtures {
 
     static func bytes(_ values: [Float]) -> [UInt8] { bytes(values.map(\.bitPattern)) }
 
-    /// A zip archive (as NumPy's `savez`/`savez_compressed` write) of the given members (`NumPyFiles.zip`).
+    /// A zip archive (as NumPy's `savez`/`savez_compressed` write) of the given members (`TestFiles.zip`).
     static func zip(_ members: [(name: String, data: [UInt8])], deflate: Bool) -> [UInt8] {
-        NumPyFiles.zip(members, deflate: deflate)
+        TestFiles.zip(members, deflate: deflate)
     }
 }
 

@@ -61,10 +61,10 @@ final class DataFormatsTests: XCTestCase {
     }
 
     func testNpzKeysOption() throws {
-        let x = NumPyFiles.npy(descr: "|u1", shape: [2, 2, 2], Array(0..<8))
-        let y = NumPyFiles.npy(descr: "<i8", shape: [2], [1, 0, 0, 0, 0, 0, 0, 0] + [0, 0, 0, 0, 0, 0, 0, 0])
+        let x = TestFiles.npy(descr: "|u1", shape: [2, 2, 2], Array(0..<8))
+        let y = TestFiles.npy(descr: "<i8", shape: [2], [1, 0, 0, 0, 0, 0, 0, 0] + [0, 0, 0, 0, 0, 0, 0, 0])
         let path = dir + "/my.npz"
-        try Data(NumPyFiles.zip([("a.npy", x), ("b.npy", y), ("c.npy", x), ("d.npy", y)], deflate: false)).write(
+        try Data(TestFiles.zip([("a.npy", x), ("b.npy", y), ("c.npy", x), ("d.npy", y)], deflate: false)).write(
             to: URL(fileURLWithPath: path))
         let sink = CaptureSink()
         let session = Session.standard(output: sink)

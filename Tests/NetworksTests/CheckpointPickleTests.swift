@@ -145,6 +145,22 @@ final class CheckpointPickleTests: XCTestCase {
         }
     }
 
+    /// A pickle of 4 Mi+ EMPTY_LIST opcodes (4 MB, 4 KB deflated) stops at `PickleLimit.values` values
+    /// instead of building hundreds of bytes of values per opcode byte; so does one list appended to without end.
+    func testOpcodeFloodsAreBounded() throws {
+        let limit = PickleLimit.values
+        let lists: [UInt8] = [0x80, 0x02] + [UInt8](repeating: 0x5D, count: limit + 1) + [0x2E]
+        XCTAssertThrowsError(try TorchPickle.load(lists, path: "flood")) {
+            XCTAssertTrue("\($0)".contains("more than \(limit) values"), "\($0)")
+        }
+        var appends: [UInt8] = [0x80, 0x02, 0x5D]  // EMPTY_LIST, then (None APPEND) repeated
+        for _ in 0..<(limit / 2 + 1) { appends += [0x4E, 0x61] }
+        appends.append(0x2E)
+        XCTAssertThrowsError(try TorchPickle.load(appends, path: "flood")) {
+            XCTAssertTrue("\($0)".contains("more than \(limit) values"), "\($0)")
+        }
+    }
+
     func testMalformedPicklesReportTheirByteOffset() {
         assertError("80027d7100ff", "m.pth: unsupported pickle opcode 0xff at byte 5 of data.pkl")
         assertError(

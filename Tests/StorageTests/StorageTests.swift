@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import Storage
@@ -89,27 +90,8 @@ final class StorageTests: XCTestCase {
         }
     }
 
-    /// A stored zip of `members` (APPNOTE 4.3): local headers, central directory, end record.
-    static func zip(_ members: [(String, [UInt8])]) -> [UInt8] {
-        func le(_ v: Int, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
-        var out = [UInt8]()
-        var central = [UInt8]()
-        for (name, data) in members {
-            let crc = Int(data.withUnsafeBytes(crc32))
-            let fields =
-                le(0, 2) + le(0, 4) + le(crc, 4) + le(data.count, 4) + le(data.count, 4) + le(name.utf8.count, 2)
-                + le(0, 2)
-            central +=
-                le(0x0201_4B50, 4) + le(20, 2) + le(20, 2) + le(0, 2) + fields + le(0, 6) + le(0, 4) + le(out.count, 4)
-                + Array(name.utf8)
-            out += le(0x0403_4B50, 4) + le(20, 2) + le(0, 2) + fields + Array(name.utf8) + data
-        }
-        return out + central + le(0x0605_4B50, 4) + le(0, 4) + le(members.count, 2) + le(members.count, 2)
-            + le(central.count, 4) + le(out.count, 4) + le(0, 2)
-    }
-
     func testZipReadsMembersAndChecksThem() throws {
-        let bytes = Self.zip([("a/x", [1, 2, 3]), ("a/y", [])])
+        let bytes = TestFiles.zip([("a/x", [1, 2, 3]), ("a/y", [])], deflate: false)
         let archive = try ZipArchive(bytes, path: "t.zip")
         XCTAssertEqual(archive.names, ["a/x", "a/y"])
         XCTAssertEqual(try archive.read("a/x"), [1, 2, 3])
@@ -133,6 +115,26 @@ final class StorageTests: XCTestCase {
         XCTAssertThrowsError(try ZipArchive(many, path: "t.zip")) { error in
             XCTAssertEqual("\(error)", "t.zip: bad zip archive: 65534 entries cannot fit in a 98-byte directory")
         }
+    }
+
+    /// Deflated members that would inflate past 256:1 (beyond 64 MiB), one big one or many small ones that
+    /// repeat, are refused when the archive is opened, before anything is inflated.
+    func testDecompressionBombsAreRefusedAtOpen() throws {
+        let zeros = [UInt8](repeating: 0, count: (64 << 20) + 1)
+        let one = TestFiles.zip([("data/0", zeros)], deflate: true)
+        XCTAssertLessThan(one.count, 200_000)
+        XCTAssertThrowsError(try ZipArchive(one, path: "bomb.pth")) { error in
+            XCTAssertTrue(
+                "\(error)".hasPrefix("bomb.pth: bad zip archive: its deflated members would inflate to 67108865 bytes"),
+                "\(error)")
+            XCTAssertTrue("\(error)".hasSuffix("more than 256:1 (a decompression bomb)"), "\(error)")
+        }
+        let small = [UInt8](repeating: 0, count: 1 << 20)
+        let many = TestFiles.zip((0..<65).map { ("data/\($0)", small) }, deflate: true)
+        XCTAssertThrowsError(try ZipArchive(many, path: "bomb.pth"))
+        // Below the allowance, or compressible by less than 256:1, is read.
+        let fine = TestFiles.zip((0..<63).map { ("data/\($0)", small) }, deflate: true)
+        XCTAssertEqual(try ZipArchive(fine, path: "ok.pth").read("data/62"), small)
     }
 
     /// A FIFO, a device or a symbolic link at the target is refused, not replaced by a regular file.

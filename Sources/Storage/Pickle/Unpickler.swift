@@ -1,5 +1,13 @@
 import Foundation
 
+/// Bounds on what one pickle may build.
+public enum PickleLimit {
+    /// The most values one pickle may make (stack pushes, memo entries, elements added to containers): about
+    /// 200 MB of them. A state dict pickle makes about 15 per tensor, so this holds checkpoints of over 250,000
+    /// tensors.
+    public static let values = 1 << 22
+}
+
 /// A restricted unpickler (Python `pickle` protocols 2–5, PEP 307/3154/574), modelled on
 /// `torch.load(weights_only=True)`'s `_weights_only_unpickler`: it builds plain data (None, bools, ints,
 /// floats, str, bytes, tuples, lists, dicts) and accepts only the globals its `PickleHooks` allow. Nothing
@@ -28,6 +36,9 @@ public struct Unpickler<Hooks: PickleHooks> {
     /// Bytes of str/bytes dict keys hashed so far: bounded by a few times the pickle's size, so one memoized
     /// large key set again and again (each set hashes it) cannot take hours.
     private var keyBytes = 0
+    /// Values held so far: every push onto the stack, element added to a tuple, list or dict, and memo entry.
+    /// Bounded by `PickleLimit.values`, so a small file of repeated opcodes cannot make gigabytes of values.
+    private var values = 0
 
     /// Unpickles `bytes` (read from the file `path`) into a root value and the heap holding its containers
     /// and objects. `streamName` names the byte stream in messages (`data.pkl` inside a `.pth`, say).
@@ -77,6 +88,14 @@ public struct Unpickler<Hooks: PickleHooks> {
         while true {
             opcodeOffset = position
             let op = UInt8(try uint(1))
+            // Each opcode adds at most one value to the stack or memo; elements moved into containers are
+            // counted where they are added.
+            values += 1
+            guard values <= PickleLimit.values else {
+                throw fail(
+                    "more than \(PickleLimit.values) values (a checkpoint's pickle makes about 15 per tensor):"
+                        + " refused before it takes more memory")
+            }
             switch op {
             case 0x80: _ = try take(1)  // PROTO
             case 0x95: _ = try take(8)  // FRAME (a length hint)
@@ -126,26 +145,26 @@ public struct Unpickler<Hooks: PickleHooks> {
                 stack.append(.bytes(Array(try take(Int(Int32(truncatingIfNeeded: try uint(4)))))))
             case UInt8(ascii: "U"): stack.append(.bytes(Array(try take(Int(try uint(1))))))  // SHORT_BINSTRING
             case UInt8(ascii: ")"): stack.append(heap.tuple([]))  // EMPTY_TUPLE
-            case UInt8(ascii: "t"): stack.append(heap.tuple(try popMark()))  // TUPLE
+            case UInt8(ascii: "t"): stack.append(heap.tuple(try counted(popMark())))  // TUPLE
             case 0x85, 0x86, 0x87:  // TUPLE1..3
                 let n = Int(op - 0x84)
                 guard stack.count >= n else { throw fail("TUPLE\(n) needs \(n) values") }
                 stack.append(heap.tuple(Array(stack.suffix(n))))
                 stack.removeSubrange((stack.count - n - 1)..<(stack.count - 1))
             case UInt8(ascii: "]"): stack.append(heap.list([]))  // EMPTY_LIST
-            case UInt8(ascii: "l"): stack.append(heap.list(try popMark()))  // LIST
+            case UInt8(ascii: "l"): stack.append(heap.list(try counted(popMark())))  // LIST
             case UInt8(ascii: "a"), UInt8(ascii: "e"):  // APPEND, APPENDS
-                let items = op == UInt8(ascii: "a") ? [try pop()] : try popMark()
+                let items = try counted(op == UInt8(ascii: "a") ? [try pop()] : try popMark())
                 guard case .list(let list) = try top() else { throw fail("APPEND to a non-list") }
                 heap.lists[list] += items
             case UInt8(ascii: "}"): stack.append(heap.dict())  // EMPTY_DICT
             case UInt8(ascii: "d"):  // DICT
-                let items = try popMark()
+                let items = try counted(popMark())
                 let dict = heap.dict()
                 try fill(dict, items)
                 stack.append(dict)
             case UInt8(ascii: "s"), UInt8(ascii: "u"):  // SETITEM, SETITEMS
-                let items = op == UInt8(ascii: "s") ? try popPair() : try popMark()
+                let items = try counted(op == UInt8(ascii: "s") ? try popPair() : try popMark())
                 try fill(try top(), items)
             case UInt8(ascii: "q"): memo[Int(try uint(1))] = try top()  // BINPUT
             case UInt8(ascii: "r"): memo[Int(try uint(4))] = try top()  // LONG_BINPUT
@@ -254,6 +273,16 @@ public struct Unpickler<Hooks: PickleHooks> {
             }
             heap.dicts[dict].set(flat[i], flat[i + 1])
         }
+    }
+
+    /// `items`, after counting them in `values` (they are about to be stored in a container).
+    /// - Throws: `PickleError.malformed` past `PickleLimit.values`.
+    private mutating func counted(_ items: [PickleValue]) throws -> [PickleValue] {
+        values += items.count
+        guard values <= PickleLimit.values else {
+            throw fail("more than \(PickleLimit.values) values in containers: refused before it takes more memory")
+        }
+        return items
     }
 
     private mutating func pop() throws -> PickleValue {

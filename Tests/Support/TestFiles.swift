@@ -1,8 +1,8 @@
 import CZlib
 
-/// Writers of NumPy files in the formats NumPy writes: `.npy` v1.0 and the zip archives of `np.savez` (stored)
-/// and `np.savez_compressed` (deflate), for the readers' tests.
-public enum NumPyFiles {
+/// Writers of test files in the formats the readers take: NumPy `.npy` v1.0 and zip archives (as `np.savez`, stored,
+/// and `np.savez_compressed`, deflated, write them).
+public enum TestFiles {
     /// A `.npy` v1.0 file: header dict padded with spaces to a multiple of 64, then the raw data.
     public static func npy(descr: String, shape: [Int], _ data: [UInt8]) -> [UInt8] {
         let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
