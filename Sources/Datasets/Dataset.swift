@@ -133,6 +133,28 @@ public struct Dataset: Sendable {
         }
     }
 
+    /// Numbered classes `"0"`, ..., `"L"` for the labels of a file without class names, `L` the largest label.
+    /// A label far above all the others (more than twice the next largest plus one, and at least 16: a 255 or
+    /// 99999 among 0...9) is refused rather than making hundreds of empty classes: class ids must run 0..<K.
+    /// - Throws: `DatasetError.labelOutOfRange` for a negative label or one of `maximumClasses` or more,
+    ///   `.badValues` for an outlying label, naming `path` and the sample.
+    static func numberedClasses(forLabels values: [Int], path: String) throws -> [String] {
+        if let index = values.firstIndex(where: { $0 < 0 || $0 >= maximumClasses }) {
+            throw DatasetError.labelOutOfRange(
+                path: path, index: index, label: values[index], classCount: maximumClasses)
+        }
+        guard let largest = values.max() else { return numberedClasses(1) }
+        let next = values.lazy.filter { $0 < largest }.max() ?? -1
+        if largest >= 16, largest > 2 * (next + 1), let index = values.firstIndex(of: largest) {
+            let others = next < 0 ? "no other label" : "the other labels lie in 0...\(next)"
+            throw DatasetError.badValues(
+                path: path,
+                reason: "label \(largest) of sample \(index) stands far above the rest (\(others)); class ids must run"
+                    + " 0..<K: remap the labels rather than make \(largest + 1) classes")
+        }
+        return numberedClasses(largest + 1)
+    }
+
     /// Largest class count a file without class names may imply (labels are class indices below it).
     public static let maximumClasses = 100_000
 

@@ -33,7 +33,12 @@ public enum DatasetLoader {
                 try cifar100(dir: dir, train: false, coarse: coarse)
             )
         default:
-            return (try mnistFolder(dir, name: key, train: true), try mnistFolder(dir, name: key, train: false))
+            // MNIST and KMNIST have ten classes, numbered as torchvision's targets are.
+            let classes = Dataset.numberedClasses(10)
+            return (
+                try mnistFolder(dir, name: key, train: true, classNames: classes),
+                try mnistFolder(dir, name: key, train: false, classNames: classes)
+            )
         }
     }
 }

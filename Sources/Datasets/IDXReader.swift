@@ -86,7 +86,7 @@ extension DatasetLoader {
                 labels: labels, labelCount: labelDims[0])
         }
         let values = labelValues.map(Int.init)
-        let classes = classNames ?? Dataset.numberedClasses((values.max() ?? 0) + 1)
+        let classes = try classNames ?? Dataset.numberedClasses(forLabels: values, path: labels)
         try Dataset.checkLabels(values, classCount: classes.count, path: labels)
         return Dataset(
             unchecked: name ?? URL(fileURLWithPath: images).lastPathComponent, pixels: .uint8(pixels),

@@ -154,12 +154,7 @@ extension DatasetLoader {
             throw DatasetError.countMismatch(
                 images: images.path, imageCount: s[0], labels: labels.path, labelCount: values.count)
         }
-        // Class names are numbered up to the largest label: refuse absurd labels before building them.
-        if classNames == nil, let index = values.firstIndex(where: { $0 < 0 || $0 >= Dataset.maximumClasses }) {
-            throw DatasetError.labelOutOfRange(
-                path: labels.path, index: index, label: values[index], classCount: Dataset.maximumClasses)
-        }
-        let classes = classNames ?? Dataset.numberedClasses(max(values.max() ?? 0, 0) + 1)
+        let classes = try classNames ?? Dataset.numberedClasses(forLabels: values, path: labels.path)
         try Dataset.checkLabels(values, classCount: classes.count, path: labels.path)
         let pixels: Pixels
         switch images.values {

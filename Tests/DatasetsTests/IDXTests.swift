@@ -32,6 +32,8 @@ final class IDXTests: XCTestCase {
         XCTAssertEqual(train.labels, [0, 1, 2, 3])
         XCTAssertEqual(test.name, "kmnist/test")
         XCTAssertEqual(test.labels, [3, 1])
+        // MNIST and KMNIST have ten classes whichever labels a subset holds.
+        XCTAssertEqual(train.classCount, 10)
         // Fashion-MNIST by name from a folder: classes are fixed to its ten.
         let fashion = try DatasetLoader.fashionMNIST(root: f.dir, train: false)
         XCTAssertEqual(fashion.classNames[3], "Dress")
@@ -40,6 +42,10 @@ final class IDXTests: XCTestCase {
             "fashion-mnist/test: 2 images [1, 2, 2], 10 classes (T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, "
                 + "Shirt, Sneaker, Bag, Ankle boot)"
         )
+        try f.write("t10k-labels-idx1-ubyte", Fixtures.idx([2], [3, 255]))
+        assertDatasetError(try DatasetLoader.standard("mnist", path: f.dir)) {
+            $0 == .labelOutOfRange(path: f.dir + "/t10k-labels-idx1-ubyte", index: 1, label: 255, classCount: 10)
+        }
     }
 
     func testWrongMagicNumber() throws {
@@ -84,6 +90,33 @@ final class IDXTests: XCTestCase {
             try DatasetLoader.idx(images: images, labels: labels, classNames: DatasetLoader.fashionMNISTClasses)
         ) {
             $0 == .labelOutOfRange(path: labels, index: 1, label: 12, classCount: 10)
+        }
+    }
+
+    /// Files without class names number their classes up to the largest label, but a label far above the rest
+    /// (a 255 among 0...9, the label of a missing value) is an error naming the file and the sample.
+    func testOutlyingLabelIsRefusedNotMadeIntoClasses() throws {
+        XCTAssertEqual(try Dataset.numberedClasses(forLabels: [0, 3, 1], path: "y").count, 4)
+        XCTAssertEqual(try Dataset.numberedClasses(forLabels: [0, 99, 97], path: "y").count, 100)
+        XCTAssertEqual(try Dataset.numberedClasses(forLabels: [15, 0], path: "y").count, 16)
+        assertDatasetError(try Dataset.numberedClasses(forLabels: [0, 9, 1, 255, 3], path: "y")) {
+            $0
+                == .badValues(
+                    path: "y",
+                    reason: "label 255 of sample 3 stands far above the rest (the other labels lie in 0...9); class"
+                        + " ids must run 0..<K: remap the labels rather than make 256 classes")
+        }
+        assertDatasetError(try Dataset.numberedClasses(forLabels: [99_999, 99_999], path: "y")) {
+            "\($0)".hasPrefix("y: label 99999 of sample 0 stands far above the rest (no other label)")
+        }
+        assertDatasetError(try Dataset.numberedClasses(forLabels: [0, -1], path: "y")) {
+            $0 == .labelOutOfRange(path: "y", index: 1, label: -1, classCount: Dataset.maximumClasses)
+        }
+        let f = try Fixtures()
+        let images = try f.write("i", Fixtures.idx([3, 2, 2], Fixtures.pattern(n: 3, size: 4)))
+        let labels = try f.write("l", Fixtures.idx([3], [0, 1, 200]))
+        assertDatasetError(try DatasetLoader.idx(images: images, labels: labels)) {
+            "\($0)".hasPrefix("\(labels): label 200 of sample 2 stands far above the rest")
         }
     }
 
