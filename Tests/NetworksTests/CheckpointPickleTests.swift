@@ -168,6 +168,8 @@ final class CheckpointPickleTests: XCTestCase {
             "m.pth: malformed pickle at byte 2 of data.pkl: data.pkl ends inside an opcode"
                 + " (needs 16 bytes at byte 7 of 9)")
         assertError("8002732e", "m.pth: malformed pickle at byte 2 of data.pkl: stack underflow")
+        assertError(
+            "800254fbffffff2e", "m.pth: malformed pickle at byte 2 of data.pkl: BINSTRING has a negative length (-5)")
         assertError("80026805", "m.pth: malformed pickle at byte 2 of data.pkl: memo index 5 was never stored")
         assertError("80024b014b022e", "m.pth: malformed pickle at byte 6 of data.pkl: STOP with 2 values on the stack")
         assertError(

@@ -72,6 +72,7 @@ enum Safetensors {
         infos.sort { ($0.info.data_offsets.first ?? 0, $0.name) < ($1.info.data_offsets.first ?? 0, $1.name) }
         var state = StateDict(metadata: metadata)
         var end = 0
+        var total = 0
         try bytes.withUnsafeBytes { raw in
             for (name, info, dtype) in infos {
                 let fail = { (reason: String) in CheckpointError.badOffsets(path: path, tensor: name, reason: reason) }
@@ -99,6 +100,15 @@ enum Safetensors {
                     throw fail(
                         "data_offsets \(info.data_offsets) hold \(stop - begin) bytes, but \(dtype.rawValue)"
                             + " \(formatShape(info.shape)) needs \(count * dtype.size)")
+                }
+                total += count
+                guard count <= StateDict.maximumTensorElements, total <= StateDict.maximumTotalElements else {
+                    throw fail(
+                        count > StateDict.maximumTensorElements
+                            ? "shape \(formatShape(info.shape)) has \(count) elements, more than sskd's limit of"
+                                + " \(StateDict.maximumTensorElements)"
+                            : "the tensors up to this one hold \(total) elements, more than a quarter of this"
+                                + " machine's memory takes as Float32 (\(StateDict.maximumTotalElements))")
                 }
                 let values = dtype.decode(raw, offset: headerEnd + begin, count: count)
                 state[name, dtype: dtype] = Tensor(shape: info.shape, data: values)

@@ -9,6 +9,12 @@ import Tensors
 /// PyTorch) is written back as I64. `metadata` holds string facts about the checkpoint: the safetensors
 /// `__metadata__` map, or the scalar fields next to the weights in a `.pth` (`epoch`, `best_acc`, ...).
 public struct StateDict {
+    /// The most elements one tensor may have (2^30, 4 GiB as Float32), checked before it is converted.
+    public static let maximumTensorElements = 1 << 30
+    /// The most Float32 elements all tensors of one checkpoint may have together: a quarter of the physical
+    /// memory, so that narrow dtypes (U8, F16) widened to Float32 cannot exhaust it.
+    public static var maximumTotalElements: Int { Int(ProcessInfo.processInfo.physicalMemory / 16) }
+
     /// One named tensor and the dtype it had in (or will have in) a file.
     public struct Entry {
         /// Dotted PyTorch key, e.g. `layer1.0.conv1.weight`.

@@ -109,8 +109,6 @@ struct StorageReader {
     /// storage, its dtype and the tensor's name (for messages).
     let fetch: (TorchStorage, DType, String) throws -> [Float]
     var cache: [String: [Float]] = [:]
-    /// Largest tensor accepted (2^30 Float32 elements, 4 GiB), checked before allocating.
-    static let maxElements = 1 << 30
     /// Views may repeat storage elements (stride 0, as `Tensor.expand` makes), but a small file must not
     /// make us allocate gigabytes: all tensors together may hold at most 4 × the elements of the storages
     /// they view, plus this many (2^24 Float32 elements, 64 MiB).
@@ -147,10 +145,10 @@ struct StorageReader {
                 "size \(formatShape(size)), stride \(formatShape(stride)), offset \(tensor.offset)"
                     + " reach outside its storage of \(storage.count) elements")
         }
-        guard count <= StorageReader.maxElements else {
+        guard count <= StateDict.maximumTensorElements else {
             throw fail(
                 "size \(formatShape(size)) has \(count) elements, more than sskd's limit of "
-                    + "\(StorageReader.maxElements)"
+                    + "\(StateDict.maximumTensorElements)"
             )
         }
         let values = try load(storage, dtype: dtype, tensor: name)

@@ -142,7 +142,9 @@ public struct Unpickler<Hooks: PickleHooks> {
                     "READONLY_BUFFER (protocol 5) marks an out-of-band buffer, whose bytes are not in the"
                         + " file; pickle it without buffer_callback")
             case UInt8(ascii: "T"):  // BINSTRING (Python 2 str), signed length
-                stack.append(.bytes(Array(try take(Int(Int32(truncatingIfNeeded: try uint(4)))))))
+                let n = Int(Int32(truncatingIfNeeded: try uint(4)))
+                guard n >= 0 else { throw fail("BINSTRING has a negative length (\(n))") }
+                stack.append(.bytes(Array(try take(n))))
             case UInt8(ascii: "U"): stack.append(.bytes(Array(try take(Int(try uint(1))))))  // SHORT_BINSTRING
             case UInt8(ascii: ")"): stack.append(heap.tuple([]))  // EMPTY_TUPLE
             case UInt8(ascii: "t"): stack.append(heap.tuple(try counted(popMark())))  // TUPLE
