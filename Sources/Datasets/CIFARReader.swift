@@ -205,6 +205,9 @@ extension DatasetLoader {
         guard names.count == count, heap.sequence(value)?.count == count else {
             throw DatasetError.badPickle(path: path, reason: "'\(key)' is not a list of \(count) names")
         }
+        if let problem = classNameProblem(names.map { $0.trimmingCharacters(in: .whitespaces) }) {
+            throw DatasetError.badPickle(path: path, reason: "'\(key)' \(problem)")
+        }
         return names
     }
 
@@ -239,6 +242,20 @@ extension DatasetLoader {
         guard names.count == count else {
             throw DatasetError.badHeader(path: path, reason: "\(names.count) class names, expected \(count)")
         }
+        if let problem = classNameProblem(names) { throw DatasetError.badHeader(path: path, reason: problem) }
         return names
+    }
+
+    /// What is wrong with a list of class names, or nil: an empty name, or a name given twice (classes must be
+    /// told apart in reports and confusion matrices).
+    static func classNameProblem(_ names: [String]) -> String? {
+        if let i = names.firstIndex(where: \.isEmpty) { return "has an empty class name (class \(i))" }
+        var seen: [String: Int] = [:]
+        for (i, name) in names.enumerated() {
+            if let first = seen.updateValue(i, forKey: name) {
+                return "names class \(first) and class \(i) both '\(name)'"
+            }
+        }
+        return nil
     }
 }

@@ -148,6 +148,29 @@ final class CIFARPythonTests: XCTestCase {
         }
     }
 
+    /// Class names must be told apart: an empty or a repeated name is an error naming the file and classes.
+    func testEmptyOrRepeatedClassNamesAreRefused() throws {
+        func message(_ names: [String]) -> String {
+            let meta = PickleWriter.dict([(key: "label_names", value: PickleWriter.strList(names))])
+            do {
+                _ = try DatasetLoader.parsePickledClassNames(meta, path: "batches.meta", key: "label_names", count: 3)
+                return "loaded"
+            } catch { return "\(error)" }
+        }
+        XCTAssertEqual(message(["cat", "dog", "ship"]), "loaded")
+        XCTAssertEqual(
+            message(["cat", "dog", "cat"]),
+            "batches.meta: bad pickle: 'label_names' names class 0 and class 2 both 'cat'")
+        XCTAssertEqual(
+            message(["cat", " ", "ship"]), "batches.meta: bad pickle: 'label_names' has an empty class name (class 1)")
+        XCTAssertThrowsError(
+            try DatasetLoader.parseClassNames(Array("a\nb\na\n".utf8), path: "batches.meta.txt", count: 3)
+        ) {
+            XCTAssertEqual(
+                "\($0)", "batches.meta.txt: bad header: names class 0 and class 2 both 'a'")
+        }
+    }
+
     /// Arrays in the other layouts NumPy writes: read-only at protocol 5 (`SHORT_BINBYTES`, `BINBYTES` instead of
     /// `BYTEARRAY8`), Fortran order (order 'F' at 5, is_fortran at 2, transposed to C order), 3-D, float32.
     func testArrayLayoutsNumPyWrote() throws {
