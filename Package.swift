@@ -33,7 +33,8 @@ let package = Package(
         .target(name: "Storage", dependencies: ["CZlib"]),
         // PNG and JPEG decoding through libpng 1.6 and libjpeg-turbo (Debian libpng-dev, libjpeg62-turbo-dev), in C so
         // that libjpeg's longjmp never crosses a Swift frame; for the ImageFolder reader.
-        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
+        .target(
+            name: "CImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
         // The core's C kernels (the direct convolution), optimised in debug builds too; see the file header.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // The core: tensors, autograd, ops, optimizers.

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 // jpeglib.h needs size_t and FILE declared first.
 #include <jpeglib.h>
 #include <jerror.h>
@@ -175,6 +176,58 @@ static int check_size(uint64_t width, uint64_t height, int channels, size_t capa
     return SSKD_IMAGE_OK;
 }
 
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/// Inflates the IDAT stream of a PNG (PNG spec §10, zlib RFC 1950) without keeping it, and refuses it when it
+/// inflates to more than a W x H image of its colour type and bit depth can fill (each row a filter byte plus its
+/// pixels, Adam7 passes bounded by 15 more bytes a row). libpng inflates whatever follows the last row when it
+/// finishes reading, so a small file could hold gigabytes of deflated data after its pixels; this bounds the
+/// work to the image's own size. Called after png_image_begin_read_from_memory has checked the header.
+static int check_idat(const uint8_t *data, size_t size, char *message, size_t message_size) {
+    if (size < 33) return SSKD_IMAGE_OK;  // libpng reports the truncation itself
+    uint64_t width = be32(data + 16), height = be32(data + 20);
+    int depth = data[24], color = data[25];
+    int samples = color == 2 ? 3 : color == 4 ? 2 : color == 6 ? 4 : 1;
+    uint64_t row = (width * (uint64_t)(samples * depth) + 7) / 8;
+    uint64_t limit = height * (row + 16) + 1024;
+    z_stream stream;
+    memset(&stream, 0, sizeof stream);
+    if (inflateInit(&stream) != Z_OK) return SSKD_IMAGE_OK;
+    uint8_t scratch[16384];
+    uint64_t produced = 0;
+    int status = Z_OK;
+    size_t at = 8;
+    while (status == Z_OK && at + 12 <= size) {
+        uint32_t length = be32(data + at);
+        if (length > size - at - 12) break;  // truncated: libpng reports it
+        if (memcmp(data + at + 4, "IDAT", 4) == 0) {
+            stream.next_in = (Bytef *)(data + at + 8);
+            stream.avail_in = length;
+            while (stream.avail_in > 0 && status == Z_OK) {
+                stream.next_out = scratch;
+                stream.avail_out = sizeof scratch;
+                status = inflate(&stream, Z_NO_FLUSH);
+                produced += sizeof scratch - stream.avail_out;
+                if (produced > limit) break;
+                if (status == Z_BUF_ERROR) status = Z_OK;  // no progress possible until more input
+                if (stream.avail_out != 0 && status == Z_OK && stream.avail_in == 0) break;
+            }
+        }
+        if (produced > limit) break;
+        at += 12 + (size_t)length;
+    }
+    inflateEnd(&stream);
+    if (produced > limit) {
+        set_message(message, message_size,
+                    "its image data inflates to more than the %llu bytes a %llu x %llu image can fill",
+                    (unsigned long long)limit, (unsigned long long)width, (unsigned long long)height);
+        return SSKD_IMAGE_CORRUPT;
+    }
+    return SSKD_IMAGE_OK;  // other zlib errors: libpng reports them
+}
+
 static int decode_png(const uint8_t *data, size_t size, int channels, uint8_t *pixels, size_t capacity,
                       uint64_t max_pixels, char *message, size_t message_size) {
     png_image image;
@@ -185,6 +238,7 @@ static int decode_png(const uint8_t *data, size_t size, int channels, uint8_t *p
         return SSKD_IMAGE_CORRUPT;
     }
     int status = check_size(image.width, image.height, channels, capacity, max_pixels, message, message_size);
+    if (status == SSKD_IMAGE_OK) status = check_idat(data, size, message, message_size);
     if (status == SSKD_IMAGE_OK && channels == 1 && (image.format & PNG_FORMAT_FLAG_COLOR)) {
         set_message(message, message_size, "color image asked for as grayscale");
         status = SSKD_IMAGE_CORRUPT;

@@ -349,6 +349,37 @@ final class ImageFolderTests: XCTestCase {
         }
     }
 
+    /// A 4 x 4 gray PNG whose one zlib stream goes on for 64 MiB of zeros after its 20 bytes of rows (64 KB on
+    /// disk): refused once the data passes what the image can fill, instead of inflating it all.
+    func testImageDataPastThePixelsIsRefused() throws {
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let body = Array(type.utf8) + data
+            let crc = body.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, UInt32($0.count))) }
+            return Fixtures.bytes([UInt32(data.count).bigEndian]) + body + Fixtures.bytes([crc.bigEndian])
+        }
+        func gray4x4(rowsThen extra: Int) -> [UInt8] {
+            let raw =
+                (0..<4).flatMap { r in [0] + (0..<4).map { UInt8(r * 4 + $0) } } + [UInt8](repeating: 0, count: extra)
+            var size = compressBound(UInt(raw.count))
+            var deflated = [UInt8](repeating: 0, count: Int(size))
+            _ = compress2(&deflated, &size, raw, UInt(raw.count), 9)
+            let side = Fixtures.bytes([UInt32(4).bigEndian])
+            return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", side + side + [8, 0, 0, 0, 0])
+                + chunk("IDAT", Array(deflated.prefix(Int(size)))) + chunk("IEND", [])
+        }
+        let fine = gray4x4(rowsThen: 0)
+        XCTAssertEqual(
+            try DatasetLoader.decodePixels(fine, path: "ok.png", height: 4, width: 4, channels: 1), Array(0..<16))
+        let bomb = gray4x4(rowsThen: 64 << 20)
+        XCTAssertLessThan(bomb.count, 100_000)
+        XCTAssertThrowsError(try DatasetLoader.decodePixels(bomb, path: "bomb.png", height: 4, width: 4, channels: 1)) {
+            XCTAssertEqual(
+                "\($0)",
+                "bomb.png: cannot read image: its image data inflates to more than the 1104 bytes a 4 x 4 image"
+                    + " can fill")
+        }
+    }
+
     func testCancellationStopsBetweenFiles() throws {
         let f = try Fixtures()
         let good = try Fixtures.png([1], width: 1, height: 1, channels: 1)
