@@ -17,6 +17,9 @@ public enum NetworkError: Error, CustomStringConvertible, Equatable {
     /// `load(_:strict:)` found missing or unexpected keys (strict only) or shape mismatches, reported together
     /// in PyTorch's `load_state_dict` wording.
     case stateDictMismatch(model: String, missing: [String], unexpected: [String], shapeMismatches: [ShapeMismatch])
+    /// A loaded tensor holds a value no trained model has: NaN or infinity, or a negative BatchNorm running
+    /// variance (`reason` names the element and value).
+    case invalidValues(model: String, key: String, reason: String)
 
     /// A tensor whose checkpoint shape differs from the model's.
     public struct ShapeMismatch: Equatable {
@@ -51,6 +54,8 @@ public enum NetworkError: Error, CustomStringConvertible, Equatable {
                         + "the shape in current model is \(formatShape(m.model)).")
             }
             return "Error(s) in loading state_dict for \(model):\n\t" + lines.joined(separator: "\n\t")
+        case .invalidValues(let model, let key, let reason):
+            return "cannot load \(key) into \(model): \(reason)"
         }
     }
 }

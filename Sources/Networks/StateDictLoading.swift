@@ -17,7 +17,9 @@ extension Model {
     /// - Parameter strict: when true, missing or unexpected keys are errors; shape mismatches always are.
     /// - Returns: the keys that were missing or unexpected (both empty after a strict load).
     /// - Throws: `NetworkError.stateDictMismatch` listing all missing keys, unexpected keys and shape
-    ///   mismatches at once, worded as PyTorch's `load_state_dict` error.
+    ///   mismatches at once, worded as PyTorch's `load_state_dict` error; `.invalidValues` for a tensor holding
+    ///   NaN or infinity, or a BatchNorm `running_var` below zero (a broken checkpoint would otherwise evaluate
+    ///   to chance with loss nan, or train to a finite-looking loss).
     @discardableResult
     public func load(_ entries: [(String, Tensor)], strict: Bool = true) throws -> IncompatibleKeys {
         let own = stateDict()
@@ -35,7 +37,23 @@ extension Model {
                 model: architecture, missing: strict ? missing : [],
                 unexpected: strict ? unexpected : [], shapeMismatches: mismatches)
         }
+        for (key, _) in own {
+            guard let g = given[key] else { continue }
+            if let reason = Self.invalidValue(g.data, variance: key.hasSuffix("running_var")) {
+                throw NetworkError.invalidValues(model: architecture, key: key, reason: reason)
+            }
+        }
         for (key, t) in own { if let g = given[key] { t.data = g.data } }
         return IncompatibleKeys(missing: missing, unexpected: unexpected)
+    }
+
+    /// What is wrong with a tensor's values, or nil: the first NaN or infinite element, or, for a variance, the
+    /// first negative one.
+    static func invalidValue(_ values: [Float], variance: Bool) -> String? {
+        if let i = values.firstIndex(where: { !$0.isFinite }) { return "element \(i) is \(values[i])" }
+        if variance, let i = values.firstIndex(where: { $0 < 0 }) {
+            return "element \(i) is \(values[i]), but a variance cannot be negative"
+        }
+        return nil
     }
 }

@@ -16,6 +16,35 @@ final class LoadTests: XCTestCase {
         XCTAssertEqual(try target.forward(x, training: false).data, try source.forward(x, training: false).data)
     }
 
+    /// NaN or infinite weights, or a negative BatchNorm running variance, are refused naming the tensor and the
+    /// element, and the model keeps its values.
+    func testBrokenValuesAreRefusedAndTheModelKept() throws {
+        let source = try Zoo.make("resnet8", channels: 1, classes: 10, seed: 1)
+        let target = try Zoo.make("resnet8", channels: 1, classes: 10, seed: 2)
+        let before = target.stateDict().map { $0.1.data }
+        func broken(_ key: String, _ index: Int, _ value: Float) -> [(String, Tensor)] {
+            source.stateDict().map { name, t in
+                guard name == key else { return (name, t) }
+                var data = t.data
+                data[index] = value
+                return (name, Tensor(shape: t.shape, data: data))
+            }
+        }
+        XCTAssertThrowsError(try target.load(broken("layer1.0.conv1.weight", 5, .nan))) {
+            XCTAssertEqual("\($0)", "cannot load layer1.0.conv1.weight into resnet8: element 5 is nan")
+        }
+        XCTAssertThrowsError(try target.load(broken("fc.bias", 0, -.infinity))) {
+            XCTAssertEqual("\($0)", "cannot load fc.bias into resnet8: element 0 is -inf")
+        }
+        XCTAssertThrowsError(try target.load(broken("bn1.running_var", 2, -0.5))) {
+            XCTAssertEqual(
+                "\($0)",
+                "cannot load bn1.running_var into resnet8: element 2 is -0.5, but a variance cannot be negative")
+        }
+        XCTAssertEqual(target.stateDict().map { $0.1.data }, before)
+        try target.load(broken("bn1.running_mean", 2, -0.5))  // a negative mean is fine
+    }
+
     func testStrictErrorListsEverythingInPyTorchWording() throws {
         let model = try Zoo.make("resnet8", channels: 1, classes: 10)
         var entries = try Zoo.make("resnet8", channels: 3, classes: 10).stateDict().filter {

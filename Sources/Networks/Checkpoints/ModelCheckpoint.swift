@@ -150,7 +150,11 @@ extension Model {
                     + " parameters; the file's metadata or the options given do not match its tensors")
         }
         let model = try Zoo.make(arch, channels: c, classes: k, widths: w, inputSize: size, initialize: false)
-        try model.load(tensors, strict: true)
+        do {
+            try model.load(tensors, strict: true)
+        } catch NetworkError.invalidValues(let arch, let key, let reason) {
+            throw NetworkError.invalidValues(model: "\(arch) from \(url.path)", key: key, reason: reason)
+        }
         if let points = meta[CheckpointKey.split], !points.isEmpty {
             try model.split(at: points.split(separator: ",").map(String.init))
         }
