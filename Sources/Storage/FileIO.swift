@@ -16,16 +16,23 @@ nonisolated(unsafe) var injectedWriteFault: (step: WriteStep, errno: Int32)?
 /// Writes `bytes` to `path` so that readers see either the old file or the complete new one: the bytes go
 /// to a temporary file in the same folder (same file system, so `rename(2)` is atomic), which is written,
 /// fsynced, closed, renamed over `path`, and then the folder is fsynced so the rename survives a crash.
-/// On any failure the temporary file is removed and the old file is untouched. An existing `path` that is a
-/// device, FIFO or symbolic link is refused before anything is written (renaming over it would destroy it).
+/// On any failure the temporary file is removed and the old file is untouched. A replaced file keeps its
+/// permission bits. Refused before anything is written: an existing `path` that is a device, FIFO or symbolic
+/// link (renaming over it would destroy it), a read-only file (no write permission bit), and a path holding a
+/// NUL character (the OS would see a shorter name). The temporary file is `.sskd-PID-N.tmp`, short whatever
+/// `path`'s length; ones a killed sskd process left in the folder are removed.
 /// - Throws: `StorageError.writeFailed(path:reason:code:)`; `reason` is the step and the OS message, e.g.
 ///   `write: No space left on device`, `rename: Is a directory`, or
 ///   `cannot create a temporary file in /a/b: Permission denied` (also `Not a directory` when a parent
 ///   of `path` is a regular file).
 public func atomicWrite<Bytes: ContiguousBytes>(_ bytes: Bytes, to path: String) throws {
+    guard !path.utf8.contains(0) else {
+        throw StorageError.writeFailed(path: path, reason: "the path holds a NUL character", code: EINVAL)
+    }
     let url = URL(fileURLWithPath: path)
     let folder = url.deletingLastPathComponent().path
-    let temporary = folder + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+    removeStaleTemporaries(in: folder)
+    let temporary = folder + "/.sskd-\(getpid())-\(UInt32.random(in: 0 ... .max)).tmp"
     func failure(_ step: WriteStep, _ code: Int32 = errno) -> StorageError {
         let prefix = step == .create ? "cannot create a temporary file in \(folder)" : step.rawValue
         return .writeFailed(path: path, reason: "\(prefix): \(String(cString: strerror(code)))", code: code)
@@ -37,7 +44,8 @@ public func atomicWrite<Bytes: ContiguousBytes>(_ bytes: Bytes, to path: String)
     }
     // Only a regular file is replaced: renaming over a device, FIFO or symbolic link would destroy it.
     var existing = stat()
-    let mode = lstat(path, &existing) == 0 ? existing.st_mode & S_IFMT : S_IFREG
+    let exists = lstat(path, &existing) == 0
+    let mode = exists ? existing.st_mode & S_IFMT : S_IFREG
     if mode != S_IFREG && mode != S_IFDIR {  // a folder fails at rename, as it always did
         let kind: String
         switch mode {
@@ -49,7 +57,14 @@ public func atomicWrite<Bytes: ContiguousBytes>(_ bytes: Bytes, to path: String)
         throw StorageError.writeFailed(
             path: path, reason: "it is \(kind); only a regular file is replaced", code: EEXIST)
     }
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    let permissions = exists && mode == S_IFREG ? existing.st_mode & 0o7777 : 0o644
+    if exists && mode == S_IFREG && permissions & 0o222 == 0 {
+        throw StorageError.writeFailed(
+            path: path,
+            reason: "it is read-only (mode \(String(permissions, radix: 8))); make it writable to replace it",
+            code: EACCES)
+    }
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
     try check(.create, fd >= 0)
     var closed = false
     defer {
@@ -66,6 +81,8 @@ public func atomicWrite<Bytes: ContiguousBytes>(_ bytes: Bytes, to path: String)
         }
         if buffer.isEmpty { try check(.write, true) }
     }
+    // The new file gets the old one's permission bits (0644 for a new file, as a umask of 022 gives).
+    _ = fchmod(fd, permissions)
     try check(.fsync, fsync(fd) == 0)
     closed = true
     let closedOK = close(fd) == 0
@@ -75,6 +92,17 @@ public func atomicWrite<Bytes: ContiguousBytes>(_ bytes: Bytes, to path: String)
     if folderFD >= 0 {
         _ = fsync(folderFD)  // best effort: makes the rename durable; not every file system allows it
         close(folderFD)
+    }
+}
+
+/// Removes the temporary files (`.sskd-PID-N.tmp`) that sskd processes no longer running left in `folder`
+/// (killed during a save); best effort, silent.
+func removeStaleTemporaries(in folder: String) {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+    for name in entries where name.hasPrefix(".sskd-") && name.hasSuffix(".tmp") {
+        let fields = name.dropFirst(6).dropLast(4).split(separator: "-")
+        guard fields.count == 2, let pid = pid_t(fields[0]), pid > 0, pid != getpid() else { continue }
+        if kill(pid, 0) != 0 && errno == ESRCH { unlink(folder + "/" + name) }
     }
 }
 

@@ -28,6 +28,39 @@ final class StorageTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["a.bin"])
     }
 
+    /// A replaced file keeps its permission bits; a read-only file, or a path holding NUL, is refused and kept;
+    /// a name of 255 bytes can be saved (the temporary name is short); a temporary file a killed process left is
+    /// removed by the next save in its folder.
+    func testModesNamesAndStaleTemporaries() throws {
+        let secret = folder + "/secret.safetensors"
+        try atomicWrite([1] as [UInt8], to: secret)
+        chmod(secret, 0o600)
+        try atomicWrite([2] as [UInt8], to: secret)
+        var info = stat()
+        stat(secret, &info)
+        XCTAssertEqual(info.st_mode & 0o7777, 0o600)
+        chmod(secret, 0o444)
+        XCTAssertThrowsError(try atomicWrite([3] as [UInt8], to: secret)) {
+            XCTAssertEqual(
+                "\($0)",
+                "cannot write \(secret): it is read-only (mode 444); make it writable to replace it"
+                    + " (any previous file is unchanged)")
+        }
+        XCTAssertEqual(try readFile(secret), [2])
+        XCTAssertThrowsError(try atomicWrite([3] as [UInt8], to: folder + "/a\u{0}b")) {
+            XCTAssertTrue("\($0)".contains("the path holds a NUL character"), "\($0)")
+        }
+        let long = folder + "/" + String(repeating: "n", count: 255)
+        try atomicWrite([4] as [UInt8], to: long)
+        XCTAssertEqual(try readFile(long), [4])
+        // A temporary file of a process that no longer runs (pid 2^22 + 7 is above Linux's pid_max default).
+        let stale = folder + "/.sskd-4194311-42.tmp"
+        FileManager.default.createFile(atPath: stale, contents: Data([9]))
+        try atomicWrite([5] as [UInt8], to: folder + "/other.bin")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale))
+        chmod(secret, 0o644)
+    }
+
     /// A full disk (ENOSPC injected at each step) keeps the old file and says so; no temporary file is left.
     func testFullDiskKeepsTheOldFile() throws {
         let path = folder + "/run.sskd"
