@@ -161,6 +161,22 @@ final class CheckpointPickleTests: XCTestCase {
         }
     }
 
+    /// 20,000 `_rebuild_from_type_v2` calls nested in each other's arguments (a 380 KB pickle; the fuzzer's
+    /// reduce-chain seed overflowed the stack): unwrapped in a loop, ending in a plain error.
+    func testNestedRebuildChainDoesNotRecurse() throws {
+        func u32(_ v: Int) -> [UInt8] { withUnsafeBytes(of: UInt32(v).littleEndian, Array.init) }
+        let n = 20_000
+        var bytes: [UInt8] = [0x80, 0x02] + Array("ctorch._tensor\n_rebuild_from_type_v2\n".utf8)
+        bytes += [0x72] + u32(0) + [0x29, 0x72] + u32(1)  // LONG_BINPUT 0, EMPTY_TUPLE, LONG_BINPUT 1
+        for k in 2..<n {  // MARK, func, None, previous args, TUPLE: (func, None, args_k-1)
+            bytes += [0x28, 0x6A] + u32(0) + [0x4E, 0x6A] + u32(k - 1) + [0x74, 0x72] + u32(k) + [0x30]
+        }
+        bytes += [0x6A] + u32(0) + [0x6A] + u32(n - 1) + [0x52, 0x2E]  // func(args_n-1): REDUCE, STOP
+        XCTAssertThrowsError(try TorchPickle.load(bytes, path: "chain")) {
+            XCTAssertTrue("\($0)".hasSuffix("_rebuild_from_type_v2 expects (func, type, args, state)"), "\($0)")
+        }
+    }
+
     func testMalformedPicklesReportTheirByteOffset() {
         assertError("80027d7100ff", "m.pth: unsupported pickle opcode 0xff at byte 5 of data.pkl")
         assertError(

@@ -105,29 +105,38 @@ enum TorchPickle {
                 }
                 return first
             case "torch._tensor._rebuild_from_type_v2":  // (func, type, args, state): a Tensor subclass
-                guard args.count >= 3, case .tuple(let inner) = args[2] else {
-                    throw PickleRejection("\(name) expects (func, type, args, state)")
-                }
-                guard case .global(let function) = args[0] else {
-                    throw PickleRejection("REDUCE of a value that is not a function")
-                }
-                if function == "collections.OrderedDict" {  // as REDUCE builds it: from a list of pairs
-                    let dict = heap.dict()
-                    guard case .dict(let d) = dict else { return dict }
-                    if case .list(let pairs)? = heap.tuples[inner].first {
-                        for case .tuple(let pair) in heap.lists[pairs] {
-                            let flat = heap.tuples[pair]
-                            guard flat.count % 2 == 0 else {
-                                throw PickleRejection("odd number of values for SETITEMS")
-                            }
-                            for i in stride(from: 0, to: flat.count, by: 2) { heap.dicts[d].set(flat[i], flat[i + 1]) }
-                        }
+                // Nested rebuilds (func itself _rebuild_from_type_v2) are unwrapped in a loop, not by recursion:
+                // a file can chain thousands of them.
+                var args = args
+                while true {
+                    guard args.count >= 3, case .tuple(let inner) = args[2] else {
+                        throw PickleRejection("\(name) expects (func, type, args, state)")
                     }
-                    return dict
+                    guard case .global(let function) = args[0] else {
+                        throw PickleRejection("REDUCE of a value that is not a function")
+                    }
+                    switch function {
+                    case "torch._tensor._rebuild_from_type_v2": args = heap.tuples[inner]
+                    case "collections.OrderedDict": return try orderedDict(heap.tuples[inner], heap: &heap)
+                    default: return try call(function, heap.tuples[inner], heap: &heap)
+                    }
                 }
-                return try call(function, heap.tuples[inner], heap: &heap)
             default: throw PickleRejection("\(name) cannot be called")
             }
+        }
+
+        /// `collections.OrderedDict(pairs)` as REDUCE builds it: a dict from the list of pairs in `args`.
+        private func orderedDict(_ args: [PickleValue], heap: inout PickleHeap<TorchObject>) throws -> PickleValue {
+            let dict = heap.dict()
+            guard case .dict(let d) = dict else { return dict }
+            if case .list(let pairs)? = args.first {
+                for case .tuple(let pair) in heap.lists[pairs] {
+                    let flat = heap.tuples[pair]
+                    guard flat.count % 2 == 0 else { throw PickleRejection("odd number of values for SETITEMS") }
+                    for i in stride(from: 0, to: flat.count, by: 2) { heap.dicts[d].set(flat[i], flat[i + 1]) }
+                }
+            }
+            return dict
         }
 
         /// `torch.save`'s persistent id: `('storage', storage_type, key, location, numel)`, and in the legacy
