@@ -10,7 +10,6 @@ import Tensors
 extension Session {
     /// Registers every engine command (data, models, training, distillation, plots).
     func registerEngineCommands() {
-        Cancellation.isRequested = { interruptFlag != 0 || terminationSignal != 0 }
         registerDataAndModelCommands()
         registerPredictCommand()
         registerTrainingCommands()
@@ -308,7 +307,8 @@ extension Session {
                 let result: Evaluation
                 do {
                     result = try Distillation.evaluate(
-                        object.model, data: data.splits, split: split, batchSize: max(64, session.options.batch))
+                        object.model, data: data.splits, split: split, batchSize: max(64, session.options.batch),
+                        cancellation: session.cancellation)
                 } catch { throw session.engineError(inv, error, at: "model") }
                 session.print(
                     session.workspace.name(of: object, in: session) + " "

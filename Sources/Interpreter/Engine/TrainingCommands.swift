@@ -89,19 +89,22 @@ extension Session {
         }
     }
 
-    /// Runs a training body with a session observer, files its records, reports divergence as an error.
+    /// Runs a training body with a run context (the session's observer and Ctrl-C, the command text, the model's
+    /// name), files its records, reports divergence as an error.
     /// The teacher is first checked against `data` (`warnIfDataDiffers`); the student records `data` as what it was
     /// trained on (what `save` writes as its normalisation).
     func train(
         _ inv: Invocation, model: ModelObject, label: String, teacher: ModelObject? = nil, data: DataObject,
-        _ body: (SessionObserver, String) throws -> [RunRecord]
+        _ body: (RunContext) throws -> [RunRecord]
     ) throws -> Value {
         if let teacher { warnIfDataDiffers(teacher, data) }
         let observer = SessionObserver(self)
         defer { observer.finish() }
-        let name = workspace.name(of: model, in: self)
+        let context = RunContext(
+            observer: observer, cancellation: cancellation, command: commandText(inv),
+            modelName: workspace.name(of: model, in: self))
         let records: [RunRecord]
-        do { records = try body(observer, name) } catch let e as InterpreterError { throw e } catch {
+        do { records = try body(context) } catch let e as InterpreterError { throw e } catch {
             throw engineError(inv, error)
         }
         model.records += records
@@ -320,12 +323,11 @@ extension Session {
                 return try session.train(
                     inv, model: s.owner, label: "mimic", teacher: t.owner,
                     data: data
-                ) { observer, name in
+                ) { context in
                     let (record, alignment) = try SSKD.mimic(
                         student: s.owner.model, stage: k, teacher: t.owner.model, teacherStage: tk,
                         data: data.splits, config: config, adapter: s.owner.alignments[k]?.adapter,
-                        pool: try inv.bool("pool"), observer: observer,
-                        command: session.commandText(inv), modelName: name)
+                        pool: try inv.bool("pool"), context: context)
                     s.owner.alignments[k] = alignment
                     s.owner.mimicTeacher = t.owner
                     if s.owner.distanceBefore[k] == nil { s.owner.distanceBefore[k] = record.distanceBefore }
@@ -379,12 +381,12 @@ extension Session {
                         throw inv.error("budget= sizes a whole model's training, not a head's", at: "budget")
                     }
                     let teacher = try session.headTeacher(inv, student: owner, teacher: owner.mimicTeacher)
-                    return try session.train(inv, model: owner, label: "head", data: data) { observer, name in
+                    return try session.train(inv, model: owner, label: "head", data: data) { context in
                         [
                             try SSKD.trainHead(
                                 student: owner.model, teacher: teacher?.model, fromTeacher: teacher != nil,
                                 data: data.splits,
-                                config: config, observer: observer, command: session.commandText(inv), modelName: name)
+                                config: config, context: context)
                         ]
                     }
                 }
@@ -396,11 +398,10 @@ extension Session {
                         try Baselines.scratchCost(owner.model, data: data.splits, config: config)
                     }
                 }
-                return try session.train(inv, model: owner, label: "train", data: data) { observer, name in
+                return try session.train(inv, model: owner, label: "train", data: data) { context in
                     [
                         try Baselines.scratch(
-                            owner.model, data: data.splits, config: config, observer: observer,
-                            command: session.commandText(inv), modelName: name)
+                            owner.model, data: data.splits, config: config, context: context)
                     ]
                 }
             })
@@ -465,12 +466,11 @@ extension Session {
                 try session.checkFits(s, data, inv, at: "student")
                 try session.checkFits(t, data, inv, at: "teacher")
                 let headFrom = try session.headTeacher(inv, student: s, teacher: t)
-                let result = try session.train(inv, model: s, label: "sskd", teacher: t, data: data) { observer, name in
-                    let (records, table, alignments) = try SSKD.recipe(
+                let result = try session.train(inv, model: s, label: "sskd", teacher: t, data: data) { context in
+                    let (records, alignments) = try SSKD.recipe(
                         student: s.model, teacher: t.model, data: data.splits, stageConfig: stage,
                         headConfig: head, pool: try inv.bool("pool"), headFrom: headFrom?.model,
-                        finetune: finetune, observer: observer,
-                        command: session.commandText(inv), modelName: name)
+                        finetune: finetune, context: context)
                     for r in records {
                         if let k = r.stage, s.distanceBefore[k] == nil { s.distanceBefore[k] = r.distanceBefore }
                     }
@@ -479,7 +479,7 @@ extension Session {
                     for r in records where r.stage != nil {
                         session.warnIfFartherFromTeacher(r, learningRate: stage.learningRate)
                     }
-                    session.print(table)
+                    session.print(SSKD.stageTable(records))
                     return records
                 }
                 return result
@@ -527,13 +527,12 @@ extension Session {
                         try inv.double("alpha"),
                         try inv.double("T") * inv.double("T"))
                         + (unlabelled ? "; unlabelled images: soft term only" : ""))
-                return try session.train(inv, model: s, label: "kd", teacher: t, data: data) { observer, name in
+                return try session.train(inv, model: s, label: "kd", teacher: t, data: data) { context in
                     [
                         try Baselines.kd(
                             student: s.model, teacher: t.model, temperature: Float(try inv.double("T")),
                             alpha: Float(try inv.double("alpha")),
-                            data: data.splits, config: config, unlabelled: unlabelled, observer: observer,
-                            command: session.commandText(inv), modelName: name)
+                            data: data.splits, config: config, unlabelled: unlabelled, context: context)
                     ]
                 }
             })
@@ -575,14 +574,13 @@ extension Session {
                 hintConfig.learningRate = Float(try inv.double("hint_lr"))
                 try session.check(hintConfig, inv, names: ["lr": "hint_lr"])
                 let budget = inv.has("budget") ? try session.budgetMACs(inv) : nil
-                return try session.train(inv, model: s, label: "fitnet", teacher: t, data: data) { observer, name in
+                return try session.train(inv, model: s, label: "fitnet", teacher: t, data: data) { context in
                     try Baselines.fitnet(
                         student: s.model, teacher: t.model, hintStage: hint - 1, hintEpochs: try inv.int("hint_epochs"),
                         hintConfig: hintConfig, temperature: Float(try inv.double("T")),
                         alpha: Float(try inv.double("alpha")),
                         pool: try inv.bool("pool"), data: data.splits, config: config, budget: budget,
-                        observer: observer,
-                        command: session.commandText(inv), modelName: name)
+                        context: context)
                 }
             })
 
@@ -610,11 +608,11 @@ extension Session {
                         try Baselines.atCost(student: s.model, teacher: t.model, data: data.splits, config: config)
                     }
                 }
-                return try session.train(inv, model: s, label: "at", teacher: t, data: data) { observer, name in
+                return try session.train(inv, model: s, label: "at", teacher: t, data: data) { context in
                     [
                         try Baselines.attentionTransfer(
                             student: s.model, teacher: t.model, beta: Float(try inv.double("beta")), data: data.splits,
-                            config: config, observer: observer, command: session.commandText(inv), modelName: name)
+                            config: config, context: context)
                     ]
                 }
             })
@@ -646,7 +644,10 @@ extension Session {
                     switch inv.value("baseline") {
                     case .object(let m as ModelObject):
                         let e: Evaluation
-                        do { e = try Distillation.evaluate(m.model, data: data.splits, split: split) } catch {
+                        do {
+                            e = try Distillation.evaluate(
+                                m.model, data: data.splits, split: split, cancellation: session.cancellation)
+                        } catch {
                             throw session.engineError(inv, error, at: "baseline")
                         }
                         baseline = (session.workspace.name(of: m, in: session), e.top1)
@@ -669,7 +670,7 @@ extension Session {
                 do {
                     report = try GapReport.measure(
                         student: s.model, teacher: t.model, data: data.splits, split: split, baseline: baseline,
-                        alignments: s.alignments)
+                        alignments: s.alignments, cancellation: session.cancellation)
                 } catch { throw session.engineError(inv, error) }
                 session.workspace.lastGap = (s, report)
                 if split == .test {
@@ -719,7 +720,10 @@ extension Session {
                     try session.checkFits(m, data, inv, at: "models")
                     session.warnIfDataDiffers(m, data)
                     let e: Evaluation
-                    do { e = try Distillation.evaluate(m.model, data: data.splits, split: .test) } catch {
+                    do {
+                        e = try Distillation.evaluate(
+                            m.model, data: data.splits, split: .test, cancellation: session.cancellation)
+                    } catch {
                         throw session.engineError(inv, error)
                     }
                     m.lastEvaluation = e
