@@ -45,7 +45,7 @@ let package = Package(
         // SSKD mimic/freeze/head, KD, FitNets, AT, metrics, run records.
         .target(name: "Distillation", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
         // gnuplot pipe and notebooks.
-        .target(name: "Plotting", dependencies: ["Tensors", "Storage"]),
+        .target(name: "Plotting", dependencies: ["Storage"]),
         // The sskd command language: lexer, parser, commands, REPL.
         .target(name: "Interpreter", dependencies: ["Tensors", "Networks", "Datasets", "Distillation", "Plotting", "Storage", "CReadline"]),
         .executableTarget(name: "sskd", dependencies: [
