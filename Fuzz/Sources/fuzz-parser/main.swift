@@ -1,9 +1,10 @@
+import EngineCommands
 import FuzzSupport
-import Interpreter
+import Language
 
 /// The command language's lexer and parser (not execution) on arbitrary UTF-8 text, with sskd's real
 /// command names so command calls and their options are parsed as in a session.
-private let commandNames = Set(Session.standard(engine: true).commands.names)
+private let commandNames = Set(Session.withEngine().commands.names)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func testOneInput(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {

@@ -1,5 +1,6 @@
 import Distillation
 import Foundation
+import Language
 
 // The console side of a training run: the session's `TrainingObserver` (a live progress bar on standard error
 // when it is a terminal, report lines into the session's output) and the wording of every training event.
@@ -52,7 +53,7 @@ final class SessionObserver: TrainingObserver {
 
 extension Session {
     /// Ctrl-C (and a termination signal) as the training and evaluation loops poll it.
-    var cancellation: Cancellation { Cancellation { [unowned self] in self.interruptRequested } }
+    var cancellation: Cancellation { Cancellation { Session.stopRequested } }
 }
 
 extension BatchProgress {

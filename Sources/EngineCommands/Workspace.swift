@@ -1,13 +1,14 @@
 import Datasets
 import Distillation
 import Foundation
+import Language
 import Networks
 import Plotting
 import Tensors
 
 /// The engine state of one session: the current data set, every training run, the last gap measured,
 /// the gnuplot process and the notebook being written.
-final class Workspace {
+final class Workspace: SessionState {
     /// The data set of the last `data` command (training commands use it unless given `data=`).
     var data: DataObject?
     /// Every training run of the session, in order (what `plot acc` and `runs` show).
@@ -23,6 +24,8 @@ final class Workspace {
     /// Where `--notebook` / `notebook save` puts plot images: the writer and the images per cell number.
     var notebook: NotebookWriter?
     var images: [Int: [URL]] = [:]
+
+    init() {}
 
     /// The data a command works on: its `data=` option, else the session's current data set.
     func data(_ inv: Invocation) throws -> DataObject {
