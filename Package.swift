@@ -1,7 +1,9 @@
 // swift-tools-version:6.0
 // sskd — Stage-by-Stage Knowledge Distillation (Gao et al., arXiv 1812.01819) in Swift.
 // Targets are layered: Storage (files, zip) and Tensors <- Networks, Datasets, Plotting; Networks + Datasets
-// <- Distillation; everything <- Interpreter <- sskd. The libFuzzer targets live in their own package, Fuzz/.
+// <- Distillation; everything <- EngineCommands <- sskd. The command language (Language) imports none of the
+// numeric targets: EngineCommands adds the engine's commands to its sessions. The libFuzzer targets live in their
+// own package, Fuzz/.
 import PackageDescription
 
 // The numeric targets are optimised in debug builds too, so that `swift test` trains real models in
@@ -17,7 +19,7 @@ let package = Package(
     products: [
         .executable(name: "sskd", targets: ["sskd"]),
         // For the libFuzzer package in Fuzz/ (a package can only depend on another package's products).
-        .library(name: "SSKDReaders", targets: ["Storage", "Networks", "Datasets", "Interpreter"]),
+        .library(name: "SSKDReaders", targets: ["Storage", "Networks", "Datasets", "Language", "EngineCommands"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,11 +48,15 @@ let package = Package(
         // SSKD mimic/freeze/head, KD, FitNets, AT, metrics, run records.
         .target(name: "Distillation", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
         // gnuplot pipe and notebooks.
-        .target(name: "Plotting", dependencies: ["Tensors", "Storage"]),
-        // The sskd command language: lexer, parser, commands, REPL.
-        .target(name: "Interpreter", dependencies: ["Tensors", "Networks", "Datasets", "Distillation", "Plotting", "Storage", "CReadline"]),
+        .target(name: "Plotting", dependencies: ["Storage"]),
+        // The sskd command language: lexer, parser, evaluator, command declarations, help, completion, REPL.
+        .target(name: "Language", dependencies: ["Storage", "CReadline"]),
+        // The engine's commands (data, model, mimic, train, sskd, kd, plot, ...) and the session's workspace.
+        .target(
+            name: "EngineCommands",
+            dependencies: ["Language", "Tensors", "Networks", "Datasets", "Distillation", "Plotting", "Storage"]),
         .executableTarget(name: "sskd", dependencies: [
-            "Interpreter", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Language", "EngineCommands", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .executableTarget(name: "sskd-bench", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
@@ -64,7 +70,7 @@ let package = Package(
             name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"], resources: [.copy("PickleFixtures")]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
-        .testTarget(name: "InterpreterTests", dependencies: ["Interpreter", "TestSupport"], resources: [.copy("Golden"), .copy("EngineGolden")]),
+        .testTarget(name: "InterpreterTests", dependencies: ["Language", "EngineCommands", "TestSupport"], resources: [.copy("Golden"), .copy("EngineGolden")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,16 +1,6 @@
 import Networks
 import Tensors
 
-/// How long loops outside the training loop (evaluation, feature metrics, the gap report) learn that the
-/// user pressed Ctrl-C: the REPL sets `isRequested` to read its interrupt flag; they then throw
-/// `DistillationError.interrupted` between batches.
-public enum Cancellation {
-    nonisolated(unsafe) public static var isRequested: () -> Bool = { false }
-
-    /// Throws `DistillationError.interrupted` when a stop was requested.
-    static func check() throws { if isRequested() { throw DistillationError.interrupted } }
-}
-
 /// Errors of the training and distillation commands, each naming the model, stage or option at fault.
 public enum DistillationError: Error, CustomStringConvertible, Equatable {
     /// Every parameter the command would train is frozen.
@@ -23,7 +13,7 @@ public enum DistillationError: Error, CustomStringConvertible, Equatable {
     case invalidOption(name: String, reason: String)
     /// The data split needed is empty.
     case emptySplit(String)
-    /// `Cancellation.isRequested` turned true (Ctrl-C) during an evaluation.
+    /// The caller's `Cancellation` asked to stop (Ctrl-C) during an evaluation or a cache's building.
     case interrupted
 
     public var description: String {

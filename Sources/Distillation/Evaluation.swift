@@ -64,20 +64,31 @@ public struct Evaluation {
     }
 }
 
-/// Evaluates `model` in eval mode, without gradients, on `split`.
-/// - Throws: `DistillationError.emptySplit`, `TensorError` when the data do not fit the model.
-public func evaluate(_ model: Model, data: DataSplits, split: DataSplits.Split, batchSize: Int = 256) throws
-    -> Evaluation
-{
-    try evaluate(data: data, split: split, batchSize: batchSize) { try model.forward($0.images, training: false) }
+/// Images per forward pass of every evaluation loop: validation, the feature distance, feature caches,
+/// predictions and the gap report. One value for all, so that a cache of a split's first images holds whole
+/// batches of the loop that reads it.
+public let evaluationBatchSize = 256
+
+/// Evaluates `model` in eval mode, without gradients, on `split` (logits `[N, K]`).
+/// - Parameter cancellation: polled between batches (default: never stops).
+/// - Throws: `DistillationError.emptySplit`, `.interrupted` when `cancellation` asks to stop, `TensorError`
+///   when the data do not fit the model.
+public func evaluate(
+    _ model: Model, data: DataSplits, split: DataSplits.Split, batchSize: Int = evaluationBatchSize,
+    cancellation: Cancellation = .never
+) throws -> Evaluation {
+    try evaluate(data: data, split: split, batchSize: batchSize, cancellation: cancellation) {
+        try model.forward($0.images, training: false)
+    }
 }
 
 /// Evaluates the logits `[n, classes]` that `logits` gives for each batch of `split` (in order, no gradients):
 /// what `evaluate(_:data:split:)` does with a whole model, and SSKD's head does on cached backbone features.
-/// - Throws: `DistillationError.emptySplit`, `.interrupted` on Ctrl-C, errors of `logits`.
-func evaluate(data: DataSplits, split: DataSplits.Split, batchSize: Int = 256, logits: (Batch) throws -> Tensor) throws
-    -> Evaluation
-{
+/// - Throws: `DistillationError.emptySplit`, `.interrupted` when `cancellation` asks to stop, errors of `logits`.
+func evaluate(
+    data: DataSplits, split: DataSplits.Split, batchSize: Int = evaluationBatchSize, cancellation: Cancellation,
+    logits: (Batch) throws -> Tensor
+) throws -> Evaluation {
     let set = data.dataset(split)
     guard set.count > 0 else { throw DistillationError.emptySplit(split.rawValue) }
     var predictions: [Int] = []
@@ -86,7 +97,7 @@ func evaluate(data: DataSplits, split: DataSplits.Split, batchSize: Int = 256, l
     var lossSum = 0.0
     try withNoGrad {
         for batch in try data.batches(split, batchSize: batchSize, shuffle: false) {
-            try Cancellation.check()
+            try cancellation.check()
             let y = try logits(batch)
             let k = min(5, y.shape[1])
             let top = try y.topK(k)

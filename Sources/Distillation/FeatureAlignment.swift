@@ -146,17 +146,20 @@ struct FeatureDistance {
 
 /// Measures `FeatureMetrics` for student stage `s` against teacher stage `t` on `split`, in eval mode without
 /// gradients, on the split's first `limit` images (rounded up to whole batches) or all of them.
-/// - Throws: `DistillationError.emptySplit`, alignment errors, `TensorError` when data do not fit.
+/// `cancellation` is polled between batches (default: never stops).
+/// - Throws: `DistillationError.emptySplit`, `.interrupted` when `cancellation` asks to stop, alignment errors,
+///   `TensorError` when data do not fit.
 public func featureMetrics(
     student: Model, stage s: Int, teacher: Model, stage t: Int, alignment: FeatureAlignment,
-    data: DataSplits, split: DataSplits.Split, batchSize: Int = 256, limit: Int? = nil
+    data: DataSplits, split: DataSplits.Split, batchSize: Int = evaluationBatchSize, limit: Int? = nil,
+    cancellation: Cancellation = .never
 ) throws -> FeatureMetrics {
     guard data.dataset(split).count > 0 else { throw DistillationError.emptySplit(split.rawValue) }
     var acc = FeatureDistance()
     try withNoGrad {
         for batch in try data.batches(split, batchSize: batchSize, shuffle: false) {
             if let limit, acc.images >= limit { break }
-            try Cancellation.check()
+            try cancellation.check()
             let fs = try alignment.student(
                 try student.forward(batch.images, throughStage: s, training: false), training: false)
             let ft = try alignment.teacher(try teacher.forward(batch.images, throughStage: t, training: false))

@@ -62,10 +62,12 @@ final class FeatureCache {
     ///   - budget: bytes still available (``memoryBudget`` minus what other caches of the command took).
     ///   - maxImages: keep only the first images, whole batches of `batchSize` until at least this many (what a
     ///     loop over the same batches that stops once it has seen `maxImages` reads).
-    /// - Throws: errors of `compute`; `DistillationError.interrupted` when Ctrl-C is pressed meanwhile.
+    ///   - cancellation: polled between batches.
+    /// - Throws: errors of `compute`; `DistillationError.interrupted` when `cancellation` asks to stop meanwhile.
     static func build(
         _ data: DataSplits, split: DataSplits.Split = .train, images: TrainImages = .all, budget: Int,
-        batchSize: Int = 256, maxImages: Int? = nil, _ compute: (Tensor) throws -> Tensor
+        batchSize: Int = evaluationBatchSize, maxImages: Int? = nil, cancellation: Cancellation = .never,
+        _ compute: (Tensor) throws -> Tensor
     ) throws -> FeatureCache? {
         let set = data.dataset(split)
         guard split != .train || data.augmentation == .none, set.count > 0 else { return nil }
@@ -86,7 +88,7 @@ final class FeatureCache {
         try withNoGrad {
             for (number, batch) in batches.enumerated() {
                 if number == batchCount { break }
-                try Cancellation.check()
+                try cancellation.check()
                 let y = try compute(batch.images)
                 let n = batch.indices.count
                 precondition(y.shape.first == n && y.count % max(n, 1) == 0, "feature rows must match the batch")

@@ -51,13 +51,16 @@ public struct GapReport {
 
     /// Measures the gap on `split`. `alignments[k]`, when given, maps student stage k to the teacher's (adapters kept
     /// from mimic runs); otherwise stages whose shapes differ are reported as not comparable.
-    /// - Throws: `DistillationError` for empty splits or differing class counts; `TensorError` when data do not fit.
+    /// `cancellation` is polled between batches of every pass (default: never stops).
+    /// - Throws: `DistillationError` for empty splits or differing class counts, `.interrupted` when
+    ///   `cancellation` asks to stop; `TensorError` when data do not fit.
     public static func measure(
         student: Model, teacher: Model, data: DataSplits, split: DataSplits.Split = .test,
-        baseline: (name: String, top1: Double)? = nil, alignments: [Int: FeatureAlignment] = [:]
+        baseline: (name: String, top1: Double)? = nil, alignments: [Int: FeatureAlignment] = [:],
+        cancellation: Cancellation = .never
     ) throws -> GapReport {
-        let es = try evaluate(student, data: data, split: split)
-        let et = try evaluate(teacher, data: data, split: split)
+        let es = try evaluate(student, data: data, split: split, cancellation: cancellation)
+        let et = try evaluate(teacher, data: data, split: split, cancellation: cancellation)
         let agree =
             100 * Double(zip(es.predictions, et.predictions).filter { $0 == $1 }.count) / Double(max(es.count, 1))
         let probe = try data.batches(split, batchSize: 2, shuffle: false).batch(0).images
@@ -74,7 +77,7 @@ public struct GapReport {
                 try alignment.map {
                     try featureMetrics(
                         student: student, stage: k, teacher: teacher, stage: k, alignment: $0,
-                        data: data, split: split)
+                        data: data, split: split, cancellation: cancellation)
                 })
         }
         var headTop1: Double?
@@ -85,8 +88,8 @@ public struct GapReport {
             var right = 0
             var total = 0
             try withNoGrad {
-                for batch in try data.batches(split, batchSize: 256, shuffle: false) {
-                    try Cancellation.check()
+                for batch in try data.batches(split, batchSize: evaluationBatchSize, shuffle: false) {
+                    try cancellation.check()
                     let f = try student.forward(batch.images, throughStage: last, training: false)
                     let p = try teacher.forwardHead(f, training: false).argmax(axis: 1)
                     right += zip(p, batch.labels).filter { $0 == $1 }.count

@@ -30,12 +30,14 @@ public struct Predictions {
 
 /// Runs `model` in eval mode, without gradients, over every image of `split` in the split's order, batched,
 /// without augmentation (train images included when unlabelled), and keeps the logits.
-/// - Parameter batchSize: images per forward pass (at least 1).
-/// - Throws: `DistillationError.emptySplit`, `.interrupted` on Ctrl-C (checked between batches; nothing is
+/// - Parameters:
+///   - batchSize: images per forward pass (at least 1).
+///   - cancellation: polled between batches (default: never stops).
+/// - Throws: `DistillationError.emptySplit`, `.interrupted` when `cancellation` asks to stop (nothing is
 ///   returned), `TensorError` when the data do not fit the model or it does not give `[B, K]` logits.
 public func predict(
-    _ model: Model, data: DataSplits, split: DataSplits.Split,
-    batchSize: Int = 256
+    _ model: Model, data: DataSplits, split: DataSplits.Split, batchSize: Int = evaluationBatchSize,
+    cancellation: Cancellation = .never
 ) throws -> Predictions {
     let set = data.dataset(split)
     guard set.count > 0 else { throw DistillationError.emptySplit(split.rawValue) }
@@ -47,7 +49,7 @@ public func predict(
     logits.reserveCapacity(set.count * 10)
     try withNoGrad {
         for batch in try data.batches(split, batchSize: max(1, batchSize), shuffle: false, images: .all) {
-            try Cancellation.check()
+            try cancellation.check()
             let y = try model.forward(batch.images, training: false)
             guard y.rank == 2, y.shape[0] == batch.labels.count, y.shape[1] >= 1,
                 classes == 0 || y.shape[1] == classes

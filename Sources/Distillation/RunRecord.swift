@@ -84,20 +84,6 @@ public final class RunRecord: Codable {
         hyperParameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
     }
 
-    /// One report line for epoch `e`: `[kd] epoch 2/5  loss 0.4123  val top-1 88.20%  2310 img/s  41.0s`.
-    public func epochLine(_ e: Epoch, of total: Int? = nil, imagesPerSecond: Double? = nil) -> String {
-        var parts = [
-            "[\(name)] epoch \(e.epoch)" + (total.map { "/\($0)" } ?? ""),
-            String(format: abs(e.trainLoss) < 1e5 ? "loss %.4f" : "loss %.4g", e.trainLoss),
-        ]
-        if let top1 = e.top1 { parts.append(String(format: "%@ top-1 %.2f%%", validationSplit, top1)) }
-        if let d = e.featureDistance { parts.append(String(format: "%@ distance %.4f", validationSplit, d)) }
-        if let c = e.cosine { parts.append(String(format: "cosine %.4f", c)) }
-        if let rate = imagesPerSecond { parts.append(String(format: "%.0f img/s", rate)) }
-        parts.append(String(format: "%.1fs", e.seconds))
-        return parts.joined(separator: "  ")
-    }
-
     /// The record as pretty-printed JSON (keys sorted).
     /// - Throws: `EncodingError` only for non-finite numbers, which the training loop never stores.
     public func json() throws -> String {

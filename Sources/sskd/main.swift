@@ -2,8 +2,9 @@
 // `-c` commands or piped input. Exit codes: 64 usage, 65 syntax error, 70 runtime error (sysexits.h), 143 SIGTERM
 // in script modes (stopped after the current batch or write).
 import ArgumentParser
+import EngineCommands
 import Foundation
-import Interpreter
+import Language
 
 struct SSKD: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,7 +50,8 @@ struct SSKD: ParsableCommand {
         {
             throw ValidationError("unknown option '\(bad)'")
         }
-        let session = Session.standard()
+        let session = Session.standard()  // the language
+        session.installEngine()  // and the engine's commands
         session.echo = echo
         session.keepGoing = keepGoing
         for (name, value) in [

@@ -61,7 +61,7 @@ final class ComputeTests: XCTestCase {
         config.batchSize = 64
         config.steps = 10  // 400 images: 7 batches per epoch, so 2 epochs, the second partial
         let r = try Baselines.scratch(
-            model, data: d, config: config, observer: TestObserver(), command: "train", modelName: "m")
+            model, data: d, config: config, context: TestObserver().context(command: "train", modelName: "m"))
         XCTAssertEqual(r.steps.count, 10)
         XCTAssertEqual(r.epochs.count, 2)
         let visits = 400 + 3 * 64
@@ -88,7 +88,7 @@ final class ComputeTests: XCTestCase {
         config.learningRate = 0.01
         let (r, alignment) = try SSKD.mimic(
             student: student, stage: 1, teacher: teacher, teacherStage: 1, data: d, config: config,
-            observer: TestObserver(), command: "mimic", modelName: "s")
+            context: TestObserver().context(command: "mimic", modelName: "s"))
         let t = try unitMACs(teacher)
         let s = try unitMACs(student)
         let tStages = teacher.stages
@@ -123,8 +123,10 @@ final class ComputeTests: XCTestCase {
         config.batchSize = 50
         config.epochs = 2
         let r = try Baselines.kd(
-            student: student, teacher: teacher, data: d, config: config, observer: TestObserver(), command: "kd",
-            modelName: "s")
+            student: student, teacher: teacher, data: d, config: config,
+            context: TestObserver().context(
+                command: "kd",
+                modelName: "s"))
         XCTAssertEqual(r.hyperParameters["cached"], "teacher logits")
         XCTAssertEqual(r.compute.caches, 400 * (try unitMACs(teacher).reduce(0, +)))
         XCTAssertEqual(r.compute.teacher, 0)
@@ -134,8 +136,10 @@ final class ComputeTests: XCTestCase {
         // One epoch visits each image once: recomputing costs no more than caching, so nothing is cached.
         config.epochs = 1
         let once = try Baselines.kd(
-            student: student, teacher: teacher, data: d, config: config, observer: TestObserver(), command: "kd",
-            modelName: "s")
+            student: student, teacher: teacher, data: d, config: config,
+            context: TestObserver().context(
+                command: "kd",
+                modelName: "s"))
         XCTAssertNil(once.hyperParameters["cached"])
         XCTAssertEqual(once.compute.teacher, 400 * (try unitMACs(teacher).reduce(0, +)))
     }
@@ -156,8 +160,8 @@ final class ComputeTests: XCTestCase {
             config.steps = 3
             config.seed = seed
             return try Baselines.scratch(
-                try cnn([8, 16], seed: 1), data: d, config: config, observer: TestObserver(),
-                command: "train", modelName: "m"
+                try cnn([8, 16], seed: 1), data: d, config: config,
+                context: TestObserver().context(command: "train", modelName: "m")
             ).steps.map(\.loss)
         }
         let a = try firstLosses(1)
@@ -177,20 +181,21 @@ final class ComputeTests: XCTestCase {
         // Label losses throw on a label of -1, so any unlabelled image in their batches would end these runs in an
         // error; their step counts show which images they saw.
         let scratch = try Baselines.scratch(
-            try cnn([8, 16], seed: 2), data: d, config: config, observer: TestObserver(), command: "t", modelName: "s")
+            try cnn([8, 16], seed: 2), data: d, config: config,
+            context: TestObserver().context(command: "t", modelName: "s"))
         XCTAssertEqual(scratch.steps.count, 2 * 2, "40 labelled images in batches of 20, two epochs")
         let kd = try Baselines.kd(
-            student: try cnn([8, 16], seed: 2), teacher: teacher, data: d, config: config, observer: TestObserver(),
-            command: "kd", modelName: "s")
+            student: try cnn([8, 16], seed: 2), teacher: teacher, data: d, config: config,
+            context: TestObserver().context(command: "kd", modelName: "s"))
         XCTAssertEqual(kd.steps.count, 4)
         let kdAll = try Baselines.kd(
             student: try cnn([8, 16], seed: 2), teacher: teacher, data: d, config: config, unlabelled: true,
-            observer: TestObserver(), command: "kd", modelName: "s")
+            context: TestObserver().context(command: "kd", modelName: "s"))
         XCTAssertEqual(kdAll.steps.count, 2 * 20, "unlabelled=true sees all 400 images")
         let student = try cnn([8, 16], seed: 2)
-        let (records, _, _) = try SSKD.recipe(
+        let (records, _) = try SSKD.recipe(
             student: student, teacher: teacher, data: d, stageConfig: config, headConfig: config,
-            observer: TestObserver(), command: "sskd", modelName: "s")
+            context: TestObserver().context(command: "sskd", modelName: "s"))
         XCTAssertEqual(
             records.map { $0.steps.count }, [40, 40, 4], "mimic uses every image, the head only the labelled ones")
         XCTAssertThrowsError(

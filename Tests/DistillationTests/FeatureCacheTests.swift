@@ -39,7 +39,7 @@ final class FeatureCacheTests: XCTestCase {
         config.seed = 5
         let (record, _) = try SSKD.mimic(
             student: student, stage: 1, teacher: teacher, teacherStage: 1, data: try data(augmentation: augmentation),
-            config: config, observer: TestObserver(), command: "mimic", modelName: "student")
+            config: config, context: TestObserver().context(command: "mimic", modelName: "student"))
         return (record, student.stateDict().first { $0.0 == "layer2.0.weight" }!.1.data)
     }
 
@@ -85,8 +85,8 @@ final class FeatureCacheTests: XCTestCase {
             config.epochs = 2
             config.seed = 9
             return try SSKD.trainHead(
-                student: student, teacher: teacher, data: try data(), config: config, observer: TestObserver(),
-                command: "train", modelName: "student")
+                student: student, teacher: teacher, data: try data(), config: config,
+                context: TestObserver().context(command: "train", modelName: "student"))
         }
         let cached = try run(2 << 30)
         let plain = try run(0)

@@ -5,14 +5,24 @@ import XCTest
 
 @testable import Distillation
 
-/// A silent observer that can ask to stop after a number of batches.
+/// A silent observer that keeps the events it receives and can ask to stop after a number of batches.
 final class TestObserver: TrainingObserver {
-    var lines: [String] = []
+    var epochs: [EpochProgress] = []
+    var stopped: [RunRecord] = []
     var batches = 0
     var stopAfter: Int?
     func batchEnded(_ progress: BatchProgress) { batches += 1 }
-    func report(_ line: String) { lines.append(line) }
+    func epochEnded(_ progress: EpochProgress) { epochs.append(progress) }
+    func runStopped(_ record: RunRecord) { stopped.append(record) }
+    func budgetShared(_ share: BudgetShare) {}
     var shouldStop: Bool { stopAfter.map { batches >= $0 } ?? false }
+
+    /// A run context reporting here, cancelled once `shouldStop`.
+    func context(command: String, modelName: String) -> RunContext {
+        RunContext(
+            observer: self, cancellation: Cancellation { [unowned self] in self.shouldStop }, command: command,
+            modelName: modelName)
+    }
 }
 
 /// SSKD and the baselines on a small real Fashion-MNIST slice (the Debian package is installed by scripts/setup).
@@ -44,7 +54,7 @@ final class SSKDTests: XCTestCase {
         config.schedule = .constant
         let (record, _) = try SSKD.mimic(
             student: student, stage: 0, teacher: teacher, teacherStage: 0, data: data, config: config,
-            observer: TestObserver(), command: "mimic", modelName: "student")
+            context: TestObserver().context(command: "mimic", modelName: "student"))
         XCTAssertEqual(record.steps.count, 1)
         let batch = try data.batches(.train, batchSize: 100, shuffle: false).batch(0)
         let after = try withNoGrad {
@@ -68,7 +78,7 @@ final class SSKDTests: XCTestCase {
         config.batchSize = 50
         _ = try SSKD.mimic(
             student: student, stage: 1, teacher: teacher, teacherStage: 1, data: data, config: config,
-            observer: TestObserver(), command: "mimic", modelName: "student")
+            context: TestObserver().context(command: "mimic", modelName: "student"))
         XCTAssertEqual(snapshot(teacher.stateDict()), teacherBefore)
         XCTAssertEqual(snapshot(student.stateDict().filter { $0.0.hasPrefix("layer1.") }), frozenBefore)
         let stage2After = snapshot(student.stateDict().filter { $0.0.hasPrefix("layer2.") })
@@ -86,14 +96,16 @@ final class SSKDTests: XCTestCase {
         config.learningRate = 0.1
         let observer = TestObserver()
         let scratch = try Baselines.scratch(
-            teacher, data: data, config: config, observer: observer, command: "train teacher", modelName: "teacher")
+            teacher, data: data, config: config,
+            context: observer.context(command: "train teacher", modelName: "teacher"))
         XCTAssertGreaterThan(try XCTUnwrap(scratch.lastTop1), 60)
         let student = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 2)
         var stageConfig = config
         stageConfig.epochs = 2
-        let (records, table, alignments) = try SSKD.recipe(
+        let (records, alignments) = try SSKD.recipe(
             student: student, teacher: teacher, data: data, stageConfig: stageConfig,
-            headConfig: config, observer: observer, command: "sskd", modelName: "student")
+            headConfig: config, context: observer.context(command: "sskd", modelName: "student"))
+        let table = SSKD.stageTable(records)
         XCTAssertEqual(records.map(\.name), ["mimic stage 1", "mimic stage 2", "head"])
         XCTAssertEqual(alignments[0]?.adapter?.conv.weight.shape, [16, 8, 1, 1], "8 -> 16 channels need an adapter")
         XCTAssertTrue(student.stages.allSatisfy(\.isFrozen))
@@ -123,13 +135,13 @@ final class SSKDTests: XCTestCase {
         config.batchSize = 100
         let (record, alignment) = try SSKD.mimic(
             student: student, stage: 0, teacher: teacher, teacherStage: 0, data: data, config: config,
-            observer: TestObserver(), command: "mimic", modelName: "student")
+            context: TestObserver().context(command: "mimic", modelName: "student"))
         XCTAssertEqual(alignment.adapter?.conv.weight.shape, [16, 8, 1, 1])
         XCTAssertEqual(record.hyperParameters["adapter"], "1x1 conv + BN")
         XCTAssertThrowsError(
             try SSKD.mimic(
                 student: student, stage: 0, teacher: teacher, teacherStage: 1, data: data, config: config,
-                observer: TestObserver(), command: "mimic", modelName: "student")
+                context: TestObserver().context(command: "mimic", modelName: "student"))
         ) { error in
             XCTAssertEqual(
                 "\(error)",
@@ -139,7 +151,7 @@ final class SSKDTests: XCTestCase {
         }
         let (pooled, plan) = try SSKD.mimic(
             student: student, stage: 0, teacher: teacher, teacherStage: 1, data: data, config: config,
-            pool: true, observer: TestObserver(), command: "mimic", modelName: "student")
+            pool: true, context: TestObserver().context(command: "mimic", modelName: "student"))
         XCTAssertEqual(plan.poolTo?.h, 7)
         XCTAssertEqual(pooled.status, .completed)
     }
@@ -155,11 +167,11 @@ final class SSKDTests: XCTestCase {
         config.momentum = 0
         let observer = TestObserver()
         let record = try Baselines.scratch(
-            model, data: data, config: config, observer: observer, command: "train", modelName: "m")
+            model, data: data, config: config, context: observer.context(command: "train", modelName: "m"))
         XCTAssertEqual(record.status, .diverged)
         XCTAssertTrue(try XCTUnwrap(record.stopReason).contains("at step"), record.stopReason ?? "")
         XCTAssertEqual(snapshot(model.stateDict()), before, "weights restored to the start of the run")
-        XCTAssertTrue(observer.lines.last?.contains("stopped") ?? false)
+        XCTAssertTrue(observer.stopped.last === record, "the divergence is reported")
     }
 
     func testInterruptStopsAfterTheCurrentBatch() throws {
@@ -171,7 +183,7 @@ final class SSKDTests: XCTestCase {
         config.batchSize = 20
         config.epochs = 3
         let record = try Baselines.scratch(
-            model, data: data, config: config, observer: observer, command: "train", modelName: "m")
+            model, data: data, config: config, context: observer.context(command: "train", modelName: "m"))
         XCTAssertEqual(record.status, .interrupted)
         XCTAssertEqual(record.steps.count, 2)
         XCTAssertTrue(try evaluate(model, data: data, split: .val).top1.isFinite, "the model stays usable")
@@ -183,17 +195,16 @@ final class SSKDTests: XCTestCase {
         var config = TrainingConfig()
         config.batchSize = 20
         config.epochs = 3
-        let record = RunRecord(
-            name: "r", method: "scratch", model: "m", command: "train", seed: 0, hyperParameters: [:],
-            validationSplit: "val")
-        try Trainer.run(
-            record, trainable: model.parameters(), guarded: allState(model), data: data, config: config,
-            observer: TestObserver(), what: "m",
+        let method = TrainingMethod(
+            method: "scratch", name: "r", trainable: model.parameters(), guarded: allState(model),
+            stepCost: ComputeCost(),
             step: { try crossEntropy(try model.forward($0.images, training: true), targets: $0.labels) },
             validate: { epoch in
                 if epoch == 2 { throw DistillationError.interrupted }  // Ctrl-C while evaluating epoch 2
                 return EpochMetrics(top1: 50)
             })
+        let record = try Trainer.run(
+            method, data: data, config: config, context: TestObserver().context(command: "train", modelName: "m"))
         XCTAssertEqual(record.status, .interrupted)
         XCTAssertEqual(record.steps.count, 20, "two epochs of 10 steps ran and stay recorded")
         XCTAssertEqual(record.epochs.count, 1)
@@ -208,17 +219,17 @@ final class SSKDTests: XCTestCase {
         let o = TestObserver()
         let kd = try Baselines.kd(
             student: try Zoo.make("resnet8", channels: 1, classes: 10, seed: 2), teacher: teacher, temperature: 4,
-            alpha: 0.9, data: data, config: config, observer: o, command: "kd", modelName: "s")
+            alpha: 0.9, data: data, config: config, context: o.context(command: "kd", modelName: "s"))
         XCTAssertEqual(kd.hyperParameters["T"], "4.0")
         XCTAssertEqual(kd.hyperParameters["alpha"], "0.9")
-        XCTAssertTrue(o.lines.contains { $0.hasPrefix("[kd] epoch 1/1") })
+        XCTAssertTrue(o.epochs.contains { $0.record.name == "kd" && $0.epoch.epoch == 1 && $0.epochs == 1 })
         let fit = try Baselines.fitnet(
             student: try Zoo.make("resnet8", channels: 1, classes: 10, seed: 2), teacher: teacher, hintStage: 1,
-            hintEpochs: 1, data: data, config: config, observer: o, command: "fitnet", modelName: "s")
+            hintEpochs: 1, data: data, config: config, context: o.context(command: "fitnet", modelName: "s"))
         XCTAssertEqual(fit.map(\.method), ["hint", "fitnet"])
         let at = try Baselines.attentionTransfer(
             student: try Zoo.make("resnet8", channels: 1, classes: 10, seed: 2), teacher: teacher,
-            data: data, config: config, observer: o, command: "at", modelName: "s")
+            data: data, config: config, context: o.context(command: "at", modelName: "s"))
         XCTAssertEqual(at.hyperParameters["beta"], "1000.0")
         XCTAssertTrue(at.lastTop1.map { $0.isFinite } ?? false)
         let json = try at.json()
@@ -231,8 +242,8 @@ final class SSKDTests: XCTestCase {
         try model.freeze(.all)
         XCTAssertThrowsError(
             try Baselines.scratch(
-                model, data: data, config: TrainingConfig(), observer: TestObserver(),
-                command: "train", modelName: "student")
+                model, data: data, config: TrainingConfig(),
+                context: TestObserver().context(command: "train", modelName: "student"))
         ) { error in
             XCTAssertEqual("\(error)", "nothing to train: student is frozen (unfreeze it first)")
         }

@@ -4,7 +4,8 @@ import Networks
 import Tensors
 import XCTest
 
-@testable import Interpreter
+@testable import EngineCommands
+@testable import Language
 
 /// `save` writes what a model depends on into the safetensors metadata and its mimic adapters into a sidecar;
 /// `load` restores frozen stages and adapters, and treats metadata from files as hostile text.
@@ -33,7 +34,7 @@ final class CheckpointProvenanceTests: XCTestCase {
     /// A student with stages 1-2 mimicked (through adapters: 4 and 8 channels against 8 and 16) and frozen, saved.
     func savedStudent() throws -> (Session, CaptureSink, URL) {
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         let file = folder.appendingPathComponent("student.safetensors")
         let status = session.run(
             """
@@ -99,7 +100,7 @@ final class CheckpointProvenanceTests: XCTestCase {
 
         // Load in a fresh session: frozen stages and adapters come back, equal.
         let sink = CaptureSink()
-        let other = Session.standard(output: sink)
+        let other = Session.withEngine(output: sink)
         XCTAssertEqual(other.run("s = load \"\(file.path)\"", name: "load"), .ok, sink.text)
         XCTAssertTrue(sink.text.contains("stages 1-2 frozen, adapters of stages 1-2"), sink.text)
         let loaded = try model(other, "s")
@@ -133,7 +134,7 @@ final class CheckpointProvenanceTests: XCTestCase {
         try FileManager.default.copyItem(at: file, to: copy)
         try FileManager.default.copyItem(at: AdapterCheckpoint.url(for: file), to: AdapterCheckpoint.url(for: copy))
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(session.run("c = load \"\(copy.path)\"", name: "load"), .ok, sink.text)
         let sidecar = AdapterCheckpoint.url(for: copy).path
         XCTAssertTrue(
@@ -158,7 +159,7 @@ final class CheckpointProvenanceTests: XCTestCase {
                 CheckpointKey.classNames: "[\"\\u001b[1mA\"]",
             ])
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         let status = session.run("data fashion-mnist limit=10\nm = load \"\(file.path)\"\nshow m", name: "hostile")
         XCTAssertEqual(status, .ok, sink.text)
         let out = sink.text
@@ -183,7 +184,7 @@ final class CheckpointProvenanceTests: XCTestCase {
         ]
         try StateDict(namedTensors: m.stateDict(), metadata: old).save(to: file)
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         let status = session.run("data fashion-mnist limit=10 normalize=none\nm = load \"\(file.path)\"", name: "old")
         XCTAssertEqual(status, .ok, sink.text)
         XCTAssertTrue(
@@ -203,7 +204,7 @@ final class CheckpointProvenanceTests: XCTestCase {
             .appendingPathComponent("DistillationTests/Fixtures/interop/resnet8-model.pth").path
         let file = folder.appendingPathComponent("resaved.safetensors")
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(
             session.run(
                 """
@@ -261,7 +262,7 @@ final class CheckpointProvenanceTests: XCTestCase {
         sidecar["stage1.adapter.conv.weight"] = Tensor.zeros([weight.shape[0], weight.shape[1] + 1, 1, 1])
         try sidecar.save(to: sidecarURL)
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(session.run("c = load \"\(file.path)\"", name: "load"), .ok, sink.text)
         XCTAssertTrue(
             sink.text.contains(
@@ -275,7 +276,7 @@ final class CheckpointProvenanceTests: XCTestCase {
         let file = folder.appendingPathComponent("esc.safetensors")
         try StateDict(namedTensors: [("fc.weight\u{1b}]0;T\u{7}\u{202e}", Tensor.zeros([2, 2]))]).save(to: file)
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(
             session.run("m = load \"\(file.path)\" arch=resnet8 channels=1 classes=10", name: "esc"),
             .runtimeError)

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-@testable import Interpreter
+@testable import Language
 
 /// The `sskd` executable: modes (-c, FILE with $1.., pipe), flags and exit codes (64 usage, 65 syntax, 70 runtime).
 final class CommandLineTests: XCTestCase {

@@ -1,6 +1,6 @@
 import XCTest
 
-@testable import Interpreter
+@testable import Language
 
 /// Tab completion candidates (the REPL passes these to readline).
 final class CompletionTests: XCTestCase {

@@ -2,7 +2,8 @@ import Foundation
 import TestSupport
 import XCTest
 
-@testable import Interpreter
+@testable import EngineCommands
+@testable import Language
 
 /// `data` on files as PyTorch users have them: the CIFAR-10 python version and `.npz` archives with `keys=`.
 final class DataFormatsTests: XCTestCase {
@@ -19,7 +20,7 @@ final class DataFormatsTests: XCTestCase {
         let names = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
         try PickleWriter.writeCIFAR10(in: dir + "/cifar-10-batches-py", perBatch: 2, test: 3, classNames: names)
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(
             session.run(
                 "d = data cifar10 path=\"\(dir)\" normalize=none\nprint d.train d.test d.classes",
@@ -48,7 +49,7 @@ final class DataFormatsTests: XCTestCase {
         let head = try Data(contentsOf: URL(fileURLWithPath: dir + "/cifar-10-batches-py/test_batch")).prefix(2)
         XCTAssertEqual(Array(head), [0x80, 5])
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(
             session.run(
                 "d = data cifar10 path=\"\(dir)\" normalize=none\nprint d.train d.test d.classes",
@@ -67,7 +68,7 @@ final class DataFormatsTests: XCTestCase {
         try Data(TestFiles.zip([("a.npy", x), ("b.npy", y), ("c.npy", x), ("d.npy", y)], deflate: false)).write(
             to: URL(fileURLWithPath: path))
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(
             session.run("data \"\(path)\" keys=[a, b, \"c\", d] normalize=none", name: "npz"), .ok,
             sink.lines.joined(separator: "\n"))

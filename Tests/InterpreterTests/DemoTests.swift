@@ -2,7 +2,8 @@ import Foundation
 import Networks
 import XCTest
 
-@testable import Interpreter
+@testable import EngineCommands
+@testable import Language
 
 /// Replays sessions/demo.sskd, reduced to 300 training images and a few steps, and checks its two tables (equal
 /// compute in each), its gap report and the files it writes (the README's first command runs the full version).
@@ -26,7 +27,7 @@ final class DemoTests: XCTestCase {
         script = script.replacingOccurrences(of: "\"out/", with: "\"\(out.path)/")
         script = script.replacingOccurrences(of: "\"sessions/", with: "\"\(root.path)/sessions/")
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertNil(session.options.set("out", .string(out.path)))
         XCTAssertEqual(session.run(script, name: "demo.sskd"), .ok, sink.text)
         let lines = sink.lines

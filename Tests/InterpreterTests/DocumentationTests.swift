@@ -1,13 +1,14 @@
 import Foundation
 import XCTest
 
-@testable import Interpreter
+@testable import EngineCommands
+@testable import Language
 
 /// docs/language.md documents every registered command and every standard session option.
 final class DocumentationTests: XCTestCase {
     func testEveryCommandAndOptionIsDocumented() throws {
         let doc = try String(contentsOf: packageRoot.appendingPathComponent("docs/language.md"), encoding: .utf8)
-        let session = Session.standard(output: CaptureSink())
+        let session = Session.withEngine(output: CaptureSink())
         XCTAssertFalse(session.commands.names.isEmpty)
         for name in session.commands.names {
             XCTAssertTrue(

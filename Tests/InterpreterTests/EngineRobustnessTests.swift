@@ -1,7 +1,8 @@
 import Foundation
 import XCTest
 
-@testable import Interpreter
+@testable import EngineCommands
+@testable import Language
 
 /// Ctrl-C, Windows line ends and sourced files with syntax errors, through real sessions.
 final class EngineRobustnessTests: XCTestCase {
@@ -10,7 +11,7 @@ final class EngineRobustnessTests: XCTestCase {
             FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
             "dataset-fashion-mnist is not installed")
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(session.run("data fashion-mnist limit=1000 val=20\nm = model resnet8", name: "setup"), .ok)
         // Ctrl-C arrives while the first `train` of the loop runs (its two epochs take well over a second).
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { session.interruptRequested = true }
@@ -25,7 +26,7 @@ final class EngineRobustnessTests: XCTestCase {
 
     func testWindowsLineEndsAndSourcedSyntaxErrors() throws {
         let sink = CaptureSink()
-        let session = Session.standard(output: sink, engine: false)
+        let session = Session.standard(output: sink)
         XCTAssertEqual(session.run("x = 1\r\nprint x + 1\r\n", name: "crlf.sskd"), .ok)
         XCTAssertEqual(sink.lines, ["2"])
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-src-\(UUID().uuidString).sskd")

@@ -1,6 +1,7 @@
 import XCTest
 
-@testable import Interpreter
+@testable import EngineCommands
+@testable import Language
 
 /// Randomised robustness: thousands of seeded token soups and byte strings never crash the lexer, parser or
 /// evaluator, and every failure is an error with a location inside the input.
@@ -56,7 +57,7 @@ final class FuzzTests: XCTestCase {
         let files = try FileManager.default.subpathsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sskd") }
             .sorted()
         XCTAssertGreaterThanOrEqual(files.count, 5)
-        let commands = Set(Session.standard(output: CaptureSink()).commands.names)
+        let commands = Set(Session.withEngine(output: CaptureSink()).commands.names)
         var rng = SplitMix(state: 1812)
         for file in files {
             let base = try [UInt8](Data(contentsOf: folder.appendingPathComponent(file)))

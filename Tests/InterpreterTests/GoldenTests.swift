@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-@testable import Interpreter
+@testable import Language
 
 /// Runs every `.sskd` file of a golden folder (keep-going mode) and compares its output, line by line and in order,
 /// with the file's `# expect: LINE`, `# expect error: LINE:COL: MESSAGE` and `# expect match: REGEX` comments (as

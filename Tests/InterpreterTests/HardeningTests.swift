@@ -1,7 +1,8 @@
 import Foundation
 import XCTest
 
-@testable import Interpreter
+@testable import EngineCommands
+@testable import Language
 
 /// Issue #10: the REPL survives every error with its state unchanged, absurd sizes are refused before anything is
 /// allocated, SIGTERM stops a script cleanly (exit 143, no partial file), and the breaker's leftovers stay fixed.
@@ -40,7 +41,7 @@ final class HardeningTests: XCTestCase {
     func testEveryFailingCaseLeavesTheSessionUnchanged() throws {
         try XCTSkipUnless(hasFashionMNIST, "dataset-fashion-mnist is not installed")
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         session.options.set("quiet", .bool(true)).map { XCTFail($0) }
         XCTAssertEqual(
             session.run(
@@ -225,7 +226,7 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(status, 143)
         XCTAssertTrue(stderr.contains("terminated by SIGTERM"), stderr)
         XCTAssertEqual(files, ["m.safetensors"])
-        let session = Session.standard(output: CaptureSink())
+        let session = Session.withEngine(output: CaptureSink())
         XCTAssertEqual(
             session.run("m = load \"\(dir.path)/m.safetensors\"", name: "check"), .ok, "the last save is complete")
     }
@@ -251,7 +252,7 @@ final class HardeningTests: XCTestCase {
     /// a bare `quit` returns the run's status; `size=800x600` and `model wrn-16-2` need no quotes.
     func testLeftovers() throws {
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(session.run("v = set seed 7", name: "a"), .runtimeError)
         XCTAssertEqual(session.options.seed, 0, "the refused statement did not run")
 
@@ -296,7 +297,7 @@ final class HardeningTests: XCTestCase {
         try XCTSkipUnless(hasFashionMNIST, "dataset-fashion-mnist is not installed")
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/gnuplot"), "gnuplot is not installed")
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(
             session.run(
                 """

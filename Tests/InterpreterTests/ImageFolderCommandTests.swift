@@ -2,7 +2,8 @@ import CImageCodecs
 import Foundation
 import XCTest
 
-@testable import Interpreter
+@testable import EngineCommands
+@testable import Language
 
 /// `data DIR` on an ImageFolder of PNG files written by the test (libpng's encoder in CImageCodecs): the notes and
 /// splits it prints, `size=` and `test=`, and errors that keep the previous data current.
@@ -43,7 +44,7 @@ final class ImageFolderCommandTests: XCTestCase {
 
     func testDataReadsAnImageFolderWithSizeAndKeepsDataOnErrors() throws {
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(session.run("data \"\(root)\"", name: "mixed"), .runtimeError)
         XCTAssertTrue(sink.lines.last?.contains("images differ in size") ?? false, sink.lines.joined(separator: "\n"))
         XCTAssertNil(session.workspace.data)

@@ -2,7 +2,8 @@ import Distillation
 import Foundation
 import XCTest
 
-@testable import Interpreter
+@testable import EngineCommands
+@testable import Language
 
 /// A short script written as a notebook matches its golden Markdown (timings and measured numbers masked: each
 /// run of digits on the training and evaluation lines becomes #),
@@ -22,7 +23,7 @@ final class NotebookAndExportTests: XCTestCase {
         defer { FileManager.default.changeCurrentDirectoryPath(previous) }
 
         let script = try String(contentsOf: folder.appendingPathComponent("short.sskd"), encoding: .utf8)
-        let session = Session.standard(output: CaptureSink())
+        let session = Session.withEngine(output: CaptureSink())
         XCTAssertNil(session.options.set("out", .string(dir.path)))
         session.keepGoing = true
         XCTAssertEqual(session.run(script, name: "short.sskd"), .runtimeError, "the last cell is an error on purpose")

@@ -4,7 +4,8 @@ import Networks
 import Tensors
 import XCTest
 
-@testable import Interpreter
+@testable import EngineCommands
+@testable import Language
 
 /// `predict MODEL to=FILE.npy|FILE.csv` on real sessions: the .npy read back byte by byte (NumPy format 1.0,
 /// NEP 1) equals the model's own forward pass, the CSV matches it, Ctrl-C writes nothing, and a PyTorch teacher
@@ -54,7 +55,7 @@ final class PredictTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: fashion), "dataset-fashion-mnist is not installed")
         let dir = try temporaryFolder()
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         let npy = dir.appendingPathComponent("sub/m.npy").path
         let csv = dir.appendingPathComponent("m.csv").path
         XCTAssertEqual(
@@ -105,7 +106,7 @@ final class PredictTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: fashion), "dataset-fashion-mnist is not installed")
         let csv = try temporaryFolder().appendingPathComponent("train.csv").path
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(
             session.run(
                 """
@@ -125,7 +126,7 @@ final class PredictTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: fashion), "dataset-fashion-mnist is not installed")
         let dir = try temporaryFolder()
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(session.run("data fashion-mnist limit=200\nm = model resnet8", name: "setup"), .ok)
         let file = dir.appendingPathComponent("x.npy")
         session.interruptRequested = true  // Ctrl-C before the first batch
@@ -153,7 +154,7 @@ final class PredictTests: XCTestCase {
             from: Data(contentsOf: fixtures.appendingPathComponent("resnet8.json")))
         let npy = try temporaryFolder().appendingPathComponent("teacher.npy").path
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(
             session.run(
                 """

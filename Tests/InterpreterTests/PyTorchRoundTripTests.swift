@@ -1,7 +1,8 @@
 import Foundation
 import XCTest
 
-@testable import Interpreter
+@testable import EngineCommands
+@testable import Language
 
 /// Students trained and saved by sskd load strict into RepDistiller-style PyTorch models and give `predict`'s
 /// logits: for resnet8, wrn-16-2 and vgg8, a session trains one epoch on a small Fashion-MNIST .npz (raw pixels),
@@ -48,7 +49,7 @@ final class PyTorchRoundTripTests: XCTestCase {
         XCTAssertEqual(made.status, 0, made.output)
 
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         XCTAssertEqual(session.run("data \"\(data)\" normalize=none augment=false", name: "data"), .ok, sink.text)
         for arch in ["resnet8", "wrn-16-2", "vgg8"] {
             let weights = dir.appendingPathComponent("\(arch).safetensors").path

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-@testable import Interpreter
+@testable import Language
 
 /// Script semantics: stop vs keep-going, exit statuses, cells, save session, source, interrupts, pause, echo.
 final class SessionTests: XCTestCase {

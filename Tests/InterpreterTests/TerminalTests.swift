@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-@testable import Interpreter
+@testable import Language
 
 /// Drives the real `sskd` REPL through a pseudo-terminal (tmux): prompt, tab completion of a command name,
 /// line editing, history recall, continuation prompt, Ctrl-C (at the prompt and in `pause`), `!N`, Ctrl-D and the

@@ -1,6 +1,6 @@
 import Foundation
 
-@testable import Interpreter
+@testable import Language
 
 /// A stand-in model for tests: members `stage` (indexed 1...4), `head`, `backbone`, `name`.
 final class FakeModel: SessionObject {
@@ -59,7 +59,7 @@ enum FakeError: Error, CustomStringConvertible {
 /// A session with the generic commands plus two engine-like stand-ins, so the language tests do not depend on the
 /// engine.
 func testSession(_ sink: OutputSink = CaptureSink()) -> Session {
-    let session = Session.standard(output: sink, engine: false)
+    let session = Session.standard(output: sink)
     session.commands.register(
         CommandSpec(
             "testmodel", summary: "make a fake model",

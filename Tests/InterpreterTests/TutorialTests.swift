@@ -1,7 +1,8 @@
 import Foundation
 import XCTest
 
-@testable import Interpreter
+@testable import EngineCommands
+@testable import Language
 
 /// Replays every lesson of `sessions/tutorial/` as `sskd FILE` would (no pauses), on a real session, and checks
 /// that each ends with `RunStatus.ok` and prints its key lines. The lessons train on 500 Fashion-MNIST images, so
@@ -132,7 +133,7 @@ final class TutorialTests: XCTestCase {
             "gnuplot is not installed (scripts/setup installs gnuplot-nox)")
         let text = try String(contentsOf: Self.folder.appendingPathComponent(lesson), encoding: .utf8)
         let sink = CaptureSink()
-        let session = Session.standard(output: sink)
+        let session = Session.withEngine(output: sink)
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-tutorial-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: out) }
         XCTAssertNil(session.options.set("out", .string(out.path)))

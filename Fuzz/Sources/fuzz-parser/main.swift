@@ -1,9 +1,10 @@
+import EngineCommands
 import FuzzSupport
-import Interpreter
+import Language
 
 // The command language's lexer and parser (not execution) on arbitrary UTF-8 text, with sskd's real
 // command names so command calls and their options are parsed as in a session.
-private let commandNames = Set(Session.standard(engine: true).commands.names)
+private let commandNames = Set(Session.withEngine().commands.names)
 
 runFuzzer { input in
     let text = String(decoding: input, as: UTF8.self)

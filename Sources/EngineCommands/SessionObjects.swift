@@ -1,6 +1,7 @@
 import Datasets
 import Distillation
 import Foundation
+import Language
 import Networks
 import Storage
 import Tensors
@@ -9,14 +10,18 @@ import Tensors
 // data sets and training runs. `student.stage[2]` is `student.member("stage").index(2)`; stages count from 1
 // in the language, as in the paper.
 
-/// An object that has a longer description than its one-line summary (`show NAME` prints it).
-protocol DetailedObject: SessionObject {
+/// An engine object whose `show` text depends on the session's workspace (the current data).
+protocol WorkspaceDetailedObject: DetailedObject {
     /// Several lines for `show`.
     func detail(_ workspace: Workspace) -> String
 }
 
+extension WorkspaceDetailedObject {
+    func detail(in session: Session) -> String { detail(session.workspace) }
+}
+
 /// A model bound in the session, with what sskd learned about it along the way.
-final class ModelObject: SessionObject, DetailedObject {
+final class ModelObject: WorkspaceDetailedObject, SavableObject {
     let model: Model
     /// Provenance from its checkpoint or its creation (arch, dataset, top1, seed, command).
     var metadata: [String: String]
@@ -78,6 +83,8 @@ final class ModelObject: SessionObject, DetailedObject {
     }
 
     func index(_ i: Int) throws -> Value { throw EngineError("index a model's stages with .stage[\(i)]") }
+
+    func save(to path: String, in session: Session) throws { try session.saveModel(self, to: path) }
 
     func detail(_ workspace: Workspace) -> String {
         let input = [1] + (workspace.data?.splits.train.imageShape ?? defaultInputShape)
@@ -157,7 +164,7 @@ final class ModelPart: SessionObject {
 }
 
 /// A loaded data set with its train/val/test splits.
-final class DataObject: SessionObject, DetailedObject {
+final class DataObject: WorkspaceDetailedObject {
     let name: String
     let splits: DataSplits
     init(name: String, splits: DataSplits) {
@@ -187,7 +194,7 @@ final class DataObject: SessionObject, DetailedObject {
 }
 
 /// The result of one training command: one record, or several (SSKD's stages and head, FitNets' hint and KD).
-final class RunObject: SessionObject, DetailedObject {
+final class RunObject: WorkspaceDetailedObject {
     let records: [RunRecord]
     let label: String
     init(_ records: [RunRecord], label: String) {

@@ -1,6 +1,7 @@
 import Datasets
 import Distillation
 import Foundation
+import Language
 import Networks
 import Storage
 

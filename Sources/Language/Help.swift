@@ -37,8 +37,8 @@ extension CommandRegistry {
     }
 }
 
-/// Formats tab-separated rows as left-aligned columns indented by two spaces.
-func table(_ rows: [String]) -> String {
+/// Formats tab-separated rows as left-aligned columns indented by two spaces (help, `show options`, `runs`).
+public func table(_ rows: [String]) -> String {
     let cells = rows.map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
     let columns = cells.map(\.count).max() ?? 0
     var widths = [Int](repeating: 0, count: columns)

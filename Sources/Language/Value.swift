@@ -18,6 +18,19 @@ public protocol SessionObject: AnyObject {
     var memberNames: [String] { get }
 }
 
+/// An object with a longer description than its one-line summary (`show NAME` prints it).
+public protocol DetailedObject: SessionObject {
+    /// Several lines for `show`, which may depend on the session's state (e.g. the current data).
+    func detail(in session: Session) -> String
+}
+
+/// An object `save OBJECT FILE` can write (a model); `save session FILE` is the language's own.
+public protocol SavableObject: SessionObject {
+    /// Writes the object to `path` and prints what was written through `session`.
+    /// - Throws: any error; `save` reports its text at the file argument.
+    func save(to path: String, in session: Session) throws
+}
+
 /// A value of the sskd language.
 public enum Value {
     /// The result of commands that return nothing.

@@ -1,6 +1,7 @@
 import Datasets
 import Distillation
 import Foundation
+import Language
 import Plotting
 import Storage
 
@@ -41,7 +42,7 @@ extension Session {
                 do {
                     result = try Distillation.predict(
                         object.model, data: data.splits, split: split,
-                        batchSize: max(64, session.options.batch))
+                        batchSize: max(64, session.options.batch), cancellation: session.cancellation)
                 } catch { throw session.engineError(inv, error, at: "model") }
                 try session.checkInterrupt()  // Ctrl-C after the last batch: nothing is written either
                 let bytes =

@@ -58,20 +58,20 @@ extension Session {
                                 }))
                 } else if let value = session.options.value(what) {
                     session.print("\(what) = \(value.literal)")
-                } else if what == "data", session.lookup(what) == nil {
-                    guard let data = session.workspace.data else {
-                        throw inv.error("no data yet: load some with data NAME", at: "what")
-                    }
-                    session.print(data.detail(session.workspace))
+                } else if let topic = session.showTopics[what], session.lookup(what) == nil {
+                    let text: String
+                    do { text = try topic(session) } catch { throw inv.error("\(error)", at: "what") }
+                    session.print(text)
                 } else if let value = session.lookup(what) {
                     if case .object(let o) = value, let detailed = o as? DetailedObject {
-                        session.print(detailed.detail(session.workspace))
+                        session.print(detailed.detail(in: session))
                     } else {
                         session.print(value.display)
                     }
                 } else {
                     let candidates =
-                        ["options", "data"] + session.options.declared.map(\.name) + Array(session.bindings.keys)
+                        ["options"] + session.showTopics.keys.sorted() + session.options.declared.map(\.name)
+                        + Array(session.bindings.keys)
                     throw inv.error("nothing called '\(what)' to show" + didYouMean(what, candidates), at: "what")
                 }
                 return .none
@@ -196,8 +196,12 @@ extension Session {
                 example: "save student \"student.safetensors\"", recorded: false, returnsValue: false
             ) { inv, session in
                 let path = try inv.string("file")
-                if case .object(let o) = inv.value("what"), let model = o as? ModelObject {
-                    try session.saveModel(model, to: path, inv)
+                if case .object(let o) = inv.value("what"), let object = o as? SavableObject {
+                    do { try object.save(to: path, in: session) } catch let error as InterpreterError {
+                        throw error
+                    } catch {
+                        throw inv.error("\(error)", at: "file")
+                    }
                     return .none
                 }
                 guard case .string("session") = inv.value("what") else {

@@ -1,13 +1,14 @@
 import Datasets
 import Distillation
 import Foundation
+import Language
 import Networks
 import Plotting
 import Tensors
 
 /// The engine state of one session: the current data set, every training run, the last gap measured,
 /// the gnuplot process and the notebook being written.
-final class Workspace {
+final class Workspace: SessionState {
     /// The data set of the last `data` command (training commands use it unless given `data=`).
     var data: DataObject?
     /// Every training run of the session, in order (what `plot acc` and `runs` show).
@@ -24,6 +25,8 @@ final class Workspace {
     var notebook: NotebookWriter?
     var images: [Int: [URL]] = [:]
 
+    init() {}
+
     /// The data a command works on: its `data=` option, else the session's current data set.
     func data(_ inv: Invocation) throws -> DataObject {
         if inv.has("data") { return try inv.object("data", as: DataObject.self) }
@@ -35,42 +38,5 @@ final class Workspace {
     func name(of object: ModelObject, in session: Session) -> String {
         session.bindings.first { if case .object(let o) = $0.value { return o === object } else { return false } }?.key
             ?? object.model.architecture
-    }
-}
-
-/// Progress to the terminal, report lines into the session's output, Ctrl-C from the session's flag.
-final class SessionObserver: TrainingObserver {
-    let session: Session
-    private let showBar: Bool
-    private var barShown = false
-
-    init(_ session: Session) {
-        self.session = session
-        showBar = isatty(STDERR_FILENO) != 0 && !session.options.quiet
-    }
-
-    func batchEnded(_ progress: BatchProgress) {
-        guard showBar else { return }
-        FileHandle.standardError.write(Data(("\r" + progress.bar(width: terminalColumns() - 1)).utf8))
-        barShown = true
-    }
-
-    func report(_ line: String) {
-        if barShown {
-            FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
-            barShown = false
-        }
-        session.print(line)
-    }
-
-    var shouldStop: Bool { session.interruptRequested }
-
-    /// Clears the progress line and the Ctrl-C flag after a run.
-    func finish() {
-        if barShown {
-            FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
-            barShown = false
-        }
-        session.interruptRequested = false
     }
 }

@@ -51,9 +51,6 @@ public enum RunStatus: Equatable {
 public final class Session {
     /// The version printed by `sskd --version`.
     public static let version = "0.1.0"
-    /// Extra command installers run by `standard()` after the generic commands (the engine adds its commands here).
-    public static var installers: [(Session) -> Void] = []
-
     /// The known commands; `commands.register(CommandSpec(...))` adds one.
     public let commands = CommandRegistry()
     /// Session options (`set`/`show options`).
@@ -78,9 +75,11 @@ public final class Session {
         return Swift.readLine()
     }
 
-    /// The engine state (data, runs, plots) of this session.
-    lazy var workspace = Workspace()
+    /// What `show WORD` prints for words that are not options or bound names (the engine adds `data`): each returns
+    /// the text or throws an error whose text is reported at the word.
+    public var showTopics: [String: (Session) throws -> String] = [:]
 
+    private var states: [ObjectIdentifier: SessionState] = [:]
     private var currentCell: Int?
     private var sourceDepth = 0
 
@@ -89,15 +88,16 @@ public final class Session {
         self.output = output
     }
 
-    /// A session with the generic commands (help, set, show, vars, print, ...), the engine's commands (data, model,
-    /// mimic, train, plot, ...) unless `engine` is false, and everything in `installers`.
-    public static func standard(output: OutputSink = StandardOutputSink(), engine: Bool = true) -> Session {
+    /// A session with the language's generic commands (help, set, show, vars, print, source, save session, ...);
+    /// the engine's commands are added by the EngineCommands target (`installEngine()`).
+    public static func standard(output: OutputSink = StandardOutputSink()) -> Session {
         let session = Session(output: output)
         session.registerGenericCommands()
-        if engine { session.registerEngineCommands() }
-        for install in installers { install(session) }
         return session
     }
+
+    /// Whether Ctrl-C or a termination signal asked the process to stop (for cancellation checks outside a session).
+    public static var stopRequested: Bool { interruptFlag != 0 || terminationSignal != 0 }
 
     /// Set by Ctrl-C (and kept set after SIGTERM); long-running commands should call `checkInterrupt()` between
     /// batches.
@@ -147,11 +147,19 @@ public final class Session {
     /// Binds `name` to `value`.
     public func bind(_ name: String, _ value: Value) { bindings[name] = value }
 
-    /// Removes all bindings and restores all options to their defaults.
+    /// Removes all bindings, restores all options to their defaults and drops every `SessionState`.
     public func reset() {
         bindings = [:]
         options.reset()
-        workspace = Workspace()
+        states = [:]
+    }
+
+    /// The session's state of type `T` (the engine's workspace), made with `T()` on first use and after `reset`.
+    public func state<T: SessionState>(_ type: T.Type) -> T {
+        if let state = states[ObjectIdentifier(type)] as? T { return state }
+        let state = T()
+        states[ObjectIdentifier(type)] = state
+        return state
     }
 
     // MARK: Running
@@ -268,8 +276,17 @@ public final class Session {
     }
 }
 
+/// State that code built on the language keeps per session, such as the engine's workspace (`Session.state(_:)`).
+public protocol SessionState: AnyObject {
+    /// The state of a new (or reset) session.
+    init()
+}
+
 /// Thrown by `Session.checkInterrupt()` after Ctrl-C; reported as `interrupted` at the running statement.
 public struct SessionInterrupted: Error, CustomStringConvertible {
     /// `interrupted`
     public var description: String { "interrupted" }
+
+    /// The error commands throw when Ctrl-C stopped them.
+    public init() {}
 }

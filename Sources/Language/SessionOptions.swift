@@ -1,5 +1,4 @@
 import Foundation
-import Tensors
 
 /// One session option (`set NAME VALUE`), typed, with a default and an optional extra check.
 public struct SessionOption {
@@ -14,8 +13,8 @@ public struct SessionOption {
     /// Returns an error message (e.g. `must be at least 1`) when a well-typed value is still unacceptable.
     public let check: ((Value) -> String?)?
     /// Called with the new value after each successful `set`, `declare` and `reset`
-    /// (e.g. to pass `threads` to the BLAS library).
-    public let apply: ((Value) -> Void)?
+    /// (e.g. to pass `threads` to the BLAS library; see `SessionOptions.onChange(_:_:)`).
+    public internal(set) var apply: ((Value) -> Void)?
 
     /// Declares an option.
     public init(
@@ -45,11 +44,7 @@ public final class SessionOptions {
         declare(
             SessionOption(
                 "threads", .integer, default: .number(0), "compute threads of the tensor engine (0: every core)",
-                check: { (0...256).contains($0.integer ?? -1) ? nil : "must be in 0...256" },
-                apply: {
-                    Parallel.threads =
-                        ($0.integer ?? 0) == 0 ? ProcessInfo.processInfo.activeProcessorCount : $0.integer!
-                }))
+                check: { (0...256).contains($0.integer ?? -1) ? nil : "must be in 0...256" }))
         declare(
             SessionOption(
                 "batch", .integer, default: .number(64), "mini-batch size for training and evaluation",
@@ -78,6 +73,14 @@ public final class SessionOptions {
         declared.append(option)
         values[option.name] = option.defaultValue
         option.apply?(option.defaultValue)
+    }
+
+    /// Makes `apply` run with the value of option `name` now and after each successful `set` and `reset` (the
+    /// engine passes `threads` to the tensor library this way). Does nothing when there is no such option.
+    public func onChange(_ name: String, _ apply: @escaping (Value) -> Void) {
+        guard let i = declared.firstIndex(where: { $0.name == name }) else { return }
+        declared[i].apply = apply
+        apply(values[name] ?? declared[i].defaultValue)
     }
 
     /// The option called `name`.

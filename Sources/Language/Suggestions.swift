@@ -29,7 +29,7 @@ public func closestMatch(to word: String, among candidates: [String]) -> String?
         .min { $0.1 < $1.1 }?.0
 }
 
-/// `"; did you mean 'x'?"` or "".
-func didYouMean(_ word: String, _ candidates: [String]) -> String {
+/// `"; did you mean 'x'?"` or "", from `closestMatch(to:among:)`.
+public func didYouMean(_ word: String, _ candidates: [String]) -> String {
     closestMatch(to: word, among: candidates).map { "; did you mean '\($0)'?" } ?? ""
 }

@@ -1,5 +1,6 @@
 import Distillation
 import Foundation
+import Language
 import Networks
 import Plotting
 

@@ -1,0 +1,178 @@
+import Datasets
+import Distillation
+import Foundation
+import Language
+import Networks
+import Tensors
+
+// gap, compare, runs: how students, teachers and runs compare.
+
+extension Session {
+    func registerCompareCommands() {
+        commands.register(
+            CommandSpec(
+                "gap",
+                summary:
+                    "compare a student with its teacher: top-1 gap, gap closed, agreement, per-stage feature distance",
+                arguments: [
+                    ArgumentSpec("student", .object("model"), "the student"),
+                    ArgumentSpec("teacher", .object("model"), "the teacher"),
+                ],
+                options: [
+                    OptionSpec(
+                        "baseline", .any,
+                        "a baseline model or run (e.g. the scratch student) for the share of the gap closed"),
+                    OptionSpec("split", .word(choices: ["test", "val"]), default: .string("test"), "which split"),
+                    OptionSpec("data", .object("dataset"), "data set (default: the current one)"),
+                ],
+                example: "gap student teacher baseline=scratch", returnsValue: false
+            ) { inv, session in
+                let s = try inv.object("student", as: ModelObject.self)
+                let t = try inv.object("teacher", as: ModelObject.self)
+                let data = try session.workspace.data(inv)
+                let split = DataSplits.Split(rawValue: try inv.string("split")) ?? .test
+                var baseline: (String, Double)?
+                if inv.has("baseline") {
+                    switch inv.value("baseline") {
+                    case .object(let m as ModelObject):
+                        let e: Evaluation
+                        do {
+                            e = try Distillation.evaluate(
+                                m.model, data: data.splits, split: split, cancellation: session.cancellation)
+                        } catch {
+                            throw session.engineError(inv, error, at: "baseline")
+                        }
+                        baseline = (session.workspace.name(of: m, in: session), e.top1)
+                    case .object(let r as RunObject):
+                        guard let top1 = r.records.last?.lastTop1 else {
+                            throw inv.error("the baseline run has no top-1", at: "baseline")
+                        }
+                        baseline = (r.label, top1)
+                    case .number(let top1):
+                        baseline = ("baseline", top1)
+                    default:
+                        throw inv.error("baseline must be a model, a run or a top-1 number", at: "baseline")
+                    }
+                }
+                try session.checkFits(s, data, inv, at: "student")
+                try session.checkFits(t, data, inv, at: "teacher")
+                session.warnIfDataDiffers(t, data)
+                session.warnIfDataDiffers(s, data)
+                let report: GapReport
+                do {
+                    report = try GapReport.measure(
+                        student: s.model, teacher: t.model, data: data.splits, split: split, baseline: baseline,
+                        alignments: s.alignments, cancellation: session.cancellation)
+                } catch { throw session.engineError(inv, error) }
+                session.workspace.lastGap = (s, report)
+                if split == .test {
+                    t.testTop1 = report.teacherTop1
+                    s.testTop1 = report.studentTop1
+                }
+                session.workspace.teacher = t
+                session.print(report.text)
+                if split == .test {
+                    session.hintIfNearChance(t, top1: report.teacherTop1, data)
+                    session.hintIfNearChance(s, top1: report.studentTop1, data)
+                }
+                return .none
+            })
+
+        commands.register(
+            CommandSpec(
+                "compare",
+                summary:
+                    "a table of models: test top-1, gap to the teacher, share of the gap closed, parameters, and the "
+                    + "wall time and compute (MACs) of all their runs",
+                arguments: [
+                    ArgumentSpec("models", .object("model"), "teacher first, then the students", variadic: true)
+                ],
+                options: [
+                    OptionSpec(
+                        "baseline", .object("model"),
+                        "the model whose top-1 is 0% of the gap closed (e.g. the scratch student)"),
+                    OptionSpec("data", .object("dataset"), "data set (default: the current one)"),
+                ],
+                example: "compare teacher scratch student baseline=scratch", returnsValue: false
+            ) { inv, session in
+                let models = try inv.list("models").map { v -> ModelObject in
+                    guard case .object(let o) = v, let m = o as? ModelObject else {
+                        throw inv.error("compare takes models, got \(v.literal)", at: "models")
+                    }
+                    return m
+                }
+                guard let teacher = models.first else {
+                    throw inv.error("give the teacher and at least one student", at: "models")
+                }
+                let data = try session.workspace.data(inv)
+                var top1: [ObjectIdentifier: Double] = [:]
+                for m in models
+                    + [inv.has("baseline") ? try inv.object("baseline", as: ModelObject.self) : nil].compactMap({ $0 })
+                {
+                    try session.checkFits(m, data, inv, at: "models")
+                    session.warnIfDataDiffers(m, data)
+                    let e: Evaluation
+                    do {
+                        e = try Distillation.evaluate(
+                            m.model, data: data.splits, split: .test, cancellation: session.cancellation)
+                    } catch {
+                        throw session.engineError(inv, error)
+                    }
+                    m.lastEvaluation = e
+                    top1[ObjectIdentifier(m)] = e.top1
+                }
+                let t = top1[ObjectIdentifier(teacher)]!
+                let b =
+                    inv.has("baseline") ? top1[ObjectIdentifier(try inv.object("baseline", as: ModelObject.self))] : nil
+                var rows = ["model\tarch\tparameters\ttest top-1\tgap\tgap closed\ttime\tcompute"]
+                for m in models {
+                    let a = top1[ObjectIdentifier(m)]!
+                    let closed =
+                        b.flatMap { b in abs(t - b) > 1e-9 ? String(format: "%.1f%%", 100 * (a - b) / (t - b)) : nil }
+                        ?? "-"
+                    let seconds = m.records.reduce(0) { $0 + $1.seconds }
+                    let macs = m.records.reduce(0) { $0 + $1.compute.total }
+                    rows.append(
+                        [
+                            session.workspace.name(of: m, in: session), m.model.architecture,
+                            grouped(m.model.parameterCount),
+                            String(format: "%.2f%%", a), m === teacher ? "-" : String(format: "%.2f", t - a),
+                            m === teacher ? "-" : closed,
+                            seconds > 0 ? String(format: "%.1fs", seconds) : "-",
+                            macs > 0 ? ComputeCost.format(macs) : "-",
+                        ].joined(separator: "\t"))
+                }
+                session.write(table(rows))
+                for m in models { session.hintIfNearChance(m, top1: top1[ObjectIdentifier(m)]!, data) }
+                return .none
+            })
+
+        commands.register(
+            CommandSpec(
+                "runs", summary: "list the training runs of this session", example: "runs", recorded: false,
+                returnsValue: false
+            ) { _, session in
+                let runs = session.workspace.runs
+                guard !runs.isEmpty else {
+                    session.print("(no runs yet)")
+                    return .none
+                }
+                var rows = [
+                    "#\tmodel\trun\tstatus\tepochs\tsteps\tlast loss\tlast top-1\ttime\tcompute\thyper-parameters"
+                ]
+                for (i, (m, r)) in runs.enumerated() {
+                    rows.append(
+                        [
+                            "\(i + 1)", session.workspace.name(of: m, in: session), r.name, r.status.rawValue,
+                            "\(r.epochs.count)", "\(r.steps.count)",
+                            r.lastLoss.map { String(format: "%.4f", $0) } ?? "-",
+                            r.lastTop1.map { String(format: "%.2f%%", $0) } ?? "-",
+                            String(format: "%.1fs", r.seconds), ComputeCost.format(r.compute.total),
+                            r.hyperParameterText,
+                        ].joined(separator: "\t"))
+                }
+                session.write(table(rows))
+                return .none
+            })
+    }
+}

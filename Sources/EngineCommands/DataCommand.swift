@@ -1,0 +1,191 @@
+import Datasets
+import Distillation
+import Foundation
+import Language
+import Networks
+import Storage
+import Tensors
+
+// data: load a data set, split it, make it the current data.
+
+extension Session {
+    func registerDataCommand() {
+        commands.register(
+            CommandSpec(
+                "data", summary: "load a data set and split it into train, val and test (it becomes the current data)",
+                arguments: [
+                    ArgumentSpec(
+                        "name", .valueOrWord,
+                        "fashion-mnist, mnist, kmnist, cifar10, cifar100, cifar100-coarse, an .npz file, "
+                            + "or an ImageFolder directory")
+                ],
+                options: [
+                    OptionSpec(
+                        "val", .integer, default: .number(0),
+                        "images held out of train for validation (seeded, class-balanced)"),
+                    OptionSpec(
+                        "limit", .integer, "keep a seeded class-balanced subset of this many train (and test) images"),
+                    OptionSpec(
+                        "labels", .integer,
+                        "keep labels on a seeded class-balanced subset of this many train images; the rest are "
+                            + "unlabelled"
+                    ),
+                    OptionSpec(
+                        "normalize", .valueOrWord, default: .string("computed"),
+                        "computed (full train split), none (pixels/255), a preset ("
+                            + Normalization.presetNames.joined(separator: ", ")
+                            + ") or [[MEAN, ...], [STD, ...]]"),
+                    OptionSpec(
+                        "seed", .integer, session: "seed", "seed of the hold-out, subset, shuffling and augmentation"),
+                    OptionSpec(
+                        "augment", .bool, "random crop (+ flip for CIFAR) on train batches; default: the data set's"),
+                    OptionSpec(
+                        "path", .path,
+                        "folder of the files, or torchvision's root (default: the Debian"
+                            + " package's for fashion-mnist)"),
+                    OptionSpec(
+                        "keys", .valueOrWord,
+                        "the .npz arrays: [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES,"
+                            + " TEST_LABELS] (default: [x_train, y_train, x_test, y_test])"),
+                    OptionSpec("size", .any, "ImageFolder: resize every image to [H, W] (or N for N x N), bilinear"),
+                    OptionSpec(
+                        "test", .integer,
+                        "ImageFolder without test/: images held out as the test split (seeded, class-balanced)"),
+                ],
+                example: "data fashion-mnist val=5000"
+            ) { inv, session in
+                let name = inv.value("name").display
+                if inv.has("limit") { try Limits.check(inv, "limit", try inv.int("limit"), 1...Int(Int32.max)) }
+                if inv.has("labels") { try Limits.check(inv, "labels", try inv.int("labels"), 1...Int(Int32.max)) }
+                let normalization = try dataNormalization(inv)
+                try Limits.check(inv, "val", try inv.int("val"), 0...Int(Int32.max))
+                var keys: [String]?
+                if inv.has("keys") {
+                    guard name.hasSuffix(".npz") else {
+                        throw inv.error("option 'keys': only for .npz files", at: "keys")
+                    }
+                    let items: [Value]
+                    if case .list(let list) = inv.value("keys") { items = list } else { items = [] }
+                    let names = items.compactMap { v -> String? in
+                        if case .string(let s) = v { return s } else { return nil }
+                    }
+                    guard items.count == 4, names.count == 4 else {
+                        throw inv.error(
+                            "option 'keys': expects 4 array names [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES,"
+                                + " TEST_LABELS], got \(inv.value("keys").literal)", at: "keys")
+                    }
+                    keys = names
+                }
+                let sets: (train: Dataset, test: Dataset)
+                let imageFolder = DatasetLoader.isImageFolder(name)
+                for option in ["size", "test"] where inv.has(option) && !imageFolder {
+                    throw inv.error("option '\(option)': only for an ImageFolder directory", at: option)
+                }
+                if imageFolder && inv.has("path") {
+                    throw inv.error(
+                        "option 'path': not for an ImageFolder directory (the directory is the name)", at: "path")
+                }
+                let folderOptions = imageFolder ? try imageFolderOptions(inv, session) : nil
+                var notes = [String]()
+                do {
+                    if let folderOptions {
+                        let folder = try DatasetLoader.imageFolder(name, options: folderOptions)
+                        (sets, notes) = ((folder.train, folder.test), folder.notes)
+                    } else if name.hasSuffix(".npz") {
+                        sets = try DatasetLoader.npzSplits(name, keys: keys ?? DatasetLoader.defaultNpzKeys, name: name)
+                    } else {
+                        sets = try DatasetLoader.standard(name, path: inv.has("path") ? try inv.string("path") : nil)
+                    }
+                } catch {
+                    try session.checkInterrupt()  // Ctrl-C stopped an ImageFolder read (CancellationError)
+                    throw inv.error("\(error)", at: "name")
+                }
+                try session.checkInterrupt()  // Ctrl-C while reading the files: the previous data stays current
+                guard sets.train.count > 0 else {
+                    throw inv.error("\(sets.train.name) has no training images", at: "name")
+                }
+                guard try inv.int("val") < sets.train.count else {
+                    throw inv.error(
+                        "option 'val': must be less than the \(sets.train.count) train images, got "
+                            + "\(try inv.int("val"))",
+                        at: "val")
+                }
+                var config = DataConfig(
+                    validation: try inv.int("val"), limit: inv.has("limit") ? try inv.int("limit") : nil,
+                    labels: inv.has("labels") ? try inv.int("labels") : nil,
+                    seed: UInt64(max(0, try inv.int("seed"))), normalization: normalization)
+                if inv.has("augment") {
+                    config.augmentation = try inv.bool("augment") ? sets.train.defaultAugmentation : Augmentation.none
+                }
+                let splits: DataSplits
+                do { splits = try DataSplits(train: sets.train, test: sets.test, config: config) } catch let
+                    DatasetError.invalidOption(option, reason)
+                {
+                    throw inv.error("option '\(option)': \(reason)", at: inv.has(option) ? option : nil)
+                } catch { throw inv.error("\(error)") }
+                let object = DataObject(name: name, splits: splits)
+                session.workspace.data = object
+                for note in notes { session.print(note) }
+                session.print(splits.summary)
+                // Loaded models whose checkpoint records other data are warned about now, not only at their next use.
+                for case (_, .object(let model as ModelObject)) in session.bindings.sorted(by: { $0.key < $1.key }) {
+                    session.warnIfDataDiffers(model, object)
+                }
+                return .object(object)
+            })
+
+    }
+}
+
+/// The `normalize=` option of `data`: `computed`, `none`, a preset name, or `[[MEAN, ...], [STD, ...]]`
+/// (one mean and one std per channel; `DataSplits` checks the counts and signs against the data).
+/// - Throws: an error at `normalize` for any other value, with the closest word as a suggestion.
+func dataNormalization(_ inv: Invocation) throws -> Normalization {
+    let words = ["computed", "none"] + Normalization.presetNames
+    let value = inv.value("normalize")
+    switch value {
+    case .string("computed"): return .computed
+    case .string("none"): return .none
+    case .string(let word) where words.contains(word): return .preset(word)
+    case .list(let pair) where pair.count == 2:
+        func numbers(_ v: Value) -> [Float]? {
+            guard case .list(let items) = v, !items.isEmpty else { return nil }
+            let values = items.compactMap { item -> Float? in
+                if case .number(let x) = item { return Float(x) } else { return nil }
+            }
+            return values.count == items.count ? values : nil
+        }
+        if let mean = numbers(pair[0]), let std = numbers(pair[1]) { return .given(mean: mean, std: std) }
+    default: break
+    }
+    var message =
+        "option 'normalize': expected " + words.joined(separator: ", ")
+        + " or [[MEAN, ...], [STD, ...]], got \(value.literal)"
+    if case .string(let word) = value { message += didYouMean(word, words) }
+    throw inv.error(message, at: "normalize")
+}
+
+/// The `size=`, `test=` and `seed=` options of `data DIR` for an ImageFolder, Ctrl-C polled between files.
+/// - Throws: an error at `size` unless it is a positive whole number N (N x N) or a list [H, W] of them.
+func imageFolderOptions(_ inv: Invocation, _ session: Session) throws -> ImageFolderOptions {
+    var size: ImageSize?
+    if inv.has("size") {
+        let value = inv.value("size")
+        let sides: [Int]?
+        switch value {
+        case .list(let items) where items.count == 2: sides = items.compactMap(\.integer)
+        case .number: sides = value.integer.map { [$0, $0] }
+        default: sides = nil
+        }
+        guard let sides, sides.count == 2, sides.allSatisfy({ (1...65_536).contains($0) }) else {
+            throw inv.error(
+                "option 'size': expected N or [H, W] with whole numbers in 1...65536, got \(value.literal)",
+                at: "size")
+        }
+        size = ImageSize(height: sides[0], width: sides[1])
+    }
+    if inv.has("test") { try Limits.check(inv, "test", try inv.int("test"), 1...Int(Int32.max)) }
+    return ImageFolderOptions(
+        size: size, testCount: inv.has("test") ? try inv.int("test") : nil,
+        seed: UInt64(max(0, try inv.int("seed"))), isCancelled: { session.interruptRequested })
+}

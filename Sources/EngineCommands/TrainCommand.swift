@@ -1,0 +1,82 @@
+import Datasets
+import Distillation
+import Foundation
+import Language
+import Networks
+import Tensors
+
+// train: a model from scratch, or only its head (SSKD's last step).
+
+extension Session {
+    func registerTrainCommand() {
+        commands.register(
+            CommandSpec(
+                "train",
+                summary:
+                    "train a model from scratch with cross-entropy, or only its head (SSKD's last step; the head's "
+                    + "defaults: 20 epochs, Adam, lr 0.01, wd 0)",
+                arguments: [ArgumentSpec("target", .any, "a model, or student.head")],
+                options: classificationOptions + [
+                    OptionSpec(
+                        "from_teacher", .any,
+                        "head only: a teacher whose head the head starts from, or false "
+                            + "(default: the teacher the student mimicked, when the heads' names and shapes match)"),
+                    OptionSpec(
+                        "budget", .any,
+                        "model only: train for the compute another model's runs spent (a model), "
+                            + "or this many GMAC (a number), instead of epochs"),
+                ],
+                example: "train student.head from_teacher=teacher"
+            ) { inv, session in
+                let (owner, part, label) = try modelPart(inv, "target", session)
+                if case .all = part {
+                } else if case .head = part {
+                } else {
+                    throw inv.error(
+                        "train takes a model or its head; train \(label) with 'mimic', or freeze the rest and 'train' "
+                            + "the model",
+                        at: "target")
+                }
+                var config = try session.trainingConfig(inv)
+                let data = try session.workspace.data(inv)
+                try session.checkFits(owner, data, inv, at: "target")
+                if case .head = part {
+                    // The head has SSKD's own defaults (SSKD.Defaults.head) for every option not given.
+                    let d = SSKD.Defaults.head
+                    if !inv.isGiven("epochs") && !inv.isGiven("steps") {
+                        config.epochs = d.epochs
+                        config.steps = nil
+                    }
+                    if !inv.isGiven("lr") { config.learningRate = d.learningRate }
+                    if !inv.isGiven("optimizer") { config.optimizer = d.optimizer }
+                    if !inv.isGiven("wd") { config.weightDecay = d.weightDecay }
+                    guard !inv.has("budget") else {
+                        throw inv.error("budget= sizes a whole model's training, not a head's", at: "budget")
+                    }
+                    let teacher = try session.headTeacher(inv, student: owner, teacher: owner.mimicTeacher)
+                    return try session.train(inv, model: owner, label: "head", data: data) { context in
+                        [
+                            try SSKD.trainHead(
+                                student: owner.model, teacher: teacher?.model, fromTeacher: teacher != nil,
+                                data: data.splits,
+                                config: config, context: context)
+                        ]
+                    }
+                }
+                guard !inv.has("from_teacher") else {
+                    throw inv.error("from_teacher= is for 'train MODEL.head'", at: "from_teacher")
+                }
+                if inv.has("budget") {
+                    config.steps = try session.budgetSteps(inv) {
+                        try Baselines.scratchCost(owner.model, data: data.splits, config: config)
+                    }
+                }
+                return try session.train(inv, model: owner, label: "train", data: data) { context in
+                    [
+                        try Baselines.scratch(
+                            owner.model, data: data.splits, config: config, context: context)
+                    ]
+                }
+            })
+    }
+}
