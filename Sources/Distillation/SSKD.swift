@@ -17,22 +17,23 @@ public enum SSKD {
     public enum Defaults {
         /// Mimic: Adam, lr 0.01, no weight decay, cosine to 0 over the stage, a budget of 1,000 steps per stage.
         public static var mimic: TrainingConfig {
-            var c = TrainingConfig()
-            c.optimizer = .adam
-            c.learningRate = 0.01
-            c.weightDecay = 0
-            c.schedule = .cosine
+            var c = adamCosine
             c.steps = 1000
             return c
         }
         /// Head: Adam, lr 0.01, no weight decay, cosine, 20 epochs over the labelled images.
         public static var head: TrainingConfig {
+            var c = adamCosine
+            c.epochs = 20
+            return c
+        }
+        /// What mimic and head share: Adam, lr 0.01, no weight decay, cosine.
+        private static var adamCosine: TrainingConfig {
             var c = TrainingConfig()
             c.optimizer = .adam
             c.learningRate = 0.01
             c.weightDecay = 0
             c.schedule = .cosine
-            c.epochs = 20
             return c
         }
         /// Optional fine-tuning after the recipe (beyond the paper): KD (`Baselines.Defaults`: T 4, α 0.9) on the

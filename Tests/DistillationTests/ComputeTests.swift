@@ -12,15 +12,8 @@ final class ComputeTests: XCTestCase {
     override func tearDown() { FeatureCache.memoryBudget = FeatureCache.defaultBudget }
 
     func data(labels: Int? = nil, validation: Int = 100) throws -> DataSplits {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: SSKDTests.root),
-            "dataset-fashion-mnist is not installed (scripts/setup installs it)")
-        let train = try DatasetLoader.fashionMNIST(train: true)
-        let test = try DatasetLoader.fashionMNIST(train: false)
-        return try DataSplits(
-            train: train, test: test,
-            config: DataConfig(
-                validation: validation, limit: 400, labels: labels, seed: 3, augmentation: Augmentation.none))
+        try SSKDTests.fashionMNIST(
+            DataConfig(validation: validation, limit: 400, labels: labels, seed: 3, augmentation: Augmentation.none))
     }
 
     func cnn(_ widths: [Int], seed: UInt64) throws -> Model {

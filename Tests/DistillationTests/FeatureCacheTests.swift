@@ -11,14 +11,7 @@ final class FeatureCacheTests: XCTestCase {
     override func tearDown() { FeatureCache.memoryBudget = FeatureCache.defaultBudget }
 
     func data(augmentation: Augmentation = .none) throws -> DataSplits {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: SSKDTests.root),
-            "dataset-fashion-mnist is not installed (scripts/setup installs it)")
-        let train = try DatasetLoader.fashionMNIST(train: true)
-        let test = try DatasetLoader.fashionMNIST(train: false)
-        return try DataSplits(
-            train: train, test: test,
-            config: DataConfig(validation: 100, limit: 400, seed: 3, augmentation: augmentation))
+        try SSKDTests.fashionMNIST(DataConfig(validation: 100, limit: 400, seed: 3, augmentation: augmentation))
     }
 
     func pair() throws -> (Model, Model) {

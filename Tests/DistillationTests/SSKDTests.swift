@@ -30,14 +30,18 @@ final class SSKDTests: XCTestCase {
     static let root = DatasetLoader.defaultFashionMNISTRoot
 
     func fashion(limit: Int, validation: Int = 200) throws -> DataSplits {
+        try Self.fashionMNIST(
+            DataConfig(validation: validation, limit: limit, seed: 1, augmentation: Augmentation.none))
+    }
+
+    /// The real Fashion-MNIST split by `config`; skips the test when the Debian package is not installed.
+    static func fashionMNIST(_ config: DataConfig) throws -> DataSplits {
         try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: Self.root),
+            FileManager.default.fileExists(atPath: root),
             "dataset-fashion-mnist is not installed (scripts/setup installs it)")
-        let train = try DatasetLoader.fashionMNIST(train: true)
-        let test = try DatasetLoader.fashionMNIST(train: false)
         return try DataSplits(
-            train: train, test: test,
-            config: DataConfig(validation: validation, limit: limit, seed: 1, augmentation: Augmentation.none))
+            train: try DatasetLoader.fashionMNIST(train: true), test: try DatasetLoader.fashionMNIST(train: false),
+            config: config)
     }
 
     func snapshot(_ tensors: [(String, Tensor)]) -> [String: [Float]] {
