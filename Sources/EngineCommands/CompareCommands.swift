@@ -149,7 +149,7 @@ extension Session {
 
         commands.register(
             CommandSpec(
-                "runs", summary: "list the training runs of this session", example: "runs", recorded: false,
+                "runs", summary: "list the training runs of this session", example: "runs", recorded: .never,
                 returnsValue: false
             ) { _, session in
                 let runs = session.workspace.runs

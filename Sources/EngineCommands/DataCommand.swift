@@ -16,22 +16,25 @@ extension Session {
                 arguments: [
                     ArgumentSpec(
                         "name", .valueOrWord,
-                        "fashion-mnist, mnist, kmnist, cifar10, cifar100, cifar100-coarse, an .npz file, "
-                            + "or an ImageFolder directory")
+                        DatasetLoader.standardNames.joined(separator: ", ")
+                            + ", an .npz file, or an ImageFolder directory",
+                        completion: [.values(DatasetLoader.standardNames), .files])
                 ],
                 options: [
                     OptionSpec(
-                        "val", .integer, default: .number(0),
+                        "val", .integer, default: .number(0), bounds: Limits.heldOut,
                         "images held out of train for validation (seeded, class-balanced)"),
                     OptionSpec(
-                        "limit", .integer, "keep a seeded class-balanced subset of this many train (and test) images"),
+                        "limit", .integer, bounds: Limits.images,
+                        "keep a seeded class-balanced subset of this many train (and test) images"),
                     OptionSpec(
-                        "labels", .integer,
+                        "labels", .integer, bounds: Limits.images,
                         "keep labels on a seeded class-balanced subset of this many train images; the rest are "
                             + "unlabelled"
                     ),
                     OptionSpec(
                         "normalize", .valueOrWord, default: .string("computed"),
+                        completion: [.values(normalizationWords)],
                         "computed (full train split), none (pixels/255), a preset ("
                             + Normalization.presetNames.joined(separator: ", ")
                             + ") or [[MEAN, ...], [STD, ...]]"),
@@ -49,16 +52,13 @@ extension Session {
                             + " TEST_LABELS] (default: [x_train, y_train, x_test, y_test])"),
                     OptionSpec("size", .any, "ImageFolder: resize every image to [H, W] (or N for N x N), bilinear"),
                     OptionSpec(
-                        "test", .integer,
+                        "test", .integer, bounds: Limits.images,
                         "ImageFolder without test/: images held out as the test split (seeded, class-balanced)"),
                 ],
                 example: "data fashion-mnist val=5000"
             ) { inv, session in
                 let name = inv.value("name").display
-                if inv.has("limit") { try Limits.check(inv, "limit", try inv.int("limit"), 1...Int(Int32.max)) }
-                if inv.has("labels") { try Limits.check(inv, "labels", try inv.int("labels"), 1...Int(Int32.max)) }
                 let normalization = try dataNormalization(inv)
-                try Limits.check(inv, "val", try inv.int("val"), 0...Int(Int32.max))
                 var keys: [String]?
                 if inv.has("keys") {
                     guard name.hasSuffix(".npz") else {
@@ -137,11 +137,14 @@ extension Session {
     }
 }
 
+/// The words `normalize=` takes.
+let normalizationWords = ["computed", "none"] + Normalization.presetNames
+
 /// The `normalize=` option of `data`: `computed`, `none`, a preset name, or `[[MEAN, ...], [STD, ...]]`
 /// (one mean and one std per channel; `DataSplits` checks the counts and signs against the data).
 /// - Throws: an error at `normalize` for any other value, with the closest word as a suggestion.
 func dataNormalization(_ inv: Invocation) throws -> Normalization {
-    let words = ["computed", "none"] + Normalization.presetNames
+    let words = normalizationWords
     let value = inv.value("normalize")
     switch value {
     case .string("computed"): return .computed
@@ -184,7 +187,6 @@ func imageFolderOptions(_ inv: Invocation, _ session: Session) throws -> ImageFo
         }
         size = ImageSize(height: sides[0], width: sides[1])
     }
-    if inv.has("test") { try Limits.check(inv, "test", try inv.int("test"), 1...Int(Int32.max)) }
     return ImageFolderOptions(
         size: size, testCount: inv.has("test") ? try inv.int("test") : nil,
         seed: UInt64(max(0, try inv.int("seed"))), isCancelled: { session.interruptRequested })

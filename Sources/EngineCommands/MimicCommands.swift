@@ -34,7 +34,7 @@ extension Session {
                 guard s.owner !== t.owner else {
                     throw inv.error("student and teacher are the same model", at: "teacher")
                 }
-                let config = try session.trainingConfig(inv)
+                let config = try TrainingOptions(inv).config
                 let data = try session.workspace.data(inv)
                 try session.checkFits(s.owner, data, inv, at: "student")
                 try session.checkFits(t.owner, data, inv, at: "teacher")
@@ -64,9 +64,11 @@ extension Session {
                 options: trainingOptions(SSKD.Defaults.mimic, epochs: "stage_epochs") + [
                     OptionSpec(
                         "head_epochs", .integer, default: .number(Double(SSKD.Defaults.head.epochs)),
+                        bounds: .atLeast(1),
                         "epochs of the head"),
                     OptionSpec(
-                        "head_lr", .number, default: typed(SSKD.Defaults.head.learningRate), "learning rate of the head"
+                        "head_lr", .number, default: typed(SSKD.Defaults.head.learningRate), bounds: .positive,
+                        "learning rate of the head"
                     ),
                     OptionSpec(
                         "head_optimizer", .word(choices: OptimizerKind.allCases.map(\.rawValue)),
@@ -81,7 +83,7 @@ extension Session {
                             + "paper)"
                     ),
                     OptionSpec(
-                        "finetune_lr", .number, default: typed(SSKD.Defaults.finetune.learningRate),
+                        "finetune_lr", .number, default: typed(SSKD.Defaults.finetune.learningRate), bounds: .positive,
                         "learning rate of the fine-tuning (SGD, momentum 0.9, wd 5e-4, cosine)"),
                     OptionSpec(
                         "pool", .bool, default: .bool(false), "average-pool the larger map when stage sizes differ"),
@@ -91,7 +93,7 @@ extension Session {
                 let s = try inv.object("student", as: ModelObject.self)
                 let t = try inv.object("teacher", as: ModelObject.self)
                 guard s !== t else { throw inv.error("student and teacher are the same model", at: "teacher") }
-                let stage = try session.trainingConfig(inv, epochs: "stage_epochs")
+                let stage = try TrainingOptions(inv, epochs: "stage_epochs").config
                 var head = SSKD.Defaults.head
                 head.epochs = try inv.int("head_epochs")
                 head.learningRate = Float(try inv.double("head_lr"))
@@ -99,7 +101,7 @@ extension Session {
                 head.batchSize = stage.batchSize
                 head.seed = stage.seed
                 head.labelSmoothing = stage.labelSmoothing
-                try session.check(head, inv, names: ["epochs": "head_epochs", "lr": "head_lr"])
+                try validate(head, inv, names: ["epochs": "head_epochs", "lr": "head_lr"])
                 var finetune: TrainingConfig?
                 if try inv.int("finetune") != 0 {
                     var f = SSKD.Defaults.finetune
@@ -107,7 +109,7 @@ extension Session {
                     f.learningRate = Float(try inv.double("finetune_lr"))
                     f.batchSize = stage.batchSize
                     f.seed = stage.seed
-                    try session.check(f, inv, names: ["epochs": "finetune", "lr": "finetune_lr"])
+                    try validate(f, inv, names: ["epochs": "finetune", "lr": "finetune_lr"])
                     finetune = f
                 }
                 let data = try session.workspace.data(inv)

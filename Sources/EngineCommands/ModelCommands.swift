@@ -16,11 +16,16 @@ extension Session {
                 arguments: [
                     ArgumentSpec(
                         "arch", .word(choices: []),
-                        "resnet8 ... resnet110, resnet8x4, resnet32x4, wrn-16-2, vgg8, resnet18, mlp, cnn, ...")
+                        "resnet8 ... resnet110, resnet8x4, resnet32x4, wrn-16-2, vgg8, resnet18, mlp, cnn, ...",
+                        completion: [.values(Zoo.architectures)])
                 ],
                 options: [
-                    OptionSpec("channels", .integer, "input channels (default: the current data's, else 1)"),
-                    OptionSpec("classes", .integer, "output classes (default: the current data's, else 10)"),
+                    OptionSpec(
+                        "channels", .integer, bounds: .range(Limits.channels),
+                        "input channels (default: the current data's, else 1)"),
+                    OptionSpec(
+                        "classes", .integer, bounds: .range(Limits.classes),
+                        "output classes (default: the current data's, else 10)"),
                     OptionSpec("widths", .any, "hidden widths of mlp / block widths of cnn, e.g. [32, 64]"),
                     OptionSpec("seed", .integer, session: "seed", "seed of the weight initialisation"),
                 ],
@@ -29,8 +34,8 @@ extension Session {
                 let data = session.workspace.data?.splits
                 let channels = inv.has("channels") ? try inv.int("channels") : data?.train.channels ?? 1
                 let classes = inv.has("classes") ? try inv.int("classes") : data?.train.classCount ?? 10
-                try Limits.check(inv, "channels", channels, Limits.channels)
-                try Limits.check(inv, "classes", classes, Limits.classes)
+                try inv.check("channels", Double(channels))
+                try inv.check("classes", Double(classes))
                 var widths: [Int]?
                 if inv.has("widths") {
                     guard case .list(let items) = inv.value("widths"), let w = Optional(items.compactMap(\.integer)),
@@ -42,7 +47,11 @@ extension Session {
                         throw inv.error(
                             "option 'widths': give 1...\(Zoo.maxBlocks) widths, got \(w.count)", at: "widths")
                     }
-                    for width in w { try Limits.check(inv, "widths", width, Limits.width, what: "each width") }
+                    for width in w where !Limits.width.contains(width) {
+                        throw inv.error(
+                            "option 'widths': each width must \(Bounds.range(Limits.width).requirement), got \(width)",
+                            at: "widths")
+                    }
                     widths = w
                 }
                 let arch = try inv.string("arch")
@@ -82,15 +91,18 @@ extension Session {
                 arguments: [ArgumentSpec("file", .path, "the checkpoint")],
                 options: [
                     OptionSpec(
-                        "arch", .word(choices: []), "architecture, when the file does not say (PyTorch checkpoints)"),
-                    OptionSpec("channels", .integer, "input channels (default: read off the first convolution)"),
-                    OptionSpec("classes", .integer, "classes (default: read off the last linear layer)"),
+                        "arch", .word(choices: []), completion: [.values(Zoo.architectures)],
+                        "architecture, when the file does not say (PyTorch checkpoints)"),
+                    OptionSpec(
+                        "channels", .integer, bounds: .range(Limits.channels),
+                        "input channels (default: read off the first convolution)"),
+                    OptionSpec(
+                        "classes", .integer, bounds: .range(Limits.classes),
+                        "classes (default: read off the last linear layer)"),
                 ],
                 example: "teacher = load \"sessions/teachers/fashion-resnet20.safetensors\""
             ) { inv, session in
                 let path = try inv.string("file")
-                if inv.has("channels") { try Limits.check(inv, "channels", try inv.int("channels"), Limits.channels) }
-                if inv.has("classes") { try Limits.check(inv, "classes", try inv.int("classes"), Limits.classes) }
                 let (model, meta): (Model, [String: String])
                 do {
                     (model, meta) = try Model.load(

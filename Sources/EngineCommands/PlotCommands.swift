@@ -113,7 +113,7 @@ extension Session {
                     ArgumentSpec("action", .word(choices: ["save"]), "what to do"),
                     ArgumentSpec("file", .path, "the .md file (images go to FILE_files/)"),
                 ],
-                example: "notebook save out/session.md", recorded: false, returnsValue: false
+                example: "notebook save out/session.md", recorded: .never, returnsValue: false
             ) { inv, session in
                 let path = try inv.string("file")
                 // `cannot write FILE: ...`

@@ -37,7 +37,7 @@ extension Session {
                             + "the model",
                         at: "target")
                 }
-                var config = try session.trainingConfig(inv)
+                var config = try TrainingOptions(inv).config
                 let data = try session.workspace.data(inv)
                 try session.checkFits(owner, data, inv, at: "target")
                 if case .head = part {

@@ -60,7 +60,7 @@ extension Session {
         let s = try inv.object("student", as: ModelObject.self)
         let t = try inv.object("teacher", as: ModelObject.self)
         guard s !== t else { throw inv.error("student and teacher are the same model", at: "teacher") }
-        let config = try trainingConfig(inv)
+        let config = try TrainingOptions(inv).config
         let data = try workspace.data(inv)
         try checkFits(s, data, inv, at: "student")
         try checkFits(t, data, inv, at: "teacher")

@@ -61,6 +61,70 @@ public enum ValueType {
     }
 }
 
+/// A numeric bound of an option or session option, declared with it: `bindArguments` and `set` check it, `help`
+/// shows it, and error messages quote it (`option 'batch': must be in 1...65536, got 0`).
+public struct Bounds {
+    /// What the value must satisfy, as the words after "must" (`be in 1...65536`, `be positive`).
+    public let requirement: String
+    private let test: (Double) -> Bool
+
+    /// A bound described by `requirement` (words after "must") that holds when `test` returns true.
+    public init(_ requirement: String, _ test: @escaping (Double) -> Bool) {
+        self.requirement = requirement
+        self.test = test
+    }
+
+    /// Whether `value` is within the bound.
+    public func contains(_ value: Double) -> Bool { test(value) }
+
+    /// Whole numbers `range.lowerBound...range.upperBound`.
+    public static func range(_ range: ClosedRange<Int>) -> Bounds {
+        Bounds("be in \(range.lowerBound)...\(range.upperBound)") {
+            $0 >= Double(range.lowerBound) && $0 <= Double(range.upperBound)
+        }
+    }
+
+    /// At least `lower`; `upper` (not mentioned in the message) keeps counts that size memory within Int32.
+    public static func atLeast(_ lower: Int, upper: Int = .max) -> Bounds {
+        Bounds("be at least \(lower)") { $0 >= Double(lower) && $0 <= Double(upper) }
+    }
+
+    /// Finite and greater than 0 (learning rates, temperatures).
+    public static let positive = Bounds("be positive") { $0 > 0 && $0.isFinite }
+    /// Finite and at least 0 (weight decay, seeds).
+    public static let nonNegative = Bounds("be non-negative") { $0 >= 0 && $0.isFinite }
+    /// 0 to 1, both included (weights, label smoothing).
+    public static let unitInterval = Bounds("be in [0, 1]") { (0...1).contains($0) }
+    /// 0 included to 1 excluded (momentum).
+    public static let unitIntervalOpenAbove = Bounds("be in [0, 1)") { (0..<1).contains($0) }
+}
+
+/// Where tab completion takes the candidates for an argument or an option's value.
+public enum CompletionSource {
+    /// These words.
+    case values([String])
+    /// Command names and aliases.
+    case commands
+    /// Session option names.
+    case sessionOptions
+    /// The extra words of `show` (`Session.showTopics`, e.g. `data`).
+    case showTopics
+    /// Bound names.
+    case boundNames
+    /// File names (the REPL's file completion).
+    case files
+}
+
+/// Whether `save session` writes a successful call of a command into the saved script.
+public enum Recording {
+    /// Always (work that replays: `data`, `train`, `save MODEL FILE`).
+    case always
+    /// Never (inspection: `help`, `show`, `vars`, `quit`).
+    case never
+    /// Except when the first argument is this word (`save session FILE` is not replayed, `save MODEL FILE` is).
+    case unlessFirstArgument(String)
+}
+
 /// A positional argument of a command.
 public struct ArgumentSpec {
     /// Lowercase name used in help (shown uppercased) and in `Invocation` lookups.
@@ -73,14 +137,20 @@ public struct ArgumentSpec {
     public let optional: Bool
     /// Takes all remaining positional arguments as a list (must be last).
     public let variadic: Bool
+    /// Where tab completion looks; nil offers the command's options, bound names and the type's word choices.
+    public let completion: [CompletionSource]?
 
     /// Declares a positional argument.
-    public init(_ name: String, _ type: ValueType, _ help: String, optional: Bool = false, variadic: Bool = false) {
+    public init(
+        _ name: String, _ type: ValueType, _ help: String, optional: Bool = false, variadic: Bool = false,
+        completion: [CompletionSource]? = nil
+    ) {
         self.name = name
         self.type = type
         self.help = help
         self.optional = optional
         self.variadic = variadic
+        self.completion = completion
     }
 }
 
@@ -96,17 +166,25 @@ public struct OptionSpec {
     public let sessionDefault: String?
     /// One line shown by `help CMD`.
     public let help: String
+    /// The bound a number value must be within (checked for given and default values before the command runs);
+    /// nil takes the bound of the `session` option, if any.
+    public let bounds: Bounds?
+    /// Values tab completion offers after `name=` besides the type's word choices.
+    public let completion: [CompletionSource]
 
-    /// Declares an option with a fixed default, a session-option default, or none.
+    /// Declares an option with a fixed default, a session-option default, or none; `bounds` and `completion` as
+    /// described at the properties.
     public init(
         _ name: String, _ type: ValueType, default defaultValue: Value? = nil, session sessionDefault: String? = nil,
-        _ help: String
+        bounds: Bounds? = nil, completion: [CompletionSource] = [], _ help: String
     ) {
         self.name = name
         self.type = type
         self.defaultValue = defaultValue
         self.sessionDefault = sessionDefault
         self.help = help
+        self.bounds = bounds
+        self.completion = completion
     }
 }
 
@@ -126,7 +204,7 @@ public struct CommandSpec {
     /// A complete example line shown by `help CMD`.
     public let example: String
     /// Whether `save session` writes successful calls of this command into the saved script.
-    public let recorded: Bool
+    public let recorded: Recording
     /// False for commands that never return a value (`freeze`, `plot`, ...): `x = freeze s` is refused before it runs.
     public let returnsValue: Bool
     /// The action. Thrown errors are reported at the statement (or use `Invocation.error(_:at:)` for an argument).
@@ -135,7 +213,7 @@ public struct CommandSpec {
     /// Declares a command. Argument and option names must be distinct; only the last argument may be variadic.
     public init(
         _ name: String, aliases: [String] = [], summary: String, arguments: [ArgumentSpec] = [],
-        options: [OptionSpec] = [], example: String, recorded: Bool = true, returnsValue: Bool = true,
+        options: [OptionSpec] = [], example: String, recorded: Recording = .always, returnsValue: Bool = true,
         run: @escaping (Invocation, Session) throws -> Value
     ) {
         let names = arguments.map(\.name) + options.map(\.name)
@@ -201,6 +279,16 @@ public struct Invocation {
             throw error("'\(command.name)' has no \(what) value for '\(name)'", at: name)
         }
         return t
+    }
+
+    /// Checks `value`, computed by the command for option `name` (e.g. channels read off the data), against the
+    /// option's declared bounds.
+    /// - Throws: `option 'NAME': must ..., got VALUE` at the option when given, else at the command.
+    public func check(_ name: String, _ value: Double) throws {
+        guard let bounds = command.options.first(where: { $0.name == name })?.bounds, !bounds.contains(value) else {
+            return
+        }
+        throw error("option '\(name)': must \(bounds.requirement), got \(Value.format(value))", at: name)
     }
 
     /// An integer argument/option; throws when absent.

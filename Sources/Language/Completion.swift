@@ -5,43 +5,86 @@ public enum Completion {
     public static let wordBreaks = " \t\n\"'=;{}()[],+*%<>!"
 
     /// What to offer for `word`, the word under the cursor, when `line` is the text up to the cursor.
-    /// Returns full replacements for `word`, or `files == true` when the cursor is inside a string
-    /// (the REPL then completes file names).
+    /// Returns full replacements for `word` from the command declarations (`ArgumentSpec.completion`, option
+    /// names, `OptionSpec.completion` after `key=`, word choices), and `files == true` when the cursor is inside a
+    /// string or at a path argument (the REPL then completes file names).
     public static func candidates(_ session: Session, line: String, word: String) -> (candidates: [String], files: Bool)
     {
         if insideString(line) { return ([], true) }
         if let members = memberCandidates(session, line: line, word: word) { return (members, false) }
         let statementStart = line.lastIndex { $0 == ";" || $0 == "{" || $0 == "}" || $0 == "\n" }
         let statement = statementStart.map { String(line[line.index(after: $0)...]) } ?? line
-        var before = String(statement.dropLast(word.count))
+        let before = String(statement.dropLast(word.count))
         var words = before.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         if words.count >= 2, words[1] == "=" || words[0].hasSuffix("=") && words[0].count > 1 {
             words.removeFirst(words[1] == "=" ? 2 : 1)
         } else if words.count == 1, words[0].hasSuffix("="), !words[0].contains("==") {
             words = []
         }
-        before = words.joined(separator: " ")
         let names = Array(session.bindings.keys)
         var pool: [String]
+        var files = false
         if words.isEmpty {
             pool = session.commands.names + names
         } else if let spec = session.commands.lookup(words[0]) {
-            let given = Set(words.dropFirst().compactMap { $0.split(separator: "=").first.map(String.init) })
-            let positionals = words.dropFirst().filter { !$0.contains("=") }.count
-            if positionals == 0 && spec.name == "help" {
-                pool = session.commands.names
-            } else if positionals == 0 && (spec.name == "set" || spec.name == "show") {
-                pool = session.options.declared.map(\.name) + (spec.name == "show" ? ["options"] + names : [])
+            let arguments = words.dropFirst()
+            if let key = arguments.last.flatMap(optionKey), before.hasSuffix("="),
+                let option = spec.options.first(where: { $0.name == key })
+            {
+                // The value of `key=`: the option's declared values.
+                pool = values(option.completion + typeValues(option.type), session)
+                files = option.type.isPath || option.completion.contains { $0.isFiles }
             } else {
-                pool = spec.options.map(\.name).filter { !given.contains($0) }.map { $0 + "=" } + names
-                if positionals < spec.arguments.count, case .word(let choices) = spec.arguments[positionals].type {
-                    pool += choices
+                let given = Set(arguments.compactMap(optionKey))
+                let positionals = arguments.filter { !$0.contains("=") }.count
+                let argument =
+                    positionals < spec.arguments.count
+                    ? spec.arguments[positionals] : spec.arguments.last.flatMap { $0.variadic ? $0 : nil }
+                if let argument, let declared = argument.completion {
+                    pool = values(declared, session)
+                    files = declared.contains { $0.isFiles }
+                } else if let argument, argument.type.isPath {
+                    pool = []
+                    files = true
+                } else {
+                    pool = spec.options.map(\.name).filter { !given.contains($0) }.map { $0 + "=" } + names
+                    if let argument { pool += values(typeValues(argument.type), session) }
                 }
             }
         } else {
             pool = names
         }
-        return (Array(Set(pool.filter { $0.hasPrefix(word) })).sorted(), false)
+        let matches = Array(Set(pool.filter { $0.hasPrefix(word) })).sorted()
+        return (matches, files && matches.isEmpty)  // file names when no declared value fits
+    }
+
+    /// `lr` for `lr=0.1` or `lr=`; nil for a word without `=`.
+    private static func optionKey(_ word: String) -> String? {
+        guard let eq = word.firstIndex(of: "="), eq != word.startIndex else { return nil }
+        return String(word[..<eq])
+    }
+
+    /// The word choices of `type`, and true/false for booleans.
+    private static func typeValues(_ type: ValueType) -> [CompletionSource] {
+        switch type {
+        case .word(let choices): return [.values(choices)]
+        case .bool: return [.values(["true", "false"])]
+        default: return []
+        }
+    }
+
+    /// The words `sources` offer in `session`.
+    private static func values(_ sources: [CompletionSource], _ session: Session) -> [String] {
+        sources.flatMap { source -> [String] in
+            switch source {
+            case .values(let words): return words
+            case .commands: return session.commands.names
+            case .sessionOptions: return session.options.declared.map(\.name)
+            case .showTopics: return Array(session.showTopics.keys)
+            case .boundNames: return Array(session.bindings.keys)
+            case .files: return []
+            }
+        }
     }
 
     /// True when `line` has an unclosed `"` (escaped quotes ignored).
@@ -79,4 +122,14 @@ public enum Completion {
         default: return false
         }
     }
+}
+
+extension ValueType {
+    /// Whether values are file paths (completed with file names).
+    var isPath: Bool { if case .path = self { return true } else { return false } }
+}
+
+extension CompletionSource {
+    /// Whether this is `.files`.
+    var isFiles: Bool { if case .files = self { return true } else { return false } }
 }

@@ -285,7 +285,19 @@ extension Session {
         for o in spec.options where values[o.name] == nil {
             if let d = o.defaultValue ?? o.sessionDefault.flatMap({ options.value($0) }) { values[o.name] = d }
         }
+        for o in spec.options {
+            guard let bounds = self.bounds(of: o), case .number(let x) = values[o.name] ?? .none, !bounds.contains(x)
+            else { continue }
+            throw InterpreterError.runtime(
+                "option '\(o.name)': must \(bounds.requirement), got \(Value.format(x))",
+                locations[o.name] ?? c.location)
+        }
         return Invocation(command: spec, location: c.location, values: values, locations: locations)
+    }
+
+    /// The bounds of option `o`: its own, else those of the session option it defaults to.
+    public func bounds(of o: OptionSpec) -> Bounds? {
+        o.bounds ?? o.sessionDefault.flatMap { options.option($0)?.bounds }
     }
 
     /// Evaluates one argument for `type`: bare words and bare paths are taken as written.

@@ -8,8 +8,12 @@ extension Session {
         commands.register(
             CommandSpec(
                 "help", summary: "list the commands, or show how to use one",
-                arguments: [ArgumentSpec("command", .word(choices: []), "the command to describe", optional: true)],
-                example: "help set", recorded: false, returnsValue: false
+                arguments: [
+                    ArgumentSpec(
+                        "command", .word(choices: []), "the command to describe", optional: true,
+                        completion: [.commands])
+                ],
+                example: "help set", recorded: .never, returnsValue: false
             ) { inv, session in
                 guard inv.has("command") else {
                     session.write(session.commands.helpListing())
@@ -28,7 +32,7 @@ extension Session {
             CommandSpec(
                 "set", summary: "set a session option (see 'show options')",
                 arguments: [
-                    ArgumentSpec("name", .word(choices: []), "the option"),
+                    ArgumentSpec("name", .word(choices: []), "the option", completion: [.sessionOptions]),
                     ArgumentSpec("value", .valueOrWord, "its new value"),
                 ],
                 example: "set seed 42", returnsValue: false
@@ -43,9 +47,11 @@ extension Session {
             CommandSpec(
                 "show", summary: "show the session options, one option, the current data, or a bound value",
                 arguments: [
-                    ArgumentSpec("what", .word(choices: []), "'options', an option name, 'data' or a bound name")
+                    ArgumentSpec(
+                        "what", .word(choices: []), "'options', an option name, 'data' or a bound name",
+                        completion: [.values(["options"]), .sessionOptions, .showTopics, .boundNames])
                 ],
-                example: "show options", recorded: false, returnsValue: false
+                example: "show options", recorded: .never, returnsValue: false
             ) { inv, session in
                 let what = try inv.string("what")
                 if what == "options" {
@@ -79,7 +85,7 @@ extension Session {
 
         commands.register(
             CommandSpec(
-                "vars", summary: "list bound names with their type and summary", example: "vars", recorded: false,
+                "vars", summary: "list bound names with their type and summary", example: "vars", recorded: .never,
                 returnsValue: false
             ) { _, session in
                 if session.bindings.isEmpty {
@@ -146,7 +152,7 @@ extension Session {
             CommandSpec(
                 "history", summary: "list previous inputs (rerun one in the REPL with !N)",
                 arguments: [ArgumentSpec("count", .integer, "show only the last COUNT entries", optional: true)],
-                example: "history 10", recorded: false, returnsValue: false
+                example: "history 10", recorded: .never, returnsValue: false
             ) { inv, session in
                 let count = inv.has("count") ? max(0, try inv.int("count")) : session.history.count
                 let first = max(0, session.history.count - count)
@@ -174,7 +180,7 @@ extension Session {
                         "exit status; by default the run's so far: 0, or 65/70 after errors with --keep-going",
                         optional: true)
                 ],
-                example: "quit", recorded: false, returnsValue: false
+                example: "quit", recorded: .never, returnsValue: false
             ) { inv, _ in
                 guard inv.has("code") else { throw ControlSignal.quit(nil) }
                 let code = try inv.int("code")
@@ -190,10 +196,13 @@ extension Session {
                 summary: "save a model as a self-describing safetensors checkpoint (mimic adapters go to "
                     + "FILE.adapters.safetensors), or the session's successful statements as a script",
                 arguments: [
-                    ArgumentSpec("what", .valueOrWord, "a model, or the word session"),
+                    ArgumentSpec(
+                        "what", .valueOrWord, "a model, or the word session",
+                        completion: [.values(["session"]), .boundNames]),
                     ArgumentSpec("file", .path, "the file to write, e.g. student.safetensors or work.sskd"),
                 ],
-                example: "save student \"student.safetensors\"", recorded: false, returnsValue: false
+                example: "save student \"student.safetensors\"", recorded: .unlessFirstArgument("session"),
+                returnsValue: false
             ) { inv, session in
                 let path = try inv.string("file")
                 if case .object(let o) = inv.value("what"), let object = o as? SavableObject {

@@ -24,13 +24,17 @@ extension CommandRegistry {
                 "options:\n"
                 + table(
                     spec.options.map { o in
-                        var text = "\(o.name)\t\(o.type.metavar)\t\(o.help)"
+                        var notes: [String] = []
                         if let d = o.defaultValue {
-                            text += " (default: \(d.literal))"
+                            notes.append("default: \(d.literal)")
                         } else if let s = o.sessionDefault {
-                            text += " (default: session option \(s) = \(sessionOptions.value(s)?.literal ?? "none"))"
+                            notes.append("default: session option \(s) = \(sessionOptions.value(s)?.literal ?? "none")")
                         }
-                        return text
+                        if let bounds = o.bounds ?? o.sessionDefault.flatMap({ sessionOptions.option($0)?.bounds }) {
+                            notes.append("must \(bounds.requirement)")
+                        }
+                        let text = "\(o.name)\t\(o.type.metavar)\t\(o.help)"
+                        return notes.isEmpty ? text : text + " (" + notes.joined(separator: "; ") + ")"
                     })
         }
         return out + "example:\n  \(spec.example)\n"

@@ -267,9 +267,11 @@ public final class Session {
     private func isRecorded(_ statement: ParsedStatement) -> Bool {
         switch statement.result {
         case .success(.command(let call)), .success(.assignCommand(_, let call, _)):
-            // `save MODEL FILE` is part of the work and replays; `save session FILE` is not.
-            if commands.lookup(call.name)?.name == "save" { return call.arguments.first?.text != "session" }
-            return commands.lookup(call.name)?.recorded ?? true
+            switch commands.lookup(call.name)?.recorded ?? .always {
+            case .always: return true
+            case .never: return false
+            case .unlessFirstArgument(let word): return call.arguments.first?.text != word
+            }
         default:
             return true
         }

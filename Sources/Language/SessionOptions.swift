@@ -10,6 +10,8 @@ public struct SessionOption {
     public let defaultValue: Value
     /// One line shown by `show options`.
     public let help: String
+    /// The bound a number must be within (`set` checks it; command options defaulting to this option inherit it).
+    public let bounds: Bounds?
     /// Returns an error message (e.g. `must be at least 1`) when a well-typed value is still unacceptable.
     public let check: ((Value) -> String?)?
     /// Called with the new value after each successful `set`, `declare` and `reset`
@@ -18,13 +20,14 @@ public struct SessionOption {
 
     /// Declares an option.
     public init(
-        _ name: String, _ type: ValueType, default defaultValue: Value, _ help: String,
+        _ name: String, _ type: ValueType, default defaultValue: Value, _ help: String, bounds: Bounds? = nil,
         check: ((Value) -> String?)? = nil, apply: ((Value) -> Void)? = nil
     ) {
         self.name = name
         self.type = type
         self.defaultValue = defaultValue
         self.help = help
+        self.bounds = bounds
         self.check = check
         self.apply = apply
     }
@@ -44,21 +47,15 @@ public final class SessionOptions {
         declare(
             SessionOption(
                 "threads", .integer, default: .number(0), "compute threads of the tensor engine (0: every core)",
-                check: { (0...256).contains($0.integer ?? -1) ? nil : "must be in 0...256" }))
+                bounds: .range(0...256)))
         declare(
             SessionOption(
                 "batch", .integer, default: .number(64), "mini-batch size for training and evaluation",
-                check: { (1...65_536).contains($0.integer ?? 0) ? nil : "must be in 1...65536" }))
+                bounds: .range(1...65_536)))
         declare(
             SessionOption(
                 "lr", .number, default: .number(0.1), "default learning rate",
-                check: {
-                    if case .number(let d) = $0, d > 0, d.isFinite {
-                        return nil
-                    } else {
-                        return "must be positive and finite"
-                    }
-                }))
+                bounds: Bounds("be positive and finite") { $0 > 0 && $0.isFinite }))
         declare(
             SessionOption(
                 "terminal", .word(choices: ["dumb", "sixel", "qt", "x11", "wxt"]), default: .string("dumb"),
@@ -98,6 +95,9 @@ public final class SessionOptions {
         guard let accepted = option.type.accept(value) else {
             return "session option '\(name)' expects \(option.type.phrase), got \(value.literal)"
         }
+        if let bounds = option.bounds, case .number(let x) = accepted, !bounds.contains(x) {
+            return "session option '\(name)' must \(bounds.requirement), got \(accepted.literal)"
+        }
         if let problem = option.check?(accepted) {
             return "session option '\(name)' \(problem), got \(accepted.literal)"
         }
@@ -115,19 +115,20 @@ public final class SessionOptions {
     }
 
     /// `seed` as an integer.
-    public var seed: Int { values["seed"]?.integer ?? 0 }
+    public var seed: Int { current("seed").integer! }
     /// `threads` as an integer.
-    public var threads: Int { values["threads"]?.integer ?? 0 }
+    public var threads: Int { current("threads").integer! }
     /// `batch` as an integer.
-    public var batch: Int { values["batch"]?.integer ?? 64 }
+    public var batch: Int { current("batch").integer! }
     /// `lr` as a number.
-    public var lr: Double { if case .number(let d) = values["lr"] ?? .none { return d } else { return 0.1 } }
+    public var lr: Double { if case .number(let d) = current("lr") { return d } else { return .nan } }
     /// `terminal`, the gnuplot terminal name.
-    public var terminal: String {
-        if case .string(let s) = values["terminal"] ?? .none { return s } else { return "dumb" }
-    }
+    public var terminal: String { current("terminal").display }
     /// `out`, the output folder.
-    public var out: String { if case .string(let s) = values["out"] ?? .none { return s } else { return "out" } }
+    public var out: String { current("out").display }
     /// `quiet`.
-    public var quiet: Bool { if case .bool(let b) = values["quiet"] ?? .none { return b } else { return false } }
+    public var quiet: Bool { if case .bool(let b) = current("quiet") { return b } else { return false } }
+
+    /// The value of a standard option: set values are type-checked, so it has the declared type.
+    private func current(_ name: String) -> Value { values[name] ?? option(name)?.defaultValue ?? .none }
 }

@@ -37,6 +37,9 @@ struct SSKD: ParsableCommand {
             "Write the session as a Markdown notebook (cells, outputs, plots) when it ends.", valueName: "FILE.md"))
     var notebook: String?
 
+    @Flag(help: "Print the command reference of docs/language.md (Markdown, generated from the declarations).")
+    var printReference = false
+
     @Argument(help: ArgumentHelp("A script to replay.", valueName: "FILE.sskd"))
     var script: String?
 
@@ -52,6 +55,10 @@ struct SSKD: ParsableCommand {
         }
         let session = Session.standard()  // the language
         session.installEngine()  // and the engine's commands
+        if printReference {
+            print(session.commands.referenceMarkdown(options: session.options), terminator: "")
+            return
+        }
         session.echo = echo
         session.keepGoing = keepGoing
         for (name, value) in [

@@ -1,5 +1,6 @@
 import XCTest
 
+@testable import EngineCommands
 @testable import Language
 
 /// Tab completion candidates (the REPL passes these to readline).
@@ -34,6 +35,20 @@ final class CompletionTests: XCTestCase {
         XCTAssertEqual(complete("help tr", "tr"), ["train"])
         XCTAssertEqual(complete("set th", "th"), ["threads"])
         XCTAssertEqual(complete("show o", "o"), ["options", "out"])
+    }
+
+    func testOptionValuesComeFromTheDeclarations() {
+        XCTAssertEqual(complete("train student verbose=", ""), ["false", "true"])
+        XCTAssertEqual(complete("help ", ""), session.commands.names)
+        let engine = Session.withEngine(output: CaptureSink())
+        let values = { (line: String, word: String) in Completion.candidates(engine, line: line, word: word) }
+        XCTAssertEqual(values("mimic s t optimizer=a", "a").candidates, ["adam", "adamw"])
+        XCTAssertEqual(values("data fa", "fa").candidates, ["fashion-mnist"])
+        XCTAssertEqual(values("model resnet1", "resnet1").candidates, ["resnet110", "resnet14", "resnet18"])
+        XCTAssertEqual(values("data f normalize=ha", "ha").candidates, ["half"])
+        XCTAssertEqual(values("show d", "d").candidates, ["data"])
+        XCTAssertTrue(values("data ./my", "./my").files, "no data set name fits: file names")
+        XCTAssertTrue(values("export m to=", "").files)
     }
 
     func testMembersOfSessionObjects() {
