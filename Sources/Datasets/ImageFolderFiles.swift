@@ -83,7 +83,7 @@ extension DatasetLoader {
                 let classDir = dir + "/" + name
                 var folders = [(path: String, files: [String])]()
                 var visited = Set<[UInt64]>()
-                try walk(classDir, depth: 0, into: &folders, visited: &visited)
+                try walk(classDir, depth: 0, into: &folders, visited: &visited, cancelled: cancelled)
                 let paths = folders.sorted { codePointOrder($0.path, $1.path) }
                     .flatMap { folder in folder.files.sorted(by: codePointOrder).map { folder.path + "/" + $0 } }
                 guard !paths.isEmpty else {
@@ -104,11 +104,14 @@ extension DatasetLoader {
         }
 
         /// Collects `dir` and the folders below it (symbolic links followed, each real folder once), each with
-        /// its image file names; counts what is skipped.
+        /// its image file names; counts what is skipped. Polls `cancelled` at each folder: a class folder that
+        /// links to a large tree (`/usr`) can be stopped with Ctrl-C.
+        /// - Throws: `CancellationError`, and the errors of `entries`.
         private mutating func walk(
             _ dir: String, depth: Int, into folders: inout [(path: String, files: [String])],
-            visited: inout Set<[UInt64]>
+            visited: inout Set<[UInt64]>, cancelled: () -> Bool
         ) throws {
+            if cancelled() { throw CancellationError() }
             var info = stat()
             guard depth < 64, stat(dir, &info) == 0,
                 visited.insert([UInt64(info.st_dev), UInt64(info.st_ino)]).inserted
@@ -124,7 +127,7 @@ extension DatasetLoader {
                     continue
                 }
                 if kind == .directory {
-                    try walk(path, depth: depth + 1, into: &folders, visited: &visited)
+                    try walk(path, depth: depth + 1, into: &folders, visited: &visited, cancelled: cancelled)
                     continue
                 }
                 let ext =

@@ -396,6 +396,20 @@ final class ImageFolderTests: XCTestCase {
             XCTAssertTrue($0 is CancellationError)
         }
         XCTAssertEqual(polls, 4)
+        // The walk of a class folder polls at each folder: a tree of 40 folders stops at the tenth.
+        let g = try Fixtures()
+        try g.put("train/a/" + (0..<40).map { "d\($0)" }.joined(separator: "/") + "/x.png", good)
+        try g.put("test/a/x.png", good)
+        polls = 0
+        XCTAssertThrowsError(
+            try DatasetLoader.imageFolder(
+                g.dir,
+                options: ImageFolderOptions(isCancelled: {
+                    polls += 1
+                    return polls >= 10
+                }))
+        ) { XCTAssertTrue($0 is CancellationError) }
+        XCTAssertEqual(polls, 10)
     }
 
     func testDetectionAndPrintable() throws {
