@@ -112,6 +112,18 @@ final class CheckpointFreezingTests: XCTestCase {
         }
     }
 
+    /// A stage named twice (`[1, 1, 1, 1]`) is frozen once, not refused.
+    func testRepeatedFrozenStagesAreFrozenOnce() throws {
+        let model = try Zoo.make("resnet8", channels: 1, classes: 10, seed: 1)
+        let url = temporaryURL("twice.safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try model.save(to: url)
+        var dict = try StateDict.load(contentsOf: url)
+        dict.metadata[CheckpointKey.frozen] = "[1,1,1,1]"
+        try dict.save(to: url)
+        XCTAssertEqual(try Model.load(contentsOf: url).0.stages.map(\.isFrozen), [true, false, false])
+    }
+
     func testCommittedFixturesWithoutTheNewKeysLoadUnfrozen() throws {
         let dir = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
         for file in ["resnet8-1ch.safetensors", "resnet8-1ch.pth"] {

@@ -169,14 +169,15 @@ extension Model {
     func restoreFreezing(_ meta: [String: String], path: String) throws {
         if let text = meta[CheckpointKey.frozen] {
             let n = stages.count
-            guard let list = MetadataJSON.parseIntegers(text, limit: max(n, 1)),
+            // A stage named twice is frozen once; the list may not be longer than a few times the stages.
+            guard let list = MetadataJSON.parseIntegers(text, limit: 4 * max(n, 1)),
                 list.allSatisfy({ (1...n).contains($0) })
             else {
                 throw CheckpointError.badMetadata(
                     path: path, key: CheckpointKey.frozen,
                     reason: "expected a JSON list of stage numbers in 1...\(n), e.g. [1, 2]")
             }
-            for k in list { try freeze(.stage(k - 1)) }
+            for k in Set(list).sorted() { try freeze(.stage(k - 1)) }
         }
         switch meta[CheckpointKey.frozenHead] {
         case nil, "false": break
