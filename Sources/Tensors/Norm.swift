@@ -167,16 +167,20 @@ func batchMoments(_ x: [Float], n: Int, c: Int, hw: Int, moments: PlaneMoments?)
     var variance = [Float](repeating: 0, count: c)
     let m = Double(n * hw)
     x.withUnsafeBufferPointer { px in
-        let px = px.baseAddress!
-        Parallel.forEach(c, costPerItem: n * hw) { range in
-            for ch in range {
-                var s = 0.0
-                for s0 in 0..<n { s += Double(vectorSum(px + (s0 * c + ch) * hw, hw)) }
-                let mu = Float(s / m)
-                var v = 0.0
-                for s0 in 0..<n { v += Double(vectorSquaredDeviation(px + (s0 * c + ch) * hw, hw, mean: mu)) }
-                mean[ch] = mu
-                variance[ch] = Float(v / m)
+        mean.withUnsafeMutableBufferPointer { mean in
+            variance.withUnsafeMutableBufferPointer { variance in
+                let px = px.baseAddress!
+                Parallel.forEach(c, costPerItem: n * hw) { range in
+                    for ch in range {
+                        var s = 0.0
+                        for s0 in 0..<n { s += Double(vectorSum(px + (s0 * c + ch) * hw, hw)) }
+                        let mu = Float(s / m)
+                        var v = 0.0
+                        for s0 in 0..<n { v += Double(vectorSquaredDeviation(px + (s0 * c + ch) * hw, hw, mean: mu)) }
+                        mean[ch] = mu
+                        variance[ch] = Float(v / m)
+                    }
+                }
             }
         }
     }
@@ -266,17 +270,18 @@ extension BatchNormSaved {
     /// (written in the same pass), else `grad` itself, masked on the fly by the fused ReLU's recomputed mask.
     private func sums(_ x: [Float], n: Int, c: Int, hw: Int, grad: [Float], mask: [Float]?) -> ([Float], [Float], [Float])
     {
-        var sumDy = [Float](repeating: 0, count: c)
-        var sumDyXHat = [Float](repeating: 0, count: c)
         var masked = [Float]()
         if mask != nil { masked = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count } }
         let relu = { (ch: Int) in self.relu && mask == nil ? FusedReluMask(scale: scale[ch], shift: shift[ch]) : nil }
         let maskData = mask ?? []
+        let sumsOut = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c)  // Σdy, then Σdy·x̂
+        defer { sumsOut.deallocate() }
         grad.withUnsafeBufferPointer { pg in
             x.withUnsafeBufferPointer { px in
                 maskData.withUnsafeBufferPointer { pmask in
                     masked.withUnsafeMutableBufferPointer { pmasked in
-                        let (pg, px, pmask, pmasked) = (pg.baseAddress!, px.baseAddress!, pmask.baseAddress, pmasked.baseAddress)
+                        let (pg, px) = (pg.baseAddress!, px.baseAddress!)
+                        let (pmask, pmasked) = mask == nil ? (nil, nil) : (pmask.baseAddress, pmasked.baseAddress)
                         Parallel.forEach(c, costPerItem: n * hw) { range in
                             for ch in range {
                                 var a = 0.0
@@ -294,14 +299,16 @@ extension BatchNormSaved {
                                     a += Double(sa)
                                     b += Double(sb)
                                 }
-                                sumDy[ch] = Float(a)
-                                sumDyXHat[ch] = Float(b) * invStd[ch]
+                                sumsOut[ch] = Float(a)
+                                sumsOut[c + ch] = Float(b) * invStd[ch]
                             }
                         }
                     }
                 }
             }
         }
+        let sumDy = Array(UnsafeBufferPointer(start: sumsOut, count: c))
+        let sumDyXHat = Array(UnsafeBufferPointer(start: sumsOut + c, count: c))
         return (sumDy, sumDyXHat, mask == nil ? grad : masked)
     }
 }

@@ -40,6 +40,7 @@ final class FusedBlockTests: XCTestCase {
             let x0 = Tensor.normal(c.shape, rng: &rng)
             for training in [true, false] {
                 var runs: [[[Float]]] = []
+                var weighting: Tensor? = nil  // the same for both runs
                 for fused in [false, true] {
                     let x = Tensor(shape: c.shape, data: x0.data, requiresGrad: true)
                     let ws = weights.map { Tensor(shape: $0.shape, data: $0.data, requiresGrad: true) }
@@ -67,7 +68,8 @@ final class FusedBlockTests: XCTestCase {
                         fused
                         ? try convBatchNormBlock(x, main: units, shortcut: shortcut, training: training)
                         : try apart(x, units, shortcut, training: training)
-                    let r = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng)
+                    if weighting == nil { weighting = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng) }
+                    let r = weighting!
                     try ((y * r).sum() + y.pow(2).sum() * 0.1).backward()
                     runs.append(
                         [y.data, x.grad!.data] + ws.map { $0.grad!.data }
