@@ -258,12 +258,14 @@ func backwardFlat(
             slots.run { slot, t, n0, nb, first in
                 let dyp = dyps[t] + dyPlanes.lead
                 for s in 0..<nb {
-                    dy.pack(sample: n0 + s, channels: g.cOut, h: g.h, w: g.w, into: dyp + s * g.cOut * dyStride, dyLayout)
+                    dy.pack(
+                        sample: n0 + s, channels: g.cOut, h: g.h, w: g.w, into: dyp + s * g.cOut * dyStride, dyLayout)
                 }
                 if needW {
                     let xp = xs[t]
                     for s in 0..<nb {
-                        x.pack(sample: n0 + s, channels: g.cIn, h: g.h, w: g.w, into: xp + s * g.cIn * f.stride, f.layout)
+                        x.pack(
+                            sample: n0 + s, channels: g.cIn, h: g.h, w: g.w, into: xp + s * g.cIn * f.stride, f.layout)
                     }
                     for grp in 0..<g.groups {  // the slot's first chunk stores its sums, the others add to them
                         sskd_conv_flat_weight_grad(

@@ -87,8 +87,9 @@ public struct BatchNormParameters {
     func statistics(_ x: [Float], shape: [Int], training: Bool, moments: PlaneMoments?) throws -> BatchNormSaved {
         let (n, c, hw) = (shape[0], shape[1], shape[2...].reduce(1, *))
         let m = n * hw
-        for (name, t) in [("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVar)]
-        {
+        for (name, t) in [
+            ("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVar),
+        ] {
             if let t, t.shape != [c] {
                 throw TensorError.invalidShape(
                     op: "batch_norm", shape: shape, reason: "has \(c) channels, \(name) is \(formatShape(t.shape))")
@@ -268,8 +269,9 @@ extension BatchNormSaved {
 
     /// Σdy and Σdy·x̂ per channel (x̂ = (x − mean)·invStd) and dy: `grad` masked by `mask` > 0 when a mask is given
     /// (written in the same pass), else `grad` itself, masked on the fly by the fused ReLU's recomputed mask.
-    private func sums(_ x: [Float], n: Int, c: Int, hw: Int, grad: [Float], mask: [Float]?) -> ([Float], [Float], [Float])
-    {
+    private func sums(_ x: [Float], n: Int, c: Int, hw: Int, grad: [Float], mask: [Float]?) -> (
+        [Float], [Float], [Float]
+    ) {
         var masked = [Float]()
         if mask != nil { masked = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count } }
         let relu = { (ch: Int) in self.relu && mask == nil ? FusedReluMask(scale: scale[ch], shift: shift[ch]) : nil }

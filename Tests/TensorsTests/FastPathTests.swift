@@ -207,7 +207,8 @@ final class FastPathTests: XCTestCase {
             }
             // The moments belong to the op: a tensor cut from the graph has none; without grad mode none are recorded.
             XCTAssertNil(planeMoments(of: y.detached()))
-            XCTAssertNil(planeMoments(of: try withNoGrad { try conv2d(x, weight: weight, bias: bias, geometry: geometry) }))
+            XCTAssertNil(
+                planeMoments(of: try withNoGrad { try conv2d(x, weight: weight, bias: bias, geometry: geometry) }))
         }
     }
 

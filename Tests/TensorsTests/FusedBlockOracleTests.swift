@@ -2,9 +2,9 @@ import XCTest
 
 @testable import Tensors
 
-/// The engine's fused ResNet basic block (`convBatchNormBlock`: flat and phase convolutions, the batch norm's statistics
-/// from the convolution's plane moments, its output computed by the next convolution while packing, its dX by the
-/// convolution before it, ReLU and residual fused) against the same block composed from the Double oracles
+/// The engine's fused ResNet basic block (`convBatchNormBlock`: flat and phase convolutions, the batch norm's
+/// statistics from the convolution's plane moments, its output computed by the next convolution while packing, its dX
+/// by the convolution before it, ReLU and residual fused) against the same block composed from the Double oracles
 /// (`naiveConv2d`, `naiveConvGradients`, `naiveBatchNorm`, `naiveBatchNormBackward`), values and every gradient.
 final class FusedBlockOracleTests: XCTestCase {
     func testFusedBasicBlockMatchesTheTextbookComposition() throws {

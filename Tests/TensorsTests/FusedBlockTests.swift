@@ -26,7 +26,9 @@ final class FusedBlockTests: XCTestCase {
             Case(shape: [3, 4, 7, 27], units: [(4, 3, 1, 1, true), (4, 3, 1, 1, true)], shortcut: nil),
             Case(shape: [2, 4, 6, 5], units: [(4, 3, 1, 1, false), (4, 3, 1, 1, true)], shortcut: nil),
             Case(shape: [2, 3, 8, 8], units: [(5, 3, 2, 1, true), (5, 3, 1, 1, true)], shortcut: (1, 2)),
-            Case(shape: [3, 3, 8, 8], units: [(2, 1, 1, 0, true), (2, 3, 2, 1, true), (6, 1, 1, 0, true)], shortcut: (1, 2)),
+            Case(
+                shape: [3, 3, 8, 8], units: [(2, 1, 1, 0, true), (2, 3, 2, 1, true), (6, 1, 1, 0, true)],
+                shortcut: (1, 2)),
             Case(shape: [2, 4, 6, 5], units: [(4, 3, 1, 1, true), (4, 3, 1, 1, false)], shortcut: (1, 1)),
         ]
         for c in cases {

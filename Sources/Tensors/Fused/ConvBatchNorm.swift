@@ -17,10 +17,10 @@ import CKernels
 //
 // The textbook batch norm (`naiveBatchNorm`, Norm.swift) and the direct convolution (`naiveConv2d`) are the oracles.
 
-/// Per-plane statistics of an `[N, C, H, W]` tensor, recorded by the convolution that wrote it (flat and phase paths,
-/// while each output plane is in cache) so that a training-mode batch norm that follows need not read the tensor for its
-/// statistics. Per `[H, W]` plane, `[N·C]` floats each in the tensor's order: the rounded mean m, the residual
-/// r = Σ (x − m) and M2 = Σ (x − m)²; the plane's exact mean is m + r/(H·W) and its M2 about that mean
+/// Per-plane statistics of an `[N, C, H, W]` tensor, recorded by the convolution that wrote it (flat and phase
+/// paths, while each output plane is in cache) so that a training-mode batch norm that follows need not read the
+/// tensor for its statistics. Per `[H, W]` plane, `[N·C]` floats each in the tensor's order: the rounded mean m, the
+/// residual r = Σ (x − m) and M2 = Σ (x − m)²; the plane's exact mean is m + r/(H·W) and its M2 about that mean
 /// M2 − r²/(H·W) (so the rounding of m does not reach the variance). `batchNorm` merges the planes per channel with
 /// the parallel-variance formula of Chan, Golub & LeVeque (1979): M2 = Σ_s M2_s + H·W·Σ_s (mean_s − mean)².
 public struct PlaneMoments {
@@ -84,9 +84,9 @@ extension PlaneMoments {
 }
 
 /// A batch norm's output `[N, C, H·W]` not yet written: per plane source·scale[c] + shift[c], then max(·, 0) with
-/// `relu`. A flat convolution reading it (`ConvolutionInput.affine`) computes the values while packing its padded planes
-/// (`sskd_pack_planes_affine`, rounded as `sskd_affine`), so the normalised activation is never written or read back;
-/// any other reader gets `materialized()`, the same values.
+/// `relu`. A flat convolution reading it (`ConvolutionInput.affine`) computes the values while packing its padded
+/// planes (`sskd_pack_planes_affine`, rounded as `sskd_affine`), so the normalised activation is never written or read
+/// back; any other reader gets `materialized()`, the same values.
 struct ChannelAffine {
     let source: [Float], scale: [Float], shift: [Float]
     let relu: Bool

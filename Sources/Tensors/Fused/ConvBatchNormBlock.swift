@@ -34,16 +34,19 @@ public func convBatchNormBlock(
     guard !main.isEmpty else { throw TensorError.invalidArgument(op: "conv_bn_block", reason: "has no units") }
     let inputs = ConvBatchNormBlock.inputs(x, main + [shortcut].compactMap { $0 })
     let recorded = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
-    var units: [ConvBatchNormBlock.Unit] = []
+    var units: [ConvBatchNormBlock.Unit] = []  // kept for the backward pass only when the graph is recorded
+    var last: ConvBatchNormBlock.Unit? = nil
     var input = ConvolutionInput.dense(x.data)
     var (shape, requiresGrad) = (x.shape, x.requiresGrad)
     for unit in main {
         let u = try ConvBatchNormBlock.Unit(
             unit, input: input, shape: shape, requiresGrad: requiresGrad, training: training, recorded: recorded)
-        units.append(u)
-        (input, shape, requiresGrad) = (.affine(u.affine), u.shape, u.outputRequiresGrad)
+        if recorded { units.append(u) }
+        (input, shape, requiresGrad, last) = (.affine(u.affine), u.shape, u.outputRequiresGrad, u)
     }
-    let short = try shortcut.map {
+    input = .dense([])
+    if !recorded { last!.input = .dense([]) }  // the previous unit's output is not needed any more
+    var short = try shortcut.map {
         try ConvBatchNormBlock.Unit(
             $0, input: .dense(x.data), shape: x.shape, requiresGrad: x.requiresGrad, training: training,
             recorded: recorded)
@@ -52,8 +55,9 @@ public func convBatchNormBlock(
     guard residualShape == shape else {
         throw TensorError.shapeMismatch(op: "batch_norm + residual", lhs: shape, rhs: residualShape)
     }
-    let last = units[units.count - 1]
-    let out = last.saved.output(last.conv, shape: shape, residual: short?.affine.materialized() ?? x.data)
+    let residual = short?.affine.materialized() ?? x.data
+    if !recorded { short = nil }
+    let out = last!.saved.output(last!.conv, shape: shape, residual: residual)
     return .result(
         shape: shape, data: out, op: .convBatchNormBlock(ConvBatchNormBlock(x: x, main: units, shortcut: short)),
         inputs: inputs)
@@ -72,7 +76,8 @@ public final class ConvBatchNormBlock {
         let unit: ConvBatchNormUnit
         let g: Conv2dGeometry
         /// What the convolution read (a previous unit's output stays unwritten on the flat path) and its output.
-        let input: ConvolutionInput, conv: [Float]
+        var input: ConvolutionInput
+        let conv: [Float]
         let saved: BatchNormSaved
         /// Whether the unit's input, its convolution's output and its batch norm's output take part in the graph.
         let inputRequiresGrad: Bool, convRequiresGrad: Bool, outputRequiresGrad: Bool
@@ -160,7 +165,8 @@ public final class ConvBatchNormBlock {
         }
         var grads: [[Float]?] = [nil] + parameters.reversed().flatMap { $0 }
         if let shortcut, let dy = dResidual {
-            let r = shortcut.backward(grad: dy, hasResidual: false, output: { shortcut.affine.materialized() }, adding: &dX)
+            let r = shortcut.backward(
+                grad: dy, hasResidual: false, output: { shortcut.affine.materialized() }, adding: &dX)
             grads += r.parameters
             dX = r.dInput
         } else if let shortcut {
