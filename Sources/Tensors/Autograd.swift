@@ -50,12 +50,17 @@ public enum Op {
     case max(Tensor, argmax: [Int32], axis: Int)
     case matmul(Tensor, Tensor)
     case linear(Tensor, weight: Tensor, bias: Tensor?)
-    case conv2d(Tensor, weight: Tensor, bias: Tensor?, Conv2dGeometry)
+    /// A convolution, with its output planes' statistics when it recorded them (`PlaneMoments`, for a batch norm
+    /// that reads this output).
+    case conv2d(Tensor, weight: Tensor, bias: Tensor?, Conv2dGeometry, moments: PlaneMoments?)
     case maxPool2d(Tensor, argmax: [Int32])
     case avgPool2d(Tensor, Pool2dGeometry)
     case adaptiveAvgPool2d(Tensor)
     /// A batch norm, with the residual it adds (before its ReLU, if fused) when given.
     case batchNorm(Tensor, weight: Tensor?, bias: Tensor?, residual: Tensor?, BatchNormSaved)
+    /// A chain of convolution → batch norm (→ ReLU) units ending in a residual add and ReLU, as one op
+    /// (Fused/ConvBatchNormBlock.swift).
+    case convBatchNormBlock(ConvBatchNormBlock)
     case softmax(Tensor)
     case logSoftmax(Tensor)
     case crossEntropy(Tensor, targets: [Int], smoothing: Float)
@@ -78,26 +83,18 @@ public enum Op {
             return [a]
         case .concat(let parts, _):
             return parts
-        case .linear(let x, let w, let b), .conv2d(let x, let w, let b, _):
+        case .linear(let x, let w, let b), .conv2d(let x, let w, let b, _, _):
             return [x, w] + [b].compactMap { $0 }
         case .batchNorm(let x, let w, let b, let r, _):
             return [x] + [w, b, r].compactMap { $0 }
+        case .convBatchNormBlock(let block):
+            return block.inputs
         }
     }
 
-    /// Gradients of the loss with respect to each of `inputs` (same order), given the gradient
-    /// `gradient` of the loss with respect to `out`. Inputs that do not require a gradient may get `nil`.
-    /// `firstInputGradient` is the gradient `inputs[0]` has already received from other ops, if any: an op that can
-    /// add its own into it (conv2d) takes it, leaving nil, and returns the sum; otherwise it is left for the caller.
-    /// With `mayDeferFirst` (the engine allows it when that input comes from a flat convolution), a training batch
-    /// norm leaves `inputs[0]`'s gradient unwritten in `deferredFirst` and returns nil in its place.
-    func backward(
-        out: Tensor, grad gradient: Gradient, firstInputGradient: inout [Float]?, mayDeferFirst: Bool,
-        deferredFirst: inout DeferredBatchNormGradient?
-    ) -> [[Float]?] {
-        deferredFirst = nil
-        // conv2d takes a deferred gradient as it is; every other op reads it written
-        lazy var g = gradient.materialized
+    /// Gradients of the loss with respect to each of `inputs` (same order), given the gradient `g` of the loss
+    /// with respect to `out`, the tensor this op produced. Inputs that do not require a gradient may get `nil`.
+    func backward(out: Tensor, grad g: [Float]) -> [[Float]?] {
         switch self {
         case .add(let a, let b):
             return [reduceBroadcast(g, from: out.shape, to: a.shape), reduceBroadcast(g, from: out.shape, to: b.shape)]
@@ -154,9 +151,8 @@ public enum Op {
             return matmulBackward(a, b, grad: g)
         case .linear(let x, let w, let b):
             return linearBackward(x, weight: w, hasBias: b != nil, grad: g)
-        case .conv2d(let x, let w, let b, let geometry):
-            return conv2dBackward(
-                x, weight: w, hasBias: b != nil, geometry: geometry, grad: gradient, adding: &firstInputGradient)
+        case .conv2d(let x, let w, let b, let geometry, _):
+            return conv2dBackward(x, weight: w, hasBias: b != nil, geometry: geometry, grad: g)
         case .maxPool2d(let a, let argmax):
             return [maxPool2dBackward(g, input: a.shape, argmax: argmax)]
         case .avgPool2d(let a, let geometry):
@@ -164,9 +160,9 @@ public enum Op {
         case .adaptiveAvgPool2d(let a):
             return [adaptiveAvgPool2dBackward(g, input: a.shape, output: out.shape)]
         case .batchNorm(let x, let w, let b, let r, let saved):
-            return batchNormBackward(
-                x, weight: w, hasBias: b != nil, residual: r, saved: saved, out: out, grad: g,
-                mayDefer: mayDeferFirst, deferred: &deferredFirst)
+            return batchNormBackward(x, weight: w, hasBias: b != nil, residual: r, saved: saved, out: out, grad: g)
+        case .convBatchNormBlock(let block):
+            return block.backward(out: out, grad: g)
         case .softmax:
             return [softmaxBackward(g, out: out)]
         case .logSoftmax:
@@ -185,11 +181,6 @@ extension Tensor {
     /// Wraps `data` as the result of `op`, recording the graph when grad mode is on and an input needs a gradient.
     static func result(shape: [Int], data: [Float], op: @autoclosure () -> Op, inputs: [Tensor]) -> Tensor {
         Tensor(shape: shape, data: data).recording(op(), inputs: inputs)
-    }
-
-    /// `result(shape:data:op:inputs:)` for values not written yet (`Tensor.pending`).
-    static func result(shape: [Int], pending: ChannelAffine, op: @autoclosure () -> Op, inputs: [Tensor]) -> Tensor {
-        Tensor(shape: shape, pending: pending).recording(op(), inputs: inputs)
     }
 
     /// Records `op` as this new tensor's origin when grad mode is on and an input needs a gradient; returns self.
@@ -245,40 +236,17 @@ extension Tensor {
                 stack.append((input, false))
             }
         }
-        // Gradients so far, written out or (a batch norm's dX for the convolution before it) still deferred.
         var grads: [ObjectIdentifier: [Float]] = [ObjectIdentifier(self): seed]
-        var deferredGrads: [ObjectIdentifier: DeferredBatchNormGradient] = [:]
-        func take(_ key: ObjectIdentifier) -> Gradient? {
-            if let g = grads.removeValue(forKey: key) { return .dense(g) }
-            return deferredGrads.removeValue(forKey: key).map { .deferred($0) }
-        }
         for node in order.reversed() {
-            guard let g = take(ObjectIdentifier(node)) else { continue }
+            guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
             guard let op = node.gradFn else {
-                node.accumulateGrad(g.materialized)
+                node.accumulateGrad(g)
                 continue
             }
             let inputs = op.inputs
-            // The first input's gradient so far goes to the op, which may add its own into it in the same pass
-            // (conv2d's dX); if it does not take it, it goes back to be added below as for any other input.
-            let firstKey = inputs.first.map { ObjectIdentifier($0) }
-            var first = firstKey.flatMap { take($0) }?.materialized
-            // A batch norm may leave its input's gradient unwritten for the flat convolution that made that input.
-            var mayDefer = false
-            var deferred: DeferredBatchNormGradient? = nil
-            if first == nil, deferBatchNormGradients, let x = inputs.first, x.requiresGrad,
-                x.gradFn?.takesDeferredOutputGradient == true
-            {
-                mayDefer = true
-            }
-            let inputGrads = op.backward(
-                out: node, grad: g, firstInputGradient: &first, mayDeferFirst: mayDefer, deferredFirst: &deferred)
-            if let firstKey, let first { grads[firstKey] = first }
-            if let firstKey, let deferred { deferredGrads[firstKey] = deferred }
-            for (input, ig) in zip(inputs, inputGrads) where input.requiresGrad {
+            for (input, ig) in zip(inputs, op.backward(out: node, grad: g)) where input.requiresGrad {
                 guard let ig else { continue }
                 let key = ObjectIdentifier(input)
-                if let d = deferredGrads.removeValue(forKey: key) { grads[key] = d.materialized() }
                 if grads[key] != nil {
                     addInPlace(&grads[key]!, ig)  // in place: no copy of the accumulated gradient
                 } else {

@@ -135,106 +135,108 @@ extension Conv2dGeometry {
 
 /// 2-D convolution (`F.conv2d`): x `[N, Cin, H, W]`, weight `[Cout, Cin/groups, kH, kW]`, bias `[Cout]`
 /// → `[N, Cout, Hout, Wout]`. Groups include depthwise (groups = Cin). The geometry's `path` picks the kernels (see
-/// the file header); on the flat and phase paths, under grad mode, the output planes' `PlaneMoments` are recorded for
-/// a batch norm that follows, and on the flat path an input whose values are still pending (a batch norm's output,
-/// `Tensor.pending`) is computed while it is packed.
+/// the file header); on the flat and phase paths, when the graph is recorded, the output planes' `PlaneMoments` are
+/// kept with the op for a training batch norm that reads the output.
 /// - Throws: `TensorError` naming the shapes when input, weight, bias and geometry disagree.
 public func conv2d(
     _ x: Tensor, weight: Tensor, bias: Tensor? = nil,
     geometry: Conv2dGeometry = Conv2dGeometry()
 ) throws -> Tensor {
     let g = try geometry.validated(input: x.shape, weight: weight.shape, bias: bias?.shape)
-    let path = g.path
-    let count = g.outputShape.reduce(1, *)
-    var out = [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
-    var moments = path != .gemm && GradMode.isEnabled ? PlaneMoments(planes: g.n * g.cOut) : nil
-    let input = path == .flat ? x.pending : nil
-    (input?.source ?? x.data).withUnsafeBufferPointer { px in
-        weight.data.withUnsafeBufferPointer { pw in
-            out.withUnsafeMutableBufferPointer { po in
-                let src = px.baseAddress!
-                let wts = pw.baseAddress!
-                let dst = po.baseAddress!
-                switch path {
-                case .flat:
-                    moments.withPointers {
-                        convolveFlat(src, wts, g, bias: bias?.data, into: dst, moments: $0, input: input)
-                    }
-                case .phases:
-                    moments.withPointers { convolvePhases(src, wts, g, bias: bias?.data, into: dst, moments: $0) }
-                case .gemm:
-                    forEachBatchPart(g.n, work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n) { _, part in
-                        convolve(src, wts, g, bias: bias?.data, samples: part, into: dst)
-                    }
-                }
-            }
+    let inputs = [x, weight] + [bias].compactMap { $0 }
+    let recorded = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
+    let y = convolutionForward(.dense(x.data), weight: weight.data, bias: bias?.data, g, recordsMoments: recorded)
+    return .result(
+        shape: g.outputShape, data: y.values, op: .conv2d(x, weight: weight, bias: bias, g, moments: y.moments),
+        inputs: inputs)
+}
+
+/// A convolution's input `[N, Cin, H, W]`: values written out, or a batch norm's output not yet written
+/// (`ChannelAffine`), which the flat path computes while packing (any other path needs it written).
+enum ConvolutionInput {
+    case dense([Float])
+    case affine(ChannelAffine)
+
+    /// The values, written.
+    var values: [Float] {
+        switch self {
+        case .dense(let x): return x
+        case .affine(let a): return a.materialized()
         }
     }
-    let result = Tensor.result(
-        shape: g.outputShape, data: out, op: .conv2d(x, weight: weight, bias: bias, g),
-        inputs: [x, weight] + [bias].compactMap { $0 })
-    result.planeMoments = moments
-    return result
+}
+
+/// A convolution's output `[N, Cout, Hout, Wout]` and, when recorded, its planes' `PlaneMoments`.
+struct ConvolutionOutput {
+    var values: [Float]
+    var moments: PlaneMoments?
+}
+
+/// The forward convolution `g` (validated) of x with `weight` `[Cout, Cin/groups, kH, kW]` and `bias` `[Cout]` on the
+/// geometry's path; with `recordsMoments`, the flat and phase paths record the output planes' `PlaneMoments`.
+/// - Precondition: an `.affine` input only on the flat path.
+func convolutionForward(
+    _ x: ConvolutionInput, weight: [Float], bias: [Float]?, _ g: Conv2dGeometry, recordsMoments: Bool
+) -> ConvolutionOutput {
+    switch g.path {
+    case .flat:
+        return convolveFlat(x, weight, g, bias: bias, recordsMoments: recordsMoments)
+    case .phases:
+        return convolvePhases(x.values, weight, g, bias: bias, recordsMoments: recordsMoments)
+    case .gemm:
+        return ConvolutionOutput(values: convolveGEMM(x.values, weight, g, bias: bias), moments: nil)
+    }
 }
 
 /// Gradients of conv2d's inputs [x, weight, bias?] from dy `[N, Cout, Hout, Wout]`, on the path the forward took.
-/// When `existing` holds a gradient x has already received (taken from it, left nil), dX is added to it: the direct
-/// paths add while they write dX (existing + dX, the engine's own order, so bit for bit the same as adding after),
-/// saving a pass over x's size. A deferred dY (a batch norm's dX, `DeferredBatchNormGradient`) is packed straight
-/// into the flat path's padded planes.
 func conv2dBackward(
-    _ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv2dGeometry, grad gradient: Gradient,
-    adding existing: inout [Float]?
+    _ x: Tensor, weight: Tensor, hasBias: Bool, geometry g: Conv2dGeometry, grad: [Float]
 ) -> [[Float]?] {
-    let needX = x.requiresGrad
-    let needW = weight.requiresGrad
-    let path = g.path
-    var deferredDY: DeferredBatchNormGradient? = nil
-    if case .deferred(let d) = gradient, !hasBias, path == .flat, needX || needW { deferredDY = d }
-    let dy = deferredDY == nil ? gradient.materialized : []
-    let dB = hasBias ? biasGradient(dy, g) : nil
-    func gradients(_ dX: [Float]?, _ dW: [Float]?) -> [[Float]?] { hasBias ? [dX, dW, dB] : [dX, dW] }
-    if !needX && !needW { return gradients(nil, nil) }
-    var earlier: [Float]? = nil  // the gradient x already has, now owned here alone
-    if needX, existing?.count == x.count {
-        earlier = existing
-        existing = nil
-    }
-    let wT = g.isSame ? flippedWeight(weight.data, g) : []
-    if path == .gemm {
-        var (dX, dW) = backwardGEMM(x, weight: weight, wT: wT, dy: dy, g, needX: needX, needW: needW)
-        if earlier != nil {  // earlier + dX, as the engine would add them (in place: earlier is owned here alone)
-            addInPlace(&earlier!, dX)
-            dX = earlier!
+    var none: [Float]? = nil
+    let d = convolutionBackward(
+        .dense(x.data), weight: weight.data, g, dy: .dense(grad), needX: x.requiresGrad, needW: weight.requiresGrad,
+        hasBias: hasBias, adding: &none)
+    return hasBias ? [d.dX, d.dW, d.dB] : [d.dX, d.dW]
+}
+
+/// A convolution's gradients: dX `[N, Cin, H, W]`, dW `[Cout, Cin/groups, kH, kW]` and dB `[Cout]`, each nil when
+/// not asked for.
+struct ConvolutionGradients {
+    var dX: [Float]? = nil, dW: [Float]? = nil, dB: [Float]? = nil
+}
+
+/// The backward pass of convolution `g` (validated) on its path: dX when `needX`, dW when `needW`, dB when `hasBias`,
+/// from x, `weight` and dy `[N, Cout, Hout, Wout]`. A deferred dY (a training batch norm's dX) is packed straight into
+/// the flat path's padded planes; any other path writes it first. When `earlier` holds a gradient x already has (taken
+/// from it, left nil), dX is added to it: earlier + dX, bit for bit as adding after; the direct paths add while they
+/// write dX, saving a pass over x's size.
+func convolutionBackward(
+    _ x: ConvolutionInput, weight: [Float], _ g: Conv2dGeometry, dy: ConvolutionOutputGradient, needX: Bool,
+    needW: Bool, hasBias: Bool, adding earlier: inout [Float]?
+) -> ConvolutionGradients {
+    guard needX || needW || hasBias else { return ConvolutionGradients() }
+    var dy = dy
+    if case .deferred = dy, hasBias || g.path != .flat { dy = .dense(dy.values) }
+    let dB = hasBias ? biasGradient(dy.values, g) : nil
+    guard needX || needW else { return ConvolutionGradients(dX: nil, dW: nil, dB: dB) }
+    var taken: [Float]? = nil  // owned here alone, so that adding to it does not copy it
+    if needX, earlier?.count == g.n * g.cIn * g.h * g.w { swap(&taken, &earlier) }
+    let d: (dX: [Float]?, dW: [Float]?)
+    switch g.path {
+    case .flat:
+        d = backwardFlat(x, wT: flippedWeight(weight, g), dy: dy, g, needX: needX, needW: needW, adding: &taken)
+    case .phases:
+        d = backwardPhases(x.values, weight: weight, dy: dy.values, g, needX: needX, needW: needW, adding: &taken)
+    case .gemm:
+        let wT = g.isSame ? flippedWeight(weight, g) : []
+        var (dX, dW) = backwardGEMM(x.values, weight: weight, wT: wT, dy: dy.values, g, needX: needX, needW: needW)
+        if taken != nil {  // earlier + dX, as the engine would add them
+            addInPlace(&taken!, dX)
+            swap(&dX, &taken!)
         }
-        return gradients(needX ? dX : nil, dW)
+        d = (needX ? dX : nil, dW)
     }
-    // The direct kernels write dX as they unpack it, or add it to `earlier`.
-    let accumulate = earlier != nil
-    var dX = earlier ?? [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }
-    earlier = nil
-    var dW = [Float](unsafeUninitializedCapacity: needW ? weight.count : 0) { _, n in n = needW ? weight.count : 0 }
-    let input = path == .flat ? x.pending : nil  // x's values still pending are computed while packing
-    (input?.source ?? x.data).withUnsafeBufferPointer { px in
-        dy.withUnsafeBufferPointer { pdy in
-            dX.withUnsafeMutableBufferPointer { pdx in
-                dW.withUnsafeMutableBufferPointer { pdw in
-                    let dXp = needX ? pdx.baseAddress! : nil
-                    let dWp = needW ? pdw.baseAddress! : nil
-                    if path == .flat {
-                        backwardFlat(
-                            x: px.baseAddress!, input: input, wT: wT, dy: pdy.baseAddress, deferredDY: deferredDY, g,
-                            dX: dXp, accumulateDX: accumulate, dW: dWp)
-                    } else {
-                        backwardPhases(
-                            x: px.baseAddress!, w: weight.data, dy: pdy.baseAddress!, g,
-                            dX: dXp, accumulateDX: accumulate, dW: dWp)
-                    }
-                }
-            }
-        }
-    }
-    return gradients(needX ? dX : nil, needW ? dW : nil)
+    return ConvolutionGradients(dX: d.dX, dW: d.dW, dB: dB)
 }
 
 /// dB `[Cout]`: dy `[N, Cout, Hout, Wout]` summed over samples and positions (plane sums in sample order).

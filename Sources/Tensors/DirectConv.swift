@@ -45,12 +45,8 @@ struct FlatPlanes {
         offsets = off
     }
 
-    /// Copies `channels` planes `[H, W]` from `src` into the interiors of the padded planes at `dst`
-    /// and zeroes the borders and the slack after each plane (every float of each plane is written).
-    func pack(_ src: UnsafePointer<Float>, channels: Int, into dst: UnsafeMutablePointer<Float>) {
-        sskd_pack_planes(
-            src, Int32(channels), Int32(g.h), Int32(g.w), dst, stride, wp, Int32(g.padding.h), Int32(g.padding.w))
-    }
+    /// The layout x's padded planes are packed in.
+    var layout: PaddedLayout { PaddedLayout(stride: stride, wp: wp, ph: g.padding.h, pw: g.padding.w) }
 
     /// Copies the valid `[Hout, Wout]` part of `channels` kernel output rows (`ldo` floats apart) into `dst`,
     /// adding `bias[c]` when given, or with `accumulate` adds them to what `dst` holds (dst + rows; no bias), and,
@@ -143,18 +139,19 @@ struct BackwardSlots {
         }
     }
 
-    /// Writes dW `[weights]` as the partial sums added in slot order, in parallel over the weights (zeros when
-    /// there were no slots).
-    func sum(into dW: UnsafeMutablePointer<Float>) {
-        if count == 0 {
-            dW.update(repeating: 0, count: weights)
-            return
-        }
-        Parallel.forEach(weights, costPerItem: count) { range in
-            let lo = range.lowerBound
-            let n = range.count
-            (dW + lo).update(from: partials[0] + lo, count: n)
-            for slot in 1..<count { vectorAdd(dW + lo, partials[slot] + lo, dW + lo, n) }
+    /// dW `[weights]`: the partial sums added in slot order, in parallel over the weights (zeros when there were
+    /// no slots).
+    func sum() -> [Float] {
+        guard count > 0 else { return [Float](repeating: 0, count: weights) }
+        return [Float](unsafeUninitializedCapacity: weights) { dW, written in
+            let dW = dW.baseAddress!
+            Parallel.forEach(weights, costPerItem: count) { range in
+                let lo = range.lowerBound
+                let n = range.count
+                (dW + lo).update(from: partials[0] + lo, count: n)
+                for slot in 1..<count { vectorAdd(dW + lo, partials[slot] + lo, dW + lo, n) }
+            }
+            written = weights
         }
     }
 }
@@ -180,21 +177,17 @@ struct ScratchBlocks {
     func deallocate() { base.deallocate() }
 }
 
-/// Forward flat direct convolution: x `[N, Cin, H, W]` with weight `w` `[Cout, Cin/groups, kH, kW]` into `out`
-/// `[N, Cout, Hout, Wout]`, adding `bias` when given, one sample per parallel item (each thread packs into its own
-/// scratch). Packing again in the backward pass costs less than keeping the padded planes: measured, keeping them
-/// (an extra activation-sized write and read through memory) made the resnet20 step slower. With `moments`
-/// (`[N·Cout]` each) it also records each output plane's `PlaneMoments` while the plane is in cache.
-/// With `input` (x's values not yet written, a batch norm's output), `x` is its source and the values are computed
-/// while packing.
+/// Forward flat direct convolution: x `[N, Cin, H, W]` (written, or a batch norm's output computed while packing) with
+/// weight `w` `[Cout, Cin/groups, kH, kW]` → `[N, Cout, Hout, Wout]`, adding `bias` when given, one sample per
+/// parallel item (each thread packs into its own scratch). Packing again in the backward pass costs less than keeping
+/// the padded planes: measured, keeping them (an extra activation-sized write and read through memory) made the
+/// resnet20 step slower. With `recordsMoments` it also records each output plane's `PlaneMoments` while the plane is
+/// in cache.
 func convolveFlat(
-    _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dGeometry, bias: [Float]?,
-    into out: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil, input: ChannelAffine? = nil
-) {
+    _ x: ConvolutionInput, _ w: [Float], _ g: Conv2dGeometry, bias: [Float]?, recordsMoments: Bool
+) -> ConvolutionOutput {
     let f = FlatPlanes(g)
-    let cinG = g.cIn / g.groups
-    let coutG = g.cOut / g.groups
-    let taps = g.kH * g.kW
+    let (cinG, coutG, taps) = (g.cIn / g.groups, g.cOut / g.groups, g.kH * g.kW)
     let threads = convolutionThreads(work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
     let xs = ScratchBlocks(threads, count: g.cIn * f.stride)
     let tmp = ScratchBlocks(threads, count: g.cOut * f.ldo)
@@ -202,107 +195,136 @@ func convolveFlat(
         xs.deallocate()
         tmp.deallocate()
     }
-    f.offsets.withUnsafeBufferPointer { off in
-        Parallel.run(g.n, threads: threads) { s, t in
-            let xp = xs[t]
-            if let input {
-                input.pack(
-                    sample: s, h: g.h, w: g.w, into: xp, stride: f.stride, wp: f.wp, ph: g.padding.h, pw: g.padding.w)
-            } else {
-                f.pack(x + s * g.cIn * g.h * g.w, channels: g.cIn, into: xp)
+    var moments = recordsMoments ? PlaneMoments(planes: g.n * g.cOut) : nil
+    let count = g.outputShape.reduce(1, *)
+    let out = [Float](unsafeUninitializedCapacity: count) { po, written in
+        w.withUnsafeBufferPointer { pw in
+            moments.withPointers { mp in
+                Parallel.run(g.n, threads: threads) { s, t in
+                    x.pack(sample: s, channels: g.cIn, h: g.h, w: g.w, into: xs[t], f.layout)
+                    for grp in 0..<g.groups {
+                        sskd_conv_flat_forward(
+                            xs[t] + grp * cinG * f.stride, f.stride, Int32(cinG), f.offsets, Int32(taps),
+                            pw.baseAddress! + grp * coutG * cinG * taps, Int32(coutG), tmp[t] + grp * coutG * f.ldo,
+                            f.ldo, f.npos)
+                    }
+                    f.unpack(
+                        tmp[t], channels: g.cOut, bias: bias, into: po.baseAddress! + s * g.cOut * g.hOut * g.wOut,
+                        moments: mp.map { $0.advanced(by: s * g.cOut) })
+                }
             }
-            for grp in 0..<g.groups {
-                sskd_conv_flat_forward(
-                    xp + grp * cinG * f.stride, f.stride, Int32(cinG), off.baseAddress!, Int32(taps),
-                    w + grp * coutG * cinG * taps, Int32(coutG), tmp[t] + grp * coutG * f.ldo, f.ldo, f.npos)
-            }
-            f.unpack(
-                tmp[t], channels: g.cOut, bias: bias, into: out + s * g.cOut * g.hOut * g.wOut,
-                moments: moments.map { $0.advanced(by: s * g.cOut) })
         }
+        written = count
     }
+    return ConvolutionOutput(values: out, moments: moments)
 }
 
-/// Backward pass of a flat direct convolution `g` over the whole batch, x `[N, Cin, H, W]` read from `x` or, with
-/// `input`, computed from it as it is packed; dY `[N, Cout, H, W]` read from `dy` or, when given, computed from
-/// `deferredDY` as it is packed. Writes dX `[N, Cin, H, W]` (when `dX` is non-nil, using the flipped, per-group
-/// transposed weight `wT` `[Cin, CoutG, kH, kW]`; with `accumulateDX`, adds it to what `dX` holds, as dX + new) and
-/// dW `[Cout, CinG, kH, kW]` (when `dW` is non-nil; overwritten). The batch is cut into chunks of samples and the
-/// chunks into slots (`BackwardSlots`), each with its own dW partial sum added in slot order.
+/// Backward pass of a flat direct convolution `g` over the whole batch, from x `[N, Cin, H, W]` (written, or computed
+/// as it is packed) and dY `[N, Cout, H, W]` (written, or a batch norm's dX computed as it is packed): dX
+/// `[N, Cin, H, W]` when `needX`, by the forward kernel with the flipped, per-group transposed weight `wT`
+/// `[Cin, CoutG, kH, kW]` (added to `earlier` when given: taken from it, left nil), and dW `[Cout, CinG, kH, kW]` when
+/// `needW`. The batch is cut into chunks of samples and the chunks into slots (`BackwardSlots`), each with its own dW
+/// partial sum added in slot order.
 func backwardFlat(
-    x: UnsafePointer<Float>, input: ChannelAffine? = nil, wT: UnsafePointer<Float>,
-    dy: UnsafePointer<Float>?, deferredDY: DeferredBatchNormGradient? = nil, _ g: Conv2dGeometry,
-    dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false, dW: UnsafeMutablePointer<Float>?
-) {
+    _ x: ConvolutionInput, wT: [Float], dy: ConvolutionOutputGradient, _ g: Conv2dGeometry, needX: Bool,
+    needW: Bool, adding earlier: inout [Float]?
+) -> (dX: [Float]?, dW: [Float]?) {
     let f = FlatPlanes(g)
-    let cinG = g.cIn / g.groups
-    let coutG = g.cOut / g.groups
-    let taps = g.kH * g.kW
-    let slots = BackwardSlots(g, planeStride: f.stride, weights: g.cOut * cinG * taps, needW: dW != nil)
-    let threads = slots.threads
-    let chunk = slots.chunk
-    let xs = ScratchBlocks(dW == nil ? 0 : threads, count: chunk * g.cIn * f.stride)
+    let (cinG, coutG, taps) = (g.cIn / g.groups, g.cOut / g.groups, g.kH * g.kW)
+    let slots = BackwardSlots(g, planeStride: f.stride, weights: g.cOut * cinG * taps, needW: needW)
+    let (threads, chunk) = (slots.threads, slots.chunk)
+    let xs = ScratchBlocks(needW ? threads : 0, count: chunk * g.cIn * f.stride)
     // dY is packed once into padded planes that serve both kernels: the dX kernel reads them as its input, and the
     // weight-gradient kernel reads dY_flat at `interior` floats into each plane (output (oh, ow) sits at padded
     // (oh + padH, ow + padW), and the dropped positions land on zero padding); `AlignedPlanes` keeps its loads aligned.
     let interior = g.padding.h * f.wp + g.padding.w
     let dyPlanes = AlignedPlanes(interior: interior, stride: f.stride)
-    let lead = dyPlanes.lead
+    let dyLayout = PaddedLayout(stride: dyPlanes.stride, wp: f.wp, ph: g.padding.h, pw: g.padding.w)
     let dyStride = dyPlanes.stride
     let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyStride + 16)  // + 16: the last plane's zeros run past
-    let tmps = ScratchBlocks(dX == nil ? 0 : threads, count: g.cIn * f.ldo)
+    let tmps = ScratchBlocks(needX ? threads : 0, count: g.cIn * f.ldo)
     defer {
         xs.deallocate()
         dyps.deallocate()
         tmps.deallocate()
         slots.partials.deallocate()
     }
+    let accumulate = earlier != nil
+    var dX = earlier ?? [Float](unsafeUninitializedCapacity: needX ? g.n * g.cIn * g.h * g.w : 0) { $1 = $0.count }
+    earlier = nil
     let hw = g.h * g.w
-    f.offsets.withUnsafeBufferPointer { off in
-        slots.run { slot, t, n0, nb, first in
-            let dyp = dyps[t] + lead
-            for s in 0..<nb {
-                if let deferredDY {  // a batch norm's dX, computed as it is packed
-                    deferredDY.pack(
-                        sample: n0 + s, h: g.h, w: g.w, into: dyp + s * g.cOut * dyStride,
-                        stride: dyStride, wp: f.wp, ph: g.padding.h, pw: g.padding.w)
-                } else {
-                    sskd_pack_planes(
-                        dy! + (n0 + s) * g.cOut * hw, Int32(g.cOut), Int32(g.h), Int32(g.w),
-                        dyp + s * g.cOut * dyStride, dyStride, f.wp, Int32(g.padding.h), Int32(g.padding.w))
-                }
-            }
-            if dW != nil {
-                let xp = xs[t]
+    dX.withUnsafeMutableBufferPointer { pdx in
+        wT.withUnsafeBufferPointer { pwT in
+            slots.run { slot, t, n0, nb, first in
+                let dyp = dyps[t] + dyPlanes.lead
                 for s in 0..<nb {
-                    if let input {  // x's values computed while packing (a batch norm's output, never written)
-                        input.pack(
-                            sample: n0 + s, h: g.h, w: g.w, into: xp + s * g.cIn * f.stride,
-                            stride: f.stride, wp: f.wp, ph: g.padding.h, pw: g.padding.w)
-                    } else {
-                        f.pack(x + (n0 + s) * g.cIn * hw, channels: g.cIn, into: xp + s * g.cIn * f.stride)
+                    dy.pack(
+                        sample: n0 + s, channels: g.cOut, h: g.h, w: g.w, into: dyp + s * g.cOut * dyStride, dyLayout)
+                }
+                if needW {
+                    let xp = xs[t]
+                    for s in 0..<nb {
+                        x.pack(
+                            sample: n0 + s, channels: g.cIn, h: g.h, w: g.w, into: xp + s * g.cIn * f.stride, f.layout)
+                    }
+                    for grp in 0..<g.groups {  // the slot's first chunk stores its sums, the others add to them
+                        sskd_conv_flat_weight_grad(
+                            dyp + grp * coutG * dyStride + interior, dyStride, g.cOut * dyStride,
+                            Int32(coutG), xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
+                            f.offsets, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
+                            slots.partials[slot] + grp * coutG * cinG * taps, first ? 0 : 1)
                     }
                 }
-                for grp in 0..<g.groups {  // the slot's first chunk stores its sums, the others add to them
-                    sskd_conv_flat_weight_grad(
-                        dyp + grp * coutG * dyStride + interior, dyStride, g.cOut * dyStride,
-                        Int32(coutG), xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
-                        off.baseAddress!, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
-                        slots.partials[slot] + grp * coutG * cinG * taps, first ? 0 : 1)
+                guard needX else { return }
+                for s in 0..<nb {
+                    for grp in 0..<g.groups {
+                        sskd_conv_flat_forward(
+                            dyp + (s * g.cOut + grp * coutG) * dyStride, dyStride, Int32(coutG),
+                            f.offsets, Int32(taps), pwT.baseAddress! + grp * cinG * coutG * taps, Int32(cinG),
+                            tmps[t] + grp * cinG * f.ldo, f.ldo, f.npos)
+                    }
+                    f.unpack(
+                        tmps[t], channels: g.cIn, bias: nil, accumulate: accumulate,
+                        into: pdx.baseAddress! + (n0 + s) * g.cIn * hw)
                 }
-            }
-            guard let dX else { return }
-            let tmp = tmps[t]
-            for s in 0..<nb {
-                for grp in 0..<g.groups {
-                    sskd_conv_flat_forward(
-                        dyp + (s * g.cOut + grp * coutG) * dyStride, dyStride, Int32(coutG),
-                        off.baseAddress!, Int32(taps), wT + grp * cinG * coutG * taps, Int32(cinG),
-                        tmp + grp * cinG * f.ldo, f.ldo, f.npos)
-                }
-                f.unpack(tmp, channels: g.cIn, bias: nil, accumulate: accumulateDX, into: dX + (n0 + s) * g.cIn * hw)
             }
         }
     }
-    if let dW { slots.sum(into: dW) }
+    return (needX ? dX : nil, needW ? slots.sum() : nil)
+}
+
+/// Where a pack writes padded planes: `stride` floats from one plane to the next, rows `wp` floats apart, the data
+/// `ph` rows and `pw` columns in (borders and slack zeroed).
+struct PaddedLayout {
+    let stride: Int, wp: Int, ph: Int, pw: Int
+}
+
+extension ConvolutionInput {
+    /// Packs sample `s` (`channels` planes `[h, w]`) into the padded planes at `dst`, computing a batch norm's output
+    /// as it goes when the input is one.
+    func pack(sample s: Int, channels: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, _ p: PaddedLayout) {
+        switch self {
+        case .dense(let x):
+            x.withUnsafeBufferPointer {
+                sskd_pack_planes(
+                    $0.baseAddress! + s * channels * h * w, Int32(channels), Int32(h), Int32(w), dst, p.stride, p.wp,
+                    Int32(p.ph), Int32(p.pw))
+            }
+        case .affine(let a):
+            a.pack(sample: s, h: h, w: w, into: dst, stride: p.stride, wp: p.wp, ph: p.ph, pw: p.pw)
+        }
+    }
+}
+
+extension ConvolutionOutputGradient {
+    /// Packs sample `s` (`channels` planes `[h, w]`) into the padded planes at `dst`, computing a batch norm's dX as it
+    /// goes when the gradient is one.
+    func pack(sample s: Int, channels: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, _ p: PaddedLayout) {
+        switch self {
+        case .dense(let g):
+            ConvolutionInput.dense(g).pack(sample: s, channels: channels, h: h, w: w, into: dst, p)
+        case .deferred(let d):
+            d.pack(sample: s, h: h, w: w, into: dst, stride: p.stride, wp: p.wp, ph: p.ph, pw: p.pw)
+        }
+    }
 }

@@ -22,131 +22,6 @@ extension Conv2dGeometry {
     var chunk: Int { Swift.max(1, columnBudget / Swift.max(1, cIn * kH * kW * hOut * wOut)) }
 }
 
-extension Conv2dGeometry {
-    /// Output columns `lo..<hi` of kernel column `j` whose input column is inside the image, and the input
-    /// offset `shift` (iw = ow·strideW + shift).
-    @inline(__always) func validColumns(_ j: Int) -> (lo: Int, hi: Int, shift: Int) {
-        let shift = j * dilation.w - padding.w
-        let lo = shift >= 0 ? 0 : (-shift + stride.w - 1) / stride.w
-        let hi = Swift.max(lo, Swift.min(wOut, (w - shift + stride.w - 1) / stride.w))
-        return (lo, hi, shift)
-    }
-    /// Output rows `lo..<hi` of kernel row `i` whose input row is inside the image.
-    @inline(__always) func validRows(_ i: Int) -> (lo: Int, hi: Int) {
-        let shift = i * dilation.h - padding.h
-        let lo = shift >= 0 ? 0 : (-shift + stride.h - 1) / stride.h
-        return (lo, Swift.max(lo, Swift.min(hOut, (h - shift + stride.h - 1) / stride.h)))
-    }
-    /// A stride-1 "same" convolution: output rows as long as input rows, so one kernel tap reads the input
-    /// plane shifted by a constant offset and a whole plane is one contiguous copy.
-    var isShiftedPlane: Bool { stride == (1, 1) && wOut == w }
-}
-
-/// Unfolds samples `n0..<n0+nb` of `x` into `cols [Cin·kH·kW, nb·Hout·Wout]` (rows ordered c, i, j).
-/// For stride-1 "same" convolutions each (tap, sample) block is one contiguous shifted copy of the input plane
-/// whose out-of-image columns and rows are then zeroed; otherwise rows are copied element by element.
-func im2col(_ x: UnsafePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int, cols: UnsafeMutablePointer<Float>) {
-    let hw = g.hOut * g.wOut
-    let rowLen = nb * hw
-    let plane = g.h * g.w
-    // Per tap, not per row:
-    let columns = (0..<g.kW).map { g.validColumns($0) }
-    let validRows = (0..<g.kH).map { g.validRows($0) }
-    for c in 0..<g.cIn {
-        for i in 0..<g.kH {
-            for j in 0..<g.kW {
-                let (lo, hi, shift) = columns[j]
-                let rows = validRows[i]
-                let right = g.wOut - hi
-                let dst = cols + ((c * g.kH + i) * g.kW + j) * rowLen
-                // The shifted copy dst[t] = src[t + offset] for t in the valid rows, clipped to the plane.
-                let offset = (i * g.dilation.h - g.padding.h) * g.w + shift
-                let (a, b) = (rows.lo * g.wOut, rows.hi * g.wOut)
-                let t0 = Swift.min(Swift.max(a, -offset), b)
-                let t1 = Swift.min(Swift.max(t0, plane - offset), b)
-                for s in 0..<nb {
-                    let src = x + ((n0 + s) * g.cIn + c) * plane
-                    let o = dst + s * hw
-                    zeroFill(o, a)  // rows above the image
-                    if g.isShiftedPlane {
-                        zeroFill(o + a, t0 - a)
-                        (o + t0).update(from: src + t0 + offset, count: t1 - t0)
-                        zeroFill(o + t1, b - t1)
-                        if lo > 0 || right > 0 {  // columns left and right of the image
-                            var row = o + a
-                            for _ in rows.lo..<rows.hi {
-                                zeroFill(row, lo)
-                                zeroFill(row + hi, right)
-                                row += g.w
-                            }
-                        }
-                    } else {
-                        for oh in rows.lo..<rows.hi {
-                            let rowPtr = src + (oh * g.stride.h + i * g.dilation.h - g.padding.h) * g.w + shift
-                            let row = o + oh * g.wOut
-                            zeroFill(row, lo)
-                            if g.stride.w == 1 {
-                                (row + lo).update(from: rowPtr + lo, count: hi - lo)
-                            } else {
-                                for ow in lo..<hi { row[ow] = rowPtr[ow * g.stride.w] }
-                            }
-                            zeroFill(row + hi, right)
-                        }
-                    }
-                    zeroFill(o + b, hw - b)  // rows below the image
-                }
-            }
-        }
-    }
-}
-
-/// Zeroes `p[0..<n]`; one store for the common one-element border, no call for none.
-@inline(__always) func zeroFill(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-    if n == 1 { p[0] = 0 } else if n > 1 { p.update(repeating: 0, count: n) }
-}
-
-/// Adds `cols [Cin·kH·kW, nb·Hout·Wout]` back into samples `n0..<n0+nb` of `dx` (the adjoint of `im2col`).
-/// For stride-1 "same" convolutions the out-of-image columns of `cols` are zeroed first (`cols` is scratch),
-/// so that each (tap, sample) block is one contiguous shifted addition.
-func col2im(
-    _ cols: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry, n0: Int, nb: Int,
-    dx: UnsafeMutablePointer<Float>
-) {
-    let hw = g.hOut * g.wOut
-    let rowLen = nb * hw
-    let plane = g.h * g.w
-    for r in 0..<(g.cIn * g.kH * g.kW) {
-        let c = r / (g.kH * g.kW)
-        let i = (r / g.kW) % g.kH
-        let j = r % g.kW
-        let (lo, hi, shift) = g.validColumns(j)
-        let rows = g.validRows(i)
-        let src = cols + r * rowLen
-        for s in 0..<nb {
-            let d = dx + ((n0 + s) * g.cIn + c) * plane
-            let o = src + s * hw
-            if g.isShiftedPlane {
-                for oh in rows.lo..<rows.hi {
-                    let row = o + oh * g.w
-                    for ow in 0..<lo { row[ow] = 0 }
-                    for ow in hi..<g.w { row[ow] = 0 }
-                }
-                let offset = (i * g.dilation.h - g.padding.h) * g.w + shift
-                let (a, b) = (rows.lo * g.w, rows.hi * g.w)
-                let t0 = Swift.min(Swift.max(a, -offset), b)
-                let t1 = Swift.min(Swift.max(t0, plane - offset), b)
-                if t1 > t0 { vectorAdd(d + t0 + offset, o + t0, d + t0 + offset, t1 - t0) }
-            } else {
-                for oh in rows.lo..<rows.hi {
-                    let rowPtr = d + (oh * g.stride.h + i * g.dilation.h - g.padding.h) * g.w + shift
-                    let row = o + oh * g.wOut
-                    for ow in lo..<hi { rowPtr[ow * g.stride.w] += row[ow] }
-                }
-            }
-        }
-    }
-}
-
 /// How many parts `forEachBatchPart` splits a batch of `n` samples into: 1 for small work or one thread, else
 /// 4 per thread (at most n), claimed dynamically, so that a core slowed by anything else does not hold up the
 /// step (each part then allocates its own scratch, a small cost against a conv's work).
@@ -165,60 +40,88 @@ func forEachBatchPart(_ n: Int, work: Int, _ body: (Int, Range<Int>) -> Void) {
     }
     Parallel.run(parts) { p in body(p, (n * p / parts)..<(n * (p + 1) / parts)) }
 }
-/// One worker's share of a forward convolution: samples `samples` of `x` into `out` (both laid out as `g` says),
-/// chunk by chunk within `columnBudget`, adding `bias` when given.
-func convolve(
-    _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dGeometry, bias: [Float]?,
-    samples part: Range<Int>, into out: UnsafeMutablePointer<Float>
-) {
-    let hw = g.hOut * g.wOut
-    let coutG = g.cOut / g.groups
-    let kG = g.kPerGroup
-    let chunk = g.isPointwise ? 1 : Swift.min(g.chunk, part.count)
-    let cols = UnsafeMutablePointer<Float>.allocate(capacity: g.isPointwise ? 0 : g.cIn * g.kH * g.kW * chunk * hw)
-    let tmp = UnsafeMutablePointer<Float>.allocate(capacity: chunk > 1 ? g.cOut * chunk * hw : 0)
-    defer {
+/// The forward convolution `g` on the GEMM path: x `[N, Cin, H, W]` with weight `w` → `[N, Cout, Hout, Wout]`, adding
+/// `bias` when given; the batch split into parts (`forEachBatchPart`).
+func convolveGEMM(_ x: [Float], _ w: [Float], _ g: Conv2dGeometry, bias: [Float]?) -> [Float] {
+    let count = g.outputShape.reduce(1, *)
+    return [Float](unsafeUninitializedCapacity: count) { out, written in
+        x.withUnsafeBufferPointer { px in
+            w.withUnsafeBufferPointer { pw in
+                forEachBatchPart(g.n, work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n) { _, part in
+                    let chunks = ColumnChunks(g, samples: part)
+                    defer { chunks.deallocate() }
+                    chunks.run(px.baseAddress!) { n0, nb, cols in
+                        chunks.multiply(pw.baseAddress!, cols, n0: n0, nb: nb, bias: bias, into: out.baseAddress!)
+                    }
+                }
+            }
+        }
+        written = count
+    }
+}
+
+/// One worker's chunks of a batch part on the GEMM path: samples at a time such that the column matrix stays within
+/// `columnBudget` floats, with its column and reorder scratch.
+struct ColumnChunks {
+    let g: Conv2dGeometry, part: Range<Int>, chunk: Int
+    /// The column matrix `[Cin·kH·kW, chunk·Hout·Wout]` (none for a pointwise convolution) and `[C, chunk·HW]` scratch
+    /// for reordering.
+    let cols: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>
+
+    init(_ g: Conv2dGeometry, samples part: Range<Int>) {
+        let hw = g.hOut * g.wOut
+        self.g = g
+        self.part = part
+        chunk = g.isPointwise ? 1 : Swift.min(g.chunk, part.count)
+        cols = .allocate(capacity: g.isPointwise ? 0 : g.cIn * g.kH * g.kW * chunk * hw)
+        tmp = .allocate(capacity: chunk > 1 ? Swift.max(g.cIn, g.cOut) * chunk * hw : 0)
+    }
+    func deallocate() {
         cols.deallocate()
         tmp.deallocate()
     }
-    for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
-        let nb = Swift.min(chunk, part.upperBound - n0)
+
+    /// Runs `body(n0, nb, columns)` for each chunk of samples `n0..<n0 + nb` of the part, with the chunk's column
+    /// matrix of `x` `[N, Cin, H, W]` (x itself for a pointwise convolution).
+    func run(_ x: UnsafePointer<Float>, _ body: (Int, Int, UnsafePointer<Float>) -> Void) {
+        for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
+            let nb = Swift.min(chunk, part.upperBound - n0)
+            if g.isPointwise {
+                body(n0, nb, x + n0 * g.cIn * g.hOut * g.wOut)
+            } else {
+                im2col(x, g, n0: n0, nb: nb, cols: cols)
+                body(n0, nb, cols)
+            }
+        }
+    }
+
+    /// out[n0..<n0 + nb] `[nb, Cout, HW]` = W · columns per group, plus `bias` when given. One sample's GEMM writes
+    /// its `[Cout, HW]` output in place; a larger chunk's output `[Cout, nb·HW]` is reordered from scratch.
+    func multiply(
+        _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, n0: Int, nb: Int, bias: [Float]?,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        let (hw, coutG, kG) = (g.hOut * g.wOut, g.cOut / g.groups, g.kPerGroup)
         let colsN = nb * hw
-        let b: UnsafePointer<Float>
-        if g.isPointwise {
-            b = x + n0 * g.cIn * hw
-        } else {
-            im2col(x, g, n0: n0, nb: nb, cols: cols)
-            b = UnsafePointer(cols)
-        }
-        if nb == 1 {  // one sample: the GEMM writes its [Cout, HW] output in place
-            let dst = out + n0 * g.cOut * hw
-            for grp in 0..<g.groups {
-                sgemm(
-                    m: coutG, n: hw, k: kG, a: w + grp * coutG * kG, lda: kG,
-                    b: b + grp * kG * hw, ldb: hw, c: dst + grp * coutG * hw, ldc: hw)
-            }
-            if let bias {
-                for co in 0..<g.cOut where bias[co] != 0 {
-                    let v = bias[co]
-                    let row = dst + co * hw
-                    for p in 0..<hw { row[p] += v }
-                }
-            }
-            continue
-        }
+        let dst = nb == 1 ? out + n0 * g.cOut * hw : tmp
         for grp in 0..<g.groups {
             sgemm(
                 m: coutG, n: colsN, k: kG, a: w + grp * coutG * kG, lda: kG,
-                b: b + grp * kG * colsN, ldb: colsN, c: tmp + grp * coutG * colsN, ldc: colsN)
+                b: b + grp * kG * colsN, ldb: colsN, c: dst + grp * coutG * colsN, ldc: colsN)
         }
-        // [Cout, nb, HW] → [nb, Cout, HW], adding the bias.
-        for s in 0..<nb {
+        if nb == 1 {
+            for co in 0..<g.cOut where (bias?[co] ?? 0) != 0 {
+                let (v, row) = (bias![co], dst + co * hw)
+                for p in 0..<hw { row[p] += v }
+            }
+            return
+        }
+        for s in 0..<nb {  // [Cout, nb, HW] → [nb, Cout, HW], adding the bias
             for co in 0..<g.cOut {
                 let v = bias?[co] ?? 0
                 let src = tmp + co * colsN + s * hw
-                let dst = out + ((n0 + s) * g.cOut + co) * hw
-                if v == 0 { dst.update(from: src, count: hw) } else { for p in 0..<hw { dst[p] = src[p] + v } }
+                let d = out + ((n0 + s) * g.cOut + co) * hw
+                if v == 0 { d.update(from: src, count: hw) } else { for p in 0..<hw { d[p] = src[p] + v } }
             }
         }
     }
@@ -229,10 +132,10 @@ func convolve(
 /// convolution (else unused). The batch is split into parts (`forEachBatchPart`), each summing its dW into its own
 /// partial sum; the partial sums are added in part order, so the result does not depend on which thread ran which part.
 func backwardGEMM(
-    _ x: Tensor, weight: Tensor, wT: [Float], dy: [Float], _ g: Conv2dGeometry,
-    needX: Bool, needW: Bool
+    _ x: [Float], weight: [Float], wT: [Float], dy: [Float], _ g: Conv2dGeometry, needX: Bool, needW: Bool
 ) -> (dX: [Float], dW: [Float]?) {
-    var dX = [Float](unsafeUninitializedCapacity: needX ? x.count : 0) { _, n in n = needX ? x.count : 0 }
+    let xCount = g.n * g.cIn * g.h * g.w
+    var dX = [Float](unsafeUninitializedCapacity: needX ? xCount : 0) { _, n in n = needX ? xCount : 0 }
     let work = 2 * g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n
     let parts = batchPartCount(g.n, work: work)
     let wCount = weight.count
@@ -240,28 +143,15 @@ func backwardGEMM(
     var ga = g  // the adjoint "same" convolution dX = conv(dY, W̃): channels swapped
     ga.cIn = g.cOut
     ga.cOut = g.cIn
-    x.data.withUnsafeBufferPointer { px in
-        weight.data.withUnsafeBufferPointer { pw in
-            dy.withUnsafeBufferPointer { pdy in
-                wT.withUnsafeBufferPointer { pwT in
-                    dX.withUnsafeMutableBufferPointer { pdx in
-                        dWParts.withUnsafeMutableBufferPointer { pdw in
-                            forEachBatchPart(g.n, work: work) { part, samples in
-                                let dXp = needX ? pdx.baseAddress! : nil
-                                let dWp = needW ? pdw.baseAddress! + part * wCount : nil
-                                if g.isSame {
-                                    backwardSame(
-                                        x: px.baseAddress!, wT: pwT.baseAddress!, dy: pdy.baseAddress!, ga,
-                                        samples: samples,
-                                        dX: dXp, dWT: dWp)
-                                } else {
-                                    backwardColumns(
-                                        x: px.baseAddress!, w: pw.baseAddress!, dy: pdy.baseAddress!, g,
-                                        samples: samples,
-                                        dX: dXp, dW: dWp)
-                                }
-                            }
-                        }
+    dX.withUnsafeMutableBufferPointer { pdx in
+        dWParts.withUnsafeMutableBufferPointer { pdw in
+            withPointers(x, g.isSame ? wT : weight, dy) { px, pw, pdy in
+                forEachBatchPart(g.n, work: work) { part, samples in
+                    let (dXp, dWp) = (needX ? pdx.baseAddress! : nil, needW ? pdw.baseAddress! + part * wCount : nil)
+                    if g.isSame {
+                        backwardSame(x: px, wT: pw, dy: pdy, ga, samples: samples, dX: dXp, dWT: dWp)
+                    } else {
+                        backwardColumns(x: px, w: pw, dy: pdy, g, samples: samples, dX: dXp, dW: dWp)
                     }
                 }
             }
@@ -275,6 +165,18 @@ func backwardGEMM(
         }
     }
     return (dX, g.isSame ? unflippedWeightGradient(sum, g) : sum)
+}
+
+/// Calls `body` with pointers to the elements of three arrays.
+func withPointers<R>(
+    _ a: [Float], _ b: [Float], _ c: [Float],
+    _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) -> R
+) -> R {
+    a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            c.withUnsafeBufferPointer { pc in body(pa.baseAddress!, pb.baseAddress!, pc.baseAddress!) }
+        }
+    }
 }
 
 /// dW `[Cout, CinG, kH, kW]` from the "same" path's dW̃ᵀ `[groups, CoutG·kH·kW, CinG]` (see the file header).
@@ -358,34 +260,19 @@ func backwardSame(
     let hw = ga.h * ga.w
     let cinG = ga.cOut / ga.groups
     let kG = ga.kPerGroup  // kG = CoutG·kH·kW
-    let chunk = ga.isPointwise ? 1 : Swift.min(ga.chunk, part.count)
-    let cols = UnsafeMutablePointer<Float>.allocate(capacity: ga.isPointwise ? 0 : ga.cIn * ga.kH * ga.kW * chunk * hw)
-    let tmp = UnsafeMutablePointer<Float>.allocate(capacity: chunk > 1 ? ga.cOut * chunk * hw : 0)
-    defer {
-        cols.deallocate()
-        tmp.deallocate()
-    }
-    for n0 in stride(from: part.lowerBound, to: part.upperBound, by: chunk) {
-        let nb = Swift.min(chunk, part.upperBound - n0)
+    let chunks = ColumnChunks(ga, samples: part)
+    defer { chunks.deallocate() }
+    chunks.run(dy) { n0, nb, b in
         let colsN = nb * hw
-        let b: UnsafePointer<Float>
-        if ga.isPointwise {
-            b = dy + n0 * ga.cIn * hw
-        } else {
-            im2col(dy, ga, n0: n0, nb: nb, cols: cols)
-            b = UnsafePointer(cols)
-        }
         if let dWT {  // dW̃_gᵀ[kG, CinG] += cols_g · X_g[CinG, nb·HW]ᵀ
-            let xs: UnsafePointer<Float>
-            if nb == 1 {
-                xs = x + n0 * ga.cOut * hw
-            } else {
+            var xs = x + n0 * ga.cOut * hw
+            if nb > 1 {
                 for s in 0..<nb {
                     for c in 0..<ga.cOut {
-                        (tmp + c * colsN + s * hw).update(from: x + ((n0 + s) * ga.cOut + c) * hw, count: hw)
+                        (chunks.tmp + c * colsN + s * hw).update(from: x + ((n0 + s) * ga.cOut + c) * hw, count: hw)
                     }
                 }
-                xs = UnsafePointer(tmp)
+                xs = UnsafePointer(chunks.tmp)
             }
             for grp in 0..<ga.groups {
                 sgemm(
@@ -393,19 +280,6 @@ func backwardSame(
                     b: xs + grp * cinG * colsN, ldb: colsN, beta: 1, c: dWT + grp * kG * cinG, ldc: cinG)
             }
         }
-        guard let dX else { continue }
-        let out = nb == 1 ? dX + n0 * ga.cOut * hw : tmp  // dX_g[CinG, nb·HW] = W̃_g · cols_g
-        for grp in 0..<ga.groups {
-            sgemm(
-                m: cinG, n: colsN, k: kG, a: wT + grp * cinG * kG, lda: kG,
-                b: b + grp * kG * colsN, ldb: colsN, c: out + grp * cinG * colsN, ldc: colsN)
-        }
-        if nb > 1 {  // [Cin, nb, HW] → [nb, Cin, HW]
-            for s in 0..<nb {
-                for c in 0..<ga.cOut {
-                    (dX + ((n0 + s) * ga.cOut + c) * hw).update(from: tmp + c * colsN + s * hw, count: hw)
-                }
-            }
-        }
+        if let dX { chunks.multiply(wT, b, n0: n0, nb: nb, bias: nil, into: dX) }  // dX = conv(dY, W̃)
     }
 }

@@ -7,7 +7,7 @@ import CKernels
 //             (unbiased), m = momentum = 0.1 by default, M = N·H·W;
 //   eval:     normalise with running_mean / running_var.
 // The fused ReLU and residual (`relu:`, `residual:`) are here; the couplings with the convolutions around a batch norm
-// (statistics from the convolution, the output and dX left unwritten for it) are in Fused/ConvBatchNorm.swift.
+// (statistics from the convolution, the output and dX left unwritten for it) are in Fused/.
 
 /// What the batch-norm backward pass needs besides the input: the mean and 1/sqrt(var + eps) per channel
 /// used to normalise (x̂ = (x − mean)·invStd is recomputed rather than stored, saving one activation-sized array).
@@ -22,11 +22,16 @@ public struct BatchNormSaved {
     /// mean·scale): with `relu`, the backward recomputes the mask output > 0 as x·scale + shift > 0 (bit for bit the
     /// forward's test) instead of reading the output again.
     var scale: [Float] = [], shift: [Float] = []
+
+    init(mean: [Float], invStd: [Float], training: Bool, scale: [Float], shift: [Float]) {
+        (self.mean, self.invStd, self.training, self.scale, self.shift) = (mean, invStd, training, scale, shift)
+    }
 }
 
 /// Batch normalisation (`F.batch_norm`): x `[N, C]` or `[N, C, H, W]`; weight (γ), bias (β),
 /// running mean and running variance `[C]` (any may be nil, as `affine=False` / `track_running_stats=False`).
-/// In training, `runningMean`/`runningVar` are updated in place (not part of the graph).
+/// In training, `runningMean`/`runningVar` are updated in place (not part of the graph) and the statistics are those
+/// of the batch: merged from the `PlaneMoments` the convolution that produced x recorded, if it did, else read from x.
 /// With `relu: true` the result is `relu(batch_norm(x))` computed in one pass, exactly as the two ops in sequence
 /// (same values and gradients), without the intermediate tensor. With a `residual` of x's shape it is
 /// `batch_norm(x) + residual`, or with `relu` `relu(batch_norm(x) + residual)` (the end of a ResNet block, as
@@ -47,102 +52,132 @@ public func batchNorm(
     if let residual, residual.shape != x.shape {
         throw TensorError.shapeMismatch(op: "batch_norm + residual", lhs: x.shape, rhs: residual.shape)
     }
-    let n = x.shape[0]
-    let c = x.shape[1]
-    let hw = x.shape[2...].reduce(1, *)
-    let m = n * hw
-    for (name, t) in [("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVar)] {
-        if let t, t.shape != [c] {
-            throw TensorError.invalidShape(
-                op: "batch_norm", shape: x.shape, reason: "has \(c) channels, \(name) is \(formatShape(t.shape))")
-        }
-    }
-    var mean = [Float](repeating: 0, count: c)
-    var invStd = [Float](repeating: 0, count: c)
-    if training {
-        guard m > 1 else {
-            throw TensorError.invalidShape(
-                op: "batch_norm", shape: x.shape, reason: "has 1 value per channel; training needs more")
-        }
-        let variance: [Float]
-        (mean, variance) = batchMoments(x, n: n, c: c, hw: hw)
-        for ch in 0..<c { invStd[ch] = 1 / (variance[ch] + eps).squareRoot() }
-        if let runningMean {
-            for ch in 0..<c { runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * mean[ch] }
-        }
-        if let runningVar {
-            let unbias = Float(m) / Float(m - 1)
-            for ch in 0..<c {
-                runningVar.data[ch] = (1 - momentum) * runningVar.data[ch] + momentum * variance[ch] * unbias
-            }
-        }
-    } else {
-        guard let runningMean, let runningVar else {
-            throw TensorError.invalidArgument(op: "batch_norm", reason: "eval mode needs running_mean and running_var")
-        }
-        mean = runningMean.data
-        for ch in 0..<c { invStd[ch] = 1 / (runningVar.data[ch] + eps).squareRoot() }
-    }
-    // y = x·scale + shift with scale = γ·invStd, shift = β − mean·scale, one pass per plane.
-    let scale = (0..<c).map { (weight?.data[$0] ?? 1) * invStd[$0] }
-    let shift = (0..<c).map { (bias?.data[$0] ?? 0) - mean[$0] * scale[$0] }
-    let saved = BatchNormSaved(mean: mean, invStd: invStd, training: training, relu: relu, scale: scale, shift: shift)
-    if residual == nil && x.rank == 4 {  // the output as x's affine map, written when first read (or never)
-        let values = ChannelAffine(source: x.data, scale: scale, shift: shift, relu: relu, channels: c, planeSize: hw)
-        let op = Op.batchNorm(x, weight: weight, bias: bias, residual: nil, saved)
-        let inputs = [x] + [weight, bias].compactMap { $0 }
-        if deferBatchNormOutputs { return .result(shape: x.shape, pending: values, op: op, inputs: inputs) }
-        return .result(shape: x.shape, data: values.materialized(), op: op, inputs: inputs)
-    }
-    var out = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count }
-    let residualData = residual?.data ?? []
-    x.data.withUnsafeBufferPointer { px in
-        out.withUnsafeMutableBufferPointer { po in
-            residualData.withUnsafeBufferPointer { pr in
-                Parallel.forEach(n * c, costPerItem: hw) { range in
-                    for idx in range {
-                        let ch = idx % c
-                        if residual != nil {
-                            vectorAffineAdd(
-                                px.baseAddress! + idx * hw, pr.baseAddress! + idx * hw, po.baseAddress! + idx * hw, hw,
-                                scale: scale[ch], shift: shift[ch], relu: relu)
-                        } else {
-                            vectorAffine(
-                                px.baseAddress! + idx * hw, po.baseAddress! + idx * hw, hw, scale: scale[ch],
-                                shift: shift[ch], relu: relu)
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let norm = BatchNormParameters(
+        weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar, momentum: momentum, eps: eps)
+    var saved = try norm.statistics(
+        x.data, shape: x.shape, training: training, moments: training ? planeMoments(of: x) : nil)
+    saved.relu = relu
+    let out = saved.output(x.data, shape: x.shape, residual: residual?.data)
     return .result(
         shape: x.shape, data: out, op: .batchNorm(x, weight: weight, bias: bias, residual: residual, saved),
         inputs: [x] + [weight, bias, residual].compactMap { $0 })
 }
 
-/// Per-channel mean and biased variance of x `[N, C, (H, W)]` over N·H·W values: merged from the `PlaneMoments` the op
-/// that wrote x recorded when there are any, else two passes per channel (mean, then squared deviations) with
-/// 16-lane Float sums within a plane and Double across planes.
-func batchMoments(_ x: Tensor, n: Int, c: Int, hw: Int) -> (mean: [Float], variance: [Float]) {
+/// A batch norm's parameters and settings: γ, β, running mean and running variance `[C]` (any may be nil), the
+/// running-statistics momentum and the variance epsilon (PyTorch's `BatchNorm2d` defaults 0.1 and 1e-5).
+public struct BatchNormParameters {
+    public var weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?
+    public var momentum: Float, eps: Float
+
+    /// Parameters as `batchNorm(...)` takes them.
+    public init(
+        weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?, momentum: Float = 0.1,
+        eps: Float = 1e-5
+    ) {
+        (self.weight, self.bias, self.runningMean, self.runningVar) = (weight, bias, runningMean, runningVar)
+        (self.momentum, self.eps) = (momentum, eps)
+    }
+
+    /// The tensors that take part in the graph (γ and β; the running statistics do not).
+    var graphInputs: [Tensor] { [weight, bias].compactMap { $0 } }
+
+    /// The per-channel normalisation of x `[N, C, ...]` (`shape`): batch statistics in training (from `moments` when
+    /// given; the running statistics updated), the running ones in eval, and the affine map they give.
+    /// - Throws: `TensorError` as `batchNorm`.
+    func statistics(_ x: [Float], shape: [Int], training: Bool, moments: PlaneMoments?) throws -> BatchNormSaved {
+        let (n, c, hw) = (shape[0], shape[1], shape[2...].reduce(1, *))
+        let m = n * hw
+        for (name, t) in [
+            ("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVar),
+        ] {
+            if let t, t.shape != [c] {
+                throw TensorError.invalidShape(
+                    op: "batch_norm", shape: shape, reason: "has \(c) channels, \(name) is \(formatShape(t.shape))")
+            }
+        }
+        var mean = [Float](repeating: 0, count: c)
+        var invStd = [Float](repeating: 0, count: c)
+        if training {
+            guard m > 1 else {
+                throw TensorError.invalidShape(
+                    op: "batch_norm", shape: shape, reason: "has 1 value per channel; training needs more")
+            }
+            let variance: [Float]
+            (mean, variance) = batchMoments(x, n: n, c: c, hw: hw, moments: moments)
+            for ch in 0..<c { invStd[ch] = 1 / (variance[ch] + eps).squareRoot() }
+            if let runningMean {
+                for ch in 0..<c { runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * mean[ch] }
+            }
+            if let runningVar {
+                let unbias = Float(m) / Float(m - 1)
+                for ch in 0..<c {
+                    runningVar.data[ch] = (1 - momentum) * runningVar.data[ch] + momentum * variance[ch] * unbias
+                }
+            }
+        } else {
+            guard let runningMean, let runningVar else {
+                throw TensorError.invalidArgument(
+                    op: "batch_norm", reason: "eval mode needs running_mean and running_var")
+            }
+            mean = runningMean.data
+            for ch in 0..<c { invStd[ch] = 1 / (runningVar.data[ch] + eps).squareRoot() }
+        }
+        // y = x·scale + shift with scale = γ·invStd, shift = β − mean·scale, one pass per plane.
+        let scale = (0..<c).map { (weight?.data[$0] ?? 1) * invStd[$0] }
+        let shift = (0..<c).map { (bias?.data[$0] ?? 0) - mean[$0] * scale[$0] }
+        return BatchNormSaved(mean: mean, invStd: invStd, training: training, scale: scale, shift: shift)
+    }
+}
+
+extension BatchNormSaved {
+    /// y = x·scale + shift per channel of x `[N, C, ...]` (`shape`), plus `residual` when given, then the ReLU when
+    /// `relu`: one pass per plane.
+    func output(_ x: [Float], shape: [Int], residual: [Float]?) -> [Float] {
+        let (c, hw) = (shape[1], shape[2...].reduce(1, *))
+        guard let residual else {
+            return ChannelAffine(source: x, scale: scale, shift: shift, relu: relu, channels: c, planeSize: hw)
+                .materialized()
+        }
+        var out = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count }
+        x.withUnsafeBufferPointer { px in
+            residual.withUnsafeBufferPointer { pr in
+                out.withUnsafeMutableBufferPointer { po in
+                    let (px, pr, po) = (px.baseAddress!, pr.baseAddress!, po.baseAddress!)
+                    Parallel.forEach(x.count / Swift.max(1, hw), costPerItem: hw) { range in
+                        for idx in range {
+                            vectorAffineAdd(
+                                px + idx * hw, pr + idx * hw, po + idx * hw, hw, scale: scale[idx % c],
+                                shift: shift[idx % c], relu: relu)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Per-channel mean and biased variance of x `[N, C, (H, W)]` over N·H·W values: merged from `moments` (the
+/// `PlaneMoments` the convolution that wrote x recorded) when given, else two passes per channel (mean, then squared
+/// deviations) with 16-lane Float sums within a plane and Double across planes.
+func batchMoments(_ x: [Float], n: Int, c: Int, hw: Int, moments: PlaneMoments?) -> (mean: [Float], variance: [Float]) {
+    if let pm = moments, pm.mean.count == n * c, pm.residual.count == n * c, pm.m2.count == n * c, hw > 0 {
+        return pm.channelMoments(n: n, c: c, hw: hw)
+    }
     var mean = [Float](repeating: 0, count: c)
     var variance = [Float](repeating: 0, count: c)
     let m = Double(n * hw)
-    if let pm = x.planeMoments, pm.mean.count == n * c, pm.residual.count == n * c, pm.m2.count == n * c, hw > 0 {
-        return pm.channelMoments(n: n, c: c, hw: hw)
-    }
-    x.data.withUnsafeBufferPointer { px in
+    x.withUnsafeBufferPointer { px in
         mean.withUnsafeMutableBufferPointer { mean in
             variance.withUnsafeMutableBufferPointer { variance in
+                let px = px.baseAddress!
                 Parallel.forEach(c, costPerItem: n * hw) { range in
                     for ch in range {
                         var s = 0.0
-                        for s0 in 0..<n { s += Double(vectorSum(px.baseAddress! + (s0 * c + ch) * hw, hw)) }
+                        for s0 in 0..<n { s += Double(vectorSum(px + (s0 * c + ch) * hw, hw)) }
                         let mu = Float(s / m)
                         var v = 0.0
-                        for s0 in 0..<n {
-                            v += Double(vectorSquaredDeviation(px.baseAddress! + (s0 * c + ch) * hw, hw, mean: mu))
-                        }
+                        for s0 in 0..<n { v += Double(vectorSquaredDeviation(px + (s0 * c + ch) * hw, hw, mean: mu)) }
                         mean[ch] = mu
                         variance[ch] = Float(v / m)
                     }
@@ -153,107 +188,131 @@ func batchMoments(_ x: Tensor, n: Int, c: Int, hw: Int) -> (mean: [Float], varia
     return (mean, variance)
 }
 
-/// The backward pass of `batchNorm`: gradients of [x, weight?, bias?, residual?]. With `mayDefer` (the engine allows
-/// it) a training pass leaves x's gradient unwritten in `deferred` and returns nil in its place.
+/// `batchMoments` of a tensor, from the plane moments its convolution recorded if it did.
+func batchMoments(_ x: Tensor, n: Int, c: Int, hw: Int) -> (mean: [Float], variance: [Float]) {
+    batchMoments(x.data, n: n, c: c, hw: hw, moments: planeMoments(of: x))
+}
+
+/// The backward pass of `batchNorm`: gradients of [x, weight?, bias?, residual?].
 func batchNormBackward(
     _ x: Tensor, weight: Tensor?, hasBias: Bool, residual: Tensor?, saved: BatchNormSaved, out: Tensor,
-    grad: [Float], mayDefer: Bool = false, deferred: inout DeferredBatchNormGradient?
+    grad: [Float]
 ) -> [[Float]?] {
-    deferred = nil
-    let n = x.shape[0]
-    let c = x.shape[1]
-    let hw = x.shape[2...].reduce(1, *)
-    let m = Float(n * hw)
-    // With a residual and a ReLU after it, the first pass writes dy = (out > 0 ? grad : 0), the gradient of both the
-    // batch norm's output and the residual, while it sums; without a ReLU both get grad itself.
-    let masksOutput = residual != nil && saved.relu
-    var masked = [Float]()
-    if masksOutput { masked = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count } }
-    // With a fused ReLU and no residual, dy below is the ReLU's input gradient (out > 0 ? dy : 0), formed on the fly:
-    // the training loops recompute out > 0 from x (`FusedReluMask`), the eval loop reads it from the output.
-    let relu = { (ch: Int) in
-        saved.relu && residual == nil ? FusedReluMask(scale: saved.scale[ch], shift: saved.shift[ch]) : nil
-    }
-    // Σdy and Σdy·x̂ per channel, with x̂ = (x − mean)·invStd.
-    var sumDy = [Float](repeating: 0, count: c)
-    var sumDyXHat = [Float](repeating: 0, count: c)
-    let outData = masksOutput ? out.data : []
-    grad.withUnsafeBufferPointer { pg in
-        x.data.withUnsafeBufferPointer { px in
-            outData.withUnsafeBufferPointer { pout in
-                masked.withUnsafeMutableBufferPointer { pmasked in
-                    sumDy.withUnsafeMutableBufferPointer { sumDy in
-                        sumDyXHat.withUnsafeMutableBufferPointer { sumDyXHat in
-                            Parallel.forEach(c, costPerItem: n * hw) { range in
-                                for ch in range {
-                                    var a = 0.0
-                                    var b = 0.0
-                                    for s in 0..<n {
-                                        let base = (s * c + ch) * hw
-                                        let (sa, sb) =
-                                            masksOutput
-                                            ? vectorMaskSumAndDot(
-                                                pg.baseAddress! + base, mask: pout.baseAddress! + base,
-                                                px.baseAddress! + base,
-                                                pmasked.baseAddress! + base, hw, mean: saved.mean[ch])
-                                            : vectorSumAndDot(
-                                                pg.baseAddress! + base, px.baseAddress! + base, hw,
-                                                mean: saved.mean[ch], relu: relu(ch))
-                                        a += Double(sa)
-                                        b += Double(sb)
-                                    }
-                                    sumDy[ch] = Float(a)
-                                    sumDyXHat[ch] = Float(b) * saved.invStd[ch]
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let dy = masksOutput ? masked : grad
-    var dX: [Float]? = nil
-    if x.requiresGrad && saved.training {
-        // dx = k·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) with k = γ·invStd, i.e. a·dy − b·x + c per channel.
-        let k = (0..<c).map { (weight?.data[$0] ?? 1) * saved.invStd[$0] }
-        let b = (0..<c).map { k[$0] * saved.invStd[$0] * sumDyXHat[$0] / m }
-        let gradient = DeferredBatchNormGradient(
-            g: dy, x: x.data, a: k, b: b, c: (0..<c).map { b[$0] * saved.mean[$0] - k[$0] * sumDy[$0] / m },
-            reluScale: saved.relu && residual == nil ? saved.scale : nil,
-            reluShift: saved.relu && residual == nil ? saved.shift : nil,
-            n: n, channels: c, hw: hw)
-        if mayDefer { deferred = gradient } else { dX = gradient.materialized() }
-    } else if x.requiresGrad {
-        // eval: dx = k·dy.
-        var d = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count }
-        let maskData = saved.relu && residual == nil && !saved.training ? out.data : []
-        dy.withUnsafeBufferPointer { pdy in
-            x.data.withUnsafeBufferPointer { px in
-                d.withUnsafeMutableBufferPointer { pd in
-                    maskData.withUnsafeBufferPointer { pm in
-                        let mask = saved.relu && residual == nil && !saved.training ? pm.baseAddress : nil
-                        Parallel.forEach(n * c, costPerItem: hw) { range in
-                            for idx in range {
-                                let ch = idx % c
-                                let base = idx * hw
-                                let k = (weight?.data[ch] ?? 1) * saved.invStd[ch]
-                                vectorAffine(
-                                    pdy.baseAddress! + base, pd.baseAddress! + base, hw, scale: k, shift: 0,
-                                    mask: mask.map { $0 + base })
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        dX = d
-    }
-    var grads: [[Float]?] = [dX]
-    if weight != nil { grads.append(sumDyXHat) }
-    if hasBias { grads.append(sumDy) }
-    if let residual { grads.append(residual.requiresGrad ? dy : nil) }
+    let back = saved.backward(
+        x.data, shape: x.shape, weight: weight?.data, hasResidual: residual != nil, output: { out.data }, grad: grad,
+        needX: x.requiresGrad)
+    var grads: [[Float]?] = [back.dX?.values]
+    if weight != nil { grads.append(back.sumDyXHat) }
+    if hasBias { grads.append(back.sumDy) }
+    if let residual { grads.append(residual.requiresGrad ? back.dy : nil) }
     return grads
+}
+
+/// What a batch norm's backward pass computes: Σdy and Σdy·x̂ per channel (the gradients of β and γ), dy itself (the
+/// output gradient, masked by the ReLU after a residual: the residual's gradient) and dX when asked for.
+struct BatchNormBackward {
+    var sumDy: [Float], sumDyXHat: [Float], dy: [Float]
+    var dX: ConvolutionOutputGradient?
+}
+
+extension BatchNormSaved {
+    /// The backward pass of a batch norm of x `[N, C, ...]` (`shape`) with γ `weight` (nil: 1), given the gradient
+    /// `grad` of its output; `output` gives the output's values (read for a ReLU mask in eval mode or after a
+    /// residual). In training dX is left as `DeferredBatchNormGradient` (a·dy − b·x + c per channel), for the caller
+    /// to write or to hand to the convolution that produced x.
+    func backward(
+        _ x: [Float], shape: [Int], weight: [Float]?, hasResidual: Bool, output: () -> [Float], grad: [Float],
+        needX: Bool
+    ) -> BatchNormBackward {
+        let (n, c, hw) = (shape[0], shape[1], shape[2...].reduce(1, *))
+        let m = Float(n * hw)
+        // With a residual and a ReLU after it, the first pass writes dy = (out > 0 ? grad : 0), the gradient of both
+        // the batch norm's output and the residual, while it sums; without a ReLU both get grad itself.
+        let masksOutput = hasResidual && relu
+        // With a fused ReLU and no residual, dy below is the ReLU's input gradient (out > 0 ? dy : 0), formed on the
+        // fly: the training loops recompute out > 0 from x (`FusedReluMask`), the eval loop reads it from the output.
+        let reluMask = relu && !hasResidual
+        let outData = masksOutput || (reluMask && !training && needX) ? output() : []
+        let (sumDy, sumDyXHat, dy) = sums(x, n: n, c: c, hw: hw, grad: grad, mask: masksOutput ? outData : nil)
+        var back = BatchNormBackward(sumDy: sumDy, sumDyXHat: sumDyXHat, dy: dy, dX: nil)
+        guard needX else { return back }
+        let k = (0..<c).map { (weight?[$0] ?? 1) * invStd[$0] }
+        if training {
+            // dx = k·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) with k = γ·invStd, i.e. a·dy − b·x + c per channel.
+            let b = (0..<c).map { k[$0] * invStd[$0] * sumDyXHat[$0] / m }
+            back.dX = .deferred(
+                DeferredBatchNormGradient(
+                    g: dy, x: x, a: k, b: b, c: (0..<c).map { b[$0] * mean[$0] - k[$0] * sumDy[$0] / m },
+                    reluScale: reluMask ? scale : nil, reluShift: reluMask ? shift : nil, n: n, channels: c, hw: hw))
+            return back
+        }
+        // eval: dx = k·dy, masked by output > 0 after a fused ReLU.
+        var d = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count }
+        let maskData = reluMask ? outData : []
+        dy.withUnsafeBufferPointer { pdy in
+            d.withUnsafeMutableBufferPointer { pd in
+                maskData.withUnsafeBufferPointer { pm in
+                    let (pdy, pd, mask) = (pdy.baseAddress!, pd.baseAddress!, reluMask ? pm.baseAddress : nil)
+                    Parallel.forEach(n * c, costPerItem: hw) { range in
+                        for idx in range {
+                            let base = idx * hw
+                            vectorAffine(
+                                pdy + base, pd + base, hw, scale: k[idx % c], shift: 0, mask: mask.map { $0 + base })
+                        }
+                    }
+                }
+            }
+        }
+        back.dX = .dense(d)
+        return back
+    }
+
+    /// Σdy and Σdy·x̂ per channel (x̂ = (x − mean)·invStd) and dy: `grad` masked by `mask` > 0 when a mask is given
+    /// (written in the same pass), else `grad` itself, masked on the fly by the fused ReLU's recomputed mask.
+    private func sums(_ x: [Float], n: Int, c: Int, hw: Int, grad: [Float], mask: [Float]?) -> (
+        [Float], [Float], [Float]
+    ) {
+        var masked = [Float]()
+        if mask != nil { masked = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count } }
+        let relu = { (ch: Int) in self.relu && mask == nil ? FusedReluMask(scale: scale[ch], shift: shift[ch]) : nil }
+        let maskData = mask ?? []
+        let sumsOut = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c)  // Σdy, then Σdy·x̂
+        defer { sumsOut.deallocate() }
+        grad.withUnsafeBufferPointer { pg in
+            x.withUnsafeBufferPointer { px in
+                maskData.withUnsafeBufferPointer { pmask in
+                    masked.withUnsafeMutableBufferPointer { pmasked in
+                        let (pg, px) = (pg.baseAddress!, px.baseAddress!)
+                        let (pmask, pmasked) = mask == nil ? (nil, nil) : (pmask.baseAddress, pmasked.baseAddress)
+                        Parallel.forEach(c, costPerItem: n * hw) { range in
+                            for ch in range {
+                                var a = 0.0
+                                var b = 0.0
+                                for s in 0..<n {
+                                    let base = (s * c + ch) * hw
+                                    let (sa, sb) =
+                                        if let pmask, let pmasked {
+                                            vectorMaskSumAndDot(
+                                                pg + base, mask: pmask + base, px + base, pmasked + base, hw,
+                                                mean: mean[ch])
+                                        } else {
+                                            vectorSumAndDot(pg + base, px + base, hw, mean: mean[ch], relu: relu(ch))
+                                        }
+                                    a += Double(sa)
+                                    b += Double(sb)
+                                }
+                                sumsOut[ch] = Float(a)
+                                sumsOut[c + ch] = Float(b) * invStd[ch]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let sumDy = Array(UnsafeBufferPointer(start: sumsOut, count: c))
+        let sumDyXHat = Array(UnsafeBufferPointer(start: sumsOut + c, count: c))
+        return (sumDy, sumDyXHat, mask == nil ? grad : masked)
+    }
 }
 
 /// The textbook batch normalisation in Double, forward (Ioffe & Szegedy 2015, Algorithm 1, training statistics: batch

@@ -99,16 +99,15 @@ struct PhasePlanes {
     }
 }
 
-/// Forward stride-2 convolution on phase planes: x `[N, Cin, H, W]`, weight `[Cout, Cin, kH, kW]` into `out`
-/// `[N, Cout, H/2, W/2]`, adding `bias` when given, one sample per parallel item; with `moments` (`[N·Cout]` each) it
-/// also records each output plane's `PlaneMoments`, as `convolveFlat`.
+/// Forward stride-2 convolution on phase planes: x `[N, Cin, H, W]`, weight `[Cout, Cin, kH, kW]` →
+/// `[N, Cout, H/2, W/2]`, adding `bias` when given, one sample per parallel item; with `recordsMoments` it also records
+/// each output plane's `PlaneMoments`, as `convolveFlat`.
 func convolvePhases(
-    _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: Conv2dGeometry, bias: [Float]?,
-    into out: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil
-) {
+    _ x: [Float], _ w: [Float], _ g: Conv2dGeometry, bias: [Float]?, recordsMoments: Bool
+) -> ConvolutionOutput {
     let f = PhasePlanes(g)
     let threads = convolutionThreads(work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
-    let weights = f.phaseWeights(w, transposed: false)
+    let weights = w.withUnsafeBufferPointer { f.phaseWeights($0.baseAddress!, transposed: false) }
     let phases = (0..<4).filter { !f.taps[$0].isEmpty }
     let xs = ScratchBlocks(threads, count: 4 * g.cIn * f.stride)
     let tmp = ScratchBlocks(threads, count: g.cOut * f.ldo)
@@ -120,100 +119,117 @@ func convolvePhases(
     let tapCounts = phases.map { Int32(f.taps[$0].count) }
     // Each thread's phase planes, for the kernel's table of segments.
     let planes = (0..<threads).map { t in phases.map { UnsafePointer<Float>?(xs[t] + $0 * g.cIn * f.stride) } }
-    withPointers(phases.map { f.offsets[$0] }) { offs in
-        withPointers(phases.map { weights[$0] }) { ws in
-            Parallel.run(g.n, threads: threads) { s, t in
-                f.pack(x + s * g.cIn * g.h * g.w, into: xs[t])
-                sskd_conv_flat_forward_segments(
-                    Int32(phases.count), planes[t], f.stride, cins, offs, tapCounts, ws, Int32(g.cOut),
-                    tmp[t], f.ldo, f.npos)
-                unpackOutputRows(
-                    tmp[t], ldo: f.ldo, wp: f.wq, channels: g.cOut, h: g.hOut, w: g.wOut, bias: bias,
-                    into: out + s * g.cOut * g.hOut * g.wOut, moments: moments.map { $0.advanced(by: s * g.cOut) })
+    var moments = recordsMoments ? PlaneMoments(planes: g.n * g.cOut) : nil
+    let offs = PointerTable(phases.map { f.offsets[$0] })
+    let ws = PointerTable(phases.map { weights[$0] })
+    defer {
+        offs.deallocate()
+        ws.deallocate()
+    }
+    let count = g.outputShape.reduce(1, *)
+    let out = [Float](unsafeUninitializedCapacity: count) { po, written in
+        x.withUnsafeBufferPointer { px in
+            moments.withPointers { mp in
+                Parallel.run(g.n, threads: threads) { s, t in
+                    f.pack(px.baseAddress! + s * g.cIn * g.h * g.w, into: xs[t])
+                    sskd_conv_flat_forward_segments(
+                        Int32(phases.count), planes[t], f.stride, cins, offs.table, tapCounts, ws.table,
+                        Int32(g.cOut), tmp[t], f.ldo, f.npos)
+                    unpackOutputRows(
+                        tmp[t], ldo: f.ldo, wp: f.wq, channels: g.cOut, h: g.hOut, w: g.wOut, bias: bias,
+                        into: po.baseAddress! + s * g.cOut * g.hOut * g.wOut,
+                        moments: mp.map { $0.advanced(by: s * g.cOut) })
+                }
             }
         }
+        written = count
     }
+    return ConvolutionOutput(values: out, moments: moments)
 }
 
 /// Backward pass of a phase-split stride-2 convolution over the whole batch, as `backwardFlat` (chunks, slots of
-/// chunks with their own dW partial sums added in slot order): writes dX `[N, Cin, H, W]` when `dX` is non-nil (adding
-/// to what it holds with `accumulateDX`) and dW `[Cout, Cin, kH, kW]` when `dW` is non-nil (overwritten), from x
-/// `[N, Cin, H, W]`, the weight `w` and dy `[N, Cout, H/2, W/2]`.
+/// chunks with their own dW partial sums added in slot order): dX `[N, Cin, H, W]` when `needX` (added to `earlier`
+/// when given: taken from it, left nil) and dW `[Cout, Cin, kH, kW]` when `needW`, from x `[N, Cin, H, W]`, the weight
+/// and dy `[N, Cout, H/2, W/2]`.
 func backwardPhases(
-    x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: UnsafePointer<Float>, _ g: Conv2dGeometry,
-    dX: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false, dW: UnsafeMutablePointer<Float>?
-) {
+    _ x: [Float], weight: [Float], dy: [Float], _ g: Conv2dGeometry, needX: Bool, needW: Bool,
+    adding earlier: inout [Float]?
+) -> (dX: [Float]?, dW: [Float]?) {
     let f = PhasePlanes(g)
     let wCount = g.cOut * g.cIn * g.kH * g.kW
-    let slots = BackwardSlots(g, planeStride: f.stride, weights: wCount, needW: dW != nil)
-    let threads = slots.threads
-    let chunk = slots.chunk
+    let slots = BackwardSlots(g, planeStride: f.stride, weights: wCount, needW: needW)
+    let (threads, chunk) = (slots.threads, slots.chunk)
     let phases = (0..<4).filter { !f.taps[$0].isEmpty }
     let interior = f.dyTop * f.wq + f.dyLeft
     let dyPlanes = AlignedPlanes(interior: interior, stride: f.dyStride)
-    let xs = ScratchBlocks(dW == nil ? 0 : threads, count: chunk * 4 * g.cIn * f.stride)
+    let dyLayout = PaddedLayout(stride: dyPlanes.stride, wp: f.wq, ph: f.dyTop, pw: f.dyLeft)
+    let xs = ScratchBlocks(needW ? threads : 0, count: chunk * 4 * g.cIn * f.stride)
     let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyPlanes.stride + 16)
-    let tmps = ScratchBlocks(dX == nil ? 0 : threads, count: 4 * g.cIn * f.dxLdo)
+    let tmps = ScratchBlocks(needX ? threads : 0, count: 4 * g.cIn * f.dxLdo)
     // Each thread's dX phase outputs (nil for a phase with no taps), for sskd_unpack_phases.
     let outputs = (0..<threads).map { t in
-        (0..<4).map { f.taps[$0].isEmpty || dX == nil ? nil : UnsafePointer<Float>?(tmps[t] + $0 * g.cIn * f.dxLdo) }
+        (0..<4).map { f.taps[$0].isEmpty || !needX ? nil : UnsafePointer<Float>?(tmps[t] + $0 * g.cIn * f.dxLdo) }
     }
     let partials = slots.partials  // phase-major: [q][Cout, Cin, taps of q]
+    let offs = PointerTable(f.offsets)
+    let dxOffs = PointerTable(f.dxOffsets)
+    let wTs = PointerTable(weight.withUnsafeBufferPointer { f.phaseWeights($0.baseAddress!, transposed: true) })
     defer {
         xs.deallocate()
         dyps.deallocate()
         tmps.deallocate()
         partials.deallocate()
+        offs.deallocate()
+        dxOffs.deallocate()
+        wTs.deallocate()
     }
     var phaseBase = [Int](repeating: 0, count: 4)
     for q in 1..<4 { phaseBase[q] = phaseBase[q - 1] + g.cOut * g.cIn * f.taps[q - 1].count }
-    let wT = f.phaseWeights(w, transposed: true)
     let dyStride = dyPlanes.stride  // dY's padded planes as in backwardFlat
     let hw = g.h * g.w
-    let ohw = g.hOut * g.wOut
-    withPointers(f.offsets) { offs in
-        withPointers(f.dxOffsets) { dxOffs in
-            withPointers(wT) { wTs in
-                slots.run { slot, t, n0, nb, first in
-                    let dyp = dyps[t] + dyPlanes.lead
+    let accumulate = earlier != nil
+    var dX = earlier ?? [Float](unsafeUninitializedCapacity: needX ? g.n * g.cIn * hw : 0) { $1 = $0.count }
+    earlier = nil
+    let dense = ConvolutionInput.dense(dy)
+    dX.withUnsafeMutableBufferPointer { pdx in
+        x.withUnsafeBufferPointer { px in
+            slots.run { slot, t, n0, nb, first in
+                let dyp = dyps[t] + dyPlanes.lead
+                for s in 0..<nb {
+                    dense.pack(
+                        sample: n0 + s, channels: g.cOut, h: g.hOut, w: g.wOut, into: dyp + s * g.cOut * dyStride,
+                        dyLayout)
+                }
+                if needW {
+                    let xp = xs[t]
                     for s in 0..<nb {
-                        sskd_pack_planes(
-                            dy + (n0 + s) * g.cOut * ohw, Int32(g.cOut), Int32(g.hOut), Int32(g.wOut),
-                            dyp + s * g.cOut * dyStride, dyStride, f.wq, Int32(f.dyTop), Int32(f.dyLeft))
+                        f.pack(px.baseAddress! + (n0 + s) * g.cIn * hw, into: xp + s * 4 * g.cIn * f.stride)
                     }
-                    if dW != nil {
-                        let xp = xs[t]
-                        for s in 0..<nb { f.pack(x + (n0 + s) * g.cIn * hw, into: xp + s * 4 * g.cIn * f.stride) }
-                        for q in phases {  // the slot's first chunk stores its sums, the others add to them
-                            sskd_conv_flat_weight_grad(
-                                dyp + interior, dyStride, g.cOut * dyStride, Int32(g.cOut),
-                                xp + q * g.cIn * f.stride, f.stride, 4 * g.cIn * f.stride, Int32(g.cIn),
-                                offs[q], Int32(f.taps[q].count), 1, Int32(nb), f.npos,
-                                partials[slot] + phaseBase[q], first ? 0 : 1)
-                        }
+                    for q in phases {  // the slot's first chunk stores its sums, the others add to them
+                        sskd_conv_flat_weight_grad(
+                            dyp + interior, dyStride, g.cOut * dyStride, Int32(g.cOut),
+                            xp + q * g.cIn * f.stride, f.stride, 4 * g.cIn * f.stride, Int32(g.cIn),
+                            offs.table[q], Int32(f.taps[q].count), 1, Int32(nb), f.npos,
+                            partials[slot] + phaseBase[q], first ? 0 : 1)
                     }
-                    guard let dX else { return }
-                    let tmp = tmps[t]
-                    for s in 0..<nb {
-                        for q in phases {
-                            sskd_conv_flat_forward(
-                                dyp + s * g.cOut * dyStride, dyStride, Int32(g.cOut), dxOffs[q],
-                                Int32(f.taps[q].count), wTs[q], Int32(g.cIn), tmp + q * g.cIn * f.dxLdo,
-                                f.dxLdo, f.dxNpos)
-                        }
-                        sskd_unpack_phases(
-                            outputs[t], f.dxLdo, f.wq, Int32(g.cIn), Int32(g.h / 2), Int32(g.w / 2),
-                            accumulateDX ? 1 : 0, dX + (n0 + s) * g.cIn * hw)
+                }
+                guard needX else { return }
+                for s in 0..<nb {
+                    for q in phases {
+                        sskd_conv_flat_forward(
+                            dyp + s * g.cOut * dyStride, dyStride, Int32(g.cOut), dxOffs.table[q],
+                            Int32(f.taps[q].count), wTs.table[q], Int32(g.cIn), tmps[t] + q * g.cIn * f.dxLdo,
+                            f.dxLdo, f.dxNpos)
                     }
+                    sskd_unpack_phases(
+                        outputs[t], f.dxLdo, f.wq, Int32(g.cIn), Int32(g.h / 2), Int32(g.w / 2),
+                        accumulate ? 1 : 0, pdx.baseAddress! + (n0 + s) * g.cIn * hw)
                 }
             }
         }
     }
-    guard let dW else { return }
-    if slots.count == 0 {
-        dW.update(repeating: 0, count: wCount)
-        return
-    }
+    guard needW else { return (needX ? dX : nil, nil) }
+    guard slots.count > 0 else { return (needX ? dX : nil, [Float](repeating: 0, count: wCount)) }
     // Where each dW element [co, ci, i, j] sits in the phase-major partial sums.
     var source = [Int](repeating: 0, count: wCount)
     for q in phases {
@@ -226,33 +242,40 @@ func backwardPhases(
             }
         }
     }
-    source.withUnsafeBufferPointer { src in
+    let dW = [Float](unsafeUninitializedCapacity: wCount) { dW, written in
         Parallel.forEach(wCount, costPerItem: slots.count) { range in  // the partial sums in slot order
             for k in range {
-                var v = partials[0][src[k]]
-                for slot in 1..<slots.count { v += partials[slot][src[k]] }
+                var v = partials[0][source[k]]
+                for slot in 1..<slots.count { v += partials[slot][source[k]] }
                 dW[k] = v
             }
         }
+        written = wCount
     }
+    return (needX ? dX : nil, dW)
 }
 
-/// Calls `body` with a C array of pointers to copies of each of `arrays` (valid during the call; an empty array's
-/// pointer points at no elements).
-private func withPointers<T>(_ arrays: [[T]], _ body: (UnsafePointer<UnsafePointer<T>?>) -> Void) {
-    let copies = arrays.map { a -> UnsafeMutablePointer<T> in
-        let p = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, a.count))
-        p.initialize(from: a, count: a.count)
-        return p
+/// A C array of pointers to copies of each of `arrays` (an empty array's pointer points at no elements), for the
+/// kernels' per-phase tables; `deallocate()` frees it.
+struct PointerTable<T> {
+    let table: UnsafeMutablePointer<UnsafePointer<T>?>
+    private let copies: [(UnsafeMutablePointer<T>, Int)]
+
+    init(_ arrays: [[T]]) {
+        copies = arrays.map { a in
+            let p = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, a.count))
+            p.initialize(from: a, count: a.count)
+            return (p, a.count)
+        }
+        table = .allocate(capacity: Swift.max(1, arrays.count))
+        for (k, c) in copies.enumerated() { table[k] = UnsafePointer(c.0) }
     }
-    let table = UnsafeMutablePointer<UnsafePointer<T>?>.allocate(capacity: Swift.max(1, arrays.count))
-    for (k, p) in copies.enumerated() { table[k] = UnsafePointer(p) }
-    defer {
-        for (k, p) in copies.enumerated() {
-            p.deinitialize(count: arrays[k].count)
+
+    func deallocate() {
+        for (p, n) in copies {
+            p.deinitialize(count: n)
             p.deallocate()
         }
         table.deallocate()
     }
-    body(UnsafePointer(table))
 }

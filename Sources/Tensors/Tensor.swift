@@ -13,69 +13,8 @@ import Foundation
 public final class Tensor {
     /// Sizes of each axis, outermost first, e.g. `[N, C, H, W]`.
     public private(set) var shape: [Int]
-    /// The elements in row-major order; `data.count == shape.product`. Writes (whole or in place, from any
-    /// module) change the storage in place, as a stored property would, and drop `planeMoments`. A tensor whose
-    /// values are still `pending` computes them on first access.
-    public var data: [Float] {
-        get {
-            if let pendingLock { writePending(pendingLock) }
-            return storage
-        }
-        set {
-            if let pendingLock {
-                pendingLock.lock()
-                pendingValues = nil
-                pendingLock.unlock()
-            }
-            planeMoments = nil
-            storage = newValue
-        }
-        // In place, without copying the array: a `didSet` here would make every element write from another
-        // module copy the whole array (a read, the change, a write back).
-        _modify {
-            if let pendingLock { writePending(pendingLock) }
-            planeMoments = nil
-            yield &storage
-        }
-    }
-    /// The elements behind `data` (empty while values are pending).
-    private var storage: [Float]
-    /// Values not written yet (a batch norm's output, `ChannelAffine`), guarded by `pendingLock`.
-    private var pendingValues: ChannelAffine?
-    /// Set only for a tensor created with pending values (and never changed, so reading it needs no lock): guards
-    /// `pendingValues` and the write of `storage` from them, so that threads reading `data` at once write it once.
-    private let pendingLock: NSLock?
-
-    /// Values not written yet: a batch norm's output, which a flat convolution reads straight from its source while
-    /// packing (`ChannelAffine`); anything that reads `data` writes them first. A copy, taken under the lock.
-    var pending: ChannelAffine? {
-        guard let pendingLock else { return nil }
-        pendingLock.lock()
-        defer { pendingLock.unlock() }
-        return pendingValues
-    }
-
-    private func writePending(_ lock: NSLock) {
-        lock.lock()
-        defer { lock.unlock() }
-        if let p = pendingValues {
-            storage = p.materialized()
-            pendingValues = nil
-        }
-    }
-
-    /// A tensor of `shape` whose values are `pending` (written on first access to `data`).
-    init(shape: [Int], pending: ChannelAffine, requiresGrad: Bool = false) {
-        precondition(shape.reduce(1, *) == pending.source.count, "Tensor: pending values do not fill shape \(shape)")
-        self.shape = shape
-        self.storage = []
-        self.pendingValues = pending
-        self.pendingLock = NSLock()
-        self.requiresGrad = requiresGrad
-    }
-    /// Per-plane statistics of `data` recorded by the op that wrote it (`conv2d`), for a batch norm that follows;
-    /// any write to `data` drops them.
-    var planeMoments: PlaneMoments?
+    /// The elements in row-major order; `data.count == shape.product`.
+    public var data: [Float]
     /// Whether gradients flow to (and are accumulated in) this tensor.
     public var requiresGrad: Bool
     /// Accumulated gradient, same shape as `self`; `nil` until a backward pass reaches it.
@@ -93,8 +32,7 @@ public final class Tensor {
             shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == data.count,
             "Tensor: \(data.count) elements do not fill shape \(shape)")
         self.shape = shape
-        self.storage = data
-        self.pendingLock = nil
+        self.data = data
         self.requiresGrad = requiresGrad
     }
 
@@ -110,12 +48,7 @@ public final class Tensor {
     }
 
     /// Number of elements (product of `shape`).
-    public var count: Int {
-        guard let pendingLock else { return storage.count }
-        pendingLock.lock()
-        defer { pendingLock.unlock() }
-        return pendingValues?.source.count ?? storage.count
-    }
+    public var count: Int { data.count }
     /// Number of axes.
     public var rank: Int { shape.count }
     /// The single value of a one-element tensor. - Precondition: `count == 1`.

@@ -2,9 +2,9 @@ import XCTest
 
 @testable import Tensors
 
-/// The engine's fused ResNet basic block (flat and phase convolutions, the batch norm's statistics from the
-/// convolution's plane moments, its output left pending for the next convolution, its dX handed to the convolution
-/// before it unwritten, `relu:` and `residual:` fused) against the same block composed from the Double oracles
+/// The engine's fused ResNet basic block (`convBatchNormBlock`: flat and phase convolutions, the batch norm's
+/// statistics from the convolution's plane moments, its output computed by the next convolution while packing, its dX
+/// by the convolution before it, ReLU and residual fused) against the same block composed from the Double oracles
 /// (`naiveConv2d`, `naiveConvGradients`, `naiveBatchNorm`, `naiveBatchNormBackward`), values and every gradient.
 final class FusedBlockOracleTests: XCTestCase {
     func testFusedBasicBlockMatchesTheTextbookComposition() throws {
@@ -24,16 +24,17 @@ final class FusedBlockOracleTests: XCTestCase {
                     Tensor.uniform([cout], low: -0.5, high: 0.5, rng: &rng, requiresGrad: true)
                 )
             }
-            // The engine: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut), the shortcut bnd(convd(x)) when strided.
-            func norm(_ t: Tensor, _ k: Int, relu: Bool = false, residual: Tensor? = nil) throws -> Tensor {
-                try batchNorm(
-                    t, weight: bn[k].0, bias: bn[k].1, runningMean: nil, runningVar: nil, training: true,
-                    relu: relu, residual: residual)
+            // The engine: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut) as one op, the shortcut bnd(convd(x)) when
+            // strided.
+            func unit(_ w: Tensor, _ g: Conv2dGeometry, _ k: Int, relu: Bool) -> ConvBatchNormUnit {
+                ConvBatchNormUnit(
+                    weight: w, geometry: g,
+                    norm: BatchNormParameters(weight: bn[k].0, bias: bn[k].1, runningMean: nil, runningVar: nil),
+                    relu: relu)
             }
-            let a = try norm(conv2d(x, weight: w1, geometry: first), 0, relu: true)
-            let shortcut = stride == 1 ? x : try norm(conv2d(x, weight: wd, geometry: down), 2)
-            let y = try norm(conv2d(a, weight: w2, geometry: same), 1, relu: true, residual: shortcut)
-            XCTAssertNotNil(a.pending, "stride \(stride): bn1's output is left for conv2 to compute while packing")
+            let y = try convBatchNormBlock(
+                x, main: [unit(w1, first, 0, relu: true), unit(w2, same, 1, relu: true)],
+                shortcut: stride == 1 ? nil : unit(wd, down, 2, relu: false), training: true)
             let r = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng)
             try (y * r).sum().backward()
 

@@ -42,11 +42,9 @@ public final class BatchNorm: Layer {
     }
 
     /// `relu(self(x))` in one pass when `relu` (the same values and gradients as the two ops in sequence,
-    /// without the intermediate tensor; `batchNorm(..., relu:)`). With a `residual` of x's shape,
-    /// `self(x) + residual`, or `relu(self(x) + residual)` with `relu` (a ResNet block's end), also in one pass.
-    /// - Throws: `TensorError` when `x` is not of rank `rank`, has the wrong channel count, or `residual` is not of
-    ///   x's shape.
-    public func callAsFunction(_ x: Tensor, training: Bool, relu: Bool, residual: Tensor? = nil) throws -> Tensor {
+    /// without the intermediate tensor; `batchNorm(..., relu:)`).
+    /// - Throws: `TensorError` when `x` is not of rank `rank` or has the wrong channel count.
+    public func callAsFunction(_ x: Tensor, training: Bool, relu: Bool) throws -> Tensor {
         guard x.rank == rank else {
             throw TensorError.invalidShape(
                 op: rank == 4 ? "BatchNorm2d" : "BatchNorm1d", shape: x.shape,
@@ -54,9 +52,25 @@ public final class BatchNorm: Layer {
         }
         let y = try batchNorm(
             x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-            training: training, momentum: momentum, eps: eps, relu: relu, residual: residual)
-        if training { numBatchesTracked.data[0] += 1 }
+            training: training, momentum: momentum, eps: eps, relu: relu)
+        countBatch(training: training)
         return y
+    }
+
+    /// This batch norm after `conv` (without bias), and a ReLU when `relu`, as a unit of a fused
+    /// `convBatchNormBlock`; the caller counts the batch (`countBatch`) when the block has run.
+    public func unit(after conv: Conv2d, relu: Bool) -> ConvBatchNormUnit {
+        ConvBatchNormUnit(
+            weight: conv.weight, geometry: conv.geometry,
+            norm: BatchNormParameters(
+                weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar, momentum: momentum,
+                eps: eps),
+            relu: relu)
+    }
+
+    /// Counts a training-mode forward in `num_batches_tracked` (as PyTorch's `BatchNorm` forward does).
+    public func countBatch(training: Bool) {
+        if training { numBatchesTracked.data[0] += 1 }
     }
 
     public var ownParameters: [(String, Tensor)] { [("weight", weight), ("bias", bias)] }

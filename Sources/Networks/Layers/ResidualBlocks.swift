@@ -24,10 +24,12 @@ public final class BasicBlock: Layer {
             : nil
     }
 
+    /// relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)) as one fused op (`convBatchNormBlock`).
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
-        let out = try conv2(bn1(conv1(x, training: training), training: training, relu: true), training: training)
-        // relu(bn2(out) + shortcut) in one pass, as addRelu(bn2(out), shortcut) computes it
-        return try bn2(out, training: training, relu: true, residual: downsample?(x, training: training) ?? x)
+        let main = [bn1.unit(after: conv1, relu: true), bn2.unit(after: conv2, relu: true)]
+        let y = try convBatchNormBlock(x, main: main, shortcut: shortcutUnit(downsample), training: training)
+        countBatches([bn1, bn2], downsample, training: training)
+        return y
     }
 
     public var children: [(String, Layer)] {
@@ -71,12 +73,14 @@ public final class Bottleneck: Layer {
             ? Sequential([Conv2d(inPlanes, out, kernel: 1, stride: stride, initializer: &rng), BatchNorm(out)]) : nil
     }
 
+    /// relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))) + shortcut(x)) as one fused op (`convBatchNormBlock`).
     public func callAsFunction(_ x: Tensor, training: Bool) throws -> Tensor {
-        var out = try bn1(conv1(x, training: training), training: training, relu: true)
-        out = try bn2(conv2(out, training: training), training: training, relu: true)
-        return try bn3(
-            conv3(out, training: training), training: training, relu: true,
-            residual: downsample?(x, training: training) ?? x)
+        let main = [
+            bn1.unit(after: conv1, relu: true), bn2.unit(after: conv2, relu: true), bn3.unit(after: conv3, relu: true),
+        ]
+        let y = try convBatchNormBlock(x, main: main, shortcut: shortcutUnit(downsample), training: training)
+        countBatches([bn1, bn2, bn3], downsample, training: training)
+        return y
     }
 
     public var children: [(String, Layer)] {
@@ -134,4 +138,16 @@ public final class WideBasicBlock: Layer {
         }
         return LayerProfile(output: main.output, macs: main.macs + short.macs)
     }
+}
+
+/// The shortcut `Sequential(Conv2d, BatchNorm2d)` of a ResNet block as a fused unit (nil for the identity).
+private func shortcutUnit(_ downsample: Sequential?) -> ConvBatchNormUnit? {
+    guard let downsample, let conv = downsample.layers[0].1 as? Conv2d, let bn = downsample.layers[1].1 as? BatchNorm
+    else { return nil }
+    return bn.unit(after: conv, relu: false)
+}
+
+/// Counts a training batch in each of a block's batch norms (the shortcut's too).
+private func countBatches(_ norms: [BatchNorm], _ downsample: Sequential?, training: Bool) {
+    for bn in norms + [downsample?.layers[1].1 as? BatchNorm].compactMap({ $0 }) { bn.countBatch(training: training) }
 }

@@ -1,31 +1,29 @@
 import CKernels
 
-// The convolution / batch-norm fusions, in one place. A ResNet block runs conv → batch norm (+ ReLU) → conv → batch
-// norm (+ residual, ReLU); three couplings between neighbouring ops save whole passes over activation-sized arrays,
-// each bit for bit the same values and gradients as the ops run apart (FastPathTests, FusedBlockOracleTests):
+// The convolution / batch-norm couplings. A ResNet block runs conv → batch norm (+ ReLU) → conv → batch norm
+// (+ residual, ReLU); three couplings between neighbouring ops save whole passes over activation-sized arrays, each bit
+// for bit the same values and gradients as the ops run apart (FusedBlockTests, FusedBlockOracleTests):
 //
-// 1. Statistics from the convolution (`PlaneMoments`). A flat or phase `conv2d` under grad mode records each output
-//    plane's moments while the plane is in cache (`Tensor.planeMoments`); a training `batchNorm` of that tensor merges
-//    them per channel (`channelMoments`) instead of reading the tensor twice.
-// 2. The batch norm's output left unwritten (`ChannelAffine`, `Tensor.pending`). A 4-D batch norm without residual
-//    returns a tensor whose values x·scale + shift (then ReLU) are computed on first read of `data`; a flat
-//    convolution of it computes them while packing its padded planes, forward and backward, so they are never
-//    written or read back.
-// 3. The batch norm's dX left unwritten (`DeferredBatchNormGradient`, `Gradient.deferred`). When the batch norm's
-//    input came from a flat convolution without bias (`Op.takesDeferredOutputGradient`), the autograd walker lets
-//    `batchNormBackward` return dX unwritten and hands it to `conv2dBackward`, which computes it while packing its
-//    padded dY planes.
+// 1. Statistics from the convolution (`PlaneMoments`). A flat or phase convolution whose graph is recorded computes
+//    each output plane's moments while the plane is in cache and keeps them with its op (`Op.conv2d`, or inside a
+//    `ConvBatchNormBlock`); a training batch norm of that output merges them per channel (`channelMoments`) instead of
+//    reading the output twice.
+// 2. The batch norm's output left unwritten (`ChannelAffine`). Inside a `ConvBatchNormBlock`, a unit's normalised
+//    output x·scale + shift (then ReLU) is computed by the flat convolution after it while packing its padded planes,
+//    forward and backward, so it is never written or read back.
+// 3. The batch norm's dX left unwritten (`DeferredBatchNormGradient`, `ConvolutionOutputGradient.deferred`). Inside a
+//    block, a training batch norm's dX is computed by the flat convolution before it while packing its padded dY
+//    planes.
 //
-// The fused ReLU and residual of a batch norm (`batchNorm(..., relu:, residual:)`) live in Norm.swift with the batch
-// norm; the textbook batch norm (`naiveBatchNorm`) there is the oracle for all of these.
+// The textbook batch norm (`naiveBatchNorm`, Norm.swift) and the direct convolution (`naiveConv2d`) are the oracles.
 
-/// Per-plane statistics of an `[N, C, H, W]` tensor, recorded by the op that wrote it (conv2d's flat path, while
-/// each output plane is in cache) so that a training-mode batch norm that follows need not read the tensor for its
-/// statistics. Per `[H, W]` plane, `[N·C]` floats each in the tensor's order: the rounded mean m, the residual
-/// r = Σ (x − m) and M2 = Σ (x − m)²; the plane's exact mean is m + r/(H·W) and its M2 about that mean
+/// Per-plane statistics of an `[N, C, H, W]` tensor, recorded by the convolution that wrote it (flat and phase
+/// paths, while each output plane is in cache) so that a training-mode batch norm that follows need not read the
+/// tensor for its statistics. Per `[H, W]` plane, `[N·C]` floats each in the tensor's order: the rounded mean m, the
+/// residual r = Σ (x − m) and M2 = Σ (x − m)²; the plane's exact mean is m + r/(H·W) and its M2 about that mean
 /// M2 − r²/(H·W) (so the rounding of m does not reach the variance). `batchNorm` merges the planes per channel with
 /// the parallel-variance formula of Chan, Golub & LeVeque (1979): M2 = Σ_s M2_s + H·W·Σ_s (mean_s − mean)².
-struct PlaneMoments {
+public struct PlaneMoments {
     var mean: [Float], residual: [Float], m2: [Float]
     init(planes: Int) {
         mean = [Float](repeating: 0, count: planes)
@@ -85,19 +83,16 @@ extension PlaneMoments {
     }
 }
 
-/// Switches off leaving a batch norm's output unwritten for the flat convolution after it (tests compare the two).
-nonisolated(unsafe) var deferBatchNormOutputs = true
-
 /// A batch norm's output `[N, C, H·W]` not yet written: per plane source·scale[c] + shift[c], then max(·, 0) with
-/// `relu` (`Tensor.pending`). A flat convolution reading it computes the values while packing its padded planes
-/// (`sskd_pack_planes_affine`, rounded as `sskd_affine`), so the normalised activation is never written or read back;
-/// any other read of the tensor's `data` gets `materialized()`, the same values.
+/// `relu`. A flat convolution reading it (`ConvolutionInput.affine`) computes the values while packing its padded
+/// planes (`sskd_pack_planes_affine`, rounded as `sskd_affine`), so the normalised activation is never written or read
+/// back; any other reader gets `materialized()`, the same values.
 struct ChannelAffine {
     let source: [Float], scale: [Float], shift: [Float]
     let relu: Bool
     let channels: Int, planeSize: Int
 
-    /// The values written out, as `batchNorm` writes them when not deferring.
+    /// The values written out, as `batchNorm` writes them.
     func materialized() -> [Float] {
         var out = [Float](unsafeUninitializedCapacity: source.count) { _, k in k = source.count }
         source.withUnsafeBufferPointer { px in
@@ -129,11 +124,8 @@ struct ChannelAffine {
     }
 }
 
-/// Switches off handing a training batch norm's dX to the flat convolution before it unwritten (tests compare the two).
-nonisolated(unsafe) var deferBatchNormGradients = true
-
 /// A training batch norm's dX `[N, C, H·W]` not yet written: per channel a·g' − b·x + c, g' = g masked by the fused
-/// ReLU's mask x·reluScale + reluShift > 0 when given. The autograd engine hands it to the flat convolution that
+/// ReLU's mask x·reluScale + reluShift > 0 when given. A `ConvBatchNormBlock` hands it to the flat convolution that
 /// produced x, which computes it while packing its padded dY planes (`sskd_pack_planes_linear2`), saving the pass
 /// that writes dX and the pass that reads it back; anything else gets `materialized()`, the same values.
 struct DeferredBatchNormGradient {
@@ -182,14 +174,14 @@ struct DeferredBatchNormGradient {
     }
 }
 
-/// A gradient in the backward pass: written out, or a batch norm's dX still to be computed
-/// (`DeferredBatchNormGradient`).
-enum Gradient {
+/// A convolution's output gradient dY `[N, Cout, Hout, Wout]`: written out, or a training batch norm's dX still to be
+/// computed (`DeferredBatchNormGradient`), which the flat path computes while packing.
+enum ConvolutionOutputGradient {
     case dense([Float])
     case deferred(DeferredBatchNormGradient)
 
     /// The values, computing a deferred gradient.
-    var materialized: [Float] {
+    var values: [Float] {
         switch self {
         case .dense(let g): return g
         case .deferred(let d): return d.materialized()
@@ -197,11 +189,8 @@ enum Gradient {
     }
 }
 
-extension Op {
-    /// Whether this op's backward takes its output's gradient unwritten (`Gradient.deferred`, a training batch norm's
-    /// dX): a flat convolution without bias packs it straight into its padded dY planes.
-    var takesDeferredOutputGradient: Bool {
-        if case .conv2d(_, _, let bias, let g) = self { return bias == nil && g.path == .flat }
-        return false
-    }
+/// The plane moments the convolution that produced `x` recorded (kept with its op while the graph is recorded), if any.
+func planeMoments(of x: Tensor) -> PlaneMoments? {
+    if case .conv2d(_, _, _, _, let moments) = x.gradFn { return moments }
+    return nil
 }
