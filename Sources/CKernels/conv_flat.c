@@ -12,7 +12,7 @@
 // per R FMAs) is left over. Weight gradient: an R×S block (R output
 // channels × S input channels) per tap, or R × S × 3 for a row of three taps, summed over positions, then one
 // horizontal sum per accumulator; dY is read from 64-byte aligned planes, so only the shifted input loads straddle
-// cache lines. docs/performance.md (third round) has the measurements.
+// cache lines. docs/performance.md has the measurements.
 #include "sskd_kernels.h"
 
 #include "vec16.h"

@@ -1,7 +1,7 @@
 // A small fork-join pool for the engine's parallel loops (Sources/Tensors/Parallel.swift).
 //
 // Why not DispatchQueue.concurrentPerform: on this 2-vCPU machine its worker often wakes tens of microseconds
-// after the caller, so a 40 µs region ran in 95 µs, slower than serially (docs/performance.md, third round). A
+// after the caller, so a 40 µs region ran in 95 µs, slower than serially (measured in docs/performance.md). A
 // training step runs a few hundred such regions. Here the workers spin for a short while (SPIN_NS) after each
 // job, so the next region starts on both cores at once, then sleep on a condition variable. OpenMP runtimes,
 // which PyTorch uses, do the same (OMP_WAIT_POLICY, GOMP_SPINCOUNT).

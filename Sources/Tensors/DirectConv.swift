@@ -1,8 +1,8 @@
 import CKernels
 
-// The direct stride-1 convolution on zero-padded "flat" planes (`ConvolutionPath.flat`, docs/performance.md's third
-// round): stride-1 "same" convolutions (ResNet's 3x3 convolutions with padding 1), so dY pads like x; a 1x1 convolution
-// without padding stays one GEMM on the gemm path.
+// The direct stride-1 convolution on zero-padded "flat" planes (`ConvolutionPath.flat`; measurements in
+// docs/performance.md): stride-1 "same" convolutions (ResNet's 3x3 convolutions with padding 1), so dY pads like x; a
+// 1x1 convolution without padding stays one GEMM on the gemm path.
 //
 // Each sample's planes are copied once into zero-padded planes of Hp × Wp = (H + 2·padH) × (W + 2·padW) floats,
 // laid out row after row with (kW − 1)·dilW + 16 zero floats after each plane. In that layout the output (oh, ow)

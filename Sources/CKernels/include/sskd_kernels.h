@@ -1,5 +1,5 @@
 // sskd's own C kernels: the direct stride-1 convolution on zero-padded planes ("flat" layout).
-// Part of the core (Sources/Tensors/DirectConv.swift calls them); see docs/performance.md, third round.
+// Part of the core (Sources/Tensors/DirectConv.swift calls them); measurements in docs/performance.md.
 //
 // Layout ("flat"): a zero-padded input plane of Hp × Wp floats stored row after row. For a stride-1 convolution
 // with dilation d the output (oh, ow) sits at flat position p = oh·Wp + ow, and kernel tap (i, j) reads the input
