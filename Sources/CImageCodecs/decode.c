@@ -24,6 +24,8 @@
 /// Scans a progressive JPEG may have before it is refused: real files have about 10, while a crafted file can
 /// hold thousands of tiny scans that each cost a full pass (libjpeg-turbo's advice for untrusted input).
 #define SSKD_MAX_JPEG_SCANS 500
+/// Scans times pixels a progressive JPEG may cost (2^30: about a second of decoding on this machine).
+#define SSKD_JPEG_SCAN_PIXELS (1ULL << 30)
 
 static void set_message(char *message, size_t size, const char *format, ...) {
     if (message == NULL || size == 0) return;
@@ -83,11 +85,22 @@ static void jpeg_emit_message(j_common_ptr cinfo, int level) {
 
 static void jpeg_output_message(j_common_ptr cinfo) { (void)cinfo; }
 
+/// The scans a progressive JPEG of `pixels` pixels may have: each scan costs a pass over the whole image, so the
+/// product is bounded by SSKD_JPEG_SCAN_PIXELS (about a second of work), with at least 12 scans (real files have
+/// about 10) and at most SSKD_MAX_JPEG_SCANS.
+static int jpeg_scan_limit(uint64_t pixels) {
+    uint64_t limit = pixels == 0 ? SSKD_MAX_JPEG_SCANS : SSKD_JPEG_SCAN_PIXELS / pixels;
+    return limit < 12 ? 12 : limit > SSKD_MAX_JPEG_SCANS ? SSKD_MAX_JPEG_SCANS : (int)limit;
+}
+
 static void jpeg_limit_scans(j_common_ptr cinfo) {
-    if (cinfo->is_decompressor && ((j_decompress_ptr)cinfo)->input_scan_number > SSKD_MAX_JPEG_SCANS) {
+    if (!cinfo->is_decompressor) return;
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    int limit = jpeg_scan_limit((uint64_t)d->image_width * d->image_height);
+    if (d->input_scan_number > limit) {
         cinfo->err->msg_code = JERR_NOT_COMPILED;   // any code: the message is replaced below
         snprintf(((sskd_jpeg_error *)cinfo->err)->warning, JMSG_LENGTH_MAX,
-                 "more than %d progressive scans", SSKD_MAX_JPEG_SCANS);
+                 "more than %d progressive scans for a %u x %u image", limit, d->image_width, d->image_height);
         ((sskd_jpeg_error *)cinfo->err)->fatal_warning = 2;
         longjmp(((sskd_jpeg_error *)cinfo->err)->jump, 1);
     }
@@ -409,7 +422,7 @@ int sskd_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int 
 }
 
 int sskd_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, int quality,
-                     uint8_t **out, size_t *out_size, char *message, size_t message_size) {
+                     int progressive_scans, uint8_t **out, size_t *out_size, char *message, size_t message_size) {
     struct jpeg_compress_struct cinfo;
     sskd_jpeg_error error;
     unsigned char *volatile buffer = NULL;   // volatile: assigned by libjpeg after setjmp
@@ -435,6 +448,21 @@ int sskd_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int
     cinfo.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_set_defaults(&cinfo);
     jpeg_set_quality(&cinfo, quality, TRUE);
+    // Gray images may be written progressive with one scan per successive-approximation bit of every coefficient
+    // band: DC first at Al 10 then refinements to Al 0, the same for each AC coefficient 1...63 (704 scans), for
+    // tests of the decoder's scan limit.
+    static jpeg_scan_info script[64 * 11];
+    if (progressive_scans > 0 && channels == 1) {
+        int n = 0;
+        for (int k = 0; k < 64 && n < progressive_scans; k++) {
+            for (int al = 10; al >= 0 && n < progressive_scans; al--) {
+                jpeg_scan_info scan = {1, {0, 0, 0, 0}, k, k, al == 10 ? 0 : al + 1, al};
+                script[n++] = scan;
+            }
+        }
+        cinfo.scan_info = script;
+        cinfo.num_scans = n;
+    }
     jpeg_start_compress(&cinfo, TRUE);
     while (cinfo.next_scanline < cinfo.image_height) {
         JSAMPROW rows[1] = {(JSAMPROW)(pixels + (size_t)cinfo.next_scanline * width * (size_t)channels)};

@@ -13,10 +13,15 @@ extension Fixtures {
         try encoded { sskd_png_encode(pixels, UInt32(width), UInt32(height), Int32(channels), $0, $1, $2, $3) }
     }
 
-    /// JPEG bytes of `pixels`, `[height, width, channels]` interleaved (1 gray or 3 RGB), at `quality`.
-    static func jpeg(_ pixels: [UInt8], width: Int, height: Int, channels: Int, quality: Int = 95) throws -> [UInt8] {
+    /// JPEG bytes of `pixels`, `[height, width, channels]` interleaved (1 gray or 3 RGB), at `quality`; baseline, or
+    /// progressive with `progressiveScans` scans (gray only, at most 704).
+    static func jpeg(
+        _ pixels: [UInt8], width: Int, height: Int, channels: Int, quality: Int = 95, progressiveScans: Int = 0
+    ) throws -> [UInt8] {
         try encoded {
-            sskd_jpeg_encode(pixels, UInt32(width), UInt32(height), Int32(channels), Int32(quality), $0, $1, $2, $3)
+            sskd_jpeg_encode(
+                pixels, UInt32(width), UInt32(height), Int32(channels), Int32(quality), Int32(progressiveScans), $0, $1,
+                $2, $3)
         }
     }
 
@@ -377,6 +382,20 @@ final class ImageFolderTests: XCTestCase {
                 "\($0)",
                 "bomb.png: cannot read image: its image data inflates to more than the 1104 bytes a 4 x 4 image"
                     + " can fill")
+        }
+    }
+
+    /// A progressive JPEG may have as many scans as its size allows (each scan is a pass over the image): 100
+    /// scans decode, 704 are refused with the limit named.
+    func testProgressiveScansAreBounded() throws {
+        let pixels = (0..<(64 * 64)).map { UInt8(($0 * 7) % 256) }
+        let some = try Fixtures.jpeg(pixels, width: 64, height: 64, channels: 1, progressiveScans: 100)
+        XCTAssertEqual(
+            try DatasetLoader.decodePixels(some, path: "some.jpg", height: 64, width: 64, channels: 1).count, 4096)
+        let many = try Fixtures.jpeg(pixels, width: 64, height: 64, channels: 1, progressiveScans: 704)
+        XCTAssertThrowsError(try DatasetLoader.decodePixels(many, path: "many.jpg", height: 64, width: 64, channels: 1))
+        {
+            XCTAssertEqual("\($0)", "many.jpg: cannot read image: more than 500 progressive scans for a 64 x 64 image")
         }
     }
 

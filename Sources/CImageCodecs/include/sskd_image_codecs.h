@@ -62,11 +62,12 @@ int sskd_image_decode(const uint8_t *data, size_t size, int channels, uint8_t *p
 int sskd_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
                     uint8_t **out, size_t *out_size, char *message, size_t message_size);
 
-/// Encodes `pixels` (height × width × channels, channels 1 or 3) as a baseline JPEG of `quality` 1–100 with
-/// libjpeg-turbo. On success `*out` is a malloc'ed buffer of `*out_size` bytes (free it with free()).
+/// Encodes `pixels` (height × width × channels, channels 1 or 3) as a JPEG of `quality` 1–100 with libjpeg-turbo:
+/// baseline, or, for a gray image and `progressive_scans` > 0, progressive with that many successive-approximation
+/// scans (at most 704). On success `*out` is a malloc'ed buffer of `*out_size` bytes (free it with free()).
 /// For tests and fixtures.
 int sskd_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, int quality,
-                     uint8_t **out, size_t *out_size, char *message, size_t message_size);
+                     int progressive_scans, uint8_t **out, size_t *out_size, char *message, size_t message_size);
 
 #ifdef __cplusplus
 }
