@@ -94,12 +94,15 @@ def pickles():
 if target == "parser":
     for f in glob.glob("sessions/**/*.sskd", recursive=True) + glob.glob("Tests/InterpreterTests/*Golden/*.sskd"):
         shutil.copy(f, os.path.join(out, f.replace("/", "_")))
-    put("brackets", b"x = " + b"[" * 100000 + b"1" + b"]" * 100000 + b"\n")
-    put("parens", b"x = " + b"(" * 100000 + b"1" + b")" * 100000 + b"\n")
-    put("blocks", b"for i in 1..2 {\n" * 5000 + b"print i\n" + b"}\n" * 5000)
-    put("unary", b"x = " + b"-" * 200000 + b"1\n")
-    put("long-string", b'x = "' + b"s" * 900000 + b'"\n')
-    put("long-list", b"x = [" + b"1, " * 300000 + b"1]\n")
+    # Under 64 KiB, the parser target's -max_len: the instrumented parser takes about 10 ms a KB.
+    put("brackets", b"x = " + b"[" * 20000 + b"1" + b"]" * 20000 + b"\n")
+    put("parens", b"x = " + b"(" * 20000 + b"1" + b")" * 20000 + b"\n")
+    put("blocks", b"for i in 1..2 {\n" * 2000 + b"print i\n" + b"}\n" * 2000)
+    put("unary", b"x = " + b"-" * 60000 + b"1\n")
+    put("long-string", b'x = "' + b"s" * 60000 + b'"\n')
+    put("long-list", b"x = [" + b"1, " * 20000 + b"1]\n")
+    put("nested-lists", b"l = [1]\nfor i in 1..100000 { l = [l] }\nl = 0\n")
+    put("doubling-lists", b"l = [1]\nfor i in 1..60 { l = [l, l] }\nprint l\n")
 elif target == "safetensors":
     for f in glob.glob("Tests/NetworksTests/Fixtures/checkpoints/*.safetensors"):
         shutil.copy(f, out)
