@@ -167,6 +167,11 @@ extension Parser {
             return try nested { p -> Expr in
                 var items: [Expr] = []
                 while !p.match(.rightBracket) {
+                    guard items.count < Value.maxElements else {
+                        throw InterpreterError.syntax(
+                            "a list may hold at most \(Value.maxElements) elements, this literal holds more", t.location
+                        )
+                    }
                     items.append(try p.expression())
                     if p.match(.rightBracket) { break }
                     _ = try p.expect(.comma, "expected ',' or ']' in list")

@@ -167,10 +167,12 @@ public struct Lexer {
         return .number(value)
     }
 
-    /// A `"..."` literal after its opening quote: escapes, `$name` and `${expr}` parts.
+    /// A `"..."` literal after its opening quote: escapes, `$name` and `${expr}` parts. Its text may hold at most
+    /// `Value.maxStringBytes` bytes.
     private mutating func string(_ opening: SourceLocation) -> TokenKind {
         var parts: [StringPart] = []
         var text = ""
+        var bytes = 0
         func flush() {
             if !text.isEmpty {
                 parts.append(.text(text))
@@ -178,6 +180,11 @@ public struct Lexer {
             }
         }
         while let c = peek(), c != "\n" {
+            guard bytes <= Value.maxStringBytes else {
+                return errorSkippingString(
+                    "a string may hold at most \(Value.maxStringBytes) bytes, this literal holds more")
+            }
+            bytes += c.utf8.count
             let here = SourceLocation(source: source, line: line, column: column)
             _ = advance()
             switch c {
