@@ -230,7 +230,9 @@ public struct Lexer {
             pos += 1
         }
         column += pos - start
-        return String(chars[start..<pos])
+        var bytes: [UInt8] = []
+        for c in chars[start..<pos] { bytes.append(contentsOf: c.utf8) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Skips to the closing quote (or line end) so one bad escape yields one error.

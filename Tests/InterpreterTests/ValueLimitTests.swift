@@ -64,9 +64,12 @@ final class ValueLimitTests: XCTestCase {
             after: "s = \"a\"\nfor i in 1..24 { s = s + s }")
     }
 
-    func testLiteralsPastTheLimitsAreSyntaxErrors() {
+    func testStringLiteralPastTheLimitIsASyntaxError() {
         let string = "s = \"" + String(repeating: "a", count: Value.maxStringBytes + 1) + "\""
         assertRefused(string, "1:5: a string may hold at most 16777216 bytes, this literal holds more")
+    }
+
+    func testListLiteralPastTheLimitIsASyntaxError() {
         let list = "l = [" + String(repeating: "0,", count: Value.maxElements) + "0]"
         assertRefused(list, "1:5: a list may hold at most 1000000 elements, this literal holds more")
     }
