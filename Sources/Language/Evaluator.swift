@@ -1,9 +1,10 @@
 /// Statement execution and expression evaluation (a tree-walking interpreter, as jlox's `Interpreter`).
 extension Session {
-    /// The most elements a range may have (guards memory against typos like `1..1e9`).
-    public static let maxRange = 1_000_000
-    /// The longest string (in UTF-8 bytes) concatenation may build.
-    public static let maxString = 16 << 20
+    /// The most elements a range may have (guards memory against typos like `1..1e9`): `Value.maxElements`.
+    public static let maxRange = Value.maxElements
+    /// The longest string (in UTF-8 bytes) literals, interpolation and concatenation may build:
+    /// `Value.maxStringBytes`.
+    public static let maxString = Value.maxStringBytes
 
     /// Runs one statement; shows the value of bare expressions and of unbound command results.
     func execute(_ stmt: Stmt) throws {
@@ -91,6 +92,7 @@ extension Session {
                 case .text(let t): s += t
                 case .expression(let x): s += try evaluate(x).display
                 }
+                guard s.utf8.count <= Session.maxString else { throw Session.stringTooLong(s, e.location) }
             }
             return .string(s)
         case .name(let n, let location):
@@ -100,8 +102,8 @@ extension Session {
                     "'\(n)' is a command, not a value; run it as a statement or bind it: x = \(n) ...", location)
             }
             throw InterpreterError.runtime("undefined name '\(n)'" + didYouMean(n, Array(bindings.keys)), location)
-        case .list(let items, _):
-            return .list(try items.map(evaluate))
+        case .list(let items, let location):
+            return try checkedList(try items.map(evaluate), location)
         case .range(let lo, let hi, _):
             let a = try integer(lo, "range bound")
             let b = try integer(hi, "range bound")
@@ -140,6 +142,30 @@ extension Session {
                 throw InterpreterError.runtime("cannot index \(container.typeName) \(container.literal)", location)
             }
         }
+    }
+
+    /// `.list(items)`, or an error at `location` when that list would nest deeper than `Value.maxDepth` or hold
+    /// more than `Value.maxElements` elements in all (measured in at most about that many steps).
+    func checkedList(_ items: [Value], _ location: SourceLocation) throws -> Value {
+        guard items.count <= Value.maxElements else { throw Session.tooManyElements(items.count, location) }
+        let extent = Value.extent(of: items)
+        guard extent.depth <= Value.maxDepth else {
+            throw InterpreterError.runtime("list nested deeper than \(Value.maxDepth) levels", location)
+        }
+        guard extent.elements <= Value.maxElements else { throw Session.tooManyElements(nil, location) }
+        return .list(items)
+    }
+
+    /// The error for a list of `count` elements (nil: more than the limit once nested lists are counted).
+    static func tooManyElements(_ count: Int?, _ location: SourceLocation) -> InterpreterError {
+        let tail =
+            count.map { "this one would hold \($0)" } ?? "nested lists' elements included, this one would hold more"
+        return .runtime("a list may hold at most \(Value.maxElements) elements, \(tail)", location)
+    }
+
+    /// The error for a string `text` longer than `Value.maxStringBytes`.
+    static func stringTooLong(_ text: String, _ location: SourceLocation) -> InterpreterError {
+        .runtime("a string may hold at most \(maxString) bytes, this one would hold \(text.utf8.count)", location)
     }
 
     private func integer(_ e: Expr, _ what: String) throws -> Int {
@@ -186,18 +212,12 @@ extension Session {
         case (.add, .number(let x), .number(let y)): return .number(x + y)
         case (.add, .list(let x), .list(let y)):
             guard x.count + y.count <= Session.maxRange else {
-                throw InterpreterError.runtime(
-                    "a list may hold at most \(Session.maxRange) elements, this one would hold \(x.count + y.count)",
-                    location)
+                throw Session.tooManyElements(x.count + y.count, location)
             }
-            return .list(x + y)
+            return try checkedList(x + y, location)
         case (.add, .string, _), (.add, _, .string):
             let text = a.display + b.display
-            guard text.utf8.count <= Session.maxString else {
-                throw InterpreterError.runtime(
-                    "a string may hold at most \(Session.maxString) bytes, this one would hold \(text.utf8.count)",
-                    location)
-            }
+            guard text.utf8.count <= Session.maxString else { throw Session.stringTooLong(text, location) }
             return .string(text)
         case (.subtract, .number(let x), .number(let y)): return .number(x - y)
         case (.multiply, .number(let x), .number(let y)): return .number(x * y)
@@ -319,11 +339,11 @@ extension Session {
             value = .string(arg.text)
         case .valueOrWord where !arg.text.hasPrefix("$"):
             if case .list(let items, _) = arg.value {  // [x_train, y_train]: unbound names in a list are words too
-                value = .list(
+                value = try checkedList(
                     try items.map { item in
                         if case .name(let n, _) = item, lookup(n) == nil { return .string(n) }
                         return try evaluate(item)
-                    })
+                    }, arg.value.location)
             } else if case .name(let n, _) = arg.value, lookup(n) == nil {
                 value = .string(n)
             } else if case .name = arg.value {

@@ -167,7 +167,12 @@ extension Parser {
             return try nested { p -> Expr in
                 var items: [Expr] = []
                 while !p.match(.rightBracket) {
-                    items.append(try p.expression())
+                    guard items.count < Value.maxElements else {
+                        throw InterpreterError.syntax(
+                            "a list may hold at most \(Value.maxElements) elements, this literal holds more", t.location
+                        )
+                    }
+                    items.append(try p.simpleListItem() ?? p.expression())
                     if p.match(.rightBracket) { break }
                     _ = try p.expect(.comma, "expected ',' or ']' in list")
                 }
@@ -178,6 +183,18 @@ extension Parser {
                 "expected an expression, found '/' (write paths that start with '/' in quotes)", t.location)
         default:
             throw unexpected(t, "expected an expression")
+        }
+    }
+
+    /// A number, string or name followed by `,` or `]`, the usual item of a data list, taken without descending
+    /// through the precedence levels; nil for any other item.
+    mutating func simpleListItem() throws -> Expr? {
+        let following = peekNext().kind
+        guard following == .comma || following == .rightBracket else { return nil }
+        switch peek().kind {
+        case .number, .string: return try primary()
+        case .name(let n) where !Parser.keywords.contains(n): return try primary()
+        default: return nil
         }
     }
 

@@ -38,12 +38,26 @@ public enum InterpreterError: Error, CustomStringConvertible, Equatable {
     /// `file:line:col: error: message`
     public var description: String { "\(location): error: \(message)" }
 
-    /// The description, then the source line and a caret under the column.
+    /// The description, then the source line and a caret under the column. A line longer than
+    /// `InterpreterError.shownLine` characters is shown as that many around the column, `...` marking the cuts.
     public var rendered: String {
         let line = location.source.line(location.line)
-        let prefix = line.prefix(max(0, location.column - 1)).map { $0 == "\t" ? "\t" : " " }.joined()
-        return "\(description)\n    \(line)\n    \(prefix)^"
+        var shown = Substring(line)
+        var column = max(0, location.column - 1)
+        var (lead, tail) = ("", "")
+        if line.count > InterpreterError.shownLine {
+            let start = max(0, min(column - InterpreterError.shownLine / 2, line.count - InterpreterError.shownLine))
+            shown = line.dropFirst(start).prefix(InterpreterError.shownLine)
+            column -= start
+            lead = start > 0 ? "..." : ""
+            tail = shown.endIndex != line.endIndex ? "..." : ""
+        }
+        let prefix = lead.map { _ in " " }.joined() + shown.prefix(column).map { $0 == "\t" ? "\t" : " " }.joined()
+        return "\(description)\n    \(lead)\(shown)\(tail)\n    \(prefix)^"
     }
+
+    /// The most characters of the source line `rendered` shows.
+    public static let shownLine = 200
 }
 
 /// Control flow that unwinds the evaluator without being an error (`quit`).

@@ -167,17 +167,24 @@ public struct Lexer {
         return .number(value)
     }
 
-    /// A `"..."` literal after its opening quote: escapes, `$name` and `${expr}` parts.
+    /// A `"..."` literal after its opening quote: escapes, `$name` and `${expr}` parts. Its text may hold at most
+    /// `Value.maxStringBytes` bytes.
     private mutating func string(_ opening: SourceLocation) -> TokenKind {
         var parts: [StringPart] = []
         var text = ""
+        var bytes = 0  // of the text parts already flushed
         func flush() {
+            bytes += text.utf8.count
             if !text.isEmpty {
                 parts.append(.text(text))
                 text = ""
             }
         }
         while let c = peek(), c != "\n" {
+            guard bytes + text.utf8.count <= Value.maxStringBytes else {
+                return errorSkippingString(
+                    "a string may hold at most \(Value.maxStringBytes) bytes, this literal holds more")
+            }
             let here = SourceLocation(source: source, line: line, column: column)
             _ = advance()
             switch c {
@@ -210,9 +217,22 @@ public struct Lexer {
                 }
             default:
                 text.append(c)
+                text += plainRun()
             }
         }
         return .error("unterminated string")
+    }
+
+    /// The characters from `pos` up to the next quote, backslash, `$` or newline, consumed at once.
+    private mutating func plainRun() -> String {
+        let start = pos
+        while pos < chars.count, chars[pos] != "\"", chars[pos] != "\\", chars[pos] != "$", chars[pos] != "\n" {
+            pos += 1
+        }
+        column += pos - start
+        var bytes: [UInt8] = []
+        for c in chars[start..<pos] { bytes.append(contentsOf: c.utf8) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Skips to the closing quote (or line end) so one bad escape yields one error.

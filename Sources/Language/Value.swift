@@ -68,16 +68,53 @@ public enum Value {
     }
 
     /// The value as it would be written in source (strings quoted); used in error messages and lists.
+    ///
+    /// Cut after about `Value.printLimit` characters: a long string ends in `..."`, a long list in
+    /// `... N more]` at each level left open, so showing any value takes bounded time and space.
     public var literal: String {
+        guard case .list(let items) = self else { return scalarLiteral(limit: Value.printLimit) }
+        var out = "["
+        var stack: [(items: [Value], next: Int)] = [(items, 0)]
+        while let (items, next) = stack.last {
+            if next == items.count {
+                out += "]"
+                stack.removeLast()
+                continue
+            }
+            if next > 0 { out += ", " }
+            if out.utf8.count >= Value.printLimit {
+                out += "... \(items.count - next) more]"
+                stack.removeLast()
+                while let (items, next) = stack.popLast() {
+                    out += next < items.count ? ", ... \(items.count - next) more]" : "]"
+                }
+                break
+            }
+            stack[stack.count - 1].next += 1
+            if case .list(let sub) = items[next] {
+                out += "["
+                stack.append((sub, 0))
+            } else {
+                out += items[next].scalarLiteral(limit: Value.printLimit - out.utf8.count)
+            }
+        }
+        return out
+    }
+
+    /// `literal` of a value that is not a list; strings are cut after `limit` characters.
+    private func scalarLiteral(limit: Int) -> String {
         switch self {
         case .none: return "none"
         case .number(let d): return Value.format(d)
         case .string(let s):
-            let escaped = s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            let head = s.prefix(max(limit, 0))
+            let cut = head.endIndex != s.endIndex
+            let escaped = String(head)
+                .replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
                 .replacingOccurrences(of: "\n", with: "\\n")
-            return "\"\(escaped)\""
+            return "\"\(escaped)\(cut ? "..." : "")\""
         case .bool(let b): return b ? "true" : "false"
-        case .list(let items): return "[" + items.map(\.literal).joined(separator: ", ") + "]"
+        case .list: return "[...]"
         case .object(let o): return "<\(o.typeName)>"
         }
     }
@@ -95,15 +132,73 @@ public enum Value {
     }
 
     /// Structural equality; objects are equal only to themselves.
+    ///
+    /// Walks nested lists with an explicit stack, so no value is too deep for it.
     public static func equal(_ a: Value, _ b: Value) -> Bool {
-        switch (a, b) {
-        case (.none, .none): return true
-        case (.number(let x), .number(let y)): return x == y
-        case (.string(let x), .string(let y)): return x == y
-        case (.bool(let x), .bool(let y)): return x == y
-        case (.list(let x), .list(let y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
-        case (.object(let x), .object(let y)): return x === y
-        default: return false
+        var stack: [(lhs: [Value], rhs: [Value], next: Int)] = []
+        func same(_ a: Value, _ b: Value) -> Bool {
+            switch (a, b) {
+            case (.none, .none): return true
+            case (.number(let x), .number(let y)): return x == y
+            case (.string(let x), .string(let y)): return x == y
+            case (.bool(let x), .bool(let y)): return x == y
+            case (.list(let x), .list(let y)):
+                guard x.count == y.count else { return false }
+                if !x.isEmpty { stack.append((x, y, 0)) }
+                return true
+            case (.object(let x), .object(let y)): return x === y
+            default: return false
+            }
         }
+        guard same(a, b) else { return false }
+        while let (lhs, rhs, next) = stack.last {
+            if next == lhs.count {
+                stack.removeLast()
+                continue
+            }
+            stack[stack.count - 1].next += 1
+            guard same(lhs[next], rhs[next]) else { return false }
+        }
+        return true
+    }
+}
+
+/// The limits every value the language builds stays within, and the measure that checks them.
+extension Value {
+    /// The deepest a list may nest: `[1]` is 1 level deep, `[[1]]` 2. Far beyond what scripts use, and shallow
+    /// enough that freeing a value (which Swift does recursively) cannot overflow the stack.
+    public static let maxDepth = 100
+    /// The most elements a value may hold, counted over every nested list: a list that appears twice in a value
+    /// counts twice, so `[l, l]` holds 2 + twice the elements of `l`.
+    public static let maxElements = 1_000_000
+    /// The longest string, in UTF-8 bytes (16 MiB).
+    public static let maxStringBytes = 16 << 20
+    /// About how many characters `literal` and `display` show of a list (and `literal` of a string) before cutting.
+    public static let printLimit = 10_000
+
+    /// The size of a list: its elements counted over every nested list, and its depth.
+    public struct Extent: Equatable {
+        /// Elements at every level (shared sub-lists counted each time they appear); once past the measure's limit,
+        /// a number just past it.
+        public var elements: Int
+        /// Levels of nesting, 1 for a list without lists; once past `Value.maxDepth`, `Value.maxDepth + 1`.
+        public var depth: Int
+    }
+
+    /// The extent of a list holding `items`. Stops as soon as the elements pass `limit` or the depth passes
+    /// `maxDepth`, so it takes at most about `limit` steps whatever the value's logical size.
+    public static func extent(of items: [Value], limit: Int = maxElements) -> Extent {
+        var extent = Extent(elements: items.count, depth: 1)
+        guard extent.elements <= limit else { return extent }
+        var stack: [(items: [Value], depth: Int)] = [(items, 1)]
+        while let (list, depth) = stack.popLast() {
+            for case .list(let sub) in list {
+                extent.elements += sub.count
+                extent.depth = max(extent.depth, depth + 1)
+                if extent.elements > limit || extent.depth > maxDepth { return extent }
+                if !sub.isEmpty { stack.append((sub, depth + 1)) }
+            }
+        }
+        return extent
     }
 }
