@@ -124,7 +124,7 @@ struct SSKDOptions {
         let f = SSKD.Defaults.finetune
         return .number(
             "finetune_lr", default: typed(f.learningRate), bounds: .positive,
-            "learning rate of the fine-tuning (\(f.optimizer.rawValue.uppercased()), momentum \(shown(f.momentum)), "
+            "learning rate of the fine-tuning (\(f.optimizer.title), momentum \(shown(f.momentum)), "
                 + "wd \(shown(f.weightDecay)), \(f.schedule.rawValue))")
     }()
     /// `pool=`.
@@ -176,3 +176,15 @@ struct SSKDOptions {
 
 /// A Float as `%g` writes it (0.9, 0.0005, 4), for help lines quoting a default.
 func shown(_ value: Float) -> String { String(format: "%g", Double(value)) }
+
+extension OptimizerKind {
+    /// The name as papers write it (SGD, Nesterov, Adam, AdamW), for help lines quoting a default.
+    var title: String {
+        switch self {
+        case .sgd: return "SGD"
+        case .nesterov: return "Nesterov"
+        case .adam: return "Adam"
+        case .adamw: return "AdamW"
+        }
+    }
+}

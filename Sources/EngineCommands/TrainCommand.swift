@@ -14,7 +14,7 @@ extension Session {
                 "train",
                 summary:
                     "train a model from scratch with cross-entropy, or only its head (SSKD's last step; the head's "
-                    + "defaults: 20 epochs, Adam, lr 0.01, wd 0)",
+                    + "defaults: \(headDefaults))",
                 arguments: [ArgumentSpec("target", .any, "a model, or student.head")],
                 options: TrainingDeclarations.classification.specs + [
                     HeadOption.fromTeacher.described(
@@ -80,6 +80,12 @@ extension Session {
                 }
             })
     }
+}
+
+/// `SSKD.Defaults.head` as `train`'s summary quotes it: `20 epochs, Adam, lr 0.01, wd 0`.
+private var headDefaults: String {
+    let h = SSKD.Defaults.head
+    return "\(h.epochs) epochs, \(h.optimizer.title), lr \(shown(h.learningRate)), wd \(shown(h.weightDecay))"
 }
 
 /// The option of a head's training (`train MODEL.head`, `sskd`): the teacher whose head the head starts from.

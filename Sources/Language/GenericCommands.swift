@@ -33,7 +33,8 @@ extension Session {
                 "set", summary: "set a session option (see 'show options')",
                 arguments: [
                     ArgumentSpec("name", .word(choices: []), "the option", completion: [.sessionOptions]),
-                    ArgumentSpec("value", .valueOrWord, "its new value", completion: [.sessionOptionValues]),
+                    ArgumentSpec(
+                        "value", .valueOrWord, "its new value", completion: [.sessionOptionValues, .boundNames]),
                 ],
                 example: "set seed 42", returnsValue: false
             ) { inv, session in
