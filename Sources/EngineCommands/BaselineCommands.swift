@@ -13,8 +13,7 @@ extension Session {
             CommandSpec(
                 "kd", summary: "Hinton KD: alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE",
                 arguments: [
-                    ArgumentSpec("student", .object("model"), "the student"),
-                    ArgumentSpec("teacher", .object("model"), "the teacher"),
+                    ModelArguments.student.spec, ModelArguments.teacher.spec,
                 ],
                 options: TrainingDeclarations.classification.specs + [
                     BaselineOption.unlabelled.spec, BudgetOption.budget.spec,
@@ -49,8 +48,7 @@ extension Session {
             CommandSpec(
                 "fitnet", summary: "FitNets: regress a student stage onto the teacher's (hint), then KD",
                 arguments: [
-                    ArgumentSpec("student", .object("model"), "the student"),
-                    ArgumentSpec("teacher", .object("model"), "the teacher"),
+                    ModelArguments.student.spec, ModelArguments.teacher.spec,
                 ],
                 options: TrainingDeclarations.classification.specs + FitNetOptions.specs + KDOptions.specs,
                 example: "fitnet student teacher hint=2 hint_epochs=1 epochs=4"
@@ -81,8 +79,7 @@ extension Session {
                 summary:
                     "attention transfer: CE + beta/2 * sum over stages of the L2 distance of normalised attention maps",
                 arguments: [
-                    ArgumentSpec("student", .object("model"), "the student"),
-                    ArgumentSpec("teacher", .object("model"), "the teacher"),
+                    ModelArguments.student.spec, ModelArguments.teacher.spec,
                 ],
                 options: TrainingDeclarations.classification.specs + [
                     BaselineOption.beta.spec, BudgetOption.budget.spec,

@@ -15,14 +15,12 @@ extension Session {
                 summary:
                     "compare a student with its teacher: top-1 gap, gap closed, agreement, per-stage feature distance",
                 arguments: [
-                    ArgumentSpec("student", .object("model"), "the student"),
-                    ArgumentSpec("teacher", .object("model"), "the teacher"),
+                    ModelArguments.student.spec, ModelArguments.teacher.spec,
                 ],
                 options: GapOptions.specs,
                 example: "gap student teacher baseline=scratch", returnsValue: false
             ) { inv, session in
-                let s = try inv.object("student", as: ModelObject.self)
-                let t = try inv.object("teacher", as: ModelObject.self)
+                let (s, t) = (try inv.get(ModelArguments.student), try inv.get(ModelArguments.teacher))
                 let data = try session.workspace.data(inv)
                 let split = try inv.get(GapOptions.split)
                 var baseline: (String, Double)?

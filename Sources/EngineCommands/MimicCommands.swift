@@ -55,14 +55,12 @@ extension Session {
             CommandSpec(
                 "sskd", summary: "the whole SSKD recipe: mimic and freeze each stage in turn, then train the head",
                 arguments: [
-                    ArgumentSpec("student", .object("model"), "the student"),
-                    ArgumentSpec("teacher", .object("model"), "the teacher"),
+                    ModelArguments.student.spec, ModelArguments.teacher.spec,
                 ],
                 options: SSKDOptions.training.specs + SSKDOptions.specs,
                 example: "sskd student teacher steps=500 head_epochs=20"
             ) { inv, session in
-                let s = try inv.object("student", as: ModelObject.self)
-                let t = try inv.object("teacher", as: ModelObject.self)
+                let (s, t) = (try inv.get(ModelArguments.student), try inv.get(ModelArguments.teacher))
                 guard s !== t else { throw inv.error("student and teacher are the same model", at: "teacher") }
                 let sskd = try SSKDOptions(inv)
                 let stage = sskd.stage

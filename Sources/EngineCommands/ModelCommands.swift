@@ -109,14 +109,14 @@ extension Session {
                 summary:
                     "split a model into stages: automatically where the resolution halves, or after the named modules",
                 arguments: [
-                    ArgumentSpec("model", .object("model"), "the model"),
+                    ModelArguments.model.spec,
                     ArgumentSpec(
                         "at", .valueOrWord, "module names ending each stage, e.g. layer1 layer2.1", optional: true,
                         variadic: true),
                 ],
                 example: "split student layer1 \"layer2.1\"", returnsValue: false
             ) { inv, session in
-                let object = try inv.object("model", as: ModelObject.self)
+                let object = try inv.get(ModelArguments.model)
                 let names = inv.list("at").flatMap { v -> [String] in
                     if case .list(let items) = v { return items.map(\.display) } else { return [v.display] }
                 }
@@ -131,11 +131,11 @@ extension Session {
         commands.register(
             CommandSpec(
                 "eval", summary: "evaluate a model: top-1, top-5 and loss on a split (test by default)",
-                arguments: [ArgumentSpec("model", .object("model"), "the model")],
+                arguments: [ModelArguments.model.spec],
                 options: EvalOptions.specs,
                 example: "eval teacher per_class=true", returnsValue: false
             ) { inv, session in
-                let object = try inv.object("model", as: ModelObject.self)
+                let object = try inv.get(ModelArguments.model)
                 let data = try session.workspace.data(inv)
                 let split = try inv.get(EvalOptions.split)
                 try session.checkFits(object, data, inv, at: "model")

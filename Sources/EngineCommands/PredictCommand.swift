@@ -13,11 +13,11 @@ extension Session {
         commands.register(
             CommandSpec(
                 "predict", summary: "write a model's logits (.npy) or per-image predictions (.csv) on a split",
-                arguments: [ArgumentSpec("model", .object("model"), "the model")],
+                arguments: [ModelArguments.model.spec],
                 options: PredictOptions.specs,
                 example: "predict teacher to=\"out/teacher-test.npy\"", returnsValue: false
             ) { inv, session in
-                let object = try inv.object("model", as: ModelObject.self)
+                let object = try inv.get(ModelArguments.model)
                 guard let path = try inv.optional(PredictOptions.file) else {
                     throw inv.error("give the file with to=FILE.npy or to=FILE.csv")
                 }

@@ -57,8 +57,7 @@ extension Session {
     /// The student, teacher, training configuration and data of a two-model command (kd, fitnet, at),
     /// with both models checked against the data and against each other.
     func distillationInputs(_ inv: Invocation) throws -> (ModelObject, ModelObject, TrainingConfig, DataObject) {
-        let s = try inv.object("student", as: ModelObject.self)
-        let t = try inv.object("teacher", as: ModelObject.self)
+        let (s, t) = (try inv.get(ModelArguments.student), try inv.get(ModelArguments.teacher))
         guard s !== t else { throw inv.error("student and teacher are the same model", at: "teacher") }
         let config = try TrainingOptions(inv).config
         let data = try workspace.data(inv)

@@ -147,6 +147,15 @@ extension TypedArgument where T == String {
     }
 }
 
+extension TypedArgument where T: AnyObject {
+    /// An argument naming a session object of class `T` whose `typeName` is `typeName` (`kd STUDENT TEACHER`).
+    public static func object(_ name: String, _ typeName: String, _ help: String) -> Self {
+        Self(
+            ArgumentSpec(name, .object(typeName), help),
+            read: { if case .object(let o) = $0 { return o as? T } else { return nil } })
+    }
+}
+
 extension TypedArgument where T == Int {
     /// A whole-number argument within `bounds` (checked when read, quoted by `help`).
     public static func integer(_ name: String, bounds: Bounds? = nil, _ help: String, optional: Bool = false)
