@@ -16,6 +16,10 @@ public enum Baselines {
         public static let alpha: Float = 0.9
         /// Attention-transfer weight β (Zagoruyko & Komodakis 2017, their code's value).
         public static let beta: Float = 1000
+        /// FitNets' hinted stage, 0-based: the second stage (the REPL's `hint=2`).
+        public static let hintStage = 1
+        /// Epochs of FitNets' hint stage.
+        public static let hintEpochs = 1
     }
 
     /// Trains every not-frozen parameter of `model` with cross-entropy (with label smoothing ε if set) on the

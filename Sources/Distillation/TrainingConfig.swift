@@ -26,18 +26,18 @@ public enum ScheduleKind: String, CaseIterable, Codable {
 }
 
 /// Hyper-parameters shared by every training command. Defaults follow the CIFAR/KD literature
-/// (RepDistiller): SGD, momentum 0.9, weight decay 5e-4, cosine schedule (`Defaults`); the REPL fills
-/// `learningRate` and `batchSize` from its session options `lr` and `batch` unless a command gives them. SSKD's
-/// mimic and head have their own defaults (`SSKD.Defaults`).
+/// (RepDistiller): SGD, momentum 0.9, weight decay 5e-4, cosine schedule (`Defaults`); learning rate 0.1 and
+/// batch 64 are also the defaults of the REPL's session options `lr` and `batch`, which fill these fields unless a
+/// command gives them. SSKD's mimic and head have their own defaults (`SSKD.Defaults`).
 public struct TrainingConfig: Equatable {
     /// The default of every field, the one place each is defined (commands read their option defaults here).
     public enum Defaults {
         /// Passes over the training images.
         public static let epochs = 1
-        /// Images per mini-batch.
-        public static let batchSize = 128
-        /// Peak learning rate.
-        public static let learningRate: Float = 0.05
+        /// Images per mini-batch (the session option `batch` starts here).
+        public static let batchSize = 64
+        /// Peak learning rate (the session option `lr` starts here).
+        public static let learningRate: Float = 0.1
         /// SGD momentum (sgd, nesterov).
         public static let momentum: Float = 0.9
         /// Weight decay (L2 for SGD and Adam, decoupled for AdamW).
@@ -54,8 +54,11 @@ public struct TrainingConfig: Equatable {
         public static let validateEvery = 1
     }
 
-    /// The accepted ranges that `validate()` checks and the commands quote.
+    /// The accepted ranges that `validate()` checks and the commands declare as their options' bounds, each
+    /// defined here once. The learning rate must be positive and finite, the weight decay non-negative.
     public enum Limits {
+        /// The least epochs, steps, patience and validation interval (`val_every`).
+        public static let minimumCount = 1
         /// Images per mini-batch.
         public static let batchSize = 1...65_536
         /// SGD momentum (1 would never forget a gradient).
@@ -95,20 +98,15 @@ public struct TrainingConfig: Equatable {
 
     public init() {}
 
-    /// Checks ranges before any work.
-    /// - Throws: `DistillationError.invalidOption` naming the option.
+    /// Checks the fields against `Limits` before any work (the REPL checks its options' bounds when it binds them;
+    /// this is the check for API callers).
+    /// - Throws: `DistillationError.invalidOption` naming the option (`epochs`, `steps`, `patience`, `val_every`,
+    ///   `batch`, `lr`, `momentum`, `wd`, `smoothing`) and the bound.
     public func validate() throws {
-        guard epochs >= 1 else {
-            throw DistillationError.invalidOption(name: "epochs", reason: "must be at least 1, got \(epochs)")
-        }
-        if let steps, steps < 1 {
-            throw DistillationError.invalidOption(name: "steps", reason: "must be at least 1, got \(steps)")
-        }
-        if let patience, patience < 1 {
-            throw DistillationError.invalidOption(name: "patience", reason: "must be at least 1, got \(patience)")
-        }
-        guard validateEvery >= 1 else {
-            throw DistillationError.invalidOption(name: "val_every", reason: "must be at least 1, got \(validateEvery)")
+        let least = Limits.minimumCount
+        let counts = [("epochs", epochs), ("steps", steps), ("patience", patience), ("val_every", validateEvery)]
+        for case (let name, let value?) in counts where value < least {
+            throw DistillationError.invalidOption(name: name, reason: "must be at least \(least), got \(value)")
         }
         guard Limits.batchSize.contains(batchSize) else {
             throw DistillationError.invalidOption(
@@ -119,13 +117,17 @@ public struct TrainingConfig: Equatable {
             throw DistillationError.invalidOption(name: "lr", reason: "must be positive, got \(learningRate)")
         }
         guard Limits.momentum.contains(momentum) else {
-            throw DistillationError.invalidOption(name: "momentum", reason: "must be in [0, 1), got \(momentum)")
+            let m = Limits.momentum
+            throw DistillationError.invalidOption(
+                name: "momentum", reason: "must be in [\(g(m.lowerBound)), \(g(m.upperBound))), got \(momentum)")
         }
         guard weightDecay >= 0 else {
             throw DistillationError.invalidOption(name: "wd", reason: "must be non-negative, got \(weightDecay)")
         }
         guard Limits.labelSmoothing.contains(labelSmoothing) else {
-            throw DistillationError.invalidOption(name: "smoothing", reason: "must be in [0, 1], got \(labelSmoothing)")
+            let l = Limits.labelSmoothing
+            throw DistillationError.invalidOption(
+                name: "smoothing", reason: "must be in [\(g(l.lowerBound)), \(g(l.upperBound))], got \(labelSmoothing)")
         }
     }
 
@@ -143,7 +145,6 @@ public struct TrainingConfig: Equatable {
 
     /// The common hyper-parameters as report strings.
     public var hyperParameters: [String: String] {
-        let g = { (v: Float) in String(format: "%g", Double(v)) }
         var hp = [
             "batch": "\(batchSize)", "lr": g(learningRate), "optimizer": optimizer.rawValue,
             "wd": g(weightDecay), "schedule": schedule.rawValue, "seed": "\(seed)",
@@ -177,3 +178,6 @@ public struct TrainingConfig: Equatable {
         return warmupSteps > 0 ? .warmup(steps: warmupSteps, startFactor: 0.1, then: main) : main
     }
 }
+
+/// A Float as `%g` writes it (0.9, 5e-04 → 0.0005, 1).
+private func g(_ value: Float) -> String { String(format: "%g", Double(value)) }

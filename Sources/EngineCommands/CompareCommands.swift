@@ -15,43 +15,35 @@ extension Session {
                 summary:
                     "compare a student with its teacher: top-1 gap, gap closed, agreement, per-stage feature distance",
                 arguments: [
-                    ArgumentSpec("student", .object("model"), "the student"),
-                    ArgumentSpec("teacher", .object("model"), "the teacher"),
+                    ModelArguments.student.spec, ModelArguments.teacher.spec,
                 ],
-                options: [
-                    OptionSpec(
-                        "baseline", .any,
-                        "a baseline model or run (e.g. the scratch student) for the share of the gap closed"),
-                    OptionSpec("split", .word(choices: ["test", "val"]), default: .string("test"), "which split"),
-                    OptionSpec("data", .object("dataset"), "data set (default: the current one)"),
-                ],
+                options: GapOptions.specs,
                 example: "gap student teacher baseline=scratch", returnsValue: false
             ) { inv, session in
-                let s = try inv.object("student", as: ModelObject.self)
-                let t = try inv.object("teacher", as: ModelObject.self)
+                let (s, t) = (try inv.get(ModelArguments.student), try inv.get(ModelArguments.teacher))
                 let data = try session.workspace.data(inv)
-                let split = DataSplits.Split(rawValue: try inv.string("split")) ?? .test
+                let split = try inv.get(GapOptions.split)
                 var baseline: (String, Double)?
-                if inv.has("baseline") {
-                    switch inv.value("baseline") {
+                if let value = try inv.optional(GapOptions.baseline) {
+                    switch value {
                     case .object(let m as ModelObject):
                         let e: Evaluation
                         do {
                             e = try Distillation.evaluate(
                                 m.model, data: data.splits, split: split, cancellation: session.cancellation)
                         } catch {
-                            throw session.engineError(inv, error, at: "baseline")
+                            throw session.engineError(inv, error, at: GapOptions.baseline.name)
                         }
                         baseline = (session.workspace.name(of: m, in: session), e.top1)
                     case .object(let r as RunObject):
                         guard let top1 = r.records.last?.lastTop1 else {
-                            throw inv.error("the baseline run has no top-1", at: "baseline")
+                            throw inv.error("the baseline run has no top-1", at: GapOptions.baseline)
                         }
                         baseline = (r.label, top1)
                     case .number(let top1):
                         baseline = ("baseline", top1)
                     default:
-                        throw inv.error("baseline must be a model, a run or a top-1 number", at: "baseline")
+                        throw inv.error("baseline must be a model, a run or a top-1 number", at: GapOptions.baseline)
                     }
                 }
                 try session.checkFits(s, data, inv, at: "student")
@@ -87,12 +79,7 @@ extension Session {
                 arguments: [
                     ArgumentSpec("models", .object("model"), "teacher first, then the students", variadic: true)
                 ],
-                options: [
-                    OptionSpec(
-                        "baseline", .object("model"),
-                        "the model whose top-1 is 0% of the gap closed (e.g. the scratch student)"),
-                    OptionSpec("data", .object("dataset"), "data set (default: the current one)"),
-                ],
+                options: CompareOptions.specs,
                 example: "compare teacher scratch student baseline=scratch", returnsValue: false
             ) { inv, session in
                 let models = try inv.list("models").map { v -> ModelObject in
@@ -105,10 +92,9 @@ extension Session {
                     throw inv.error("give the teacher and at least one student", at: "models")
                 }
                 let data = try session.workspace.data(inv)
+                let baseline = try inv.optional(CompareOptions.baseline)
                 var top1: [ObjectIdentifier: Double] = [:]
-                for m in models
-                    + [inv.has("baseline") ? try inv.object("baseline", as: ModelObject.self) : nil].compactMap({ $0 })
-                {
+                for m in models + [baseline].compactMap({ $0 }) {
                     try session.checkFits(m, data, inv, at: "models")
                     session.warnIfDataDiffers(m, data)
                     let e: Evaluation
@@ -122,8 +108,7 @@ extension Session {
                     top1[ObjectIdentifier(m)] = e.top1
                 }
                 let t = top1[ObjectIdentifier(teacher)]!
-                let b =
-                    inv.has("baseline") ? top1[ObjectIdentifier(try inv.object("baseline", as: ModelObject.self))] : nil
+                let b = baseline.flatMap { top1[ObjectIdentifier($0)] }
                 var rows = ["model\tarch\tparameters\ttest top-1\tgap\tgap closed\ttime\tcompute"]
                 for m in models {
                     let a = top1[ObjectIdentifier(m)]!
@@ -175,4 +160,25 @@ extension Session {
                 return .none
             })
     }
+}
+
+/// The options of `gap`.
+enum GapOptions {
+    /// `baseline=`: a model, a run or a top-1 number.
+    static let baseline = TypedOption<Value>.value(
+        "baseline", "a baseline model or run (e.g. the scratch student) for the share of the gap closed")
+    /// `split=`.
+    static let split = TypedOption<DataSplits.Split>.choice(
+        "split", among: [.test, .val], default: .test, "which split")
+    /// The declarations in help order.
+    static let specs = [baseline.spec, split.spec, DataOption.data.spec]
+}
+
+/// The options of `compare`.
+enum CompareOptions {
+    /// `baseline=`.
+    static let baseline = TypedOption<ModelObject>.object(
+        "baseline", "model", "the model whose top-1 is 0% of the gap closed (e.g. the scratch student)")
+    /// The declarations in help order.
+    static let specs = [baseline.spec, DataOption.data.spec]
 }

@@ -20,72 +20,45 @@ extension Session {
                             + ", an .npz file, or an ImageFolder directory",
                         completion: [.values(DatasetLoader.standardNames), .files])
                 ],
-                options: [
-                    OptionSpec(
-                        "val", .integer, default: .number(0), bounds: Limits.heldOut,
-                        "images held out of train for validation (seeded, class-balanced)"),
-                    OptionSpec(
-                        "limit", .integer, bounds: Limits.images,
-                        "keep a seeded class-balanced subset of this many train (and test) images"),
-                    OptionSpec(
-                        "labels", .integer, bounds: Limits.images,
-                        "keep labels on a seeded class-balanced subset of this many train images; the rest are "
-                            + "unlabelled"
-                    ),
-                    OptionSpec(
-                        "normalize", .valueOrWord, default: .string("computed"),
-                        completion: [.values(normalizationWords)],
-                        "computed (full train split), none (pixels/255), a preset ("
-                            + Normalization.presetNames.joined(separator: ", ")
-                            + ") or [[MEAN, ...], [STD, ...]]"),
-                    OptionSpec(
-                        "seed", .integer, session: "seed", "seed of the hold-out, subset, shuffling and augmentation"),
-                    OptionSpec(
-                        "augment", .bool, "random crop (+ flip for CIFAR) on train batches; default: the data set's"),
-                    OptionSpec(
-                        "path", .path,
-                        "folder of the files, or torchvision's root (default: the Debian"
-                            + " package's for fashion-mnist)"),
-                    OptionSpec(
-                        "keys", .valueOrWord,
-                        "the .npz arrays: [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES,"
-                            + " TEST_LABELS] (default: [x_train, y_train, x_test, y_test])"),
-                    OptionSpec("size", .any, "ImageFolder: resize every image to [H, W] (or N for N x N), bilinear"),
-                    OptionSpec(
-                        "test", .integer, bounds: Limits.images,
-                        "ImageFolder without test/: images held out as the test split (seeded, class-balanced)"),
-                ],
+                options: DataOptions.specs,
                 example: "data fashion-mnist val=5000"
             ) { inv, session in
                 let name = inv.value("name").display
-                let normalization = try dataNormalization(inv)
+                let o = try DataOptions(inv)
+                let normalization = try dataNormalization(o.normalize, inv)
                 var keys: [String]?
-                if inv.has("keys") {
+                if let value = o.keys {
                     guard name.hasSuffix(".npz") else {
-                        throw inv.error("option 'keys': only for .npz files", at: "keys")
+                        throw inv.error("option 'keys': only for .npz files", at: DataOptions.keys)
                     }
                     let items: [Value]
-                    if case .list(let list) = inv.value("keys") { items = list } else { items = [] }
+                    if case .list(let list) = value { items = list } else { items = [] }
                     let names = items.compactMap { v -> String? in
                         if case .string(let s) = v { return s } else { return nil }
                     }
                     guard items.count == 4, names.count == 4 else {
                         throw inv.error(
                             "option 'keys': expects 4 array names [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES,"
-                                + " TEST_LABELS], got \(inv.value("keys").literal)", at: "keys")
+                                + " TEST_LABELS], got \(value.literal)", at: DataOptions.keys)
                     }
                     keys = names
                 }
                 let sets: (train: Dataset, test: Dataset)
                 let imageFolder = DatasetLoader.isImageFolder(name)
-                for option in ["size", "test"] where inv.has(option) && !imageFolder {
-                    throw inv.error("option '\(option)': only for an ImageFolder directory", at: option)
+                if !imageFolder {
+                    for (option, given) in [
+                        (DataOptions.size.name, o.size != nil), (DataOptions.test.name, o.test != nil),
+                    ]
+                    where given {
+                        throw inv.error("option '\(option)': only for an ImageFolder directory", at: option)
+                    }
                 }
-                if imageFolder && inv.has("path") {
+                if imageFolder && o.path != nil {
                     throw inv.error(
-                        "option 'path': not for an ImageFolder directory (the directory is the name)", at: "path")
+                        "option 'path': not for an ImageFolder directory (the directory is the name)",
+                        at: DataOptions.path)
                 }
-                let folderOptions = imageFolder ? try imageFolderOptions(inv, session) : nil
+                let folderOptions = imageFolder ? try imageFolderOptions(o, inv, session) : nil
                 var notes = [String]()
                 do {
                     if let folderOptions {
@@ -94,7 +67,7 @@ extension Session {
                     } else if name.hasSuffix(".npz") {
                         sets = try DatasetLoader.npzSplits(name, keys: keys ?? DatasetLoader.defaultNpzKeys, name: name)
                     } else {
-                        sets = try DatasetLoader.standard(name, path: inv.has("path") ? try inv.string("path") : nil)
+                        sets = try DatasetLoader.standard(name, path: o.path)
                     }
                 } catch {
                     try session.checkInterrupt()  // Ctrl-C stopped an ImageFolder read (CancellationError)
@@ -104,18 +77,16 @@ extension Session {
                 guard sets.train.count > 0 else {
                     throw inv.error("\(sets.train.name) has no training images", at: "name")
                 }
-                guard try inv.int("val") < sets.train.count else {
+                guard o.validation < sets.train.count else {
                     throw inv.error(
-                        "option 'val': must be less than the \(sets.train.count) train images, got "
-                            + "\(try inv.int("val"))",
-                        at: "val")
+                        "option 'val': must be less than the \(sets.train.count) train images, got \(o.validation)",
+                        at: DataOptions.validation)
                 }
                 var config = DataConfig(
-                    validation: try inv.int("val"), limit: inv.has("limit") ? try inv.int("limit") : nil,
-                    labels: inv.has("labels") ? try inv.int("labels") : nil,
-                    seed: UInt64(max(0, try inv.int("seed"))), normalization: normalization)
-                if inv.has("augment") {
-                    config.augmentation = try inv.bool("augment") ? sets.train.defaultAugmentation : Augmentation.none
+                    validation: o.validation, limit: o.limit, labels: o.labels, seed: UInt64(max(0, o.seed)),
+                    normalization: normalization)
+                if let augment = o.augment {
+                    config.augmentation = augment ? sets.train.defaultAugmentation : Augmentation.none
                 }
                 let splits: DataSplits
                 do { splits = try DataSplits(train: sets.train, test: sets.test, config: config) } catch let
@@ -143,9 +114,8 @@ let normalizationWords = ["computed", "none"] + Normalization.presetNames
 /// The `normalize=` option of `data`: `computed`, `none`, a preset name, or `[[MEAN, ...], [STD, ...]]`
 /// (one mean and one std per channel; `DataSplits` checks the counts and signs against the data).
 /// - Throws: an error at `normalize` for any other value, with the closest word as a suggestion.
-func dataNormalization(_ inv: Invocation) throws -> Normalization {
+func dataNormalization(_ value: Value, _ inv: Invocation) throws -> Normalization {
     let words = normalizationWords
-    let value = inv.value("normalize")
     switch value {
     case .string("computed"): return .computed
     case .string("none"): return .none
@@ -165,29 +135,101 @@ func dataNormalization(_ inv: Invocation) throws -> Normalization {
         "option 'normalize': expected " + words.joined(separator: ", ")
         + " or [[MEAN, ...], [STD, ...]], got \(value.literal)"
     if case .string(let word) = value { message += didYouMean(word, words) }
-    throw inv.error(message, at: "normalize")
+    throw inv.error(message, at: DataOptions.normalize)
 }
 
 /// The `size=`, `test=` and `seed=` options of `data DIR` for an ImageFolder, Ctrl-C polled between files.
-/// - Throws: an error at `size` unless it is a positive whole number N (N x N) or a list [H, W] of them.
-func imageFolderOptions(_ inv: Invocation, _ session: Session) throws -> ImageFolderOptions {
+/// - Throws: an error at `size` unless it is a whole number N (N x N) or a list [H, W] of them, each within the
+///   declared bound.
+func imageFolderOptions(_ o: DataOptions, _ inv: Invocation, _ session: Session) throws -> ImageFolderOptions {
     var size: ImageSize?
-    if inv.has("size") {
-        let value = inv.value("size")
+    if let value = o.size {
         let sides: [Int]?
         switch value {
         case .list(let items) where items.count == 2: sides = items.compactMap(\.integer)
         case .number: sides = value.integer.map { [$0, $0] }
         default: sides = nil
         }
-        guard let sides, sides.count == 2, sides.allSatisfy({ (1...65_536).contains($0) }) else {
+        guard let sides, sides.count == 2, sides.allSatisfy({ Limits.imageSide.contains($0) }) else {
             throw inv.error(
-                "option 'size': expected N or [H, W] with whole numbers in 1...65536, got \(value.literal)",
-                at: "size")
+                "option 'size': expected N or [H, W] with whole numbers in "
+                    + "\(Limits.imageSide.lowerBound)...\(Limits.imageSide.upperBound), got \(value.literal)",
+                at: DataOptions.size)
         }
         size = ImageSize(height: sides[0], width: sides[1])
     }
     return ImageFolderOptions(
-        size: size, testCount: inv.has("test") ? try inv.int("test") : nil,
-        seed: UInt64(max(0, try inv.int("seed"))), isCancelled: { session.interruptRequested })
+        size: size, testCount: o.test, seed: UInt64(max(0, o.seed)), isCancelled: { session.interruptRequested })
+}
+
+/// The options of `data`, each declared once and read once per call.
+struct DataOptions {
+    /// `val=`.
+    static let validation = TypedOption<Int>.integer(
+        "val", default: 0, bounds: Limits.heldOut, "images held out of train for validation (seeded, class-balanced)")
+    /// `limit=`.
+    static let limit = TypedOption<Int>.integer(
+        "limit", bounds: Limits.images, "keep a seeded class-balanced subset of this many train (and test) images")
+    /// `labels=`.
+    static let labels = TypedOption<Int>.integer(
+        "labels", bounds: Limits.images,
+        "keep labels on a seeded class-balanced subset of this many train images; the rest are unlabelled")
+    /// `normalize=`, read by `dataNormalization`.
+    static let normalize = TypedOption<Value>.value(
+        "normalize", type: .valueOrWord, default: .string("computed"), completion: [.values(normalizationWords)],
+        "computed (full train split), none (pixels/255), a preset (" + Normalization.presetNames.joined(separator: ", ")
+            + ") or [[MEAN, ...], [STD, ...]]")
+    /// `seed=`.
+    static let seed = TypedOption<Int>.integer(
+        "seed", session: "seed", "seed of the hold-out, subset, shuffling and augmentation")
+    /// `augment=`.
+    static let augment = TypedOption<Bool>.bool(
+        "augment", "random crop (+ flip for CIFAR) on train batches; default: the data set's")
+    /// `path=`.
+    static let path = TypedOption<String>.path(
+        "path", "folder of the files, or torchvision's root (default: the Debian package's for fashion-mnist)")
+    /// `keys=`.
+    static let keys = TypedOption<Value>.value(
+        "keys", type: .valueOrWord,
+        "the .npz arrays: [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS] (default: [x_train, y_train, "
+            + "x_test, y_test])")
+    /// `size=`, read by `imageFolderOptions`.
+    static let size = TypedOption<Value>.value(
+        "size", each: .range(Limits.imageSide),
+        "ImageFolder: resize every image to [H, W] (or N for N x N), bilinear")
+    /// `test=`.
+    static let test = TypedOption<Int>.integer(
+        "test", bounds: Limits.images,
+        "ImageFolder without test/: images held out as the test split (seeded, "
+            + "class-balanced)")
+    /// The declarations in help order.
+    static let specs = [
+        validation.spec, limit.spec, labels.spec, normalize.spec, seed.spec, augment.spec, path.spec, keys.spec,
+        size.spec, test.spec,
+    ]
+
+    let validation: Int
+    let limit: Int?
+    let labels: Int?
+    let normalize: Value
+    let seed: Int
+    let augment: Bool?
+    let path: String?
+    let keys: Value?
+    let size: Value?
+    let test: Int?
+
+    /// Reads the options of `inv`.
+    init(_ inv: Invocation) throws {
+        validation = try inv.get(Self.validation)
+        limit = try inv.optional(Self.limit)
+        labels = try inv.optional(Self.labels)
+        normalize = try inv.get(Self.normalize)
+        seed = try inv.get(Self.seed)
+        augment = try inv.optional(Self.augment)
+        path = try inv.optional(Self.path)
+        keys = try inv.optional(Self.keys)
+        size = try inv.optional(Self.size)
+        test = try inv.optional(Self.test)
+    }
 }

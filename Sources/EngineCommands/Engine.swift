@@ -14,10 +14,11 @@ extension Session {
         return session
     }
 
-    /// Adds the engine to this session: the commands for data, models, training, distillation, prediction and
-    /// plots; `show data`; the session option `threads` passed to the tensor library; Ctrl-C and SIGTERM stopping
-    /// reads in the data readers.
+    /// Adds the engine to this session: the session options `batch` and `lr` (`TrainingConfig`'s defaults); the
+    /// commands for data, models, training, distillation, prediction and plots; `show data`; the session option
+    /// `threads` passed to the tensor library; Ctrl-C and SIGTERM stopping reads in the data readers.
     public func installEngine() {
+        declareTrainingOptions()
         options.onChange("threads") {
             Parallel.threads = ($0.integer ?? 0) == 0 ? ProcessInfo.processInfo.activeProcessorCount : $0.integer!
         }

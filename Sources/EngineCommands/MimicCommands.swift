@@ -16,11 +16,7 @@ extension Session {
                     ArgumentSpec("student", .object("part"), "the student stage, e.g. student.stage[2]"),
                     ArgumentSpec("teacher", .object("part"), "the teacher stage, e.g. teacher.stage[2]"),
                 ],
-                options: trainingOptions(SSKD.Defaults.mimic) + [
-                    OptionSpec(
-                        "pool", .bool, default: .bool(false),
-                        "average-pool the larger feature map when spatial sizes differ")
-                ],
+                options: MimicOptions.training.specs + [MimicOptions.pool.spec],
                 example: "mimic student.stage[1] teacher.stage[1] steps=500"
             ) { inv, session in
                 let s = try inv.object("student", as: ModelPart.self)
@@ -34,7 +30,8 @@ extension Session {
                 guard s.owner !== t.owner else {
                     throw inv.error("student and teacher are the same model", at: "teacher")
                 }
-                let config = try TrainingOptions(inv).config
+                let config = try TrainingOptions(inv, MimicOptions.training).config
+                let pool = try inv.get(MimicOptions.pool)
                 let data = try session.workspace.data(inv)
                 try session.checkFits(s.owner, data, inv, at: "student")
                 try session.checkFits(t.owner, data, inv, at: "teacher")
@@ -45,7 +42,7 @@ extension Session {
                     let (record, alignment) = try SSKD.mimic(
                         student: s.owner.model, stage: k, teacher: t.owner.model, teacherStage: tk,
                         data: data.splits, config: config, adapter: s.owner.alignments[k]?.adapter,
-                        pool: try inv.bool("pool"), context: context)
+                        pool: pool, context: context)
                     s.owner.alignments[k] = alignment
                     s.owner.mimicTeacher = t.owner
                     if s.owner.distanceBefore[k] == nil { s.owner.distanceBefore[k] = record.distanceBefore }
@@ -58,60 +55,15 @@ extension Session {
             CommandSpec(
                 "sskd", summary: "the whole SSKD recipe: mimic and freeze each stage in turn, then train the head",
                 arguments: [
-                    ArgumentSpec("student", .object("model"), "the student"),
-                    ArgumentSpec("teacher", .object("model"), "the teacher"),
+                    ModelArguments.student.spec, ModelArguments.teacher.spec,
                 ],
-                options: trainingOptions(SSKD.Defaults.mimic, epochs: "stage_epochs") + [
-                    OptionSpec(
-                        "head_epochs", .integer, default: .number(Double(SSKD.Defaults.head.epochs)),
-                        bounds: .atLeast(1),
-                        "epochs of the head"),
-                    OptionSpec(
-                        "head_lr", .number, default: typed(SSKD.Defaults.head.learningRate), bounds: .positive,
-                        "learning rate of the head"
-                    ),
-                    OptionSpec(
-                        "head_optimizer", .word(choices: OptimizerKind.allCases.map(\.rawValue)),
-                        default: .string(SSKD.Defaults.head.optimizer.rawValue), "optimizer of the head"),
-                    OptionSpec(
-                        "from_teacher", .any,
-                        "a teacher whose head the head starts from, or false "
-                            + "(default: the teacher, when the heads' names and shapes match)"),
-                    OptionSpec(
-                        "finetune", .integer, default: .number(0),
-                        "then unfreeze the student and train it this many epochs with KD (T=4, alpha=0.9; beyond the "
-                            + "paper)"
-                    ),
-                    OptionSpec(
-                        "finetune_lr", .number, default: typed(SSKD.Defaults.finetune.learningRate), bounds: .positive,
-                        "learning rate of the fine-tuning (SGD, momentum 0.9, wd 5e-4, cosine)"),
-                    OptionSpec(
-                        "pool", .bool, default: .bool(false), "average-pool the larger map when stage sizes differ"),
-                ],
+                options: SSKDOptions.training.specs + SSKDOptions.specs,
                 example: "sskd student teacher steps=500 head_epochs=20"
             ) { inv, session in
-                let s = try inv.object("student", as: ModelObject.self)
-                let t = try inv.object("teacher", as: ModelObject.self)
+                let (s, t) = (try inv.get(ModelArguments.student), try inv.get(ModelArguments.teacher))
                 guard s !== t else { throw inv.error("student and teacher are the same model", at: "teacher") }
-                let stage = try TrainingOptions(inv, epochs: "stage_epochs").config
-                var head = SSKD.Defaults.head
-                head.epochs = try inv.int("head_epochs")
-                head.learningRate = Float(try inv.double("head_lr"))
-                head.optimizer = OptimizerKind(rawValue: try inv.string("head_optimizer")) ?? .adam
-                head.batchSize = stage.batchSize
-                head.seed = stage.seed
-                head.labelSmoothing = stage.labelSmoothing
-                try validate(head, inv, names: ["epochs": "head_epochs", "lr": "head_lr"])
-                var finetune: TrainingConfig?
-                if try inv.int("finetune") != 0 {
-                    var f = SSKD.Defaults.finetune
-                    f.epochs = try inv.int("finetune")
-                    f.learningRate = Float(try inv.double("finetune_lr"))
-                    f.batchSize = stage.batchSize
-                    f.seed = stage.seed
-                    try validate(f, inv, names: ["epochs": "finetune", "lr": "finetune_lr"])
-                    finetune = f
-                }
+                let sskd = try SSKDOptions(inv)
+                let stage = sskd.stage
                 let data = try session.workspace.data(inv)
                 try session.checkFits(s, data, inv, at: "student")
                 try session.checkFits(t, data, inv, at: "teacher")
@@ -119,8 +71,8 @@ extension Session {
                 let result = try session.train(inv, model: s, label: "sskd", teacher: t, data: data) { context in
                     let (records, alignments) = try SSKD.recipe(
                         student: s.model, teacher: t.model, data: data.splits, stageConfig: stage,
-                        headConfig: head, pool: try inv.bool("pool"), headFrom: headFrom?.model,
-                        finetune: finetune, context: context)
+                        headConfig: sskd.head, pool: sskd.pool, headFrom: headFrom?.model,
+                        finetune: sskd.finetune, context: context)
                     for r in records {
                         if let k = r.stage, s.distanceBefore[k] == nil { s.distanceBefore[k] = r.distanceBefore }
                     }
@@ -134,5 +86,103 @@ extension Session {
                 }
                 return result
             })
+    }
+}
+
+/// The options of `mimic` beyond training, whose defaults are SSKD's (`SSKD.Defaults.mimic`).
+enum MimicOptions {
+    /// Training options with mimic's defaults (Adam, lr 0.01, a budget in steps).
+    static let training = TrainingDeclarations(SSKD.Defaults.mimic)
+    /// `pool=`.
+    static let pool = TypedOption<Bool>.bool(
+        "pool", default: false, "average-pool the larger feature map when spatial sizes differ")
+}
+
+/// The options of `sskd`, read once per call into the configurations of its stages, head and fine-tuning.
+struct SSKDOptions {
+    /// The stages' training options: mimic's defaults, the epoch budget named `stage_epochs`.
+    static let training = TrainingDeclarations(SSKD.Defaults.mimic, epochs: "stage_epochs")
+    /// `head_epochs=`.
+    static let headEpochs = TypedOption<Int>.integer(
+        "head_epochs", default: SSKD.Defaults.head.epochs, bounds: .atLeast(TrainingConfig.Limits.minimumCount),
+        "epochs of the head")
+    /// `head_lr=`.
+    static let headLR = TypedOption<Double>.number(
+        "head_lr", default: typed(SSKD.Defaults.head.learningRate), bounds: .positive, "learning rate of the head")
+    /// `head_optimizer=`.
+    static let headOptimizer = TypedOption<OptimizerKind>.choice(
+        "head_optimizer", default: SSKD.Defaults.head.optimizer, "optimizer of the head")
+    /// `finetune=`: epochs of KD on the whole student after the recipe; 0 for none.
+    static let finetune = TypedOption<Int>.integer(
+        "finetune", default: 0, bounds: .zeroOrAtLeast(TrainingConfig.Limits.minimumCount),
+        "then unfreeze the student and train it this many epochs with KD (T=\(shown(Baselines.Defaults.temperature)), "
+            + "alpha=\(shown(Baselines.Defaults.alpha)); beyond the paper)")
+    /// `finetune_lr=`.
+    static let finetuneLR: TypedOption<Double> = {
+        let f = SSKD.Defaults.finetune
+        return .number(
+            "finetune_lr", default: typed(f.learningRate), bounds: .positive,
+            "learning rate of the fine-tuning (\(f.optimizer.title), momentum \(shown(f.momentum)), "
+                + "wd \(shown(f.weightDecay)), \(f.schedule.rawValue))")
+    }()
+    /// `pool=`.
+    static let pool = TypedOption<Bool>.bool(
+        "pool", default: false, "average-pool the larger map when stage sizes differ")
+    /// The declarations after the training options, in help order.
+    static let specs = [
+        headEpochs.spec, headLR.spec, headOptimizer.spec, HeadOption.fromTeacher.spec, finetune.spec, finetuneLR.spec,
+        pool.spec,
+    ]
+
+    /// Each stage's mimic run.
+    let stage: TrainingConfig
+    /// The head's run (`SSKD.Defaults.head` with the options, the stages' batch, seed and label smoothing).
+    let head: TrainingConfig
+    /// The fine-tuning run, nil for `finetune=0`.
+    let finetune: TrainingConfig?
+    /// Whether to average-pool the larger feature map.
+    let pool: Bool
+
+    /// Reads the options of `inv`.
+    /// - Throws: an error at the option for a configuration `TrainingConfig.validate()` refuses.
+    init(_ inv: Invocation) throws {
+        stage = try TrainingOptions(inv, Self.training).config
+        var head = SSKD.Defaults.head
+        head.epochs = try inv.get(Self.headEpochs)
+        head.learningRate = Float(try inv.get(Self.headLR))
+        head.optimizer = try inv.get(Self.headOptimizer)
+        head.batchSize = stage.batchSize
+        head.seed = stage.seed
+        head.labelSmoothing = stage.labelSmoothing
+        try validate(head, inv, names: ["epochs": Self.headEpochs.name, "lr": Self.headLR.name])
+        self.head = head
+        let epochs = try inv.get(Self.finetune)
+        if epochs != 0 {
+            var f = SSKD.Defaults.finetune
+            f.epochs = epochs
+            f.learningRate = Float(try inv.get(Self.finetuneLR))
+            f.batchSize = stage.batchSize
+            f.seed = stage.seed
+            try validate(f, inv, names: ["epochs": Self.finetune.name, "lr": Self.finetuneLR.name])
+            finetune = f
+        } else {
+            finetune = nil
+        }
+        pool = try inv.get(Self.pool)
+    }
+}
+
+/// A Float as `%g` writes it (0.9, 0.0005, 4), for help lines quoting a default.
+func shown(_ value: Float) -> String { String(format: "%g", Double(value)) }
+
+extension OptimizerKind {
+    /// The name as papers write it (SGD, Nesterov, Adam, AdamW), for help lines quoting a default.
+    var title: String {
+        switch self {
+        case .sgd: return "SGD"
+        case .nesterov: return "Nesterov"
+        case .adam: return "Adam"
+        case .adamw: return "AdamW"
+        }
     }
 }

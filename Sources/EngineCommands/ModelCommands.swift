@@ -13,70 +13,42 @@ extension Session {
         commands.register(
             CommandSpec(
                 "model", summary: "create a model of the zoo with fresh weights",
-                arguments: [
-                    ArgumentSpec(
-                        "arch", .word(choices: []),
-                        "resnet8 ... resnet110, resnet8x4, resnet32x4, wrn-16-2, vgg8, resnet18, mlp, cnn, ...",
-                        completion: [.values(Zoo.architectures)])
-                ],
-                options: [
-                    OptionSpec(
-                        "channels", .integer, bounds: .range(Limits.channels),
-                        "input channels (default: the current data's, else 1)"),
-                    OptionSpec(
-                        "classes", .integer, bounds: .range(Limits.classes),
-                        "output classes (default: the current data's, else 10)"),
-                    OptionSpec("widths", .any, "hidden widths of mlp / block widths of cnn, e.g. [32, 64]"),
-                    OptionSpec("seed", .integer, session: "seed", "seed of the weight initialisation"),
-                ],
+                arguments: [ModelOptions.arch.spec],
+                options: ModelOptions.specs,
                 example: "student = model resnet8 channels=1 classes=10"
             ) { inv, session in
                 let data = session.workspace.data?.splits
-                let channels = inv.has("channels") ? try inv.int("channels") : data?.train.channels ?? 1
-                let classes = inv.has("classes") ? try inv.int("classes") : data?.train.classCount ?? 10
-                try inv.check("channels", Double(channels))
-                try inv.check("classes", Double(classes))
-                var widths: [Int]?
-                if inv.has("widths") {
-                    guard case .list(let items) = inv.value("widths"), let w = Optional(items.compactMap(\.integer)),
-                        w.count == items.count
-                    else {
-                        throw inv.error("widths must be a list of whole numbers, e.g. [32, 64]", at: "widths")
-                    }
-                    guard (1...Zoo.maxBlocks).contains(w.count) else {
-                        throw inv.error(
-                            "option 'widths': give 1...\(Zoo.maxBlocks) widths, got \(w.count)", at: "widths")
-                    }
-                    for width in w where !Limits.width.contains(width) {
-                        throw inv.error(
-                            "option 'widths': each width must \(Bounds.range(Limits.width).requirement), got \(width)",
-                            at: "widths")
-                    }
-                    widths = w
-                }
-                let arch = try inv.string("arch")
+                let o = try ModelOptions(inv)
+                let channels = o.channels ?? data?.train.channels ?? 1
+                let classes = o.classes ?? data?.train.classCount ?? 10
+                try inv.check(ModelOptions.channels.name, Double(channels))
+                try inv.check(ModelOptions.classes.name, Double(classes))
+                let (arch, widths) = (o.arch, o.widths)
                 let size = data.map { [$0.train.height, $0.train.width] }
                 // The closed-form parameter count, before a single weight is allocated.
                 if let count = try? Zoo.parameterCount(
                     arch, channels: channels, classes: classes, widths: widths, inputSize: size),
-                    count > Double(Limits.parameters)
+                    count > Double(Zoo.parameterLimit)
                 {
-                    let culprit = ["widths", "classes", "channels"].first { inv.has($0) } ?? "arch"
+                    let culprit =
+                        [ModelOptions.widths.name, ModelOptions.classes.name, ModelOptions.channels.name].first {
+                            inv.isGiven($0)
+                        } ?? ModelOptions.arch.name
                     throw inv.error(
                         "\(arch) with these sizes would have "
                             + "\(count < 1e15 ? grouped(Int(count)) : String(format: "%.3g", count)) parameters, "
-                            + "more than the limit of \(grouped(Limits.parameters))"
-                            + (culprit == "arch" ? "" : "; use a smaller '\(culprit)'"), at: culprit)
+                            + "more than the limit of \(grouped(Zoo.parameterLimit))"
+                            + (culprit == ModelOptions.arch.name ? "" : "; use a smaller '\(culprit)'"), at: culprit)
                 }
                 let model: Model
                 do {
                     model = try Zoo.make(
                         arch, channels: channels, classes: classes, widths: widths, inputSize: size,
-                        seed: UInt64(max(0, try inv.int("seed"))))
-                } catch { throw inv.error("\(error)", at: "arch") }
+                        seed: UInt64(max(0, o.seed)))
+                } catch { throw inv.error("\(error)", at: ModelOptions.arch.name) }
                 var meta = [
                     CheckpointKey.channels: "\(channels)", CheckpointKey.classes: "\(classes)",
-                    CheckpointKey.seed: "\(try inv.int("seed"))",
+                    CheckpointKey.seed: "\(o.seed)",
                 ]
                 if let widths { meta[CheckpointKey.widths] = widths.map(String.init).joined(separator: ",") }
                 return .object(ModelObject(model, metadata: meta))
@@ -88,29 +60,18 @@ extension Session {
                 summary: "load a model from a checkpoint (sskd safetensors, PyTorch .pth/.pt, or safetensors from "
                     + "PyTorch); restores frozen stages and mimic adapters, warns when the data's normalisation "
                     + "differs from the recorded one",
-                arguments: [ArgumentSpec("file", .path, "the checkpoint")],
-                options: [
-                    OptionSpec(
-                        "arch", .word(choices: []), completion: [.values(Zoo.architectures)],
-                        "architecture, when the file does not say (PyTorch checkpoints)"),
-                    OptionSpec(
-                        "channels", .integer, bounds: .range(Limits.channels),
-                        "input channels (default: read off the first convolution)"),
-                    OptionSpec(
-                        "classes", .integer, bounds: .range(Limits.classes),
-                        "classes (default: read off the last linear layer)"),
-                ],
+                arguments: [LoadOptions.file.spec],
+                options: LoadOptions.specs,
                 example: "teacher = load \"sessions/teachers/fashion-resnet20.safetensors\""
             ) { inv, session in
-                let path = try inv.string("file")
+                let path = try inv.get(LoadOptions.file)
                 let (model, meta): (Model, [String: String])
                 do {
                     (model, meta) = try Model.load(
-                        contentsOf: URL(fileURLWithPath: path),
-                        architecture: inv.has("arch") ? try inv.string("arch") : nil,
-                        channels: inv.has("channels") ? try inv.int("channels") : nil,
-                        classes: inv.has("classes") ? try inv.int("classes") : nil)
-                } catch { throw inv.error("\(error)", at: "file") }
+                        contentsOf: URL(fileURLWithPath: path), architecture: try inv.optional(LoadOptions.arch),
+                        channels: try inv.optional(LoadOptions.channels), classes: try inv.optional(LoadOptions.classes)
+                    )
+                } catch { throw inv.error("\(error)", at: LoadOptions.file.name) }
                 try session.checkInterrupt()  // Ctrl-C while reading: nothing is bound
                 let object = ModelObject(model, metadata: meta)
                 object.fromFile = true
@@ -148,14 +109,14 @@ extension Session {
                 summary:
                     "split a model into stages: automatically where the resolution halves, or after the named modules",
                 arguments: [
-                    ArgumentSpec("model", .object("model"), "the model"),
+                    ModelArguments.model.spec,
                     ArgumentSpec(
                         "at", .valueOrWord, "module names ending each stage, e.g. layer1 layer2.1", optional: true,
                         variadic: true),
                 ],
                 example: "split student layer1 \"layer2.1\"", returnsValue: false
             ) { inv, session in
-                let object = try inv.object("model", as: ModelObject.self)
+                let object = try inv.get(ModelArguments.model)
                 let names = inv.list("at").flatMap { v -> [String] in
                     if case .list(let items) = v { return items.map(\.display) } else { return [v.display] }
                 }
@@ -170,30 +131,25 @@ extension Session {
         commands.register(
             CommandSpec(
                 "eval", summary: "evaluate a model: top-1, top-5 and loss on a split (test by default)",
-                arguments: [ArgumentSpec("model", .object("model"), "the model")],
-                options: [
-                    OptionSpec(
-                        "split", .word(choices: ["test", "val", "train"]), default: .string("test"), "which split"),
-                    OptionSpec("per_class", .bool, default: .bool(false), "also print the accuracy of each class"),
-                    OptionSpec("confusion", .bool, default: .bool(false), "also print the confusion matrix"),
-                    OptionSpec("data", .object("dataset"), "data set (default: the current one)"),
-                ],
+                arguments: [ModelArguments.model.spec],
+                options: EvalOptions.specs,
                 example: "eval teacher per_class=true", returnsValue: false
             ) { inv, session in
-                let object = try inv.object("model", as: ModelObject.self)
+                let object = try inv.get(ModelArguments.model)
                 let data = try session.workspace.data(inv)
-                let split = DataSplits.Split(rawValue: try inv.string("split")) ?? .test
+                let split = try inv.get(EvalOptions.split)
                 try session.checkFits(object, data, inv, at: "model")
                 session.warnIfDataDiffers(object, data)
                 let result: Evaluation
                 do {
                     result = try Distillation.evaluate(
-                        object.model, data: data.splits, split: split, batchSize: max(64, session.options.batch),
+                        object.model, data: data.splits, split: split, batchSize: session.evaluationBatch,
                         cancellation: session.cancellation)
                 } catch { throw session.engineError(inv, error, at: "model") }
                 session.print(
                     session.workspace.name(of: object, in: session) + " "
-                        + result.report(perClass: try inv.bool("per_class"), confusion: try inv.bool("confusion")))
+                        + result.report(
+                            perClass: try inv.get(EvalOptions.perClass), confusion: try inv.get(EvalOptions.confusion)))
                 // A loaded model scoring near chance was evaluated on the wrong input: save must not record that data.
                 if !session.hintIfNearChance(object, top1: result.top1, data) {
                     if split == .test { object.lastEvaluation = result }
@@ -281,4 +237,97 @@ extension Session {
                 + (meta[CheckpointKey.top1].map { " (test top-1 \($0)%)" } ?? "")
                 + (adapted.isEmpty ? "" : "; adapters of \(stageList(adapted)) to \(sidecar)"))
     }
+}
+
+/// The argument and options of `model`, each declared once and read once per call.
+struct ModelOptions {
+    /// `ARCH`, a zoo name.
+    static let arch = TypedArgument<String>.text(
+        "arch", .word(choices: []),
+        "resnet8 ... resnet110, resnet8x4, resnet32x4, wrn-16-2, vgg8, resnet18, mlp, cnn, ...",
+        completion: [.values(Zoo.architectures)])
+    /// `channels=`.
+    static let channels = TypedOption<Int>.integer(
+        "channels", bounds: .range(Limits.channels), "input channels (default: the current data's, else 1)")
+    /// `classes=`.
+    static let classes = TypedOption<Int>.integer(
+        "classes", bounds: .range(Limits.classes), "output classes (default: the current data's, else 10)")
+    /// `widths=`: 1...`Zoo.maxBlocks` whole numbers, each within `Limits.width`.
+    static let widths = TypedOption<Value>.value(
+        "widths", each: .range(Limits.width), "hidden widths of mlp / block widths of cnn, e.g. [32, 64]")
+    /// `seed=`.
+    static let seed = TypedOption<Int>.integer("seed", session: "seed", "seed of the weight initialisation")
+    /// The option declarations in help order.
+    static let specs = [channels.spec, classes.spec, widths.spec, seed.spec]
+
+    let arch: String
+    let channels: Int?
+    let classes: Int?
+    let widths: [Int]?
+    let seed: Int
+
+    /// Reads the argument and options of `inv`.
+    /// - Throws: an error at `widths` unless it is a list of 1...`Zoo.maxBlocks` whole numbers within the declared
+    ///   bound of each.
+    init(_ inv: Invocation) throws {
+        arch = try inv.get(Self.arch)
+        channels = try inv.optional(Self.channels)
+        classes = try inv.optional(Self.classes)
+        seed = try inv.get(Self.seed)
+        guard let value = try inv.optional(Self.widths) else {
+            widths = nil
+            return
+        }
+        guard case .list(let items) = value, let w = Optional(items.compactMap(\.integer)), w.count == items.count
+        else {
+            throw inv.error("widths must be a list of whole numbers, e.g. [32, 64]", at: Self.widths)
+        }
+        guard (1...Zoo.maxBlocks).contains(w.count) else {
+            throw inv.error("option 'widths': give 1...\(Zoo.maxBlocks) widths, got \(w.count)", at: Self.widths)
+        }
+        if let each = Self.widths.spec.each, let width = w.first(where: { !each.contains(Double($0)) }) {
+            throw inv.error("option 'widths': each width must \(each.requirement), got \(width)", at: Self.widths)
+        }
+        widths = w
+    }
+}
+
+/// The argument and options of `load`.
+enum LoadOptions {
+    /// `FILE`, the checkpoint.
+    static let file = TypedArgument<String>.text("file", .path, "the checkpoint")
+    /// `arch=`.
+    static let arch = TypedOption<String>.word(
+        "arch", completion: [.values(Zoo.architectures)],
+        "architecture, when the file does not say (PyTorch checkpoints)")
+    /// `channels=`.
+    static let channels = TypedOption<Int>.integer(
+        "channels", bounds: .range(Limits.channels), "input channels (default: read off the first convolution)")
+    /// `classes=`.
+    static let classes = TypedOption<Int>.integer(
+        "classes", bounds: .range(Limits.classes), "classes (default: read off the last linear layer)")
+    /// The option declarations in help order.
+    static let specs = [arch.spec, channels.spec, classes.spec]
+}
+
+/// The options of `eval`.
+enum EvalOptions {
+    /// `split=`.
+    static let split = TypedOption<DataSplits.Split>.choice(
+        "split", among: [.test, .val, .train], default: .test, "which split")
+    /// `per_class=`.
+    static let perClass = TypedOption<Bool>.bool("per_class", default: false, "also print the accuracy of each class")
+    /// `confusion=`.
+    static let confusion = TypedOption<Bool>.bool("confusion", default: false, "also print the confusion matrix")
+    /// The declarations in help order.
+    static let specs = [split.spec, perClass.spec, confusion.spec, DataOption.data.spec]
+}
+
+extension Session {
+    /// The batch size of `eval` and `predict`: the session's `batch`, at least `minimumEvaluationBatch` (evaluation
+    /// keeps no gradients, so a larger batch costs little memory).
+    var evaluationBatch: Int { max(Self.minimumEvaluationBatch, options.batch) }
+
+    /// The least batch of `eval` and `predict`.
+    static let minimumEvaluationBatch = 64
 }

@@ -13,31 +13,24 @@ extension Session {
                 "plot",
                 summary: "plot training loss, validation top-1 of every run, or the student-teacher gap per stage",
                 arguments: [
-                    ArgumentSpec("kind", .word(choices: ["loss", "acc", "gap"]), "what to plot"),
+                    PlotOptions.kind.spec,
                     ArgumentSpec(
                         "target", .any, "loss: a model or run (default: the last trained model)", optional: true),
                 ],
-                options: [
-                    OptionSpec("to", .path, "write an image file (.png, .svg, .pdf) instead of drawing in the console"),
-                    OptionSpec("size", .string, default: .string("800x500"), "image size in pixels, WIDTHxHEIGHT"),
-                ],
+                options: PlotOptions.specs,
                 example: "plot gap to=\"gap.png\"", returnsValue: false
             ) { inv, session in
                 let spec: PlotSpec
                 do { spec = try session.plotSpec(inv) } catch let e as InterpreterError { throw e } catch {
                     throw inv.error("\(error)")
                 }
-                let size = try inv.string("size").split(separator: "x").compactMap { Int($0) }
-                guard size.count == 2, size.allSatisfy({ $0 >= 16 && $0 <= 10_000 }) else {
-                    throw inv.error(
-                        "size must be \"WIDTHxHEIGHT\" in pixels, each 16...10000, e.g. size=\"800x500\"", at: "size")
-                }
+                let o = try PlotOptions(inv)
+                let size = [o.width, o.height]
                 let cell = session.cells.count
                 let gnuplot = session.workspace.gnuplot
                 do {
                     var images: [URL] = []
-                    if inv.has("to") {
-                        let path = try inv.string("to")
+                    if let path = o.file {
                         try createParentFolder(of: path)
                         try gnuplot.render(spec, to: try PlotOutput.file(path: path, width: size[0], height: size[1]))
                         session.print("wrote \(path)")
@@ -61,7 +54,7 @@ extension Session {
                         // A PNG copy for the notebook of the session; best effort (an unwritable `out` only loses the
                         // copy).
                         let dir = URL(fileURLWithPath: session.options.out).appendingPathComponent("plots")
-                        let url = dir.appendingPathComponent("cell-\(cell)-\(try inv.string("kind")).png")
+                        let url = dir.appendingPathComponent("cell-\(cell)-\(o.kind).png")
                         let png = PlotOutput.file(
                             url, format: .png, width: max(size[0], 320), height: max(size[1], 200))
                         if (try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true))
@@ -81,12 +74,13 @@ extension Session {
                 "export",
                 summary: "write the data behind the plots of a run or model: per-step CSV, or the full record as JSON",
                 arguments: [ArgumentSpec("target", .any, "a run or a model")],
-                options: [OptionSpec("to", .path, "the file: .csv or .json")],
+                options: [ExportOption.file.spec],
                 example: "export student to=\"out/student.csv\"", returnsValue: false
             ) { inv, session in
                 let records = try session.records(inv, "target")
-                guard inv.has("to") else { throw inv.error("give the file with to=FILE.csv or to=FILE.json") }
-                let path = try inv.string("to")
+                guard let path = try inv.optional(ExportOption.file) else {
+                    throw inv.error("give the file with to=FILE.csv or to=FILE.json")
+                }
                 let url = URL(fileURLWithPath: path)
                 do {
                     try createParentFolder(of: path)
@@ -97,9 +91,12 @@ extension Session {
                         let body = "[\n" + (try records.map { try $0.json() }).joined(separator: ",\n") + "\n]\n"
                         try writeAtomically(Data(body.utf8), to: url)
                     default:
-                        throw inv.error("export writes .csv or .json files, not '\(url.pathExtension)'", at: "to")
+                        throw inv.error(
+                            "export writes .csv or .json files, not '\(url.pathExtension)'", at: ExportOption.file)
                     }
-                } catch let e as InterpreterError { throw e } catch { throw inv.error(ownMessage(error), at: "to") }
+                } catch let e as InterpreterError { throw e } catch {
+                    throw inv.error(ownMessage(error), at: ExportOption.file)
+                }
                 session.print(
                     "wrote \(records.reduce(0) { $0 + $1.steps.count }) steps of \(records.count) run(s) to \(path)")
                 return .none
@@ -111,11 +108,11 @@ extension Session {
                 summary: "write this session as a Markdown notebook: each command a cell, its output, its plots",
                 arguments: [
                     ArgumentSpec("action", .word(choices: ["save"]), "what to do"),
-                    ArgumentSpec("file", .path, "the .md file (images go to FILE_files/)"),
+                    NotebookArgument.file.spec,
                 ],
                 example: "notebook save out/session.md", recorded: .never, returnsValue: false
             ) { inv, session in
-                let path = try inv.string("file")
+                let path = try inv.get(NotebookArgument.file)
                 // `cannot write FILE: ...`
                 do { try session.writeNotebook(to: path) } catch { throw inv.error("\(error)", at: "file") }
                 session.print("wrote \(path)")
@@ -153,7 +150,7 @@ extension Session {
     }
 
     func plotSpec(_ inv: Invocation) throws -> PlotSpec {
-        switch try inv.string("kind") {
+        switch try inv.get(PlotOptions.kind) {
         case "loss":
             let records = try records(inv, "target")
             var offset = 0
@@ -280,4 +277,55 @@ func csvColumns(_ records: [RunRecord]) -> [CSVColumn] {
         CSVColumn(name: "val_loss", values: valLoss), CSVColumn(name: "feature_distance", values: distance),
         CSVColumn(name: "cosine", values: cosine),
     ]
+}
+
+/// The kind argument and the options of `plot`, each declared once and read once per call.
+struct PlotOptions {
+    /// `KIND`: loss, acc or gap.
+    static let kind = TypedArgument<String>.text("kind", .word(choices: ["loss", "acc", "gap"]), "what to plot")
+    /// `to=`.
+    static let file = TypedOption<String>.path(
+        "to", "write an image file (.png, .svg, .pdf) instead of drawing in the console")
+    /// `size=`: `WIDTHxHEIGHT`, each side within `Limits.plotSide`.
+    static let size = TypedOption<String>.string(
+        "size", default: "800x500", each: .range(Limits.plotSide), "image size in pixels, WIDTHxHEIGHT")
+    /// The option declarations in help order.
+    static let specs = [file.spec, size.spec]
+
+    /// What to plot.
+    let kind: String
+    /// The image file, nil to draw on the session's terminal.
+    let file: String?
+    /// Image width in pixels.
+    let width: Int
+    /// Image height in pixels.
+    let height: Int
+
+    /// Reads the argument and options of `inv`.
+    /// - Throws: an error at `size` unless it is two whole numbers `WxH` within the declared bound of each.
+    init(_ inv: Invocation) throws {
+        kind = try inv.get(Self.kind)
+        file = try inv.optional(Self.file)
+        let sides = try inv.get(Self.size).split(separator: "x").compactMap { Int($0) }
+        let each = Self.size.spec.each
+        guard sides.count == 2, sides.allSatisfy({ each?.contains(Double($0)) ?? true }) else {
+            let side = Limits.plotSide
+            throw inv.error(
+                "size must be \"WIDTHxHEIGHT\" in pixels, each \(side.lowerBound)...\(side.upperBound), e.g. "
+                    + "size=\(Self.size.spec.defaultValue?.literal ?? "")", at: Self.size)
+        }
+        (width, height) = (sides[0], sides[1])
+    }
+}
+
+/// `export TARGET to=FILE`.
+enum ExportOption {
+    /// `to=`, a .csv or .json file.
+    static let file = TypedOption<String>.path("to", "the file: .csv or .json")
+}
+
+/// `notebook save FILE`.
+enum NotebookArgument {
+    /// `FILE`, the Markdown file.
+    static let file = TypedArgument<String>.text("file", .path, "the .md file (images go to FILE_files/)")
 }

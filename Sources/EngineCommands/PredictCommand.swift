@@ -13,36 +13,29 @@ extension Session {
         commands.register(
             CommandSpec(
                 "predict", summary: "write a model's logits (.npy) or per-image predictions (.csv) on a split",
-                arguments: [ArgumentSpec("model", .object("model"), "the model")],
-                options: [
-                    OptionSpec(
-                        "split", .word(choices: ["test", "val", "train"]), default: .string("test"),
-                        "which split"),
-                    OptionSpec(
-                        "to", .path,
-                        "the file: .npy (logits [N, classes], float32) or .csv (index,label,prediction,...)"),
-                    OptionSpec("data", .object("dataset"), "data set (default: the current one)"),
-                ],
+                arguments: [ModelArguments.model.spec],
+                options: PredictOptions.specs,
                 example: "predict teacher to=\"out/teacher-test.npy\"", returnsValue: false
             ) { inv, session in
-                let object = try inv.object("model", as: ModelObject.self)
-                guard inv.has("to") else { throw inv.error("give the file with to=FILE.npy or to=FILE.csv") }
-                let path = try inv.string("to")
+                let object = try inv.get(ModelArguments.model)
+                guard let path = try inv.optional(PredictOptions.file) else {
+                    throw inv.error("give the file with to=FILE.npy or to=FILE.csv")
+                }
                 let format = URL(fileURLWithPath: path).pathExtension.lowercased()
                 guard format == "npy" || format == "csv" else {
                     let got = format.isEmpty ? "a file without an extension" : "'.\(format)'"
                     throw inv.error(
                         "\(path): predict writes .npy (logits) or .csv (predictions) files, not \(got)",
-                        at: "to")
+                        at: PredictOptions.file)
                 }
                 let data = try session.workspace.data(inv)
-                let split = DataSplits.Split(rawValue: try inv.string("split")) ?? .test
+                let split = try inv.get(PredictOptions.split)
                 try session.checkFits(object, data, inv, at: "model")
                 let result: Predictions
                 do {
                     result = try Distillation.predict(
                         object.model, data: data.splits, split: split,
-                        batchSize: max(64, session.options.batch), cancellation: session.cancellation)
+                        batchSize: session.evaluationBatch, cancellation: session.cancellation)
                 } catch { throw session.engineError(inv, error, at: "model") }
                 try session.checkInterrupt()  // Ctrl-C after the last batch: nothing is written either
                 let bytes =
@@ -53,8 +46,10 @@ extension Session {
                     try createParentFolder(of: path)
                     try atomicWrite(bytes, to: path)
                 } catch let error as StorageError {
-                    throw inv.error("cannot write \(path): \(error.reason) (any previous file is unchanged)", at: "to")
-                } catch { throw inv.error(ownMessage(error), at: "to") }
+                    throw inv.error(
+                        "cannot write \(path): \(error.reason) (any previous file is unchanged)",
+                        at: PredictOptions.file)
+                } catch { throw inv.error(ownMessage(error), at: PredictOptions.file) }
                 let what =
                     format == "npy" ? "\(result.count) x \(result.classes) logits" : "\(result.count) predictions"
                 let name = session.workspace.name(of: object, in: session)
@@ -78,4 +73,16 @@ func predictionColumns(_ p: Predictions) -> [CSVColumn] {
         CSVColumn(name: "prediction", values: p.predictions.map(String.init)),
         CSVColumn(name: "confidence", values: p.confidences.map { String(format: "%.6f", $0) }),
     ]
+}
+
+/// The options of `predict`.
+enum PredictOptions {
+    /// `split=`.
+    static let split = TypedOption<DataSplits.Split>.choice(
+        "split", among: [.test, .val, .train], default: .test, "which split")
+    /// `to=`, a .npy or .csv file.
+    static let file = TypedOption<String>.path(
+        "to", "the file: .npy (logits [N, classes], float32) or .csv (index,label,prediction,...)")
+    /// The declarations in help order.
+    static let specs = [split.spec, file.spec, DataOption.data.spec]
 }

@@ -263,3 +263,13 @@ func grouped(_ n: Int) -> String {
     }
     return out
 }
+
+/// The model arguments several commands share, declared once.
+enum ModelArguments {
+    /// `MODEL` of `eval`, `predict`, `split`.
+    static let model = TypedArgument<ModelObject>.object("model", "model", "the model")
+    /// `STUDENT` of `kd`, `fitnet`, `at`, `sskd`, `gap`.
+    static let student = TypedArgument<ModelObject>.object("student", "model", "the student")
+    /// `TEACHER` of `kd`, `fitnet`, `at`, `sskd`, `gap`.
+    static let teacher = TypedArgument<ModelObject>.object("teacher", "model", "the teacher")
+}

@@ -14,17 +14,17 @@ extension Session {
                 "train",
                 summary:
                     "train a model from scratch with cross-entropy, or only its head (SSKD's last step; the head's "
-                    + "defaults: 20 epochs, Adam, lr 0.01, wd 0)",
+                    + "defaults: \(headDefaults))",
                 arguments: [ArgumentSpec("target", .any, "a model, or student.head")],
-                options: classificationOptions + [
-                    OptionSpec(
-                        "from_teacher", .any,
+                options: TrainingDeclarations.classification.specs + [
+                    HeadOption.fromTeacher.described(
                         "head only: a teacher whose head the head starts from, or false "
-                            + "(default: the teacher the student mimicked, when the heads' names and shapes match)"),
-                    OptionSpec(
-                        "budget", .any,
+                            + "(default: the teacher the student mimicked, when the heads' names and shapes match)"
+                    ).spec,
+                    BudgetOption.budget.described(
                         "model only: train for the compute another model's runs spent (a model), "
-                            + "or this many GMAC (a number), instead of epochs"),
+                            + "or this many GMAC (a number), instead of epochs"
+                    ).spec,
                 ],
                 example: "train student.head from_teacher=teacher"
             ) { inv, session in
@@ -37,21 +37,22 @@ extension Session {
                             + "the model",
                         at: "target")
                 }
+                let declared = TrainingDeclarations.classification
                 var config = try TrainingOptions(inv).config
                 let data = try session.workspace.data(inv)
                 try session.checkFits(owner, data, inv, at: "target")
                 if case .head = part {
                     // The head has SSKD's own defaults (SSKD.Defaults.head) for every option not given.
                     let d = SSKD.Defaults.head
-                    if !inv.isGiven("epochs") && !inv.isGiven("steps") {
+                    if !inv.isGiven(declared.epochs) && !inv.isGiven(declared.steps) {
                         config.epochs = d.epochs
                         config.steps = nil
                     }
-                    if !inv.isGiven("lr") { config.learningRate = d.learningRate }
-                    if !inv.isGiven("optimizer") { config.optimizer = d.optimizer }
-                    if !inv.isGiven("wd") { config.weightDecay = d.weightDecay }
-                    guard !inv.has("budget") else {
-                        throw inv.error("budget= sizes a whole model's training, not a head's", at: "budget")
+                    if !inv.isGiven(declared.lr) { config.learningRate = d.learningRate }
+                    if !inv.isGiven(declared.optimizer) { config.optimizer = d.optimizer }
+                    if !inv.isGiven(declared.wd) { config.weightDecay = d.weightDecay }
+                    guard !inv.isGiven(BudgetOption.budget) else {
+                        throw inv.error("budget= sizes a whole model's training, not a head's", at: BudgetOption.budget)
                     }
                     let teacher = try session.headTeacher(inv, student: owner, teacher: owner.mimicTeacher)
                     return try session.train(inv, model: owner, label: "head", data: data) { context in
@@ -63,10 +64,10 @@ extension Session {
                         ]
                     }
                 }
-                guard !inv.has("from_teacher") else {
-                    throw inv.error("from_teacher= is for 'train MODEL.head'", at: "from_teacher")
+                guard !inv.isGiven(HeadOption.fromTeacher) else {
+                    throw inv.error("from_teacher= is for 'train MODEL.head'", at: HeadOption.fromTeacher)
                 }
-                if inv.has("budget") {
+                if inv.isGiven(BudgetOption.budget) {
                     config.steps = try session.budgetSteps(inv) {
                         try Baselines.scratchCost(owner.model, data: data.splits, config: config)
                     }
@@ -79,4 +80,19 @@ extension Session {
                 }
             })
     }
+}
+
+/// `SSKD.Defaults.head` as `train`'s summary quotes it: `20 epochs, Adam, lr 0.01, wd 0`.
+private var headDefaults: String {
+    let h = SSKD.Defaults.head
+    return "\(h.epochs) epochs, \(h.optimizer.title), lr \(shown(h.learningRate)), wd \(shown(h.weightDecay))"
+}
+
+/// The option of a head's training (`train MODEL.head`, `sskd`): the teacher whose head the head starts from.
+enum HeadOption {
+    /// `from_teacher=`: a model, or false for the head's own initialisation; `Session.headTeacher` reads it.
+    static let fromTeacher = TypedOption<Value>.value(
+        "from_teacher",
+        "a teacher whose head the head starts from, or false "
+            + "(default: the teacher, when the heads' names and shapes match)")
 }

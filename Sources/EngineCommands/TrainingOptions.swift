@@ -7,84 +7,125 @@ import Tensors
 
 // The options every training command shares, and the `TrainingConfig` built from them.
 
-/// Options every training command takes, declared once: type, default, bounds, help. `defaults` gives a command's
-/// own defaults (SSKD's mimic: `SSKD.Defaults.mimic`, a budget in steps); without it `TrainingConfig()`'s apply
-/// (epochs 1, SGD) with the session's `lr` and `batch`. `epochs`/`steps` rename the budget options (`stage_epochs`).
-func trainingOptions(_ defaults: TrainingConfig? = nil, epochs: String = "epochs", steps: String = "steps")
-    -> [OptionSpec]
-{
-    let base = defaults ?? TrainingConfig()
-    let own = defaults != nil
-    return [
-        OptionSpec(
-            epochs, .integer, default: own ? nil : .number(Double(base.epochs)), bounds: .atLeast(1),
-            own ? "passes over the training images, instead of \(steps)" : "passes over the training images"),
-        OptionSpec(
-            steps, .integer, default: defaults?.steps.map { .number(Double($0)) }, bounds: .atLeast(1),
-            "optimizer steps, instead of \(epochs); the last epoch may be partial"),
-        OptionSpec(
-            "lr", .number, default: defaults.map { typed($0.learningRate) }, session: own ? nil : "lr",
-            bounds: .positive, "peak learning rate"),
-        OptionSpec("batch", .integer, session: "batch", "mini-batch size"),
-        OptionSpec(
-            "momentum", .number, default: typed(base.momentum), bounds: .unitIntervalOpenAbove,
-            "SGD momentum (sgd, nesterov only)"),
-        OptionSpec("wd", .number, default: typed(base.weightDecay), bounds: .nonNegative, "weight decay"),
-        OptionSpec(
-            "optimizer", .word(choices: OptimizerKind.allCases.map(\.rawValue)),
-            default: .string(base.optimizer.rawValue),
-            "optimizer"),
-        OptionSpec(
-            "schedule", .word(choices: ScheduleKind.allCases.map(\.rawValue)), default: .string(base.schedule.rawValue),
-            "learning-rate schedule over the run's steps"),
-        OptionSpec("warmup", .integer, default: .number(Double(base.warmupSteps)), "linear warm-up steps"),
-        OptionSpec(
-            "smoothing", .number, default: typed(base.labelSmoothing), bounds: .unitInterval,
-            "label smoothing of the cross-entropy"),
-        OptionSpec("seed", .integer, session: "seed", bounds: .nonNegative, "seed of batch order and augmentation"),
-        OptionSpec(
-            "patience", .integer, bounds: .atLeast(1),
-            "stop early after this many validations without improvement; default: never"),
-        OptionSpec(
-            "val_every", .integer, default: .number(Double(base.validateEvery)), bounds: .atLeast(1),
-            "validate every this many epochs, and after the last"),
-        OptionSpec("data", .object("dataset"), "data set (default: the current one)"),
-    ]
+/// The options every training command takes, each declared once with its type, default, bounds and help.
+/// Defaults and bounds come from `TrainingConfig.Defaults`/`Limits`, or from a command's own configuration
+/// (SSKD's mimic: `SSKD.Defaults.mimic`, a budget in steps). `TrainingOptions` reads a call's values through the
+/// same declarations.
+struct TrainingDeclarations {
+    let epochs: TypedOption<Int>
+    let steps: TypedOption<Int>
+    let lr: TypedOption<Double>
+    let batch = TrainingDeclarations.batch
+    let momentum: TypedOption<Double>
+    let wd: TypedOption<Double>
+    let optimizer: TypedOption<OptimizerKind>
+    let schedule: TypedOption<ScheduleKind>
+    let warmup: TypedOption<Int>
+    let smoothing: TypedOption<Double>
+    let seed = TypedOption<Int>.integer(
+        "seed", session: "seed", bounds: .nonNegative, "seed of batch order and augmentation")
+    let patience = TypedOption<Int>.integer(
+        "patience", bounds: .atLeast(TrainingConfig.Limits.minimumCount),
+        "stop early after this many validations without improvement; default: never")
+    let validateEvery: TypedOption<Int>
+    let data = DataOption.data
+
+    /// `batch=`, the same for every command that has it (its default and bounds are the session option's).
+    static let batch = TypedOption<Int>.integer("batch", session: "batch", "mini-batch size")
+
+    /// The options of the classification commands (train, kd, fitnet, at): `TrainingConfig.Defaults` with the
+    /// session's `lr` and `batch`.
+    static let classification = TrainingDeclarations()
+
+    /// The declarations with `defaults` (a command's own configuration; nil: `TrainingConfig.Defaults` with the
+    /// session's `lr`), the budget options named `epochs` and `steps` (`stage_epochs` for `sskd`).
+    init(_ defaults: TrainingConfig? = nil, epochs: String = "epochs", steps: String = "steps") {
+        let base = defaults ?? TrainingConfig()
+        let own = defaults != nil
+        let least = Bounds.atLeast(TrainingConfig.Limits.minimumCount)
+        self.epochs = .integer(
+            epochs, default: own ? nil : base.epochs, bounds: least,
+            own ? "passes over the training images, instead of \(steps)" : "passes over the training images")
+        self.steps = .integer(
+            steps, default: defaults?.steps, bounds: least,
+            "optimizer steps, instead of \(epochs); the last epoch may be partial")
+        lr = .number(
+            "lr", default: defaults.map { typed($0.learningRate) }, session: own ? nil : "lr", bounds: .positive,
+            "peak learning rate")
+        momentum = .number(
+            "momentum", default: typed(base.momentum), bounds: .interval(TrainingConfig.Limits.momentum),
+            "SGD momentum (sgd, nesterov only)")
+        wd = .number("wd", default: typed(base.weightDecay), bounds: .nonNegative, "weight decay")
+        optimizer = .choice("optimizer", default: base.optimizer, "optimizer")
+        schedule = .choice("schedule", default: base.schedule, "learning-rate schedule over the run's steps")
+        warmup = .integer("warmup", default: base.warmupSteps, "linear warm-up steps")
+        smoothing = .number(
+            "smoothing", default: typed(base.labelSmoothing), bounds: .interval(TrainingConfig.Limits.labelSmoothing),
+            "label smoothing of the cross-entropy")
+        validateEvery = .integer(
+            "val_every", default: base.validateEvery, bounds: least,
+            "validate every this many epochs, and after the last")
+    }
+
+    /// The declarations in the order `help` lists them.
+    var specs: [OptionSpec] {
+        [
+            epochs.spec, steps.spec, lr.spec, batch.spec, momentum.spec, wd.spec, optimizer.spec, schedule.spec,
+            warmup.spec, smoothing.spec, seed.spec, patience.spec, validateEvery.spec, data.spec,
+        ]
+    }
 }
 
-/// A Float default as the number a user types (0.01, not 0.009999999776482582).
-func typed(_ value: Float) -> Value { .number(Double("\(value)") ?? Double(value)) }
-
-/// Options of the classification commands (train, kd, fitnet, at).
-let classificationOptions = trainingOptions()
-
-/// The training options of one command call (`trainingOptions`), read once into the run's `TrainingConfig`.
-/// Their bounds were checked when the arguments were bound; `TrainingConfig.validate()` runs again as a backstop.
+/// The training options of one command call, read once into the run's `TrainingConfig`. Their bounds were
+/// checked when the arguments were bound; `TrainingConfig.validate()` runs again as a backstop.
 struct TrainingOptions {
     /// The hyper-parameters of the run.
     var config = TrainingConfig()
 
-    /// Reads the options of `inv`. `epochs`/`steps` name the command's budget options (`stage_epochs`/`steps` for
-    /// `sskd`): whichever the user gave wins, neither is the default.
-    /// - Throws: an error at `steps` when both are given.
-    init(_ inv: Invocation, epochs: String = "epochs", steps: String = "steps") throws {
-        if inv.isGiven(epochs) && inv.isGiven(steps) {
-            throw inv.error("give '\(epochs)' or '\(steps)', not both", at: steps)
+    /// Reads the options of `inv` declared by `declarations`: whichever of the budget options the user gave wins,
+    /// neither is the default.
+    /// - Throws: an error at the steps option when both budget options are given.
+    init(_ inv: Invocation, _ declarations: TrainingDeclarations = .classification) throws {
+        let d = declarations
+        if inv.isGiven(d.epochs) && inv.isGiven(d.steps) {
+            throw inv.error("give '\(d.epochs.name)' or '\(d.steps.name)', not both", at: d.steps)
         }
-        if inv.has(epochs) { config.epochs = try inv.int(epochs) }
-        if inv.has(steps) && !inv.isGiven(epochs) { config.steps = try inv.int(steps) }
-        config.learningRate = Float(try inv.double("lr"))
-        config.batchSize = try inv.int("batch")
-        config.momentum = Float(try inv.double("momentum"))
-        config.weightDecay = Float(try inv.double("wd"))
-        config.optimizer = OptimizerKind(rawValue: try inv.string("optimizer")) ?? config.optimizer
-        config.schedule = ScheduleKind(rawValue: try inv.string("schedule")) ?? config.schedule
-        config.warmupSteps = try inv.int("warmup")
-        config.labelSmoothing = Float(try inv.double("smoothing"))
-        config.seed = UInt64(try inv.int("seed"))
-        if inv.has("patience") { config.patience = try inv.int("patience") }
-        config.validateEvery = try inv.int("val_every")
-        try validate(config, inv, names: ["epochs": epochs, "steps": steps])
+        if let epochs = try inv.optional(d.epochs) { config.epochs = epochs }
+        if let steps = try inv.optional(d.steps), !inv.isGiven(d.epochs) { config.steps = steps }
+        config.learningRate = Float(try inv.get(d.lr))
+        config.batchSize = try inv.get(d.batch)
+        config.momentum = Float(try inv.get(d.momentum))
+        config.weightDecay = Float(try inv.get(d.wd))
+        config.optimizer = try inv.get(d.optimizer)
+        config.schedule = try inv.get(d.schedule)
+        config.warmupSteps = try inv.get(d.warmup)
+        config.labelSmoothing = Float(try inv.get(d.smoothing))
+        config.seed = UInt64(try inv.get(d.seed))
+        config.patience = try inv.optional(d.patience)
+        config.validateEvery = try inv.get(d.validateEvery)
+        try validate(config, inv, names: ["epochs": d.epochs.name, "steps": d.steps.name])
+    }
+}
+
+/// `data=`: the data set a command works on instead of the current one (`Workspace.data(_:)` reads it).
+enum DataOption {
+    static let data = TypedOption<DataObject>.object("data", "dataset", "data set (default: the current one)")
+}
+
+/// A Float default as the number a user types (0.01, not 0.009999999776482582).
+func typed(_ value: Float) -> Double { Double("\(value)") ?? Double(value) }
+
+extension Bounds {
+    /// `[lower, upper)` of a Float range (momentum), as `TrainingConfig.Limits` defines it.
+    static func interval(_ range: Range<Float>) -> Bounds {
+        let (lower, upper) = (typed(range.lowerBound), typed(range.upperBound))
+        return Bounds("be in [\(Value.format(lower)), \(Value.format(upper)))") { $0 >= lower && $0 < upper }
+    }
+
+    /// `[lower, upper]` of a Float range (label smoothing), as `TrainingConfig.Limits` defines it.
+    static func interval(_ range: ClosedRange<Float>) -> Bounds {
+        let (lower, upper) = (typed(range.lowerBound), typed(range.upperBound))
+        return Bounds("be in [\(Value.format(lower)), \(Value.format(upper))]") { (lower...upper).contains($0) }
     }
 }
 
@@ -97,5 +138,27 @@ func validate(_ config: TrainingConfig, _ inv: Invocation, names: [String: Strin
             throw inv.error("option '\(given)': \(reason)", at: inv.has(given) ? given : nil)
         }
         throw inv.error("\(e)")
+    }
+}
+
+extension SessionOptions {
+    /// `batch`, the session's mini-batch size (declared by `installEngine`).
+    var batch: Int { value("batch")?.integer ?? TrainingConfig.Defaults.batchSize }
+}
+
+extension Session {
+    /// Declares the session options of training, with `TrainingConfig`'s defaults and limits: `batch` and `lr`
+    /// (listed before `terminal` in `show options`).
+    func declareTrainingOptions() {
+        options.declare(
+            SessionOption(
+                "batch", .integer, default: .number(Double(TrainingConfig.Defaults.batchSize)),
+                "mini-batch size for training and evaluation", bounds: .range(TrainingConfig.Limits.batchSize)),
+            before: "terminal")
+        options.declare(
+            SessionOption(
+                "lr", .number, default: .number(typed(TrainingConfig.Defaults.learningRate)), "default learning rate",
+                bounds: Bounds("be positive and finite") { $0 > 0 && $0.isFinite }),
+            before: "terminal")
     }
 }

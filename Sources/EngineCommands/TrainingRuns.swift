@@ -57,8 +57,7 @@ extension Session {
     /// The student, teacher, training configuration and data of a two-model command (kd, fitnet, at),
     /// with both models checked against the data and against each other.
     func distillationInputs(_ inv: Invocation) throws -> (ModelObject, ModelObject, TrainingConfig, DataObject) {
-        let s = try inv.object("student", as: ModelObject.self)
-        let t = try inv.object("teacher", as: ModelObject.self)
+        let (s, t) = (try inv.get(ModelArguments.student), try inv.get(ModelArguments.teacher))
         guard s !== t else { throw inv.error("student and teacher are the same model", at: "teacher") }
         let config = try TrainingOptions(inv).config
         let data = try workspace.data(inv)
@@ -93,8 +92,9 @@ extension Session {
     /// element of one image (`Model.activationCount`) times the batch. The batch is the command's `batch=` when it
     /// has one, else the session option.
     func checkBatchMemory(_ model: ModelObject, _ data: DataObject, _ inv: Invocation) throws {
-        let hasOption = inv.command.options.contains { $0.name == "batch" }
-        let batch = hasOption ? try inv.int("batch") : options.batch
+        let option = TrainingDeclarations.batch
+        let hasOption = inv.command.options.contains { $0.name == option.name }
+        let batch = hasOption ? try inv.get(option) : options.batch
         guard let perImage = try? model.model.activationCount(inputShape: [1] + data.splits.train.imageShape) else {
             return
         }
@@ -108,7 +108,7 @@ extension Session {
                     "%@: a batch of %d through %@ needs about %.1f GB of activations, more than this machine's %.1f "
                     + "GB; use a smaller batch",
                 what, batch, workspace.name(of: model, in: self), bytes / 1e9, memory / 1e9),
-            at: hasOption && inv.has("batch") ? "batch" : nil)
+            at: hasOption ? option.name : nil)
     }
 
     /// The source line of the command being run (what run records keep as their command).
@@ -121,27 +121,29 @@ extension Session {
     /// The model whose head a student's head starts from: the `from_teacher=` model, none for `false`, and by
     /// default `teacher` when its head's parameter names and shapes match the student's.
     func headTeacher(_ inv: Invocation, student: ModelObject, teacher: ModelObject?) throws -> ModelObject? {
-        if inv.isGiven("from_teacher") {
-            switch inv.value("from_teacher") {
+        let option = HeadOption.fromTeacher
+        if inv.isGiven(option) {
+            let value = try inv.get(option)
+            switch value {
             case .bool(false): return nil
             case .bool(true):
                 guard let teacher else {
                     throw inv.error(
-                        "from_teacher=true: no teacher yet; name one (from_teacher=teacher)", at: "from_teacher")
+                        "from_teacher=true: no teacher yet; name one (from_teacher=teacher)", at: option)
                 }
                 return teacher
             case .object(let m as ModelObject):
-                guard m !== student else { throw inv.error("from_teacher: the student itself", at: "from_teacher") }
+                guard m !== student else { throw inv.error("from_teacher: the student itself", at: option) }
                 guard SSKD.headsMatch(student.model, m.model) else {
                     throw inv.error(
                         "from_teacher: the heads of \(workspace.name(of: student, in: self)) and "
                             + "\(workspace.name(of: m, in: self)) differ in names or shapes; give from_teacher=false",
-                        at: "from_teacher")
+                        at: option)
                 }
                 return m
             default:
                 throw inv.error(
-                    "from_teacher takes a model or false, got \(inv.value("from_teacher").literal)", at: "from_teacher")
+                    "from_teacher takes a model or false, got \(value.literal)", at: option)
             }
         }
         guard let teacher, teacher !== student, SSKD.headsMatch(student.model, teacher.model) else { return nil }

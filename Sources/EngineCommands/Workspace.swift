@@ -29,7 +29,7 @@ final class Workspace: SessionState {
 
     /// The data a command works on: its `data=` option, else the session's current data set.
     func data(_ inv: Invocation) throws -> DataObject {
-        if inv.has("data") { return try inv.object("data", as: DataObject.self) }
+        if let data = try inv.optional(DataOption.data) { return data }
         guard let data else { throw inv.error("no data loaded; run 'data fashion-mnist' first") }
         return data
     }

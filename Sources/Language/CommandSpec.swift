@@ -97,6 +97,11 @@ public struct Bounds {
     public static let unitInterval = Bounds("be in [0, 1]") { (0...1).contains($0) }
     /// 0 included to 1 excluded (momentum).
     public static let unitIntervalOpenAbove = Bounds("be in [0, 1)") { (0..<1).contains($0) }
+
+    /// 0 (off), or a whole number of at least `lower` (`finetune=`: 0 epochs or at least 1).
+    public static func zeroOrAtLeast(_ lower: Int) -> Bounds {
+        Bounds("be 0 or at least \(lower)") { $0 == 0 || $0 >= Double(lower) }
+    }
 }
 
 /// Where tab completion takes the candidates for an argument or an option's value.
@@ -107,6 +112,9 @@ public enum CompletionSource {
     case commands
     /// Session option names.
     case sessionOptions
+    /// The values of the session option named by the argument before (`set terminal <Tab>`: its word choices,
+    /// true/false, or file names for a path).
+    case sessionOptionValues
     /// The extra words of `show` (`Session.showTopics`, e.g. `data`).
     case showTopics
     /// Bound names.
@@ -139,17 +147,21 @@ public struct ArgumentSpec {
     public let variadic: Bool
     /// Where tab completion looks; nil offers the command's options, bound names and the type's word choices.
     public let completion: [CompletionSource]?
+    /// The bound a number value must be within; `help` shows it and the command checks it when it reads the
+    /// argument (`quit CODE`: 0...255).
+    public let bounds: Bounds?
 
     /// Declares a positional argument.
     public init(
         _ name: String, _ type: ValueType, _ help: String, optional: Bool = false, variadic: Bool = false,
-        completion: [CompletionSource]? = nil
+        bounds: Bounds? = nil, completion: [CompletionSource]? = nil
     ) {
         self.name = name
         self.type = type
         self.help = help
         self.optional = optional
         self.variadic = variadic
+        self.bounds = bounds
         self.completion = completion
     }
 }
@@ -169,14 +181,17 @@ public struct OptionSpec {
     /// The bound a number value must be within (checked for given and default values before the command runs);
     /// nil takes the bound of the `session` option, if any.
     public let bounds: Bounds?
+    /// The bound each number inside a list or a `WxH` string value must be within (`widths=[32, 64]`,
+    /// `size="800x500"`); `help` shows it, the command's option group checks it when it reads the value.
+    public let each: Bounds?
     /// Values tab completion offers after `name=` besides the type's word choices.
     public let completion: [CompletionSource]
 
-    /// Declares an option with a fixed default, a session-option default, or none; `bounds` and `completion` as
-    /// described at the properties.
+    /// Declares an option with a fixed default, a session-option default, or none; `bounds`, `each` and
+    /// `completion` as described at the properties.
     public init(
         _ name: String, _ type: ValueType, default defaultValue: Value? = nil, session sessionDefault: String? = nil,
-        bounds: Bounds? = nil, completion: [CompletionSource] = [], _ help: String
+        bounds: Bounds? = nil, each: Bounds? = nil, completion: [CompletionSource] = [], _ help: String
     ) {
         self.name = name
         self.type = type
@@ -184,6 +199,7 @@ public struct OptionSpec {
         self.sessionDefault = sessionDefault
         self.help = help
         self.bounds = bounds
+        self.each = each
         self.completion = completion
     }
 }

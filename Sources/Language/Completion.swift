@@ -41,8 +41,11 @@ public enum Completion {
                     positionals < spec.arguments.count
                     ? spec.arguments[positionals] : spec.arguments.last.flatMap { $0.variadic ? $0 : nil }
                 if let argument, let declared = argument.completion {
-                    pool = values(declared, session)
-                    files = declared.contains { $0.isFiles }
+                    let option =
+                        declared.contains { $0.isSessionOptionValues }
+                        ? arguments.last.flatMap { session.options.option($0) } : nil
+                    pool = values(declared, session) + values(option.map { typeValues($0.type) } ?? [], session)
+                    files = declared.contains { $0.isFiles } || option?.type.isPath == true
                 } else if let argument, argument.type.isPath {
                     pool = []
                     files = true
@@ -82,7 +85,7 @@ public enum Completion {
             case .sessionOptions: return session.options.declared.map(\.name)
             case .showTopics: return Array(session.showTopics.keys)
             case .boundNames: return Array(session.bindings.keys)
-            case .files: return []
+            case .files, .sessionOptionValues: return []
             }
         }
     }
@@ -132,4 +135,6 @@ extension ValueType {
 extension CompletionSource {
     /// Whether this is `.files`.
     var isFiles: Bool { if case .files = self { return true } else { return false } }
+    /// Whether this is `.sessionOptionValues`.
+    var isSessionOptionValues: Bool { if case .sessionOptionValues = self { return true } else { return false } }
 }

@@ -33,7 +33,8 @@ extension Session {
                 "set", summary: "set a session option (see 'show options')",
                 arguments: [
                     ArgumentSpec("name", .word(choices: []), "the option", completion: [.sessionOptions]),
-                    ArgumentSpec("value", .valueOrWord, "its new value"),
+                    ArgumentSpec(
+                        "value", .valueOrWord, "its new value", completion: [.sessionOptionValues, .boundNames]),
                 ],
                 example: "set seed 42", returnsValue: false
             ) { inv, session in
@@ -174,18 +175,12 @@ extension Session {
         commands.register(
             CommandSpec(
                 "quit", aliases: ["exit"], summary: "leave sskd (scripts stop with the given exit code)",
-                arguments: [
-                    ArgumentSpec(
-                        "code", .integer,
-                        "exit status; by default the run's so far: 0, or 65/70 after errors with --keep-going",
-                        optional: true)
-                ],
+                arguments: [Self.exitCode.spec],
                 example: "quit", recorded: .never, returnsValue: false
             ) { inv, _ in
-                guard inv.has("code") else { throw ControlSignal.quit(nil) }
-                let code = try inv.int("code")
-                guard (0...255).contains(code) else {
-                    throw inv.error("exit code must be 0...255, got \(code)", at: "code")
+                guard let code = try inv.optional(Self.exitCode) else { throw ControlSignal.quit(nil) }
+                if let bounds = Self.exitCode.spec.bounds, !bounds.contains(Double(code)) {
+                    throw inv.error("exit code must \(bounds.requirement), got \(code)", at: Self.exitCode.name)
                 }
                 throw ControlSignal.quit(Int32(code))
             })
@@ -228,4 +223,11 @@ extension Session {
                 return .none
             })
     }
+}
+
+extension Session {
+    /// `quit CODE`: the exit status of a script, 0...255 (what a process can return).
+    static let exitCode = TypedArgument<Int>.integer(
+        "code", bounds: Bounds("be 0...255") { (0...255).contains($0) },
+        "exit status; by default the run's so far: 0, or 65/70 after errors with --keep-going", optional: true)
 }

@@ -16,7 +16,10 @@ extension CommandRegistry {
                 + table(
                     spec.arguments.map {
                         let metavar = $0.type.metavar + ($0.variadic ? "..." : "")
-                        return "\($0.name)\t\(metavar)\t\($0.help)\($0.optional ? " (optional)" : "")"
+                        let notes =
+                            ($0.optional ? ["optional"] : []) + ($0.bounds.map { ["must \($0.requirement)"] } ?? [])
+                        let text = "\($0.name)\t\(metavar)\t\($0.help)"
+                        return notes.isEmpty ? text : text + " (" + notes.joined(separator: "; ") + ")"
                     })
         }
         if !spec.options.isEmpty {
@@ -33,6 +36,7 @@ extension CommandRegistry {
                         if let bounds = o.bounds ?? o.sessionDefault.flatMap({ sessionOptions.option($0)?.bounds }) {
                             notes.append("must \(bounds.requirement)")
                         }
+                        if let each = o.each { notes.append("each must \(each.requirement)") }
                         let text = "\(o.name)\t\(o.type.metavar)\t\(o.help)"
                         return notes.isEmpty ? text : text + " (" + notes.joined(separator: "; ") + ")"
                     })

@@ -22,7 +22,7 @@ extension CommandRegistry {
                 for a in spec.arguments {
                     let type = a.type.metavar + (a.variadic ? "..." : "")
                     let use = a.optional ? "optional" : "required"
-                    out += row(["`\(a.name.uppercased())`", type, use, "", a.help])
+                    out += row(["`\(a.name.uppercased())`", type, use, a.bounds.map(Self.phrase) ?? "", a.help])
                 }
                 for o in spec.options {
                     var value = "none"
@@ -32,15 +32,18 @@ extension CommandRegistry {
                         value = "session option `\(s)` (\(sessionOptions.option(s)?.defaultValue.literal ?? "none"))"
                     }
                     let bounds = (o.bounds ?? o.sessionDefault.flatMap { sessionOptions.option($0)?.bounds })
-                    let limit = bounds.map {
-                        $0.requirement.hasPrefix("be ") ? String($0.requirement.dropFirst(3)) : $0.requirement
-                    }
-                    out += row(["`\(o.name)`", o.type.metavar, value, limit ?? "", o.help])
+                    let limits = [bounds.map(Self.phrase), o.each.map { "each " + Self.phrase($0) }].compactMap { $0 }
+                    out += row(["`\(o.name)`", o.type.metavar, value, limits.joined(separator: "; "), o.help])
                 }
             }
             out += "\nExample: `\(spec.example)`\n"
         }
         return out + "\n" + Self.referenceEnd + "\n"
+    }
+
+    /// A bound as a table cell: its requirement without the leading "be " (`in 1...65536`, `positive`).
+    private static func phrase(_ bounds: Bounds) -> String {
+        bounds.requirement.hasPrefix("be ") ? String(bounds.requirement.dropFirst(3)) : bounds.requirement
     }
 
     /// One Markdown table row; `|` inside cells is escaped.

@@ -39,7 +39,8 @@ public final class SessionOptions {
     public private(set) var declared: [SessionOption] = []
     private var values: [String: Value] = [:]
 
-    /// The standard table: seed, threads, batch, lr, terminal, out, quiet.
+    /// The standard table: seed, threads, terminal, out, quiet. The engine declares the training options (`batch`,
+    /// `lr`) with the defaults of its training configuration.
     public init() {
         declare(
             SessionOption("seed", .integer, default: .number(0), "random seed for initialisation, shuffling and splits")
@@ -50,24 +51,18 @@ public final class SessionOptions {
                 bounds: .range(0...256)))
         declare(
             SessionOption(
-                "batch", .integer, default: .number(64), "mini-batch size for training and evaluation",
-                bounds: .range(1...65_536)))
-        declare(
-            SessionOption(
-                "lr", .number, default: .number(0.1), "default learning rate",
-                bounds: Bounds("be positive and finite") { $0 > 0 && $0.isFinite }))
-        declare(
-            SessionOption(
                 "terminal", .word(choices: ["dumb", "sixel", "qt", "x11", "wxt"]), default: .string("dumb"),
                 "where plots without to=FILE go: dumb (text in the console), sixel, or a window (qt, x11, wxt)"))
         declare(SessionOption("out", .path, default: .string("out"), "folder for checkpoints, plots and saved runs"))
         declare(SessionOption("quiet", .bool, default: .bool(false), "hide notes and progress output"))
     }
 
-    /// Adds (or replaces) an option and sets it to its default.
-    public func declare(_ option: SessionOption) {
+    /// Adds (or replaces) an option and sets it to its default. The option goes before the option named `before`
+    /// when there is one (`show options` lists them in this order), else last.
+    public func declare(_ option: SessionOption, before: String? = nil) {
         declared.removeAll { $0.name == option.name }
-        declared.append(option)
+        let position = before.flatMap { name in declared.firstIndex { $0.name == name } } ?? declared.endIndex
+        declared.insert(option, at: position)
         values[option.name] = option.defaultValue
         option.apply?(option.defaultValue)
     }
@@ -118,10 +113,6 @@ public final class SessionOptions {
     public var seed: Int { current("seed").integer! }
     /// `threads` as an integer.
     public var threads: Int { current("threads").integer! }
-    /// `batch` as an integer.
-    public var batch: Int { current("batch").integer! }
-    /// `lr` as a number.
-    public var lr: Double { if case .number(let d) = current("lr") { return d } else { return .nan } }
     /// `terminal`, the gnuplot terminal name.
     public var terminal: String { current("terminal").display }
     /// `out`, the output folder.

@@ -17,8 +17,9 @@ import Tensors
 /// Every head ends in global average pooling (not RepDistiller's fixed `AvgPool2d(8)`), so 28x28, 32x32 and
 /// 224x224 inputs all work with the same weights.
 public enum Zoo {
-    /// Models above this many parameters are refused before any allocation.
-    public static let parameterLimit = 1_000_000_000
+    /// Models above this many parameters are refused before any allocation (800 MB of Float32 weights, about
+    /// 2.4 GB with gradients and momentum); the interpreter's `model` quotes this limit too.
+    public static let parameterLimit = 200_000_000
 
     /// Names `make` accepts (plus any `wrn-D-K` and CIFAR `resnetD`).
     public static let architectures = [

@@ -51,6 +51,7 @@ final class ComputeTests: XCTestCase {
         let macs = try unitMACs(model)
         let forward = macs.reduce(0, +)
         var config = TrainingConfig()
+        config.learningRate = 0.05
         config.batchSize = 64
         config.steps = 10  // 400 images: 7 batches per epoch, so 2 epochs, the second partial
         let r = try Baselines.scratch(
@@ -113,6 +114,7 @@ final class ComputeTests: XCTestCase {
         let teacher = try cnn([16, 32], seed: 1)
         let student = try cnn([8, 16], seed: 2)
         var config = TrainingConfig()
+        config.learningRate = 0.05
         config.batchSize = 50
         config.epochs = 2
         let r = try Baselines.kd(
@@ -149,6 +151,7 @@ final class ComputeTests: XCTestCase {
         let d = try data()
         func firstLosses(_ seed: UInt64) throws -> [Double] {
             var config = TrainingConfig()
+            config.learningRate = 0.05
             config.batchSize = 50
             config.steps = 3
             config.seed = seed
@@ -169,6 +172,7 @@ final class ComputeTests: XCTestCase {
         XCTAssertEqual(d.labelled.count, 40)
         let teacher = try cnn([16, 32], seed: 1)
         var config = TrainingConfig()
+        config.learningRate = 0.05
         config.batchSize = 20
         config.epochs = 2
         // Label losses throw on a label of -1, so any unlabelled image in their batches would end these runs in an

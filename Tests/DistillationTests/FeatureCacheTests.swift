@@ -27,6 +27,7 @@ final class FeatureCacheTests: XCTestCase {
         let (teacher, student) = try pair()
         try student.freeze(.stage(0))
         var config = TrainingConfig()
+        config.learningRate = 0.05
         config.batchSize = 50
         config.epochs = 2
         config.seed = 5
@@ -74,6 +75,7 @@ final class FeatureCacheTests: XCTestCase {
             FeatureCache.memoryBudget = budget
             let (teacher, student) = try pair()
             var config = TrainingConfig()
+            config.learningRate = 0.05
             config.batchSize = 60
             config.epochs = 2
             config.seed = 9

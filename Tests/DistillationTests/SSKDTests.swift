@@ -79,6 +79,7 @@ final class SSKDTests: XCTestCase {
         let frozenBefore = snapshot(student.stateDict().filter { $0.0.hasPrefix("layer1.") })
         let stage2Before = snapshot(student.stateDict().filter { $0.0.hasPrefix("layer2.") })
         var config = TrainingConfig()
+        config.learningRate = 0.05
         config.batchSize = 50
         _ = try SSKD.mimic(
             student: student, stage: 1, teacher: teacher, teacherStage: 1, data: data, config: config,
@@ -136,6 +137,7 @@ final class SSKDTests: XCTestCase {
         let teacher = try Zoo.make("cnn", channels: 1, classes: 10, widths: [16, 32], seed: 1)
         let student = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 2)
         var config = TrainingConfig()
+        config.learningRate = 0.05
         config.batchSize = 100
         let (record, alignment) = try SSKD.mimic(
             student: student, stage: 0, teacher: teacher, teacherStage: 0, data: data, config: config,
@@ -184,6 +186,7 @@ final class SSKDTests: XCTestCase {
         let observer = TestObserver()
         observer.stopAfter = 2
         var config = TrainingConfig()
+        config.learningRate = 0.05
         config.batchSize = 20
         config.epochs = 3
         let record = try Baselines.scratch(
@@ -197,6 +200,7 @@ final class SSKDTests: XCTestCase {
         let data = try fashion(limit: 200)
         let model = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8], seed: 3)
         var config = TrainingConfig()
+        config.learningRate = 0.05
         config.batchSize = 20
         config.epochs = 3
         let method = TrainingMethod(
@@ -219,6 +223,7 @@ final class SSKDTests: XCTestCase {
         let data = try fashion(limit: 200)
         let teacher = try Zoo.make("resnet8", channels: 1, classes: 10, seed: 1)
         var config = TrainingConfig()
+        config.learningRate = 0.05
         config.batchSize = 50
         let o = TestObserver()
         let kd = try Baselines.kd(

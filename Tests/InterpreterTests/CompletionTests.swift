@@ -37,6 +37,15 @@ final class CompletionTests: XCTestCase {
         XCTAssertEqual(complete("show o", "o"), ["options", "out"])
     }
 
+    func testSetOffersTheSessionOptionsValues() {
+        XCTAssertEqual(complete("set terminal ", ""), ["dumb", "qt", "sixel", "steps", "student", "wxt", "x11"])
+        XCTAssertEqual(complete("set terminal s", "s"), ["sixel", "steps", "student"])
+        XCTAssertEqual(complete("set quiet t", "t"), ["true"])
+        XCTAssertEqual(complete("set seed s", "s"), ["steps", "student"])
+        XCTAssertTrue(Completion.candidates(session, line: "set out ru", word: "ru").files, "a path: file names")
+        XCTAssertFalse(Completion.candidates(session, line: "set seed ru", word: "ru").files)
+    }
+
     func testOptionValuesComeFromTheDeclarations() {
         XCTAssertEqual(complete("train student verbose=", ""), ["false", "true"])
         XCTAssertEqual(complete("help ", ""), session.commands.names)

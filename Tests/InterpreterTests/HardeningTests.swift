@@ -133,6 +133,10 @@ final class HardeningTests: XCTestCase {
             ("print (1", "9: expected ')' after expression, found end of input"),
             ("kd s t T=0", "10: option 'T': must be positive, got 0"),
             ("fitnet s t hint=9", "17: hint must be a stage 1...3, got 9"),
+            ("fitnet s t hint=0", "17: option 'hint': must be at least 1, got 0"),
+            ("sskd s t finetune=-1", "19: option 'finetune': must be 0 or at least 1, got -1"),
+            ("train s budget=-1", "16: option 'budget': must be a positive number of GMAC below 1e9, got -1"),
+            ("train s budget=1e9", "16: option 'budget': must be a positive number of GMAC below 1e9, got 1000000000"),
             ("sskd s s", "8: student and teacher are the same model"),
             ("history \"x\"", "9: argument 'count' for 'history' expects an integer, got \"x\""),
         ]

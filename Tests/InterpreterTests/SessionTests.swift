@@ -189,7 +189,7 @@ final class SessionTests: XCTestCase {
     func testResetClearsBindingsAndOptions() {
         let (_, session, _) = run("set batch 8; n = 1; reset")
         XCTAssertNil(session.lookup("n"))
-        XCTAssertEqual(session.options.batch, 64)
+        XCTAssertEqual(session.options.value("batch")?.integer, 64)
     }
 
     func testContinuationDetection() {

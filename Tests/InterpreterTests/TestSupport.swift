@@ -60,6 +60,17 @@ enum FakeError: Error, CustomStringConvertible {
 /// engine.
 func testSession(_ sink: OutputSink = CaptureSink()) -> Session {
     let session = Session.standard(output: sink)
+    // The training session options the engine declares (with `TrainingConfig`'s defaults), declared the same way.
+    session.options.declare(
+        SessionOption(
+            "batch", .integer, default: .number(64), "mini-batch size for training and evaluation",
+            bounds: .range(1...65_536)),
+        before: "terminal")
+    session.options.declare(
+        SessionOption(
+            "lr", .number, default: .number(0.1), "default learning rate",
+            bounds: Bounds("be positive and finite") { $0 > 0 && $0.isFinite }),
+        before: "terminal")
     session.commands.register(
         CommandSpec(
             "testmodel", summary: "make a fake model",

@@ -128,7 +128,7 @@ final class ZooTests: XCTestCase {
         }
         XCTAssertThrowsError(try Zoo.make("resnet32x4", channels: 3, classes: 10_000_000)) {
             XCTAssertEqual(
-                "\($0)", "resnet32x4: 2577408160 parameters exceed the limit of 1000000000; use smaller widths or depth"
+                "\($0)", "resnet32x4: 2577408160 parameters exceed the limit of 200000000; use smaller widths or depth"
             )
         }
         XCTAssertThrowsError(try Zoo.make("mlp", channels: 1, classes: 10, widths: Array(repeating: 4, count: 1001))) {
