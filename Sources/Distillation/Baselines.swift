@@ -22,6 +22,11 @@ public enum Baselines {
         public static let hintEpochs = 1
     }
 
+    /// The KD temperatures accepted: 0.1 to 100. Hinton et al. use 1 to 20; much below 0.1 the softened
+    /// distributions are one-hot in Float32 and the soft term is 0 (nothing is learned), much above 100 they are
+    /// uniform.
+    public static let temperatureRange: ClosedRange<Double> = 0.1...100
+
     /// Trains every not-frozen parameter of `model` with cross-entropy (with label smoothing ε if set) on the
     /// labelled training images; the record (named `scratch` unless `context.runName` is set) counts its steps
     /// and validations in `compute` (`ComputeCost`).
@@ -50,8 +55,11 @@ public enum Baselines {
         data: DataSplits, config: TrainingConfig, unlabelled: Bool = false, context: RunContext
     ) throws -> RunRecord {
         let setupStart = Date()
-        guard temperature > 0 else {
-            throw DistillationError.invalidOption(name: "T", reason: "must be positive, got \(temperature)")
+        guard temperatureRange.contains(Double(temperature)) else {
+            throw DistillationError.invalidOption(
+                name: "T",
+                reason: "must be in \(temperatureRange.lowerBound)...\(temperatureRange.upperBound), got \(temperature)"
+            )
         }
         guard (0...1).contains(alpha) else {
             throw DistillationError.invalidOption(name: "alpha", reason: "must be in [0, 1], got \(alpha)")

@@ -108,7 +108,9 @@ extension Session {
 struct KDOptions {
     /// `T=`, the softmax temperature.
     static let temperature = TypedOption<Double>.number(
-        "T", default: typed(Baselines.Defaults.temperature), bounds: .positive, "KD temperature")
+        "T", default: typed(Baselines.Defaults.temperature),
+        bounds: .within(Baselines.temperatureRange),
+        "KD temperature")
     /// `alpha=`, the weight of the soft-target term.
     static let alpha = TypedOption<Double>.number(
         "alpha", default: typed(Baselines.Defaults.alpha), bounds: .unitInterval, "KD weight of the soft-target term")

@@ -89,7 +89,12 @@ public struct Bounds {
         Bounds("be at least \(lower)") { $0 >= Double(lower) && $0 <= Double(upper) }
     }
 
-    /// Finite and greater than 0 (learning rates, temperatures).
+    /// Numbers from `range.lowerBound` to `range.upperBound`, both included (temperatures).
+    public static func within(_ range: ClosedRange<Double>) -> Bounds {
+        Bounds("be in \(Value.format(range.lowerBound))...\(Value.format(range.upperBound))") { range.contains($0) }
+    }
+
+    /// Finite and greater than 0 (learning rates).
     public static let positive = Bounds("be positive") { $0 > 0 && $0.isFinite }
     /// Finite and at least 0 (weight decay, seeds).
     public static let nonNegative = Bounds("be non-negative") { $0 >= 0 && $0.isFinite }
