@@ -76,7 +76,9 @@ extension Session {
                 let object = ModelObject(model, metadata: meta)
                 object.fromFile = true
                 object.recorded = DataFacts(metadata: meta)
-                var warnings: [String] = []
+                var warnings = (object.recorded?.ignored ?? DataFacts.ignoredKeys(meta, mean: nil)).map {
+                    "warning: \(path): recorded metadata not used: \($0)"
+                }
                 do {
                     if let alignments = try AdapterCheckpoint.load(for: URL(fileURLWithPath: path), model: model) {
                         object.alignments = alignments

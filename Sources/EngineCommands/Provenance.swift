@@ -18,6 +18,8 @@ struct DataFacts: Equatable {
     /// Per-channel mean and std in `[0, 1]` pixel units, `[C]` each.
     var mean: [Double]?
     var std: [Double]?
+    /// What was wrong with recorded metadata that was present but malformed and so not used (`load` warns).
+    var ignored: [String] = []
     /// `[C, H, W]` of the images.
     var shape: [Int]?
     /// Class names in label order.
@@ -42,12 +44,34 @@ struct DataFacts: Equatable {
             mean = nil
             std = nil
         }
+        ignored = DataFacts.ignoredKeys(meta, mean: mean)
         shape = MetadataJSON.parseIntegers(meta[CheckpointKey.inputShape], limit: 3)
         if shape?.count != 3 { shape = nil }
         classNames = MetadataJSON.parseStrings(meta[CheckpointKey.classNames], limit: Limits.classes.upperBound)
         normalize = meta[CheckpointKey.normalize]
         dataset = meta[CheckpointKey.dataset]
         guard mean != nil || shape != nil || classNames != nil else { return nil }
+    }
+
+    /// What `load` says of recorded facts it could not use: the normalisation's mean and std must be JSON lists of
+    /// as many finite numbers (one per channel), the input shape a list of three sizes.
+    static func ignoredKeys(_ meta: [String: String], mean: [Double]?) -> [String] {
+        var keys: [String] = []
+        let given = { (key: String) in meta[key].map { !$0.isEmpty } ?? false }
+        if mean == nil && (given(CheckpointKey.normalizeMean) || given(CheckpointKey.normalizeStd)) {
+            let counts = [CheckpointKey.normalizeMean, CheckpointKey.normalizeStd].map { key in
+                MetadataJSON.parseNumbers(meta[key], limit: Limits.channels.upperBound).map { "\($0.count)" } ?? "no"
+            }
+            keys.append(
+                "\(CheckpointKey.normalizeMean) and \(CheckpointKey.normalizeStd) hold \(counts[0]) and \(counts[1])"
+                    + " values, not one finite number per channel in each")
+        }
+        if given(CheckpointKey.inputShape),
+            MetadataJSON.parseIntegers(meta[CheckpointKey.inputShape], limit: 3)?.count != 3
+        {
+            keys.append("\(CheckpointKey.inputShape) is not a list of three sizes")
+        }
+        return keys
     }
 
     /// The metadata keys of these facts (JSON lists as strings, as safetensors requires).

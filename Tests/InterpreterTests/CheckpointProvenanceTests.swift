@@ -146,6 +146,29 @@ final class CheckpointProvenanceTests: XCTestCase {
         XCTAssertEqual(try model(session, "c").model.stages.map(\.isFrozen), [true, true])
     }
 
+    /// A recorded normalisation whose mean and std disagree in length, or a malformed input shape, is named in a
+    /// warning instead of being dropped without a word.
+    func testMalformedRecordedNormalizationIsNamed() throws {
+        let m = try Zoo.make("cnn", channels: 1, classes: 10, widths: [4, 8], seed: 1)
+        let file = folder.appendingPathComponent("badnorm.safetensors")
+        try m.save(
+            to: file,
+            metadata: [
+                CheckpointKey.normalize: "given", CheckpointKey.normalizeMean: "[0.1, 0.2, 0.3]",
+                CheckpointKey.normalizeStd: "[0.5]", CheckpointKey.inputShape: "[1, 28]",
+            ])
+        let sink = CaptureSink()
+        let session = Session.withEngine(output: sink)
+        XCTAssertEqual(session.run("m = load \"\(file.path)\"", name: "load"), .ok, sink.text)
+        XCTAssertTrue(
+            sink.text.contains(
+                "warning: \(file.path): recorded metadata not used: normalize_mean and normalize_std hold 3 and 1"
+                    + " values, not one finite number per channel in each"), sink.text)
+        XCTAssertTrue(
+            sink.text.contains("warning: \(file.path): recorded metadata not used: input_shape is not a list of three"),
+            sink.text)
+    }
+
     func testHostileMetadataIsEscapedBeforeTheTerminal() throws {
         let m = try Zoo.make("cnn", channels: 1, classes: 10, widths: [4, 8], seed: 1)
         let file = folder.appendingPathComponent("hostile.safetensors")
