@@ -73,7 +73,7 @@ extension Session {
                     if case .object(let o) = value, let detailed = o as? DetailedObject {
                         session.print(detailed.detail(in: session))
                     } else {
-                        session.print(value.display)
+                        session.print(printableMessage(value.display, lineLimit: .max))
                     }
                 } else {
                     let candidates =
@@ -96,7 +96,9 @@ extension Session {
                 session.write(
                     table(
                         session.bindings.keys.sorted().compactMap { name in
-                            session.lookup(name).map { "\(name)\t\($0.typeName)\t\($0.display)" }
+                            session.lookup(name).map {
+                                "\(name)\t\($0.typeName)\t\(printable($0.display, limit: .max))"
+                            }
                         }))
                 return .none
             })
@@ -107,7 +109,9 @@ extension Session {
                 arguments: [ArgumentSpec("values", .any, "values to print", optional: true, variadic: true)],
                 example: "print \"accuracy\" acc * 100 \"%\"", returnsValue: false
             ) { inv, session in
-                session.print(inv.list("values").map(\.display).joined(separator: " "))
+                // Lines and tabs as written; other control characters (a script's escape sequences) escaped.
+                session.print(
+                    printableMessage(inv.list("values").map(\.display).joined(separator: " "), lineLimit: .max))
                 return .none
             })
 
@@ -117,7 +121,10 @@ extension Session {
                 arguments: [ArgumentSpec("text", .any, "the text", variadic: true)],
                 example: "note \"Stage 1 copies the teacher's first block.\"", returnsValue: false
             ) { inv, session in
-                if !session.options.quiet { session.print(inv.list("text").map(\.display).joined(separator: " ")) }
+                if !session.options.quiet {
+                    session.print(
+                        printableMessage(inv.list("text").map(\.display).joined(separator: " "), lineLimit: .max))
+                }
                 return .none
             })
 

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// One REPL command as recorded for a notebook.
 public struct NotebookCell: Equatable {
@@ -58,7 +59,7 @@ public struct NotebookWriter {
                 throw PlotError.writeFailed(path: filesDirectory.path, reason: (error as NSError).localizedDescription)
             }
         }
-        var blocks = ["# \(title)"]
+        var blocks = ["# \(printable(title))"]
         for cell in cells {
             blocks.append(fenced("[\(cell.number)] sskd> " + cell.source, info: "sskd"))
             let output = cell.output.trimmingCharacters(in: .newlines)
@@ -82,7 +83,9 @@ public struct NotebookWriter {
     /// Characters left as they are in image links; others (spaces, parentheses, brackets) are percent-encoded.
     static let linkSafe = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~/"))
 
-    /// `text` in a fenced code block whose backtick fence is longer than any backtick run inside it.
+    /// `text` in a fenced code block whose backtick fence is longer than any backtick run inside it, its control
+    /// characters escaped and its lines cut (`Storage.printableMessage`): a notebook shown with `cat` must not
+    /// carry a script's or a file's escape sequences to the terminal.
     func fenced(_ text: String, info: String) -> String {
         var longest = 0
         var run = 0
@@ -91,6 +94,6 @@ public struct NotebookWriter {
             longest = max(longest, run)
         }
         let fence = String(repeating: "`", count: max(3, longest + 1))
-        return "\(fence)\(info)\n\(text)\n\(fence)"
+        return "\(fence)\(info)\n\(printableMessage(text))\n\(fence)"
     }
 }

@@ -5,6 +5,18 @@ import XCTest
 
 /// Script semantics: stop vs keep-going, exit statuses, cells, save session, source, interrupts, pause, echo.
 final class SessionTests: XCTestCase {
+    /// Strings a script prints (its own escape sequences included) reach the terminal escaped: `print`, `note`,
+    /// an expression's echo, `show NAME` and `vars`; lines and tabs stay.
+    func testPrintedStringsHaveTheirControlCharactersEscaped() {
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        let status = session.run(
+            "x = \"a\u{1B}[31mb\tc\"\nprint x\nx\nshow x\nnote x\nvars", name: "escapes")
+        XCTAssertEqual(status, .ok, sink.text)
+        XCTAssertFalse(sink.text.unicodeScalars.contains { $0 == "\u{1B}" }, sink.text)
+        XCTAssertEqual(sink.text.components(separatedBy: "a\\u{1b}[31mb").count - 1, 5, sink.text)
+    }
+
     private func run(_ text: String, keepGoing: Bool = false) -> (CaptureSink, Session, RunStatus) {
         let sink = CaptureSink()
         let session = testSession(sink)

@@ -4,6 +4,22 @@ import XCTest
 @testable import Plotting
 
 final class NotebookWriterTests: XCTestCase {
+    /// A script's or a file's escape sequences (an OSC 52 clipboard write, a colour) reach the Markdown escaped, so
+    /// `cat notebook.md` cannot act on the terminal; lines and tabs stay.
+    func testControlCharactersAreEscapedInTheNotebook() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-nb-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let writer = NotebookWriter(path: directory.appendingPathComponent("n.md").path)
+        try writer.write(
+            cells: [NotebookCell(number: 1, source: "print x  # \u{1B}[2J", output: "a\u{1B}]52;c;aGk=\u{07}\tb\nc")],
+            title: "t\u{1B}[31m")
+        let text = try String(contentsOf: writer.url, encoding: .utf8)
+        XCTAssertFalse(text.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{07}" }, text)
+        XCTAssertTrue(text.contains("a\\u{1b}]52;c;aGk=\\u{7}\tb\nc"), text)
+        XCTAssertTrue(text.hasPrefix("# t\\u{1b}[31m"), text)
+    }
+
     func testNotebookMatchesGoldenMarkdownAndCollectsImages() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "sskd-notebook-\(UUID().uuidString)")
