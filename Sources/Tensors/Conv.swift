@@ -280,7 +280,13 @@ public func naiveConv2d(
     let plane = g.hOut * g.wOut
     var acc = [Double](repeating: 0, count: g.outputShape.reduce(1, *))
     if let bias { for o in acc.indices { acc[o] = Double(bias.data[o / plane % g.cOut]) } }
-    forEachConvTap(g) { o, xi, wi in acc[o] += Double(x.data[xi]) * Double(weight.data[wi]) }
+    x.data.withUnsafeBufferPointer { px in
+        weight.data.withUnsafeBufferPointer { pw in
+            acc.withUnsafeMutableBufferPointer { pa in
+                forEachConvTap(g) { o, xi, wi in pa[o] += Double(px[xi]) * Double(pw[wi]) }
+            }
+        }
+    }
     return Tensor(shape: g.outputShape, data: acc.map(Float.init))
 }
 

@@ -10,10 +10,18 @@ func naiveConvGradients(_ x: Tensor, _ w: Tensor, _ g: Conv2dGeometry, _ r: [Flo
     let v = try g.validated(input: x.shape, weight: w.shape, bias: nil)
     var dx = [Double](repeating: 0, count: x.count)
     var dw = [Double](repeating: 0, count: w.count)
-    forEachConvTap(v) { o, xi, wi in
-        let gy = Double(r[o])
-        dx[xi] += Double(w.data[wi]) * gy
-        dw[wi] += Double(x.data[xi]) * gy
+    x.data.withUnsafeBufferPointer { px in
+        w.data.withUnsafeBufferPointer { pw in
+            dx.withUnsafeMutableBufferPointer { pdx in
+                dw.withUnsafeMutableBufferPointer { pdw in
+                    forEachConvTap(v) { o, xi, wi in
+                        let gy = Double(r[o])
+                        pdx[xi] += Double(pw[wi]) * gy
+                        pdw[wi] += Double(px[xi]) * gy
+                    }
+                }
+            }
+        }
     }
     return (dx.map(Float.init), dw.map(Float.init))
 }
