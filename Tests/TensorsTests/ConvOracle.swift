@@ -26,8 +26,8 @@ func naiveConvGradients(_ x: Tensor, _ w: Tensor, _ g: Conv2dGeometry, _ r: [Flo
     return (dx.map(Float.init), dw.map(Float.init))
 }
 
-/// Checks `conv2d` of x and w (and bias b) under `geometry` against the oracles: its output against `naiveConv2d`, then,
-/// after the backward of L = Σ y·r for a uniform random r drawn from `rng`, x's and w's gradients against
+/// Checks `conv2d` of x and w (and bias b) under `geometry` against the oracles: its output against `naiveConv2d`,
+/// then, after the backward of L = Σ y·r for a uniform random r drawn from `rng`, x's and w's gradients against
 /// `naiveConvGradients`, each element within 1e-4·max(1, |oracle|). Returns y and r for further checks.
 @discardableResult
 func assertConvolutionMatchesOracles(

@@ -25,13 +25,19 @@ final class PyTorchFixtureTests: XCTestCase {
             "conv2d_plain", "conv2d_plain_nobias", "conv2d_stride2", "conv2d_pad2_dilation2", "conv2d_groups2",
             "conv2d_depthwise", "conv2d_1x1_stride2", "conv2d_nonsquare",
         ] {
-            let hasBias = try Fixture.load(name).tensors["b"] != nil
-            try checkForwardBackward(name, inputs: hasBias ? ["x", "w", "b"] : ["x", "w"]) { f, t in
-                let geometry = Conv2dGeometry(
-                    stride: try f.pair("stride"), padding: try f.pair("padding"),
-                    dilation: try f.pair("dilation"), groups: try f.int("groups"))
-                return try conv2d(t["x"]!, weight: t["w"]!, bias: t["b"], geometry: geometry)
-            }
+            try checkConv2d(name)
+        }
+    }
+
+    /// Checks `conv2d` on fixture `name` (geometry from its stride, padding, dilation and groups; bias when it has
+    /// one): forward and the gradients of x, w and b.
+    private func checkConv2d(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let hasBias = try Fixture.load(name).tensors["b"] != nil
+        try checkForwardBackward(name, inputs: hasBias ? ["x", "w", "b"] : ["x", "w"], file: file, line: line) { f, t in
+            let geometry = Conv2dGeometry(
+                stride: try f.pair("stride"), padding: try f.pair("padding"),
+                dilation: try f.pair("dilation"), groups: try f.int("groups"))
+            return try conv2d(t["x"]!, weight: t["w"]!, bias: t["b"], geometry: geometry)
         }
     }
 
@@ -351,13 +357,7 @@ final class PyTorchFixtureTests: XCTestCase {
     /// split work across threads.
     func testLargeShapesOnParallelPaths() throws {
         for name in ["conv2d_large", "conv2d_groups_stride2_large"] {
-            let hasBias = try Fixture.load(name).tensors["b"] != nil
-            try checkForwardBackward(name, inputs: hasBias ? ["x", "w", "b"] : ["x", "w"]) { f, t in
-                let geometry = Conv2dGeometry(
-                    stride: try f.pair("stride"), padding: try f.pair("padding"),
-                    dilation: try f.pair("dilation"), groups: try f.int("groups"))
-                return try conv2d(t["x"]!, weight: t["w"]!, bias: t["b"], geometry: geometry)
-            }
+            try checkConv2d(name)
         }
         let f = try Fixture.load("batchnorm2d_train_large")
         let runningMean = Tensor.zeros([16])
