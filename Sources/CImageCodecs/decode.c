@@ -101,8 +101,10 @@ static void install_error_manager(j_common_ptr cinfo, sskd_jpeg_error *error) {
     error->pub.output_message = jpeg_output_message;
 }
 
-/// The reason for a longjmp out of libjpeg: the scan limit's text, else libjpeg's message for the error.
-static void jpeg_failure(j_common_ptr cinfo, sskd_jpeg_error *error, char *message, size_t message_size) {
+/// The way out of a longjmp from libjpeg, for the function that called setjmp: writes the reason (the scan limit's
+/// text, else libjpeg's message for the error), destroys the (de)compressor, frees `owned` (may be NULL) and returns
+/// SSKD_IMAGE_CORRUPT.
+static int jpeg_failure(j_common_ptr cinfo, sskd_jpeg_error *error, void *owned, char *message, size_t message_size) {
     if (error->fatal_warning == 2) {
         set_message(message, message_size, "%s", error->warning);
     } else {
@@ -110,6 +112,9 @@ static void jpeg_failure(j_common_ptr cinfo, sskd_jpeg_error *error, char *messa
         (*cinfo->err->format_message)(cinfo, text);
         set_message(message, message_size, "%s", text);
     }
+    jpeg_destroy(cinfo);  // what jpeg_destroy_decompress and jpeg_destroy_compress do
+    free(owned);
+    return SSKD_IMAGE_CORRUPT;
 }
 
 // MARK: - Probe
@@ -135,11 +140,7 @@ static int probe_jpeg(const uint8_t *data, size_t size, sskd_image_info *info, c
     struct jpeg_decompress_struct cinfo;
     sskd_jpeg_error error;
     install_error_manager((j_common_ptr)&cinfo, &error);
-    if (setjmp(error.jump)) {
-        jpeg_failure((j_common_ptr)&cinfo, &error, message, message_size);
-        jpeg_destroy_decompress(&cinfo);
-        return SSKD_IMAGE_CORRUPT;
-    }
+    if (setjmp(error.jump)) return jpeg_failure((j_common_ptr)&cinfo, &error, NULL, message, message_size);
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
@@ -283,12 +284,7 @@ static int decode_jpeg(const uint8_t *data, size_t size, int channels, uint8_t *
     sskd_jpeg_error error;
     uint8_t *volatile row = NULL;   // CMYK scanline; volatile: assigned after setjmp
     install_error_manager((j_common_ptr)&cinfo, &error);
-    if (setjmp(error.jump)) {
-        jpeg_failure((j_common_ptr)&cinfo, &error, message, message_size);
-        jpeg_destroy_decompress(&cinfo);
-        free(row);
-        return SSKD_IMAGE_CORRUPT;
-    }
+    if (setjmp(error.jump)) return jpeg_failure((j_common_ptr)&cinfo, &error, row, message, message_size);
     jpeg_create_decompress(&cinfo);
     memset(&progress, 0, sizeof progress);
     progress.progress_monitor = jpeg_limit_scans;
@@ -421,12 +417,7 @@ int sskd_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int
         return SSKD_IMAGE_CORRUPT;
     }
     install_error_manager((j_common_ptr)&cinfo, &error);
-    if (setjmp(error.jump)) {
-        jpeg_failure((j_common_ptr)&cinfo, &error, message, message_size);
-        jpeg_destroy_compress(&cinfo);
-        free(buffer);
-        return SSKD_IMAGE_CORRUPT;
-    }
+    if (setjmp(error.jump)) return jpeg_failure((j_common_ptr)&cinfo, &error, buffer, message, message_size);
     jpeg_create_compress(&cinfo);
     jpeg_mem_dest(&cinfo, (unsigned char **)&buffer, &size);
     cinfo.image_width = width;
