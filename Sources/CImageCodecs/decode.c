@@ -119,14 +119,19 @@ static int jpeg_failure(j_common_ptr cinfo, sskd_jpeg_error *error, void *owned,
 
 // MARK: - Probe
 
+/// Starts libpng's simplified reader on `data` (its header read into `image`); on failure writes libpng's message and
+/// returns 0.
+static int begin_png(png_image *image, const uint8_t *data, size_t size, char *message, size_t message_size) {
+    memset(image, 0, sizeof *image);
+    image->version = PNG_IMAGE_VERSION;
+    if (png_image_begin_read_from_memory(image, data, size)) return 1;
+    set_message(message, message_size, "%s", image->message);
+    return 0;
+}
+
 static int probe_png(const uint8_t *data, size_t size, sskd_image_info *info, char *message, size_t message_size) {
     png_image image;
-    memset(&image, 0, sizeof image);
-    image.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&image, data, size)) {
-        set_message(message, message_size, "%s", image.message);
-        return SSKD_IMAGE_CORRUPT;
-    }
+    if (!begin_png(&image, data, size, message, message_size)) return SSKD_IMAGE_CORRUPT;
     info->format = SSKD_IMAGE_PNG;
     info->width = image.width;
     info->height = image.height;
@@ -232,12 +237,7 @@ static int check_idat(const uint8_t *data, size_t size, char *message, size_t me
 static int decode_png(const uint8_t *data, size_t size, int channels, uint8_t *pixels, size_t capacity,
                       uint64_t max_pixels, char *message, size_t message_size) {
     png_image image;
-    memset(&image, 0, sizeof image);
-    image.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&image, data, size)) {
-        set_message(message, message_size, "%s", image.message);
-        return SSKD_IMAGE_CORRUPT;
-    }
+    if (!begin_png(&image, data, size, message, message_size)) return SSKD_IMAGE_CORRUPT;
     int status = check_size(image.width, image.height, channels, capacity, max_pixels, message, message_size);
     if (status == SSKD_IMAGE_OK) status = check_idat(data, size, message, message_size);
     if (status == SSKD_IMAGE_OK && channels == 1 && (image.format & PNG_FORMAT_FLAG_COLOR)) {
