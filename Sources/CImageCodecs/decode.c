@@ -114,8 +114,10 @@ static void install_error_manager(j_common_ptr cinfo, sskd_jpeg_error *error) {
     error->pub.output_message = jpeg_output_message;
 }
 
-/// The reason for a longjmp out of libjpeg: the scan limit's text, else libjpeg's message for the error.
-static void jpeg_failure(j_common_ptr cinfo, sskd_jpeg_error *error, char *message, size_t message_size) {
+/// The way out of a longjmp from libjpeg, for the function that called setjmp: writes the reason (the scan limit's
+/// text, else libjpeg's message for the error), destroys the (de)compressor, frees `owned` (may be NULL) and returns
+/// SSKD_IMAGE_CORRUPT.
+static int jpeg_failure(j_common_ptr cinfo, sskd_jpeg_error *error, void *owned, char *message, size_t message_size) {
     if (error->fatal_warning == 2) {
         set_message(message, message_size, "%s", error->warning);
     } else {
@@ -123,18 +125,26 @@ static void jpeg_failure(j_common_ptr cinfo, sskd_jpeg_error *error, char *messa
         (*cinfo->err->format_message)(cinfo, text);
         set_message(message, message_size, "%s", text);
     }
+    jpeg_destroy(cinfo);  // what jpeg_destroy_decompress and jpeg_destroy_compress do
+    free(owned);
+    return SSKD_IMAGE_CORRUPT;
 }
 
 // MARK: - Probe
 
+/// Starts libpng's simplified reader on `data` (its header read into `image`); on failure writes libpng's message and
+/// returns 0.
+static int begin_png(png_image *image, const uint8_t *data, size_t size, char *message, size_t message_size) {
+    memset(image, 0, sizeof *image);
+    image->version = PNG_IMAGE_VERSION;
+    if (png_image_begin_read_from_memory(image, data, size)) return 1;
+    set_message(message, message_size, "%s", image->message);
+    return 0;
+}
+
 static int probe_png(const uint8_t *data, size_t size, sskd_image_info *info, char *message, size_t message_size) {
     png_image image;
-    memset(&image, 0, sizeof image);
-    image.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&image, data, size)) {
-        set_message(message, message_size, "%s", image.message);
-        return SSKD_IMAGE_CORRUPT;
-    }
+    if (!begin_png(&image, data, size, message, message_size)) return SSKD_IMAGE_CORRUPT;
     info->format = SSKD_IMAGE_PNG;
     info->width = image.width;
     info->height = image.height;
@@ -148,11 +158,7 @@ static int probe_jpeg(const uint8_t *data, size_t size, sskd_image_info *info, c
     struct jpeg_decompress_struct cinfo;
     sskd_jpeg_error error;
     install_error_manager((j_common_ptr)&cinfo, &error);
-    if (setjmp(error.jump)) {
-        jpeg_failure((j_common_ptr)&cinfo, &error, message, message_size);
-        jpeg_destroy_decompress(&cinfo);
-        return SSKD_IMAGE_CORRUPT;
-    }
+    if (setjmp(error.jump)) return jpeg_failure((j_common_ptr)&cinfo, &error, NULL, message, message_size);
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
@@ -244,12 +250,7 @@ static int check_idat(const uint8_t *data, size_t size, char *message, size_t me
 static int decode_png(const uint8_t *data, size_t size, int channels, uint8_t *pixels, size_t capacity,
                       uint64_t max_pixels, char *message, size_t message_size) {
     png_image image;
-    memset(&image, 0, sizeof image);
-    image.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&image, data, size)) {
-        set_message(message, message_size, "%s", image.message);
-        return SSKD_IMAGE_CORRUPT;
-    }
+    if (!begin_png(&image, data, size, message, message_size)) return SSKD_IMAGE_CORRUPT;
     int status = check_size(image.width, image.height, channels, capacity, max_pixels, message, message_size);
     if (status == SSKD_IMAGE_OK) status = check_idat(data, size, message, message_size);
     if (status == SSKD_IMAGE_OK && channels == 1 && (image.format & PNG_FORMAT_FLAG_COLOR)) {
@@ -296,12 +297,7 @@ static int decode_jpeg(const uint8_t *data, size_t size, int channels, uint8_t *
     sskd_jpeg_error error;
     uint8_t *volatile row = NULL;   // CMYK scanline; volatile: assigned after setjmp
     install_error_manager((j_common_ptr)&cinfo, &error);
-    if (setjmp(error.jump)) {
-        jpeg_failure((j_common_ptr)&cinfo, &error, message, message_size);
-        jpeg_destroy_decompress(&cinfo);
-        free(row);
-        return SSKD_IMAGE_CORRUPT;
-    }
+    if (setjmp(error.jump)) return jpeg_failure((j_common_ptr)&cinfo, &error, row, message, message_size);
     jpeg_create_decompress(&cinfo);
     memset(&progress, 0, sizeof progress);
     progress.progress_monitor = jpeg_limit_scans;
@@ -434,12 +430,7 @@ int sskd_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int
         return SSKD_IMAGE_CORRUPT;
     }
     install_error_manager((j_common_ptr)&cinfo, &error);
-    if (setjmp(error.jump)) {
-        jpeg_failure((j_common_ptr)&cinfo, &error, message, message_size);
-        jpeg_destroy_compress(&cinfo);
-        free(buffer);
-        return SSKD_IMAGE_CORRUPT;
-    }
+    if (setjmp(error.jump)) return jpeg_failure((j_common_ptr)&cinfo, &error, buffer, message, message_size);
     jpeg_create_compress(&cinfo);
     jpeg_mem_dest(&cinfo, (unsigned char **)&buffer, &size);
     cinfo.image_width = width;

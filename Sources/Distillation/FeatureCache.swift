@@ -132,3 +132,34 @@ final class FeatureCache {
         return Tensor(shape: [indices.count] + shape, data: out)
     }
 }
+
+/// The feature caches one run builds before it trains, all within one memory budget (`FeatureCache.memoryBudget` when
+/// the run starts): each cache built takes its bytes from the budget, adds the computation of the images it holds to
+/// the setup cost and its name to `cached`.
+struct FeatureCaches {
+    /// Bytes the run's next caches may still take.
+    private(set) var budget = FeatureCache.memoryBudget
+    /// The names of the caches built, in order.
+    private(set) var cached: [String] = []
+    /// The run's setup cost so far: the caches' computation (the caller may add its own).
+    var setup = ComputeCost()
+    /// Polled between batches while a cache is built.
+    let cancellation: Cancellation
+
+    /// Builds a cache of `compute` over `split` as `FeatureCache.build` does, within the budget left, counting it as
+    /// `name` and `macs` per image held; nil when none is built.
+    mutating func build(
+        _ data: DataSplits, split: DataSplits.Split, images: TrainImages = .all, maxImages: Int? = nil, name: String,
+        macs: Int, _ compute: (Tensor) throws -> Tensor
+    ) throws -> FeatureCache? {
+        guard
+            let c = try FeatureCache.build(
+                data, split: split, images: images, budget: budget, maxImages: maxImages, cancellation: cancellation,
+                compute)
+        else { return nil }
+        budget -= c.bytes
+        setup.caches += macs * c.images
+        cached.append(name)
+        return c
+    }
+}

@@ -48,35 +48,29 @@ extension SSKD {
         let steps = config.totalSteps(batchesPerEpoch: labelled.count)
         let visits = ComputeBudget.visits(
             steps: steps, images: labelled.order.count, batchSize: config.batchSize, batchesPerEpoch: labelled.count)
-        var budget = FeatureCache.memoryBudget
-        var cached: [String] = []
-        var setup = ComputeCost()
+        var caches = FeatureCaches(cancellation: context.cancellation)
         func cache(_ split: DataSplits.Split, _ images: TrainImages) throws -> FeatureCache? {
-            let c = try FeatureCache.build(
-                data, split: split, images: images, budget: budget, cancellation: context.cancellation
+            try caches.build(
+                data, split: split, images: images, name: split.rawValue, macs: costs.forward(backboneUnits)
             ) {
                 try student.forward($0, throughStage: last, training: false)
             }
-            if let c {
-                budget -= c.bytes
-                setup.caches += costs.forward(backboneUnits) * c.images
-                cached.append(split.rawValue)
-            }
-            return c
         }
         let backbone =
             FeatureCache.pays(visits: visits, images: labelled.order.count) ? try cache(.train, .labelled) : nil
         // The validation images go through the backbone once per validation: cached when there is more than one.
         let valBackbone =
             config.validations(steps: steps, batchesPerEpoch: labelled.count) > 1 ? try cache(split, .all) : nil
-        if !cached.isEmpty { hp["cached"] = "student stages 1...\(last + 1) (\(cached.joined(separator: ", ")))" }
+        if !caches.cached.isEmpty {
+            hp["cached"] = "student stages 1...\(last + 1) (\(caches.cached.joined(separator: ", ")))"
+        }
         let method = TrainingMethod(
             method: "head", name: "head", hyperParameters: hp,
             trainable: tensors(of: student, units: student.head.modules), guarded: allState(student),
             what: "the head", images: .labelled,
             stepCost: ComputeCost(
                 training: costs.trainingStep(headUnits) + (backbone == nil ? costs.forward(backboneUnits) : 0)),
-            setupCost: setup, setupStarted: setupStart,
+            setupCost: caches.setup, setupStarted: setupStart,
             step: { batch in
                 let features =
                     try backbone?.gather(batch.indices)

@@ -71,50 +71,34 @@ extension SSKD {
         let steps = config.totalSteps(batchesPerEpoch: all.count)
         let visits = ComputeBudget.visits(
             steps: steps, images: all.order.count, batchSize: config.batchSize, batchesPerEpoch: all.count)
-        var budget = FeatureCache.memoryBudget
-        var cached: [String] = []
-        var setup = ComputeCost()
-        func cache(
-            _ split: DataSplits.Split, _ what: String, macs: Int, maxImages: Int? = nil,
-            _ compute: @escaping (Tensor) throws -> Tensor
-        ) throws -> FeatureCache? {
-            guard
-                let c = try FeatureCache.build(
-                    data, split: split, images: .all, budget: budget, maxImages: maxImages,
-                    cancellation: context.cancellation, compute)
-            else { return nil }
-            budget -= c.bytes
-            setup.caches += macs * c.images
-            cached.append(what)
-            return c
-        }
+        var caches = FeatureCaches(cancellation: context.cancellation)
         let payTrain = FeatureCache.pays(visits: visits, images: all.order.count)
         let targets =
             payTrain
-            ? try cache(.train, "teacher stage \(tk + 1)", macs: tc.forward(teacherUnits)) {
+            ? try caches.build(data, split: .train, name: "teacher stage \(tk + 1)", macs: tc.forward(teacherUnits)) {
                 try alignment.teacher(try teacher.forward($0, throughStage: tk, training: false))
             } : nil
         let prefix =
             payTrain && prefixFrozen
-            ? try cache(.train, "student stages 1...\(k)", macs: sc.forward(prefixUnits)) {
+            ? try caches.build(data, split: .train, name: "student stages 1...\(k)", macs: sc.forward(prefixUnits)) {
                 try student.forward($0, throughStage: k - 1, training: false)
             } : nil
         // The validation images are measured before training and after every epoch: always worth caching.
-        let valTargets = try cache(
-            split, "\(split.rawValue) teacher stage \(tk + 1)", macs: tc.forward(teacherUnits),
-            maxImages: distanceImages
+        let valTargets = try caches.build(
+            data, split: split, maxImages: distanceImages, name: "\(split.rawValue) teacher stage \(tk + 1)",
+            macs: tc.forward(teacherUnits)
         ) {
             try alignment.teacher(try teacher.forward($0, throughStage: tk, training: false))
         }
         let valPrefix =
             prefixFrozen
-            ? try cache(
-                split, "\(split.rawValue) student stages 1...\(k)", macs: sc.forward(prefixUnits),
-                maxImages: distanceImages
+            ? try caches.build(
+                data, split: split, maxImages: distanceImages, name: "\(split.rawValue) student stages 1...\(k)",
+                macs: sc.forward(prefixUnits)
             ) {
                 try student.forward($0, throughStage: k - 1, training: false)
             } : nil
-        if !cached.isEmpty { hp["cached"] = cached.joined(separator: " + ") }
+        if !caches.cached.isEmpty { hp["cached"] = caches.cached.joined(separator: " + ") }
 
         func distance() throws -> (FeatureMetrics, Int) {
             var acc = FeatureDistance()
@@ -137,6 +121,7 @@ extension SSKD {
             return (acc.result, perImage * acc.images)
         }
         let (before, beforeMACs) = try distance()
+        var setup = caches.setup
         setup.evaluation += beforeMACs
 
         let method = TrainingMethod(

@@ -277,31 +277,47 @@ public func naiveConv2d(
     geometry: Conv2dGeometry = Conv2dGeometry()
 ) throws -> Tensor {
     let g = try geometry.validated(input: x.shape, weight: weight.shape, bias: bias?.shape)
+    let plane = g.hOut * g.wOut
+    var acc = [Double](repeating: 0, count: g.outputShape.reduce(1, *))
+    if let bias { for o in acc.indices { acc[o] = Double(bias.data[o / plane % g.cOut]) } }
+    x.data.withUnsafeBufferPointer { px in
+        weight.data.withUnsafeBufferPointer { pw in
+            acc.withUnsafeMutableBufferPointer { pa in
+                forEachConvTap(g) { o, xi, wi in pa[o] += Double(px[xi]) * Double(pw[wi]) }
+            }
+        }
+    }
+    return Tensor(shape: g.outputShape, data: acc.map(Float.init))
+}
+
+/// Calls `body(o, xi, wi)` for each tap of the direct convolution loops of the validated geometry `g`: output element
+/// by output element (`o`, the flat index into `[N, Cout, Hout, Wout]`, in order), and each one's taps in the order
+/// input channel of its group, kernel row, kernel column, with `xi` and `wi` the flat indices of the input and weight
+/// values the tap multiplies. Taps on the zero padding are skipped. The loops of the oracles `naiveConv2d` and the
+/// tests' gradient oracle.
+func forEachConvTap(_ g: Conv2dGeometry, _ body: (_ o: Int, _ xi: Int, _ wi: Int) -> Void) {
     let cinG = g.cIn / g.groups
     let coutG = g.cOut / g.groups
-    var out = [Float](repeating: 0, count: g.outputShape.reduce(1, *))
     for s in 0..<g.n {
         for co in 0..<g.cOut {
+            let grp = co / coutG
             for oh in 0..<g.hOut {
                 for ow in 0..<g.wOut {
-                    var acc = Double(bias?.data[co] ?? 0)
-                    let grp = co / coutG
+                    let o = ((s * g.cOut + co) * g.hOut + oh) * g.wOut + ow
                     for ci in 0..<cinG {
                         for i in 0..<g.kH {
                             for j in 0..<g.kW {
                                 let ih = oh * g.stride.h - g.padding.h + i * g.dilation.h
                                 let iw = ow * g.stride.w - g.padding.w + j * g.dilation.w
                                 guard ih >= 0, ih < g.h, iw >= 0, iw < g.w else { continue }
-                                acc +=
-                                    Double(x.data[((s * g.cIn + grp * cinG + ci) * g.h + ih) * g.w + iw])
-                                    * Double(weight.data[((co * cinG + ci) * g.kH + i) * g.kW + j])
+                                body(
+                                    o, ((s * g.cIn + grp * cinG + ci) * g.h + ih) * g.w + iw,
+                                    ((co * cinG + ci) * g.kH + i) * g.kW + j)
                             }
                         }
                     }
-                    out[((s * g.cOut + co) * g.hOut + oh) * g.wOut + ow] = Float(acc)
                 }
             }
         }
     }
-    return Tensor(shape: g.outputShape, data: out)
 }

@@ -249,24 +249,17 @@ func backwardFlat(
         tmps.deallocate()
         slots.partials.deallocate()
     }
-    let accumulate = earlier != nil
-    var dX = earlier ?? [Float](unsafeUninitializedCapacity: needX ? g.n * g.cIn * g.h * g.w : 0) { $1 = $0.count }
-    earlier = nil
     let hw = g.h * g.w
+    let accumulate = earlier != nil  // adding to the gradient taken from earlier
+    var dX = gradientBuffer(taking: &earlier, count: needX ? g.n * g.cIn * hw : 0)
     dX.withUnsafeMutableBufferPointer { pdx in
         wT.withUnsafeBufferPointer { pwT in
             slots.run { slot, t, n0, nb, first in
                 let dyp = dyps[t] + dyPlanes.lead
-                for s in 0..<nb {
-                    dy.pack(
-                        sample: n0 + s, channels: g.cOut, h: g.h, w: g.w, into: dyp + s * g.cOut * dyStride, dyLayout)
-                }
+                dy.pack(samples: n0..<n0 + nb, channels: g.cOut, h: g.h, w: g.w, into: dyp, dyLayout)
                 if needW {
                     let xp = xs[t]
-                    for s in 0..<nb {
-                        x.pack(
-                            sample: n0 + s, channels: g.cIn, h: g.h, w: g.w, into: xp + s * g.cIn * f.stride, f.layout)
-                    }
+                    x.pack(samples: n0..<n0 + nb, channels: g.cIn, h: g.h, w: g.w, into: xp, f.layout)
                     for grp in 0..<g.groups {  // the slot's first chunk stores its sums, the others add to them
                         sskd_conv_flat_weight_grad(
                             dyp + grp * coutG * dyStride + interior, dyStride, g.cOut * dyStride,
@@ -293,13 +286,38 @@ func backwardFlat(
     return (needX ? dX : nil, needW ? slots.sum() : nil)
 }
 
+/// The dX array a backward pass writes: the gradient `earlier` holds when it holds one (taken from it, left nil), which
+/// the pass adds to, else `count` uninitialised floats the pass stores.
+func gradientBuffer(taking earlier: inout [Float]?, count: Int) -> [Float] {
+    var taken: [Float]? = nil
+    swap(&taken, &earlier)
+    return taken ?? [Float](unsafeUninitializedCapacity: count) { $1 = $0.count }
+}
+
 /// Where a pack writes padded planes: `stride` floats from one plane to the next, rows `wp` floats apart, the data
 /// `ph` rows and `pw` columns in (borders and slack zeroed).
 struct PaddedLayout {
     let stride: Int, wp: Int, ph: Int, pw: Int
 }
 
-extension ConvolutionInput {
+/// A batch of `[channels, h, w]` samples that packs one sample at a time into padded planes.
+protocol PlanePacking {
+    /// Packs sample `s` (`channels` planes `[h, w]`) into the padded planes at `dst`.
+    func pack(sample s: Int, channels: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, _ p: PaddedLayout)
+}
+
+extension PlanePacking {
+    /// Packs `samples` one after another into the padded planes at `dst`, each `channels` planes of `p.stride` floats.
+    func pack(
+        samples: Range<Int>, channels: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, _ p: PaddedLayout
+    ) {
+        for (k, s) in samples.enumerated() {
+            pack(sample: s, channels: channels, h: h, w: w, into: dst + k * channels * p.stride, p)
+        }
+    }
+}
+
+extension ConvolutionInput: PlanePacking {
     /// Packs sample `s` (`channels` planes `[h, w]`) into the padded planes at `dst`, computing a batch norm's output
     /// as it goes when the input is one.
     func pack(sample s: Int, channels: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, _ p: PaddedLayout) {
@@ -316,7 +334,7 @@ extension ConvolutionInput {
     }
 }
 
-extension ConvolutionOutputGradient {
+extension ConvolutionOutputGradient: PlanePacking {
     /// Packs sample `s` (`channels` planes `[h, w]`) into the padded planes at `dst`, computing a batch norm's dX as it
     /// goes when the gradient is one.
     func pack(sample s: Int, channels: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, _ p: PaddedLayout) {

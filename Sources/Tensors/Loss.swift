@@ -20,7 +20,8 @@ func logSoftmaxRows(_ x: [Float], rows: Int, c: Int, scale: Float = 1) -> [Float
 }
 
 extension Tensor {
-    private var rowsAndClasses: (Int, Int) {
+    /// The rows of the last axis (the product of the others) and its size, the classes.
+    fileprivate var rowsAndClasses: (Int, Int) {
         let c = shape.last ?? 1
         return (c == 0 ? 0 : count / c, c)
     }
@@ -43,8 +44,7 @@ extension Tensor {
 
 func softmaxBackward(_ g: [Float], out: Tensor) -> [Float] {
     // dx = y ⊙ (g − Σ g·y) per row
-    let c = out.shape.last ?? 1
-    let rows = c == 0 ? 0 : out.count / c
+    let (rows, c) = out.rowsAndClasses
     var dx = [Float](repeating: 0, count: g.count)
     for r in 0..<rows {
         var dot: Float = 0
@@ -56,8 +56,7 @@ func softmaxBackward(_ g: [Float], out: Tensor) -> [Float] {
 
 func logSoftmaxBackward(_ g: [Float], out: Tensor) -> [Float] {
     // dx = g − softmax ⊙ Σ g per row
-    let c = out.shape.last ?? 1
-    let rows = c == 0 ? 0 : out.count / c
+    let (rows, c) = out.rowsAndClasses
     var dx = [Float](repeating: 0, count: g.count)
     for r in 0..<rows {
         var s: Float = 0

@@ -18,6 +18,23 @@ func sgemm(
         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
+/// `op(A) · op(B)` as a new row-major `[m, n]` array (`sgemm` with beta 0 into zeros, ldc = n), A and B whole arrays.
+func sgemmProduct(
+    transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, a: [Float], lda: Int, b: [Float], ldb: Int
+) -> [Float] {
+    var c = [Float](repeating: 0, count: m * n)
+    a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            c.withUnsafeMutableBufferPointer { pc in
+                sgemm(
+                    transA: transA, transB: transB, m: m, n: n, k: k, a: pa.baseAddress!, lda: lda,
+                    b: pb.baseAddress!, ldb: ldb, c: pc.baseAddress!, ldc: n)
+            }
+        }
+    }
+    return c
+}
+
 /// The naive reference product of row-major `a [M, K]` and `b [K, N]`, accumulated in Double.
 /// Kept as the oracle the OpenBLAS path is tested against.
 public func naiveMatmul(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) -> [Float] {
@@ -41,18 +58,10 @@ public func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     let m = a.shape[0]
     let k = a.shape[1]
     let n = b.shape[1]
-    var out = [Float](repeating: 0, count: m * n)
-    if k > 0 {
-        a.data.withUnsafeBufferPointer { pa in
-            b.data.withUnsafeBufferPointer { pb in
-                out.withUnsafeMutableBufferPointer { pc in
-                    sgemm(
-                        m: m, n: n, k: k, a: pa.baseAddress!, lda: k, b: pb.baseAddress!, ldb: n, c: pc.baseAddress!,
-                        ldc: n)
-                }
-            }
-        }
-    }
+    let out =
+        k > 0
+        ? sgemmProduct(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n)
+        : [Float](repeating: 0, count: m * n)
     return .result(shape: [m, n], data: out, op: .matmul(a, b), inputs: [a, b])
 }
 
@@ -60,32 +69,8 @@ func matmulBackward(_ a: Tensor, _ b: Tensor, grad g: [Float]) -> [[Float]?] {
     let m = a.shape[0]
     let k = a.shape[1]
     let n = b.shape[1]
-    var dA: [Float]? = nil
-    var dB: [Float]? = nil
-    g.withUnsafeBufferPointer { pg in
-        if a.requiresGrad {
-            var d = [Float](repeating: 0, count: m * k)
-            b.data.withUnsafeBufferPointer { pb in
-                d.withUnsafeMutableBufferPointer { pd in
-                    sgemm(
-                        transB: true, m: m, n: k, k: n, a: pg.baseAddress!, lda: n, b: pb.baseAddress!, ldb: n,
-                        c: pd.baseAddress!, ldc: k)
-                }
-            }
-            dA = d
-        }
-        if b.requiresGrad {
-            var d = [Float](repeating: 0, count: k * n)
-            a.data.withUnsafeBufferPointer { pa in
-                d.withUnsafeMutableBufferPointer { pd in
-                    sgemm(
-                        transA: true, m: k, n: n, k: m, a: pa.baseAddress!, lda: k, b: pg.baseAddress!, ldb: n,
-                        c: pd.baseAddress!, ldc: n)
-                }
-            }
-            dB = d
-        }
-    }
+    let dA = a.requiresGrad ? sgemmProduct(transB: true, m: m, n: k, k: n, a: g, lda: n, b: b.data, ldb: n) : nil
+    let dB = b.requiresGrad ? sgemmProduct(transA: true, m: k, n: n, k: m, a: a.data, lda: k, b: g, ldb: n) : nil
     return [dA, dB]
 }
 
@@ -133,33 +118,11 @@ func linearBackward(_ x: Tensor, weight: Tensor, hasBias: Bool, grad g: [Float])
     let n = x.shape[0]
     let i = x.shape[1]
     let o = weight.shape[0]
-    var dX: [Float]? = nil
-    var dW: [Float]? = nil
+    let dX = x.requiresGrad ? sgemmProduct(m: n, n: i, k: o, a: g, lda: o, b: weight.data, ldb: i) : nil
+    let dW = weight.requiresGrad ? sgemmProduct(transA: true, m: o, n: i, k: n, a: g, lda: o, b: x.data, ldb: i) : nil
     var dB: [Float]? = nil
-    g.withUnsafeBufferPointer { pg in
-        if x.requiresGrad {
-            var d = [Float](repeating: 0, count: n * i)
-            weight.data.withUnsafeBufferPointer { pw in
-                d.withUnsafeMutableBufferPointer { pd in
-                    sgemm(
-                        m: n, n: i, k: o, a: pg.baseAddress!, lda: o, b: pw.baseAddress!, ldb: i, c: pd.baseAddress!,
-                        ldc: i)
-                }
-            }
-            dX = d
-        }
-        if weight.requiresGrad {
-            var d = [Float](repeating: 0, count: o * i)
-            x.data.withUnsafeBufferPointer { px in
-                d.withUnsafeMutableBufferPointer { pd in
-                    sgemm(
-                        transA: true, m: o, n: i, k: n, a: pg.baseAddress!, lda: o, b: px.baseAddress!, ldb: i,
-                        c: pd.baseAddress!, ldc: i)
-                }
-            }
-            dW = d
-        }
-        if hasBias {
+    if hasBias {
+        g.withUnsafeBufferPointer { pg in
             var d = [Float](repeating: 0, count: o)
             for r in 0..<n { for c in 0..<o { d[c] += pg[r * o + c] } }
             dB = d

@@ -323,16 +323,12 @@ extension BatchNormSaved {
 public func naiveBatchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5)
     -> (y: [Float], mean: [Double], invStd: [Double])
 {
-    let n = x.shape[0]
-    let c = x.shape[1]
-    let hw = x.shape[2...].reduce(1, *)
-    let m = Double(n * hw)
+    let (m, channels) = channelIndices(x)
     let xs = x.data
     var y = [Float](repeating: 0, count: xs.count)
-    var mean = [Double](repeating: 0, count: c)
+    var mean = [Double](repeating: 0, count: channels.count)
     var invStd = mean
-    for ch in 0..<c {
-        let idx = channelIndices(ch, n: n, c: c, hw: hw)
+    for (ch, idx) in channels.enumerated() {
         var sum = 0.0
         var squares = 0.0
         for i in idx { sum += Double(xs[i]) }
@@ -352,16 +348,12 @@ public func naiveBatchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Flo
 public func naiveBatchNormBackward(_ dy: [Float], x: Tensor, weight: Tensor?, mean: [Double], invStd: [Double])
     -> (dInput: [Float], dWeight: [Float], dBias: [Float])
 {
-    let n = x.shape[0]
-    let c = x.shape[1]
-    let hw = x.shape[2...].reduce(1, *)
-    let m = Double(n * hw)
+    let (m, channels) = channelIndices(x)
     let xs = x.data
     var dInput = [Float](repeating: 0, count: xs.count)
-    var dWeight = [Float](repeating: 0, count: c)
+    var dWeight = [Float](repeating: 0, count: channels.count)
     var dBias = dWeight
-    for ch in 0..<c {
-        let idx = channelIndices(ch, n: n, c: c, hw: hw)
+    for (ch, idx) in channels.enumerated() {
         let xHat = idx.map { (Double(xs[$0]) - mean[ch]) * invStd[ch] }
         let g = idx.map { Double(dy[$0]) }
         var sumDy = 0.0
@@ -378,9 +370,13 @@ public func naiveBatchNormBackward(_ dy: [Float], x: Tensor, weight: Tensor?, me
     return (dInput, dWeight, dBias)
 }
 
-/// The indices of channel `ch`'s N·H·W values in an `[N, C, H·W]` array, sample by sample.
-private func channelIndices(_ ch: Int, n: Int, c: Int, hw: Int) -> [Int] {
-    var idx: [Int] = []
-    for s in 0..<n { idx += Array(((s * c + ch) * hw)..<((s * c + ch + 1) * hw)) }
-    return idx
+/// Per channel of x `[N, C, …]`, the indices of its M = N·H·W values, sample by sample; and M as a Double.
+private func channelIndices(_ x: Tensor) -> (m: Double, channels: [[Int]]) {
+    let (n, c, hw) = (x.shape[0], x.shape[1], x.shape[2...].reduce(1, *))
+    let channels = (0..<c).map { ch in
+        var idx: [Int] = []
+        for s in 0..<n { idx += Array(((s * c + ch) * hw)..<((s * c + ch + 1) * hw)) }
+        return idx
+    }
+    return (Double(n * hw), channels)
 }

@@ -187,19 +187,14 @@ func backwardPhases(
     for q in 1..<4 { phaseBase[q] = phaseBase[q - 1] + g.cOut * g.cIn * f.taps[q - 1].count }
     let dyStride = dyPlanes.stride  // dY's padded planes as in backwardFlat
     let hw = g.h * g.w
-    let accumulate = earlier != nil
-    var dX = earlier ?? [Float](unsafeUninitializedCapacity: needX ? g.n * g.cIn * hw : 0) { $1 = $0.count }
-    earlier = nil
+    let accumulate = earlier != nil  // adding to the gradient taken from earlier
+    var dX = gradientBuffer(taking: &earlier, count: needX ? g.n * g.cIn * hw : 0)
     let dense = ConvolutionInput.dense(dy)
     dX.withUnsafeMutableBufferPointer { pdx in
         x.withUnsafeBufferPointer { px in
             slots.run { slot, t, n0, nb, first in
                 let dyp = dyps[t] + dyPlanes.lead
-                for s in 0..<nb {
-                    dense.pack(
-                        sample: n0 + s, channels: g.cOut, h: g.hOut, w: g.wOut, into: dyp + s * g.cOut * dyStride,
-                        dyLayout)
-                }
+                dense.pack(samples: n0..<n0 + nb, channels: g.cOut, h: g.hOut, w: g.wOut, into: dyp, dyLayout)
                 if needW {
                     let xp = xs[t]
                     for s in 0..<nb {

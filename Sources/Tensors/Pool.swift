@@ -165,15 +165,12 @@ extension Tensor {
         }
         let (planes, h, w) = (shape[0] * shape[1], shape[2], shape[3])
         var out = [Float](repeating: 0, count: planes * outH * outW)
+        let cells = adaptiveCells(outH, outW, h: h, w: w)
         for p in 0..<planes {
-            for oh in 0..<outH {
-                let (h0, h1) = adaptiveRange(oh, outH, h)
-                for ow in 0..<outW {
-                    let (w0, w1) = adaptiveRange(ow, outW, w)
-                    var acc: Float = 0
-                    for ih in h0..<h1 { for iw in w0..<w1 { acc += data[(p * h + ih) * w + iw] } }
-                    out[(p * outH + oh) * outW + ow] = acc / Float(Swift.max(1, (h1 - h0) * (w1 - w0)))
-                }
+            for (o, cell) in cells.enumerated() {
+                var acc: Float = 0
+                for ih in cell.h0..<cell.h1 { for iw in cell.w0..<cell.w1 { acc += data[(p * h + ih) * w + iw] } }
+                out[p * cells.count + o] = acc / cell.area
             }
         }
         return .result(
@@ -187,9 +184,30 @@ extension Tensor {
     }
 }
 
-/// Input range of adaptive output cell `i` of `n` over an axis of size `size` (PyTorch's start/end index).
-@inline(__always) func adaptiveRange(_ i: Int, _ n: Int, _ size: Int) -> (Int, Int) {
-    (i * size / n, ((i + 1) * size + n - 1) / n)
+/// The input window of one adaptive pooling output cell: rows `h0..<h1`, columns `w0..<w1`, and the divisor
+/// max(1, its area) the average takes.
+struct AdaptiveCell {
+    let h0: Int
+    let h1: Int
+    let w0: Int
+    let w1: Int
+    let area: Float
+}
+
+/// The windows of the `outH x outW` adaptive output cells over an `h x w` plane, row by row: output cell i of n over an
+/// axis of size `size` reads input i·size/n ..< ceil((i+1)·size/n) (PyTorch's start/end index).
+func adaptiveCells(_ outH: Int, _ outW: Int, h: Int, w: Int) -> [AdaptiveCell] {
+    func range(_ i: Int, _ n: Int, _ size: Int) -> (Int, Int) { (i * size / n, ((i + 1) * size + n - 1) / n) }
+    var cells: [AdaptiveCell] = []
+    cells.reserveCapacity(outH * outW)
+    for oh in 0..<outH {
+        let (h0, h1) = range(oh, outH, h)
+        for ow in 0..<outW {
+            let (w0, w1) = range(ow, outW, w)
+            cells.append(AdaptiveCell(h0: h0, h1: h1, w0: w0, w1: w1, area: Float(Swift.max(1, (h1 - h0) * (w1 - w0)))))
+        }
+    }
+    return cells
 }
 
 func maxPool2dBackward(_ g: [Float], input: [Int], argmax: [Int32]) -> [Float] {
@@ -229,16 +247,13 @@ func avgPool2dBackward(_ dy: [Float], input: [Int], geometry g: Pool2dGeometry) 
 }
 
 func adaptiveAvgPool2dBackward(_ dy: [Float], input: [Int], output: [Int]) -> [Float] {
-    let (planes, h, w, outH, outW) = (input[0] * input[1], input[2], input[3], output[2], output[3])
+    let (planes, h, w) = (input[0] * input[1], input[2], input[3])
+    let cells = adaptiveCells(output[2], output[3], h: h, w: w)
     var dx = [Float](repeating: 0, count: planes * h * w)
     for p in 0..<planes {
-        for oh in 0..<outH {
-            let (h0, h1) = adaptiveRange(oh, outH, h)
-            for ow in 0..<outW {
-                let (w0, w1) = adaptiveRange(ow, outW, w)
-                let v = dy[(p * outH + oh) * outW + ow] / Float(Swift.max(1, (h1 - h0) * (w1 - w0)))
-                for ih in h0..<h1 { for iw in w0..<w1 { dx[(p * h + ih) * w + iw] += v } }
-            }
+        for (o, cell) in cells.enumerated() {
+            let v = dy[p * cells.count + o] / cell.area
+            for ih in cell.h0..<cell.h1 { for iw in cell.w0..<cell.w1 { dx[(p * h + ih) * w + iw] += v } }
         }
     }
     return dx

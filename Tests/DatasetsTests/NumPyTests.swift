@@ -73,21 +73,15 @@ final class NumPyTests: XCTestCase {
         assertDatasetError(try DatasetLoader.npy(images: fortranPath, labels: labels)) {
             $0 == .badNpyHeader(path: fortranPath, reason: "fortran_order arrays are not supported")
         }
-        let complex = try f.write(
-            "c.npy", Fixtures.npy(descr: "<c8", shape: [1, 2, 2], [UInt8](repeating: 0, count: 32)))
-        assertDatasetError(try DatasetLoader.npy(images: complex, labels: labels)) {
-            $0
-                == .badNpyHeader(
-                    path: complex,
-                    reason: "unsupported dtype '<c8' (need uint8, float32, float64 or little-endian integers)")
-        }
-        let bigEndian = try f.write(
-            "g.npy", Fixtures.npy(descr: ">f8", shape: [1, 2, 2], [UInt8](repeating: 0, count: 32)))
-        assertDatasetError(try DatasetLoader.npy(images: bigEndian, labels: labels)) {
-            $0
-                == .badNpyHeader(
-                    path: bigEndian,
-                    reason: "unsupported dtype '>f8' (need uint8, float32, float64 or little-endian integers)")
+        for (name, descr) in [("c.npy", "<c8"), ("g.npy", ">f8")] {  // complex; big-endian
+            let path = try f.write(
+                name, Fixtures.npy(descr: descr, shape: [1, 2, 2], [UInt8](repeating: 0, count: 32)))
+            assertDatasetError(try DatasetLoader.npy(images: path, labels: labels)) {
+                $0
+                    == .badNpyHeader(
+                        path: path,
+                        reason: "unsupported dtype '\(descr)' (need uint8, float32, float64 or little-endian integers)")
+            }
         }
         let shortBytes = Fixtures.npy(descr: "|u1", shape: [1, 28, 28], [1, 2, 3])
         let short = try f.write("d.npy", shortBytes)

@@ -16,10 +16,6 @@ final class ComputeTests: XCTestCase {
             DataConfig(validation: validation, limit: 400, labels: labels, seed: 3, augmentation: Augmentation.none))
     }
 
-    func cnn(_ widths: [Int], seed: UInt64) throws -> Model {
-        try Zoo.make("cnn", channels: 1, classes: 10, widths: widths, seed: seed)
-    }
-
     /// Forward MACs per image of each unit, from each unit's own `profile` (independent of `CostProfile`).
     func unitMACs(_ model: Model) throws -> [Int] {
         var shape = [1, 1, 28, 28]
@@ -117,11 +113,12 @@ final class ComputeTests: XCTestCase {
         config.learningRate = 0.05
         config.batchSize = 50
         config.epochs = 2
-        let r = try Baselines.kd(
-            student: student, teacher: teacher, data: d, config: config,
-            context: TestObserver().context(
-                command: "kd",
-                modelName: "s"))
+        func kd() throws -> RunRecord {
+            try Baselines.kd(
+                student: student, teacher: teacher, data: d, config: config,
+                context: TestObserver().context(command: "kd", modelName: "s"))
+        }
+        let r = try kd()
         XCTAssertEqual(r.hyperParameters["cached"], "teacher logits")
         XCTAssertEqual(r.compute.caches, 400 * (try unitMACs(teacher).reduce(0, +)))
         XCTAssertEqual(r.compute.teacher, 0)
@@ -130,11 +127,7 @@ final class ComputeTests: XCTestCase {
             r.compute.total)
         // One epoch visits each image once: recomputing costs no more than caching, so nothing is cached.
         config.epochs = 1
-        let once = try Baselines.kd(
-            student: student, teacher: teacher, data: d, config: config,
-            context: TestObserver().context(
-                command: "kd",
-                modelName: "s"))
+        let once = try kd()
         XCTAssertNil(once.hyperParameters["cached"])
         XCTAssertEqual(once.compute.teacher, 400 * (try unitMACs(teacher).reduce(0, +)))
     }

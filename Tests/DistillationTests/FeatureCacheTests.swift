@@ -16,8 +16,8 @@ final class FeatureCacheTests: XCTestCase {
 
     func pair() throws -> (Model, Model) {
         (
-            try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 1),
-            try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 2)
+            try cnn([8, 16], seed: 1),
+            try cnn([8, 16], seed: 2)
         )
     }
 

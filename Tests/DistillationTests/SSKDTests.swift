@@ -25,6 +25,11 @@ final class TestObserver: TrainingObserver {
     }
 }
 
+/// A small CNN (`Zoo`'s "cnn") for Fashion-MNIST: one input channel, ten classes, stages of `widths` channels.
+func cnn(_ widths: [Int], seed: UInt64) throws -> Model {
+    try Zoo.make("cnn", channels: 1, classes: 10, widths: widths, seed: seed)
+}
+
 /// SSKD and the baselines on a small real Fashion-MNIST slice (the Debian package is installed by scripts/setup).
 final class SSKDTests: XCTestCase {
     static let root = DatasetLoader.defaultFashionMNISTRoot
@@ -50,8 +55,8 @@ final class SSKDTests: XCTestCase {
 
     func testOneMimicStepLowersTheLossOnItsBatch() throws {
         let data = try fashion(limit: 100)
-        let teacher = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 1)
-        let student = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 2)
+        let teacher = try cnn([8, 16], seed: 1)
+        let student = try cnn([8, 16], seed: 2)
         var config = TrainingConfig()
         config.batchSize = 100
         config.learningRate = 0.1
@@ -72,8 +77,8 @@ final class SSKDTests: XCTestCase {
 
     func testTeacherAndFrozenStagesStayBitIdentical() throws {
         let data = try fashion(limit: 200)
-        let teacher = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 1)
-        let student = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 2)
+        let teacher = try cnn([8, 16], seed: 1)
+        let student = try cnn([8, 16], seed: 2)
         try student.freeze(.stage(0))
         let teacherBefore = snapshot(teacher.stateDict())
         let frozenBefore = snapshot(student.stateDict().filter { $0.0.hasPrefix("layer1.") })
@@ -94,7 +99,7 @@ final class SSKDTests: XCTestCase {
 
     func testRecipeOnRealDataBeatsChanceByAWideMargin() throws {
         let data = try fashion(limit: 2000)
-        let teacher = try Zoo.make("cnn", channels: 1, classes: 10, widths: [16, 32], seed: 1)
+        let teacher = try cnn([16, 32], seed: 1)
         var config = TrainingConfig()
         config.epochs = 3
         config.batchSize = 64
@@ -104,7 +109,7 @@ final class SSKDTests: XCTestCase {
             teacher, data: data, config: config,
             context: observer.context(command: "train teacher", modelName: "teacher"))
         XCTAssertGreaterThan(try XCTUnwrap(scratch.lastTop1), 60)
-        let student = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 2)
+        let student = try cnn([8, 16], seed: 2)
         var stageConfig = config
         stageConfig.epochs = 2
         let (records, alignments) = try SSKD.recipe(
@@ -134,8 +139,8 @@ final class SSKDTests: XCTestCase {
 
     func testChannelMismatchGetsAnAdapterAndSpatialMismatchIsAnError() throws {
         let data = try fashion(limit: 100)
-        let teacher = try Zoo.make("cnn", channels: 1, classes: 10, widths: [16, 32], seed: 1)
-        let student = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8, 16], seed: 2)
+        let teacher = try cnn([16, 32], seed: 1)
+        let student = try cnn([8, 16], seed: 2)
         var config = TrainingConfig()
         config.learningRate = 0.05
         config.batchSize = 100
@@ -164,7 +169,7 @@ final class SSKDTests: XCTestCase {
 
     func testDivergenceRestoresTheLastGoodWeights() throws {
         let data = try fashion(limit: 200)
-        let model = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8], seed: 3)
+        let model = try cnn([8], seed: 3)
         let before = snapshot(model.stateDict())
         var config = TrainingConfig()
         config.batchSize = 20
@@ -182,7 +187,7 @@ final class SSKDTests: XCTestCase {
 
     func testInterruptStopsAfterTheCurrentBatch() throws {
         let data = try fashion(limit: 200)
-        let model = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8], seed: 3)
+        let model = try cnn([8], seed: 3)
         let observer = TestObserver()
         observer.stopAfter = 2
         var config = TrainingConfig()
@@ -198,7 +203,7 @@ final class SSKDTests: XCTestCase {
 
     func testInterruptDuringValidationKeepsTheRunAsInterrupted() throws {
         let data = try fashion(limit: 200)
-        let model = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8], seed: 3)
+        let model = try cnn([8], seed: 3)
         var config = TrainingConfig()
         config.learningRate = 0.05
         config.batchSize = 20
@@ -247,7 +252,7 @@ final class SSKDTests: XCTestCase {
 
     func testNothingToTrainIsAClearError() throws {
         let data = try fashion(limit: 100)
-        let model = try Zoo.make("cnn", channels: 1, classes: 10, widths: [8], seed: 3)
+        let model = try cnn([8], seed: 3)
         try model.freeze(.all)
         XCTAssertThrowsError(
             try Baselines.scratch(

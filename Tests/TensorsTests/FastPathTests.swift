@@ -4,16 +4,6 @@ import XCTest
 
 /// The vectorised and shifted-plane fast paths (docs/performance.md) against plain Double loops.
 final class FastPathTests: XCTestCase {
-    /// Asserts `a` and `b` are bit for bit equal, naming the first differing element rather than printing both arrays.
-    func assertSameBits(
-        _ a: [Float], _ b: [Float], _ context: String, file: StaticString = #filePath, line: UInt = #line
-    ) {
-        XCTAssertEqual(a.count, b.count, "\(context): counts", file: file, line: line)
-        let i = zip(a, b).enumerated().first { $0.element.0.bitPattern != $0.element.1.bitPattern }?.offset
-        XCTAssertNil(
-            i, "\(context)[\(i ?? 0)]: \(i.map { a[$0] } ?? 0) vs \(i.map { b[$0] } ?? 0)", file: file, line: line)
-    }
-
     func testShiftedPlaneConvolutionMatchesDirectLoopsForwardAndBackward() throws {
         var rng = SeededRandom(seed: 11)
         // Stride-1 "same" convolutions (the shifted-plane path) down to planes smaller than the kernel,
@@ -51,21 +41,7 @@ final class FastPathTests: XCTestCase {
             for (xs, ws, g) in cases {
                 let x = Tensor.uniform(xs, low: -1, high: 1, rng: &rng, requiresGrad: true)
                 let w = Tensor.uniform(ws, low: -1, high: 1, rng: &rng, requiresGrad: true)
-                let y = try conv2d(x, weight: w, geometry: g)
-                let slow = try naiveConv2d(x, weight: w, geometry: g)
-                XCTAssertEqual(y.shape, slow.shape)
-                for (p, q) in zip(y.data, slow.data) {
-                    XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "\(xs) \(ws)")
-                }
-                let r = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng)
-                try (y * r).sum().backward()
-                let (dx, dw) = try naiveConvGradients(x, w, g, r.data)
-                for (p, q) in zip(x.grad!.data, dx) {
-                    XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dx \(xs) \(ws)")
-                }
-                for (p, q) in zip(w.grad!.data, dw) {
-                    XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dw \(xs) \(ws)")
-                }
+                try assertConvolutionMatchesOracles(x, w, g, rng: &rng, "\(xs) \(ws)")
             }
         }
     }
@@ -334,21 +310,7 @@ final class FastPathTests: XCTestCase {
             let x = Tensor.uniform(xs, low: -1, high: 1, rng: &rng, requiresGrad: true)
             let w = Tensor.uniform(ws, low: -1, high: 1, rng: &rng, requiresGrad: true)
             let b = Tensor.uniform([ws[0]], low: -1, high: 1, rng: &rng, requiresGrad: true)
-            let y = try conv2d(x, weight: w, bias: b, geometry: geometry)
-            let slow = try naiveConv2d(x, weight: w, bias: b, geometry: geometry)
-            XCTAssertEqual(y.shape, slow.shape)
-            for (p, q) in zip(y.data, slow.data) {
-                XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "\(xs) \(ws)")
-            }
-            let r = Tensor.uniform(y.shape, low: -1, high: 1, rng: &rng)
-            try (y * r).sum().backward()
-            let (dx, dw) = try naiveConvGradients(x, w, g, r.data)
-            for (p, q) in zip(x.grad!.data, dx) {
-                XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dx \(xs) \(ws)")
-            }
-            for (p, q) in zip(w.grad!.data, dw) {
-                XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(q)), "dw \(xs) \(ws)")
-            }
+            let (y, r) = try assertConvolutionMatchesOracles(x, w, bias: b, geometry, rng: &rng, "\(xs) \(ws)")
             let hw = y.shape[2] * y.shape[3]
             for co in 0..<ws[0] {
                 var db = 0.0

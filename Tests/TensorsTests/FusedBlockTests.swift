@@ -141,13 +141,4 @@ final class FusedBlockTests: XCTestCase {
     func geometry(_ stride: Int, _ pad: Int) -> Conv2dGeometry {
         Conv2dGeometry(stride: (stride, stride), padding: (pad, pad))
     }
-
-    func assertSameBits(
-        _ a: [Float], _ b: [Float], _ context: String, file: StaticString = #filePath, line: UInt = #line
-    ) {
-        XCTAssertEqual(a.count, b.count, "\(context): counts", file: file, line: line)
-        let i = zip(a, b).enumerated().first { $0.element.0.bitPattern != $0.element.1.bitPattern }?.offset
-        XCTAssertNil(
-            i, "\(context)[\(i ?? 0)]: \(i.map { a[$0] } ?? 0) vs \(i.map { b[$0] } ?? 0)", file: file, line: line)
-    }
 }

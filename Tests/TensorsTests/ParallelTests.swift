@@ -35,26 +35,23 @@ final class ParallelTests: XCTestCase {
         Parallel.threads = 6
         Parallel.run(64) { _ in usleep(200) }  // start 5 workers
         Parallel.threads = 2
-        for _ in 0..<20 {
-            var ids = [pthread_t](repeating: 0, count: 64)
-            ids.withUnsafeMutableBufferPointer { ids in
-                Parallel.run(64) { i in
-                    ids[i] = pthread_self()
-                    usleep(50)
-                }
-            }
-            XCTAssertLessThanOrEqual(Set(ids).count, 2)
-        }
+        for _ in 0..<20 { XCTAssertLessThanOrEqual(osThreadsRunning64Items(sleeping: 50).count, 2) }
         Parallel.threads = 4  // raised again: parked workers take part again
+        let used = osThreadsRunning64Items(sleeping: 300)
+        XCTAssertGreaterThan(used.count, 1)
+        XCTAssertLessThanOrEqual(used.count, 4)
+    }
+
+    /// The OS threads that ran a `Parallel.run` job of 64 items, each sleeping `microseconds`.
+    private func osThreadsRunning64Items(sleeping microseconds: useconds_t) -> Set<pthread_t> {
         var ids = [pthread_t](repeating: 0, count: 64)
         ids.withUnsafeMutableBufferPointer { ids in
             Parallel.run(64) { i in
                 ids[i] = pthread_self()
-                usleep(300)
+                usleep(microseconds)
             }
         }
-        XCTAssertGreaterThan(Set(ids).count, 1)
-        XCTAssertLessThanOrEqual(Set(ids).count, 4)
+        return Set(ids)
     }
 
     /// `run(_:threads:_:)` numbers the threads 0..<threads, the caller being 0, and one number is never used by

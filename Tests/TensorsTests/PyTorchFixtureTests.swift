@@ -25,64 +25,61 @@ final class PyTorchFixtureTests: XCTestCase {
             "conv2d_plain", "conv2d_plain_nobias", "conv2d_stride2", "conv2d_pad2_dilation2", "conv2d_groups2",
             "conv2d_depthwise", "conv2d_1x1_stride2", "conv2d_nonsquare",
         ] {
-            let hasBias = try Fixture.load(name).tensors["b"] != nil
-            try checkForwardBackward(name, inputs: hasBias ? ["x", "w", "b"] : ["x", "w"]) { f, t in
-                let geometry = Conv2dGeometry(
-                    stride: try f.pair("stride"), padding: try f.pair("padding"),
-                    dilation: try f.pair("dilation"), groups: try f.int("groups"))
-                return try conv2d(t["x"]!, weight: t["w"]!, bias: t["b"], geometry: geometry)
-            }
+            try checkConv2d(name)
+        }
+    }
+
+    /// Checks `conv2d` on fixture `name` (geometry from its stride, padding, dilation and groups; bias when it has
+    /// one): forward and the gradients of x, w and b.
+    private func checkConv2d(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let hasBias = try Fixture.load(name).tensors["b"] != nil
+        try checkForwardBackward(name, inputs: hasBias ? ["x", "w", "b"] : ["x", "w"], file: file, line: line) { f, t in
+            let geometry = Conv2dGeometry(
+                stride: try f.pair("stride"), padding: try f.pair("padding"),
+                dilation: try f.pair("dilation"), groups: try f.int("groups"))
+            return try conv2d(t["x"]!, weight: t["w"]!, bias: t["b"], geometry: geometry)
         }
     }
 
     // MARK: - Batch normalisation
 
     func testBatchNormTrainUpdatesRunningStats() throws {
-        for name in ["batchnorm2d_train", "batchnorm1d_train"] {
-            let f = try Fixture.load(name)
-            let c = try f.values("x").shape[1]
-            // PyTorch's initial running statistics: mean 0, variance 1.
-            let runningMean = Tensor.zeros([c])
-            let runningVar = Tensor.ones([c])
-            try checkForwardBackward(name, inputs: ["x", "w", "b"]) { _, t in
-                try batchNorm(
-                    t["x"]!, weight: t["w"], bias: t["b"], runningMean: runningMean, runningVar: runningVar,
-                    training: true, momentum: 0.1)
-            }
-            assertClose(runningMean, try f.values("running_mean_after"), "\(name) running_mean")
-            assertClose(runningVar, try f.values("running_var_after"), "\(name) running_var (unbiased)")
-        }
+        for name in ["batchnorm2d_train", "batchnorm1d_train"] { try checkBatchNorm(name, training: true) }
     }
 
     func testBatchNorm1dOverLengthAndWithoutAffine() throws {
         for (name, affine) in [("batchnorm1d_3d_train", true), ("batchnorm2d_train_noaffine", false)] {
-            let f = try Fixture.load(name)
-            let c = try f.values("x").shape[1]
-            let runningMean = Tensor.zeros([c])
-            let runningVar = Tensor.ones([c])
-            try checkForwardBackward(name, inputs: affine ? ["x", "w", "b"] : ["x"]) { _, t in
-                try batchNorm(
-                    t["x"]!, weight: t["w"], bias: t["b"], runningMean: runningMean, runningVar: runningVar,
-                    training: true)
-            }
-            assertClose(runningMean, try f.values("running_mean_after"), "\(name) running_mean")
-            assertClose(runningVar, try f.values("running_var_after"), "\(name) running_var (unbiased)")
+            try checkBatchNorm(name, inputs: affine ? ["x", "w", "b"] : ["x"], training: true)
         }
     }
 
     func testBatchNormEval() throws {
-        for name in ["batchnorm2d_eval", "batchnorm1d_eval"] {
-            let f = try Fixture.load(name)
-            let runningMean = try f.tensor("running_mean")
-            let runningVar = try f.tensor("running_var")
-            try checkForwardBackward(name, inputs: ["x", "w", "b"]) { _, t in
-                try batchNorm(
-                    t["x"]!, weight: t["w"], bias: t["b"], runningMean: runningMean, runningVar: runningVar,
-                    training: false)
-            }
-            assertClose(runningMean, try f.values("running_mean"), "\(name) running_mean must not change in eval")
-            assertClose(runningVar, try f.values("running_var"), "\(name) running_var must not change in eval")
+        for name in ["batchnorm2d_eval", "batchnorm1d_eval"] { try checkBatchNorm(name, training: false) }
+    }
+
+    /// Checks `batchNorm` (momentum 0.1) on fixture `name`: forward and the gradients of `inputs`, then the running
+    /// statistics. Training starts from PyTorch's initial ones (mean 0, variance 1) and must leave the fixture's
+    /// `running_mean_after` and `running_var_after` (unbiased variance); eval uses the fixture's `running_mean` and
+    /// `running_var` and must not change them.
+    private func checkBatchNorm(
+        _ name: String, inputs: [String] = ["x", "w", "b"], training: Bool, file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
+        let f = try Fixture.load(name)
+        let c = try f.values("x").shape[1]
+        let runningMean = training ? Tensor.zeros([c]) : try f.tensor("running_mean")
+        let runningVar = training ? Tensor.ones([c]) : try f.tensor("running_var")
+        try checkForwardBackward(name, inputs: inputs, file: file, line: line) { _, t in
+            try batchNorm(
+                t["x"]!, weight: t["w"], bias: t["b"], runningMean: runningMean, runningVar: runningVar,
+                training: training, momentum: 0.1)
         }
+        let (after, meanLabel, varLabel) =
+            training
+            ? ("_after", "running_mean", "running_var (unbiased)")
+            : ("", "running_mean must not change in eval", "running_var must not change in eval")
+        assertClose(runningMean, try f.values("running_mean" + after), "\(name) \(meanLabel)", file: file, line: line)
+        assertClose(runningVar, try f.values("running_var" + after), "\(name) \(varLabel)", file: file, line: line)
     }
 
     // MARK: - Pooling
@@ -360,13 +357,7 @@ final class PyTorchFixtureTests: XCTestCase {
     /// split work across threads.
     func testLargeShapesOnParallelPaths() throws {
         for name in ["conv2d_large", "conv2d_groups_stride2_large"] {
-            let hasBias = try Fixture.load(name).tensors["b"] != nil
-            try checkForwardBackward(name, inputs: hasBias ? ["x", "w", "b"] : ["x", "w"]) { f, t in
-                let geometry = Conv2dGeometry(
-                    stride: try f.pair("stride"), padding: try f.pair("padding"),
-                    dilation: try f.pair("dilation"), groups: try f.int("groups"))
-                return try conv2d(t["x"]!, weight: t["w"]!, bias: t["b"], geometry: geometry)
-            }
+            try checkConv2d(name)
         }
         let f = try Fixture.load("batchnorm2d_train_large")
         let runningMean = Tensor.zeros([16])
