@@ -67,6 +67,8 @@ extension DatasetLoader {
         let height: Int
         let gray: Bool
         let alpha: Bool
+        /// The file's size in bytes.
+        let fileBytes: Int
     }
 
     /// Lists and probes the image files of class folders, counting what it skips.
@@ -97,7 +99,8 @@ extension DatasetLoader {
                     files.append(
                         ImageFile(
                             path: path, label: label, format: Int(info.format), width: Int(info.width),
-                            height: Int(info.height), gray: info.gray != 0, alpha: info.alpha != 0))
+                            height: Int(info.height), gray: info.gray != 0, alpha: info.alpha != 0,
+                            fileBytes: bytes.count))
                 }
             }
             return files

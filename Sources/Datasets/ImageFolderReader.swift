@@ -174,6 +174,17 @@ extension DatasetLoader {
             { heldOut[i] = true }
         }
         let allFiles = trainFiles + testFiles
+        // Decoding may expand the files as inflating does (a PNG of zeros by 1000:1): the images at their own sizes
+        // may hold at most `InflationLimit` times the bytes of their files.
+        let decoded = allFiles.reduce(0) { $0 + $1.width * $1.height * ($1.gray ? 1 : 3) }
+        let stored = allFiles.reduce(0) { $0 + $1.fileBytes }
+        guard InflationLimit.allows(decoded, from: stored) else {
+            throw DatasetError.badImageFolder(
+                path: root,
+                reason:
+                    "its \(allFiles.count) image files of \(stored) bytes decode to \(decoded) bytes of pixels,"
+                    + " more than \(InflationLimit.ratio):1 (real images compress far less)")
+        }
         let channels = allFiles.allSatisfy(\.gray) ? 1 : 3
         let size = try commonSize(allFiles, options.size, root: root)
         let imageBytes = channels * size.height * size.width

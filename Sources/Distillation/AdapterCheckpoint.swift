@@ -39,7 +39,10 @@ public enum AdapterCheckpoint {
         let target = url(for: main)
         let kept = alignments.filter { $0.value.adapter != nil || $0.value.poolTo != nil }.sorted { $0.key < $1.key }
         guard !kept.isEmpty else {
-            if FileManager.default.fileExists(atPath: target.path) {
+            // Only a regular file sskd could have written is removed; a folder, a link, a FIFO or a read-only file
+            // of that name is left as it is (it cannot be a sidecar sskd would read back).
+            var info = stat()
+            if lstat(target.path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o222 != 0 {
                 do { try FileManager.default.removeItem(at: target) } catch {
                     let reason = "cannot remove the stale adapters file: \(error.localizedDescription)"
                     throw CheckpointError.writeFailed(path: target.path, reason: reason)

@@ -71,7 +71,10 @@ extension Session {
                         contentsOf: URL(fileURLWithPath: path), architecture: try inv.optional(LoadOptions.arch),
                         channels: try inv.optional(LoadOptions.channels), classes: try inv.optional(LoadOptions.classes)
                     )
-                } catch { throw inv.error("\(error)", at: LoadOptions.file.name) }
+                } catch {
+                    try session.checkInterrupt()  // Ctrl-C or SIGTERM stopped the read (CancellationError)
+                    throw inv.error("\(error)", at: LoadOptions.file.name)
+                }
                 try session.checkInterrupt()  // Ctrl-C while reading: nothing is bound
                 let object = ModelObject(model, metadata: meta)
                 object.fromFile = true
@@ -236,7 +239,7 @@ extension Session {
         let sidecar = AdapterCheckpoint.url(for: url).lastPathComponent
         print(
             "saved \(object.model.architecture) to \(path)"
-                + (meta[CheckpointKey.top1].map { " (test top-1 \($0)%)" } ?? "")
+                + (meta[CheckpointKey.top1].map { " (test top-1 \(printable($0, limit: 20))%)" } ?? "")
                 + (adapted.isEmpty ? "" : "; adapters of \(stageList(adapted)) to \(sidecar)"))
     }
 }

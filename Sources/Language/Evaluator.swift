@@ -365,35 +365,10 @@ extension Session {
             throw InterpreterError.runtime(
                 "\(what) expects \(type.phrase), got \(value.literal)", arg.value.startLocation)
         }
+        if case .path = type, case .string(let text) = accepted, text.utf8.contains(0) {
+            // The OS would see the name cut at the NUL: another file than the one named.
+            throw InterpreterError.runtime("\(what): a file path cannot hold a NUL character", arg.value.startLocation)
+        }
         return accepted
-    }
-
-    /// A name and names or numbers joined by `-`: `wrn-16-2` written without quotes where a word is expected.
-    static func isHyphenatedWord(_ e: Expr) -> Bool {
-        switch e {
-        case .name: return true
-        case .binary(.subtract, let l, let r, _):
-            if case .number = r { return isHyphenatedWord(l) }
-            return isHyphenatedWord(l) && isHyphenatedWord(r)
-        default: return false
-        }
-    }
-
-    /// A `WIDTHxHEIGHT` size word such as `800x600` (lexed as a name starting with a digit).
-    static func isSizeWord(_ e: Expr) -> Bool {
-        if case .name(let n, _) = e { return n.first?.isNumber ?? false }
-        return false
-    }
-
-    /// Names, numbers and `.`/`/`/`-` between them: `data/run-1.sskd` written without quotes.
-    static func isBarePath(_ e: Expr) -> Bool {
-        switch e {
-        case .name, .number: return true
-        case .member(let base, _, _): return isBarePath(base)
-        case .binary(let op, let l, let r, _) where op == .divide || op == .subtract:
-            return isBarePath(l) && isBarePath(r)
-        case .unary(.negate, let x, _): return isBarePath(x)
-        default: return false
-        }
     }
 }

@@ -52,8 +52,14 @@ public enum InterpreterError: Error, CustomStringConvertible, Equatable {
             lead = start > 0 ? "..." : ""
             tail = shown.endIndex != line.endIndex ? "..." : ""
         }
-        let prefix = lead.map { _ in " " }.joined() + shown.prefix(column).map { $0 == "\t" ? "\t" : " " }.joined()
-        return "\(description)\n    \(lead)\(shown)\(tail)\n    \(prefix)^"
+        // The quoted line's control characters (a script's escape sequences) are shown escaped; the caret moves
+        // by each escape's width. Tabs stay, so the caret lines up under them.
+        let safe = { (c: Character) in c == "\t" ? "\t" : printable(String(c), limit: .max) }
+        let text = shown.map(safe).joined()
+        let prefix =
+            lead.map { _ in " " }.joined()
+            + shown.prefix(column).map { $0 == "\t" ? "\t" : String(repeating: " ", count: safe($0).count) }.joined()
+        return "\(description)\n    \(lead)\(text)\(tail)\n    \(prefix)^"
     }
 
     /// The most characters of the source line `rendered` shows.

@@ -1,5 +1,6 @@
 import CReadline
 import Foundation
+import Storage
 
 // readline's C callbacks cannot capture context, so the REPL's state lives in these process globals.
 nonisolated(unsafe) private var completionSession: Session?
@@ -156,6 +157,7 @@ public final class REPL {
                 return EOF
             }
         }
+        ReadInterruption.isRequested = { Session.stopRequested }  // Ctrl-C stops a long read too
         signal(SIGINT) { _ in
             switch replState {
             case 1:

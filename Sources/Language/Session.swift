@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// Process-wide Ctrl-C flag, set by the REPL's SIGINT handler (signals are per process).
 nonisolated(unsafe) var interruptFlag: Int32 = 0
@@ -118,6 +119,7 @@ public final class Session {
     /// action for the others.
     public static func installTerminationHandler() {
         for sig in [SIGTERM, SIGINT, SIGHUP] { signal(sig) { sig in terminationSignal = sig } }
+        ReadInterruption.isRequested = { Session.stopRequested }
     }
 
     /// Throws `SessionInterrupted` (and clears the flag) when Ctrl-C was pressed.

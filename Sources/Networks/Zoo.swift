@@ -208,6 +208,9 @@ public enum Zoo {
 
     /// The known name closest in edit distance (at most 3 edits), for "did you mean".
     static func closest(to name: String, in known: [String]) -> String? {
+        // No known name is longer than a few dozen characters: a longer one (from a file) is not a typo of one,
+        // and comparing it would cost its length times each name's.
+        guard name.utf8.count <= 64 else { return nil }
         func distance(_ a: [Character], _ b: [Character]) -> Int {
             var row = Array(0...b.count)
             for i in 1...max(a.count, 1) where !a.isEmpty {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a file could not be read, written, or unpacked. Every case names the file; callers map it into
 /// their own error type (`DatasetError`, `CheckpointError`, `PlotError`, interpreter errors).
 public enum StorageError: Error, CustomStringConvertible, Equatable {
@@ -33,5 +35,19 @@ public enum StorageError: Error, CustomStringConvertible, Equatable {
             .truncatedZip(_, let reason), .badCompressedData(_, let reason):
             return reason
         }
+    }
+}
+
+/// A process-wide request to stop reading, for the readers' long loops (the unpickler, ...): signals are per process,
+/// so the program that handles SIGINT and SIGTERM sets `isRequested` once (sskd's language session reads its signal
+/// flags there), and a read polls it and throws `CancellationError` instead of reading a large or hostile file to
+/// the end. False unless set.
+public enum ReadInterruption {
+    /// Whether a stop was asked for; read often, so it must be a flag read.
+    nonisolated(unsafe) public static var isRequested: () -> Bool = { false }
+
+    /// Throws `CancellationError` when a stop was asked for.
+    public static func check() throws {
+        if isRequested() { throw CancellationError() }
     }
 }

@@ -399,6 +399,32 @@ final class ImageFolderTests: XCTestCase {
         }
     }
 
+    /// Image files that decode to more than 256 times their bytes (beyond 64 MiB) are refused before decoding:
+    /// 20 PNGs of 2048 x 2048 zeros, 80 KB in all, would take 80 MB.
+    func testImageFilesThatDecodeToFarMoreThanTheyHoldAreRefused() throws {
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let body = Array(type.utf8) + data
+            let crc = body.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, UInt32($0.count))) }
+            return Fixtures.bytes([UInt32(data.count).bigEndian]) + body + Fixtures.bytes([crc.bigEndian])
+        }
+        let raw = [UInt8](repeating: 0, count: 2049 * 2048)
+        var size = compressBound(UInt(raw.count))
+        var deflated = [UInt8](repeating: 0, count: Int(size))
+        _ = compress2(&deflated, &size, raw, UInt(raw.count), 9)
+        let side = Fixtures.bytes([UInt32(2048).bigEndian])
+        let png =
+            [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", side + side + [8, 0, 0, 0, 0])
+            + chunk("IDAT", Array(deflated.prefix(Int(size)))) + chunk("IEND", [])
+        let f = try Fixtures()
+        for i in 0..<10 {
+            try f.put("train/a/\(i).png", png)
+            try f.put("test/a/\(i).png", png)
+        }
+        XCTAssertThrowsError(try DatasetLoader.imageFolder(f.dir)) {
+            XCTAssertTrue("\($0)".contains("decode to 83886080 bytes of pixels, more than 256:1"), "\($0)")
+        }
+    }
+
     func testCancellationStopsBetweenFiles() throws {
         let f = try Fixtures()
         let good = try Fixtures.png([1], width: 1, height: 1, channels: 1)

@@ -169,6 +169,24 @@ final class CheckpointProvenanceTests: XCTestCase {
             sink.text)
     }
 
+    /// Saving a model without adapters removes a stale sidecar only when it is a writable regular file: a folder,
+    /// a link or a read-only file of that name is kept. A path holding NUL is refused (the OS would cut the name).
+    func testSaveTouchesNoOtherFileAndRefusesNUL() throws {
+        let sink = CaptureSink()
+        let session = Session.withEngine(output: sink)
+        let main = folder.appendingPathComponent("kept.safetensors")
+        let sidecar = AdapterCheckpoint.url(for: main)
+        try FileManager.default.createDirectory(
+            at: sidecar.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        try Data("precious".utf8).write(to: sidecar.appendingPathComponent("sub/thesis.txt"))
+        XCTAssertEqual(
+            session.run("m = model resnet8\nsave m \"\(main.path)\"", name: "save"), .ok,
+            sink.lines.joined(separator: "\n"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: sidecar.appendingPathComponent("sub/thesis.txt").path))
+        XCTAssertEqual(session.run("save m \"a\u{0}b.safetensors\"", name: "nul"), .runtimeError)
+        XCTAssertEqual(sink.lines.last, "error: 1:8: argument 'file' for 'save': a file path cannot hold a NUL character")
+    }
+
     func testHostileMetadataIsEscapedBeforeTheTerminal() throws {
         let m = try Zoo.make("cnn", channels: 1, classes: 10, widths: [4, 8], seed: 1)
         let file = folder.appendingPathComponent("hostile.safetensors")
@@ -183,11 +201,14 @@ final class CheckpointProvenanceTests: XCTestCase {
             ])
         let sink = CaptureSink()
         let session = Session.withEngine(output: sink)
-        let status = session.run("data fashion-mnist limit=10\nm = load \"\(file.path)\"\nshow m", name: "hostile")
+        let out2 = folder.appendingPathComponent("resaved.safetensors").path
+        let status = session.run(
+            "data fashion-mnist limit=10\nm = load \"\(file.path)\"\nshow m\nsave m \"\(out2)\"", name: "hostile")
         XCTAssertEqual(status, .ok, sink.text)
         let out = sink.text
         XCTAssertFalse(out.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{07}" || $0 == "\u{202E}" }, out)
         XCTAssertTrue(out.contains("recorded top-1 9\\u{1b}[31m9% on evil\\u{1b}]0;owned\\u{7}\\u{1b}[2J"), out)
+        XCTAssertTrue(out.contains("(test top-1 9\\u{1b}[31m9%)"), out)  // the save line too
         XCTAssertTrue(
             out.contains(
                 "warning: the model in \(file.path) was trained with normalize=x\\u{202e}y "

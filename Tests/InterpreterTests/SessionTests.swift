@@ -7,6 +7,20 @@ import XCTest
 final class SessionTests: XCTestCase {
     /// Strings a script prints (its own escape sequences included) reach the terminal escaped: `print`, `note`,
     /// an expression's echo, `show NAME` and `vars`; lines and tabs stay.
+    /// The source line an error quotes is escaped too, with the caret under the same character.
+    func testErrorQuotesTheSourceLineEscaped() {
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        XCTAssertEqual(session.run("x = 1 +\u{1B}[2J 2", name: "esc"), .syntaxError)
+        guard case .error(let e)? = sink.events.last else { return XCTFail("no error") }
+        XCTAssertFalse(e.rendered.unicodeScalars.contains("\u{1B}"), e.rendered)
+        let lines = e.rendered.split(separator: "\n", omittingEmptySubsequences: false)
+        XCTAssertEqual(lines[1], "    x = 1 +\\u{1b}[2J 2")
+        // The caret under the escape that stands for the character at fault (column 8).
+        XCTAssertEqual(e.location.column, 8)
+        XCTAssertEqual(lines[2], "    " + String(repeating: " ", count: 7) + "^")
+    }
+
     func testPrintedStringsHaveTheirControlCharactersEscaped() {
         let sink = CaptureSink()
         let session = Session.standard(output: sink)

@@ -177,6 +177,19 @@ final class CheckpointPickleTests: XCTestCase {
         }
     }
 
+    /// A long pickle read stops when Ctrl-C or SIGTERM asks (`ReadInterruption`), polled every 65,536 opcodes.
+    func testLongReadStopsWhenInterrupted() throws {
+        var bytes: [UInt8] = [0x80, 0x02, 0x4E]  // None, then (DUP, POP) x 100,000
+        for _ in 0..<100_000 { bytes += [0x32, 0x30] }
+        bytes.append(0x2E)
+        XCTAssertNoThrow(try TorchPickle.load(bytes, path: "long"))
+        ReadInterruption.isRequested = { true }
+        defer { ReadInterruption.isRequested = { false } }
+        XCTAssertThrowsError(try TorchPickle.load(bytes, path: "long")) {
+            XCTAssertTrue($0 is CancellationError, "\($0)")
+        }
+    }
+
     func testMalformedPicklesReportTheirByteOffset() {
         assertError("80027d7100ff", "m.pth: unsupported pickle opcode 0xff at byte 5 of data.pkl")
         assertError(

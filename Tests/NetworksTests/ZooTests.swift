@@ -35,6 +35,13 @@ final class ZooTests: XCTestCase {
         }
     }
 
+    /// An unknown name from a file (60,000,000 characters of `arch`) gets no did-you-mean: comparing it with every
+    /// known name cost its length times theirs (45 s for a 353 KB .pth).
+    func testVeryLongUnknownNameGetsNoSuggestionQuickly() {
+        XCTAssertNil(Zoo.closest(to: String(repeating: "A", count: 1_000_000), in: Zoo.architectures))
+        XCTAssertEqual(Zoo.closest(to: "resnet9", in: Zoo.architectures), "resnet8")
+    }
+
     func testKnownCountsFromTheBrief() throws {
         XCTAssertEqual(try Zoo.make("resnet20", channels: 3, classes: 10).parameterCount, 272_474)
         XCTAssertEqual(try Zoo.make("resnet8", channels: 3, classes: 10).parameterCount, 78_042)

@@ -89,8 +89,9 @@ public struct Unpickler<Hooks: PickleHooks> {
             opcodeOffset = position
             let op = UInt8(try uint(1))
             // Each opcode adds at most one value to the stack or memo; elements moved into containers are
-            // counted where they are added.
+            // counted where they are added. Every 65,536 opcodes, Ctrl-C or SIGTERM stops the read.
             values += 1
+            if values & 0xFFFF == 0 { try ReadInterruption.check() }
             guard values <= PickleLimit.values else {
                 throw fail(
                     "more than \(PickleLimit.values) values (a checkpoint's pickle makes about 15 per tensor):"
