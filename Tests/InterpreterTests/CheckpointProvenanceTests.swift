@@ -184,7 +184,8 @@ final class CheckpointProvenanceTests: XCTestCase {
             sink.lines.joined(separator: "\n"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: sidecar.appendingPathComponent("sub/thesis.txt").path))
         XCTAssertEqual(session.run("save m \"a\u{0}b.safetensors\"", name: "nul"), .runtimeError)
-        XCTAssertEqual(sink.lines.last, "error: 1:8: argument 'file' for 'save': a file path cannot hold a NUL character")
+        XCTAssertEqual(
+            sink.lines.last, "error: 1:8: argument 'file' for 'save': a file path cannot hold a NUL character")
     }
 
     func testHostileMetadataIsEscapedBeforeTheTerminal() throws {
