@@ -79,7 +79,7 @@ extension Session {
                 let object = ModelObject(model, metadata: meta)
                 object.fromFile = true
                 object.recorded = DataFacts(metadata: meta)
-                var warnings = (object.recorded?.ignored ?? DataFacts.ignoredKeys(meta, mean: nil)).map {
+                var warnings = DataFacts.ignoredKeys(meta, mean: object.recorded?.mean).map {
                     "warning: \(path): recorded metadata not used: \($0)"
                 }
                 do {

@@ -18,8 +18,6 @@ struct DataFacts: Equatable {
     /// Per-channel mean and std in `[0, 1]` pixel units, `[C]` each.
     var mean: [Double]?
     var std: [Double]?
-    /// What was wrong with recorded metadata that was present but malformed and so not used (`load` warns).
-    var ignored: [String] = []
     /// `[C, H, W]` of the images.
     var shape: [Int]?
     /// Class names in label order.
@@ -44,7 +42,7 @@ struct DataFacts: Equatable {
             mean = nil
             std = nil
         }
-        ignored = DataFacts.ignoredKeys(meta, mean: mean)
+
         shape = MetadataJSON.parseIntegers(meta[CheckpointKey.inputShape], limit: 3)
         if shape?.count != 3 { shape = nil }
         classNames = MetadataJSON.parseStrings(meta[CheckpointKey.classNames], limit: Limits.classes.upperBound)

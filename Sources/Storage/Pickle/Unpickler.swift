@@ -39,6 +39,8 @@ public struct Unpickler<Hooks: PickleHooks> {
     /// Values held so far: every push onto the stack, element added to a tuple, list or dict, and memo entry.
     /// Bounded by `PickleLimit.values`, so a small file of repeated opcodes cannot make gigabytes of values.
     private var values = 0
+    /// The value count at which `count` next polls `ReadInterruption`.
+    private var nextPoll = 0x10000
 
     /// Unpickles `bytes` (read from the file `path`) into a root value and the heap holding its containers
     /// and objects. `streamName` names the byte stream in messages (`data.pkl` inside a `.pth`, say).
@@ -89,14 +91,8 @@ public struct Unpickler<Hooks: PickleHooks> {
             opcodeOffset = position
             let op = UInt8(try uint(1))
             // Each opcode adds at most one value to the stack or memo; elements moved into containers are
-            // counted where they are added. Every 65,536 opcodes, Ctrl-C or SIGTERM stops the read.
-            values += 1
-            if values & 0xFFFF == 0 { try ReadInterruption.check() }
-            guard values <= PickleLimit.values else {
-                throw fail(
-                    "more than \(PickleLimit.values) values (a checkpoint's pickle makes about 15 per tensor):"
-                        + " refused before it takes more memory")
-            }
+            // counted where they are added.
+            try count(1, "values (a checkpoint's pickle makes about 15 per tensor)")
             switch op {
             case 0x80: _ = try take(1)  // PROTO
             case 0x95: _ = try take(8)  // FRAME (a length hint)
@@ -281,11 +277,22 @@ public struct Unpickler<Hooks: PickleHooks> {
     /// `items`, after counting them in `values` (they are about to be stored in a container).
     /// - Throws: `PickleError.malformed` past `PickleLimit.values`.
     private mutating func counted(_ items: [PickleValue]) throws -> [PickleValue] {
-        values += items.count
-        guard values <= PickleLimit.values else {
-            throw fail("more than \(PickleLimit.values) values in containers: refused before it takes more memory")
-        }
+        try count(items.count, "values in containers")
         return items
+    }
+
+    /// Adds `n` to `values`, refusing the pickle past `PickleLimit.values` (`what` says what was counted), and
+    /// polls `ReadInterruption` every 65,536 values, so Ctrl-C or SIGTERM stops a long read.
+    /// - Throws: `PickleError.malformed` past the limit, `CancellationError` when a stop was asked for.
+    private mutating func count(_ n: Int, _ what: String) throws {
+        values += n
+        guard values <= PickleLimit.values else {
+            throw fail("more than \(PickleLimit.values) \(what): refused before it takes more memory")
+        }
+        if values >= nextPoll {
+            nextPoll = values + 0x10000
+            try ReadInterruption.check()
+        }
     }
 
     private mutating func pop() throws -> PickleValue {
