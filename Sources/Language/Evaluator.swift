@@ -1,5 +1,3 @@
-import Storage
-
 /// Statement execution and expression evaluation (a tree-walking interpreter, as jlox's `Interpreter`).
 extension Session {
     /// The most elements a range may have (guards memory against typos like `1..1e9`): `Value.maxElements`.
@@ -13,11 +11,10 @@ extension Session {
         switch stmt {
         case .expression(let e):
             let v = try evaluate(e)
-            // A string's own control characters (escape sequences) are shown escaped; lines and tabs stay.
-            if case .none = v {} else { print(printableMessage(v.display, lineLimit: .max)) }
+            if case .none = v {} else { printValues(v.display) }
         case .command(let call):
             let v = try invoke(call)
-            if case .none = v {} else { print(printableMessage(v.display, lineLimit: .max)) }
+            if case .none = v {} else { printValues(v.display) }
         case .assign(let name, let e, _):
             bind(name, try evaluate(e))
         case .assignCommand(let name, let c, _):

@@ -73,7 +73,7 @@ extension Session {
                     if case .object(let o) = value, let detailed = o as? DetailedObject {
                         session.print(detailed.detail(in: session))
                     } else {
-                        session.print(printableMessage(value.display, lineLimit: .max))
+                        session.printValues(value.display)
                     }
                 } else {
                     let candidates =
@@ -109,9 +109,7 @@ extension Session {
                 arguments: [ArgumentSpec("values", .any, "values to print", optional: true, variadic: true)],
                 example: "print \"accuracy\" acc * 100 \"%\"", returnsValue: false
             ) { inv, session in
-                // Lines and tabs as written; other control characters (a script's escape sequences) escaped.
-                session.print(
-                    printableMessage(inv.list("values").map(\.display).joined(separator: " "), lineLimit: .max))
+                session.printValues(inv.list("values").map(\.display).joined(separator: " "))
                 return .none
             })
 
@@ -122,8 +120,7 @@ extension Session {
                 example: "note \"Stage 1 copies the teacher's first block.\"", returnsValue: false
             ) { inv, session in
                 if !session.options.quiet {
-                    session.print(
-                        printableMessage(inv.list("text").map(\.display).joined(separator: " "), lineLimit: .max))
+                    session.printValues(inv.list("text").map(\.display).joined(separator: " "))
                 }
                 return .none
             })

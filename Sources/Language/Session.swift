@@ -141,6 +141,10 @@ public final class Session {
     /// Writes `line` and a newline.
     public func print(_ line: String) { write(line + "\n") }
 
+    /// Prints text made of values (a script's own strings): their control characters (escape sequences) shown
+    /// escaped, lines and tabs kept (`Storage.printableMessage`, lines not cut; values cut their own display).
+    func printValues(_ text: String) { print(printableMessage(text, lineLimit: .max)) }
+
     // MARK: Bindings
 
     /// The value bound to `name`.
