@@ -195,7 +195,8 @@ public final class Session {
             if let signal = terminationRequested { return terminated(signal, at: statement, source) }
             if recordHistory { history.append(statement.text) }
             if echo {
-                output.write("sskd> " + statement.text.replacingOccurrences(of: "\n", with: "\n...> ") + "\n")
+                let shown = printableMessage(statement.text, lineLimit: .max)  // a script's escape sequences escaped
+                output.write("sskd> " + shown.replacingOccurrences(of: "\n", with: "\n...> ") + "\n")
             }
             cells.append(
                 Cell(

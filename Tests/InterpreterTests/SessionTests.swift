@@ -21,6 +21,15 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(lines[2], "    " + String(repeating: " ", count: 7) + "^")
     }
 
+    /// `--echo` shows each statement's source escaped too.
+    func testEchoedStatementsAreEscaped() {
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        session.echo = true
+        XCTAssertEqual(session.run("x = \"\u{1B}]52;c;aGk=\u{07}\"", name: "echo"), .ok)
+        XCTAssertEqual(sink.text, "sskd> x = \"\\u{1b}]52;c;aGk=\\u{7}\"\n")
+    }
+
     func testPrintedStringsHaveTheirControlCharactersEscaped() {
         let sink = CaptureSink()
         let session = Session.standard(output: sink)

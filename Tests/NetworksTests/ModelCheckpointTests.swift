@@ -112,6 +112,21 @@ final class CheckpointFreezingTests: XCTestCase {
         }
     }
 
+    /// An architecture name from metadata longer than 256 bytes is refused before it is looked up.
+    func testLongArchitectureNameIsRefused() throws {
+        let model = try Zoo.make("resnet8", channels: 1, classes: 10, seed: 1)
+        let url = temporaryURL("longarch.safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try model.save(to: url)
+        var dict = try StateDict.load(contentsOf: url)
+        dict.metadata[CheckpointKey.architecture] = String(repeating: "a\u{301}", count: 1000)
+        try dict.save(to: url)
+        XCTAssertThrowsError(try Model.load(contentsOf: url)) {
+            XCTAssertEqual(
+                "\($0)", "\(url.path): metadata 'arch': 3000 bytes, more than an architecture name's 256")
+        }
+    }
+
     /// A stage named twice (`[1, 1, 1, 1]`) is frozen once, not refused.
     func testRepeatedFrozenStagesAreFrozenOnce() throws {
         let model = try Zoo.make("resnet8", channels: 1, classes: 10, seed: 1)

@@ -123,6 +123,13 @@ extension Model {
         guard let arch = architecture ?? meta[CheckpointKey.architecture] else {
             throw CheckpointError.missingArchitecture(path: url.path)
         }
+        // Architecture names are short; a long one from a file is refused before any lookup or comparison works
+        // through it (60 MB of combining marks took a minute).
+        guard arch.utf8.count <= 256 else {
+            throw CheckpointError.badMetadata(
+                path: url.path, key: CheckpointKey.architecture,
+                reason: "\(arch.utf8.count) bytes, more than an architecture name's 256")
+        }
         let tensors = dict.namedTensors
         let firstConv = tensors.first { $0.1.rank == 4 }?.1.shape[1]
         let lastLinear = tensors.last { $0.0.hasSuffix(".weight") && $0.1.rank == 2 }?.1.shape[0]
