@@ -122,6 +122,8 @@ public final class REPL {
         completionSession = session
         rl_readline_name = UnsafePointer(strdup("sskd"))
         rl_basic_word_break_characters = UnsafePointer(strdup(Completion.wordBreaks))
+        // A `"` opens a quoted word: file names with spaces complete inside it and readline closes the quote.
+        rl_completer_quote_characters = UnsafePointer(strdup("\""))
         rl_attempted_completion_function = { text, _, end in
             guard let text, let session = completionSession, let buffer = rl_line_buffer else { return nil }
             let bytes = Array(
@@ -129,15 +131,14 @@ public final class REPL {
                     start: UnsafeRawPointer(buffer).assumingMemoryBound(to: UInt8.self),
                     count: Int(end)))
             let line = String(decoding: bytes, as: UTF8.self)
-            let (candidates, files) = Completion.candidates(session, line: line, word: String(cString: text))
-            if files {
-                rl_attempted_completion_over = 0
-                return nil
-            }
-            rl_attempted_completion_over = 1
-            guard !candidates.isEmpty else { return nil }
-            completionList = candidates
-            rl_completion_append_character = candidates.count == 1 && candidates[0].hasSuffix("=") ? 0 : 32
+            let result = Completion.complete(session, line: line, word: String(cString: text))
+            rl_attempted_completion_over = 1  // never readline's own file names: Completion lists them
+            guard !result.candidates.isEmpty else { return nil }
+            completionList = result.readlineCandidates
+            // File names: readline lists only their last component and adds no space after a folder.
+            rl_filename_completion_desired = result.files ? 1 : 0
+            rl_filename_quoting_desired = 0
+            rl_completion_append_character = result.appendsSpace ? 32 : 0
             return rl_completion_matches(text) { _, state in
                 if state == 0 { completionNext = 0 }
                 guard completionNext < completionList.count else { return nil }
