@@ -92,7 +92,7 @@ private var headDefaults: String {
 enum HeadOption {
     /// `from_teacher=`: a model, or false for the head's own initialisation; `Session.headTeacher` reads it.
     static let fromTeacher = TypedOption<Value>.value(
-        "from_teacher",
+        "from_teacher", completion: [.values(["false"])],
         "a teacher whose head the head starts from, or false "
             + "(default: the teacher, when the heads' names and shapes match)")
 }

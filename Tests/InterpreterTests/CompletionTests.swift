@@ -167,6 +167,10 @@ final class CompletionTests: XCTestCase {
         XCTAssertEqual(complete("mimic student.stage[1] teacher.stage[1] ", "").candidates.first, "batch=")
         XCTAssertEqual(complete("print teacher.stage.", "teacher.stage.").candidates, ["teacher.stage.count"])
         XCTAssertTrue(complete("freeze student.he", "student.he").appendsSpace)
+        XCTAssertEqual(
+            complete("train student.head from_teacher=", "").candidates, ["false", "student", "teacher"],
+            "a model or false")
+        XCTAssertEqual(complete("compare teacher st", "st").candidates, ["student"], "variadic models")
     }
 
     func testUnquotedAndQuotedPaths() throws {
@@ -213,5 +217,76 @@ final class CompletionTests: XCTestCase {
         XCTAssertTrue(result("source \"less", "less").files)
         XCTAssertFalse(result("print \"a\" x", "x").files)
         XCTAssertEqual(complete("print \"a\" x", "x"), ["xs"])
+    }
+
+    /// Types with Tab in the real REPL (tmux, as `TerminalTests`): stage references, an option value and paths,
+    /// checking where the cursor is by typing `X` after each completion.
+    func testTypingWithTabInTheREPL() throws {
+        let binary = try CommandLineTests.binary()
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") else {
+            throw XCTSkip("tmux is not installed (apt-get install tmux); the pseudo-terminal test needs it")
+        }
+        let socket = "sskd-completion-\(getpid())"
+        func tmux(_ arguments: [String]) -> String {
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("\(socket).out").path
+            defer { try? FileManager.default.removeItem(atPath: output) }
+            let quoted = (["tmux", "-L", socket, "-f", "/dev/null"] + arguments).map {
+                "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'"
+            }
+            let command = quoted.joined(separator: " ") + " </dev/null >\(output) 2>/dev/null"
+            var pid: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
+            defer { for a in argv { free(a) } }
+            guard posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0 else { return "" }
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            return (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        }
+        /// The prompt line once it reads `expected` (up to 10 s), else the last prompt line seen.
+        func promptLine(_ expected: String) -> String {
+            var last = ""
+            for _ in 0..<200 {
+                let lines = tmux(["capture-pane", "-p", "-t", "repl"]).split(separator: "\n").map(String.init)
+                last = lines.last { $0.hasPrefix("sskd>") } ?? ""
+                if last == expected { break }
+                usleep(50_000)
+            }
+            return last
+        }
+        try inFolder {
+            let history = FileManager.default.currentDirectoryPath + "/history"
+            defer { _ = tmux(["kill-server"]) }
+            _ = tmux([
+                "new-session", "-d", "-s", "repl", "-x", "160", "-y", "40",
+                "env SSKD_HISTORY=\(history) \(binary.path); sleep 30",
+            ])
+            _ = tmux(["send-keys", "-t", "repl", "student = model resnet8; teacher = model resnet8 seed=1", "Enter"])
+            _ = tmux(["send-keys", "-t", "repl", "C-l"])
+            let cases: [(keys: [String], line: String)] = [
+                (
+                    [
+                        "mimic stud", "Tab", ".st", "Tab", "[", "Tab", "2", "Tab", "teach", "Tab", ".st", "Tab", "[2",
+                        "Tab",
+                    ],
+                    "sskd> mimic student.stage[2] teacher.stage[2] X"
+                ),
+                (
+                    ["mimic student.stage[1] teacher.stage[1] optimizer=sg", "Tab"],
+                    "sskd> mimic student.stage[1] teacher.stage[1] optimizer=sgd X"
+                ),
+                (["print stud", "Tab"], "sskd> print studentX"),
+                (["set terminal si", "Tab"], "sskd> set terminal sixel X"),
+                (["source sess", "Tab", "tu", "Tab"], "sskd> source sessions/tutorial.sskd X"),
+                (["source sess", "Tab", "to", "Tab"], "sskd> source sessions/tools/X"),
+                (["source \"sessions/tu", "Tab"], "sskd> source \"sessions/tutorial.sskd\" X"),
+                (["source my", "Tab"], "sskd> source \"my file.txt\" X"),
+            ]
+            for (keys, line) in cases {
+                _ = tmux(["send-keys", "-t", "repl"] + keys + ["X"])
+                XCTAssertEqual(promptLine(line), line)
+                _ = tmux(["send-keys", "-t", "repl", "C-u", "C-l"])
+                XCTAssertEqual(promptLine("sskd>"), "sskd>")
+            }
+        }
     }
 }
