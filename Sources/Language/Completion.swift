@@ -74,19 +74,15 @@ public enum Completion {
                     declared.contains { $0.isSessionOptionValues }
                     ? previous.flatMap { session.options.option($0) } : nil
                 files = declared.contains { $0.isFiles } || option?.type.isPath == true
-                pool = values(declared, session)
+                let bound = declared.contains { $0.isBoundNames }
+                if bound, let members = memberCandidates(session, line: line, word: word) { return members }
+                pool = values(declared.filter { !$0.isBoundNames }, session)
                 if let option {
-                    // `set NAME VALUE`: the option's values, and only the bound names that fit its type.
-                    pool =
-                        values(declared.filter { !$0.isBoundNames }, session) + values(typeValues(option.type), session)
-                    if declared.contains(where: { $0.isBoundNames }) {
-                        pool += names(session, fitting: option.type.takesValues ? option.type : .string)
-                    }
-                }
-                if declared.contains(where: { $0.isBoundNames }),
-                    let members = memberCandidates(session, line: line, word: word)
-                {
-                    return members
+                    // `set NAME VALUE`: the option's values, and the bound names that fit its type.
+                    pool += values(typeValues(option.type), session)
+                    if bound { pool += names(session, fitting: option.type.takesValues ? option.type : .string) }
+                } else if bound {
+                    pool += Array(session.bindings.keys)
                 }
             } else if files {
                 pool = []
