@@ -218,7 +218,8 @@ extension Session {
                         + "ran)"
                 )
             }
-            var title = String(format: "Student-teacher gap per stage; %@ top-1 gap %.2f points", report.split, report.gap)
+            var title = String(
+                format: "Student-teacher gap per stage; %@ top-1 gap %.2f points", report.split, report.gap)
             if let b = report.baseline { title += String(format: " (%@: %.2f)", b.name, report.teacherTop1 - b.top1) }
             return PlotSpec.gap(stages: stages, title: title, top1Label: "\(report.split) top-1 gap, final (points)")
         }

@@ -13,9 +13,9 @@ extension Session {
     /// name), files its records, reports divergence as an error.
     /// First `model` is checked against teacher protection (`checkTrainable`, at the command's first argument); a
     /// student with more parameters than its teacher is warned about, and the teacher against `data`
-    /// (`warnIfDataDiffers`). The teacher becomes protected; the student records `data` as what it was trained on
-    /// (what `save` writes as its normalisation). Runs that measured their epochs on test (no validation split)
-    /// are followed by a warning, once per data set (`warnIfNoValidation`).
+    /// (`warnIfDataDiffers`). Once the body has run, the teacher becomes protected; the student records `data` as
+    /// what it was trained on (what `save` writes as its normalisation). Runs that measured their epochs on test
+    /// (no validation split) are followed by a warning, once per data set (`warnIfNoValidation`).
     func train(
         _ inv: Invocation, model: ModelObject, label: String, teacher: ModelObject? = nil, data: DataObject,
         _ body: (RunContext) throws -> [RunRecord]
@@ -24,7 +24,6 @@ extension Session {
         if let teacher {
             warnIfLargerThanTeacher(model, teacher, inv)
             warnIfDataDiffers(teacher, data)
-            protectAsTeacher(teacher, inv)
         }
         let observer = SessionObserver(self)
         defer { observer.finish() }
@@ -36,6 +35,7 @@ extension Session {
             throw engineError(inv, error)
         }
         warnIfNoValidation(data, records)
+        if let teacher, !records.isEmpty { protectAsTeacher(teacher, inv) }
         model.records += records
         if !records.isEmpty { model.trainedOn = DataFacts(data) }
         workspace.runs += records.map { (model, $0, data) }
@@ -178,7 +178,8 @@ extension Session {
     func checkTrainable(_ model: ModelObject, _ inv: Invocation, at name: String?) throws {
         guard let why = model.protection else { return }
         let who = workspace.name(of: model, in: self)
-        let forced = inv.command.options.contains { $0.name == TeacherProtection.force.name }
+        let forced =
+            inv.command.options.contains { $0.name == TeacherProtection.force.name }
             ? try inv.get(TeacherProtection.force) : false
         if forced {
             print("note: training \(who), protected as a teacher (\(why)), because of force=true")
