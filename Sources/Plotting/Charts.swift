@@ -130,8 +130,9 @@ extension PlotSpec {
             series.append(Series(name: top1Label, points: top1, style: .linespoints, axis: .right))
             let gaps = top1.map(\.1).filter(\.isFinite)
             let (low, high) = (min(gaps.min() ?? 0, 0), max(gaps.max() ?? 0, 0))
-            let margin = max((high - low) * 0.15, 1)
-            y2Range = (low < 0 ? low - margin : 0)...(high + margin)
+            // Headroom of 60% above the line keeps it below the legend in the top corner.
+            let span = high - low
+            y2Range = (low < 0 ? low - max(span * 0.15, 1) : 0)...(high + max(span * 0.6, 1))
         }
         let highest = stages.flatMap { [$0.before, $0.after] }.filter(\.isFinite).max() ?? 1
         var spec = PlotSpec(

@@ -108,9 +108,9 @@ final class PlotSelectionTests: XCTestCase {
 
     func testGapRangeOfTheChartIncludesZeroAndNegativeGaps() {
         let stages = [StageGap(stage: "stage 1", before: 1, after: 0.5, top1Gap: 4)]
-        XCTAssertEqual(PlotSpec.gap(stages: stages).y2Range, 0...5)
+        XCTAssertEqual(PlotSpec.gap(stages: stages).y2Range, 0...6.4)
         let negative = [StageGap(stage: "stage 1", before: 1, after: 0.5, top1Gap: -2)]
-        XCTAssertEqual(PlotSpec.gap(stages: negative).y2Range, -3...1)
+        XCTAssertEqual(PlotSpec.gap(stages: negative).y2Range, -3...1.2)
         XCTAssertNil(PlotSpec.gap(stages: [StageGap(stage: "stage 1", before: 1, after: 0.5)]).y2Range)
     }
 
