@@ -17,7 +17,7 @@ extension Session {
                 ],
                 options: TrainingDeclarations.classification.specs + [
                     BaselineOption.unlabelled.spec, BudgetOption.budget.spec,
-                ] + KDOptions.specs,
+                ] + KDOptions.specs + [TeacherProtection.force.spec],
                 example: "kd student teacher T=4 alpha=0.9 epochs=5"
             ) { inv, session in
                 var (s, t, config, data) = try session.distillationInputs(inv)
@@ -50,7 +50,9 @@ extension Session {
                 arguments: [
                     ModelArguments.student.spec, ModelArguments.teacher.spec,
                 ],
-                options: TrainingDeclarations.classification.specs + FitNetOptions.specs + KDOptions.specs,
+                options: TrainingDeclarations.classification.specs + FitNetOptions.specs + KDOptions.specs + [
+                    TeacherProtection.force.spec
+                ],
                 example: "fitnet student teacher hint=2 hint_epochs=1 epochs=4"
             ) { inv, session in
                 let (s, t, config, data) = try session.distillationInputs(inv)
@@ -82,7 +84,7 @@ extension Session {
                     ModelArguments.student.spec, ModelArguments.teacher.spec,
                 ],
                 options: TrainingDeclarations.classification.specs + [
-                    BaselineOption.beta.spec, BudgetOption.budget.spec,
+                    BaselineOption.beta.spec, BudgetOption.budget.spec, TeacherProtection.force.spec,
                 ],
                 example: "at student teacher beta=1000 epochs=5"
             ) { inv, session in

@@ -62,6 +62,7 @@ extension Session {
                     s.testTop1 = report.studentTop1
                 }
                 session.workspace.teacher = t
+                session.protectAsTeacher(t, inv)
                 session.print(report.text)
                 if split == .test {
                     session.hintIfNearChance(t, top1: report.teacherTop1, data)
@@ -128,6 +129,7 @@ extension Session {
                         ].joined(separator: "\t"))
                 }
                 session.write(table(rows))
+                session.protectAsTeacher(teacher, inv)
                 for m in models { session.hintIfNearChance(m, top1: top1[ObjectIdentifier(m)]!, data) }
                 return .none
             })
@@ -145,13 +147,13 @@ extension Session {
                 var rows = [
                     "#\tmodel\trun\tstatus\tepochs\tsteps\tlast loss\tlast top-1\ttime\tcompute\thyper-parameters"
                 ]
-                for (i, (m, r)) in runs.enumerated() {
+                for (i, (m, r, _)) in runs.enumerated() {
                     rows.append(
                         [
                             "\(i + 1)", session.workspace.name(of: m, in: session), r.name, r.status.rawValue,
                             "\(r.epochs.count)", "\(r.steps.count)",
                             r.lastLoss.map { String(format: "%.4f", $0) } ?? "-",
-                            r.lastTop1.map { String(format: "%.2f%%", $0) } ?? "-",
+                            r.lastTop1.map { String(format: "%.2f%% %@", $0, r.validationSplit) } ?? "-",
                             String(format: "%.1fs", r.seconds), ComputeCost.format(r.compute.total),
                             r.hyperParameterText,
                         ].joined(separator: "\t"))

@@ -16,7 +16,7 @@ extension Session {
                     ArgumentSpec("student", .object("part"), "the student stage, e.g. student.stage[2]"),
                     ArgumentSpec("teacher", .object("part"), "the teacher stage, e.g. teacher.stage[2]"),
                 ],
-                options: MimicOptions.training.specs + [MimicOptions.pool.spec],
+                options: MimicOptions.training.specs + [MimicOptions.pool.spec, TeacherProtection.force.spec],
                 example: "mimic student.stage[1] teacher.stage[1] steps=500"
             ) { inv, session in
                 let s = try inv.object("student", as: ModelPart.self)
@@ -57,7 +57,7 @@ extension Session {
                 arguments: [
                     ModelArguments.student.spec, ModelArguments.teacher.spec,
                 ],
-                options: SSKDOptions.training.specs + SSKDOptions.specs,
+                options: SSKDOptions.training.specs + SSKDOptions.specs + [TeacherProtection.force.spec],
                 example: "sskd student teacher steps=500 head_epochs=20"
             ) { inv, session in
                 let (s, t) = (try inv.get(ModelArguments.student), try inv.get(ModelArguments.teacher))

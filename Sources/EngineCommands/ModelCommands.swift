@@ -59,7 +59,8 @@ extension Session {
                 "load",
                 summary: "load a model from a checkpoint (sskd safetensors, PyTorch .pth/.pt, or safetensors from "
                     + "PyTorch); restores frozen stages and mimic adapters, warns when the data's normalisation "
-                    + "differs from the recorded one",
+                    + "differs from the recorded one; a model with nothing frozen is a finished one, protected as a "
+                    + "teacher (see 'help unfreeze')",
                 arguments: [LoadOptions.file.spec],
                 options: LoadOptions.specs,
                 example: "teacher = load \"sessions/teachers/fashion-resnet20.safetensors\""
@@ -100,6 +101,11 @@ extension Session {
                 if model.head.isFrozen { line += ", head frozen" }
                 let adapted = object.alignments.filter { $0.value.adapter != nil }.keys.sorted().map { $0 + 1 }
                 if !adapted.isEmpty { line += ", adapters of " + stageList(adapted) }
+                // Nothing frozen: a finished model, as teachers are; a student mid-recipe has frozen stages.
+                if frozen.isEmpty && !model.head.isFrozen {
+                    object.protection = "it was loaded from \(path)"
+                    line += "; protected as a teacher"
+                }
                 session.print(line)
                 for warning in warnings { session.print(warning) }
                 if let data = session.workspace.data {
@@ -170,7 +176,9 @@ extension Session {
                     summary: freezing
                         ? "freeze a stage, the head, the backbone or a whole model: no gradients, no updates, "
                             + "BatchNorm in eval mode"
-                        : "make a frozen part trainable again",
+                        : "make a frozen part trainable again; 'unfreeze MODEL' also lifts the protection of a "
+                            + "teacher (a model that was the teacher of a command, or loaded with nothing frozen, "
+                            + "which training commands refuse to train without force=true)",
                     arguments: [
                         ArgumentSpec("part", .any, "student.stage[k], student.head, student.backbone or a model")
                     ],
@@ -180,7 +188,12 @@ extension Session {
                     do { freezing ? try owner.model.freeze(part) : try owner.model.unfreeze(part) } catch {
                         throw inv.error("\(error)", at: "part")
                     }
-                    session.print("\(freezing ? "froze" : "unfroze") \(label)")
+                    var line = "\(freezing ? "froze" : "unfroze") \(label)"
+                    if !freezing, case .all = part, owner.protection != nil {
+                        owner.protection = nil
+                        line += "; no longer protected as a teacher"
+                    }
+                    session.print(line)
                     return .none
                 })
         }

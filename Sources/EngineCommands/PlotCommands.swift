@@ -15,7 +15,9 @@ extension Session {
                 arguments: [
                     PlotOptions.kind.spec,
                     ArgumentSpec(
-                        "target", .any, "loss: a model or run (default: the last trained model)", optional: true),
+                        "target", .any,
+                        "loss: a model or run (default: the last trained model); acc: a model, a run or a list of "
+                            + "them (default: every run on the current data)", optional: true),
                 ],
                 options: PlotOptions.specs,
                 example: "plot gap to=\"gap.png\"", returnsValue: false
@@ -172,11 +174,8 @@ extension Session {
                     + (records.count == 1 ? records[0].name : "\(records[0].model), \(records.count) runs"),
                 lossLabel: label)
         case "acc":
-            let runs = workspace.runs.filter { !$0.record.epochs.compactMap(\.top1).isEmpty }
-            guard !runs.isEmpty else {
-                throw inv.error("no run has validation accuracy yet (train, kd, fitnet, at, sskd do)")
-            }
-            // Runs without a validation split measured their epochs on test: the title and legend say so.
+            let runs = try accuracyRuns(inv)
+            // Runs without a validation split measured their epochs on test: the title, axis and legend say so.
             let splits = Set(runs.map(\.record.validationSplit))
             let curves = runs.map { m, r in
                 AccuracyCurve(
@@ -184,16 +183,18 @@ extension Session {
                         + (splits.count > 1 ? " (\(r.validationSplit))" : ""),
                     points: r.epochs.compactMap { e in e.top1.map { (Double(e.epoch), $0) } })
             }
-            let title =
+            let (title, axis) =
                 splits.count > 1
-                ? "Top-1 per epoch (validation or test split, as marked)"
+                ? ("Top-1 per epoch (validation or test split, as marked)", "top-1 (%), validation or test")
                 : splits.first == "val"
-                    ? "Validation top-1 per epoch" : "Test top-1 per epoch (no validation split; monitoring only)"
-            var spec = PlotSpec.accuracy(runs: curves, teacherTop1: workspace.teacher?.testTop1, title: title)
+                    ? ("Validation top-1 per epoch", "validation top-1 (%)")
+                    : ("Test top-1 per epoch (no validation split; monitoring only)", "test top-1 (%)")
+            var spec = PlotSpec.accuracy(
+                runs: curves, teacherTop1: workspace.teacher?.testTop1, title: title, yLabel: axis)
             // Half an epoch and a few points of margin: a one-epoch run is a marker inside the frame, not on its
             // border.
-            let xs = curves.flatMap { $0.points.map(\.x) }
-            let ys = curves.flatMap { $0.points.map(\.y) } + [workspace.teacher?.testTop1].compactMap { $0 }
+            let xs: [Double] = curves.flatMap { $0.points.map(\.x) }
+            let ys: [Double] = curves.flatMap { $0.points.map(\.y) } + [workspace.teacher?.testTop1].compactMap { $0 }
             if let x0 = xs.min(), let x1 = xs.max(), let y0 = ys.min(), let y1 = ys.max() {
                 spec.xRange = (x0 - 0.5)...(x1 + 0.5)
                 spec.yRange = (y0 - 2 - (y1 - y0) * 0.05)...(y1 + 2 + (y1 - y0) * 0.05)
@@ -203,9 +204,13 @@ extension Session {
             guard let (student, report) = workspace.lastGap else {
                 throw inv.error("measure the gap first: gap STUDENT TEACHER")
             }
+            // The top-1 gap is one number for the whole student (measured by `gap` after its last stage): drawn
+            // across the stages as a flat line, so that each bar can be read against it.
             let stages = report.stages.enumerated().compactMap { k, m -> StageGap? in
                 guard let m else { return nil }
-                return StageGap(stage: "stage \(k + 1)", before: student.distanceBefore[k] ?? .nan, after: m.distance)
+                return StageGap(
+                    stage: "stage \(k + 1)", before: student.distanceBefore[k] ?? .nan, after: m.distance,
+                    top1Gap: report.gap)
             }
             guard !stages.isEmpty else {
                 throw inv.error(
@@ -213,10 +218,58 @@ extension Session {
                         + "ran)"
                 )
             }
-            var title = String(format: "Student-teacher gap per stage; top-1 gap %.2f points", report.gap)
+            var title = String(
+                format: "Student-teacher gap per stage; %@ top-1 gap %.2f points", report.split, report.gap)
             if let b = report.baseline { title += String(format: " (%@: %.2f)", b.name, report.teacherTop1 - b.top1) }
-            return PlotSpec.gap(stages: stages, title: title)
+            return PlotSpec.gap(stages: stages, title: title, top1Label: "\(report.split) top-1 gap, final (points)")
         }
+    }
+
+    /// The runs `plot acc` draws, each with its model: the runs of the target (a model, a run, or a list of them),
+    /// by default every run on the current data (all runs when no data is loaded); only runs that measured top-1.
+    /// - Throws: an error at the target for a value that is not a model or run, or when no selected run has top-1.
+    func accuracyRuns(_ inv: Invocation) throws -> [(model: ModelObject, record: RunRecord)] {
+        let name = "target"
+        let all = workspace.runs
+        var selected: [(model: ModelObject, record: RunRecord)]
+        var what: String
+        if inv.has(name) {
+            let values: [Value]
+            if case .list(let items) = inv.value(name) { values = items } else { values = [inv.value(name)] }
+            selected = []
+            for value in values {
+                switch value {
+                case .object(let m as ModelObject):
+                    selected += all.filter { $0.model === m }.map { ($0.model, $0.record) }
+                case .object(let r as RunObject):
+                    selected += r.records.compactMap { record in
+                        all.first { $0.record === record }.map { ($0.model, record) }
+                    }
+                default:
+                    throw inv.error("plot acc takes a model, a run or a list of them, got \(value.literal)", at: name)
+                }
+            }
+            what = "the runs named"
+        } else if let data = workspace.data {
+            selected = all.filter { $0.data === data }.map { ($0.model, $0.record) }
+            what = "no run on the current data (\(data.name))"
+        } else {
+            selected = all.map { ($0.model, $0.record) }
+            what = "no run"
+        }
+        var seen = Set<ObjectIdentifier>()
+        selected = selected.filter {
+            !$0.record.epochs.compactMap(\.top1).isEmpty && seen.insert(ObjectIdentifier($0.record)).inserted
+        }
+        guard !selected.isEmpty else {
+            if inv.has(name) {
+                throw inv.error("\(what) have no top-1 per epoch (train, kd, fitnet, at, sskd measure it)", at: name)
+            }
+            throw inv.error(
+                "\(what) has top-1 per epoch yet (train, kd, fitnet, at, sskd measure it)"
+                    + (all.isEmpty || workspace.data == nil ? "" : "; name a model or run: plot acc MODEL"))
+        }
+        return selected
     }
 }
 
@@ -242,7 +295,9 @@ func createParentFolder(of path: String) throws {
     }
 }
 
-/// One row per step (run, step, epoch, loss, lr) with the epoch's metrics on its last step.
+/// One row per step (run, step, epoch, loss, lr) with the epoch's metrics on its last step. The top-1 and loss
+/// columns name the split they were measured on: `val_top1`, `val_loss`, or `test_top1`, `test_loss` for runs on
+/// data without a validation split (both pairs when the records differ).
 func csvColumns(_ records: [RunRecord]) -> [CSVColumn] {
     var run: [String] = []
     var step: [String] = []
@@ -253,6 +308,7 @@ func csvColumns(_ records: [RunRecord]) -> [CSVColumn] {
     var valLoss: [String] = []
     var distance: [String] = []
     var cosine: [String] = []
+    var split: [String] = []
     for r in records {
         let ends = Dictionary(r.steps.map { ($0.epoch, $0.step) }, uniquingKeysWith: max)
         let byEpoch = Dictionary(r.epochs.map { ($0.epoch, $0) }, uniquingKeysWith: { a, _ in a })
@@ -267,16 +323,22 @@ func csvColumns(_ records: [RunRecord]) -> [CSVColumn] {
             valLoss.append(e?.valLoss.map { String($0) } ?? "")
             distance.append(e?.featureDistance.map { String($0) } ?? "")
             cosine.append(e?.cosine.map { String($0) } ?? "")
+            split.append(r.validationSplit)
         }
     }
-    return [
+    var columns = [
         CSVColumn(name: "run", values: run), CSVColumn(name: "step", values: step),
         CSVColumn(name: "epoch", values: epoch),
         CSVColumn(name: "loss", values: loss), CSVColumn(name: "lr", values: lr),
-        CSVColumn(name: "val_top1", values: top1),
-        CSVColumn(name: "val_loss", values: valLoss), CSVColumn(name: "feature_distance", values: distance),
-        CSVColumn(name: "cosine", values: cosine),
     ]
+    for s in ["val", "test"] where records.contains(where: { $0.validationSplit == s }) {
+        let rows = split.map { $0 == s }
+        columns.append(CSVColumn(name: "\(s)_top1", values: zip(top1, rows).map { $1 ? $0 : "" }))
+        columns.append(CSVColumn(name: "\(s)_loss", values: zip(valLoss, rows).map { $1 ? $0 : "" }))
+    }
+    columns.append(CSVColumn(name: "feature_distance", values: distance))
+    columns.append(CSVColumn(name: "cosine", values: cosine))
+    return columns
 }
 
 /// The kind argument and the options of `plot`, each declared once and read once per call.

@@ -48,6 +48,10 @@ final class ModelObject: WorkspaceDetailedObject, SavableObject {
     /// Data (by `DataFacts.signature`) already warned about, and already given the near-chance hint: once per pair.
     var warnedData: Set<String> = []
     var hinted: Set<String> = []
+    /// Why the model is protected from training, nil when it is not: "it was the teacher of 'mimic'" or "it was
+    /// loaded from FILE". `Session.checkTrainable` refuses to train a protected model unless the command is given
+    /// `force=true`; `unfreeze MODEL` lifts the protection (`TeacherProtection`).
+    var protection: String?
 
     init(_ model: Model, metadata: [String: String] = [:]) {
         self.model = model
@@ -60,6 +64,7 @@ final class ModelObject: WorkspaceDetailedObject, SavableObject {
         let stages = model.stages.count == 1 ? "1 stage" : "\(model.stages.count) stages"
         return "\(model.architecture): \(grouped(model.parameterCount)) parameters, \(stages) ("
             + model.stages.map(\.name).joined(separator: ", ") + ")" + (frozen > 0 ? ", \(frozen) frozen" : "")
+            + (protection == nil ? "" : ", protected as a teacher")
     }
     var memberNames: [String] { ["stage", "head", "backbone", "arch", "params", "top1", "compute", "seconds"] }
 
@@ -167,6 +172,8 @@ final class ModelPart: SessionObject {
 final class DataObject: WorkspaceDetailedObject {
     let name: String
     let splits: DataSplits
+    /// Whether a training command has already warned that this data has no validation split (once per data set).
+    var warnedNoValidation = false
     init(name: String, splits: DataSplits) {
         self.name = name
         self.splits = splits

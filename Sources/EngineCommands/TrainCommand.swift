@@ -25,6 +25,7 @@ extension Session {
                         "model only: train for the compute another model's runs spent (a model), "
                             + "or this many GMAC (a number), instead of epochs"
                     ).spec,
+                    TeacherProtection.force.spec,
                 ],
                 example: "train student.head from_teacher=teacher"
             ) { inv, session in

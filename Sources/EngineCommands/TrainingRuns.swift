@@ -11,13 +11,20 @@ import Tensors
 extension Session {
     /// Runs a training body with a run context (the session's observer and Ctrl-C, the command text, the model's
     /// name), files its records, reports divergence as an error.
-    /// The teacher is first checked against `data` (`warnIfDataDiffers`); the student records `data` as what it was
-    /// trained on (what `save` writes as its normalisation).
+    /// First `model` is checked against teacher protection (`checkTrainable`, at the command's first argument); a
+    /// student with more parameters than its teacher is warned about, and the teacher against `data`
+    /// (`warnIfDataDiffers`). Once the body has run, the teacher becomes protected; the student records `data` as
+    /// what it was trained on (what `save` writes as its normalisation). Runs that measured their epochs on test
+    /// (no validation split) are followed by a warning, once per data set (`warnIfNoValidation`).
     func train(
         _ inv: Invocation, model: ModelObject, label: String, teacher: ModelObject? = nil, data: DataObject,
         _ body: (RunContext) throws -> [RunRecord]
     ) throws -> Value {
-        if let teacher { warnIfDataDiffers(teacher, data) }
+        try checkTrainable(model, inv, at: inv.command.arguments.first?.name)
+        if let teacher {
+            warnIfLargerThanTeacher(model, teacher, inv)
+            warnIfDataDiffers(teacher, data)
+        }
         let observer = SessionObserver(self)
         defer { observer.finish() }
         let context = RunContext(
@@ -27,9 +34,11 @@ extension Session {
         do { records = try body(context) } catch let e as InterpreterError { throw e } catch {
             throw engineError(inv, error)
         }
+        warnIfNoValidation(data, records)
+        if let teacher, !records.isEmpty { protectAsTeacher(teacher, inv) }
         model.records += records
         if !records.isEmpty { model.trainedOn = DataFacts(data) }
-        workspace.runs += records.map { (model, $0) }
+        workspace.runs += records.map { (model, $0, data) }
         workspace.lastTrained = model
         if let teacher { workspace.teacher = teacher }
         if let bad = records.first(where: { $0.status == .diverged }) {
@@ -59,6 +68,7 @@ extension Session {
     func distillationInputs(_ inv: Invocation) throws -> (ModelObject, ModelObject, TrainingConfig, DataObject) {
         let (s, t) = (try inv.get(ModelArguments.student), try inv.get(ModelArguments.teacher))
         guard s !== t else { throw inv.error("student and teacher are the same model", at: "teacher") }
+        try checkTrainable(s, inv, at: ModelArguments.student.spec.name)
         let config = try TrainingOptions(inv).config
         let data = try workspace.data(inv)
         try checkFits(s, data, inv, at: "student")
@@ -161,4 +171,61 @@ extension Session {
                 format: "warning: %@ ended farther from the teacher than it started (distance %.4f -> %.4f); "
                     + "the learning rate may be too high (lr=%g)", record.name, before, after, Double(learningRate)))
     }
+
+    /// Refuses to train `model` when it is protected as a teacher (`ModelObject.protection`), unless the command is
+    /// given `force=true` (`TeacherProtection.force`): then it only says so.
+    /// - Throws: an error at the argument `name` naming the model, why it is protected and the two ways to allow it.
+    func checkTrainable(_ model: ModelObject, _ inv: Invocation, at name: String?) throws {
+        guard let why = model.protection else { return }
+        let who = workspace.name(of: model, in: self)
+        let forced =
+            inv.command.options.contains { $0.name == TeacherProtection.force.name }
+            ? try inv.get(TeacherProtection.force) : false
+        if forced {
+            print("note: training \(who), protected as a teacher (\(why)), because of force=true")
+            return
+        }
+        throw inv.error(
+            "\(who) is protected as a teacher (\(why)): training it would change the reference its students copy; "
+                + "give force=true to train it in this command, or run 'unfreeze \(who)' to make it trainable again",
+            at: name)
+    }
+
+    /// Protects `teacher` from training from now on (`checkTrainable`), naming the command it was the teacher of.
+    func protectAsTeacher(_ teacher: ModelObject, _ inv: Invocation) {
+        teacher.protection = "it was the teacher of '\(inv.command.name)'"
+    }
+
+    /// Warns when the student of a distillation command has more parameters than its teacher (arguments swapped?).
+    func warnIfLargerThanTeacher(_ student: ModelObject, _ teacher: ModelObject, _ inv: Invocation) {
+        let (s, t) = (student.model.parameterCount, teacher.model.parameterCount)
+        guard s > t else { return }
+        print(
+            "warning: the student \(workspace.name(of: student, in: self)) (\(grouped(s)) parameters) is larger than "
+                + "its teacher \(workspace.name(of: teacher, in: self)) (\(grouped(t)) parameters); the student comes "
+                + "first: \(inv.command.name) STUDENT TEACHER")
+    }
+
+    /// Warns, once per data set, when `records` measured epochs on the test split (the data has no validation
+    /// split): numbers to watch training by, not to choose epochs or settings by.
+    func warnIfNoValidation(_ data: DataObject, _ records: [RunRecord]) {
+        guard !data.warnedNoValidation,
+            records.contains(where: { $0.validationSplit == DataSplits.Split.test.rawValue && !$0.epochs.isEmpty })
+        else { return }
+        data.warnedNoValidation = true
+        print(
+            "warning: \(data.name) has no validation split, so the epochs above report test numbers: watch training "
+                + "by them, but choosing epochs or settings by them tunes on the test set; hold one out with "
+                + "'data \(data.name) val=N'")
+    }
+}
+
+/// How a teacher is kept from being trained by mistake: a model that was the teacher of a command, or that `load`
+/// read from a checkpoint with nothing frozen (a finished model), is protected (`ModelObject.protection`); every
+/// command that trains a model refuses a protected one unless given `force=true`, and `unfreeze MODEL` lifts the
+/// protection. docs/method.md, "Protecting the teacher".
+enum TeacherProtection {
+    /// `force=` of the training commands.
+    static let force = TypedOption<Bool>.bool(
+        "force", default: false, "train the model even if it is protected as a teacher (see 'help unfreeze')")
 }

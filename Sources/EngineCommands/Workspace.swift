@@ -11,8 +11,9 @@ import Tensors
 final class Workspace: SessionState {
     /// The data set of the last `data` command (training commands use it unless given `data=`).
     var data: DataObject?
-    /// Every training run of the session, in order (what `plot acc` and `runs` show).
-    var runs: [(model: ModelObject, record: RunRecord)] = []
+    /// Every training run of the session, in order, with the model it trained and the data it used (what `runs`
+    /// lists and `plot acc` draws, by default the runs on the current data).
+    var runs: [(model: ModelObject, record: RunRecord, data: DataObject)] = []
     /// The model of the last training command (the default of `plot loss`).
     var lastTrained: ModelObject?
     /// The teacher of the last distillation command or `gap` (its top-1 is the line in `plot acc`).

@@ -18,7 +18,7 @@ public struct LossCurve: Equatable {
     }
 }
 
-/// Validation top-1 accuracy per epoch of one run.
+/// Top-1 accuracy per epoch of one run, on the split its epochs were measured on (validation, or test).
 public struct AccuracyCurve: Equatable {
     /// Legend name, e.g. `"scratch"`, `"KD"`, `"FitNets"`, `"AT"`, `"SSKD"`.
     public var name: String
@@ -94,21 +94,26 @@ extension PlotSpec {
             legend: single ? .topRight : .above)
     }
 
-    /// Validation top-1 accuracy (%) per epoch, one line per run, and the teacher's top-1 as a dashed line.
+    /// Top-1 accuracy (%) per epoch, one line per run, and the teacher's top-1 as a dashed line. `title` and
+    /// `yLabel` name the split the epochs were measured on (validation by default; say "test" for runs without one).
     public static func accuracy(
         runs: [AccuracyCurve], teacherTop1: Double? = nil,
-        title: String = "Validation top-1 accuracy"
+        title: String = "Validation top-1 accuracy", yLabel: String = "validation top-1 (%)"
     ) -> PlotSpec {
         let series = runs.map { Series(name: $0.name, points: $0.points.map { ($0.x, $0.y) }, style: .linespoints) }
         let teacher = teacherTop1.map { [ReferenceLine($0, label: "teacher (\($0)%)")] } ?? []
         return PlotSpec(
-            title: title, xLabel: "epoch", yLabel: "validation top-1 (%)", series: series,
+            title: title, xLabel: "epoch", yLabel: yLabel, series: series,
             horizontalLines: teacher, legend: .bottomRight)
     }
 
     /// Student–teacher gap per stage: grouped bars of the normalised feature distance before and after
-    /// distillation (left axis, from 0), and the top-1 gap in percentage points as a line on the right axis.
-    public static func gap(stages: [StageGap], title: String = "Student–teacher gap per stage") -> PlotSpec {
+    /// distillation (left axis, from 0), and the top-1 gap in percentage points as a line with markers on the
+    /// right axis (`top1Label` in the legend), whose range includes 0 so that the line's height reads as its size
+    /// (a single value, e.g. the final gap drawn at every stage, is not stretched across the whole axis).
+    public static func gap(
+        stages: [StageGap], title: String = "Student–teacher gap per stage", top1Label: String = "top-1 gap"
+    ) -> PlotSpec {
         let width = 0.35
         let positions = stages.indices.map { Double($0 + 1) }
         var series = [
@@ -120,14 +125,22 @@ extension PlotSpec {
                 style: .boxes(width: width)),
         ]
         let top1 = zip(positions, stages).compactMap { x, stage in stage.top1Gap.map { (x, $0) } }
+        var y2Range: ClosedRange<Double>?
         if !top1.isEmpty {
-            series.append(Series(name: "top-1 gap", points: top1, style: .linespoints, axis: .right))
+            series.append(Series(name: top1Label, points: top1, style: .linespoints, axis: .right))
+            let gaps = top1.map(\.1).filter(\.isFinite)
+            let (low, high) = (min(gaps.min() ?? 0, 0), max(gaps.max() ?? 0, 0))
+            // Headroom of 60% above the line keeps it below the legend in the top corner.
+            let span = high - low
+            y2Range = (low < 0 ? low - max(span * 0.15, 1) : 0)...(high + max(span * 0.6, 1))
         }
         let highest = stages.flatMap { [$0.before, $0.after] }.filter(\.isFinite).max() ?? 1
-        return PlotSpec(
+        var spec = PlotSpec(
             title: title, xLabel: "stage", yLabel: "normalised feature distance",
             y2Label: "top-1 gap (pp)", series: series,
             xTicks: zip(positions, stages).map { Tick($0, label: $1.stage) },
             xRange: 0.4...(Double(stages.count) + 0.6), yRange: 0...(highest > 0 ? highest * 1.15 : 1))
+        spec.y2Range = y2Range
+        return spec
     }
 }

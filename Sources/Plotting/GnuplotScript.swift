@@ -46,6 +46,9 @@ enum GnuplotScript {
         if let range = spec.yRange {
             lines.append("set yrange [\(number(range.lowerBound)):\(number(range.upperBound))]")
         }
+        if rightAxis, let range = spec.y2Range {
+            lines.append("set y2range [\(number(range.lowerBound)):\(number(range.upperBound))]")
+        }
         if let ticks = spec.xTicks {
             lines.append(
                 "set xtics (" + ticks.map { "\(quote($0.label)) \(number($0.x))" }.joined(separator: ", ") + ")")

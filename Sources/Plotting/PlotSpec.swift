@@ -27,6 +27,9 @@ public struct PlotSpec: Equatable {
     public var logY: Bool
     /// Fixed left Y range `lower...upper` in Y units; `nil` lets gnuplot autoscale.
     public var yRange: ClosedRange<Double>?
+    /// Fixed right Y range `lower...upper` in the right axis' units (only used with a right-axis series); `nil`
+    /// lets gnuplot autoscale.
+    public var y2Range: ClosedRange<Double>?
     /// Where the legend (key) sits; pick the corner the curves leave empty.
     public var legend: Legend
 

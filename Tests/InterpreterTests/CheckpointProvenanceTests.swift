@@ -235,7 +235,7 @@ final class CheckpointProvenanceTests: XCTestCase {
         XCTAssertTrue(
             sink.text.contains(
                 "loaded resnet8 from \(file.path): 77,754 parameters, recorded top-1 93.67% "
-                    + "on fashion-mnist\n"), sink.text)
+                    + "on fashion-mnist; protected as a teacher\n"), sink.text)
         XCTAssertFalse(sink.text.contains("warning"), "nothing recorded, nothing to compare: \(sink.text)")
         XCTAssertNil(try model(session, "m").recorded)
         XCTAssertFalse(try model(session, "m").model.stages.contains(where: \.isFrozen))
