@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 
+@testable import EngineCommands
 @testable import Language
 
 /// Issue 21, items 2 and 7: `save session` keeps statements that changed the session before they stopped, REPL
@@ -162,6 +163,40 @@ final class RecordsAndHabitsTests: XCTestCase {
                 "error: 7:4: cannot change to '1-tensors-and-autograd.sskd': not a folder",
             ])
         XCTAssertEqual(session.cells.map(\.recorded), [true, false, true, true, true, true, true])
+    }
+
+    /// The real lesson 1 runs with its path unquoted, `and` and all.
+    func testLessonOneRunsUnquoted() {
+        let saved = FileManager.default.currentDirectoryPath
+        defer { FileManager.default.changeCurrentDirectoryPath(saved) }
+        FileManager.default.changeCurrentDirectoryPath(packageRoot.path)
+        let sink = CaptureSink()
+        let status = Session.withEngine(output: sink).run(
+            "source sessions/tutorial/1-tensors-and-autograd.sskd", name: "t")
+        XCTAssertEqual(status, .ok, sink.lines.filter { $0.hasPrefix("error") }.joined(separator: "\n"))
+        XCTAssertEqual(sink.lines.last, "Next: lesson 2, a model and its stages.")
+    }
+
+    /// `reset` names what it wiped, the engine's workspace included (`SessionState.summary`).
+    func testResetSaysWhatItWiped() {
+        let sink = CaptureSink()
+        let session = Session.withEngine(output: sink)
+        session.run(
+            """
+            data fashion-mnist limit=200 val=50 seed=1 augment=false
+            s = model cnn widths=[8, 16] seed=2
+            train s epochs=1 batch=50
+            set lr 0.05
+            reset
+            reset
+            """, name: "t")
+        XCTAssertEqual(
+            Array(sink.lines.suffix(2)),
+            [
+                "reset: forgot 1 name (s); restored 1 option (lr) to the default; dropped data fashion-mnist, 1 run "
+                    + "of 1 model",
+                "reset: nothing to forget (no names; options at their defaults)",
+            ])
     }
 
     /// Ctrl-C stops a shell command at once (its process group gets SIGTERM) and keeps what it printed.
