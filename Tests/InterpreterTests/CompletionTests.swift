@@ -48,7 +48,8 @@ final class CompletionTests: XCTestCase {
 
     func testOptionValuesComeFromTheDeclarations() {
         XCTAssertEqual(complete("train student verbose=", ""), ["false", "true"])
-        XCTAssertEqual(complete("help ", ""), session.commands.names)
+        XCTAssertEqual(complete("help ", ""), (session.commands.names + Session.helpTopics.map(\.name)).sorted())
+        XCTAssertEqual(complete("help fo", "fo"), ["for"])
         let engine = Session.withEngine(output: CaptureSink())
         let values = { (line: String, word: String) in Completion.candidates(engine, line: line, word: word) }
         XCTAssertEqual(values("mimic s t optimizer=a", "a").candidates, ["adam", "adamw"])
