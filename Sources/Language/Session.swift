@@ -330,7 +330,7 @@ public final class Session {
 public protocol SessionState: AnyObject {
     /// The state of a new (or reset) session.
     init()
-    /// What the state holds, for `reset` to say what it wiped (`2 models, 3 runs, data fashion-mnist`); nil or
+    /// What the state holds, for `reset` to say what it wiped (`data fashion-mnist, 3 runs of 2 models`); nil or
     /// empty when it holds nothing worth naming.
     var summary: String? { get }
 }
