@@ -4,6 +4,7 @@ import Foundation
 import Language
 import Networks
 import Plotting
+import Storage
 import Tensors
 
 /// The engine state of one session: the current data set, every training run, the last gap measured,
@@ -27,6 +28,18 @@ final class Workspace: SessionState {
     var images: [Int: [URL]] = [:]
 
     init() {}
+
+    /// What `reset` wipes besides names and options: the current data and the training runs
+    /// (`data fashion-mnist, 3 runs of 2 models`); nil when there are none.
+    var summary: String? {
+        var parts: [String] = []
+        if let data { parts.append("data " + printable(data.name)) }
+        if !runs.isEmpty {
+            let models = Set(runs.map { ObjectIdentifier($0.model) }).count
+            parts.append("\(runs.count) run\(runs.count == 1 ? "" : "s") of \(models) model\(models == 1 ? "" : "s")")
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: ", ")
+    }
 
     /// The data a command works on: its `data=` option, else the session's current data set.
     func data(_ inv: Invocation) throws -> DataObject {

@@ -228,6 +228,9 @@ public struct CommandSpec {
     public let recorded: Recording
     /// False for commands that never return a value (`freeze`, `plot`, ...): `x = freeze s` is refused before it runs.
     public let returnsValue: Bool
+    /// False for commands that only show things (`print`, `note`, `pwd`): `save session` keeps a statement that
+    /// failed or was interrupted after one of the other commands completed inside it, or while one of them ran.
+    public let changesState: Bool
     /// The action. Thrown errors are reported at the statement (or use `Invocation.error(_:at:)` for an argument).
     public let run: (Invocation, Session) throws -> Value
 
@@ -235,7 +238,7 @@ public struct CommandSpec {
     public init(
         _ name: String, aliases: [String] = [], summary: String, arguments: [ArgumentSpec] = [],
         options: [OptionSpec] = [], example: String, recorded: Recording = .always, returnsValue: Bool = true,
-        run: @escaping (Invocation, Session) throws -> Value
+        changesState: Bool = true, run: @escaping (Invocation, Session) throws -> Value
     ) {
         let names = arguments.map(\.name) + options.map(\.name)
         precondition(Set(names).count == names.count, "command '\(name)': duplicate argument/option names")
@@ -250,6 +253,7 @@ public struct CommandSpec {
         self.example = example
         self.recorded = recorded
         self.returnsValue = returnsValue
+        self.changesState = changesState
         self.run = run
     }
 

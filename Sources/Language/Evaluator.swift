@@ -6,17 +6,17 @@ extension Session {
     /// `Value.maxStringBytes`.
     public static let maxString = Value.maxStringBytes
 
-    /// Runs one statement; shows the value of bare expressions and of unbound command results.
+    /// Runs one statement; shows the value of bare expressions and of unbound command results, and keeps the value
+    /// shown as `lastValue` (`ans`, `_`).
     func execute(_ stmt: Stmt) throws {
         switch stmt {
         case .expression(let e):
-            let v = try evaluate(e)
-            if case .none = v {} else { printValues(v.display) }
+            show(try evaluate(e))
         case .command(let call):
-            let v = try invoke(call)
-            if case .none = v {} else { printValues(v.display) }
+            show(try invoke(call))
         case .assign(let name, let e, _):
             bind(name, try evaluate(e))
+            statementChangedState = true
         case .assignCommand(let name, let c, _):
             if let spec = commands.lookup(c.name), !spec.returnsValue {  // refused before any side effect
                 throw InterpreterError.runtime(
@@ -27,6 +27,7 @@ extension Session {
                 throw InterpreterError.runtime("'\(c.name)' returns nothing to bind to '\(name)'", c.location)
             }
             bind(name, v)
+            statementChangedState = true
         case .forLoop(let variable, let sequence, let body, let location):
             let items = try evaluate(sequence)
             guard case .list(let values) = items else {
@@ -41,6 +42,12 @@ extension Session {
         case .ifElse(let condition, let then, let otherwise, _):
             for s in try truth(condition, "'if'") ? then : (otherwise ?? []) { try execute(s) }
         }
+    }
+
+    private func show(_ value: Value) {
+        if case .none = value { return }
+        printValues(value.display)
+        lastValue = value
     }
 
     private func interruptCheck(_ location: SourceLocation) throws {
@@ -67,7 +74,12 @@ extension Session {
         }
         let invocation = try bindArguments(spec, c)
         do {
-            return try spec.run(invocation, self)
+            let value = try spec.run(invocation, self)
+            if spec.changesState { statementChangedState = true }
+            return value
+        } catch let error where spec.changesState && error is SessionInterrupted {
+            statementChangedState = true  // stopped part-way: a model may be partly trained
+            throw InterpreterError.runtime("\(error)", c.location)
         } catch let error as InterpreterError {
             throw error
         } catch let signal as ControlSignal {
@@ -97,6 +109,10 @@ extension Session {
             return .string(s)
         case .name(let n, let location):
             if let v = lookup(n) { return v }
+            if Session.lastValueNames.contains(n) {
+                throw InterpreterError.runtime(
+                    "'\(n)' is the last value shown (as 'ans' and '_'), and no value has been shown yet", location)
+            }
             if commands.contains(n) {
                 throw InterpreterError.runtime(
                     "'\(n)' is a command, not a value; run it as a statement or bind it: x = \(n) ...", location)

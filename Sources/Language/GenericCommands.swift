@@ -3,26 +3,34 @@ import Storage
 
 /// The commands every session has, independent of the ML engine (see docs/language.md, "Commands").
 extension Session {
-    /// Registers help, set, show, vars, print/echo, note, pause, source, history, reset, quit/exit and save.
+    /// Registers help, set, show, vars/who, print/echo, note, pause, source, history, reset, quit/exit, save, cd, pwd
+    /// and shell (`!COMMAND`).
     public func registerGenericCommands() {
         commands.register(
             CommandSpec(
-                "help", summary: "list the commands, or show how to use one",
+                "help", summary: "list the commands, or show how to use one or a language topic (help for)",
                 arguments: [
                     ArgumentSpec(
-                        "command", .word(choices: []), "the command to describe", optional: true,
-                        completion: [.commands])
+                        "command", .word(choices: []), "the command or language topic to describe", optional: true,
+                        completion: [.commands, .values(Session.helpTopics.map(\.name))])
                 ],
-                example: "help set", recorded: .never, returnsValue: false
+                example: "help set", recorded: .never, returnsValue: false, changesState: false
             ) { inv, session in
                 guard inv.has("command") else {
                     session.write(session.commands.helpListing())
                     return .none
                 }
                 let name = try inv.string("command")
+                if session.commands.lookup(name) == nil,
+                    let topic = Session.helpTopics.first(where: { $0.name == name })
+                {
+                    session.write(topic.page)
+                    return .none
+                }
                 guard let spec = session.commands.lookup(name) else {
                     throw inv.error(
-                        "unknown command '\(name)'" + didYouMean(name, session.commands.names), at: "command")
+                        "unknown command or topic '\(name)'"
+                            + didYouMean(name, session.commands.names + Session.helpTopics.map(\.name)), at: "command")
                 }
                 session.write(session.commands.helpPage(spec, options: session.options))
                 return .none
@@ -52,7 +60,7 @@ extension Session {
                         "what", .word(choices: []), "'options', an option name, 'data' or a bound name",
                         completion: [.values(["options"]), .sessionOptions, .showTopics, .boundNames])
                 ],
-                example: "show options", recorded: .never, returnsValue: false
+                example: "show options", recorded: .never, returnsValue: false, changesState: false
             ) { inv, session in
                 let what = try inv.string("what")
                 if what == "options" {
@@ -86,8 +94,8 @@ extension Session {
 
         commands.register(
             CommandSpec(
-                "vars", summary: "list bound names with their type and summary", example: "vars", recorded: .never,
-                returnsValue: false
+                "vars", aliases: ["who"], summary: "list bound names with their type and summary", example: "vars",
+                recorded: .never, returnsValue: false, changesState: false
             ) { _, session in
                 if session.bindings.isEmpty {
                     session.print("(no variables)")
@@ -107,7 +115,7 @@ extension Session {
             CommandSpec(
                 "print", aliases: ["echo"], summary: "print values separated by spaces",
                 arguments: [ArgumentSpec("values", .any, "values to print", optional: true, variadic: true)],
-                example: "print \"accuracy\" acc * 100 \"%\"", returnsValue: false
+                example: "print \"accuracy\" acc * 100 \"%\"", returnsValue: false, changesState: false
             ) { inv, session in
                 session.printValues(inv.list("values").map(\.display).joined(separator: " "))
                 return .none
@@ -117,7 +125,7 @@ extension Session {
             CommandSpec(
                 "note", summary: "print explanatory text (lessons); hidden when the option quiet is true",
                 arguments: [ArgumentSpec("text", .any, "the text", variadic: true)],
-                example: "note \"Stage 1 copies the teacher's first block.\"", returnsValue: false
+                example: "note \"Stage 1 copies the teacher's first block.\"", returnsValue: false, changesState: false
             ) { inv, session in
                 if !session.options.quiet {
                     session.printValues(inv.list("text").map(\.display).joined(separator: " "))
@@ -131,7 +139,7 @@ extension Session {
                 summary:
                     "wait for Enter in the interactive REPL (Ctrl-C stops the lesson; skipped when replaying a script)",
                 arguments: [ArgumentSpec("message", .string, "text shown while waiting", optional: true)],
-                example: "pause \"Look at the loss curve, then press Enter\"", returnsValue: false
+                example: "pause \"Look at the loss curve, then press Enter\"", returnsValue: false, changesState: false
             ) { inv, session in
                 guard session.interactive else { return .none }
                 _ = session.readLine(
@@ -157,7 +165,7 @@ extension Session {
             CommandSpec(
                 "history", summary: "list previous inputs (rerun one in the REPL with !N)",
                 arguments: [ArgumentSpec("count", .integer, "show only the last COUNT entries", optional: true)],
-                example: "history 10", recorded: .never, returnsValue: false
+                example: "history 10", recorded: .never, returnsValue: false, changesState: false
             ) { inv, session in
                 let count = inv.has("count") ? max(0, try inv.int("count")) : session.history.count
                 let first = max(0, session.history.count - count)
@@ -169,10 +177,15 @@ extension Session {
 
         commands.register(
             CommandSpec(
-                "reset", summary: "forget all bound names and restore every option to its default", example: "reset",
-                returnsValue: false
+                "reset", summary: "forget all bound names and restore every option to its default; says what it wiped",
+                example: "reset", returnsValue: false
             ) { _, session in
-                session.reset()
+                let wiped = session.reset()
+                session.print(
+                    "reset: "
+                        + (wiped.isEmpty
+                            ? "nothing to forget (no names; options at their defaults)"
+                            : wiped.joined(separator: "; ")))
                 return .none
             })
 
@@ -180,7 +193,7 @@ extension Session {
             CommandSpec(
                 "quit", aliases: ["exit"], summary: "leave sskd (scripts stop with the given exit code)",
                 arguments: [Self.exitCode.spec],
-                example: "quit", recorded: .never, returnsValue: false
+                example: "quit", recorded: .never, returnsValue: false, changesState: false
             ) { inv, _ in
                 guard let code = try inv.optional(Self.exitCode) else { throw ControlSignal.quit(nil) }
                 if let bounds = Self.exitCode.spec.bounds, !bounds.contains(Double(code)) {
@@ -193,7 +206,7 @@ extension Session {
             CommandSpec(
                 "save",
                 summary: "save a model as a self-describing safetensors checkpoint (mimic adapters go to "
-                    + "FILE.adapters.safetensors), or the session's successful statements as a script",
+                    + "FILE.adapters.safetensors), or the session's statements as a script that replays it",
                 arguments: [
                     ArgumentSpec(
                         "what", .valueOrWord, "a model, or the word session",
@@ -216,20 +229,99 @@ extension Session {
                     throw inv.error(
                         "save takes a model or the word session, got \(inv.value("what").literal)", at: "what")
                 }
-                let body = session.cells.filter { $0.succeeded && $0.recorded }.map(\.source).joined(separator: "\n")
-                let script = "# sskd session; replay with: sskd \(path)\n" + body + (body.isEmpty ? "" : "\n")
+                let (script, kept, partial) = session.sessionScript(replayedWith: path)
                 do { try atomicWrite(Data(script.utf8), to: path) } catch let error as StorageError {
                     throw inv.error(
                         "cannot write '\(path)': \(error.reason) (any previous file is unchanged)", at: "file")
                 }
-                session.print(
-                    "saved \(session.cells.filter { $0.succeeded && $0.recorded }.count) statements to \(path)")
+                if !partial.isEmpty {
+                    let numbers = partial.map { "[\($0.number)]" }.joined(separator: ", ")
+                    let (cells, them) = partial.count == 1 ? ("cell", "it") : ("cells", "them")
+                    session.print(
+                        "warning: \(cells) \(numbers) stopped part-way (interrupted or failed) after changing the "
+                            + "session; the script runs \(them) in full (marked with a comment), so it may not "
+                            + "reproduce this session exactly")
+                }
+                session.print("saved \(kept) statement\(kept == 1 ? "" : "s") to \(path)")
+                return .none
+            })
+
+        commands.register(
+            CommandSpec(
+                "shell", summary: "run a command line with /bin/sh and show its output; !COMMAND is short for it",
+                arguments: [
+                    ArgumentSpec(
+                        "command", .string, "the command line; $NAME of a bound name becomes its value (\"ls $dir\")")
+                ],
+                example: "!ls sessions", returnsValue: false
+            ) { inv, session in
+                let outcome: ShellOutcome
+                let line = session.expandingBoundNames(in: try inv.string("command"))
+                do { outcome = try session.runShell(line) } catch let error as ShellError {
+                    throw inv.error(error.reason)
+                }
+                switch outcome {
+                case .exited(0): return .none
+                case .exited(let code): throw inv.error("shell command exited with status \(code)")
+                case .signalled(let sig): throw inv.error("shell command killed by signal \(sig)")
+                }
+            })
+
+        commands.register(
+            CommandSpec(
+                "cd", summary: "change the working folder that relative paths start from (default: your home folder)",
+                arguments: [ArgumentSpec("folder", .path, "the new working folder", optional: true)],
+                example: "cd sessions", returnsValue: false
+            ) { inv, _ in
+                let folder =
+                    inv.has("folder") ? try inv.string("folder") : ProcessInfo.processInfo.environment["HOME"] ?? "/"
+                var isFolder: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else {
+                    throw inv.error("cannot change to '\(printable(folder))': no such folder", at: "folder")
+                }
+                guard isFolder.boolValue else {
+                    throw inv.error("cannot change to '\(printable(folder))': not a folder", at: "folder")
+                }
+                guard FileManager.default.changeCurrentDirectoryPath(folder) else {
+                    throw inv.error(
+                        "cannot change to '\(printable(folder))': \(String(cString: strerror(errno)))", at: "folder")
+                }
+                return .none
+            })
+
+        commands.register(
+            CommandSpec(
+                "pwd", summary: "print the working folder", example: "pwd", recorded: .never, returnsValue: false,
+                changesState: false
+            ) { _, session in
+                session.print(printable(FileManager.default.currentDirectoryPath, limit: .max))
                 return .none
             })
     }
 }
 
 extension Session {
+    /// The script `save session` writes: a header naming `path`, then every cell that `Cell.replayed` keeps, each
+    /// one that stopped part-way (failed or interrupted after changing state) below a comment saying so.
+    /// - Returns: the script, the number of statements in it, and the cells that stopped part-way.
+    func sessionScript(replayedWith path: String) -> (script: String, statements: Int, partial: [Cell]) {
+        var script = "# sskd session; replay with: sskd \(path)\n"
+        let kept = cells.filter(\.replayed)
+        for cell in kept {
+            if let error = cell.error {
+                let how =
+                    error.message == "interrupted"
+                    ? "was interrupted"
+                    : "failed (" + printable(error.message.replacingOccurrences(of: "\n", with: " "), limit: 160) + ")"
+                script +=
+                    "# cell [\(cell.number)] \(how) in the original session after changing it; the replay runs it in "
+                    + "full\(error.message == "interrupted" ? "" : " and may stop here again")\n"
+            }
+            script += cell.source + "\n"
+        }
+        return (script, kept.count, kept.filter { !$0.succeeded })
+    }
+
     /// `quit CODE`: the exit status of a script, 0...255 (what a process can return).
     static let exitCode = TypedArgument<Int>.integer(
         "code", bounds: Bounds("be 0...255") { (0...255).contains($0) },

@@ -1,7 +1,8 @@
 /// Turns sskd source text into tokens (hand-written scanner in the style of Crafting Interpreters' `Scanner`).
 ///
 /// Newlines are tokens (they end statements); `#` starts a comment to the end of the line;
-/// a `\` at the end of a line joins it with the next. Lexical errors become `.error` tokens so
+/// a `\` at the end of a line joins it with the next; a `!` that starts a statement takes the rest of its line as a
+/// shell command (IPython's and gnuplot's `!ls`). Lexical errors become `.error` tokens so
 /// the parser reports them with a location, one per statement.
 public struct Lexer {
     private let chars: [Character]
@@ -9,6 +10,8 @@ public struct Lexer {
     private var pos = 0
     private var line: Int
     private var column: Int
+    /// True where a statement may start: at the beginning and after a newline, `;` or `{`.
+    private var statementStart = true
 
     /// Scans `text`, which starts at `line`:`column` of `source` (interpolated code starts mid-line).
     public init(_ text: String, source: SourceText, line: Int = 1, column: Int = 1) {
@@ -23,6 +26,7 @@ public struct Lexer {
         var result: [Token] = []
         while true {
             let token = next()
+            statementStart = [.newline, .semicolon, .leftBrace].contains(token.kind)
             result.append(token)
             if token.kind == .eof { return result }
         }
@@ -97,7 +101,10 @@ public struct Lexer {
         case "=": return make(match("=") ? .equalEqual : .equal)
         case "<": return make(match("=") ? .lessEqual : .less)
         case ">": return make(match("=") ? .greaterEqual : .greater)
-        case "!": return make(match("=") ? .bangEqual : .error("unexpected '!'; write 'not' for negation"))
+        case "!":
+            if match("=") { return make(.bangEqual) }
+            if statementStart { return make(.shell(restOfLine())) }
+            return make(.error("unexpected '!'; write 'not' for negation"))
         case "\"": return make(string(location))
         case "$":
             let name = word()
@@ -115,6 +122,14 @@ public struct Lexer {
             }
             return make(.error("unexpected character '\(c)'"))
         }
+    }
+
+    /// The characters up to the end of the line (not including the newline), blanks around them dropped.
+    private mutating func restOfLine() -> String {
+        var s = ""
+        while let c = peek(), c != "\n" { s.append(advance()) }
+        while let last = s.last, last == " " || last == "\t" || last == "\r" { s.removeLast() }
+        return String(s.drop { $0 == " " || $0 == "\t" })
     }
 
     private mutating func match(_ expected: Character) -> Bool {

@@ -14,7 +14,8 @@ nonisolated(unsafe) private var pauseCancelled: Int32 = 0
 nonisolated(unsafe) private let mainPrompt = strdup("sskd> ")
 
 /// The interactive loop on GNU readline: line editing, Ctrl-R search, persistent history, tab completion,
-/// `...>` continuation prompts, `!N` to rerun history entry N, Ctrl-C to cancel, Ctrl-D to leave.
+/// `...>` continuation prompts, `!N` to rerun history entry N (`!CMD` runs a shell command), Ctrl-C to cancel,
+/// Ctrl-D to leave (on an empty `...>` line: to cancel the pending block).
 public final class REPL {
     /// The session the REPL feeds.
     public let session: Session
@@ -62,6 +63,12 @@ public final class REPL {
             let raw = readline(pending.isEmpty ? "sskd> " : "...> ")
             replState = 0
             guard let raw else {
+                // Ctrl-D on an empty continuation line drops the block; a second Ctrl-D (or end of input) leaves.
+                if !pending.isEmpty {
+                    session.write("\n(block cancelled; Ctrl-D again leaves sskd)\n")
+                    pending = []
+                    continue
+                }
                 session.write("\n")
                 return 0
             }
@@ -94,15 +101,9 @@ public final class REPL {
         }
     }
 
-    /// Adds `input` to the history (file lines cannot hold newlines, so a block becomes one `;`-joined line
-    /// when that is equivalent: no comments and no `\` continuations).
+    /// Adds `input` to the history as `historyEntry(_:)` writes it (nothing when it cannot be one line).
     private func remember(_ input: String) {
-        var entry = input
-        let lines = input.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        if lines.count > 1 {
-            guard !lines.contains(where: { $0.contains("#") || $0.hasSuffix("\\") }) else { return }
-            entry = lines.filter { !$0.isEmpty }.joined(separator: "; ")
-        }
+        guard let entry = REPL.historyEntry(input) else { return }
         add_history(entry)
         session.history.append(entry)
         if FileManager.default.fileExists(atPath: historyPath) {
@@ -110,6 +111,39 @@ public final class REPL {
         } else {
             write_history(historyPath)
         }
+    }
+
+    /// `input` as one history line (history file lines cannot hold newlines) that runs the same statements: a
+    /// single line as typed; a block's tokens with comments and `\` line joins dropped, joined by `; ` where a
+    /// newline ends a statement and by a space inside `(`/`[` (`for k in 1..2 {  # twice` / `print k` / `}`
+    /// becomes `for k in 1..2 {; print k; }`). Nil for a block with a `!` shell line before its last line (the
+    /// shell command runs to the end of its line, so a `;` after it would be part of it).
+    public static func historyEntry(_ input: String) -> String? {
+        guard input.contains("\n") else { return input }
+        var lexer = Lexer(input, source: SourceText(name: "", text: input))
+        let tokens = lexer.tokens()
+        let chars = Array(input)
+        var entry = ""
+        var separator: String?
+        var depth = 0
+        for (i, token) in tokens.enumerated() {
+            switch token.kind {
+            case .eof:
+                return entry
+            case .newline:
+                if !entry.isEmpty, separator != "; " { separator = depth > 0 || entry.hasSuffix(";") ? " " : "; " }
+                continue
+            case .shell:
+                if tokens[(i + 1)...].contains(where: { ![.newline, .eof].contains($0.kind) }) { return nil }
+            case .leftParen, .leftBracket: depth += 1
+            case .rightParen, .rightBracket: depth -= 1
+            default: break
+            }
+            if !entry.isEmpty, let gap = separator ?? (token.spaceBefore ? " " : nil) { entry += gap }
+            separator = nil
+            entry += String(chars[token.start..<token.end])
+        }
+        return entry
     }
 
     private func setUpReadline() {

@@ -18,8 +18,14 @@ public struct Cell {
     public internal(set) var error: InterpreterError?
     /// Whether `save session` writes it (false for help, vars, history, save, quit...).
     public internal(set) var recorded: Bool
+    /// Whether it changed the session's state before it ended: it assigned a name, a command that changes state
+    /// (`CommandSpec.changesState`) completed inside it, or Ctrl-C interrupted such a command.
+    public internal(set) var changedState = false
     /// Whether it ran without error.
     public var succeeded: Bool { error == nil }
+    /// Whether `save session` writes it: a recorded statement that succeeded, or that failed after changing state
+    /// (written below a comment that says so, since the replay runs it in full).
+    public var replayed: Bool { recorded && (succeeded || changedState) }
 }
 
 /// How running a script or input ended; `exitCode` follows sysexits (65 syntax, 70 runtime).
@@ -80,8 +86,14 @@ public final class Session {
     /// the text or throws an error whose text is reported at the word.
     public var showTopics: [String: (Session) throws -> String] = [:]
 
+    /// The last value an expression statement or a command showed: what `ans` and `_` evaluate to (unless a
+    /// name `ans` or `_` is bound); nil before the first and after `reset`.
+    public internal(set) var lastValue: Value?
+
     private var states: [ObjectIdentifier: SessionState] = [:]
     private var currentCell: Int?
+    /// Set while a top-level statement runs when it changes state (see `Cell.changedState`).
+    var statementChangedState = false
     private var sourceDepth = 0
 
     /// An empty session (no commands) writing to `output`.
@@ -147,17 +159,42 @@ public final class Session {
 
     // MARK: Bindings
 
-    /// The value bound to `name`.
-    public func lookup(_ name: String) -> Value? { bindings[name] }
+    /// The names that evaluate to the last value shown (`lastValue`), as in MATLAB (`ans`) and Python (`_`).
+    public static let lastValueNames: Set<String> = ["ans", "_"]
+
+    /// The value bound to `name`; `ans` and `_`, when not bound, are the last value shown.
+    public func lookup(_ name: String) -> Value? {
+        bindings[name] ?? (Session.lastValueNames.contains(name) ? lastValue : nil)
+    }
 
     /// Binds `name` to `value`.
     public func bind(_ name: String, _ value: Value) { bindings[name] = value }
 
-    /// Removes all bindings, restores all options to their defaults and drops every `SessionState`.
-    public func reset() {
+    /// Removes all bindings and the last value, restores all options to their defaults and drops every
+    /// `SessionState`; returns what was wiped, one phrase each (`forgot 3 names (a, m, n)`,
+    /// `restored 2 options (seed, lr)`, `dropped` and each state's `summary`), empty when there was nothing to wipe.
+    @discardableResult
+    public func reset() -> [String] {
+        var wiped: [String] = []
+        let names = bindings.keys.sorted()
+        if !names.isEmpty {
+            let shown =
+                names.count > 8 ? names.prefix(8).joined(separator: ", ") + ", ..." : names.joined(separator: ", ")
+            wiped.append("forgot \(names.count) name\(names.count == 1 ? "" : "s") (\(shown))")
+        }
+        let changed = options.declared.filter { option in
+            options.value(option.name).map { !Value.equal($0, option.defaultValue) } ?? false
+        }.map(\.name)
+        if !changed.isEmpty {
+            let count = "\(changed.count) option\(changed.count == 1 ? "" : "s")"
+            wiped.append("restored \(count) (\(changed.joined(separator: ", "))) to the default")
+        }
+        wiped += states.values.compactMap(\.summary).filter { !$0.isEmpty }.map { "dropped " + $0 }
         bindings = [:]
+        lastValue = nil
         options.reset()
         states = [:]
+        return wiped
     }
 
     /// The session's state of type `T` (the engine's workspace), made with `T()` on first use and after `reset`.
@@ -203,7 +240,11 @@ public final class Session {
                     number: cells.count + 1, source: statement.text, output: "", error: nil,
                     recorded: isRecorded(statement)))
             currentCell = cells.count - 1
-            defer { currentCell = nil }
+            statementChangedState = false
+            defer {
+                if let c = currentCell { cells[c].changedState = statementChangedState }
+                currentCell = nil
+            }
             do {
                 switch statement.result {
                 case .failure(let error): throw error
@@ -289,6 +330,14 @@ public final class Session {
 public protocol SessionState: AnyObject {
     /// The state of a new (or reset) session.
     init()
+    /// What the state holds, for `reset` to say what it wiped (`data fashion-mnist, 3 runs of 2 models`); nil or
+    /// empty when it holds nothing worth naming.
+    var summary: String? { get }
+}
+
+extension SessionState {
+    /// No summary: `reset` names nothing for this state.
+    public var summary: String? { nil }
 }
 
 /// Thrown by `Session.checkInterrupt()` after Ctrl-C; reported as `interrupted` at the running statement.

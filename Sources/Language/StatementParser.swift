@@ -2,6 +2,11 @@
 extension Parser {
     mutating func statement() throws -> Stmt {
         let t = peek()
+        if case .shell(let line) = t.kind {  // `!ls -l` is `shell "ls -l"`
+            advance()
+            let argument = CommandArgument(key: nil, location: t.location, value: .string(line, t.location), text: line)
+            return .command(CommandCall(name: "shell", location: t.location, arguments: [argument]))
+        }
         if case .name(let n) = t.kind {
             if n == "for" { return try forStatement() }
             if n == "if" { return try ifStatement() }
@@ -40,6 +45,13 @@ extension Parser {
         let nameToken = advance()
         guard case .name(let name) = nameToken.kind else { throw unexpected(nameToken, "expected a command") }
         var arguments: [CommandArgument] = []
+        // `quit()`, `vars()`: empty parentheses right after the name, as in Python, mean no arguments.
+        if peek().kind == .leftParen, !peek().spaceBefore, peekNext().kind == .rightParen,
+            atStatementEnd(tokens[min(current + 2, tokens.count - 1)])
+        {
+            advance()
+            advance()
+        }
         while !atStatementEnd(peek()) {
             let t = peek()
             var key: String?
@@ -52,11 +64,49 @@ extension Parser {
             let first = current
             argumentMode = true
             defer { argumentMode = false }
+            if let word = keywordPath() {
+                arguments.append(
+                    CommandArgument(key: key, location: t.location, value: word, text: text(from: first, to: current)))
+                continue
+            }
             let value = try expression()
             arguments.append(
                 CommandArgument(key: key, location: t.location, value: value, text: text(from: first, to: current)))
         }
         return CommandCall(name: name, location: nameToken.location, arguments: arguments)
+    }
+
+    /// A word written without spaces from names, numbers, `-`, `/` and `.` that holds a keyword
+    /// (`1-tensors-and-autograd.sskd`, `runs/in-out`): taken whole as a bare name, which a path or word argument
+    /// takes as written (an expression cannot hold a keyword there); so is a keyword alone as the last argument.
+    /// Nil, consuming nothing, for anything else.
+    mutating func keywordPath() -> Expr? {
+        let start = current
+        var end = current
+        var keyword = false  // and, or, not, in, if, else, for: never inside an expression written without spaces
+        var literal = false  // true, false: a path only with a `/` or `.` (`1-true` stays arithmetic)
+        var pathMark = false
+        scan: while end < tokens.count, end == start || !tokens[end].spaceBefore {
+            switch tokens[end].kind {
+            case .name(let n) where n == "true" || n == "false": literal = true
+            case .name(let n) where Parser.keywords.contains(n): keyword = true
+            case .name, .number, .minus: break
+            case .slash, .dot: pathMark = true
+            default: break scan
+            }
+            end += 1
+        }
+        // A lone keyword as the last argument is a word too (`help for`, `help if`).
+        let loneWord = end - start == 1 && keyword && atStatementEnd(tokens[end])
+        guard end - start >= 2 || loneWord, keyword || (literal && pathMark) else { return nil }
+        for t in [tokens[start], tokens[end - 1]] {
+            switch t.kind {
+            case .name, .number: continue
+            default: return nil
+            }
+        }
+        current = end
+        return .name(text(from: start, to: end), tokens[start].location)
     }
 
     mutating func forStatement() throws -> Stmt {

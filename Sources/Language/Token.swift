@@ -26,6 +26,8 @@ public enum TokenKind: Equatable {
     case equal, equalEqual, bangEqual, less, lessEqual, greater, greaterEqual
     /// Arithmetic operators.
     case plus, minus, star, slash, percent
+    /// `!COMMAND` at the start of a statement: a shell command line, taken as written up to the end of the line.
+    case shell(String)
     /// A lexical error (bad character, unterminated string); the parser reports it.
     case error(String)
     /// End of input.

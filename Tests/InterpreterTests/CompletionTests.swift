@@ -112,6 +112,8 @@ final class CompletionTests: XCTestCase {
         XCTAssertEqual(complete("train student verbose=", ""), ["false", "true"])
         XCTAssertEqual(complete("train student epochs=", ""), ["steps"], "bound whole numbers")
         XCTAssertEqual(complete("train student lr=s", "s"), ["steps"])
+        XCTAssertEqual(complete("help ", ""), (session.commands.names + Session.helpTopics.map(\.name)).sorted())
+        XCTAssertEqual(complete("help fo", "fo"), ["for"])
         let engine = Session.withEngine(output: CaptureSink())
         let values = { (line: String, word: String) in Completion.complete(engine, line: line, word: word) }
         XCTAssertEqual(values("mimic s t optimizer=a", "a").candidates, ["adam", "adamw"])

@@ -43,6 +43,12 @@ final class FuzzTests: XCTestCase {
                 separator: rng.below(3) == 0 ? "" : " ")
             let sink = CaptureSink()
             let session = testSession(sink)
+            // A soup that starts a statement with `!` is a shell line: parsed and bound, never given to /bin/sh.
+            session.commands.register(
+                CommandSpec(
+                    "shell", summary: "the shell, not run while fuzzing",
+                    arguments: [ArgumentSpec("command", .string, "ignored")], example: "!ls", returnsValue: false
+                ) { _, _ in .none })
             session.keepGoing = true
             session.run("m = testmodel resnet8\n" + text, name: "fuzz")
             let errors = sink.events.compactMap { if case .error(let e) = $0 { return e } else { return nil } }

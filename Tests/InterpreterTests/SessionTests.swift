@@ -217,7 +217,12 @@ final class SessionTests: XCTestCase {
                 apply: { applied.append($0.literal) }))
         session.keepGoing = true
         session.run("set momentum 0.5\nset momentum 2\nshow momentum\nreset", name: "t")
-        XCTAssertEqual(sink.lines, ["error: 2:14: session option 'momentum' must be below 1, got 2", "momentum = 0.5"])
+        XCTAssertEqual(
+            sink.lines,
+            [
+                "error: 2:14: session option 'momentum' must be below 1, got 2", "momentum = 0.5",
+                "reset: restored 1 option (momentum) to the default",
+            ])
         XCTAssertEqual(applied, ["0.9", "0.5", "0.9"])
     }
 

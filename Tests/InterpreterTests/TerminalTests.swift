@@ -4,7 +4,8 @@ import XCTest
 @testable import Language
 
 /// Drives the real `sskd` REPL through a pseudo-terminal (tmux): prompt, tab completion of a command name,
-/// line editing, history recall, continuation prompt, Ctrl-C (at the prompt and in `pause`), `!N`, Ctrl-D and the
+/// line editing, history recall, continuation prompt, Ctrl-C (at the prompt and in `pause`), `!N`, a commented block
+/// kept in the history, Ctrl-D on a continuation line (cancels the block) and at the prompt, `!COMMAND` and the
 /// persistent history file.
 final class TerminalTests: XCTestCase {
     private var socket = "sskd-test-\(getpid())"
@@ -99,6 +100,24 @@ final class TerminalTests: XCTestCase {
         try waitFor("output after three Ctrl-C at the prompt") { $0.contains("77") }
         XCTAssertFalse(try screen().contains("after"), "the statement after the interrupted pause did not run")
 
+        // A block with a comment is kept in the history as one equivalent line, and !N reruns it.
+        try keys("for k in 5..6 {  # eleven times k", "Enter")
+        try waitFor("continuation prompt of the commented block") { $0.last { !$0.isEmpty } == "...>" }
+        try keys("print k * 11", "Enter", "}", "Enter")
+        try waitFor("commented block output") { $0.contains("55") && $0.contains("66") }
+        try keys("history 2", "Enter")
+        try waitFor("the block in history") { $0.contains("    9  for k in 5..6 {; print k * 11; }") }
+        try keys("!9", "Enter")
+        try waitFor("!9 rerun of the block") { $0.filter { $0 == "66" }.count == 2 }
+
+        // Ctrl-D on an empty continuation line cancels the block; the session stays.
+        try keys("for k in 1..2 {", "Enter")
+        try waitFor("continuation prompt") { $0.last { !$0.isEmpty } == "...>" }
+        try keys("C-d")
+        try waitFor("block cancelled") { $0.contains("(block cancelled; Ctrl-D again leaves sskd)") }
+        try keys("!echo shell-$((6 * 7))", "Enter")
+        try waitFor("shell output") { $0.contains("shell-42") }
+
         try keys("C-d")
         for _ in 0..<100 where !((try? String(contentsOfFile: history, encoding: .utf8))?.contains("print 3") ?? false)
         {
@@ -109,7 +128,8 @@ final class TerminalTests: XCTestCase {
             saved.split(separator: "\n").map(String.init),
             [
                 "print 40+2", "print 495", "print 495", "for k in 7..8 {; print k; }", "print 3", "print 40+2",
-                "pause \"waiting\"; print \"after\"", "print 77",
+                "pause \"waiting\"; print \"after\"", "print 77", "for k in 5..6 {; print k * 11; }", "history 2",
+                "for k in 5..6 {; print k * 11; }", "!echo shell-$((6 * 7))",
             ])
     }
 }
