@@ -43,7 +43,7 @@ extension Session {
                     ? NumPyWriter.npy(float32: result.logits, shape: [result.count, result.classes])
                     : Array(CSVWriter.encode(predictionColumns(result)).utf8)
                 do {
-                    try createParentFolder(of: path)
+                    try requireParentFolder(of: path)
                     try atomicWrite(bytes, to: path)
                 } catch let error as StorageError {
                     throw inv.error(
