@@ -221,14 +221,9 @@ func figureFiles(of spec: PlotSpec, drawnAs output: PlotOutput, gnuplot: Gnuplot
 /// `spec` rendered as a PNG in ``figureFolder`` for notebooks: one file, or none when it cannot be made (no folder,
 /// no `pngcairo`).
 func pngCopy(of spec: PlotSpec, width: Int, height: Int, _ gnuplot: Gnuplot) -> [URL] {
-    guard let url = newFigureURL("png"),
-        (try? gnuplot.render(
-            spec,
-            to: .file(
-                url, format: .png, width: width,
-                height: height))) != nil
-    else { return [] }
-    return [url]
+    guard let url = newFigureURL("png") else { return [] }
+    let output = PlotOutput.file(url, format: .png, width: width, height: height)
+    return (try? gnuplot.render(spec, to: output)) == nil ? [] : [url]
 }
 
 /// One row per step (run, step, epoch, loss, lr) with the epoch's metrics on its last step.
