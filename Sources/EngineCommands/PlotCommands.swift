@@ -67,7 +67,7 @@ extension Session {
                 summary: "write the data behind the plots of a run or model: per-step CSV, or the full record as JSON",
                 arguments: [ArgumentSpec("target", .any, "a run or a model")],
                 options: [ExportOption.file.spec],
-                example: "export student to=\"out/student.csv\"", returnsValue: false
+                example: "export student to=\"student.csv\"", returnsValue: false
             ) { inv, session in
                 let records = try session.records(inv, "target")
                 guard let path = try inv.optional(ExportOption.file) else {

@@ -43,32 +43,49 @@ extension Session {
 /// For each of `statements` (texts that occur in `text` in this order, as the parser returns them), the whole lines
 /// of `#` comments between the previous statement and it, without the `#` and one space after it; blank lines
 /// between comment lines are kept as empty lines, a `#!` line is left out, and nil means no comment. A comment at the
-/// end of a statement's line belongs to that statement, not to the next one.
+/// end of a statement's line belongs to that statement, not to the next one. One pass over `text`: between
+/// statements there are only blanks, `;`, line joins and comments.
 func leadingComments(in text: String, statements: [String]) -> [String?] {
-    var cursor = text.startIndex
+    var i = text.startIndex
+    var lineIsBlank = true  // nothing but blanks so far on the current line
     var result: [String?] = []
     for statement in statements {
-        guard let range = text.range(of: statement, range: cursor..<text.endIndex) else {
-            result.append(nil)
-            continue
-        }
-        var lines = text[cursor..<range.lowerBound].split(separator: "\n", omittingEmptySubsequences: false)
-        // The first piece ends the previous statement's line unless the gap starts a line.
-        if cursor != text.startIndex && text[text.index(before: cursor)] != "\n" { lines = Array(lines.dropFirst()) }
         var comment: [String] = []
-        for line in lines {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.hasPrefix("#!") { continue }
-            if trimmed.hasPrefix("#") {
-                let body = trimmed.dropFirst()
-                comment.append(String(body.hasPrefix(" ") ? body.dropFirst() : body))
-            } else if trimmed.isEmpty && !comment.isEmpty {
-                comment.append("")
+        scan: while i < text.endIndex {
+            switch text[i] {
+            case "#":
+                let end = text[i...].firstIndex(of: "\n") ?? text.endIndex
+                let body = text[text.index(after: i)..<end]
+                if lineIsBlank && !body.hasPrefix("!") {
+                    comment.append(String(body.hasPrefix(" ") ? body.dropFirst() : body))
+                }
+                lineIsBlank = false
+                i = end
+            case "\n":
+                if lineIsBlank && !comment.isEmpty { comment.append("") }
+                lineIsBlank = true
+                i = text.index(after: i)
+            case " ", "\t":
+                i = text.index(after: i)
+            case ";", "\\":
+                lineIsBlank = false
+                i = text.index(after: i)
+            default:
+                break scan
             }
         }
         while comment.last == "" { comment.removeLast() }
+        // The statement starts here; a search is the fallback should the parser's text ever differ.
+        guard
+            let range = text[i...].range(of: statement, options: [.anchored, .literal])
+                ?? text[i...].range(of: statement, options: .literal)
+        else {
+            result.append(nil)
+            continue
+        }
         result.append(comment.isEmpty ? nil : comment.joined(separator: "\n"))
-        cursor = range.upperBound
+        i = range.upperBound
+        lineIsBlank = false
     }
     return result
 }
