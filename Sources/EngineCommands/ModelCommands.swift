@@ -243,7 +243,7 @@ extension Session {
         }
         let url = URL(fileURLWithPath: path)
         do {
-            try createParentFolder(of: path)
+            try requireParentFolder(of: path)
             try object.model.save(to: url, metadata: meta)
             try AdapterCheckpoint.save(object.alignments, of: object.model, for: url)
         }

@@ -28,45 +28,37 @@ extension Session {
                 }
                 let o = try PlotOptions(inv)
                 let size = [o.width, o.height]
-                let cell = session.cells.count
                 let gnuplot = session.workspace.gnuplot
                 do {
-                    var images: [URL] = []
                     if let path = o.file {
-                        try createParentFolder(of: path)
-                        try gnuplot.render(spec, to: try PlotOutput.file(path: path, width: size[0], height: size[1]))
+                        do { try requireParentFolder(of: path) } catch {
+                            throw inv.error("\(error)", at: PlotOptions.file)
+                        }
+                        let output = try PlotOutput.file(path: path, width: size[0], height: size[1])
+                        try gnuplot.render(spec, to: output)
                         session.print("wrote \(path)")
-                        images.append(URL(fileURLWithPath: path))
+                        session.display("", figure: figureFiles(of: spec, drawnAs: output, gnuplot: gnuplot))
                     } else {
+                        // The notebook's image, rendered before the console's text so the two stay together.
+                        let png = pngCopy(of: spec, width: max(size[0], 320), height: max(size[1], 200), gnuplot)
                         let terminal = session.options.terminal
                         switch terminal {
                         case "dumb":
                             let text = try gnuplot.render(spec, to: .inline())
-                            session.write(text.hasSuffix("\n") ? text : text + "\n")
+                            session.display(text.hasSuffix("\n") ? text : text + "\n", figure: png)
                         case "sixel":
-                            session.output.write(try gnuplot.render(spec, to: .sixel(width: size[0], height: size[1])))
+                            session.display(
+                                try gnuplot.render(spec, to: .sixel(width: size[0], height: size[1])), figure: png)
                         case _ where PlotOutput.windowTerminals.contains(terminal):
                             try gnuplot.render(spec, to: .window(terminal: terminal))
+                            session.display("", figure: png)
                         default:
                             throw inv.error(
                                 "set terminal to dumb, sixel, qt, x11 or wxt, or give to=FILE (terminal is "
                                     + "'\(terminal)')"
                             )
                         }
-                        // A PNG copy for the notebook of the session; best effort (an unwritable `out` only loses the
-                        // copy).
-                        let dir = URL(fileURLWithPath: session.options.out).appendingPathComponent("plots")
-                        let url = dir.appendingPathComponent("cell-\(cell)-\(o.kind).png")
-                        let png = PlotOutput.file(
-                            url, format: .png, width: max(size[0], 320), height: max(size[1], 200))
-                        if (try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true))
-                            != nil,
-                            (try? gnuplot.render(spec, to: png)) != nil
-                        {
-                            images.append(url)
-                        }
                     }
-                    session.workspace.images[cell, default: []] += images
                 } catch let e as InterpreterError { throw e } catch { throw inv.error("\(error)") }
                 return .none
             })
@@ -77,7 +69,7 @@ extension Session {
                 summary: "write the data behind the plots of a run or model: per-step CSV, or the full record as JSON",
                 arguments: [ArgumentSpec("target", .any, "a run or a model")],
                 options: [ExportOption.file.spec],
-                example: "export student to=\"out/student.csv\"", returnsValue: false
+                example: "export student to=\"student.csv\"", returnsValue: false
             ) { inv, session in
                 let records = try session.records(inv, "target")
                 guard let path = try inv.optional(ExportOption.file) else {
@@ -85,7 +77,7 @@ extension Session {
                 }
                 let url = URL(fileURLWithPath: path)
                 do {
-                    try createParentFolder(of: path)
+                    try requireParentFolder(of: path)
                     switch url.pathExtension.lowercased() {
                     case "csv":
                         try CSVWriter.write(csvColumns(records), to: url)
@@ -104,38 +96,7 @@ extension Session {
                 return .none
             })
 
-        commands.register(
-            CommandSpec(
-                "notebook",
-                summary: "write this session as a Markdown notebook: each command a cell, its output, its plots",
-                arguments: [
-                    ArgumentSpec("action", .word(choices: ["save"]), "what to do"),
-                    NotebookArgument.file.spec,
-                ],
-                example: "notebook save out/session.md", recorded: .never, returnsValue: false
-            ) { inv, session in
-                let path = try inv.get(NotebookArgument.file)
-                // `cannot write FILE: ...`
-                do { try session.writeNotebook(to: path) } catch { throw inv.error("\(error)", at: "file") }
-                session.print("wrote \(path)")
-                return .none
-            })
-    }
-
-    /// Writes every cell so far (source, output, error, plot images) as a Markdown notebook.
-    /// - Throws: an error naming the file (`cannot write FILE: reason`) when a file cannot be written.
-    public func writeNotebook(to path: String) throws {
-        do { try writeNotebookCells(to: path) } catch { throw EngineError(ownMessage(error)) }
-    }
-
-    private func writeNotebookCells(to path: String) throws {
-        let cells = self.cells.map { c in
-            NotebookCell(
-                number: c.number, source: c.source,
-                output: c.output + (c.error.map { "\($0)\n" } ?? ""), images: workspace.images[c.number] ?? [])
-        }
-        try createParentFolder(of: path)
-        try NotebookWriter(path: path).write(cells: cells, title: "sskd session")
+        registerNotebookCommand()
     }
 
     /// The run records an argument names: a run, a model (all its runs), or by default the last trained model's.
@@ -280,19 +241,42 @@ func ownMessage(_ error: Error) -> String {
     return text.hasPrefix("plot: ") ? String(text.dropFirst(6)) : text
 }
 
-/// Creates the folder that will hold `path`, if it is missing.
-/// - Throws: `EngineError` naming the path when something that is not a folder is in the way or the folder
-///   cannot be created.
-func createParentFolder(of path: String) throws {
-    let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+/// Checks that the folder that will hold `path` exists: writers never create a missing folder (a mistyped folder
+/// would otherwise silently receive the file).
+/// - Throws: `EngineError` `cannot write out/x.png: folder 'out' does not exist`, or `... /dev/null is not a folder`
+///   when a file is in the way; nothing has been written then.
+func requireParentFolder(of path: String) throws {
+    let folder = (path as NSString).deletingLastPathComponent
+    guard !folder.isEmpty else { return }  // the current folder
     var isFolder: ObjCBool = false
-    if FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder) {
-        guard isFolder.boolValue else { throw EngineError("cannot write \(path): \(folder.path) is not a folder") }
-        return
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else {
+        throw EngineError("cannot write \(path): folder '\(folder)' does not exist")
     }
-    do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
-        throw EngineError("cannot write \(path): cannot create the folder \(folder.path)")
+    guard isFolder.boolValue else { throw EngineError("cannot write \(path): \(folder) is not a folder") }
+}
+
+/// The files a notebook shows for a plot written to a file as `output`, snapshotted in ``figureFolder`` so a later
+/// plot to the same path does not change this one: a PNG is copied; an SVG is copied and followed by a PNG copy
+/// rendered from `spec`; a PDF has only the PNG copy (notebooks cannot show PDF). Best effort: empty when
+/// nothing could be made.
+func figureFiles(of spec: PlotSpec, drawnAs output: PlotOutput, gnuplot: Gnuplot) -> [URL] {
+    guard case .file(let url, let format, let width, let height) = output else { return [] }
+    var files: [URL] = []
+    if format != .pdf, let copy = newFigureURL(format.rawValue),
+        (try? FileManager.default.copyItem(at: url, to: copy)) != nil
+    {
+        files.append(copy)
     }
+    if format != .png { files += pngCopy(of: spec, width: width, height: height, gnuplot) }
+    return files
+}
+
+/// `spec` rendered as a PNG in ``figureFolder`` for notebooks: one file, or none when it cannot be made (no folder,
+/// no `pngcairo`).
+func pngCopy(of spec: PlotSpec, width: Int, height: Int, _ gnuplot: Gnuplot) -> [URL] {
+    guard let url = newFigureURL("png") else { return [] }
+    let output = PlotOutput.file(url, format: .png, width: width, height: height)
+    return (try? gnuplot.render(spec, to: output)) == nil ? [] : [url]
 }
 
 /// One row per step (run, step, epoch, loss, lr) with the epoch's metrics on its last step. The top-1 and loss
@@ -384,10 +368,4 @@ struct PlotOptions {
 enum ExportOption {
     /// `to=`, a .csv or .json file.
     static let file = TypedOption<String>.path("to", "the file: .csv or .json")
-}
-
-/// `notebook save FILE`.
-enum NotebookArgument {
-    /// `FILE`, the Markdown file.
-    static let file = TypedArgument<String>.text("file", .path, "the .md file (images go to FILE_files/)")
 }

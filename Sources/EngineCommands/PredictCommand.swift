@@ -15,7 +15,7 @@ extension Session {
                 "predict", summary: "write a model's logits (.npy) or per-image predictions (.csv) on a split",
                 arguments: [ModelArguments.model.spec],
                 options: PredictOptions.specs,
-                example: "predict teacher to=\"out/teacher-test.npy\"", returnsValue: false
+                example: "predict teacher to=\"teacher-test.npy\"", returnsValue: false
             ) { inv, session in
                 let object = try inv.get(ModelArguments.model)
                 guard let path = try inv.optional(PredictOptions.file) else {
@@ -43,7 +43,7 @@ extension Session {
                     ? NumPyWriter.npy(float32: result.logits, shape: [result.count, result.classes])
                     : Array(CSVWriter.encode(predictionColumns(result)).utf8)
                 do {
-                    try createParentFolder(of: path)
+                    try requireParentFolder(of: path)
                     try atomicWrite(bytes, to: path)
                 } catch let error as StorageError {
                     throw inv.error(

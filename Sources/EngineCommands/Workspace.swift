@@ -7,8 +7,8 @@ import Plotting
 import Storage
 import Tensors
 
-/// The engine state of one session: the current data set, every training run, the last gap measured,
-/// the gnuplot process and the notebook being written.
+/// The engine state of one session: the current data set, every training run, the last gap measured and the
+/// gnuplot process. (The figures a notebook embeds are marks in the session's cells, so `reset` keeps them.)
 final class Workspace: SessionState {
     /// The data set of the last `data` command (training commands use it unless given `data=`).
     var data: DataObject?
@@ -23,9 +23,6 @@ final class Workspace: SessionState {
     var lastGap: (student: ModelObject, report: GapReport)?
     /// One gnuplot per session.
     lazy var gnuplot = Gnuplot()
-    /// Where `--notebook` / `notebook save` puts plot images: the writer and the images per cell number.
-    var notebook: NotebookWriter?
-    var images: [Int: [URL]] = [:]
 
     init() {}
 

@@ -26,6 +26,12 @@ public struct Cell {
     /// Whether `save session` writes it: a recorded statement that succeeded, or that failed after changing state
     /// (written below a comment that says so, since the replay runs it in full).
     public var replayed: Bool { recorded && (succeeded || changedState) }
+    /// The command the statement calls (`note`, `plot`, ...), nil for other statements.
+    public let command: String?
+    /// The whole `#` comment lines written just before the statement in its script, without their `# `; nil for none.
+    public let comment: String?
+    /// The figures and the statements of sourced files inside ``output``, in order (for notebooks).
+    public internal(set) var marks: [CellMark] = []
 }
 
 /// How running a script or input ended; `exitCode` follows sysexits (65 syntax, 70 runtime).
@@ -228,7 +234,8 @@ public final class Session {
             return .syntaxError
         }
         var status = RunStatus.ok
-        for statement in statements {
+        let comments = leadingComments(in: text, statements: statements.map(\.text))
+        for (statement, comment) in zip(statements, comments) {
             if let signal = terminationRequested { return terminated(signal, at: statement, source) }
             if recordHistory { history.append(statement.text) }
             if echo {
@@ -238,7 +245,7 @@ public final class Session {
             cells.append(
                 Cell(
                     number: cells.count + 1, source: statement.text, output: "", error: nil,
-                    recorded: isRecorded(statement)))
+                    recorded: isRecorded(statement), command: commandName(statement), comment: comment))
             currentCell = cells.count - 1
             statementChangedState = false
             defer {
@@ -302,14 +309,24 @@ public final class Session {
         let source = SourceText(name: name, text: text)
         var parser = Parser(text, source: source, isCommand: commands.contains)
         // Like a script, a sourced file with a syntax error anywhere runs nothing.
+        let parsed = parser.parseProgram()
         var statements: [Stmt] = []
-        for statement in parser.parseProgram() {
+        for statement in parsed {
             switch statement.result {
             case .failure(let error): throw error
             case .success(let stmt): statements.append(stmt)
             }
         }
-        for stmt in statements { try execute(stmt) }
+        let comments = leadingComments(in: text, statements: parsed.map(\.text))
+        for (i, stmt) in statements.enumerated() {
+            mark(.statement(source: parsed[i].text, command: commandName(parsed[i]), comment: comments[i]))
+            try execute(stmt)
+        }
+    }
+
+    /// Records `kind` at the current end of the running cell's output.
+    func mark(_ kind: CellMark.Kind) {
+        if let c = currentCell { cells[c].marks.append(CellMark(offset: cells[c].output.utf8.count, kind: kind)) }
     }
 
     private func isRecorded(_ statement: ParsedStatement) -> Bool {

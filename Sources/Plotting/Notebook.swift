@@ -1,31 +1,99 @@
 import Foundation
 import Storage
 
-/// One REPL command as recorded for a notebook.
+/// One cell of a notebook: a command with its outputs, or explanatory Markdown text.
 public struct NotebookCell: Equatable {
-    /// The command's number as shown in the notebook, e.g. `3` for `[3] sskd> ...`.
-    public var number: Int
-    /// The command text as typed (may span several lines).
-    public var source: String
-    /// What the command printed; empty for none.
-    public var output: String
-    /// PNG images the command produced, in order; ideally already at ``NotebookWriter/imageURL(cell:index:)``,
-    /// otherwise they are copied there.
-    public var images: [URL]
+    /// A code cell (a command and what it produced) or a Markdown cell (notes, script comments).
+    public enum Kind: Equatable {
+        /// A command: ``NotebookCell/source`` is sskd code, ``NotebookCell/outputs`` what it produced.
+        case code
+        /// Text: ``NotebookCell/source`` is Markdown; there are no outputs.
+        case markdown
+    }
 
-    /// Creates a cell.
-    public init(number: Int, source: String, output: String = "", images: [URL] = []) {
-        self.number = number
+    /// One output of a code cell, in the order it was produced.
+    public enum Output: Equatable {
+        /// Printed text (stdout).
+        case text(String)
+        /// The error that stopped the command (stderr).
+        case error(String)
+        /// A figure: its image files, the first the one a Markdown notebook embeds (PNG or SVG); a Jupyter notebook
+        /// embeds the first PNG (and an SVG as well).
+        case image([URL])
+    }
+
+    /// Code or Markdown.
+    public var kind: Kind
+    /// How the cell is numbered: `3` for `[3] sskd> ...`, `5.2` for the second statement of a file sourced in
+    /// cell 5; nil for Markdown cells.
+    public var label: String?
+    /// The Jupyter `execution_count`: the top-level cell number, nil for a statement of a sourced file.
+    public var executionCount: Int?
+    /// The command text as typed (may span several lines), or the Markdown text.
+    public var source: String
+    /// What the command produced, in order; empty for Markdown cells.
+    public var outputs: [Output]
+
+    /// A code cell.
+    public init(code source: String, label: String, executionCount: Int?, outputs: [Output] = []) {
+        kind = .code
+        self.label = label
+        self.executionCount = executionCount
         self.source = source
-        self.output = output
-        self.images = images
+        self.outputs = outputs
+    }
+
+    /// A Markdown cell.
+    public init(markdown source: String) {
+        kind = .markdown
+        label = nil
+        executionCount = nil
+        self.source = source
+        outputs = []
+    }
+
+    /// A code cell numbered `number` whose text output comes first and its PNG images after it.
+    public init(number: Int, source: String, output: String = "", images: [URL] = []) {
+        self.init(
+            code: source, label: String(number), executionCount: number,
+            outputs: (output.isEmpty ? [] : [.text(output)]) + images.map { .image([$0]) })
     }
 }
 
-/// Writes a session as a Markdown notebook: for `out.md`, each command is a fenced code block
-/// (`[3] sskd> mimic ...`), its output a fenced `text` block below, and each plot a PNG in `out_files/`
-/// embedded with `![plot 3](out_files/plot-3.png)`. Fences grow past any backtick run inside the text
-/// (CommonMark §4.5). Everything is written atomically, images first.
+/// The notebook formats, chosen by the file's extension.
+public enum NotebookFormat: String, CaseIterable {
+    /// `.md`: Markdown with images in a folder beside it (``NotebookWriter``).
+    case markdown = "md"
+    /// `.ipynb`: Jupyter nbformat 4 JSON with the images inside it (``JupyterNotebookWriter``).
+    case jupyter = "ipynb"
+
+    /// The format for `path`'s extension (any case).
+    ///
+    /// - Throws: ``PlotError/unsupportedNotebookType(path:)`` for any other extension.
+    public init(path: String) throws {
+        guard let format = NotebookFormat(rawValue: URL(fileURLWithPath: path).pathExtension.lowercased()) else {
+            throw PlotError.unsupportedNotebookType(path: path)
+        }
+        self = format
+    }
+
+    /// Writes `cells` under `title` as a notebook at `path` in this format (see each writer).
+    ///
+    /// - Throws: ``PlotError/writeFailed(path:reason:)`` naming the file or image at fault.
+    public func write(cells: [NotebookCell], title: String, to path: String) throws {
+        switch self {
+        case .markdown: try NotebookWriter(path: path).write(cells: cells, title: title)
+        case .jupyter: try JupyterNotebookWriter(path: path).write(cells: cells, title: title)
+        }
+    }
+}
+
+/// Writes a session as a Markdown notebook: for `out.md`, the title as a level-1 heading, each Markdown cell as
+/// it is, each code cell as a fenced code block (`[3] sskd> mimic ...`), its text output in a fenced `text` block
+/// below, and each figure as an image in `out_files/` (`![plot 3](out_files/plot-3.png)`, an SVG keeping its
+/// `.svg`) at the place of the output where it was drawn. Fences grow past any backtick run inside the text
+/// (CommonMark §4.5). Everything is written atomically, images first; `out_files/` is created when there are
+/// images (the folder of `out.md` must exist).
 public struct NotebookWriter {
     /// The Markdown file, e.g. `out.md`.
     public let url: URL
@@ -40,19 +108,19 @@ public struct NotebookWriter {
         url.deletingLastPathComponent().appendingPathComponent(url.deletingPathExtension().lastPathComponent + "_files")
     }
 
-    /// Where the `index`-th (from 0) plot of cell `cell` belongs: `out_files/plot-3.png`, then `plot-3-2.png`, ...
-    /// The interpreter renders plots straight to this path (with ``PlotOutput/file(path:width:height:)``).
-    public func imageURL(cell: Int, index: Int = 0) -> URL {
-        filesDirectory.appendingPathComponent(index == 0 ? "plot-\(cell).png" : "plot-\(cell)-\(index + 1).png")
+    /// Where the `index`-th (from 0) image of the cell labelled `cell` goes, with the extension `ext`:
+    /// `out_files/plot-3.png`, then `plot-3-2.png`, ...; `plot-5.2.svg` for a statement of a sourced file.
+    public func imageURL(cell: String, index: Int = 0, extension ext: String = "png") -> URL {
+        filesDirectory.appendingPathComponent((index == 0 ? "plot-\(cell)" : "plot-\(cell)-\(index + 1)") + "." + ext)
     }
 
-    /// Writes the notebook, creating ``filesDirectory`` when there are images and copying in any image that is
-    /// not yet at its ``imageURL(cell:index:)``.
+    /// Writes the notebook, creating ``filesDirectory`` when there are images and copying each image in.
     ///
     /// - Parameter title: the level-1 heading at the top.
     /// - Throws: ``PlotError/writeFailed(path:reason:)`` naming the file or image at fault.
     public func write(cells: [NotebookCell], title: String = "sskd notebook") throws {
-        if cells.contains(where: { !$0.images.isEmpty }) {
+        if cells.contains(where: { $0.outputs.contains { if case .image = $0 { return true } else { return false } } })
+        {
             do {
                 try FileManager.default.createDirectory(at: filesDirectory, withIntermediateDirectories: true)
             } catch {
@@ -61,23 +129,42 @@ public struct NotebookWriter {
         }
         var blocks = ["# \(printable(title))"]
         for cell in cells {
-            blocks.append(fenced("[\(cell.number)] sskd> " + cell.source, info: "sskd"))
-            let output = cell.output.trimmingCharacters(in: .newlines)
-            if !output.isEmpty { blocks.append(fenced(output, info: "text")) }
-            for (index, image) in cell.images.enumerated() {
-                let target = imageURL(cell: cell.number, index: index)
-                if image.standardizedFileURL != target.standardizedFileURL {
+            guard cell.kind == .code, let label = cell.label else {
+                blocks.append(printableMessage(cell.source.trimmingCharacters(in: .newlines)))
+                continue
+            }
+            blocks.append(fenced("[\(label)] sskd> " + cell.source, info: "sskd"))
+            var text = ""
+            var index = 0
+            for output in cell.outputs {
+                switch output {
+                case .text(let t), .error(let t):
+                    text += t.hasSuffix("\n") || t.isEmpty ? t : t + "\n"
+                case .image(let files):
+                    appendText(&text, to: &blocks)
+                    guard let image = files.first else { continue }
+                    let target = imageURL(cell: label, index: index, extension: image.pathExtension.lowercased())
                     guard let data = FileManager.default.contents(atPath: image.path) else {
                         throw PlotError.writeFailed(path: target.path, reason: "image \(image.path) cannot be read")
                     }
                     try writeAtomically(data, to: target)
+                    let link = filesDirectory.lastPathComponent + "/" + target.lastPathComponent
+                    let alt = "plot \(label)" + (index == 0 ? "" : "-\(index + 1)")
+                    blocks.append(
+                        "![\(alt)](\(link.addingPercentEncoding(withAllowedCharacters: Self.linkSafe) ?? link))")
+                    index += 1
                 }
-                let link = filesDirectory.lastPathComponent + "/" + target.lastPathComponent
-                let alt = "plot \(cell.number)" + (index == 0 ? "" : "-\(index + 1)")
-                blocks.append("![\(alt)](\(link.addingPercentEncoding(withAllowedCharacters: Self.linkSafe) ?? link))")
             }
+            appendText(&text, to: &blocks)
         }
         try writeAtomically(Data((blocks.joined(separator: "\n\n") + "\n").utf8), to: url)
+    }
+
+    /// Appends `text` as a fenced `text` block unless it is blank, and empties it.
+    private func appendText(_ text: inout String, to blocks: inout [String]) {
+        let trimmed = text.trimmingCharacters(in: .newlines)
+        if !trimmed.isEmpty { blocks.append(fenced(trimmed, info: "text")) }
+        text = ""
     }
 
     /// Characters left as they are in image links; others (spaces, parentheses, brackets) are percent-encoded.

@@ -15,6 +15,8 @@ public enum PlotError: Error, CustomStringConvertible, Equatable {
     case noDisplay(terminal: String)
     /// `to=FILE` with an extension we cannot produce (supported: `.png`, `.svg`, `.pdf`, `.csv` for export).
     case unsupportedFileType(path: String)
+    /// A notebook file whose extension is neither `.md` (Markdown) nor `.ipynb` (Jupyter).
+    case unsupportedNotebookType(path: String)
     /// A width or height that is not a positive number of pixels/characters.
     case invalidSize(width: Int, height: Int)
     /// An EMA smoothing factor outside `0 ..< 1`.
@@ -46,6 +48,10 @@ public enum PlotError: Error, CustomStringConvertible, Equatable {
                 + "plot inline or with to=FILE.png instead"
         case .unsupportedFileType(let path):
             return "plot: cannot write \(path): use a .png, .svg or .pdf file (or .csv with export)"
+        case .unsupportedNotebookType(let path):
+            let ext = URL(fileURLWithPath: path).pathExtension
+            return "plot: cannot write \(path): a notebook is a .md (Markdown) or .ipynb (Jupyter) file, not "
+                + (ext.isEmpty ? "a file without an extension" : "'.\(ext)'")
         case .invalidSize(let width, let height):
             return "plot: size \(width)x\(height) is invalid: width and height must be positive"
         case .invalidSmoothing(let value):

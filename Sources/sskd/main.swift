@@ -34,7 +34,8 @@ struct SSKD: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Write the session as a Markdown notebook (cells, outputs, plots) when it ends.", valueName: "FILE.md"))
+            "Write the session as a notebook (cells, outputs, plots, notes) when it ends: Jupyter for .ipynb, Markdown "
+                + "for .md.", valueName: "FILE.ipynb|FILE.md"))
     var notebook: String?
 
     @Flag(help: "Print the command reference of docs/language.md (Markdown, generated from the declarations).")
@@ -58,6 +59,10 @@ struct SSKD: ParsableCommand {
         if printReference {
             print(session.commands.referenceMarkdown(options: session.options), terminator: "")
             return
+        }
+        if let notebook {
+            // Before anything runs: a wrong extension or a missing folder would otherwise lose the session's notebook.
+            do { try Session.checkNotebookPath(notebook) } catch { throw ValidationError("--notebook: \(error)") }
         }
         session.echo = echo
         session.keepGoing = keepGoing
@@ -92,10 +97,11 @@ struct SSKD: ParsableCommand {
         throw ExitCode(status.exitCode)
     }
 
-    /// Writes `--notebook FILE.md` when asked; exit code 73 (EX_CANTCREAT) when it cannot.
+    /// Writes `--notebook FILE` when asked, titled by the script's first comment line or its file name; exit code 73
+    /// (EX_CANTCREAT) when it cannot.
     func writeNotebook(_ session: Session) throws {
         guard let notebook else { return }
-        do { try session.writeNotebook(to: notebook) } catch {
+        do { try session.writeNotebook(to: notebook, scriptName: commands == nil ? script : nil) } catch {
             FileHandle.standardError.write(Data("sskd: --notebook: \(error)\n".utf8))
             throw ExitCode(73)
         }

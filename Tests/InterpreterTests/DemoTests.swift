@@ -15,6 +15,7 @@ final class DemoTests: XCTestCase {
         let root = packageRoot
         var script = try String(contentsOf: root.appendingPathComponent("sessions/demo.sskd"), encoding: .utf8)
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-demo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)  // as scripts/demo does
         defer { try? FileManager.default.removeItem(at: out) }
         for (knob, reduced) in [
             ("steps = ", "steps = 20"), ("few_steps = ", "few_steps = 10"), ("limit = ", "limit = 300"),

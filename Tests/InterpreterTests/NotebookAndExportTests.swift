@@ -61,4 +61,198 @@ final class NotebookAndExportTests: XCTestCase {
         XCTAssertEqual(Double(rows.last![5]), record.epochs.last?.top1)
         XCTAssertEqual(Double(rows.last![6]), record.epochs.last?.valLoss)
     }
+
+    /// A lesson run with `source`: its comments and notes become Markdown cells, its statements code cells `1.1`,
+    /// `1.2`, ... with their outputs, each figure beside the note that explains it and in place of the console's
+    /// ASCII art (which the console still shows), an SVG plot kept as SVG, a PDF plot shown by its PNG copy; the
+    /// `.ipynb` passes the nbformat validator.
+    func testSourcedLessonBecomesCellsWithFiguresInPlace() throws {
+        try XCTSkipUnless(
+            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
+            "dataset-fashion-mnist is not installed")
+        let dir = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try """
+        # Lesson X: a title
+        # More words.
+        note "Train a tiny model."
+        set terminal dumb
+        data fashion-mnist limit=100 val=20 seed=2 augment=false
+        m = model cnn widths=[4] seed=1
+        train m epochs=1 batch=50 lr=0.1
+        note "The loss:"
+        plot loss m
+        pause
+        note "As SVG and PDF:"
+        plot loss m to="\(dir.path)/loss.svg" size="320x200"
+        plot loss m to="\(dir.path)/loss.pdf" size="320x200"
+        print "end"
+        """.write(to: dir.appendingPathComponent("lesson.sskd"), atomically: true, encoding: .utf8)
+        let sink = CaptureSink()
+        let session = Session.withEngine(output: sink)
+        XCTAssertEqual(session.run("source \"\(dir.path)/lesson.sskd\"\nprint 1", name: "in"), .ok, sink.text)
+        XCTAssertTrue(sink.text.contains("Training loss: "), "the console shows the ASCII plot")
+        try session.writeNotebook(to: dir.appendingPathComponent("nb.ipynb").path)
+        try session.writeNotebook(to: dir.appendingPathComponent("nb.md").path)
+
+        let json = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("nb.ipynb")))
+                as? [String: Any])
+        let cells = try XCTUnwrap(json["cells"] as? [[String: Any]])
+        func text(_ cell: [String: Any]) -> String { (cell["source"] as? [String] ?? []).joined() }
+        func outputs(_ cell: [String: Any]) -> [[String: Any]] { cell["outputs"] as? [[String: Any]] ?? [] }
+        XCTAssertEqual(
+            cells.map { ($0["cell_type"] as? String ?? "?").prefix(1) + ":" + text($0).prefix(12) },
+            [
+                "m:# Lesson X: ", "c:source \"/tmp", "m:More words.\n", "c:set terminal", "c:data fashion",
+                "c:m = model cn", "c:train m epoc", "m:The loss:", "c:plot loss m", "m:As SVG and P",
+                "c:plot loss m ", "c:plot loss m ", "c:print \"end\"", "c:print 1",
+            ].map { $0.hasPrefix("c:source") ? "c:source \"" + dir.path.prefix(4) : $0 })
+        XCTAssertEqual(text(cells[2]), "More words.\n\nTrain a tiny model.")
+        XCTAssertEqual(cells[1]["execution_count"] as? Int, 1)
+        XCTAssertTrue(cells[3]["execution_count"] is NSNull)
+        XCTAssertEqual(cells[13]["execution_count"] as? Int, 2)
+        // The inline plot: one image and no ASCII copy.
+        XCTAssertEqual(outputs(cells[8]).map { $0["output_type"] as? String }, ["display_data"])
+        let png = try XCTUnwrap((outputs(cells[8])[0]["data"] as? [String: Any])?["image/png"] as? String)
+        XCTAssertEqual(Array(try XCTUnwrap(Data(base64Encoded: png)).prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+        // to="x.svg": the message, then the SVG and its PNG copy; to="x.pdf": the PNG copy only.
+        XCTAssertEqual(outputs(cells[10]).map { $0["output_type"] as? String }, ["stream", "display_data"])
+        let svg = try XCTUnwrap(outputs(cells[10])[1]["data"] as? [String: Any])
+        XCTAssertEqual(Set(svg.keys), ["image/png", "image/svg+xml", "text/plain"])
+        let pdf = try XCTUnwrap(outputs(cells[11]).last?["data"] as? [String: Any])
+        XCTAssertEqual(Set(pdf.keys), ["image/png", "text/plain"])
+        let validated = try validateNotebook(dir.appendingPathComponent("nb.ipynb"))
+        XCTAssertEqual(validated.status, 0, validated.output)
+        XCTAssertTrue(validated.output.hasPrefix("valid 4.5 "), validated.output)
+
+        let markdown = try String(contentsOf: dir.appendingPathComponent("nb.md"), encoding: .utf8)
+        XCTAssertTrue(markdown.hasPrefix("# Lesson X: a title\n"), markdown)
+        XCTAssertTrue(
+            markdown.contains(
+                "The loss:\n\n```sskd\n[1.5] sskd> plot loss m\n```\n\n![plot 1.5](nb_files/plot-1.5.png)\n"),
+            markdown)
+        XCTAssertTrue(markdown.contains("![plot 1.6](nb_files/plot-1.6.svg)"), markdown)
+        XCTAssertTrue(markdown.contains("![plot 1.7](nb_files/plot-1.7.png)"), markdown)
+        XCTAssertFalse(markdown.contains("Training loss: "), "no ASCII copy of the plot in the notebook")
+        XCTAssertFalse(markdown.contains("pause"), "pauses are left out")
+        let files = dir.appendingPathComponent("nb_files")
+        XCTAssertTrue(
+            try String(contentsOf: files.appendingPathComponent("plot-1.6.svg"), encoding: .utf8).contains("<svg"))
+        for name in ["plot-1.5.png", "plot-1.7.png"] {
+            XCTAssertEqual(
+                Array(try Data(contentsOf: files.appendingPathComponent(name)).prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+        }
+    }
+
+    /// Lesson 5 as a script with `--notebook`-style writing: a valid nbformat 4.5 notebook titled by the lesson's
+    /// first comment line, with code cells, outputs and its three plots as PNG.
+    func testLessonFiveNotebookValidates() throws {
+        try XCTSkipUnless(
+            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
+            "dataset-fashion-mnist is not installed")
+        let dir = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let lesson = packageRoot.appendingPathComponent("sessions/tutorial/5-reading-the-gap-plot.sskd")
+        let sink = CaptureSink()
+        let session = Session.withEngine(output: sink)
+        XCTAssertEqual(try session.runFile(lesson.path), .ok, sink.text)
+        let url = dir.appendingPathComponent("lesson5.ipynb")
+        try session.writeNotebook(to: url.path, scriptName: lesson.path)
+        let validated = try validateNotebook(url)
+        XCTAssertEqual(validated.status, 0, validated.output)
+        let counts = validated.output.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .newlines)) }
+        XCTAssertTrue(validated.output.hasPrefix("valid 4.5 "), validated.output)
+        XCTAssertGreaterThanOrEqual(counts.first ?? 0, 10, "code cells with outputs")
+        XCTAssertEqual(counts.last, 3, "gap, loss and acc plots as PNG")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any]
+        let first = (json?["cells"] as? [[String: Any]])?.first?["source"] as? [String]
+        XCTAssertEqual(first, ["# Lesson 5: gap, plot gap, plot loss and plot acc, and how to read them."])
+    }
+
+    /// `--notebook` checks its file before anything runs: a missing folder or an unknown extension is a usage error
+    /// (64) and nothing runs; a script's first comment line titles the notebook.
+    func testNotebookFlagChecksItsFileFirst() throws {
+        let binary = try CommandLineTests.binary()
+        let dir = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func sskd(_ arguments: [String]) throws -> (out: String, err: String, code: Int32) {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = arguments
+            process.currentDirectoryURL = dir
+            let (output, error) = (Pipe(), Pipe())
+            process.standardOutput = output
+            process.standardError = error
+            try process.run()
+            let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let err = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (out, err, process.terminationStatus)
+        }
+        let missing = try sskd(["--notebook", "nope/x.ipynb", "-c", "print 1"])
+        XCTAssertEqual(missing.code, 64)
+        XCTAssertEqual(missing.out, "", "nothing ran")
+        XCTAssertTrue(
+            missing.err.contains("--notebook: cannot write nope/x.ipynb: folder 'nope' does not exist"), missing.err)
+        let wrong = try sskd(["--notebook", "x.html", "-c", "print 1"])
+        XCTAssertEqual(wrong.code, 64)
+        XCTAssertTrue(wrong.err.contains("not '.html'"), wrong.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("nope").path))
+
+        try "#!/usr/bin/env sskd\n# Tiny: a title\n\n# and a remark\nprint 2\n".write(
+            to: dir.appendingPathComponent("t.sskd"), atomically: true, encoding: .utf8)
+        let ran = try sskd(["--notebook", "t.ipynb", "t.sskd"])
+        XCTAssertEqual(ran.code, 0, ran.err)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("t.ipynb")))
+        let cells = (json as? [String: Any])?["cells"] as? [[String: Any]] ?? []
+        XCTAssertEqual(
+            cells.map { ($0["source"] as? [String] ?? []).joined() }, ["# Tiny: a title", "and a remark", "print 2"])
+        let untitled = try sskd(["--notebook", "u.md", "-c", "print 3"])
+        XCTAssertEqual(untitled.code, 0, untitled.err)
+        XCTAssertTrue(
+            try String(contentsOf: dir.appendingPathComponent("u.md"), encoding: .utf8).hasPrefix("# sskd session\n"))
+    }
+
+    private func temporaryFolder() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-nb-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Runs `nbformat.validate(nbformat.read(url))` with `.venv/bin/python`; prints `valid MAJOR.MINOR
+    /// CODE-CELLS-WITH-OUTPUTS PNG-IMAGES`. Skips, printing why, without the venv or its nbformat
+    /// (scripts/fixtures-venv installs it).
+    private func validateNotebook(_ url: URL) throws -> (status: Int32, output: String) {
+        let python = packageRoot.appendingPathComponent(".venv/bin/python")
+        func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+            let process = Process()
+            process.executableURL = python
+            process.arguments = arguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, output)
+        }
+        guard FileManager.default.isExecutableFile(atPath: python.path), try run(["-c", "import nbformat"]).status == 0
+        else {
+            print("nbformat validation: skipped: \(python.path) with nbformat is absent (scripts/fixtures-venv)")
+            throw XCTSkip("no .venv with nbformat (scripts/fixtures-venv installs it)")
+        }
+        return try run([
+            "-c",
+            """
+            import sys, nbformat
+            nb = nbformat.read(sys.argv[1], as_version=nbformat.NO_CONVERT)
+            nbformat.validate(nb)
+            code = [c for c in nb.cells if c.cell_type == "code"]
+            images = sum(1 for c in code for o in c.outputs if "image/png" in o.get("data", {}))
+            print("valid %d.%d %d %d" % (nb.nbformat, nb.nbformat_minor, sum(1 for c in code if c.outputs), images))
+            """,
+            url.path,
+        ])
+    }
 }

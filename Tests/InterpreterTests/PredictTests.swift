@@ -56,6 +56,9 @@ final class PredictTests: XCTestCase {
         let dir = try temporaryFolder()
         let sink = CaptureSink()
         let session = Session.withEngine(output: sink)
+        // Writers never create folders (EngineGolden/folders.sskd): the subfolder is made here.
+        try FileManager.default.createDirectory(
+            at: dir.appendingPathComponent("sub"), withIntermediateDirectories: true)
         let npy = dir.appendingPathComponent("sub/m.npy").path
         let csv = dir.appendingPathComponent("m.csv").path
         XCTAssertEqual(

@@ -27,14 +27,14 @@ final class NotebookWriterTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: directory) }
         let writer = NotebookWriter(path: directory.appendingPathComponent("out.md").path)
         XCTAssertEqual(writer.filesDirectory.lastPathComponent, "out_files")
-        XCTAssertEqual(writer.imageURL(cell: 3).lastPathComponent, "plot-3.png")
-        XCTAssertEqual(writer.imageURL(cell: 3, index: 1).lastPathComponent, "plot-3-2.png")
+        XCTAssertEqual(writer.imageURL(cell: "3").lastPathComponent, "plot-3.png")
+        XCTAssertEqual(writer.imageURL(cell: "3", index: 1).lastPathComponent, "plot-3-2.png")
 
         // One plot rendered straight to its policy path, one elsewhere that the writer must copy in.
         try FileManager.default.createDirectory(at: writer.filesDirectory, withIntermediateDirectories: true)
         let gnuplot = Gnuplot()
         let spec = try PlotSpec.loss(stages: Sample.lossStages)
-        try gnuplot.render(spec, to: try .file(path: writer.imageURL(cell: 2).path, width: 400, height: 250))
+        try gnuplot.render(spec, to: try .file(path: writer.imageURL(cell: "2").path, width: 400, height: 250))
         let elsewhere = directory.appendingPathComponent("acc.png")
         try gnuplot.render(
             .accuracy(runs: Sample.accuracyRuns), to: try .file(path: elsewhere.path, width: 400, height: 250))
@@ -43,12 +43,13 @@ final class NotebookWriterTests: XCTestCase {
             cells: [
                 NotebookCell(
                     number: 1, source: "load teacher=resnet56.safetensors", output: "teacher: 0.85M parameters\n"),
-                NotebookCell(number: 2, source: "plot loss\nplot acc", images: [writer.imageURL(cell: 2), elsewhere]),
+                NotebookCell(
+                    number: 2, source: "plot loss\nplot acc", images: [writer.imageURL(cell: "2"), elsewhere]),
                 NotebookCell(number: 3, source: "echo ```", output: "```"),
             ], title: "SSKD on Fashion-MNIST")
 
         XCTAssertEqual(try String(contentsOf: writer.url, encoding: .utf8), goldenNotebook)
-        XCTAssertEqual(try Data(contentsOf: writer.imageURL(cell: 2, index: 1)), try Data(contentsOf: elsewhere))
+        XCTAssertEqual(try Data(contentsOf: writer.imageURL(cell: "2", index: 1)), try Data(contentsOf: elsewhere))
         XCTAssertEqual(
             Set(try FileManager.default.contentsOfDirectory(atPath: directory.path)),
             ["out.md", "out_files", "acc.png"], "no temporary files may be left behind")
@@ -68,7 +69,7 @@ final class NotebookWriterTests: XCTestCase {
         try writer.write(cells: [NotebookCell(number: 7, source: "plot gap", images: [image])])
         let markdown = try String(contentsOf: writer.url, encoding: .utf8)
         XCTAssertTrue(markdown.hasSuffix("![plot 7](run%20%281%29_files/plot-7.png)\n"), markdown)
-        XCTAssertEqual(try Data(contentsOf: writer.imageURL(cell: 7)), Data([0x89, 0x50, 0x4E, 0x47]))
+        XCTAssertEqual(try Data(contentsOf: writer.imageURL(cell: "7")), Data([0x89, 0x50, 0x4E, 0x47]))
     }
 
     func testMissingImageIsATypedError() {
@@ -81,8 +82,76 @@ final class NotebookWriterTests: XCTestCase {
             XCTAssertEqual(
                 error as? PlotError,
                 .writeFailed(
-                    path: writer.imageURL(cell: 1).path,
+                    path: writer.imageURL(cell: "1").path,
                     reason: "image /nonexistent/gap.png cannot be read"))
+        }
+    }
+
+    /// An SVG figure keeps its extension in the notebook's folder (an SVG renamed `.png` is a broken image), and a
+    /// cell's text and figures alternate in the order they were produced.
+    func testSVGKeepsItsExtensionAndFiguresSitBetweenTheirTexts() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-nb-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let svg = directory.appendingPathComponent("gap.svg")
+        let png = directory.appendingPathComponent("gap.png")
+        try Data("<svg xmlns=\"http://www.w3.org/2000/svg\"/>".utf8).write(to: svg)
+        try Data([0x89, 0x50, 0x4E, 0x47]).write(to: png)
+        let writer = NotebookWriter(path: directory.appendingPathComponent("n.md").path)
+        try writer.write(
+            cells: [
+                NotebookCell(markdown: "Lesson *one*\n\nThe gap:"),
+                NotebookCell(
+                    code: "source lesson.sskd", label: "4.2", executionCount: nil,
+                    outputs: [.text("before\n"), .image([svg, png]), .text("after\n"), .image([png]), .error("oops")]),
+            ], title: "T")
+        XCTAssertEqual(
+            try String(contentsOf: writer.url, encoding: .utf8),
+            """
+            # T
+
+            Lesson *one*
+
+            The gap:
+
+            ```sskd
+            [4.2] sskd> source lesson.sskd
+            ```
+
+            ```text
+            before
+            ```
+
+            ![plot 4.2](n_files/plot-4.2.svg)
+
+            ```text
+            after
+            ```
+
+            ![plot 4.2-2](n_files/plot-4.2-2.png)
+
+            ```text
+            oops
+            ```
+
+            """)
+        XCTAssertEqual(try Data(contentsOf: writer.imageURL(cell: "4.2", extension: "svg")), try Data(contentsOf: svg))
+        XCTAssertEqual(
+            Set(try FileManager.default.contentsOfDirectory(atPath: writer.filesDirectory.path)),
+            ["plot-4.2.svg", "plot-4.2-2.png"])
+    }
+
+    /// The notebook format comes from the extension; any other is an error naming it.
+    func testNotebookFormatFromExtension() throws {
+        XCTAssertEqual(try NotebookFormat(path: "a/b.ipynb"), .jupyter)
+        XCTAssertEqual(try NotebookFormat(path: "b.MD"), .markdown)
+        XCTAssertThrowsError(try NotebookFormat(path: "x.txt")) {
+            XCTAssertEqual(
+                "\($0)", "plot: cannot write x.txt: a notebook is a .md (Markdown) or .ipynb (Jupyter) file, not '.txt'"
+            )
+        }
+        XCTAssertThrowsError(try NotebookFormat(path: "x")) {
+            XCTAssertTrue("\($0)".hasSuffix("not a file without an extension"), "\($0)")
         }
     }
 }
