@@ -46,7 +46,7 @@ let package = Package(
         // Fashion-MNIST/IDX, CIFAR, NumPy, ImageFolder (PNG/JPEG) readers; splits, batches, augmentation.
         .target(name: "Datasets", dependencies: ["Tensors", "Storage", "CImageCodecs"], swiftSettings: optimized),
         // SSKD mimic/freeze/head, KD, FitNets, AT, metrics, run records.
-        .target(name: "Distillation", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
+        .target(name: "Distillation", dependencies: ["Tensors", "Networks", "Datasets", "Storage"], swiftSettings: optimized),
         // gnuplot pipe and notebooks.
         .target(name: "Plotting", dependencies: ["Storage"]),
         // The sskd command language: lexer, parser, evaluator, command declarations, help, completion, REPL.

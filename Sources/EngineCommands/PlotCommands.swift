@@ -3,6 +3,7 @@ import Foundation
 import Language
 import Networks
 import Plotting
+import Storage
 
 // plot, export, notebook.
 
@@ -98,7 +99,7 @@ extension Session {
                     throw inv.error(ownMessage(error), at: ExportOption.file)
                 }
                 session.print(
-                    "wrote \(records.reduce(0) { $0 + $1.steps.count }) steps of \(records.count) run(s) to \(path)")
+                    "wrote \(counted(records.reduce(0) { $0 + $1.steps.count }, "step")) of \(counted(records.count, "run")) to \(path)")
                 return .none
             })
 
@@ -169,7 +170,7 @@ extension Session {
             return try PlotSpec.loss(
                 stages: curves,
                 title: "Training loss: "
-                    + (records.count == 1 ? records[0].name : "\(records[0].model), \(records.count) runs"),
+                    + (records.count == 1 ? records[0].name : "\(records[0].model), \(counted(records.count, "run"))"),
                 lossLabel: label)
         case "acc":
             let runs = workspace.runs.filter { !$0.record.epochs.compactMap(\.top1).isEmpty }
@@ -242,7 +243,8 @@ func createParentFolder(of path: String) throws {
     }
 }
 
-/// One row per step (run, step, epoch, loss, lr) with the epoch's metrics on its last step.
+/// One row per step (run, step, epoch, loss, lr) with the epoch's metrics on its last step; numbers as
+/// `CSVColumn.number` writes them (a Float32 loss or learning rate in Float's shortest form: `lr` `0.1`).
 func csvColumns(_ records: [RunRecord]) -> [CSVColumn] {
     var run: [String] = []
     var step: [String] = []
@@ -260,13 +262,13 @@ func csvColumns(_ records: [RunRecord]) -> [CSVColumn] {
             run.append(r.name)
             step.append(String(s.step))
             epoch.append(String(s.epoch))
-            loss.append(String(s.loss))
-            lr.append(String(s.learningRate))
+            loss.append(CSVColumn.number(s.loss))
+            lr.append(CSVColumn.number(s.learningRate))
             let e = ends[s.epoch] == s.step ? byEpoch[s.epoch] : nil
-            top1.append(e?.top1.map { String($0) } ?? "")
-            valLoss.append(e?.valLoss.map { String($0) } ?? "")
-            distance.append(e?.featureDistance.map { String($0) } ?? "")
-            cosine.append(e?.cosine.map { String($0) } ?? "")
+            top1.append(e?.top1.map(CSVColumn.number) ?? "")
+            valLoss.append(e?.valLoss.map(CSVColumn.number) ?? "")
+            distance.append(e?.featureDistance.map(CSVColumn.number) ?? "")
+            cosine.append(e?.cosine.map(CSVColumn.number) ?? "")
         }
     }
     return [

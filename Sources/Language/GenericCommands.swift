@@ -223,7 +223,7 @@ extension Session {
                         "cannot write '\(path)': \(error.reason) (any previous file is unchanged)", at: "file")
                 }
                 session.print(
-                    "saved \(session.cells.filter { $0.succeeded && $0.recorded }.count) statements to \(path)")
+                    "saved \(counted(session.cells.filter { $0.succeeded && $0.recorded }.count, "statement")) to \(path)")
                 return .none
             })
     }
