@@ -125,7 +125,8 @@ public struct Dataset: Sendable {
     /// `fashion-mnist/train: 60000 images [1, 28, 28], 10 classes (T-shirt/top, Trouser, ...)`.
     public var summary: String {
         let names = classNames.prefix(10).joined(separator: ", ") + (classCount > 10 ? ", ..." : "")
-        return "\(name): \(counted(count, "image")) [\(channels), \(height), \(width)], \(counted(classCount, "class")) (\(names))"
+        return "\(name): \(counted(count, "image")) [\(channels), \(height), \(width)], "
+            + "\(counted(classCount, "class")) (\(names))"
     }
 
     /// - Throws: `DatasetError.labelOutOfRange` for the first label outside `0..<classCount`.

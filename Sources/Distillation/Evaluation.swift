@@ -86,7 +86,8 @@ public struct Evaluation {
                     + names.indices.map { pad(String($0), cellWidth, right: true) }.joined())
             for (label, row) in zip(rowLabels, matrix) {
                 lines.append(
-                    "  " + pad(label, labelWidth, right: false) + row.map { pad(String($0), cellWidth, right: true) }
+                    "  " + pad(label, labelWidth, right: false)
+                        + row.map { pad(String($0), cellWidth, right: true) }
                         .joined())
             }
         }

@@ -61,8 +61,8 @@ public enum SSKD {
     ) throws -> (records: [RunRecord], alignments: [Int: FeatureAlignment]) {
         guard student.stages.count == teacher.stages.count else {
             throw DistillationError.incompatible(
-                "student has \(counted(student.stages.count, "stage")), teacher \(teacher.stages.count); split them to the same "
-                    + "count"
+                "student has \(counted(student.stages.count, "stage")), teacher \(teacher.stages.count); "
+                    + "split them to the same count"
             )
         }
         try stageConfig.validate()

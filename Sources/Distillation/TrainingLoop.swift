@@ -165,7 +165,8 @@ public enum Trainer {
                 }
                 if sinceBest >= patience && epoch < epochCount {
                     record.stopReason =
-                        "early stop after epoch \(epoch) of \(epochCount): no improvement in \(counted(patience, "validation"))"
+                        "early stop after epoch \(epoch) of \(epochCount): no improvement in "
+                        + counted(patience, "validation")
                     observer.runStopped(record)
                     break epochs
                 }

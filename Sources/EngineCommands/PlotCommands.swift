@@ -98,8 +98,8 @@ extension Session {
                 } catch let e as InterpreterError { throw e } catch {
                     throw inv.error(ownMessage(error), at: ExportOption.file)
                 }
-                session.print(
-                    "wrote \(counted(records.reduce(0) { $0 + $1.steps.count }, "step")) of \(counted(records.count, "run")) to \(path)")
+                let steps = counted(records.reduce(0) { $0 + $1.steps.count }, "step")
+                session.print("wrote \(steps) of \(counted(records.count, "run")) to \(path)")
                 return .none
             })
 

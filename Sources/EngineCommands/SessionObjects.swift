@@ -123,7 +123,8 @@ final class StageList: SessionObject {
     func index(_ i: Int) throws -> Value {
         let n = owner.model.stages.count
         guard (1...max(n, 1)).contains(i) else {
-            throw EngineError("\(owner.model.architecture) has \(counted(n, "stage")) (1...\(n)); there is no stage[\(i)]")
+            throw EngineError(
+                "\(owner.model.architecture) has \(counted(n, "stage")) (1...\(n)); there is no stage[\(i)]")
         }
         return .object(ModelPart(owner, .stage(i - 1), label: "stage[\(i)]"))
     }

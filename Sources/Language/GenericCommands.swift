@@ -222,8 +222,8 @@ extension Session {
                     throw inv.error(
                         "cannot write '\(path)': \(error.reason) (any previous file is unchanged)", at: "file")
                 }
-                session.print(
-                    "saved \(counted(session.cells.filter { $0.succeeded && $0.recorded }.count, "statement")) to \(path)")
+                let saved = session.cells.filter { $0.succeeded && $0.recorded }.count
+                session.print("saved \(counted(saved, "statement")) to \(path)")
                 return .none
             })
     }

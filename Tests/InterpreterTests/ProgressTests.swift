@@ -20,9 +20,10 @@ final class ProgressTests: XCTestCase {
 
     func testEvaluationDrawsABarOnlyOnATerminal() throws {
         let session = try session()
-        let model = try XCTUnwrap(session.lookup("m").flatMap { v -> ModelObject? in
-            if case .object(let o) = v { return o as? ModelObject } else { return nil }
-        })
+        let model = try XCTUnwrap(
+            session.lookup("m").flatMap { v -> ModelObject? in
+                if case .object(let o) = v { return o as? ModelObject } else { return nil }
+            })
         let data = try XCTUnwrap(session.workspace.data).splits
         for terminal in [false, true] {
             var drawn = ""

@@ -76,7 +76,8 @@ final class CSVWriterTests: XCTestCase {
         XCTAssertEqual(CSVColumn.number(Double(Float(0.1))), "0.1")
         XCTAssertEqual(Float(CSVColumn.number(Double(Float(0.1)))), Float(0.1))
         XCTAssertEqual(CSVColumn.number(Double(Float(2.3090134))), "2.3090134")
-        XCTAssertEqual(CSVColumn.number(100.0 * 23 / 60), "38.333333333333336", "a Double that no Float holds stays whole")
+        XCTAssertEqual(
+            CSVColumn.number(100.0 * 23 / 60), "38.333333333333336", "a Double that no Float holds stays whole")
         XCTAssertEqual(CSVColumn.number(0.1), "0.1")
         XCTAssertEqual(CSVColumn.number(1e300), "1e+300")
         XCTAssertEqual(CSVColumn.number(.nan), "nan")

@@ -158,14 +158,17 @@ final class GnuplotTests: XCTestCase {
         let spec = try PlotSpec.loss(stages: Sample.lossStages)
         let script = try GnuplotScript.make(spec, for: .text(width: 100, height: 30))
         XCTAssertFalse(script.contains("notitle"), "the raw per-step lines have no name, so ASCII leaves them out")
-        for n in 1...3 { XCTAssertEqual(script.components(separatedBy: "linewidth 2 linetype \(n) ").count - 1, 1, script) }
+        for n in 1...3 {
+            XCTAssertEqual(script.components(separatedBy: "linewidth 2 linetype \(n) ").count - 1, 1, script)
+        }
         XCTAssertTrue(script.contains("with points pointtype \"o\" linecolor rgb '#000000' title 'epoch mean'"))
         let text = try Gnuplot().render(spec, to: .text(width: 100, height: 30))
         for (name, mark) in [
             ("stage 1 EMA 0.9", "*"), ("stage 2 EMA 0.9", "#"), ("stage 3 EMA 0.9", "$"), ("epoch mean", "o"),
         ] {
             XCTAssertNotNil(
-                text.range(of: NSRegularExpression.escapedPattern(for: name) + " +\\\(mark)", options: .regularExpression),
+                text.range(
+                    of: NSRegularExpression.escapedPattern(for: name) + " +\\\(mark)", options: .regularExpression),
                 "the key shows '\(name)' with '\(mark)':\n\(text)")
         }
         // Colour-only charts keep drawing the raw loss in grey.
