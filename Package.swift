@@ -22,7 +22,7 @@ let package = Package(
         .library(name: "SSKDReaders", targets: ["Storage", "Networks", "Datasets", "Language", "EngineCommands"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // System libraries (Debian: libopenblas-dev, libreadline-dev, zlib1g-dev, libpng-dev, libjpeg62-turbo-dev; see
@@ -36,7 +36,8 @@ let package = Package(
         // PNG and JPEG decoding through libpng 1.6 and libjpeg-turbo (Debian libpng-dev, libjpeg62-turbo-dev), in C so
         // that libjpeg's longjmp never crosses a Swift frame; for the ImageFolder reader.
         .target(
-            name: "CImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
+            name: "CImageCodecs",
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
         // The core's C kernels (the direct convolution), optimised in debug builds too; see the file header.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // The core: tensors, autograd, ops, optimizers.
@@ -46,7 +47,9 @@ let package = Package(
         // Fashion-MNIST/IDX, CIFAR, NumPy, ImageFolder (PNG/JPEG) readers; splits, batches, augmentation.
         .target(name: "Datasets", dependencies: ["Tensors", "Storage", "CImageCodecs"], swiftSettings: optimized),
         // SSKD mimic/freeze/head, KD, FitNets, AT, metrics, run records.
-        .target(name: "Distillation", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
+        .target(
+            name: "Distillation", dependencies: ["Tensors", "Networks", "Datasets", "Storage"], swiftSettings: optimized
+        ),
         // gnuplot pipe and notebooks.
         .target(name: "Plotting", dependencies: ["Storage"]),
         // The sskd command language: lexer, parser, evaluator, command declarations, help, completion, REPL.
@@ -55,22 +58,28 @@ let package = Package(
         .target(
             name: "EngineCommands",
             dependencies: ["Language", "Tensors", "Networks", "Datasets", "Distillation", "Plotting", "Storage"]),
-        .executableTarget(name: "sskd", dependencies: [
-            "Language", "EngineCommands", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(
+            name: "sskd",
+            dependencies: [
+                "Language", "EngineCommands", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
 
-        .executableTarget(name: "sskd-bench", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
+        .executableTarget(
+            name: "sskd-bench", dependencies: ["Tensors", "Networks", "Datasets"], swiftSettings: optimized),
 
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], resources: [.copy("Fixtures")]),
         // Helpers shared by test targets (seeded input mutation for the readers' random-input tests).
         .target(name: "TestSupport", dependencies: ["Tensors", "CZlib"], path: "Tests/Support"),
-        .testTarget(name: "NetworksTests", dependencies: ["Networks", "Storage", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "NetworksTests", dependencies: ["Networks", "Storage", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"], resources: [.copy("PickleFixtures")]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
-        .testTarget(name: "InterpreterTests", dependencies: ["Language", "EngineCommands", "TestSupport"], resources: [.copy("Golden"), .copy("EngineGolden")]),
+        .testTarget(
+            name: "InterpreterTests", dependencies: ["Language", "EngineCommands", "TestSupport"],
+            resources: [.copy("Golden"), .copy("EngineGolden")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// Which training images `DataSplits.batches(.train, ...)` serves when only some keep their labels (`labels=`).
 public enum TrainImages: Sendable {
@@ -205,7 +206,7 @@ public struct DataSplits: Sendable {
         default: normalize = normalizationName + " " + values
         }
         let valLine =
-            "\(val.name): \(val.count) images"
+            "\(val.name): \(counted(val.count, "image"))"
             + (val.count > 0
                 ? ""
                 : test.count > 0
@@ -213,7 +214,7 @@ public struct DataSplits: Sendable {
                     : " (no validation or test split: training "
                         + "measures no per-epoch top-1; val=N holds one out)")
         return [
-            train.summary + labels, valLine, "\(test.name): \(test.count) images",
+            train.summary + labels, valLine, "\(test.name): \(counted(test.count, "image"))",
             "normalize: \(normalize); augmentation: \(augmentation); seed \(seed)",
         ]
         .joined(separator: "\n")

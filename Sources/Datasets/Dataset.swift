@@ -1,3 +1,5 @@
+import Storage
+
 /// Image storage of a `Dataset`, row-major `[N, C, H, W]` (NCHW, as PyTorch).
 ///
 /// `uint8` keeps raw 0...255 pixels (1 byte each: Fashion-MNIST train is 47 MB); `float32` holds
@@ -123,7 +125,8 @@ public struct Dataset: Sendable {
     /// `fashion-mnist/train: 60000 images [1, 28, 28], 10 classes (T-shirt/top, Trouser, ...)`.
     public var summary: String {
         let names = classNames.prefix(10).joined(separator: ", ") + (classCount > 10 ? ", ..." : "")
-        return "\(name): \(count) images [\(channels), \(height), \(width)], \(classCount) classes (\(names))"
+        return "\(name): \(counted(count, "image")) [\(channels), \(height), \(width)], "
+            + "\(counted(classCount, "class")) (\(names))"
     }
 
     /// - Throws: `DatasetError.labelOutOfRange` for the first label outside `0..<classCount`.

@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Networks
+import Storage
 import Tensors
 
 /// The methods SSKD is compared with, each a `TrainingMethod` on the one training loop and budget:
@@ -78,7 +79,8 @@ public enum Baselines {
         let logits =
             FeatureCache.pays(visits: visits, images: pool.order.count)
             ? try FeatureCache.build(
-                data, images: images, budget: FeatureCache.memoryBudget, cancellation: context.cancellation
+                data, images: images, budget: FeatureCache.memoryBudget, cancellation: context.cancellation,
+                progress: ProgressReporter(context.observer, task: "feature cache: teacher logits")
             ) {
                 try teacher.forward($0, training: false)
             } : nil
@@ -166,7 +168,7 @@ public enum Baselines {
     ) throws -> RunRecord {
         guard student.stages.count == teacher.stages.count else {
             throw DistillationError.incompatible(
-                "at: student has \(student.stages.count) stages, teacher \(teacher.stages.count)")
+                "at: student has \(counted(student.stages.count, "stage")), teacher \(teacher.stages.count)")
         }
         let sc = try CostProfile(student, imageShape: data.train.imageShape)
         let tc = try CostProfile(teacher, imageShape: data.train.imageShape)

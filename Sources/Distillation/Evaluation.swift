@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Networks
+import Storage
 import Tensors
 
 /// Classification quality of a model on one split: top-1, top-5, mean cross-entropy, and the
@@ -41,23 +42,53 @@ public struct Evaluation {
         return m
     }
 
-    /// `test: top-1 91.23%  top-5 99.80%  loss 0.2512  (10000 images)` plus optional tables.
+    /// `test: top-1 91.23%  top-5 99.80%  loss 0.2512  (10000 images)` plus optional tables: per-class accuracy
+    /// (one line per class), and the confusion matrix with a header row of predicted class indices and one row per
+    /// true class, labelled by index and name:
+    /// ```
+    ///   confusion matrix: rows true class, columns predicted class
+    ///   true \ predicted      0     1
+    ///    0 T-shirt/top      850     3
+    ///    1 Trouser            2   960
+    /// ```
+    /// Class names (from the data's files) are escaped for the terminal (`printable`) and cut at 24 characters.
     public func report(perClass: Bool = false, confusion: Bool = false) -> String {
         var lines = [
-            String(format: "%@: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%d images)", split, top1, top5, loss, count)
+            String(
+                format: "%@: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%@)", split, top1, top5, loss,
+                counted(count, "image"))
         ]
+        let names = classNames.map { printable($0, limit: 24) }
         if perClass {
-            let width = max(5, classNames.map(\.count).max() ?? 5)
-            for (name, acc) in zip(classNames, perClassAccuracy) {
+            let width = max(5, names.map(\.count).max() ?? 5)
+            for (name, acc) in zip(names, perClassAccuracy) {
                 lines.append(
                     "  " + name.padding(toLength: width, withPad: " ", startingAt: 0) + String(format: "  %6.2f%%", acc)
                 )
             }
         }
         if confusion {
-            lines.append("  confusion (rows: true class, columns: predicted)")
-            for (i, row) in confusionMatrix.enumerated() {
-                lines.append(String(format: "  %2d ", i) + row.map { String(format: "%5d", $0) }.joined())
+            let matrix = confusionMatrix
+            let indexWidth = String(max(names.count - 1, 0)).count
+            let rowLabels = names.enumerated().map { i, name in
+                String(repeating: " ", count: indexWidth - String(i).count) + "\(i) \(name)"
+            }
+            let corner = "true \\ predicted"
+            let labelWidth = max(corner.count, rowLabels.map(\.count).max() ?? 0)
+            let cellWidth = 1 + max(String(matrix.flatMap { $0 }.max() ?? 0).count, String(names.count - 1).count, 4)
+            func pad(_ text: String, _ width: Int, right: Bool) -> String {
+                let fill = String(repeating: " ", count: max(width - text.count, 0))
+                return right ? fill + text : text + fill
+            }
+            lines.append("  confusion matrix: rows true class, columns predicted class")
+            lines.append(
+                "  " + pad(corner, labelWidth, right: false)
+                    + names.indices.map { pad(String($0), cellWidth, right: true) }.joined())
+            for (label, row) in zip(rowLabels, matrix) {
+                lines.append(
+                    "  " + pad(label, labelWidth, right: false)
+                        + row.map { pad(String($0), cellWidth, right: true) }
+                        .joined())
             }
         }
         return lines.joined(separator: "\n")
@@ -70,24 +101,27 @@ public struct Evaluation {
 public let evaluationBatchSize = 256
 
 /// Evaluates `model` in eval mode, without gradients, on `split` (logits `[N, K]`).
-/// - Parameter cancellation: polled between batches (default: never stops).
+/// - Parameters:
+///   - cancellation: polled between batches (default: never stops).
+///   - progress: told the images done after every batch (default: nobody).
 /// - Throws: `DistillationError.emptySplit`, `.interrupted` when `cancellation` asks to stop, `TensorError`
 ///   when the data do not fit the model.
 public func evaluate(
     _ model: Model, data: DataSplits, split: DataSplits.Split, batchSize: Int = evaluationBatchSize,
-    cancellation: Cancellation = .never
+    cancellation: Cancellation = .never, progress: ProgressReporter? = nil
 ) throws -> Evaluation {
-    try evaluate(data: data, split: split, batchSize: batchSize, cancellation: cancellation) {
+    try evaluate(data: data, split: split, batchSize: batchSize, cancellation: cancellation, progress: progress) {
         try model.forward($0.images, training: false)
     }
 }
 
 /// Evaluates the logits `[n, classes]` that `logits` gives for each batch of `split` (in order, no gradients):
 /// what `evaluate(_:data:split:)` does with a whole model, and SSKD's head does on cached backbone features.
+/// `progress` is told the images done after every batch.
 /// - Throws: `DistillationError.emptySplit`, `.interrupted` when `cancellation` asks to stop, errors of `logits`.
 func evaluate(
     data: DataSplits, split: DataSplits.Split, batchSize: Int = evaluationBatchSize, cancellation: Cancellation,
-    logits: (Batch) throws -> Tensor
+    progress: ProgressReporter? = nil, logits: (Batch) throws -> Tensor
 ) throws -> Evaluation {
     let set = data.dataset(split)
     guard set.count > 0 else { throw DistillationError.emptySplit(split.rawValue) }
@@ -95,6 +129,7 @@ func evaluate(
     var labels: [Int] = []
     var correct5 = 0
     var lossSum = 0.0
+    var meter = PassMeter(progress, total: set.count)
     try withNoGrad {
         for batch in try data.batches(split, batchSize: batchSize, shuffle: false) {
             try cancellation.check()
@@ -105,6 +140,7 @@ func evaluate(
             labels += batch.labels
             correct5 += zip(top, batch.labels).filter { $0.contains($1) }.count
             lossSum += Double(try crossEntropy(y, targets: batch.labels).item) * Double(batch.labels.count)
+            meter.add(batch.labels.count)
         }
     }
     let n = Double(labels.count)

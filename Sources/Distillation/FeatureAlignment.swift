@@ -146,16 +146,19 @@ struct FeatureDistance {
 
 /// Measures `FeatureMetrics` for student stage `s` against teacher stage `t` on `split`, in eval mode without
 /// gradients, on the split's first `limit` images (rounded up to whole batches) or all of them.
-/// `cancellation` is polled between batches (default: never stops).
+/// `cancellation` is polled between batches (default: never stops); `progress` is told the images done after every
+/// batch (default: nobody).
 /// - Throws: `DistillationError.emptySplit`, `.interrupted` when `cancellation` asks to stop, alignment errors,
 ///   `TensorError` when data do not fit.
 public func featureMetrics(
     student: Model, stage s: Int, teacher: Model, stage t: Int, alignment: FeatureAlignment,
     data: DataSplits, split: DataSplits.Split, batchSize: Int = evaluationBatchSize, limit: Int? = nil,
-    cancellation: Cancellation = .never
+    cancellation: Cancellation = .never, progress: ProgressReporter? = nil
 ) throws -> FeatureMetrics {
-    guard data.dataset(split).count > 0 else { throw DistillationError.emptySplit(split.rawValue) }
+    let count = data.dataset(split).count
+    guard count > 0 else { throw DistillationError.emptySplit(split.rawValue) }
     var acc = FeatureDistance()
+    var meter = PassMeter(progress, total: limit.map { min($0, count) } ?? count)
     try withNoGrad {
         for batch in try data.batches(split, batchSize: batchSize, shuffle: false) {
             if let limit, acc.images >= limit { break }
@@ -164,6 +167,7 @@ public func featureMetrics(
                 try student.forward(batch.images, throughStage: s, training: false), training: false)
             let ft = try alignment.teacher(try teacher.forward(batch.images, throughStage: t, training: false))
             try acc.add(student: fs, teacher: ft, stage: s)
+            meter.add(batch.indices.count)
         }
     }
     return acc.result

@@ -63,11 +63,12 @@ final class FeatureCache {
     ///   - maxImages: keep only the first images, whole batches of `batchSize` until at least this many (what a
     ///     loop over the same batches that stops once it has seen `maxImages` reads).
     ///   - cancellation: polled between batches.
+    ///   - progress: told the images done after every batch (default: nobody).
     /// - Throws: errors of `compute`; `DistillationError.interrupted` when `cancellation` asks to stop meanwhile.
     static func build(
         _ data: DataSplits, split: DataSplits.Split = .train, images: TrainImages = .all, budget: Int,
         batchSize: Int = evaluationBatchSize, maxImages: Int? = nil, cancellation: Cancellation = .never,
-        _ compute: (Tensor) throws -> Tensor
+        progress: ProgressReporter? = nil, _ compute: (Tensor) throws -> Tensor
     ) throws -> FeatureCache? {
         let set = data.dataset(split)
         guard split != .train || data.augmentation == .none, set.count > 0 else { return nil }
@@ -85,6 +86,7 @@ final class FeatureCache {
         var values: [Float] = []
         var shape: [Int]?
         var filled = 0
+        var meter = PassMeter(progress, total: count)
         try withNoGrad {
             for (number, batch) in batches.enumerated() {
                 if number == batchCount { break }
@@ -108,6 +110,7 @@ final class FeatureCache {
                     }
                 }
                 filled += n
+                meter.add(n)
             }
         }
         guard let shape else { return nil }
@@ -145,6 +148,14 @@ struct FeatureCaches {
     var setup = ComputeCost()
     /// Polled between batches while a cache is built.
     let cancellation: Cancellation
+    /// Where each cache's building reports its batches (`feature cache: NAME`); nil: nobody.
+    var observer: TrainingObserver? = nil
+
+    /// The caches of a run that polls `cancellation` and reports the building of each cache to `observer`.
+    init(cancellation: Cancellation, observer: TrainingObserver? = nil) {
+        self.cancellation = cancellation
+        self.observer = observer
+    }
 
     /// Builds a cache of `compute` over `split` as `FeatureCache.build` does, within the budget left, counting it as
     /// `name` and `macs` per image held; nil when none is built.
@@ -155,7 +166,7 @@ struct FeatureCaches {
         guard
             let c = try FeatureCache.build(
                 data, split: split, images: images, budget: budget, maxImages: maxImages, cancellation: cancellation,
-                compute)
+                progress: observer.map { ProgressReporter($0, task: "feature cache: \(name)") }, compute)
         else { return nil }
         budget -= c.bytes
         setup.caches += macs * c.images

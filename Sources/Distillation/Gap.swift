@@ -51,16 +51,21 @@ public struct GapReport {
 
     /// Measures the gap on `split`. `alignments[k]`, when given, maps student stage k to the teacher's (adapters kept
     /// from mimic runs); otherwise stages whose shapes differ are reported as not comparable.
-    /// `cancellation` is polled between batches of every pass (default: never stops).
+    /// `cancellation` is polled between batches of every pass (default: never stops). `progress`, when given, is
+    /// told the images done after every batch of each pass, named after its task: `TASK: student`,
+    /// `TASK: teacher`, `TASK: stage K features`, `TASK: student backbone + teacher head`.
     /// - Throws: `DistillationError` for empty splits or differing class counts, `.interrupted` when
     ///   `cancellation` asks to stop; `TensorError` when data do not fit.
     public static func measure(
         student: Model, teacher: Model, data: DataSplits, split: DataSplits.Split = .test,
         baseline: (name: String, top1: Double)? = nil, alignments: [Int: FeatureAlignment] = [:],
-        cancellation: Cancellation = .never
+        cancellation: Cancellation = .never, progress: ProgressReporter? = nil
     ) throws -> GapReport {
-        let es = try evaluate(student, data: data, split: split, cancellation: cancellation)
-        let et = try evaluate(teacher, data: data, split: split, cancellation: cancellation)
+        func pass(_ what: String) -> ProgressReporter? { progress.map { $0.named("\($0.task): \(what)") } }
+        let es = try evaluate(
+            student, data: data, split: split, cancellation: cancellation, progress: pass("student"))
+        let et = try evaluate(
+            teacher, data: data, split: split, cancellation: cancellation, progress: pass("teacher"))
         let agree =
             100 * Double(zip(es.predictions, et.predictions).filter { $0 == $1 }.count) / Double(max(es.count, 1))
         let probe = try data.batches(split, batchSize: 2, shuffle: false).batch(0).images
@@ -77,7 +82,8 @@ public struct GapReport {
                 try alignment.map {
                     try featureMetrics(
                         student: student, stage: k, teacher: teacher, stage: k, alignment: $0,
-                        data: data, split: split, cancellation: cancellation)
+                        data: data, split: split, cancellation: cancellation,
+                        progress: pass("stage \(k + 1) features"))
                 })
         }
         var headTop1: Double?
@@ -87,6 +93,7 @@ public struct GapReport {
         {
             var right = 0
             var total = 0
+            var meter = PassMeter(pass("student backbone + teacher head"), total: data.dataset(split).count)
             try withNoGrad {
                 for batch in try data.batches(split, batchSize: evaluationBatchSize, shuffle: false) {
                     try cancellation.check()
@@ -94,6 +101,7 @@ public struct GapReport {
                     let p = try teacher.forwardHead(f, training: false).argmax(axis: 1)
                     right += zip(p, batch.labels).filter { $0 == $1 }.count
                     total += batch.labels.count
+                    meter.add(batch.labels.count)
                 }
             }
             headTop1 = 100 * Double(right) / Double(max(total, 1))

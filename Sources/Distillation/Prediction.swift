@@ -33,11 +33,12 @@ public struct Predictions {
 /// - Parameters:
 ///   - batchSize: images per forward pass (at least 1).
 ///   - cancellation: polled between batches (default: never stops).
+///   - progress: told the images done after every batch (default: nobody).
 /// - Throws: `DistillationError.emptySplit`, `.interrupted` when `cancellation` asks to stop (nothing is
 ///   returned), `TensorError` when the data do not fit the model or it does not give `[B, K]` logits.
 public func predict(
     _ model: Model, data: DataSplits, split: DataSplits.Split, batchSize: Int = evaluationBatchSize,
-    cancellation: Cancellation = .never
+    cancellation: Cancellation = .never, progress: ProgressReporter? = nil
 ) throws -> Predictions {
     let set = data.dataset(split)
     guard set.count > 0 else { throw DistillationError.emptySplit(split.rawValue) }
@@ -47,6 +48,7 @@ public func predict(
     var confidences: [Float] = []
     var classes = 0
     logits.reserveCapacity(set.count * 10)
+    var meter = PassMeter(progress, total: set.count)
     try withNoGrad {
         for batch in try data.batches(split, batchSize: max(1, batchSize), shuffle: false, images: .all) {
             try cancellation.check()
@@ -67,6 +69,7 @@ public func predict(
             }
             logits += values
             labels += batch.labels
+            meter.add(batch.labels.count)
         }
     }
     return Predictions(

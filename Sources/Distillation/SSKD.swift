@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Networks
+import Storage
 import Tensors
 
 /// Stage-by-Stage Knowledge Distillation (Gao et al., "An Embarrassingly Simple Approach for Knowledge
@@ -60,8 +61,8 @@ public enum SSKD {
     ) throws -> (records: [RunRecord], alignments: [Int: FeatureAlignment]) {
         guard student.stages.count == teacher.stages.count else {
             throw DistillationError.incompatible(
-                "student has \(student.stages.count) stages, teacher \(teacher.stages.count); split them to the same "
-                    + "count"
+                "student has \(counted(student.stages.count, "stage")), teacher \(teacher.stages.count); "
+                    + "split them to the same count"
             )
         }
         try stageConfig.validate()

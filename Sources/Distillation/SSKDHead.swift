@@ -48,7 +48,7 @@ extension SSKD {
         let steps = config.totalSteps(batchesPerEpoch: labelled.count)
         let visits = ComputeBudget.visits(
             steps: steps, images: labelled.order.count, batchSize: config.batchSize, batchesPerEpoch: labelled.count)
-        var caches = FeatureCaches(cancellation: context.cancellation)
+        var caches = FeatureCaches(cancellation: context.cancellation, observer: context.observer)
         func cache(_ split: DataSplits.Split, _ images: TrainImages) throws -> FeatureCache? {
             try caches.build(
                 data, split: split, images: images, name: split.rawValue, macs: costs.forward(backboneUnits)

@@ -71,7 +71,7 @@ extension SSKD {
         let steps = config.totalSteps(batchesPerEpoch: all.count)
         let visits = ComputeBudget.visits(
             steps: steps, images: all.order.count, batchSize: config.batchSize, batchesPerEpoch: all.count)
-        var caches = FeatureCaches(cancellation: context.cancellation)
+        var caches = FeatureCaches(cancellation: context.cancellation, observer: context.observer)
         let payTrain = FeatureCache.pays(visits: visits, images: all.order.count)
         let targets =
             payTrain

@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Networks
+import Storage
 import Tensors
 
 /// The one training loop every method uses (scratch, KD, FitNets, AT, SSKD mimic and head), each described by a
@@ -113,7 +114,8 @@ public enum Trainer {
                 observer.batchEnded(
                     BatchProgress(
                         run: record.name, epoch: epoch, epochs: epochCount, batch: batchNumber,
-                        batches: batchesThisEpoch, loss: value, imagesPerSecond: rate, eta: remaining))
+                        batches: batchesThisEpoch, loss: value, meanLoss: lossSum / Double(seen), imagesPerSecond: rate,
+                        eta: remaining))
                 if context.cancellation.isRequested() {
                     record.status = .interrupted
                     record.stopReason =
@@ -163,7 +165,8 @@ public enum Trainer {
                 }
                 if sinceBest >= patience && epoch < epochCount {
                     record.stopReason =
-                        "early stop after epoch \(epoch) of \(epochCount): no improvement in \(patience) validation(s)"
+                        "early stop after epoch \(epoch) of \(epochCount): no improvement in "
+                        + counted(patience, "validation")
                     observer.runStopped(record)
                     break epochs
                 }

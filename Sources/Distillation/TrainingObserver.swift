@@ -1,6 +1,10 @@
+import Foundation
+
 /// Where a training run reports, as structured events: every batch (for a progress display), every epoch's
-/// results, a run that ended before its planned last step, and how FitNets shared a compute budget. Drawing
-/// and wording are the observer's (the interpreter's console observer); this module does no terminal I/O.
+/// results, a run that ended before its planned last step, and how FitNets shared a compute budget; also the
+/// batches of the passes that are not training steps (evaluation, the gap report, building a feature cache), when
+/// a `ProgressReporter` is given to them. Drawing and wording are the observer's (the interpreter's console
+/// observer); this module does no terminal I/O.
 public protocol TrainingObserver: AnyObject {
     /// After every optimizer step.
     func batchEnded(_ progress: BatchProgress)
@@ -11,6 +15,68 @@ public protocol TrainingObserver: AnyObject {
     func runStopped(_ record: RunRecord)
     /// FitNets sized its KD run to what its hint stage left of a compute budget (`Baselines.fitnet` `budget`).
     func budgetShared(_ share: BudgetShare)
+    /// After every batch of a pass given a `ProgressReporter`: `evaluate`, `GapReport.measure`, a feature cache.
+    func passProgressed(_ progress: PassProgress)
+}
+
+extension TrainingObserver {
+    /// Ignores the progress of passes (an observer that follows training only).
+    public func passProgressed(_ progress: PassProgress) {}
+}
+
+/// Where a pass over a split's batches reports its progress: the observer, and what the pass does.
+public struct ProgressReporter {
+    /// Receives `passProgressed` after every batch.
+    public var observer: TrainingObserver
+    /// What the pass does, as the observer shows it: `eval teacher on test`, `gap: student on test`.
+    public var task: String
+
+    /// A reporter of the passes named `task` to `observer`.
+    public init(_ observer: TrainingObserver, task: String) {
+        self.observer = observer
+        self.task = task
+    }
+
+    /// The same observer for a pass named `task`.
+    public func named(_ task: String) -> ProgressReporter { ProgressReporter(observer, task: task) }
+}
+
+/// The state of a pass (not a training step) after one batch.
+public struct PassProgress {
+    /// What the pass does (`ProgressReporter.task`).
+    public var task: String
+    /// Images done so far and the images of the whole pass.
+    public var images: Int, total: Int
+    /// Throughput so far (images per second).
+    public var imagesPerSecond: Double
+    /// Estimated seconds to the end of the pass, at that throughput.
+    public var eta: Double
+}
+
+/// Counts the images of one pass and reports them after every batch, when a reporter is given.
+struct PassMeter {
+    let reporter: ProgressReporter?
+    let total: Int
+    private let start = Date()
+    private var images = 0
+
+    /// A meter of a pass over `total` images reporting to `reporter` (nil: counts nothing).
+    init(_ reporter: ProgressReporter?, total: Int) {
+        self.reporter = reporter
+        self.total = total
+    }
+
+    /// Adds a batch of `count` images and reports the pass so far.
+    mutating func add(_ count: Int) {
+        guard let reporter else { return }
+        images += count
+        let elapsed = max(Date().timeIntervalSince(start), 1e-9)
+        let rate = Double(images) / elapsed
+        reporter.observer.passProgressed(
+            PassProgress(
+                task: reporter.task, images: images, total: total, imagesPerSecond: rate,
+                eta: Double(max(total - images, 0)) / max(rate, 1e-9)))
+    }
 }
 
 /// The state of a run after one batch.
@@ -23,6 +89,9 @@ public struct BatchProgress {
     public var batch: Int, batches: Int
     /// This batch's loss.
     public var loss: Double
+    /// Mean loss of the epoch's batches so far, weighted by their images: what the epoch line reports as `loss`
+    /// once the epoch ends.
+    public var meanLoss: Double
     /// Training throughput over the epoch so far (images per second).
     public var imagesPerSecond: Double
     /// Estimated seconds to the end of the run.

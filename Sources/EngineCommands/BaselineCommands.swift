@@ -129,9 +129,18 @@ struct KDOptions {
     var alpha: Float { Float(shownAlpha) }
 
     /// Reads `T=` and `alpha=` (bounds checked when the arguments were bound).
+    /// - Throws: an error at `smoothing` when it is given with `alpha=1`: the loss then has no cross-entropy term,
+    ///   so label smoothing would change nothing.
     init(_ inv: Invocation) throws {
         shownTemperature = try inv.get(Self.temperature)
         shownAlpha = try inv.get(Self.alpha)
+        let smoothing = TrainingDeclarations.classification.smoothing
+        if shownAlpha == 1 && inv.isGiven(smoothing) {
+            throw inv.error(
+                "option 'smoothing': with alpha=1 the KD loss is the soft term alone, with no cross-entropy to "
+                    + "smooth; give alpha below 1 or drop smoothing=",
+                at: smoothing)
+        }
     }
 }
 

@@ -3,6 +3,7 @@ import Distillation
 import Foundation
 import Language
 import Networks
+import Storage
 import Tensors
 
 // The `budget=` option of train, kd, fitnet and at: train for the compute of another model's runs, or for N GMAC.
@@ -44,7 +45,7 @@ extension Session {
                 at: BudgetOption.budget)
         }
         let steps = ComputeBudget.steps(budget: target, cost: cost)
-        print("budget: \(steps) steps, \(ComputeCost.format(cost(steps))) of \(ComputeCost.format(target))")
+        print("budget: \(counted(steps, "step")), \(ComputeCost.format(cost(steps))) of \(ComputeCost.format(target))")
         return steps
     }
 

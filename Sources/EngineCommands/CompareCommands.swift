@@ -28,13 +28,17 @@ extension Session {
                     switch value {
                     case .object(let m as ModelObject):
                         let e: Evaluation
+                        let name = session.workspace.name(of: m, in: session)
                         do {
-                            e = try Distillation.evaluate(
-                                m.model, data: data.splits, split: split, cancellation: session.cancellation)
+                            e = try session.withProgress("gap: baseline \(name) on \(split.rawValue)") {
+                                try Distillation.evaluate(
+                                    m.model, data: data.splits, split: split, cancellation: session.cancellation,
+                                    progress: $0)
+                            }
                         } catch {
                             throw session.engineError(inv, error, at: GapOptions.baseline.name)
                         }
-                        baseline = (session.workspace.name(of: m, in: session), e.top1)
+                        baseline = (name, e.top1)
                     case .object(let r as RunObject):
                         guard let top1 = r.records.last?.lastTop1 else {
                             throw inv.error("the baseline run has no top-1", at: GapOptions.baseline)
@@ -52,9 +56,11 @@ extension Session {
                 session.warnIfDataDiffers(s, data)
                 let report: GapReport
                 do {
-                    report = try GapReport.measure(
-                        student: s.model, teacher: t.model, data: data.splits, split: split, baseline: baseline,
-                        alignments: s.alignments, cancellation: session.cancellation)
+                    report = try session.withProgress("gap on \(split.rawValue)") {
+                        try GapReport.measure(
+                            student: s.model, teacher: t.model, data: data.splits, split: split, baseline: baseline,
+                            alignments: s.alignments, cancellation: session.cancellation, progress: $0)
+                    }
                 } catch { throw session.engineError(inv, error) }
                 session.workspace.lastGap = (s, report)
                 if split == .test {
@@ -100,8 +106,11 @@ extension Session {
                     session.warnIfDataDiffers(m, data)
                     let e: Evaluation
                     do {
-                        e = try Distillation.evaluate(
-                            m.model, data: data.splits, split: .test, cancellation: session.cancellation)
+                        e = try session.withProgress("compare: \(session.workspace.name(of: m, in: session)) on test") {
+                            try Distillation.evaluate(
+                                m.model, data: data.splits, split: .test, cancellation: session.cancellation,
+                                progress: $0)
+                        }
                     } catch {
                         throw session.engineError(inv, error)
                     }

@@ -92,7 +92,9 @@ extension Session {
 /// The options of `mimic` beyond training, whose defaults are SSKD's (`SSKD.Defaults.mimic`).
 enum MimicOptions {
     /// Training options with mimic's defaults (Adam, lr 0.01, a budget in steps).
-    static let training = TrainingDeclarations(SSKD.Defaults.mimic)
+    static let training = TrainingDeclarations(
+        SSKD.Defaults.mimic,
+        noSmoothing: "mimic's loss is the feature MSE to the teacher's stage, with no labels to smooth")
     /// `pool=`.
     static let pool = TypedOption<Bool>.bool(
         "pool", default: false, "average-pool the larger feature map when spatial sizes differ")

@@ -152,13 +152,16 @@ extension Session {
                 try session.checkFits(object, data, inv, at: "model")
                 session.warnIfDataDiffers(object, data)
                 let result: Evaluation
+                let name = session.workspace.name(of: object, in: session)
                 do {
-                    result = try Distillation.evaluate(
-                        object.model, data: data.splits, split: split, batchSize: session.evaluationBatch,
-                        cancellation: session.cancellation)
+                    result = try session.withProgress("eval \(name) on \(split.rawValue)") {
+                        try Distillation.evaluate(
+                            object.model, data: data.splits, split: split, batchSize: session.evaluationBatch,
+                            cancellation: session.cancellation, progress: $0)
+                    }
                 } catch { throw session.engineError(inv, error, at: "model") }
                 session.print(
-                    session.workspace.name(of: object, in: session) + " "
+                    name + " "
                         + result.report(
                             perClass: try inv.get(EvalOptions.perClass), confusion: try inv.get(EvalOptions.confusion)))
                 // A loaded model scoring near chance was evaluated on the wrong input: save must not record that data.

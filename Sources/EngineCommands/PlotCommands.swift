@@ -3,6 +3,7 @@ import Foundation
 import Language
 import Networks
 import Plotting
+import Storage
 
 // plot, export, notebook.
 
@@ -91,8 +92,8 @@ extension Session {
                 } catch let e as InterpreterError { throw e } catch {
                     throw inv.error(ownMessage(error), at: ExportOption.file)
                 }
-                session.print(
-                    "wrote \(records.reduce(0) { $0 + $1.steps.count }) steps of \(records.count) run(s) to \(path)")
+                let steps = counted(records.reduce(0) { $0 + $1.steps.count }, "step")
+                session.print("wrote \(steps) of \(counted(records.count, "run")) to \(path)")
                 return .none
             })
 
@@ -132,7 +133,7 @@ extension Session {
             return try PlotSpec.loss(
                 stages: curves,
                 title: "Training loss: "
-                    + (records.count == 1 ? records[0].name : "\(records[0].model), \(records.count) runs"),
+                    + (records.count == 1 ? records[0].name : "\(records[0].model), \(counted(records.count, "run"))"),
                 lossLabel: label)
         case "acc":
             let runs = try accuracyRuns(inv)
@@ -281,7 +282,8 @@ func pngCopy(of spec: PlotSpec, width: Int, height: Int, _ gnuplot: Gnuplot) -> 
 
 /// One row per step (run, step, epoch, loss, lr) with the epoch's metrics on its last step. The top-1 and loss
 /// columns name the split they were measured on: `val_top1`, `val_loss`, or `test_top1`, `test_loss` for runs on
-/// data without a validation split (both pairs when the records differ).
+/// data without a validation split (both pairs when the records differ). Numbers as `CSVColumn.number` writes them
+/// (a Float32 loss or learning rate in Float's shortest form: `lr` `0.1`).
 func csvColumns(_ records: [RunRecord]) -> [CSVColumn] {
     var run: [String] = []
     var step: [String] = []
@@ -300,13 +302,13 @@ func csvColumns(_ records: [RunRecord]) -> [CSVColumn] {
             run.append(r.name)
             step.append(String(s.step))
             epoch.append(String(s.epoch))
-            loss.append(String(s.loss))
-            lr.append(String(s.learningRate))
+            loss.append(CSVColumn.number(s.loss))
+            lr.append(CSVColumn.number(s.learningRate))
             let e = ends[s.epoch] == s.step ? byEpoch[s.epoch] : nil
-            top1.append(e?.top1.map { String($0) } ?? "")
-            valLoss.append(e?.valLoss.map { String($0) } ?? "")
-            distance.append(e?.featureDistance.map { String($0) } ?? "")
-            cosine.append(e?.cosine.map { String($0) } ?? "")
+            top1.append(e?.top1.map(CSVColumn.number) ?? "")
+            valLoss.append(e?.valLoss.map(CSVColumn.number) ?? "")
+            distance.append(e?.featureDistance.map(CSVColumn.number) ?? "")
+            cosine.append(e?.cosine.map(CSVColumn.number) ?? "")
             split.append(r.validationSplit)
         }
     }

@@ -32,10 +32,13 @@ extension Session {
                 let split = try inv.get(PredictOptions.split)
                 try session.checkFits(object, data, inv, at: "model")
                 let result: Predictions
+                let name = session.workspace.name(of: object, in: session)
                 do {
-                    result = try Distillation.predict(
-                        object.model, data: data.splits, split: split,
-                        batchSize: session.evaluationBatch, cancellation: session.cancellation)
+                    result = try session.withProgress("predict \(name) on \(split.rawValue)") {
+                        try Distillation.predict(
+                            object.model, data: data.splits, split: split,
+                            batchSize: session.evaluationBatch, cancellation: session.cancellation, progress: $0)
+                    }
                 } catch { throw session.engineError(inv, error, at: "model") }
                 try session.checkInterrupt()  // Ctrl-C after the last batch: nothing is written either
                 let bytes =
@@ -52,7 +55,6 @@ extension Session {
                 } catch { throw inv.error(ownMessage(error), at: PredictOptions.file) }
                 let what =
                     format == "npy" ? "\(result.count) x \(result.classes) logits" : "\(result.count) predictions"
-                let name = session.workspace.name(of: object, in: session)
                 var line = "wrote \(what) of \(name) on \(result.split) to \"\(path)\""
                 if let top1 = result.top1 {
                     line += String(format: " (top-1 %.2f%%", top1)

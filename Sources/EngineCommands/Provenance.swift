@@ -157,7 +157,8 @@ extension Session {
             problems.append(text)
         }
         if let shape = recorded.shape, let c = current.shape?.first, shape[0] != c {
-            problems.append("\(name) was trained on \(shape[0])-channel images, \(data.name) has \(c) channel(s)")
+            problems.append(
+                "\(name) was trained on \(shape[0])-channel images, \(data.name) has \(counted(c, "channel"))")
         }
         if let names = recorded.classNames, let now = current.classNames, names != now {
             if names.count != now.count {

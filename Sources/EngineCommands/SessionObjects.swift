@@ -61,7 +61,7 @@ final class ModelObject: WorkspaceDetailedObject, SavableObject {
     var typeName: String { "model" }
     var summary: String {
         let frozen = model.stages.filter(\.isFrozen).count + (model.head.isFrozen ? 1 : 0)
-        let stages = model.stages.count == 1 ? "1 stage" : "\(model.stages.count) stages"
+        let stages = counted(model.stages.count, "stage")
         return "\(model.architecture): \(grouped(model.parameterCount)) parameters, \(stages) ("
             + model.stages.map(\.name).joined(separator: ", ") + ")" + (frozen > 0 ? ", \(frozen) frozen" : "")
             + (protection == nil ? "" : ", protected as a teacher")
@@ -128,7 +128,8 @@ final class StageList: SessionObject {
     func index(_ i: Int) throws -> Value {
         let n = owner.model.stages.count
         guard (1...max(n, 1)).contains(i) else {
-            throw EngineError("\(owner.model.architecture) has \(n) stages (1...\(n)); there is no stage[\(i)]")
+            throw EngineError(
+                "\(owner.model.architecture) has \(counted(n, "stage")) (1...\(n)); there is no stage[\(i)]")
         }
         return .object(ModelPart(owner, .stage(i - 1), label: "stage[\(i)]"))
     }
@@ -211,7 +212,7 @@ final class RunObject: WorkspaceDetailedObject {
     var typeName: String { "run" }
     var summary: String {
         let seconds = records.reduce(0) { $0 + $1.seconds }
-        var parts = ["\(label): \(records.count == 1 ? records[0].name : "\(records.count) runs")"]
+        var parts = ["\(label): \(records.count == 1 ? records[0].name : counted(records.count, "run"))"]
         if let top1 = records.last?.lastTop1 {
             parts.append(String(format: "%@ top-1 %.2f%%", records.last!.validationSplit, top1))
         }

@@ -76,11 +76,21 @@ extension Session {
                 return try session.train(inv, model: owner, label: "train", data: data) { context in
                     [
                         try Baselines.scratch(
-                            owner.model, data: data.splits, config: config, context: context)
+                            owner.model, data: data.splits, config: config,
+                            context: context.named(trainRunName(owner.model)))
                     ]
                 }
             })
     }
+}
+
+/// The name of `train MODEL`'s run, after what it trains: `scratch` with nothing frozen (the method's own name),
+/// `head (stages 1-3 frozen)` when only the head is trainable, `train (stages 1-2 frozen)` when some stages are.
+func trainRunName(_ model: Model) -> String? {
+    let frozen = model.stages.indices.filter { model.stages[$0].isFrozen }.map { $0 + 1 }
+    guard !frozen.isEmpty else { return nil }
+    let what = frozen.count == model.stages.count ? "head" : "train"
+    return "\(what) (\(stageList(frozen)) frozen)"
 }
 
 /// `SSKD.Defaults.head` as `train`'s summary quotes it: `20 epochs, Adam, lr 0.01, wd 0`.

@@ -2,23 +2,37 @@ import Distillation
 import Foundation
 import Language
 
-// The console side of a training run: the session's `TrainingObserver` (a live progress bar on standard error
-// when it is a terminal, report lines into the session's output) and the wording of every training event.
+// The console side of a training run or a long pass (eval, gap, compare, feature caches): the session's
+// `TrainingObserver` (a live progress bar on standard error when it is a terminal, report lines into the session's
+// output) and the wording of every training event.
 
 /// Progress to the terminal, report lines into the session's output.
 final class SessionObserver: TrainingObserver {
     let session: Session
-    private let showBar: Bool
+    /// Whether the bar is drawn: standard error is a terminal and the session is not `quiet`. Scripts whose
+    /// standard error is a file or a pipe, and the golden tests, get no bar.
+    let showBar: Bool
+    private let writeBar: (String) -> Void
     private var barShown = false
 
-    init(_ session: Session) {
+    /// An observer of `session`; `terminal` says whether standard error is a terminal, `writeBar` draws there.
+    init(
+        _ session: Session, terminal: Bool = isatty(STDERR_FILENO) != 0,
+        writeBar: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }
+    ) {
         self.session = session
-        showBar = isatty(STDERR_FILENO) != 0 && !session.options.quiet
+        self.writeBar = writeBar
+        showBar = terminal && !session.options.quiet
     }
 
-    func batchEnded(_ progress: BatchProgress) {
+    func batchEnded(_ progress: BatchProgress) { draw(progress.bar(width: terminalColumns() - 1)) }
+
+    func passProgressed(_ progress: PassProgress) { draw(progress.bar(width: terminalColumns() - 1)) }
+
+    /// Redraws the progress line (on a terminal).
+    private func draw(_ line: String) {
         guard showBar else { return }
-        FileHandle.standardError.write(Data(("\r" + progress.bar(width: terminalColumns() - 1)).utf8))
+        writeBar("\r" + line)
         barShown = true
     }
 
@@ -43,9 +57,10 @@ final class SessionObserver: TrainingObserver {
         session.interruptRequested = false
     }
 
-    private func clearBar() {
+    /// Clears the progress line, if one is drawn.
+    func clearBar() {
         if barShown {
-            FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+            writeBar("\r\u{1B}[2K")
             barShown = false
         }
     }
@@ -54,18 +69,49 @@ final class SessionObserver: TrainingObserver {
 extension Session {
     /// Ctrl-C (and a termination signal) as the training and evaluation loops poll it.
     var cancellation: Cancellation { Cancellation { Session.stopRequested } }
+
+    /// Runs `body` with a progress reporter named `task` that draws a bar as training's does (on a terminal only),
+    /// and clears the bar when `body` returns or throws.
+    func withProgress<T>(_ task: String, _ body: (ProgressReporter) throws -> T) rethrows -> T {
+        let observer = SessionObserver(self)
+        defer { observer.clearBar() }
+        return try body(ProgressReporter(observer, task: task))
+    }
+}
+
+/// `███████░░░` of `done` out of `total`, `room` characters wide.
+private func meter(_ done: Int, of total: Int, room: Int) -> String {
+    let filled = total > 0 ? room * min(done, total) / total : room
+    return String(repeating: "█", count: filled) + String(repeating: "░", count: room - filled)
+}
+
+/// `m:ss` of a number of seconds (0:00 when not finite).
+private func clock(_ seconds: Double) -> String {
+    let s = seconds.isFinite ? Int(min(max(seconds, 0), 1e7)) : 0
+    return String(format: "%d:%02d", s / 60, s % 60)
 }
 
 extension BatchProgress {
-    /// `[sskd stage 2] epoch 1/3 ███████░░░ 120/430 loss 0.0412 2310 img/s ETA 0:42`, sized to `width` columns.
+    /// `[sskd stage 2] epoch 1/3 ███████░░░ 120/430 mean loss 0.0412 2310 img/s ETA 0:42`, sized to `width`
+    /// columns. The loss is the running mean of the epoch's batch losses (`meanLoss`), the number the epoch's line
+    /// reports when the epoch ends.
     func bar(width: Int = 100) -> String {
         let head = "[\(run)] epoch \(epoch)/\(epochs) "
-        let tail = String(
-            format: " %d/%d loss %.4f %.0f img/s ETA %d:%02d", batch, batches, loss, imagesPerSecond,
-            Int(eta) / 60, Int(eta) % 60)
+        let tail =
+            String(format: " %d/%d mean loss %.4f %.0f img/s ETA ", batch, batches, meanLoss, imagesPerSecond)
+            + clock(eta)
         let room = max(10, min(40, width - head.count - tail.count - 1))
-        let filled = batches > 0 ? room * batch / batches : room
-        return head + String(repeating: "█", count: filled) + String(repeating: "░", count: room - filled) + tail
+        return head + meter(batch, of: batches, room: room) + tail
+    }
+}
+
+extension PassProgress {
+    /// `[eval teacher on test] ███████░░░ 2560/10000 images 3100 img/s ETA 0:02`, sized to `width` columns.
+    func bar(width: Int = 100) -> String {
+        let head = "[\(task)] "
+        let tail = String(format: " %d/%d images %.0f img/s ETA ", images, total, imagesPerSecond) + clock(eta)
+        let room = max(10, min(40, width - head.count - tail.count - 1))
+        return head + meter(images, of: total, room: room) + tail
     }
 }
 

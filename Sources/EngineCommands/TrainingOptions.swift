@@ -22,6 +22,8 @@ struct TrainingDeclarations {
     let schedule: TypedOption<ScheduleKind>
     let warmup: TypedOption<Int>
     let smoothing: TypedOption<Double>
+    /// Why `smoothing=` is refused, for a command whose loss has no cross-entropy (mimic); nil where it applies.
+    let smoothingRefusal: String?
     let seed = TypedOption<Int>.integer(
         "seed", session: "seed", bounds: .nonNegative, "seed of batch order and augmentation")
     let patience = TypedOption<Int>.integer(
@@ -38,8 +40,12 @@ struct TrainingDeclarations {
     static let classification = TrainingDeclarations()
 
     /// The declarations with `defaults` (a command's own configuration; nil: `TrainingConfig.Defaults` with the
-    /// session's `lr`), the budget options named `epochs` and `steps` (`stage_epochs` for `sskd`).
-    init(_ defaults: TrainingConfig? = nil, epochs: String = "epochs", steps: String = "steps") {
+    /// session's `lr`), the budget options named `epochs` and `steps` (`stage_epochs` for `sskd`); `noSmoothing`,
+    /// when given, says why the command refuses `smoothing=` (its loss has no cross-entropy).
+    init(
+        _ defaults: TrainingConfig? = nil, epochs: String = "epochs", steps: String = "steps",
+        noSmoothing: String? = nil
+    ) {
         let base = defaults ?? TrainingConfig()
         let own = defaults != nil
         let least = Bounds.atLeast(TrainingConfig.Limits.minimumCount)
@@ -61,7 +67,8 @@ struct TrainingDeclarations {
         warmup = .integer("warmup", default: base.warmupSteps, "linear warm-up steps")
         smoothing = .number(
             "smoothing", default: typed(base.labelSmoothing), bounds: .interval(TrainingConfig.Limits.labelSmoothing),
-            "label smoothing of the cross-entropy")
+            noSmoothing.map { "refused: \($0)" } ?? "label smoothing of the cross-entropy")
+        smoothingRefusal = noSmoothing
         validateEvery = .integer(
             "val_every", default: base.validateEvery, bounds: least,
             "validate every this many epochs, and after the last")
@@ -84,9 +91,13 @@ struct TrainingOptions {
 
     /// Reads the options of `inv` declared by `declarations`: whichever of the budget options the user gave wins,
     /// neither is the default.
-    /// - Throws: an error at the steps option when both budget options are given.
+    /// - Throws: an error at the steps option when both budget options are given; at `smoothing` when the command
+    ///   refuses it (`TrainingDeclarations.smoothingRefusal`).
     init(_ inv: Invocation, _ declarations: TrainingDeclarations = .classification) throws {
         let d = declarations
+        if let reason = d.smoothingRefusal, inv.isGiven(d.smoothing) {
+            throw inv.error("option 'smoothing': \(reason)", at: d.smoothing)
+        }
         if inv.isGiven(d.epochs) && inv.isGiven(d.steps) {
             throw inv.error("give '\(d.epochs.name)' or '\(d.steps.name)', not both", at: d.steps)
         }

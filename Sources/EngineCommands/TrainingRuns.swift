@@ -3,6 +3,7 @@ import Distillation
 import Foundation
 import Language
 import Networks
+import Storage
 import Tensors
 
 // What every training command does around its run: inputs checked against the data and memory, the session's
@@ -83,7 +84,7 @@ extension Session {
         if let conv = tensors.first(where: { $0.1.rank == 4 }), conv.1.shape[1] != data.splits.train.channels {
             throw inv.error(
                 "\(workspace.name(of: model, in: self)) takes \(conv.1.shape[1])-channel images, but \(data.name) has "
-                    + "\(data.splits.train.channels) channel(s)",
+                    + counted(data.splits.train.channels, "channel"),
                 at: name)
         }
         if let fc = tensors.last(where: { $0.0.hasSuffix(".weight") && $0.1.rank == 2 }),

@@ -242,7 +242,7 @@ extension Session {
                             + "session; the script runs \(them) in full (marked with a comment), so it may not "
                             + "reproduce this session exactly")
                 }
-                session.print("saved \(kept) statement\(kept == 1 ? "" : "s") to \(path)")
+                session.print("saved \(counted(kept, "statement")) to \(path)")
                 return .none
             })
 

@@ -58,21 +58,27 @@ public enum Value {
         }
     }
 
-    /// How `print` shows the value: strings without quotes, numbers like `3` or `0.25`.
+    /// How `print`, `vars`, an expression's echo and string interpolation show the value: strings without quotes,
+    /// objects by their summary, numbers as `Value.displayFormat` rounds them (`38.33`, `0.1`, `3`), also inside
+    /// lists (whose strings stay quoted).
     public var display: String {
         switch self {
         case .string(let s): return s
         case .object(let o): return o.summary
-        default: return literal
+        default: return render(numbers: Value.displayFormat)
         }
     }
 
     /// The value as it would be written in source (strings quoted); used in error messages and lists.
     ///
-    /// Cut after about `Value.printLimit` characters: a long string ends in `..."`, a long list in
-    /// `... N more]` at each level left open, so showing any value takes bounded time and space.
-    public var literal: String {
-        guard case .list(let items) = self else { return scalarLiteral(limit: Value.printLimit) }
+    /// Numbers are exact (`Value.format`, shortest round-trip). Cut after about `Value.printLimit` characters: a
+    /// long string ends in `..."`, a long list in `... N more]` at each level left open, so showing any value takes
+    /// bounded time and space.
+    public var literal: String { render(numbers: Value.format) }
+
+    /// `literal` with numbers written by `number`.
+    private func render(numbers number: (Double) -> String) -> String {
+        guard case .list(let items) = self else { return scalarLiteral(limit: Value.printLimit, number) }
         var out = "["
         var stack: [(items: [Value], next: Int)] = [(items, 0)]
         while let (items, next) = stack.last {
@@ -95,17 +101,18 @@ public enum Value {
                 out += "["
                 stack.append((sub, 0))
             } else {
-                out += items[next].scalarLiteral(limit: Value.printLimit - out.utf8.count)
+                out += items[next].scalarLiteral(limit: Value.printLimit - out.utf8.count, number)
             }
         }
         return out
     }
 
-    /// `literal` of a value that is not a list; strings are cut after `limit` characters.
-    private func scalarLiteral(limit: Int) -> String {
+    /// `literal` of a value that is not a list, numbers written by `number`; strings are cut after `limit`
+    /// characters.
+    private func scalarLiteral(limit: Int, _ number: (Double) -> String) -> String {
         switch self {
         case .none: return "none"
-        case .number(let d): return Value.format(d)
+        case .number(let d): return number(d)
         case .string(let s):
             let head = s.prefix(max(limit, 0))
             let cut = head.endIndex != s.endIndex
@@ -119,10 +126,46 @@ public enum Value {
         }
     }
 
-    /// `3`, `-2`, `0.1`, `1e-05`: integers without a fraction, others in Swift's shortest round-trip form.
+    /// `3`, `-2`, `0.1`, `1e-05`, `38.333333333333336`: integers without a fraction, others in Swift's shortest
+    /// round-trip form, so the text reads back as the same `Double` (error messages, `show options`, the reference).
     public static func format(_ d: Double) -> String {
         if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
         return String(d)
+    }
+
+    /// Significant digits up to which `displayFormat` shows a number exactly.
+    public static let exactDisplayDigits = 6
+
+    /// A number as `print` and `vars` show it (docs/language.md, "Values"):
+    /// - integers below 10^15 without a fraction: `3`, `-2`, `100000000`;
+    /// - a number whose shortest exact form (`format`) has at most `exactDisplayDigits` significant digits in that
+    ///   form: `0.1`, `1e-05`, `0.0005`, `12345.6`, `1e+20`, `nan`, `inf`, `-inf`;
+    /// - any other number from 10^-4 up to 10^15 with 4 significant digits, but never fewer than 2 decimals when
+    ///   its integer part has 2 or more digits, so the integer part is never rounded: `38.33`, `0.3333`, `3.333`,
+    ///   `12345.68`, `-2.667`; trailing zeros are dropped, one kept after the point (`2.0`: not an integer);
+    /// - below 10^-4 or from 10^15, 4 significant digits in exponent form: `3.333e-06`, `1.235e+20`.
+    public static func displayFormat(_ d: Double) -> String {
+        let exact = format(d)
+        guard d.isFinite, d != d.rounded() || abs(d) >= 1e15 else { return exact }
+        let mantissa = exact.prefix { $0 != "e" }.filter(\.isNumber).drop { $0 == "0" }
+        if mantissa.count <= exactDisplayDigits { return exact }
+        let size = abs(d)
+        if size < 1e-4 || size >= 1e15 {
+            let text = String(format: "%.3e", d)
+            guard let e = text.firstIndex(of: "e") else { return text }
+            return trimmedFraction(String(text[..<e])) + text[e...]
+        }
+        let integerDigits = size < 1 ? 0 : Int(log10(size).rounded(.down)) + 1
+        let decimals = size < 1 ? 4 - Int(log10(size).rounded(.up)) : max(4 - integerDigits, 2)
+        return trimmedFraction(String(format: "%.\(max(decimals, 1))f", d))
+    }
+
+    /// `2.500` as `2.5`, `2.000` as `2.0`: trailing zeros of a fraction dropped, one digit kept after the point.
+    private static func trimmedFraction(_ text: String) -> String {
+        guard text.contains(".") else { return text }
+        var t = Substring(text)
+        while t.hasSuffix("0") && !t.hasSuffix(".0") { t = t.dropLast() }
+        return String(t)
     }
 
     /// The value as an exact integer, or nil.

@@ -54,18 +54,15 @@ extension Model {
         return total
     }
 
-    /// A plain-text table of `summaryRows(inputShape:)`:
+    /// A plain-text table of `summaryRows(inputShape:)`, after a line saying what stage 1 runs (`stemNote`):
     /// ```
-    /// resnet20, input [1, 3, 32, 32] (stage layer1 includes the stem: conv1 bn1 relu)
+    /// resnet20, input [1, 3, 32, 32] (stage 1 runs the stem conv1 bn1 relu, then layer1)
     /// stage   output           params   MACs        frozen
     /// layer1  [1, 16, 32, 32]  14,448   14,745,600  no
     /// ```
     /// - Throws: `TensorError` when `inputShape` does not fit the network.
     public func summary(inputShape: [Int]) throws -> String {
         let rows = try summaryRows(inputShape: inputShape)
-        let stemNote =
-            stem.modules.isEmpty
-            ? "" : " (stage \(stages[0].name) includes the stem: \(stem.modules.joined(separator: " ")))"
         let table =
             [["stage", "output", "params", "MACs", "frozen"]]
             + rows.map {
@@ -82,7 +79,33 @@ extension Model {
                     : cell + String(repeating: " ", count: widths[c] - cell.count)
             }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
         }
-        return "\(architecture), input \(formatShape(inputShape))\(stemNote)\n" + lines.joined(separator: "\n")
+        let note = stemNote.map { " (\($0))" } ?? ""
+        return "\(architecture), input \(formatShape(inputShape))\(note)\n" + lines.joined(separator: "\n")
+    }
+
+    /// What stage 1 runs when the model has a stem: `stage 1 runs the stem conv1 bn1 relu, then layer1` (after
+    /// `split m layer2`: `then layer1 layer2`; `stage 1 is the stem: ...` when it holds nothing else); nil without a
+    /// stem. The stem belongs to stage 1 only, whatever the split.
+    public var stemNote: String? {
+        let stem = self.stem
+        guard !stem.modules.isEmpty, let first = stages.first else { return nil }
+        let stemText = stem.modules.joined(separator: " ")
+        let rest = moduleNames(first.range.clamped(to: stem.range.upperBound..<first.range.upperBound))
+        return rest.isEmpty ? "stage 1 is the stem: \(stemText)" : "stage 1 runs the stem \(stemText), then " + rest
+    }
+
+    /// The units `range` covers as a reader names them: a top-level module whose units all lie in `range` by its
+    /// name (`layer1`), the others by their paths (`layer2.0`), space-separated.
+    func moduleNames(_ range: Range<Int>) -> String {
+        func top(_ path: String) -> Substring { path.prefix { $0 != "." } }
+        var names: [String] = []
+        for i in range {
+            let group = top(units[i].path)
+            let whole = units.indices.allSatisfy { range.contains($0) || top(units[$0].path) != group }
+            let name = whole ? String(group) : units[i].path
+            if names.last != name { names.append(name) }
+        }
+        return names.joined(separator: " ")
     }
 }
 

@@ -13,10 +13,17 @@ public struct CSVColumn: Equatable {
         self.values = values
     }
 
-    /// Creates a numeric column using Swift's shortest round-trip form (`0.1`, `1e-05`, `93.25`, `nan`, `inf`),
-    /// so parsing the CSV back gives exactly the same `Double`s.
+    /// Creates a numeric column, each value written by ``CSVColumn/number(_:)``.
     public init(name: String, numbers: [Double]) {
-        self.init(name: name, values: numbers.map { "\($0)" })
+        self.init(name: name, values: numbers.map(CSVColumn.number))
+    }
+
+    /// A number as a CSV field: a value that a `Float` holds exactly (a Float32 loss or learning rate carried in a
+    /// `Double`) in `Float`'s shortest round-trip form (`0.1`, not `0.10000000149011612`), any other in `Double`'s
+    /// (`38.333333333333336`, `nan`, `inf`). Reading the field back as the type that wrote it gives the same value.
+    public static func number(_ value: Double) -> String {
+        let single = Float(value)
+        return Double(single) == value ? "\(single)" : "\(value)"
     }
 }
 
@@ -61,18 +68,18 @@ extension PlotSpec {
         for series in self.series {
             for point in series.points {
                 names.append(series.name)
-                xs.append("\(point.x)")
-                ys.append("\(point.y)")
+                xs.append(CSVColumn.number(point.x))
+                ys.append(CSVColumn.number(point.y))
             }
         }
         for line in horizontalLines {
             names.append(line.label)
             xs.append("")
-            ys.append("\(line.value)")
+            ys.append(CSVColumn.number(line.value))
         }
         for marker in verticalMarkers {
             names.append(marker.label)
-            xs.append("\(marker.value)")
+            xs.append(CSVColumn.number(marker.value))
             ys.append("")
         }
         return [

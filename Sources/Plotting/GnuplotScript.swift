@@ -5,14 +5,20 @@ import Foundation
 enum GnuplotScript {
     /// The whole script drawing `spec` on `output`'s terminal; the picture goes to gnuplot's stdout.
     /// ASCII output has no grid (it would bury the curves in dots) and prints the Y labels horizontally above
-    /// the axes, because the `dumb` terminal cannot rotate text.
+    /// the axes, because the `dumb` terminal cannot rotate text. It draws only the series that have a name, so the
+    /// legend names every line drawn, and gives each its own character (`asciiMarks`), since the dumb terminal
+    /// has no colours to tell them apart.
     ///
     /// - Throws: ``PlotError/noData(title:)`` when no series has points and there is no horizontal line.
     static func make(_ spec: PlotSpec, for output: PlotOutput) throws -> String {
         let ascii: Bool
         if case .text = output { ascii = true } else { ascii = false }
-        let drawn = spec.series.enumerated().filter { !$0.element.points.isEmpty }
+        var drawn = spec.series.enumerated().filter { !$0.element.points.isEmpty }
+        if ascii && drawn.contains(where: { !$0.element.name.isEmpty }) {
+            drawn = drawn.filter { !$0.element.name.isEmpty }
+        }
         guard !drawn.isEmpty || !spec.horizontalLines.isEmpty else { throw PlotError.noData(title: spec.title) }
+        let marks = ascii ? asciiMarks(drawn.map(\.element) + spec.horizontalLines.map { _ in nil }) : []
 
         var lines = [output.terminalCommand, "set termoption noenhanced", "set encoding utf8"]
         lines += palette.enumerated().map { "set linetype \($0 + 1) linecolor rgb '\($1)' pointtype \($0 + 5)" }
@@ -64,9 +70,12 @@ enum GnuplotScript {
                 "set label \(quote(marker.label)) at \(x), graph 0.96 left offset character \(ascii ? 2 : 1), 0")
         }
 
-        var plots = drawn.map { index, series in "$s\(index) " + clause(series) }
-        plots += spec.horizontalLines.map {
-            "\(number($0.value)) with lines dashtype 2 linewidth 2 linecolor rgb '#404040' title \(quote($0.label))"
+        var plots = drawn.enumerated().map { n, element in
+            "$s\(element.offset) " + clause(element.element, mark: marks.isEmpty ? nil : marks[n])
+        }
+        plots += spec.horizontalLines.enumerated().map { n, line in
+            let style = marks.isEmpty ? "dashtype 2 linewidth 2" : marks[drawn.count + n].style(lines: true)
+            return "\(number(line.value)) with lines \(style) linecolor rgb '#404040' title \(quote(line.label))"
         }
         lines.append("plot " + plots.joined(separator: ", \\\n     "))
         return lines.joined(separator: "\n") + "\n"
@@ -75,16 +84,50 @@ enum GnuplotScript {
     /// Matplotlib's "tab10" colours (what PyTorch users see in their own plots), minus grey and olive.
     static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
-    /// The `using ... with ... title ...` part of one plot element.
-    static func clause(_ series: PlotSpec.Series) -> String {
-        var text: String
-        switch series.style {
-        case .lines: text = "using 1:2 with lines linewidth 2"
-        case .points: text = "using 1:2 with points pointsize 1"
-        case .linespoints: text = "using 1:2 with linespoints linewidth 2 pointsize 1"
-        case .steps: text = "using 1:2 with steps linewidth 2"
-        case .boxes(let width): text = "using 1:2:(\(number(width))) with boxes"
+    /// The characters of the dumb terminal's line types 1...7 (gnuplot's `term/dumb.trm`); line type 8 is `*` again.
+    static let dumbPens: [Character] = ["*", "#", "$", "%", "@", "&", "="]
+
+    /// How one element of an ASCII chart is told apart from the others in the dumb terminal.
+    enum AsciiMark: Equatable {
+        /// Drawn with line type `n` (1...7): its own `dumbPens` character.
+        case pen(Int)
+        /// Drawn as points of this character (points series, and lines past the seventh).
+        case point(Character)
+
+        /// The plot clause's style words: `linetype 3`, or `pointtype "o"`.
+        func style(lines: Bool) -> String {
+            switch self {
+            case .pen(let n): return "linetype \(n)"
+            case .point(let c): return "pointtype \"\(c)\""
+            }
         }
+    }
+
+    /// One distinct mark per element of an ASCII chart, in order (`nil`: a horizontal reference line): lines take
+    /// the seven pens in turn, points series and lines past the seventh take `o`, `x`, `+`, then letters, so no two
+    /// elements share a character.
+    static func asciiMarks(_ elements: [PlotSpec.Series?]) -> [AsciiMark] {
+        var pens = Array(1...dumbPens.count)
+        var points = Array("ox+abcdefghijklmnpqrstuvwyz")
+        return elements.map { series in
+            let isPoints = series.map { $0.style == .points } ?? false
+            if !isPoints, !pens.isEmpty { return .pen(pens.removeFirst()) }
+            return .point(points.isEmpty ? "?" : points.removeFirst())
+        }
+    }
+
+    /// The `using ... with ... title ...` part of one plot element; `mark` (ASCII charts) sets its character.
+    static func clause(_ series: PlotSpec.Series, mark: AsciiMark? = nil) -> String {
+        var text: String
+        switch (series.style, mark) {
+        case (.boxes(let width), _): text = "using 1:2:(\(number(width))) with boxes"
+        case (_, .point(let c)?): text = "using 1:2 with points pointtype \"\(c)\""
+        case (.lines, _): text = "using 1:2 with lines linewidth 2"
+        case (.points, _): text = "using 1:2 with points pointsize 1"
+        case (.linespoints, _): text = "using 1:2 with linespoints linewidth 2 pointsize 1"
+        case (.steps, _): text = "using 1:2 with steps linewidth 2"
+        }
+        if case .pen(let n)? = mark { text += " linetype \(n)" }
         if let color = series.color { text += " linecolor rgb \(quote(color))" }
         if series.axis == .right { text += " axes x1y2" }
         text += series.name.isEmpty ? " notitle" : " title \(quote(series.name))"

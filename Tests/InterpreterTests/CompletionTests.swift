@@ -91,7 +91,7 @@ final class CompletionTests: XCTestCase {
 
     func testHelpSetAndShowComplete() {
         XCTAssertEqual(complete("help tr", "tr"), ["train"])
-        XCTAssertEqual(complete("help ", ""), session.commands.names)
+        XCTAssertEqual(complete("help ", ""), (session.commands.names + Session.helpTopics.map(\.name)).sorted())
         XCTAssertEqual(complete("set th", "th"), ["threads"])
         XCTAssertEqual(complete("show o", "o"), ["options", "out"])
         XCTAssertEqual(complete("show student.h", "student.h"), ["student.head"])

@@ -1,5 +1,6 @@
 import Distillation
 import Foundation
+import Plotting
 import XCTest
 
 @testable import EngineCommands
@@ -53,13 +54,15 @@ final class NotebookAndExportTests: XCTestCase {
         XCTAssertEqual(
             rows[0], ["run", "step", "epoch", "loss", "lr", "val_top1", "val_loss", "feature_distance", "cosine"])
         XCTAssertEqual(rows.count - 1, record.steps.count)
+        // Float32 values (loss, lr) are written in Float's shortest form and read back exactly as Floats.
         for (row, step) in zip(rows.dropFirst(), record.steps) {
             XCTAssertEqual(Int(row[1]), step.step)
-            XCTAssertEqual(Double(row[3]), step.loss)
-            XCTAssertEqual(Double(row[4]), step.learningRate)
+            XCTAssertEqual(Float(row[3]).map(Double.init), step.loss)
+            XCTAssertEqual(Float(row[4]).map(Double.init), step.learningRate)
         }
+        XCTAssertEqual(rows[1][4], "0.1", "lr 0.1, not 0.10000000149011612")
         XCTAssertEqual(Double(rows.last![5]), record.epochs.last?.top1)
-        XCTAssertEqual(Double(rows.last![6]), record.epochs.last?.valLoss)
+        XCTAssertEqual(rows.last![6], record.epochs.last?.valLoss.map(CSVColumn.number))
     }
 
     /// A lesson run with `source`: its comments and notes become Markdown cells, its statements code cells `1.1`,

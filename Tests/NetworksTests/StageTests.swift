@@ -109,7 +109,7 @@ final class StageTests: XCTestCase {
         XCTAssertEqual(rows[4].parameters, 272_474)
         let text = try model.summary(inputShape: [1, 3, 32, 32])
         let lines = text.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines[0], "resnet20, input [1, 3, 32, 32] (stage layer1 includes the stem: conv1 bn1 relu)")
+        XCTAssertEqual(lines[0], "resnet20, input [1, 3, 32, 32] (stage 1 runs the stem conv1 bn1 relu, then layer1)")
         XCTAssertEqual(
             lines[1].split(separator: " ").map(String.init), ["stage", "output", "params", "MACs", "frozen"])
         XCTAssertEqual(

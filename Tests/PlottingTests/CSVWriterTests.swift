@@ -66,10 +66,23 @@ final class CSVWriterTests: XCTestCase {
                 let row = rows[1 + run * 10 + index]
                 XCTAssertEqual(row[0], curve.name)
                 XCTAssertEqual(Double(row[1]), point.x)
-                XCTAssertEqual(Double(row[2]), point.y)  // exact: shortest round-trip formatting
+                XCTAssertEqual(Double(row[2]), point.y)  // exact: shortest round-trip formatting of a Double
             }
         }
         XCTAssertEqual(rows.last, ["teacher (93.1%)", "", "93.1"])
+    }
+
+    func testNumbersThatAreFloat32ValuesAreWrittenAsFloats() {
+        XCTAssertEqual(CSVColumn.number(Double(Float(0.1))), "0.1")
+        XCTAssertEqual(Float(CSVColumn.number(Double(Float(0.1)))), Float(0.1))
+        XCTAssertEqual(CSVColumn.number(Double(Float(2.3090134))), "2.3090134")
+        XCTAssertEqual(
+            CSVColumn.number(100.0 * 23 / 60), "38.333333333333336", "a Double that no Float holds stays whole")
+        XCTAssertEqual(CSVColumn.number(0.1), "0.1")
+        XCTAssertEqual(CSVColumn.number(1e300), "1e+300")
+        XCTAssertEqual(CSVColumn.number(.nan), "nan")
+        XCTAssertEqual(CSVColumn.number(-.infinity), "-inf")
+        XCTAssertEqual(CSVColumn(name: "lr", numbers: [Double(Float(0.05)), 3]).values, ["0.05", "3.0"])
     }
 
     func testWriteIntoMissingDirectoryIsATypedError() {

@@ -154,6 +154,36 @@ final class GnuplotTests: XCTestCase {
         XCTAssertTrue(script.contains("set label 'stage 2' at 100.0, graph 0.96 left offset character 2, 0"))
     }
 
+    func testAsciiLossLegendNamesEveryLineWithItsOwnCharacter() throws {
+        let spec = try PlotSpec.loss(stages: Sample.lossStages)
+        let script = try GnuplotScript.make(spec, for: .text(width: 100, height: 30))
+        XCTAssertFalse(script.contains("notitle"), "the raw per-step lines have no name, so ASCII leaves them out")
+        for n in 1...3 {
+            XCTAssertEqual(script.components(separatedBy: "linewidth 2 linetype \(n) ").count - 1, 1, script)
+        }
+        XCTAssertTrue(script.contains("with points pointtype \"o\" linecolor rgb '#000000' title 'epoch mean'"))
+        let text = try Gnuplot().render(spec, to: .text(width: 100, height: 30))
+        for (name, mark) in [
+            ("stage 1 EMA 0.9", "*"), ("stage 2 EMA 0.9", "#"), ("stage 3 EMA 0.9", "$"), ("epoch mean", "o"),
+        ] {
+            XCTAssertNotNil(
+                text.range(
+                    of: NSRegularExpression.escapedPattern(for: name) + " +\\\(mark)", options: .regularExpression),
+                "the key shows '\(name)' with '\(mark)':\n\(text)")
+        }
+        // Colour-only charts keep drawing the raw loss in grey.
+        XCTAssertTrue(try GnuplotScript.make(spec, for: try .file(path: "/tmp/loss.png")).contains("notitle"))
+    }
+
+    func testAsciiMarksNeverRepeatACharacter() {
+        let line = PlotSpec.Series(name: "l", points: [(1, 1)])
+        let dots = PlotSpec.Series(name: "p", points: [(1, 1)], style: .points)
+        let marks = GnuplotScript.asciiMarks(Array(repeating: line, count: 9) + [dots, nil, nil])
+        XCTAssertEqual(marks.prefix(7), (1...7).map { .pen($0) }[...])
+        XCTAssertEqual(Array(marks.dropFirst(7)), [.point("o"), .point("x"), .point("+"), .point("a"), .point("b")])
+        XCTAssertEqual(Set(marks.map { "\($0)" }).count, marks.count)
+    }
+
     func testExponentialMovingAverageIsBiasCorrected() throws {
         let smoothed = try exponentialMovingAverage([1, 2, 3, .infinity, 4], smoothing: 0.5)
         XCTAssertEqual(smoothed[0], 1, accuracy: 1e-12)
@@ -184,7 +214,10 @@ final class GnuplotTests: XCTestCase {
         let spec = PlotSpec.accuracy(runs: Sample.accuracyRuns, teacherTop1: 92.25)
         let script = try GnuplotScript.make(spec, for: .text(width: 80, height: 24))
         XCTAssertTrue(
-            script.contains("92.25 with lines dashtype 2 linewidth 2 linecolor rgb '#404040' title 'teacher (92.25%)'"))
+            script.contains("92.25 with lines linetype 4 linecolor rgb '#404040' title 'teacher (92.25%)'"), script)
+        let png = try GnuplotScript.make(spec, for: try .file(path: "/tmp/acc.png"))
+        XCTAssertTrue(
+            png.contains("92.25 with lines dashtype 2 linewidth 2 linecolor rgb '#404040' title 'teacher (92.25%)'"))
         XCTAssertTrue(script.contains("$s2 << EOD\n1.0 \(80 + 2 + 8 * (1 - exp(-1.0 / 3)))\n"))
     }
 
