@@ -79,8 +79,10 @@ extension SSKD {
                     try student.forwardHead(features, training: true), targets: batch.labels,
                     labelSmoothing: config.labelSmoothing)
             },
-            validate: { _ in
-                let e = try evaluate(data: data, split: split, cancellation: context.cancellation) { batch in
+            validate: { _, progress in
+                let e = try evaluate(
+                    data: data, split: split, cancellation: context.cancellation, progress: progress
+                ) { batch in
                     try student.forwardHead(
                         try valBackbone?.gather(batch.indices)
                             ?? student.forward(batch.images, throughStage: last, training: false), training: false)

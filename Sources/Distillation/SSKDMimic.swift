@@ -100,8 +100,9 @@ extension SSKD {
             } : nil
         if !caches.cached.isEmpty { hp["cached"] = caches.cached.joined(separator: " + ") }
 
-        func distance() throws -> (FeatureMetrics, Int) {
+        func distance(progress: ProgressReporter? = nil) throws -> (FeatureMetrics, Int) {
             var acc = FeatureDistance()
+            var meter = PassMeter(progress, total: min(distanceImages, data.dataset(split).count))
             try withNoGrad {
                 for batch in try data.batches(split, batchSize: evaluationBatchSize, shuffle: false) {
                     if acc.images >= distanceImages { break }
@@ -113,6 +114,7 @@ extension SSKD {
                         try valTargets?.gather(batch.indices)
                         ?? alignment.teacher(try teacher.forward(batch.images, throughStage: tk, training: false))
                     try acc.add(student: try alignment.student(s, training: false), teacher: t, stage: k)
+                    meter.add(batch.labels.count)
                 }
             }
             let perImage =
@@ -144,8 +146,8 @@ extension SSKD {
                     ?? student.forward(batch.images, throughStage: k, training: true)
                 return try mseLoss(try alignment.student(output, training: true), target)
             },
-            validate: { _ in
-                let (m, macs) = try distance()
+            validate: { _, progress in
+                let (m, macs) = try distance(progress: progress)
                 return EpochMetrics(featureDistance: m.distance, cosine: m.cosine, macs: macs)
             })
         return (try Trainer.run(method, data: data, config: config, context: context), alignment)

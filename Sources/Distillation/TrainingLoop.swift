@@ -130,7 +130,11 @@ public enum Trainer {
                 let canValidate = data.val.count > 0 || data.test.count > 0
                 metrics =
                     canValidate && config.validates(epoch: epoch, of: epochCount)
-                    ? try method.validate(epoch) : EpochMetrics()
+                    ? try method.validate(
+                        epoch,
+                        ProgressReporter(
+                            observer, task: "\(record.name) epoch \(epoch): \(validationSplit(data).rawValue) pass"))
+                    : EpochMetrics()
             } catch DistillationError.interrupted {
                 // Ctrl-C during the validation pass: the steps of this epoch happened, so the run is kept, as
                 // interrupted.

@@ -35,8 +35,9 @@ public struct TrainingMethod {
     public var distanceBefore: Double?
     /// The loss of one batch, with the graph recorded (a scalar tensor).
     public var step: (Batch) throws -> Tensor
-    /// The metrics at the end of epoch `e` (1-based) and what measuring them cost.
-    public var validate: (Int) throws -> EpochMetrics
+    /// The metrics at the end of epoch `e` (1-based) and what measuring them cost; the pass reports its images to
+    /// the given reporter (the run's observer: a progress bar on a terminal).
+    public var validate: (Int, ProgressReporter) throws -> EpochMetrics
 
     /// A method; see the properties.
     public init(
@@ -44,7 +45,7 @@ public struct TrainingMethod {
         trainable: [Tensor], guarded: [Tensor], what: String? = nil, images: TrainImages = .labelled,
         stepCost: ComputeCost, setupCost: ComputeCost = ComputeCost(), setupStarted: Date? = nil,
         distanceBefore: Double? = nil, step: @escaping (Batch) throws -> Tensor,
-        validate: @escaping (Int) throws -> EpochMetrics
+        validate: @escaping (Int, ProgressReporter) throws -> EpochMetrics
     ) {
         self.method = method
         self.name = name
@@ -82,8 +83,8 @@ public struct TrainingMethod {
             guarded: allState(model), images: images,
             stepCost: ComputeCost(training: costs.trainingStep(costs.all), teacher: stepTeacherMACs),
             setupCost: setupCost, setupStarted: setupStarted, step: step,
-            validate: { _ in
-                let e = try evaluate(model, data: data, split: split, cancellation: cancellation)
+            validate: { _, progress in
+                let e = try evaluate(model, data: data, split: split, cancellation: cancellation, progress: progress)
                 return EpochMetrics(top1: e.top1, valLoss: e.loss, macs: costs.forward(costs.all) * e.count)
             })
     }

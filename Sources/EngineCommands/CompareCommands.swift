@@ -146,7 +146,7 @@ extension Session {
         commands.register(
             CommandSpec(
                 "runs", summary: "list the training runs of this session", example: "runs", recorded: .never,
-                returnsValue: false
+                returnsValue: false, changesState: false
             ) { _, session in
                 let runs = session.workspace.runs
                 guard !runs.isEmpty else {

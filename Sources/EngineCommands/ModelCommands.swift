@@ -144,7 +144,7 @@ extension Session {
                 "eval", summary: "evaluate a model: top-1, top-5 and loss on a split (test by default)",
                 arguments: [ModelArguments.model.spec],
                 options: EvalOptions.specs,
-                example: "eval teacher per_class=true", returnsValue: false
+                example: "eval teacher per_class=true", returnsValue: false, changesState: false
             ) { inv, session in
                 let object = try inv.get(ModelArguments.model)
                 let data = try session.workspace.data(inv)

@@ -15,7 +15,7 @@ extension Session {
                     ArgumentSpec("action", .word(choices: ["save"]), "what to do"),
                     NotebookArgument.file.spec,
                 ],
-                example: "notebook save session.ipynb", recorded: .never, returnsValue: false
+                example: "notebook save session.ipynb", recorded: .never, returnsValue: false, changesState: false
             ) { inv, session in
                 let path = try inv.get(NotebookArgument.file)
                 // `cannot write FILE: ...`

@@ -21,7 +21,7 @@ extension Session {
                             + "them (default: every run on the current data)", optional: true),
                 ],
                 options: PlotOptions.specs,
-                example: "plot gap to=\"gap.png\"", returnsValue: false
+                example: "plot gap to=\"gap.png\"", returnsValue: false, changesState: false
             ) { inv, session in
                 let spec: PlotSpec
                 do { spec = try session.plotSpec(inv) } catch let e as InterpreterError { throw e } catch {
@@ -70,7 +70,7 @@ extension Session {
                 summary: "write the data behind the plots of a run or model: per-step CSV, or the full record as JSON",
                 arguments: [ArgumentSpec("target", .any, "a run or a model")],
                 options: [ExportOption.file.spec],
-                example: "export student to=\"student.csv\"", returnsValue: false
+                example: "export student to=\"student.csv\"", returnsValue: false, changesState: false
             ) { inv, session in
                 let records = try session.records(inv, "target")
                 guard let path = try inv.optional(ExportOption.file) else {

@@ -15,7 +15,7 @@ extension Session {
                 "predict", summary: "write a model's logits (.npy) or per-image predictions (.csv) on a split",
                 arguments: [ModelArguments.model.spec],
                 options: PredictOptions.specs,
-                example: "predict teacher to=\"teacher-test.npy\"", returnsValue: false
+                example: "predict teacher to=\"teacher-test.npy\"", returnsValue: false, changesState: false
             ) { inv, session in
                 let object = try inv.get(ModelArguments.model)
                 guard let path = try inv.optional(PredictOptions.file) else {

@@ -212,7 +212,7 @@ final class SSKDTests: XCTestCase {
             method: "scratch", name: "r", trainable: model.parameters(), guarded: allState(model),
             stepCost: ComputeCost(),
             step: { try crossEntropy(try model.forward($0.images, training: true), targets: $0.labels) },
-            validate: { epoch in
+            validate: { epoch, _ in
                 if epoch == 2 { throw DistillationError.interrupted }  // Ctrl-C while evaluating epoch 2
                 return EpochMetrics(top1: 50)
             })
