@@ -56,7 +56,8 @@ extension Session {
                         throw inv.error("budget= sizes a whole model's training, not a head's", at: BudgetOption.budget)
                     }
                     let teacher = try session.headTeacher(inv, student: owner, teacher: owner.mimicTeacher)
-                    return try session.train(inv, model: owner, label: "head", data: data) { context in
+                    return try session.train(inv, model: owner, label: "head", teacher: teacher, data: data) {
+                        context in
                         [
                             try SSKD.trainHead(
                                 student: owner.model, teacher: teacher?.model, fromTeacher: teacher != nil,
