@@ -95,6 +95,10 @@ extension Session {
                     throw inv.error("option '\(option)': \(reason)", at: inv.has(option) ? option : nil)
                 } catch { throw inv.error("\(error)") }
                 let object = DataObject(name: name, splits: splits)
+                if !imageFolder && !name.hasSuffix(".npz") {
+                    let fashion = ["fashion-mnist", "fashion"].contains(name.lowercased())
+                    object.path = o.path ?? (fashion ? DatasetLoader.defaultFashionMNISTRoot : nil)
+                }
                 session.workspace.data = object
                 for note in notes { session.print(note) }
                 session.print(splits.summary)

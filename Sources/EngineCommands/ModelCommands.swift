@@ -79,6 +79,7 @@ extension Session {
                 try session.checkInterrupt()  // Ctrl-C while reading: nothing is bound
                 let object = ModelObject(model, metadata: meta)
                 object.fromFile = true
+                object.file = path
                 object.recorded = DataFacts(metadata: meta)
                 var warnings = DataFacts.ignoredKeys(meta, mean: object.recorded?.mean).map {
                     "warning: \(path): recorded metadata not used: \($0)"

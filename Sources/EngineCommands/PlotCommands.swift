@@ -67,16 +67,31 @@ extension Session {
         commands.register(
             CommandSpec(
                 "export",
-                summary: "write the data behind the plots of a run or model: per-step CSV, or the full record as JSON",
-                arguments: [ArgumentSpec("target", .any, "a run or a model")],
+                summary: "write the data behind the plots of a run or model (per-step CSV, or the full record as "
+                    + "JSON), a model as a PyTorch module (.py), or the session's SSKD recipe as a PyTorch script "
+                    + "(export session to=\"FILE.py\", runnable with python or torchrun)",
+                arguments: [
+                    ArgumentSpec(
+                        "target", .valueOrWord, "a run, a model, or the word session (with a .py file)",
+                        completion: [.values(["session"]), .boundNames])
+                ],
                 options: [ExportOption.file.spec],
                 example: "export student to=\"student.csv\"", returnsValue: false, changesState: false
             ) { inv, session in
-                let records = try session.records(inv, "target")
                 guard let path = try inv.optional(ExportOption.file) else {
-                    throw inv.error("give the file with to=FILE.csv or to=FILE.json")
+                    throw inv.error("give the file with to=FILE.csv, to=FILE.json or to=FILE.py")
                 }
                 let url = URL(fileURLWithPath: path)
+                if url.pathExtension.lowercased() == "py" {
+                    try session.exportPyTorch(inv, to: path)
+                    return .none
+                }
+                if case .string("session") = inv.value("target") {
+                    throw inv.error(
+                        "export session writes a PyTorch script: give to=FILE.py, not '\(url.pathExtension)'",
+                        at: ExportOption.file)
+                }
+                let records = try session.records(inv, "target")
                 do {
                     try requireParentFolder(of: path)
                     switch url.pathExtension.lowercased() {
@@ -87,7 +102,7 @@ extension Session {
                         try writeAtomically(Data(body.utf8), to: url)
                     default:
                         throw inv.error(
-                            "export writes .csv or .json files, not '\(url.pathExtension)'", at: ExportOption.file)
+                            "export writes .csv, .json or .py files, not '\(url.pathExtension)'", at: ExportOption.file)
                     }
                 } catch let e as InterpreterError { throw e } catch {
                     throw inv.error(ownMessage(error), at: ExportOption.file)
@@ -368,6 +383,7 @@ struct PlotOptions {
 
 /// `export TARGET to=FILE`.
 enum ExportOption {
-    /// `to=`, a .csv or .json file.
-    static let file = TypedOption<String>.path("to", "the file: .csv or .json")
+    /// `to=`, a .csv, .json or .py file.
+    static let file = TypedOption<String>.path(
+        "to", "the file: .csv or .json (run data), .py (a model as a PyTorch module, or the session's script)")
 }

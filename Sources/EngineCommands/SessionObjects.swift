@@ -39,6 +39,8 @@ final class ModelObject: WorkspaceDetailedObject, SavableObject {
     var testTop1: Double?
     /// Whether the weights came from a checkpoint (`load`), for the near-chance hint.
     var fromFile = false
+    /// The checkpoint `load` read the model from, as given (what `export session` names as the teacher file).
+    var file: String?
     /// What the checkpoint records about the data the model was trained on (nil for new models and old files).
     var recorded: DataFacts?
     /// The data this model was last trained on in this session (as the student of a training command).
@@ -172,6 +174,9 @@ final class ModelPart: SessionObject {
 /// A loaded data set with its train/val/test splits.
 final class DataObject: WorkspaceDetailedObject {
     let name: String
+    /// The folder of the files (`path=`, or the default folder of `fashion-mnist`); nil for an `.npz` file or an
+    /// ImageFolder, whose name is their path. `export session` writes it into the script.
+    var path: String?
     let splits: DataSplits
     /// Whether a training command has already warned that this data has no validation split (once per data set).
     var warnedNoValidation = false
