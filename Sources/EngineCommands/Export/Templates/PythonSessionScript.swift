@@ -174,6 +174,8 @@ let pythonSessionScript = #"""
             xtr, ytr, xte, yte, classes = read_npz(name)
         else:
             xtr, ytr, xte, yte, classes = read_image_folder(name, spec['input_shape'][1:])
+        if session:
+            classes = spec['class_names']
         rng = np.random.RandomState(args.seed)
         val_count = spec['val'] if session and args.val is None else (args.val or 0)
         held = balanced(ytr, val_count, rng) if val_count else np.zeros(0, dtype=np.int64)
@@ -484,7 +486,7 @@ let pythonSessionScript = #"""
                 'normalize_mean': json.dumps(facts['mean']), 'normalize_std': json.dumps(facts['std']),
                 'input_shape': json.dumps(facts['input_shape']), 'class_names': json.dumps(facts['class_names']),
                 'command': ' '.join(['python'] + sys.argv), 'seed': str(ctx.args.seed)}
-        if 'widths' in config:
+        if config['family'] in ('mlp', 'cnn'):
             meta['widths'] = ','.join(str(w) for w in config['widths'])
         if 'input_size' in config:
             meta['input_size'] = ','.join(str(s) for s in config['input_size'])
