@@ -159,3 +159,48 @@ final class PyTorchExportTests: XCTestCase {
         XCTAssertTrue(sink.lines.contains { $0.hasPrefix("x test: top-1 ") && $0.hasSuffix("(512 images)") }, sink.text)
     }
 }
+
+/// The generated Python text without PyTorch: literals escape what files bring in, templates fill in one pass, and
+/// the constants of an exported model file follow the model (its split, its recorded normalisation).
+final class PyTorchExportTextTests: XCTestCase {
+    func testLiteralsEscapeQuotesControlAndNonASCIICharacters() {
+        XCTAssertEqual(PythonLiteral.string("a\"b\\c\nd'é𝄞").text(), #""a\"b\\c\nd'\u00e9\U0001d11e""#)
+        XCTAssertEqual(PythonLiteral.doubles([0.5, 1, .nan]).text(), "[0.5, 1.0, float('nan')]")
+        XCTAssertEqual(
+            PythonLiteral.dict([("a", .bool(true)), ("b", .none), ("c", .ints([1, 2]))]).text(),
+            #"{"a": True, "b": None, "c": [1, 2]}"#)
+        XCTAssertEqual(
+            PythonLiteral.dict([("runs", .list([.dict([("lr", .double(0.01))])]))]).text(indent: 4),
+            "{\n    \"runs\": [\n        {\n            \"lr\": 0.01,\n        },\n    ],\n}")
+    }
+
+    func testTemplatesFillInOnePass() {
+        let template = PythonTemplate(text: "A = {{A}}\nB = {{B}}\n")
+        XCTAssertEqual(template.filled(["A": "\"{{B}}\"", "B": "2"]), "A = \"{{B}}\"\nB = 2\n")
+    }
+
+    func testModelFileFollowsTheSplitAndTheRecordedNormalisation() throws {
+        let sink = CaptureSink()
+        let session = Session.withEngine(output: sink)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-export-\(UUID().uuidString).py")
+        defer { try? FileManager.default.removeItem(at: path) }
+        XCTAssertEqual(
+            session.run(
+                """
+                m = model vgg8 channels=3 classes=7
+                split m block1 block3
+                export m to="\(path.path)"
+                """, name: "vgg"), .ok, sink.text)
+        let text = try String(contentsOf: path, encoding: .utf8)
+        XCTAssertTrue(text.contains("\nARCHITECTURE = \"vgg8\"\n"), text)
+        XCTAssertTrue(
+            text.contains(
+                "\nCONFIG = {\"family\": \"vgg\", \"channels\": 3, \"classes\": 7, \"cfg\": [[64], [128], [256], [512], "
+                    + "[512]]}\n"), text)
+        XCTAssertTrue(text.contains("\nSTAGES = [\"block1\", \"block3\", \"block4\"]\n"), text)
+        // No data and nothing recorded: the normalisation is unknown, and normalize() says so.
+        XCTAssertTrue(text.contains("\nNORMALIZE_MEAN = None\n"), text)
+        XCTAssertTrue(text.contains("\nINPUT_SHAPE = [3, 32, 32]\n"), text)
+        XCTAssertFalse(text.contains("{{"), "unfilled placeholder")
+    }
+}
