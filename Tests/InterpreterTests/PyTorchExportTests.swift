@@ -195,8 +195,8 @@ final class PyTorchExportTextTests: XCTestCase {
         XCTAssertTrue(text.contains("\nARCHITECTURE = \"vgg8\"\n"), text)
         XCTAssertTrue(
             text.contains(
-                "\nCONFIG = {\"family\": \"vgg\", \"channels\": 3, \"classes\": 7, \"cfg\": [[64], [128], [256], [512], "
-                    + "[512]]}\n"), text)
+                "\nCONFIG = {\"family\": \"vgg\", \"channels\": 3, \"classes\": 7, "
+                    + "\"cfg\": [[64], [128], [256], [512], [512]]}\n"), text)
         XCTAssertTrue(text.contains("\nSTAGES = [\"block1\", \"block3\", \"block4\"]\n"), text)
         // No data and nothing recorded: the normalisation is unknown, and normalize() says so.
         XCTAssertTrue(text.contains("\nNORMALIZE_MEAN = None\n"), text)
