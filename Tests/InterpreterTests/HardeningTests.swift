@@ -117,7 +117,7 @@ final class HardeningTests: XCTestCase {
                 "16: size must be \"WIDTHxHEIGHT\" in pixels, each 16...10000, e.g. size=\"800x500\""
             ),
             ("plot nosuchkind", "6: argument 'kind' for 'plot' expects one of loss, acc, gap, got \"nosuchkind\""),
-            ("export r to=\"x.txt\"", "13: export writes .csv or .json files, not 'txt'"),
+            ("export r to=\"x.txt\"", "13: export writes .csv, .json or .py files, not 'txt'"),
             ("export r to=\"/proc/sskd-x.csv\"", "13: cannot write /proc/sskd-x.csv: …"),
             ("notebook save \"/dev/null/x.md\"", "15: cannot write /dev/null/x.md: /dev/null is not a folder"),
             (
