@@ -7,10 +7,11 @@ import Networks
 /// What `export session` writes into its script's `RECIPE`: the SSKD recipe of the session's student, read off the
 /// workspace's run records (`RunRecord.hyperParameters`), with its data, teacher and baselines.
 ///
-/// The student is the last model trained with `mimic`, `sskd` or `train MODEL.head`; its runs (mimic, head, KD
-/// fine-tuning) are kept in session order with their hyper-parameters (`batch`, `lr`, `optimizer`, `momentum`, `wd`,
-/// `schedule`, `epochs` or `steps`, `seed`, and `teacher_stage`, `pool`, `from_teacher`, `T`, `alpha`). The
-/// baselines are the other models trained from scratch (`train`) or with `kd` on the same data.
+/// The student is the last model trained with `mimic`, `sskd` or `train MODEL.head`; its runs (mimic, head, the
+/// KD fine-tuning `finetune`, `kd`) are kept in session order with their hyper-parameters (`batch`, `lr`,
+/// `optimizer`, `momentum`, `wd`, `schedule`, `epochs` or `steps`, `seed`, and `teacher_stage`, `pool`,
+/// `from_teacher`, `T`, `alpha`). The baselines are the other models trained from scratch (`train`) or with `kd`
+/// on the same data.
 struct SessionRecipe {
     /// The whole recipe as the script's `RECIPE` dict.
     let literal: PythonLiteral
@@ -59,7 +60,7 @@ struct SessionRecipe {
                 ("stages", .strings(object.model.stages.map(\.name))),
             ]
         }
-        let studentRuns = runs.map(\.record).filter { ["mimic", "head", "kd"].contains($0.method) }
+        let studentRuns = runs.map(\.record).filter { ["mimic", "head", "finetune", "kd"].contains($0.method) }
         var baselines: [PythonLiteral] = []
         let others = workspace.runs.filter {
             $0.model !== student && $0.model !== teacher && $0.data === data

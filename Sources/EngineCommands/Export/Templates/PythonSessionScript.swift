@@ -22,7 +22,7 @@ let pythonSessionScript = #"""
     The recipe (RECIPE below) lists the runs of the session's student in order: each `mimic` trains the student's
     stages up to k (earlier stages that already mimicked are frozen: no gradients, BatchNorm in eval mode) to
     reproduce the teacher's stage map (MSE, with a 1x1 conv + BN adapter when the channel counts differ); `head` trains
-    the pooling and classifier on the frozen backbone with cross-entropy; `kd` (the optional fine-tuning) trains the
+    the pooling and classifier on the frozen backbone with cross-entropy; `finetune` (optional) and `kd` train the
     whole student with Hinton's KD. Baselines of the session (scratch, kd) are trained after it with --baselines.
     `--batch` is the global batch: each of N processes takes batch / N images per step, so the optimizer steps, the
     learning rates and the schedules are the session's. Rank 0 logs and writes the student (safetensors, sskd's names
@@ -155,7 +155,7 @@ let pythonSessionScript = #"""
         return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
-    def load_data(args, world):
+    def load_data(args):
         """(train, val, test) as (normalised float images, labels) tensors, the normalisation, and the class names."""
         spec = RECIPE['data']
         session = args.data is None
@@ -472,7 +472,7 @@ let pythonSessionScript = #"""
             p.requires_grad_(True)
 
 
-    def save_student(ctx, model, spec, frozen, ranges, facts, path, top1=None):
+    def save_student(ctx, model, spec, frozen, facts, path, top1=None):
         """Rank 0 writes the student's weights to `path` as safetensors with sskd's metadata (architecture, split,
         frozen stages, normalisation, input shape, class names), atomically."""
         if ctx.rank != 0:
@@ -517,7 +517,7 @@ let pythonSessionScript = #"""
         if ctx.args.init and name == 'student':
             load_weights(model, ctx.args.init, ctx.device)
         ranges, head = model.stage_ranges(spec['stages'])
-        frozen = set()
+        frozen, mimicked = set(), set()
         for run in runs:
             kind = run['method']
             if kind == 'mimic':
@@ -552,8 +552,9 @@ let pythonSessionScript = #"""
                 objective = Objective('head', model, ranges, head, smoothing=run.get('smoothing', 0.0))
                 frozen = set(range(len(ranges)))
                 train_run(ctx, run, objective, model, ranges, frozen, list(range(*head)), splits)
-            elif kind in ('kd', 'scratch'):
+            elif kind in ('kd', 'finetune', 'scratch'):
                 frozen = set()
+                kind = 'scratch' if kind == 'scratch' else 'kd'
                 objective = Objective(kind, model, ranges, head, teacher if kind == 'kd' else None,
                                       temperature=run.get('T', 4.0), alpha=run.get('alpha', 0.9),
                                       smoothing=run.get('smoothing', 0.0))
@@ -561,12 +562,9 @@ let pythonSessionScript = #"""
             else:
                 ctx.log(f'[{run["name"]}] skipped: the export does not reproduce {kind} runs')
                 continue
-            save_student(ctx, model, spec, frozen, ranges, facts, out)
+            save_student(ctx, model, spec, frozen, facts, out)
             ctx.log(f'[{run["name"]}] wrote {out}')
         return model, frozen
-
-
-    mimicked = set()
 
 
     def main():
@@ -598,7 +596,7 @@ let pythonSessionScript = #"""
                             'per run)')
         args = parser.parse_args()
         ctx = Context(args)
-        splits_and_facts = load_data(args, ctx.world)
+        splits_and_facts = load_data(args)
         splits, facts = splits_and_facts[:3], splits_and_facts[3]
         counts = ', '.join(f'{len(s[1])} {n}' for s, n in zip(splits, ('train', 'val', 'test')))
         ctx.log(f'data {facts["dataset"]}: {counts}, '
@@ -619,14 +617,12 @@ let pythonSessionScript = #"""
                                       splits, facts, args.out)
         if ctx.rank == 0:
             top1, _ = evaluate(ctx, model, splits[2])
-            ranges, _ = model.stage_ranges(student_spec['stages'])
-            save_student(ctx, model, student_spec, frozen, ranges, facts, args.out, top1)
+            save_student(ctx, model, student_spec, frozen, facts, args.out, top1)
             ctx.log(f'student {student_spec["architecture"]}: test top-1 {top1:.2f}%, wrote {args.out}')
         ctx.barrier()
         if args.baselines:
             for baseline in RECIPE['baselines']:
                 out = os.path.splitext(args.out)[0] + f'-{baseline["name"]}.safetensors'
-                mimicked.clear()
                 model, _ = train_student(ctx, baseline['name'], baseline, baseline['runs'], teacher, teacher_ranges,
                                          splits, facts, out)
                 if ctx.rank == 0:
