@@ -120,14 +120,14 @@ final class PyTorchExportTests: XCTestCase {
                 t = model resnet8 seed=1
                 train t epochs=2 batch=32 lr=0.05
                 s = model resnet8 seed=2
-                sskd s t stage_epochs=1 head_epochs=1 batch=32
+                sskd s t stage_epochs=1 head_epochs=1 batch=32 finetune=1
                 export session to="\(script)"
                 """, name: "session"), .ok, sink.text)
         // The teacher was trained in the session: export writes it beside the script.
         XCTAssertTrue(sink.text.contains("saved resnet8 to \(dir.path)/recipe-teacher.safetensors"), sink.text)
         XCTAssertEqual(
             sink.lines.last,
-            "wrote the SSKD recipe of s (4 runs) to \(script); run it with python recipe.py or torchrun "
+            "wrote the SSKD recipe of s (5 runs) to \(script); run it with python recipe.py or torchrun "
                 + "--nproc_per_node=N recipe.py")
         let help = try venv("python", [script, "--help"])
         XCTAssertEqual(help.status, 0, help.output)
@@ -151,6 +151,7 @@ final class PyTorchExportTests: XCTestCase {
             XCTAssertLessThan(losses.last ?? .infinity, losses.first ?? 0, "stage \(stage): \(losses)")
         }
         XCTAssertTrue(run.output.contains("[head] epoch 1: train loss"), run.output)
+        XCTAssertTrue(run.output.contains("[finetune] epoch 1: train loss"), run.output)
 
         XCTAssertEqual(session.run("x = load \"\(out)\"\neval x", name: "back"), .ok, sink.text)
         XCTAssertTrue(
