@@ -106,8 +106,8 @@ func progressLine(
 ) -> String {
     let limit = width - 1
     func line(_ label: String, _ room: Int, _ tail: [String]) -> String {
-        ((label.isEmpty ? [] : ["[\(label)]"]) + (lead.map { [$0] } ?? []) + [meter(done, of: total, room: room)] + tail)
-            .joined(separator: " ")
+        let head = (label.isEmpty ? [] : ["[\(label)]"]) + (lead.map { [$0] } ?? [])
+        return (head + [meter(done, of: total, room: room)] + tail).joined(separator: " ")
     }
     var tails = [fields + optional]
     for n in stride(from: optional.count - 1, through: 0, by: -1) { tails.append(fields + optional.suffix(n)) }

@@ -51,8 +51,10 @@ extension Session {
             return written
         }
         if let first = record.firstName(of: object), names.contains(first) { return first }
-        return names.sorted { (record.loopVariables.contains($0) ? 1 : 0, $0) < (record.loopVariables.contains($1) ? 1 : 0, $1) }
-            .first
+        return names.sorted {
+            (record.loopVariables.contains($0) ? 1 : 0, $0) < (record.loopVariables.contains($1) ? 1 : 0, $1)
+        }
+        .first
     }
 
     /// Notes an assignment's name for `boundName(of:)`.

@@ -5,9 +5,9 @@ import Foundation
 enum GnuplotScript {
     /// The whole script drawing `spec` on `output`'s terminal; the picture goes to gnuplot's stdout.
     /// ASCII output has no grid (it would bury the curves in dots), prints the Y labels horizontally above the
-    /// axes, because the `dumb` terminal cannot rotate text, and puts the key below the plot without a box. It draws only the series that have a name, so the
-    /// legend names every line drawn, and gives each its own character (`asciiMarks`), since the dumb terminal
-    /// has no colours to tell them apart.
+    /// axes, because the `dumb` terminal cannot rotate text, and puts the key below the plot without a box. It
+    /// draws only the series that have a name, so the legend names every line drawn, and gives each its own
+    /// character (`asciiMarks`), since the dumb terminal has no colours to tell them apart.
     ///
     /// - Throws: ``PlotError/noData(title:)`` when no series has points and there is no horizontal line.
     static func make(_ spec: PlotSpec, for output: PlotOutput) throws -> String {

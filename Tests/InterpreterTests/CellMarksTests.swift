@@ -47,7 +47,10 @@ final class CellMarksTests: XCTestCase {
         XCTAssertEqual(session.run(text, name: "t"), .ok)
         XCTAssertEqual(
             session.cells.map(\.source),
-            ["x = 1   # small", "for i in 1..1 {\n  print i  # inner\n}  # after the block", "print 2", "print 3 # last"])
+            [
+                "x = 1   # small", "for i in 1..1 {\n  print i  # inner\n}  # after the block", "print 2",
+                "print 3 # last",
+            ])
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-trail-\(UUID().uuidString).sskd")
         defer { try? FileManager.default.removeItem(at: file) }
         try "y = 2  # two\n".write(to: file, atomically: true, encoding: .utf8)

@@ -111,7 +111,8 @@ final class ConsoleRecordsTests: XCTestCase {
     /// `notebook save` refuses a folder and a path ending in `/`, naming the path as written; nothing is written.
     func testNotebookSaveRefusesFolders() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-nbsave-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("dirmd.md"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: dir.appendingPathComponent("dirmd.md"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let previous = FileManager.default.currentDirectoryPath
         FileManager.default.changeCurrentDirectoryPath(dir.path)

@@ -38,7 +38,8 @@ final class ProgressTests: XCTestCase {
                 XCTAssertEqual(updates.count, 4, "one line per batch of 128, 128, 44, then the clearing: \(drawn)")
                 XCTAssertTrue(updates[0].hasPrefix("[eval m on test] "), updates[0])
                 XCTAssertTrue(updates[0].contains(" 128/300 images "), updates[0])
-                XCTAssertTrue(updates[2].contains(" 300/300 images ") && updates[2].hasSuffix("ETA 0:00\u{1B}[K"), updates[2])
+                XCTAssertTrue(
+                    updates[2].contains(" 300/300 images ") && updates[2].hasSuffix("ETA 0:00\u{1B}[K"), updates[2])
                 XCTAssertEqual(updates[3], "\u{1B}[2K", "the bar is cleared before the report")
             } else {
                 XCTAssertEqual(drawn, "", "no bar when standard error is not a terminal")
@@ -96,11 +97,15 @@ final class ProgressTests: XCTestCase {
         let long = BatchProgress(
             run: "train (stage 1 frozen)", epoch: 1, epochs: 1, batch: 5, batches: 10, loss: 1, meanLoss: 0.5,
             imagesPerSecond: 2310, eta: 75)
-        XCTAssertEqual(long.bar(width: 120), "[train (stage 1 frozen)] epoch 1/1 " + meter(20, of: 40) + " 5/10 mean loss 0.5000 2310 img/s ETA 1:15")
+        XCTAssertEqual(
+            long.bar(width: 120),
+            "[train (stage 1 frozen)] epoch 1/1 " + meter(20, of: 40) + " 5/10 mean loss 0.5000 2310 img/s ETA 1:15")
         // Narrower: the meter shrinks, then img/s goes, then ETA, then `mean`, then the label is cut with an ellipsis.
         XCTAssertEqual(
-            long.bar(width: 80), "[train (stage 1 frozen)] epoch 1/1 " + meter(6, of: 13) + " 5/10 mean loss 0.5000 ETA 1:15")
-        XCTAssertEqual(long.bar(width: 62), "[train (stage 1 frozen)] epoch 1/1 " + meter(4, of: 9) + " 5/10 loss 0.5000")
+            long.bar(width: 80),
+            "[train (stage 1 frozen)] epoch 1/1 " + meter(6, of: 13) + " 5/10 mean loss 0.5000 ETA 1:15")
+        XCTAssertEqual(
+            long.bar(width: 62), "[train (stage 1 frozen)] epoch 1/1 " + meter(4, of: 9) + " 5/10 loss 0.5000")
         XCTAssertEqual(long.bar(width: 40), "[trai…] epoch 1/1 " + meter(2, of: 4) + " 5/10 loss 0.5000")
         XCTAssertEqual(long.bar(width: 20), "", "too narrow: nothing is drawn")
     }

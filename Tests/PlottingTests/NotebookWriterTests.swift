@@ -205,7 +205,8 @@ final class NotebookWriterTests: XCTestCase {
         try Data("mine".utf8).write(to: writer.filesDirectory.appendingPathComponent("keep.png"))
         try writer.write(cells: [NotebookCell(number: 2, source: "plot acc", images: [image])])
         XCTAssertEqual(
-            try FileManager.default.contentsOfDirectory(atPath: files).sorted(), ["keep.png", "plot-2.png", "plot-notes.png"])
+            try FileManager.default.contentsOfDirectory(atPath: files).sorted(),
+            ["keep.png", "plot-2.png", "plot-notes.png"])
         try FileManager.default.removeItem(atPath: files + "/keep.png")
         try FileManager.default.removeItem(atPath: files + "/plot-notes.png")
         try writer.write(cells: [NotebookCell(number: 1, source: "print 1", output: "1\n")])
