@@ -29,20 +29,29 @@ public enum Baselines {
     public static let temperatureRange: ClosedRange<Double> = 0.1...100
 
     /// Trains every not-frozen parameter of `model` with cross-entropy (with label smoothing ε if set) on the
-    /// labelled training images; the record (named `scratch` unless `context.runName` is set) counts its steps
-    /// and validations in `compute` (`ComputeCost`).
+    /// labelled training images; the record (named after its method unless `context.runName` is set) counts its
+    /// steps and validations in `compute` (`ComputeCost`). Its method says what trained (`scratchMethod(_:)`):
+    /// `scratch` with no stage frozen, `train-frozen` with some, `head` with all.
     /// - Throws: `DistillationError.nothingToTrain` when all is frozen; training errors.
     public static func scratch(_ model: Model, data: DataSplits, config: TrainingConfig, context: RunContext) throws
         -> RunRecord
     {
         let method = try TrainingMethod.classifier(
-            model, method: "scratch", data: data, cancellation: context.cancellation
+            model, method: scratchMethod(model), data: data, cancellation: context.cancellation
         ) { batch in
             try crossEntropy(
                 try model.forward(batch.images, training: true), targets: batch.labels,
                 labelSmoothing: config.labelSmoothing)
         }
         return try Trainer.run(method, data: data, config: config, context: context)
+    }
+
+    /// The method of a cross-entropy run of `model` (`scratch(_:data:config:context:)`) after its frozen stages:
+    /// `scratch` when none is frozen, `head` when all are (only the head trains), else `train-frozen`. Anything that
+    /// groups runs by method (a `scratch` baseline) thus never takes a partly frozen model's run for one from scratch.
+    public static func scratchMethod(_ model: Model) -> String {
+        let frozen = model.stages.filter(\.isFrozen).count
+        return frozen == 0 ? "scratch" : frozen == model.stages.count ? "head" : "train-frozen"
     }
 
     /// Hinton KD: the student trained on `kdLoss` against the teacher's logits `[N, K]`, on the labelled training

@@ -31,7 +31,8 @@ public final class RunRecord: Codable {
 
     /// Short run name as the user sees it: `scratch`, `kd`, `sskd stage 2`, ...
     public var name: String
-    /// Method: `scratch`, `kd`, `fitnet`, `at`, `mimic`, `head`, `hint`.
+    /// Method: `scratch`, `train-frozen` (cross-entropy with some stages frozen), `kd`, `fitnet`, `at`, `mimic`,
+    /// `head` (SSKD's head, or cross-entropy with every stage frozen), `hint`, `finetune`.
     public var method: String
     /// The model trained (bound name in the session, or architecture).
     public var model: String

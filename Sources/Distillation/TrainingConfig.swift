@@ -143,7 +143,8 @@ public struct TrainingConfig: Equatable {
     /// Whether epoch `epoch` (1-based) of `epochCount` ends with a validation.
     func validates(epoch: Int, of epochCount: Int) -> Bool { epoch % validateEvery == 0 || epoch == epochCount }
 
-    /// The common hyper-parameters as report strings.
+    /// The common hyper-parameters as report strings: every field that shaped the run (momentum for SGD and
+    /// Nesterov only; label smoothing, warm-up, patience and the validation interval when set).
     public var hyperParameters: [String: String] {
         var hp = [
             "batch": "\(batchSize)", "lr": g(learningRate), "optimizer": optimizer.rawValue,
@@ -151,6 +152,8 @@ public struct TrainingConfig: Equatable {
         ]
         if optimizer == .sgd || optimizer == .nesterov { hp["momentum"] = g(momentum) }
         if let steps { hp["steps"] = "\(steps)" } else { hp["epochs"] = "\(epochs)" }
+        if labelSmoothing > 0 { hp["smoothing"] = g(labelSmoothing) }
+        if warmupSteps > 0 { hp["warmup"] = "\(warmupSteps)" }
         if let patience { hp["patience"] = "\(patience)" }
         if validateEvery > 1 { hp["val_every"] = "\(validateEvery)" }
         return hp

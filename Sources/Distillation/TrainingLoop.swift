@@ -16,7 +16,9 @@ import Tensors
 /// Every early end is reported through `TrainingObserver.runStopped`.
 public enum Trainer {
     /// Runs `method` on `data` with `config` and returns its record: epochs, steps, and `compute` (the method's
-    /// setup cost, `stepCost` per image of every step, and what `validate` reports).
+    /// setup cost, `stepCost` per image of every step, and what `validate` reports). Its hyper-parameters are the
+    /// configuration's (`TrainingConfig.hyperParameters`), the training batches' augmentation (`augment`: `crop 2`,
+    /// `none`, ...) and the method's own.
     /// - Throws: `DistillationError.invalidOption` for a bad `config`, or `patience` without a validation split
     ///   in `data`; `.nothingToTrain` when `method.trainable` has no unfrozen tensor; `.emptySplit` when no
     ///   training image is selected; errors of `step` and `validate` (`validate`'s `.interrupted` ends the run
@@ -43,7 +45,9 @@ public enum Trainer {
         let record = RunRecord(
             name: context.runName ?? method.name, method: method.method, model: context.modelName,
             command: context.command, seed: config.seed,
-            hyperParameters: config.hyperParameters.merging(method.hyperParameters) { $1 }, stage: method.stage,
+            hyperParameters: config.hyperParameters.merging(["augment": "\(data.augmentation)"]) { $1 }
+                .merging(method.hyperParameters) { $1 },
+            stage: method.stage,
             validationSplit: validationSplit(data).rawValue)
         record.distanceBefore = method.distanceBefore
         record.compute = method.setupCost

@@ -7,7 +7,7 @@ import Tensors
 /// `RunRecord` says, what trains, what one step costs and computes, and what an epoch's validation measures.
 /// Each method (scratch, KD, FitNets, AT, SSKD's mimic and head) builds one and hands it to the Trainer.
 public struct TrainingMethod {
-    /// The record's method: `scratch`, `kd`, `fitnet`, `at`, `mimic`, `head`, `hint`, `finetune`.
+    /// The record's method: `scratch`, `train-frozen`, `kd`, `fitnet`, `at`, `mimic`, `head`, `hint`, `finetune`.
     public var method: String
     /// The record's name unless the context names the run (`RunContext.runName`).
     public var name: String

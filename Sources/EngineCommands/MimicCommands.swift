@@ -17,7 +17,8 @@ extension Session {
                     ArgumentSpec("teacher", .object("part"), "the teacher stage, e.g. teacher.stage[2]"),
                 ],
                 options: MimicOptions.training.specs + [MimicOptions.pool.spec, TeacherProtection.force.spec],
-                example: "mimic student.stage[1] teacher.stage[1] steps=500"
+                example: "mimic student.stage[1] teacher.stage[1] steps=500",
+                refused: MimicOptions.training.refused
             ) { inv, session in
                 let s = try inv.object("student", as: ModelPart.self)
                 let t = try inv.object("teacher", as: ModelPart.self)

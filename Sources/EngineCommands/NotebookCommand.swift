@@ -30,7 +30,17 @@ extension Session {
     /// - Throws: an error naming the file: the extension is neither `.md` nor `.ipynb`, or the folder is missing.
     public static func checkNotebookPath(_ path: String) throws {
         do { _ = try NotebookFormat(path: path) } catch { throw EngineError(ownMessage(error)) }
+        try requireNotebookFile(path)
         try requireParentFolder(of: path)
+    }
+
+    /// Checks that `path` can name a notebook file: no trailing `/`, not an existing folder
+    /// (`NotebookWriter.checkTarget`).
+    /// - Throws: `EngineError` `cannot write PATH: it is a folder; give a file name` (or the trailing `/`).
+    static func requireNotebookFile(_ path: String) throws {
+        do { try NotebookWriter.checkTarget(path) } catch PlotError.writeFailed(_, let reason) {
+            throw EngineError("cannot write \(path): \(reason)")
+        }
     }
 
     /// Writes every cell so far as a notebook, Jupyter for `.ipynb` and Markdown for `.md` (see
@@ -39,10 +49,12 @@ extension Session {
     /// - Parameter scriptName: the script the session ran (`sskd --notebook FILE SCRIPT`): the title when the script
     ///   does not start with a comment line.
     /// - Throws: an error naming the file (`cannot write FILE: reason`): an extension other than `.md` or `.ipynb`, a
-    ///   missing folder (never created), or a failed write; nothing is written then.
+    ///   path ending in `/` or naming a folder, a missing folder (never created), or a failed write; nothing is
+    ///   written then.
     public func writeNotebook(to path: String, scriptName: String? = nil) throws {
         do {
             let format = try NotebookFormat(path: path)
+            try Self.requireNotebookFile(path)
             try requireParentFolder(of: path)
             let (title, cells) = notebookCells(scriptName: scriptName)
             try format.write(cells: cells, title: title, to: path)

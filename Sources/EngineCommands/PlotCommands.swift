@@ -148,7 +148,9 @@ extension Session {
             return try PlotSpec.loss(
                 stages: curves,
                 title: "Training loss: "
-                    + (records.count == 1 ? records[0].name : "\(records[0].model), \(counted(records.count, "run"))"),
+                    + (records.count == 1
+                        ? "\(records[0].model) (\(records[0].name))"
+                        : "\(records[0].model), \(counted(records.count, "run"))"),
                 lossLabel: label)
         case "acc":
             let runs = try accuracyRuns(inv)

@@ -25,14 +25,16 @@ final class SessionObserver: TrainingObserver {
         showBar = terminal && !session.options.quiet
     }
 
-    func batchEnded(_ progress: BatchProgress) { draw(progress.bar(width: terminalColumns() - 1)) }
+    func batchEnded(_ progress: BatchProgress) { draw(progress.bar(width: terminalColumns())) }
 
-    func passProgressed(_ progress: PassProgress) { draw(progress.bar(width: terminalColumns() - 1)) }
+    func passProgressed(_ progress: PassProgress) { draw(progress.bar(width: terminalColumns())) }
 
-    /// Redraws the progress line (on a terminal).
+    /// Redraws the progress line (on a terminal): back to the line's start, the line, then erase to the end of the
+    /// line (`ESC [ K`), so a shorter line leaves nothing of a longer one behind. An empty line (a terminal too
+    /// narrow for any bar) draws nothing.
     private func draw(_ line: String) {
-        guard showBar else { return }
-        writeBar("\r" + line)
+        guard showBar, !line.isEmpty else { return }
+        writeBar("\r" + line + "\u{1B}[K")
         barShown = true
     }
 
@@ -81,7 +83,7 @@ extension Session {
 
 /// `███████░░░` of `done` out of `total`, `room` characters wide.
 private func meter(_ done: Int, of total: Int, room: Int) -> String {
-    let filled = total > 0 ? room * min(done, total) / total : room
+    let filled = total > 0 ? room * min(max(done, 0), total) / total : room
     return String(repeating: "█", count: filled) + String(repeating: "░", count: room - filled)
 }
 
@@ -91,27 +93,60 @@ private func clock(_ seconds: Double) -> String {
     return String(format: "%d:%02d", s / 60, s % 60)
 }
 
+/// A progress line that always fits in `width - 1` terminal columns (the last column is left free, so the
+/// terminal never wraps the line and every redraw stays on one row): `[label] lead ███░░ field field optional...`.
+///
+/// When the line is too wide it gives up, in this order: meter width (from 40 down to 10 cells), the `optional`
+/// fields from the first one on (img/s, then ETA), the full `fields` for their `compact` form, meter width down to
+/// 4 cells, then the label's end (cut with `…`). When not even one label character fits, the line is empty
+/// (nothing is drawn). Widths count characters: `█`, `░` and the label's characters each take one column.
+func progressLine(
+    label: String, lead: String?, done: Int, of total: Int, fields: [String], compact: [String],
+    optional: [String], width: Int
+) -> String {
+    let limit = width - 1
+    func line(_ label: String, _ room: Int, _ tail: [String]) -> String {
+        let head = (label.isEmpty ? [] : ["[\(label)]"]) + (lead.map { [$0] } ?? [])
+        return (head + [meter(done, of: total, room: room)] + tail).joined(separator: " ")
+    }
+    var tails = [fields + optional]
+    for n in stride(from: optional.count - 1, through: 0, by: -1) { tails.append(fields + optional.suffix(n)) }
+    for tail in tails {
+        let room = limit - line(label, 0, tail).count
+        if room >= 10 { return line(label, min(40, room), tail) }
+    }
+    let room = limit - line(label, 0, compact).count
+    if room >= 4 { return line(label, min(40, room), compact) }
+    // The label cut: `[`, the kept characters, `…`, `] ` before the rest.
+    let kept = limit - line("", 4, compact).count - 4
+    guard kept >= 1 else { return "" }
+    return line(String(label.prefix(kept)) + "…", 4, compact)
+}
+
 extension BatchProgress {
-    /// `[sskd stage 2] epoch 1/3 ███████░░░ 120/430 mean loss 0.0412 2310 img/s ETA 0:42`, sized to `width`
-    /// columns. The loss is the running mean of the epoch's batch losses (`meanLoss`), the number the epoch's line
-    /// reports when the epoch ends.
+    /// `[sskd stage 2] epoch 1/3 ███████░░░ 120/430 mean loss 0.0412 2310 img/s ETA 0:42` for a terminal `width`
+    /// columns wide, in at most `width - 1` columns (`progressLine`: a narrower terminal gets a shorter meter, then
+    /// no img/s and ETA, then `loss` for `mean loss`, then a cut label; empty below about 30 columns). The loss is
+    /// the running mean of the epoch's batch losses (`meanLoss`), the number the epoch's line reports when the
+    /// epoch ends.
     func bar(width: Int = 100) -> String {
-        let head = "[\(run)] epoch \(epoch)/\(epochs) "
-        let tail =
-            String(format: " %d/%d mean loss %.4f %.0f img/s ETA ", batch, batches, meanLoss, imagesPerSecond)
-            + clock(eta)
-        let room = max(10, min(40, width - head.count - tail.count - 1))
-        return head + meter(batch, of: batches, room: room) + tail
+        let count = "\(batch)/\(batches)"
+        let loss = String(format: "%.4f", meanLoss)
+        return progressLine(
+            label: run, lead: "epoch \(epoch)/\(epochs)", done: batch, of: batches,
+            fields: [count, "mean loss " + loss], compact: [count, "loss " + loss],
+            optional: [String(format: "%.0f img/s", imagesPerSecond), "ETA " + clock(eta)], width: width)
     }
 }
 
 extension PassProgress {
-    /// `[eval teacher on test] ███████░░░ 2560/10000 images 3100 img/s ETA 0:02`, sized to `width` columns.
+    /// `[eval teacher on test] ███████░░░ 2560/10000 images 3100 img/s ETA 0:02` for a terminal `width` columns
+    /// wide, in at most `width - 1` columns (`progressLine`).
     func bar(width: Int = 100) -> String {
-        let head = "[\(task)] "
-        let tail = String(format: " %d/%d images %.0f img/s ETA ", images, total, imagesPerSecond) + clock(eta)
-        let room = max(10, min(40, width - head.count - tail.count - 1))
-        return head + meter(images, of: total, room: room) + tail
+        let count = "\(images)/\(total)"
+        return progressLine(
+            label: task, lead: nil, done: images, of: total, fields: [count + " images"], compact: [count],
+            optional: [String(format: "%.0f img/s", imagesPerSecond), "ETA " + clock(eta)], width: width)
     }
 }
 
@@ -151,9 +186,12 @@ extension BudgetShare {
     }
 }
 
-/// Terminal width from the tty, else `COLUMNS`, else 100.
+/// The width in columns of the terminal the progress bar is drawn on: standard error's (`TIOCGWINSZ`), else
+/// standard output's, else `COLUMNS`, else 100.
 func terminalColumns() -> Int {
-    var size = winsize()
-    if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
-    return ProcessInfo.processInfo.environment["COLUMNS"].flatMap(Int.init) ?? 100
+    for fd in [STDERR_FILENO, STDOUT_FILENO] {
+        var size = winsize()
+        if ioctl(fd, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+    }
+    return ProcessInfo.processInfo.environment["COLUMNS"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil } ?? 100
 }

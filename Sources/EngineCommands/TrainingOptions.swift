@@ -67,20 +67,25 @@ struct TrainingDeclarations {
         warmup = .integer("warmup", default: base.warmupSteps, "linear warm-up steps")
         smoothing = .number(
             "smoothing", default: typed(base.labelSmoothing), bounds: .interval(TrainingConfig.Limits.labelSmoothing),
-            noSmoothing.map { "refused: \($0)" } ?? "label smoothing of the cross-entropy")
+            "label smoothing of the cross-entropy")
         smoothingRefusal = noSmoothing
         validateEvery = .integer(
             "val_every", default: base.validateEvery, bounds: least,
             "validate every this many epochs, and after the last")
     }
 
-    /// The declarations in the order `help` lists them.
+    /// The declarations in the order `help` lists them (without `smoothing=` when the command refuses it).
     var specs: [OptionSpec] {
         [
             epochs.spec, steps.spec, lr.spec, batch.spec, momentum.spec, wd.spec, optimizer.spec, schedule.spec,
-            warmup.spec, smoothing.spec, seed.spec, patience.spec, validateEvery.spec, data.spec,
+            warmup.spec,
+        ] + (smoothingRefusal == nil ? [smoothing.spec] : []) + [
+            seed.spec, patience.spec, validateEvery.spec, data.spec,
         ]
     }
+
+    /// The options the command refuses, with why (`CommandSpec.refused`): `smoothing` when it has no cross-entropy.
+    var refused: [String: String] { smoothingRefusal.map { [smoothing.name: $0] } ?? [:] }
 }
 
 /// The training options of one command call, read once into the run's `TrainingConfig`. Their bounds were
@@ -91,13 +96,10 @@ struct TrainingOptions {
 
     /// Reads the options of `inv` declared by `declarations`: whichever of the budget options the user gave wins,
     /// neither is the default.
-    /// - Throws: an error at the steps option when both budget options are given; at `smoothing` when the command
-    ///   refuses it (`TrainingDeclarations.smoothingRefusal`).
+    /// - Throws: an error at the steps option when both budget options are given. (A command that refuses
+    ///   `smoothing=` does not declare it: the binding of its arguments refuses it, `CommandSpec.refused`.)
     init(_ inv: Invocation, _ declarations: TrainingDeclarations = .classification) throws {
         let d = declarations
-        if let reason = d.smoothingRefusal, inv.isGiven(d.smoothing) {
-            throw inv.error("option 'smoothing': \(reason)", at: d.smoothing)
-        }
         if inv.isGiven(d.epochs) && inv.isGiven(d.steps) {
             throw inv.error("give '\(d.epochs.name)' or '\(d.steps.name)', not both", at: d.steps)
         }
@@ -110,7 +112,7 @@ struct TrainingOptions {
         config.optimizer = try inv.get(d.optimizer)
         config.schedule = try inv.get(d.schedule)
         config.warmupSteps = try inv.get(d.warmup)
-        config.labelSmoothing = Float(try inv.get(d.smoothing))
+        if d.smoothingRefusal == nil { config.labelSmoothing = Float(try inv.get(d.smoothing)) }
         config.seed = UInt64(try inv.get(d.seed))
         config.patience = try inv.optional(d.patience)
         config.validateEvery = try inv.get(d.validateEvery)

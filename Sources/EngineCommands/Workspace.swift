@@ -45,9 +45,10 @@ final class Workspace: SessionState {
         return data
     }
 
-    /// The name a value is bound to in the session (for reports), else the model's architecture.
+    /// The name reports call a model by: the same in every process (`Session.boundName(of:)`: the name the running
+    /// command wrote for it, else the name it was first bound to, else the alphabetically first of its names), else
+    /// its architecture when no name is bound to it.
     func name(of object: ModelObject, in session: Session) -> String {
-        session.bindings.first { if case .object(let o) = $0.value { return o === object } else { return false } }?.key
-            ?? object.model.architecture
+        session.boundName(of: object) ?? object.model.architecture
     }
 }

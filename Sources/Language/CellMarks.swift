@@ -43,12 +43,13 @@ extension Session {
 /// For each of `statements` (texts that occur in `text` in this order, as the parser returns them), the whole lines
 /// of `#` comments between the previous statement and it, without the `#` and one space after it; blank lines
 /// between comment lines are kept as empty lines, a `#!` line is left out, and nil means no comment. A comment at the
-/// end of a statement's line belongs to that statement, not to the next one. One pass over `text`: between
-/// statements there are only blanks, `;`, line joins and comments.
-func leadingComments(in text: String, statements: [String]) -> [String?] {
+/// end of a statement's line belongs to that statement, not to the next one: it is the statement's `trailing`
+/// comment, exactly as written after the statement's text (`   # small`, blanks included), nil when none. One pass
+/// over `text`: between statements there are only blanks, `;`, line joins and comments.
+func statementComments(in text: String, statements: [String]) -> [(leading: String?, trailing: String?)] {
     var i = text.startIndex
     var lineIsBlank = true  // nothing but blanks so far on the current line
-    var result: [String?] = []
+    var result: [(leading: String?, trailing: String?)] = []
     for statement in statements {
         var comment: [String] = []
         scan: while i < text.endIndex {
@@ -80,12 +81,20 @@ func leadingComments(in text: String, statements: [String]) -> [String?] {
             let range = text[i...].range(of: statement, options: [.anchored, .literal])
                 ?? text[i...].range(of: statement, options: .literal)
         else {
-            result.append(nil)
+            result.append((nil, nil))
             continue
         }
-        result.append(comment.isEmpty ? nil : comment.joined(separator: "\n"))
         i = range.upperBound
         lineIsBlank = false
+        var end = i
+        while end < text.endIndex, text[end] == " " || text[end] == "\t" { end = text.index(after: end) }
+        var trailing: String?
+        if end < text.endIndex, text[end] == "#" {
+            end = text[end...].firstIndex(of: "\n") ?? text.endIndex
+            trailing = String(text[i..<end])
+            i = end
+        }
+        result.append((comment.isEmpty ? nil : comment.joined(separator: "\n"), trailing))
     }
     return result
 }

@@ -231,6 +231,10 @@ public struct CommandSpec {
     /// False for commands that only show things (`print`, `note`, `pwd`): `save session` keeps a statement that
     /// failed or was interrupted after one of the other commands completed inside it, or while one of them ran.
     public let changesState: Bool
+    /// Options the command does not take though its family does (`smoothing=` for `mimic`), each with the reason:
+    /// `help` and completion leave them out, and giving one fails with `option 'NAME': REASON` at it, not as an
+    /// unknown option.
+    public let refused: [String: String]
     /// The action. Thrown errors are reported at the statement (or use `Invocation.error(_:at:)` for an argument).
     public let run: (Invocation, Session) throws -> Value
 
@@ -238,7 +242,8 @@ public struct CommandSpec {
     public init(
         _ name: String, aliases: [String] = [], summary: String, arguments: [ArgumentSpec] = [],
         options: [OptionSpec] = [], example: String, recorded: Recording = .always, returnsValue: Bool = true,
-        changesState: Bool = true, run: @escaping (Invocation, Session) throws -> Value
+        changesState: Bool = true, refused: [String: String] = [:],
+        run: @escaping (Invocation, Session) throws -> Value
     ) {
         let names = arguments.map(\.name) + options.map(\.name)
         precondition(Set(names).count == names.count, "command '\(name)': duplicate argument/option names")
@@ -254,6 +259,7 @@ public struct CommandSpec {
         self.recorded = recorded
         self.returnsValue = returnsValue
         self.changesState = changesState
+        self.refused = refused
         self.run = run
     }
 

@@ -15,7 +15,9 @@ extension Session {
         case .command(let call):
             show(try invoke(call))
         case .assign(let name, let e, _):
-            bind(name, try evaluate(e))
+            let v = try evaluate(e)
+            bind(name, v)
+            noteAssignment(name, v)
             statementChangedState = true
         case .assignCommand(let name, let c, _):
             if let spec = commands.lookup(c.name), !spec.returnsValue {  // refused before any side effect
@@ -27,6 +29,7 @@ extension Session {
                 throw InterpreterError.runtime("'\(c.name)' returns nothing to bind to '\(name)'", c.location)
             }
             bind(name, v)
+            noteAssignment(name, v)
             statementChangedState = true
         case .forLoop(let variable, let sequence, let body, let location):
             let items = try evaluate(sequence)
@@ -34,10 +37,12 @@ extension Session {
                 throw InterpreterError.runtime(
                     "'for' expects a list or range, got \(items.literal)", sequence.startLocation)
             }
-            for item in values {
-                try interruptCheck(location)
-                bind(variable, item)
-                for s in body { try execute(s) }
+            try withLoopVariable(variable) {
+                for item in values {
+                    try interruptCheck(location)
+                    bind(variable, item)
+                    for s in body { try execute(s) }
+                }
             }
         case .ifElse(let condition, let then, let otherwise, _):
             for s in try truth(condition, "'if'") ? then : (otherwise ?? []) { try execute(s) }
@@ -74,7 +79,7 @@ extension Session {
         }
         let invocation = try bindArguments(spec, c)
         do {
-            let value = try spec.run(invocation, self)
+            let value = try withWrittenNames(c) { try spec.run(invocation, self) }
             if spec.changesState { statementChangedState = true }
             return value
         } catch let error where spec.changesState && error is SessionInterrupted {
@@ -275,6 +280,9 @@ extension Session {
                 continue
             }
             guard let option = spec.options.first(where: { $0.name == key }) else {
+                if let reason = spec.refused[key] {
+                    throw InterpreterError.runtime("option '\(key)': \(reason)", arg.value.startLocation)
+                }
                 let names = spec.options.map(\.name)
                 if names.isEmpty {
                     throw InterpreterError.runtime("'\(spec.name)' takes no options, got '\(key)'", arg.location)

@@ -10,7 +10,7 @@ nonisolated(unsafe) var terminationSignal: Int32 = 0
 public struct Cell {
     /// 1-based cell number (`[3]`).
     public let number: Int
-    /// The statement as written.
+    /// The statement as written, with the comment that ends its last line (`data fashion-mnist   # small`).
     public let source: String
     /// Everything the statement printed.
     public internal(set) var output: String
@@ -234,7 +234,7 @@ public final class Session {
             return .syntaxError
         }
         var status = RunStatus.ok
-        let comments = leadingComments(in: text, statements: statements.map(\.text))
+        let comments = statementComments(in: text, statements: statements.map(\.text))
         for (statement, comment) in zip(statements, comments) {
             if let signal = terminationRequested { return terminated(signal, at: statement, source) }
             if recordHistory { history.append(statement.text) }
@@ -244,8 +244,8 @@ public final class Session {
             }
             cells.append(
                 Cell(
-                    number: cells.count + 1, source: statement.text, output: "", error: nil,
-                    recorded: isRecorded(statement), command: commandName(statement), comment: comment))
+                    number: cells.count + 1, source: statement.text + (comment.trailing ?? ""), output: "", error: nil,
+                    recorded: isRecorded(statement), command: commandName(statement), comment: comment.leading))
             currentCell = cells.count - 1
             statementChangedState = false
             defer {
@@ -317,9 +317,12 @@ public final class Session {
             case .success(let stmt): statements.append(stmt)
             }
         }
-        let comments = leadingComments(in: text, statements: parsed.map(\.text))
+        let comments = statementComments(in: text, statements: parsed.map(\.text))
         for (i, stmt) in statements.enumerated() {
-            mark(.statement(source: parsed[i].text, command: commandName(parsed[i]), comment: comments[i]))
+            mark(
+                .statement(
+                    source: parsed[i].text + (comments[i].trailing ?? ""), command: commandName(parsed[i]),
+                    comment: comments[i].leading))
             try execute(stmt)
         }
     }

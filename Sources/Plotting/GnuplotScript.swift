@@ -4,10 +4,10 @@ import Foundation
 /// so nothing touches the file system (gnuplot 5 manual, "Inline data and datablocks").
 enum GnuplotScript {
     /// The whole script drawing `spec` on `output`'s terminal; the picture goes to gnuplot's stdout.
-    /// ASCII output has no grid (it would bury the curves in dots) and prints the Y labels horizontally above
-    /// the axes, because the `dumb` terminal cannot rotate text. It draws only the series that have a name, so the
-    /// legend names every line drawn, and gives each its own character (`asciiMarks`), since the dumb terminal
-    /// has no colours to tell them apart.
+    /// ASCII output has no grid (it would bury the curves in dots), prints the Y labels horizontally above the
+    /// axes, because the `dumb` terminal cannot rotate text, and puts the key below the plot without a box. It
+    /// draws only the series that have a name, so the legend names every line drawn, and gives each its own
+    /// character (`asciiMarks`), since the dumb terminal has no colours to tell them apart.
     ///
     /// - Throws: ``PlotError/noData(title:)`` when no series has points and there is no horizontal line.
     static func make(_ spec: PlotSpec, for output: PlotOutput) throws -> String {
@@ -31,8 +31,10 @@ enum GnuplotScript {
         lines += [
             "set title \(quote(spec.title))",
             "set xlabel \(quote(spec.xLabel))",
-            // A box around a legend outside the plot costs the dumb terminal two rows it lacks.
-            "set key \(spec.legend.gnuplot) " + (ascii && spec.legend == .above ? "nobox" : "box opaque"),
+            // ASCII: the key goes below the plot, without a box, each entry 3 characters wider than gnuplot reckons
+            // (the dumb terminal draws a box's border through the last entry, a key inside the plot over the data,
+            // and entries in a row with no gap between them).
+            ascii ? "set key below nobox width 3" : "set key \(spec.legend.gnuplot) box opaque",
         ]
         let rightAxis = spec.series.contains { $0.axis == .right }
         if ascii {

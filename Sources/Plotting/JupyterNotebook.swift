@@ -14,8 +14,12 @@ public struct JupyterNotebookWriter {
     /// The `.ipynb` file.
     public let url: URL
 
+    /// The path as given (`NotebookWriter.checkTarget(_:)` reads its trailing `/`).
+    let path: String
+
     /// Creates a writer for the notebook at `path` (`.ipynb` is expected but not enforced).
     public init(path: String) {
+        self.path = path
         url = URL(fileURLWithPath: path)
     }
 
@@ -24,6 +28,7 @@ public struct JupyterNotebookWriter {
     /// - Parameter title: the text of the first cell's level-1 heading.
     /// - Throws: ``PlotError/writeFailed(path:reason:)`` naming the notebook, or an image that cannot be read.
     public func write(cells: [NotebookCell], title: String = "sskd notebook") throws {
+        try NotebookWriter.checkTarget(path)
         let data = try JSONSerialization.data(
             withJSONObject: try document(cells: cells, title: title),
             options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])

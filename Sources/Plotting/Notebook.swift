@@ -98,8 +98,12 @@ public struct NotebookWriter {
     /// The Markdown file, e.g. `out.md`.
     public let url: URL
 
+    /// The path as given (``checkTarget(_:)`` reads its trailing `/`).
+    let path: String
+
     /// Creates a writer for the notebook at `path` (`.md` is expected but not enforced).
     public init(path: String) {
+        self.path = path
         url = URL(fileURLWithPath: path)
     }
 
@@ -114,11 +118,17 @@ public struct NotebookWriter {
         filesDirectory.appendingPathComponent((index == 0 ? "plot-\(cell)" : "plot-\(cell)-\(index + 1)") + "." + ext)
     }
 
-    /// Writes the notebook, creating ``filesDirectory`` when there are images and copying each image in.
+    /// Writes the notebook, creating ``filesDirectory`` when there are images and copying each image in; then
+    /// removes the images of an earlier notebook at the same path that this one does not link (files of
+    /// ``filesDirectory`` named as ``imageURL(cell:index:extension:)`` names them, `plot-*.png` or `.svg`; other
+    /// files are left alone), and the folder itself when that leaves it empty.
     ///
     /// - Parameter title: the level-1 heading at the top.
-    /// - Throws: ``PlotError/writeFailed(path:reason:)`` naming the file or image at fault.
+    /// - Throws: ``PlotError/writeFailed(path:reason:)`` naming the file or image at fault; the target is checked
+    ///   first (``checkTarget(_:)``), so a notebook that cannot be written leaves no images behind.
     public func write(cells: [NotebookCell], title: String = "sskd notebook") throws {
+        try Self.checkTarget(path)
+        var linked: Set<String> = []
         if cells.contains(where: { $0.outputs.contains { if case .image = $0 { return true } else { return false } } })
         {
             do {
@@ -148,6 +158,7 @@ public struct NotebookWriter {
                         throw PlotError.writeFailed(path: target.path, reason: "image \(image.path) cannot be read")
                     }
                     try writeAtomically(data, to: target)
+                    linked.insert(target.lastPathComponent)
                     let link = filesDirectory.lastPathComponent + "/" + target.lastPathComponent
                     let alt = "plot \(label)" + (index == 0 ? "" : "-\(index + 1)")
                     blocks.append(
@@ -158,6 +169,47 @@ public struct NotebookWriter {
             appendText(&text, to: &blocks)
         }
         try writeAtomically(Data((blocks.joined(separator: "\n\n") + "\n").utf8), to: url)
+        removeStaleImages(keeping: linked)
+    }
+
+    /// Checks that a notebook can be written at `path` before anything is: the path does not end in `/` and is not
+    /// an existing folder (a notebook is a file; writing into a folder of that name would leave its images behind).
+    ///
+    /// - Throws: ``PlotError/writeFailed(path:reason:)`` saying which, naming `path` as given.
+    public static func checkTarget(_ path: String) throws {
+        if path.hasSuffix("/") {
+            throw PlotError.writeFailed(path: path, reason: "a notebook is a file, not a folder (drop the '/')")
+        }
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw PlotError.writeFailed(path: path, reason: "it is a folder; give a file name")
+        }
+    }
+
+    /// Removes the files of ``filesDirectory`` named as this writer names images (`plot-LABEL.png`,
+    /// `plot-LABEL-2.svg`, ...) that are not in `linked`, then the folder if it is left empty. Best effort: a file
+    /// that cannot be removed stays.
+    private func removeStaleImages(keeping linked: Set<String>) {
+        let manager = FileManager.default
+        guard let names = try? manager.contentsOfDirectory(atPath: filesDirectory.path) else { return }
+        for name in names where !linked.contains(name) && Self.isImageName(name) {
+            try? manager.removeItem(at: filesDirectory.appendingPathComponent(name))
+        }
+        if (try? manager.contentsOfDirectory(atPath: filesDirectory.path))?.isEmpty == true {
+            try? manager.removeItem(at: filesDirectory)
+        }
+    }
+
+    /// Whether `name` is one of this writer's image names: `plot-`, a cell label of digits and dots, optionally
+    /// `-N`, then `.png` or `.svg`.
+    static func isImageName(_ name: String) -> Bool {
+        guard name.hasPrefix("plot-"), name.hasSuffix(".png") || name.hasSuffix(".svg") else { return false }
+        let stem = name.dropFirst(5).dropLast(4)
+        let parts = stem.split(separator: "-", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let label = parts.first, !label.isEmpty,
+            label.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), label.first != "."
+        else { return false }
+        return parts.count == 1 || (!parts[1].isEmpty && parts[1].allSatisfy { $0.isASCII && $0.isNumber })
     }
 
     /// Appends `text` as a fenced `text` block unless it is blank, and empties it.

@@ -27,11 +27,38 @@ final class CellMarksTests: XCTestCase {
             "x = 1", "print x", "print 2", "for i in 1..2 {\n  # inside the block: part of its text\n  print i\n}",
             "print 3",
         ]
+        let comments = statementComments(in: text, statements: statements)
         XCTAssertEqual(
-            leadingComments(in: text, statements: statements),
+            comments.map(\.leading),
             ["Title line\n  indented\n\nafter a blank", nil, nil, "indented comment", "no space"])
-        XCTAssertEqual(leadingComments(in: "print 1", statements: ["print 1"]), [nil])
-        XCTAssertEqual(leadingComments(in: "print 1", statements: ["print 9"]), [nil], "text not found")
+        XCTAssertEqual(
+            comments.map(\.trailing), ["   # trailing: not the next statement's", nil, nil, nil, nil],
+            "a comment ending a statement's line is that statement's, blanks and all")
+        XCTAssertEqual(statementComments(in: "print 1", statements: ["print 1"]).map(\.leading), [nil])
+        XCTAssertEqual(
+            statementComments(in: "print 1", statements: ["print 9"]).map(\.leading), [nil], "text not found")
+    }
+
+    /// A top-level statement's trailing comment stays in its cell's source, as one inside a block does (so a
+    /// notebook and `save session` keep it); also for the statements of a sourced file.
+    func testTrailingCommentsStayInTheCellSource() throws {
+        let session = testSession(CaptureSink())
+        let text = "x = 1   # small\nfor i in 1..1 {\n  print i  # inner\n}  # after the block\nprint 2; print 3 # last"
+        XCTAssertEqual(session.run(text, name: "t"), .ok)
+        XCTAssertEqual(
+            session.cells.map(\.source),
+            [
+                "x = 1   # small", "for i in 1..1 {\n  print i  # inner\n}  # after the block", "print 2",
+                "print 3 # last",
+            ])
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-trail-\(UUID().uuidString).sskd")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "y = 2  # two\n".write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(session.run("source \"\(file.path)\"", name: "s"), .ok)
+        guard case .statement(let source, _, _)? = session.cells.last?.marks.first?.kind else {
+            return XCTFail("no sourced statement")
+        }
+        XCTAssertEqual(source, "y = 2  # two")
     }
 
     func testCellsRecordCommandsCommentsAndMarks() throws {

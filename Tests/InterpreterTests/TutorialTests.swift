@@ -25,7 +25,7 @@ final class TutorialTests: XCTestCase {
     func testLesson1TensorsAndAutograd() throws {
         let out = try replay("1-tensors-and-autograd.sskd")
         try expectLines(out, ["cnn: 1,442 parameters, 2 stages (layer1, layer2)"])
-        XCTAssertTrue(out.contains { $0.contains("Training loss: scratch") }, "plot loss drew nothing")
+        XCTAssertTrue(out.contains { $0.contains("Training loss: m (scratch)") }, "plot loss drew nothing")
         // Untrained: top-1 about chance and loss about ln 10; the training loss falls epoch by epoch.
         let untrained = try XCTUnwrap(out.first { $0.hasPrefix("m test: top-1") })
         XCTAssertLessThan(try number(after: "top-1 ", in: untrained), 25)

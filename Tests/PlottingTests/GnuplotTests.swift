@@ -290,4 +290,40 @@ final class GnuplotTests: XCTestCase {
             PlotOutput.file(URL(fileURLWithPath: "/x.pdf"), format: .pdf, width: 800, height: 500).terminalCommand,
             "set terminal pdfcairo size 8.0in,5.0in")
     }
+
+    /// ASCII charts put their key below the plot, without a box, each entry apart from the next: no border through
+    /// an entry (`+--epoch mean----o---+`), no key over the bars of `plot gap`, no two entries run together
+    /// (`EMA 0.9 *******mimic stage 2`); at 80x24 and 160x50, for loss (1 and 4 curves), acc (1 and 3 runs), gap.
+    func testAsciiKeysSitBelowThePlotWithGaps() throws {
+        var four = Sample.lossStages
+        four.append(
+            LossCurve(
+                name: "head", steps: Sample.lossStages[0].steps.map { ($0.x + 300, $0.y) },
+                epochs: [(349, 0.5), (399, 0.3)]))
+        let specs = [
+            try PlotSpec.loss(stages: [Sample.lossStages[0]], title: "Training loss: one (scratch)"),
+            try PlotSpec.loss(stages: four, title: "Training loss: s, 4 runs"),
+            PlotSpec.accuracy(runs: [Sample.accuracyRuns[0]]),
+            PlotSpec.accuracy(runs: Sample.accuracyRuns, teacherTop1: 92.25),
+            PlotSpec.gap(stages: Sample.gaps),
+        ]
+        for (width, height) in [(80, 24), (160, 50)] {
+            for spec in specs {
+                let text = try Gnuplot().render(spec, to: .text(width: width, height: height))
+                let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                let bottom = try XCTUnwrap(
+                    lines.lastIndex { $0.range(of: "^ *[-0-9.]* *\\+-{20,}\\+", options: .regularExpression) != nil },
+                    text)
+                let names = spec.series.map(\.name).filter { !$0.isEmpty } + spec.horizontalLines.map(\.label)
+                let key = lines[(bottom + 1)...]
+                for name in names {
+                    let entry = "(^|  )" + NSRegularExpression.escapedPattern(for: name) + " +[^ ]"
+                    XCTAssertTrue(
+                        key.contains { $0.range(of: entry, options: .regularExpression) != nil },
+                        "'\(name)' is in the key below the plot, apart from what precedes it:\n\(text)")
+                }
+                for line in key { XCTAssertFalse(line.contains("+-") || line.contains("|"), "no border: \(line)") }
+            }
+        }
+    }
 }

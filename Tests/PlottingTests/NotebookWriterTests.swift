@@ -154,4 +154,64 @@ final class NotebookWriterTests: XCTestCase {
             XCTAssertTrue("\($0)".hasSuffix("not a file without an extension"), "\($0)")
         }
     }
+
+    /// A notebook that cannot be written (its path is a folder, or ends in `/`) is refused before any image is
+    /// copied: no `NAME_files/` is left behind, and no folder is made for a trailing `/`.
+    func testFolderTargetsAreRefusedBeforeAnyImage() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-nb-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let image = directory.appendingPathComponent("a.png")
+        try Data([0x89, 0x50, 0x4E, 0x47]).write(to: image)
+        let cells = [NotebookCell(number: 1, source: "plot loss", images: [image])]
+        let folder = directory.appendingPathComponent("dirmd.md")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        XCTAssertThrowsError(try NotebookWriter(path: folder.path).write(cells: cells)) {
+            XCTAssertTrue("\($0)".contains("it is a folder"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("dirmd_files").path))
+        for path in [directory.path + "/x.md/", directory.path + "/x.ipynb/"] {
+            let write = {
+                path.hasSuffix("md/")
+                    ? try NotebookWriter(path: path).write(cells: cells)
+                    : try JupyterNotebookWriter(path: path).write(cells: cells)
+            }
+            XCTAssertThrowsError(try write()) { XCTAssertTrue("\($0)".contains("not a folder"), "\($0)") }
+        }
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(), ["a.png", "dirmd.md"],
+            "nothing was written")
+    }
+
+    /// Saving again with fewer plots removes the images the new notebook does not link, only those named as the
+    /// writer names them; the folder goes when nothing is left in it.
+    func testSavingAgainRemovesStaleImagesOnly() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-nb-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let image = directory.appendingPathComponent("a.png")
+        try Data([0x89, 0x50, 0x4E, 0x47]).write(to: image)
+        let writer = NotebookWriter(path: directory.appendingPathComponent("n.md").path)
+        try writer.write(cells: [
+            NotebookCell(number: 1, source: "plot loss", images: [image]),
+            NotebookCell(number: 2, source: "plot acc", images: [image, image]),
+            NotebookCell(code: "source \"x\"", label: "3.1", executionCount: nil, outputs: [.image([image])]),
+        ])
+        let files = writer.filesDirectory.path
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: files).sorted(),
+            ["plot-1.png", "plot-2-2.png", "plot-2.png", "plot-3.1.png"])
+        try Data("mine".utf8).write(to: writer.filesDirectory.appendingPathComponent("plot-notes.png"))
+        try Data("mine".utf8).write(to: writer.filesDirectory.appendingPathComponent("keep.png"))
+        try writer.write(cells: [NotebookCell(number: 2, source: "plot acc", images: [image])])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: files).sorted(),
+            ["keep.png", "plot-2.png", "plot-notes.png"])
+        try FileManager.default.removeItem(atPath: files + "/keep.png")
+        try FileManager.default.removeItem(atPath: files + "/plot-notes.png")
+        try writer.write(cells: [NotebookCell(number: 1, source: "print 1", output: "1\n")])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: files), "no image left: the folder goes")
+        XCTAssertTrue(NotebookWriter.isImageName("plot-12.3-4.svg"))
+        XCTAssertFalse(NotebookWriter.isImageName("plot-a.png") || NotebookWriter.isImageName("plot-1-.png"))
+    }
 }
