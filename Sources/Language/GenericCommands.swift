@@ -253,7 +253,9 @@ extension Session {
                 "shell", summary: "run a command line with /bin/sh and show its output; !COMMAND is short for it",
                 arguments: [
                     ArgumentSpec(
-                        "command", .string, "the command line; $NAME of a bound name becomes its value (\"ls $dir\")")
+                        "command", .string,
+                        "the command line; in !COMMAND, $NAME of a bound name becomes its exact value, unquoted "
+                            + "(\\$NAME leaves it to the shell)")
                 ],
                 example: "!ls sessions", returnsValue: false
             ) { inv, session in
@@ -361,8 +363,9 @@ extension Session {
     ///   expected), or the working folder cannot be told.
     public static func absoluteOutputFile(_ path: String) throws -> String {
         var isFolder: ObjCBool = false
-        if path.hasSuffix("/") || (FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
-            && isFolder.boolValue)
+        if path.hasSuffix("/")
+            || (FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+                && isFolder.boolValue)
         {
             throw PathError(reason: "'\(printable(path))' names a folder; give a file name such as 'out.ipynb'")
         }

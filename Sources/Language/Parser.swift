@@ -194,7 +194,9 @@ public struct Parser {
         }
         // `if c { !echo hi }`: the shell line took the `}`; the parser explains that rather than wait for more.
         if tokens.count >= 2, case .shell(let line) = tokens[tokens.count - 2].kind, line.hasSuffix("}"),
-            tokens.contains(where: { $0.kind == .leftBrace && $0.location.line == tokens[tokens.count - 2].location.line })
+            tokens.contains(where: {
+                $0.kind == .leftBrace && $0.location.line == tokens[tokens.count - 2].location.line
+            })
         {
             return false
         }

@@ -317,7 +317,9 @@ extension Session {
             for item in items {
                 let part: String
                 if case .string(let s) = item {
-                    part = "\"" + s.replacingOccurrences(of: "\\", with: "\\\\")
+                    part =
+                        "\""
+                        + s.replacingOccurrences(of: "\\", with: "\\\\")
                         .replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n") + "\""
                     budget -= part.utf8.count
                 } else if let text = try? shellText(of: item, budget: &budget) {

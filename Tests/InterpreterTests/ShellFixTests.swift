@@ -92,7 +92,8 @@ final class ShellFixTests: XCTestCase {
         let master = open("/dev/ptmx", O_RDWR | O_NOCTTY)
         var unlock: Int32 = 0
         var number: UInt32 = 0
-        guard master >= 0, ioctl(master, UInt(0x4004_5431), &unlock) == 0, ioctl(master, UInt(0x8004_5430), &number) == 0
+        guard master >= 0, ioctl(master, UInt(0x4004_5431), &unlock) == 0,
+            ioctl(master, UInt(0x8004_5430), &number) == 0
         else { throw XCTSkip("no pseudo-terminal") }
         defer { close(master) }
         let terminal = FileHandle(forUpdatingAtPath: "/dev/pts/\(number)")
@@ -241,7 +242,8 @@ final class ShellFixTests: XCTestCase {
     /// usage error before anything runs.
     func testNotebookPathIsFixedAtStartup() throws {
         let dir = try folder("nb-path")
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: dir.appendingPathComponent("sub"), withIntermediateDirectories: true)
         let ran = try sskd(["--notebook", "out1.ipynb", "-c", "cd \"sub\"\nprint 1"], in: dir)
         XCTAssertEqual(ran.code, 0, ran.err)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out1.ipynb").path))
@@ -286,7 +288,9 @@ final class ShellFixTests: XCTestCase {
         let script = try String(contentsOfFile: path, encoding: .utf8)
         XCTAssertTrue(script.hasPrefix("# sskd session; replay with: sskd --keep-going \(path)\n"), script)
         XCTAssertTrue(
-            sink.lines.contains { $0.hasSuffix("; a failed cell stops a script, so replay with: sskd --keep-going \(path)") },
+            sink.lines.contains {
+                $0.hasSuffix("; a failed cell stops a script, so replay with: sskd --keep-going \(path)")
+            },
             sink.lines.joined(separator: "\n"))
         let interrupted = CaptureSink()
         let other = testSession(interrupted)
@@ -294,7 +298,8 @@ final class ShellFixTests: XCTestCase {
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { interruptFlag = 1 }
         other.run("x = 1\n!sleep 5\nsave session \"\(path)\"", name: "t")
         interruptFlag = 0
-        XCTAssertTrue(try String(contentsOfFile: path, encoding: .utf8).hasPrefix("# sskd session; replay with: sskd /"))
+        XCTAssertTrue(
+            try String(contentsOfFile: path, encoding: .utf8).hasPrefix("# sskd session; replay with: sskd /"))
     }
 
     // MARK: F15, F14: unquoted paths, blocks with shell lines, CRLF, a deleted folder
@@ -302,7 +307,8 @@ final class ShellFixTests: XCTestCase {
     /// Absolute paths, `..`, `./x` and `../x` need no quotes; `~` is refused clearly; arithmetic is unchanged.
     func testUnquotedRootedPaths() throws {
         let dir = try folder("bare").resolvingSymlinksInPath()
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("a/b"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: dir.appendingPathComponent("a/b"), withIntermediateDirectories: true)
         try "print \"sourced\"\n".write(to: dir.appendingPathComponent("a/x.sskd"), atomically: true, encoding: .utf8)
         let saved = FileManager.default.currentDirectoryPath
         defer { FileManager.default.changeCurrentDirectoryPath(saved) }
@@ -326,7 +332,7 @@ final class ShellFixTests: XCTestCase {
             run("cd ~").lines,
             [
                 "error: 1:4: '~' is not expanded to your home folder here: write the folder's full path "
-                    + "(\"/home/me/x\" or /home/me/x), or 'cd' alone to go home",
+                    + "(\"/home/me/x\" or /home/me/x), or 'cd' alone to go home"
             ])
         XCTAssertEqual(run("print 10/2 10 / 5").lines, ["5 2"])
     }
@@ -355,7 +361,10 @@ final class ShellFixTests: XCTestCase {
         try FileManager.default.removeItem(at: dir)
         XCTAssertEqual(
             run("pwd").lines,
-            ["error: 1:1: cannot tell the working folder: No such file or directory (was it deleted? 'cd' to another folder)"])
+            [
+                "error: 1:1: cannot tell the working folder: No such file or directory (was it deleted? 'cd' to "
+                    + "another folder)"
+            ])
     }
 
     // MARK: F13: completion
