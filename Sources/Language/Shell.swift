@@ -160,19 +160,25 @@ struct ShellOutputLines {
     mutating func append(_ bytes: ArraySlice<UInt8>) {
         pending.append(contentsOf: bytes)
         var out: [UInt8] = []
-        var ends: [Int] = []  // where the complete lines end (their newlines), found with memchr
-        pending.withUnsafeBufferPointer { all in
-            guard let base = all.baseAddress else { return }
-            var from = 0
-            while from < all.count, let hit = memchr(base + from, 10, all.count - from) {
-                from = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
-                ends.append(from - 1)
+        // The complete lines: copied at once when none holds a `\r` (and no redraw is on screen), else line by line.
+        var lineStart = 0
+        let lastNewline = pending.lastIndex(of: 10)  // scanned from the end: the last line is short
+        var returns = false
+        if let lastNewline {
+            returns = pending.withUnsafeBufferPointer {
+                $0.baseAddress.map { memchr($0, 13, lastNewline) != nil } ?? false
             }
         }
-        var lineStart = 0
-        for end in ends {
-            addLine(pending[lineStart..<end], to: &out)
-            lineStart = end + 1
+        if let lastNewline {
+            if !returns && shownState == nil {
+                out += pending[...lastNewline]
+            } else {
+                for end in pending[...lastNewline].indices where pending[end] == 10 {
+                    addLine(pending[lineStart..<end], to: &out)
+                    lineStart = end + 1
+                }
+            }
+            lineStart = lastNewline + 1
         }
         pending.removeFirst(lineStart)
         if let lastReturn = pending.lastIndex(of: 13) {
@@ -239,7 +245,12 @@ struct ShellOutputLines {
     /// the output sink only.
     private mutating func show(_ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
-        let plain = bytes.allSatisfy { ($0 >= 0x20 && $0 < 0x7F) || $0 == 10 || $0 == 9 }
+        let plain = bytes.withUnsafeBufferPointer { all in
+            for byte in all where byte < 0x20 || byte >= 0x7F {
+                if byte != 10 && byte != 9 { return false }
+            }
+            return true
+        }
         let raw = String(decoding: bytes, as: UTF8.self)
         var text = plain ? raw : printableMessage(String(raw.dropLast()), lineLimit: .max) + "\n"
         if kept < Session.shellOutputKept {
