@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// Tab-completion candidates, computed from the session (commands, options, bound names, members, indices, files)
 /// and the command declarations (`ArgumentSpec`/`OptionSpec` types and `completion` sources). Pure so it can be
@@ -351,7 +352,8 @@ public enum Completion {
     /// Files and folders whose path starts with `word` (relative to the working folder), folders ending in `/`,
     /// hidden ones only when the name typed so far starts with `.`. Outside a string (`quoted == false`) a path
     /// that cannot be written without quotes (absolute, spaces or other characters outside letters, digits and
-    /// `_.-/`) is offered in quotes: `"/tmp/a b.txt"`.
+    /// `_.-/`) is offered in quotes, `\`, `"` and `$` escaped: `"/tmp/a b.txt"`. Names that cannot be typed back
+    /// (`canBeTyped`) are left out.
     static func fileCandidates(_ word: String, quoted: Bool = false) -> [String] {
         let folder: String
         let prefix: String
@@ -366,7 +368,7 @@ public enum Completion {
         let fm = FileManager.default
         guard let entries = try? fm.contentsOfDirectory(atPath: directory) else { return [] }
         return entries.prefix(fileLimit).filter {
-            $0.hasPrefix(prefix) && (prefix.hasPrefix(".") || !$0.hasPrefix("."))
+            $0.hasPrefix(prefix) && (prefix.hasPrefix(".") || !$0.hasPrefix(".")) && canBeTyped($0, in: directory)
         }
         .map { name in
             var isDirectory: ObjCBool = false
@@ -375,9 +377,21 @@ public enum Completion {
                 && isDirectory.boolValue
             let path = folder + name + (isFolder ? "/" : "")
             guard !quoted, !isBarePath(path) else { return path }
-            return "\"" + path.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                + (isFolder ? "" : "\"")
+            return "\""
+                + path.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "$", with: "\\$") + (isFolder ? "" : "\"")
         }
+    }
+
+    /// Whether the file `name` in `directory` can be typed back at the prompt and named by it: no control, format
+    /// (bidirectional overrides), separator, private-use or unassigned characters (the ones `Storage.printable`
+    /// escapes; a newline would end the line, U+202E would reorder it on the terminal), and a name that is valid
+    /// UTF-8 (one that is not reads back as other characters, naming no file: checked with `lstat`). Others are
+    /// not offered.
+    static func canBeTyped(_ name: String, in directory: String) -> Bool {
+        guard printable(name, limit: .max) == name else { return false }
+        var status = stat()
+        return lstat((directory as NSString).appendingPathComponent(name), &status) == 0
     }
 
     /// Whether `path` can be written without quotes: relative, of letters, digits and `_.-/`.

@@ -240,7 +240,9 @@ extension Session {
                     session.print(
                         "warning: \(cells) \(numbers) stopped part-way (interrupted or failed) after changing the "
                             + "session; the script runs \(them) in full (marked with a comment), so it may not "
-                            + "reproduce this session exactly")
+                            + "reproduce this session exactly"
+                            + (partial.contains { $0.error?.message != "interrupted" }
+                                ? "; a failed cell stops a script, so replay with: sskd --keep-going \(path)" : ""))
                 }
                 session.print("saved \(counted(kept, "statement")) to \(path)")
                 return .none
@@ -251,13 +253,22 @@ extension Session {
                 "shell", summary: "run a command line with /bin/sh and show its output; !COMMAND is short for it",
                 arguments: [
                     ArgumentSpec(
-                        "command", .string, "the command line; $NAME of a bound name becomes its value (\"ls $dir\")")
+                        "command", .string,
+                        "the command line; in !COMMAND, $NAME of a bound name becomes its exact value, unquoted "
+                            + "(\\$NAME leaves it to the shell)")
                 ],
                 example: "!ls sessions", returnsValue: false
             ) { inv, session in
                 let outcome: ShellOutcome
-                let line = session.expandingBoundNames(in: try inv.string("command"))
-                do { outcome = try session.runShell(line) } catch let error as ShellError {
+                let written = try inv.string("command")
+                // `!LINE` (whose argument sits where the statement starts) expands `$NAME` itself; a `shell "..."`
+                // string was interpolated once already, and its value is not expanded again.
+                let bang = inv.location(of: "command") == inv.location
+                do {
+                    let line = bang ? try session.expandingBoundNames(in: written) : written
+                    try Session.checkShellLine(line)
+                    outcome = try session.runShell(line)
+                } catch let error as ShellError {
                     throw inv.error(error.reason)
                 }
                 switch outcome {
@@ -272,7 +283,7 @@ extension Session {
                 "cd", summary: "change the working folder that relative paths start from (default: your home folder)",
                 arguments: [ArgumentSpec("folder", .path, "the new working folder", optional: true)],
                 example: "cd sessions", returnsValue: false
-            ) { inv, _ in
+            ) { inv, session in
                 let folder =
                     inv.has("folder") ? try inv.string("folder") : ProcessInfo.processInfo.environment["HOME"] ?? "/"
                 var isFolder: ObjCBool = false
@@ -282,10 +293,12 @@ extension Session {
                 guard isFolder.boolValue else {
                     throw inv.error("cannot change to '\(printable(folder))': not a folder", at: "folder")
                 }
+                let before = Session.workingFolder()
                 guard FileManager.default.changeCurrentDirectoryPath(folder) else {
                     throw inv.error(
                         "cannot change to '\(printable(folder))': \(String(cString: strerror(errno)))", at: "folder")
                 }
+                if session.folderBeforeFirstCD == nil { session.folderBeforeFirstCD = before }
                 return .none
             })
 
@@ -293,8 +306,13 @@ extension Session {
             CommandSpec(
                 "pwd", summary: "print the working folder", example: "pwd", recorded: .never, returnsValue: false,
                 changesState: false
-            ) { _, session in
-                session.print(printable(FileManager.default.currentDirectoryPath, limit: .max))
+            ) { inv, session in
+                guard let folder = Session.workingFolder() else {
+                    throw inv.error(
+                        "cannot tell the working folder: \(String(cString: strerror(errno))) (was it deleted? 'cd' "
+                            + "to another folder)")
+                }
+                session.print(printable(folder, limit: .max))
                 return .none
             })
     }
@@ -304,9 +322,18 @@ extension Session {
     /// The script `save session` writes: a header naming `path`, then every cell that `Cell.replayed` keeps, each
     /// one that stopped part-way (failed or interrupted after changing state) below a comment saying so.
     /// - Returns: the script, the number of statements in it, and the cells that stopped part-way.
+    ///
+    /// When a kept cell failed (not merely interrupted), the header says `replay with: sskd --keep-going FILE`, since
+    /// a script stops at its first error. When `cd` changed the working folder during the session, the script
+    /// starts with `cd` to the absolute folder the session started in, so relative folders and files (`cd "d1"`,
+    /// `source x.sskd`) resolve as they did, wherever the script is saved or replayed from.
     func sessionScript(replayedWith path: String) -> (script: String, statements: Int, partial: [Cell]) {
-        var script = "# sskd session; replay with: sskd \(path)\n"
         let kept = cells.filter(\.replayed)
+        let failed = kept.contains { $0.error.map { $0.message != "interrupted" } ?? false }
+        var script = "# sskd session; replay with: sskd \(failed ? "--keep-going " : "")\(path)\n"
+        if let start = folderBeforeFirstCD {
+            script += "# the session ran 'cd': start where it started\ncd " + Value.string(start).literal + "\n"
+        }
         for cell in kept {
             if let error = cell.error {
                 let how =
@@ -322,8 +349,43 @@ extension Session {
         return (script, kept.count, kept.filter { !$0.succeeded })
     }
 
+    /// The working folder as an absolute path, nil when the system cannot tell it (the folder was deleted or
+    /// moved out of reach; `errno` says why). `FileManager.currentDirectoryPath` gives an empty string there.
+    public static func workingFolder() -> String? {
+        guard let path = getcwd(nil, 0) else { return nil }
+        defer { free(path) }
+        return String(cString: path)
+    }
+
+    /// `path` as an absolute path (relative paths start from the working folder), for an output file named at
+    /// startup that must not move when `cd` changes the working folder later (`--notebook FILE`).
+    /// - Throws: `PathError` when `path` ends in `/` or names an existing folder (a file is
+    ///   expected), or the working folder cannot be told.
+    public static func absoluteOutputFile(_ path: String) throws -> String {
+        var isFolder: ObjCBool = false
+        if path.hasSuffix("/")
+            || (FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+                && isFolder.boolValue)
+        {
+            throw PathError(reason: "'\(printable(path))' names a folder; give a file name such as 'out.ipynb'")
+        }
+        if path.hasPrefix("/") { return path }
+        guard let folder = workingFolder() else {
+            throw PathError(reason: "cannot tell the working folder: \(String(cString: strerror(errno)))")
+        }
+        return (folder == "/" ? "" : folder) + "/" + path
+    }
+
     /// `quit CODE`: the exit status of a script, 0...255 (what a process can return).
     static let exitCode = TypedArgument<Int>.integer(
         "code", bounds: Bounds("be 0...255") { (0...255).contains($0) },
         "exit status; by default the run's so far: 0, or 65/70 after errors with --keep-going", optional: true)
+}
+
+/// A path given for an output file cannot be used (it names a folder, or the working folder is unknown).
+public struct PathError: Error, CustomStringConvertible {
+    /// Why, naming the path.
+    public let reason: String
+    /// The reason.
+    public var description: String { reason }
 }

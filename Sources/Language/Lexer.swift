@@ -120,6 +120,12 @@ public struct Lexer {
                 column -= 1
                 return make(.name(word()))
             }
+            if c == "~" {
+                return make(
+                    .error(
+                        "'~' is not expanded to your home folder here: write the folder's full path (\"/home/me/x\" or "
+                            + "/home/me/x), or 'cd' alone to go home"))
+            }
             return make(.error("unexpected character '\(c)'"))
         }
     }

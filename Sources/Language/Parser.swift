@@ -177,18 +177,28 @@ public struct Parser {
     }
 
     /// True when `text` is unfinished (an open `(`, `[` or `{`, or a final `\`), so the REPL
-    /// should read a continuation line.
+    /// should read a continuation line; false when it ends in a `!` shell line ending in `}` after a `{` on its line
+    /// (`if c { !echo hi }`: the shell line took the `}`, which the parser reports).
     public static func needsContinuation(_ text: String) -> Bool {
         let trimmed = text.reversed().drop { $0 == " " || $0 == "\t" }
         if trimmed.first == "\\" && trimmed.dropFirst().first != "\\" { return true }
         var lexer = Lexer(text, source: SourceText(name: "", text: text))
         var depth = 0
-        for t in lexer.tokens() {
+        let tokens = lexer.tokens()
+        for t in tokens {
             switch t.kind {
             case .leftParen, .leftBracket, .leftBrace: depth += 1
             case .rightParen, .rightBracket, .rightBrace: depth -= 1
             default: break
             }
+        }
+        // `if c { !echo hi }`: the shell line took the `}`; the parser explains that rather than wait for more.
+        if tokens.count >= 2, case .shell(let line) = tokens[tokens.count - 2].kind, line.hasSuffix("}"),
+            tokens.contains(where: {
+                $0.kind == .leftBrace && $0.location.line == tokens[tokens.count - 2].location.line
+            })
+        {
+            return false
         }
         return depth > 0
     }

@@ -193,6 +193,15 @@ public final class REPL {
             }
         }
         ReadInterruption.isRequested = { Session.stopRequested }  // Ctrl-C stops a long read too
+        // SIGHUP (the terminal closed) and SIGTERM end sskd as their default action does, after passing the signal to
+        // a running shell command's process group: it runs in its own group, so it would otherwise outlive sskd.
+        for sig in [SIGHUP, SIGTERM] {
+            signal(sig) { sig in
+                if runningShellGroup > 0 { kill(-runningShellGroup, sig) }
+                signal(sig, SIG_DFL)
+                raise(sig)  // delivered when this handler returns
+            }
+        }
         signal(SIGINT) { _ in
             switch replState {
             case 1:

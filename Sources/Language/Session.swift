@@ -98,6 +98,9 @@ public final class Session {
 
     private var states: [ObjectIdentifier: SessionState] = [:]
     private var currentCell: Int?
+    /// The absolute working folder before the first `cd` of the session changed it (`save session` starts its
+    /// script there); nil while no `cd` ran. `reset` keeps it, as it keeps the working folder.
+    var folderBeforeFirstCD: String?
     /// Set while a top-level statement runs when it changes state (see `Cell.changedState`).
     var statementChangedState = false
     private var sourceDepth = 0

@@ -64,7 +64,7 @@ extension Parser {
             let first = current
             argumentMode = true
             defer { argumentMode = false }
-            if let word = keywordPath() {
+            if let word = keywordPath() ?? rootedPath() {
                 arguments.append(
                     CommandArgument(key: key, location: t.location, value: word, text: text(from: first, to: current)))
                 continue
@@ -109,6 +109,30 @@ extension Parser {
         return .name(text(from: start, to: end), tokens[start].location)
     }
 
+    /// A path written without quotes that starts where no expression can: `/` (`/tmp/x`, `/`), `./` or `.`
+    /// alone, `../` or `..` alone (`cd ..`, `source ./x.sskd`, `save session /tmp/ut/work.sskd`); taken as the
+    /// string written, up to the next blank. It may hold names, numbers, `-`, `/` and `.`. Nil, consuming nothing,
+    /// for anything else.
+    mutating func rootedPath() -> Expr? {
+        let start = current
+        switch tokens[start].kind {
+        case .slash: break
+        case .dot, .dotDot:
+            let next = tokens[start + 1]
+            guard next.kind == .slash || next.spaceBefore || atStatementEnd(next) else { return nil }
+        default: return nil
+        }
+        var end = start + 1
+        scan: while end < tokens.count, !tokens[end].spaceBefore {
+            switch tokens[end].kind {
+            case .name, .number, .minus, .slash, .dot, .dotDot: end += 1
+            default: break scan
+            }
+        }
+        current = end
+        return .string(text(from: start, to: end), tokens[start].location)
+    }
+
     mutating func forStatement() throws -> Stmt {
         let forToken = advance()
         let nameToken = peek()
@@ -151,8 +175,14 @@ extension Parser {
                 throw InterpreterError.syntax(
                     "unterminated block: expected '}' to close the '{' opened here", open.location)
             }
+            let first = peek()
             body.append(try statement())
             let end = peek()
+            if case .shell(let line) = first.kind, line.hasSuffix("}"), end.kind == .eof {
+                throw InterpreterError.syntax(
+                    "unterminated block: a '!' shell line takes the rest of its line, '}' included; close the block "
+                        + "on the next line, or write shell \"COMMAND\" inside a block", first.location)
+            }
             guard [.newline, .semicolon, .rightBrace].contains(end.kind) else {
                 throw unexpected(end, "expected end of statement")
             }

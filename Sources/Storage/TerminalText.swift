@@ -22,10 +22,12 @@ public func printable(_ text: String, limit: Int = 200) -> String {
 }
 
 /// A message that may quote file content, made safe to print: each line goes through `printable` (cut at
-/// `lineLimit` scalars) and the line breaks and tabs that structure the message are kept.
+/// `lineLimit` scalars) and the line breaks and tabs that structure the message are kept. A line break is `\n` or
+/// `\r\n` (which Swift counts as one `Character`), written as `\n`; a `\r` elsewhere is escaped.
 public func printableMessage(_ text: String, lineLimit: Int = 4000) -> String {
-    text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-        line.split(separator: "\t", omittingEmptySubsequences: false)
-            .map { printable(String($0), limit: lineLimit) }.joined(separator: "\t")
+    text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { scalars in
+        let line = scalars.last == "\r" ? scalars.dropLast() : scalars[...]
+        return line.split(separator: "\t", omittingEmptySubsequences: false)
+            .map { printable(String(String.UnicodeScalarView($0)), limit: lineLimit) }.joined(separator: "\t")
     }.joined(separator: "\n")
 }

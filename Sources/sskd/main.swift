@@ -60,9 +60,14 @@ struct SSKD: ParsableCommand {
             print(session.commands.referenceMarkdown(options: session.options), terminator: "")
             return
         }
+        var notebookPath: String?
         if let notebook {
-            // Before anything runs: a wrong extension or a missing folder would otherwise lose the session's notebook.
-            do { try Session.checkNotebookPath(notebook) } catch { throw ValidationError("--notebook: \(error)") }
+            // Before anything runs: a wrong extension, a folder or a missing folder would otherwise lose the
+            // session's notebook. Made absolute now, so that `cd` in the session does not move it.
+            do {
+                notebookPath = try Session.absoluteOutputFile(notebook)
+                try Session.checkNotebookPath(notebook)
+            } catch { throw ValidationError("--notebook: \(error)") }
         }
         session.echo = echo
         session.keepGoing = keepGoing
@@ -87,21 +92,21 @@ struct SSKD: ParsableCommand {
             }
         } else if repl {
             let code = REPL(session: session).run()
-            try writeNotebook(session)
+            try writeNotebook(session, to: notebookPath)
             throw ExitCode(code)
         } else {
             let input = FileHandle.standardInput.readDataToEndOfFile()
             status = session.run(String(decoding: input, as: UTF8.self), name: "<stdin>")
         }
-        try writeNotebook(session)
+        try writeNotebook(session, to: notebookPath)
         throw ExitCode(status.exitCode)
     }
 
-    /// Writes `--notebook FILE` when asked, titled by the script's first comment line or its file name; exit code 73
-    /// (EX_CANTCREAT) when it cannot.
-    func writeNotebook(_ session: Session) throws {
-        guard let notebook else { return }
-        do { try session.writeNotebook(to: notebook, scriptName: commands == nil ? script : nil) } catch {
+    /// Writes `--notebook FILE` (at `path`, made absolute at startup) when asked, titled by the script's first
+    /// comment line or its file name; exit code 73 (EX_CANTCREAT) when it cannot.
+    func writeNotebook(_ session: Session, to path: String?) throws {
+        guard let path else { return }
+        do { try session.writeNotebook(to: path, scriptName: commands == nil ? script : nil) } catch {
             FileHandle.standardError.write(Data("sskd: --notebook: \(error)\n".utf8))
             throw ExitCode(73)
         }

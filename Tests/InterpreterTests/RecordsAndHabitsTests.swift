@@ -55,13 +55,13 @@ final class RecordsAndHabitsTests: XCTestCase {
             [
                 "warning: cells [2], [4], [5] stopped part-way (interrupted or failed) after changing the session; "
                     + "the script runs them in full (marked with a comment), so it may not reproduce this session "
-                    + "exactly",
+                    + "exactly; a failed cell stops a script, so replay with: sskd --keep-going \(path)",
                 "saved 5 statements to \(path)",
             ])
         XCTAssertEqual(
             try String(contentsOfFile: path, encoding: .utf8),
             """
-            # sskd session; replay with: sskd \(path)
+            # sskd session; replay with: sskd --keep-going \(path)
             m = testmodel resnet8
             # cell [2] was interrupted in the original session after changing it; the replay runs it in full
             for k in 1..3 { mimicstage k }
