@@ -12,7 +12,9 @@ extension Session {
         commands.register(
             CommandSpec(
                 "plot",
-                summary: "plot training loss, validation top-1 of every run, or the student-teacher gap per stage",
+                summary:
+                    "plot training loss, top-1 per epoch (val or test, as measured) of the current data's runs or of "
+                    + "a model or run, or the student-teacher gap per stage with the top-1 gap",
                 arguments: [
                     PlotOptions.kind.spec,
                     ArgumentSpec(
