@@ -47,10 +47,12 @@ public enum Baselines {
     }
 
     /// The method of a cross-entropy run of `model` (`scratch(_:data:config:context:)`) after its frozen stages:
-    /// `scratch` when none is frozen, `head` when all are (only the head trains), else `train-frozen`. Anything that
-    /// groups runs by method (a `scratch` baseline) thus never takes a partly frozen model's run for one from scratch.
+    /// `scratch` when nothing is frozen, `head` when every stage is and the head is not (only the head trains), else
+    /// `train-frozen` (some stages, or the head, frozen). Anything that groups runs by method (a `scratch` baseline)
+    /// thus never takes a partly frozen model's run for one from scratch.
     public static func scratchMethod(_ model: Model) -> String {
         let frozen = model.stages.filter(\.isFrozen).count
+        if model.head.isFrozen { return "train-frozen" }
         return frozen == 0 ? "scratch" : frozen == model.stages.count ? "head" : "train-frozen"
     }
 

@@ -86,12 +86,15 @@ extension Session {
 }
 
 /// The name of `train MODEL`'s run, after what it trains: `scratch` with nothing frozen (the method's own name),
-/// `head (stages 1-3 frozen)` when only the head is trainable, `train (stages 1-2 frozen)` when some stages are.
+/// `head (stages 1-3 frozen)` when only the head is trainable, `train (stages 1-2 frozen)` when some stages are,
+/// `train (head frozen)` or `train (stage 1, head frozen)` when the head is.
 func trainRunName(_ model: Model) -> String? {
     let frozen = model.stages.indices.filter { model.stages[$0].isFrozen }.map { $0 + 1 }
-    guard !frozen.isEmpty else { return nil }
-    let what = frozen.count == model.stages.count ? "head" : "train"
-    return "\(what) (\(stageList(frozen)) frozen)"
+    let headFrozen = model.head.isFrozen
+    guard !frozen.isEmpty || headFrozen else { return nil }
+    if !headFrozen && frozen.count == model.stages.count { return "head (\(stageList(frozen)) frozen)" }
+    let parts = (frozen.isEmpty ? [] : [stageList(frozen)]) + (headFrozen ? ["head"] : [])
+    return "train (\(parts.joined(separator: ", ")) frozen)"
 }
 
 /// `SSKD.Defaults.head` as `train`'s summary quotes it: `20 epochs, Adam, lr 0.01, wd 0`.

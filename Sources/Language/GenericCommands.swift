@@ -167,7 +167,8 @@ extension Session {
                 arguments: [ArgumentSpec("count", .integer, "show only the last COUNT entries", optional: true)],
                 example: "history 10", recorded: .never, returnsValue: false, changesState: false
             ) { inv, session in
-                let count = inv.has("count") ? max(0, try inv.int("count")) : session.history.count
+                let count = inv.has("count") ? try inv.int("count") : session.history.count
+                guard count >= 0 else { throw inv.error("count must be 0 or more, got \(count)", at: "count") }
                 let first = max(0, session.history.count - count)
                 for (i, entry) in session.history.enumerated().dropFirst(first) {
                     session.print(String(repeating: " ", count: max(0, 5 - String(i + 1).count)) + "\(i + 1)  \(entry)")

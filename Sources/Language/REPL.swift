@@ -79,8 +79,7 @@ public final class REPL {
                 pending = []
             }
             if pending.isEmpty && line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
-            if pending.isEmpty, line.hasPrefix("!"), let n = Int(line.dropFirst().trimmingCharacters(in: .whitespaces))
-            {
+            if pending.isEmpty, let n = REPL.historyReference(line, count: session.history.count) {
                 guard n >= 1 && n <= session.history.count else {
                     session.write("sskd: no history entry \(n) (see 'history')\n")
                     continue
@@ -99,6 +98,15 @@ public final class REPL {
             replState = 0
             if case .quit(let code) = status { return code }
         }
+    }
+
+    /// The history entry a line asks to rerun: `!N` gives N, `!!` the last entry (`count`, 0 when the history is
+    /// empty), leading and trailing blanks ignored; nil for any other line (`!ls` is a shell command).
+    static func historyReference(_ line: String, count: Int) -> Int? {
+        let text = line.trimmingCharacters(in: .whitespaces)
+        guard text.hasPrefix("!") else { return nil }
+        let rest = text.dropFirst().trimmingCharacters(in: .whitespaces)
+        return rest == "!" ? count : Int(rest)
     }
 
     /// Adds `input` to the history as `historyEntry(_:)` writes it (nothing when it cannot be one line).

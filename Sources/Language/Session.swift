@@ -192,11 +192,16 @@ public final class Session {
             wiped.append("forgot \(names.count) name\(names.count == 1 ? "" : "s") (\(shown))")
         }
         let changed = options.declared.filter { option in
-            options.value(option.name).map { !Value.equal($0, option.defaultValue) } ?? false
+            options.value(option.name).map { !Value.equal($0, options.resetValue(option.name) ?? option.defaultValue) }
+                ?? false
         }.map(\.name)
         if !changed.isEmpty {
             let count = "\(changed.count) option\(changed.count == 1 ? "" : "s")"
-            wiped.append("restored \(count) (\(changed.joined(separator: ", "))) to the default")
+            let commandLine = options.declared.contains { option in
+                options.resetValue(option.name).map { !Value.equal($0, option.defaultValue) } ?? false
+            }
+            let target = commandLine ? "the default or the command line's value" : "the default"
+            wiped.append("restored \(count) (\(changed.joined(separator: ", "))) to \(target)")
         }
         wiped += states.values.compactMap(\.summary).filter { !$0.isEmpty }.map { "dropped " + $0 }
         bindings = [:]

@@ -101,13 +101,24 @@ public final class SessionOptions {
         return nil
     }
 
-    /// Restores every option to its default.
+    /// Restores every option to the value `reset` restores (`resetValue(_:)`): its default, or what the command
+    /// line set (`keepCurrentValuesForReset()`).
     public func reset() {
         for o in declared {
-            values[o.name] = o.defaultValue
-            o.apply?(o.defaultValue)
+            let value = resetValue(o.name) ?? o.defaultValue
+            values[o.name] = value
+            o.apply?(value)
         }
     }
+
+    /// Makes the current values the ones `reset` restores: `sskd --seed 5 --threads 1` calls it after setting its
+    /// options, so that `reset` in that session keeps seed 5 and one thread.
+    public func keepCurrentValuesForReset() {
+        resetValues = values
+    }
+
+    /// The value `reset` gives `name`: what the command line set, else the declared default; nil for an unknown name.
+    public func resetValue(_ name: String) -> Value? { resetValues[name] ?? option(name)?.defaultValue }
 
     /// `seed` as an integer.
     public var seed: Int { current("seed").integer! }
@@ -119,6 +130,9 @@ public final class SessionOptions {
     public var out: String { current("out").display }
     /// `quiet`.
     public var quiet: Bool { if case .bool(let b) = current("quiet") { return b } else { return false } }
+
+    /// The values `reset` restores instead of the defaults (`keepCurrentValuesForReset()`).
+    private var resetValues: [String: Value] = [:]
 
     /// The value of a standard option: set values are type-checked, so it has the declared type.
     private func current(_ name: String) -> Value { values[name] ?? option(name)?.defaultValue ?? .none }

@@ -172,8 +172,9 @@ public struct NotebookWriter {
         removeStaleImages(keeping: linked)
     }
 
-    /// Checks that a notebook can be written at `path` before anything is: the path does not end in `/` and is not
-    /// an existing folder (a notebook is a file; writing into a folder of that name would leave its images behind).
+    /// Checks that a notebook can be written at `path` before anything is: the path does not end in `/`, and is not
+    /// an existing folder, symbolic link or other non-regular file (a notebook is a regular file replaced atomically;
+    /// a refused write would otherwise leave its images behind).
     ///
     /// - Throws: ``PlotError/writeFailed(path:reason:)`` saying which, naming `path` as given.
     public static func checkTarget(_ path: String) throws {
@@ -183,6 +184,12 @@ public struct NotebookWriter {
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
             throw PlotError.writeFailed(path: path, reason: "it is a folder; give a file name")
+        }
+        // The atomic write replaces only regular files: refuse the rest now, before any image is written.
+        var info = stat()
+        if lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            let kind = info.st_mode & S_IFMT == S_IFLNK ? "a symbolic link" : "not a regular file"
+            throw PlotError.writeFailed(path: path, reason: "it is \(kind); give a regular file's name")
         }
     }
 

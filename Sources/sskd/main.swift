@@ -77,6 +77,7 @@ struct SSKD: ParsableCommand {
         ] {
             if let value, let problem = session.options.set(name, value) { throw ValidationError(problem) }
         }
+        session.options.keepCurrentValuesForReset()  // `reset` keeps what the command line set
         let arguments = commands == nil ? scriptArguments : [script].compactMap { $0 } + scriptArguments
         for (i, argument) in arguments.enumerated() { session.bind(String(i + 1), .string(argument)) }
         let status: RunStatus

@@ -91,6 +91,11 @@ final class ConsoleRecordsTests: XCTestCase {
 
         XCTAssertEqual(session.run("set terminal dumb\nplot loss one\nplot loss", name: "p"), .ok, sink.text)
         XCTAssertTrue(sink.text.contains("Training loss: one, 3 runs"), sink.text)
+        let headFrozen = "h = model resnet8 widths=[4, 8, 8]\nfreeze h.head\ntrain h steps=1 batch=50"
+        XCTAssertEqual(session.run(headFrozen, name: "h"), .ok, sink.text)
+        let h = try model(session, "h").records
+        XCTAssertEqual(h.map(\.method), ["train-frozen"], "a frozen head is not training from scratch")
+        XCTAssertEqual(h.map(\.name), ["train (head frozen)"])
         let single = "x = model resnet8 widths=[4, 8, 8]\ntrain x steps=1 batch=50\nplot loss x"
         XCTAssertEqual(session.run(single, name: "s"), .ok, sink.text)
         XCTAssertTrue(sink.text.contains("Training loss: x (scratch)"), sink.text)

@@ -199,6 +199,36 @@ final class RecordsAndHabitsTests: XCTestCase {
             ])
     }
 
+    /// `reset` restores the options the command line set (`sskd --seed 5`), not the declared defaults, and says so.
+    func testResetKeepsTheCommandLineOptions() {
+        let sink = CaptureSink()
+        let session = Session.withEngine(output: sink)
+        XCTAssertNil(session.options.set("seed", .number(5)))
+        session.options.keepCurrentValuesForReset()
+        session.run("set seed 7\nset lr 0.05\nreset\nshow seed", name: "t")
+        XCTAssertEqual(
+            Array(sink.lines.suffix(2)),
+            [
+                "reset: restored 2 options (seed, lr) to the default or the command line's value",
+                "seed = 5",
+            ])
+    }
+
+    /// `!N`, `  !N ` and `!!` name history entries (the last for `!!`); other `!` lines are shell commands.
+    func testHistoryReferences() {
+        XCTAssertEqual(REPL.historyReference("!3", count: 5), 3)
+        XCTAssertEqual(REPL.historyReference("  !24 ", count: 30), 24)
+        XCTAssertEqual(REPL.historyReference("!!", count: 5), 5)
+        XCTAssertEqual(REPL.historyReference("! !", count: 5), 5)
+        XCTAssertNil(REPL.historyReference("!ls", count: 5))
+        XCTAssertNil(REPL.historyReference("print 1", count: 5))
+        let sink = CaptureSink()
+        let session = Session.standard(output: sink)
+        session.keepGoing = true
+        session.run("history -2", name: "t")
+        XCTAssertEqual(sink.lines, ["error: 1:9: count must be 0 or more, got -2"])
+    }
+
     /// Ctrl-C stops a shell command at once (its process group gets SIGTERM) and keeps what it printed.
     func testCtrlCStopsAShellCommand() {
         let sink = CaptureSink()

@@ -178,8 +178,14 @@ final class NotebookWriterTests: XCTestCase {
             }
             XCTAssertThrowsError(try write()) { XCTAssertTrue("\($0)".contains("not a folder"), "\($0)") }
         }
+        let link = directory.appendingPathComponent("b.md")
+        try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: "/nonexistent/x.md")
+        XCTAssertThrowsError(try NotebookWriter(path: link.path).write(cells: cells)) {
+            XCTAssertTrue("\($0)".contains("it is a symbolic link"), "\($0)")
+        }
         XCTAssertEqual(
-            try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(), ["a.png", "dirmd.md"],
+            try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(),
+            ["a.png", "b.md", "dirmd.md"],
             "nothing was written")
     }
 
