@@ -136,17 +136,26 @@ final class PyTorchExportTests: XCTestCase {
                 + "--nproc_per_node=N recipe.py")
         let help = try venv("python", [script, "--help"])
         XCTAssertEqual(help.status, 0, help.output)
-        for option in ["--data", "--root", "--limit", "--teacher", "--out", "--batch", "--baselines"] {
+        for option in [
+            "--data", "--root", "--limit", "--teacher", "--out", "--batch", "--baselines", "--flip", "--sync-bn",
+        ] {
             XCTAssertTrue(help.output.contains(option), "\(option) missing from --help: \(help.output)")
         }
 
         let out = dir.appendingPathComponent("student.safetensors").path
         let started = Date()
         let run = try venv(
-            "torchrun", ["--nproc_per_node=2", script, "--threads", "1", "--log-every", "4", "--out", out], in: dir)
+            "torchrun",
+            ["--nproc_per_node=2", script, "--threads", "1", "--log-every", "4", "--batch", "33", "--out", out], in: dir
+        )
         print("torchrun --nproc_per_node=2: \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         XCTAssertEqual(run.status, 0, run.output)
         XCTAssertTrue(run.output.contains("16 steps (1 epochs of 16 batches of 16 x 2 processes)"), run.output)
+        // --batch 33 on 2 processes: 16 each, and a warning that the global batch is 32.
+        XCTAssertTrue(
+            run.output.contains(
+                "[mimic stage 1] warning: the global batch 33 is not a multiple of 2 processes: each takes 16, 32 "
+                    + "images per step"), run.output)
         for stage in 1...3 {
             let losses = run.output.split(separator: "\n").filter { $0.hasPrefix("[mimic stage \(stage)] step ") }
                 .compactMap { line in line.components(separatedBy: " loss ").last?.split(separator: " ").first }
@@ -243,7 +252,7 @@ final class PyTorchExportScriptTests: XCTestCase {
         print(f'mode {os.stat(folder + "/p.safetensors").st_mode & 0o777:o} umask {r.UMASK:o}')
         np.savez(f'{folder}/rgb.npz', x_train=np.zeros((8, 12, 12, 3), np.uint8), y_train=np.arange(8) % 4,
                  x_test=np.zeros((4, 12, 12, 3), np.uint8), y_test=np.arange(4))
-        for extra in (['--data', f'{folder}/rgb.npz'], ['--out', f'{folder}/no-such/s.safetensors']):
+        for extra in (['--data', f'{folder}/rgb.npz'], ['--out', f'{folder}/no-such/s.safetensors'], ['--sync-bn']):
             started = time.time()
             run = subprocess.run([sys.executable, script, '--threads', '1'] + extra, capture_output=True, text=True)
             print(f'run {extra[0]}: status {run.returncode} in {time.time() - started:.1f}s: '
@@ -327,6 +336,10 @@ final class PyTorchExportScriptTests: XCTestCase {
         let out = line("run --out")
         XCTAssertTrue(out.hasPrefix("run --out: status 1"), out)
         XCTAssertTrue(out.hasSuffix("/no-such' does not exist"), out)
+        let syncBN = line("run --sync-bn")
+        XCTAssertTrue(syncBN.hasPrefix("run --sync-bn: status 1"), syncBN)
+        XCTAssertTrue(
+            syncBN.hasSuffix("error: --sync-bn needs GPUs (PyTorch's SyncBatchNorm does not run on the CPU)"), syncBN)
     }
 
     /// Writes a gray PNG of `side` x `side` pixels with libpng (CImageCodecs), creating its folders.
@@ -355,6 +368,70 @@ final class PyTorchExportTextTests: XCTestCase {
         XCTAssertEqual(
             PythonLiteral.dict([("runs", .list([.dict([("lr", .double(0.01))])]))]).text(indent: 4),
             "{\n    \"runs\": [\n        {\n            \"lr\": 0.01,\n        },\n    ],\n}")
+    }
+
+    /// The script loads the teacher's checkpoint only while it holds the weights the student learned from: a teacher
+    /// trained after `load` and before the student's first run is written beside the script instead, and one trained
+    /// after that run gets a warning naming the run.
+    func testSessionRecipeUsesTheTeachersFileOnlyWhenItHoldsTheDistilledWeights() throws {
+        try XCTSkipUnless(
+            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
+            "dataset-fashion-mnist is not installed")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-export-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sink = CaptureSink()
+        let session = Session.withEngine(output: sink)
+        let file = dir.appendingPathComponent("t.safetensors").path
+        XCTAssertEqual(
+            session.run(
+                """
+                data fashion-mnist limit=64 val=16
+                t0 = model resnet8 seed=1
+                save t0 "\(file)"
+                t = load "\(file)"
+                s = model resnet8 seed=2
+                mimic s.stage[1] t.stage[1] steps=1 batch=16
+                export session to="\(dir.path)/a.py"
+                """, name: "file"), .ok, sink.text)
+        let a = try String(contentsOf: dir.appendingPathComponent("a.py"), encoding: .utf8)
+        XCTAssertTrue(a.contains("\"file\": \"\(file)\""), a)
+        XCTAssertFalse(sink.text.contains("warning: the teacher"), sink.text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("a-teacher.safetensors").path))
+        XCTAssertEqual(
+            session.run("train t steps=1 batch=16 force=true\nexport session to=\"\(dir.path)/a2.py\"", name: "t"),
+            .ok, sink.text)
+        XCTAssertTrue(
+            sink.lines.contains(
+                "warning: the teacher t was trained after s first learned from it (1 run from 'train t steps=1 "
+                    + "batch=16 force=true'): the script loads \(file), the checkpoint t was loaded from: check that "
+                    + "it was not saved over since; give it --teacher FILE with the teacher's weights of the "
+                    + "distillation"), sink.text)
+
+        let mark = sink.lines.count
+        XCTAssertEqual(
+            session.run(
+                """
+                t2 = load "\(file)"
+                train t2 steps=1 batch=16 force=true
+                s2 = model resnet8 seed=3
+                mimic s2.stage[1] t2.stage[1] steps=1 batch=16
+                export session to="\(dir.path)/b.py"
+                """, name: "trained before"), .ok, sink.text)
+        let b = try String(contentsOf: dir.appendingPathComponent("b.py"), encoding: .utf8)
+        XCTAssertTrue(b.contains("\"file\": \"\(dir.path)/b-teacher.safetensors\""), b)
+        XCTAssertTrue(sink.text.contains("saved resnet8 to \(dir.path)/b-teacher.safetensors"), sink.text)
+        XCTAssertFalse(sink.lines[mark...].contains { $0.hasPrefix("warning: the teacher") }, sink.text)
+
+        XCTAssertEqual(
+            session.run("train t2 steps=1 batch=16 force=true\nexport session to=\"\(dir.path)/c.py\"", name: "after"),
+            .ok, sink.text)
+        XCTAssertTrue(
+            sink.lines.contains(
+                "warning: the teacher t2 was trained after s2 first learned from it (1 run from 'train t2 steps=1 "
+                    + "batch=16 force=true'): the script writes t2's current weights to \(dir.path)/c-teacher"
+                    + ".safetensors, not those s2 distilled from; give it --teacher FILE with the teacher's weights "
+                    + "of the distillation"), sink.text)
     }
 
     func testTemplatesFillInOnePass() {
