@@ -88,9 +88,9 @@ extension Session {
                         && isFolder.boolValue
                 {
                     let folder = path.hasSuffix("/") ? path : path + "/"
+                    let example = "to=\"\(folder)NAME.py\" (.csv, .json or .py)"
                     throw inv.error(
-                        "\(path) is a folder: give a file name in it, e.g. to=\"\(folder)NAME.py\" (.csv, .json or .py)",
-                        at: ExportOption.file)
+                        "\(path) is a folder: give a file name in it, e.g. \(example)", at: ExportOption.file)
                 }
                 if url.pathExtension.lowercased() == "py" {
                     try session.exportPyTorch(inv, to: path)

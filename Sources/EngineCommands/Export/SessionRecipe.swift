@@ -71,9 +71,10 @@ struct SessionRecipe {
                 ? "loads \(teacherFile), the checkpoint \(teacherName) was loaded from: check that it was not saved "
                     + "over since"
                 : "writes \(teacherName)'s current weights to \(teacherFile), not those \(studentName) distilled from"
+            let command = printable(retrained.command, limit: 200)
             warnings = [
                 "the teacher \(teacherName) was trained after \(studentName) first learned from it "
-                    + "(\(counted(trainedAfter.count, "run")) from '\(printable(retrained.command, limit: 200))'): the script \(weights); "
+                    + "(\(counted(trainedAfter.count, "run")) from '\(command)'): the script \(weights); "
                     + "give it --teacher FILE with the teacher's weights of the distillation"
             ]
         } else {
