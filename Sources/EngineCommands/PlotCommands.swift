@@ -84,14 +84,24 @@ extension Session {
                     throw inv.error("give the file with to=FILE.csv, to=FILE.json or to=FILE.py")
                 }
                 let url = URL(fileURLWithPath: path)
+                var isFolder: ObjCBool = false
+                if path.hasSuffix("/")
+                    || FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+                        && isFolder.boolValue
+                {
+                    let folder = path.hasSuffix("/") ? path : path + "/"
+                    let example = "to=\"\(folder)NAME.py\" (.csv, .json or .py)"
+                    throw inv.error(
+                        "\(path) is a folder: give a file name in it, e.g. \(example)", at: ExportOption.file)
+                }
                 if url.pathExtension.lowercased() == "py" {
                     try session.exportPyTorch(inv, to: path)
                     return .none
                 }
                 if case .string("session") = inv.value("target") {
+                    let given = url.pathExtension.isEmpty ? "a name without extension" : "'.\(url.pathExtension)'"
                     throw inv.error(
-                        "export session writes a PyTorch script: give to=FILE.py, not '\(url.pathExtension)'",
-                        at: ExportOption.file)
+                        "export session writes a PyTorch script: give to=FILE.py, not \(given)", at: ExportOption.file)
                 }
                 let records = try session.records(inv, "target")
                 do {

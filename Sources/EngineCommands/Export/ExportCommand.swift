@@ -6,7 +6,8 @@ import Storage
 
 extension Session {
     /// `export MODEL to="FILE.py"` writes the model as a PyTorch module; `export session to="FILE.py"` writes the
-    /// session's SSKD recipe as a script (and the teacher beside it when it has no checkpoint yet).
+    /// session's SSKD recipe as a script (and the teacher beside it when it has no checkpoint holding its weights),
+    /// with a warning when the teacher was trained again after the student learned from it.
     /// - Throws: an error at the target for anything but a model or the word `session`, at `to` when the file cannot
     ///   be written (missing folder; nothing is written then).
     func exportPyTorch(_ inv: Invocation, to path: String) throws {
@@ -14,6 +15,7 @@ extension Session {
         let name = (path as NSString).lastPathComponent
         let text: String
         let report: String
+        var warnings: [String] = []
         switch inv.value("target") {
         case .object(let object as ModelObject):
             do {
@@ -32,6 +34,7 @@ extension Session {
                 }
             }
             text = PyTorchExport.sessionScript(recipe, fileName: name)
+            warnings = recipe.warnings
             report =
                 "wrote the SSKD recipe of \(recipe.studentName) (\(counted(recipe.runCount, "run"))"
                 + (recipe.baselineCount > 0 ? ", \(counted(recipe.baselineCount, "baseline"))" : "")
@@ -44,6 +47,7 @@ extension Session {
         do { try atomicWrite(Data(text.utf8), to: path) } catch let error as StorageError {
             throw inv.error("cannot write '\(path)': \(error.reason)", at: ExportOption.file)
         }
+        for warning in warnings { print("warning: " + warning) }
         print(report)
     }
 }

@@ -3,6 +3,7 @@ import Distillation
 import Foundation
 import Language
 import Networks
+import Storage
 
 /// What `export session` writes into its script's `RECIPE`: the SSKD recipe of the session's student, read off the
 /// workspace's run records (`RunRecord.hyperParameters`), with its data, teacher and baselines.
@@ -15,10 +16,13 @@ import Networks
 struct SessionRecipe {
     /// The whole recipe as the script's `RECIPE` dict.
     let literal: PythonLiteral
-    /// The teacher's checkpoint the script loads, and whether `export` must write it (a teacher trained in the
-    /// session has no file yet).
+    /// The teacher's checkpoint the script loads, and whether `export` must write it (a teacher without a file, or
+    /// trained in the session after it was loaded, so that its file no longer holds its weights).
     let teacherFile: String
     let teacherToWrite: ModelObject?
+    /// What `export` warns about, one line each without the `warning: ` (a teacher trained again after the student
+    /// first learned from it).
+    let warnings: [String]
     /// The student's binding name.
     let studentName: String
     /// How many runs of the student and how many baselines the recipe holds, for the command's report.
@@ -43,13 +47,38 @@ struct SessionRecipe {
         let data = last.data
         let runs = workspace.runs.filter { $0.model === student && $0.data === data }
         studentName = workspace.name(of: student, in: session)
-        if let file = teacher.file {
+        // The teacher's weights the student learned from are those it had at the student's first run: runs of the
+        // teacher before it make its file stale, runs after it change what the script would load.
+        let recipeMethods: Set<String> = ["mimic", "head", "finetune", "kd"]
+        let first =
+            workspace.runs.firstIndex {
+                $0.model === student && $0.data === data && recipeMethods.contains($0.record.method)
+            } ?? workspace.runs.count
+        let trainedBefore = workspace.runs[..<first].contains { $0.model === teacher }
+        let trainedAfter = workspace.runs[first...].filter { $0.model === teacher }.map(\.record)
+        let teacherName = workspace.name(of: teacher, in: session)
+        if let file = teacher.file, !trainedBefore {
             teacherFile = Self.absolute(file)
             teacherToWrite = nil
         } else {
             let stem = (script as NSString).deletingPathExtension
             teacherFile = Self.absolute(stem + "-teacher.safetensors")
             teacherToWrite = teacher
+        }
+        if let retrained = trainedAfter.first {
+            let weights =
+                teacherToWrite == nil
+                ? "loads \(teacherFile), the checkpoint \(teacherName) was loaded from: check that it was not saved "
+                    + "over since"
+                : "writes \(teacherName)'s current weights to \(teacherFile), not those \(studentName) distilled from"
+            let command = printable(retrained.command, limit: 200)
+            warnings = [
+                "the teacher \(teacherName) was trained after \(studentName) first learned from it "
+                    + "(\(counted(trainedAfter.count, "run")) from '\(command)'): the script \(weights); "
+                    + "give it --teacher FILE with the teacher's weights of the distillation"
+            ]
+        } else {
+            warnings = []
         }
         let facts = DataFacts(data)
         let size = Array(facts.shape?.dropFirst() ?? [])

@@ -15,9 +15,10 @@ let pythonSessionScript = #"""
 
         python {{FILE}}                            # the session's data, teacher and hyper-parameters, on this machine
         torchrun --nproc_per_node=N {{FILE}}       # the same on N processes (gloo on CPU, nccl on GPUs)
-        python {{FILE}} --data cifar10 --root DIR  # another data set: fashion-mnist, mnist, kmnist (IDX files),
+        python {{FILE}} --data mnist --root DIR    # another data set: fashion-mnist, mnist, kmnist (IDX files),
                                                    # cifar10, cifar100, cifar100-coarse (pickles), an ImageFolder
-                                                   # directory or an .npz file
+                                                   # directory or an .npz file; data of another channel or class
+                                                   # count also needs --teacher T (a teacher trained on it)
 
     The recipe (RECIPE below) lists the runs of the session's student in order: each `mimic` trains the student's
     stages up to k (earlier stages that already mimicked are frozen: no gradients, BatchNorm in eval mode) to
@@ -26,7 +27,8 @@ let pythonSessionScript = #"""
     whole student with Hinton's KD. Baselines of the session (scratch, kd) are trained after it with --baselines.
     `--batch` is the global batch: each of N processes takes batch / N images per step, so the optimizer steps, the
     learning rates and the schedules are the session's. Rank 0 logs and writes the student (safetensors, sskd's names
-    and metadata) after every run to --out; `load "OUT"` in sskd reads it back.
+    and metadata) after every run to --out; `load "OUT"` in sskd reads it back. BatchNorm layers normalise with the
+    batch of their own process (batch / N images) unless --sync-bn (SyncBatchNorm, GPUs only).
     """
     import argparse
     import gzip
@@ -35,6 +37,7 @@ let pythonSessionScript = #"""
     import os
     import pickle
     import sys
+    import tempfile
     import time
     from collections import OrderedDict
 
@@ -46,21 +49,34 @@ let pythonSessionScript = #"""
 
     RECIPE = {{RECIPE}}
 
+    # The process's umask, for the permissions of the files it writes.
+    UMASK = os.umask(0o022)
+    os.umask(UMASK)
+
     {{LIBRARY}}
 
     # ----------------------------------------------------------------------------------------------------------------
     # Data: the readers of sskd's data sets, into uint8 arrays [N, C, H, W] and int64 labels.
 
+    # Where sskd looks for a data set named without a folder (Debian's dataset-fashion-mnist package).
+    DEFAULT_ROOTS = {'fashion-mnist': '/usr/share/datasets/fashion-mnist'}
+    # The class names sskd gives the standard data sets (CIFAR's come from their meta pickles).
+    FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag',
+                       'Ankle boot']
+    STANDARD_KINDS = ('fashion-mnist', 'mnist', 'kmnist', 'cifar10', 'cifar100', 'cifar100-coarse')
+
 
     def find_file(folder, names):
         """The first of `names` (also with .gz, and under torchvision's `CLASS/raw` layout) that exists in `folder`."""
+        if not os.path.isdir(folder):
+            raise SystemExit(f'error: {folder!r} is not a folder (give --root the folder of the data set\'s files)')
         for root, _, _ in os.walk(folder):
             for name in names:
                 for candidate in (name, name + '.gz'):
                     path = os.path.join(root, candidate)
                     if os.path.isfile(path):
                         return path
-        raise SystemExit(f'error: no {names[0]} (or .gz) under {folder}')
+        raise SystemExit(f'error: no {names[0]} (or .gz) under {folder!r}')
 
 
     def read_idx(path):
@@ -72,13 +88,14 @@ let pythonSessionScript = #"""
         return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-    def read_mnist(folder):
-        """Fashion-MNIST, MNIST or KMNIST IDX files in `folder` (or torchvision's root)."""
+    def read_mnist(folder, kind):
+        """Fashion-MNIST, MNIST or KMNIST IDX files in `folder` (or torchvision's root), with sskd's class names."""
         def split(prefix):
             x = read_idx(find_file(folder, [f'{prefix}-images-idx3-ubyte']))
             y = read_idx(find_file(folder, [f'{prefix}-labels-idx1-ubyte'])).astype(np.int64)
             return x[:, None], y
-        return split('train') + split('t10k') + ([str(i) for i in range(10)],)
+        names = FASHION_CLASSES if kind == 'fashion-mnist' else [str(i) for i in range(10)]
+        return split('train') + split('t10k') + (list(names),)
 
 
     def read_cifar(folder, kind):
@@ -104,42 +121,128 @@ let pythonSessionScript = #"""
 
 
     def read_npz(path):
-        """An .npz with x_train, y_train, x_test, y_test (images [N, H, W] or [N, H, W, C] or [N, C, H, W])."""
-        z = np.load(path)
+        """An .npz with x_train, y_train, x_test, y_test as sskd reads it: images [N, H, W], [N, H, W, C] (when the last
+        size is at most 4) or [N, C, H, W], uint8 or floats in [0, 1]; classes 0...the largest label of either split."""
+        if not os.path.isfile(path):
+            raise SystemExit(f'error: {path!r}: no such file (the .npz of the data)')
+        try:
+            z = np.load(path)
+            arrays = {key: z[key] for key in ('x_train', 'y_train', 'x_test', 'y_test')}
+        except KeyError as e:
+            raise SystemExit(f'error: {path!r} has no array {e} (it needs x_train, y_train, x_test, y_test)')
+        except (OSError, ValueError) as e:
+            raise SystemExit(f'error: {path!r} is not a readable .npz: {e}')
         def images(x):
-            x = np.asarray(x, dtype=np.uint8)
             if x.ndim == 3:
-                return x[:, None]
-            return x.transpose(0, 3, 1, 2) if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3) else x
-        y = z['y_train'].astype(np.int64)
-        return (images(z['x_train']), y, images(z['x_test']), z['y_test'].astype(np.int64),
-                [str(i) for i in range(int(max(y.max(), z['y_test'].max())) + 1)])
+                x = x[:, None]
+            elif x.ndim == 4 and x.shape[3] <= 4:
+                x = x.transpose(0, 3, 1, 2)
+            elif x.ndim != 4:
+                raise SystemExit(f'error: {path!r}: images need shape (N, H, W), (N, H, W, C) or (N, C, H, W), '
+                                 f'got {list(x.shape)}')
+            if x.dtype.kind == 'f':
+                return np.ascontiguousarray(x, dtype=np.float32) * np.float32(255)  # [0, 1] floats, scaled as bytes
+            return np.ascontiguousarray(x, dtype=np.uint8)
+        y, yt = arrays['y_train'].reshape(-1).astype(np.int64), arrays['y_test'].reshape(-1).astype(np.int64)
+        classes = [str(i) for i in range(int(max(y.max(initial=0), yt.max(initial=0))) + 1)]
+        return images(arrays['x_train']), y, images(arrays['x_test']), yt, classes
 
 
-    def read_image_folder(folder, size):
-        """An ImageFolder: `folder/train/CLASS/*` and `folder/test/CLASS/*` (or `val/`), or `folder/CLASS/*` (a fifth
-        of each class becomes the test split), resized to `size` [H, W] with PIL."""
+    IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
+    GRAY_MODES = ('1', 'L', 'LA', 'La', 'I', 'I;16', 'I;16B', 'I;16L', 'I;16N')
+
+
+    def resize_bilinear(pixels, height, width):
+        """sskd's resize (`DatasetLoader.resizeBilinear`) of [H, W, C] bytes to [height, width, C]: bilinear with
+        half-pixel centres and no antialiasing, rounded to the nearest byte."""
+        def taps(n, size):
+            source = np.maximum(0.0, (np.arange(n) + 0.5) * (size / n) - 0.5)
+            i0 = np.minimum(source.astype(np.int64), size - 1)
+            return i0, np.minimum(i0 + 1, size - 1), source - i0
+        y0, y1, wy = taps(height, pixels.shape[0])
+        x0, x1, wx = taps(width, pixels.shape[1])
+        p, wx, wy = pixels.astype(np.float64), wx[None, :, None], wy[:, None, None]
+        top = p[y0][:, x0] * (1 - wx) + p[y0][:, x1] * wx
+        bottom = p[y1][:, x0] * (1 - wx) + p[y1][:, x1] * wx
+        return np.clip(np.floor(top * (1 - wy) + bottom * wy + 0.5), 0, 255).astype(np.uint8)
+
+
+    def image_pixels(image, channels):
+        """[H, W, channels] bytes of a PIL image as sskd decodes it: gray as is (16-bit scaled to 8), or R, G, B with
+        gray copied to the three and alpha dropped without compositing (PIL's convert('RGB'))."""
+        if image.mode.startswith('I'):
+            gray = np.asarray(image).astype(np.int64)
+            gray = np.clip((gray * 255 + 32767) // 65535, 0, 255).astype(np.uint8)[:, :, None]
+            return gray if channels == 1 else np.repeat(gray, 3, axis=2)
+        if channels == 1:
+            return np.asarray(image.convert('L'), dtype=np.uint8)[:, :, None]
+        return np.asarray(image.convert('RGB'), dtype=np.uint8)
+
+
+    def read_image_folder(folder, size, test_count=None, seed=0):
+        """An ImageFolder read as sskd reads it: `folder/train/CLASS/...` with `test/` (or `val/`), or
+        `folder/CLASS/...`
+        (then `test_count` images, class-balanced, or a fifth when None, are the test split); class names are the
+        sorted folder names; the .png/.jpg/.jpeg files below each class folder (sub-folders too, names starting with
+        `.` skipped) in torchvision's order. 1 channel when every image is grayscale, else 3 (RGB). Images of another
+        size than `size` [H, W] are resized with sskd's bilinear resize."""
         try:
             from PIL import Image
         except ImportError:
             raise SystemExit('error: reading an ImageFolder needs Pillow: pip install pillow')
-        def read(root, classes):
-            xs, ys = [], []
+        if not os.path.isdir(folder):
+            raise SystemExit(f'error: {folder!r} is not a folder (an ImageFolder is a folder of class folders)')
+        def classes_of(root):
+            return sorted(d for d in os.listdir(root) if not d.startswith('.') and os.path.isdir(os.path.join(root, d)))
+        def files(root, classes):
+            found = []
             for label, name in enumerate(classes):
-                directory = os.path.join(root, name)
-                for file in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
-                    image = Image.open(os.path.join(directory, file)).convert('RGB').resize((size[1], size[0]))
-                    xs.append(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1))
-                    ys.append(label)
-            return np.stack(xs), np.asarray(ys, dtype=np.int64)
+                for path, dirs, names in sorted(os.walk(os.path.join(root, name), followlinks=True)):
+                    dirs[:] = [d for d in dirs if not d.startswith('.')]
+                    if any(part.startswith('.') for part in os.path.relpath(path, root).split(os.sep)):
+                        continue
+                    found += [(os.path.join(path, n), label) for n in sorted(names)
+                              if not n.startswith('.') and n.lower().endswith(IMAGE_EXTENSIONS)]
+            return found
         test_dir = next((d for d in ('test', 'val') if os.path.isdir(os.path.join(folder, d))), None)
-        if os.path.isdir(os.path.join(folder, 'train')) and test_dir:
-            classes = sorted(d for d in os.listdir(os.path.join(folder, 'train')) if not d.startswith('.'))
-            train = read(os.path.join(folder, 'train'), classes)
-            return train + read(os.path.join(folder, test_dir), classes) + (classes,)
-        classes = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
-        x, y = read(folder, classes)
-        test = np.arange(len(y)) % 5 == 4
+        split_folders = os.path.isdir(os.path.join(folder, 'train')) and test_dir is not None
+        train_root = os.path.join(folder, 'train') if split_folders else folder
+        classes = classes_of(train_root)
+        if split_folders and classes_of(os.path.join(folder, test_dir)) != classes:
+            raise SystemExit(f'error: the class folders of {os.path.join(folder, test_dir)!r} differ from '
+                             f'{train_root!r}\'s')
+        train_files = files(train_root, classes)
+        test_files = files(os.path.join(folder, test_dir), classes) if split_folders else []
+        if not train_files:
+            raise SystemExit(f'error: no .png, .jpg or .jpeg images in the class folders of {train_root!r}')
+        def open_image(path):
+            try:
+                return Image.open(path)
+            except OSError as e:
+                raise SystemExit(f'error: cannot read the image {path!r}: {e}')
+        gray = True
+        for path, _ in train_files + test_files:
+            with open_image(path) as image:
+                gray = gray and image.mode in GRAY_MODES
+        channels = 1 if gray else 3
+        def read(found):
+            xs = []
+            for path, _ in found:
+                with open_image(path) as image:
+                    pixels = image_pixels(image, channels)
+                if list(pixels.shape[:2]) != list(size):
+                    pixels = resize_bilinear(pixels, size[0], size[1])
+                xs.append(pixels.transpose(2, 0, 1))
+            return np.stack(xs) if xs else np.zeros((0, channels, size[0], size[1]), np.uint8), \
+                np.asarray([label for _, label in found], dtype=np.int64)
+        x, y = read(train_files)
+        if split_folders:
+            return (x, y) + read(test_files) + (classes,)
+        if test_count is None:
+            test = np.arange(len(y)) % 5 == 4
+        else:
+            test = np.zeros(len(y), dtype=bool)
+            test[balanced(y, test_count, np.random.RandomState(seed))] = True
         return x[~test], y[~test], x[test], y[test], classes
 
 
@@ -155,17 +258,35 @@ let pythonSessionScript = #"""
         return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
+    def channel_statistics(x):
+        """Per-channel mean and population std of images x [N, C, H, W] in [0, 1] units, as sskd's `computed`
+        normalisation (a std of 0 becomes 1), summed per channel so that large splits need no float64 copy."""
+        mean, std = [], []
+        for c in range(x.shape[1]):
+            count, total, squares = 0, 0.0, 0.0
+            for i in range(0, len(x), 4096):
+                plane = x[i:i + 4096, c].astype(np.float64) / 255.0
+                count, total, squares = count + plane.size, total + plane.sum(), squares + (plane * plane).sum()
+            m = total / max(count, 1)
+            s = math.sqrt(max(0.0, squares / max(count, 1) - m * m))
+            mean.append(m)
+            std.append(s if s > 0 else 1.0)
+        return mean, std
+
+
     def load_data(args):
-        """(train, val, test) as (normalised float images, labels) tensors, the normalisation, and the class names."""
+        """(train, val, test) as (normalised float images, labels) tensors, and the facts of the data (name,
+        normalisation, input shape, class names)."""
         spec = RECIPE['data']
         session = args.data is None
         name = spec['name'] if session else args.data
-        root = (spec['path'] if session else None) if args.root is None else args.root
         kind = spec['kind'] if session else guess_kind(name)
+        root = args.root if args.root is not None else spec['path'] if session else None
+        root = root if root is not None else DEFAULT_ROOTS.get(kind)
         if kind in ('fashion-mnist', 'mnist', 'kmnist'):
             if root is None:
                 raise SystemExit(f'error: {name}: give --root DIR, the folder of its IDX files')
-            xtr, ytr, xte, yte, classes = read_mnist(root)
+            xtr, ytr, xte, yte, classes = read_mnist(root, kind)
         elif kind.startswith('cifar'):
             if root is None:
                 raise SystemExit(f'error: {name}: give --root DIR, the folder of its python pickles')
@@ -173,9 +294,20 @@ let pythonSessionScript = #"""
         elif kind == 'npz':
             xtr, ytr, xte, yte, classes = read_npz(name)
         else:
-            xtr, ytr, xte, yte, classes = read_image_folder(name, spec['input_shape'][1:])
-        if session:
+            held = spec['test'] if session else None
+            xtr, ytr, xte, yte, classes = read_image_folder(name, spec['input_shape'][1:], held, args.seed)
+        if session and len(spec['class_names']) == len(classes):
             classes = spec['class_names']
+        normalize = args.normalize or ('session' if session else 'computed')
+        if normalize == 'session':
+            mean, std = spec['mean'], spec['std']
+            if len(mean) != xtr.shape[1]:
+                raise SystemExit(f'error: the session\'s normalisation has {len(mean)} channel(s), the data '
+                                 f'{xtr.shape[1]}: give --normalize computed or none')
+        elif normalize == 'computed':
+            mean, std = channel_statistics(xtr)  # the full train split, before the hold-out and the limit, as sskd
+        else:
+            mean, std = [0.0] * xtr.shape[1], [1.0] * xtr.shape[1]
         rng = np.random.RandomState(args.seed)
         val_count = spec['val'] if session and args.val is None else (args.val or 0)
         held = balanced(ytr, val_count, rng) if val_count else np.zeros(0, dtype=np.int64)
@@ -190,49 +322,43 @@ let pythonSessionScript = #"""
         if test_count and test_count < len(yte):
             pick = balanced(yte, test_count, rng)
             xte, yte = xte[pick], yte[pick]
-        normalize = args.normalize or ('session' if session else 'computed')
-        if normalize == 'session':
-            mean, std = spec['mean'], spec['std']
-        elif normalize == 'computed':
-            pixels = xtr.reshape(len(xtr), xtr.shape[1], -1).astype(np.float64) / 255.0
-            mean = pixels.mean(axis=(0, 2)).tolist()
-            std = np.maximum(pixels.std(axis=(0, 2)), 1e-6).tolist()
-        else:
-            mean, std = [0.0] * xtr.shape[1], [1.0] * xtr.shape[1]
         def tensors(x, y):
             x = torch.from_numpy(x.astype(np.float32) / 255.0)
             m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
             s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
             return (x - m) / s, torch.from_numpy(y)
         facts = {'dataset': name, 'normalize': normalize if normalize != 'session' else spec['normalize'],
-                 'mean': mean, 'std': std, 'input_shape': list(xtr.shape[1:]), 'class_names': classes}
+                 'mean': [float(v) for v in mean], 'std': [float(v) for v in std], 'input_shape': list(xtr.shape[1:]),
+                 'class_names': classes}
         return tensors(xtr, ytr), tensors(xva, yva), tensors(xte, yte), facts
 
 
     def guess_kind(name):
         """The reader of a --data value."""
-        if name in ('fashion-mnist', 'mnist', 'kmnist', 'cifar10', 'cifar100', 'cifar100-coarse'):
+        if name in STANDARD_KINDS:
             return name
-        if name.endswith('.npz'):
+        if name.lower().endswith('.npz'):
             return 'npz'
         if os.path.isdir(name):
             return 'imagefolder'
-        raise SystemExit(f'error: --data {name}: not a known data set, an .npz file or an ImageFolder directory')
+        raise SystemExit(f'error: --data {name}: not a known data set ({", ".join(STANDARD_KINDS)}), an .npz file or '
+                         'an ImageFolder directory')
 
 
-    def augment(x, crop, flip, generator):
-        """Random crop with `crop` zero pixels of padding and (when `flip`) a horizontal flip with probability 1/2, per
-        image of the batch x [N, C, H, W] (sskd's and torchvision's RandomCrop + RandomHorizontalFlip). Zero is the
-        padding before normalisation in sskd; here it pads the normalised tensor with the normalised black."""
+    def augment(x, crop, flip, generator, black):
+        """Random crop with `crop` pixels of black padding and (when `flip`) a horizontal flip with probability 1/2, per
+        image of the batch x [N, C, H, W] (sskd's and torchvision's RandomCrop + RandomHorizontalFlip). sskd pads with
+        zero before normalisation: here the normalised tensor is padded with `black` [1, C, 1, 1], (0 - mean) / std."""
         if crop:
-            n, _, h, w = x.shape
-            padded = F.pad(x, (crop, crop, crop, crop), value=0.0)
+            n, c, h, w = x.shape
+            padded = black.to(x.device).expand(n, c, h + 2 * crop, w + 2 * crop).clone()
+            padded[:, :, crop:crop + h, crop:crop + w] = x
             dy = torch.randint(0, 2 * crop + 1, (n,), generator=generator).tolist()
             dx = torch.randint(0, 2 * crop + 1, (n,), generator=generator).tolist()
             x = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
         if flip:
             mask = torch.rand(x.shape[0], generator=generator) < 0.5
-            x = torch.where(mask.view(-1, 1, 1, 1), x.flip(3), x)
+            x = torch.where(mask.view(-1, 1, 1, 1).to(x.device), x.flip(3), x)
         return x
 
     # ----------------------------------------------------------------------------------------------------------------
@@ -405,7 +531,11 @@ let pythonSessionScript = #"""
             ids = [ctx.device.index] if ctx.device.type == 'cuda' else None
             wrapped = nn.parallel.DistributedDataParallel(objective, device_ids=ids)
         optimizer = make_optimizer(run, trainable)
-        batch = max(1, (args.batch or run['batch']) // ctx.world)
+        wanted = args.batch or run['batch']
+        batch = max(1, wanted // ctx.world)
+        if batch * ctx.world != wanted:
+            ctx.log(f'[{run["name"]}] warning: the global batch {wanted} is not a multiple of {ctx.world} processes: '
+                    f'each takes {batch}, {batch * ctx.world} images per step')
         dataset = torch.utils.data.TensorDataset(*train)
         sampler = torch.utils.data.distributed.DistributedSampler(
             dataset, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=run['seed']) if ctx.distributed else None
@@ -422,7 +552,9 @@ let pythonSessionScript = #"""
         else:
             total = epochs * per_epoch
         log_every = args.log_every or max(1, total // 10)
-        crop, flip = RECIPE['data']['augment'] if args.augment is None else (args.augment, args.augment > 0)
+        crop, flip = RECIPE['data']['augment']
+        crop = crop if args.augment is None else args.augment
+        flip = flip if args.flip is None else args.flip
         label = run['name']
         ctx.log(f'[{label}] {total} steps ({epochs} epochs of {per_epoch} batches of {batch} x {ctx.world} processes), '
                 f'{run.get("optimizer")} lr {run["lr"]} {run.get("schedule")}')
@@ -436,7 +568,7 @@ let pythonSessionScript = #"""
                     break
                 x, y = x.to(ctx.device), y.to(ctx.device)
                 if crop or flip:
-                    x = augment(x, crop, flip, generator)
+                    x = augment(x, crop, flip, generator, ctx.black)
                 for group in optimizer.param_groups:
                     group['lr'] = run['lr'] * schedule_factor(run.get('schedule', 'constant'), step, total)
                 loss = wrapped(x, y)
@@ -474,7 +606,8 @@ let pythonSessionScript = #"""
 
     def save_student(ctx, model, spec, frozen, facts, path, top1=None):
         """Rank 0 writes the student's weights to `path` as safetensors with sskd's metadata (architecture, split,
-        frozen stages, normalisation, input shape, class names), atomically."""
+        frozen stages, normalisation, input shape, class names), atomically, with sskd's permissions: an existing
+        file's, else 0644 less the umask."""
         if ctx.rank != 0:
             return
         from safetensors.torch import save_file
@@ -492,22 +625,120 @@ let pythonSessionScript = #"""
             meta['input_size'] = ','.join(str(s) for s in config['input_size'])
         if top1 is not None:
             meta['top1'] = f'{top1:.2f}'
-        save_file(state, path + '.tmp', metadata=meta)
-        os.replace(path + '.tmp', path)
+        mode = 0o644 & ~UMASK
+        if os.path.isfile(path):
+            mode = os.stat(path).st_mode & 0o7777
+        try:
+            save_file(state, path + '.tmp', metadata=meta)
+            os.chmod(path + '.tmp', mode)
+            os.replace(path + '.tmp', path)
+        except OSError as e:
+            raise SystemExit(f'error: cannot write {path!r}: {e.strerror or e}')
 
 
-    def load_weights(model, path, device):
-        """Loads a checkpoint into `model` strict: safetensors (sskd's or PyTorch's) or a .pth state dict (its
-        'model' or 'state_dict' entry when it is a dict of them)."""
-        if path.endswith('.safetensors'):
-            from safetensors.torch import load_file
-            state = load_file(path, device=str(device))
-        else:
-            state = torch.load(path, map_location=device, weights_only=True)
-            for key in ('model', 'state_dict'):
-                if isinstance(state, dict) and isinstance(state.get(key), dict):
-                    state = state[key]
-        model.load_state_dict(state, strict=True)
+    # The entries of a torch.save dict that hold the state dict, as sskd looks for them (the first present).
+    NESTED_KEYS = ('state_dict', 'model', 'model_state_dict', 'net')
+
+
+    def read_state_dict(path, device):
+        """The tensors of a checkpoint by name, taken as sskd takes them: safetensors (by content), or a torch.save file
+        (zip or legacy) holding a state dict or a dict with one under `NESTED_KEYS` (scalars beside it ignored); a
+        `module.` prefix (DataParallel, DistributedDataParallel) is removed."""
+        if not os.path.isfile(path):
+            raise SystemExit(f'error: {path!r}: no such checkpoint file')
+        try:
+            with open(path, 'rb') as f:
+                head = f.read(9)
+            if len(head) == 9 and head[8:9] == b'{':  # safetensors: an 8-byte header length, then the JSON header
+                from safetensors.torch import load_file
+                state = load_file(path, device=str(device))
+            else:
+                state = torch.load(path, map_location=device, weights_only=True)
+        except Exception as e:
+            raise SystemExit(f'error: cannot read the checkpoint {path!r}: {e}')
+        if isinstance(state, dict):
+            state = next((state[k] for k in NESTED_KEYS if isinstance(state.get(k), dict)), state)
+        tensors = OrderedDict((k, v) for k, v in state.items() if isinstance(v, torch.Tensor)) \
+            if isinstance(state, dict) else {}
+        if not tensors:
+            raise SystemExit(f'error: {path!r} holds no state dict (a dict of tensors, or one under '
+                             f'{"/".join(NESTED_KEYS)})')
+        if any(k.startswith('module.') for k in tensors):
+            tensors = OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in tensors.items())
+        return tensors
+
+
+    def load_weights(model, path, device, label, architecture, state=None):
+        """Loads the checkpoint `path` (`state` when it was read already, else `read_state_dict`) into `model` strict
+        (`load_state_dict(strict=True)`); `label` and `architecture` name them in the error."""
+        state = read_state_dict(path, device) if state is None else state
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise SystemExit(f'error: the {label} checkpoint {path!r} does not fit the recipe\'s {architecture}: {e}')
+
+
+    def fitted_config(config, state=None, facts=None):
+        """`config` with the input channels and classes (and an MLP's input size) of the checkpoint `state` (its first
+        layer's inputs, its classifier's outputs) or of the data `facts`."""
+        config = dict(config)
+        if facts is not None:
+            c, h, w = facts['input_shape']
+            config['channels'], config['classes'] = c, facts['classes']
+            if 'input_size' in config:
+                config['input_size'] = [h, w]
+            return config
+        params = [(n, p) for n, p in build_model(config).named_parameters() if p.dim() in (2, 4)]
+        first, last = params[0], [(n, p) for n, p in params if p.dim() == 2][-1]
+        if last[0] in state and state[last[0]].dim() == 2:
+            config['classes'] = int(state[last[0]].shape[0])
+        weight = state.get(first[0])
+        if weight is not None and weight.dim() == first[1].dim():
+            if weight.dim() == 4:
+                config['channels'] = int(weight.shape[1])
+            elif 'input_size' in config and weight.shape[1] % (config['input_size'][0] * config['input_size'][1]) == 0:
+                config['channels'] = int(weight.shape[1]) // (config['input_size'][0] * config['input_size'][1])
+        return config
+
+
+    def check_fits(label, config, facts, advice):
+        """Stops with a message naming what differs when the network `config` cannot take the data of `facts`."""
+        c, h, w = facts['input_shape']
+        problems = []
+        if config['channels'] != c:
+            problems.append(f'{config["channels"]} input channel(s) where the data has {c}')
+        if config['classes'] != facts['classes']:
+            problems.append(f'{config["classes"]} classes where the data has {facts["classes"]}')
+        if 'input_size' in config and list(config['input_size']) != [h, w]:
+            problems.append(f'inputs of {config["input_size"][0]}x{config["input_size"][1]} pixels where the data has '
+                            f'{h}x{w}')
+        if problems:
+            raise SystemExit(f'error: the {label} has ' + ' and '.join(problems) + f': {advice}')
+
+
+    def check_output(ctx, paths):
+        """Before any training, rank 0 checks that the files `paths` can be written (a file name in an existing folder
+        that takes a new file); every process stops when one cannot."""
+        problem = None
+        if ctx.rank == 0:
+            for path in paths:
+                folder = os.path.dirname(os.path.abspath(path))
+                if path.endswith(os.sep) or os.path.isdir(path):
+                    example = os.path.join(path, 'student.safetensors')
+                    problem = f'--out {path!r} is a folder: give a file name, e.g. {example!r}'
+                elif not os.path.isdir(folder):
+                    problem = f'--out {path!r}: the folder {folder!r} does not exist'
+                else:
+                    try:
+                        fd, probe = tempfile.mkstemp(prefix='.sskd-write-test-', dir=folder)
+                        os.close(fd)
+                        os.remove(probe)
+                    except OSError as e:
+                        problem = f'--out {path!r}: cannot write in the folder {folder!r}: {e.strerror or e}'
+                if problem:
+                    break
+        if ctx.mean(1.0 if problem else 0.0) > 0:
+            raise SystemExit(f'error: {problem}' if problem else 1)
 
 
     def train_student(ctx, name, spec, runs, teacher, teacher_ranges, splits, facts, out):
@@ -515,7 +746,9 @@ let pythonSessionScript = #"""
         torch.manual_seed(ctx.args.seed)
         model = build_model(spec['config']).to(ctx.device)
         if ctx.args.init and name == 'student':
-            load_weights(model, ctx.args.init, ctx.device)
+            load_weights(model, ctx.args.init, ctx.device, 'student (--init)', spec['architecture'])
+        if ctx.args.sync_bn:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         ranges, head = model.stage_ranges(spec['stages'])
         frozen, mimicked = set(), set()
         for run in runs:
@@ -533,6 +766,8 @@ let pythonSessionScript = #"""
                 if s.dim() == 4 and s.shape[1] != t.shape[1]:
                     adapter = nn.Sequential(OrderedDict(conv=nn.Conv2d(s.shape[1], t.shape[1], 1, bias=False),
                                                         bn=nn.BatchNorm2d(t.shape[1]))).to(ctx.device)
+                    if ctx.args.sync_bn:
+                        adapter = nn.SyncBatchNorm.convert_sync_batchnorm(adapter)
                 objective = Objective('mimic', model, ranges, head, teacher, teacher_ranges, k, tk, adapter,
                                       pool=run.get('pool', False))
                 units = [i for j in range(k + 1) if j not in frozen for i in range(*ranges[j])]
@@ -573,13 +808,19 @@ let pythonSessionScript = #"""
             epilog='Defaults are the session\'s: its data files, subset, split and normalisation, its teacher file and '
                    'its hyper-parameters (RECIPE at the top of this file).')
         parser.add_argument('--data', help='data set: fashion-mnist, mnist, kmnist, cifar10, cifar100, cifar100-coarse '
-                            '(with --root), an .npz file or an ImageFolder directory (default: the session\'s)')
-        parser.add_argument('--root', help='folder of the data set\'s files or torchvision\'s root')
+                            '(with --root), an .npz file or an ImageFolder directory (default: the session\'s); '
+                            'data of '
+                            'another channel count or class count needs a --teacher trained on it')
+        parser.add_argument('--root', help='folder of the data set\'s files or torchvision\'s root (fashion-mnist: '
+                            f'{DEFAULT_ROOTS["fashion-mnist"]} by default, as in sskd)')
         parser.add_argument('--limit', type=int, help='class-balanced subset of this many train (and test) images')
         parser.add_argument('--val', type=int, help='images held out of train for validation (class-balanced)')
         parser.add_argument('--normalize', choices=['session', 'computed', 'none'],
-                            help='the session\'s mean/std, computed on the train images, or none (pixels / 255)')
-        parser.add_argument('--augment', type=int, help='random-crop padding in pixels (0: none; with flips when > 0)')
+                            help='the session\'s mean/std, computed on the full train split, or none (pixels / 255)')
+        parser.add_argument('--augment', type=int, help='random-crop padding in pixels (0: none; default: the '
+                            'session\'s)')
+        parser.add_argument('--flip', action=argparse.BooleanOptionalAction, default=None,
+                            help='random horizontal flips (default: the session\'s)')
         parser.add_argument('--teacher', help='teacher checkpoint (default: %(default)s)',
                             default=RECIPE['teacher']['file'])
         parser.add_argument('--init', help='start the student from this checkpoint instead of fresh weights')
@@ -590,20 +831,35 @@ let pythonSessionScript = #"""
         parser.add_argument('--seed', type=int, default=RECIPE['data']['seed'], help='seed (default: %(default)s)')
         parser.add_argument('--no-freeze', action='store_true', help='do not freeze stages that already mimicked')
         parser.add_argument('--baselines', action='store_true', help='also train the session\'s baselines')
+        parser.add_argument('--sync-bn', action='store_true', help='BatchNorm statistics over all processes '
+                            '(SyncBatchNorm, GPUs only; default: each process normalises with its own batch)')
         parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto', help='device (default: auto)')
         parser.add_argument('--threads', type=int, help='torch threads per process')
         parser.add_argument('--log-every', type=int, help='log the mean loss every this many steps (default: 10 lines '
                             'per run)')
         args = parser.parse_args()
         ctx = Context(args)
+        if args.sync_bn and ctx.device.type != 'cuda':
+            raise SystemExit('error: --sync-bn needs GPUs (PyTorch\'s SyncBatchNorm does not run on the CPU)')
+        outs = [args.out] + ([os.path.splitext(args.out)[0] + f'-{b["name"]}.safetensors' for b in RECIPE['baselines']]
+                             if args.baselines else [])
+        check_output(ctx, outs)
         splits_and_facts = load_data(args)
         splits, facts = splits_and_facts[:3], splits_and_facts[3]
+        labels = torch.cat([s[1] for s in splits])
+        facts['classes'] = max(len(facts['class_names']), int(labels.max()) + 1 if len(labels) else 0)
+        mean, std = torch.tensor(facts['mean']), torch.tensor(facts['std'])
+        ctx.black = (-mean / std).view(1, -1, 1, 1).float()
         counts = ', '.join(f'{len(s[1])} {n}' for s, n in zip(splits, ('train', 'val', 'test')))
         ctx.log(f'data {facts["dataset"]}: {counts}, '
                 f'{facts["input_shape"]}, normalize {facts["normalize"]} mean {facts["mean"]} std {facts["std"]}')
-        teacher_spec = RECIPE['teacher']
+        teacher_spec = dict(RECIPE['teacher'])
+        state = read_state_dict(args.teacher, ctx.device)
+        teacher_spec['config'] = fitted_config(teacher_spec['config'], state=state)
+        check_fits(f'teacher {args.teacher!r}', teacher_spec['config'], facts,
+                   'give --teacher a checkpoint trained on data of this shape (or --data of the teacher\'s)')
         teacher = build_model(teacher_spec['config']).to(ctx.device)
-        load_weights(teacher, args.teacher, ctx.device)
+        load_weights(teacher, args.teacher, ctx.device, 'teacher', teacher_spec['architecture'], state)
         teacher.eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
@@ -612,7 +868,11 @@ let pythonSessionScript = #"""
             top1, _ = evaluate(ctx, teacher, splits[2])
             ctx.log(f'teacher {teacher_spec["architecture"]} from {args.teacher}: test top-1 {top1:.2f}%')
         ctx.barrier()
-        student_spec = RECIPE['student']
+        student_spec = dict(RECIPE['student'], config=fitted_config(RECIPE['student']['config'], facts=facts))
+        if student_spec['config'] != RECIPE['student']['config']:
+            ctx.log(f'student {student_spec["architecture"]}: {facts["input_shape"][0]} channel(s), '
+                    f'{facts["classes"]} classes, as the data (the recipe\'s: '
+                    f'{RECIPE["student"]["config"]["channels"]}, {RECIPE["student"]["config"]["classes"]})')
         model, frozen = train_student(ctx, 'student', student_spec, student_spec['runs'], teacher, teacher_ranges,
                                       splits, facts, args.out)
         if ctx.rank == 0:
@@ -621,8 +881,8 @@ let pythonSessionScript = #"""
             ctx.log(f'student {student_spec["architecture"]}: test top-1 {top1:.2f}%, wrote {args.out}')
         ctx.barrier()
         if args.baselines:
-            for baseline in RECIPE['baselines']:
-                out = os.path.splitext(args.out)[0] + f'-{baseline["name"]}.safetensors'
+            for baseline, out in zip(RECIPE['baselines'], outs[1:]):
+                baseline = dict(baseline, config=fitted_config(baseline['config'], facts=facts))
                 model, _ = train_student(ctx, baseline['name'], baseline, baseline['runs'], teacher, teacher_ranges,
                                          splits, facts, out)
                 if ctx.rank == 0:
