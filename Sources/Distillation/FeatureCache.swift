@@ -64,19 +64,22 @@ final class FeatureCache {
     ///     loop over the same batches that stops once it has seen `maxImages` reads).
     ///   - cancellation: polled between batches.
     ///   - progress: told the images done after every batch (default: nobody).
+    ///   - source: a cache holding every image of the selection (`holds(_:)`); `compute` then maps its rows
+    ///     instead of the images (a later part of a network on the cached output of an earlier part).
     /// - Throws: errors of `compute`; `DistillationError.interrupted` when `cancellation` asks to stop meanwhile.
     static func build(
         _ data: DataSplits, split: DataSplits.Split = .train, images: TrainImages = .all, budget: Int,
         batchSize: Int = evaluationBatchSize, maxImages: Int? = nil, cancellation: Cancellation = .never,
-        progress: ProgressReporter? = nil, _ compute: (Tensor) throws -> Tensor
+        progress: ProgressReporter? = nil, from source: FeatureCache? = nil, _ compute: (Tensor) throws -> Tensor
     ) throws -> FeatureCache? {
         let set = data.dataset(split)
         guard split != .train || data.augmentation == .none, set.count > 0 else { return nil }
         let batches = try data.batches(split, batchSize: batchSize, shuffle: false, images: images)
-        let batchCount = maxImages.map { min(batches.count, ($0 + batchSize - 1) / batchSize) } ?? batches.count
-        let order = Array(batches.order.prefix(batchCount * batchSize))
+        let order = try selection(data, split: split, images: images, batchSize: batchSize, maxImages: maxImages)
+        let batchCount = (order.count + batchSize - 1) / batchSize
         let count = order.count
         guard count > 0 else { return nil }
+        precondition(source?.holds(order) ?? true, "the source cache must hold every image of the selection")
         var rowOf: [Int32]?
         if count != set.count || order != Array(0..<set.count) {
             var map = [Int32](repeating: -1, count: set.count)
@@ -91,7 +94,7 @@ final class FeatureCache {
             for (number, batch) in batches.enumerated() {
                 if number == batchCount { break }
                 try cancellation.check()
-                let y = try compute(batch.images)
+                let y = try compute(source?.gather(batch.indices) ?? batch.images)
                 let n = batch.indices.count
                 precondition(y.shape.first == n && y.count % max(n, 1) == 0, "feature rows must match the batch")
                 if shape == nil {
@@ -115,6 +118,23 @@ final class FeatureCache {
         }
         guard let shape else { return nil }
         return FeatureCache(shape: shape, images: count, values: values, rowOf: rowOf)
+    }
+
+    /// The split indices a cache of `split` built with these arguments holds, in row order (see `build`).
+    /// - Throws: errors of `DataSplits.batches`.
+    static func selection(
+        _ data: DataSplits, split: DataSplits.Split, images: TrainImages = .all, batchSize: Int = evaluationBatchSize,
+        maxImages: Int? = nil
+    ) throws -> [Int] {
+        let batches = try data.batches(split, batchSize: batchSize, shuffle: false, images: images)
+        let batchCount = maxImages.map { min(batches.count, ($0 + batchSize - 1) / batchSize) } ?? batches.count
+        return Array(batches.order.prefix(batchCount * batchSize))
+    }
+
+    /// Whether every image of `indices` (split indices) is held.
+    func holds(_ indices: [Int]) -> Bool {
+        guard let rowOf else { return indices.allSatisfy { $0 >= 0 && $0 < images } }
+        return indices.allSatisfy { $0 >= 0 && $0 < rowOf.count && rowOf[$0] >= 0 }
     }
 
     /// The cached features of `indices` (indices into the split) as one tensor `[indices.count] + shape`
@@ -159,18 +179,47 @@ struct FeatureCaches {
 
     /// Builds a cache of `compute` over `split` as `FeatureCache.build` does, within the budget left, counting it as
     /// `name` and `macs` per image held; nil when none is built.
+    ///
+    /// With `source` (a cache of an earlier part's output that holds every image of the selection), the source's
+    /// `compute` maps its rows instead, and `source.macs` per image is counted: SSKD's recipe computes stage k's
+    /// teacher targets and frozen prefix from stage k−1's caches, so each stage of either network runs once per
+    /// image over the whole recipe.
     mutating func build(
         _ data: DataSplits, split: DataSplits.Split, images: TrainImages = .all, maxImages: Int? = nil, name: String,
-        macs: Int, _ compute: (Tensor) throws -> Tensor
+        macs: Int, from source: CacheSource? = nil, _ compute: (Tensor) throws -> Tensor
     ) throws -> FeatureCache? {
+        let chained = try source.flatMap { s in
+            try s.cache.holds(FeatureCache.selection(data, split: split, images: images, maxImages: maxImages))
+                ? s : nil
+        }
+        let progress = observer.map { ProgressReporter($0, task: "feature cache: \(name)") }
         guard
-            let c = try FeatureCache.build(
-                data, split: split, images: images, budget: budget, maxImages: maxImages, cancellation: cancellation,
-                progress: observer.map { ProgressReporter($0, task: "feature cache: \(name)") }, compute)
+            let c = try withoutActuallyEscaping(
+                compute,
+                do: { compute in
+                    try FeatureCache.build(
+                        data, split: split, images: images, budget: budget, maxImages: maxImages,
+                        cancellation: cancellation, progress: progress, from: chained?.cache,
+                        chained?.compute ?? compute)
+                })
         else { return nil }
         budget -= c.bytes
-        setup.caches += macs * c.images
+        setup.caches += (chained?.macs ?? macs) * c.images
         cached.append(name)
         return c
     }
+
+    /// Takes `bytes` (caches kept from an earlier run that stay alive during this one) off the budget.
+    mutating func reserve(_ bytes: Int) { budget -= bytes }
+}
+
+/// A cache to compute another one from: the cached output of an earlier part of a network, the later part that maps
+/// it (`compute`, rows `[n, ...]` to rows), and what that costs per image in MACs.
+struct CacheSource {
+    /// The earlier part's output.
+    let cache: FeatureCache
+    /// Multiply-accumulates of `compute` per image.
+    let macs: Int
+    /// The later part, on a batch of the cache's rows.
+    let compute: (Tensor) throws -> Tensor
 }

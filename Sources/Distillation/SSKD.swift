@@ -50,6 +50,12 @@ public enum SSKD {
     /// The whole recipe: for each stage, mimic then freeze; then train the head; then, when `finetune` is
     /// given, unfreeze the whole student and train it with KD (beyond the paper's recipe). Returns one record
     /// per stage, one for the head (and one for the fine-tuning), and the alignment (adapter) each stage used.
+    ///
+    /// Without augmentation each stage builds its caches from the previous stage's (`StageCaches`): the teacher's
+    /// stage-k targets are teacher stage k on its cached stage-(k−1) maps, the frozen prefix's output is stage k−1 on
+    /// its cached inputs, and the head's input is the last stage on its cached inputs, so each stage of either network
+    /// runs once per training and validation image over the recipe instead of once per later stage. The records count
+    /// what ran; the values are those of computing from the images (`RecipeCacheTests`).
     /// - Parameters:
     ///   - headFrom: the model whose head the student's head starts from (nil: its own initialisation).
     ///   - finetune: configuration of the fine-tuning KD run (epochs, optimizer), or nil for none.
@@ -71,18 +77,23 @@ public enum SSKD {
         let stageContext = context.named(nil)
         var records: [RunRecord] = []
         var alignments: [Int: FeatureAlignment] = [:]
+        // Each stage starts from the caches the previous one built (the teacher's maps, the frozen prefix's output).
+        var inputs: StageCaches?
         for k in student.stages.indices {
-            let (record, alignment) = try mimic(
+            let (record, alignment, next) = try mimicRun(
                 student: student, stage: k, teacher: teacher, teacherStage: k, data: data, config: stageConfig,
-                pool: pool, context: stageContext)
+                pool: pool, inputs: inputs, context: stageContext)
+            inputs = nil
             records.append(record)
             alignments[k] = alignment
             guard record.status == .completed else { return (records, alignments) }
             try student.freeze(.stage(k))
+            inputs = next
         }
         let head = try trainHead(
             student: student, teacher: headFrom, fromTeacher: headFrom != nil, data: data, config: headConfig,
-            context: stageContext)
+            inputs: inputs, context: stageContext)
+        inputs = nil
         records.append(head)
         if let finetune, head.status == .completed {
             try student.unfreeze(.all)

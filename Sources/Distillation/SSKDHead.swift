@@ -23,6 +23,17 @@ extension SSKD {
         student: Model, teacher: Model? = nil, fromTeacher: Bool = false, data: DataSplits,
         config: TrainingConfig, context: RunContext
     ) throws -> RunRecord {
+        try trainHead(
+            student: student, teacher: teacher, fromTeacher: fromTeacher, data: data, config: config, inputs: nil,
+            context: context)
+    }
+
+    /// `trainHead`, given the caches the last stage of a recipe left (`inputs`): with the inputs of the frozen last
+    /// stage cached, the backbone's output is that stage on them (the earlier stages do not run again).
+    static func trainHead(
+        student: Model, teacher: Model?, fromTeacher: Bool, data: DataSplits, config: TrainingConfig,
+        inputs: StageCaches?, context: RunContext
+    ) throws -> RunRecord {
         let setupStart = Date()
         try config.validate()
         if fromTeacher {
@@ -49,9 +60,19 @@ extension SSKD {
         let visits = ComputeBudget.visits(
             steps: steps, images: labelled.order.count, batchSize: config.batchSize, batchesPerEpoch: labelled.count)
         var caches = FeatureCaches(cancellation: context.cancellation, observer: context.observer)
+        caches.reserve(inputs?.bytes ?? 0)
+        func source(_ split: DataSplits.Split) -> CacheSource? {
+            guard let inputs, inputs.studentStage == last, student.stages[last].isFrozen,
+                let c = inputs.student[split]
+            else { return nil }
+            return CacheSource(cache: c, macs: costs.forward(student.stages[last].range)) {
+                try student.forward(stage: last, $0, training: false)
+            }
+        }
         func cache(_ split: DataSplits.Split, _ images: TrainImages) throws -> FeatureCache? {
             try caches.build(
-                data, split: split, images: images, name: split.rawValue, macs: costs.forward(backboneUnits)
+                data, split: split, images: images, name: split.rawValue, macs: costs.forward(backboneUnits),
+                from: source(split)
             ) {
                 try student.forward($0, throughStage: last, training: false)
             }

@@ -31,6 +31,21 @@ extension SSKD {
         student: Model, stage k: Int, teacher: Model, teacherStage tk: Int, data: DataSplits,
         config: TrainingConfig, adapter: Adapter? = nil, pool: Bool = false, context: RunContext
     ) throws -> (RunRecord, FeatureAlignment) {
+        let (record, alignment, _) = try mimicRun(
+            student: student, stage: k, teacher: teacher, teacherStage: tk, data: data, config: config,
+            adapter: adapter, pool: pool, context: context)
+        return (record, alignment)
+    }
+
+    /// `mimic`, given the caches the previous stage of a recipe left (`inputs`), and returning the ones this stage
+    /// leaves to the next: with the teacher's stage-(tk−1) maps cached, the teacher's targets are teacher stage tk on
+    /// them; with the inputs of the frozen student stage k−1 cached, the prefix output is stage k−1 on them. Values
+    /// are those of computing from the images (up to GEMM summation order); the record counts what ran.
+    static func mimicRun(
+        student: Model, stage k: Int, teacher: Model, teacherStage tk: Int, data: DataSplits,
+        config: TrainingConfig, adapter: Adapter? = nil, pool: Bool = false, inputs: StageCaches? = nil,
+        context: RunContext
+    ) throws -> (RunRecord, FeatureAlignment, StageCaches) {
         let setupStart = Date()
         try config.validate()
         try checkStage(student, k, "student")
@@ -72,21 +87,42 @@ extension SSKD {
         let visits = ComputeBudget.visits(
             steps: steps, images: all.order.count, batchSize: config.batchSize, batchesPerEpoch: all.count)
         var caches = FeatureCaches(cancellation: context.cancellation, observer: context.observer)
+        caches.reserve(inputs?.bytes ?? 0)
+        // Sources from the previous stage of a recipe: teacher stage tk on its stage tk−1 maps, and the frozen student
+        // stage k−1 on its own inputs.
+        func teacherSource(_ split: DataSplits.Split) -> CacheSource? {
+            guard tk > 0, let inputs, inputs.teacherStage == tk - 1, let c = inputs.teacher[split] else { return nil }
+            return CacheSource(cache: c, macs: tc.forward(teacher.stages[tk].range)) {
+                try alignment.teacher(try teacher.forward(stage: tk, $0, training: false))
+            }
+        }
+        func prefixSource(_ split: DataSplits.Split) -> CacheSource? {
+            guard k > 0, let inputs, inputs.studentStage == k - 1, let c = inputs.student[split] else { return nil }
+            return CacheSource(cache: c, macs: sc.forward(student.stages[k - 1].range)) {
+                try student.forward(stage: k - 1, $0, training: false)
+            }
+        }
         let payTrain = FeatureCache.pays(visits: visits, images: all.order.count)
         let targets =
             payTrain
-            ? try caches.build(data, split: .train, name: "teacher stage \(tk + 1)", macs: tc.forward(teacherUnits)) {
+            ? try caches.build(
+                data, split: .train, name: "teacher stage \(tk + 1)", macs: tc.forward(teacherUnits),
+                from: teacherSource(.train)
+            ) {
                 try alignment.teacher(try teacher.forward($0, throughStage: tk, training: false))
             } : nil
         let prefix =
             payTrain && prefixFrozen
-            ? try caches.build(data, split: .train, name: "student stages 1...\(k)", macs: sc.forward(prefixUnits)) {
+            ? try caches.build(
+                data, split: .train, name: "student stages 1...\(k)", macs: sc.forward(prefixUnits),
+                from: prefixSource(.train)
+            ) {
                 try student.forward($0, throughStage: k - 1, training: false)
             } : nil
         // The validation images are measured before training and after every epoch: always worth caching.
         let valTargets = try caches.build(
             data, split: split, maxImages: distanceImages, name: "\(split.rawValue) teacher stage \(tk + 1)",
-            macs: tc.forward(teacherUnits)
+            macs: tc.forward(teacherUnits), from: teacherSource(split)
         ) {
             try alignment.teacher(try teacher.forward($0, throughStage: tk, training: false))
         }
@@ -94,7 +130,7 @@ extension SSKD {
             prefixFrozen
             ? try caches.build(
                 data, split: split, maxImages: distanceImages, name: "\(split.rawValue) student stages 1...\(k)",
-                macs: sc.forward(prefixUnits)
+                macs: sc.forward(prefixUnits), from: prefixSource(split)
             ) {
                 try student.forward($0, throughStage: k - 1, training: false)
             } : nil
@@ -150,6 +186,38 @@ extension SSKD {
                 let (m, macs) = try distance(progress: progress)
                 return EpochMetrics(featureDistance: m.distance, cosine: m.cosine, macs: macs)
             })
-        return (try Trainer.run(method, data: data, config: config, context: context), alignment)
+        let record = try Trainer.run(method, data: data, config: config, context: context)
+        // What the next stage starts from: the teacher's raw stage-tk maps (when alignment left them as they are) and
+        // the inputs of student stage k (nothing cached for stage 0, whose input is the images).
+        var next = StageCaches(teacherStage: tk, studentStage: k)
+        if alignment.poolTo == nil {
+            next.teacher[.train] = targets
+            next.teacher[split] = valTargets
+        }
+        next.student[.train] = prefix
+        next.student[split] = valPrefix
+        return (record, alignment, next)
     }
+}
+
+/// The feature caches one stage of SSKD's recipe leaves to the next (`SSKD.recipe`), so that neither network's
+/// early stages run again over the same images: the teacher's output at the end of stage `teacherStage`, and the
+/// inputs of the student's stage `studentStage` (its frozen prefix's output), per split.
+struct StageCaches {
+    /// The teacher's stage map at the end of `teacherStage` (0-based), not aligned, per split.
+    var teacher: [DataSplits.Split: FeatureCache] = [:]
+    /// The stage of the teacher maps.
+    let teacherStage: Int
+    /// What student stage `studentStage` (0-based) takes as input, per split; empty for stage 0 (the images).
+    var student: [DataSplits.Split: FeatureCache] = [:]
+    /// The stage the student caches are the inputs of.
+    let studentStage: Int
+
+    init(teacherStage: Int, studentStage: Int) {
+        self.teacherStage = teacherStage
+        self.studentStage = studentStage
+    }
+
+    /// Memory the caches take, in bytes.
+    var bytes: Int { (Array(teacher.values) + Array(student.values)).reduce(0) { $0 + $1.bytes } }
 }

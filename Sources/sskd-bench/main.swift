@@ -249,6 +249,45 @@ func mimicStep(teacher: Model, student: Model, x: Tensor) throws -> () throws ->
     }
 }
 
+/// The demo's student and teacher shape: a CIFAR ResNet on Fashion-MNIST images `[1, 28, 28]`, 10 classes, whose
+/// stages 2 and 3 work on 14x14 and 7x7 maps.
+func fashion(_ arch: String) throws -> Model { try Zoo.make(arch, channels: 1, classes: 10) }
+
+/// Forward MACs of one Fashion-MNIST image `[1, 28, 28]` through the units `range` of `model`.
+func unitMACs(_ model: Model, _ range: Range<Int>) throws -> Int {
+    try model.unitCosts(inputShape: [1, 1, 28, 28])[range].reduce(0) { $0 + $1.macs }
+}
+
+/// The step of an SSKD mimic of stage `k` with the earlier stages frozen and the teacher's targets cached: only
+/// stage k runs (train mode) on the frozen prefix's output `x`, MSE against `target`, backward, SGD over stage k.
+func stageStep(_ model: Model, stage k: Int, x: Tensor, target: Tensor) throws -> () throws -> Void {
+    let paths = model.stages[k].modules
+    let params = model.namedParameters().filter { name, _ in paths.contains { name.hasPrefix($0 + ".") } }.map(\.1)
+    let opt = try SGD(params, lr: 0.01, momentum: 0.9)
+    return {
+        opt.zeroGrad()
+        let loss = try mseLoss(try model.forward(stage: k, x, training: true), target)
+        try loss.backward()
+        opt.step()
+    }
+}
+
+/// The step of SSKD's head without a cache: the frozen backbone (eval mode, no gradients) on images `x`, then the
+/// head (pool, classifier) with cross-entropy, backward, SGD over the head.
+func headStep(_ model: Model, x: Tensor, y: [Int]) throws -> () throws -> Void {
+    let last = model.stages.count - 1
+    let paths = model.head.modules
+    let params = model.namedParameters().filter { name, _ in paths.contains { name.hasPrefix($0 + ".") } }.map(\.1)
+    let opt = try SGD(params, lr: 0.01, momentum: 0.9)
+    return {
+        let features = try withNoGrad { try model.forward(x, throughStage: last, training: false) }
+        opt.zeroGrad()
+        let loss = try crossEntropy(try model.forwardHead(features, training: true), targets: y)
+        try loss.backward()
+        opt.step()
+    }
+}
+
 // MARK: - Main
 
 struct Bench {
@@ -285,6 +324,10 @@ let y10 = (0..<batch).map { _ in rng.nextInt(below: 10) }
 let y100 = (0..<batch).map { _ in rng.nextInt(below: 100) }
 let cifarX256 = Tensor.normal([256, 3, 32, 32], rng: &rng)
 let cifar1 = [1, 3, 32, 32]
+let stage2X = Tensor.normal([batch, 16, 28, 28], rng: &rng)
+let stage2T = Tensor.normal([batch, 32, 14, 14], rng: &rng)
+let stage3X = Tensor.normal([batch, 32, 14, 14], rng: &rng)
+let stage3T = Tensor.normal([batch, 64, 7, 7], rng: &rng)
 
 func zoo(_ arch: String, _ classes: Int) throws -> Model { try Zoo.make(arch, channels: 3, classes: classes) }
 
@@ -341,6 +384,31 @@ let benches: [Bench] = try [
     ) {
         try mimicStep(teacher: zoo("resnet20", 100), student: zoo("resnet8", 10), x: cifarX)
     },
+    // The late stages of the demo's recipe (Fashion-MNIST, resnet8 student): what one cached mimic step of stage 2
+    // (16x28x28 -> 32x14x14: 3x3 stride 2, 1x1 stride-2 shortcut, 3x3 on 14x14) and stage 3 (-> 64x7x7) runs, and an
+    // uncached head step (the frozen backbone's forward on 1x28x28 images, then pool + classifier).
+    {
+        let m = try fashion("resnet8")
+        return Bench(
+            name: "mimic r8 stage2 14x14 b64", batch: batch, macsPerImage: try unitMACs(m, m.stages[1].range),
+            flopFactor: 3
+        ) { try stageStep(m, stage: 1, x: stage2X, target: stage2T) }
+    }(),
+    {
+        let m = try fashion("resnet8")
+        return Bench(
+            name: "mimic r8 stage3 7x7 b64", batch: batch, macsPerImage: try unitMACs(m, m.stages[2].range),
+            flopFactor: 3
+        ) { try stageStep(m, stage: 2, x: stage3X, target: stage3T) }
+    }(),
+    {
+        let m = try fashion("resnet8")
+        let backbone = try unitMACs(m, 0..<m.head.range.lowerBound)
+        return Bench(
+            name: "head r8 1x28x28 b64", batch: batch,
+            macsPerImage: backbone + 3 * (try unitMACs(m, m.head.range)), flopFactor: 1
+        ) { try headStep(m, x: mnistX, y: y10) }
+    }(),
 ]
 
 print("sskd-bench threads=\(Parallel.threads) kernels=\(kernelInstructionSet)")
