@@ -29,12 +29,17 @@ public struct ComputeCost: Codable, Equatable, Sendable {
     /// Everything the run spent, in MACs.
     public var total: Int { training + teacher + caches + evaluation }
 
-    /// `12.3 GMAC` (or TMAC/MMAC; whole MACs below a million), three significant digits.
+    /// `12.3 GMAC`, `2.00 TMAC` (or MMAC; whole MACs below a million): three significant digits, trailing zeros kept.
     public static func format(_ macs: Int) -> String {
         let v = Double(macs)
-        if v >= 1e12 { return String(format: "%.3g TMAC", v / 1e12) }
-        if v >= 1e9 { return String(format: "%.3g GMAC", v / 1e9) }
-        if v >= 1e6 { return String(format: "%.3g MMAC", v / 1e6) }
+        // Three significant digits, trailing zeros kept (2.00 TMAC beside 2.42 TMAC), no bare trailing point.
+        func three(_ x: Double) -> String {
+            let text = String(format: "%#.3g", x)
+            return text.hasSuffix(".") ? String(text.dropLast()) : text
+        }
+        if v >= 1e12 { return three(v / 1e12) + " TMAC" }
+        if v >= 1e9 { return three(v / 1e9) + " GMAC" }
+        if v >= 1e6 { return three(v / 1e6) + " MMAC" }
         return String(format: "%.0f MAC", v)
     }
 }

@@ -104,9 +104,7 @@ extension Session {
                 session.write(
                     table(
                         session.bindings.keys.sorted().compactMap { name in
-                            session.lookup(name).map {
-                                "\(name)\t\($0.typeName)\t\(printable($0.display, limit: .max))"
-                            }
+                            session.lookup(name).map { "\(name)\t\($0.typeName)\t\(varsSummary($0))" }
                         }))
                 return .none
             })
@@ -389,4 +387,12 @@ public struct PathError: Error, CustomStringConvertible {
     public let reason: String
     /// The reason.
     public var description: String { reason }
+}
+
+/// What `vars` shows of `value`: its display on one line, cut at 200 characters; a cut list also gives its length
+/// (`[1, 2, 3, ... (100,000 elements)`).
+func varsSummary(_ value: Value) -> String {
+    let shown = printable(value.display, limit: 200)
+    guard shown.hasSuffix("..."), case .list(let items) = value else { return shown }
+    return shown + " (\(counted(items.count, "element")))"
 }
