@@ -69,14 +69,15 @@ let package = Package(
 
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], resources: [.copy("Fixtures")]),
-        // Helpers shared by test targets (seeded input mutation for the readers' random-input tests).
+        // Helpers shared by test targets (seeded input mutation for the readers' random-input tests, running processes
+        // and the venv's tools).
         .target(name: "TestSupport", dependencies: ["Tensors", "CZlib"], path: "Tests/Support"),
         .testTarget(
             name: "NetworksTests", dependencies: ["Networks", "Storage", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"], resources: [.copy("PickleFixtures")]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
+        .testTarget(name: "PlottingTests", dependencies: ["Plotting", "TestSupport"]),
         .testTarget(
             name: "InterpreterTests", dependencies: ["Language", "EngineCommands", "TestSupport"],
             resources: [.copy("Golden"), .copy("EngineGolden")]),

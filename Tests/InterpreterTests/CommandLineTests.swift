@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import Language
@@ -15,22 +16,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     private func sskd(_ arguments: [String], stdin: String = "") throws -> (out: String, err: String, code: Int32) {
-        let process = Process()
-        process.executableURL = try Self.binary()
-        process.arguments = arguments
-        let input = Pipe()
-        let output = Pipe()
-        let error = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        input.fileHandleForWriting.write(Data(stdin.utf8))
-        try input.fileHandleForWriting.close()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self), process.terminationStatus)
+        try runSeparate(try Self.binary(), arguments, stdin: stdin)
     }
 
     func testCommandsFromDashC() throws {

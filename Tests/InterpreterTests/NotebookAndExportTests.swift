@@ -1,6 +1,7 @@
 import Distillation
 import Foundation
 import Plotting
+import TestSupport
 import XCTest
 
 @testable import EngineCommands
@@ -180,18 +181,7 @@ final class NotebookAndExportTests: XCTestCase {
         let dir = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         func sskd(_ arguments: [String]) throws -> (out: String, err: String, code: Int32) {
-            let process = Process()
-            process.executableURL = binary
-            process.arguments = arguments
-            process.currentDirectoryURL = dir
-            let (output, error) = (Pipe(), Pipe())
-            process.standardOutput = output
-            process.standardError = error
-            try process.run()
-            let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            let err = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (out, err, process.terminationStatus)
+            try runSeparate(binary, arguments, in: dir)
         }
         let missing = try sskd(["--notebook", "nope/x.ipynb", "-c", "print 1"])
         XCTAssertEqual(missing.code, 64)
@@ -223,39 +213,12 @@ final class NotebookAndExportTests: XCTestCase {
         return dir
     }
 
-    /// Runs `nbformat.validate(nbformat.read(url))` with `.venv/bin/python`; prints `valid MAJOR.MINOR
-    /// CODE-CELLS-WITH-OUTPUTS PNG-IMAGES`. Skips, printing why, without the venv or its nbformat
-    /// (scripts/fixtures-venv installs it).
+    /// `TestSupport.validateWithNbformat`, skipped (saying why) when the venv or its nbformat is missing.
     private func validateNotebook(_ url: URL) throws -> (status: Int32, output: String) {
-        let python = packageRoot.appendingPathComponent(".venv/bin/python")
-        func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-            let process = Process()
-            process.executableURL = python
-            process.arguments = arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, output)
-        }
-        guard FileManager.default.isExecutableFile(atPath: python.path), try run(["-c", "import nbformat"]).status == 0
-        else {
-            print("nbformat validation: skipped: \(python.path) with nbformat is absent (scripts/fixtures-venv)")
+        guard let result = try validateWithNbformat(url) else {
+            print("nbformat validation: skipped: .venv/bin/python with nbformat is absent (scripts/fixtures-venv)")
             throw XCTSkip("no .venv with nbformat (scripts/fixtures-venv installs it)")
         }
-        return try run([
-            "-c",
-            """
-            import sys, nbformat
-            nb = nbformat.read(sys.argv[1], as_version=nbformat.NO_CONVERT)
-            nbformat.validate(nb)
-            code = [c for c in nb.cells if c.cell_type == "code"]
-            images = sum(1 for c in code for o in c.outputs if "image/png" in o.get("data", {}))
-            print("valid %d.%d %d %d" % (nb.nbformat, nb.nbformat_minor, sum(1 for c in code if c.outputs), images))
-            """,
-            url.path,
-        ])
+        return result
     }
 }

@@ -1,6 +1,7 @@
 import CImageCodecs
 import Datasets
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import EngineCommands
@@ -10,17 +11,7 @@ import XCTest
 extension XCTestCase {
     /// Runs the venv's `tool` with `arguments` in `folder`; returns the exit status and the output (both streams).
     func venv(_ tool: String, _ arguments: [String], in folder: URL? = nil) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = packageRoot.appendingPathComponent(".venv/bin/\(tool)")
-        process.arguments = arguments
-        process.currentDirectoryURL = folder ?? packageRoot
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        try runMerged(venvTool(tool), arguments, in: folder ?? packageRoot)
     }
 
     /// Skips unless the venv and the data set are there; returns a fresh temporary folder (removed by the caller).

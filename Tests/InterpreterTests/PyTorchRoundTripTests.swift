@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import EngineCommands
@@ -15,17 +16,7 @@ import XCTest
 final class PyTorchRoundTripTests: XCTestCase {
     /// Runs `arguments` with the venv's python from the package root; returns the exit status and the output.
     func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = packageRoot.appendingPathComponent(".venv/bin/python")
-        process.arguments = arguments
-        process.currentDirectoryURL = packageRoot
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        try runMerged(venvTool("python"), arguments, in: packageRoot)
     }
 
     func testSavedStudentsLoadStrictIntoPyTorchWithPredictsLogits() throws {

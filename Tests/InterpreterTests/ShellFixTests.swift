@@ -1,5 +1,6 @@
 import Foundation
 import Storage
+import TestSupport
 import XCTest
 
 @testable import Language
@@ -224,18 +225,7 @@ final class ShellFixTests: XCTestCase {
     // MARK: F4, F7, F6: paths of notebooks and saved sessions
 
     private func sskd(_ arguments: [String], in dir: URL) throws -> (out: String, err: String, code: Int32) {
-        let process = Process()
-        process.executableURL = try CommandLineTests.binary()
-        process.arguments = arguments
-        process.currentDirectoryURL = dir
-        let (output, error) = (Pipe(), Pipe())
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let err = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (out, err, process.terminationStatus)
+        try runSeparate(try CommandLineTests.binary(), arguments, in: dir)
     }
 
     /// F4: `--notebook FILE` is where it was named at startup, whatever `cd` does; a folder (or a trailing `/`) is a

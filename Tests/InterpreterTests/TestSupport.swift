@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 @testable import Language
 
@@ -101,6 +102,5 @@ func testSession(_ sink: OutputSink = CaptureSink()) -> Session {
     return session
 }
 
-/// The package root, found from this file's path.
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
+/// The package root (`TestSupport.repositoryRoot`).
+let packageRoot = repositoryRoot

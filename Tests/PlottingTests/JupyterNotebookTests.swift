@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import Plotting
@@ -97,50 +98,19 @@ final class JupyterNotebookTests: XCTestCase {
     /// `.venv/bin/python` with nbformat (scripts/fixtures-venv installs it); skipped with the reason printed otherwise.
     func testNbformatValidatorAcceptsTheNotebook() throws {
         let url = try writeSample()
-        let result = try validateWithNbformat(url)
+        let result = try validateOrSkip(url)
         XCTAssertEqual(result.status, 0, result.output)
         XCTAssertEqual(result.output.trimmingCharacters(in: .whitespacesAndNewlines), "valid 4.5 2 2")
     }
 }
 
-/// The package root (for `.venv`).
-let plottingPackageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
-
-/// Runs `nbformat.validate(nbformat.read(url))` with `.venv/bin/python` and prints `valid MAJOR.MINOR CELLS-WITH-
-/// OUTPUTS IMAGES` on success; skips (printing why) when the venv or its nbformat is missing.
-/// - Returns: the exit status and what Python printed.
-func validateWithNbformat(_ url: URL) throws -> (status: Int32, output: String) {
-    let python = plottingPackageRoot.appendingPathComponent(".venv/bin/python")
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = python
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
-    }
-    guard FileManager.default.isExecutableFile(atPath: python.path), try run(["-c", "import nbformat"]).status == 0
-    else {
+/// `TestSupport.validateWithNbformat`, skipped (saying why) when the venv or its nbformat is missing.
+func validateOrSkip(_ url: URL) throws -> (status: Int32, output: String) {
+    guard let result = try TestSupport.validateWithNbformat(url) else {
         print(
-            "nbformat validation: skipped: \(python.path) with nbformat is absent (scripts/fixtures-venv installs it)")
+            "nbformat validation: skipped: .venv/bin/python with nbformat is absent (scripts/fixtures-venv installs it)"
+        )
         throw XCTSkip("no .venv with nbformat (scripts/fixtures-venv installs it)")
     }
-    return try run([
-        "-c",
-        """
-        import sys, nbformat
-        nb = nbformat.read(sys.argv[1], as_version=nbformat.NO_CONVERT)
-        nbformat.validate(nb)
-        code = [c for c in nb.cells if c.cell_type == "code"]
-        with_outputs = sum(1 for c in code if c.outputs)
-        images = sum(1 for c in code for o in c.outputs if "image/png" in o.get("data", {}))
-        print("valid %d.%d %d %d" % (nb.nbformat, nb.nbformat_minor, with_outputs, images))
-        """,
-        url.path,
-    ])
+    return result
 }
