@@ -172,9 +172,9 @@ public struct NotebookWriter {
         removeStaleImages(keeping: linked)
     }
 
-    /// Checks that a notebook can be written at `path` before anything is: the path does not end in `/`, and is not
-    /// an existing folder, symbolic link or other non-regular file (a notebook is a regular file replaced atomically;
-    /// a refused write would otherwise leave its images behind).
+    /// Checks that a notebook can be written at `path` before anything is: the path does not end in `/`, is not an
+    /// existing folder, and is something the atomic write replaces (`Storage.replaceablePermissions`: not a symbolic
+    /// link or other non-regular file, not read-only); a refused write would otherwise leave its images behind.
     ///
     /// - Throws: ``PlotError/writeFailed(path:reason:)`` saying which, naming `path` as given.
     public static func checkTarget(_ path: String) throws {
@@ -185,11 +185,10 @@ public struct NotebookWriter {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
             throw PlotError.writeFailed(path: path, reason: "it is a folder; give a file name")
         }
-        // The atomic write replaces only regular files: refuse the rest now, before any image is written.
-        var info = stat()
-        if lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
-            let kind = info.st_mode & S_IFMT == S_IFLNK ? "a symbolic link" : "not a regular file"
-            throw PlotError.writeFailed(path: path, reason: "it is \(kind); give a regular file's name")
+        // What the atomic write will refuse (a symbolic link or other non-regular file, a read-only file), refused now,
+        // before any image is written.
+        do { try replaceablePermissions(path) } catch let error as StorageError {
+            throw PlotError.writeFailed(path: path, reason: error.reason)
         }
     }
 

@@ -13,6 +13,38 @@ enum WriteStep: String {
 /// `.write` simulates a full disk). Internal; only `@testable` tests set it, and they reset it.
 nonisolated(unsafe) var injectedWriteFault: (step: WriteStep, errno: Int32)?
 
+/// Checks that `atomicWrite` may replace what is at `path`: nothing, a regular file with a write permission bit,
+/// or a folder (which then fails at the rename, naming it). Callers that write several files (a notebook and its
+/// images) run it first, so that a refused target leaves nothing behind.
+/// - Returns: the permission bits the written file gets: the existing file's, else 0o644.
+/// - Throws: `StorageError.writeFailed(path:reason:code:)` for a symbolic link, FIFO, device or other non-regular
+///   file (renaming over it would destroy it), or a read-only file.
+@discardableResult
+public func replaceablePermissions(_ path: String) throws -> mode_t {
+    var existing = stat()
+    let exists = lstat(path, &existing) == 0
+    let mode = exists ? existing.st_mode & S_IFMT : S_IFREG
+    if mode != S_IFREG && mode != S_IFDIR {
+        let kind: String
+        switch mode {
+        case S_IFLNK: kind = "a symbolic link"
+        case S_IFIFO: kind = "a FIFO"
+        case S_IFCHR, S_IFBLK: kind = "a device"
+        default: kind = "not a regular file"
+        }
+        throw StorageError.writeFailed(
+            path: path, reason: "it is \(kind); only a regular file is replaced", code: EEXIST)
+    }
+    let permissions = exists && mode == S_IFREG ? existing.st_mode & 0o7777 : 0o644
+    if exists && mode == S_IFREG && permissions & 0o222 == 0 {
+        throw StorageError.writeFailed(
+            path: path,
+            reason: "it is read-only (mode \(String(permissions, radix: 8))); make it writable to replace it",
+            code: EACCES)
+    }
+    return permissions
+}
+
 /// Writes `bytes` to `path` so that readers see either the old file or the complete new one: the bytes go
 /// to a temporary file in the same folder (same file system, so `rename(2)` is atomic), which is written,
 /// fsynced, closed, renamed over `path`, and then the folder is fsynced so the rename survives a crash.
@@ -42,28 +74,7 @@ public func atomicWrite<Bytes: ContiguousBytes>(_ bytes: Bytes, to path: String)
         if let fault = injectedWriteFault, fault.step == step { throw failure(step, fault.errno) }
         guard ok() else { throw failure(step) }
     }
-    // Only a regular file is replaced: renaming over a device, FIFO or symbolic link would destroy it.
-    var existing = stat()
-    let exists = lstat(path, &existing) == 0
-    let mode = exists ? existing.st_mode & S_IFMT : S_IFREG
-    if mode != S_IFREG && mode != S_IFDIR {  // a folder fails at rename, as it always did
-        let kind: String
-        switch mode {
-        case S_IFLNK: kind = "a symbolic link"
-        case S_IFIFO: kind = "a FIFO"
-        case S_IFCHR, S_IFBLK: kind = "a device"
-        default: kind = "not a regular file"
-        }
-        throw StorageError.writeFailed(
-            path: path, reason: "it is \(kind); only a regular file is replaced", code: EEXIST)
-    }
-    let permissions = exists && mode == S_IFREG ? existing.st_mode & 0o7777 : 0o644
-    if exists && mode == S_IFREG && permissions & 0o222 == 0 {
-        throw StorageError.writeFailed(
-            path: path,
-            reason: "it is read-only (mode \(String(permissions, radix: 8))); make it writable to replace it",
-            code: EACCES)
-    }
+    let permissions = try replaceablePermissions(path)
     let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
     try check(.create, fd >= 0)
     var closed = false
