@@ -377,9 +377,8 @@ public enum Completion {
                 && isDirectory.boolValue
             let path = folder + name + (isFolder ? "/" : "")
             guard !quoted, !isBarePath(path) else { return path }
-            return "\""
-                + path.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "$", with: "\\$") + (isFolder ? "" : "\"")
+            return "\"" + Value.escapedForSource(path).replacingOccurrences(of: "$", with: "\\$")
+                + (isFolder ? "" : "\"")
         }
     }
 

@@ -328,10 +328,7 @@ extension Session {
             for item in items {
                 let part: String
                 if case .string(let s) = item {
-                    part =
-                        "\""
-                        + s.replacingOccurrences(of: "\\", with: "\\\\")
-                        .replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n") + "\""
+                    part = "\"" + Value.escapedForSource(s) + "\""
                     budget -= part.utf8.count
                 } else if let text = try? shellText(of: item, budget: &budget) {
                     part = text

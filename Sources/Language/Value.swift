@@ -116,14 +116,18 @@ public enum Value {
         case .string(let s):
             let head = s.prefix(max(limit, 0))
             let cut = head.endIndex != s.endIndex
-            let escaped = String(head)
-                .replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: "\\n")
-            return "\"\(escaped)\(cut ? "..." : "")\""
+            return "\"\(Value.escapedForSource(String(head)))\(cut ? "..." : "")\""
         case .bool(let b): return b ? "true" : "false"
         case .list: return "[...]"
         case .object(let o): return "<\(o.typeName)>"
         }
+    }
+
+    /// `s` as the text between a string literal's quotes: backslash, quote and newline escaped as the lexer reads
+    /// them (`\\`, `\"`, `\n`); a `$` is left as it is (callers whose text is read back as source escape it too).
+    static func escapedForSource(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
     }
 
     /// `3`, `-2`, `0.1`, `1e-05`, `38.333333333333336`: integers without a fraction, others in Swift's shortest
