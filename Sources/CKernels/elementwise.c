@@ -10,7 +10,8 @@
 
 #include "vec16.h"
 
-CLONES float sskd_sum(const float *p, long n) {
+// sskd_sum's loop, also inlined where a plane's mean is taken while the plane is in L1 (sskd_unpack_rows).
+static inline __attribute__((always_inline)) float sum16(const float *p, long n) {
     v16 acc = {0};
     long t = 0;
     for (; t + 16 <= n; t += 16) acc += load16(p + t);
@@ -18,6 +19,8 @@ CLONES float sskd_sum(const float *p, long n) {
     for (; t < n; t++) s += p[t];
     return s;
 }
+
+CLONES float sskd_sum(const float *p, long n) { return sum16(p, n); }
 
 // The fused batch norm + ReLU's mask, recomputed from the batch norm's input: lane kept where x·rs + rh > 0. The
 // expression is sskd_affine's own (same operations, contracted to the same FMA per clone), so the mask equals the
@@ -28,16 +31,23 @@ CLONES float sskd_sum(const float *p, long n) {
 static inline __attribute__((always_inline)) void zero_plane(float *d, long n) {
     long k = 0;
     for (; k + 16 <= n; k += 16) store16(d + k, (v16){0});
-    for (; k < n; k++) d[k] = 0;
+    if (k < n && n >= 16) store16(d + n - 16, (v16){0});   // the last 16 floats, overlapping the block before
+    else for (; k < n; k++) d[k] = 0;
 }
 
-CLONES void sskd_deviations(const float *p, long n, float mu, float *sum, float *sumsq) {
+// sskd_deviations' loop, also inlined by sskd_unpack_rows.
+static inline __attribute__((always_inline)) void deviations16(const float *p, long n, float mu, float *sum,
+                                                               float *sumsq) {
     v16 a = {0}, q = {0}, m = splat(mu);
     long t = 0;
     for (; t + 16 <= n; t += 16) { v16 d = load16(p + t) - m; a += d; q += d * d; }
     float sa = hsum16(a), sq = hsum16(q);
     for (; t < n; t++) { float d = p[t] - mu; sa += d; sq += d * d; }
     *sum = sa; *sumsq = sq;
+}
+
+CLONES void sskd_deviations(const float *p, long n, float mu, float *sum, float *sumsq) {
+    deviations16(p, n, mu, sum, sumsq);
 }
 
 CLONES void sskd_sum_and_dot(const float *g, const float *x, long n, float mu, int relu, float rs, float rh,
@@ -60,9 +70,8 @@ CLONES void sskd_sum_and_dot(const float *g, const float *x, long n, float mu, i
     *sum = sa; *dot = sb;
 }
 
-// out[0..<n] = x·scale + shift, then max(·, 0) when relu (NaN → 0): a batch norm's output, shared by sskd_affine and
-// sskd_pack_planes_affine so that both round alike.
-typedef int i8v __attribute__((vector_size(32)));
+// out[0..<n] = x·scale + shift, then max(·, 0) when relu (NaN → 0): a batch norm's output, for sskd_affine (out may
+// be x). affine_packed_row computes it with the same expressions for a padded plane's row, so that both round alike.
 static inline __attribute__((always_inline)) void affine_row(const float *x, float *out, long n, float scale, float shift,
                                                              int relu) {
     v16 s = splat(scale), h = splat(shift);
@@ -87,6 +96,35 @@ CLONES void sskd_affine(const float *x, float *out, long n, float scale, float s
     for (; t < n; t++) out[t] = (mask[t] > 0 ? x[t] : 0) * scale + shift;
 }
 
+// affine_row into a row of a padded plane (out is not x), by ROW_BLOCKS.
+static inline __attribute__((always_inline)) void affine_packed_row(const float *x, float *out, long n, float scale,
+                                                                    float shift, int relu) {
+    v16 s = splat(scale), h = splat(shift);
+    v8 s8 = (v8){0} + scale, h8 = (v8){0} + shift;
+    v4 s4 = (v4){0} + scale, h4 = (v4){0} + shift;
+    if (relu) {
+#define A16(k) do { v16 v = load16(x + (k)) * s + h; store16(out + (k), positive_part(v, v)); } while (0)
+#define A8(k) do { v8 v = load8(x + (k)) * s8 + h8; store8(out + (k), positive_part8(v, v)); } while (0)
+#define A4(k) do { v4 v = load4(x + (k)) * s4 + h4; store4(out + (k), positive_part4(v, v)); } while (0)
+#define A1(k) do { float v = x[k] * scale + shift; out[k] = v > 0 ? v : 0; } while (0)
+        ROW_BLOCKS(n, A16, A8, A4, A1);
+#undef A16
+#undef A8
+#undef A4
+#undef A1
+    } else {
+#define A16(k) store16(out + (k), load16(x + (k)) * s + h)
+#define A8(k) store8(out + (k), load8(x + (k)) * s8 + h8)
+#define A4(k) store4(out + (k), load4(x + (k)) * s4 + h4)
+#define A1(k) (out[k] = x[k] * scale + shift)
+        ROW_BLOCKS(n, A16, A8, A4, A1);
+#undef A16
+#undef A8
+#undef A4
+#undef A1
+    }
+}
+
 CLONES void sskd_pack_planes_affine(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph,
                                     int pw, const float *scale, const float *shift, int relu) {
     for (int c = 0; c < channels; c++) {
@@ -94,7 +132,8 @@ CLONES void sskd_pack_planes_affine(const float *src, int channels, int h, int w
         float *d = dst + c * stride;
         zero_plane(d, stride);
         long base = (long)ph * wp + pw;
-        for (int r = 0; r < h; r++, base += wp) affine_row(s + (long)r * w, d + base, w, scale[c], shift[c], relu);
+        for (int r = 0; r < h; r++, base += wp)
+            affine_packed_row(s + (long)r * w, d + base, w, scale[c], shift[c], relu);
     }
 }
 
@@ -127,8 +166,9 @@ CLONES void sskd_mask_sum_and_dot(const float *g, const float *mask, const float
     *sum = sa; *dot = sb;
 }
 
-// out[0..<n] = a·g' − b·x + c with g' = g masked by the fused ReLU's mask when relu (the batch-norm backward's dx);
-// shared by sskd_linear2 and sskd_pack_planes_linear2 so that both round alike (the same expressions, contracted alike).
+// out[0..<n] = a·g' − b·x + c with g' = g masked by the fused ReLU's mask when relu (the batch-norm backward's dx), for
+// sskd_linear2 (out may be g or x); linear2_packed_row computes it with the same expressions (contracted alike) for a
+// padded plane's row, so that both round alike.
 static inline __attribute__((always_inline)) void linear2_row(const float *g, const float *x, float *out, long n, float a,
                                                               float b, float c, int relu, float rs, float rh) {
     v16 va = splat(a), vb = splat(b), vc = splat(c), s = splat(rs), h = splat(rh);
@@ -174,28 +214,55 @@ CLONES void sskd_add_relu(const float *a, const float *b, float *out, long n) {
     for (; t < n; t++) { float v = a[t] + b[t]; out[t] = v > 0 ? v : 0; }
 }
 
-// Rows of the padded planes are short (8–32 floats in the ResNets): a compiler-vectorised loop leaves them to its
-// scalar remainder, and short zero loops become a memset call per row. So rows are copied 16, then 8 floats at a
-// time here, and a plane is zeroed as a whole (it is in L1) before its rows are copied in.
+// Rows of the padded planes are short (7–32 floats in the ResNets): a compiler-vectorised loop leaves them to its
+// scalar remainder, and short zero loops become a memset call per row. So rows go by ROW_BLOCKS here (whole vectors,
+// the last one overlapping the one before), and a plane is zeroed as a whole (it is in L1) before its rows are
+// copied in.
 static inline __attribute__((always_inline)) void copy_row(float *d, const float *s, long n) {
-    long k = 0;
-    for (; k + 16 <= n; k += 16) store16(d + k, load16(s + k));
-    for (; k + 8 <= n; k += 8) store8(d + k, load8(s + k));
-    for (; k < n; k++) d[k] = s[k];
-}
-
-static inline __attribute__((always_inline)) void add_row(float *d, const float *s, long n) {
-    long k = 0;
-    for (; k + 16 <= n; k += 16) store16(d + k, load16(d + k) + load16(s + k));
-    for (; k + 8 <= n; k += 8) store8(d + k, load8(d + k) + load8(s + k));
-    for (; k < n; k++) d[k] = d[k] + s[k];
+#define C16(k) store16(d + (k), load16(s + (k)))
+#define C8(k) store8(d + (k), load8(s + (k)))
+#define C4(k) store4(d + (k), load4(s + (k)))
+#define C1(k) (d[k] = s[k])
+    ROW_BLOCKS(n, C16, C8, C4, C1);
+#undef C16
+#undef C8
+#undef C4
+#undef C1
 }
 
 static inline __attribute__((always_inline)) void copy_row_add(float *d, const float *s, long n, float v) {
-    long k = 0;
-    for (; k + 16 <= n; k += 16) store16(d + k, load16(s + k) + splat(v));
-    for (; k + 8 <= n; k += 8) store8(d + k, load8(s + k) + ((v8){0} + v));
-    for (; k < n; k++) d[k] = s[k] + v;
+    v16 v16s = splat(v);
+    v8 v8s = (v8){0} + v;
+    v4 v4s = (v4){0} + v;
+#define C16(k) store16(d + (k), load16(s + (k)) + v16s)
+#define C8(k) store8(d + (k), load8(s + (k)) + v8s)
+#define C4(k) store4(d + (k), load4(s + (k)) + v4s)
+#define C1(k) (d[k] = s[k] + v)
+    ROW_BLOCKS(n, C16, C8, C4, C1);
+#undef C16
+#undef C8
+#undef C4
+#undef C1
+}
+
+// d += s. d is an input too, so the last block, which may overlap the one before, is summed before anything is
+// stored and stored last.
+static inline __attribute__((always_inline)) void add_row(float *d, const float *s, long n) {
+    if (n >= 16) {
+        const long last = n - 16;
+        const v16 tail = load16(d + last) + load16(s + last);
+        long k = 0;
+        for (; k + 16 <= n; k += 16) store16(d + k, load16(d + k) + load16(s + k));
+        if (k < n) store16(d + last, tail);
+    } else if (n >= 8) {
+        const v8 a = load8(d) + load8(s), b = load8(d + n - 8) + load8(s + n - 8);
+        store8(d, a); store8(d + n - 8, b);
+    } else if (n >= 4) {
+        const v4 a = load4(d) + load4(s), b = load4(d + n - 4) + load4(s + n - 4);
+        store4(d, a); store4(d + n - 4, b);
+    } else {
+        for (long k = 0; k < n; k++) d[k] = d[k] + s[k];
+    }
 }
 
 CLONES void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph, int pw) {
@@ -208,6 +275,39 @@ CLONES void sskd_pack_planes(const float *src, int channels, int h, int w, float
     }
 }
 
+// linear2_row into a row of a padded plane (out is neither g nor x), by ROW_BLOCKS.
+static inline __attribute__((always_inline)) void linear2_packed_row(const float *g, const float *x, float *out, long n,
+                                                                     float a, float b, float c, int relu, float rs,
+                                                                     float rh) {
+    v16 va = splat(a), vb = splat(b), vc = splat(c), s = splat(rs), h = splat(rh);
+    v8 va8 = (v8){0} + a, vb8 = (v8){0} + b, vc8 = (v8){0} + c, s8 = (v8){0} + rs, h8 = (v8){0} + rh;
+    v4 va4 = (v4){0} + a, vb4 = (v4){0} + b, vc4 = (v4){0} + c, s4 = (v4){0} + rs, h4 = (v4){0} + rh;
+    if (relu) {
+#define L16(k) do { v16 xv = load16(x + (k)); \
+        store16(out + (k), va * positive_part(load16(g + (k)), relu_keep(xv, s, h)) - vb * xv + vc); } while (0)
+#define L8(k) do { v8 xv = load8(x + (k)); \
+        store8(out + (k), va8 * positive_part8(load8(g + (k)), relu_keep(xv, s8, h8)) - vb8 * xv + vc8); } while (0)
+#define L4(k) do { v4 xv = load4(x + (k)); \
+        store4(out + (k), va4 * positive_part4(load4(g + (k)), relu_keep(xv, s4, h4)) - vb4 * xv + vc4); } while (0)
+#define L1(k) (out[k] = a * (relu_keep(x[k], rs, rh) > 0 ? g[k] : 0) - b * x[k] + c)
+        ROW_BLOCKS(n, L16, L8, L4, L1);
+#undef L16
+#undef L8
+#undef L4
+#undef L1
+    } else {
+#define L16(k) store16(out + (k), va * load16(g + (k)) - vb * load16(x + (k)) + vc)
+#define L8(k) store8(out + (k), va8 * load8(g + (k)) - vb8 * load8(x + (k)) + vc8)
+#define L4(k) store4(out + (k), va4 * load4(g + (k)) - vb4 * load4(x + (k)) + vc4)
+#define L1(k) (out[k] = a * g[k] - b * x[k] + c)
+        ROW_BLOCKS(n, L16, L8, L4, L1);
+#undef L16
+#undef L8
+#undef L4
+#undef L1
+    }
+}
+
 CLONES void sskd_pack_planes_linear2(const float *g, const float *x, int channels, int h, int w, float *dst, long stride,
                                     long wp, int ph, int pw, const float *a, const float *b, const float *c, int relu,
                                     const float *rs, const float *rh) {
@@ -217,8 +317,8 @@ CLONES void sskd_pack_planes_linear2(const float *g, const float *x, int channel
         zero_plane(d, stride);
         long base = (long)ph * wp + pw;
         for (int r = 0; r < h; r++, base += wp) {
-            linear2_row(g + at + (long)r * w, x + at + (long)r * w, d + base, w, a[ch], b[ch], c[ch], relu,
-                        relu ? rs[ch] : 0, relu ? rh[ch] : 0);
+            linear2_packed_row(g + at + (long)r * w, x + at + (long)r * w, d + base, w, a[ch], b[ch], c[ch], relu,
+                               relu ? rs[ch] : 0, relu ? rh[ch] : 0);
         }
     }
 }
@@ -238,9 +338,9 @@ CLONES void sskd_unpack_rows(const float *src, long ldo, long wp, int channels, 
             for (int r = 0; r < h; r++) copy_row_add(d + (long)r * w, s + (long)r * wp, w, v);
         }
         if (mean && hw > 0) {   // the plane is in L1: its rounded mean, then Σ (d − mean) and Σ (d − mean)²
-            float mu = sskd_sum(d, hw) / (float)hw;
+            float mu = sum16(d, hw) / (float)hw;
             mean[c] = mu;
-            sskd_deviations(d, hw, mu, &residual[c], &m2[c]);
+            deviations16(d, hw, mu, &residual[c], &m2[c]);
         }
     }
 }
@@ -262,24 +362,73 @@ CLONES void sskd_pack_phases(const float *src, int channels, int h, int w, int p
             const float *s = src + ((long)c * h + r) * w;
             float *d0 = phases >> (2 * a) & 1 ? dst + ((long)(2 * a) * channels + c) * stride + (long)(top + m) * wq + left : 0;
             float *d1 = phases >> (2 * a + 1) & 1 ? dst + ((long)(2 * a + 1) * channels + c) * stride + (long)(top + m) * wq + left : 0;
-            int n = 0;
-            for (; n + 16 <= w2; n += 16) {
-                v16 lo = load16(s + 2 * n), hi = load16(s + 2 * n + 16);
-                if (d0) store16(d0 + n, __builtin_shufflevector(lo, hi, EVENS16));
-                if (d1) store16(d1 + n, __builtin_shufflevector(lo, hi, ODDS16));
-            }
-            for (; n + 8 <= w2; n += 8) {
-                v16 v = load16(s + 2 * n);
-                if (d0) store8(d0 + n, __builtin_shufflevector(v, v, 0, 2, 4, 6, 8, 10, 12, 14));
-                if (d1) store8(d1 + n, __builtin_shufflevector(v, v, 1, 3, 5, 7, 9, 11, 13, 15));
-            }
-            for (; n < w2; n++) {
-                if (d0) d0[n] = s[2 * n];
-                if (d1) d1[n] = s[2 * n + 1];
-            }
+#define P16(n) do { v16 lo = load16(s + 2 * (n)), hi = load16(s + 2 * (n) + 16);                            \
+        if (d0) store16(d0 + (n), __builtin_shufflevector(lo, hi, EVENS16));                             \
+        if (d1) store16(d1 + (n), __builtin_shufflevector(lo, hi, ODDS16)); } while (0)
+#define P8(n) do { v16 v = load16(s + 2 * (n));                                                          \
+        if (d0) store8(d0 + (n), __builtin_shufflevector(v, v, 0, 2, 4, 6, 8, 10, 12, 14));             \
+        if (d1) store8(d1 + (n), __builtin_shufflevector(v, v, 1, 3, 5, 7, 9, 11, 13, 15)); } while (0)
+#define P4(n) do { v8 v = load8(s + 2 * (n));                                                            \
+        if (d0) store4(d0 + (n), __builtin_shufflevector(v, v, 0, 2, 4, 6));                             \
+        if (d1) store4(d1 + (n), __builtin_shufflevector(v, v, 1, 3, 5, 7)); } while (0)
+#define P1(n) do { if (d0) d0[n] = s[2 * (n)]; if (d1) d1[n] = s[2 * (n) + 1]; } while (0)
+            ROW_BLOCKS(w2, P16, P8, P4, P1);
+#undef P16
+#undef P8
+#undef P4
+#undef P1
         }
     }
 }
+
+// d[2n] = e[n], d[2n + 1] = o[n] for n < w2 (NULL e or o: zeros), or added to d with accumulate. Whole vectors, as
+// ROW_BLOCKS covers a row, except that the last block, which may overlap the one before, is computed before anything is
+// stored (with accumulate it reads d) and stored last.
+#define INTERLEAVE16(n, lo, hi) do {                                                                     \
+        v16 ev = e ? load16(e + (n)) : (v16){0}, ov = o ? load16(o + (n)) : (v16){0};                   \
+        lo = __builtin_shufflevector(ev, ov, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);    \
+        hi = __builtin_shufflevector(ev, ov, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31); \
+        if (accumulate) { lo = load16(d + 2 * (n)) + lo; hi = load16(d + 2 * (n) + 16) + hi; } } while (0)
+#define INTERLEAVE8(n, v) do {                                                                           \
+        v8 ev = e ? load8(e + (n)) : (v8){0}, ov = o ? load8(o + (n)) : (v8){0};                        \
+        v = __builtin_shufflevector(ev, ov, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);       \
+        if (accumulate) v = load16(d + 2 * (n)) + v; } while (0)
+#define INTERLEAVE4(n, v) do {                                                                           \
+        v4 ev = e ? load4(e + (n)) : (v4){0}, ov = o ? load4(o + (n)) : (v4){0};                        \
+        v = __builtin_shufflevector(ev, ov, 0, 4, 1, 5, 2, 6, 3, 7);                                     \
+        if (accumulate) v = load8(d + 2 * (n)) + v; } while (0)
+static inline __attribute__((always_inline)) void interleave_row(float *d, const float *e, const float *o, long w2,
+                                                                 int accumulate) {
+    if (w2 >= 16) {
+        const long last = w2 - 16;
+        v16 tlo = {0}, thi = {0};
+        if (w2 % 16) INTERLEAVE16(last, tlo, thi);
+        long n = 0;
+        for (; n + 16 <= w2; n += 16) {
+            v16 lo, hi;
+            INTERLEAVE16(n, lo, hi);
+            store16(d + 2 * n, lo); store16(d + 2 * n + 16, hi);
+        }
+        if (n < w2) { store16(d + 2 * last, tlo); store16(d + 2 * last + 16, thi); }
+    } else if (w2 >= 8) {
+        v16 a, b;
+        INTERLEAVE8(0, a); INTERLEAVE8(w2 - 8, b);
+        store16(d, a); store16(d + 2 * (w2 - 8), b);
+    } else if (w2 >= 4) {
+        v8 a, b;
+        INTERLEAVE4(0, a); INTERLEAVE4(w2 - 4, b);
+        store8(d, a); store8(d + 2 * (w2 - 4), b);
+    } else {
+        for (long n = 0; n < w2; n++) {
+            float ve = e ? e[n] : 0, vo = o ? o[n] : 0;
+            if (accumulate) { d[2 * n] = d[2 * n] + ve; d[2 * n + 1] = d[2 * n + 1] + vo; }
+            else { d[2 * n] = ve; d[2 * n + 1] = vo; }
+        }
+    }
+}
+#undef INTERLEAVE16
+#undef INTERLEAVE8
+#undef INTERLEAVE4
 
 CLONES void sskd_unpack_phases(const float *const *src, long ldo, long wd, int channels, int h2, int w2, int accumulate,
                                float *dst) {
@@ -290,25 +439,7 @@ CLONES void sskd_unpack_phases(const float *const *src, long ldo, long wd, int c
                 const float *e = src[2 * a] ? src[2 * a] + c * ldo + m * wd : 0;
                 const float *o = src[2 * a + 1] ? src[2 * a + 1] + c * ldo + m * wd : 0;
                 float *d = dst + ((long)c * 2 * h2 + 2 * m + a) * w;
-                int n = 0;
-                for (; n + 16 <= w2; n += 16) {
-                    v16 ev = e ? load16(e + n) : (v16){0}, ov = o ? load16(o + n) : (v16){0};
-                    v16 lo = __builtin_shufflevector(ev, ov, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-                    v16 hi = __builtin_shufflevector(ev, ov, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-                    if (accumulate) { lo = load16(d + 2 * n) + lo; hi = load16(d + 2 * n + 16) + hi; }
-                    store16(d + 2 * n, lo); store16(d + 2 * n + 16, hi);
-                }
-                for (; n + 8 <= w2; n += 8) {
-                    v8 ev = e ? load8(e + n) : (v8){0}, ov = o ? load8(o + n) : (v8){0};
-                    v16 v = __builtin_shufflevector(ev, ov, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-                    if (accumulate) v = load16(d + 2 * n) + v;
-                    store16(d + 2 * n, v);
-                }
-                for (; n < w2; n++) {
-                    float ve = e ? e[n] : 0, vo = o ? o[n] : 0;
-                    if (accumulate) { d[2 * n] = d[2 * n] + ve; d[2 * n + 1] = d[2 * n + 1] + vo; }
-                    else { d[2 * n] = ve; d[2 * n + 1] = vo; }
-                }
+                interleave_row(d, e, o, w2, accumulate);
             }
         }
     }

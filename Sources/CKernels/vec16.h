@@ -6,9 +6,12 @@
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4)));   // the same, for unaligned access
 typedef int i16 __attribute__((vector_size(64)));
+typedef int i8v __attribute__((vector_size(32)));
+typedef int i4v __attribute__((vector_size(16)));
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4)));    // unaligned 8-float access
 typedef float v4 __attribute__((vector_size(16)));
+typedef float v4u __attribute__((vector_size(16), aligned(4)));    // unaligned 4-float access
 
 // On x86-64 each kernel is compiled for AVX-512 (x86-64-v4), AVX2+FMA (x86-64-v3) and the baseline, and the
 // dynamic loader picks one per CPU (an ifunc); elsewhere (e.g. arm64, where the vectors map to NEON) once.
@@ -32,8 +35,30 @@ typedef float v4 __attribute__((vector_size(16)));
 #define splat(s) ((v16){0} + (s))
 #define load8(p) (*(const v8u *)(p))
 #define store8(p, v) (*(v8u *)(p) = (v))
+#define load4(p) (*(const v4u *)(p))
+#define store4(p, v) (*(v4u *)(p) = (v))
+
+// Covers floats [0, n) of a short row (the padded planes' rows are 7–32 floats) with whole vectors and no scalar
+// remainder: OP16(k) for k = 0, 16, … while a whole block fits, then one last block that ends exactly at n and may
+// overlap the one before it: OP16(n − 16) when n ≥ 16, else OP8 at 0 and n − 8, else OP4 at 0 and n − 4; rows of
+// fewer than 4 floats take OP1(k) per float. Only for an OP that writes the same value again where blocks overlap:
+// its output must not be one of its inputs (an in-place loop would apply itself twice there).
+#define ROW_BLOCKS(n, OP16, OP8, OP4, OP1)                                                               \
+    do {                                                                                                 \
+        const long n_ = (n);                                                                             \
+        long k_ = 0;                                                                                     \
+        for (; k_ + 16 <= n_; k_ += 16) OP16(k_);                                                        \
+        if (k_ < n_) {                                                                                   \
+            if (n_ >= 16) OP16(n_ - 16);                                                                 \
+            else if (n_ >= 8) { OP8(0L); OP8(n_ - 8); }                                                  \
+            else if (n_ >= 4) { OP4(0L); OP4(n_ - 4); }                                                  \
+            else for (; k_ < n_; k_++) OP1(k_);                                                          \
+        }                                                                                                \
+    } while (0)
 // v where keep > 0, else 0 (lane by lane; NaN keeps give 0).
 #define positive_part(v, keep) ((v16)((i16)(v) & ((keep) > (v16){0})))
+#define positive_part8(v, keep) ((v8)((i8v)(v) & ((keep) > (v8){0})))
+#define positive_part4(v, keep) ((v4)((i4v)(v) & ((keep) > (v4){0})))
 // The sum of the 16 lanes, pairwise.
 #define hsum16(v) ({                                                                                    \
     v16 h_ = (v);                                                                                        \

@@ -384,6 +384,15 @@ let benches: [Bench] = try [
     ) {
         try mimicStep(teacher: zoo("resnet20", 100), student: zoo("resnet8", 10), x: cifarX)
     },
+    // The scratch baseline of the demo's recipe: a resnet8 training step on Fashion-MNIST's 1x28x28 images (28x28,
+    // 14x14 and 7x7 planes; what `train student` runs per batch).
+    {
+        let m = try fashion("resnet8")
+        return Bench(
+            name: "train r8 1x28x28 b64", batch: batch, macsPerImage: try m.profile([1, 1, 28, 28]).macs,
+            flopFactor: 3
+        ) { try trainStep({ try m.forward($0, training: $1) }, parameters: m.parameters(), x: mnistX, y: y10) }
+    }(),
     // The late stages of the demo's recipe (Fashion-MNIST, resnet8 student): what one cached mimic step of stage 2
     // (16x28x28 -> 32x14x14: 3x3 stride 2, 1x1 stride-2 shortcut, 3x3 on 14x14) and stage 3 (-> 64x7x7) runs, and an
     // uncached head step (the frozen backbone's forward on 1x28x28 images, then pool + classifier).

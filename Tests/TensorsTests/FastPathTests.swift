@@ -293,7 +293,8 @@ final class FastPathTests: XCTestCase {
     func testStrideTwoConvolutionOnPhasePlanesMatchesDirectLoops() throws {
         // The phase-split stride-2 path (PhaseConv.swift) against Double loops: forward, dX, dW and db, for ResNet's
         // 3x3/pad 1 and 1x1 downsampling shapes, the 7x7/pad 3 stem, an even kernel (4x4/pad 1), a non-square kernel,
-        // and rows whose phases take the 16-float, 8-float and scalar steps (half-widths 16, 24, 5, 3).
+        // and rows whose phases take the 16-float steps and last blocks of 16, 8 and 4 floats or single floats
+        // (half-widths 16, 24, 5, 3, 14, 7).
         var rng = SeededRandom(seed: 17)
         let cases: [([Int], [Int], Conv2dGeometry)] = [
             ([2, 3, 6, 10], [4, 3, 3, 3], Conv2dGeometry(stride: (2, 2), padding: (1, 1))),
@@ -303,6 +304,8 @@ final class FastPathTests: XCTestCase {
             ([1, 2, 14, 14], [3, 2, 7, 7], Conv2dGeometry(stride: (2, 2), padding: (3, 3))),
             ([2, 2, 8, 6], [3, 2, 4, 4], Conv2dGeometry(stride: (2, 2), padding: (1, 1))),
             ([2, 2, 8, 10], [3, 2, 5, 3], Conv2dGeometry(stride: (2, 2), padding: (2, 1))),
+            ([2, 3, 28, 28], [4, 3, 3, 3], Conv2dGeometry(stride: (2, 2), padding: (1, 1))),
+            ([2, 5, 14, 14], [6, 5, 3, 3], Conv2dGeometry(stride: (2, 2), padding: (1, 1))),
         ]
         for (xs, ws, geometry) in cases {
             let g = try geometry.validated(input: xs, weight: ws, bias: [ws[0]])
@@ -326,12 +329,15 @@ final class FastPathTests: XCTestCase {
         // for the flat path (two flat convolutions and a scaling, so one convolution adds to the other's sum) and the
         // im2col path (stride 2).
         var rng = SeededRandom(seed: 16)
-        // Rows of 58 (stride 1) and 29 (the stride-2 phases): 16- and 8-float steps and a tail.
-        let x0 = Tensor.normal([3, 4, 10, 58], rng: &rng)
-        for (geometry, k) in [
-            (Conv2dGeometry(padding: (1, 1)), 3), (Conv2dGeometry(stride: (2, 2), padding: (1, 1)), 3),
-            (Conv2dGeometry(stride: (2, 2)), 1), (Conv2dGeometry(stride: (3, 2), padding: (1, 1)), 3),
-        ] {
+        // Rows of 58 (stride 1) and 29 (the stride-2 phases), 22 and 11, 14 and 7: 16-float steps, and last blocks of
+        // 16, 8 and 4 floats that overlap the block before (added to what is there once, not twice).
+        for (shape, geometry, k) in [[3, 4, 10, 58], [2, 4, 6, 22], [2, 4, 8, 14]].flatMap({ shape in
+            [
+                (Conv2dGeometry(padding: (1, 1)), 3), (Conv2dGeometry(stride: (2, 2), padding: (1, 1)), 3),
+                (Conv2dGeometry(stride: (2, 2)), 1), (Conv2dGeometry(stride: (3, 2), padding: (1, 1)), 3),
+            ].map { (shape, $0.0, $0.1) }
+        }) {
+            let x0 = Tensor.normal(shape, rng: &rng)
             let w1 = Tensor.normal([5, 4, k, k], rng: &rng)
             let w2 = Tensor.normal([5, 4, k, k], rng: &rng)
             let outShape = try conv2d(x0, weight: w1, geometry: geometry).shape
@@ -357,7 +363,7 @@ final class FastPathTests: XCTestCase {
             ]
             XCTAssertTrue(
                 sums.contains { $0.map(\.bitPattern) == all.map(\.bitPattern) },
-                "stride \(geometry.stride): x.grad is not the sum of the three gradients")
+                "\(shape) stride \(geometry.stride): x.grad is not the sum of the three gradients")
             XCTAssertFalse(all.contains { !$0.isFinite })
         }
     }

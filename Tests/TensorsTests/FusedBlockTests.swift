@@ -16,7 +16,8 @@ final class FusedBlockTests: XCTestCase {
     }
 
     func testFusedBlockEqualsTheOpsRunApartExactly() throws {
-        // Rows of 27 and 5 (16-, 8-float steps and tails) and 8x8 planes: the basic block with an identity shortcut
+        // Rows of 27, 5, 14 and 7 (16-float steps, and last blocks of 16, 8 and 4 floats that overlap the block before)
+        // and 8x8 planes: the basic block with an identity shortcut
         // (both dX deferred, both outputs packed), a unit without ReLU (its output packed as it is), the strided basic
         // block (a phase convolution reads the first unit's output written, the shortcut's batch norm follows a
         // phase convolution), and a bottleneck (1x1 convolutions on the GEMM path read and produce the units'
@@ -30,6 +31,8 @@ final class FusedBlockTests: XCTestCase {
                 shape: [3, 3, 8, 8], units: [(2, 1, 1, 0, true), (2, 3, 2, 1, true), (6, 1, 1, 0, true)],
                 shortcut: (1, 2)),
             Case(shape: [2, 4, 6, 5], units: [(4, 3, 1, 1, true), (4, 3, 1, 1, false)], shortcut: (1, 1)),
+            // resnet8 on Fashion-MNIST's sizes: a strided block from 14x14 (phase rows of 7) to 7x7 planes.
+            Case(shape: [2, 4, 14, 14], units: [(6, 3, 2, 1, true), (6, 3, 1, 1, true)], shortcut: (1, 2)),
         ]
         for c in cases {
             var cin = c.shape[1]
