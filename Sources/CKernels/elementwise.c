@@ -50,24 +50,46 @@ CLONES void sskd_deviations(const float *p, long n, float mu, float *sum, float 
     deviations16(p, n, mu, sum, sumsq);
 }
 
-CLONES void sskd_sum_and_dot(const float *g, const float *x, long n, float mu, int relu, float rs, float rh,
-                             float *sum, float *dot) {
-    v16 a = {0}, b = {0}, m = splat(mu), s = splat(rs), h = splat(rh);
+// sskd_sum_and_dot_planes for J planes (plane j of g and x at + j·stride) in lockstep, J ≤ 4: the same operations per plane
+// (and so the same rounding) as one plane alone, with the J planes' dependency chains overlapping.
+static inline __attribute__((always_inline)) void sum_and_dot_lockstep(const float *g, const float *x, long n, long stride,
+                                                                       int J, float mu, int relu, float rs, float rh,
+                                                                       float *sums, float *dots) {
+    v16 a[4] = {{0}, {0}, {0}, {0}}, b[4] = {{0}, {0}, {0}, {0}}, m = splat(mu), s = splat(rs), h = splat(rh);
     long t = 0;
     if (relu) {
         for (; t + 16 <= n; t += 16) {
-            v16 xv = load16(x + t), gv = positive_part(load16(g + t), relu_keep(xv, s, h));
-            a += gv; b += gv * (xv - m);
+            for (int j = 0; j < J; j++) {
+                v16 xv = load16(x + j * stride + t), gv = positive_part(load16(g + j * stride + t), relu_keep(xv, s, h));
+                a[j] += gv; b[j] += gv * (xv - m);
+            }
         }
     } else {
-        for (; t + 16 <= n; t += 16) { v16 gv = load16(g + t); a += gv; b += gv * (load16(x + t) - m); }
+        for (; t + 16 <= n; t += 16) {
+            for (int j = 0; j < J; j++) {
+                v16 gv = load16(g + j * stride + t);
+                a[j] += gv; b[j] += gv * (load16(x + j * stride + t) - m);
+            }
+        }
     }
-    float sa = hsum16(a), sb = hsum16(b);
-    for (; t < n; t++) {
-        float gt = relu && !(relu_keep(x[t], rs, rh) > 0) ? 0 : g[t];
-        sa += gt; sb += gt * (x[t] - mu);
+    for (int j = 0; j < J; j++) {
+        const float *gj = g + j * stride, *xj = x + j * stride;
+        float sa = hsum16(a[j]), sb = hsum16(b[j]);
+        for (long k = t; k < n; k++) {
+            float gt = relu && !(relu_keep(xj[k], rs, rh) > 0) ? 0 : gj[k];
+            sa += gt; sb += gt * (xj[k] - mu);
+        }
+        sums[j] = sa; dots[j] = sb;
     }
-    *sum = sa; *dot = sb;
+}
+
+CLONES void sskd_sum_and_dot_planes(const float *g, const float *x, long n, long stride, int planes, float mu, int relu,
+                                    float rs, float rh, float *sums, float *dots) {
+    int k = 0;
+    for (; k + 4 <= planes; k += 4)
+        sum_and_dot_lockstep(g + k * stride, x + k * stride, n, stride, 4, mu, relu, rs, rh, sums + k, dots + k);
+    for (; k < planes; k++)
+        sum_and_dot_lockstep(g + k * stride, x + k * stride, n, 0, 1, mu, relu, rs, rh, sums + k, dots + k);
 }
 
 // out[0..<n] = x·scale + shift, then max(·, 0) when relu (NaN → 0): a batch norm's output, for sskd_affine (out may
@@ -149,21 +171,43 @@ CLONES void sskd_affine_add(const float *x, const float *r, float *out, long n, 
     }
 }
 
-CLONES void sskd_mask_sum_and_dot(const float *g, const float *mask, const float *x, float *out, long n, float mu,
-                                  float *sum, float *dot) {
-    v16 a = {0}, b = {0}, m = splat(mu);
+// sskd_mask_sum_and_dot_planes for J ≤ 4 planes (plane j of g, mask, x and out at + j·stride) in lockstep, as above.
+static inline __attribute__((always_inline)) void mask_sum_and_dot_lockstep(const float *g, const float *mask,
+                                                                            const float *x, float *out, long n,
+                                                                            long stride, int J, float mu, float *sums,
+                                                                            float *dots) {
+    v16 a[4] = {{0}, {0}, {0}, {0}}, b[4] = {{0}, {0}, {0}, {0}}, m = splat(mu);
     long t = 0;
     for (; t + 16 <= n; t += 16) {
-        v16 gv = positive_part(load16(g + t), load16(mask + t));
-        store16(out + t, gv);
-        a += gv; b += gv * (load16(x + t) - m);
+        for (int j = 0; j < J; j++) {
+            const long o = j * stride + t;
+            v16 gv = positive_part(load16(g + o), load16(mask + o));
+            store16(out + o, gv);
+            a[j] += gv; b[j] += gv * (load16(x + o) - m);
+        }
     }
-    float sa = hsum16(a), sb = hsum16(b);
-    for (; t < n; t++) {
-        float gt = mask[t] > 0 ? g[t] : 0;
-        out[t] = gt; sa += gt; sb += gt * (x[t] - mu);
+    for (int j = 0; j < J; j++) {
+        float sa = hsum16(a[j]), sb = hsum16(b[j]);
+        for (long k = t; k < n; k++) {
+            const long o = j * stride + k;
+            float gt = mask[o] > 0 ? g[o] : 0;
+            out[o] = gt; sa += gt; sb += gt * (x[o] - mu);
+        }
+        sums[j] = sa; dots[j] = sb;
     }
-    *sum = sa; *dot = sb;
+}
+
+CLONES void sskd_mask_sum_and_dot_planes(const float *g, const float *mask, const float *x, float *out, long n,
+                                         long stride, int planes, float mu, float *sums, float *dots) {
+    int k = 0;
+    for (; k + 4 <= planes; k += 4) {
+        const long o = k * stride;
+        mask_sum_and_dot_lockstep(g + o, mask + o, x + o, out + o, n, stride, 4, mu, sums + k, dots + k);
+    }
+    for (; k < planes; k++) {
+        const long o = k * stride;
+        mask_sum_and_dot_lockstep(g + o, mask + o, x + o, out + o, n, 0, 1, mu, sums + k, dots + k);
+    }
 }
 
 // out[0..<n] = a·g' − b·x + c with g' = g masked by the fused ReLU's mask when relu (the batch-norm backward's dx), for

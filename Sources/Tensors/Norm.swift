@@ -285,21 +285,25 @@ extension BatchNormSaved {
                         let (pg, px) = (pg.baseAddress!, px.baseAddress!)
                         let (pmask, pmasked) = mask == nil ? (nil, nil) : (pmask.baseAddress, pmasked.baseAddress)
                         Parallel.forEach(c, costPerItem: n * hw) { range in
+                            // Each plane's two sums (several planes at a time), then added in sample order in Double.
+                            let planeSums = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n)
+                            defer { planeSums.deallocate() }
                             for ch in range {
+                                let base = ch * hw
+                                if let pmask, let pmasked {
+                                    vectorMaskSumAndDot(
+                                        planes: n, pg + base, mask: pmask + base, px + base, pmasked + base, hw,
+                                        stride: c * hw, mean: mean[ch], sums: planeSums, dots: planeSums + n)
+                                } else {
+                                    vectorSumAndDot(
+                                        planes: n, pg + base, px + base, hw, stride: c * hw, mean: mean[ch],
+                                        relu: relu(ch), sums: planeSums, dots: planeSums + n)
+                                }
                                 var a = 0.0
                                 var b = 0.0
                                 for s in 0..<n {
-                                    let base = (s * c + ch) * hw
-                                    let (sa, sb) =
-                                        if let pmask, let pmasked {
-                                            vectorMaskSumAndDot(
-                                                pg + base, mask: pmask + base, px + base, pmasked + base, hw,
-                                                mean: mean[ch])
-                                        } else {
-                                            vectorSumAndDot(pg + base, px + base, hw, mean: mean[ch], relu: relu(ch))
-                                        }
-                                    a += Double(sa)
-                                    b += Double(sb)
+                                    a += Double(planeSums[s])
+                                    b += Double(planeSums[n + s])
                                 }
                                 sumsOut[ch] = Float(a)
                                 sumsOut[c + ch] = Float(b) * invStd[ch]

@@ -19,15 +19,15 @@ import CKernels
 /// backward keeps g[i] where x[i]·scale + shift > 0, recomputed from x bit for bit as the forward computed it.
 struct FusedReluMask { var scale: Float, shift: Float }
 
-/// (Σ g[i], Σ g[i]·(x[i] − mu)) for i < n, g masked by the fused ReLU's mask when given.
+/// For `planes` planes of n floats, plane k of g and x at `k·stride`: `sums[k]` = Σ g[i] and `dots[k]` =
+/// Σ g[i]·(x[i] − mu), g masked by the fused ReLU's mask when given (`sskd_sum_and_dot_planes`: several planes at a
+/// time in lockstep, each plane's sums the same however many went with it).
 @inline(__always) func vectorSumAndDot(
-    _ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean mu: Float,
-    relu: FusedReluMask? = nil
-) -> (Float, Float) {
-    var a: Float = 0
-    var b: Float = 0
-    sskd_sum_and_dot(g, x, n, mu, relu == nil ? 0 : 1, relu?.scale ?? 0, relu?.shift ?? 0, &a, &b)
-    return (a, b)
+    planes: Int, _ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, stride: Int, mean mu: Float,
+    relu: FusedReluMask?, sums: UnsafeMutablePointer<Float>, dots: UnsafeMutablePointer<Float>
+) {
+    sskd_sum_and_dot_planes(
+        g, x, n, stride, Int32(planes), mu, relu == nil ? 0 : 1, relu?.scale ?? 0, relu?.shift ?? 0, sums, dots)
 }
 
 /// out[i] = x[i]·scale + shift for i < n (`out` may be `x`), then max(·, 0) as `vectorRelu` when `relu`;
@@ -48,16 +48,15 @@ struct FusedReluMask { var scale: Float, shift: Float }
     sskd_affine_add(x, r, out, n, scale, shift, relu ? 1 : 0)
 }
 
-/// Writes masked g (g[i] where mask[i] > 0, else 0) to `out` and returns (Σ out[i], Σ out[i]·(x[i] − mu)) for i < n:
-/// `vectorReluBackward` and `vectorSumAndDot` in one pass.
+/// For `planes` planes of n floats, plane k of g, mask, x and out at `k·stride`: writes masked g (g[i] where
+/// mask[i] > 0, else 0) to `out`, and `sums[k]` = Σ out[i], `dots[k]` = Σ out[i]·(x[i] − mu): `vectorReluBackward`
+/// and `vectorSumAndDot` in one pass.
 @inline(__always) func vectorMaskSumAndDot(
-    _ g: UnsafePointer<Float>, mask: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
-    _ out: UnsafeMutablePointer<Float>, _ n: Int, mean mu: Float
-) -> (Float, Float) {
-    var a: Float = 0
-    var b: Float = 0
-    sskd_mask_sum_and_dot(g, mask, x, out, n, mu, &a, &b)
-    return (a, b)
+    planes: Int, _ g: UnsafePointer<Float>, mask: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>, _ n: Int, stride: Int, mean mu: Float, sums: UnsafeMutablePointer<Float>,
+    dots: UnsafeMutablePointer<Float>
+) {
+    sskd_mask_sum_and_dot_planes(g, mask, x, out, n, stride, Int32(planes), mu, sums, dots)
 }
 
 /// out[i] = a·g[i] − b·x[i] + c for i < n, g masked by the fused ReLU's mask when given.

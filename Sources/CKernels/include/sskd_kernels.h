@@ -43,20 +43,25 @@ void sskd_conv_flat_weight_grad(const float *dy, long ldy, long dys, int cout,
 float sskd_sum(const float *p, long n);
 /// *sum = Σ (p[i] − mu), *sumsq = Σ (p[i] − mu)².
 void sskd_deviations(const float *p, long n, float mu, float *sum, float *sumsq);
-/// *sum = Σ g'[i], *dot = Σ g'[i]·(x[i] − mu), with g' = g, or with relu ≠ 0, g[i] where x[i]·rs + rh > 0 else 0
-/// (the mask of a ReLU fused after the affine map x·rs + rh, recomputed exactly as sskd_affine computes it).
-void sskd_sum_and_dot(const float *g, const float *x, long n, float mu, int relu, float rs, float rh,
-                      float *sum, float *dot);
+/// For each of `planes` planes of n floats (plane k of g and x at g + k·stride and x + k·stride):
+///   sums[k] = Σ g'[i], dots[k] = Σ g'[i]·(x[i] − mu), with g' = g, or with relu ≠ 0, g[i] where x[i]·rs + rh > 0
+/// else 0 (the mask of a ReLU fused after the affine map x·rs + rh, recomputed exactly as sskd_affine computes it).
+/// A batch norm's backward sums over one channel's planes of a batch; several planes go at a time, in lockstep, so
+/// that their dependency chains overlap, and each plane's sums do not depend on how many went with it.
+void sskd_sum_and_dot_planes(const float *g, const float *x, long n, long stride, int planes, float mu, int relu,
+                             float rs, float rh, float *sums, float *dots);
 /// out = x·scale + shift, then max(·, 0) when relu (NaN → 0); with a mask (and relu 0), x is masked first.
 void sskd_affine(const float *x, float *out, long n, float scale, float shift, int relu, const float *mask);
 /// out = (x·scale + shift) + r, then max(·, 0) when relu (NaN → 0): a batch norm's affine map, the residual add and
 /// the ReLU in one pass, rounded exactly as sskd_affine followed by sskd_add_relu (or sskd_add).
 void sskd_affine_add(const float *x, const float *r, float *out, long n, float scale, float shift, int relu);
-/// out = g masked by mask (mask[i] > 0 ? g[i] : 0, NaN → 0), *sum = Σ out[i], *dot = Σ out[i]·(x[i] − mu): the ReLU
-/// backward and the batch-norm backward's sums in one pass, equal to sskd_relu_backward then sskd_sum_and_dot.
-void sskd_mask_sum_and_dot(const float *g, const float *mask, const float *x, float *out, long n, float mu,
-                           float *sum, float *dot);
-/// out = a·g' − b·x + c, g' as in sskd_sum_and_dot.
+/// For each of `planes` planes of n floats (plane k of g, mask, x and out at + k·stride): out = g masked by mask
+/// (mask[i] > 0 ? g[i] : 0, NaN → 0), sums[k] = Σ out[i], dots[k] = Σ out[i]·(x[i] − mu): the ReLU backward and the
+/// batch-norm backward's sums in one pass, equal to sskd_relu_backward then sskd_sum_and_dot_planes (planes in
+/// lockstep as there).
+void sskd_mask_sum_and_dot_planes(const float *g, const float *mask, const float *x, float *out, long n, long stride,
+                                  int planes, float mu, float *sums, float *dots);
+/// out = a·g' − b·x + c, g' as in sskd_sum_and_dot_planes.
 void sskd_linear2(const float *g, const float *x, float *out, long n, float a, float b, float c,
                   int relu, float rs, float rh);
 /// out = x > 0 ? x : 0.
