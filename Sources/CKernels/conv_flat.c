@@ -45,6 +45,7 @@
     do {                                                                                                 \
         long p = 0;                                                                                      \
         for (; p + 16 * V <= npos16; p += 16 * V) FORWARD_BLOCK(R, V);                                   \
+        if (V > 2) for (; p + 32 <= npos16; p += 32) FORWARD_BLOCK(R, 2);                                \
         for (; p < npos16; p += 16) FORWARD_BLOCK(R, 1);                                                 \
     } while (0)
 
