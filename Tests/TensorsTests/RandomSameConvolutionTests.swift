@@ -127,4 +127,67 @@ final class RandomSameConvolutionTests: XCTestCase {
         }
         XCTAssertEqual(bad, 0)
     }
+
+    /// Random stride-2 convolutions on the phase path (PhaseConv.swift) against Double loops: planes 2x2 to 40x40
+    /// (even sizes, so that every row length of the phases and of their dX, 1 to 20 floats, takes its whole-vector or
+    /// single-float steps), 1x1 and 3x3 kernels, batch 1-5, at 1 and 2 threads; the input also feeds a second
+    /// stride-2 convolution, so that one of the two adds its dX to the other's (x.grad against the sum of both
+    /// oracles).
+    func testRandomStrideTwoConvolutions() throws {
+        var rng = SeededRandom(seed: 23)
+        func pick(_ lo: Int, _ hi: Int) -> Int { lo + Int(rng.next() % UInt64(hi - lo + 1)) }
+        var worst = 0.0
+        for k in 0..<40 {
+            let (n, cin, h, w) = (pick(1, 5), pick(1, 9), 2 * pick(1, 20), 2 * pick(1, 20))
+            let kernels = [[1, 3][pick(0, 1)], [1, 3][pick(0, 1)]]
+            let couts = [pick(1, 9), pick(1, 9)]
+            let geometries = kernels.map { Conv2dGeometry(stride: (2, 2), padding: (($0 - 1) / 2, ($0 - 1) / 2)) }
+            let x0 = Tensor.uniform([n, cin, h, w], low: -1, high: 1, rng: &rng)
+            let ws = (0..<2).map {
+                Tensor.uniform([couts[$0], cin, kernels[$0], kernels[$0]], low: -1, high: 1, rng: &rng)
+            }
+            for (g, wt) in zip(geometries, ws) {
+                let v = try g.validated(input: x0.shape, weight: wt.shape, bias: nil)
+                XCTAssertEqual(v.path, .phases, "case \(k): \(x0.shape) \(wt.shape)")
+            }
+            var expectedDx = [Double](repeating: 0, count: x0.count)
+            var ys: [Tensor] = []
+            var rs: [Tensor] = []
+            for (g, wt) in zip(geometries, ws) {
+                let yRef = try naiveConv2d(x0, weight: wt, geometry: g)
+                let r = Tensor.uniform(yRef.shape, low: -1, high: 1, rng: &rng)
+                let (dx, _) = try naiveConvGradients(x0, wt, g, r.data)
+                for i in 0..<dx.count { expectedDx[i] += Double(dx[i]) }
+                ys.append(yRef)
+                rs.append(r)
+            }
+            for threads in [1, 2] {
+                let saved = Parallel.threads
+                defer { Parallel.threads = saved }
+                Parallel.threads = threads
+                let x = Tensor(shape: x0.shape, data: x0.data, requiresGrad: true)
+                let wts = ws.map { Tensor(shape: $0.shape, data: $0.data, requiresGrad: true) }
+                var loss: Tensor? = nil
+                for j in 0..<2 {
+                    let y = try conv2d(x, weight: wts[j], geometry: geometries[j])
+                    let e = RandomSameConvolutionTests.err(y.data, ys[j].data.map(Double.init))
+                    worst = max(worst, e)
+                    XCTAssertLessThan(e, 1e-4, "case \(k) y\(j) threads \(threads): \(x0.shape) \(wts[j].shape)")
+                    let term = try (y * rs[j]).sum()
+                    loss = try loss.map { try $0 + term } ?? term
+                }
+                try loss!.backward()
+                let e = RandomSameConvolutionTests.err(x.grad!.data, expectedDx)
+                worst = max(worst, e)
+                XCTAssertLessThan(e, 1e-4, "case \(k) dx threads \(threads): \(x0.shape) \(ws.map(\.shape))")
+                for j in 0..<2 {
+                    let (_, dw) = try naiveConvGradients(x0, ws[j], geometries[j], rs[j].data)
+                    let e = RandomSameConvolutionTests.err(wts[j].grad!.data, dw.map(Double.init))
+                    worst = max(worst, e)
+                    XCTAssertLessThan(e, 1e-4, "case \(k) dw\(j) threads \(threads): \(x0.shape)")
+                }
+            }
+        }
+        print("random stride-2 convolutions: 40 cases x 2 thread counts, worst normalised error \(worst)")
+    }
 }
