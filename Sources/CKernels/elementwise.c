@@ -121,28 +121,20 @@ CLONES void sskd_affine(const float *x, float *out, long n, float scale, float s
 // affine_row into a row of a padded plane (out is not x), by ROW_BLOCKS.
 static inline __attribute__((always_inline)) void affine_packed_row(const float *x, float *out, long n, float scale,
                                                                     float shift, int relu) {
-    v16 s = splat(scale), h = splat(shift);
-    v8 s8 = (v8){0} + scale, h8 = (v8){0} + shift;
-    v4 s4 = (v4){0} + scale, h4 = (v4){0} + shift;
+    v16 s16 = splat16(scale), h16 = splat16(shift);
+    v8 s8 = splat8(scale), h8 = splat8(shift);
+    v4 s4 = splat4(scale), h4 = splat4(shift);
     if (relu) {
-#define A16(k) do { v16 v = load16(x + (k)) * s + h; store16(out + (k), positive_part(v, v)); } while (0)
-#define A8(k) do { v8 v = load8(x + (k)) * s8 + h8; store8(out + (k), positive_part8(v, v)); } while (0)
-#define A4(k) do { v4 v = load4(x + (k)) * s4 + h4; store4(out + (k), positive_part4(v, v)); } while (0)
+#define A(V, k) do { v##V v = load##V(x + (k)) * s##V + h##V; store##V(out + (k), positive_part##V(v, v)); } while (0)
 #define A1(k) do { float v = x[k] * scale + shift; out[k] = v > 0 ? v : 0; } while (0)
-        ROW_BLOCKS(n, A16, A8, A4, A1);
-#undef A16
-#undef A8
-#undef A4
+        ROW_BLOCKS(n, A, A1);
+#undef A
 #undef A1
     } else {
-#define A16(k) store16(out + (k), load16(x + (k)) * s + h)
-#define A8(k) store8(out + (k), load8(x + (k)) * s8 + h8)
-#define A4(k) store4(out + (k), load4(x + (k)) * s4 + h4)
+#define A(V, k) store##V(out + (k), load##V(x + (k)) * s##V + h##V)
 #define A1(k) (out[k] = x[k] * scale + shift)
-        ROW_BLOCKS(n, A16, A8, A4, A1);
-#undef A16
-#undef A8
-#undef A4
+        ROW_BLOCKS(n, A, A1);
+#undef A
 #undef A1
     }
 }
@@ -263,29 +255,21 @@ CLONES void sskd_add_relu(const float *a, const float *b, float *out, long n) {
 // the last one overlapping the one before), and a plane is zeroed as a whole (it is in L1) before its rows are
 // copied in.
 static inline __attribute__((always_inline)) void copy_row(float *d, const float *s, long n) {
-#define C16(k) store16(d + (k), load16(s + (k)))
-#define C8(k) store8(d + (k), load8(s + (k)))
-#define C4(k) store4(d + (k), load4(s + (k)))
+#define C(V, k) store##V(d + (k), load##V(s + (k)))
 #define C1(k) (d[k] = s[k])
-    ROW_BLOCKS(n, C16, C8, C4, C1);
-#undef C16
-#undef C8
-#undef C4
+    ROW_BLOCKS(n, C, C1);
+#undef C
 #undef C1
 }
 
 static inline __attribute__((always_inline)) void copy_row_add(float *d, const float *s, long n, float v) {
-    v16 v16s = splat(v);
-    v8 v8s = (v8){0} + v;
-    v4 v4s = (v4){0} + v;
-#define C16(k) store16(d + (k), load16(s + (k)) + v16s)
-#define C8(k) store8(d + (k), load8(s + (k)) + v8s)
-#define C4(k) store4(d + (k), load4(s + (k)) + v4s)
+    v16 v16s = splat16(v);
+    v8 v8s = splat8(v);
+    v4 v4s = splat4(v);
+#define C(V, k) store##V(d + (k), load##V(s + (k)) + v##V##s)
 #define C1(k) (d[k] = s[k] + v)
-    ROW_BLOCKS(n, C16, C8, C4, C1);
-#undef C16
-#undef C8
-#undef C4
+    ROW_BLOCKS(n, C, C1);
+#undef C
 #undef C1
 }
 
@@ -323,31 +307,21 @@ CLONES void sskd_pack_planes(const float *src, int channels, int h, int w, float
 static inline __attribute__((always_inline)) void linear2_packed_row(const float *g, const float *x, float *out, long n,
                                                                      float a, float b, float c, int relu, float rs,
                                                                      float rh) {
-    v16 va = splat(a), vb = splat(b), vc = splat(c), s = splat(rs), h = splat(rh);
-    v8 va8 = (v8){0} + a, vb8 = (v8){0} + b, vc8 = (v8){0} + c, s8 = (v8){0} + rs, h8 = (v8){0} + rh;
-    v4 va4 = (v4){0} + a, vb4 = (v4){0} + b, vc4 = (v4){0} + c, s4 = (v4){0} + rs, h4 = (v4){0} + rh;
+    v16 va16 = splat16(a), vb16 = splat16(b), vc16 = splat16(c), s16 = splat16(rs), h16 = splat16(rh);
+    v8 va8 = splat8(a), vb8 = splat8(b), vc8 = splat8(c), s8 = splat8(rs), h8 = splat8(rh);
+    v4 va4 = splat4(a), vb4 = splat4(b), vc4 = splat4(c), s4 = splat4(rs), h4 = splat4(rh);
     if (relu) {
-#define L16(k) do { v16 xv = load16(x + (k)); \
-        store16(out + (k), va * positive_part(load16(g + (k)), relu_keep(xv, s, h)) - vb * xv + vc); } while (0)
-#define L8(k) do { v8 xv = load8(x + (k)); \
-        store8(out + (k), va8 * positive_part8(load8(g + (k)), relu_keep(xv, s8, h8)) - vb8 * xv + vc8); } while (0)
-#define L4(k) do { v4 xv = load4(x + (k)); \
-        store4(out + (k), va4 * positive_part4(load4(g + (k)), relu_keep(xv, s4, h4)) - vb4 * xv + vc4); } while (0)
+#define L(V, k) do { v##V xv = load##V(x + (k)); store##V(out + (k),                                        \
+        va##V * positive_part##V(load##V(g + (k)), relu_keep(xv, s##V, h##V)) - vb##V * xv + vc##V); } while (0)
 #define L1(k) (out[k] = a * (relu_keep(x[k], rs, rh) > 0 ? g[k] : 0) - b * x[k] + c)
-        ROW_BLOCKS(n, L16, L8, L4, L1);
-#undef L16
-#undef L8
-#undef L4
+        ROW_BLOCKS(n, L, L1);
+#undef L
 #undef L1
     } else {
-#define L16(k) store16(out + (k), va * load16(g + (k)) - vb * load16(x + (k)) + vc)
-#define L8(k) store8(out + (k), va8 * load8(g + (k)) - vb8 * load8(x + (k)) + vc8)
-#define L4(k) store4(out + (k), va4 * load4(g + (k)) - vb4 * load4(x + (k)) + vc4)
+#define L(V, k) store##V(out + (k), va##V * load##V(g + (k)) - vb##V * load##V(x + (k)) + vc##V)
 #define L1(k) (out[k] = a * g[k] - b * x[k] + c)
-        ROW_BLOCKS(n, L16, L8, L4, L1);
-#undef L16
-#undef L8
-#undef L4
+        ROW_BLOCKS(n, L, L1);
+#undef L
 #undef L1
     }
 }
@@ -451,7 +425,9 @@ CLONES void sskd_pack_phases(const float *src, int channels, int h, int w, int p
         if (d0) store4(d0 + (n), __builtin_shufflevector(v, v, 0, 2, 4, 6));                             \
         if (d1) store4(d1 + (n), __builtin_shufflevector(v, v, 1, 3, 5, 7)); } while (0)
 #define P1(n) do { if (d0) d0[n] = s[2 * (n)]; if (d1) d1[n] = s[2 * (n) + 1]; } while (0)
-            ROW_BLOCKS(w2, P16, P8, P4, P1);
+#define P(V, n) P##V(n)
+            ROW_BLOCKS(w2, P, P1);
+#undef P
 #undef P16
 #undef P8
 #undef P4

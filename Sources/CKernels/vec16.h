@@ -39,24 +39,30 @@ typedef float v4u __attribute__((vector_size(16), aligned(4)));    // unaligned 
 #define store4(p, v) (*(v4u *)(p) = (v))
 
 // Covers floats [0, n) of a short row (the padded planes' rows are 7–32 floats) with whole vectors and no scalar
-// remainder: OP16(k) for k = 0, 16, … while a whole block fits, then one last block that ends exactly at n and may
-// overlap the one before it: OP16(n − 16) when n ≥ 16, else OP8 at 0 and n − 8, else OP4 at 0 and n − 4; rows of
-// fewer than 4 floats take OP1(k) per float. Only for an OP that writes the same value again where blocks overlap:
-// its output must not be one of its inputs (an in-place loop would apply itself twice there).
-#define ROW_BLOCKS(n, OP16, OP8, OP4, OP1)                                                               \
+// remainder: OPV(16, k) for k = 0, 16, … while a whole block fits, then one last block that ends exactly at n and may
+// overlap the one before it: OPV(16, n − 16) when n ≥ 16, else OPV(8, ·) at 0 and n − 8, else OPV(4, ·) at 0 and
+// n − 4; rows of fewer than 4 floats take OP1(k) per float. OPV(V, k) handles V floats at k, written once for the
+// three widths with the names below pasted from V (v##V, load##V, store##V, splat##V, positive_part##V). Only for an
+// OPV that writes the same value again where blocks overlap: its output must not be one of its inputs (an in-place
+// loop would apply itself twice there).
+#define ROW_BLOCKS(n, OPV, OP1)                                                                          \
     do {                                                                                                 \
         const long n_ = (n);                                                                             \
         long k_ = 0;                                                                                     \
-        for (; k_ + 16 <= n_; k_ += 16) OP16(k_);                                                        \
+        for (; k_ + 16 <= n_; k_ += 16) OPV(16, k_);                                                     \
         if (k_ < n_) {                                                                                   \
-            if (n_ >= 16) OP16(n_ - 16);                                                                 \
-            else if (n_ >= 8) { OP8(0L); OP8(n_ - 8); }                                                  \
-            else if (n_ >= 4) { OP4(0L); OP4(n_ - 4); }                                                  \
+            if (n_ >= 16) OPV(16, n_ - 16);                                                              \
+            else if (n_ >= 8) { OPV(8, 0L); OPV(8, n_ - 8); }                                            \
+            else if (n_ >= 4) { OPV(4, 0L); OPV(4, n_ - 4); }                                            \
             else for (; k_ < n_; k_++) OP1(k_);                                                          \
         }                                                                                                \
     } while (0)
+#define splat16(s) splat(s)
+#define splat8(s) ((v8){0} + (s))
+#define splat4(s) ((v4){0} + (s))
 // v where keep > 0, else 0 (lane by lane; NaN keeps give 0).
 #define positive_part(v, keep) ((v16)((i16)(v) & ((keep) > (v16){0})))
+#define positive_part16(v, keep) positive_part(v, keep)
 #define positive_part8(v, keep) ((v8)((i8v)(v) & ((keep) > (v8){0})))
 #define positive_part4(v, keep) ((v4)((i4v)(v) & ((keep) > (v4){0})))
 // The sum of the 16 lanes, pairwise.
