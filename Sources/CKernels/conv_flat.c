@@ -74,6 +74,37 @@ void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, 
 // Each call writes every dw element once: added to it (accumulate) or stored over it.
 #define STORE_DW(lhs, v) do { if (accumulate) (lhs) += (v); else (lhs) = (v); } while (0)
 
+// hsum16 of 8 vectors at once: lane j of the result is hsum16(v[j]) bit for bit, the same additions of the same lanes
+// in the same order (halves, then quarters, then (b0 + b2) + (b1 + b3)), each step done for several vectors per
+// instruction after a shuffle that lines their lanes up, instead of one horizontal sum per vector.
+// (A macro, as vec16.h's helpers: a v8 return value would change the ABI between the clones.)
+#define hsum16x8(v) ({                                                                                   \
+    const v16 *v_ = (v);                                                                                 \
+    v16 w_[4], x_[2];                                                                                    \
+    for (int i_ = 0; i_ < 4; i_++)                                                                       \
+        w_[i_] = __builtin_shufflevector(v_[2 * i_], v_[2 * i_ + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) \
+               + __builtin_shufflevector(v_[2 * i_], v_[2 * i_ + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+    for (int i_ = 0; i_ < 2; i_++)                                                                       \
+        x_[i_] = __builtin_shufflevector(w_[2 * i_], w_[2 * i_ + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) \
+               + __builtin_shufflevector(w_[2 * i_], w_[2 * i_ + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31); \
+    v16 y_ = __builtin_shufflevector(x_[0], x_[1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) \
+           + __builtin_shufflevector(x_[0], x_[1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31); \
+    __builtin_shufflevector(y_, y_, 0, 2, 4, 6, 8, 10, 12, 14) + __builtin_shufflevector(y_, y_, 1, 3, 5, 7, 9, 11, 13, 15); \
+})
+
+// Stores (STORE_DW) the horizontal sums of the `count` accumulators at `flat`, 8 at a time (hsum16x8; the last group
+// padded with zero vectors whose sums are dropped): accumulator i of a block of S input channels goes to
+// dw[INDEX(i, S)].
+#define STORE_SUMS(flat, count, INDEX, S)                                                                 \
+    do {                                                                                                 \
+        for (int g_ = 0; g_ < (count); g_ += 8) {                                                        \
+            v16 grp_[8];                                                                                 \
+            for (int j_ = 0; j_ < 8; j_++) grp_[j_] = g_ + j_ < (count) ? (flat)[g_ + j_] : (v16){0};    \
+            const v8 sums_ = hsum16x8(grp_);                                                             \
+            for (int j_ = 0; j_ < 8 && g_ + j_ < (count); j_++) STORE_DW(dw[INDEX(g_ + j_, S)], sums_[j_]); \
+        }                                                                                                \
+    } while (0)
+
 // dw[co + r][ci + q][t] += Σ_s Σ_p dy[s][co + r][p] · x[s][ci + q][p + off[t]] for r < R, q < S.
 #define WEIGHT_BLOCK(R, S)                                                                               \
     do {                                                                                                 \
@@ -90,9 +121,10 @@ void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, 
                 }                                                                                        \
             }                                                                                            \
         }                                                                                                \
-        for (int r = 0; r < R; r++) for (int q = 0; q < S; q++)                                          \
-            STORE_DW(dw[((long)(co + r) * cin + ci + q) * taps + t], hsum16(acc[r][q]));                 \
+        STORE_SUMS(&acc[0][0], R * S, WEIGHT_INDEX, S);                                                  \
     } while (0)
+// dw's index of accumulator acc[r][q] of WEIGHT_BLOCK, i = r·S + q.
+#define WEIGHT_INDEX(i, S) (((long)(co + (i) / (S)) * cin + ci + (i) % (S)) * taps + t)
 
 // The same for the three taps t..t+2 of one kernel row (kW = 3): the dY vectors are loaded once for three taps,
 // and the three shifted input vectors share their cache lines. R·S·3 accumulators, R + 3·S loads per 3·R·S FMAs.
@@ -115,9 +147,10 @@ void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, 
                 }                                                                                        \
             }                                                                                            \
         }                                                                                                \
-        for (int r = 0; r < R; r++) for (int q = 0; q < S; q++) for (int k = 0; k < 3; k++)              \
-            STORE_DW(dw[((long)(co + r) * cin + ci + q) * taps + t + k], hsum16(acc[r][q][k]));          \
+        STORE_SUMS(&acc[0][0][0], R * S * 3, WEIGHT_INDEX3, S);                                          \
     } while (0)
+// dw's index of accumulator acc[r][q][k] of WEIGHT_BLOCK3, i = (r·S + q)·3 + k.
+#define WEIGHT_INDEX3(i, S) (((long)(co + (i) / (3 * (S))) * cin + ci + (i) / 3 % (S)) * taps + t + (i) % 3)
 
 #define WEIGHT_COLUMNS(BLOCK, S)                                                                         \
     do {                                                                                                 \
