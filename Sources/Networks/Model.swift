@@ -117,9 +117,24 @@ public final class Model: Layer {
 
     // MARK: Forward
 
+    /// Runs units `range` on `x`. A BatchNorm followed by a ReLU in the same range and the same mode (both frozen or
+    /// neither; the stem's `bn1`, `relu`) runs as one fused op (`BatchNorm(_:training:relu:)`: bit for bit the two
+    /// ops' values and gradients, without the pass that writes the intermediate tensor and the one that reads it).
     func run(_ x: Tensor, _ range: Range<Int>, training: Bool) throws -> Tensor {
         var y = x
-        for i in range { y = try units[i].layer(y, training: training && !frozen[i]) }
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let mode = training && !frozen[i]
+            if let bn = units[i].layer as? BatchNorm, i + 1 < range.upperBound, units[i + 1].layer is ReLU,
+                frozen[i + 1] == frozen[i]
+            {
+                y = try bn(y, training: mode, relu: true)
+                i += 2
+            } else {
+                y = try units[i].layer(y, training: mode)
+                i += 1
+            }
+        }
         return y
     }
 

@@ -121,4 +121,35 @@ final class StageTests: XCTestCase {
             XCTAssertTrue("\($0)".hasPrefix("conv2d: input [1, 1, 32, 32]"), "\($0)")
         }
     }
+
+    /// `Model.run` fuses a BatchNorm unit and the ReLU unit after it into one op: the logits, every parameter's
+    /// gradient and the running statistics are bit for bit those of running the units one by one (resnet8's stem
+    /// `bn1`, `relu`; wrn-16-2's head `bn1`, `relu`), in training and eval mode.
+    func testBatchNormThenReLUUnitsRunFusedBitForBit() throws {
+        for arch in ["resnet8", "wrn-16-2"] {
+            for training in [true, false] {
+                var results: [[[Float]]] = []
+                for fused in [true, false] {
+                    let model = try Zoo.make(arch, channels: 1, classes: 10)
+                    let x = ModelFixtures.randomInput([3, 1, 12, 12])
+                    let logits: Tensor
+                    if fused {
+                        logits = try model.forward(x, training: training)
+                    } else {
+                        var y = x
+                        for unit in model.units { y = try unit.layer(y, training: training) }
+                        logits = y
+                    }
+                    try (logits * logits).sum().backward()
+                    let grads = model.parameters().map { $0.grad?.data ?? [] }
+                    results.append([logits.data] + grads + model.stateDict().map(\.1.data))
+                }
+                XCTAssertEqual(results[0].count, results[1].count)
+                for (k, (a, b)) in zip(results[0], results[1]).enumerated() {
+                    XCTAssertEqual(
+                        a.map(\.bitPattern), b.map(\.bitPattern), "\(arch) training \(training): tensor \(k)")
+                }
+            }
+        }
+    }
 }
