@@ -97,7 +97,7 @@ CLONES void sskd_sum_and_dot_planes(const float *g, const float *x, long n, long
 static inline __attribute__((always_inline)) void affine_row(const float *x, float *out, long n, float scale, float shift,
                                                              int relu) {
     v16 s = splat(scale), h = splat(shift);
-    v8 s8 = (v8){0} + scale, h8 = (v8){0} + shift;
+    v8 s8 = splat8(scale), h8 = splat8(shift);
     long t = 0;
     if (relu) {
         for (; t + 16 <= n; t += 16) { v16 v = load16(x + t) * s + h; store16(out + t, positive_part(v, v)); }

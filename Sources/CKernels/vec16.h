@@ -32,7 +32,9 @@ typedef float v4u __attribute__((vector_size(16), aligned(4)));    // unaligned 
 // Macros rather than functions: a v16 function argument would change the ABI between the clones.
 #define load16(p) (*(const v16u *)(p))
 #define store16(p, v) (*(v16u *)(p) = (v))
-#define splat(s) ((v16){0} + (s))
+// Every lane equal to s, −0 included: s − (+0) is s for every s (s + 0 would turn −0 into +0, so that a vector
+// computation with a −0 shift would differ from the scalar one in the sign of a zero).
+#define splat(s) ((s) - (v16){0})
 #define load8(p) (*(const v8u *)(p))
 #define store8(p, v) (*(v8u *)(p) = (v))
 #define load4(p) (*(const v4u *)(p))
@@ -58,8 +60,8 @@ typedef float v4u __attribute__((vector_size(16), aligned(4)));    // unaligned 
         }                                                                                                \
     } while (0)
 #define splat16(s) splat(s)
-#define splat8(s) ((v8){0} + (s))
-#define splat4(s) ((v4){0} + (s))
+#define splat8(s) ((s) - (v8){0})
+#define splat4(s) ((s) - (v4){0})
 // v where keep > 0, else 0 (lane by lane; NaN keeps give 0).
 #define positive_part(v, keep) ((v16)((i16)(v) & ((keep) > (v16){0})))
 #define positive_part16(v, keep) positive_part(v, keep)

@@ -368,6 +368,28 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    func testPackedBatchNormOutputKeepsTheSignOfZeroAsTheWrittenOne() throws {
+        // A batch norm's output computed while packing (ChannelAffine.pack) against the one written out
+        // (vectorAffine), for rows of 1 to 40 floats and shift −0: x·1 + (−0) is −0 for x = −0 in every lane, whole
+        // vector or tail, on both paths (a splat that added +0 turned the shift into +0 in the vector lanes only).
+        for w in 1...40 {
+            let x = [Float](repeating: -0.0, count: w)
+            for relu in [false, true] {
+                let affine = ChannelAffine(
+                    source: x, scale: [1], shift: [-0.0], relu: relu, channels: 1, planeSize: w)
+                let packed = UnsafeMutablePointer<Float>.allocate(capacity: w + 16)
+                defer { packed.deallocate() }
+                affine.pack(sample: 0, h: 1, w: w, into: packed, stride: w + 16, wp: w, ph: 0, pw: 0)
+                let written = affine.materialized()
+                for i in 0..<w {
+                    XCTAssertEqual(
+                        packed[i].bitPattern, written[i].bitPattern, "width \(w) relu \(relu) lane \(i)")
+                    XCTAssertEqual(written[i].bitPattern, (relu ? Float(0) : -0.0).bitPattern, "width \(w) lane \(i)")
+                }
+            }
+        }
+    }
+
     func testVectorisedReluAndAddHandleTailsAndSigns() throws {
         let n = 16 * 3 + 5  // full 16-lane blocks plus a scalar tail
         let a = Tensor(shape: [n], data: (0..<n).map { Float($0 % 7) - 3 }, requiresGrad: true)
