@@ -9,10 +9,10 @@
 // V shifted input vectors and broadcasts R weights, then does R·V fused multiply-adds: with R = 6, V = 4 that is
 // 10 loads per 24 FMAs, so the FMA units, not the loads, set the pace. Planes whose position count is a multiple
 // of 5 or 6 vectors (not of 4) use 4 × 5 or 4 × 6 blocks, so that no single-vector tail (1 load and R broadcasts
-// per R FMAs) is left over. Weight gradient: an R×S block (R output
-// channels × S input channels) per tap, or R × S × 3 for a row of three taps, summed over positions, then one
-// horizontal sum per accumulator; dY is read from 64-byte aligned planes, so only the shifted input loads straddle
-// cache lines. docs/performance.md has the measurements.
+// per R FMAs) is left over; other planes end with a 2-vector block, then single vectors. Weight gradient: an R×S
+// block (R output channels × S input channels) per tap, or R × S × 3 for a row of three taps, summed over positions,
+// then the accumulators' horizontal sums, 8 at a time (hsum16x8); dY is read from 64-byte aligned planes, so only
+// the shifted input loads straddle cache lines. docs/performance.md has the measurements.
 #include "sskd_kernels.h"
 
 #include "vec16.h"
