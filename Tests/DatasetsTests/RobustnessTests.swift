@@ -1,5 +1,6 @@
 import Foundation
 import Tensors
+import TestSupport
 import XCTest
 
 @testable import Datasets
@@ -66,8 +67,7 @@ final class NumPyLabelAndPixelLimitTests: XCTestCase {
     }
 
     func testHugeLabelIsRefusedBeforeBuildingClassNames() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-npy-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryFolder("sskd-npy")
         defer { try? FileManager.default.removeItem(at: dir) }
         let images = dir.appendingPathComponent("x.npy")
         let labels = dir.appendingPathComponent("y.npy")
@@ -81,8 +81,7 @@ final class NumPyLabelAndPixelLimitTests: XCTestCase {
     }
 
     func testNonFinitePixelsAreRefused() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-npy-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryFolder("sskd-npy")
         defer { try? FileManager.default.removeItem(at: dir) }
         let images = dir.appendingPathComponent("x.npy")
         let labels = dir.appendingPathComponent("y.npy")

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import Language
@@ -62,8 +63,7 @@ final class CellMarksTests: XCTestCase {
     }
 
     func testCellsRecordCommandsCommentsAndMarks() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-marks-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try makeTemporaryFolder("sskd-marks")
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("in.sskd")
         try "# about a\nprint \"a\"\nnote \"b\"\n".write(to: file, atomically: true, encoding: .utf8)

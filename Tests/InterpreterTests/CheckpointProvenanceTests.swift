@@ -2,6 +2,7 @@ import Distillation
 import Foundation
 import Networks
 import Tensors
+import TestSupport
 import XCTest
 
 @testable import EngineCommands
@@ -13,9 +14,7 @@ final class CheckpointProvenanceTests: XCTestCase {
     var folder: URL!
 
     override func setUpWithError() throws {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-            "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-provenance-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     }

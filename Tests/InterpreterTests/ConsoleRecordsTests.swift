@@ -1,5 +1,6 @@
 import Distillation
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import EngineCommands
@@ -50,11 +51,8 @@ final class ConsoleRecordsTests: XCTestCase {
     /// Every option that shaped a run is in its record (`runs`, `export`): smoothing, warm-up, augmentation; the
     /// method says what trained (`train-frozen`, `head`), and `plot loss` of one run names the model and the run.
     func testRecordsHoldEveryOptionAndWhatTrained() throws {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-            "dataset-fashion-mnist is not installed")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-records-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try skipUnlessFashionMNIST()
+        let dir = try makeTemporaryFolder("sskd-records")
         defer { try? FileManager.default.removeItem(at: dir) }
         let sink = CaptureSink()
         let session = Session.withEngine(output: sink)

@@ -1,5 +1,6 @@
 import Foundation
 import Networks
+import TestSupport
 import XCTest
 
 @testable import EngineCommands
@@ -9,13 +10,10 @@ import XCTest
 /// compute in each), its gap report and the files it writes (the README's first command runs the full version).
 final class DemoTests: XCTestCase {
     func testReducedDemoPrintsTheComparisonAndWritesItsFiles() throws {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-            "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         let root = packageRoot
         var script = try String(contentsOf: root.appendingPathComponent("sessions/demo.sskd"), encoding: .utf8)
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-demo-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)  // as scripts/demo does
+        let out = try makeTemporaryFolder("sskd-demo")  // as scripts/demo does
         defer { try? FileManager.default.removeItem(at: out) }
         for (knob, reduced) in [
             ("steps = ", "steps = 20"), ("few_steps = ", "few_steps = 10"), ("limit = ", "limit = 300"),

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import EngineCommands
@@ -8,9 +9,7 @@ import XCTest
 /// sessions: `EngineGolden/*.sskd` with `# expect:` lines. Needs the Debian package dataset-fashion-mnist.
 final class EngineGoldenTests: XCTestCase {
     func testEngineGoldenFiles() throws {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-            "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         try runGoldenFiles("EngineGolden", minimum: 3) { Session.withEngine(output: $0) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import EngineCommands
@@ -7,9 +8,7 @@ import XCTest
 /// Ctrl-C, Windows line ends and sourced files with syntax errors, through real sessions.
 final class EngineRobustnessTests: XCTestCase {
     func testInterruptedTrainingStopsTheLoopAndKeepsTheRun() throws {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-            "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         let sink = CaptureSink()
         let session = Session.withEngine(output: sink)
         XCTAssertEqual(session.run("data fashion-mnist limit=1000 val=20\nm = model resnet8", name: "setup"), .ok)

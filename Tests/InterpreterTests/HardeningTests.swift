@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import EngineCommands
@@ -7,8 +8,6 @@ import XCTest
 /// Issue #10: the REPL survives every error with its state unchanged, absurd sizes are refused before anything is
 /// allocated, SIGTERM stops a script cleanly (exit 143, no partial file), and the breaker's leftovers stay fixed.
 final class HardeningTests: XCTestCase {
-    private var hasFashionMNIST: Bool { FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist") }
-
     /// Bindings (with every model's parameters and buffers bit for bit, frozen flags, adapters and runs), options,
     /// the current data set and the session's runs, as one comparable text.
     private func snapshot(_ session: Session) -> String {
@@ -39,7 +38,7 @@ final class HardeningTests: XCTestCase {
     /// Each failing statement, run alone in one session, with its error (`column: message`; a trailing `…` matches a
     /// prefix, for machine-dependent text). None may change the session's state; a good command works at the end.
     func testEveryFailingCaseLeavesTheSessionUnchanged() throws {
-        try XCTSkipUnless(hasFashionMNIST, "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         let sink = CaptureSink()
         let session = Session.withEngine(output: sink)
         session.options.set("quiet", .bool(true)).map { XCTFail($0) }
@@ -171,8 +170,7 @@ final class HardeningTests: XCTestCase {
     private func terminate(_ script: String, ready: String, delay: TimeInterval, signal: Int32 = SIGTERM) throws -> (
         Int32, Process.TerminationReason, String, [String], URL
     ) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-term-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryFolder("sskd-term")
         try Data(script.utf8).write(to: dir.appendingPathComponent("job.sskd"))
         let process = Process()
         process.executableURL = try CommandLineTests.binary()
@@ -203,7 +201,7 @@ final class HardeningTests: XCTestCase {
     }
 
     func testSIGTERMDuringTrainingStopsAfterTheBatchWithStatus143() throws {
-        try XCTSkipUnless(hasFashionMNIST, "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         let (status, reason, stderr, files, dir) = try terminate(
             """
             data fashion-mnist limit=2000 val=100
@@ -262,8 +260,7 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(session.run("v = set seed 7", name: "a"), .runtimeError)
         XCTAssertEqual(session.options.seed, 0, "the refused statement did not run")
 
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-left-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryFolder("sskd-left")
         defer { try? FileManager.default.removeItem(at: dir) }
         XCTAssertEqual(
             session.run(
@@ -300,7 +297,7 @@ final class HardeningTests: XCTestCase {
     /// `plot acc` with a one-epoch run beside a longer one: the one-epoch point is drawn inside the frame
     /// (without margins it sits on the left border and the border hides it).
     func testOneEpochRunIsVisibleInTheTextAccuracyPlot() throws {
-        try XCTSkipUnless(hasFashionMNIST, "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/gnuplot"), "gnuplot is not installed")
         let sink = CaptureSink()
         let session = Session.withEngine(output: sink)

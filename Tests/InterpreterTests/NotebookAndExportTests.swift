@@ -12,13 +12,10 @@ import XCTest
 /// and `export` writes exactly the recorded run.
 final class NotebookAndExportTests: XCTestCase {
     func testShortScriptNotebookMatchesGoldenAndExportEqualsTheRecord() throws {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-            "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         let folder = try XCTUnwrap(Bundle.module.url(forResource: "EngineGolden", withExtension: nil))
             .appendingPathComponent("notebook")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-notebook-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryFolder("sskd-notebook")
         defer { try? FileManager.default.removeItem(at: dir) }
         let previous = FileManager.default.currentDirectoryPath
         FileManager.default.changeCurrentDirectoryPath(dir.path)
@@ -71,10 +68,8 @@ final class NotebookAndExportTests: XCTestCase {
     /// ASCII art (which the console still shows), an SVG plot kept as SVG, a PDF plot shown by its PNG copy; the
     /// `.ipynb` passes the nbformat validator.
     func testSourcedLessonBecomesCellsWithFiguresInPlace() throws {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-            "dataset-fashion-mnist is not installed")
-        let dir = try temporaryFolder()
+        try skipUnlessFashionMNIST()
+        let dir = try makeTemporaryFolder("sskd-nb")
         defer { try? FileManager.default.removeItem(at: dir) }
         try """
         # Lesson X: a title
@@ -152,10 +147,8 @@ final class NotebookAndExportTests: XCTestCase {
     /// Lesson 5 as a script with `--notebook`-style writing: a valid nbformat 4.5 notebook titled by the lesson's
     /// first comment line, with code cells, outputs and its three plots as PNG.
     func testLessonFiveNotebookValidates() throws {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-            "dataset-fashion-mnist is not installed")
-        let dir = try temporaryFolder()
+        try skipUnlessFashionMNIST()
+        let dir = try makeTemporaryFolder("sskd-nb")
         defer { try? FileManager.default.removeItem(at: dir) }
         let lesson = packageRoot.appendingPathComponent("sessions/tutorial/5-reading-the-gap-plot.sskd")
         let sink = CaptureSink()
@@ -178,7 +171,7 @@ final class NotebookAndExportTests: XCTestCase {
     /// (64) and nothing runs; a script's first comment line titles the notebook.
     func testNotebookFlagChecksItsFileFirst() throws {
         let binary = try CommandLineTests.binary()
-        let dir = try temporaryFolder()
+        let dir = try makeTemporaryFolder("sskd-nb")
         defer { try? FileManager.default.removeItem(at: dir) }
         func sskd(_ arguments: [String]) throws -> (out: String, err: String, code: Int32) {
             try runSeparate(binary, arguments, in: dir)
@@ -205,12 +198,6 @@ final class NotebookAndExportTests: XCTestCase {
         XCTAssertEqual(untitled.code, 0, untitled.err)
         XCTAssertTrue(
             try String(contentsOf: dir.appendingPathComponent("u.md"), encoding: .utf8).hasPrefix("# sskd session\n"))
-    }
-
-    private func temporaryFolder() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-nb-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
     }
 
     /// `TestSupport.validateWithNbformat`, skipped (saying why) when the venv or its nbformat is missing.

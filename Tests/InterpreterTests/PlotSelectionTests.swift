@@ -1,5 +1,6 @@
 import Distillation
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import EngineCommands
@@ -13,9 +14,7 @@ final class PlotSelectionTests: XCTestCase {
     private var directory: URL!
 
     override func setUpWithError() throws {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-            "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-plotsel-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }

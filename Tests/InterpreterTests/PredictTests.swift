@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import Networks
 import Tensors
+import TestSupport
 import XCTest
 
 @testable import EngineCommands
@@ -11,11 +12,8 @@ import XCTest
 /// NEP 1) equals the model's own forward pass, the CSV matches it, Ctrl-C writes nothing, and a PyTorch teacher
 /// loaded through the language predicts what PyTorch did. Needs the Debian package dataset-fashion-mnist.
 final class PredictTests: XCTestCase {
-    let fashion = "/usr/share/datasets/fashion-mnist"
-
     func temporaryFolder() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-predict-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryFolder("sskd-predict")
         addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
         return dir
     }
@@ -52,7 +50,7 @@ final class PredictTests: XCTestCase {
     }
 
     func testNpyAndCsvHoldTheModelsOwnLogitsInSplitOrder() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: fashion), "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         let dir = try temporaryFolder()
         let sink = CaptureSink()
         let session = Session.withEngine(output: sink)
@@ -106,7 +104,7 @@ final class PredictTests: XCTestCase {
     }
 
     func testUnlabelledTrainImagesArePredictedWithAnEmptyLabel() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: fashion), "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         let csv = try temporaryFolder().appendingPathComponent("train.csv").path
         let sink = CaptureSink()
         let session = Session.withEngine(output: sink)
@@ -126,7 +124,7 @@ final class PredictTests: XCTestCase {
     }
 
     func testInterruptWritesNothingAndErrorsNameTheOption() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: fashion), "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         let dir = try temporaryFolder()
         let sink = CaptureSink()
         let session = Session.withEngine(output: sink)
@@ -146,7 +144,7 @@ final class PredictTests: XCTestCase {
     /// `{'model': sd}` layout) through `data ... normalize=none`, `load ... arch=resnet8` and `predict`: its
     /// arg-max per test image is PyTorch's (at most 2 of 10,000 may differ, like its correct count).
     func testPyTorchTeacherPredictsWhatPyTorchDid() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: fashion), "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         struct Expected: Decodable {
             let correct: Int
             let predictions: [Int]

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import Distillation
@@ -10,9 +11,7 @@ import XCTest
 final class ProgressTests: XCTestCase {
     /// A session with fashion-mnist (300 test images) and an untrained resnet8 `m`.
     private func session() throws -> Session {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-            "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         let session = Session.withEngine(output: CaptureSink())
         XCTAssertEqual(session.run("data fashion-mnist limit=300 val=20\nm = model resnet8", name: "setup"), .ok)
         return session

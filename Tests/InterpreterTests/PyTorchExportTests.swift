@@ -16,9 +16,7 @@ extension XCTestCase {
 
     /// Skips unless the venv and the data set are there; returns a fresh temporary folder (removed by the caller).
     func prerequisites() throws -> URL {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-            "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         let python = packageRoot.appendingPathComponent(".venv/bin/python").path
         let torchrun = packageRoot.appendingPathComponent(".venv/bin/torchrun").path
         guard FileManager.default.isExecutableFile(atPath: python),
@@ -30,8 +28,7 @@ extension XCTestCase {
                     + "(scripts/fixtures-venv makes it)")
             throw XCTSkip("no .venv with torch, numpy, safetensors and torchrun (scripts/fixtures-venv makes it)")
         }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-export-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryFolder("sskd-export")
         return dir
     }
 }
@@ -365,11 +362,8 @@ final class PyTorchExportTextTests: XCTestCase {
     /// trained after `load` and before the student's first run is written beside the script instead, and one trained
     /// after that run gets a warning naming the run.
     func testSessionRecipeUsesTheTeachersFileOnlyWhenItHoldsTheDistilledWeights() throws {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-            "dataset-fashion-mnist is not installed")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-export-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try skipUnlessFashionMNIST()
+        let dir = try makeTemporaryFolder("sskd-export")
         defer { try? FileManager.default.removeItem(at: dir) }
         let sink = CaptureSink()
         let session = Session.withEngine(output: sink)

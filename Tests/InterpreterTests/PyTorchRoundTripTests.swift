@@ -20,9 +20,7 @@ final class PyTorchRoundTripTests: XCTestCase {
     }
 
     func testSavedStudentsLoadStrictIntoPyTorchWithPredictsLogits() throws {
-        try XCTSkipUnless(
-            FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"),
-            "dataset-fashion-mnist is not installed")
+        try skipUnlessFashionMNIST()
         let venv = packageRoot.appendingPathComponent(".venv/bin/python").path
         guard FileManager.default.isExecutableFile(atPath: venv),
             try python(["-c", "import torch, numpy, safetensors"]).status == 0
@@ -32,8 +30,7 @@ final class PyTorchRoundTripTests: XCTestCase {
                     + "(scripts/fixtures-venv makes it)")
             throw XCTSkip("no .venv with torch, numpy and safetensors (scripts/fixtures-venv makes it)")
         }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-roundtrip-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryFolder("sskd-roundtrip")
         defer { try? FileManager.default.removeItem(at: dir) }
         let data = dir.appendingPathComponent("data.npz").path
         let made = try python(["scripts/repdistiller_models.py", "data", data])

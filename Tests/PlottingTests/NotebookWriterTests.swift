@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import Plotting
@@ -7,8 +8,7 @@ final class NotebookWriterTests: XCTestCase {
     /// A script's or a file's escape sequences (an OSC 52 clipboard write, a colour) reach the Markdown escaped, so
     /// `cat notebook.md` cannot act on the terminal; lines and tabs stay.
     func testControlCharactersAreEscapedInTheNotebook() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-nb-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try makeTemporaryFolder("sskd-nb")
         defer { try? FileManager.default.removeItem(at: directory) }
         let writer = NotebookWriter(path: directory.appendingPathComponent("n.md").path)
         try writer.write(
@@ -90,8 +90,7 @@ final class NotebookWriterTests: XCTestCase {
     /// An SVG figure keeps its extension in the notebook's folder (an SVG renamed `.png` is a broken image), and a
     /// cell's text and figures alternate in the order they were produced.
     func testSVGKeepsItsExtensionAndFiguresSitBetweenTheirTexts() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-nb-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try makeTemporaryFolder("sskd-nb")
         defer { try? FileManager.default.removeItem(at: directory) }
         let svg = directory.appendingPathComponent("gap.svg")
         let png = directory.appendingPathComponent("gap.png")
@@ -158,8 +157,7 @@ final class NotebookWriterTests: XCTestCase {
     /// A notebook that cannot be written (its path is a folder, or ends in `/`) is refused before any image is
     /// copied: no `NAME_files/` is left behind, and no folder is made for a trailing `/`.
     func testFolderTargetsAreRefusedBeforeAnyImage() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-nb-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try makeTemporaryFolder("sskd-nb")
         defer { try? FileManager.default.removeItem(at: directory) }
         let image = directory.appendingPathComponent("a.png")
         try Data([0x89, 0x50, 0x4E, 0x47]).write(to: image)
@@ -192,8 +190,7 @@ final class NotebookWriterTests: XCTestCase {
     /// Saving again with fewer plots removes the images the new notebook does not link, only those named as the
     /// writer names them; the folder goes when nothing is left in it.
     func testSavingAgainRemovesStaleImagesOnly() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-nb-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try makeTemporaryFolder("sskd-nb")
         defer { try? FileManager.default.removeItem(at: directory) }
         let image = directory.appendingPathComponent("a.png")
         try Data([0x89, 0x50, 0x4E, 0x47]).write(to: image)
