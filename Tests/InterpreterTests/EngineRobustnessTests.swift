@@ -13,8 +13,8 @@ final class EngineRobustnessTests: XCTestCase {
         let session = Session.withEngine(output: sink)
         XCTAssertEqual(session.run("data fashion-mnist limit=1000 val=20\nm = model resnet8", name: "setup"), .ok)
         // Ctrl-C arrives while the first `train` of the loop runs, between two of its steps: 12 epochs of 1,000 images
-        // take a few seconds (2 epochs once did, but the engine now finishes them in about 0.5 s), and it validates only
-        // after its last epoch, so that Ctrl-C does not land in a validation pass.
+        // take a few seconds (2 epochs once did, but the engine now finishes them in about 0.5 s), and it validates
+        // only after its last epoch, so that Ctrl-C does not land in a validation pass.
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { session.interruptRequested = true }
         XCTAssertEqual(
             session.run("for k in 1..3 { train m epochs=12 batch=20 val_every=12; print \"after $k\" }", name: "loop"),
