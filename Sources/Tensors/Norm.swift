@@ -276,45 +276,51 @@ extension BatchNormSaved {
         if mask != nil { masked = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count } }
         let relu = { (ch: Int) in self.relu && mask == nil ? FusedReluMask(scale: scale[ch], shift: shift[ch]) : nil }
         let maskData = mask ?? []
-        let sumsOut = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c)  // Σdy, then Σdy·x̂
-        defer { sumsOut.deallocate() }
+        // Each plane's two sums, in parallel over samples (so that each thread reads the planes of the samples it
+        // wrote in the passes before, and writes the masked dy of those samples for the passes after; several
+        // planes of a channel go at a time), then per channel added in sample order in Double.
+        let planeSums = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n * c)  // [C, N] Σdy, then [C, N] Σdy·x̂
+        defer { planeSums.deallocate() }
         grad.withUnsafeBufferPointer { pg in
             x.withUnsafeBufferPointer { px in
                 maskData.withUnsafeBufferPointer { pmask in
                     masked.withUnsafeMutableBufferPointer { pmasked in
                         let (pg, px) = (pg.baseAddress!, px.baseAddress!)
                         let (pmask, pmasked) = mask == nil ? (nil, nil) : (pmask.baseAddress, pmasked.baseAddress)
-                        Parallel.forEach(c, costPerItem: n * hw) { range in
-                            // Each plane's two sums (several planes at a time), then added in sample order in Double.
-                            let planeSums = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n)
-                            defer { planeSums.deallocate() }
-                            for ch in range {
-                                let base = ch * hw
+                        Parallel.forEach(n, costPerItem: c * hw) { samples in
+                            for ch in 0..<c {
+                                let base = (samples.lowerBound * c + ch) * hw
+                                let (sums, dots) = (
+                                    planeSums + ch * n + samples.lowerBound,
+                                    planeSums + (c + ch) * n + samples.lowerBound
+                                )
                                 if let pmask, let pmasked {
                                     vectorMaskSumAndDot(
-                                        planes: n, pg + base, mask: pmask + base, px + base, pmasked + base, hw,
-                                        stride: c * hw, mean: mean[ch], sums: planeSums, dots: planeSums + n)
+                                        planes: samples.count, pg + base, mask: pmask + base, px + base,
+                                        pmasked + base, hw, stride: c * hw, mean: mean[ch], sums: sums, dots: dots)
                                 } else {
                                     vectorSumAndDot(
-                                        planes: n, pg + base, px + base, hw, stride: c * hw, mean: mean[ch],
-                                        relu: relu(ch), sums: planeSums, dots: planeSums + n)
+                                        planes: samples.count, pg + base, px + base, hw, stride: c * hw,
+                                        mean: mean[ch], relu: relu(ch), sums: sums, dots: dots)
                                 }
-                                var a = 0.0
-                                var b = 0.0
-                                for s in 0..<n {
-                                    a += Double(planeSums[s])
-                                    b += Double(planeSums[n + s])
-                                }
-                                sumsOut[ch] = Float(a)
-                                sumsOut[c + ch] = Float(b) * invStd[ch]
                             }
                         }
                     }
                 }
             }
         }
-        let sumDy = Array(UnsafeBufferPointer(start: sumsOut, count: c))
-        let sumDyXHat = Array(UnsafeBufferPointer(start: sumsOut + c, count: c))
+        var sumDy = [Float](repeating: 0, count: c)
+        var sumDyXHat = [Float](repeating: 0, count: c)
+        for ch in 0..<c {
+            var a = 0.0
+            var b = 0.0
+            for s in 0..<n {
+                a += Double(planeSums[ch * n + s])
+                b += Double(planeSums[(c + ch) * n + s])
+            }
+            sumDy[ch] = Float(a)
+            sumDyXHat[ch] = Float(b) * invStd[ch]
+        }
         return (sumDy, sumDyXHat, mask == nil ? grad : masked)
     }
 }
