@@ -140,11 +140,11 @@ static inline __attribute__((always_inline)) void affine_packed_row(const float 
 }
 
 CLONES void sskd_pack_planes_affine(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph,
-                                    int pw, const float *scale, const float *shift, int relu) {
+                                    int pw, int clear, const float *scale, const float *shift, int relu) {
     for (int c = 0; c < channels; c++) {
         const float *s = src + (long)c * h * w;
         float *d = dst + c * stride;
-        zero_plane(d, stride);
+        if (clear) zero_plane(d, stride);
         long base = (long)ph * wp + pw;
         for (int r = 0; r < h; r++, base += wp)
             affine_packed_row(s + (long)r * w, d + base, w, scale[c], shift[c], relu);
@@ -293,11 +293,12 @@ static inline __attribute__((always_inline)) void add_row(float *d, const float 
     }
 }
 
-CLONES void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph, int pw) {
+CLONES void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph, int pw,
+                             int clear) {
     for (int c = 0; c < channels; c++) {
         const float *s = src + (long)c * h * w;
         float *d = dst + c * stride;
-        zero_plane(d, stride);
+        if (clear) zero_plane(d, stride);
         long base = (long)ph * wp + pw;   // where row 0 of the data starts
         for (int r = 0; r < h; r++, base += wp) copy_row(d + base, s + (long)r * w, w);
     }
@@ -327,12 +328,12 @@ static inline __attribute__((always_inline)) void linear2_packed_row(const float
 }
 
 CLONES void sskd_pack_planes_linear2(const float *g, const float *x, int channels, int h, int w, float *dst, long stride,
-                                    long wp, int ph, int pw, const float *a, const float *b, const float *c, int relu,
-                                    const float *rs, const float *rh) {
+                                    long wp, int ph, int pw, int clear, const float *a, const float *b, const float *c,
+                                    int relu, const float *rs, const float *rh) {
     for (int ch = 0; ch < channels; ch++) {
         const long at = (long)ch * h * w;
         float *d = dst + ch * stride;
-        zero_plane(d, stride);
+        if (clear) zero_plane(d, stride);
         long base = (long)ph * wp + pw;
         for (int r = 0; r < h; r++, base += wp) {
             linear2_packed_row(g + at + (long)r * w, x + at + (long)r * w, d + base, w, a[ch], b[ch], c[ch], relu,

@@ -4,11 +4,16 @@ import CKernels
 // docs/performance.md): stride-1 "same" convolutions (ResNet's 3x3 convolutions with padding 1), so dY pads like x; a
 // 1x1 convolution without padding stays one GEMM on the gemm path.
 //
-// Each sample's planes are copied once into zero-padded planes of Hp × Wp = (H + 2·padH) × (W + 2·padW) floats,
-// laid out row after row with (kW − 1)·dilW + 16 zero floats after each plane. In that layout the output (oh, ow)
-// is flat position p = oh·Wp + ow and kernel tap (i, j) reads the input at p + i·dilH·Wp + j·dilW: every tap is one
-// shifted vector load, so the C kernels (Sources/CKernels) need neither im2col nor GEMM packing. The Wp − Wout extra
-// positions per row are computed and dropped when the rows are copied out.
+// Samples are copied into zero-padded planes laid out row after row, k samples side by side in each (`FlatPlanes`):
+// a row holds padW zeros, sample 0's row, padW zeros, sample 1's row, … sample k−1's row, and the next row's leading
+// padW zeros serve as the last sample's right padding (a "same" convolution reads at most padW columns past a row,
+// so a gap of padW zero columns pads both neighbours). With Wp = k·(W + padW), Hp = H + 2·padH rows and
+// (kW − 1)·dilW + 16 zero floats after each plane, the output (oh, ow) of sample j is flat position
+// p = oh·Wp + j·(W + padW) + ow and kernel tap (i, j') reads the input at p + i·dilH·Wp + j'·dilW: every tap is one
+// shifted vector load, so the C kernels (Sources/CKernels) need neither im2col nor GEMM packing. The positions in the
+// gaps are computed and dropped when the rows are copied out, and so are those that round a plane's positions up to
+// whole vectors: k is chosen per geometry to waste the least (a 7x7 plane alone is 4 vectors for 49 outputs, four
+// side by side 14 vectors for 196; docs/performance.md).
 //
 // Backward, with dY padded the same way (a "same" convolution pads dY by dil·(k−1) − pad = pad):
 //   dX = conv(dY, W̃), W̃[ci, co, i, j] = W[co, ci, kH−1−i, kW−1−j]   (the forward kernel again)
@@ -17,24 +22,39 @@ import CKernels
 // every other position falls on a zero of the padding, so the weight-gradient kernel sums over all positions and one
 // packing of dY serves both kernels.
 
-/// The padded-plane geometry of a stride-1 convolution: plane sizes, tap offsets and the output positions.
+/// The padded-plane geometry of a stride-1 "same" convolution (see the file header): samples per plane, plane sizes,
+/// tap offsets and the output positions.
 struct FlatPlanes {
     let g: Conv2dGeometry
-    /// Padded plane width and height: Wp = W + 2·padW, Hp = H + 2·padH.
+    /// Samples side by side in one plane (k ≥ 1), and the columns from one sample's data to the next's, W + padW.
+    let samplesPerPlane: Int, step: Int
+    /// Padded plane width and height: Wp = k·(W + padW), Hp = H + 2·padH.
     let wp: Int, hp: Int
     /// Floats from one padded plane to the next: Hp·Wp plus (kW − 1)·dilW + 16 zero floats that over-reading
     /// vector loads touch.
     let stride: Int
-    /// Output positions per plane, Hout·Wp (the last Wp − Wout of each row are dropped), and the row length of the
+    /// Output positions per plane, Hout·Wp (the gap columns between samples are dropped), and the row length of the
     /// kernels' output buffers, that count rounded up to 16.
     let npos: Int, ldo: Int
     /// Tap offsets i·dilH·Wp + j·dilW in floats, taps in PyTorch's (i, j) order.
     let offsets: [Int]
 
+    /// The planes of `g` (a `.flat` geometry) for its batch of `g.n` samples: k ∈ {1, 2, 4}, no more than the batch
+    /// and planes of at most 2,048 floats (8 KiB, so that the weight-gradient kernel's planes stay in L1 as
+    /// `BackwardSlots` sizes them), the one that computes the fewest vectors per sample (`cost`), the smallest on a
+    /// tie.
     init(_ g: Conv2dGeometry) {
         self.g = g
-        wp = g.w + 2 * g.padding.w
-        hp = g.h + 2 * g.padding.h
+        let step = g.w + g.padding.w
+        self.step = step
+        let hp = g.h + 2 * g.padding.h
+        self.hp = hp
+        let k = [1, 2, 4].filter { $0 == 1 || ($0 <= g.n && hp * $0 * step <= 2048) }.min { a, b in
+            Self.cost(vectors: (g.hOut * a * step + 15) / 16) * Double(b)
+                < Self.cost(vectors: (g.hOut * b * step + 15) / 16) * Double(a)
+        }!
+        samplesPerPlane = k
+        wp = k * step
         // The kernels read up to position npos16 − 1 + (the last tap's offset) = Hp·Wp + (kW − 1)·dilW + 14 of a
         // plane (npos16 ≤ Hout·Wp + 15 and Hout + (kH − 1)·dilH = Hp), so each plane gets that much zero slack.
         stride = hp * wp + (g.kW - 1) * g.dilation.w + 16
@@ -45,8 +65,26 @@ struct FlatPlanes {
         offsets = off
     }
 
+    /// The forward kernel's cost of a plane of `vectors` 16-float vectors, in vectors: its blocks of 4, 5 or 6 vectors
+    /// run at full pace, a remainder of 1–3 vectors (a 2-vector block, single vectors) slower (`conv_flat.c`).
+    static func cost(vectors v: Int) -> Double {
+        if v % 4 == 0 || v % 5 == 0 || v % 6 == 0 { return Double(v) }
+        return Double(v) + [0, 0.5, 0.25, 0.75][v % 4]
+    }
+
+    /// Planes for `n` samples.
+    func planes(samples n: Int) -> Int { (n + samplesPerPlane - 1) / samplesPerPlane }
+
+    /// The samples of plane group `p` (of `n` samples).
+    func samples(ofPlane p: Int, of n: Int) -> Range<Int> {
+        p * samplesPerPlane..<Swift.min(n, (p + 1) * samplesPerPlane)
+    }
+
     /// The layout x's padded planes are packed in.
-    var layout: PaddedLayout { PaddedLayout(stride: stride, wp: wp, ph: g.padding.h, pw: g.padding.w) }
+    var layout: PaddedLayout {
+        PaddedLayout(
+            stride: stride, wp: wp, ph: g.padding.h, pw: g.padding.w, samplesPerPlane: samplesPerPlane, step: step)
+    }
 
     /// Copies the valid `[Hout, Wout]` part of `channels` kernel output rows (`ldo` floats apart) into `dst`,
     /// adding `bias[c]` when given, or with `accumulate` adds them to what `dst` holds (dst + rows; no bias), and,
@@ -59,6 +97,21 @@ struct FlatPlanes {
         unpackOutputRows(
             src, ldo: ldo, wp: wp, channels: channels, h: g.hOut, w: g.wOut, bias: bias, accumulate: accumulate,
             into: dst, moments: moments)
+    }
+
+    /// `unpack` of each of the plane group's `samples` (sample j's rows at column j·step): into `dst`, which holds
+    /// `channels` planes `[Hout, Wout]` per sample from `samples.lowerBound` on, and its moments at `moments`
+    /// (indexed from the same sample).
+    func unpack(
+        _ src: UnsafePointer<Float>, samples: Range<Int>, channels: Int, bias: [Float]?, accumulate: Bool = false,
+        into dst: UnsafeMutablePointer<Float>, moments: PlaneMoments.Pointers? = nil
+    ) {
+        let size = channels * g.hOut * g.wOut
+        for (j, s) in samples.enumerated() {
+            unpack(
+                src + j * step, channels: channels, bias: bias, accumulate: accumulate, into: dst + s * size,
+                moments: moments?.advanced(by: s * channels))
+        }
     }
 }
 
@@ -103,7 +156,8 @@ func backwardSlots(items: Int, threads: Int, weights: Int) -> Int {
         : Swift.min(items, Swift.max(threads, Swift.min(8 * threads, (8 << 20) / Swift.max(1, weights))))
 }
 
-/// The batch of a direct backward pass (flat or phases) cut into chunks of samples and the chunks into consecutive
+/// The batch of a direct backward pass (flat or phases) cut into chunks of units (samples, or plane groups of samples
+/// side by side) and the chunks into consecutive
 /// "slots", the parallel items; each slot sums its chunks' dW in order into its own partial sum (`partials`; the first
 /// chunk stores, so partials are never cleared), and the partial sums are then added in slot order, so the result
 /// does not depend on which thread ran which slot (a 512x512 3x3 layer: 3 slots, not 8).
@@ -112,16 +166,17 @@ struct BackwardSlots {
     /// One partial sum of `weights` floats per slot (none when there is no dW).
     let partials: ScratchBlocks
 
-    /// Slots for the backward pass of `g` with `weights` floats of dW, whose scratch planes are `planeStride` floats
-    /// apart. Samples per chunk: the weight-gradient kernel rereads 2 input channels of the chunk for every block of
-    /// 4 output channels, so keep those 2 · chunk planes near 8 KiB, leaving L1 to the 4 dY rows streaming past (a
-    /// standalone run of the kernel on the ResNet stage shapes was fastest at 1, 2–4 and 8 samples for 32x32, 16x16
-    /// and 8x8 planes; 1024 / stride gives 1, 3 and 8), and at least 4 chunks per thread.
-    init(_ g: Conv2dGeometry, planeStride: Int, weights: Int, needW: Bool) {
+    /// Slots for the backward pass of `g` over `units` units (its samples, or their plane groups) with `weights`
+    /// floats of dW, whose scratch planes are `planeStride` floats apart. Units per chunk: the weight-gradient kernel
+    /// rereads 2 input channels of the chunk for every block of 4 output channels, so keep those 2 · chunk planes near
+    /// 8 KiB, leaving L1 to the 4 dY rows streaming past (a standalone run of the kernel on the ResNet stage shapes was
+    /// fastest at 1, 2–4 and 8 samples for 32x32, 16x16 and 8x8 planes; 1024 / stride gives 1, 3 and 8), and at least
+    /// 4 chunks per thread.
+    init(_ g: Conv2dGeometry, units: Int, planeStride: Int, weights: Int, needW: Bool) {
         threads = convolutionThreads(work: 2 * g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
-        chunk = Swift.max(1, Swift.min(1024 / planeStride, g.n / (4 * threads)))
-        items = (g.n + chunk - 1) / chunk
-        samples = g.n
+        chunk = Swift.max(1, Swift.min(1024 / planeStride, units / (4 * threads)))
+        items = (units + chunk - 1) / chunk
+        samples = units
         self.weights = weights
         count = backwardSlots(items: items, threads: threads, weights: weights)
         partials = ScratchBlocks(needW ? count : 0, count: weights)
@@ -178,11 +233,11 @@ struct ScratchBlocks {
 }
 
 /// Forward flat direct convolution: x `[N, Cin, H, W]` (written, or a batch norm's output computed while packing) with
-/// weight `w` `[Cout, Cin/groups, kH, kW]` → `[N, Cout, Hout, Wout]`, adding `bias` when given, one sample per
-/// parallel item (each thread packs into its own scratch). Packing again in the backward pass costs less than keeping
-/// the padded planes: measured, keeping them (an extra activation-sized write and read through memory) made the
-/// resnet20 step slower. With `recordsMoments` it also records each output plane's `PlaneMoments` while the plane is
-/// in cache.
+/// weight `w` `[Cout, Cin/groups, kH, kW]` → `[N, Cout, Hout, Wout]`, adding `bias` when given, one plane group of
+/// samples per parallel item (each thread packs into its own scratch). Packing again in the backward pass costs less
+/// than keeping the padded planes: measured, keeping them (an extra activation-sized write and read through memory)
+/// made the resnet20 step slower. With `recordsMoments` it also records each output plane's `PlaneMoments` while the
+/// plane is in cache.
 func convolveFlat(
     _ x: ConvolutionInput, _ w: [Float], _ g: Conv2dGeometry, bias: [Float]?, recordsMoments: Bool
 ) -> ConvolutionOutput {
@@ -200,8 +255,9 @@ func convolveFlat(
     let out = [Float](unsafeUninitializedCapacity: count) { po, written in
         w.withUnsafeBufferPointer { pw in
             moments.withPointers { mp in
-                Parallel.run(g.n, threads: threads) { s, t in
-                    x.pack(sample: s, channels: g.cIn, h: g.h, w: g.w, into: xs[t], f.layout)
+                Parallel.run(f.planes(samples: g.n), threads: threads) { plane, t in
+                    let samples = f.samples(ofPlane: plane, of: g.n)
+                    x.pack(samples: samples, channels: g.cIn, h: g.h, w: g.w, into: xs[t], f.layout)
                     for grp in 0..<g.groups {
                         sskd_conv_flat_forward(
                             xs[t] + grp * cinG * f.stride, f.stride, Int32(cinG), f.offsets, Int32(taps),
@@ -209,8 +265,7 @@ func convolveFlat(
                             f.ldo, f.npos)
                     }
                     f.unpack(
-                        tmp[t], channels: g.cOut, bias: bias, into: po.baseAddress! + s * g.cOut * g.hOut * g.wOut,
-                        moments: mp.map { $0.advanced(by: s * g.cOut) })
+                        tmp[t], samples: samples, channels: g.cOut, bias: bias, into: po.baseAddress!, moments: mp)
                 }
             }
         }
@@ -223,23 +278,27 @@ func convolveFlat(
 /// as it is packed) and dY `[N, Cout, H, W]` (written, or a batch norm's dX computed as it is packed): dX
 /// `[N, Cin, H, W]` when `needX`, by the forward kernel with the flipped, per-group transposed weight `wT`
 /// `[Cin, CoutG, kH, kW]` (added to `earlier` when given: taken from it, left nil), and dW `[Cout, CinG, kH, kW]` when
-/// `needW`. The batch is cut into chunks of samples and the chunks into slots (`BackwardSlots`), each with its own dW
-/// partial sum added in slot order.
+/// `needW`. The batch's plane groups are cut into chunks and the chunks into slots (`BackwardSlots`), each with its own
+/// dW partial sum added in slot order.
 func backwardFlat(
     _ x: ConvolutionInput, wT: [Float], dy: ConvolutionOutputGradient, _ g: Conv2dGeometry, needX: Bool,
     needW: Bool, adding earlier: inout [Float]?
 ) -> (dX: [Float]?, dW: [Float]?) {
     let f = FlatPlanes(g)
     let (cinG, coutG, taps) = (g.cIn / g.groups, g.cOut / g.groups, g.kH * g.kW)
-    let slots = BackwardSlots(g, planeStride: f.stride, weights: g.cOut * cinG * taps, needW: needW)
+    let groups = f.planes(samples: g.n)
+    let slots = BackwardSlots(g, units: groups, planeStride: f.stride, weights: g.cOut * cinG * taps, needW: needW)
     let (threads, chunk) = (slots.threads, slots.chunk)
     let xs = ScratchBlocks(needW ? threads : 0, count: chunk * g.cIn * f.stride)
     // dY is packed once into padded planes that serve both kernels: the dX kernel reads them as its input, and the
-    // weight-gradient kernel reads dY_flat at `interior` floats into each plane (output (oh, ow) sits at padded
-    // (oh + padH, ow + padW), and the dropped positions land on zero padding); `AlignedPlanes` keeps its loads aligned.
+    // weight-gradient kernel reads dY_flat at `interior` floats into each plane (output (oh, ow) of sample j sits at
+    // padded (oh + padH, j·step + ow + padW), and the dropped positions land on zero padding, as do the columns of a
+    // last plane's missing samples); `AlignedPlanes` keeps its loads aligned.
     let interior = g.padding.h * f.wp + g.padding.w
     let dyPlanes = AlignedPlanes(interior: interior, stride: f.stride)
-    let dyLayout = PaddedLayout(stride: dyPlanes.stride, wp: f.wp, ph: g.padding.h, pw: g.padding.w)
+    let dyLayout = PaddedLayout(
+        stride: dyPlanes.stride, wp: f.wp, ph: g.padding.h, pw: g.padding.w, samplesPerPlane: f.samplesPerPlane,
+        step: f.step)
     let dyStride = dyPlanes.stride
     let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyStride + 16)  // + 16: the last plane's zeros run past
     let tmps = ScratchBlocks(needX ? threads : 0, count: g.cIn * f.ldo)
@@ -254,12 +313,13 @@ func backwardFlat(
     var dX = gradientBuffer(taking: &earlier, count: needX ? g.n * g.cIn * hw : 0)
     dX.withUnsafeMutableBufferPointer { pdx in
         wT.withUnsafeBufferPointer { pwT in
-            slots.run { slot, t, n0, nb, first in
+            slots.run { slot, t, n0, nb, first in  // plane groups n0..<n0 + nb
                 let dyp = dyps[t] + dyPlanes.lead
-                dy.pack(samples: n0..<n0 + nb, channels: g.cOut, h: g.h, w: g.w, into: dyp, dyLayout)
+                let samples = n0 * f.samplesPerPlane..<Swift.min(g.n, (n0 + nb) * f.samplesPerPlane)
+                dy.pack(samples: samples, channels: g.cOut, h: g.h, w: g.w, into: dyp, dyLayout)
                 if needW {
                     let xp = xs[t]
-                    x.pack(samples: n0..<n0 + nb, channels: g.cIn, h: g.h, w: g.w, into: xp, f.layout)
+                    x.pack(samples: samples, channels: g.cIn, h: g.h, w: g.w, into: xp, f.layout)
                     for grp in 0..<g.groups {  // the slot's first chunk stores its sums, the others add to them
                         sskd_conv_flat_weight_grad(
                             dyp + grp * coutG * dyStride + interior, dyStride, g.cOut * dyStride,
@@ -269,16 +329,16 @@ func backwardFlat(
                     }
                 }
                 guard needX else { return }
-                for s in 0..<nb {
+                for p in 0..<nb {
                     for grp in 0..<g.groups {
                         sskd_conv_flat_forward(
-                            dyp + (s * g.cOut + grp * coutG) * dyStride, dyStride, Int32(coutG),
+                            dyp + (p * g.cOut + grp * coutG) * dyStride, dyStride, Int32(coutG),
                             f.offsets, Int32(taps), pwT.baseAddress! + grp * cinG * coutG * taps, Int32(cinG),
                             tmps[t] + grp * cinG * f.ldo, f.ldo, f.npos)
                     }
                     f.unpack(
-                        tmps[t], channels: g.cIn, bias: nil, accumulate: accumulate,
-                        into: pdx.baseAddress! + (n0 + s) * g.cIn * hw)
+                        tmps[t], samples: f.samples(ofPlane: n0 + p, of: g.n), channels: g.cIn, bias: nil,
+                        accumulate: accumulate, into: pdx.baseAddress!)
                 }
             }
         }
@@ -295,24 +355,35 @@ func gradientBuffer(taking earlier: inout [Float]?, count: Int) -> [Float] {
 }
 
 /// Where a pack writes padded planes: `stride` floats from one plane to the next, rows `wp` floats apart, the data
-/// `ph` rows and `pw` columns in (borders and slack zeroed).
+/// `ph` rows and `pw` columns in (borders and slack zeroed), `samplesPerPlane` samples side by side, each `step`
+/// columns after the one before (`FlatPlanes`; 1 and any step for one sample per plane).
 struct PaddedLayout {
     let stride: Int, wp: Int, ph: Int, pw: Int
+    let samplesPerPlane: Int, step: Int
 }
 
 /// A batch of `[channels, h, w]` samples that packs one sample at a time into padded planes.
 protocol PlanePacking {
-    /// Packs sample `s` (`channels` planes `[h, w]`) into the padded planes at `dst`.
-    func pack(sample s: Int, channels: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, _ p: PaddedLayout)
+    /// Packs sample `s` (`channels` planes `[h, w]`) into the padded planes at `dst`, its rows `wp` floats apart from
+    /// `ph` rows and `pw` columns in; with `clear`, every other float of the `stride`-float planes is zeroed, else left
+    /// as it is (other samples of the planes).
+    func pack(
+        sample s: Int, channels: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int,
+        ph: Int, pw: Int, clear: Bool)
 }
 
 extension PlanePacking {
-    /// Packs `samples` one after another into the padded planes at `dst`, each `channels` planes of `p.stride` floats.
+    /// Packs `samples` (from the start of a plane group) one after another into the padded planes at `dst`,
+    /// `p.samplesPerPlane` side by side per group of `channels` planes of `p.stride` floats; the first sample of a
+    /// group clears its planes, so the columns of a last group's missing samples are zeros.
     func pack(
         samples: Range<Int>, channels: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, _ p: PaddedLayout
     ) {
         for (k, s) in samples.enumerated() {
-            pack(sample: s, channels: channels, h: h, w: w, into: dst + k * channels * p.stride, p)
+            let (group, j) = k.quotientAndRemainder(dividingBy: p.samplesPerPlane)
+            pack(
+                sample: s, channels: channels, h: h, w: w, into: dst + group * channels * p.stride, stride: p.stride,
+                wp: p.wp, ph: p.ph, pw: p.pw + j * p.step, clear: j == 0)
         }
     }
 }
@@ -320,16 +391,19 @@ extension PlanePacking {
 extension ConvolutionInput: PlanePacking {
     /// Packs sample `s` (`channels` planes `[h, w]`) into the padded planes at `dst`, computing a batch norm's output
     /// as it goes when the input is one.
-    func pack(sample s: Int, channels: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, _ p: PaddedLayout) {
+    func pack(
+        sample s: Int, channels: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int,
+        ph: Int, pw: Int, clear: Bool
+    ) {
         switch self {
         case .dense(let x):
             x.withUnsafeBufferPointer {
                 sskd_pack_planes(
-                    $0.baseAddress! + s * channels * h * w, Int32(channels), Int32(h), Int32(w), dst, p.stride, p.wp,
-                    Int32(p.ph), Int32(p.pw))
+                    $0.baseAddress! + s * channels * h * w, Int32(channels), Int32(h), Int32(w), dst, stride, wp,
+                    Int32(ph), Int32(pw), clear ? 1 : 0)
             }
         case .affine(let a):
-            a.pack(sample: s, h: h, w: w, into: dst, stride: p.stride, wp: p.wp, ph: p.ph, pw: p.pw)
+            a.pack(sample: s, h: h, w: w, into: dst, stride: stride, wp: wp, ph: ph, pw: pw, clear: clear)
         }
     }
 }
@@ -337,12 +411,17 @@ extension ConvolutionInput: PlanePacking {
 extension ConvolutionOutputGradient: PlanePacking {
     /// Packs sample `s` (`channels` planes `[h, w]`) into the padded planes at `dst`, computing a batch norm's dX as it
     /// goes when the gradient is one.
-    func pack(sample s: Int, channels: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, _ p: PaddedLayout) {
+    func pack(
+        sample s: Int, channels: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int,
+        ph: Int, pw: Int, clear: Bool
+    ) {
         switch self {
         case .dense(let g):
-            ConvolutionInput.dense(g).pack(sample: s, channels: channels, h: h, w: w, into: dst, p)
+            ConvolutionInput.dense(g).pack(
+                sample: s, channels: channels, h: h, w: w, into: dst, stride: stride, wp: wp, ph: ph, pw: pw,
+                clear: clear)
         case .deferred(let d):
-            d.pack(sample: s, h: h, w: w, into: dst, stride: p.stride, wp: p.wp, ph: p.ph, pw: p.pw)
+            d.pack(sample: s, h: h, w: w, into: dst, stride: stride, wp: wp, ph: ph, pw: pw, clear: clear)
         }
     }
 }

@@ -157,12 +157,13 @@ func backwardPhases(
 ) -> (dX: [Float]?, dW: [Float]?) {
     let f = PhasePlanes(g)
     let wCount = g.cOut * g.cIn * g.kH * g.kW
-    let slots = BackwardSlots(g, planeStride: f.stride, weights: wCount, needW: needW)
+    let slots = BackwardSlots(g, units: g.n, planeStride: f.stride, weights: wCount, needW: needW)
     let (threads, chunk) = (slots.threads, slots.chunk)
     let phases = (0..<4).filter { !f.taps[$0].isEmpty }
     let interior = f.dyTop * f.wq + f.dyLeft
     let dyPlanes = AlignedPlanes(interior: interior, stride: f.dyStride)
-    let dyLayout = PaddedLayout(stride: dyPlanes.stride, wp: f.wq, ph: f.dyTop, pw: f.dyLeft)
+    let dyLayout = PaddedLayout(
+        stride: dyPlanes.stride, wp: f.wq, ph: f.dyTop, pw: f.dyLeft, samplesPerPlane: 1, step: 0)
     let xs = ScratchBlocks(needW ? threads : 0, count: chunk * 4 * g.cIn * f.stride)
     let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyPlanes.stride + 16)
     let tmps = ScratchBlocks(needX ? threads : 0, count: 4 * g.cIn * f.dxLdo)

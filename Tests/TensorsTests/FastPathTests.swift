@@ -20,6 +20,13 @@ final class FastPathTests: XCTestCase {
             ([2, 5, 9, 11], [13, 5, 3, 3], Conv2dGeometry(padding: (1, 1))),
             ([3, 16, 8, 8], [16, 16, 3, 3], Conv2dGeometry(padding: (1, 1))),
             ([2, 6, 4, 9], [6, 3, 3, 3], Conv2dGeometry(padding: (1, 1), dilation: (1, 1), groups: 2)),
+            // Samples side by side in the flat planes (FlatPlanes.samplesPerPlane 2 or 4) with a last plane group
+            // that is not full: 7x7 and 14x14 planes of 5 samples, a 5x5 kernel, a dilated one, and groups.
+            ([5, 3, 7, 7], [4, 3, 3, 3], Conv2dGeometry(padding: (1, 1))),
+            ([5, 2, 14, 14], [3, 2, 3, 3], Conv2dGeometry(padding: (1, 1))),
+            ([6, 2, 7, 7], [3, 2, 5, 5], Conv2dGeometry(padding: (2, 2))),
+            ([3, 2, 6, 7], [2, 2, 3, 3], Conv2dGeometry(padding: (2, 2), dilation: (2, 2))),
+            ([5, 4, 7, 7], [4, 2, 3, 3], Conv2dGeometry(padding: (1, 1), groups: 2)),
             // dX as the convolution of dY with the flipped, per-group transposed kernel: groups, non-square
             // kernels, 1x1 (no im2col) and a strided 1x1 (im2col, col2im).
             ([2, 4, 5, 6], [6, 2, 3, 3], Conv2dGeometry(padding: (1, 1), groups: 2)),
@@ -53,6 +60,9 @@ final class FastPathTests: XCTestCase {
         let cases: [([Int], [Int])] = [
             ([4, 16, 32, 32], [16, 16, 3, 3]), ([5, 32, 16, 16], [32, 32, 3, 3]),
             ([6, 64, 8, 8], [64, 64, 3, 3]), ([3, 1, 28, 28], [16, 1, 3, 3]),
+            // The Fashion-MNIST stages, whose planes hold 2 (28x28) or 4 (14x14, 7x7) samples side by side, with
+            // batches that leave the last plane group part empty.
+            ([5, 16, 28, 28], [16, 16, 3, 3]), ([7, 32, 14, 14], [32, 32, 3, 3]), ([9, 64, 7, 7], [64, 64, 3, 3]),
         ]
         let savedThreads = Parallel.threads
         defer { Parallel.threads = savedThreads }
@@ -82,6 +92,21 @@ final class FastPathTests: XCTestCase {
                     XCTAssertEqual(p, q, accuracy: 2e-5 * max(1, scale), "\(name) \(xs) \(ws)")
                 }
             }
+        }
+    }
+
+    func testFlatPlanesPutSamplesSideBySideWhereThatComputesFewerPositions() throws {
+        // Positions computed per sample (16-float vectors, FlatPlanes.cost) with padding 1: one sample per plane
+        // computes 51, 14 and 4 vectors per sample of Fashion-MNIST's 28x28, 14x14 and 7x7 planes, 2 side by side 102
+        // for 2, 4 side by side 53 and 14 for 4; CIFAR's 16x16: 17 alone, 68 for 4; 32x32 planes of 2 samples would
+        // exceed 2,048 floats. Never more samples than the batch.
+        for (size, n, k) in [(28, 64, 2), (14, 64, 4), (7, 64, 4), (7, 3, 2), (7, 1, 1), (32, 64, 1), (16, 64, 4)] {
+            let g = try Conv2dGeometry(padding: (1, 1)).validated(
+                input: [n, 8, size, size], weight: [8, 8, 3, 3], bias: nil)
+            let f = FlatPlanes(g)
+            XCTAssertEqual(f.samplesPerPlane, k, "\(size)x\(size), batch \(n)")
+            XCTAssertEqual(f.wp, k * (size + 1))
+            XCTAssertEqual(f.planes(samples: n), (n + k - 1) / k)
         }
     }
 
@@ -379,7 +404,7 @@ final class FastPathTests: XCTestCase {
                     source: x, scale: [1], shift: [-0.0], relu: relu, channels: 1, planeSize: w)
                 let packed = UnsafeMutablePointer<Float>.allocate(capacity: w + 16)
                 defer { packed.deallocate() }
-                affine.pack(sample: 0, h: 1, w: w, into: packed, stride: w + 16, wp: w, ph: 0, pw: 0)
+                affine.pack(sample: 0, h: 1, w: w, into: packed, stride: w + 16, wp: w, ph: 0, pw: 0, clear: true)
                 let written = affine.materialized()
                 for i in 0..<w {
                     XCTAssertEqual(

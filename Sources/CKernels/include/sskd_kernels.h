@@ -73,20 +73,23 @@ void sskd_add(const float *a, const float *b, float *out, long n);
 /// out = max(a + b, 0) (NaN → 0).
 void sskd_add_relu(const float *a, const float *b, float *out, long n);
 /// Writes `channels` planes of `stride` floats at dst: each holds src's plane [h, w] in rows wp floats apart, starting
-/// ph rows and pw columns in, and zeros everywhere else (the flat convolution's padded planes; every float of the
-/// plane is written, so dst needs no clearing). Requires (ph + h)·wp + pw ≤ stride.
-void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph, int pw);
+/// ph rows and pw columns in, and, with clear ≠ 0, zeros everywhere else (the flat convolution's padded planes; every
+/// float of the plane is written, so dst needs no clearing). With clear = 0 only the data is written, over planes
+/// that already hold other samples side by side (a plane cleared by the first sample's pack). Requires
+/// (ph + h)·wp + pw ≤ stride.
+void sskd_pack_planes(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph, int pw,
+                      int clear);
 /// sskd_pack_planes of the values x·scale[c] + shift[c] (then max(·, 0) when relu) of `channels` planes of src, each
 /// computed as sskd_affine computes it: a batch norm's output packed for the convolution after it without being
 /// written out first.
 void sskd_pack_planes_affine(const float *src, int channels, int h, int w, float *dst, long stride, long wp, int ph,
-                             int pw, const float *scale, const float *shift, int relu);
+                             int pw, int clear, const float *scale, const float *shift, int relu);
 /// sskd_pack_planes of the values a[c]·g' − b[c]·x + c[c] (g' as in sskd_linear2, with rs[c], rh[c]) of `channels`
 /// planes [h, w] of g and x, each computed as sskd_linear2 computes it: a batch norm's dx packed for the convolution
 /// before it without being written out first.
 void sskd_pack_planes_linear2(const float *g, const float *x, int channels, int h, int w, float *dst, long stride,
-                             long wp, int ph, int pw, const float *a, const float *b, const float *c, int relu,
-                             const float *rs, const float *rh);
+                             long wp, int ph, int pw, int clear, const float *a, const float *b, const float *c,
+                             int relu, const float *rs, const float *rh);
 /// Copies the first w of every wp floats of h rows of `channels` planes (ldo floats apart) into dst [channels, h, w],
 /// adding bias[c] when bias is not NULL; with accumulate ≠ 0 (and bias NULL) adds them to dst instead (dst + src). When mean is not NULL, also writes each written plane's rounded mean
 /// (16-lane sum / hw) to mean[c], and Σ (value − mean[c]) and Σ (value − mean[c])² to residual[c] and m2[c] (as

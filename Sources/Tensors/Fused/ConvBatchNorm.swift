@@ -111,15 +111,16 @@ struct ChannelAffine {
     }
 
     /// Packs sample `s` (`channels` planes `[h, w]`, h·w = planeSize) into padded planes at `dst` (`FlatPlanes`
-    /// layout: `stride` floats per plane, rows `wp` apart, the data `ph` rows and `pw` columns in).
+    /// layout: `stride` floats per plane, rows `wp` apart, the data `ph` rows and `pw` columns in; with `clear` the
+    /// rest of the planes zeroed, else left to the other samples packed there).
     func pack(
         sample s: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int,
-        ph: Int, pw: Int
+        ph: Int, pw: Int, clear: Bool
     ) {
         source.withUnsafeBufferPointer { px in
             sskd_pack_planes_affine(
                 px.baseAddress! + s * channels * planeSize, Int32(channels), Int32(h), Int32(w),
-                dst, stride, wp, Int32(ph), Int32(pw), scale, shift, relu ? 1 : 0)
+                dst, stride, wp, Int32(ph), Int32(pw), clear ? 1 : 0, scale, shift, relu ? 1 : 0)
         }
     }
 }
@@ -157,17 +158,18 @@ struct DeferredBatchNormGradient {
     }
 
     /// Packs sample `s`'s planes into the padded planes at `dst` (`FlatPlanes` layout: `stride` floats per plane, rows
-    /// `wp` apart, the data `ph` rows and `pw` columns in), computing each value as `materialized()` would.
+    /// `wp` apart, the data `ph` rows and `pw` columns in; with `clear` the rest of the planes zeroed, else left to the
+    /// other samples packed there), computing each value as `materialized()` would.
     func pack(
         sample s: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>, stride: Int, wp: Int,
-        ph: Int, pw: Int
+        ph: Int, pw: Int, clear: Bool
     ) {
         let at = s * channels * hw
         g.withUnsafeBufferPointer { pg in
             x.withUnsafeBufferPointer { px in
                 sskd_pack_planes_linear2(
                     pg.baseAddress! + at, px.baseAddress! + at, Int32(channels), Int32(h), Int32(w),
-                    dst, stride, wp, Int32(ph), Int32(pw), a, b, c, reluScale == nil ? 0 : 1,
+                    dst, stride, wp, Int32(ph), Int32(pw), clear ? 1 : 0, a, b, c, reluScale == nil ? 0 : 1,
                     reluScale ?? [], reluShift ?? [])
             }
         }
