@@ -207,16 +207,16 @@ struct ConvolutionGradients {
 
 /// The backward pass of convolution `g` (validated) on its path: dX when `needX`, dW when `needW`, dB when `hasBias`,
 /// from x, `weight` and dy `[N, Cout, Hout, Wout]`. A deferred dY (a training batch norm's dX) is packed straight into
-/// the flat path's padded planes; any other path writes it first. When `earlier` holds a gradient x already has (taken
-/// from it, left nil), dX is added to it: earlier + dX, bit for bit as adding after; the direct paths add while they
-/// write dX, saving a pass over x's size.
+/// the flat and phase paths' padded planes; the GEMM path (and a bias gradient) writes it first. When `earlier` holds
+/// a gradient x already has (taken from it, left nil), dX is added to it: earlier + dX, bit for bit as adding after;
+/// the direct paths add while they write dX, saving a pass over x's size.
 func convolutionBackward(
     _ x: ConvolutionInput, weight: [Float], _ g: Conv2dGeometry, dy: ConvolutionOutputGradient, needX: Bool,
     needW: Bool, hasBias: Bool, adding earlier: inout [Float]?
 ) -> ConvolutionGradients {
     guard needX || needW || hasBias else { return ConvolutionGradients() }
     var dy = dy
-    if case .deferred = dy, hasBias || g.path != .flat { dy = .dense(dy.values) }
+    if case .deferred = dy, hasBias || g.path == .gemm { dy = .dense(dy.values) }
     let dB = hasBias ? biasGradient(dy.values, g) : nil
     guard needX || needW else { return ConvolutionGradients(dX: nil, dW: nil, dB: dB) }
     var taken: [Float]? = nil  // owned here alone, so that adding to it does not copy it
@@ -226,7 +226,7 @@ func convolutionBackward(
     case .flat:
         d = backwardFlat(x, wT: flippedWeight(weight, g), dy: dy, g, needX: needX, needW: needW, adding: &taken)
     case .phases:
-        d = backwardPhases(x.values, weight: weight, dy: dy.values, g, needX: needX, needW: needW, adding: &taken)
+        d = backwardPhases(x.values, weight: weight, dy: dy, g, needX: needX, needW: needW, adding: &taken)
     case .gemm:
         let wT = g.isSame ? flippedWeight(weight, g) : []
         var (dX, dW) = backwardGEMM(x.values, weight: weight, wT: wT, dy: dy.values, g, needX: needX, needW: needW)

@@ -150,9 +150,9 @@ func convolvePhases(
 /// Backward pass of a phase-split stride-2 convolution over the whole batch, as `backwardFlat` (chunks, slots of
 /// chunks with their own dW partial sums added in slot order): dX `[N, Cin, H, W]` when `needX` (added to `earlier`
 /// when given: taken from it, left nil) and dW `[Cout, Cin, kH, kW]` when `needW`, from x `[N, Cin, H, W]`, the weight
-/// and dy `[N, Cout, H/2, W/2]`.
+/// and dy `[N, Cout, H/2, W/2]` (written, or a batch norm's dX computed as it is packed).
 func backwardPhases(
-    _ x: [Float], weight: [Float], dy: [Float], _ g: Conv2dGeometry, needX: Bool, needW: Bool,
+    _ x: [Float], weight: [Float], dy: ConvolutionOutputGradient, _ g: Conv2dGeometry, needX: Bool, needW: Bool,
     adding earlier: inout [Float]?
 ) -> (dX: [Float]?, dW: [Float]?) {
     let f = PhasePlanes(g)
@@ -190,12 +190,11 @@ func backwardPhases(
     let hw = g.h * g.w
     let accumulate = earlier != nil  // adding to the gradient taken from earlier
     var dX = gradientBuffer(taking: &earlier, count: needX ? g.n * g.cIn * hw : 0)
-    let dense = ConvolutionInput.dense(dy)
     dX.withUnsafeMutableBufferPointer { pdx in
         x.withUnsafeBufferPointer { px in
             slots.run { slot, t, n0, nb, first in
                 let dyp = dyps[t] + dyPlanes.lead
-                dense.pack(samples: n0..<n0 + nb, channels: g.cOut, h: g.hOut, w: g.wOut, into: dyp, dyLayout)
+                dy.pack(samples: n0..<n0 + nb, channels: g.cOut, h: g.hOut, w: g.wOut, into: dyp, dyLayout)
                 if needW {
                     let xp = xs[t]
                     for s in 0..<nb {

@@ -12,8 +12,8 @@ import CKernels
 //    output x·scale + shift (then ReLU) is computed by the flat convolution after it while packing its padded planes,
 //    forward and backward, so it is never written or read back.
 // 3. The batch norm's dX left unwritten (`DeferredBatchNormGradient`, `ConvolutionOutputGradient.deferred`). Inside a
-//    block, a training batch norm's dX is computed by the flat convolution before it while packing its padded dY
-//    planes.
+//    block, a training batch norm's dX is computed by the flat or phase convolution before it while packing its
+//    padded dY planes.
 //
 // The textbook batch norm (`naiveBatchNorm`, Norm.swift) and the direct convolution (`naiveConv2d`) are the oracles.
 
@@ -126,9 +126,10 @@ struct ChannelAffine {
 }
 
 /// A training batch norm's dX `[N, C, H·W]` not yet written: per channel a·g' − b·x + c, g' = g masked by the fused
-/// ReLU's mask x·reluScale + reluShift > 0 when given. A `ConvBatchNormBlock` hands it to the flat convolution that
-/// produced x, which computes it while packing its padded dY planes (`sskd_pack_planes_linear2`), saving the pass
-/// that writes dX and the pass that reads it back; anything else gets `materialized()`, the same values.
+/// ReLU's mask x·reluScale + reluShift > 0 when given. A `ConvBatchNormBlock` hands it to the flat or phase
+/// convolution that produced x, which computes it while packing its padded dY planes (`sskd_pack_planes_linear2`),
+/// saving the pass that writes dX and the pass that reads it back; anything else gets `materialized()`, the same
+/// values.
 struct DeferredBatchNormGradient {
     let g: [Float], x: [Float]
     let a: [Float], b: [Float], c: [Float]

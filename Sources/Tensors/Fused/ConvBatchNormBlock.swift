@@ -3,9 +3,9 @@
 // Run as one op, the block keeps what passes between its units to itself, so the couplings of ConvBatchNorm.swift
 // apply inside it: each convolution's plane moments give its batch norm's statistics, each unit's normalised output
 // is computed by the next flat convolution while packing (`ConvolutionInput.affine`), each training batch norm's dX by
-// the flat convolution before it (`ConvolutionOutputGradient.deferred`), and the first convolution adds its dX to the
-// identity shortcut's gradient as it writes it. Values and gradients are bit for bit those of the same ops run apart
-// (`conv2d`, `batchNorm(..., relu:, residual:)`; FusedBlockTests).
+// the flat or phase convolution before it (`ConvolutionOutputGradient.deferred`), and the first convolution adds its
+// dX to the identity shortcut's gradient as it writes it. Values and gradients are bit for bit those of the same ops
+// run apart (`conv2d`, `batchNorm(..., relu:, residual:)`; FusedBlockTests).
 
 /// A convolution without bias followed by a batch norm and, when `relu`, a ReLU: one unit of a
 /// `convBatchNormBlock`. In the block's last main unit `relu` applies after the residual add.
