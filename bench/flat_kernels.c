@@ -23,6 +23,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     const int H = atoi(argv[1]), C = atoi(argv[2]), k = atoi(argv[3]), N = 64, W = H;
+    if (H < 1 || C < 1 || k < 0 || (k > 0 && 64 % k != 0)) {
+        fprintf(stderr, "flat_kernels: H and C must be positive and k 0 or a divisor of 64\n");
+        return 2;
+    }
     const int per = k == 0 ? 1 : k, wp = k == 0 ? W + 2 : k * (W + 1), hp = H + 2;
     const long stride = (long)hp * wp + 2 + 16, npos = (long)H * wp, ldo = (npos + 15) & ~15L;
     const int planes = N / per;

@@ -2,6 +2,8 @@
 // the host placed this machine's two vCPUs. On the Zen 5 instance 70–170 ns in the fast periods and 370–600 ns in
 // the slow ones, when the same sskd step is 15–20 % slower (docs/performance.md, the third round for issue 23).
 // build: gcc -O2 bench/pingpong.c -o /tmp/pingpong -lpthread
+// run:   /tmp/pingpong, on an idle machine: when a third runnable process shares the two vCPUs, a waiting thread
+//        is descheduled and the round trip reads 1,000–4,000 ns, which says nothing about the placement.
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
