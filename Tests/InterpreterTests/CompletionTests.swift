@@ -25,12 +25,12 @@ final class CompletionTests: XCTestCase {
         let folder = fm.temporaryDirectory.appendingPathComponent("sskd-completion-\(UUID().uuidString)")
         try fm.createDirectory(at: folder.appendingPathComponent("sessions/tools"), withIntermediateDirectories: true)
         for file in ["sessions/tutorial.sskd", "my file.txt", ".hidden"] {
-            fm.createFile(atPath: folder.appendingPathComponent(file).path, contents: Data())
+            _ = fm.createFile(atPath: folder.appendingPathComponent(file).path, contents: Data())
         }
         let previous = fm.currentDirectoryPath
         XCTAssertTrue(fm.changeCurrentDirectoryPath(folder.path))
         defer {
-            fm.changeCurrentDirectoryPath(previous)
+            _ = fm.changeCurrentDirectoryPath(previous)
             try? fm.removeItem(at: folder)
         }
         try body()

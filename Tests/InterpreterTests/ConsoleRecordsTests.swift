@@ -118,8 +118,8 @@ final class ConsoleRecordsTests: XCTestCase {
             at: dir.appendingPathComponent("dirmd.md"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let previous = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(dir.path)
-        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        _ = FileManager.default.changeCurrentDirectoryPath(dir.path)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
         let sink = CaptureSink()
         let session = Session.withEngine(output: sink)
         XCTAssertEqual(session.run("notebook save \"dirmd.md\"", name: "a"), .runtimeError)

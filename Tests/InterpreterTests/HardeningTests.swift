@@ -178,7 +178,7 @@ final class HardeningTests: XCTestCase {
         process.currentDirectoryURL = dir
         process.standardOutput = FileHandle.nullDevice
         let errors = dir.appendingPathComponent("job.err")
-        FileManager.default.createFile(atPath: errors.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: errors)
         try process.run()
         let start = Date()

@@ -18,8 +18,8 @@ final class NotebookAndExportTests: XCTestCase {
         let dir = try makeTemporaryFolder("sskd-notebook")
         defer { try? FileManager.default.removeItem(at: dir) }
         let previous = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(dir.path)
-        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        _ = FileManager.default.changeCurrentDirectoryPath(dir.path)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
 
         let script = try String(contentsOf: folder.appendingPathComponent("short.sskd"), encoding: .utf8)
         let session = Session.withEngine(output: CaptureSink())

@@ -20,7 +20,7 @@ final class NumberDisplayTests: XCTestCase {
         XCTAssertEqual(Value.displayFormat(0), "0")
         XCTAssertEqual(Value.displayFormat(-0.0), "0")
         XCTAssertEqual(Value.displayFormat(999_999_999_999_999), "999999999999999")
-        XCTAssertEqual(Value.displayFormat(1_234_567_890_123_456_789), "1.235e+18")
+        XCTAssertEqual(Value.displayFormat(1.234_567_890_123_456_8e18), "1.235e+18")
     }
 
     func testOthersFourSignificantDigitsWithoutRoundingTheIntegerPart() {

@@ -133,7 +133,7 @@ final class RecordsAndHabitsTests: XCTestCase {
     /// unquoted path (`1-tensors-and-autograd.sskd`) does not break it.
     func testCdPwdAndUnquotedPathsWithKeywords() throws {
         let saved = FileManager.default.currentDirectoryPath
-        defer { FileManager.default.changeCurrentDirectoryPath(saved) }
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(saved) }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-cd-\(getpid())")
         let lessons = dir.appendingPathComponent("sessions/tutorial")
         try FileManager.default.createDirectory(at: lessons, withIntermediateDirectories: true)
@@ -168,8 +168,8 @@ final class RecordsAndHabitsTests: XCTestCase {
     /// The real lesson 1 runs with its path unquoted, `and` and all.
     func testLessonOneRunsUnquoted() {
         let saved = FileManager.default.currentDirectoryPath
-        defer { FileManager.default.changeCurrentDirectoryPath(saved) }
-        FileManager.default.changeCurrentDirectoryPath(packageRoot.path)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(saved) }
+        _ = FileManager.default.changeCurrentDirectoryPath(packageRoot.path)
         let sink = CaptureSink()
         let status = Session.withEngine(output: sink).run(
             "source sessions/tutorial/1-tensors-and-autograd.sskd", name: "t")

@@ -254,8 +254,8 @@ final class ShellFixTests: XCTestCase {
         let dir = try folder("cd-save").resolvingSymlinksInPath()
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("d1"), withIntermediateDirectories: true)
         let saved = FileManager.default.currentDirectoryPath
-        defer { FileManager.default.changeCurrentDirectoryPath(saved) }
-        FileManager.default.changeCurrentDirectoryPath(dir.path)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(saved) }
+        _ = FileManager.default.changeCurrentDirectoryPath(dir.path)
         let result = run("cd \"d1\"\n!echo made > made.txt\nsave session \"s2.sskd\"")
         XCTAssertEqual(result.lines, ["saved 2 statements to s2.sskd"])
         let script = try String(contentsOf: dir.appendingPathComponent("d1/s2.sskd"), encoding: .utf8)
@@ -301,7 +301,7 @@ final class ShellFixTests: XCTestCase {
             at: dir.appendingPathComponent("a/b"), withIntermediateDirectories: true)
         try "print \"sourced\"\n".write(to: dir.appendingPathComponent("a/x.sskd"), atomically: true, encoding: .utf8)
         let saved = FileManager.default.currentDirectoryPath
-        defer { FileManager.default.changeCurrentDirectoryPath(saved) }
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(saved) }
         let result = run(
             """
             cd \(dir.path)/a/b
@@ -346,8 +346,8 @@ final class ShellFixTests: XCTestCase {
         XCTAssertEqual(run("print \"a\\r\\nb\"").lines, ["a", "b"])
         let dir = try folder("gone")
         let saved = FileManager.default.currentDirectoryPath
-        defer { FileManager.default.changeCurrentDirectoryPath(saved) }
-        FileManager.default.changeCurrentDirectoryPath(dir.path)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(saved) }
+        _ = FileManager.default.changeCurrentDirectoryPath(dir.path)
         try FileManager.default.removeItem(at: dir)
         XCTAssertEqual(
             run("pwd").lines,
@@ -364,7 +364,7 @@ final class ShellFixTests: XCTestCase {
     func testCompletionLeavesOutNamesThatCannotBeTyped() throws {
         let dir = try folder("names").resolvingSymlinksInPath()
         for name in ["ok.txt", "bad\nname", "evil\u{202E}txt", "a$b"] {
-            FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: nil)
+            _ = FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: nil)
         }
         let raw = (Array((dir.path + "/f").utf8) + [0xFF, 0]).map { CChar(bitPattern: $0) }  // not UTF-8
         let fd = open(raw, O_CREAT | O_WRONLY, 0o644)

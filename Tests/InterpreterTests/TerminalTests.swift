@@ -54,7 +54,7 @@ final class TerminalTests: XCTestCase {
         let history = FileManager.default.temporaryDirectory.appendingPathComponent("sskd-history-\(getpid())").path
         try? FileManager.default.removeItem(atPath: history)
         defer {
-            try? tmux(["kill-server"])
+            _ = try? tmux(["kill-server"])
             try? FileManager.default.removeItem(atPath: history)
         }
         try tmux([

@@ -55,7 +55,7 @@ final class StorageTests: XCTestCase {
         XCTAssertEqual(try readFile(long), [4])
         // A temporary file of a process that no longer runs (pid 2^22 + 7 is above Linux's pid_max default).
         let stale = folder + "/.sskd-4194311-42.tmp"
-        FileManager.default.createFile(atPath: stale, contents: Data([9]))
+        _ = FileManager.default.createFile(atPath: stale, contents: Data([9]))
         try atomicWrite([5] as [UInt8], to: folder + "/other.bin")
         XCTAssertFalse(FileManager.default.fileExists(atPath: stale))
         chmod(secret, 0o644)
