@@ -166,11 +166,19 @@ extension Tensor {
         let (planes, h, w) = (shape[0] * shape[1], shape[2], shape[3])
         var out = [Float](repeating: 0, count: planes * outH * outW)
         let cells = adaptiveCells(outH, outW, h: h, w: w)
-        for p in 0..<planes {
-            for (o, cell) in cells.enumerated() {
-                var acc: Float = 0
-                for ih in cell.h0..<cell.h1 { for iw in cell.w0..<cell.w1 { acc += data[(p * h + ih) * w + iw] } }
-                out[p * cells.count + o] = acc / cell.area
+        data.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                Parallel.forEach(planes, costPerItem: h * w) { range in  // by plane, as the batch's other passes
+                    for p in range {
+                        for (o, cell) in cells.enumerated() {
+                            var acc: Float = 0
+                            for ih in cell.h0..<cell.h1 {
+                                for iw in cell.w0..<cell.w1 { acc += px[(p * h + ih) * w + iw] }
+                            }
+                            po[p * cells.count + o] = acc / cell.area
+                        }
+                    }
+                }
             }
         }
         return .result(
@@ -250,10 +258,14 @@ func adaptiveAvgPool2dBackward(_ dy: [Float], input: [Int], output: [Int]) -> [F
     let (planes, h, w) = (input[0] * input[1], input[2], input[3])
     let cells = adaptiveCells(output[2], output[3], h: h, w: w)
     var dx = [Float](repeating: 0, count: planes * h * w)
-    for p in 0..<planes {
-        for (o, cell) in cells.enumerated() {
-            let v = dy[p * cells.count + o] / cell.area
-            for ih in cell.h0..<cell.h1 { for iw in cell.w0..<cell.w1 { dx[(p * h + ih) * w + iw] += v } }
+    dx.withUnsafeMutableBufferPointer { pdx in
+        Parallel.forEach(planes, costPerItem: h * w) { range in  // by plane, as the batch's other passes
+            for p in range {
+                for (o, cell) in cells.enumerated() {
+                    let v = dy[p * cells.count + o] / cell.area
+                    for ih in cell.h0..<cell.h1 { for iw in cell.w0..<cell.w1 { pdx[(p * h + ih) * w + iw] += v } }
+                }
+            }
         }
     }
     return dx

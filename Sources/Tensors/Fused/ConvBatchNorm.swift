@@ -68,14 +68,20 @@ extension PlaneMoments {
         var variance = [Float](repeating: 0, count: c)
         let m = Double(n * hw)
         let size = Double(hw)
+        var planeMean = [Double](repeating: 0, count: n)  // one channel's planes at a time
+        var planeM2 = planeMean
         for ch in 0..<c {
-            let planes = (0..<n).map { s0 -> (mean: Double, m2: Double) in
+            for s0 in 0..<n {
                 let k = s0 * c + ch
                 let r = Double(residual[k])
-                return (Double(self.mean[k]) + r / size, Double(m2[k]) - r * r / size)
+                planeMean[s0] = Double(self.mean[k]) + r / size
+                planeM2[s0] = Double(m2[k]) - r * r / size
             }
-            let mu = planes.reduce(0) { $0 + $1.mean } / Double(n)
-            let q = planes.reduce(0) { $0 + $1.m2 + size * ($1.mean - mu) * ($1.mean - mu) }
+            var mu = 0.0
+            for s0 in 0..<n { mu += planeMean[s0] }
+            mu /= Double(n)
+            var q = 0.0
+            for s0 in 0..<n { q = q + planeM2[s0] + size * (planeMean[s0] - mu) * (planeMean[s0] - mu) }
             mean[ch] = Float(mu)
             variance[ch] = Float(Swift.max(0, q) / m)
         }
