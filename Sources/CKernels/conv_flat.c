@@ -10,9 +10,9 @@
 // 10 loads per 24 FMAs, so the FMA units, not the loads, set the pace. Planes whose position count is a multiple
 // of 5 or 6 vectors (not of 4) use 4 × 5 or 4 × 6 blocks, so that no single-vector tail (1 load and R broadcasts
 // per R FMAs) is left over; other planes end with a 2-vector block, then single vectors. Weight gradient: an R×S
-// block (R output channels × S input channels) per tap, or R × S × 3 for a row of three taps, summed over positions,
-// then the accumulators' horizontal sums, 8 at a time (hsum16x8); dY is read from 64-byte aligned planes, so only
-// the shifted input loads straddle cache lines. docs/performance.md has the measurements.
+// block (R output channels × S input channels) per tap, or R × S × 3 (R × S × 2) for a row of three (two) taps,
+// summed over positions, then the accumulators' horizontal sums, 8 at a time (hsum16x8); dY is read from 64-byte
+// aligned planes, so only the shifted input loads straddle cache lines. docs/performance.md has the measurements.
 #include "sskd_kernels.h"
 
 #include "vec16.h"
@@ -152,6 +152,29 @@ void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, 
 // dw's index of accumulator acc[r][q][k] of WEIGHT_BLOCK3, i = (r·S + q)·3 + k.
 #define WEIGHT_INDEX3(i, S) (((long)(co + (i) / (3 * (S))) * cin + ci + (i) / 3 % (S)) * taps + t + (i) % 3)
 
+// The same for two taps t, t+1 of one kernel row (a stride-2 convolution's phase with two taps per row, PhaseConv.swift):
+// R·S·2 accumulators, R + 2·S loads per 2·R·S FMAs.
+#define WEIGHT_BLOCK2(R, S)                                                                              \
+    do {                                                                                                 \
+        v16 acc[R][S][2];                                                                                \
+        for (int r = 0; r < R; r++) for (int q = 0; q < S; q++) for (int k = 0; k < 2; k++) acc[r][q][k] = (v16){0}; \
+        for (int s = 0; s < nsamp; s++) {                                                                \
+            const float *d = dy + s * dys + co * ldy, *xc = x + s * xs + ci * ldx + off[t];              \
+            const long o1 = off[t + 1] - off[t];                                                         \
+            for (long p = 0; p < npos16; p += 16) {                                                      \
+                v16 dv[R];                                                                               \
+                for (int r = 0; r < R; r++) dv[r] = load16(d + r * ldy + p);                             \
+                for (int q = 0; q < S; q++) {                                                            \
+                    v16 x0 = load16(xc + q * ldx + p), x1 = load16(xc + q * ldx + p + o1);               \
+                    for (int r = 0; r < R; r++) { acc[r][q][0] += dv[r] * x0; acc[r][q][1] += dv[r] * x1; } \
+                }                                                                                        \
+            }                                                                                            \
+        }                                                                                                \
+        STORE_SUMS(&acc[0][0][0], R * S * 2, WEIGHT_INDEX2, S);                                          \
+    } while (0)
+// dw's index of accumulator acc[r][q][k] of WEIGHT_BLOCK2, i = (r·S + q)·2 + k.
+#define WEIGHT_INDEX2(i, S) (((long)(co + (i) / (2 * (S))) * cin + ci + (i) / 2 % (S)) * taps + t + (i) % 2)
+
 #define WEIGHT_COLUMNS(BLOCK, S)                                                                         \
     do {                                                                                                 \
         int co = 0;                                                                                      \
@@ -178,6 +201,20 @@ void sskd_conv_flat_weight_grad(const float *dy, long ldy, long dys, int cout,
             int ci = 0;
             for (; ci + 2 <= cin; ci += 2) for (int t = 0; t < taps; t += 3) WEIGHT_BLOCK3(1, 2);
             for (; ci < cin; ci += 1) for (int t = 0; t < taps; t += 3) WEIGHT_BLOCK3(1, 1);
+        }
+        return;
+    }
+    if (kw == 2) {   // the same block order as kw = 3
+        int co = 0;
+        for (; co + 4 <= cout; co += 4) {
+            int ci = 0;
+            for (; ci + 3 <= cin; ci += 3) for (int t = 0; t < taps; t += 2) WEIGHT_BLOCK2(4, 3);
+            for (; ci < cin; ci += 1) for (int t = 0; t < taps; t += 2) WEIGHT_BLOCK2(4, 1);
+        }
+        for (; co < cout; co += 1) {
+            int ci = 0;
+            for (; ci + 3 <= cin; ci += 3) for (int t = 0; t < taps; t += 2) WEIGHT_BLOCK2(1, 3);
+            for (; ci < cin; ci += 1) for (int t = 0; t < taps; t += 2) WEIGHT_BLOCK2(1, 1);
         }
         return;
     }

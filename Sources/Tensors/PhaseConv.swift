@@ -32,6 +32,8 @@ struct PhasePlanes {
     let taps: [[Int]], offsets: [[Int]]
     /// Bit q set when phase q has taps.
     let used: Int32
+    /// Phase q's taps per kernel row (its taps are listed row by row): the weight-gradient kernel's `kw`.
+    let rowTaps: [Int]
     /// dY's padded planes: top and left padding, floats per plane, and per phase the dX kernel's tap offsets.
     let dyTop: Int, dyLeft: Int, dyStride: Int, dxOffsets: [[Int]]
     /// The dX kernel's output positions per plane ((H/2)·Wq) and row length.
@@ -69,6 +71,7 @@ struct PhasePlanes {
         self.offsets = offsets
         self.dxOffsets = dxOffsets
         used = Int32((0..<4).reduce(0) { $0 | (taps[$1].isEmpty ? 0 : 1 << $1) })
+        rowTaps = (0..<4).map { q in b.filter { $0 == q & 1 }.count }
         dyStride = (dyTop + g.hOut + top + 1) * wq + 16
         dxNpos = g.h / 2 * wq
         dxLdo = (dxNpos + 15) & ~15
@@ -204,7 +207,7 @@ func backwardPhases(
                         sskd_conv_flat_weight_grad(
                             dyp + interior, dyStride, g.cOut * dyStride, Int32(g.cOut),
                             xp + q * g.cIn * f.stride, f.stride, 4 * g.cIn * f.stride, Int32(g.cIn),
-                            offs.table[q], Int32(f.taps[q].count), 1, Int32(nb), f.npos,
+                            offs.table[q], Int32(f.taps[q].count), Int32(f.rowTaps[q]), Int32(nb), f.npos,
                             partials[slot] + phaseBase[q], first ? 0 : 1)
                     }
                 }

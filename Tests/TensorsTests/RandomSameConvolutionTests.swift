@@ -190,4 +190,41 @@ final class RandomSameConvolutionTests: XCTestCase {
         }
         print("random stride-2 convolutions: 40 cases x 2 thread counts, worst normalised error \(worst)")
     }
+    /// Random stride-2 convolutions on the phase path with 2x2, 4x4, 5x5 and 7x7 kernels (padding k/2 − 1 or
+    /// (k − 1)/2, so the output halves the input): their phases read 1 to 4 taps per kernel row, so the weight
+    /// gradient takes each of the kernel's paths (one tap at a time, rows of two, rows of three); forward, dX and dW
+    /// against Double loops, at 1 and 2 threads.
+    func testRandomStrideTwoConvolutionsWithWiderKernels() throws {
+        var rng = SeededRandom(seed: 29)
+        func pick(_ lo: Int, _ hi: Int) -> Int { lo + Int(rng.next() % UInt64(hi - lo + 1)) }
+        var worst = 0.0
+        for k in 0..<20 {
+            let kernel = [2, 4, 5, 7][k % 4]
+            let (n, cin, cout, h, w) = (pick(1, 5), pick(1, 7), pick(1, 9), 2 * pick(1, 12), 2 * pick(1, 12))
+            let g = Conv2dGeometry(stride: (2, 2), padding: ((kernel - 1) / 2, (kernel - 1) / 2))
+            let x0 = Tensor.uniform([n, cin, h, w], low: -1, high: 1, rng: &rng)
+            let w0 = Tensor.uniform([cout, cin, kernel, kernel], low: -1, high: 1, rng: &rng)
+            XCTAssertEqual(try g.validated(input: x0.shape, weight: w0.shape, bias: nil).path, .phases, "case \(k)")
+            let yRef = try naiveConv2d(x0, weight: w0, geometry: g)
+            let r = Tensor.uniform(yRef.shape, low: -1, high: 1, rng: &rng)
+            let (dxRef, dwRef) = try naiveConvGradients(x0, w0, g, r.data)
+            for threads in [1, 2] {
+                let saved = Parallel.threads
+                defer { Parallel.threads = saved }
+                Parallel.threads = threads
+                let x = Tensor(shape: x0.shape, data: x0.data, requiresGrad: true)
+                let wt = Tensor(shape: w0.shape, data: w0.data, requiresGrad: true)
+                let y = try conv2d(x, weight: wt, geometry: g)
+                try (y * r).sum().backward()
+                for (name, got, want) in [
+                    ("y", y.data, yRef.data), ("dx", x.grad!.data, dxRef), ("dw", wt.grad!.data, dwRef),
+                ] {
+                    let e = RandomSameConvolutionTests.err(got, want.map(Double.init))
+                    worst = max(worst, e)
+                    XCTAssertLessThan(e, 1e-4, "case \(k) \(name) threads \(threads): \(x0.shape) \(w0.shape)")
+                }
+            }
+        }
+        print("random stride-2 convolutions with 2x2-7x7 kernels: 20 cases x 2 thread counts, worst error \(worst)")
+    }
 }

@@ -30,8 +30,8 @@ void sskd_conv_flat_forward_segments(int nseg, const float *const *xs, long ldx,
 ///   dw[(co·cin + ci)·taps + t] (+)= Σ_s Σ_{p < npos16} dy[s·dys + co·ldy + p] · x[s·xs + ci·ldx + p + off[t]]
 /// dy must be zero at every position that is not a real output (ow ≥ Wout or beyond the last row, up to npos16);
 /// x must be allocated and finite wherever read. dw: [cout, cin, taps], added to when accumulate ≠ 0, else
-/// overwritten (so it needs no clearing). kw: taps per kernel row (offsets within a row must be increasing;
-/// kw = 3 takes a faster path that shares loads across the row).
+/// overwritten (so it needs no clearing). kw: taps per kernel row, taps ordered row by row (kw = 3 and kw = 2 take
+/// faster paths that share each dY load across the row's taps; the sums are the same bit for bit).
 void sskd_conv_flat_weight_grad(const float *dy, long ldy, long dys, int cout,
                                 const float *x, long ldx, long xs, int cin,
                                 const long *off, int taps, int kw, int nsamp, long npos, float *dw, int accumulate);
