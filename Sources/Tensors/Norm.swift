@@ -276,9 +276,9 @@ extension BatchNormSaved {
         if mask != nil { masked = [Float](unsafeUninitializedCapacity: x.count) { _, k in k = x.count } }
         let relu = { (ch: Int) in self.relu && mask == nil ? FusedReluMask(scale: scale[ch], shift: shift[ch]) : nil }
         let maskData = mask ?? []
-        // Each plane's two sums, in parallel over samples (so that each thread reads the planes of the samples it
-        // wrote in the passes before, and writes the masked dy of those samples for the passes after; several
-        // planes of a channel go at a time), then per channel added in sample order in Double.
+        // Each plane's two sums, in parallel over the planes in memory order (so that each thread reads the planes
+        // of the samples it wrote in the passes before, and writes the masked dy of those samples for the passes
+        // after; several planes of a channel go at a time), then per channel added in sample order in Double.
         let planeSums = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n * c)  // [C, N] Σdy, then [C, N] Σdy·x̂
         defer { planeSums.deallocate() }
         grad.withUnsafeBufferPointer { pg in
@@ -287,20 +287,22 @@ extension BatchNormSaved {
                     masked.withUnsafeMutableBufferPointer { pmasked in
                         let (pg, px) = (pg.baseAddress!, px.baseAddress!)
                         let (pmask, pmasked) = mask == nil ? (nil, nil) : (pmask.baseAddress, pmasked.baseAddress)
-                        Parallel.forEach(n, costPerItem: c * hw) { samples in
-                            for ch in 0..<c {
-                                let base = (samples.lowerBound * c + ch) * hw
-                                let (sums, dots) = (
-                                    planeSums + ch * n + samples.lowerBound,
-                                    planeSums + (c + ch) * n + samples.lowerBound
-                                )
+                        // Ranges of planes in memory order (sample by sample), so that a batch smaller than the
+                        // thread count still splits; within a range, each channel's planes go together.
+                        Parallel.forEach(n * c, costPerItem: hw) { range in
+                            for ch in 0..<c where range.upperBound - 1 - ch >= 0 {
+                                let first = (range.lowerBound - ch + c - 1) / c  // samples whose plane ch is in range
+                                let last = (range.upperBound - 1 - ch) / c
+                                guard first <= last else { continue }
+                                let base = (first * c + ch) * hw
+                                let (sums, dots) = (planeSums + ch * n + first, planeSums + (c + ch) * n + first)
                                 if let pmask, let pmasked {
                                     vectorMaskSumAndDot(
-                                        planes: samples.count, pg + base, mask: pmask + base, px + base,
+                                        planes: last - first + 1, pg + base, mask: pmask + base, px + base,
                                         pmasked + base, hw, stride: c * hw, mean: mean[ch], sums: sums, dots: dots)
                                 } else {
                                     vectorSumAndDot(
-                                        planes: samples.count, pg + base, px + base, hw, stride: c * hw,
+                                        planes: last - first + 1, pg + base, px + base, hw, stride: c * hw,
                                         mean: mean[ch], relu: relu(ch), sums: sums, dots: dots)
                                 }
                             }
