@@ -126,54 +126,51 @@ void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, 
 // dw's index of accumulator acc[r][q] of WEIGHT_BLOCK, i = r·S + q.
 #define WEIGHT_INDEX(i, S) (((long)(co + (i) / (S)) * cin + ci + (i) % (S)) * taps + t)
 
-// The same for the three taps t..t+2 of one kernel row (kW = 3): the dY vectors are loaded once for three taps,
-// and the three shifted input vectors share their cache lines. R·S·3 accumulators, R + 3·S loads per 3·R·S FMAs.
-#define WEIGHT_BLOCK3(R, S)                                                                              \
+// The same for the K taps t..t+K−1 of one kernel row (K = 3: a 3x3 kernel; K = 2: a stride-2 convolution's phase with
+// two taps per row, PhaseConv.swift): the dY vectors are loaded once for the row's taps, and the shifted input vectors
+// share their cache lines. R·S·K accumulators, R + K·S loads per K·R·S FMAs. `kr_` names K for ROW_INDEX.
+#define WEIGHT_ROW_BLOCK(R, S, K)                                                                        \
     do {                                                                                                 \
-        v16 acc[R][S][3];                                                                                \
-        for (int r = 0; r < R; r++) for (int q = 0; q < S; q++) for (int k = 0; k < 3; k++) acc[r][q][k] = (v16){0}; \
+        enum { kr_ = K };                                                                                \
+        v16 acc[R][S][K];                                                                                \
+        for (int r = 0; r < R; r++) for (int q = 0; q < S; q++) for (int k = 0; k < K; k++) acc[r][q][k] = (v16){0}; \
+        long o_[K];                                                                                      \
+        for (int k = 0; k < K; k++) o_[k] = off[t + k] - off[t];                                         \
         for (int s = 0; s < nsamp; s++) {                                                                \
             const float *d = dy + s * dys + co * ldy, *xc = x + s * xs + ci * ldx + off[t];              \
-            const long o1 = off[t + 1] - off[t], o2 = off[t + 2] - off[t];                               \
             for (long p = 0; p < npos16; p += 16) {                                                      \
                 v16 dv[R];                                                                               \
                 for (int r = 0; r < R; r++) dv[r] = load16(d + r * ldy + p);                             \
                 for (int q = 0; q < S; q++) {                                                            \
-                    v16 x0 = load16(xc + q * ldx + p), x1 = load16(xc + q * ldx + p + o1),               \
-                        x2 = load16(xc + q * ldx + p + o2);                                              \
-                    for (int r = 0; r < R; r++) {                                                        \
-                        acc[r][q][0] += dv[r] * x0; acc[r][q][1] += dv[r] * x1; acc[r][q][2] += dv[r] * x2; \
-                    }                                                                                    \
+                    v16 xv[K];                                                                           \
+                    for (int k = 0; k < K; k++) xv[k] = load16(xc + q * ldx + p + o_[k]);                \
+                    for (int r = 0; r < R; r++) for (int k = 0; k < K; k++) acc[r][q][k] += dv[r] * xv[k]; \
                 }                                                                                        \
             }                                                                                            \
         }                                                                                                \
-        STORE_SUMS(&acc[0][0][0], R * S * 3, WEIGHT_INDEX3, S);                                          \
+        STORE_SUMS(&acc[0][0][0], R * S * K, ROW_INDEX, S);                                              \
     } while (0)
-// dw's index of accumulator acc[r][q][k] of WEIGHT_BLOCK3, i = (r·S + q)·3 + k.
-#define WEIGHT_INDEX3(i, S) (((long)(co + (i) / (3 * (S))) * cin + ci + (i) / 3 % (S)) * taps + t + (i) % 3)
+// dw's index of accumulator acc[r][q][k] of WEIGHT_ROW_BLOCK, i = (r·S + q)·K + k.
+#define ROW_INDEX(i, S) (((long)(co + (i) / (kr_ * (S))) * cin + ci + (i) / kr_ % (S)) * taps + t + (i) % kr_)
 
-// The same for two taps t, t+1 of one kernel row (a stride-2 convolution's phase with two taps per row, PhaseConv.swift):
-// R·S·2 accumulators, R + 2·S loads per 2·R·S FMAs.
-#define WEIGHT_BLOCK2(R, S)                                                                              \
+// Every row block of dW for rows of K taps, S input channels at a time: blocks ordered so that a block of 4 dY planes
+// stays in L1 while every group of input channels passes, and each group while its kernel rows pass (K = 3: the
+// block's loop reads 6 new cache lines per 24 FMAs and otherwise waits on L2; measured 7 % faster on 32x32 planes than
+// rows outermost, the same on 16x16 and 8x8).
+#define WEIGHT_ROWS(K, S)                                                                                \
     do {                                                                                                 \
-        v16 acc[R][S][2];                                                                                \
-        for (int r = 0; r < R; r++) for (int q = 0; q < S; q++) for (int k = 0; k < 2; k++) acc[r][q][k] = (v16){0}; \
-        for (int s = 0; s < nsamp; s++) {                                                                \
-            const float *d = dy + s * dys + co * ldy, *xc = x + s * xs + ci * ldx + off[t];              \
-            const long o1 = off[t + 1] - off[t];                                                         \
-            for (long p = 0; p < npos16; p += 16) {                                                      \
-                v16 dv[R];                                                                               \
-                for (int r = 0; r < R; r++) dv[r] = load16(d + r * ldy + p);                             \
-                for (int q = 0; q < S; q++) {                                                            \
-                    v16 x0 = load16(xc + q * ldx + p), x1 = load16(xc + q * ldx + p + o1);               \
-                    for (int r = 0; r < R; r++) { acc[r][q][0] += dv[r] * x0; acc[r][q][1] += dv[r] * x1; } \
-                }                                                                                        \
-            }                                                                                            \
+        int co = 0;                                                                                      \
+        for (; co + 4 <= cout; co += 4) {                                                                \
+            int ci = 0;                                                                                  \
+            for (; ci + S <= cin; ci += S) for (int t = 0; t < taps; t += K) WEIGHT_ROW_BLOCK(4, S, K);  \
+            for (; ci < cin; ci += 1) for (int t = 0; t < taps; t += K) WEIGHT_ROW_BLOCK(4, 1, K);       \
         }                                                                                                \
-        STORE_SUMS(&acc[0][0][0], R * S * 2, WEIGHT_INDEX2, S);                                          \
+        for (; co < cout; co += 1) {                                                                     \
+            int ci = 0;                                                                                  \
+            for (; ci + S <= cin; ci += S) for (int t = 0; t < taps; t += K) WEIGHT_ROW_BLOCK(1, S, K);  \
+            for (; ci < cin; ci += 1) for (int t = 0; t < taps; t += K) WEIGHT_ROW_BLOCK(1, 1, K);       \
+        }                                                                                                \
     } while (0)
-// dw's index of accumulator acc[r][q][k] of WEIGHT_BLOCK2, i = (r·S + q)·2 + k.
-#define WEIGHT_INDEX2(i, S) (((long)(co + (i) / (2 * (S))) * cin + ci + (i) / 2 % (S)) * taps + t + (i) % 2)
 
 #define WEIGHT_COLUMNS(BLOCK, S)                                                                         \
     do {                                                                                                 \
@@ -187,35 +184,12 @@ void sskd_conv_flat_weight_grad(const float *dy, long ldy, long dys, int cout,
                                 const float *x, long ldx, long xs, int cin,
                                 const long *off, int taps, int kw, int nsamp, long npos, float *dw, int accumulate) {
     const long npos16 = (npos + 15) & ~15L;
-    if (kw == 3) {
-        // Blocks ordered so that a block of 4 dY planes stays in L1 while every input channel pair passes, and each pair
-        // while its kernel rows pass: the block's loop reads 6 new cache lines per 24 FMAs and otherwise waits on L2
-        // (measured: 7 % faster on 32x32 planes than rows outermost, the same on 16x16 and 8x8).
-        int co = 0;
-        for (; co + 4 <= cout; co += 4) {
-            int ci = 0;
-            for (; ci + 2 <= cin; ci += 2) for (int t = 0; t < taps; t += 3) WEIGHT_BLOCK3(4, 2);
-            for (; ci < cin; ci += 1) for (int t = 0; t < taps; t += 3) WEIGHT_BLOCK3(4, 1);
-        }
-        for (; co < cout; co += 1) {
-            int ci = 0;
-            for (; ci + 2 <= cin; ci += 2) for (int t = 0; t < taps; t += 3) WEIGHT_BLOCK3(1, 2);
-            for (; ci < cin; ci += 1) for (int t = 0; t < taps; t += 3) WEIGHT_BLOCK3(1, 1);
-        }
+    if (kw == 3) {   // 4 x 2 x 3 = 24 accumulators
+        WEIGHT_ROWS(3, 2);
         return;
     }
-    if (kw == 2) {   // the same block order as kw = 3
-        int co = 0;
-        for (; co + 4 <= cout; co += 4) {
-            int ci = 0;
-            for (; ci + 3 <= cin; ci += 3) for (int t = 0; t < taps; t += 2) WEIGHT_BLOCK2(4, 3);
-            for (; ci < cin; ci += 1) for (int t = 0; t < taps; t += 2) WEIGHT_BLOCK2(4, 1);
-        }
-        for (; co < cout; co += 1) {
-            int ci = 0;
-            for (; ci + 3 <= cin; ci += 3) for (int t = 0; t < taps; t += 2) WEIGHT_BLOCK2(1, 3);
-            for (; ci < cin; ci += 1) for (int t = 0; t < taps; t += 2) WEIGHT_BLOCK2(1, 1);
-        }
+    if (kw == 2) {   // 4 x 3 x 2 = 24 accumulators
+        WEIGHT_ROWS(2, 3);
         return;
     }
     for (int t = 0; t < taps; t++) {
