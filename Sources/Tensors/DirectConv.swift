@@ -75,10 +75,13 @@ struct FlatPlanes {
     /// Planes for `n` samples.
     func planes(samples n: Int) -> Int { (n + samplesPerPlane - 1) / samplesPerPlane }
 
-    /// The samples of plane group `p` (of `n` samples).
-    func samples(ofPlane p: Int, of n: Int) -> Range<Int> {
-        p * samplesPerPlane..<Swift.min(n, (p + 1) * samplesPerPlane)
+    /// The samples of plane groups `planes` (of `n` samples).
+    func samples(ofPlanes planes: Range<Int>, of n: Int) -> Range<Int> {
+        planes.lowerBound * samplesPerPlane..<Swift.min(n, planes.upperBound * samplesPerPlane)
     }
+
+    /// The samples of plane group `p` (of `n` samples).
+    func samples(ofPlane p: Int, of n: Int) -> Range<Int> { samples(ofPlanes: p..<p + 1, of: n) }
 
     /// The layout x's padded planes are packed in.
     var layout: PaddedLayout {
@@ -162,7 +165,7 @@ func backwardSlots(items: Int, threads: Int, weights: Int) -> Int {
 /// chunk stores, so partials are never cleared), and the partial sums are then added in slot order, so the result
 /// does not depend on which thread ran which slot (a 512x512 3x3 layer: 3 slots, not 8).
 struct BackwardSlots {
-    let threads: Int, chunk: Int, items: Int, count: Int, samples: Int, weights: Int
+    let threads: Int, chunk: Int, items: Int, count: Int, units: Int, weights: Int
     /// One partial sum of `weights` floats per slot (none when there is no dW).
     let partials: ScratchBlocks
 
@@ -176,20 +179,20 @@ struct BackwardSlots {
         threads = convolutionThreads(work: 2 * g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
         chunk = Swift.max(1, Swift.min(1024 / planeStride, units / (4 * threads)))
         items = (units + chunk - 1) / chunk
-        samples = units
+        self.units = units
         self.weights = weights
         count = backwardSlots(items: items, threads: threads, weights: weights)
         partials = ScratchBlocks(needW ? count : 0, count: weights)
     }
 
-    /// Runs `body(slot, thread, n0, nb, first)` for every chunk of samples `n0..<n0 + nb`: the slots in parallel,
+    /// Runs `body(slot, thread, n0, nb, first)` for every chunk of units `n0..<n0 + nb`: the slots in parallel,
     /// each slot's chunks in order, `first` for a slot's first chunk.
     func run(_ body: (_ slot: Int, _ thread: Int, _ n0: Int, _ nb: Int, _ first: Bool) -> Void) {
         Parallel.run(count, threads: threads) { slot, t in
             let firstItem = items * slot / count
             for item in firstItem..<(items * (slot + 1) / count) {
                 let n0 = item * chunk
-                body(slot, t, n0, Swift.min(chunk, samples - n0), item == firstItem)
+                body(slot, t, n0, Swift.min(chunk, units - n0), item == firstItem)
             }
         }
     }
@@ -315,7 +318,7 @@ func backwardFlat(
         wT.withUnsafeBufferPointer { pwT in
             slots.run { slot, t, n0, nb, first in  // plane groups n0..<n0 + nb
                 let dyp = dyps[t] + dyPlanes.lead
-                let samples = n0 * f.samplesPerPlane..<Swift.min(g.n, (n0 + nb) * f.samplesPerPlane)
+                let samples = f.samples(ofPlanes: n0..<n0 + nb, of: g.n)
                 dy.pack(samples: samples, channels: g.cOut, h: g.h, w: g.w, into: dyp, dyLayout)
                 if needW {
                     let xp = xs[t]
