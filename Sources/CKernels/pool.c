@@ -14,10 +14,9 @@
 // thread claims its own range's items first, then steals what is left of the others' ranges, front first. So in
 // back-to-back regions over the same batch (a convolution per sample, then an elementwise pass over the same
 // samples' planes) each thread mostly reads what it wrote itself, from its own core's caches, and claiming an item
-// touches no line another core is using; only the stealing at the end of a job does. On this machine's two vCPUs,
-// which the host places sometimes on cores a 90 ns and sometimes a 370 ns round trip apart, items claimed one at a
-// time from one shared counter spread each activation over both cores and made the resnet8 step about 25 % slower
-// in the far placement (docs/performance.md). Each thread subtracts its count of items run from `remaining` once;
+// touches no line another core is using; only the stealing at the end of a job does. (Items claimed one at a time
+// from one shared counter would spread each activation over both cores, which costs most when the host places the
+// two vCPUs far apart; docs/performance.md.) Each thread subtracts its count of items run from `remaining` once;
 // the caller returns when that reaches zero. A caller that finds the pool busy (a nested or concurrent call) runs its
 // items itself. Workers beyond the latest job's `threads − 1` park on their own condition variable (no spinning,
 // no part in jobs) until a job asks for more threads again.

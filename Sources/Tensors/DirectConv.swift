@@ -359,10 +359,10 @@ func gradientBuffer(taking earlier: inout [Float]?, count: Int) -> [Float] {
 
 /// Where a pack writes padded planes: `stride` floats from one plane to the next, rows `wp` floats apart, the data
 /// `ph` rows and `pw` columns in (borders and slack zeroed), `samplesPerPlane` samples side by side, each `step`
-/// columns after the one before (`FlatPlanes`; 1 and any step for one sample per plane).
+/// columns after the one before (`FlatPlanes`; by default one sample per plane).
 struct PaddedLayout {
     let stride: Int, wp: Int, ph: Int, pw: Int
-    let samplesPerPlane: Int, step: Int
+    var samplesPerPlane = 1, step = 0
 }
 
 /// A batch of `[channels, h, w]` samples that packs one sample at a time into padded planes.

@@ -165,8 +165,7 @@ func backwardPhases(
     let phases = (0..<4).filter { !f.taps[$0].isEmpty }
     let interior = f.dyTop * f.wq + f.dyLeft
     let dyPlanes = AlignedPlanes(interior: interior, stride: f.dyStride)
-    let dyLayout = PaddedLayout(
-        stride: dyPlanes.stride, wp: f.wq, ph: f.dyTop, pw: f.dyLeft, samplesPerPlane: 1, step: 0)
+    let dyLayout = PaddedLayout(stride: dyPlanes.stride, wp: f.wq, ph: f.dyTop, pw: f.dyLeft)
     let xs = ScratchBlocks(needW ? threads : 0, count: chunk * 4 * g.cIn * f.stride)
     let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyPlanes.stride + 16)
     let tmps = ScratchBlocks(needX ? threads : 0, count: 4 * g.cIn * f.dxLdo)
