@@ -97,9 +97,16 @@ public struct ConvolutionOptions: Equatable, Sendable {
     /// Whether the direct kernels on padded planes (`ConvolutionPath.flat`, `.phases`) may run; off, every convolution
     /// takes im2col + GEMM (`.gemm`), the path the direct kernels are tested against.
     public var directKernels: Bool
+    /// Whether a flat 3x3 convolution (stride 1, padding 1, no dilation, one group, at least 16 input and output
+    /// channels, planes at least 6x6) may compute its output and dX by Winograd's F(2x2, 3x3) (`FlatPlanes.winograd`,
+    /// conv_winograd.c): 2.25 times fewer multiply-adds, the same values to rounding; off, the direct flat kernel.
+    public var winograd: Bool
 
-    /// Options with every path allowed unless `directKernels` is false.
-    public init(directKernels: Bool = true) { self.directKernels = directKernels }
+    /// Options with every path allowed unless `directKernels` (or `winograd`) is false.
+    public init(directKernels: Bool = true, winograd: Bool = true) {
+        self.directKernels = directKernels
+        self.winograd = winograd
+    }
 }
 
 /// How a convolution is computed, forward and backward (see the file header).

@@ -39,20 +39,38 @@ struct FlatPlanes {
     /// Tap offsets i·dilH·Wp + j·dilW in floats, taps in PyTorch's (i, j) order.
     let offsets: [Int]
 
+    /// Whether the forward kernel (and dX's) is Winograd's F(2x2, 3x3) (`sskd_conv_winograd_forward`): a 3x3
+    /// convolution with padding 1, no dilation, one group, at least 16 input and output channels and planes at least
+    /// 6x6, unless `g.options.winograd` is off. Its samples then start at even columns (`step` rounded up to even), so
+    /// that a sample's outputs round the same wherever it sits in its plane group and batch.
+    let winograd: Bool
+    /// Output columns per plane row the Winograd kernel computes: up to the last sample's last output,
+    /// (k − 1)·step + Wout.
+    var wout: Int { (samplesPerPlane - 1) * step + g.wOut }
+    /// Floats past a pack's planes (beyond `stride` · planes) that the Winograd kernel may read, and past its output
+    /// rows (beyond `ldo` · channels) that it may write (sskd_kernels.h); none for the direct kernel.
+    var readSlack: Int { winograd ? wp + 32 : 0 }
+    var writeSlack: Int { winograd ? 32 : 0 }
+
     /// The planes of `g` (a `.flat` geometry) for its batch of `g.n` samples: k ∈ {1, 2, 4}, no more than the batch
     /// and planes of at most 2,048 floats (8 KiB, so that the weight-gradient kernel's planes stay in L1 as
-    /// `BackwardSlots` sizes them), the one that computes the fewest vectors per sample (`cost`), the smallest on a
-    /// tie.
+    /// `BackwardSlots` sizes them), the one that computes the fewest vectors per sample (`cost`, or `winogradCost`),
+    /// the smallest on a tie.
     init(_ g: Conv2dGeometry) {
         self.g = g
-        let step = g.w + g.padding.w
+        let winograd =
+            g.options.winograd && g.kH == 3 && g.kW == 3 && g.dilation == (1, 1) && g.padding == (1, 1)
+            && g.groups == 1 && Swift.min(g.cIn, g.cOut) >= 16 && Swift.min(g.h, g.w) >= 6
+        self.winograd = winograd
+        let step = winograd ? (g.w + g.padding.w + 1) & ~1 : g.w + g.padding.w
         self.step = step
         let hp = g.h + 2 * g.padding.h
         self.hp = hp
-        let k = [1, 2, 4].filter { $0 == 1 || ($0 <= g.n && hp * $0 * step <= 2048) }.min { a, b in
-            Self.cost(vectors: (g.hOut * a * step + 15) / 16) * Double(b)
-                < Self.cost(vectors: (g.hOut * b * step + 15) / 16) * Double(a)
-        }!
+        let cost: (Int) -> Double =
+            winograd
+            ? { Self.winogradCost(g, samplesPerPlane: $0, step: step) }
+            : { Self.cost(vectors: (g.hOut * $0 * step + 15) / 16) / Double($0) }
+        let k = [1, 2, 4].filter { $0 == 1 || ($0 <= g.n && hp * $0 * step <= 2048) }.min { cost($0) < cost($1) }!
         samplesPerPlane = k
         wp = k * step
         // The kernels read up to position npos16 − 1 + (the last tap's offset) = Hp·Wp + (kW − 1)·dilW + 14 of a
@@ -63,6 +81,17 @@ struct FlatPlanes {
         var off: [Int] = []
         for i in 0..<g.kH { for j in 0..<g.kW { off.append(i * g.dilation.h * wp + j * g.dilation.w) } }
         offsets = off
+    }
+
+    /// The Winograd kernel's cost per sample with `k` samples per plane, in multiply-adds: the 16 GEMMs over the
+    /// tiles, rounded up to whole vectors as `cost` models them, and the input and output transforms, each about 50
+    /// multiply-adds' time per channel and 16 tiles of a tile row (conv_winograd.c; measured on the ResNet shapes).
+    static func winogradCost(_ g: Conv2dGeometry, samplesPerPlane k: Int, step: Int) -> Double {
+        let (ntj, nti) = (((k - 1) * step + g.wOut + 1) / 2, (g.hOut + 1) / 2)
+        let v = (ntj * nti + 15) / 16
+        let gemm = (v...v + 3).map { cost(vectors: $0) }.min()!
+        let transforms = Double(nti * ((ntj + 15) / 16) * (g.cIn + g.cOut))
+        return (16 * Double(g.cIn * g.cOut) * gemm + 50 * transforms) / Double(k)
     }
 
     /// The forward kernel's cost of a plane of `vectors` 16-float vectors, in vectors: its blocks of 4, 5 or 6 vectors
@@ -247,11 +276,13 @@ func convolveFlat(
     let f = FlatPlanes(g)
     let (cinG, coutG, taps) = (g.cIn / g.groups, g.cOut / g.groups, g.kH * g.kW)
     let threads = convolutionThreads(work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
-    let xs = ScratchBlocks(threads, count: g.cIn * f.stride)
-    let tmp = ScratchBlocks(threads, count: g.cOut * f.ldo)
+    let xs = ScratchBlocks(threads, count: g.cIn * f.stride + f.readSlack)
+    let tmp = ScratchBlocks(threads, count: g.cOut * f.ldo + f.writeSlack)
+    let winograd = f.winograd ? WinogradFilters(w, cout: g.cOut, cin: g.cIn, f, threads: threads) : nil
     defer {
         xs.deallocate()
         tmp.deallocate()
+        winograd?.deallocate()
     }
     var moments = recordsMoments ? PlaneMoments(planes: g.n * g.cOut) : nil
     let count = g.outputShape.reduce(1, *)
@@ -261,11 +292,15 @@ func convolveFlat(
                 Parallel.run(f.planes(samples: g.n), threads: threads) { plane, t in
                     let samples = f.samples(ofPlane: plane, of: g.n)
                     x.pack(samples: samples, channels: g.cIn, h: g.h, w: g.w, into: xs[t], f.layout)
-                    for grp in 0..<g.groups {
-                        sskd_conv_flat_forward(
-                            xs[t] + grp * cinG * f.stride, f.stride, Int32(cinG), f.offsets, Int32(taps),
-                            pw.baseAddress! + grp * coutG * cinG * taps, Int32(coutG), tmp[t] + grp * coutG * f.ldo,
-                            f.ldo, f.npos)
+                    if let winograd {
+                        winograd.forward(xs[t], f.stride, into: tmp[t], f, thread: t)
+                    } else {
+                        for grp in 0..<g.groups {
+                            sskd_conv_flat_forward(
+                                xs[t] + grp * cinG * f.stride, f.stride, Int32(cinG), f.offsets, Int32(taps),
+                                pw.baseAddress! + grp * coutG * cinG * taps, Int32(coutG),
+                                tmp[t] + grp * coutG * f.ldo, f.ldo, f.npos)
+                        }
                     }
                     f.unpack(
                         tmp[t], samples: samples, channels: g.cOut, bias: bias, into: po.baseAddress!, moments: mp)
@@ -275,6 +310,43 @@ func convolveFlat(
         written = count
     }
     return ConvolutionOutput(values: out, moments: moments)
+}
+
+/// A 3x3 convolution's filters `[cout, cin, 3, 3]` transformed for Winograd's F(2x2, 3x3) (`sskd_winograd_weights`,
+/// `[16, cout, cin]`, in parallel over the filters) once per call of a convolution, and one workspace per thread for
+/// `sskd_conv_winograd_forward` on the planes of `f` (`FlatPlanes.winograd`).
+struct WinogradFilters {
+    let u: ScratchBlocks, work: ScratchBlocks
+    let cout: Int, cin: Int
+
+    init(_ w: [Float], cout: Int, cin: Int, _ f: FlatPlanes, threads: Int) {
+        (self.cout, self.cin) = (cout, cin)
+        let u = ScratchBlocks(1, count: 16 * cout * cin)
+        let plane = cout * cin
+        w.withUnsafeBufferPointer { pw in
+            Parallel.forEach(plane, costPerItem: 64) { r in
+                sskd_winograd_weights(pw.baseAddress! + 9 * r.lowerBound, r.count, plane, u[0] + r.lowerBound)
+            }
+        }
+        self.u = u
+        work = ScratchBlocks(
+            threads, count: sskd_winograd_workspace(Int32(cin), Int32(cout), f.wout, Int32(f.g.hOut)))
+    }
+
+    /// The convolution of the `cin` padded planes at `x` (`ldx` floats apart, `f`'s layout, `f.readSlack` readable
+    /// floats after them) into `cout` output rows at `out` (`f.ldo` floats apart, `f.writeSlack` writable after them),
+    /// with thread `thread`'s workspace.
+    func forward(
+        _ x: UnsafePointer<Float>, _ ldx: Int, into out: UnsafeMutablePointer<Float>, _ f: FlatPlanes, thread: Int
+    ) {
+        sskd_conv_winograd_forward(
+            x, ldx, Int32(cin), f.wp, f.wout, Int32(f.g.hOut), u[0], Int32(cout), out, f.ldo, work[thread])
+    }
+
+    func deallocate() {
+        u.deallocate()
+        work.deallocate()
+    }
 }
 
 /// Backward pass of a flat direct convolution `g` over the whole batch, from x `[N, Cin, H, W]` (written, or computed
@@ -303,13 +375,16 @@ func backwardFlat(
         stride: dyPlanes.stride, wp: f.wp, ph: g.padding.h, pw: g.padding.w, samplesPerPlane: f.samplesPerPlane,
         step: f.step)
     let dyStride = dyPlanes.stride
-    let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyStride + 16)  // + 16: the last plane's zeros run past
-    let tmps = ScratchBlocks(needX ? threads : 0, count: g.cIn * f.ldo)
+    // + 16: the last plane's zeros run past; the Winograd kernel reads further
+    let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyStride + Swift.max(16, f.readSlack))
+    let tmps = ScratchBlocks(needX ? threads : 0, count: g.cIn * f.ldo + f.writeSlack)
+    let winograd = needX && f.winograd ? WinogradFilters(wT, cout: g.cIn, cin: g.cOut, f, threads: threads) : nil
     defer {
         xs.deallocate()
         dyps.deallocate()
         tmps.deallocate()
         slots.partials.deallocate()
+        winograd?.deallocate()
     }
     let hw = g.h * g.w
     let accumulate = earlier != nil  // adding to the gradient taken from earlier
@@ -333,11 +408,15 @@ func backwardFlat(
                 }
                 guard needX else { return }
                 for p in 0..<nb {
-                    for grp in 0..<g.groups {
-                        sskd_conv_flat_forward(
-                            dyp + (p * g.cOut + grp * coutG) * dyStride, dyStride, Int32(coutG),
-                            f.offsets, Int32(taps), pwT.baseAddress! + grp * cinG * coutG * taps, Int32(cinG),
-                            tmps[t] + grp * cinG * f.ldo, f.ldo, f.npos)
+                    if let winograd {
+                        winograd.forward(dyp + p * g.cOut * dyStride, dyStride, into: tmps[t], f, thread: t)
+                    } else {
+                        for grp in 0..<g.groups {
+                            sskd_conv_flat_forward(
+                                dyp + (p * g.cOut + grp * coutG) * dyStride, dyStride, Int32(coutG),
+                                f.offsets, Int32(taps), pwT.baseAddress! + grp * cinG * coutG * taps, Int32(cinG),
+                                tmps[t] + grp * cinG * f.ldo, f.ldo, f.npos)
+                        }
                     }
                     f.unpack(
                         tmps[t], samples: f.samples(ofPlane: n0 + p, of: g.n), channels: g.cIn, bias: nil,

@@ -26,6 +26,24 @@ void sskd_conv_flat_forward(const float *x, long ldx, int cin, const long *off, 
 void sskd_conv_flat_forward_segments(int nseg, const float *const *xs, long ldx, const int *cins, const long *const *offs,
                                      const int *tapss, const float *const *ws, int cout, float *out, long ldo, long npos);
 
+/// The 3x3, stride-1, dilation-1 case of sskd_conv_flat_forward (taps i·wp + j, i, j < 3) by Winograd's F(2x2, 3x3)
+/// (conv_winograd.c; Lavin & Gray 2016), for the outputs p = oh·wp + ow with oh < hout and ow < wout (≤ wp − 1): the
+/// same values to rounding, each output computed from its own 3x3 window only (a NaN or Inf elsewhere never reaches
+/// it), its rounding depending on its window's values and on the parity of oh and ow.
+/// x: cin planes ldx floats apart, rows wp floats apart, readable (finite or not) up to (hout + 3)·wp + 32 floats
+/// past the last plane's start; u: sskd_winograd_weights of w [cout, cin, 3, 3]; out: cout planes ldo ≥ hout·wp
+/// floats apart, writable up to hout·wp + 32 floats past the last plane's start, where the floats that are not
+/// outputs get garbage; work: sskd_winograd_workspace(cin, cout, wout, hout) floats.
+void sskd_conv_winograd_forward(const float *x, long ldx, int cin, long wp, long wout, int hout, const float *u,
+                                int cout, float *out, long ldo, float *work);
+/// The transformed filters of `filters` consecutive 3x3 filters g at w (9 floats each): u[ξ·plane + k] =
+/// (G g_k Gᵀ)[ξ / 4][ξ % 4] for ξ < 16, k < filters (for w [cout, cin, 3, 3] whole, plane = filters = cout·cin: u
+/// [16, cout, cin]; a range of filters k0 ..< k1 is w + 9·k0 and u + k0 with the same plane).
+void sskd_winograd_weights(const float *w, long filters, long plane, float *u);
+/// Tiles per plane, ceil(hout / 2) · ceil(wout / 2), and the floats of workspace sskd_conv_winograd_forward needs.
+long sskd_winograd_tiles(long wout, int hout);
+long sskd_winograd_workspace(int cin, int cout, long wout, int hout);
+
 /// Weight gradient of the same convolution over `nsamp` samples:
 ///   dw[(co·cin + ci)·taps + t] (+)= Σ_s Σ_{p < npos16} dy[s·dys + co·ldy + p] · x[s·xs + ci·ldx + p + off[t]]
 /// dy must be zero at every position that is not a real output (ow ≥ Wout or beyond the last row, up to npos16);
