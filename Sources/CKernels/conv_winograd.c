@@ -45,9 +45,8 @@ static long gemm_positions(long tiles) {
     return 16 * best;
 }
 
-// Floats from one transformed element's rows to the next: the GEMMs' positions plus the 16 lanes a last tile row's
-// vector stores past the tiles. (Running the plane in blocks of tile rows, so that V and M stay in L1, was slower:
-// docs/performance.md.)
+// Floats from one channel's row of a transformed element to the next channel's: the GEMMs' positions plus the 16
+// lanes a last tile row's vector stores past the tiles.
 static long tile_rows(long wout, int hout) { return gemm_positions(sskd_winograd_tiles(wout, hout)) + 16; }
 
 long sskd_winograd_workspace(int cin, int cout, long wout, int hout) {
@@ -93,8 +92,8 @@ void sskd_winograd_weights(const float *w, long filters, long plane, float *u) {
 // output reads (nor those the GEMMs compute to fill their last vectors, which hold whatever the workspace held).
 // Input rows 2i + 2 and 2i + 3 of tile row i are rows 0 and 1 of tile row i + 1: each row's transform d B is computed
 // once.
-static inline __attribute__((always_inline)) void input_transform(const float *x, long ldx, int cin, long wp, long ntj, long nti, float *vt, long ld,
-                                                                   long vstep) {
+static inline __attribute__((always_inline)) void input_transform(const float *x, long ldx, int cin, long wp,
+                                                                   long ntj, long nti, float *vt, long ld, long vstep) {
     for (int ci = 0; ci < cin; ci++) {
         const float *xc = x + ci * ldx;
         float *vc = vt + ci * ld;
@@ -124,7 +123,9 @@ CLONES
 void sskd_conv_winograd_forward(const float *x, long ldx, int cin, long wp, long wout, int hout, const float *u,
                                 int cout, float *out, long ldo, float *work) {
     const long ntj = (wout + 1) / 2, nti = (hout + 1) / 2, ld = tile_rows(wout, hout);
-    const long vstep = ld * cin + 16, mstep = ld * cout + 16;   // from V[ξ] to V[ξ + 1], M[ξ] to M[ξ + 1]
+    // From V[ξ] to V[ξ + 1] and M[ξ] to M[ξ + 1]; the 16 floats more keep the 16 elements' rows off the same cache
+    // sets.
+    const long vstep = ld * cin + 16, mstep = ld * cout + 16;
     float *vt = work, *mt = work + 16 * vstep;
     static const long zero = 0;
     const long tiles = nti * ntj;
