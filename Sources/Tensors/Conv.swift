@@ -98,8 +98,10 @@ public struct ConvolutionOptions: Equatable, Sendable {
     /// takes im2col + GEMM (`.gemm`), the path the direct kernels are tested against.
     public var directKernels: Bool
     /// Whether a flat 3x3 convolution (stride 1, padding 1, no dilation, one group, at least 16 input and output
-    /// channels, planes at least 6x6) may compute its output and dX by Winograd's F(2x2, 3x3) (`FlatPlanes.winograd`,
-    /// conv_winograd.c): 2.25 times fewer multiply-adds, the same values to rounding; off, the direct flat kernel.
+    /// channels, planes at least 6x6, a workspace within `FlatPlanes.winogradWorkspaceLimit`) may compute its output
+    /// and dX by Winograd's F(2x2, 3x3) (`FlatPlanes.winograd`, conv_winograd.c): 2.25 times fewer multiply-adds, the
+    /// same values up to rounding errors relative to the magnitudes in each output's 4x4 input patch, and NaN where
+    /// an ±Inf input would give ±Inf (sskd_kernels.h); off, the direct flat kernel.
     public var winograd: Bool
 
     /// Options with every path allowed unless `directKernels` (or `winograd`) is false.

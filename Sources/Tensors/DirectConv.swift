@@ -41,9 +41,14 @@ struct FlatPlanes {
 
     /// Whether the forward kernel (and dX's) is Winograd's F(2x2, 3x3) (`sskd_conv_winograd_forward`): a 3x3
     /// convolution with padding 1, no dilation, one group, at least 16 input and output channels and planes at least
-    /// 6x6, unless `g.options.winograd` is off. Its samples then start at even columns (`step` rounded up to even), so
-    /// that a sample's outputs round the same wherever it sits in its plane group and batch.
+    /// 6x6 whose workspace stays within `winogradWorkspaceLimit`, unless `g.options.winograd` is off. Its samples then
+    /// start at even columns (`step` rounded up to even), so that a sample's outputs round the same wherever it sits
+    /// in its plane group and batch.
     let winograd: Bool
+    /// The most floats of workspace the Winograd kernel may take per thread (4 MiB, twice the second-level cache of
+    /// the machines measured, docs/performance.md): a larger plane or more channels (e.g. 64 channels on 224x224
+    /// planes would take 98 MiB per thread, allocated per call) take the direct kernel.
+    static let winogradWorkspaceLimit = 1 << 20
     /// Output columns per plane row the Winograd kernel computes: up to the last sample's last output,
     /// (k − 1)·step + Wout.
     var wout: Int { (samplesPerPlane - 1) * step + g.wOut }
@@ -54,15 +59,20 @@ struct FlatPlanes {
 
     /// The planes of `g` (a `.flat` geometry) for its batch of `g.n` samples: k ∈ {1, 2, 4}, no more than the batch
     /// and planes of at most 2,048 floats (8 KiB, so that the weight-gradient kernel's planes stay in L1 as
-    /// `BackwardSlots` sizes them), the one that computes the fewest vectors per sample (`cost`, or `winogradCost`),
-    /// the smallest on a tie.
+    /// `BackwardSlots` sizes them), the one that computes the fewest vectors per sample (`cost`, or `winogradCost`
+    /// among those whose workspace is within the limit), the smallest on a tie.
     init(_ g: Conv2dGeometry) {
         self.g = g
+        let evenStep = (g.w + g.padding.w + 1) & ~1
+        let workspace = { (k: Int) in
+            sskd_winograd_workspace(Int32(g.cIn), Int32(g.cOut), (k - 1) * evenStep + g.wOut, Int32(g.hOut))
+        }
         let winograd =
             g.options.winograd && g.kH == 3 && g.kW == 3 && g.dilation == (1, 1) && g.padding == (1, 1)
             && g.groups == 1 && Swift.min(g.cIn, g.cOut) >= 16 && Swift.min(g.h, g.w) >= 6
+            && workspace(1) <= Self.winogradWorkspaceLimit
         self.winograd = winograd
-        let step = winograd ? (g.w + g.padding.w + 1) & ~1 : g.w + g.padding.w
+        let step = winograd ? evenStep : g.w + g.padding.w
         self.step = step
         let hp = g.h + 2 * g.padding.h
         self.hp = hp
@@ -70,7 +80,10 @@ struct FlatPlanes {
             winograd
             ? { Self.winogradCost(g, samplesPerPlane: $0, step: step) }
             : { Self.cost(vectors: (g.hOut * $0 * step + 15) / 16) / Double($0) }
-        let k = [1, 2, 4].filter { $0 == 1 || ($0 <= g.n && hp * $0 * step <= 2048) }.min { cost($0) < cost($1) }!
+        let k = [1, 2, 4].filter {
+            $0 == 1
+                || ($0 <= g.n && hp * $0 * step <= 2048 && (!winograd || workspace($0) <= Self.winogradWorkspaceLimit))
+        }.min { cost($0) < cost($1) }!
         samplesPerPlane = k
         wp = k * step
         // The kernels read up to position npos16 − 1 + (the last tap's offset) = Hp·Wp + (kW − 1)·dilW + 14 of a

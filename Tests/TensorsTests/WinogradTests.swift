@@ -21,6 +21,10 @@ final class WinogradTests: XCTestCase {
         XCTAssertFalse(FlatPlanes(try geometry([2, 16, 28, 28], [8, 16, 3, 3])).winograd)  // Cout < 16 (dX's Cin)
         XCTAssertFalse(FlatPlanes(try geometry([2, 16, 5, 28], [16, 16, 3, 3])).winograd)  // a plane under 6 rows
         XCTAssertFalse(FlatPlanes(try geometry([1, 1, 28, 28], [16, 1, 3, 3])).winograd)  // the stem
+        // A workspace past 4 MiB per thread: 64 channels on 224x224 planes (98 MiB), 256 on 56x56; 128 on 28x28 is in.
+        XCTAssertFalse(FlatPlanes(try geometry([1, 64, 224, 224], [64, 64, 3, 3])).winograd)
+        XCTAssertFalse(FlatPlanes(try geometry([1, 256, 56, 56], [256, 256, 3, 3])).winograd)
+        XCTAssertTrue(FlatPlanes(try geometry([1, 128, 28, 28], [128, 128, 3, 3])).winograd)
         var dilated = Conv2dGeometry(padding: (2, 2), dilation: (2, 2))
         dilated = try dilated.validated(input: [2, 16, 9, 9], weight: [16, 16, 3, 3], bias: nil)
         XCTAssertFalse(FlatPlanes(dilated).winograd)

@@ -28,8 +28,11 @@ void sskd_conv_flat_forward_segments(int nseg, const float *const *xs, long ldx,
 
 /// The 3x3, stride-1, dilation-1 case of sskd_conv_flat_forward (taps i·wp + j, i, j < 3) by Winograd's F(2x2, 3x3)
 /// (conv_winograd.c; Lavin & Gray 2016), for the outputs p = oh·wp + ow with oh < hout and ow < wout (≤ wp − 1): the
-/// same values to rounding, each output computed from its own 3x3 window only (a NaN or Inf elsewhere never reaches
-/// it), its rounding depending on its window's values and on the parity of oh and ow.
+/// same values up to rounding errors of about 1e-7 times the largest magnitudes in each output's 4x4 input patch
+/// (the transforms add up to four inputs before multiplying: a few ulp for data of one scale, more for an output
+/// whose neighbours are far larger; values within about 2 bits of the float range may overflow, and an ±Inf input
+/// gives NaN where the direct kernel gives ±Inf). Each output is computed from its own 3x3 window only (a NaN or
+/// Inf elsewhere never reaches it), its rounding depending on its window's values and on the parity of oh and ow.
 /// x: cin planes ldx floats apart, rows wp floats apart, readable (finite or not) up to (hout + 3)·wp + 32 floats
 /// past the last plane's start; u: sskd_winograd_weights of w [cout, cin, 3, 3]; out: cout planes ldo ≥ hout·wp
 /// floats apart, writable up to hout·wp + 32 floats past the last plane's start, where the floats that are not
