@@ -53,11 +53,18 @@ long sskd_winograd_workspace(int cin, int cout, long wout, int hout) {
     return 16 * (tile_rows(wout, hout) * ((long)cin + cout) + 32);
 }
 
+// 16 filters at a time, the filters in the vector lanes (a last group of fewer padded with zeros): the same
+// operations in the same order as one filter at a time.
 CLONES
 void sskd_winograd_weights(const float *w, long filters, long plane, float *u) {
-    for (long k = 0; k < filters; k++) {
-        const float *g = w + 9 * k;
-        float t[4][3];   // G g: rows of the transformed filter before the right-hand Gᵀ
+    for (long k = 0; k < filters; k += 16) {
+        const int n = filters - k < 16 ? (int)(filters - k) : 16;
+        v16 g[9];
+        for (int j = 0; j < 9; j++) {
+            g[j] = (v16){0};
+            for (int lane = 0; lane < n; lane++) g[j][lane] = w[9 * (k + lane) + j];
+        }
+        v16 t[4][3];   // G g: rows of the transformed filters before the right-hand Gᵀ
         for (int j = 0; j < 3; j++) {
             t[0][j] = g[j];
             t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
@@ -65,10 +72,16 @@ void sskd_winograd_weights(const float *w, long filters, long plane, float *u) {
             t[3][j] = g[6 + j];
         }
         for (int a = 0; a < 4; a++) {
-            u[(4 * a + 0) * plane + k] = t[a][0];
-            u[(4 * a + 1) * plane + k] = 0.5f * (t[a][0] + t[a][1] + t[a][2]);
-            u[(4 * a + 2) * plane + k] = 0.5f * (t[a][0] - t[a][1] + t[a][2]);
-            u[(4 * a + 3) * plane + k] = t[a][2];
+            const v16 e[4] = {t[a][0], 0.5f * (t[a][0] + t[a][1] + t[a][2]), 0.5f * (t[a][0] - t[a][1] + t[a][2]),
+                              t[a][2]};
+            for (int b = 0; b < 4; b++) {
+                float *dst = u + (4 * a + b) * plane + k;
+                if (n == 16) {
+                    store16(dst, e[b]);
+                } else {
+                    for (int lane = 0; lane < n; lane++) dst[lane] = e[b][lane];
+                }
+            }
         }
     }
 }
