@@ -100,6 +100,60 @@ final class PyTorchExportTests: XCTestCase {
         XCTAssertTrue(lines.contains { $0.hasPrefix("vgg8 ['block0', 'block1', 'block2', 'block3', 'block4']") })
     }
 
+    /// For each architecture ARCH: builds DIR/ARCH.py's fresh model under torch.manual_seed(0) and prints, over its
+    /// convolution weights of at least 512 values, the smallest and largest ratio of their standard deviation to that
+    /// of sskd's fresh weights in DIR/ARCH.safetensors.
+    static let initCheck = """
+        import importlib.util, sys, torch
+        from safetensors.torch import load_file
+        folder = sys.argv[1]
+        for arch in sys.argv[2:]:
+            spec = importlib.util.spec_from_file_location(arch, f'{folder}/{arch}.py')
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            torch.manual_seed(0)
+            fresh = module.build().state_dict()
+            ours = load_file(f'{folder}/{arch}.safetensors')
+            ratios = [float(fresh[k].std() / ours[k].std()) for k in ours
+                      if ours[k].dim() == 4 and ours[k].numel() >= 512]
+            print(f'{arch} conv std ratio {min(ratios):.3f} {max(ratios):.3f} over {len(ratios)}')
+        """
+
+    func testExportedModelsStartFromSSKDsInitialisation() throws {
+        // The exported script's fresh student must be initialised as sskd's (kaiming-normal fan_out convolutions), or
+        // the same recipe trains a different network in PyTorch (PyTorch's default conv init is 2.4 times smaller
+        // for a 16-channel 3x3 layer).
+        let dir = try prerequisites()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sink = CaptureSink()
+        let session = Session.withEngine(output: sink)
+        XCTAssertEqual(session.run("data fashion-mnist limit=64 val=0 augment=false", name: "data"), .ok, sink.text)
+        let archs = ["resnet8", "vgg8", "cnn", "wrn-16-2"]
+        for arch in archs {
+            XCTAssertEqual(
+                session.run(
+                    """
+                    m = model \(arch) seed=1
+                    save m "\(dir.path)/\(arch).safetensors"
+                    export m to="\(dir.path)/\(arch).py"
+                    """, name: arch), .ok, sink.text)
+        }
+        let result = try venv("python", ["-c", Self.initCheck, dir.path] + archs)
+        print(result.output, terminator: "")
+        XCTAssertEqual(result.status, 0, result.output)
+        let lines = result.output.split(separator: "\n").map(String.init)
+        for arch in archs {
+            guard let line = lines.first(where: { $0.hasPrefix(arch + " conv std ratio ") }) else {
+                return XCTFail("\(arch): no result in \(result.output)")
+            }
+            let fields = line.split(separator: " ").compactMap { Double($0) }
+            XCTAssertEqual(fields.count, 3, line)
+            XCTAssertGreaterThan(fields[2], 0, line)  // some convolutions were compared
+            XCTAssertGreaterThanOrEqual(fields[0], 0.85, line)
+            XCTAssertLessThanOrEqual(fields[1], 1.15, line)
+        }
+    }
+
     func testExportedSessionRunsUnderTorchrunAndItsStudentLoadsBack() throws {
         let dir = try prerequisites()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -38,7 +38,7 @@ let pythonModelFile = #"""
     {{LIBRARY}}
 
     def build():
-        """The architecture with fresh (PyTorch default) weights."""
+        """The architecture with fresh weights, initialised as sskd initialises it (build_model)."""
         return build_model(CONFIG)
 
 

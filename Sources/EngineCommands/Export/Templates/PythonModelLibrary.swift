@@ -214,7 +214,16 @@ let pythonModelLibrary = #"""
 
 
     def build_model(config):
-        """The network a config describes: {'family': ..., 'channels': C, 'classes': K, and the family's sizes}."""
+        """The network a config describes: {'family': ..., 'channels': C, 'classes': K, and the family's sizes},
+        initialised as sskd initialises it (Sources/Networks/Layers/Conv2d.swift): every convolution kaiming-normal
+        with fan_out and the ReLU gain and a zero bias (RepDistiller's and torchvision's ResNet init), linear layers
+        and batch norms PyTorch's defaults."""
         kwargs = {k: v for k, v in config.items() if k != 'family'}
-        return FAMILIES[config['family']](**kwargs)
+        model = FAMILIES[config['family']](**kwargs)
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        return model
     """#
