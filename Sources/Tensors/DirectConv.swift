@@ -287,42 +287,60 @@ func convolveFlat(
     _ x: ConvolutionInput, _ w: [Float], _ g: Conv2dGeometry, bias: [Float]?, recordsMoments: Bool
 ) -> ConvolutionOutput {
     let f = FlatPlanes(g)
-    let (cinG, coutG, taps) = (g.cIn / g.groups, g.cOut / g.groups, g.kH * g.kW)
     let threads = convolutionThreads(work: g.cOut * g.kPerGroup * g.hOut * g.wOut * g.n)
     let xs = ScratchBlocks(threads, count: g.cIn * f.stride + f.readSlack)
     let tmp = ScratchBlocks(threads, count: g.cOut * f.ldo + f.writeSlack)
-    let winograd = f.winograd ? WinogradFilters(w, cout: g.cOut, cin: g.cIn, f, threads: threads) : nil
+    let kernel = FlatForwardKernel(w, cout: g.cOut, cin: g.cIn, f, threads: threads)
     defer {
         xs.deallocate()
         tmp.deallocate()
-        winograd?.deallocate()
+        kernel.deallocate()
     }
     var moments = recordsMoments ? PlaneMoments(planes: g.n * g.cOut) : nil
     let count = g.outputShape.reduce(1, *)
     let out = [Float](unsafeUninitializedCapacity: count) { po, written in
-        w.withUnsafeBufferPointer { pw in
-            moments.withPointers { mp in
-                Parallel.run(f.planes(samples: g.n), threads: threads) { plane, t in
-                    let samples = f.samples(ofPlane: plane, of: g.n)
-                    x.pack(samples: samples, channels: g.cIn, h: g.h, w: g.w, into: xs[t], f.layout)
-                    if let winograd {
-                        winograd.forward(xs[t], f.stride, into: tmp[t], f, thread: t)
-                    } else {
-                        for grp in 0..<g.groups {
-                            sskd_conv_flat_forward(
-                                xs[t] + grp * cinG * f.stride, f.stride, Int32(cinG), f.offsets, Int32(taps),
-                                pw.baseAddress! + grp * coutG * cinG * taps, Int32(coutG),
-                                tmp[t] + grp * coutG * f.ldo, f.ldo, f.npos)
-                        }
-                    }
-                    f.unpack(
-                        tmp[t], samples: samples, channels: g.cOut, bias: bias, into: po.baseAddress!, moments: mp)
-                }
+        moments.withPointers { mp in
+            Parallel.run(f.planes(samples: g.n), threads: threads) { plane, t in
+                let samples = f.samples(ofPlane: plane, of: g.n)
+                x.pack(samples: samples, channels: g.cIn, h: g.h, w: g.w, into: xs[t], f.layout)
+                kernel.run(xs[t], f.stride, into: tmp[t], thread: t)
+                f.unpack(tmp[t], samples: samples, channels: g.cOut, bias: bias, into: po.baseAddress!, moments: mp)
             }
         }
         written = count
     }
     return ConvolutionOutput(values: out, moments: moments)
+}
+
+/// The forward kernel a flat convolution runs on one plane group of `cin` padded planes (`f`'s layout), into `cout`
+/// output rows `f.ldo` floats apart, with weights `w` `[cout, cin/groups, kH, kW]` (the forward pass's, or dX's flipped
+/// and transposed ones): Winograd's F(2x2, 3x3) when `f.winograd` (`WinogradFilters`, the filters transformed once
+/// here), else the direct kernel per group.
+struct FlatForwardKernel {
+    let w: [Float], cout: Int, cin: Int, f: FlatPlanes
+    let winograd: WinogradFilters?
+
+    init(_ w: [Float], cout: Int, cin: Int, _ f: FlatPlanes, threads: Int) {
+        (self.w, self.cout, self.cin, self.f) = (w, cout, cin, f)
+        winograd = f.winograd ? WinogradFilters(w, cout: cout, cin: cin, f, threads: threads) : nil
+    }
+
+    /// The convolution of the planes at `x` (`ldx` floats apart, `f.readSlack` readable floats after them) into the
+    /// rows at `out` (`f.writeSlack` writable floats after them), with thread `thread`'s workspace.
+    func run(_ x: UnsafePointer<Float>, _ ldx: Int, into out: UnsafeMutablePointer<Float>, thread: Int) {
+        if let winograd { return winograd.forward(x, ldx, into: out, f, thread: thread) }
+        let (cinG, coutG, taps) = (cin / f.g.groups, cout / f.g.groups, f.g.kH * f.g.kW)
+        w.withUnsafeBufferPointer { pw in
+            for grp in 0..<f.g.groups {
+                sskd_conv_flat_forward(
+                    x + grp * cinG * ldx, ldx, Int32(cinG), f.offsets, Int32(taps),
+                    pw.baseAddress! + grp * coutG * cinG * taps, Int32(coutG), out + grp * coutG * f.ldo, f.ldo,
+                    f.npos)
+            }
+        }
+    }
+
+    func deallocate() { winograd?.deallocate() }
 }
 
 /// A 3x3 convolution's filters `[cout, cin, 3, 3]` transformed for Winograd's F(2x2, 3x3) (`sskd_winograd_weights`,
@@ -391,50 +409,39 @@ func backwardFlat(
     // + 16: the last plane's zeros run past; the Winograd kernel reads further
     let dyps = ScratchBlocks(threads, count: chunk * g.cOut * dyStride + Swift.max(16, f.readSlack))
     let tmps = ScratchBlocks(needX ? threads : 0, count: g.cIn * f.ldo + f.writeSlack)
-    let winograd = needX && f.winograd ? WinogradFilters(wT, cout: g.cIn, cin: g.cOut, f, threads: threads) : nil
+    let dXKernel = needX ? FlatForwardKernel(wT, cout: g.cIn, cin: g.cOut, f, threads: threads) : nil
     defer {
         xs.deallocate()
         dyps.deallocate()
         tmps.deallocate()
         slots.partials.deallocate()
-        winograd?.deallocate()
+        dXKernel?.deallocate()
     }
     let hw = g.h * g.w
     let accumulate = earlier != nil  // adding to the gradient taken from earlier
     var dX = gradientBuffer(taking: &earlier, count: needX ? g.n * g.cIn * hw : 0)
     dX.withUnsafeMutableBufferPointer { pdx in
-        wT.withUnsafeBufferPointer { pwT in
-            slots.run { slot, t, n0, nb, first in  // plane groups n0..<n0 + nb
-                let dyp = dyps[t] + dyPlanes.lead
-                let samples = f.samples(ofPlanes: n0..<n0 + nb, of: g.n)
-                dy.pack(samples: samples, channels: g.cOut, h: g.h, w: g.w, into: dyp, dyLayout)
-                if needW {
-                    let xp = xs[t]
-                    x.pack(samples: samples, channels: g.cIn, h: g.h, w: g.w, into: xp, f.layout)
-                    for grp in 0..<g.groups {  // the slot's first chunk stores its sums, the others add to them
-                        sskd_conv_flat_weight_grad(
-                            dyp + grp * coutG * dyStride + interior, dyStride, g.cOut * dyStride,
-                            Int32(coutG), xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
-                            f.offsets, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
-                            slots.partials[slot] + grp * coutG * cinG * taps, first ? 0 : 1)
-                    }
+        slots.run { slot, t, n0, nb, first in  // plane groups n0..<n0 + nb
+            let dyp = dyps[t] + dyPlanes.lead
+            let samples = f.samples(ofPlanes: n0..<n0 + nb, of: g.n)
+            dy.pack(samples: samples, channels: g.cOut, h: g.h, w: g.w, into: dyp, dyLayout)
+            if needW {
+                let xp = xs[t]
+                x.pack(samples: samples, channels: g.cIn, h: g.h, w: g.w, into: xp, f.layout)
+                for grp in 0..<g.groups {  // the slot's first chunk stores its sums, the others add to them
+                    sskd_conv_flat_weight_grad(
+                        dyp + grp * coutG * dyStride + interior, dyStride, g.cOut * dyStride,
+                        Int32(coutG), xp + grp * cinG * f.stride, f.stride, g.cIn * f.stride, Int32(cinG),
+                        f.offsets, Int32(taps), Int32(g.kW), Int32(nb), f.npos,
+                        slots.partials[slot] + grp * coutG * cinG * taps, first ? 0 : 1)
                 }
-                guard needX else { return }
-                for p in 0..<nb {
-                    if let winograd {
-                        winograd.forward(dyp + p * g.cOut * dyStride, dyStride, into: tmps[t], f, thread: t)
-                    } else {
-                        for grp in 0..<g.groups {
-                            sskd_conv_flat_forward(
-                                dyp + (p * g.cOut + grp * coutG) * dyStride, dyStride, Int32(coutG),
-                                f.offsets, Int32(taps), pwT.baseAddress! + grp * cinG * coutG * taps, Int32(cinG),
-                                tmps[t] + grp * cinG * f.ldo, f.ldo, f.npos)
-                        }
-                    }
-                    f.unpack(
-                        tmps[t], samples: f.samples(ofPlane: n0 + p, of: g.n), channels: g.cIn, bias: nil,
-                        accumulate: accumulate, into: pdx.baseAddress!)
-                }
+            }
+            guard let dXKernel else { return }
+            for p in 0..<nb {
+                dXKernel.run(dyp + p * g.cOut * dyStride, dyStride, into: tmps[t], thread: t)
+                f.unpack(
+                    tmps[t], samples: f.samples(ofPlane: n0 + p, of: g.n), channels: g.cIn, bias: nil,
+                    accumulate: accumulate, into: pdx.baseAddress!)
             }
         }
     }
