@@ -49,6 +49,7 @@ static long gemm_positions(long tiles) {
 // lanes a last tile row's vector stores past the tiles.
 static long tile_rows(long wout, int hout) { return gemm_positions(sskd_winograd_tiles(wout, hout)) + 16; }
 
+// V and M: 16 elements, each with a row per channel and 16 floats of padding (see the forward kernel).
 long sskd_winograd_workspace(int cin, int cout, long wout, int hout) {
     return 16 * (tile_rows(wout, hout) * ((long)cin + cout) + 32);
 }
@@ -141,7 +142,7 @@ void sskd_conv_winograd_forward(const float *x, long ldx, int cin, long wp, long
     const long vstep = ld * cin + 16, mstep = ld * cout + 16;
     float *vt = work, *mt = work + 16 * vstep;
     static const long zero = 0;
-    const long tiles = nti * ntj;
+    const long tiles = sskd_winograd_tiles(wout, hout);
     input_transform(x, ldx, cin, wp, ntj, nti, vt, ld, vstep);
     // M[ξ] = U[ξ] V[ξ]: one GEMM per transformed element, the tiles as positions of a one-tap flat convolution.
     for (int k = 0; k < 16; k++)
